@@ -1,0 +1,37 @@
+//! vitrine: an on-device recommender for web storefronts.
+//!
+//! A store trains a deep sequential recommender offline with the native trainer
+//! ([`train`], native only), publishes one weight file ([`format`]), and its storefront
+//! page scores the whole catalog in the shopper's browser ([`wasm`], wasm32 only) from a
+//! browsing history that never leaves the device ([`history`]).
+//!
+//! Module map (one job each):
+//! - [`format`]: the weight file (spec in `docs/weight-format.md`), reader and writer.
+//! - [`data`]: ingest of Online Retail, generic events/items CSV, and sequence files (native).
+//! - [`features`]: item content features (category, price, hashed title tokens).
+//! - [`history`]: the shopper's local history events and its limits.
+//! - [`model`]: the model definition and forward pass, shared by trainer and browser.
+//! - [`kernels`]: the scoring head's compute paths (scalar reference, SIMD, native, GPU).
+//! - [`recommend`]: the recommendation engine behind `recommend()` (CLI and browser).
+//! - [`train`]: backward passes, Adam and the training loop (native).
+//! - [`eval`] and [`baselines`]: metrics, protocols, splits and the baselines (native).
+#![warn(missing_docs)]
+
+pub mod features;
+pub mod format;
+pub mod history;
+pub mod kernels;
+pub mod model;
+pub mod recommend;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod baselines;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod data;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod eval;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod train;
+
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
