@@ -1,1 +1,2 @@
-fn main(){}
+//! The `vitrine` command-line tool (native only).
+fn main() {}

@@ -1,0 +1,1 @@
+//! baselines (placeholder; owned by a helper).

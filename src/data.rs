@@ -1,0 +1,1 @@
+//! data (placeholder; owned by a helper).

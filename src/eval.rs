@@ -1,0 +1,1 @@
+//! eval (placeholder; owned by a helper).
