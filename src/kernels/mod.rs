@@ -39,3 +39,38 @@ pub struct UserQuery {
     /// User-only part of the first layer, `[h]`.
     pub a: Vec<f32>,
 }
+
+/// The CPU compute paths. [`CpuKernel::Scalar`] is the reference every other path is
+/// tested against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CpuKernel {
+    /// Plain loops; the test oracle.
+    Scalar,
+    /// wasm SIMD128 (wasm32 builds only).
+    Simd128,
+    /// Native fast path (x86-64 AVX2/FMA or a blocked GEMM) for the trainer and CLI.
+    Native,
+}
+
+impl CpuKernel {
+    /// The fastest CPU path available on this build and machine.
+    pub fn best() -> CpuKernel {
+        CpuKernel::Scalar
+    }
+
+    /// Short name: `scalar`, `simd`, `native`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CpuKernel::Scalar => "scalar",
+            CpuKernel::Simd128 => "simd",
+            CpuKernel::Native => "native",
+        }
+    }
+
+    /// Scores every item: `out[i]` is the head's logit for item `i` (`out.len()` must be
+    /// `plan.n_items`).
+    pub fn scores(self, plan: &HeadPlan, query: &UserQuery, out: &mut [f32]) {
+        let _ = (plan, query, out);
+        todo!("kernels helper")
+    }
+}
