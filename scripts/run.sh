@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The main job: set up a fresh machine, train on the default dataset (reused when already
+# trained), build the wasm package, and serve the demo storefront on 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PORT="${PORT:-8080}"
+MODEL=www/models/online-retail.vitrine
+
+bash scripts/setup.sh
+if [ ! -f "$MODEL" ]; then
+  echo "[run] training on the default dataset (Online Retail) → $MODEL" >&2
+  cargo run --release -- train --out "$MODEL"
+else
+  echo "[run] reusing $MODEL (delete it to retrain)" >&2
+fi
+echo "[run] building the wasm package (pkg/)" >&2
+wasm-pack build --target web --release
+echo "[run] storefront: http://127.0.0.1:$PORT/www/" >&2
+exec node scripts/serve.mjs --port "$PORT"

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Every test: formatting and lints, native tests (GPU parity on lavapipe included), the
+# lean wasm32 build, browser tests in headless Chromium (WebGPU on SwiftShader), and the
+# storefront end-to-end test with Playwright. Installs what is missing first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "setup"
+bash scripts/setup.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "clippy (native and wasm32)"
+cargo clippy --all-targets -- -D warnings
+cargo clippy --target wasm32-unknown-unknown --lib -- -D warnings
+
+step "wasm32 library builds (lean: with and without the GPU path)"
+cargo build --target wasm32-unknown-unknown --lib --release
+cargo build --target wasm32-unknown-unknown --lib --release --no-default-features
+
+step "native tests (GPU parity on lavapipe required)"
+VITRINE_REQUIRE_GPU=1 cargo test --all-targets
+
+step "browser tests: wasm-pack test in headless Chromium"
+CHROMEDRIVER=/usr/bin/chromedriver wasm-pack test --headless --chrome
+
+step "end-to-end storefront test (Playwright + Chromium)"
+bash scripts/e2e.sh
