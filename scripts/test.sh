@@ -21,7 +21,7 @@ cargo build --target wasm32-unknown-unknown --lib --release
 cargo build --target wasm32-unknown-unknown --lib --release --no-default-features
 
 step "native tests (GPU parity on lavapipe required)"
-VITRINE_REQUIRE_GPU=1 cargo test --all-targets
+VITRINE_REQUIRE_GPU=1 cargo test
 
 step "browser tests: wasm-pack test in headless Chromium"
 CHROMEDRIVER=/usr/bin/chromedriver wasm-pack test --headless --chrome
