@@ -477,3 +477,33 @@ fn dataset_helpers() {
     assert_eq!(ds.interaction_counts(), vec![2, 1, 2]);
     assert_eq!(ds.n_items(), 3);
 }
+
+#[test]
+fn real_online_retail_features() {
+    use vitrine::features::{build_features, FeatureConfig};
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/online-retail/online_retail.csv.gz");
+    let (ds, _) = load_online_retail(&path, &LoadOptions::default()).unwrap();
+    let f = build_features(&ds.items, &FeatureConfig::default());
+    let t = &f.table;
+    assert_eq!(t.len(), ds.n_items());
+    let mut counts = vec![0usize; f.categories.len()];
+    for &c in &t.category {
+        counts[c as usize] += 1;
+    }
+    let mut shown: Vec<(usize, &str)> = counts
+        .iter()
+        .zip(&f.categories)
+        .map(|(n, c)| (*n, c.as_str()))
+        .collect();
+    shown.sort_by(|a, b| b.0.cmp(&a.0));
+    println!("{} categories; largest: {:?}", f.categories.len(), &shown[..30]);
+    // Every item has a known price, and most fall into a real (not "other") category.
+    assert!(t.price_missing.iter().all(|&m| m == 0.0));
+    assert!(counts[0] == 0, "no unknown category: {}", counts[0]);
+    assert!(counts[1] * 3 < ds.n_items(), "other holds {} items", counts[1]);
+    assert!((50..=400).contains(&f.categories.len()), "{}", f.categories.len());
+    let idx = ds.item_index();
+    let cat = |id: &str| f.categories[t.category[idx[id] as usize] as usize].as_str();
+    assert_eq!(cat("85123A"), "HOLDER");
+    assert_eq!(cat("85099B"), "BAG");
+}
