@@ -926,7 +926,7 @@ impl Builder {
     }
 }
 
-fn field<'r>(rec: &'r Record, i: usize) -> &'r str {
+fn field(rec: &Record, i: usize) -> &str {
     rec.fields.get(i).map_or("", |s| s.trim())
 }
 
@@ -1119,11 +1119,7 @@ pub fn load_online_retail(
     if !non_product.is_empty() {
         let mut v: Vec<_> = non_product.into_iter().collect();
         v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        let list: Vec<String> = v
-            .iter()
-            .take(12)
-            .map(|(c, n)| format!("{c} {n}"))
-            .collect();
+        let list: Vec<String> = v.iter().take(12).map(|(c, n)| format!("{c} {n}")).collect();
         tally.report.notes.push(format!(
             "non-product codes dropped ({} distinct): {}{}",
             v.len(),
@@ -1212,7 +1208,11 @@ pub fn load_events_csv(
         let item = field(&rec, c_item);
         if user.is_empty() || item.is_empty() {
             let col = if user.is_empty() { c_user } else { c_item };
-            let what = if user.is_empty() { "a user_id" } else { "an item_id" };
+            let what = if user.is_empty() {
+                "a user_id"
+            } else {
+                "an item_id"
+            };
             tally.bad_row(r.parse_err(line, col + 1, ParseKind::MissingValue, what, ""))?;
             continue;
         }
@@ -1462,7 +1462,11 @@ pub fn load_sequence_file(
     finish(b, tally, &file)
 }
 
-fn apply_attributes(path: &Path, b: &mut Builder, report: &mut IngestReport) -> Result<(), DataError> {
+fn apply_attributes(
+    path: &Path,
+    b: &mut Builder,
+    report: &mut IngestReport,
+) -> Result<(), DataError> {
     let file = path.display().to_string();
     let mut text = String::new();
     open_input(path)?

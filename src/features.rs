@@ -258,7 +258,11 @@ fn title_buckets(title: &str, buckets: usize, max_tokens: usize) -> Vec<u32> {
 /// Normalised price in [0, 1] and the missing flag: `(log(p) - min) / (max - min)`,
 /// clamped; `(0, 1)` when the price is unknown, not positive or not finite, or no bounds
 /// are known; 0.5 when `min == max`.
-pub fn normalize_price(price: Option<f32>, log_min: Option<f32>, log_max: Option<f32>) -> (f32, f32) {
+pub fn normalize_price(
+    price: Option<f32>,
+    log_min: Option<f32>,
+    log_max: Option<f32>,
+) -> (f32, f32) {
     let (Some(p), Some(lo), Some(hi)) = (price, log_min, log_max) else {
         return (0.0, 1.0);
     };
@@ -272,11 +276,13 @@ pub fn normalize_price(price: Option<f32>, log_min: Option<f32>, log_max: Option
 }
 
 /// Words that lead a "pack of n" prefix.
+#[rustfmt::skip]
 const PACK_WORDS: &[&str] = &[
     "SET", "PACK", "BOX", "BAG", "TUBE", "JAR", "TIN", "PAIR", "STRING", "ROLL", "BUNDLE",
 ];
 
 /// Product nouns (singular), from the most frequent title words of Online Retail.
+#[rustfmt::skip]
 const PRODUCT_NOUNS: &[&str] = &[
     "APRON", "BADGE", "BAG", "BALL", "BALLOON", "BANGLE", "BASKET", "BEAD", "BEAKER", "BELL",
     "BIN", "BLANKET", "BLOCK", "BOARD", "BOOK", "BOOKMARK", "BOTTLE", "BOWL", "BOX",
@@ -299,6 +305,7 @@ const PRODUCT_NOUNS: &[&str] = &[
 ];
 
 /// Words that describe rather than name the product (skipped by the fallback rule).
+#[rustfmt::skip]
 const MODIFIERS: &[&str] = &[
     // colours and finishes
     "RED", "WHITE", "PINK", "BLUE", "GREEN", "BLACK", "CREAM", "IVORY", "GOLD", "SILVER",
@@ -332,8 +339,7 @@ fn singular(w: &str) -> String {
             return w[..n - 2].to_string();
         }
     }
-    if n > 3 && w.ends_with('S') && !w.ends_with("SS") && !w.ends_with("US") && !w.ends_with("IS")
-    {
+    if n > 3 && w.ends_with('S') && !w.ends_with("SS") && !w.ends_with("US") && !w.ends_with("IS") {
         return w[..n - 1].to_string();
     }
     w.to_string()
@@ -367,7 +373,10 @@ pub fn derive_category(title: &str) -> String {
         if words.get(k) == Some(&"OF") {
             k += 1;
         }
-        while words.get(k).is_some_and(|w| w.chars().all(|c| c.is_ascii_digit())) {
+        while words
+            .get(k)
+            .is_some_and(|w| w.chars().all(|c| c.is_ascii_digit()))
+        {
             k += 1;
         }
         if k > 1 && k < words.len() {

@@ -5,8 +5,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use vitrine::data::{
-    load_events_csv, load_online_retail, load_sequence_file, parse_timestamp, DataError,
-    Dataset, IngestReport, LoadOptions, ParseKind,
+    load_events_csv, load_online_retail, load_sequence_file, parse_timestamp, DataError, Dataset,
+    IngestReport, LoadOptions, ParseKind,
 };
 use vitrine::history::EventKind;
 
@@ -40,13 +40,22 @@ fn check_invariant(rep: &IngestReport) {
 
 #[test]
 fn real_online_retail_numbers_are_plausible() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/online-retail/online_retail.csv.gz");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("data/online-retail/online_retail.csv.gz");
     let (ds, rep) = load_online_retail(&path, &LoadOptions::default()).unwrap();
     println!("{rep}");
     check_invariant(&rep);
     assert_eq!(rep.rows_read, 541_909);
-    assert!((4_300..=4_372).contains(&ds.n_users()), "users {}", ds.n_users());
-    assert!((3_600..=3_950).contains(&ds.n_items()), "items {}", ds.n_items());
+    assert!(
+        (4_300..=4_372).contains(&ds.n_users()),
+        "users {}",
+        ds.n_users()
+    );
+    assert!(
+        (3_600..=3_950).contains(&ds.n_items()),
+        "items {}",
+        ds.n_items()
+    );
     assert!(
         (350_000..=400_000).contains(&ds.n_interactions()),
         "events {}",
@@ -59,7 +68,10 @@ fn real_online_retail_numbers_are_plausible() {
         "non_positive_price",
         "duplicate_in_invoice",
     ] {
-        assert!(rep.dropped.get(reason).copied().unwrap_or(0) > 0, "{reason}");
+        assert!(
+            rep.dropped.get(reason).copied().unwrap_or(0) > 0,
+            "{reason}"
+        );
     }
     assert_eq!(rep.interactions, ds.n_interactions());
     assert_eq!(rep.rows_kept, ds.n_interactions());
@@ -148,12 +160,27 @@ fn timestamps_unix_and_iso() {
     assert_eq!(parse_timestamp("0"), Some(0.0));
     assert_eq!(parse_timestamp("1291191960"), Some(1_291_191_960.0));
     assert_eq!(parse_timestamp("1291191960.5"), Some(1_291_191_960.5));
-    assert_eq!(parse_timestamp("2010-12-01T08:26:00"), Some(1_291_191_960.0));
-    assert_eq!(parse_timestamp("2010-12-01 08:26:00"), Some(1_291_191_960.0));
+    assert_eq!(
+        parse_timestamp("2010-12-01T08:26:00"),
+        Some(1_291_191_960.0)
+    );
+    assert_eq!(
+        parse_timestamp("2010-12-01 08:26:00"),
+        Some(1_291_191_960.0)
+    );
     assert_eq!(parse_timestamp("2010-12-01T08:26"), Some(1_291_191_960.0));
-    assert_eq!(parse_timestamp("2010-12-01T08:26:00Z"), Some(1_291_191_960.0));
-    assert_eq!(parse_timestamp("2010-12-01T09:26:00+01:00"), Some(1_291_191_960.0));
-    assert_eq!(parse_timestamp("2010-12-01T03:26:00-0500"), Some(1_291_191_960.0));
+    assert_eq!(
+        parse_timestamp("2010-12-01T08:26:00Z"),
+        Some(1_291_191_960.0)
+    );
+    assert_eq!(
+        parse_timestamp("2010-12-01T09:26:00+01:00"),
+        Some(1_291_191_960.0)
+    );
+    assert_eq!(
+        parse_timestamp("2010-12-01T03:26:00-0500"),
+        Some(1_291_191_960.0)
+    );
     assert_eq!(parse_timestamp("2010-12-01"), Some(1_291_161_600.0));
     assert_eq!(parse_timestamp("1970-01-01"), Some(0.0));
     assert_eq!(parse_timestamp("2000-03-01"), Some(951_868_800.0));
@@ -234,7 +261,9 @@ fn events_csv_lenient_counts_and_orders() {
     // Error messages name file, line and column.
     let ex = &rep.examples["bad_timestamp"][0];
     assert!(
-        ex.contains("events.csv:7:3: expected a Unix timestamp or ISO 8601 date, found \"yesterday\""),
+        ex.contains(
+            "events.csv:7:3: expected a Unix timestamp or ISO 8601 date, found \"yesterday\""
+        ),
         "{ex}"
     );
     assert!(rep.examples["unknown_event_type"][0].contains("events.csv:8:4:"));
@@ -279,7 +308,11 @@ fn events_csv_strict_stops_at_first_error() {
 #[test]
 fn items_csv_errors_name_file_line_column() {
     let dir = tempfile::tempdir().unwrap();
-    let ev = write(dir.path(), "events.csv", "user_id,item_id,timestamp\nu1,A,1\n");
+    let ev = write(
+        dir.path(),
+        "events.csv",
+        "user_id,item_id,timestamp\nu1,A,1\n",
+    );
     let items = write(
         dir.path(),
         "items.csv",
@@ -287,7 +320,8 @@ fn items_csv_errors_name_file_line_column() {
     );
     let err = load_events_csv(&ev, Some(&items), &strict()).unwrap_err();
     assert!(
-        err.to_string().contains("items.csv:3:4: expected a non-negative price, found \"cheap\""),
+        err.to_string()
+            .contains("items.csv:3:4: expected a non-negative price, found \"cheap\""),
         "{err}"
     );
     let (ds, rep) = load_events_csv(&ev, Some(&items), &LoadOptions::default()).unwrap();
@@ -303,7 +337,11 @@ fn items_csv_errors_name_file_line_column() {
 #[test]
 fn missing_column_and_empty_files() {
     let dir = tempfile::tempdir().unwrap();
-    let ev = write(dir.path(), "events.csv", "user_id,product,timestamp\nu1,A,1\n");
+    let ev = write(
+        dir.path(),
+        "events.csv",
+        "user_id,product,timestamp\nu1,A,1\n",
+    );
     let err = load_events_csv(&ev, None, &LoadOptions::default()).unwrap_err();
     match &err {
         DataError::MissingColumn { column, file, .. } => {
@@ -312,13 +350,20 @@ fn missing_column_and_empty_files() {
         }
         other => panic!("unexpected {other:?}"),
     }
-    assert!(err.to_string().contains("missing column \"item_id\""), "{err}");
+    assert!(
+        err.to_string().contains("missing column \"item_id\""),
+        "{err}"
+    );
     let items = write(dir.path(), "items.csv", "item_id,category\nA,Home\n");
     let ok_ev = write(dir.path(), "ok.csv", "user_id,item_id,timestamp\nu1,A,1\n");
     let err = load_events_csv(&ok_ev, Some(&items), &LoadOptions::default()).unwrap_err();
     assert!(matches!(err, DataError::MissingColumn { ref column, .. } if column == "title"));
     // Header names are matched loosely.
-    let loose = write(dir.path(), "loose.csv", "UserId,Item ID,TIMESTAMP\nu1,A,1\n");
+    let loose = write(
+        dir.path(),
+        "loose.csv",
+        "UserId,Item ID,TIMESTAMP\nu1,A,1\n",
+    );
     assert!(load_events_csv(&loose, None, &strict()).is_ok());
 
     let empty = write(dir.path(), "empty.csv", "");
@@ -332,7 +377,11 @@ fn missing_column_and_empty_files() {
         Err(DataError::Empty { .. })
     ));
     // All rows bad: an error, not an empty dataset.
-    let bad = write(dir.path(), "bad.csv", "user_id,item_id,timestamp\nu1,A,soon\n");
+    let bad = write(
+        dir.path(),
+        "bad.csv",
+        "user_id,item_id,timestamp\nu1,A,soon\n",
+    );
     assert!(matches!(
         load_events_csv(&bad, None, &LoadOptions::default()),
         Err(DataError::Empty { .. })
@@ -376,13 +425,21 @@ fn rfc4180_quoting_crlf_bom_and_gzip() {
     let err = load_events_csv(&p2, None, &strict()).unwrap_err();
     assert!(err.to_string().contains("lines.csv:4:3:"), "{err}");
     // Unterminated quote and junk after a closing quote.
-    let p3 = write(dir.path(), "unterminated.csv", "user_id,item_id,timestamp\nu1,B,1\nu1,\"A,1\n");
+    let p3 = write(
+        dir.path(),
+        "unterminated.csv",
+        "user_id,item_id,timestamp\nu1,B,1\nu1,\"A,1\n",
+    );
     let err = load_events_csv(&p3, None, &strict()).unwrap_err();
     assert_eq!(err.parse_kind(), Some(ParseKind::UnterminatedQuote));
     assert!(err.to_string().contains("unterminated.csv:3:2:"), "{err}");
     let (_, rep) = load_events_csv(&p3, None, &LoadOptions::default()).unwrap();
     assert_eq!(rep.dropped["unterminated_quote"], 1);
-    let p4 = write(dir.path(), "junk.csv", "user_id,item_id,timestamp\nu1,\"A\"x,1\n");
+    let p4 = write(
+        dir.path(),
+        "junk.csv",
+        "user_id,item_id,timestamp\nu1,\"A\"x,1\n",
+    );
     let err = load_events_csv(&p4, None, &strict()).unwrap_err();
     assert_eq!(err.parse_kind(), Some(ParseKind::BadQuoting));
     assert!(err.to_string().contains("junk.csv:2:2:"), "{err}");
@@ -481,7 +538,8 @@ fn dataset_helpers() {
 #[test]
 fn real_online_retail_features() {
     use vitrine::features::{build_features, FeatureConfig};
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/online-retail/online_retail.csv.gz");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("data/online-retail/online_retail.csv.gz");
     let (ds, _) = load_online_retail(&path, &LoadOptions::default()).unwrap();
     let f = build_features(&ds.items, &FeatureConfig::default());
     let t = &f.table;
@@ -495,13 +553,25 @@ fn real_online_retail_features() {
         .zip(&f.categories)
         .map(|(n, c)| (*n, c.as_str()))
         .collect();
-    shown.sort_by(|a, b| b.0.cmp(&a.0));
-    println!("{} categories; largest: {:?}", f.categories.len(), &shown[..30]);
+    shown.sort_by_key(|s| std::cmp::Reverse(s.0));
+    println!(
+        "{} categories; largest: {:?}",
+        f.categories.len(),
+        &shown[..30]
+    );
     // Every item has a known price, and most fall into a real (not "other") category.
     assert!(t.price_missing.iter().all(|&m| m == 0.0));
     assert!(counts[0] == 0, "no unknown category: {}", counts[0]);
-    assert!(counts[1] * 3 < ds.n_items(), "other holds {} items", counts[1]);
-    assert!((50..=400).contains(&f.categories.len()), "{}", f.categories.len());
+    assert!(
+        counts[1] * 3 < ds.n_items(),
+        "other holds {} items",
+        counts[1]
+    );
+    assert!(
+        (50..=400).contains(&f.categories.len()),
+        "{}",
+        f.categories.len()
+    );
     let idx = ds.item_index();
     let cat = |id: &str| f.categories[t.category[idx[id] as usize] as usize].as_str();
     assert_eq!(cat("85123A"), "HOLDER");

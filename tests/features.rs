@@ -1,9 +1,8 @@
 //! Feature tests: the title → category rule on real Online Retail titles, price
 //! normalisation and missing values, token hashing, cold items.
 use vitrine::features::{
-    build_features_from, derive_category, hash_token, normalize_price, tokenize,
-    CategorySource, FeatureConfig, FeatureSettings, ItemAttrs, OTHER_CATEGORY,
-    UNKNOWN_CATEGORY,
+    build_features_from, derive_category, hash_token, normalize_price, tokenize, CategorySource,
+    FeatureConfig, FeatureSettings, ItemAttrs, OTHER_CATEGORY, UNKNOWN_CATEGORY,
 };
 
 #[test]
@@ -103,13 +102,23 @@ fn price_normalisation_bounds_and_missing() {
 
 #[test]
 fn token_hashing_is_deterministic_and_reserves_zero() {
-    assert_eq!(tokenize("WHITE HANGING HEART T-LIGHT HOLDER"), vec![
-        "white", "hanging", "heart", "t", "light", "holder"
-    ]);
-    assert_eq!(tokenize("Café, 3\"x5\" Frame!"), vec!["café", "3", "x5", "frame"]);
+    assert_eq!(
+        tokenize("WHITE HANGING HEART T-LIGHT HOLDER"),
+        vec!["white", "hanging", "heart", "t", "light", "holder"]
+    );
+    assert_eq!(
+        tokenize("Café, 3\"x5\" Frame!"),
+        vec!["café", "3", "x5", "frame"]
+    );
     // Published FNV-1a 64 test vectors: "" -> cbf29ce484222325, "a" -> af63dc4c8601ec8c.
-    assert_eq!(hash_token("", 1 << 20), (1 + 0xcbf2_9ce4_8422_2325u64 % ((1 << 20) - 1)) as u32);
-    assert_eq!(hash_token("a", 4096), (1 + 0xaf63_dc4c_8601_ec8cu64 % 4095) as u32);
+    assert_eq!(
+        hash_token("", 1 << 20),
+        (1 + 0xcbf2_9ce4_8422_2325u64 % ((1 << 20) - 1)) as u32
+    );
+    assert_eq!(
+        hash_token("a", 4096),
+        (1 + 0xaf63_dc4c_8601_ec8cu64 % 4095) as u32
+    );
     assert_eq!(hash_token("holder", 4096), hash_token("holder", 4096));
     assert_ne!(hash_token("holder", 4096), hash_token("holders", 4096));
     for t in ["a", "b", "heart", "light", "x"] {
@@ -123,7 +132,10 @@ fn token_hashing_is_deterministic_and_reserves_zero() {
         &FeatureConfig::default(),
     );
     // Duplicate words hash once; empty titles have no tokens.
-    assert_eq!(f.table.tokens_of(0), &[hash_token("red", 4096), hash_token("heart", 4096)]);
+    assert_eq!(
+        f.table.tokens_of(0),
+        &[hash_token("red", 4096), hash_token("heart", 4096)]
+    );
     assert!(f.table.tokens_of(1).is_empty());
     assert_eq!(f.table.token_offsets, vec![0, 2, 2]);
 }
@@ -145,7 +157,10 @@ fn categories_derived_merged_and_explicit() {
         ..FeatureConfig::default()
     };
     let f = build_features_from(&items, &cfg);
-    assert_eq!(f.categories, vec![UNKNOWN_CATEGORY, OTHER_CATEGORY, "BAG", "HOLDER"]);
+    assert_eq!(
+        f.categories,
+        vec![UNKNOWN_CATEGORY, OTHER_CATEGORY, "BAG", "HOLDER"]
+    );
     assert_eq!(f.table.category, vec![2, 2, 2, 3, 3, 1, 0]);
     let s = f.parsed_settings().unwrap();
     assert_eq!(s.category_source, CategorySource::TitleHeadNoun);
@@ -159,11 +174,17 @@ fn categories_derived_merged_and_explicit() {
         item("C", Some("Home"), None),
         item("JUMBO BAG RED RETROSPOT", None, None),
     ];
-    let f = build_features_from(&items, &FeatureConfig {
-        min_category_items: 1,
-        ..FeatureConfig::default()
-    });
-    assert_eq!(f.categories, vec![UNKNOWN_CATEGORY, OTHER_CATEGORY, "Toys", "Home"]);
+    let f = build_features_from(
+        &items,
+        &FeatureConfig {
+            min_category_items: 1,
+            ..FeatureConfig::default()
+        },
+    );
+    assert_eq!(
+        f.categories,
+        vec![UNKNOWN_CATEGORY, OTHER_CATEGORY, "Toys", "Home"]
+    );
     assert_eq!(f.table.category, vec![2, 2, 3, 0]);
     let s = f.parsed_settings().unwrap();
     assert_eq!(s.category_source, CategorySource::Explicit);
@@ -182,10 +203,13 @@ fn cold_items_have_content_features() {
         item("JUMBO BAG PINK POLKADOT", None, Some(2.08)),
         item("NEW JUMBO BAG VINTAGE LEAF", None, Some(1.95)),
     ];
-    let f = build_features_from(&items, &FeatureConfig {
-        min_category_items: 2,
-        ..FeatureConfig::default()
-    });
+    let f = build_features_from(
+        &items,
+        &FeatureConfig {
+            min_category_items: 2,
+            ..FeatureConfig::default()
+        },
+    );
     let s = f.parsed_settings().unwrap();
     let t = &f.table;
     assert_eq!(t.len(), 4);
@@ -196,7 +220,9 @@ fn cold_items_have_content_features() {
     assert_eq!(missing, 0.0);
     assert_eq!(toks, t.tokens_of(3));
     assert!(!toks.is_empty());
-    assert!(toks.iter().all(|&b| b > 0 && (b as usize) < s.token_buckets));
+    assert!(toks
+        .iter()
+        .all(|&b| b > 0 && (b as usize) < s.token_buckets));
     // Settings survive a JSON round trip.
     let text = serde_json::to_string(&f.settings).unwrap();
     let back: FeatureSettings = serde_json::from_str(&text).unwrap();
