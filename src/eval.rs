@@ -1,1 +1,747 @@
-//! eval (placeholder; owned by a helper).
+//! Offline evaluation of rankers (the model and the baselines) on held-out histories.
+//!
+//! For the trainer (early stopping on validation NDCG@10), for `vitrine eval`, and for the
+//! README's comparison table. Native only.
+//!
+//! - [`Ranker`]: anything that scores the whole catalog for a history; [`ModelRanker`]
+//!   wraps the deep model, [`crate::baselines`] holds popularity, item-kNN and BPR.
+//! - Splits: [`leave_last_out`] (per user, the SASRec/BERT4Rec protocol) and
+//!   [`time_split`] (one global time cutoff), both returning a [`Split`].
+//! - Protocols ([`Protocol`]): full ranking over the catalog (optionally excluding items
+//!   already in the history) and the sampled protocol (target vs 100 uniformly sampled
+//!   items the user has not interacted with).
+//! - [`evaluate`] computes a [`MetricReport`] in parallel (rayon; the result does not
+//!   depend on the number of threads), [`table`] prints reports as a markdown table and
+//!   [`dump_rankings`] writes per-case rankings as JSON lines so the metrics can be
+//!   recomputed with other tools.
+//!
+//! # Metric definitions
+//! Each case has exactly one relevant item (the target). Let `r` be its 1-based rank among
+//! the case's candidates and `n` the number of candidates (the target included).
+//!
+//! - **Tie rule (pessimistic)**: `r = 1 + #{candidates c ≠ target : score(c) ≥ score(target)}`.
+//!   Every item tied with the target counts as ranked above it, so a ranker cannot gain
+//!   from ties (a popularity ranker whose target has a zero count gets the worst rank
+//!   shared by all zero-count items). NaN scores count as −∞.
+//! - HR@K = Recall@K = `1[r ≤ K]`; NDCG@K = `1/log2(r + 1)` if `r ≤ K`, else 0 (the ideal
+//!   DCG is 1); Precision@K = HR@K / K; F1@K = harmonic mean of Precision@K and Recall@K
+//!   per case (`2/(K + 1)` on a hit, 0 otherwise); MRR = `1/r` (no cutoff).
+//! - AUC = fraction of the other candidates ranked strictly below the target,
+//!   `(n − r)/(n − 1)` (ties count against the ranker, as above); 1 when `n = 1`.
+//! - Accuracy = fraction of cases whose target ranks first (HR@1): the seed's "accuracy"
+//!   of a next-item classifier that predicts its top item.
+//! - Coverage@K = number of distinct items appearing in any case's top-K list, divided
+//!   by the catalog size. Top-K lists order by score, then by item index (ascending).
+//!
+//! All per-case values are averaged over the evaluated cases.
+use std::collections::HashSet;
+use std::io::{self, Write};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::history::HistoryEvent;
+use crate::kernels::{CpuKernel, HeadPlan};
+use crate::model::Model;
+
+/// Anything that scores every catalog item for a history. Higher scores rank first.
+pub trait Ranker: Sync {
+    /// Short name for tables and logs.
+    fn name(&self) -> String;
+
+    /// Scores every catalog item for `history` (oldest first) at time `now` (Unix
+    /// seconds). `out.len()` is the number of catalog items; every entry must be written.
+    fn score_all(&self, history: &[HistoryEvent], now: f64, out: &mut [f32]);
+
+    /// Scores every item for an evaluation case. The default ignores the user index and
+    /// calls [`Ranker::score_all`]; rankers that learned per-user parameters on the
+    /// training sequences (BPR) may use `case.user`.
+    fn score_case(&self, case: &EvalCase, out: &mut [f32]) {
+        self.score_all(&case.history, case.now, out)
+    }
+}
+
+/// The deep model as a [`Ranker`]: item vectors and the head plan are computed once, each
+/// call encodes the history and scores the catalog with the fastest CPU kernel.
+pub struct ModelRanker<'a> {
+    model: &'a Model,
+    item_vectors: Vec<f32>,
+    plan: HeadPlan,
+    kernel: CpuKernel,
+    name: String,
+}
+
+impl<'a> ModelRanker<'a> {
+    /// Precomputes the item vectors and the scoring head's item-side plan.
+    pub fn new(model: &'a Model) -> ModelRanker<'a> {
+        let item_vectors = model.item_vectors();
+        let plan = model.head_plan(&item_vectors);
+        ModelRanker {
+            model,
+            item_vectors,
+            plan,
+            kernel: CpuKernel::best(),
+            name: "model".to_string(),
+        }
+    }
+
+    /// Renames the ranker (e.g. to tell model variants apart in a table).
+    pub fn with_name(mut self, name: impl Into<String>) -> ModelRanker<'a> {
+        self.name = name.into();
+        self
+    }
+
+    /// Number of catalog items the model scores.
+    pub fn n_items(&self) -> usize {
+        self.plan.n_items
+    }
+}
+
+impl Ranker for ModelRanker<'_> {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn score_all(&self, history: &[HistoryEvent], now: f64, out: &mut [f32]) {
+        if out.len() != self.plan.n_items {
+            out.fill(f32::NEG_INFINITY);
+            return;
+        }
+        let enc = self.model.encode_user(&self.item_vectors, history, now);
+        let query = self.model.user_query(&enc.u);
+        self.kernel.scores(&self.plan, &query, out);
+    }
+}
+
+/// One held-out prediction: given `history` at time `now`, rank `target`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalCase {
+    /// Index of the user's sequence in the input (and in [`Split::train`]).
+    pub user: usize,
+    /// What the ranker sees, oldest first.
+    pub history: Vec<HistoryEvent>,
+    /// The item to be ranked (catalog index).
+    pub target: u32,
+    /// Time of the prediction (the target event's timestamp).
+    pub now: f64,
+}
+
+/// Training sequences plus validation and test cases.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Split {
+    /// Training sequence per user, indexed like the input sequences (possibly empty).
+    pub train: Vec<Vec<HistoryEvent>>,
+    /// Validation cases (for tuning and early stopping); targets are not in `train`.
+    pub valid: Vec<EvalCase>,
+    /// Test cases; targets are in neither `train` nor `valid`.
+    pub test: Vec<EvalCase>,
+}
+
+/// Leave-last-out per user (SASRec, BERT4Rec): for a sequence of `n ≥ 3` events, train on
+/// the first `n − 2`, validate on event `n − 2` given the first `n − 2`, test on the last
+/// event given the first `n − 1`. Users with fewer than 3 events are used for training
+/// only. Sequences are assumed to be in time order.
+pub fn leave_last_out(sequences: &[Vec<HistoryEvent>]) -> Split {
+    let mut split = Split::default();
+    for (user, seq) in sequences.iter().enumerate() {
+        let n = seq.len();
+        if n < 3 {
+            split.train.push(seq.clone());
+            continue;
+        }
+        split.train.push(seq[..n - 2].to_vec());
+        split.valid.push(EvalCase {
+            user,
+            history: seq[..n - 2].to_vec(),
+            target: seq[n - 2].item,
+            now: seq[n - 2].at,
+        });
+        split.test.push(EvalCase {
+            user,
+            history: seq[..n - 1].to_vec(),
+            target: seq[n - 1].item,
+            now: seq[n - 1].at,
+        });
+    }
+    split
+}
+
+/// The timestamp below which a fraction `q` (clamped to [0, 1]) of all events lie: the
+/// `q`-quantile of all event times. `None` when there are no events or `q` is NaN.
+pub fn cutoff_quantile(sequences: &[Vec<HistoryEvent>], q: f64) -> Option<f64> {
+    if q.is_nan() {
+        return None;
+    }
+    let mut times: Vec<f64> = sequences
+        .iter()
+        .flatten()
+        .map(|e| e.at)
+        .filter(|t| t.is_finite())
+        .collect();
+    if times.is_empty() {
+        return None;
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    let q = q.clamp(0.0, 1.0);
+    let idx = ((times.len() as f64 * q).floor() as usize).min(times.len() - 1);
+    Some(times[idx])
+}
+
+/// Global time split at `cutoff`, with the validation cutoff placed one test window
+/// earlier: `valid_cutoff = cutoff − (t_max − cutoff)` where `t_max` is the last event
+/// time (so the validation window is as long as the test window). See
+/// [`time_split_with`] for the construction.
+pub fn time_split(sequences: &[Vec<HistoryEvent>], cutoff: f64) -> Split {
+    let t_max = sequences
+        .iter()
+        .flatten()
+        .map(|e| e.at)
+        .filter(|t| t.is_finite())
+        .fold(f64::NEG_INFINITY, f64::max);
+    let valid_cutoff = if t_max > cutoff { cutoff - (t_max - cutoff) } else { cutoff };
+    time_split_with(sequences, valid_cutoff, cutoff)
+}
+
+/// Global time split with explicit cutoffs (`valid_cutoff ≤ test_cutoff`).
+///
+/// - `train`: per user, the events before `valid_cutoff` (so that no validation or test
+///   target is ever trained on, as in [`leave_last_out`]).
+/// - `valid`: per user with at least one event before `valid_cutoff`, the first event in
+///   `[valid_cutoff, test_cutoff)` as target, the events before `valid_cutoff` as history.
+/// - `test`: per user with at least one event before `test_cutoff`, the first event at or
+///   after `test_cutoff` as target, all events before `test_cutoff` as history.
+///
+/// Sequences are assumed to be in time order. If `valid_cutoff > test_cutoff` the two are
+/// swapped.
+pub fn time_split_with(
+    sequences: &[Vec<HistoryEvent>],
+    valid_cutoff: f64,
+    test_cutoff: f64,
+) -> Split {
+    let (vc, tc) = if valid_cutoff <= test_cutoff {
+        (valid_cutoff, test_cutoff)
+    } else {
+        (test_cutoff, valid_cutoff)
+    };
+    let mut split = Split::default();
+    for (user, seq) in sequences.iter().enumerate() {
+        let n_before_valid = seq.iter().take_while(|e| e.at < vc).count();
+        let n_before_test = seq.iter().take_while(|e| e.at < tc).count();
+        split.train.push(seq[..n_before_valid].to_vec());
+        if n_before_valid > 0 {
+            if let Some(e) = seq.get(n_before_valid).filter(|e| e.at < tc) {
+                split.valid.push(EvalCase {
+                    user,
+                    history: seq[..n_before_valid].to_vec(),
+                    target: e.item,
+                    now: e.at,
+                });
+            }
+        }
+        if n_before_test > 0 {
+            if let Some(e) = seq.get(n_before_test) {
+                split.test.push(EvalCase {
+                    user,
+                    history: seq[..n_before_test].to_vec(),
+                    target: e.item,
+                    now: e.at,
+                });
+            }
+        }
+    }
+    split
+}
+
+/// How the target is ranked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Protocol {
+    /// Rank the target among all catalog items. With `exclude_seen`, items in the
+    /// history other than the target are removed from the candidates.
+    Full {
+        /// Remove already-seen items (except the target) from the candidates.
+        exclude_seen: bool,
+    },
+    /// The SASRec protocol: the target against `negatives` items drawn uniformly without
+    /// replacement from the items not in the user's history (nor the target), the draw
+    /// being deterministic given `seed`, the user index and the target.
+    Sampled {
+        /// Number of sampled negatives (100 in the SASRec protocol).
+        negatives: usize,
+        /// Seed of the draw.
+        seed: u64,
+    },
+}
+
+impl Protocol {
+    /// The SASRec protocol: 100 sampled negatives.
+    pub fn sampled(seed: u64) -> Protocol {
+        Protocol::Sampled { negatives: 100, seed }
+    }
+
+    /// Short human-readable description (used in reports).
+    pub fn describe(&self) -> String {
+        match self {
+            Protocol::Full { exclude_seen: false } => "full ranking".to_string(),
+            Protocol::Full { exclude_seen: true } => "full ranking, seen items excluded".to_string(),
+            Protocol::Sampled { negatives, seed } => {
+                format!("sampled: target vs {negatives} negatives (seed {seed})")
+            }
+        }
+    }
+}
+
+/// Options of [`evaluate`].
+#[derive(Clone)]
+pub struct EvalOptions<'a> {
+    /// Cutoffs K for HR, NDCG, Recall, Precision and F1 (default 5, 10, 20).
+    pub ks: Vec<usize>,
+    /// K of the catalog coverage (default 10).
+    pub coverage_k: usize,
+    /// Called with `1` each time a case is finished (from worker threads), so a caller
+    /// can advance a progress bar.
+    pub progress: Option<&'a (dyn Fn(usize) + Sync)>,
+}
+
+impl Default for EvalOptions<'_> {
+    fn default() -> Self {
+        EvalOptions {
+            ks: vec![5, 10, 20],
+            coverage_k: 10,
+            progress: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for EvalOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EvalOptions")
+            .field("ks", &self.ks)
+            .field("coverage_k", &self.coverage_k)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
+/// Cutoff metrics at one K (see the module docs for definitions).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AtK {
+    /// The cutoff.
+    pub k: usize,
+    /// Hit rate.
+    pub hr: f64,
+    /// Normalised discounted cumulative gain.
+    pub ndcg: f64,
+    /// Recall (equal to HR with one target per case).
+    pub recall: f64,
+    /// Precision.
+    pub precision: f64,
+    /// F1 of precision and recall, averaged per case.
+    pub f1: f64,
+}
+
+/// Averaged metrics of one ranker on one set of cases under one protocol.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricReport {
+    /// The protocol, as [`Protocol::describe`] says it.
+    pub protocol: String,
+    /// Number of cases evaluated.
+    pub n_cases: usize,
+    /// Cases skipped because their target is outside the catalog.
+    pub n_skipped: usize,
+    /// Mean number of candidates per case (target included).
+    pub mean_candidates: f64,
+    /// Metrics at each cutoff.
+    pub at_k: Vec<AtK>,
+    /// Mean reciprocal rank.
+    pub mrr: f64,
+    /// Mean AUC.
+    pub auc: f64,
+    /// Fraction of cases with the target ranked first (HR@1).
+    pub accuracy: f64,
+    /// K of the coverage.
+    pub coverage_k: usize,
+    /// Distinct items in any top-`coverage_k` list, over the catalog size.
+    pub coverage: f64,
+}
+
+impl MetricReport {
+    /// Looks a metric up by name: `HR@K`, `NDCG@K`, `Recall@K`, `Precision@K`, `F1@K`
+    /// (for an evaluated K), `MRR`, `AUC`, `Accuracy`, `Coverage@K` (the evaluated
+    /// coverage K). Case-insensitive.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        let lower = name.trim().to_ascii_lowercase();
+        match lower.as_str() {
+            "mrr" => return Some(self.mrr),
+            "auc" => return Some(self.auc),
+            "accuracy" | "acc" | "hr@1" => return Some(self.accuracy),
+            _ => {}
+        }
+        let (metric, k) = lower.split_once('@')?;
+        let k: usize = k.parse().ok()?;
+        if metric == "coverage" || metric == "cov" {
+            return (k == self.coverage_k).then_some(self.coverage);
+        }
+        let at = self.at_k.iter().find(|a| a.k == k)?;
+        match metric {
+            "hr" => Some(at.hr),
+            "ndcg" => Some(at.ndcg),
+            "recall" => Some(at.recall),
+            "precision" => Some(at.precision),
+            "f1" => Some(at.f1),
+            _ => None,
+        }
+    }
+}
+
+/// Default columns of [`table`].
+pub const TABLE_COLUMNS: [&str; 10] = [
+    "HR@5", "NDCG@5", "HR@10", "NDCG@10", "HR@20", "NDCG@20", "MRR", "AUC", "Accuracy", "Coverage@10",
+];
+
+/// A markdown table, one row per named report, with the [`TABLE_COLUMNS`].
+pub fn table(reports: &[(&str, &MetricReport)]) -> String {
+    table_with(reports, &TABLE_COLUMNS)
+}
+
+/// A markdown table, one row per named report, with the given metric columns (names as
+/// [`MetricReport::get`] takes them; unknown ones print `–`). Values have 4 decimals.
+pub fn table_with(reports: &[(&str, &MetricReport)], columns: &[&str]) -> String {
+    let mut s = String::from("| ranker |");
+    for c in columns {
+        s.push_str(&format!(" {c} |"));
+    }
+    s.push_str("\n|---|");
+    for _ in columns {
+        s.push_str("---:|");
+    }
+    s.push('\n');
+    for (name, r) in reports {
+        s.push_str(&format!("| {name} |"));
+        for c in columns {
+            match r.get(c) {
+                Some(v) => s.push_str(&format!(" {v:.4} |")),
+                None => s.push_str(" – |"),
+            }
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// SplitMix64: a small, fast, deterministic generator (for sampling and baselines).
+#[derive(Debug, Clone)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// A generator from a seed.
+    pub fn new(seed: u64) -> SplitMix64 {
+        SplitMix64(seed)
+    }
+
+    /// Next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform integer in `0..n` (`n > 0`; returns 0 for `n == 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            return 0;
+        }
+        // Lemire's multiply-shift; the bias is below 2^-32 for catalog-sized n.
+        ((self.next_u64() as u128 * n as u128) >> 64) as u64
+    }
+
+    /// Uniform float in `[0, 1)`.
+    pub fn next_f32(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+    }
+}
+
+/// The negatives of the sampled protocol for one case: `negatives` distinct items drawn
+/// uniformly from `0..n_items` minus the history items and the target (all of them, in
+/// index order, when fewer are available). Deterministic in `(seed, case.user,
+/// case.target)`.
+pub fn sample_negatives(case: &EvalCase, n_items: usize, negatives: usize, seed: u64) -> Vec<u32> {
+    let mut excluded: HashSet<u32> = case.history.iter().map(|e| e.item).collect();
+    excluded.insert(case.target);
+    let n_excluded_in_range = excluded.iter().filter(|&&i| (i as usize) < n_items).count();
+    let available = n_items - n_excluded_in_range;
+    if available <= negatives {
+        return (0..n_items as u32).filter(|i| !excluded.contains(i)).collect();
+    }
+    let mut rng = SplitMix64::new(
+        seed ^ (case.user as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ (case.target as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F),
+    );
+    let mut out = Vec::with_capacity(negatives);
+    while out.len() < negatives {
+        let i = rng.below(n_items as u64) as u32;
+        if excluded.insert(i) {
+            out.push(i);
+        }
+    }
+    out
+}
+
+fn key(s: f32) -> f32 {
+    if s.is_nan() {
+        f32::NEG_INFINITY
+    } else {
+        s
+    }
+}
+
+/// The ranking of one case under a protocol.
+struct CaseRanking {
+    /// Candidate items with their scores (target included), in protocol order: all
+    /// non-excluded items in index order (full) or target first then negatives (sampled).
+    candidates: Vec<(u32, f32)>,
+    target_score: f32,
+}
+
+impl CaseRanking {
+    fn rank(&self, target: u32) -> usize {
+        let t = key(self.target_score);
+        1 + self
+            .candidates
+            .iter()
+            .filter(|(i, s)| *i != target && key(*s) >= t)
+            .count()
+    }
+
+    /// Top `k` candidates by score, ties by item index.
+    fn top(&self, k: usize) -> Vec<(u32, f32)> {
+        let mut c: Vec<(u32, f32)> = self.candidates.clone();
+        let cmp = |a: &(u32, f32), b: &(u32, f32)| key(b.1).total_cmp(&key(a.1)).then(a.0.cmp(&b.0));
+        let k = k.min(c.len());
+        if k == 0 {
+            return Vec::new();
+        }
+        if k < c.len() {
+            c.select_nth_unstable_by(k - 1, cmp);
+            c.truncate(k);
+        }
+        c.sort_by(cmp);
+        c
+    }
+}
+
+/// Scores a case and builds its candidate list; `None` if the target is out of range.
+fn rank_case(
+    ranker: &dyn Ranker,
+    case: &EvalCase,
+    n_items: usize,
+    protocol: &Protocol,
+    buf: &mut Vec<f32>,
+) -> Option<CaseRanking> {
+    if case.target as usize >= n_items {
+        return None;
+    }
+    buf.clear();
+    buf.resize(n_items, f32::NEG_INFINITY);
+    ranker.score_case(case, buf);
+    let target_score = buf[case.target as usize];
+    let candidates = match *protocol {
+        Protocol::Full { exclude_seen } => {
+            if exclude_seen {
+                let mut keep = vec![true; n_items];
+                for e in &case.history {
+                    if let Some(k) = keep.get_mut(e.item as usize) {
+                        *k = false;
+                    }
+                }
+                keep[case.target as usize] = true;
+                (0..n_items as u32)
+                    .filter(|&i| keep[i as usize])
+                    .map(|i| (i, buf[i as usize]))
+                    .collect()
+            } else {
+                buf.iter().enumerate().map(|(i, &s)| (i as u32, s)).collect()
+            }
+        }
+        Protocol::Sampled { negatives, seed } => {
+            let negs = sample_negatives(case, n_items, negatives, seed);
+            std::iter::once(case.target)
+                .chain(negs)
+                .map(|i| (i, buf[i as usize]))
+                .collect()
+        }
+    };
+    Some(CaseRanking { candidates, target_score })
+}
+
+struct CaseResult {
+    rank: usize,
+    n_candidates: usize,
+    top: Vec<u32>,
+}
+
+/// Evaluates `ranker` on `cases` over a catalog of `n_items` items. Runs in parallel;
+/// the result is the same for any number of threads. Cases whose target is outside the
+/// catalog are counted in [`MetricReport::n_skipped`] and not evaluated.
+pub fn evaluate(
+    ranker: &dyn Ranker,
+    cases: &[EvalCase],
+    n_items: usize,
+    protocol: Protocol,
+    opts: &EvalOptions<'_>,
+) -> MetricReport {
+    let cov_k = opts.coverage_k;
+    let results: Vec<Option<CaseResult>> = cases
+        .par_iter()
+        .map_init(Vec::new, |buf, case| {
+            let r = rank_case(ranker, case, n_items, &protocol, buf).map(|cr| CaseResult {
+                rank: cr.rank(case.target),
+                n_candidates: cr.candidates.len(),
+                top: cr.top(cov_k).into_iter().map(|(i, _)| i).collect(),
+            });
+            if let Some(p) = opts.progress {
+                p(1);
+            }
+            r
+        })
+        .collect();
+    summarise(&results, n_items, &protocol, opts)
+}
+
+fn summarise(
+    results: &[Option<CaseResult>],
+    n_items: usize,
+    protocol: &Protocol,
+    opts: &EvalOptions<'_>,
+) -> MetricReport {
+    let n_skipped = results.iter().filter(|r| r.is_none()).count();
+    let done: Vec<&CaseResult> = results.iter().flatten().collect();
+    let n = done.len();
+    let denom = n.max(1) as f64;
+    let mut at_k = Vec::with_capacity(opts.ks.len());
+    for &k in &opts.ks {
+        let (mut hr, mut ndcg, mut prec, mut f1) = (0.0, 0.0, 0.0, 0.0);
+        for r in &done {
+            if r.rank <= k {
+                hr += 1.0;
+                ndcg += 1.0 / ((r.rank + 1) as f64).log2();
+                prec += 1.0 / k as f64;
+                f1 += 2.0 / (k as f64 + 1.0);
+            }
+        }
+        at_k.push(AtK {
+            k,
+            hr: hr / denom,
+            ndcg: ndcg / denom,
+            recall: hr / denom,
+            precision: prec / denom,
+            f1: f1 / denom,
+        });
+    }
+    let mut mrr = 0.0;
+    let mut auc = 0.0;
+    let mut acc = 0.0;
+    let mut cand = 0.0;
+    let mut covered = vec![false; n_items];
+    for r in &done {
+        mrr += 1.0 / r.rank as f64;
+        auc += if r.n_candidates > 1 {
+            (r.n_candidates - r.rank) as f64 / (r.n_candidates - 1) as f64
+        } else {
+            1.0
+        };
+        if r.rank == 1 {
+            acc += 1.0;
+        }
+        cand += r.n_candidates as f64;
+        for &i in &r.top {
+            covered[i as usize] = true;
+        }
+    }
+    let n_covered = covered.iter().filter(|&&c| c).count();
+    MetricReport {
+        protocol: protocol.describe(),
+        n_cases: n,
+        n_skipped,
+        mean_candidates: cand / denom,
+        at_k,
+        mrr: mrr / denom,
+        auc: auc / denom,
+        accuracy: acc / denom,
+        coverage_k: opts.coverage_k,
+        coverage: if n_items == 0 { 0.0 } else { n_covered as f64 / n_items as f64 },
+    }
+}
+
+/// One line of [`dump_rankings`]' output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DumpLine {
+    /// Index of the user's sequence.
+    pub user: usize,
+    /// The target item.
+    pub target: u32,
+    /// Time of the prediction.
+    pub now: f64,
+    /// `full` or `sampled`.
+    pub protocol: String,
+    /// The target's rank under the pessimistic tie rule (see the module docs).
+    pub rank: usize,
+    /// Number of candidates (target included).
+    pub n_candidates: usize,
+    /// The target's score (`null` if not finite; read `null` as −∞).
+    pub target_score: Option<f32>,
+    /// Full protocol: the top-100 candidates by score (ties by index). Sampled protocol:
+    /// all candidates, the target first, then the negatives in draw order.
+    pub items: Vec<u32>,
+    /// Scores of `items`, aligned (`null` where not finite; read as −∞).
+    pub scores: Vec<Option<f32>>,
+}
+
+/// Number of items per case in a full-protocol dump.
+pub const DUMP_TOP: usize = 100;
+
+/// Writes one JSON line ([`DumpLine`]) per case: under the full protocol the top-100
+/// candidates with their scores, under the sampled protocol every candidate with its
+/// score, so the metrics can be recomputed elsewhere (a target inside the top 100 has
+/// every item scoring at least as high listed, so its rank follows from the line).
+/// Cases whose target is outside the catalog are skipped. Scoring runs in parallel in
+/// chunks; lines are written in case order.
+pub fn dump_rankings<W: Write>(
+    ranker: &dyn Ranker,
+    cases: &[EvalCase],
+    n_items: usize,
+    protocol: Protocol,
+    mut writer: W,
+) -> io::Result<()> {
+    for chunk in cases.chunks(256) {
+        let lines: Vec<Option<DumpLine>> = chunk
+            .par_iter()
+            .map_init(Vec::new, |buf, case| {
+                let cr = rank_case(ranker, case, n_items, &protocol, buf)?;
+                let (kind, listed) = match protocol {
+                    Protocol::Full { .. } => ("full", cr.top(DUMP_TOP)),
+                    Protocol::Sampled { .. } => ("sampled", cr.candidates.clone()),
+                };
+                let finite = |s: f32| s.is_finite().then_some(s);
+                Some(DumpLine {
+                    user: case.user,
+                    target: case.target,
+                    now: case.now,
+                    protocol: kind.to_string(),
+                    rank: cr.rank(case.target),
+                    n_candidates: cr.candidates.len(),
+                    target_score: finite(cr.target_score),
+                    items: listed.iter().map(|p| p.0).collect(),
+                    scores: listed.iter().map(|p| finite(p.1)).collect(),
+                })
+            })
+            .collect();
+        for line in lines.into_iter().flatten() {
+            serde_json::to_writer(&mut writer, &line)?;
+            writer.write_all(b"\n")?;
+        }
+    }
+    writer.flush()
+}
