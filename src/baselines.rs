@@ -25,7 +25,12 @@ use crate::eval::{evaluate, EvalCase, EvalOptions, MetricReport, Protocol, Ranke
 use crate::history::HistoryEvent;
 
 /// Validation NDCG@10 of `ranker` under `protocol` (the tuning objective).
-fn valid_ndcg10(ranker: &dyn Ranker, valid: &[EvalCase], n_items: usize, protocol: Protocol) -> f64 {
+fn valid_ndcg10(
+    ranker: &dyn Ranker,
+    valid: &[EvalCase],
+    n_items: usize,
+    protocol: Protocol,
+) -> f64 {
     let opts = EvalOptions {
         ks: vec![10],
         ..EvalOptions::default()
@@ -64,7 +69,11 @@ impl Popularity {
     /// Counts the items of `train`. With `half_life_days`, an event `Δ` days older than
     /// the last training event weighs `2^(−Δ / half_life)`. Items outside `0..n_items`
     /// are ignored; a non-positive or non-finite half-life means no decay.
-    pub fn fit(train: &[Vec<HistoryEvent>], n_items: usize, half_life_days: Option<f64>) -> Popularity {
+    pub fn fit(
+        train: &[Vec<HistoryEvent>],
+        n_items: usize,
+        half_life_days: Option<f64>,
+    ) -> Popularity {
         let half_life_days = half_life_days.filter(|h| h.is_finite() && *h > 0.0);
         let t_ref = train
             .iter()
@@ -86,7 +95,10 @@ impl Popularity {
             .iter()
             .map(|&a| if max > 0.0 { (a / max) as f32 } else { 0.0 })
             .collect();
-        Popularity { scores, half_life_days }
+        Popularity {
+            scores,
+            half_life_days,
+        }
     }
 
     /// The half-life used, if any.
@@ -113,8 +125,15 @@ impl Ranker for Popularity {
 }
 
 /// Half-lives (days) tried by [`tune_popularity`]; `None` is no decay.
-pub const POPULARITY_HALF_LIVES: [Option<f64>; 7] =
-    [None, Some(3.0), Some(7.0), Some(14.0), Some(30.0), Some(90.0), Some(180.0)];
+pub const POPULARITY_HALF_LIVES: [Option<f64>; 7] = [
+    None,
+    Some(3.0),
+    Some(7.0),
+    Some(14.0),
+    Some(30.0),
+    Some(90.0),
+    Some(180.0),
+];
 
 /// Chooses the half-life (including none) with the best validation NDCG@10.
 pub fn tune_popularity(
@@ -130,10 +149,11 @@ pub fn tune_popularity(
             (h, valid_ndcg10(&p, valid, n_items, protocol))
         })
         .collect();
-    let (best_h, best) = trials
-        .iter()
-        .cloned()
-        .fold((None, f64::NEG_INFINITY), |acc, t| if t.1 > acc.1 { t } else { acc });
+    let (best_h, best) =
+        trials.iter().cloned().fold(
+            (None, f64::NEG_INFINITY),
+            |acc, t| if t.1 > acc.1 { t } else { acc },
+        );
     Tuned {
         ranker: Popularity::fit(train, n_items, best_h),
         params: best_h,
@@ -234,7 +254,13 @@ impl CoCounts {
         let rows = (0..n_items)
             .into_par_iter()
             .map_init(
-                || (vec![0.0f32; n_items], vec![0.0f32; n_items], Vec::<u32>::new()),
+                || {
+                    (
+                        vec![0.0f32; n_items],
+                        vec![0.0f32; n_items],
+                        Vec::<u32>::new(),
+                    )
+                },
                 |(fwd, bwd, touched), a| {
                     for &(s, p) in &occ[a] {
                         let seq = &train[s as usize];
@@ -270,7 +296,11 @@ impl CoCounts {
                 },
             )
             .collect();
-        CoCounts { window, rows, counts }
+        CoCounts {
+            window,
+            rows,
+            counts,
+        }
     }
 
     /// The window the counts were built with.
@@ -312,7 +342,10 @@ impl ItemKnn {
                     .iter()
                     .map(|&(b, f, bw)| {
                         let nb = counts.counts[b as usize].max(1.0).powf(1.0 - alpha);
-                        (b, (f + params.backward * bw) / (na * nb + params.shrink.max(0.0)))
+                        (
+                            b,
+                            (f + params.backward * bw) / (na * nb + params.shrink.max(0.0)),
+                        )
                     })
                     .filter(|&(_, s)| s > 0.0 && s.is_finite())
                     .collect();
@@ -332,9 +365,19 @@ impl ItemKnn {
             .collect();
         let max = counts.counts.iter().cloned().fold(0.0f32, f32::max);
         let pop = (0..n)
-            .map(|i| if max > 0.0 { counts.counts[i] / max } else { 0.0 })
+            .map(|i| {
+                if max > 0.0 {
+                    counts.counts[i] / max
+                } else {
+                    0.0
+                }
+            })
             .collect();
-        ItemKnn { params, neighbors, pop }
+        ItemKnn {
+            params,
+            neighbors,
+            pop,
+        }
     }
 
     /// The parameters.
@@ -344,7 +387,10 @@ impl ItemKnn {
 
     /// The stored neighbours of `item` with their similarities, best first.
     pub fn neighbors(&self, item: u32) -> &[(u32, f32)] {
-        self.neighbors.get(item as usize).map(|v| v.as_slice()).unwrap_or(&[])
+        self.neighbors
+            .get(item as usize)
+            .map(|v| v.as_slice())
+            .unwrap_or(&[])
     }
 }
 
@@ -393,19 +439,40 @@ pub fn tune_knn(
 ) -> Tuned<ItemKnn, KnnParams> {
     let mut best = KnnParams::default();
     let mut counts = CoCounts::build(train, n_items, best.window);
-    let mut best_score = valid_ndcg10(&ItemKnn::from_counts(&counts, best), valid, n_items, protocol);
+    let mut best_score = valid_ndcg10(
+        &ItemKnn::from_counts(&counts, best),
+        valid,
+        n_items,
+        protocol,
+    );
     let mut trials = vec![(best.to_string(), best_score)];
     type Setter = fn(&mut KnnParams, f32);
     let grids: [(&str, &[f32], Setter); 9] = [
-        ("window", &[2.0, 5.0, 10.0, 25.0, 50.0], |p, v| p.window = v as usize),
-        ("last_l", &[1.0, 3.0, 10.0, 30.0, 100.0], |p, v| p.last_l = v as usize),
+        ("window", &[2.0, 5.0, 10.0, 25.0, 50.0], |p, v| {
+            p.window = v as usize
+        }),
+        ("last_l", &[1.0, 3.0, 10.0, 30.0, 100.0], |p, v| {
+            p.last_l = v as usize
+        }),
         ("decay", &[0.5, 0.7, 0.85, 0.95, 1.0], |p, v| p.decay = v),
-        ("self_weight", &[0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 10.0], |p, v| p.self_weight = v),
+        (
+            "self_weight",
+            &[0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 10.0],
+            |p, v| p.self_weight = v,
+        ),
         ("backward", &[0.0, 0.25, 0.5, 1.0], |p, v| p.backward = v),
         ("alpha", &[0.1, 0.3, 0.5, 0.7, 0.9], |p, v| p.alpha = v),
-        ("shrink", &[0.0, 3.0, 10.0, 30.0, 100.0], |p, v| p.shrink = v),
-        ("max_neighbors", &[50.0, 200.0, 1000.0], |p, v| p.max_neighbors = v as usize),
-        ("pop_weight", &[0.0, 0.001, 0.003, 0.01, 0.03, 0.1], |p, v| p.pop_weight = v),
+        ("shrink", &[0.0, 3.0, 10.0, 30.0, 100.0], |p, v| {
+            p.shrink = v
+        }),
+        ("max_neighbors", &[50.0, 200.0, 1000.0], |p, v| {
+            p.max_neighbors = v as usize
+        }),
+        (
+            "pop_weight",
+            &[0.0, 0.001, 0.003, 0.01, 0.03, 0.1],
+            |p, v| p.pop_weight = v,
+        ),
     ];
     for _sweep in 0..2 {
         for (name, grid, set) in grids.iter() {
@@ -535,11 +602,18 @@ impl Bpr {
         let k = params.factors.max(1);
         let mut rng = SplitMix64::new(params.seed ^ 0xB9B9_0000_0000_0001);
         let scale = 0.1 / (k as f32).sqrt();
-        let mut draw = |n: usize| -> Vec<f32> { (0..n).map(|_| (rng.next_f32() * 2.0 - 1.0) * scale).collect() };
+        let mut draw = |n: usize| -> Vec<f32> {
+            (0..n)
+                .map(|_| (rng.next_f32() * 2.0 - 1.0) * scale)
+                .collect()
+        };
         let p = draw(n_users * k);
         let q = draw(n_items * k);
         Bpr {
-            params: BprParams { factors: k, ..params },
+            params: BprParams {
+                factors: k,
+                ..params
+            },
             n_items,
             p,
             q,
@@ -561,7 +635,11 @@ impl Bpr {
         let mut user_items: Vec<Vec<u32>> = train
             .iter()
             .map(|s| {
-                let mut v: Vec<u32> = s.iter().map(|e| e.item).filter(|&i| (i as usize) < n_items).collect();
+                let mut v: Vec<u32> = s
+                    .iter()
+                    .map(|e| e.item)
+                    .filter(|&i| (i as usize) < n_items)
+                    .collect();
                 v.sort_unstable();
                 v.dedup();
                 v

@@ -198,7 +198,11 @@ pub fn time_split(sequences: &[Vec<HistoryEvent>], cutoff: f64) -> Split {
         .map(|e| e.at)
         .filter(|t| t.is_finite())
         .fold(f64::NEG_INFINITY, f64::max);
-    let valid_cutoff = if t_max > cutoff { cutoff - (t_max - cutoff) } else { cutoff };
+    let valid_cutoff = if t_max > cutoff {
+        cutoff - (t_max - cutoff)
+    } else {
+        cutoff
+    };
     time_split_with(sequences, valid_cutoff, cutoff)
 }
 
@@ -276,14 +280,21 @@ pub enum Protocol {
 impl Protocol {
     /// The SASRec protocol: 100 sampled negatives.
     pub fn sampled(seed: u64) -> Protocol {
-        Protocol::Sampled { negatives: 100, seed }
+        Protocol::Sampled {
+            negatives: 100,
+            seed,
+        }
     }
 
     /// Short human-readable description (used in reports).
     pub fn describe(&self) -> String {
         match self {
-            Protocol::Full { exclude_seen: false } => "full ranking".to_string(),
-            Protocol::Full { exclude_seen: true } => "full ranking, seen items excluded".to_string(),
+            Protocol::Full {
+                exclude_seen: false,
+            } => "full ranking".to_string(),
+            Protocol::Full { exclude_seen: true } => {
+                "full ranking, seen items excluded".to_string()
+            }
             Protocol::Sampled { negatives, seed } => {
                 format!("sampled: target vs {negatives} negatives (seed {seed})")
             }
@@ -396,7 +407,16 @@ impl MetricReport {
 
 /// Default columns of [`table`].
 pub const TABLE_COLUMNS: [&str; 10] = [
-    "HR@5", "NDCG@5", "HR@10", "NDCG@10", "HR@20", "NDCG@20", "MRR", "AUC", "Accuracy", "Coverage@10",
+    "HR@5",
+    "NDCG@5",
+    "HR@10",
+    "NDCG@10",
+    "HR@20",
+    "NDCG@20",
+    "MRR",
+    "AUC",
+    "Accuracy",
+    "Coverage@10",
 ];
 
 /// A markdown table, one row per named report, with the [`TABLE_COLUMNS`].
@@ -473,7 +493,9 @@ pub fn sample_negatives(case: &EvalCase, n_items: usize, negatives: usize, seed:
     let n_excluded_in_range = excluded.iter().filter(|&&i| (i as usize) < n_items).count();
     let available = n_items - n_excluded_in_range;
     if available <= negatives {
-        return (0..n_items as u32).filter(|i| !excluded.contains(i)).collect();
+        return (0..n_items as u32)
+            .filter(|i| !excluded.contains(i))
+            .collect();
     }
     let mut rng = SplitMix64::new(
         seed ^ (case.user as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
@@ -518,7 +540,8 @@ impl CaseRanking {
     /// Top `k` candidates by score, ties by item index.
     fn top(&self, k: usize) -> Vec<(u32, f32)> {
         let mut c: Vec<(u32, f32)> = self.candidates.clone();
-        let cmp = |a: &(u32, f32), b: &(u32, f32)| key(b.1).total_cmp(&key(a.1)).then(a.0.cmp(&b.0));
+        let cmp =
+            |a: &(u32, f32), b: &(u32, f32)| key(b.1).total_cmp(&key(a.1)).then(a.0.cmp(&b.0));
         let k = k.min(c.len());
         if k == 0 {
             return Vec::new();
@@ -562,7 +585,10 @@ fn rank_case(
                     .map(|i| (i, buf[i as usize]))
                     .collect()
             } else {
-                buf.iter().enumerate().map(|(i, &s)| (i as u32, s)).collect()
+                buf.iter()
+                    .enumerate()
+                    .map(|(i, &s)| (i as u32, s))
+                    .collect()
             }
         }
         Protocol::Sampled { negatives, seed } => {
@@ -573,7 +599,10 @@ fn rank_case(
                 .collect()
         }
     };
-    Some(CaseRanking { candidates, target_score })
+    Some(CaseRanking {
+        candidates,
+        target_score,
+    })
 }
 
 struct CaseResult {
@@ -671,7 +700,11 @@ fn summarise(
         auc: auc / denom,
         accuracy: acc / denom,
         coverage_k: opts.coverage_k,
-        coverage: if n_items == 0 { 0.0 } else { n_covered as f64 / n_items as f64 },
+        coverage: if n_items == 0 {
+            0.0
+        } else {
+            n_covered as f64 / n_items as f64
+        },
     }
 }
 

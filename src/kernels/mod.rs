@@ -8,6 +8,9 @@
 //! Paths: a scalar reference (the test oracle), wasm SIMD128, a native fast CPU path, and
 //! a wgpu compute-shader path. This module is the only place with `cfg` gates on them.
 
+#[cfg(feature = "gpu")]
+pub mod gpu;
+
 /// Item-side tensors of the scoring head, precomputed once per model load.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HeadPlan {

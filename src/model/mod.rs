@@ -15,7 +15,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::features::ItemFeatureTable;
-use crate::format::{Tensor, WeightFile};
+use std::collections::BTreeMap;
+
+use crate::format::{ItemCatalog, Tensor, WeightFile};
 use crate::history::HistoryEvent;
 use crate::kernels::{HeadPlan, UserQuery};
 
@@ -93,7 +95,11 @@ pub struct Model {
 
 impl Model {
     /// A freshly initialised model (deterministic given `seed`).
-    pub fn new(config: ModelConfig, features: ItemFeatureTable, seed: u64) -> Result<Model, ModelError> {
+    pub fn new(
+        config: ModelConfig,
+        features: ItemFeatureTable,
+        seed: u64,
+    ) -> Result<Model, ModelError> {
         let _ = (config, features, seed);
         todo!("model helper")
     }
@@ -111,7 +117,12 @@ impl Model {
 
     /// Encodes a history (oldest first; only the last `max_len` events are read) as the
     /// user vector. `now` (Unix seconds) sets the recency buckets. Inference mode.
-    pub fn encode_user(&self, item_vectors: &[f32], history: &[HistoryEvent], now: f64) -> UserEncoding {
+    pub fn encode_user(
+        &self,
+        item_vectors: &[f32],
+        history: &[HistoryEvent],
+        now: f64,
+    ) -> UserEncoding {
         let _ = (item_vectors, history, now);
         todo!("model helper")
     }
@@ -134,4 +145,33 @@ impl Model {
         let _ = (item_vectors, u, item);
         todo!("model helper")
     }
+
+    /// The parameters and item-feature tensors, named as in the weight file.
+    pub fn tensors(&self) -> BTreeMap<String, Tensor> {
+        todo!("model helper")
+    }
+
+    /// A complete weight file for this model: its tensors, the catalog, category names,
+    /// a popularity prior (`stats.popularity`, one value per item) and free-form
+    /// feature/training/metrics JSON.
+    pub fn to_weight_file(
+        &self,
+        items: ItemCatalog,
+        categories: Vec<String>,
+        popularity: Vec<f32>,
+        features: serde_json::Value,
+        training: serde_json::Value,
+        metrics: serde_json::Value,
+    ) -> WeightFile {
+        let _ = (items, categories, popularity, features, training, metrics);
+        todo!("model helper")
+    }
+}
+
+/// A small, randomly initialised model over a synthetic catalog (ids `I0`, `I1`, ...,
+/// a few categories, prices, titles), as a complete weight file. For tests, examples and
+/// benchmarks, natively and in wasm.
+pub fn tiny_weight_file(n_items: usize, seed: u64) -> WeightFile {
+    let _ = (n_items, seed);
+    todo!("model helper")
 }
