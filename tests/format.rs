@@ -822,3 +822,21 @@ fn random_byte_flips_never_panic() {
     // Nearly every flip must be caught (the hash covers the data, the header is strict).
     assert!(errors > 1900, "{errors}");
 }
+
+#[test]
+fn model_weight_file_round_trips_and_loads() {
+    let wf = vitrine::model::tiny_weight_file(50, 7);
+    for q in [Quantization::F32, Quantization::F16, Quantization::Int8] {
+        let bytes = wf.to_bytes(q).unwrap();
+        let back = WeightFile::from_bytes(&bytes).unwrap();
+        assert_eq!(back.metadata.items, wf.metadata.items);
+        assert_eq!(
+            back.tensors.keys().collect::<Vec<_>>(),
+            wf.tensors.keys().collect::<Vec<_>>()
+        );
+        if q == Quantization::F32 {
+            assert_eq!(back.tensors, wf.tensors);
+        }
+        vitrine::model::Model::from_weights(&back).unwrap();
+    }
+}
