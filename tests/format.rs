@@ -402,7 +402,10 @@ fn bad_header_messages_name_the_tensor_and_field() {
     let mut b = (header.len() as u64).to_le_bytes().to_vec();
     b.extend_from_slice(header);
     let message = err(&b).to_string();
-    assert!(message.contains("\"w\"") && message.contains("data_offsets"), "{message}");
+    assert!(
+        message.contains("\"w\"") && message.contains("data_offsets"),
+        "{message}"
+    );
     assert_eq!(message.matches(" at line ").count(), 1, "{message}");
 }
 
