@@ -348,11 +348,14 @@ pub enum FormatError {
         /// The value.
         value: f32,
     },
-    /// (Writer) With `int8`, the scale companion's name is already a model tensor.
-    #[error("cannot quantise {tensor:?} to int8: the model already has a tensor named {tensor:?}+\".scale\"")]
+    /// (Writer) A tensor name the format reserves: `__metadata__`, or with `int8` the
+    /// `.scale` companion name of a quantised tensor.
+    #[error("cannot write tensor {tensor:?}: the name {reserved:?} is reserved by the format (`__metadata__`, or an int8 `.scale` companion)")]
     ReservedName {
-        /// The tensor to be quantised.
+        /// The model tensor being written.
         tensor: String,
+        /// The reserved name it needs or has.
+        reserved: String,
     },
 }
 
@@ -919,6 +922,12 @@ fn encode_tensors(
 ) -> Result<Stored, FormatError> {
     let mut out = Stored::new();
     for (name, t) in tensors {
+        if name == SAFETENSORS_METADATA {
+            return Err(FormatError::ReservedName {
+                tensor: name.clone(),
+                reserved: name.clone(),
+            });
+        }
         let (len, size) = match &t.data {
             TensorData::F32(v) => (v.len(), 4u64),
             TensorData::I32(v) => (v.len(), 4u64),
@@ -976,6 +985,7 @@ fn encode_tensors(
                 if tensors.contains_key(&scale_name) {
                     return Err(FormatError::ReservedName {
                         tensor: name.clone(),
+                        reserved: scale_name,
                     });
                 }
                 let cols = t.shape.last().copied().unwrap_or(1);

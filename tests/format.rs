@@ -705,10 +705,25 @@ fn quantization_errors() {
     assert_eq!(
         wf.to_bytes(Quantization::Int8).unwrap_err(),
         FormatError::ReservedName {
-            tensor: name.into()
+            tensor: name.into(),
+            reserved: scale.clone()
         }
     );
     assert!(wf.to_bytes(Quantization::F16).is_ok());
+
+    // `__metadata__` is never a tensor name.
+    let mut wf = sample(5, 8);
+    wf.tensors.insert(
+        "__metadata__".into(),
+        Tensor {
+            shape: vec![],
+            data: TensorData::F32(vec![1.0]),
+        },
+    );
+    assert!(matches!(
+        wf.to_bytes(Quantization::F32),
+        Err(FormatError::ReservedName { .. })
+    ));
 }
 
 #[test]
