@@ -4,6 +4,8 @@
 //!
 //! Tolerance: a fast path's score `y` must satisfy `|y - x| <= TOL · (1 + |x|)` against
 //! the scalar score `x`, `TOL = 1e-4` (sums are reordered and may use FMA).
+#![cfg(not(target_arch = "wasm32"))]
+
 use vitrine::kernels::{self, CpuKernel, HeadPlan, UserQuery};
 
 const TOL: f32 = 1e-4;

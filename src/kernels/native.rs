@@ -10,9 +10,9 @@ use super::{HeadPlan, UserQuery};
 /// Rows of the register block (items).
 const MR: usize = 4;
 /// Columns of the register block (hidden units); widths are padded to a multiple.
-const NR: usize = 16;
+pub(super) const NR: usize = 16;
 /// Items per cache block: their vectors and hidden rows stay in L1/L2 together.
-const BLOCK: usize = 64;
+pub(super) const BLOCK: usize = 64;
 /// Items per parallel task.
 #[cfg(not(target_arch = "wasm32"))]
 const PAR_CHUNK: usize = 1024;
@@ -26,10 +26,10 @@ fn round_up(x: usize, m: usize) -> usize {
 
 /// A `[k × cols]` matrix copied into `[k × padded]` with zero columns on the right, so
 /// the micro-kernel never needs a column remainder.
-struct Padded {
-    data: Vec<f32>,
-    cols: usize,
-    padded: usize,
+pub(super) struct Padded {
+    pub(super) data: Vec<f32>,
+    pub(super) cols: usize,
+    pub(super) padded: usize,
 }
 
 impl Padded {
@@ -45,23 +45,23 @@ impl Padded {
 }
 
 /// Per-request operands, packed once and shared by all blocks.
-struct Operands<'a> {
-    plan: &'a HeadPlan,
-    a: &'a [f32],
+pub(super) struct Operands<'a> {
+    pub(super) plan: &'a HeadPlan,
+    pub(super) a: &'a [f32],
     /// `M[:, 0..h]`, padded.
-    m: Padded,
+    pub(super) m: Padded,
     /// Column `h` of `M` (`u`).
-    u: Vec<f32>,
+    pub(super) u: Vec<f32>,
     /// Further layers, padded, with their biases.
-    layers: Vec<(Padded, &'a [f32])>,
+    pub(super) layers: Vec<(Padded, &'a [f32])>,
     /// Widest padded width (scratch row stride).
-    max_padded: usize,
+    pub(super) max_padded: usize,
     /// `max(d, widths)` zeros, standing in for missing rows of a register block.
-    zeros: Vec<f32>,
+    pub(super) zeros: Vec<f32>,
 }
 
 impl<'a> Operands<'a> {
-    fn new(plan: &'a HeadPlan, query: &'a UserQuery) -> Operands<'a> {
+    pub(super) fn new(plan: &'a HeadPlan, query: &'a UserQuery) -> Operands<'a> {
         let (d, h) = (plan.dim, plan.hidden);
         let m = Padded::new(&query.m, d, h + 1, h);
         let u = (0..d).map(|k| query.m[k * (h + 1) + h]).collect();
