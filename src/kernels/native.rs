@@ -253,3 +253,45 @@ pub fn variant() -> &'static str {
     }
     "portable"
 }
+
+/// Independent accumulator vectors in [`fma_peak`] (enough to cover FMA latency × ports).
+const PEAK_ACC: usize = 12;
+/// Lanes per accumulator vector (one AVX register).
+const PEAK_LANES: usize = 8;
+
+#[inline(always)]
+fn fma_loop<const FMA: bool>(iters: u64, seed: f32) -> f32 {
+    let mut acc = [[seed; PEAK_LANES]; PEAK_ACC];
+    for (i, a) in acc.iter_mut().enumerate() {
+        a[0] += i as f32 * 1e-3;
+    }
+    let (mul, add) = (std::hint::black_box(0.999_9f32), std::hint::black_box(1e-4f32));
+    for _ in 0..iters {
+        for a in acc.iter_mut() {
+            for x in a.iter_mut() {
+                *x = madd::<FMA>(*x, mul, add);
+            }
+        }
+    }
+    acc.iter().flatten().sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn fma_loop_avx2(iters: u64, seed: f32) -> f32 {
+    fma_loop::<true>(iters, seed)
+}
+
+/// A machine-peak probe for benchmark reports: `iters` rounds of independent
+/// multiply-adds with the same instruction set [`scores`] uses on this machine, on one
+/// thread. Returns `(checksum, flops)` where `flops = 2 · iters · 96`.
+pub fn fma_peak(iters: u64) -> (f32, u64) {
+    let flops = 2 * iters * (PEAK_ACC * PEAK_LANES) as u64;
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    {
+        // Safety: `fma_loop_avx2` only needs AVX2 and FMA, which were just detected.
+        return (unsafe { fma_loop_avx2(iters, 1.0) }, flops);
+    }
+    (fma_loop::<false>(iters, 1.0), flops)
+}
