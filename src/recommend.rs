@@ -262,6 +262,16 @@ impl Recommender {
         let model = Model::from_weights(&file)?;
         let item_vectors = model.item_vectors();
         let plan = model.head_plan(&item_vectors);
+        Self::assemble(file, model, item_vectors, plan)
+    }
+
+    /// Checks the catalog and popularity prior against the model and builds the lookups.
+    fn assemble(
+        file: WeightFile,
+        model: Model,
+        item_vectors: Vec<f32>,
+        plan: HeadPlan,
+    ) -> Result<Recommender, RecommendError> {
         let n = plan.n_items;
         let bad = |m: String| Err(RecommendError::Inconsistent(m));
         if n == 0 {
@@ -1117,4 +1127,230 @@ fn popularity_logits(pop: &[f32]) -> Vec<f32> {
             (s.ln() - (1.0 - s).ln()) as f32
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    //! Engine logic on a hand-built catalog with synthetic head logits (no model
+    //! forward pass); `tests/recommend.rs` covers the whole path on a real model.
+    use super::*;
+    use crate::features::ItemFeatureTable;
+    use crate::format::Quantization;
+    use crate::model::ModelConfig;
+    use std::collections::BTreeMap;
+
+    const N: usize = 40;
+    const D: usize = 4;
+
+    fn fake() -> Recommender {
+        let config = ModelConfig {
+            n_items: N,
+            n_categories: 5,
+            n_token_buckets: 8,
+            dim: D,
+            n_blocks: 1,
+            n_heads: 1,
+            max_len: 8,
+            ffn_dim: 8,
+            mlp_hidden: vec![4],
+            n_recency_buckets: 4,
+        };
+        let items = ItemCatalog {
+            ids: (0..N).map(|i| format!("I{i}")).collect(),
+            titles: (0..N).map(|i| format!("Item {i}")).collect(),
+            category: (0..N).map(|i| 1 + (i % 4) as u32).collect(),
+            price: (0..N).map(|i| Some(i as f32)).collect(),
+            added: (0..N).map(|i| Some(i as f64)).collect(),
+        };
+        let metadata = Metadata {
+            format_version: 1,
+            model: config.clone(),
+            categories: ["unknown", "a", "b", "c", "d"].map(String::from).to_vec(),
+            items,
+            features: serde_json::Value::Null,
+            training: serde_json::Value::Null,
+            metrics: serde_json::Value::Null,
+            quantization: Quantization::F32,
+            content_hash: String::new(),
+        };
+        let mut tensors = BTreeMap::new();
+        tensors.insert(
+            POPULARITY_TENSOR.to_string(),
+            crate::format::Tensor {
+                shape: vec![N],
+                data: TensorData::F32((0..N).map(|i| ((i * 7) % N) as f32).collect()),
+            },
+        );
+        let file = WeightFile { metadata, tensors };
+        let model = Model {
+            config,
+            features: ItemFeatureTable::default(),
+            params: Vec::new(),
+        };
+        // Item i points along axis i % D with a little of axis (i + 1) % D.
+        let mut v = vec![0.0; N * D];
+        for i in 0..N {
+            v[i * D + i % D] = 1.0;
+            v[i * D + (i + 1) % D] = 0.25;
+        }
+        let plan = HeadPlan {
+            n_items: N,
+            dim: D,
+            hidden: 1,
+            item_vectors: v.clone(),
+            item_bias: vec![0.0; N],
+            layers: Vec::new(),
+            w_out: vec![0.0],
+            b_out: 0.0,
+        };
+        Recommender::assemble(file, model, v, plan).unwrap()
+    }
+
+    fn prepared(o: RecommendOptions, history: Vec<HistoryEvent>, attention: Vec<f32>) -> Prepared {
+        Prepared {
+            query: Some(UserQuery {
+                m: Vec::new(),
+                a: Vec::new(),
+            }),
+            options: o,
+            history,
+            attention,
+        }
+    }
+
+    fn logits() -> Vec<f32> {
+        (0..N).map(|i| ((i * 13) % N) as f32 / 10.0).collect()
+    }
+
+    fn ev(item: u32, kind: EventKind) -> HistoryEvent {
+        HistoryEvent {
+            item,
+            kind,
+            at: 0.0,
+        }
+    }
+
+    #[test]
+    fn ranks_by_logit_with_exclusions() {
+        let r = fake();
+        let l = logits();
+        let o = RecommendOptions {
+            k: 5,
+            exclude: vec!["I3".into()],
+            ..RecommendOptions::default()
+        };
+        let p = prepared(o, vec![ev(6, EventKind::View)], vec![1.0]);
+        let got: Vec<u32> = r.finish(&p, &l).iter().map(|x| x.index).collect();
+        let mut want: Vec<u32> = (0..N as u32).filter(|&i| i != 3 && i != 6).collect();
+        want.sort_by(|&a, &b| l[b as usize].total_cmp(&l[a as usize]));
+        assert_eq!(got, want[..5]);
+    }
+
+    #[test]
+    fn popularity_fallback() {
+        let r = fake();
+        let p = r.prepare(&[], &RecommendOptions::default()).unwrap();
+        assert!(p.query.is_none());
+        let recs = r.finish(&p, &[]);
+        assert_eq!(recs.len(), 10);
+        for w in recs.windows(2) {
+            assert!(r.popularity[w[0].index as usize] >= r.popularity[w[1].index as usize]);
+        }
+        assert!(recs.iter().all(|x| x.reasons == vec![Reason::Popular]));
+    }
+
+    #[test]
+    fn diversity_one_round_robins_categories() {
+        let r = fake();
+        let o = RecommendOptions {
+            k: 8,
+            diversity: 1.0,
+            ..RecommendOptions::default()
+        };
+        let p = prepared(o, vec![ev(0, EventKind::View)], vec![1.0]);
+        let recs = r.finish(&p, &logits());
+        let cats: Vec<&str> = recs.iter().map(|x| x.category.as_str()).collect();
+        let first: HashSet<&str> = cats[..4].iter().copied().collect();
+        let second: HashSet<&str> = cats[4..].iter().copied().collect();
+        assert_eq!(first.len(), 4, "{cats:?}");
+        assert_eq!(second.len(), 4, "{cats:?}");
+    }
+
+    #[test]
+    fn history_reason_weights_follow_attribution() {
+        let r = fake();
+        // Item 4 lies along axis 0 (like item 0) and not at all along axis 2 (item 2).
+        let p = prepared(
+            RecommendOptions {
+                k: N - 2,
+                ..RecommendOptions::default()
+            },
+            vec![ev(0, EventKind::View), ev(2, EventKind::Cart)],
+            vec![0.5, 0.5],
+        );
+        let recs = r.finish(&p, &logits());
+        let four = recs.iter().find(|x| x.index == 4).unwrap();
+        match &four.reasons[0] {
+            Reason::History { item, weight, .. } => {
+                assert_eq!(item, "I0");
+                assert!((*weight - 1.0).abs() < 1e-6);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            four.reasons.len(),
+            1,
+            "item 2 contributes nothing to item 4"
+        );
+    }
+
+    #[test]
+    fn promote_boost_and_price_filter() {
+        let r = fake();
+        let o = RecommendOptions {
+            k: 4,
+            promote: Some(Promote {
+                ids: vec!["I39".into(), "I1".into()],
+                slots: 1,
+            }),
+            boost: vec![Boost {
+                ids: vec!["I2".into()],
+                category: None,
+                weight: 50.0,
+            }],
+            filter: Filter {
+                price_min: Some(1.0),
+                ..Filter::default()
+            },
+            ..RecommendOptions::default()
+        };
+        let p = prepared(o, vec![ev(0, EventKind::View)], vec![1.0]);
+        let recs = r.finish(&p, &logits());
+        assert_eq!(recs[0].index, 39);
+        assert_eq!(recs[0].reasons[0], Reason::Promoted);
+        assert_eq!(recs[1].index, 2);
+        assert!(recs[1].reasons.contains(&Reason::Boosted));
+        assert!(recs.iter().all(|x| x.price.unwrap() >= 1.0));
+    }
+
+    #[test]
+    fn top_k_is_nan_safe_and_breaks_ties_by_index() {
+        let s = [1.0, f32::NAN, 1.0, 3.0, f32::NEG_INFINITY];
+        // NaN sorts first under total_cmp; callers sanitise it to -inf before ranking.
+        let got = top_k_indices(&s, (0..5).collect(), 3);
+        assert_eq!(got, vec![1, 3, 0]);
+        let s = [1.0, 2.0, 1.0, 2.0];
+        assert_eq!(top_k_indices(&s, (0..4).collect(), 4), vec![1, 3, 0, 2]);
+        assert!(top_k_indices(&s, (0..4).collect(), 0).is_empty());
+    }
+
+    #[test]
+    fn new_items_are_the_newest_tenth() {
+        let added: Vec<Option<f64>> = (0..20).map(|i| Some(i as f64)).collect();
+        let new = new_items(&added, 20);
+        assert_eq!(new.iter().filter(|&&b| b).count(), 2);
+        assert!(new[18] && new[19]);
+        assert!(new_items(&[Some(5.0); 10], 10).iter().all(|&b| !b));
+        assert!(new_items(&[None; 3], 3).iter().all(|&b| !b));
+    }
 }
