@@ -737,23 +737,12 @@ impl Recommender {
             if !w.is_finite() {
                 continue;
             }
-            let mut hit = vec![false; 0];
-            if category.is_some() {
-                hit = vec![false; n];
-            }
-            for &i in ids {
-                if let Some(b) = boost.get_mut(i as usize) {
+            // Each item gets a boost's weight once, whether named, in the category, or both.
+            for (i, b) in boost.iter_mut().enumerate() {
+                let named = ids.binary_search(&(i as u32)).is_ok();
+                let in_category = category.is_some_and(|c| self.category_of(i) == c);
+                if named || in_category {
                     *b += w;
-                }
-                if let Some(h) = hit.get_mut(i as usize) {
-                    *h = true;
-                }
-            }
-            if let Some(c) = category {
-                for (i, b) in boost.iter_mut().enumerate() {
-                    if self.category_of(i) == *c && !hit[i] {
-                        *b += w;
-                    }
                 }
             }
         }
