@@ -2,7 +2,7 @@
 //! of every option, explanations, and every error case.
 use std::collections::HashSet;
 
-use vitrine::format::{Tensor, TensorData, WeightFile};
+use vitrine::format::{Quantization, Tensor, TensorData, WeightFile};
 use vitrine::history::{EventKind, HistoryEvent, HistoryLimits, HistoryStore, StoredEvent};
 use vitrine::kernels::CpuKernel;
 use vitrine::model::tiny_weight_file;
@@ -976,6 +976,41 @@ fn every_result_has_a_reason_and_a_score_in_range() {
                 assert!(r.score.is_finite() && (0.0..=1.0).contains(&r.score));
                 assert_eq!(r.item, id(r.index as usize));
                 assert_eq!(r.category, rec.category_name(r.index as usize));
+            }
+        }
+    }
+}
+
+#[test]
+fn weight_file_bytes_load_to_the_same_engine() {
+    let file = weight_file(N, 7);
+    let bytes = file.to_bytes(Quantization::F32).unwrap();
+    let mut from_bytes = Recommender::from_bytes(&bytes).unwrap();
+    from_bytes.kernel = CpuKernel::Scalar;
+    let rec = recommender();
+    assert_eq!(from_bytes.n_items(), N);
+    assert_eq!(
+        from_bytes.recommend(&history(), &opts(20)).unwrap(),
+        rec.recommend(&history(), &opts(20)).unwrap()
+    );
+}
+
+#[test]
+fn events_beyond_max_len_are_never_named() {
+    let rec = recommender();
+    let max_len = rec.model.config.max_len;
+    let h: Vec<HistoryEvent> = (0..max_len + 10)
+        .map(|j| HistoryEvent {
+            item: j as u32,
+            kind: EventKind::View,
+            at: T0 + j as f64 * 60.0,
+        })
+        .collect();
+    let unread: HashSet<String> = (0..10).map(id).collect();
+    for r in rec.recommend(&h, &opts(30)).unwrap() {
+        for reason in &r.reasons {
+            if let Reason::History { item, .. } = reason {
+                assert!(!unread.contains(item), "{item} was not read by the encoder");
             }
         }
     }
