@@ -10,6 +10,24 @@
 //! query), the head's logits for every item (any [`crate::kernels`] path), and
 //! [`Recommender::finish`] (blend, filter, rank, explain). [`Recommender::recommend`] does
 //! all three on the CPU.
+//!
+//! Rules, in the order [`Recommender::finish`] applies them:
+//! - The user encoder reads the history (sorted oldest first), then the context item as a
+//!   view and the basket items as cart events, all at `now`. No history, context or basket
+//!   at all: the popularity prior ranks instead (score = the item's popularity share).
+//! - Left out: `exclude`, the context and basket items, and with `excludeSeen` every
+//!   history item, except, with `allowRepurchase`, items the shopper bought.
+//! - Filters: category names (exact, else case-insensitive) and price (items without a
+//!   price fail any price bound).
+//! - Final logit = head logit (or popularity logit) + boosts (each boost once per item) +
+//!   `newItemsBoost` for new items (`added` in the newest tenth of the catalog's dates);
+//!   score = sigmoid(final logit).
+//! - `promote` pins up to `slots` eligible promoted ids, in their order, first; the rest
+//!   is the top of the ranking, re-ranked greedily for `diversity` (a repeat of a category
+//!   costs `diversity ×` the pool's logit spread per item already taken from it).
+//! - Reasons: promoted, then bought-together (the basket item whose vector is closest by
+//!   dot product) / similar, then history events by attribution (attention × positive
+//!   item-vector dot), or popular; then boosted and new.
 use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
