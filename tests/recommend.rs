@@ -1015,3 +1015,52 @@ fn events_beyond_max_len_are_never_named() {
         }
     }
 }
+
+#[test]
+fn finish_never_panics_on_odd_inputs() {
+    let rec = recommender();
+    let good = rec.prepare(&history(), &opts(10)).unwrap();
+    let mut odd = good.clone();
+    odd.history.push(HistoryEvent {
+        item: u32::MAX,
+        kind: EventKind::View,
+        at: f64::NAN,
+    });
+    odd.attention = vec![f32::NAN];
+    odd.options = RecommendOptions {
+        k: 100_000,
+        context: Some("ghost".into()),
+        basket: vec!["ghost".into(), id(1)],
+        exclude: vec!["ghost".into()],
+        diversity: f32::NAN,
+        new_items_boost: f32::INFINITY,
+        boost: vec![Boost {
+            ids: vec!["ghost".into(), id(2)],
+            category: Some("ghost".into()),
+            weight: f32::NEG_INFINITY,
+        }],
+        promote: Some(Promote {
+            ids: vec![id(3), id(3)],
+            slots: usize::MAX,
+        }),
+        filter: Filter {
+            price_min: Some(f32::NAN),
+            categories: vec!["ghost".into()],
+            ..Filter::default()
+        },
+        ..RecommendOptions::default()
+    };
+    let mut logits: Vec<f32> = (0..N).map(|i| i as f32).collect();
+    logits[0] = f32::NAN;
+    logits[1] = f32::INFINITY;
+    logits[2] = f32::NEG_INFINITY;
+    let recs = rec.finish(&odd, &logits);
+    for r in &recs {
+        assert!(!r.reasons.is_empty());
+        assert!(!r.score.is_nan());
+    }
+    assert!(rec.finish(&odd, &[]).is_empty());
+    let mut pop = odd.clone();
+    pop.query = None;
+    let _ = rec.finish(&pop, &[]);
+}
