@@ -232,7 +232,12 @@ impl Builder<'_> {
             }))
     }
 
-    fn scratch(&self, label: &str, floats: usize, extra: wgpu::BufferUsages) -> Result<wgpu::Buffer, GpuError> {
+    fn scratch(
+        &self,
+        label: &str,
+        floats: usize,
+        extra: wgpu::BufferUsages,
+    ) -> Result<wgpu::Buffer, GpuError> {
         let bytes = self.check_size(label, (floats as u64).saturating_mul(4))?;
         Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
@@ -352,8 +357,16 @@ impl GpuScorer {
             .checked_mul(max_width)
             .ok_or_else(|| GpuError::TooLarge("hidden activations overflow".into()))?;
         let h_bufs = [
-            b.scratch("vitrine.hidden0", hidden_floats, wgpu::BufferUsages::empty())?,
-            b.scratch("vitrine.hidden1", hidden_floats, wgpu::BufferUsages::empty())?,
+            b.scratch(
+                "vitrine.hidden0",
+                hidden_floats,
+                wgpu::BufferUsages::empty(),
+            )?,
+            b.scratch(
+                "vitrine.hidden1",
+                hidden_floats,
+                wgpu::BufferUsages::empty(),
+            )?,
         ];
         let logits = b.scratch("vitrine.logits", n, wgpu::BufferUsages::COPY_SRC)?;
 
@@ -412,7 +425,14 @@ impl GpuScorer {
             passes.push(b.pass(
                 "vitrine.head.layer",
                 &gemm,
-                &[&params, &h_bufs[cur], &w_buf, &b_buf, &b_buf, &h_bufs[1 - cur]],
+                &[
+                    &params,
+                    &h_bufs[cur],
+                    &w_buf,
+                    &b_buf,
+                    &b_buf,
+                    &h_bufs[1 - cur],
+                ],
                 [gx, gy, col_tiles],
             ));
             keep.extend([params, w_buf, b_buf]);
@@ -455,8 +475,11 @@ impl GpuScorer {
         let cand_words = topk_chunks
             .checked_mul(TOPK_MAX * 2)
             .ok_or_else(|| GpuError::TooLarge("top-k candidates overflow".into()))?;
-        let topk_candidates =
-            b.scratch("vitrine.topk.candidates", cand_words, wgpu::BufferUsages::COPY_SRC)?;
+        let topk_candidates = b.scratch(
+            "vitrine.topk.candidates",
+            cand_words,
+            wgpu::BufferUsages::COPY_SRC,
+        )?;
         let topk_pipeline = b.pipeline("vitrine.topk", TOPK_WGSL);
         let topk = b.pass(
             "vitrine.topk",
@@ -589,11 +612,8 @@ impl GpuScorer {
             return Ok(super::top_k(&all, k));
         }
         let mut encoder = self.encode_head(query);
-        self.queue.write_buffer(
-            &self.topk_params,
-            4,
-            bytemuck::bytes_of(&(k as u32)),
-        );
+        self.queue
+            .write_buffer(&self.topk_params, 4, bytemuck::bytes_of(&(k as u32)));
         run_pass(&mut encoder, &self.topk);
         let bytes = self
             .read_back(
