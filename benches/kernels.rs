@@ -105,17 +105,18 @@ fn gpu(c: &mut Criterion) {
         eprintln!("gpu benchmarks skipped: no GPU adapter");
         return;
     };
-    let (device, queue) = match pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-        label: Some("vitrine-bench"),
-        required_limits: adapter.limits(),
-        ..Default::default()
-    })) {
-        Ok(dq) => dq,
-        Err(e) => {
-            eprintln!("gpu benchmarks skipped: {e}");
-            return;
-        }
-    };
+    let (device, queue) =
+        match pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("vitrine-bench"),
+            required_limits: adapter.limits(),
+            ..Default::default()
+        })) {
+            Ok(dq) => dq,
+            Err(e) => {
+                eprintln!("gpu benchmarks skipped: {e}");
+                return;
+            }
+        };
     for n in sizes() {
         let (plan, query) = plan_and_query(n);
         let flops = 2 * (plan.macs_per_item() * n) as u64;

@@ -123,8 +123,17 @@ struct Pass {
     groups: [u32; 3],
 }
 
+/// The compiled pipelines (they depend only on the constants above, not on a plan).
+#[derive(Clone)]
+struct Pipelines {
+    gemm: wgpu::ComputePipeline,
+    output: wgpu::ComputePipeline,
+    topk: wgpu::ComputePipeline,
+}
+
 /// The scoring head on a GPU.
 pub struct GpuScorer {
+    pipelines: Pipelines,
     device: wgpu::Device,
     queue: wgpu::Queue,
     info: String,
@@ -232,7 +241,12 @@ impl Builder<'_> {
             }))
     }
 
-    fn scratch(&self, label: &str, floats: usize, extra: wgpu::BufferUsages) -> Result<wgpu::Buffer, GpuError> {
+    fn scratch(
+        &self,
+        label: &str,
+        floats: usize,
+        extra: wgpu::BufferUsages,
+    ) -> Result<wgpu::Buffer, GpuError> {
         let bytes = self.check_size(label, (floats as u64).saturating_mul(4))?;
         Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
@@ -328,9 +342,40 @@ impl GpuScorer {
         queue: wgpu::Queue,
         plan: &HeadPlan,
     ) -> Result<GpuScorer, GpuError> {
-        plan.validate()?;
         let info = device.adapter_info();
         let info = format!("{} ({:?})", info.name, info.backend);
+        let b = Builder {
+            device: &device,
+            limits: device.limits(),
+        };
+        let pipelines = Pipelines {
+            gemm: b.pipeline("vitrine.head", HEAD_WGSL),
+            output: b.pipeline("vitrine.output", OUTPUT_WGSL),
+            topk: b.pipeline("vitrine.topk", TOPK_WGSL),
+        };
+        Self::build(device, queue, info, pipelines, plan)
+    }
+
+    /// Another plan on this scorer's device, reusing its compiled pipelines (for a model
+    /// reload without recompiling shaders).
+    pub fn for_plan(&self, plan: &HeadPlan) -> Result<GpuScorer, GpuError> {
+        Self::build(
+            self.device.clone(),
+            self.queue.clone(),
+            self.info.clone(),
+            self.pipelines.clone(),
+            plan,
+        )
+    }
+
+    fn build(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        info: String,
+        pipelines: Pipelines,
+        plan: &HeadPlan,
+    ) -> Result<GpuScorer, GpuError> {
+        plan.validate()?;
         let b = Builder {
             device: &device,
             limits: device.limits(),
@@ -352,12 +397,20 @@ impl GpuScorer {
             .checked_mul(max_width)
             .ok_or_else(|| GpuError::TooLarge("hidden activations overflow".into()))?;
         let h_bufs = [
-            b.scratch("vitrine.hidden0", hidden_floats, wgpu::BufferUsages::empty())?,
-            b.scratch("vitrine.hidden1", hidden_floats, wgpu::BufferUsages::empty())?,
+            b.scratch(
+                "vitrine.hidden0",
+                hidden_floats,
+                wgpu::BufferUsages::empty(),
+            )?,
+            b.scratch(
+                "vitrine.hidden1",
+                hidden_floats,
+                wgpu::BufferUsages::empty(),
+            )?,
         ];
         let logits = b.scratch("vitrine.logits", n, wgpu::BufferUsages::COPY_SRC)?;
 
-        let gemm = b.pipeline("vitrine.head", HEAD_WGSL);
+        let gemm = &pipelines.gemm;
         let row_tiles = n.div_ceil(TILE_M as usize);
         let (gx, gy) = split_groups(row_tiles, max_dim, "head tiles")?;
         let mut passes = Vec::new();
@@ -382,7 +435,7 @@ impl GpuScorer {
         let col_tiles = to_u32(h.div_ceil(TILE_N as usize).max(1), "column tiles")?;
         passes.push(b.pass(
             "vitrine.head.layer0",
-            &gemm,
+            gemm,
             &[&params, &v_buf, &m_buf, &ib_buf, &a_buf, &h_bufs[0]],
             [gx, gy, col_tiles],
         ));
@@ -411,8 +464,15 @@ impl GpuScorer {
             let col_tiles = to_u32(wout.div_ceil(TILE_N as usize).max(1), "column tiles")?;
             passes.push(b.pass(
                 "vitrine.head.layer",
-                &gemm,
-                &[&params, &h_bufs[cur], &w_buf, &b_buf, &b_buf, &h_bufs[1 - cur]],
+                gemm,
+                &[
+                    &params,
+                    &h_bufs[cur],
+                    &w_buf,
+                    &b_buf,
+                    &b_buf,
+                    &h_bufs[1 - cur],
+                ],
                 [gx, gy, col_tiles],
             ));
             keep.extend([params, w_buf, b_buf]);
@@ -433,10 +493,9 @@ impl GpuScorer {
                 b_out: plan.b_out,
             },
         );
-        let output = b.pipeline("vitrine.output", OUTPUT_WGSL);
         passes.push(b.pass(
             "vitrine.output",
-            &output,
+            &pipelines.output,
             &[&params, &h_bufs[cur], &w_out, &v_buf, &m_buf, &logits],
             [ox, oy, 1],
         ));
@@ -455,18 +514,21 @@ impl GpuScorer {
         let cand_words = topk_chunks
             .checked_mul(TOPK_MAX * 2)
             .ok_or_else(|| GpuError::TooLarge("top-k candidates overflow".into()))?;
-        let topk_candidates =
-            b.scratch("vitrine.topk.candidates", cand_words, wgpu::BufferUsages::COPY_SRC)?;
-        let topk_pipeline = b.pipeline("vitrine.topk", TOPK_WGSL);
+        let topk_candidates = b.scratch(
+            "vitrine.topk.candidates",
+            cand_words,
+            wgpu::BufferUsages::COPY_SRC,
+        )?;
         let topk = b.pass(
             "vitrine.topk",
-            &topk_pipeline,
+            &pipelines.topk,
             &[&topk_params, &logits, &topk_candidates],
             [tx, ty, 1],
         );
         let [h0, h1] = h_bufs;
         keep.extend([v_buf, ib_buf, w_out, h0, h1]);
         Ok(GpuScorer {
+            pipelines,
             device,
             queue,
             info,
@@ -488,6 +550,12 @@ impl GpuScorer {
     /// Adapter description (name and backend), for display.
     pub fn adapter_info(&self) -> String {
         self.info.clone()
+    }
+
+    /// The device and queue this scorer runs on (to build further scorers on the same
+    /// device with [`GpuScorer::with_device`]).
+    pub fn device(&self) -> (wgpu::Device, wgpu::Queue) {
+        (self.device.clone(), self.queue.clone())
     }
 
     fn check_query(&self, query: &UserQuery) -> Result<(), GpuError> {
@@ -589,11 +657,8 @@ impl GpuScorer {
             return Ok(super::top_k(&all, k));
         }
         let mut encoder = self.encode_head(query);
-        self.queue.write_buffer(
-            &self.topk_params,
-            4,
-            bytemuck::bytes_of(&(k as u32)),
-        );
+        self.queue
+            .write_buffer(&self.topk_params, 4, bytemuck::bytes_of(&(k as u32)));
         run_pass(&mut encoder, &self.topk);
         let bytes = self
             .read_back(
