@@ -642,6 +642,23 @@ impl GpuScorer {
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 
+    /// For benchmarks: uploads `query`, runs the head's passes `repeats` times in one
+    /// submission and waits for them, reading back a single logit. Separates kernel
+    /// throughput from the per-request readback that [`GpuScorer::scores`] includes.
+    pub async fn run_repeated(&self, query: &UserQuery, repeats: u32) -> Result<(), GpuError> {
+        self.check_query(query)?;
+        if self.n == 0 {
+            return Ok(());
+        }
+        let mut encoder = self.encode_head(query);
+        for _ in 1..repeats {
+            for pass in &self.passes {
+                run_pass(&mut encoder, pass);
+            }
+        }
+        self.read_back(encoder, &self.logits, 4).await.map(|_| ())
+    }
+
     /// The `k` best items and their logits, best first, reduced on the GPU.
     ///
     /// Same order as [`super::top_k`] (NaN last, ties to the lower index). For
