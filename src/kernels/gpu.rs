@@ -204,6 +204,49 @@ fn split_groups(count: usize, max_dim: u32, what: &str) -> Result<(u32, u32), Gp
     Ok((x as u32, y as u32))
 }
 
+/// The kernels' fixed needs against the device's limits (all within WebGPU's defaults).
+fn check_kernel_limits(l: &wgpu::Limits) -> Result<(), GpuError> {
+    let threads = (TILE_M / REG_M) * (TILE_N / REG_N);
+    let invocations = threads.max(OUT_WG).max(TOPK_WG);
+    let gemm_bytes = 4 * TILE_K * (TILE_M + 1 + TILE_N);
+    let topk_bytes = 4 * (TOPK_CHUNK + 2 * TOPK_WG);
+    let checks = [
+        (
+            "max_compute_invocations_per_workgroup",
+            l.max_compute_invocations_per_workgroup,
+            invocations,
+        ),
+        (
+            "max_compute_workgroup_size_x",
+            l.max_compute_workgroup_size_x,
+            OUT_WG.max(TOPK_WG).max(TILE_N / REG_N),
+        ),
+        (
+            "max_compute_workgroup_size_y",
+            l.max_compute_workgroup_size_y,
+            TILE_M / REG_M,
+        ),
+        (
+            "max_compute_workgroup_storage_size",
+            l.max_compute_workgroup_storage_size,
+            gemm_bytes.max(topk_bytes),
+        ),
+        (
+            "max_storage_buffers_per_shader_stage",
+            l.max_storage_buffers_per_shader_stage,
+            5,
+        ),
+    ];
+    for (name, have, need) in checks {
+        if have < need {
+            return Err(GpuError::Device(format!(
+                "{name} is {have}, the kernels need {need}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn to_u32(x: usize, what: &str) -> Result<u32, GpuError> {
     u32::try_from(x).map_err(|_| GpuError::TooLarge(format!("{what} = {x} exceeds u32")))
 }
@@ -348,6 +391,7 @@ impl GpuScorer {
             device: &device,
             limits: device.limits(),
         };
+        check_kernel_limits(&b.limits)?;
         let pipelines = Pipelines {
             gemm: b.pipeline("vitrine.head", HEAD_WGSL),
             output: b.pipeline("vitrine.output", OUTPUT_WGSL),
