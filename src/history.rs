@@ -81,7 +81,9 @@ pub struct HistoryLimits {
     /// Events older than this many days are dropped. Default 180.
     pub max_age_days: f64,
     /// A repeated view (or cart) of the same item within this many seconds updates the
-    /// earlier event's time instead of appending. Default 30 minutes.
+    /// earlier event's time instead of appending. Default 30 minutes. (JSON also accepts
+    /// `dedupSeconds`.)
+    #[serde(alias = "dedupSeconds")]
     pub dedup_window_secs: f64,
 }
 
@@ -94,6 +96,30 @@ impl Default for HistoryLimits {
             max_age_days: 180.0,
             dedup_window_secs: 30.0 * 60.0,
         }
+    }
+}
+
+impl HistoryLimits {
+    /// Checks that the limits are usable: at least one event and 256 bytes, positive
+    /// finite half-life and maximum age, a finite non-negative dedup window.
+    pub fn validate(&self) -> Result<(), HistoryError> {
+        let bad = |m: &str| Err(HistoryError::InvalidLimits(m.to_string()));
+        if self.max_events == 0 {
+            return bad("maxEvents must be at least 1");
+        }
+        if self.max_bytes < 256 {
+            return bad("maxBytes must be at least 256");
+        }
+        if !(self.half_life_days.is_finite() && self.half_life_days > 0.0) {
+            return bad("halfLifeDays must be a positive number");
+        }
+        if !(self.max_age_days.is_finite() && self.max_age_days > 0.0) {
+            return bad("maxAgeDays must be a positive number");
+        }
+        if !(self.dedup_window_secs.is_finite() && self.dedup_window_secs >= 0.0) {
+            return bad("dedupWindowSecs must be a non-negative number");
+        }
+        Ok(())
     }
 }
 
@@ -127,6 +153,9 @@ pub enum HistoryError {
         /// Limit.
         max: usize,
     },
+    /// The limits themselves are unusable (the message names the field).
+    #[error("invalid history limits: {0}")]
+    InvalidLimits(String),
     /// One event is invalid (empty id, non-finite, negative or far-future time).
     #[error("history event {index} is invalid: {why}")]
     BadEvent {

@@ -292,6 +292,9 @@ impl Recommender {
     ) -> Result<Recommender, RecommendError> {
         let n = plan.n_items;
         let bad = |m: String| Err(RecommendError::Inconsistent(m));
+        if let Err(e) = plan.validate() {
+            return bad(format!("scoring head: {e}"));
+        }
         if n == 0 {
             return bad("the catalog is empty".into());
         }
@@ -1021,7 +1024,9 @@ impl Recommender {
         let prepared = self.prepare(history, options)?;
         let mut logits = vec![0.0; self.n_items()];
         if let Some(q) = &prepared.query {
-            self.kernel.scores(&self.plan, q, &mut logits);
+            self.kernel
+                .try_scores(&self.plan, q, &mut logits)
+                .map_err(|e| RecommendError::Inconsistent(format!("scoring head: {e}")))?;
         }
         Ok(self.finish(&prepared, &logits))
     }

@@ -399,3 +399,41 @@ fn random_mutations_never_panic() {
     }
     assert!(outcomes[0] > 0, "no mutation was rejected");
 }
+
+#[test]
+fn limits_parse_from_js_names_and_validate() {
+    let l: HistoryLimits = serde_json::from_str(r#"{"maxEvents":50,"dedupSeconds":60}"#).unwrap();
+    assert_eq!(l.max_events, 50);
+    assert_eq!(l.dedup_window_secs, 60.0);
+    assert_eq!(l.max_bytes, 64 * 1024);
+    assert!(l.validate().is_ok());
+    let e = serde_json::from_str::<HistoryLimits>(r#"{"maxEvent":50}"#).unwrap_err();
+    assert!(e.to_string().contains("maxEvent"), "{e}");
+    for bad in [
+        HistoryLimits {
+            max_events: 0,
+            ..HistoryLimits::default()
+        },
+        HistoryLimits {
+            max_bytes: 10,
+            ..HistoryLimits::default()
+        },
+        HistoryLimits {
+            half_life_days: f64::NAN,
+            ..HistoryLimits::default()
+        },
+        HistoryLimits {
+            max_age_days: 0.0,
+            ..HistoryLimits::default()
+        },
+        HistoryLimits {
+            dedup_window_secs: -1.0,
+            ..HistoryLimits::default()
+        },
+    ] {
+        assert!(
+            matches!(bad.validate(), Err(HistoryError::InvalidLimits(_))),
+            "{bad:?}"
+        );
+    }
+}
