@@ -508,11 +508,7 @@ impl GpuScorer {
             let col_tiles = to_u32(wout.div_ceil(TILE_N as usize).max(1), "column tiles")?;
             passes.push(b.pass(
                 "vitrine.head.layer",
-<<<<<<< HEAD
-                &gemm,
-=======
                 gemm,
->>>>>>> h-kernels
                 &[
                     &params,
                     &h_bufs[cur],
@@ -567,10 +563,6 @@ impl GpuScorer {
             cand_words,
             wgpu::BufferUsages::COPY_SRC,
         )?;
-<<<<<<< HEAD
-        let topk_pipeline = b.pipeline("vitrine.topk", TOPK_WGSL);
-=======
->>>>>>> h-kernels
         let topk = b.pass(
             "vitrine.topk",
             &pipelines.topk,
