@@ -383,7 +383,12 @@ impl Ranker for DotRanker<'_> {
 }
 
 /// The tuned baselines (on validation NDCG@10, full ranking).
-fn tune_baselines(split: &Split, n_items: usize, seed: u64) -> Vec<Box<dyn Ranker>> {
+fn tune_baselines(
+    split: &Split,
+    n_items: usize,
+    seed: u64,
+    knn: Option<baselines::Tuned<baselines::ItemKnn, baselines::KnnParams>>,
+) -> Vec<Box<dyn Ranker>> {
     let proto = Protocol::Full {
         exclude_seen: false,
     };
@@ -394,15 +399,18 @@ fn tune_baselines(split: &Split, n_items: usize, seed: u64) -> Vec<Box<dyn Ranke
         "tuned popularity: half-life {:?} days (valid NDCG@10 {:.4})",
         pop.params, pop.valid_ndcg10
     );
-    let pb = spinner("tuning item-kNN on validation");
-    let knn = baselines::tune_knn(&split.train, &split.valid, n_items, proto);
-    pb.finish_and_clear();
-    eprintln!(
-        "tuned item-kNN: {} (valid NDCG@10 {:.4}, {} trials)",
-        knn.params,
-        knn.valid_ndcg10,
-        knn.trials.len()
-    );
+    let knn = knn.unwrap_or_else(|| {
+        let pb = spinner("tuning item-kNN on validation");
+        let knn = baselines::tune_knn(&split.train, &split.valid, n_items, proto);
+        pb.finish_and_clear();
+        eprintln!(
+            "tuned item-kNN: {} (valid NDCG@10 {:.4}, {} trials)",
+            knn.params,
+            knn.valid_ndcg10,
+            knn.trials.len()
+        );
+        knn
+    });
     let pb = spinner("tuning BPR on validation");
     let bpr = baselines::tune_bpr(&split.train, &split.valid, n_items, proto, seed);
     pb.finish_and_clear();
@@ -523,18 +531,48 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
         "kept epoch {} (val NDCG@10 {:.4}); {} cold items get content-only vectors",
         report.best_epoch, report.best_val_ndcg10, report.cold_items
     );
-    // The wide part: transition memory from the training sequences, its blend tuned on
-    // validation NDCG@10 (no memory at all stays the choice unless a blend beats it).
-    let pb = spinner("building the transition memory and tuning its blend on validation");
+    // The wide part: a transition memory, blended into the logit with a weight tuned on
+    // validation NDCG@10 (no memory stays the choice unless a blend beats it). With
+    // baselines, the memory is the neighbour lists of the item-kNN tuned on validation;
+    // without (quick runs), plain transition counts.
+    let proto = Protocol::Full {
+        exclude_seen: false,
+    };
+    let knn = (!no_baselines).then(|| {
+        let pb = spinner("tuning item-kNN on validation");
+        let knn = baselines::tune_knn(&split.train, &split.valid, n_items, proto);
+        pb.finish_and_clear();
+        eprintln!(
+            "tuned item-kNN: {} (valid NDCG@10 {:.4}, {} trials)",
+            knn.params,
+            knn.valid_ndcg10,
+            knn.trials.len()
+        );
+        knn
+    });
+    let (base, lasts, decay) = match &knn {
+        Some(k) => (
+            Memory::from_lists((0..n_items as u32).map(|i| k.ranker.neighbors(i).to_vec())),
+            vec![1, k.params.last_l.max(1), 3],
+            k.params.decay,
+        ),
+        None => (
+            Memory::build(&split.train, n_items, MemoryParams::default()),
+            vec![1, 2, 3],
+            0.5,
+        ),
+    };
+    let pb = spinner("tuning the memory blend on validation");
     let deep_val = val_ndcg10(&model, &valid, n_items);
-    let base = Memory::build(&split.train, n_items, MemoryParams::default());
     let mut best: Option<(f32, usize, f64)> = None;
-    for last_l in [1usize, 2, 3] {
-        for alpha in [1.0f32, 2.0, 4.0, 8.0, 16.0, 32.0] {
+    let mut lasts = lasts;
+    lasts.dedup();
+    for &last_l in &lasts {
+        for alpha in [1.0f32, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0] {
             model.memory = Some(Memory {
                 alpha,
                 last_l,
-                decay: 0.5,
+                decay,
                 ..base.clone()
             });
             let v = val_ndcg10(&model, &valid, n_items);
@@ -547,7 +585,7 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
     model.memory = best.map(|(alpha, last_l, _)| Memory {
         alpha,
         last_l,
-        decay: 0.5,
+        decay,
         ..base
     });
     match best {
@@ -582,7 +620,7 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
     let baselines = if no_baselines {
         Vec::new()
     } else {
-        tune_baselines(&split, n_items, a.seed)
+        tune_baselines(&split, n_items, a.seed, knn)
     };
     let mut all: Vec<&dyn Ranker> = vec![&model_ranker, &deep_ranker, &dot_ranker];
     all.extend(baselines.iter().map(|b| b.as_ref()));
@@ -781,7 +819,7 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
         item_vectors: model.item_vectors(),
     };
     let boxed: Vec<Box<dyn Ranker>> = if a.baselines {
-        tune_baselines(&split, n_items, a.seed)
+        tune_baselines(&split, n_items, a.seed, None)
     } else {
         Vec::new()
     };

@@ -11,8 +11,10 @@
 //! (most recent first), and the model's logit becomes `deep_i + alpha · m_i`. The
 //! weights are `w(a → b) = c(a, b) / (c(a) + shrink)` where `c(a, b)` counts `b` within
 //! `window` events after `a` (weight `1/gap`) plus, at half weight, `b` within `window`
-//! events before `a`; `c(a)` is the row total. `alpha`, `last_l` and `decay` are tuned on
-//! validation NDCG@10 after the deep part is trained (the CLI does it).
+//! events before `a`; `c(a)` is the row total ([`Memory::build`]), or the neighbour lists
+//! of the item-kNN tuned on validation ([`Memory::from_lists`], what `vitrine train` uses
+//! when it tunes baselines). `alpha`, `last_l` and `decay` are tuned on validation
+//! NDCG@10 after the deep part is trained (the CLI does it).
 use crate::history::HistoryEvent;
 
 /// Top-`K` neighbour lists of every item (CSR) and the blend parameters.
@@ -92,6 +94,30 @@ impl Memory {
             v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             v.truncate(p.top_k);
             for (j, w) in v {
+                m.items.push(j);
+                m.weights.push(w);
+            }
+            m.offsets.push(m.items.len() as u32);
+        }
+        m
+    }
+
+    /// A memory from per-item neighbour lists (e.g. a tuned item-kNN's), blend disabled.
+    pub fn from_lists<I, L>(lists: I) -> Memory
+    where
+        I: IntoIterator<Item = L>,
+        L: IntoIterator<Item = (u32, f32)>,
+    {
+        let mut m = Memory {
+            offsets: vec![0],
+            items: Vec::new(),
+            weights: Vec::new(),
+            alpha: 0.0,
+            last_l: 1,
+            decay: 0.5,
+        };
+        for list in lists {
+            for (j, w) in list {
                 m.items.push(j);
                 m.weights.push(w);
             }

@@ -56,12 +56,12 @@ pub struct TrainConfig {
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
-            epochs: 30,
-            batch_size: 64,
-            lr: 1e-3,
+            epochs: 12,
+            batch_size: 32,
+            lr: 2e-3,
             dropout: 0.2,
             seed: 42,
-            negatives: 0,
+            negatives: 512,
             head_negatives: 63,
             head_positions: 8,
             patience: 3,
