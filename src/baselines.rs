@@ -697,10 +697,12 @@ impl Bpr {
             let (u, i, j) = (u as usize, i as usize, j as usize);
             pu.copy_from_slice(&self.p[u * k..(u + 1) * k]);
             let mut x = self.b[i] - self.b[j];
-            for f in 0..k {
-                x += pu[f] * (self.q[i * k + f] - self.q[j * k + f]);
+            let (qi_row, qj_row) = (&self.q[i * k..(i + 1) * k], &self.q[j * k..(j + 1) * k]);
+            for ((p, a), b) in pu.iter().zip(qi_row).zip(qj_row) {
+                x += p * (a - b);
             }
             let g = 1.0 / (1.0 + x.exp()); // sigmoid(-x)
+            #[allow(clippy::needless_range_loop)] // three rows of two matrices, one index
             for f in 0..k {
                 let qi = self.q[i * k + f];
                 let qj = self.q[j * k + f];
@@ -809,7 +811,8 @@ pub fn tune_bpr_grid(
     grid: &[BprParams],
     checkpoints: &[usize],
 ) -> Tuned<Bpr, BprParams> {
-    let per_config: Vec<(Vec<(BprParams, f64)>, Option<(Bpr, f64)>)> = grid
+    type Trials = Vec<(BprParams, f64)>;
+    let per_config: Vec<(Trials, Option<(Bpr, f64)>)> = grid
         .par_iter()
         .map(|&params| {
             let mut trials = Vec::new();

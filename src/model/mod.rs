@@ -68,6 +68,15 @@ pub struct ModelConfig {
     pub n_recency_buckets: usize,
 }
 
+/// The scoring MLP's parameters: `(w1, b1, [(w, b)] of further layers, w_out, b_out)`.
+type HeadParams<'a> = (
+    &'a [f32],
+    &'a [f32],
+    Vec<(&'a [f32], &'a [f32])>,
+    &'a [f32],
+    f32,
+);
+
 /// Largest sizes a weight file may declare (guards allocations on untrusted input).
 const MAX_ITEMS: usize = 20_000_000;
 const MAX_DIM: usize = 4096;
@@ -99,7 +108,7 @@ impl ModelConfig {
         if self.dim == 0 || self.dim > MAX_DIM {
             return bad("dim must be in 1..=4096");
         }
-        if self.n_heads == 0 || self.dim % self.n_heads != 0 {
+        if self.n_heads == 0 || !self.dim.is_multiple_of(self.n_heads) {
             return bad("dim must be a positive multiple of n_heads");
         }
         if self.n_blocks == 0 || self.n_blocks > 64 {
@@ -810,7 +819,7 @@ impl Model {
     }
 
     /// The scoring MLP's hidden widths and parameter slices: `(w1, b1, [(w, b)], w_out, b_out)`.
-    fn head_params(&self) -> (&[f32], &[f32], Vec<(&[f32], &[f32])>, &[f32], f32) {
+    fn head_params(&self) -> HeadParams<'_> {
         let hi = self.head_index();
         let nl = self.config.mlp_hidden.len();
         let layers = (1..nl)

@@ -8,6 +8,7 @@ use crate::model::{idx, EncoderCache, HeadCache, Model};
 
 /// Gradients of `y = x·w + b` (`x` `[m × k]`, `w` `[k × n]`): `dw += xᵀ·dy`, `db += Σ dy`,
 /// and `dx = dy·wᵀ` returned.
+#[allow(clippy::too_many_arguments)] // BLAS-style: operands and their shapes
 pub fn linear_backward(
     x: &[f32],
     w: &[f32],
@@ -73,6 +74,7 @@ pub fn layer_norm_backward(
 }
 
 /// Gradients of [`crate::model::layers::causal_attention`]: returns `(dq, dk, dv)`.
+#[allow(clippy::too_many_arguments)] // the forward's saved tensors and shapes
 pub fn attention_backward(
     q: &[f32],
     k: &[f32],

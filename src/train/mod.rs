@@ -368,7 +368,7 @@ pub fn train(
             .map(|&s| {
                 let len = sequences[s].len();
                 let span = model.config.max_len + 1;
-                let end = if len > span && rng.next() % 2 == 0 {
+                let end = if len > span && rng.next().is_multiple_of(2) {
                     span + rng.below(len - span + 1)
                 } else {
                     len
