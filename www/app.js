@@ -242,16 +242,18 @@ function categoryView(name, token) {
   ];
 }
 
-async function productView(id, token) {
+async function productView(id, token, recordView = true) {
   const item = itemOf(id);
   if (!item) return [h('h1', { text: 'Product not found' }), h('p', {}, h('a', { href: '#/', text: 'Back to the store' }))];
   // Viewing a product page is a history event (stored locally only).
-  try {
-    await vitrine.record({ item: id, type: 'view' });
-  } catch (e) {
-    console.warn(e);
+  if (recordView) {
+    try {
+      await vitrine.record({ item: id, type: 'view' });
+    } catch (e) {
+      console.warn(e);
+    }
+    if (token !== renderToken) return null;
   }
-  if (token !== renderToken) return null;
   const inCart = getCart().includes(id);
   const addBtn = h('button', {
     class: 'primary',
@@ -348,13 +350,24 @@ function cartView(token) {
   ];
 }
 
-async function route() {
+/** Renders the view for the current hash (`recordView: false` re-renders without a new event). */
+async function route({ recordView = true } = {}) {
   const token = ++renderToken;
   const hash = location.hash.replace(/^#/, '') || '/';
-  const [, kind, rawArg] = hash.match(/^\/(p|c|cart)?\/?(.*)$/) || [];
-  const arg = rawArg ? decodeURIComponent(rawArg) : '';
+  let kind;
+  let arg = '';
+  const m = hash.match(/^\/(p|c)\/(.+)$/);
+  if (hash === '/cart') kind = 'cart';
+  else if (m) {
+    kind = m[1];
+    try {
+      arg = decodeURIComponent(m[2]);
+    } catch {
+      arg = m[2];
+    }
+  }
   let parts;
-  if (kind === 'p') parts = await productView(arg, token);
+  if (kind === 'p') parts = await productView(arg, token, recordView);
   else if (kind === 'c') parts = categoryView(arg, token);
   else if (kind === 'cart') parts = cartView(token);
   else parts = homeView(token);
@@ -407,7 +420,7 @@ function setupPanel() {
   $('[data-testid="clear-history"]').addEventListener('click', async () => {
     await vitrine.clearHistory();
     $('[data-testid="export-box"]').hidden = true;
-    await route();
+    await route({ recordView: false });
   });
   $('[data-testid="export-history"]').addEventListener('click', async () => {
     const json = await vitrine.exportHistory();
@@ -482,7 +495,7 @@ async function main() {
   setupPanel();
   setupCategories();
   setupSearch();
-  window.addEventListener('hashchange', route);
+  window.addEventListener('hashchange', () => route());
   // Another tab changed the history: refresh the panel.
   window.addEventListener('storage', (ev) => {
     if (ev.key === vitrine.storageKey) updatePanel();

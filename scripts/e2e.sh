@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# End-to-end test of the demo storefront in headless Chromium (Playwright, /usr/bin/chromium;
+# never downloads a browser). Idempotent: installs playwright-core, builds pkg/ when missing
+# or older than the sources, trains a quick model when www/models/online-retail.vitrine is
+# missing, serves the repository on a free port and runs tests/e2e/storefront.mjs.
+# Screenshots land in artifacts/. Usage: scripts/e2e.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+log() { printf '\033[1m[e2e]\033[0m %s\n' "$*" >&2; }
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+MODEL=www/models/online-retail.vitrine
+
+# 1. playwright-core (driver only).
+if [ ! -d node_modules/playwright-core ]; then
+  log "npm install (playwright-core)"
+  if [ -f package-lock.json ]; then
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent
+  else
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --silent
+  fi
+fi
+
+# 2. The wasm package (pkg/), rebuilt when a source file is newer.
+if [ ! -f pkg/vitrine_bg.wasm ] || [ -n "$(find src Cargo.toml Cargo.lock -newer pkg/vitrine_bg.wasm -print -quit 2>/dev/null)" ]; then
+  log "wasm-pack build --target web --release"
+  nice wasm-pack build --target web --release --out-dir pkg --out-name vitrine
+fi
+
+# 3. A model for the storefront.
+if [ ! -f "$MODEL" ]; then
+  log "training a quick model into $MODEL"
+  mkdir -p "$(dirname "$MODEL")"
+  nice cargo run --release -- train --quick --out "$MODEL"
+fi
+
+# 4. Serve on a free port and run the test.
+mkdir -p artifacts
+LOGF=$(mktemp)
+node scripts/serve.mjs --port 0 >"$LOGF" 2>&1 &
+SERVER=$!
+trap 'kill "$SERVER" 2>/dev/null || true; rm -f "$LOGF"' EXIT
+for _ in $(seq 50); do
+  grep -q listening "$LOGF" && break
+  sleep 0.1
+done
+URL=$(grep -o 'http://127.0.0.1:[0-9]*/' "$LOGF" | head -1)
+[ -n "$URL" ] || { cat "$LOGF"; log "server did not start"; exit 1; }
+log "serving on $URL"
+BASE_URL="$URL" node tests/e2e/storefront.mjs
