@@ -189,6 +189,7 @@ try {
   const bad = [];
   for (const r of requests) {
     if (r.url.startsWith('data:') || r.url.startsWith('blob:')) continue;
+    if (r.url === PAGE && r.phase === 'load') continue; // the test's own navigation
     const u = new URL(r.url);
     const ext = path.extname(u.pathname).toLowerCase();
     if (u.origin !== origin) bad.push(`foreign origin: ${r.url}`);
