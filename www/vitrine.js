@@ -164,7 +164,7 @@ export class Vitrine {
     return this._run(() => this._impl.clear());
   }
 
-  /** @returns {Promise<string>} the history as JSON (`{"v":1,"events":[...]}`) */
+  /** @returns {Promise<string>} the history as JSON (`{"schema":1,"namespace":…,"events":[{item,kind,at}]}`) */
   exportHistory() {
     return this._run(() => this._impl.read('exportHistory'));
   }
@@ -309,7 +309,7 @@ async function workerImpl(bytes, options, pkgUrl, workerUrl) {
  * @param {string} [opts.integrity] 'sha256-<hex>' of the file
  * @param {Backend} [opts.backend] scoring backend (default 'auto': WebGPU, else SIMD, else scalar)
  * @param {string} [opts.namespace] history namespace (default: content-hash prefix)
- * @param {object} [opts.historyLimits] { maxEvents, maxAgeDays, maxBytes, dedupSeconds }
+ * @param {object} [opts.historyLimits] { maxEvents, maxBytes, halfLifeDays, maxAgeDays, dedupWindowSecs }
  * @param {(loaded: number, total: number|null) => void} [opts.onProgress] download progress
  * @param {boolean} [opts.worker=true] run the model in a Web Worker
  * @param {string} [opts.pkgUrl] URL of the wasm-pack `vitrine.js` (default ../pkg/vitrine.js)
