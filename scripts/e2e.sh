@@ -23,16 +23,10 @@ fi
 # 2. The wasm package (pkg/), rebuilt when a source file is newer.
 if [ ! -f pkg/vitrine_bg.wasm ] || [ -n "$(find src Cargo.toml Cargo.lock -newer pkg/vitrine_bg.wasm -print -quit 2>/dev/null)" ]; then
   log "wasm-pack build --target web --release"
-  # --no-opt: wasm-pack would try to download its own wasm-opt; use Debian's binaryen.
+  # --no-opt: wasm-pack would download its own wasm-opt (no network here), and Debian's
+  # binaryen 108 is too old for rustc's reference-types output (the optimised module
+  # fails at instantiation: "WebAssembly.Table.set(): Argument 1 is invalid").
   nice wasm-pack build --target web --release --no-opt --out-dir pkg --out-name vitrine
-  if command -v wasm-opt >/dev/null; then
-    if nice wasm-opt -O3 --all-features pkg/vitrine_bg.wasm -o pkg/vitrine_bg.opt.wasm 2>/dev/null; then
-      mv pkg/vitrine_bg.opt.wasm pkg/vitrine_bg.wasm
-    else
-      rm -f pkg/vitrine_bg.opt.wasm
-      log "wasm-opt failed; keeping the unoptimised wasm"
-    fi
-  fi
 fi
 
 # 3. A model for the storefront.

@@ -83,7 +83,7 @@ try {
   await page.waitForSelector('body[data-state="ready"], body[data-state="error"]', { timeout: LOAD_TIMEOUT });
   const state = await page.getAttribute('body', 'data-state');
   if (state !== 'ready') {
-    const msg = await page.textContent(tid('load-status'));
+    const msg = await page.textContent('.loading-text');
     throw new Error(`storefront failed to load: ${msg}`);
   }
   phase = 'browse';
@@ -199,7 +199,7 @@ try {
     else if (!STATIC_EXT.has(ext)) bad.push(`not a static asset: ${r.url}`);
     else if (r.phase !== 'load') bad.push(`request after load: ${r.url}`);
   }
-  const weight = requests.filter((r) => r.url.endsWith('.vitrine'));
+  const weight = requests.filter((r) => new URL(r.url).pathname.endsWith('.vitrine'));
   check(weight.length === 1, 'the weight file is fetched once', weight.map((r) => r.url).join());
   check(bad.length === 0, 'no request carries history or leaves the static set', bad.join('; ') || `${requests.length} requests, all static`);
   console.log('requests:\n' + requests.map((r) => `  ${r.phase} ${r.method} ${new URL(r.url).pathname}`).join('\n'));
