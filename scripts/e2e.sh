@@ -21,7 +21,7 @@ if [ ! -d node_modules/playwright-core ]; then
 fi
 
 # 2. The wasm package (pkg/), rebuilt when a source file is newer.
-if [ ! -f pkg/vitrine_bg.wasm ] || [ -n "$(find src Cargo.toml Cargo.lock -newer pkg/vitrine_bg.wasm -print -quit 2>/dev/null)" ]; then
+if [ ! -f pkg/vitrine_bg.wasm ] || [ -n "$(find src Cargo.toml Cargo.lock .cargo -newer pkg/vitrine_bg.wasm -print -quit 2>/dev/null)" ]; then
   log "wasm-pack build --target web --release"
   # --no-opt: wasm-pack would download its own wasm-opt (no network here), and Debian's
   # binaryen 108 is too old for rustc's reference-types output (the optimised module

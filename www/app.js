@@ -390,7 +390,7 @@ function formatBytes(n) {
 async function updatePanel() {
   const [hist, stats] = await Promise.all([vitrine.history(), vitrine.stats()]);
   $('[data-testid="panel-backend"]').textContent =
-    vitrine.backend + (vitrine.adapterInfo && vitrine.backend === 'webgpu' ? ` (${vitrine.adapterInfo})` : '');
+    vitrine.backend + (vitrine.adapterInfo?.trim() && vitrine.backend === 'webgpu' ? ` ${vitrine.adapterInfo.trim()}` : '');
   $('[data-testid="panel-score-ms"]').textContent = stats.calls
     ? `${stats.scoreMs.toFixed(1)} ms scoring, ${stats.totalMs.toFixed(1)} ms total`
     : '–';

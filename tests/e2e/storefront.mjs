@@ -117,6 +117,9 @@ try {
     await page.goBack();
     await page.waitForSelector(`${tid('product-grid')} ${tid('product-card')}`);
   }
+  await page
+    .waitForFunction((n) => document.querySelectorAll('[data-testid="history-item"]').length === n, picks.length, { timeout: 5000 })
+    .catch(() => {});
   const histCount = await page.locator(tid('history-item')).count();
   check(histCount === picks.length, 'history panel lists the viewed products', `${histCount} of ${picks.length}`);
 
