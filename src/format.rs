@@ -7,7 +7,9 @@
 //! [`FormatError`] for every defect; it never panics, natively or in wasm.
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::model::ModelConfig;
 
@@ -92,25 +94,904 @@ pub struct WeightFile {
     pub tensors: BTreeMap<String, Tensor>,
 }
 
-/// Everything that can be wrong with a weight file.
-#[derive(Debug, thiserror::Error)]
+/// Longest JSON header the reader accepts (256 MiB).
+pub const MAX_HEADER_LEN: u64 = 256 * 1024 * 1024;
+
+/// Key of vitrine's metadata inside the safetensors `__metadata__` map.
+pub const METADATA_KEY: &str = "vitrine";
+
+/// Suffix of the per-row scale companion of an `int8` tensor (`name` → `name.scale`).
+pub const SCALE_SUFFIX: &str = ".scale";
+
+/// The safetensors key holding the string-to-string metadata map.
+const SAFETENSORS_METADATA: &str = "__metadata__";
+
+/// Storage data type of a tensor in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dtype {
+    /// IEEE 754 binary32.
+    F32,
+    /// Signed 32-bit integer.
+    I32,
+    /// IEEE 754 binary16 (`f16` quantisation).
+    F16,
+    /// Signed 8-bit integer with a per-row `F32` scale (`int8` quantisation).
+    I8,
+}
+
+impl Dtype {
+    /// The safetensors name (`"F32"`, `"I32"`, `"F16"`, `"I8"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Dtype::F32 => "F32",
+            Dtype::I32 => "I32",
+            Dtype::F16 => "F16",
+            Dtype::I8 => "I8",
+        }
+    }
+
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        match self {
+            Dtype::F32 | Dtype::I32 => 4,
+            Dtype::F16 => 2,
+            Dtype::I8 => 1,
+        }
+    }
+
+    /// Parses a safetensors dtype name; `None` for dtypes vitrine does not support.
+    pub fn from_name(name: &str) -> Option<Dtype> {
+        match name {
+            "F32" => Some(Dtype::F32),
+            "I32" => Some(Dtype::I32),
+            "F16" => Some(Dtype::F16),
+            "I8" => Some(Dtype::I8),
+            _ => None,
+        }
+    }
+}
+
+/// One tensor entry of the header, as stored (before dequantisation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredTensor {
+    /// Tensor name.
+    pub name: String,
+    /// Storage dtype.
+    pub dtype: Dtype,
+    /// Shape, outermost first.
+    pub shape: Vec<usize>,
+    /// `[begin, end)` byte range in the data section.
+    pub data_offsets: [u64; 2],
+}
+
+/// Everything that can be wrong with a weight file (see `docs/weight-format.md`, "Errors").
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum FormatError {
-    /// Placeholder until the format helper lands.
-    #[error("weight file: {0}")]
-    Invalid(String),
+    /// The file ends before the length prefix, the header or the tensor data it declares.
+    #[error("weight file truncated: it needs at least {needed} bytes but has {found}")]
+    Truncated {
+        /// Bytes the file should have at least.
+        needed: u64,
+        /// Bytes it has.
+        found: u64,
+    },
+    /// The declared header length is over [`MAX_HEADER_LEN`].
+    #[error("weight file header length {len} exceeds the limit of {max} bytes")]
+    HeaderTooLarge {
+        /// Declared header length.
+        len: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The header is not UTF-8, not JSON, or not the safetensors structure.
+    #[error("weight file header is invalid: {0}")]
+    BadHeader(String),
+    /// A key appears twice in the header.
+    #[error("weight file header has tensor {0:?} twice")]
+    DuplicateTensor(String),
+    /// No `__metadata__` map, or no `vitrine` entry in it.
+    #[error("weight file has no vitrine metadata (`__metadata__.{METADATA_KEY}`)")]
+    MissingMetadata,
+    /// The vitrine metadata is not JSON or not the structure of [`Metadata`].
+    #[error("weight file metadata is invalid: {0}")]
+    BadMetadata(String),
+    /// The metadata's `format_version` is not the one this build reads.
+    #[error("weight file format version {found} is not supported (this build reads version {supported})")]
+    UnsupportedVersion {
+        /// Version in the file.
+        found: u64,
+        /// Version this build reads ([`FORMAT_VERSION`]).
+        supported: u32,
+    },
+    /// An `items` array does not have `model.n_items` entries.
+    #[error("catalog array items.{field} has {len} entries, but model.n_items is {expected}")]
+    CatalogLength {
+        /// Which array (`ids`, `titles`, `category`, `price`, `added`).
+        field: &'static str,
+        /// Its length.
+        len: usize,
+        /// `model.n_items`.
+        expected: usize,
+    },
+    /// Two catalog items share an id.
+    #[error("item id {id:?} appears twice in the catalog (items {first} and {second})")]
+    DuplicateItemId {
+        /// The id.
+        id: String,
+        /// Catalog index of its first occurrence.
+        first: usize,
+        /// Catalog index of the second.
+        second: usize,
+    },
+    /// An item's category index is not an index into `categories`.
+    #[error(
+        "item {item} has category index {category}, but there are only {categories} categories"
+    )]
+    CategoryOutOfRange {
+        /// Catalog index of the item.
+        item: usize,
+        /// Its category index.
+        category: u32,
+        /// `categories.len()`.
+        categories: usize,
+    },
+    /// A price is negative or non-finite, or an `added` date is non-finite.
+    #[error("item {item} has an invalid {field}: {value}")]
+    BadItemAttribute {
+        /// Catalog index of the item.
+        item: usize,
+        /// `price` or `added`.
+        field: &'static str,
+        /// The value.
+        value: f64,
+    },
+    /// A tensor dtype other than `F32`, `I32`, `F16`, `I8`.
+    #[error("tensor {tensor:?} has unsupported dtype {dtype:?} (supported: F32, I32, F16, I8)")]
+    UnknownDtype {
+        /// Tensor name.
+        tensor: String,
+        /// The dtype in the header.
+        dtype: String,
+    },
+    /// The tensor's byte length is not `product(shape) × dtype size` (or that overflows).
+    #[error(
+        "tensor {tensor:?}: shape {shape:?} of {dtype} does not match its {bytes} bytes of data"
+    )]
+    ShapeMismatch {
+        /// Tensor name.
+        tensor: String,
+        /// Storage dtype name.
+        dtype: &'static str,
+        /// The declared shape.
+        shape: Vec<u64>,
+        /// The tensor's actual byte length.
+        bytes: u64,
+    },
+    /// `begin > end`, or the tensor ends past the data section.
+    #[error("tensor {tensor:?}: data_offsets [{begin}, {end}] are outside the {data_len}-byte data section")]
+    OffsetsOutOfBounds {
+        /// Tensor name.
+        tensor: String,
+        /// Start offset.
+        begin: u64,
+        /// End offset.
+        end: u64,
+        /// Length of the data section.
+        data_len: u64,
+    },
+    /// Two tensors share bytes of the data section.
+    #[error("tensors {first:?} and {second:?} overlap in the data section")]
+    OverlappingTensors {
+        /// The tensor starting first.
+        first: String,
+        /// The tensor starting inside it.
+        second: String,
+    },
+    /// Bytes of the data section belong to no tensor.
+    #[error("data section bytes [{start}, {end}) belong to no tensor")]
+    UnindexedBytes {
+        /// First unindexed byte.
+        start: u64,
+        /// End of the unindexed range.
+        end: u64,
+    },
+    /// An `F16` or `I8` tensor in a file whose `quantization` does not use that dtype.
+    #[error(
+        "tensor {tensor:?} is stored as {dtype}, which quantization {quantization:?} does not use"
+    )]
+    QuantizationMismatch {
+        /// Tensor name.
+        tensor: String,
+        /// Its storage dtype.
+        dtype: &'static str,
+        /// The file's quantization.
+        quantization: Quantization,
+    },
+    /// An `I8` tensor has no `.scale` companion.
+    #[error("int8 tensor {tensor:?} has no scale tensor {tensor:?}+\".scale\"")]
+    MissingScale {
+        /// The `I8` tensor's name.
+        tensor: String,
+    },
+    /// An `I8` tensor's scale companion is not `F32`, has the wrong shape, or holds a
+    /// negative or non-finite value.
+    #[error("scale of int8 tensor {tensor:?} is invalid: {reason}")]
+    BadScale {
+        /// The `I8` tensor's name.
+        tensor: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The SHA-256 of the data section differs from the metadata's `content_hash`.
+    #[error("weight file content hash mismatch: metadata says {expected}, data hashes to {found}")]
+    HashMismatch {
+        /// `content_hash` from the metadata.
+        expected: String,
+        /// Hash of the data section.
+        found: String,
+    },
+    /// A float value (after dequantisation) is NaN or infinite.
+    #[error("tensor {tensor:?} has a non-finite value at element {index}")]
+    NonFinite {
+        /// Tensor name.
+        tensor: String,
+        /// Element index (row-major).
+        index: usize,
+    },
+    /// (Writer) A value is out of the `f16` range.
+    #[error("tensor {tensor:?}: element {index} = {value} does not fit in f16")]
+    F16Overflow {
+        /// Tensor name.
+        tensor: String,
+        /// Element index (row-major).
+        index: usize,
+        /// The value.
+        value: f32,
+    },
+    /// (Writer) With `int8`, the scale companion's name is already a model tensor.
+    #[error("cannot quantise {tensor:?} to int8: the model already has a tensor named {tensor:?}+\".scale\"")]
+    ReservedName {
+        /// The tensor to be quantised.
+        tensor: String,
+    },
+}
+
+/// SHA-256 of `data` as 64 lowercase hex digits (the metadata's `content_hash`, taken
+/// over the data section).
+pub fn content_hash(data: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = Sha256::digest(data);
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 15)] as char);
+    }
+    out
+}
+
+/// Reads and validates only the header's metadata (cheap: no tensor decoding, no hash).
+/// `bytes` may be just the file's first `8 + header_len` bytes.
+pub fn peek_metadata(bytes: &[u8]) -> Result<Metadata, FormatError> {
+    let (header, _) = split_header(bytes)?;
+    Ok(parse_header(header)?.0)
+}
+
+/// Reads and validates the header and lists the tensors as stored (dtype, shape,
+/// offsets), without reading the data section. `bytes` may be just the header prefix.
+pub fn peek_tensors(bytes: &[u8]) -> Result<Vec<StoredTensor>, FormatError> {
+    let (header, data) = split_header(bytes)?;
+    let (_, raw) = parse_header(header)?;
+    raw.into_iter()
+        .map(|(name, e)| {
+            let info = check_entry(name, e, data.len() as u64)?;
+            Ok(StoredTensor {
+                name: info.name,
+                dtype: info.dtype,
+                shape: info.shape,
+                data_offsets: [info.begin, info.end],
+            })
+        })
+        .collect()
 }
 
 impl WeightFile {
     /// Serialises the file (tensors stored as `quantization` says; the content hash and
     /// format version in the metadata are filled in by the writer).
+    ///
+    /// Deterministic: tensors are laid out contiguously in name order.
     pub fn to_bytes(&self, quantization: Quantization) -> Result<Vec<u8>, FormatError> {
-        let _ = quantization;
-        todo!("format helper")
+        validate_metadata(&self.metadata)?;
+        let stored = encode_tensors(&self.tensors, quantization)?;
+
+        let mut header = serde_json::Map::new();
+        let mut data: Vec<u8> = Vec::new();
+        for (name, (dtype, shape, bytes)) in &stored {
+            let begin = data.len();
+            data.extend_from_slice(bytes);
+            header.insert(
+                name.clone(),
+                serde_json::json!({
+                    "dtype": dtype.name(),
+                    "shape": shape,
+                    "data_offsets": [begin, data.len()],
+                }),
+            );
+        }
+
+        let mut metadata = self.metadata.clone();
+        metadata.format_version = FORMAT_VERSION;
+        metadata.quantization = quantization;
+        metadata.content_hash = content_hash(&data);
+        let meta_json = serde_json::to_string(&metadata)
+            .map_err(|e| FormatError::BadMetadata(e.to_string()))?;
+        let mut meta_map = serde_json::Map::new();
+        meta_map.insert(
+            METADATA_KEY.to_owned(),
+            serde_json::Value::String(meta_json),
+        );
+        header.insert(
+            SAFETENSORS_METADATA.to_owned(),
+            serde_json::Value::Object(meta_map),
+        );
+        let mut header = serde_json::to_string(&serde_json::Value::Object(header))
+            .map_err(|e| FormatError::BadHeader(e.to_string()))?;
+        while header.len() % 8 != 0 {
+            header.push(' ');
+        }
+
+        let mut out = Vec::with_capacity(8 + header.len() + data.len());
+        out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(&data);
+        Ok(out)
     }
 
     /// Parses and validates a weight file; every defect is a typed [`FormatError`].
+    ///
+    /// `F16` and `I8` tensors are dequantised to `F32` (the `.scale` companions are
+    /// consumed); the returned metadata records the stored quantization and hash.
     pub fn from_bytes(bytes: &[u8]) -> Result<WeightFile, FormatError> {
-        let _ = bytes;
-        todo!("format helper")
+        let (header, data) = split_header(bytes)?;
+        let (metadata, raw) = parse_header(header)?;
+        let entries = raw
+            .into_iter()
+            .map(|(name, e)| check_entry(name, e, data.len() as u64))
+            .collect::<Result<Vec<_>, _>>()?;
+        check_layout(&entries, data, bytes.len() - data.len())?;
+
+        let by_name: BTreeMap<&str, &Entry> =
+            entries.iter().map(|e| (e.name.as_str(), e)).collect();
+        let mut scales: BTreeMap<&str, Vec<f32>> = BTreeMap::new();
+        for e in &entries {
+            let allowed = match e.dtype {
+                Dtype::F16 => metadata.quantization == Quantization::F16,
+                Dtype::I8 => metadata.quantization == Quantization::Int8,
+                Dtype::F32 | Dtype::I32 => true,
+            };
+            if !allowed {
+                return Err(FormatError::QuantizationMismatch {
+                    tensor: e.name.clone(),
+                    dtype: e.dtype.name(),
+                    quantization: metadata.quantization,
+                });
+            }
+            if e.dtype == Dtype::I8 {
+                let scale_name = format!("{}{SCALE_SUFFIX}", e.name);
+                let s =
+                    by_name
+                        .get(scale_name.as_str())
+                        .ok_or_else(|| FormatError::MissingScale {
+                            tensor: e.name.clone(),
+                        })?;
+                let values = check_scale(e, s, data)?;
+                scales.insert(s.name.as_str(), values);
+            }
+        }
+
+        let found = content_hash(data);
+        if found != metadata.content_hash {
+            return Err(FormatError::HashMismatch {
+                expected: metadata.content_hash,
+                found,
+            });
+        }
+
+        let mut tensors = BTreeMap::new();
+        for e in &entries {
+            if scales.contains_key(e.name.as_str()) {
+                continue;
+            }
+            let raw = &data[e.range()];
+            let values = match e.dtype {
+                Dtype::I32 => TensorData::I32(
+                    raw.chunks_exact(4)
+                        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                        .collect(),
+                ),
+                Dtype::F32 => TensorData::F32(decode_f32(raw)),
+                Dtype::F16 => TensorData::F32(
+                    raw.chunks_exact(2)
+                        .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                        .collect(),
+                ),
+                Dtype::I8 => {
+                    let scale_name = format!("{}{SCALE_SUFFIX}", e.name);
+                    let scale = scales.get(scale_name.as_str()).ok_or_else(|| {
+                        FormatError::MissingScale {
+                            tensor: e.name.clone(),
+                        }
+                    })?;
+                    let cols = e.shape.last().copied().unwrap_or(1);
+                    TensorData::F32(
+                        raw.iter()
+                            .enumerate()
+                            .map(|(i, &q)| {
+                                let row = i.checked_div(cols).unwrap_or(0);
+                                f32::from(q as i8) * scale.get(row).copied().unwrap_or(0.0)
+                            })
+                            .collect(),
+                    )
+                }
+            };
+            if let TensorData::F32(v) = &values {
+                if let Some(index) = v.iter().position(|x| !x.is_finite()) {
+                    return Err(FormatError::NonFinite {
+                        tensor: e.name.clone(),
+                        index,
+                    });
+                }
+            }
+            tensors.insert(
+                e.name.clone(),
+                Tensor {
+                    shape: e.shape.clone(),
+                    data: values,
+                },
+            );
+        }
+        Ok(WeightFile { metadata, tensors })
     }
+}
+
+/// A checked header entry (offsets within `u64`, shape dims within `usize`, byte length
+/// consistent with shape and dtype).
+struct Entry {
+    name: String,
+    dtype: Dtype,
+    shape: Vec<usize>,
+    begin: u64,
+    end: u64,
+}
+
+impl Entry {
+    /// The byte range; only called after [`check_layout`] bounded `end` by the data length.
+    fn range(&self) -> std::ops::Range<usize> {
+        (self.begin as usize)..(self.end as usize)
+    }
+}
+
+/// A tensor entry exactly as in the JSON header.
+#[derive(Deserialize)]
+struct RawEntry {
+    dtype: String,
+    shape: Vec<u64>,
+    data_offsets: [u64; 2],
+}
+
+/// The header object's entries in file order, keeping duplicates so they can be reported.
+struct RawHeader(Vec<(String, serde_json::Value)>);
+
+impl<'de> Deserialize<'de> for RawHeader {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawHeader;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawHeader, A::Error> {
+                let mut out = Vec::new();
+                while let Some(kv) = map.next_entry::<String, serde_json::Value>()? {
+                    out.push(kv);
+                }
+                Ok(RawHeader(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Splits the file into (header JSON bytes, data section), checking the length prefix.
+fn split_header(bytes: &[u8]) -> Result<(&[u8], &[u8]), FormatError> {
+    let found = bytes.len() as u64;
+    let Some(prefix) = bytes.get(..8) else {
+        return Err(FormatError::Truncated { needed: 8, found });
+    };
+    let mut len = [0u8; 8];
+    len.copy_from_slice(prefix);
+    let n = u64::from_le_bytes(len);
+    if n > MAX_HEADER_LEN {
+        return Err(FormatError::HeaderTooLarge {
+            len: n,
+            max: MAX_HEADER_LEN,
+        });
+    }
+    // n <= 256 MiB, so 8 + n neither overflows u64 nor (once compared) usize.
+    let needed = 8 + n;
+    if needed > found {
+        return Err(FormatError::Truncated { needed, found });
+    }
+    let end = needed as usize;
+    Ok((&bytes[8..end], &bytes[end..]))
+}
+
+/// Parses the header JSON: validated metadata, and the tensor entries in file order.
+fn parse_header(header: &[u8]) -> Result<(Metadata, Vec<(String, RawEntry)>), FormatError> {
+    let text = std::str::from_utf8(header)
+        .map_err(|e| FormatError::BadHeader(format!("not UTF-8: {e}")))?;
+    let RawHeader(pairs) =
+        serde_json::from_str(text).map_err(|e| FormatError::BadHeader(e.to_string()))?;
+
+    let mut seen = std::collections::BTreeSet::new();
+    let mut meta_map = None;
+    let mut entries = Vec::with_capacity(pairs.len());
+    for (name, value) in pairs {
+        if !seen.insert(name.clone()) {
+            return Err(FormatError::DuplicateTensor(name));
+        }
+        if name == SAFETENSORS_METADATA {
+            let map: BTreeMap<String, String> = serde_json::from_value(value).map_err(|e| {
+                FormatError::BadHeader(format!("__metadata__ must map strings to strings: {e}"))
+            })?;
+            meta_map = Some(map);
+        } else {
+            let entry: RawEntry = serde_json::from_value(value)
+                .map_err(|e| FormatError::BadHeader(format!("tensor {name:?}: {e}")))?;
+            entries.push((name, entry));
+        }
+    }
+    let meta_text = meta_map
+        .and_then(|mut m| m.remove(METADATA_KEY))
+        .ok_or(FormatError::MissingMetadata)?;
+    let metadata = parse_metadata(&meta_text)?;
+    Ok((metadata, entries))
+}
+
+/// Parses the vitrine metadata string: version first, then the structure, then the
+/// catalog rules.
+fn parse_metadata(text: &str) -> Result<Metadata, FormatError> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| FormatError::BadMetadata(e.to_string()))?;
+    let Some(obj) = value.as_object() else {
+        return Err(FormatError::BadMetadata("not a JSON object".into()));
+    };
+    let version = obj
+        .get("format_version")
+        .ok_or_else(|| FormatError::BadMetadata("missing field `format_version`".into()))?;
+    let Some(version) = version.as_u64() else {
+        return Err(FormatError::BadMetadata(format!(
+            "format_version must be a non-negative integer, found {version}"
+        )));
+    };
+    if version != u64::from(FORMAT_VERSION) {
+        return Err(FormatError::UnsupportedVersion {
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    let metadata: Metadata =
+        serde_json::from_value(value).map_err(|e| FormatError::BadMetadata(e.to_string()))?;
+    validate_metadata(&metadata)?;
+    Ok(metadata)
+}
+
+/// The catalog rules shared by reader and writer.
+fn validate_metadata(m: &Metadata) -> Result<(), FormatError> {
+    let n = m.model.n_items;
+    let items = &m.items;
+    for (field, len) in [
+        ("ids", items.ids.len()),
+        ("titles", items.titles.len()),
+        ("category", items.category.len()),
+        ("price", items.price.len()),
+        ("added", items.added.len()),
+    ] {
+        if len != n {
+            return Err(FormatError::CatalogLength {
+                field,
+                len,
+                expected: n,
+            });
+        }
+    }
+    let mut first_seen: std::collections::HashMap<&str, usize> =
+        std::collections::HashMap::with_capacity(n);
+    for (i, id) in items.ids.iter().enumerate() {
+        if let Some(&first) = first_seen.get(id.as_str()) {
+            return Err(FormatError::DuplicateItemId {
+                id: id.clone(),
+                first,
+                second: i,
+            });
+        }
+        first_seen.insert(id, i);
+    }
+    for (item, &category) in items.category.iter().enumerate() {
+        if !usize::try_from(category).is_ok_and(|c| c < m.categories.len()) {
+            return Err(FormatError::CategoryOutOfRange {
+                item,
+                category,
+                categories: m.categories.len(),
+            });
+        }
+    }
+    for (item, price) in items.price.iter().enumerate() {
+        if let Some(p) = *price {
+            if !p.is_finite() || p < 0.0 {
+                return Err(FormatError::BadItemAttribute {
+                    item,
+                    field: "price",
+                    value: f64::from(p),
+                });
+            }
+        }
+    }
+    for (item, added) in items.added.iter().enumerate() {
+        if let Some(a) = *added {
+            if !a.is_finite() {
+                return Err(FormatError::BadItemAttribute {
+                    item,
+                    field: "added",
+                    value: a,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks one entry on its own: dtype, offsets order, shape × size = byte length.
+/// `data_len` (the data section's length) only goes into the error message.
+fn check_entry(name: String, raw: RawEntry, data_len: u64) -> Result<Entry, FormatError> {
+    let Some(dtype) = Dtype::from_name(&raw.dtype) else {
+        return Err(FormatError::UnknownDtype {
+            tensor: name,
+            dtype: raw.dtype,
+        });
+    };
+    let [begin, end] = raw.data_offsets;
+    if begin > end {
+        return Err(FormatError::OffsetsOutOfBounds {
+            tensor: name,
+            begin,
+            end,
+            data_len,
+        });
+    }
+    let bytes = end - begin;
+    let expected = raw
+        .shape
+        .iter()
+        .try_fold(dtype.size() as u64, |acc, &d| acc.checked_mul(d));
+    let shape: Option<Vec<usize>> = raw.shape.iter().map(|&d| usize::try_from(d).ok()).collect();
+    match (expected, shape) {
+        (Some(expected), Some(shape)) if expected == bytes => Ok(Entry {
+            name,
+            dtype,
+            shape,
+            begin,
+            end,
+        }),
+        _ => Err(FormatError::ShapeMismatch {
+            tensor: name,
+            dtype: dtype.name(),
+            shape: raw.shape,
+            bytes,
+        }),
+    }
+}
+
+/// Checks that the entries tile the data section exactly (no overlap, no gap, nothing
+/// past the end). `data_start` is the data section's offset in the file.
+fn check_layout(entries: &[Entry], data: &[u8], data_start: usize) -> Result<(), FormatError> {
+    let data_len = data.len() as u64;
+    let mut order: Vec<&Entry> = entries.iter().collect();
+    order.sort_by(|a, b| (a.begin, a.end, &a.name).cmp(&(b.begin, b.end, &b.name)));
+
+    let max_end = order.iter().map(|e| e.end).max().unwrap_or(0);
+    if max_end > data_len {
+        let tiles = order
+            .iter()
+            .try_fold(0u64, |cursor, e| (e.begin == cursor).then_some(e.end))
+            .is_some();
+        if tiles {
+            return Err(FormatError::Truncated {
+                needed: (data_start as u64).saturating_add(max_end),
+                found: (data_start as u64).saturating_add(data_len),
+            });
+        }
+        if let Some(e) = order.iter().find(|e| e.end > data_len) {
+            return Err(FormatError::OffsetsOutOfBounds {
+                tensor: e.name.clone(),
+                begin: e.begin,
+                end: e.end,
+                data_len,
+            });
+        }
+    }
+
+    let mut cursor = 0u64;
+    let mut prev: Option<&Entry> = None;
+    for e in order {
+        if e.begin < cursor {
+            return Err(FormatError::OverlappingTensors {
+                first: prev.map(|p| p.name.clone()).unwrap_or_default(),
+                second: e.name.clone(),
+            });
+        }
+        if e.begin > cursor {
+            return Err(FormatError::UnindexedBytes {
+                start: cursor,
+                end: e.begin,
+            });
+        }
+        cursor = e.end;
+        prev = Some(e);
+    }
+    if cursor != data_len {
+        return Err(FormatError::UnindexedBytes {
+            start: cursor,
+            end: data_len,
+        });
+    }
+    Ok(())
+}
+
+/// Validates and decodes the scale companion `s` of the `I8` tensor `q`.
+fn check_scale(q: &Entry, s: &Entry, data: &[u8]) -> Result<Vec<f32>, FormatError> {
+    let bad = |reason: String| FormatError::BadScale {
+        tensor: q.name.clone(),
+        reason,
+    };
+    if s.dtype != Dtype::F32 {
+        return Err(bad(format!("dtype is {}, expected F32", s.dtype.name())));
+    }
+    let Some((_, rows)) = q.shape.split_last() else {
+        return Err(bad("a rank-0 tensor cannot be stored as int8".into()));
+    };
+    if s.shape != rows {
+        return Err(bad(format!(
+            "shape is {:?}, expected {:?} (one scale per row)",
+            s.shape, rows
+        )));
+    }
+    let values = decode_f32(&data[s.range()]);
+    if let Some((i, v)) = values
+        .iter()
+        .enumerate()
+        .find(|(_, v)| !v.is_finite() || **v < 0.0)
+    {
+        return Err(bad(format!("element {i} is {v}")));
+    }
+    Ok(values)
+}
+
+/// Little-endian `f32`s from bytes (length a multiple of 4, checked by the caller).
+fn decode_f32(raw: &[u8]) -> Vec<f32> {
+    raw.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// Stored form of every tensor (dtype, shape, little-endian bytes), by name.
+type Stored = BTreeMap<String, (Dtype, Vec<usize>, Vec<u8>)>;
+
+/// Encodes the in-memory tensors for storage under `quantization`.
+fn encode_tensors(
+    tensors: &BTreeMap<String, Tensor>,
+    quantization: Quantization,
+) -> Result<Stored, FormatError> {
+    let mut out = Stored::new();
+    for (name, t) in tensors {
+        let (len, size) = match &t.data {
+            TensorData::F32(v) => (v.len(), 4u64),
+            TensorData::I32(v) => (v.len(), 4u64),
+        };
+        let count = t
+            .shape
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d));
+        if count != Some(len) {
+            return Err(FormatError::ShapeMismatch {
+                tensor: name.clone(),
+                dtype: if matches!(t.data, TensorData::F32(_)) {
+                    "F32"
+                } else {
+                    "I32"
+                },
+                shape: t.shape.iter().map(|&d| d as u64).collect(),
+                bytes: (len as u64).saturating_mul(size),
+            });
+        }
+        let v = match &t.data {
+            TensorData::I32(v) => {
+                let bytes = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                out.insert(name.clone(), (Dtype::I32, t.shape.clone(), bytes));
+                continue;
+            }
+            TensorData::F32(v) => v,
+        };
+        if let Some(index) = v.iter().position(|x| !x.is_finite()) {
+            return Err(FormatError::NonFinite {
+                tensor: name.clone(),
+                index,
+            });
+        }
+        // Empty tensors stay F32 (nothing to quantise, and no scale rows to size).
+        let matrix = t.shape.len() >= 2 && !v.is_empty();
+        match quantization {
+            Quantization::F16 if matrix => {
+                let mut bytes = Vec::with_capacity(v.len() * 2);
+                for (index, &x) in v.iter().enumerate() {
+                    let h = half::f16::from_f32(x);
+                    if h.is_infinite() {
+                        return Err(FormatError::F16Overflow {
+                            tensor: name.clone(),
+                            index,
+                            value: x,
+                        });
+                    }
+                    bytes.extend_from_slice(&h.to_le_bytes());
+                }
+                out.insert(name.clone(), (Dtype::F16, t.shape.clone(), bytes));
+            }
+            Quantization::Int8 if matrix => {
+                let scale_name = format!("{name}{SCALE_SUFFIX}");
+                if tensors.contains_key(&scale_name) {
+                    return Err(FormatError::ReservedName {
+                        tensor: name.clone(),
+                    });
+                }
+                let cols = t.shape.last().copied().unwrap_or(1);
+                let rows_shape = t
+                    .shape
+                    .split_last()
+                    .map(|(_, r)| r.to_vec())
+                    .unwrap_or_default();
+                let (q, scales) = quantize_rows(v, cols);
+                out.insert(name.clone(), (Dtype::I8, t.shape.clone(), q));
+                let scale_bytes = scales.iter().flat_map(|x| x.to_le_bytes()).collect();
+                out.insert(scale_name, (Dtype::F32, rows_shape, scale_bytes));
+            }
+            _ => {
+                let bytes = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                out.insert(name.clone(), (Dtype::F32, t.shape.clone(), bytes));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Symmetric per-row int8: `scale = max|row| / 127`, `q = round(x / scale)`.
+/// Returns the `i8` bytes and one scale per row (`v.len() / cols` rows).
+fn quantize_rows(v: &[f32], cols: usize) -> (Vec<u8>, Vec<f32>) {
+    let mut q = Vec::with_capacity(v.len());
+    let mut scales = Vec::with_capacity(v.len() / cols.max(1));
+    if cols == 0 {
+        return (q, scales);
+    }
+    for row in v.chunks(cols) {
+        let max = row.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        let scale = max / 127.0;
+        scales.push(scale);
+        for &x in row {
+            let level = if scale > 0.0 {
+                (x / scale).round().clamp(-127.0, 127.0) as i8
+            } else {
+                0
+            };
+            q.push(level as u8);
+        }
+    }
+    (q, scales)
 }

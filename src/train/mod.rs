@@ -1,1 +1,634 @@
-//! Training (placeholder).
+//! The native trainer (not compiled to wasm): hand-written backward passes
+//! ([`backprop`]), Adam, mini-batches processed in parallel with rayon, deterministic
+//! under a seed, early stopping on validation NDCG@10, and the training-curve chart.
+//!
+//! Objective, per training window (the last `max_len + 1` events of a user's training
+//! sequence, or a random earlier window for long sequences):
+//! - at every position `t`, the next item is the target: softmax cross-entropy of the
+//!   dot-product logits `u_t · v_j` over the whole catalog (or over `negatives` items
+//!   sampled uniformly per batch, the target added), which trains the encoders;
+//! - at the last `head_positions` positions, softmax cross-entropy of the full head's
+//!   logits (`u·v + MLP`) over the target and `head_negatives` items sampled per batch,
+//!   which trains the MLP to correct the dot product.
+//!
+//! Batches are split into a fixed number of chunks whose gradients are summed in order,
+//! so results do not depend on the number of threads.
+pub mod backprop;
+
+use std::io::Write;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::history::HistoryEvent;
+use crate::model::layers::{axpy, dot, linear, softmax_xent};
+use crate::model::{idx, Dropout, Model};
+use backprop::{encoder_backward, head_backward, item_encoder_backward, item_part_backward, Grads};
+
+/// Hyper-parameters of [`train`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Most epochs.
+    pub epochs: usize,
+    /// Training windows per batch.
+    pub batch_size: usize,
+    /// Adam learning rate.
+    pub lr: f32,
+    /// Dropout probability (embeddings, attention and feed-forward outputs).
+    pub dropout: f32,
+    /// Seed of initialisation, shuffling, windows, sampling and dropout.
+    pub seed: u64,
+    /// Sampled negatives per batch for the dot-product loss; 0 = full softmax.
+    pub negatives: usize,
+    /// Sampled negatives per batch for the head loss.
+    pub head_negatives: usize,
+    /// Positions (from the end of each window) that train the head.
+    pub head_positions: usize,
+    /// Stop after this many epochs without a better validation NDCG@10.
+    pub patience: usize,
+    /// Clip the global gradient norm to this value.
+    pub clip: f32,
+    /// L2 weight decay on the dense weights (not embeddings, norms or biases).
+    pub weight_decay: f32,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 30,
+            batch_size: 64,
+            lr: 1e-3,
+            dropout: 0.2,
+            seed: 42,
+            negatives: 0,
+            head_negatives: 63,
+            head_positions: 8,
+            patience: 3,
+            clip: 5.0,
+            weight_decay: 0.0,
+        }
+    }
+}
+
+/// Reported after every batch (for progress bars).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrainProgress {
+    /// Epoch (1-based).
+    pub epoch: usize,
+    /// Batch within the epoch (1-based).
+    pub batch: usize,
+    /// Batches per epoch.
+    pub batches: usize,
+    /// Mean loss of this batch.
+    pub loss: f32,
+}
+
+/// One epoch's summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochReport {
+    /// Epoch (1-based).
+    pub epoch: usize,
+    /// Mean training loss (dot-product + head terms).
+    pub loss: f64,
+    /// Validation NDCG@10 after the epoch.
+    pub val_ndcg10: f64,
+    /// Wall time of the epoch's training part, seconds.
+    pub seconds: f64,
+    /// Training positions (examples) seen.
+    pub examples: usize,
+}
+
+/// The whole run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainReport {
+    /// Per-epoch summaries.
+    pub epochs: Vec<EpochReport>,
+    /// Epoch whose parameters were kept (best validation NDCG@10).
+    pub best_epoch: usize,
+    /// Its validation NDCG@10.
+    pub best_val_ndcg10: f64,
+    /// Training throughput, positions per second (training time only).
+    pub examples_per_sec: f64,
+    /// Items whose ID embedding was zeroed because they have no training interaction.
+    pub cold_items: usize,
+}
+
+const CHUNKS: usize = 8;
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// One training window: the sequence index and the end (exclusive) of the window.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    seq: usize,
+    end: usize,
+}
+
+/// Number of batches per epoch for these sequences.
+pub fn batches_per_epoch(sequences: &[Vec<HistoryEvent>], cfg: &TrainConfig) -> usize {
+    let n = sequences.iter().filter(|s| s.len() >= 2).count();
+    n.div_ceil(cfg.batch_size.max(1))
+}
+
+/// Adam optimiser state.
+struct Adam {
+    m: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
+    t: i32,
+}
+
+impl Adam {
+    fn new(model: &Model) -> Adam {
+        let z = Grads::zeros(model).g;
+        Adam {
+            m: z.clone(),
+            v: z,
+            t: 0,
+        }
+    }
+
+    fn step(&mut self, model: &mut Model, grads: &Grads, cfg: &TrainConfig) {
+        let (b1, b2, eps) = (0.9f32, 0.98f32, 1e-8f32);
+        self.t += 1;
+        let c1 = 1.0 - b1.powi(self.t);
+        let c2 = 1.0 - b2.powi(self.t);
+        for (p, (name, t)) in model.params.iter_mut().enumerate() {
+            let decay =
+                if t.shape.len() == 2 && !name.starts_with("item.") && !name.starts_with("user.") {
+                    cfg.weight_decay
+                } else {
+                    0.0
+                };
+            let crate::format::TensorData::F32(w) = &mut t.data else {
+                continue;
+            };
+            let (m, v, g) = (&mut self.m[p], &mut self.v[p], &grads.g[p]);
+            for i in 0..w.len() {
+                let gi = g[i] + decay * w[i];
+                m[i] = b1 * m[i] + (1.0 - b1) * gi;
+                v[i] = b2 * v[i] + (1.0 - b2) * gi * gi;
+                w[i] -= cfg.lr * (m[i] / c1) / ((v[i] / c2).sqrt() + eps);
+            }
+        }
+    }
+}
+
+/// What one chunk of a batch returns.
+struct ChunkOut {
+    grads: Grads,
+    dv: Vec<f32>,
+    loss: f64,
+}
+
+/// Shared, read-only inputs of one batch.
+struct BatchCtx<'a> {
+    model: &'a Model,
+    sequences: &'a [Vec<HistoryEvent>],
+    v: &'a [f32],
+    cands: &'a [u32],
+    head_negs: &'a [u32],
+    head_negs_v: &'a [f32],
+    head_negs_part: &'a [f32],
+    scale_dot: f32,
+    scale_head: f32,
+    cfg: &'a TrainConfig,
+}
+
+fn run_window(
+    ctx: &BatchCtx<'_>,
+    w: Window,
+    drop: &mut Dropout,
+    grads: &mut Grads,
+    dv: &mut [f32],
+) -> f64 {
+    let model = ctx.model;
+    let d = model.config.dim;
+    let h = model.config.mlp_hidden[0];
+    let seq = &ctx.sequences[w.seq];
+    let (input, _) = model.seq_input(&seq[..w.end - 1]);
+    let len = input.len();
+    let targets: Vec<u32> = seq[w.end - len..w.end].iter().map(|e| e.item).collect();
+    let (y, cache) = model.encode_sequence(ctx.v, &input, Some(drop));
+    let mut dy = vec![0.0; len * d];
+    let mut loss = 0.0f64;
+    let full = ctx.cands.is_empty();
+    let n = model.config.n_items;
+    let nc = if full { n } else { ctx.cands.len() + 1 };
+    let mut logits = vec![0.0; nc];
+    let mut grad = vec![0.0; nc];
+    for t in 0..len {
+        let yt = &y[t * d..(t + 1) * d];
+        let target = targets[t] as usize;
+        let tgt_idx;
+        if full {
+            for (j, z) in logits.iter_mut().enumerate() {
+                *z = dot(yt, &ctx.v[j * d..(j + 1) * d]);
+            }
+            tgt_idx = target;
+        } else {
+            logits[0] = dot(yt, &ctx.v[target * d..(target + 1) * d]);
+            for (j, &c) in ctx.cands.iter().enumerate() {
+                logits[j + 1] = if c as usize == target {
+                    f32::NEG_INFINITY
+                } else {
+                    dot(yt, &ctx.v[c as usize * d..(c as usize + 1) * d])
+                };
+            }
+            tgt_idx = 0;
+        }
+        loss += (softmax_xent(&logits, tgt_idx, &mut grad) * ctx.scale_dot) as f64;
+        let dyt = &mut dy[t * d..(t + 1) * d];
+        for (j, &g) in grad.iter().enumerate() {
+            if g == 0.0 {
+                continue;
+            }
+            let g = g * ctx.scale_dot;
+            let item = if full {
+                j
+            } else if j == 0 {
+                target
+            } else {
+                ctx.cands[j - 1] as usize
+            };
+            axpy(g, &ctx.v[item * d..(item + 1) * d], dyt);
+            axpy(g, yt, &mut dv[item * d..(item + 1) * d]);
+        }
+    }
+    // Head loss on the last positions.
+    let c = ctx.head_negs.len() + 1;
+    let hi = model.head_index();
+    let w1v = &model.w(hi)[d * h..2 * d * h];
+    let b1 = model.w(hi + 1);
+    let mut cand = vec![0.0; c * d];
+    cand[d..].copy_from_slice(ctx.head_negs_v);
+    let mut part = vec![0.0; c * h];
+    part[h..].copy_from_slice(ctx.head_negs_part);
+    let mut hgrad = vec![0.0; c];
+    for t in len.saturating_sub(ctx.cfg.head_positions)..len {
+        let target = targets[t] as usize;
+        let yt = y[t * d..(t + 1) * d].to_vec();
+        cand[..d].copy_from_slice(&ctx.v[target * d..(target + 1) * d]);
+        let tp = linear(&cand[..d], w1v, b1, 1, d, h);
+        part[..h].copy_from_slice(&tp);
+        let (mut lg, hc) = model.head_forward(&yt, &cand, &part, c);
+        for (j, &neg) in ctx.head_negs.iter().enumerate() {
+            if neg as usize == target {
+                lg[j + 1] = f32::NEG_INFINITY;
+            }
+        }
+        loss += (softmax_xent(&lg, 0, &mut hgrad) * ctx.scale_head) as f64;
+        hgrad.iter_mut().for_each(|g| *g *= ctx.scale_head);
+        let (du, mut dcand, dpart) = head_backward(model, &yt, &cand, c, &hc, &hgrad, grads);
+        item_part_backward(model, &cand, c, &dpart, grads, &mut dcand);
+        axpy(1.0, &du, &mut dy[t * d..(t + 1) * d]);
+        axpy(1.0, &dcand[..d], &mut dv[target * d..(target + 1) * d]);
+        for (j, &neg) in ctx.head_negs.iter().enumerate() {
+            let neg = neg as usize;
+            axpy(
+                1.0,
+                &dcand[(j + 1) * d..(j + 2) * d],
+                &mut dv[neg * d..(neg + 1) * d],
+            );
+        }
+    }
+    encoder_backward(model, &cache, &dy, grads, dv);
+    loss
+}
+
+/// Sorted sample of `k` distinct items out of `n` (all of them when `k >= n`).
+fn sample_items(rng: &mut Rng, n: usize, k: usize) -> Vec<u32> {
+    if k >= n {
+        return (0..n as u32).collect();
+    }
+    let mut seen = std::collections::HashSet::with_capacity(k);
+    let mut out = Vec::with_capacity(k);
+    while out.len() < k {
+        let i = rng.below(n) as u32;
+        if seen.insert(i) {
+            out.push(i);
+        }
+    }
+    out
+}
+
+/// Trains `model` in place on `sequences` (one time-ordered event sequence per user;
+/// sequences shorter than 2 are skipped). After every epoch `validate` returns the
+/// validation NDCG@10 of the current parameters; the best epoch's parameters are kept
+/// and training stops after `patience` epochs without improvement. `progress` is called
+/// after every batch. Finally the ID embeddings of items that never occur in the
+/// training sequences are zeroed, so their vectors are content-only (cold start).
+pub fn train(
+    model: &mut Model,
+    sequences: &[Vec<HistoryEvent>],
+    cfg: &TrainConfig,
+    validate: &mut dyn FnMut(&Model) -> f64,
+    progress: &mut dyn FnMut(&TrainProgress),
+) -> TrainReport {
+    let n = model.config.n_items;
+    let d = model.config.dim;
+    let h = model.config.mlp_hidden[0];
+    let users: Vec<usize> = (0..sequences.len())
+        .filter(|&s| sequences[s].len() >= 2 && sequences[s].iter().all(|e| (e.item as usize) < n))
+        .collect();
+    let mut adam = Adam::new(model);
+    let mut rng = Rng(cfg.seed ^ 0xA076_1D64_78BD_642F);
+    let mut report = TrainReport {
+        epochs: Vec::new(),
+        best_epoch: 0,
+        best_val_ndcg10: f64::NEG_INFINITY,
+        examples_per_sec: 0.0,
+        cold_items: 0,
+    };
+    let mut best = model.params.clone();
+    let mut since_best = 0;
+    let bs = cfg.batch_size.max(1);
+    let batches = users.len().div_ceil(bs);
+    let (mut total_examples, mut total_secs) = (0usize, 0f64);
+    for epoch in 1..=cfg.epochs {
+        let t0 = Instant::now();
+        // Windows: the most recent max_len + 1 events, or (half of the time, for long
+        // sequences) a random earlier window.
+        let mut windows: Vec<Window> = users
+            .iter()
+            .map(|&s| {
+                let len = sequences[s].len();
+                let span = model.config.max_len + 1;
+                let end = if len > span && rng.next() % 2 == 0 {
+                    span + rng.below(len - span + 1)
+                } else {
+                    len
+                };
+                Window { seq: s, end }
+            })
+            .collect();
+        for i in (1..windows.len()).rev() {
+            let j = rng.below(i + 1);
+            windows.swap(i, j);
+        }
+        let (mut epoch_loss, mut epoch_examples) = (0f64, 0usize);
+        for (bi, batch) in windows.chunks(bs).enumerate() {
+            let v = model.item_vectors();
+            let cands = if cfg.negatives == 0 {
+                Vec::new()
+            } else {
+                sample_items(&mut rng, n, cfg.negatives)
+            };
+            let head_negs = sample_items(&mut rng, n, cfg.head_negatives.min(n));
+            let head_negs_v: Vec<f32> = head_negs
+                .iter()
+                .flat_map(|&i| v[i as usize * d..(i as usize + 1) * d].iter().copied())
+                .collect();
+            let hi = model.head_index();
+            let head_negs_part = linear(
+                &head_negs_v,
+                &model.w(hi)[d * h..2 * d * h],
+                model.w(hi + 1),
+                head_negs.len(),
+                d,
+                h,
+            );
+            let lens: Vec<usize> = batch
+                .iter()
+                .map(|w| (w.end - 1).min(model.config.max_len))
+                .collect();
+            let n_pos: usize = lens.iter().sum();
+            let n_head: usize = lens.iter().map(|&l| l.min(cfg.head_positions)).sum();
+            let ctx = BatchCtx {
+                model,
+                sequences,
+                v: &v,
+                cands: &cands,
+                head_negs: &head_negs,
+                head_negs_v: &head_negs_v,
+                head_negs_part: &head_negs_part,
+                scale_dot: 1.0 / n_pos.max(1) as f32,
+                scale_head: 1.0 / n_head.max(1) as f32,
+                cfg,
+            };
+            let per_chunk = batch.len().div_ceil(CHUNKS);
+            let drop_seed = cfg.seed.wrapping_mul(0x2545_F491_4F6C_DD1D)
+                ^ ((epoch as u64) << 40)
+                ^ ((bi as u64) << 20);
+            let outs: Vec<ChunkOut> = batch
+                .par_chunks(per_chunk.max(1))
+                .enumerate()
+                .map(|(ci, chunk)| {
+                    let mut grads = Grads::zeros(ctx.model);
+                    let mut dv = vec![0.0; n * d];
+                    let mut loss = 0.0;
+                    let mut drop = Dropout::new(cfg.dropout, drop_seed ^ ci as u64);
+                    for &w in chunk {
+                        loss += run_window(&ctx, w, &mut drop, &mut grads, &mut dv);
+                    }
+                    ChunkOut { grads, dv, loss }
+                })
+                .collect();
+            let mut it = outs.into_iter();
+            let Some(first) = it.next() else { continue };
+            let (mut grads, mut dv, mut loss) = (first.grads, first.dv, first.loss);
+            for o in it {
+                grads.add(&o.grads);
+                axpy(1.0, &o.dv, &mut dv);
+                loss += o.loss;
+            }
+            item_encoder_backward(model, &dv, &mut grads);
+            let norm = grads.norm();
+            if norm.is_finite() && norm > cfg.clip {
+                grads.scale(cfg.clip / norm);
+            }
+            if norm.is_finite() {
+                adam.step(model, &grads, cfg);
+            }
+            epoch_loss += loss;
+            epoch_examples += n_pos;
+            progress(&TrainProgress {
+                epoch,
+                batch: bi + 1,
+                batches,
+                loss: loss as f32,
+            });
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        total_secs += secs;
+        total_examples += epoch_examples;
+        let val = validate(model);
+        report.epochs.push(EpochReport {
+            epoch,
+            loss: epoch_loss / batches.max(1) as f64,
+            val_ndcg10: val,
+            seconds: secs,
+            examples: epoch_examples,
+        });
+        if val > report.best_val_ndcg10 {
+            report.best_val_ndcg10 = val;
+            report.best_epoch = epoch;
+            best = model.params.clone();
+            since_best = 0;
+        } else {
+            since_best += 1;
+            if since_best >= cfg.patience {
+                break;
+            }
+        }
+    }
+    if report.best_epoch > 0 {
+        model.params = best;
+    }
+    report.examples_per_sec = if total_secs > 0.0 {
+        total_examples as f64 / total_secs
+    } else {
+        0.0
+    };
+    // Cold items: content-only vectors.
+    let mut seen = vec![false; n];
+    for s in sequences {
+        for e in s {
+            if let Some(x) = seen.get_mut(e.item as usize) {
+                *x = true;
+            }
+        }
+    }
+    if let crate::format::TensorData::F32(id) = &mut model.params[idx::ITEM_ID].1.data {
+        for (i, s) in seen.iter().enumerate() {
+            if !s {
+                id[i * d..(i + 1) * d].fill(0.0);
+                report.cold_items += 1;
+            }
+        }
+    }
+    report
+}
+
+/// Writes the training curves (loss and validation NDCG@10 per epoch) as an SVG chart.
+pub fn write_curve_svg(report: &TrainReport, out: &mut dyn Write) -> std::io::Result<()> {
+    let (w, h, pad) = (720.0f64, 360.0f64, 56.0f64);
+    let e = &report.epochs;
+    let n = e.len().max(2) as f64;
+    let x = |i: usize| pad + (w - 2.0 * pad) * (i as f64) / (n - 1.0);
+    let (lmin, lmax) = e
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), r| {
+            (a.min(r.loss), b.max(r.loss))
+        });
+    let vmax = e.iter().map(|r| r.val_ndcg10).fold(0.0, f64::max).max(1e-9);
+    let ly = |l: f64| {
+        h - pad
+            - (h - 2.0 * pad)
+                * if lmax > lmin {
+                    (l - lmin) / (lmax - lmin)
+                } else {
+                    0.5
+                }
+    };
+    let vy = |v: f64| h - pad - (h - 2.0 * pad) * (v / (vmax * 1.1));
+    writeln!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">"#
+    )?;
+    writeln!(out, r#"<rect width="100%" height="100%" fill="white"/>"#)?;
+    writeln!(
+        out,
+        r#"<text x="{}" y="20" text-anchor="middle" font-size="14">vitrine training: loss (blue, left) and validation NDCG@10 (orange, right) per epoch</text>"#,
+        w / 2.0
+    )?;
+    writeln!(
+        out,
+        r#"<line x1="{pad}" y1="{}" x2="{}" y2="{}" stroke="black"/>"#,
+        h - pad,
+        w - pad,
+        h - pad
+    )?;
+    writeln!(
+        out,
+        r#"<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{}" stroke="black"/>"#,
+        h - pad
+    )?;
+    writeln!(
+        out,
+        r#"<line x1="{}" y1="{pad}" x2="{}" y2="{}" stroke="black"/>"#,
+        w - pad,
+        w - pad,
+        h - pad
+    )?;
+    let path = |pts: Vec<(f64, f64)>| {
+        pts.iter()
+            .map(|(a, b)| format!("{a:.1},{b:.1}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    writeln!(
+        out,
+        r##"<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="{}"/>"##,
+        path(
+            e.iter()
+                .enumerate()
+                .map(|(i, r)| (x(i), ly(r.loss)))
+                .collect()
+        )
+    )?;
+    writeln!(
+        out,
+        r##"<polyline fill="none" stroke="#ff7f0e" stroke-width="2" points="{}"/>"##,
+        path(
+            e.iter()
+                .enumerate()
+                .map(|(i, r)| (x(i), vy(r.val_ndcg10)))
+                .collect()
+        )
+    )?;
+    for (i, r) in e.iter().enumerate() {
+        writeln!(
+            out,
+            r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
+            x(i),
+            h - pad + 16.0,
+            r.epoch
+        )?;
+    }
+    writeln!(
+        out,
+        r#"<text x="{}" y="{}" text-anchor="middle">epoch</text>"#,
+        w / 2.0,
+        h - 12.0
+    )?;
+    writeln!(
+        out,
+        r##"<text x="8" y="{}" fill="#1f77b4">{lmax:.3}</text><text x="8" y="{}" fill="#1f77b4">{lmin:.3}</text>"##,
+        pad,
+        h - pad
+    )?;
+    writeln!(
+        out,
+        r##"<text x="{}" y="{}" fill="#ff7f0e">{:.4}</text><text x="{}" y="{}" fill="#ff7f0e">0</text>"##,
+        w - pad + 4.0,
+        vy(vmax),
+        vmax,
+        w - pad + 4.0,
+        h - pad
+    )?;
+    if report.best_epoch > 0 {
+        let bx = x(report.best_epoch - 1);
+        writeln!(
+            out,
+            r#"<line x1="{bx:.1}" y1="{pad}" x2="{bx:.1}" y2="{}" stroke="gray" stroke-dasharray="4 3"/><text x="{bx:.1}" y="{}" text-anchor="middle" fill="gray">best</text>"#,
+            h - pad,
+            pad - 6.0
+        )?;
+    }
+    writeln!(out, "</svg>")
+}

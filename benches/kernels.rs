@@ -1,0 +1,149 @@
+//! Scoring-head benchmarks: `scores()` for n = 4,000 and 100,000 items (1,000,000 with
+//! `VITRINE_BENCH_LARGE=1`), d = 64, h = 64, no extra layer: Scalar vs Native, and the
+//! GPU path when wgpu finds an adapter. Throughput is reported as elements = FLOPs, so
+//! criterion's `Gelem/s` reads as GFLOP/s. The `peak` group measures this machine's
+//! multiply-add peak in the same run (one thread, and all rayon threads), so GEMM
+//! throughput can be quoted as a fraction of it.
+//!
+//! `cargo bench --bench kernels` (all), `cargo bench --bench kernels -- gpu` (GPU only).
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use std::hint::black_box;
+use std::time::Duration;
+use vitrine::kernels::{native, CpuKernel, HeadPlan, UserQuery};
+
+const D: usize = 64;
+const H: usize = 64;
+
+fn plan_and_query(n: usize) -> (HeadPlan, UserQuery) {
+    let mut s = 0x2545_f491_4f6c_dd1du64;
+    let mut rnd = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+    };
+    let plan = HeadPlan {
+        n_items: n,
+        dim: D,
+        hidden: H,
+        item_vectors: (0..n * D).map(|_| rnd()).collect(),
+        item_bias: (0..n * H).map(|_| rnd()).collect(),
+        layers: vec![],
+        w_out: (0..H).map(|_| rnd()).collect(),
+        b_out: 0.1,
+    };
+    let query = UserQuery {
+        m: (0..D * (H + 1)).map(|_| rnd()).collect(),
+        a: (0..H).map(|_| rnd()).collect(),
+    };
+    (plan, query)
+}
+
+fn sizes() -> Vec<usize> {
+    let mut v = vec![4_000, 100_000];
+    if std::env::var("VITRINE_BENCH_LARGE").as_deref() == Ok("1") {
+        v.push(1_000_000);
+    }
+    v
+}
+
+fn peak(c: &mut Criterion) {
+    let mut g = c.benchmark_group("peak");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    let iters = 1_000_000u64;
+    let (_, flops) = native::fma_peak(iters);
+    g.throughput(Throughput::Elements(flops));
+    g.bench_function(format!("fma_1thread_{}", native::variant()), |b| {
+        b.iter(|| black_box(native::fma_peak(black_box(iters))))
+    });
+    let threads = rayon::current_num_threads();
+    g.throughput(Throughput::Elements(flops * threads as u64));
+    g.bench_function(format!("fma_{threads}threads_{}", native::variant()), |b| {
+        b.iter(|| {
+            rayon::broadcast(|_| black_box(native::fma_peak(black_box(iters))));
+        })
+    });
+    g.finish();
+}
+
+fn cpu(c: &mut Criterion) {
+    for n in sizes() {
+        let (plan, query) = plan_and_query(n);
+        let flops = 2 * (plan.macs_per_item() * n) as u64;
+        let mut out = vec![0.0f32; n];
+        let mut g = c.benchmark_group(format!("scores_n{n}"));
+        g.sample_size(10)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(3))
+            .throughput(Throughput::Elements(flops));
+        for kernel in [CpuKernel::Scalar, CpuKernel::Native] {
+            if kernel == CpuKernel::Scalar && n > 100_000 {
+                continue;
+            }
+            g.bench_with_input(BenchmarkId::new(kernel.name(), n), &n, |b, _| {
+                b.iter(|| kernel.scores(&plan, &query, black_box(&mut out)))
+            });
+        }
+        g.finish();
+    }
+}
+
+#[cfg(feature = "gpu")]
+fn gpu(c: &mut Criterion) {
+    use vitrine::kernels::gpu::GpuScorer;
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+        backends: wgpu::Backends::all(),
+        ..wgpu::InstanceDescriptor::new_without_display_handle()
+    });
+    let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+        power_preference: wgpu::PowerPreference::HighPerformance,
+        ..Default::default()
+    }));
+    let Ok(adapter) = adapter else {
+        eprintln!("gpu benchmarks skipped: no GPU adapter");
+        return;
+    };
+    let (device, queue) = match pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        label: Some("vitrine-bench"),
+        required_limits: adapter.limits(),
+        ..Default::default()
+    })) {
+        Ok(dq) => dq,
+        Err(e) => {
+            eprintln!("gpu benchmarks skipped: {e}");
+            return;
+        }
+    };
+    for n in sizes() {
+        let (plan, query) = plan_and_query(n);
+        let flops = 2 * (plan.macs_per_item() * n) as u64;
+        let gpu = match GpuScorer::with_device(device.clone(), queue.clone(), &plan) {
+            Ok(g) => g,
+            Err(e) => {
+                eprintln!("gpu n={n} skipped: {e}");
+                continue;
+            }
+        };
+        eprintln!("gpu adapter: {}", gpu.adapter_info());
+        let mut g = c.benchmark_group(format!("gpu_n{n}"));
+        g.sample_size(10)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(3))
+            .throughput(Throughput::Elements(flops));
+        g.bench_function(BenchmarkId::new("gpu_scores", n), |b| {
+            b.iter(|| pollster::block_on(gpu.scores(&query)).expect("gpu scores"))
+        });
+        g.bench_function(BenchmarkId::new("gpu_top10", n), |b| {
+            b.iter(|| pollster::block_on(gpu.top_k(&query, 10)).expect("gpu top_k"))
+        });
+        g.finish();
+    }
+}
+
+#[cfg(not(feature = "gpu"))]
+fn gpu(_: &mut Criterion) {}
+
+criterion_group!(benches, peak, cpu, gpu);
+criterion_main!(benches);

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# GPU benchmark of the scoring head on a real GPU machine (e.g. an NVIDIA H200), native
+# wgpu over Vulkan. Prints the GPU rows of benches/kernels.rs as GFLOP/s.
+#
+#   scripts/gpu-bench.sh                 # cargo bench --bench kernels -- gpu
+#   VITRINE_BENCH_BIN=path/to/kernels-<hash> scripts/gpu-bench.sh
+#                                        # run a bench binary built elsewhere (no cargo
+#                                        # on the GPU machine): build it with
+#                                        # `cargo bench --bench kernels --no-run` and copy
+#                                        # the printed executable.
+#   VITRINE_BENCH_LARGE=1 adds n = 1,000,000.
+#
+# Vulkan loader: if ./.gl/*.deb exist (libvulkan1 etc. downloaded beforehand), they are
+# unpacked first; the NVIDIA ICD is used where the driver ships it in /usr/local/nvidia.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if compgen -G ".gl/*.deb" >/dev/null; then
+    for f in .gl/*.deb; do dpkg -x "$f" /; done
+    ldconfig
+fi
+icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+if [ -z "${VK_DRIVER_FILES:-}" ] && [ -f "$icd" ]; then
+    export VK_DRIVER_FILES="$icd"
+fi
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,clocks.sm --format=csv,noheader || true
+
+export VITRINE_BENCH_LARGE="${VITRINE_BENCH_LARGE:-1}"
+log=$(mktemp)
+if [ -n "${VITRINE_BENCH_BIN:-}" ]; then
+    "$VITRINE_BENCH_BIN" --bench gpu 2>&1 | tee "$log"
+else
+    cargo bench --bench kernels -- gpu 2>&1 | tee "$log"
+fi
+
+echo
+echo "== GPU scoring head, d=64 h=64 (elements = FLOPs) =="
+# criterion prints the id line, then 'time:' and 'thrpt:' lines; Gelem/s = GFLOP/s.
+awk '/^gpu_n[0-9]+\// { id = $1 }
+     /thrpt:/ && id != "" { c = 0
+         for (i = 1; i <= NF; i++) if ($i ~ /elem\/s/ && ++c == 2) { v = $(i - 1); u = $i }
+         sub(/elem\/s/, "FLOP/s", u)
+         printf "%-32s %s %s (median)\n", id, v, u; id = "" }
+     /gpu adapter:/ { print }' "$log" | sort -u
+rm -f "$log"

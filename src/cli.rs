@@ -1,0 +1,963 @@
+//! Subcommands of the `vitrine` CLI: `train`, `eval`, `recommend`, `inspect`, `quantize`,
+//! `bench`. Errors are `anyhow` here and only here.
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use vitrine::baselines;
+use vitrine::data::{self, Dataset, LoadOptions};
+use vitrine::eval::{
+    self, EvalCase, EvalOptions, MetricReport, ModelRanker, Protocol, Ranker, Split,
+};
+use vitrine::features::{self, FeatureConfig};
+use vitrine::format::{ItemCatalog, Quantization, WeightFile};
+use vitrine::history::{EventKind, HistoryEvent};
+use vitrine::kernels::CpuKernel;
+use vitrine::model::layers::dot;
+use vitrine::model::{Model, ModelConfig};
+use vitrine::recommend::{Reason, RecommendOptions, Recommender};
+use vitrine::train::{self, TrainConfig};
+
+/// Default dataset shipped in the repository.
+const DEFAULT_DATA: &str = "data/online-retail/online_retail.csv.gz";
+
+#[derive(Parser)]
+#[command(
+    name = "vitrine",
+    version,
+    about = "Train, evaluate and serve vitrine's on-device recommender"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train the model (and tune the baselines) on a dataset, evaluate, write the weight file.
+    Train(TrainArgs),
+    /// Evaluate a weight file against the baselines on a dataset.
+    Eval(EvalArgs),
+    /// Recommend for a history with the same scoring code the browser runs.
+    Recommend(RecommendArgs),
+    /// Print a weight file's tensors and metadata.
+    Inspect {
+        /// The weight file.
+        model: PathBuf,
+    },
+    /// Re-write a weight file with f16 or int8 tensors.
+    Quantize {
+        /// Input weight file.
+        #[arg(long)]
+        model: PathBuf,
+        /// Storage type of float matrices.
+        #[arg(long, value_enum)]
+        to: QuantArg,
+        /// Output weight file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Benchmark training throughput and native scoring latency.
+    Bench(BenchArgs),
+}
+
+/// Where the interactions come from.
+#[derive(Args, Clone)]
+struct DataArgs {
+    /// UCI Online Retail CSV (.csv or .csv.gz). Default when no other source is given.
+    #[arg(long)]
+    online_retail: Option<PathBuf>,
+    /// Generic events CSV `user_id,item_id,timestamp[,event_type][,quantity]`.
+    #[arg(long)]
+    events: Option<PathBuf>,
+    /// Items CSV `item_id,title[,category][,price]` (with --events).
+    #[arg(long)]
+    items: Option<PathBuf>,
+    /// Sequence file (`user item item ...` or `user item` lines, as SASRec/BERT4Rec use).
+    #[arg(long)]
+    sequences: Option<PathBuf>,
+    /// Item → attributes JSON for --sequences.
+    #[arg(long)]
+    attrs: Option<PathBuf>,
+    /// Stop at the first bad row instead of counting and skipping it.
+    #[arg(long)]
+    strict: bool,
+    /// Split: per-user leave-last-out, or a global time split at this quantile of time.
+    #[arg(long, value_enum, default_value_t = SplitArg::LeaveLastOut)]
+    split: SplitArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SplitArg {
+    LeaveLastOut,
+    Time,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum QuantArg {
+    F32,
+    F16,
+    Int8,
+}
+
+impl From<QuantArg> for Quantization {
+    fn from(q: QuantArg) -> Self {
+        match q {
+            QuantArg::F32 => Quantization::F32,
+            QuantArg::F16 => Quantization::F16,
+            QuantArg::Int8 => Quantization::Int8,
+        }
+    }
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Output weight file.
+    #[arg(long, default_value = "www/models/online-retail.vitrine")]
+    out: PathBuf,
+    /// Directory for the training curve, metrics JSON and results table.
+    #[arg(long, default_value = "artifacts")]
+    artifacts: PathBuf,
+    /// Random seed (training is deterministic under it).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Maximum epochs (early stopping on validation NDCG@10 may stop sooner).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Embedding width.
+    #[arg(long)]
+    dim: Option<usize>,
+    /// Storage type of float matrices in the weight file.
+    #[arg(long, value_enum, default_value_t = QuantArg::F32)]
+    quantize: QuantArg,
+    /// Skip baseline tuning and the final baseline comparison (faster).
+    #[arg(long)]
+    no_baselines: bool,
+    /// Evaluate on at most this many test users (default: all).
+    #[arg(long)]
+    max_eval_users: Option<usize>,
+    /// A small, fast model (d = 32, 4 epochs, no baselines, 500 test users): for smoke
+    /// tests and the end-to-end browser test, not for the README's numbers.
+    #[arg(long)]
+    quick: bool,
+    /// Sampled negatives per batch for the dot-product loss (0 = full softmax).
+    #[arg(long)]
+    negatives: Option<usize>,
+    /// Limit training to this many users (the first ones; for quick experiments).
+    #[arg(long)]
+    max_users: Option<usize>,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// The weight file to evaluate.
+    #[arg(long, default_value = "www/models/online-retail.vitrine")]
+    model: PathBuf,
+    /// Protocol(s) to report.
+    #[arg(long, value_enum, default_value_t = ProtocolArg::Both)]
+    protocol: ProtocolArg,
+    /// Under the full protocol, remove items already in the history from the ranking.
+    #[arg(long)]
+    exclude_seen: bool,
+    /// Also tune and report the baselines.
+    #[arg(long)]
+    baselines: bool,
+    /// Write each test user's top-100 (and sampled candidates) as JSON lines.
+    #[arg(long)]
+    dump: Option<PathBuf>,
+    /// Random seed of the sampled protocol.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum ProtocolArg {
+    Full,
+    Sampled,
+    Both,
+}
+
+#[derive(Args)]
+struct RecommendArgs {
+    /// The weight file.
+    #[arg(long, default_value = "www/models/online-retail.vitrine")]
+    model: PathBuf,
+    /// Comma-separated item ids viewed, oldest first.
+    #[arg(long, value_delimiter = ',', default_value = "")]
+    history: Vec<String>,
+    /// A context item ("similar to this item").
+    #[arg(long)]
+    context: Option<String>,
+    /// How many results.
+    #[arg(short, long, default_value_t = 10)]
+    k: usize,
+    /// Full options as JSON (same object the browser's `recommend()` takes).
+    #[arg(long)]
+    options: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Synthetic catalog sizes to score, in addition to the default dataset's catalog.
+    #[arg(long, value_delimiter = ',', default_value = "100000")]
+    items: Vec<usize>,
+    /// The weight file (default catalog).
+    #[arg(long, default_value = "www/models/online-retail.vitrine")]
+    model: PathBuf,
+    /// Requests per measurement.
+    #[arg(long, default_value_t = 50)]
+    requests: usize,
+    /// Users in the training-throughput epoch.
+    #[arg(long, default_value_t = 1000)]
+    train_users: usize,
+}
+
+/// Parses the command line and runs the subcommand.
+pub fn run() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Train(a) => cmd_train(a),
+        Command::Eval(a) => cmd_eval(a),
+        Command::Recommend(a) => cmd_recommend(a),
+        Command::Inspect { model } => cmd_inspect(&model),
+        Command::Quantize { model, to, out } => {
+            let wf = read_weights(&model)?;
+            let bytes = wf.to_bytes(to.into())?;
+            write_file(&out, &bytes)?;
+            println!(
+                "wrote {} ({} bytes, {:?})",
+                out.display(),
+                bytes.len(),
+                Quantization::from(to)
+            );
+            Ok(())
+        }
+        Command::Bench(a) => cmd_bench(a),
+    }
+}
+
+fn spinner(msg: &str) -> ProgressBar {
+    let pb = ProgressBar::new_spinner();
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("static template"),
+    );
+    pb.set_message(msg.to_string());
+    pb.enable_steady_tick(std::time::Duration::from_millis(120));
+    pb
+}
+
+fn bar(len: u64, msg: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{msg:>14} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    pb.set_message(msg.to_string());
+    pb
+}
+
+fn read_weights(path: &Path) -> Result<WeightFile> {
+    let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    WeightFile::from_bytes(&bytes)
+        .with_context(|| format!("loading weight file {}", path.display()))
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() {
+            fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+    }
+    fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Loads the dataset named by the arguments and prints the ingest report.
+fn load_data(a: &DataArgs) -> Result<Dataset> {
+    let opts = LoadOptions {
+        strict: a.strict,
+        ..LoadOptions::default()
+    };
+    let pb = spinner("loading data");
+    let (ds, report) = if let Some(ev) = &a.events {
+        data::load_events_csv(ev, a.items.as_deref(), &opts)?
+    } else if let Some(seq) = &a.sequences {
+        data::load_sequence_file(seq, a.attrs.as_deref(), &opts)?
+    } else {
+        let path = a
+            .online_retail
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA));
+        data::load_online_retail(&path, &opts)?
+    };
+    pb.finish_and_clear();
+    eprintln!("{report}");
+    if ds.items.is_empty() || ds.sequences.is_empty() {
+        bail!("the dataset has no usable interactions");
+    }
+    Ok(ds)
+}
+
+fn make_split(ds: &Dataset, a: &DataArgs) -> Split {
+    match a.split {
+        SplitArg::LeaveLastOut => eval::leave_last_out(&ds.sequences),
+        SplitArg::Time => {
+            // The last 10% of the time span's events are held out (validation, then test).
+            let cutoff = eval::cutoff_quantile(&ds.sequences, 0.9).unwrap_or(f64::INFINITY);
+            eval::time_split(&ds.sequences, cutoff)
+        }
+    }
+}
+
+/// Popularity counts over the training sequences (the browser's empty-history fallback).
+fn popularity(train: &[Vec<HistoryEvent>], n_items: usize) -> Vec<f32> {
+    let mut pop = vec![0f32; n_items];
+    for seq in train {
+        for e in seq {
+            if let Some(p) = pop.get_mut(e.item as usize) {
+                *p += 1.0;
+            }
+        }
+    }
+    pop
+}
+
+fn evaluate_with_bar(
+    ranker: &dyn Ranker,
+    cases: &[EvalCase],
+    n_items: usize,
+    protocol: Protocol,
+) -> MetricReport {
+    let pb = bar(cases.len() as u64, &ranker.name());
+    let inc = |n: usize| pb.inc(n as u64);
+    let opts = EvalOptions {
+        progress: Some(&inc),
+        ..EvalOptions::default()
+    };
+    let report = eval::evaluate(ranker, cases, n_items, protocol, &opts);
+    pb.finish_and_clear();
+    report
+}
+
+/// The model's dot-product term alone (`u · v_i`, no MLP): shows what the MLP adds.
+struct DotRanker<'a> {
+    model: &'a Model,
+    item_vectors: Vec<f32>,
+}
+
+impl Ranker for DotRanker<'_> {
+    fn name(&self) -> String {
+        "model, dot product only".into()
+    }
+
+    fn score_all(&self, history: &[HistoryEvent], now: f64, out: &mut [f32]) {
+        let d = self.model.config.dim;
+        let u = self.model.encode_user(&self.item_vectors, history, now).u;
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = dot(&u, &self.item_vectors[i * d..(i + 1) * d]);
+        }
+    }
+}
+
+/// The tuned baselines (on validation NDCG@10, full ranking).
+fn tune_baselines(split: &Split, n_items: usize, seed: u64) -> Vec<Box<dyn Ranker>> {
+    let proto = Protocol::Full {
+        exclude_seen: false,
+    };
+    let pb = spinner("tuning popularity on validation");
+    let pop = baselines::tune_popularity(&split.train, &split.valid, n_items, proto);
+    pb.finish_and_clear();
+    eprintln!(
+        "tuned popularity: half-life {:?} days (valid NDCG@10 {:.4})",
+        pop.params, pop.valid_ndcg10
+    );
+    let pb = spinner("tuning item-kNN on validation");
+    let knn = baselines::tune_knn(&split.train, &split.valid, n_items, proto);
+    pb.finish_and_clear();
+    eprintln!(
+        "tuned item-kNN: {} (valid NDCG@10 {:.4}, {} trials)",
+        knn.params,
+        knn.valid_ndcg10,
+        knn.trials.len()
+    );
+    let pb = spinner("tuning BPR on validation");
+    let bpr = baselines::tune_bpr(&split.train, &split.valid, n_items, proto, seed);
+    pb.finish_and_clear();
+    eprintln!(
+        "tuned BPR: {} (valid NDCG@10 {:.4}, {} trials)",
+        bpr.params,
+        bpr.valid_ndcg10,
+        bpr.trials.len()
+    );
+    vec![
+        Box::new(pop.ranker),
+        Box::new(knn.ranker),
+        Box::new(bpr.ranker),
+    ]
+}
+
+struct Comparison {
+    rows: Vec<(String, MetricReport)>,
+}
+
+/// Evaluates the model and (optionally) the tuned baselines under one protocol.
+fn compare(
+    rankers: &[&dyn Ranker],
+    cases: &[EvalCase],
+    n_items: usize,
+    protocol: Protocol,
+) -> Comparison {
+    let rows = rankers
+        .iter()
+        .map(|r| (r.name(), evaluate_with_bar(*r, cases, n_items, protocol)))
+        .collect();
+    Comparison { rows }
+}
+
+fn cmd_train(a: TrainArgs) -> Result<()> {
+    let t0 = Instant::now();
+    let mut ds = load_data(&a.data)?;
+    if let Some(m) = a.max_users {
+        ds.sequences.truncate(m);
+        ds.users.truncate(m);
+    }
+    let fcfg = FeatureConfig::default();
+    let feats = features::build_features(&ds.items, &fcfg);
+    let split = make_split(&ds, &a.data);
+    let n_items = ds.items.len();
+    eprintln!(
+        "{} items, {} users, {} training events, {} validation / {} test cases",
+        n_items,
+        ds.users.len(),
+        split.train.iter().map(Vec::len).sum::<usize>(),
+        split.valid.len(),
+        split.test.len()
+    );
+
+    let mut config = ModelConfig::default_for(n_items, feats.categories.len(), fcfg.token_buckets);
+    let mut tcfg = TrainConfig {
+        seed: a.seed,
+        ..TrainConfig::default()
+    };
+    let (mut no_baselines, mut max_eval) = (a.no_baselines, a.max_eval_users);
+    if a.quick {
+        config.dim = 32;
+        config.ffn_dim = 64;
+        config.mlp_hidden = vec![32, 16];
+        tcfg.epochs = 4;
+        no_baselines = true;
+        max_eval = Some(max_eval.unwrap_or(500));
+    }
+    if let Some(d) = a.dim {
+        config.dim = d;
+    }
+    if let Some(e) = a.epochs {
+        tcfg.epochs = e;
+    }
+    if let Some(n) = a.negatives {
+        tcfg.negatives = n;
+    }
+    let mut model =
+        Model::new(config, feats.table.clone(), a.seed).context("building the model")?;
+
+    // Validation: NDCG@10 on (a sample of) the validation cases, full ranking.
+    let valid: Vec<EvalCase> = sample_cases(&split.valid, 1500, a.seed);
+    let mut validate = |m: &Model| -> f64 {
+        let ranker = ModelRanker::new(m);
+        let r = eval::evaluate(
+            &ranker,
+            &valid,
+            n_items,
+            Protocol::Full {
+                exclude_seen: false,
+            },
+            &EvalOptions::default(),
+        );
+        r.get("NDCG@10").unwrap_or(0.0)
+    };
+    let n_batches = train::batches_per_epoch(&split.train, &tcfg) as u64;
+    let pb = bar(n_batches * tcfg.epochs as u64, "training");
+    let mut progress = |p: &train::TrainProgress| {
+        pb.set_position(((p.epoch - 1) * p.batches + p.batch) as u64);
+        pb.set_message(format!("ep {} loss {:.3}", p.epoch, p.loss));
+    };
+    let report = train::train(
+        &mut model,
+        &split.train,
+        &tcfg,
+        &mut validate,
+        &mut progress,
+    );
+    pb.finish_and_clear();
+    for s in &report.epochs {
+        eprintln!(
+            "epoch {:>2}: loss {:.4}  val NDCG@10 {:.4}  {:.1}s  {:.0} examples/s",
+            s.epoch,
+            s.loss,
+            s.val_ndcg10,
+            s.seconds,
+            s.examples as f64 / s.seconds.max(1e-9)
+        );
+    }
+    eprintln!(
+        "kept epoch {} (val NDCG@10 {:.4}); {} cold items get content-only vectors",
+        report.best_epoch, report.best_val_ndcg10, report.cold_items
+    );
+    fs::create_dir_all(&a.artifacts)
+        .with_context(|| format!("creating {}", a.artifacts.display()))?;
+    let curve_path = a.artifacts.join("training-curve.svg");
+    let mut svg = Vec::new();
+    train::write_curve_svg(&report, &mut svg)?;
+    write_file(&curve_path, &svg)?;
+
+    // Test evaluation: model and tuned baselines.
+    let test: Vec<EvalCase> = match max_eval {
+        Some(n) => sample_cases(&split.test, n, a.seed),
+        None => split.test.clone(),
+    };
+    let model_ranker = ModelRanker::new(&model);
+    let dot_ranker = DotRanker {
+        model: &model,
+        item_vectors: model.item_vectors(),
+    };
+    let baselines = if no_baselines {
+        Vec::new()
+    } else {
+        tune_baselines(&split, n_items, a.seed)
+    };
+    let mut all: Vec<&dyn Ranker> = vec![&model_ranker, &dot_ranker];
+    all.extend(baselines.iter().map(|b| b.as_ref()));
+
+    let protocols = [
+        (
+            "full ranking",
+            Protocol::Full {
+                exclude_seen: false,
+            },
+        ),
+        (
+            "full ranking, seen items excluded",
+            Protocol::Full { exclude_seen: true },
+        ),
+        (
+            "sampled (100 negatives, SASRec protocol)",
+            Protocol::Sampled {
+                negatives: 100,
+                seed: a.seed,
+            },
+        ),
+    ];
+    let mut metrics = BTreeMap::new();
+    let mut md = String::new();
+    for (title, p) in protocols {
+        let cmp = compare(&all, &test, n_items, p);
+        let table = eval::table(
+            &cmp.rows
+                .iter()
+                .map(|(n, r)| (n.as_str(), r))
+                .collect::<Vec<_>>(),
+        );
+        println!("\n## {title} ({} test users)\n\n{table}", test.len());
+        md.push_str(&format!(
+            "### {title} ({} test users)\n\n{table}\n",
+            test.len()
+        ));
+        metrics.insert(title.to_string(), serde_json::to_value(&cmp.rows)?);
+        if title == "full ranking" {
+            let model_ndcg = cmp.rows[0].1.get("NDCG@10").unwrap_or(0.0);
+            for (name, r) in &cmp.rows[1..] {
+                let b = r.get("NDCG@10").unwrap_or(0.0);
+                let line = format!(
+                    "model NDCG@10 {model_ndcg:.4} vs {name} {b:.4}: {:+.1}%",
+                    if b > 0.0 {
+                        (model_ndcg / b - 1.0) * 100.0
+                    } else {
+                        f64::INFINITY
+                    }
+                );
+                println!("{line}");
+                md.push_str(&format!("- {line}\n"));
+            }
+            md.push('\n');
+        }
+    }
+    write_file(&a.artifacts.join("results.md"), md.as_bytes())?;
+    write_file(
+        &a.artifacts.join("metrics.json"),
+        serde_json::to_string_pretty(&metrics)?.as_bytes(),
+    )?;
+
+    // Weight file.
+    let pop = popularity(&split.train, n_items);
+    let training = serde_json::json!({
+        "users": ds.users.len(),
+        "items": n_items,
+        "train_events": split.train.iter().map(Vec::len).sum::<usize>(),
+        "epochs": report.epochs,
+        "best_epoch": report.best_epoch,
+        "examples_per_sec": report.examples_per_sec,
+        "cold_items": report.cold_items,
+        "config": tcfg,
+        "seconds": t0.elapsed().as_secs_f64(),
+    });
+    let items = ItemCatalog {
+        ids: ds.items.iter().map(|i| i.id.clone()).collect(),
+        titles: ds.items.iter().map(|i| i.title.clone()).collect(),
+        category: feats.table.category.clone(),
+        price: ds.items.iter().map(|i| i.price).collect(),
+        added: ds.items.iter().map(|i| i.added).collect(),
+    };
+    let wf = model.to_weight_file(
+        items,
+        feats.categories.clone(),
+        pop,
+        feats.settings.clone(),
+        training,
+        serde_json::to_value(&metrics)?,
+    );
+    let quant: Quantization = a.quantize.into();
+    let bytes = wf.to_bytes(quant)?;
+    write_file(&a.out, &bytes)?;
+    println!(
+        "\nwrote {} ({:.1} MiB, {:?}); curve {}; results {}; {:.0}s in all",
+        a.out.display(),
+        bytes.len() as f64 / (1 << 20) as f64,
+        quant,
+        curve_path.display(),
+        a.artifacts.join("results.md").display(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn cmd_inspect(path: &Path) -> Result<()> {
+    let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let wf = WeightFile::from_bytes(&bytes)
+        .with_context(|| format!("loading weight file {}", path.display()))?;
+    let m = &wf.metadata;
+    println!(
+        "{}: {} bytes, format v{}, {:?}, content hash {}",
+        path.display(),
+        bytes.len(),
+        m.format_version,
+        m.quantization,
+        m.content_hash
+    );
+    println!("model: {}", serde_json::to_string(&m.model)?);
+    println!(
+        "catalog: {} items, {} categories",
+        m.items.ids.len(),
+        m.categories.len()
+    );
+    println!(
+        "training: {}",
+        serde_json::to_string(&m.training.get("best_epoch"))?
+    );
+    let mut params = 0usize;
+    for (name, t) in &wf.tensors {
+        let n: usize = t.shape.iter().product();
+        params += n;
+        println!("  {name:<28} {:?}", t.shape);
+    }
+    println!("{} tensors, {params} values", wf.tensors.len());
+    Model::from_weights(&wf).context("building the model")?;
+    println!("model builds: ok");
+    Ok(())
+}
+
+/// A deterministic sample of at most `n` cases.
+fn sample_cases(cases: &[EvalCase], n: usize, seed: u64) -> Vec<EvalCase> {
+    if cases.len() <= n {
+        return cases.to_vec();
+    }
+    let mut idx: Vec<usize> = (0..cases.len()).collect();
+    let mut s = seed ^ 0x9E37_79B9_7F4A_7C15;
+    for i in (1..idx.len()).rev() {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        idx.swap(i, (s % (i as u64 + 1)) as usize);
+    }
+    let mut pick: Vec<usize> = idx[..n].to_vec();
+    pick.sort_unstable();
+    pick.into_iter().map(|i| cases[i].clone()).collect()
+}
+
+fn cmd_eval(a: EvalArgs) -> Result<()> {
+    let wf = read_weights(&a.model)?;
+    let ds = load_data(&a.data)?;
+    let ids: Vec<&str> = ds.items.iter().map(|i| i.id.as_str()).collect();
+    if ids
+        != wf
+            .metadata
+            .items
+            .ids
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+    {
+        bail!("the dataset's catalog differs from the model's: evaluate on the data the model was trained on");
+    }
+    let model = Model::from_weights(&wf)?;
+    let split = make_split(&ds, &a.data);
+    let n_items = ds.items.len();
+    let model_ranker = ModelRanker::new(&model);
+    let dot_ranker = DotRanker {
+        model: &model,
+        item_vectors: model.item_vectors(),
+    };
+    let boxed: Vec<Box<dyn Ranker>> = if a.baselines {
+        tune_baselines(&split, n_items, a.seed)
+    } else {
+        Vec::new()
+    };
+    let mut all: Vec<&dyn Ranker> = vec![&model_ranker, &dot_ranker];
+    all.extend(boxed.iter().map(|b| b.as_ref()));
+    let mut protocols = Vec::new();
+    if a.protocol != ProtocolArg::Sampled {
+        protocols.push((
+            "full ranking",
+            Protocol::Full {
+                exclude_seen: a.exclude_seen,
+            },
+        ));
+    }
+    if a.protocol != ProtocolArg::Full {
+        protocols.push((
+            "sampled (100 negatives)",
+            Protocol::Sampled {
+                negatives: 100,
+                seed: a.seed,
+            },
+        ));
+    }
+    for (title, p) in &protocols {
+        let cmp = compare(&all, &split.test, n_items, *p);
+        let table = eval::table(
+            &cmp.rows
+                .iter()
+                .map(|(n, r)| (n.as_str(), r))
+                .collect::<Vec<_>>(),
+        );
+        println!("\n## {title} ({} test users)\n\n{table}", split.test.len());
+    }
+    if let Some(path) = &a.dump {
+        let f = fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        let mut w = std::io::BufWriter::new(f);
+        for (_, p) in &protocols {
+            eval::dump_rankings(&model_ranker, &split.test, n_items, *p, &mut w)?;
+        }
+        w.flush()?;
+        println!("rankings written to {}", path.display());
+    }
+    Ok(())
+}
+
+fn cmd_recommend(a: RecommendArgs) -> Result<()> {
+    let bytes = fs::read(&a.model).with_context(|| format!("reading {}", a.model.display()))?;
+    let rec = Recommender::from_bytes(&bytes)
+        .with_context(|| format!("loading {}", a.model.display()))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    let mut history = Vec::new();
+    for (i, id) in a
+        .history
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .enumerate()
+    {
+        let item = rec
+            .item_index(id)
+            .with_context(|| format!("--history: unknown item id {id:?}"))?;
+        // Oldest first, a minute apart.
+        let at = now - 60.0 * (a.history.len() - i) as f64;
+        history.push(HistoryEvent {
+            item,
+            kind: EventKind::View,
+            at,
+        });
+    }
+    let mut opts: RecommendOptions = match &a.options {
+        Some(json) => {
+            serde_json::from_str(json).context("--options is not a valid options object")?
+        }
+        None => RecommendOptions::default(),
+    };
+    if a.options.is_none() || a.k != 10 {
+        opts.k = a.k;
+    }
+    if a.context.is_some() {
+        opts.context = a.context.clone();
+    }
+    if opts.now.is_none() {
+        opts.now = Some(now);
+    }
+    let t = Instant::now();
+    let recs = rec.recommend(&history, &opts)?;
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&recs)?);
+        return Ok(());
+    }
+    println!(
+        "{:>3}  {:<10} {:<40} {:>7}  because",
+        "#", "item", "title", "score"
+    );
+    for (i, r) in recs.iter().enumerate() {
+        let why: Vec<String> = r.reasons.iter().map(reason_text).collect();
+        let title: String = r.title.chars().take(40).collect();
+        println!(
+            "{:>3}  {:<10} {:<40} {:>7.4}  {}",
+            i + 1,
+            r.item,
+            title,
+            r.score,
+            why.join(", ")
+        );
+    }
+    eprintln!(
+        "scored {} items in {ms:.1} ms ({})",
+        rec.n_items(),
+        rec.kernel.name()
+    );
+    Ok(())
+}
+
+fn reason_text(r: &Reason) -> String {
+    match r {
+        Reason::History {
+            item,
+            event,
+            weight,
+            ..
+        } => format!("{event:?} {item} ({:.0}%)", weight * 100.0).to_lowercase(),
+        Reason::Similar { item, .. } => format!("similar to {item}"),
+        Reason::BoughtTogether { item, .. } => format!("bought with {item}"),
+        Reason::Popular => "popular".into(),
+        Reason::Promoted => "promoted".into(),
+        Reason::Boosted => "boosted".into(),
+        Reason::New => "new".into(),
+    }
+}
+
+fn cmd_bench(a: BenchArgs) -> Result<()> {
+    // Training throughput on the default dataset (a short run).
+    let ds = load_data(&DataArgs {
+        online_retail: None,
+        events: None,
+        items: None,
+        sequences: None,
+        attrs: None,
+        strict: false,
+        split: SplitArg::LeaveLastOut,
+    })?;
+    let fcfg = FeatureConfig::default();
+    let feats = features::build_features(&ds.items, &fcfg);
+    let config =
+        ModelConfig::default_for(ds.items.len(), feats.categories.len(), fcfg.token_buckets);
+    let mut model = Model::new(config.clone(), feats.table.clone(), 1)?;
+    let split = eval::leave_last_out(&ds.sequences);
+    let users: Vec<Vec<HistoryEvent>> = split.train.iter().take(a.train_users).cloned().collect();
+    let tcfg = TrainConfig {
+        epochs: 1,
+        ..TrainConfig::default()
+    };
+    let pb = spinner("measuring training throughput (one epoch)");
+    let rep = train::train(&mut model, &users, &tcfg, &mut |_| 0.0, &mut |_| {});
+    pb.finish_and_clear();
+    println!(
+        "training: {:.0} examples/s (next-item positions, full softmax over {} items, {} threads, {} users)",
+        rep.examples_per_sec,
+        ds.items.len(),
+        rayon::current_num_threads(),
+        users.len()
+    );
+
+    // Scoring latency: the default catalog (from the weight file if present) and synthetic ones.
+    let mut catalogs: Vec<(String, Model)> = Vec::new();
+    if a.model.exists() {
+        catalogs.push((
+            format!("default ({})", a.model.display()),
+            Model::from_weights(&read_weights(&a.model)?)?,
+        ));
+    } else {
+        catalogs.push((
+            "default (untrained)".into(),
+            Model::new(config.clone(), feats.table.clone(), 1)?,
+        ));
+    }
+    for &n in &a.items {
+        let table = vitrine::features::ItemFeatureTable {
+            category: (0..n).map(|i| (i % config.n_categories) as u32).collect(),
+            price: (0..n).map(|i| (i % 100) as f32 / 100.0).collect(),
+            price_missing: vec![0.0; n],
+            token_offsets: (0..=n as u32).map(|i| i * 2).collect(),
+            tokens: (0..2 * n)
+                .map(|i| (i * 7919 % config.n_token_buckets) as u32)
+                .collect(),
+        };
+        let cfg = ModelConfig {
+            n_items: n,
+            ..config.clone()
+        };
+        catalogs.push((format!("synthetic {n}"), Model::new(cfg, table, 2)?));
+    }
+    println!(
+        "{:<40} {:>8} {:>10} {:>10} {:>10}",
+        "catalog", "items", "kernel", "p50 ms", "mean ms"
+    );
+    for (name, model) in &catalogs {
+        let iv = model.item_vectors();
+        let plan = model.head_plan(&iv);
+        let hist: Vec<HistoryEvent> = (0..20)
+            .map(|i| HistoryEvent {
+                item: (i * 37 % model.config.n_items) as u32,
+                kind: EventKind::View,
+                at: i as f64,
+            })
+            .collect();
+        for kernel in [CpuKernel::Scalar, CpuKernel::best()] {
+            let mut out = vec![0f32; model.config.n_items];
+            let mut times = Vec::with_capacity(a.requests);
+            for _ in 0..a.requests {
+                let t = Instant::now();
+                let enc = model.encode_user(&iv, &hist, 20.0);
+                let q = model.user_query(&enc.u);
+                kernel.scores(&plan, &q, &mut out);
+                let top = vitrine::kernels::top_k(&out, 10);
+                std::hint::black_box(top);
+                times.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+            times.sort_by(f64::total_cmp);
+            let mean = times.iter().sum::<f64>() / times.len() as f64;
+            println!(
+                "{:<40} {:>8} {:>10} {:>10.2} {:>10.2}",
+                name,
+                model.config.n_items,
+                kernel.name(),
+                times[times.len() / 2],
+                mean
+            );
+            if kernel == CpuKernel::best() {
+                break;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,130 @@
+// vitrine scoring head: tiled GEMM with a fused bias + ReLU epilogue.
+//
+//   C[r, c] = act( sum_k A[r, k] * B[k, c] + colbias[c] + (rowbias[r, c] if has_rowbias) )
+//
+// Used for the first layer (A = item vectors V, B = M's first h columns, rowbias =
+// item_bias, colbias = the user part a) and for each further Dense->ReLU layer
+// (A = previous hidden, B = W, colbias = b). The {{...}} placeholders are replaced by the
+// Rust constants in gpu.rs at pipeline creation.
+//
+// Bindings (group 0):
+//   0  uniform             Params  shapes and strides (see struct)
+//   1  storage, read       A       [rows x k], row stride lda
+//   2  storage, read       B       [k x ncols], row stride ldb
+//   3  storage, read       rowbias [rows x ncols], row stride ldr (dummy when unused)
+//   4  storage, read       colbias [ncols]
+//   5  storage, read_write C       [rows x ncols], row stride ldc
+//
+// Dispatch: x * y workgroups cover ceil(rows / TILE_M) row tiles (2-D for large
+// catalogs: tile = wg.y * groups_x + wg.x); z covers ceil(ncols / TILE_N) column tiles.
+// Each of the (TILE_N / REG_N) x (TILE_M / REG_M) threads keeps a REG_M x REG_N block of
+// accumulators; A and B tiles of depth TILE_K are staged in workgroup memory.
+
+struct Params {
+    rows: u32,
+    k: u32,
+    ncols: u32,
+    lda: u32,
+    ldb: u32,
+    ldc: u32,
+    ldr: u32,
+    has_rowbias: u32,
+    relu: u32,
+    groups_x: u32,
+    pad0: u32,
+    pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> A: array<f32>;
+@group(0) @binding(2) var<storage, read> B: array<f32>;
+@group(0) @binding(3) var<storage, read> rowbias: array<f32>;
+@group(0) @binding(4) var<storage, read> colbias: array<f32>;
+@group(0) @binding(5) var<storage, read_write> C: array<f32>;
+
+const TILE_M: u32 = {{TILE_M}}u;
+const TILE_N: u32 = {{TILE_N}}u;
+const TILE_K: u32 = {{TILE_K}}u;
+const REG_M: u32 = {{REG_M}}u;
+const REG_N: u32 = {{REG_N}}u;
+const WG_X: u32 = TILE_N / REG_N;
+const WG_Y: u32 = TILE_M / REG_M;
+const THREADS: u32 = WG_X * WG_Y;
+
+// Tiles stored k-major: As[kk * TILE_M + r], Bs[kk * TILE_N + c].
+var<workgroup> As: array<f32, TILE_K * TILE_M>;
+var<workgroup> Bs: array<f32, TILE_K * TILE_N>;
+
+@compute @workgroup_size({{WG_X}}, {{WG_Y}}, 1)
+fn main(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+) {
+    let row0 = (wg.y * p.groups_x + wg.x) * TILE_M;
+    let col0 = wg.z * TILE_N;
+    let tid = lid.y * WG_X + lid.x;
+    var acc: array<f32, REG_M * REG_N>;
+    for (var i = 0u; i < REG_M * REG_N; i++) {
+        acc[i] = 0.0;
+    }
+    for (var k0 = 0u; k0 < p.k; k0 += TILE_K) {
+        for (var e = tid; e < TILE_M * TILE_K; e += THREADS) {
+            let r = e / TILE_K;
+            let kk = e % TILE_K;
+            let gr = row0 + r;
+            let gk = k0 + kk;
+            var v = 0.0;
+            if (gr < p.rows && gk < p.k) {
+                v = A[gr * p.lda + gk];
+            }
+            As[kk * TILE_M + r] = v;
+        }
+        for (var e = tid; e < TILE_K * TILE_N; e += THREADS) {
+            let kk = e / TILE_N;
+            let c = e % TILE_N;
+            let gk = k0 + kk;
+            let gc = col0 + c;
+            var v = 0.0;
+            if (gk < p.k && gc < p.ncols) {
+                v = B[gk * p.ldb + gc];
+            }
+            Bs[kk * TILE_N + c] = v;
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < TILE_K; kk++) {
+            var a: array<f32, REG_M>;
+            var b: array<f32, REG_N>;
+            for (var i = 0u; i < REG_M; i++) {
+                a[i] = As[kk * TILE_M + lid.y * REG_M + i];
+            }
+            for (var j = 0u; j < REG_N; j++) {
+                b[j] = Bs[kk * TILE_N + lid.x * REG_N + j];
+            }
+            for (var i = 0u; i < REG_M; i++) {
+                for (var j = 0u; j < REG_N; j++) {
+                    acc[i * REG_N + j] = fma(a[i], b[j], acc[i * REG_N + j]);
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+    for (var i = 0u; i < REG_M; i++) {
+        let gr = row0 + lid.y * REG_M + i;
+        if (gr >= p.rows) {
+            break;
+        }
+        for (var j = 0u; j < REG_N; j++) {
+            let gc = col0 + lid.x * REG_N + j;
+            if (gc < p.ncols) {
+                var x = acc[i * REG_N + j] + colbias[gc];
+                if (p.has_rowbias != 0u) {
+                    x += rowbias[gr * p.ldr + gc];
+                }
+                if (p.relu != 0u) {
+                    x = max(x, 0.0);
+                }
+                C[gr * p.ldc + gc] = x;
+            }
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! The fast CPU path for native builds (trainer, CLI, evaluation): a cache-blocked,
+//! register-blocked GEMM in safe Rust that the compiler vectorises, with the bias, ReLU,
+//! further layers and output fused per block of items while the block is in L1.
+//!
+//! On x86-64 the same code is also compiled with AVX2+FMA enabled and picked at run time
+//! when the processor has them. Large catalogs are split over threads with rayon
+//! (native only). It also builds for wasm32 (single-threaded, no feature dispatch).
+use super::{HeadPlan, UserQuery};
+
+/// Rows of the register block (items).
+const MR: usize = 4;
+/// Columns of the register block (hidden units); widths are padded to a multiple.
+pub(super) const NR: usize = 16;
+/// Items per cache block: their vectors and hidden rows stay in L1/L2 together.
+pub(super) const BLOCK: usize = 64;
+/// Items per parallel task.
+#[cfg(not(target_arch = "wasm32"))]
+const PAR_CHUNK: usize = 1024;
+/// Catalogs at least this large are scored on several threads.
+#[cfg(not(target_arch = "wasm32"))]
+const PAR_MIN: usize = 8192;
+
+fn round_up(x: usize, m: usize) -> usize {
+    x.div_ceil(m) * m
+}
+
+/// A `[k × cols]` matrix copied into `[k × padded]` with zero columns on the right, so
+/// the micro-kernel never needs a column remainder.
+pub(super) struct Padded {
+    pub(super) data: Vec<f32>,
+    pub(super) cols: usize,
+    pub(super) padded: usize,
+}
+
+impl Padded {
+    fn new(src: &[f32], k: usize, src_stride: usize, cols: usize) -> Padded {
+        let padded = round_up(cols.max(1), NR);
+        let mut data = vec![0.0f32; k * padded];
+        for kk in 0..k {
+            data[kk * padded..kk * padded + cols]
+                .copy_from_slice(&src[kk * src_stride..kk * src_stride + cols]);
+        }
+        Padded { data, cols, padded }
+    }
+}
+
+/// Per-request operands, packed once and shared by all blocks.
+pub(super) struct Operands<'a> {
+    pub(super) plan: &'a HeadPlan,
+    pub(super) a: &'a [f32],
+    /// `M[:, 0..h]`, padded.
+    pub(super) m: Padded,
+    /// Column `h` of `M` (`u`).
+    pub(super) u: Vec<f32>,
+    /// Further layers, padded, with their biases.
+    pub(super) layers: Vec<(Padded, &'a [f32])>,
+    /// Widest padded width (scratch row stride).
+    pub(super) max_padded: usize,
+    /// `max(d, widths)` zeros, standing in for missing rows of a register block.
+    pub(super) zeros: Vec<f32>,
+}
+
+impl<'a> Operands<'a> {
+    pub(super) fn new(plan: &'a HeadPlan, query: &'a UserQuery) -> Operands<'a> {
+        let (d, h) = (plan.dim, plan.hidden);
+        let m = Padded::new(&query.m, d, h + 1, h);
+        let u = (0..d).map(|k| query.m[k * (h + 1) + h]).collect();
+        let mut width = h;
+        let mut max_padded = m.padded;
+        let mut max_k = d.max(m.padded);
+        let layers = plan
+            .layers
+            .iter()
+            .map(|(w, b)| {
+                let p = Padded::new(w, width, b.len(), b.len());
+                max_padded = max_padded.max(p.padded);
+                max_k = max_k.max(p.padded);
+                width = b.len();
+                (p, b.as_slice())
+            })
+            .collect();
+        Operands {
+            plan,
+            a: &query.a,
+            m,
+            u,
+            layers,
+            max_padded,
+            zeros: vec![0.0; max_k],
+        }
+    }
+}
+
+#[inline(always)]
+fn madd<const FMA: bool>(x: f32, y: f32, acc: f32) -> f32 {
+    if FMA {
+        x.mul_add(y, acc)
+    } else {
+        x * y + acc
+    }
+}
+
+/// `c[r][j] = Σ_k a[r][k] · b[k][j]` for `rows` rows, `j < b.padded`. `a` rows have
+/// stride `lda` and length `k`; `c` has row stride `ldc ≥ b.padded`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn gemm<const FMA: bool>(
+    a: &[f32],
+    lda: usize,
+    rows: usize,
+    k: usize,
+    b: &Padded,
+    zeros: &[f32],
+    c: &mut [f32],
+    ldc: usize,
+) {
+    let ldb = b.padded;
+    let zeros = &zeros[..k];
+    let mut r0 = 0;
+    while r0 < rows {
+        let row = |r: usize| -> &[f32] {
+            if r0 + r < rows {
+                &a[(r0 + r) * lda..(r0 + r) * lda + k]
+            } else {
+                zeros
+            }
+        };
+        let (a0, a1, a2, a3) = (row(0), row(1), row(2), row(3));
+        let mut j0 = 0;
+        while j0 < ldb {
+            let mut acc = [[0.0f32; NR]; MR];
+            for kk in 0..k {
+                let brow: &[f32; NR] = b.data[kk * ldb + j0..kk * ldb + j0 + NR]
+                    .try_into()
+                    .expect("NR-wide slice");
+                let x = [a0[kk], a1[kk], a2[kk], a3[kk]];
+                for r in 0..MR {
+                    for j in 0..NR {
+                        acc[r][j] = madd::<FMA>(x[r], brow[j], acc[r][j]);
+                    }
+                }
+            }
+            for (r, acc_r) in acc.iter().enumerate().take((rows - r0).min(MR)) {
+                let dst = &mut c[(r0 + r) * ldc + j0..(r0 + r) * ldc + j0 + NR];
+                dst.copy_from_slice(acc_r);
+            }
+            j0 += NR;
+        }
+        r0 += MR;
+    }
+}
+
+#[inline(always)]
+fn dot<const FMA: bool>(x: &[f32], y: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let xs = x.chunks_exact(8);
+    let ys = y.chunks_exact(8);
+    let (xr, yr) = (xs.remainder(), ys.remainder());
+    for (xc, yc) in xs.zip(ys) {
+        for l in 0..8 {
+            acc[l] = madd::<FMA>(xc[l], yc[l], acc[l]);
+        }
+    }
+    let mut s = 0.0;
+    for (p, q) in xr.iter().zip(yr) {
+        s = madd::<FMA>(*p, *q, s);
+    }
+    s + ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+}
+
+/// Scores items `i0 .. i0 + out.len()` block by block.
+#[inline(always)]
+fn run<const FMA: bool>(ops: &Operands<'_>, i0: usize, out: &mut [f32]) {
+    let plan = ops.plan;
+    let (d, h) = (plan.dim, plan.hidden);
+    let stride = ops.max_padded;
+    let mut cur = vec![0.0f32; BLOCK * stride];
+    let mut next = vec![0.0f32; BLOCK * stride];
+    for (bi, out_b) in out.chunks_mut(BLOCK).enumerate() {
+        let start = i0 + bi * BLOCK;
+        let rows = out_b.len();
+        let v = &plan.item_vectors[start * d..(start + rows) * d];
+        gemm::<FMA>(v, d, rows, d, &ops.m, &ops.zeros, &mut cur, stride);
+        let ib = &plan.item_bias[start * h..(start + rows) * h];
+        for r in 0..rows {
+            let row = &mut cur[r * stride..r * stride + h];
+            for ((x, bias), a) in row.iter_mut().zip(&ib[r * h..(r + 1) * h]).zip(ops.a) {
+                *x = (*x + bias + a).max(0.0);
+            }
+        }
+        let mut width = h;
+        for (w, b) in &ops.layers {
+            gemm::<FMA>(&cur, stride, rows, width, w, &ops.zeros, &mut next, stride);
+            for r in 0..rows {
+                let row = &mut next[r * stride..r * stride + w.cols];
+                for (x, bias) in row.iter_mut().zip(*b) {
+                    *x = (*x + bias).max(0.0);
+                }
+            }
+            std::mem::swap(&mut cur, &mut next);
+            width = w.cols;
+        }
+        for (r, o) in out_b.iter_mut().enumerate() {
+            let hid = &cur[r * stride..r * stride + width];
+            let vr = &v[r * d..(r + 1) * d];
+            *o = dot::<FMA>(hid, &plan.w_out) + plan.b_out + dot::<FMA>(vr, &ops.u);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn run_avx2(ops: &Operands<'_>, i0: usize, out: &mut [f32]) {
+    run::<true>(ops, i0, out)
+}
+
+fn run_dispatch(ops: &Operands<'_>, i0: usize, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // Safety: `run_avx2` only needs the AVX2 and FMA instructions, which the
+        // processor was just checked to support.
+        unsafe { run_avx2(ops, i0, out) };
+        return;
+    }
+    run::<false>(ops, i0, out)
+}
+
+/// Scores every item with the blocked GEMM (multi-threaded for large catalogs on native
+/// builds). Shapes must already be validated.
+pub fn scores(plan: &HeadPlan, query: &UserQuery, out: &mut [f32]) {
+    let n = plan.n_items.min(out.len());
+    if n == 0 {
+        return;
+    }
+    let ops = Operands::new(plan, query);
+    let out = &mut out[..n];
+    #[cfg(not(target_arch = "wasm32"))]
+    if n >= PAR_MIN && rayon::current_num_threads() > 1 {
+        use rayon::prelude::*;
+        out.par_chunks_mut(PAR_CHUNK)
+            .enumerate()
+            .for_each(|(ci, chunk)| run_dispatch(&ops, ci * PAR_CHUNK, chunk));
+        return;
+    }
+    run_dispatch(&ops, 0, out)
+}
+
+/// Which instruction set [`scores`] uses on this machine (for benchmark reports).
+pub fn variant() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        return "avx2+fma";
+    }
+    "portable"
+}
+
+/// Independent accumulator vectors in [`fma_peak`] (enough to cover FMA latency × ports).
+const PEAK_ACC: usize = 12;
+/// Lanes per accumulator vector (one AVX register).
+const PEAK_LANES: usize = 8;
+
+#[inline(always)]
+fn fma_loop<const FMA: bool>(iters: u64, seed: f32) -> f32 {
+    let mut acc = [[seed; PEAK_LANES]; PEAK_ACC];
+    for (i, a) in acc.iter_mut().enumerate() {
+        a[0] += i as f32 * 1e-3;
+    }
+    let (mul, add) = (std::hint::black_box(0.999_9f32), std::hint::black_box(1e-4f32));
+    for _ in 0..iters {
+        for a in acc.iter_mut() {
+            for x in a.iter_mut() {
+                *x = madd::<FMA>(*x, mul, add);
+            }
+        }
+    }
+    acc.iter().flatten().sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn fma_loop_avx2(iters: u64, seed: f32) -> f32 {
+    fma_loop::<true>(iters, seed)
+}
+
+/// A machine-peak probe for benchmark reports: `iters` rounds of independent
+/// multiply-adds with the same instruction set [`scores`] uses on this machine, on one
+/// thread. Returns `(checksum, flops)` where `flops = 2 · iters · 96`.
+pub fn fma_peak(iters: u64) -> (f32, u64) {
+    let flops = 2 * iters * (PEAK_ACC * PEAK_LANES) as u64;
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    {
+        // Safety: `fma_loop_avx2` only needs AVX2 and FMA, which were just detected.
+        return (unsafe { fma_loop_avx2(iters, 1.0) }, flops);
+    }
+    (fma_loop::<false>(iters, 1.0), flops)
+}

@@ -1,0 +1,173 @@
+//! The wasm SIMD128 path for the browser runtime: the same blocked structure as the
+//! native path (operands packed and zero-padded once per request, blocks of 64 items
+//! kept in cache), with an explicit 4 × 8 register block of `f32x4` accumulators
+//! (K loop innermost) and `f32x4` dot products. Built only for wasm32 with the
+//! `simd128` target feature (set in `.cargo/config.toml`).
+use core::arch::wasm32::*;
+
+use super::native::{Operands, Padded, BLOCK};
+use super::{HeadPlan, UserQuery};
+
+/// Rows of the register block (items).
+const MR: usize = 4;
+/// Columns of the register block; padded widths are multiples of `native::NR` (16),
+/// hence of 8.
+const NR: usize = 8;
+
+#[inline(always)]
+fn load4(s: &[f32]) -> v128 {
+    let s = &s[..4];
+    // Safety: `s` is 4 initialised f32 = 16 readable bytes; `v128_load` has no
+    // alignment requirement.
+    unsafe { v128_load(s.as_ptr() as *const v128) }
+}
+
+#[inline(always)]
+fn store4(s: &mut [f32], v: v128) {
+    let s = &mut s[..4];
+    // Safety: `s` is 4 f32 = 16 writable bytes; `v128_store` has no alignment
+    // requirement.
+    unsafe { v128_store(s.as_mut_ptr() as *mut v128, v) }
+}
+
+#[inline(always)]
+fn fmadd(a: v128, b: v128, acc: v128) -> v128 {
+    f32x4_add(acc, f32x4_mul(a, b))
+}
+
+fn hsum(v: v128) -> f32 {
+    (f32x4_extract_lane::<0>(v) + f32x4_extract_lane::<2>(v))
+        + (f32x4_extract_lane::<1>(v) + f32x4_extract_lane::<3>(v))
+}
+
+/// `c[r][j] = Σ_k a[r][k] · b[k][j]` for `rows` rows and `j < b.padded`.
+#[allow(clippy::too_many_arguments)]
+fn gemm(
+    a: &[f32],
+    lda: usize,
+    rows: usize,
+    k: usize,
+    b: &Padded,
+    zeros: &[f32],
+    c: &mut [f32],
+    ldc: usize,
+) {
+    let ldb = b.padded;
+    let zeros = &zeros[..k];
+    let mut r0 = 0;
+    while r0 < rows {
+        let row = |r: usize| -> &[f32] {
+            if r0 + r < rows {
+                &a[(r0 + r) * lda..(r0 + r) * lda + k]
+            } else {
+                zeros
+            }
+        };
+        let (a0, a1, a2, a3) = (row(0), row(1), row(2), row(3));
+        let mut j0 = 0;
+        while j0 < ldb {
+            let z = f32x4_splat(0.0);
+            let (mut c00, mut c01, mut c10, mut c11) = (z, z, z, z);
+            let (mut c20, mut c21, mut c30, mut c31) = (z, z, z, z);
+            for kk in 0..k {
+                let brow = &b.data[kk * ldb + j0..kk * ldb + j0 + NR];
+                let b0 = load4(brow);
+                let b1 = load4(&brow[4..]);
+                let x0 = f32x4_splat(a0[kk]);
+                c00 = fmadd(x0, b0, c00);
+                c01 = fmadd(x0, b1, c01);
+                let x1 = f32x4_splat(a1[kk]);
+                c10 = fmadd(x1, b0, c10);
+                c11 = fmadd(x1, b1, c11);
+                let x2 = f32x4_splat(a2[kk]);
+                c20 = fmadd(x2, b0, c20);
+                c21 = fmadd(x2, b1, c21);
+                let x3 = f32x4_splat(a3[kk]);
+                c30 = fmadd(x3, b0, c30);
+                c31 = fmadd(x3, b1, c31);
+            }
+            let acc = [(c00, c01), (c10, c11), (c20, c21), (c30, c31)];
+            for (r, (lo, hi)) in acc.iter().enumerate().take((rows - r0).min(MR)) {
+                let dst = &mut c[(r0 + r) * ldc + j0..(r0 + r) * ldc + j0 + NR];
+                store4(dst, *lo);
+                store4(&mut dst[4..], *hi);
+            }
+            j0 += NR;
+        }
+        r0 += MR;
+    }
+}
+
+fn dot(x: &[f32], y: &[f32]) -> f32 {
+    let n = x.len().min(y.len());
+    let (mut s0, mut s1) = (f32x4_splat(0.0), f32x4_splat(0.0));
+    let mut i = 0;
+    while i + 8 <= n {
+        s0 = fmadd(load4(&x[i..]), load4(&y[i..]), s0);
+        s1 = fmadd(load4(&x[i + 4..]), load4(&y[i + 4..]), s1);
+        i += 8;
+    }
+    let mut tail = 0.0;
+    while i < n {
+        tail += x[i] * y[i];
+        i += 1;
+    }
+    hsum(f32x4_add(s0, s1)) + tail
+}
+
+/// ReLU of `row + bias (+ a)` in place, four lanes at a time; `pmax(0, x)` maps NaN to 0
+/// like the scalar `x.max(0.0)`.
+fn bias_relu(row: &mut [f32], bias: &[f32], a: Option<&[f32]>) {
+    let n = row.len();
+    let zero = f32x4_splat(0.0);
+    let mut j = 0;
+    while j + 4 <= n {
+        let mut x = f32x4_add(load4(&row[j..]), load4(&bias[j..]));
+        if let Some(a) = a {
+            x = f32x4_add(x, load4(&a[j..]));
+        }
+        store4(&mut row[j..], f32x4_pmax(zero, x));
+        j += 4;
+    }
+    while j < n {
+        let x = row[j] + bias[j] + a.map_or(0.0, |a| a[j]);
+        row[j] = x.max(0.0);
+        j += 1;
+    }
+}
+
+/// Scores every item with SIMD128. Shapes must already be validated.
+pub fn scores(plan: &HeadPlan, query: &UserQuery, out: &mut [f32]) {
+    let n = plan.n_items.min(out.len());
+    if n == 0 {
+        return;
+    }
+    let ops = Operands::new(plan, query);
+    let (d, h) = (plan.dim, plan.hidden);
+    let stride = ops.max_padded;
+    let mut cur = vec![0.0f32; BLOCK * stride];
+    let mut next = vec![0.0f32; BLOCK * stride];
+    for (bi, out_b) in out[..n].chunks_mut(BLOCK).enumerate() {
+        let start = bi * BLOCK;
+        let rows = out_b.len();
+        let v = &plan.item_vectors[start * d..(start + rows) * d];
+        gemm(v, d, rows, d, &ops.m, &ops.zeros, &mut cur, stride);
+        for r in 0..rows {
+            let ib = &plan.item_bias[(start + r) * h..(start + r + 1) * h];
+            bias_relu(&mut cur[r * stride..r * stride + h], ib, Some(ops.a));
+        }
+        let mut width = h;
+        for (w, b) in &ops.layers {
+            gemm(&cur, stride, rows, width, w, &ops.zeros, &mut next, stride);
+            for r in 0..rows {
+                bias_relu(&mut next[r * stride..r * stride + w.cols], b, None);
+            }
+            std::mem::swap(&mut cur, &mut next);
+            width = w.cols;
+        }
+        for (r, o) in out_b.iter_mut().enumerate() {
+            let hid = &cur[r * stride..r * stride + width];
+            *o = dot(hid, &plan.w_out) + plan.b_out + dot(&v[r * d..(r + 1) * d], &ops.u);
+        }
+    }
+}

@@ -1,0 +1,842 @@
+//! Weight-file reader/writer: round trips per quantization, content hash, every
+//! corruption case and its error variant, hand-written safetensors files, and a byte-flip
+//! fuzz loop. The test files are built by hand (no `Model` methods).
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+use vitrine::format::{
+    content_hash, peek_metadata, peek_tensors, Dtype, FormatError, ItemCatalog, Metadata,
+    Quantization, Tensor, TensorData, WeightFile, FORMAT_VERSION, MAX_HEADER_LEN,
+};
+use vitrine::model::ModelConfig;
+
+/// xorshift64* — deterministic pseudo-random numbers for test data and fuzzing.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    /// Uniform in [-1, 1).
+    fn f32(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn config(n_items: usize) -> ModelConfig {
+    ModelConfig {
+        n_items,
+        n_categories: 3,
+        n_token_buckets: 16,
+        dim: 8,
+        n_blocks: 1,
+        n_heads: 2,
+        max_len: 10,
+        ffn_dim: 16,
+        mlp_hidden: vec![8],
+        n_recency_buckets: 4,
+    }
+}
+
+fn metadata(n_items: usize) -> Metadata {
+    Metadata {
+        format_version: 0,
+        model: config(n_items),
+        categories: vec!["unknown".into(), "mug".into(), "lamp".into()],
+        items: ItemCatalog {
+            ids: (0..n_items).map(|i| format!("SKU-{i}")).collect(),
+            titles: (0..n_items).map(|i| format!("Item number {i}")).collect(),
+            category: (0..n_items).map(|i| (i % 3) as u32).collect(),
+            price: (0..n_items)
+                .map(|i| (i % 2 == 0).then_some(2.5 + i as f32))
+                .collect(),
+            added: (0..n_items)
+                .map(|i| (i % 3 != 0).then_some(1.29e9 + i as f64))
+                .collect(),
+        },
+        features: json!({"token_buckets": 16, "price": {"min": 0.1, "max": 50.0}}),
+        training: json!({"events": 1234}),
+        metrics: json!({"hr@10": 0.25}),
+        quantization: Quantization::F32,
+        content_hash: String::new(),
+    }
+}
+
+fn f32_tensor(rng: &mut Rng, shape: &[usize], scale: f32) -> Tensor {
+    let n = shape.iter().product();
+    Tensor {
+        shape: shape.to_vec(),
+        data: TensorData::F32((0..n).map(|_| rng.f32() * scale).collect()),
+    }
+}
+
+/// A small weight file with matrices (one with an all-zero row), a 3-D tensor, vectors,
+/// a scalar, an empty matrix and an integer tensor.
+fn sample(n_items: usize, dim: usize) -> WeightFile {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut tensors = BTreeMap::new();
+    tensors.insert(
+        "item.id_embedding".into(),
+        f32_tensor(&mut rng, &[n_items, dim], 0.5),
+    );
+    let mut w = f32_tensor(&mut rng, &[dim, 2 * dim], 3.0);
+    if let TensorData::F32(v) = &mut w.data {
+        v[2 * dim..4 * dim].iter_mut().for_each(|x| *x = 0.0);
+    }
+    tensors.insert("block0.ffn.w1".into(), w);
+    tensors.insert(
+        "block0.attn.qkv".into(),
+        f32_tensor(&mut rng, &[3, dim, 4], 1.0),
+    );
+    tensors.insert("block0.ln.gain".into(), f32_tensor(&mut rng, &[dim], 1.0));
+    tensors.insert("head.bias".into(), f32_tensor(&mut rng, &[], 1.0));
+    tensors.insert("unused.empty".into(), f32_tensor(&mut rng, &[0, 4], 1.0));
+    tensors.insert(
+        "stats.popularity".into(),
+        f32_tensor(&mut rng, &[n_items], 1.0),
+    );
+    tensors.insert(
+        "feat.category".into(),
+        Tensor {
+            shape: vec![n_items],
+            data: TensorData::I32((0..n_items as i32).map(|i| i % 3 - 1).collect()),
+        },
+    );
+    WeightFile {
+        metadata: metadata(n_items),
+        tensors,
+    }
+}
+
+fn f32s(t: &Tensor) -> &[f32] {
+    match &t.data {
+        TensorData::F32(v) => v,
+        TensorData::I32(_) => panic!("expected F32"),
+    }
+}
+
+/// Splits a file into (header JSON, data section).
+fn split(bytes: &[u8]) -> (Value, Vec<u8>) {
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    (header, bytes[8 + n..].to_vec())
+}
+
+/// Joins a header and a data section (no padding, like a minimal safetensors writer).
+fn assemble(header: &Value, data: &[u8]) -> Vec<u8> {
+    let h = serde_json::to_vec(header).unwrap();
+    let mut out = (h.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&h);
+    out.extend_from_slice(data);
+    out
+}
+
+fn meta_of(header: &Value) -> Value {
+    serde_json::from_str(header["__metadata__"]["vitrine"].as_str().unwrap()).unwrap()
+}
+
+fn set_meta(header: &mut Value, meta: &Value) {
+    header["__metadata__"]["vitrine"] = Value::String(meta.to_string());
+}
+
+/// Rewrites a valid file: `f` may change the header, the vitrine metadata and the data;
+/// the content hash is then recomputed so that only the intended defect remains.
+fn mutate(bytes: &[u8], f: impl FnOnce(&mut Value, &mut Value, &mut Vec<u8>)) -> Vec<u8> {
+    let (mut header, mut data) = split(bytes);
+    let mut meta = meta_of(&header);
+    f(&mut header, &mut meta, &mut data);
+    meta["content_hash"] = Value::String(content_hash(&data));
+    set_meta(&mut header, &meta);
+    assemble(&header, &data)
+}
+
+fn offsets(header: &Value, name: &str) -> (usize, usize) {
+    let o = &header[name]["data_offsets"];
+    (
+        o[0].as_u64().unwrap() as usize,
+        o[1].as_u64().unwrap() as usize,
+    )
+}
+
+fn err(bytes: &[u8]) -> FormatError {
+    match WeightFile::from_bytes(bytes) {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn f32_round_trip_is_exact_and_fills_in_metadata() {
+    let wf = sample(5, 8);
+    let bytes = wf.to_bytes(Quantization::F32).unwrap();
+    let back = WeightFile::from_bytes(&bytes).unwrap();
+    assert_eq!(back.tensors, wf.tensors);
+
+    let (_, data) = split(&bytes);
+    let mut expected = wf.metadata.clone();
+    expected.format_version = FORMAT_VERSION;
+    expected.quantization = Quantization::F32;
+    expected.content_hash = content_hash(&data);
+    assert_eq!(back.metadata, expected);
+    assert_eq!(back.metadata.content_hash.len(), 64);
+    assert!(back
+        .metadata
+        .content_hash
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+}
+
+#[test]
+fn writer_is_deterministic_and_rewrites_identically() {
+    let wf = sample(5, 8);
+    for q in [Quantization::F32, Quantization::F16, Quantization::Int8] {
+        assert_eq!(wf.to_bytes(q).unwrap(), wf.to_bytes(q).unwrap());
+    }
+    // Dequantised f16 values are exactly representable in f16: re-writing is a fixpoint.
+    for q in [Quantization::F32, Quantization::F16] {
+        let bytes = wf.to_bytes(q).unwrap();
+        let again = WeightFile::from_bytes(&bytes).unwrap().to_bytes(q).unwrap();
+        assert_eq!(bytes, again, "{q:?}");
+    }
+}
+
+#[test]
+fn f16_round_trip_within_1e_3_relative() {
+    let wf = sample(5, 8);
+    let bytes = wf.to_bytes(Quantization::F16).unwrap();
+    let back = WeightFile::from_bytes(&bytes).unwrap();
+    assert_eq!(back.metadata.quantization, Quantization::F16);
+    assert_eq!(
+        back.tensors.keys().collect::<Vec<_>>(),
+        wf.tensors.keys().collect::<Vec<_>>()
+    );
+    let stored: BTreeMap<String, Dtype> = peek_tensors(&bytes)
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.name, t.dtype))
+        .collect();
+    for (name, t) in &wf.tensors {
+        let b = &back.tensors[name];
+        assert_eq!(b.shape, t.shape);
+        match &t.data {
+            TensorData::I32(_) => {
+                assert_eq!(stored[name], Dtype::I32);
+                assert_eq!(b, t);
+            }
+            TensorData::F32(v) if t.shape.len() >= 2 && !v.is_empty() => {
+                assert_eq!(stored[name], Dtype::F16, "{name}");
+                for (x, y) in v.iter().zip(f32s(b)) {
+                    assert!(
+                        (x - y).abs() <= 1e-3 * x.abs().max(1e-3),
+                        "{name}: {x} vs {y}"
+                    );
+                }
+            }
+            TensorData::F32(_) => {
+                assert_eq!(stored[name], Dtype::F32, "{name}");
+                assert_eq!(b, t, "{name} must stay exact");
+            }
+        }
+    }
+}
+
+#[test]
+fn int8_round_trip_within_one_step_per_row() {
+    let wf = sample(5, 8);
+    let bytes = wf.to_bytes(Quantization::Int8).unwrap();
+    let back = WeightFile::from_bytes(&bytes).unwrap();
+    assert_eq!(back.metadata.quantization, Quantization::Int8);
+    // The scale companions are consumed.
+    assert_eq!(
+        back.tensors.keys().collect::<Vec<_>>(),
+        wf.tensors.keys().collect::<Vec<_>>()
+    );
+    let stored: BTreeMap<String, (Dtype, Vec<usize>)> = peek_tensors(&bytes)
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.name, (t.dtype, t.shape)))
+        .collect();
+    for (name, t) in &wf.tensors {
+        let b = &back.tensors[name];
+        assert_eq!(b.shape, t.shape);
+        match &t.data {
+            TensorData::F32(v) if t.shape.len() >= 2 && !v.is_empty() => {
+                assert_eq!(stored[name].0, Dtype::I8, "{name}");
+                let scale = &stored[&format!("{name}.scale")];
+                assert_eq!(scale.0, Dtype::F32);
+                assert_eq!(scale.1, t.shape[..t.shape.len() - 1].to_vec());
+                let cols = *t.shape.last().unwrap();
+                for (row, (xs, ys)) in v.chunks(cols).zip(f32s(b).chunks(cols)).enumerate() {
+                    let max = xs.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+                    for (x, y) in xs.iter().zip(ys) {
+                        assert!((x - y).abs() <= max / 127.0, "{name} row {row}: {x} vs {y}");
+                    }
+                    if max == 0.0 {
+                        assert!(ys.iter().all(|&y| y == 0.0));
+                    }
+                }
+            }
+            _ => assert_eq!(b, t, "{name} must stay exact"),
+        }
+    }
+}
+
+#[test]
+fn int8_smaller_than_f16_smaller_than_f32() {
+    let wf = sample(200, 32);
+    let f32_len = wf.to_bytes(Quantization::F32).unwrap().len();
+    let f16_len = wf.to_bytes(Quantization::F16).unwrap().len();
+    let i8_len = wf.to_bytes(Quantization::Int8).unwrap().len();
+    assert!(
+        i8_len < f16_len && f16_len < f32_len,
+        "{i8_len} {f16_len} {f32_len}"
+    );
+}
+
+#[test]
+fn content_hash_changes_with_any_byte_and_loader_reports_mismatch() {
+    let wf = sample(5, 8);
+    let bytes = wf.to_bytes(Quantization::F32).unwrap();
+    let (_, data) = split(&bytes);
+    let original = content_hash(&data);
+    let data_start = bytes.len() - data.len();
+    for pos in [0, data.len() / 2, data.len() - 1] {
+        let mut d = data.clone();
+        d[pos] ^= 1;
+        assert_ne!(content_hash(&d), original);
+        let mut b = bytes.clone();
+        b[data_start + pos] ^= 1;
+        match err(&b) {
+            FormatError::HashMismatch { expected, found } => {
+                assert_eq!(expected, original);
+                assert_eq!(found, content_hash(&d));
+            }
+            e => panic!("expected HashMismatch, got {e:?}"),
+        }
+    }
+}
+
+#[test]
+fn truncation_at_every_length_is_reported_as_truncated() {
+    let bytes = sample(5, 8).to_bytes(Quantization::Int8).unwrap();
+    for len in 0..bytes.len() {
+        match err(&bytes[..len]) {
+            FormatError::Truncated { needed, found } => {
+                assert_eq!(found, len as u64);
+                assert!(needed > found && needed <= bytes.len() as u64, "{len}");
+            }
+            e => panic!("length {len}: expected Truncated, got {e:?}"),
+        }
+    }
+}
+
+#[test]
+fn header_length_errors() {
+    let bytes = sample(5, 8).to_bytes(Quantization::F32).unwrap();
+    for n in [MAX_HEADER_LEN + 1, u64::MAX] {
+        let mut b = bytes.clone();
+        b[..8].copy_from_slice(&n.to_le_bytes());
+        assert!(matches!(err(&b), FormatError::HeaderTooLarge { len, .. } if len == n));
+        assert!(matches!(
+            peek_metadata(&b),
+            Err(FormatError::HeaderTooLarge { .. })
+        ));
+    }
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap());
+    let json_len = std::str::from_utf8(&bytes[8..8 + n as usize])
+        .unwrap()
+        .trim_end()
+        .len() as u64;
+    // Shorter than the JSON (cuts it), longer (swallows data bytes), tiny.
+    for wrong in [json_len - 1, json_len - 9, n + 8, 2] {
+        let mut b = bytes.clone();
+        b[..8].copy_from_slice(&wrong.to_le_bytes());
+        assert!(
+            matches!(err(&b), FormatError::BadHeader(_)),
+            "header length {wrong} instead of {n}"
+        );
+    }
+    // Within the padding: the JSON still parses, but the data section no longer matches.
+    if n > json_len {
+        let mut b = bytes.clone();
+        b[..8].copy_from_slice(&(n - 1).to_le_bytes());
+        assert!(WeightFile::from_bytes(&b).is_err());
+    }
+    // Longer than the file: truncated.
+    let mut b = bytes.clone();
+    b[..8].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
+    assert!(matches!(err(&b), FormatError::Truncated { .. }));
+}
+
+#[test]
+fn garbage_headers_are_bad_header() {
+    for header in [
+        &b"{not json"[..],
+        b"[1, 2, 3]",
+        b"\"a string\"",
+        b"{\"x\": {\"dtype\": \"F32\", \"shape\": [1]}}",
+        b"{\"x\": {\"dtype\": \"F32\", \"shape\": [-1], \"data_offsets\": [0, 4]}}",
+        b"{\"__metadata__\": {\"vitrine\": 5}}",
+        b"{\xff\xfe}",
+        b"",
+    ] {
+        let mut b = (header.len() as u64).to_le_bytes().to_vec();
+        b.extend_from_slice(header);
+        assert!(
+            matches!(err(&b), FormatError::BadHeader(_)),
+            "{:?}",
+            String::from_utf8_lossy(header)
+        );
+    }
+}
+
+#[test]
+fn duplicate_tensor_key_is_reported() {
+    let bytes = sample(3, 4).to_bytes(Quantization::F32).unwrap();
+    let (header, data) = split(&bytes);
+    let text = header.to_string();
+    // Repeat the scalar entry under the same key (the last entry would silently win in a
+    // plain JSON map).
+    let dup = format!("{{\"head.bias\":{},{}", header["head.bias"], &text[1..]);
+    let mut b = (dup.len() as u64).to_le_bytes().to_vec();
+    b.extend_from_slice(dup.as_bytes());
+    b.extend_from_slice(&data);
+    assert_eq!(err(&b), FormatError::DuplicateTensor("head.bias".into()));
+}
+
+#[test]
+fn metadata_errors() {
+    let bytes = sample(5, 8).to_bytes(Quantization::F32).unwrap();
+
+    let (mut h, data) = split(&bytes);
+    h.as_object_mut().unwrap().remove("__metadata__");
+    assert_eq!(err(&assemble(&h, &data)), FormatError::MissingMetadata);
+    let (mut h, data) = split(&bytes);
+    h["__metadata__"] = json!({"format": "pt"});
+    assert_eq!(err(&assemble(&h, &data)), FormatError::MissingMetadata);
+
+    let (mut h, data) = split(&bytes);
+    h["__metadata__"]["vitrine"] = json!("{not json");
+    assert!(matches!(
+        err(&assemble(&h, &data)),
+        FormatError::BadMetadata(_)
+    ));
+
+    let b = mutate(&bytes, |_, m, _| {
+        m.as_object_mut().unwrap().remove("items");
+    });
+    assert!(matches!(err(&b), FormatError::BadMetadata(m) if m.contains("items")));
+    let b = mutate(&bytes, |_, m, _| {
+        m.as_object_mut().unwrap().remove("format_version");
+    });
+    assert!(matches!(err(&b), FormatError::BadMetadata(_)));
+
+    // A future version is reported as such even when its structure differs.
+    let b = mutate(&bytes, |_, m, _| {
+        m["format_version"] = json!(99);
+        m.as_object_mut().unwrap().remove("model");
+    });
+    let expected = FormatError::UnsupportedVersion {
+        found: 99,
+        supported: FORMAT_VERSION,
+    };
+    assert_eq!(err(&b), expected);
+    assert_eq!(peek_metadata(&b).unwrap_err(), expected);
+}
+
+#[test]
+fn catalog_errors() {
+    let bytes = sample(5, 8).to_bytes(Quantization::F32).unwrap();
+    let b = mutate(&bytes, |_, m, _| {
+        m["items"]["ids"][3] = m["items"]["ids"][1].clone()
+    });
+    assert_eq!(
+        err(&b),
+        FormatError::DuplicateItemId {
+            id: "SKU-1".into(),
+            first: 1,
+            second: 3
+        }
+    );
+    let b = mutate(&bytes, |_, m, _| {
+        m["items"]["titles"].as_array_mut().unwrap().pop();
+    });
+    assert_eq!(
+        err(&b),
+        FormatError::CatalogLength {
+            field: "titles",
+            len: 4,
+            expected: 5
+        }
+    );
+    let b = mutate(&bytes, |_, m, _| m["model"]["n_items"] = json!(6));
+    assert!(matches!(
+        err(&b),
+        FormatError::CatalogLength { field: "ids", .. }
+    ));
+    let b = mutate(&bytes, |_, m, _| m["items"]["category"][2] = json!(3));
+    assert_eq!(
+        err(&b),
+        FormatError::CategoryOutOfRange {
+            item: 2,
+            category: 3,
+            categories: 3
+        }
+    );
+    let b = mutate(&bytes, |_, m, _| m["items"]["price"][4] = json!(-1.0));
+    assert!(matches!(
+        err(&b),
+        FormatError::BadItemAttribute {
+            item: 4,
+            field: "price",
+            ..
+        }
+    ));
+
+    // The writer applies the same rules.
+    let mut wf = sample(5, 8);
+    wf.metadata.items.ids[4] = "SKU-0".into();
+    assert!(matches!(
+        wf.to_bytes(Quantization::F32),
+        Err(FormatError::DuplicateItemId {
+            first: 0,
+            second: 4,
+            ..
+        })
+    ));
+    let mut wf = sample(5, 8);
+    wf.metadata.items.price[0] = Some(f32::NAN);
+    assert!(matches!(
+        wf.to_bytes(Quantization::F32),
+        Err(FormatError::BadItemAttribute { item: 0, .. })
+    ));
+}
+
+#[test]
+fn tensor_entry_errors() {
+    let bytes = sample(5, 8).to_bytes(Quantization::F32).unwrap();
+
+    let b = mutate(&bytes, |h, _, _| {
+        h["block0.ln.gain"]["dtype"] = json!("BF16")
+    });
+    assert_eq!(
+        err(&b),
+        FormatError::UnknownDtype {
+            tensor: "block0.ln.gain".into(),
+            dtype: "BF16".into()
+        }
+    );
+
+    let b = mutate(&bytes, |h, _, _| h["block0.ln.gain"]["shape"] = json!([9]));
+    assert!(matches!(
+        err(&b),
+        FormatError::ShapeMismatch { tensor, shape, bytes: 32, .. }
+            if tensor == "block0.ln.gain" && shape == vec![9]
+    ));
+    // A shape whose product overflows.
+    let b = mutate(&bytes, |h, _, _| {
+        h["block0.ln.gain"]["shape"] = json!([u64::MAX / 2, 4, 2])
+    });
+    assert!(matches!(err(&b), FormatError::ShapeMismatch { .. }));
+
+    // Offsets past the end of the data section.
+    let b = mutate(&bytes, |h, _, d| {
+        let (s, e) = offsets(h, "block0.ln.gain");
+        let past = d.len() + 100;
+        h["block0.ln.gain"]["data_offsets"] = json!([past, past + (e - s)]);
+    });
+    assert!(matches!(
+        err(&b),
+        FormatError::OffsetsOutOfBounds { tensor, .. } if tensor == "block0.ln.gain"
+    ));
+    let b = mutate(&bytes, |h, _, _| {
+        h["block0.ln.gain"]["data_offsets"] = json!([u64::MAX - 3, u64::MAX])
+    });
+    assert!(WeightFile::from_bytes(&b).is_err());
+    // Inverted offsets.
+    let b = mutate(&bytes, |h, _, _| {
+        let (s, e) = offsets(h, "block0.ln.gain");
+        h["block0.ln.gain"]["data_offsets"] = json!([e, s]);
+    });
+    assert!(matches!(err(&b), FormatError::OffsetsOutOfBounds { .. }));
+
+    // Two tensors of the same size sharing bytes.
+    let b = mutate(&bytes, |h, _, _| {
+        h["stats.popularity"]["data_offsets"] = h["feat.category"]["data_offsets"].clone();
+    });
+    assert!(matches!(err(&b), FormatError::OverlappingTensors { .. }));
+
+    // Trailing bytes nobody indexes.
+    let b = mutate(&bytes, |_, _, d| d.extend_from_slice(&[0; 8]));
+    let data_len = split(&bytes).1.len() as u64;
+    assert_eq!(
+        err(&b),
+        FormatError::UnindexedBytes {
+            start: data_len,
+            end: data_len + 8
+        }
+    );
+}
+
+#[test]
+fn non_finite_values_are_rejected_by_reader_and_writer() {
+    let bytes = sample(5, 8).to_bytes(Quantization::F32).unwrap();
+    let b = mutate(&bytes, |h, _, d| {
+        let (s, _) = offsets(h, "block0.ln.gain");
+        d[s + 12..s + 16].copy_from_slice(&f32::NAN.to_le_bytes());
+    });
+    assert_eq!(
+        err(&b),
+        FormatError::NonFinite {
+            tensor: "block0.ln.gain".into(),
+            index: 3
+        }
+    );
+    // An f16 infinity.
+    let f16 = sample(5, 8).to_bytes(Quantization::F16).unwrap();
+    let b = mutate(&f16, |h, _, d| {
+        let (s, _) = offsets(h, "item.id_embedding");
+        d[s + 2..s + 4].copy_from_slice(&0x7c00u16.to_le_bytes());
+    });
+    assert_eq!(
+        err(&b),
+        FormatError::NonFinite {
+            tensor: "item.id_embedding".into(),
+            index: 1
+        }
+    );
+
+    let mut wf = sample(5, 8);
+    if let TensorData::F32(v) = &mut wf.tensors.get_mut("head.bias").unwrap().data {
+        v[0] = f32::INFINITY;
+    }
+    assert_eq!(
+        wf.to_bytes(Quantization::F32).unwrap_err(),
+        FormatError::NonFinite {
+            tensor: "head.bias".into(),
+            index: 0
+        }
+    );
+    let mut wf = sample(5, 8);
+    if let TensorData::F32(v) = &mut wf.tensors.get_mut("block0.ffn.w1").unwrap().data {
+        v[5] = 1e6;
+    }
+    assert!(wf.to_bytes(Quantization::F32).is_ok());
+    assert!(wf.to_bytes(Quantization::Int8).is_ok());
+    assert!(matches!(
+        wf.to_bytes(Quantization::F16),
+        Err(FormatError::F16Overflow { index: 5, .. })
+    ));
+}
+
+#[test]
+fn quantization_errors() {
+    let f16 = sample(5, 8).to_bytes(Quantization::F16).unwrap();
+    let b = mutate(&f16, |_, m, _| m["quantization"] = json!("f32"));
+    assert!(matches!(
+        err(&b),
+        FormatError::QuantizationMismatch {
+            dtype: "F16",
+            quantization: Quantization::F32,
+            ..
+        }
+    ));
+
+    let i8 = sample(5, 8).to_bytes(Quantization::Int8).unwrap();
+    let b = mutate(&i8, |_, m, _| m["quantization"] = json!("f16"));
+    assert!(matches!(
+        err(&b),
+        FormatError::QuantizationMismatch { dtype: "I8", .. }
+    ));
+
+    let name = "block0.ffn.w1";
+    let scale = format!("{name}.scale");
+    let b = mutate(&i8, |h, _, _| {
+        let entry = h.as_object_mut().unwrap().remove(&scale).unwrap();
+        h[format!("{name}.scales")] = entry;
+    });
+    assert_eq!(
+        err(&b),
+        FormatError::MissingScale {
+            tensor: name.into()
+        }
+    );
+
+    let b = mutate(&i8, |h, _, _| h[&scale]["dtype"] = json!("I32"));
+    assert!(matches!(err(&b), FormatError::BadScale { tensor, .. } if tensor == name));
+    let b = mutate(&i8, |h, _, _| h[&scale]["shape"] = json!([1, 8]));
+    assert!(matches!(err(&b), FormatError::BadScale { reason, .. } if reason.contains("shape")));
+    for bad in [-1.0f32, f32::NAN, f32::INFINITY] {
+        let b = mutate(&i8, |h, _, d| {
+            let (s, _) = offsets(h, &scale);
+            d[s..s + 4].copy_from_slice(&bad.to_le_bytes());
+        });
+        assert!(matches!(err(&b), FormatError::BadScale { .. }), "{bad}");
+    }
+
+    // The writer refuses to shadow a model tensor with a scale companion.
+    let mut wf = sample(5, 8);
+    wf.tensors.insert(
+        scale.clone(),
+        Tensor {
+            shape: vec![8],
+            data: TensorData::F32(vec![1.0; 8]),
+        },
+    );
+    assert_eq!(
+        wf.to_bytes(Quantization::Int8).unwrap_err(),
+        FormatError::ReservedName {
+            tensor: name.into()
+        }
+    );
+    assert!(wf.to_bytes(Quantization::F16).is_ok());
+}
+
+#[test]
+fn writer_rejects_data_not_matching_shape() {
+    let mut wf = sample(5, 8);
+    wf.tensors.get_mut("block0.ln.gain").unwrap().shape = vec![3, 3];
+    assert!(matches!(
+        wf.to_bytes(Quantization::F32),
+        Err(FormatError::ShapeMismatch { bytes: 32, .. })
+    ));
+    wf.tensors.get_mut("block0.ln.gain").unwrap().shape = vec![usize::MAX, 2];
+    assert!(matches!(
+        wf.to_bytes(Quantization::F32),
+        Err(FormatError::ShapeMismatch { .. })
+    ));
+}
+
+#[test]
+fn hand_written_safetensors_file_is_read() {
+    // Written with the plain safetensors rules and nothing from vitrine's writer: keys in
+    // arbitrary order, data not in name order, no header padding, an extra metadata key.
+    let a: Vec<f32> = vec![1.0, -2.5, 3.25, 0.0, 1e-3, -7.0];
+    let b: Vec<i32> = vec![7, -9];
+    let mut data = Vec::new();
+    data.extend(b.iter().flat_map(|x| x.to_le_bytes()));
+    data.extend(a.iter().flat_map(|x| x.to_le_bytes()));
+    let mut meta = serde_json::to_value(metadata(2)).unwrap();
+    meta["format_version"] = json!(1);
+    meta["quantization"] = json!("f32");
+    meta["content_hash"] = json!(content_hash(&data));
+    let header = json!({
+        "__metadata__": {"format": "pt", "vitrine": meta.to_string()},
+        "z.b": {"dtype": "I32", "shape": [2], "data_offsets": [0, 8]},
+        "a": {"dtype": "F32", "shape": [2, 3], "data_offsets": [8, 32]},
+    });
+    let mut bytes = assemble(&header, &data);
+    let wf = WeightFile::from_bytes(&bytes).unwrap();
+    assert_eq!(wf.tensors["a"].shape, vec![2, 3]);
+    assert_eq!(wf.tensors["a"].data, TensorData::F32(a));
+    assert_eq!(wf.tensors["z.b"].data, TensorData::I32(b));
+    assert_eq!(wf.metadata.items, metadata(2).items);
+
+    // Trailing-space padding of the header (as safetensors writers do) is accepted.
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    bytes.splice(8 + n..8 + n, *b"     ");
+    bytes[..8].copy_from_slice(&((n + 5) as u64).to_le_bytes());
+    assert_eq!(WeightFile::from_bytes(&bytes).unwrap(), wf);
+}
+
+#[test]
+fn written_file_follows_safetensors_layout_rules() {
+    let bytes = sample(5, 8).to_bytes(Quantization::Int8).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    assert_eq!((8 + n) % 8, 0);
+    assert_eq!(bytes[8], b'{');
+    let (header, data) = split(&bytes);
+    let mut ranges = Vec::new();
+    for (name, entry) in header.as_object().unwrap() {
+        if name == "__metadata__" {
+            assert!(entry.as_object().unwrap().values().all(Value::is_string));
+            continue;
+        }
+        assert!(["F32", "I32", "F16", "I8"].contains(&entry["dtype"].as_str().unwrap()));
+        ranges.push((offsets(&header, name), name.clone()));
+    }
+    ranges.sort();
+    let mut cursor = 0;
+    for ((s, e), _) in &ranges {
+        assert_eq!(*s, cursor);
+        cursor = *e;
+    }
+    assert_eq!(cursor, data.len());
+    // Laid out in name order.
+    let names: Vec<_> = ranges.iter().map(|(_, n)| n.clone()).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+}
+
+#[test]
+fn peek_metadata_reads_only_the_header() {
+    let bytes = sample(5, 8).to_bytes(Quantization::F16).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let full = WeightFile::from_bytes(&bytes).unwrap();
+    assert_eq!(peek_metadata(&bytes[..8 + n]).unwrap(), full.metadata);
+    assert_eq!(peek_tensors(&bytes[..8 + n]).unwrap().len(), 8);
+    assert!(matches!(
+        peek_metadata(&bytes[..8 + n - 1]),
+        Err(FormatError::Truncated { .. })
+    ));
+}
+
+#[test]
+fn random_byte_flips_never_panic() {
+    let files: Vec<Vec<u8>> = [Quantization::F32, Quantization::F16, Quantization::Int8]
+        .iter()
+        .map(|&q| sample(5, 8).to_bytes(q).unwrap())
+        .collect();
+    let mut rng = Rng(0x1234_5678_9abc_def1);
+    let mut errors = 0;
+    for i in 0..2000 {
+        let mut b = files[i % 3].clone();
+        let header_end = 8 + u64::from_le_bytes(b[..8].try_into().unwrap()) as usize;
+        for _ in 0..1 + rng.below(4) {
+            // Half of the flips hit the length prefix and header, where parsing happens.
+            let pos = if rng.below(2) == 0 {
+                rng.below(header_end)
+            } else {
+                rng.below(b.len())
+            };
+            b[pos] ^= 1 << rng.below(8);
+        }
+        if rng.below(10) == 0 {
+            let cut = rng.below(b.len());
+            b.truncate(cut);
+        }
+        let _ = peek_metadata(&b);
+        let _ = peek_tensors(&b);
+        if let Err(e) = WeightFile::from_bytes(&b) {
+            errors += 1;
+            assert!(!e.to_string().is_empty());
+        }
+    }
+    // Nearly every flip must be caught (the hash covers the data, the header is strict).
+    assert!(errors > 1900, "{errors}");
+}
+
+#[test]
+fn model_weight_file_round_trips_and_loads() {
+    let wf = vitrine::model::tiny_weight_file(50, 7);
+    for q in [Quantization::F32, Quantization::F16, Quantization::Int8] {
+        let bytes = wf.to_bytes(q).unwrap();
+        let back = WeightFile::from_bytes(&bytes).unwrap();
+        assert_eq!(back.metadata.items, wf.metadata.items);
+        assert_eq!(
+            back.tensors.keys().collect::<Vec<_>>(),
+            wf.tensors.keys().collect::<Vec<_>>()
+        );
+        if q == Quantization::F32 {
+            assert_eq!(back.tensors, wf.tensors);
+        }
+        vitrine::model::Model::from_weights(&back).unwrap();
+    }
+}

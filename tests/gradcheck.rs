@@ -1,0 +1,369 @@
+//! Finite-difference gradient checks of every hand-written backward pass in
+//! `vitrine::train::backprop`, and the trainer's determinism and learning on a toy task.
+use vitrine::format::TensorData;
+use vitrine::history::{EventKind, HistoryEvent};
+use vitrine::model::layers::{causal_attention, layer_norm, linear, softmax_xent};
+use vitrine::model::{idx, tiny_weight_file, Dropout, Model};
+use vitrine::train::backprop::{
+    attention_backward, encoder_backward, head_backward, item_encoder_backward, item_part_backward,
+    layer_norm_backward, linear_backward, Grads,
+};
+use vitrine::train::{train, TrainConfig};
+
+struct Xs(u64);
+impl Xs {
+    fn f(&mut self) -> f32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+    fn vec(&mut self, n: usize) -> Vec<f32> {
+        (0..n).map(|_| self.f()).collect()
+    }
+}
+
+/// Central differences of `loss` at up to 40 coordinates of `x`, compared with `grad`.
+fn check(name: &str, x: &[f32], grad: &[f32], loss: impl Fn(&[f32]) -> f64) {
+    assert_eq!(x.len(), grad.len(), "{name}: gradient length");
+    let eps: f32 = std::env::var("GC_EPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1e-3);
+    let step = if std::env::var("GC_ALL").is_ok() {
+        1
+    } else {
+        (x.len() / 40).max(1)
+    };
+    // Errors are relative to the entry, floored by the tensor's gradient scale (entries
+    // that are exactly zero analytically, like key biases, read as float noise). A
+    // coordinate whose perturbation crosses a ReLU kink differs legitimately, so up to
+    // 10% of the checked coordinates may miss; a wrong backward pass misses nearly all.
+    let rms =
+        (grad.iter().map(|g| (*g as f64).powi(2)).sum::<f64>() / grad.len().max(1) as f64).sqrt();
+    let (mut worst, mut misses, mut checked) = (0.0f64, Vec::new(), 0usize);
+    for i in (0..x.len()).step_by(step) {
+        let mut xp = x.to_vec();
+        xp[i] += eps;
+        let lp = loss(&xp);
+        xp[i] -= 2.0 * eps;
+        let lm = loss(&xp);
+        let num = (lp - lm) / (2.0 * eps as f64);
+        let ana = grad[i] as f64;
+        let err = (num - ana).abs() / (num.abs().max(ana.abs()) + 0.05 * rms + 1e-4);
+        checked += 1;
+        if err >= 5e-2 {
+            misses.push(format!("[{i}] numeric {num:.6} vs analytic {ana:.6}"));
+        } else {
+            worst = worst.max(err);
+        }
+    }
+    assert!(
+        misses.len() * 10 <= checked,
+        "{name}: {} of {checked} coordinates differ: {}",
+        misses.len(),
+        misses.join("; ")
+    );
+    eprintln!("{name}: worst relative error {worst:.2e}");
+}
+
+fn weighted(y: &[f32], r: &[f32]) -> f64 {
+    y.iter()
+        .zip(r)
+        .map(|(a, b)| (*a as f64) * (*b as f64))
+        .sum()
+}
+
+#[test]
+fn linear_layer() {
+    let mut g = Xs(1);
+    let (m, k, n) = (3, 5, 4);
+    let (x, w, b, r) = (g.vec(m * k), g.vec(k * n), g.vec(n), g.vec(m * n));
+    let (mut dw, mut db) = (vec![0.0; k * n], vec![0.0; n]);
+    let dx = linear_backward(&x, &w, &r, m, k, n, &mut dw, Some(&mut db));
+    check("linear dx", &x, &dx, |x| {
+        weighted(&linear(x, &w, &b, m, k, n), &r)
+    });
+    check("linear dw", &w, &dw, |w| {
+        weighted(&linear(&x, w, &b, m, k, n), &r)
+    });
+    check("linear db", &b, &db, |b| {
+        weighted(&linear(&x, &w, b, m, k, n), &r)
+    });
+}
+
+#[test]
+fn layer_norm_layer() {
+    let mut g = Xs(2);
+    let (m, d) = (3, 8);
+    let (x, gain, bias, r) = (g.vec(m * d), g.vec(d), g.vec(d), g.vec(m * d));
+    let (_, cache) = layer_norm(&x, &gain, &bias, m, d);
+    let (mut dg, mut db) = (vec![0.0; d], vec![0.0; d]);
+    let dx = layer_norm_backward(&cache, &gain, &r, m, d, &mut dg, &mut db);
+    check("ln dx", &x, &dx, |x| {
+        weighted(&layer_norm(x, &gain, &bias, m, d).0, &r)
+    });
+    check("ln dg", &gain, &dg, |gn| {
+        weighted(&layer_norm(&x, gn, &bias, m, d).0, &r)
+    });
+    check("ln db", &bias, &db, |b| {
+        weighted(&layer_norm(&x, &gain, b, m, d).0, &r)
+    });
+}
+
+#[test]
+fn causal_attention_layer() {
+    let mut g = Xs(3);
+    let (len, dim, heads) = (5, 8, 2);
+    let (q, k, v, r) = (
+        g.vec(len * dim),
+        g.vec(len * dim),
+        g.vec(len * dim),
+        g.vec(len * dim),
+    );
+    let (_, probs) = causal_attention(&q, &k, &v, len, dim, heads);
+    let (dq, dk, dv) = attention_backward(&q, &k, &v, &probs, &r, len, dim, heads);
+    check("attn dq", &q, &dq, |q| {
+        weighted(&causal_attention(q, &k, &v, len, dim, heads).0, &r)
+    });
+    check("attn dk", &k, &dk, |k| {
+        weighted(&causal_attention(&q, k, &v, len, dim, heads).0, &r)
+    });
+    check("attn dv", &v, &dv, |v| {
+        weighted(&causal_attention(&q, &k, v, len, dim, heads).0, &r)
+    });
+}
+
+#[test]
+fn softmax_cross_entropy() {
+    let mut g = Xs(4);
+    let z = g.vec(7);
+    let mut grad = vec![0.0; 7];
+    softmax_xent(&z, 3, &mut grad);
+    let mut scratch = vec![0.0; 7];
+    check("xent", &z, &grad, |z| {
+        softmax_xent(z, 3, &mut scratch.clone()) as f64
+    });
+    scratch.clear();
+}
+
+fn tiny() -> Model {
+    Model::from_weights(&tiny_weight_file(40, 11)).unwrap()
+}
+
+fn with_param(model: &Model, p: usize, vals: &[f32]) -> Model {
+    let mut m = model.clone();
+    m.params[p].1.data = TensorData::F32(vals.to_vec());
+    m
+}
+
+fn history(items: &[u32]) -> Vec<HistoryEvent> {
+    let kinds = [EventKind::View, EventKind::Cart, EventKind::Purchase];
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, &it)| HistoryEvent {
+            item: it,
+            kind: kinds[i % 3],
+            at: 1e9 + (i * i) as f64 * 5000.0,
+        })
+        .collect()
+}
+
+/// The encoder (with dropout masks fixed by the seed) against every parameter group and
+/// the input item vectors.
+#[test]
+fn encoder_all_parameters() {
+    let mut model = tiny();
+    // Non-trivial layer-norm gains/biases, and embeddings of unit scale so the finite
+    // differences stay in the locally linear range of the first layer norm.
+    let mut g = Xs(5);
+    for (name, t) in model.params.iter_mut() {
+        if name.starts_with("item.") || name.starts_with("user.") {
+            if let TensorData::F32(v) = &mut t.data {
+                v.iter_mut().for_each(|x| *x *= 10.0);
+            }
+        }
+        if name.ends_with(".g") || name.ends_with(".b") {
+            if let TensorData::F32(v) = &mut t.data {
+                v.iter_mut().for_each(|x| *x += 0.3 * g.f());
+            }
+        }
+    }
+    let iv = model.item_vectors();
+    let (input, _) = model.seq_input(&history(&[3, 7, 7, 12, 1, 30]));
+    let d = model.config.dim;
+    let r = g.vec(input.len() * d);
+    let fwd = |m: &Model, v: &[f32]| {
+        let mut drop = Dropout::new(0.25, 9);
+        weighted(&m.encode_sequence(v, &input, Some(&mut drop)).0, &r)
+    };
+    let mut grads = Grads::zeros(&model);
+    let mut dv = vec![0.0; iv.len()];
+    let mut drop = Dropout::new(0.25, 9);
+    let (_, cache) = model.encode_sequence(&iv, &input, Some(&mut drop));
+    encoder_backward(&model, &cache, &r, &mut grads, &mut dv);
+    check("encoder d item vectors", &iv, &dv, |v| fwd(&model, v));
+    for p in idx::POS..model.head_index() {
+        let name = model.params[p].0.clone();
+        if name.ends_with("attn.bk") {
+            // Adding the same vector to every key shifts each softmax row by a constant:
+            // the exact gradient is zero (finite differences only see float noise).
+            assert!(
+                grads.g[p].iter().all(|g| g.abs() < 1e-4),
+                "{name}: {:?}",
+                grads.g[p]
+            );
+            continue;
+        }
+        let x = model.w(p).to_vec();
+        check(&name, &x, &grads.g[p], |x| {
+            fwd(&with_param(&model, p, x), &iv)
+        });
+    }
+}
+
+/// The scoring head (dot product + MLP) against u, the candidates and every head weight.
+#[test]
+fn scoring_head_all_parameters() {
+    let model = tiny();
+    let mut g = Xs(6);
+    let d = model.config.dim;
+    let h = model.config.mlp_hidden[0];
+    let c = 9;
+    let u = g.vec(d);
+    let cand = g.vec(c * d);
+    let r = g.vec(c);
+    let hi = model.head_index();
+    let fwd = |m: &Model, u: &[f32], cand: &[f32]| {
+        let part = linear(cand, &m.w(hi)[d * h..2 * d * h], m.w(hi + 1), c, d, h);
+        weighted(&m.head_forward(u, cand, &part, c).0, &r)
+    };
+    let part = linear(
+        &cand,
+        &model.w(hi)[d * h..2 * d * h],
+        model.w(hi + 1),
+        c,
+        d,
+        h,
+    );
+    let (_, cache) = model.head_forward(&u, &cand, &part, c);
+    let mut grads = Grads::zeros(&model);
+    let (du, mut dcand, dpart) = head_backward(&model, &u, &cand, c, &cache, &r, &mut grads);
+    item_part_backward(&model, &cand, c, &dpart, &mut grads, &mut dcand);
+    check("head du", &u, &du, |u| fwd(&model, u, &cand));
+    check("head dcand", &cand, &dcand, |cd| fwd(&model, &u, cd));
+    for p in hi..model.params.len() {
+        let name = model.params[p].0.clone();
+        let x = model.w(p).to_vec();
+        check(&name, &x, &grads.g[p], |x| {
+            fwd(&with_param(&model, p, x), &u, &cand)
+        });
+    }
+}
+
+/// The item encoder (ID + category + title tokens + price) against its four tables.
+#[test]
+fn item_encoder_all_parameters() {
+    let model = tiny();
+    let mut g = Xs(7);
+    let r = g.vec(model.config.n_items * model.config.dim);
+    let mut grads = Grads::zeros(&model);
+    item_encoder_backward(&model, &r, &mut grads);
+    for p in [idx::ITEM_ID, idx::ITEM_CAT, idx::ITEM_TOK, idx::ITEM_PRICE] {
+        let name = model.params[p].0.clone();
+        let x = model.w(p).to_vec();
+        check(&name, &x, &grads.g[p], |x| {
+            weighted(&with_param(&model, p, x).item_vectors(), &r)
+        });
+    }
+}
+
+/// Synthetic sequences with a learnable rule: after item i comes item (i + 1) mod n.
+fn cyclic_sequences(n: u32, users: usize) -> Vec<Vec<HistoryEvent>> {
+    (0..users)
+        .map(|u| {
+            let start = (u as u32 * 7) % n;
+            let items: Vec<u32> = (0..12).map(|t| (start + t) % n).collect();
+            history(&items)
+        })
+        .collect()
+}
+
+#[test]
+fn training_is_deterministic_and_learns() {
+    let seqs = cyclic_sequences(40, 120);
+    let cfg = TrainConfig {
+        epochs: 12,
+        batch_size: 16,
+        lr: 5e-3,
+        dropout: 0.1,
+        seed: 3,
+        patience: 10,
+        ..TrainConfig::default()
+    };
+    let run = || {
+        let mut m = tiny();
+        let mut losses = Vec::new();
+        // Every epoch "validates" better than the last, so the final parameters are kept.
+        let mut epoch = 0.0;
+        let mut validate = |_: &Model| {
+            epoch += 1.0;
+            epoch
+        };
+        let rep = train(&mut m, &seqs, &cfg, &mut validate, &mut |p| {
+            losses.push(p.loss)
+        });
+        (m, rep, losses)
+    };
+    let (m1, r1, l1) = run();
+    let (m2, _, l2) = run();
+    assert_eq!(l1, l2, "losses differ between two runs with the same seed");
+    for (a, b) in m1.params.iter().zip(&m2.params) {
+        assert_eq!(
+            a, b,
+            "parameters differ between two runs with the same seed"
+        );
+    }
+    let first = r1.epochs.first().unwrap().loss;
+    let last = r1.epochs.last().unwrap().loss;
+    assert!(last < 0.7 * first, "loss did not fall: {first} -> {last}");
+    // The learned rule: after 10, 11, 12 comes 13.
+    let v = m1.item_vectors();
+    let u = m1.encode_user(&v, &history(&[10, 11, 12]), 0.0).u;
+    let scores: Vec<f32> = (0..40).map(|i| m1.score_reference(&v, &u, i)).collect();
+    let best = (0..40)
+        .max_by(|&a, &b| scores[a].total_cmp(&scores[b]))
+        .unwrap();
+    assert_eq!(best, 13, "model did not learn the successor rule");
+}
+
+#[test]
+fn early_stopping_keeps_the_best_epoch() {
+    let seqs = cyclic_sequences(40, 40);
+    let cfg = TrainConfig {
+        epochs: 10,
+        batch_size: 16,
+        patience: 2,
+        ..TrainConfig::default()
+    };
+    let mut m = tiny();
+    let vals = [0.1, 0.3, 0.2, 0.25, 0.9];
+    let mut i = 0;
+    let mut snapshots = Vec::new();
+    let rep = train(
+        &mut m,
+        &seqs,
+        &cfg,
+        &mut |m| {
+            snapshots.push(m.params.clone());
+            i += 1;
+            vals[i - 1]
+        },
+        &mut |_| {},
+    );
+    assert_eq!(rep.epochs.len(), 4, "should stop 2 epochs after the best");
+    assert_eq!(rep.best_epoch, 2);
+    // Parameters are those of epoch 2 (except zeroed cold-item IDs: none here).
+    assert_eq!(m.params, snapshots[1]);
+}

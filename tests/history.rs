@@ -1,0 +1,439 @@
+//! The on-device history rules: caps, dedup, decay, concurrent merge, and validation of
+//! whatever `localStorage` hands back.
+use vitrine::history::{
+    EventKind, HistoryError, HistoryLimits, HistoryStore, StoredEvent, HISTORY_SCHEMA,
+};
+
+const NS: &str = "vitrine:shop:model";
+const DAY: f64 = 86_400.0;
+const T0: f64 = 1_700_000_000.0;
+
+fn ev(item: &str, kind: EventKind, at: f64) -> StoredEvent {
+    StoredEvent {
+        item: item.to_string(),
+        kind,
+        at,
+    }
+}
+
+fn view(item: &str, at: f64) -> StoredEvent {
+    ev(item, EventKind::View, at)
+}
+
+fn assert_sorted(s: &HistoryStore) {
+    for w in s.events.windows(2) {
+        assert!(w[0].at <= w[1].at, "events out of order: {w:?}");
+    }
+}
+
+#[test]
+fn defaults_are_the_documented_ones() {
+    let l = HistoryLimits::default();
+    assert_eq!(l.max_events, 200);
+    assert_eq!(l.max_bytes, 64 * 1024);
+    assert_eq!(l.half_life_days, 30.0);
+    assert_eq!(l.dedup_window_secs, 1800.0);
+    assert!(l.max_age_days >= l.half_life_days);
+}
+
+#[test]
+fn record_caps_event_count_dropping_oldest() {
+    let limits = HistoryLimits::default();
+    let mut s = HistoryStore::new(NS);
+    for i in 0..500 {
+        s.record(view(&format!("I{i}"), T0 + i as f64 * 60.0), &limits)
+            .unwrap();
+    }
+    assert_eq!(s.events.len(), 200);
+    assert_eq!(s.events[0].item, "I300");
+    assert_eq!(s.events[199].item, "I499");
+    assert_sorted(&s);
+}
+
+#[test]
+fn record_caps_bytes_dropping_oldest() {
+    let limits = HistoryLimits {
+        max_bytes: 2_000,
+        ..HistoryLimits::default()
+    };
+    let mut s = HistoryStore::new(NS);
+    let long = "x".repeat(100);
+    for i in 0..100 {
+        s.record(view(&format!("{long}{i}"), T0 + i as f64 * 60.0), &limits)
+            .unwrap();
+        let json = s.to_json();
+        assert!(json.len() <= 2_000, "{} bytes", json.len());
+        assert_eq!(json.len(), s.json_bytes());
+    }
+    assert!(s.events.len() >= 10, "byte cap dropped too much");
+    assert!(s.events.last().unwrap().item.ends_with("99"));
+    // Adding one more event of the same size would exceed the cap: it is as full as allowed.
+    let one = s.json_bytes() / s.events.len();
+    assert!(s.json_bytes() + one > 2_000 - one);
+}
+
+#[test]
+fn a_single_event_larger_than_the_cap_is_refused() {
+    let limits = HistoryLimits {
+        max_bytes: 200,
+        ..HistoryLimits::default()
+    };
+    let mut s = HistoryStore::new(NS);
+    s.record(view("small", T0), &limits).unwrap();
+    let err = s.record(view(&"y".repeat(500), T0 + 1.0), &limits);
+    assert!(
+        matches!(err, Err(HistoryError::TooLarge { max: 200, .. })),
+        "{err:?}"
+    );
+    assert_eq!(s.events.len(), 1);
+}
+
+#[test]
+fn repeated_view_within_window_updates_time() {
+    let limits = HistoryLimits::default();
+    let mut s = HistoryStore::new(NS);
+    s.record(view("A", T0), &limits).unwrap();
+    s.record(view("B", T0 + 60.0), &limits).unwrap();
+    s.record(view("A", T0 + 600.0), &limits).unwrap();
+    assert_eq!(s.events.len(), 2);
+    assert_eq!(s.events[1], view("A", T0 + 600.0));
+    // Outside the window: a new event.
+    s.record(view("A", T0 + 600.0 + 1801.0), &limits).unwrap();
+    assert_eq!(s.events.len(), 3);
+    // A purchase is never merged, and a different kind is a different event.
+    s.record(ev("A", EventKind::Cart, T0 + 2500.0), &limits)
+        .unwrap();
+    s.record(ev("A", EventKind::Purchase, T0 + 2600.0), &limits)
+        .unwrap();
+    s.record(ev("A", EventKind::Purchase, T0 + 2700.0), &limits)
+        .unwrap();
+    assert_eq!(s.events.len(), 6);
+    assert_sorted(&s);
+}
+
+#[test]
+fn decay_halves_every_half_life() {
+    let limits = HistoryLimits::default();
+    let mut s = HistoryStore::new(NS);
+    let now = T0 + 100.0 * DAY;
+    for age_days in [0.0, 30.0, 60.0, 90.0] {
+        s.record(view(&format!("A{age_days}"), now - age_days * DAY), &limits)
+            .unwrap();
+    }
+    let w = s.decay_weights(now, &limits);
+    // Events are oldest first: ages 90, 60, 30, 0 days.
+    let expected = [0.125f32, 0.25, 0.5, 1.0];
+    for (a, b) in w.iter().zip(expected) {
+        assert!((a - b).abs() < 1e-6, "{w:?}");
+    }
+    // An event after `now` weighs 1, never more.
+    assert_eq!(s.decay_weights(now - DAY, &limits)[3], 1.0);
+}
+
+#[test]
+fn prune_drops_old_and_far_future_events() {
+    let limits = HistoryLimits::default();
+    let now = T0 + 1000.0 * DAY;
+    let mut s = HistoryStore::new(NS);
+    s.events = vec![
+        view("old", now - 181.0 * DAY),
+        view("keep1", now - 179.0 * DAY),
+        view("keep2", now - 1.0),
+        view("soon", now + 3600.0),
+        view("future", now + 2.0 * DAY),
+    ];
+    s.prune(now, &limits);
+    let items: Vec<&str> = s.events.iter().map(|e| e.item.as_str()).collect();
+    assert_eq!(items, ["keep1", "keep2", "soon"]);
+}
+
+#[test]
+fn merge_of_two_concurrent_writers_loses_nothing() {
+    let limits = HistoryLimits::default();
+    let mut base = HistoryStore::new(NS);
+    for i in 0..20 {
+        base.record(view(&format!("B{i}"), T0 + i as f64 * 100.0), &limits)
+            .unwrap();
+    }
+    // Two tabs load the same state and write interleaved events.
+    let mut tab1 = base.clone();
+    let mut tab2 = base.clone();
+    for i in 0..30 {
+        let t = T0 + 10_000.0 + i as f64 * 7.0;
+        tab1.record(ev(&format!("X{i}"), EventKind::Cart, t), &limits)
+            .unwrap();
+        tab2.record(ev(&format!("Y{i}"), EventKind::Purchase, t + 3.0), &limits)
+            .unwrap();
+    }
+    let mut merged = tab1.clone();
+    merged.merge(&tab2, &limits).unwrap();
+    assert_eq!(merged.events.len(), 20 + 30 + 30);
+    for e in tab1.events.iter().chain(&tab2.events) {
+        assert!(merged.events.contains(e), "lost {e:?}");
+    }
+    assert_sorted(&merged);
+    // Merging is symmetric and idempotent.
+    let mut other = tab2.clone();
+    other.merge(&tab1, &limits).unwrap();
+    assert_eq!(other, merged);
+    let again = merged.clone();
+    merged.merge(&again, &limits).unwrap();
+    assert_eq!(merged, other);
+}
+
+#[test]
+fn merge_above_the_cap_keeps_the_newest() {
+    let limits = HistoryLimits {
+        max_events: 50,
+        ..HistoryLimits::default()
+    };
+    let mut a = HistoryStore::new(NS);
+    let mut b = HistoryStore::new(NS);
+    for i in 0..40 {
+        a.record(view(&format!("A{i}"), T0 + 2.0 * i as f64), &limits)
+            .unwrap();
+        b.record(view(&format!("B{i}"), T0 + 2.0 * i as f64 + 1.0), &limits)
+            .unwrap();
+    }
+    a.merge(&b, &limits).unwrap();
+    assert_eq!(a.events.len(), 50);
+    assert_eq!(a.events[0], view("A15", T0 + 30.0));
+    assert_eq!(a.events[49], view("B39", T0 + 79.0));
+}
+
+#[test]
+fn merge_refuses_another_namespace() {
+    let limits = HistoryLimits::default();
+    let mut a = HistoryStore::new(NS);
+    let b = HistoryStore::new("other");
+    assert!(matches!(
+        a.merge(&b, &limits),
+        Err(HistoryError::ForeignNamespace { .. })
+    ));
+}
+
+#[test]
+fn json_round_trip() {
+    let limits = HistoryLimits::default();
+    let mut s = HistoryStore::new(NS);
+    s.record(view("A", T0), &limits).unwrap();
+    s.record(
+        ev("B \"quoted\" ünïcode", EventKind::Cart, T0 + 5.5),
+        &limits,
+    )
+    .unwrap();
+    let json = s.to_json();
+    assert_eq!(json.len(), s.json_bytes());
+    let back = HistoryStore::from_json_at(&json, NS, &limits, T0 + 10.0).unwrap();
+    assert_eq!(back, s);
+    let back = HistoryStore::from_json(&json, NS, &limits).unwrap();
+    assert_eq!(back, s);
+    assert_eq!(s.schema, HISTORY_SCHEMA);
+}
+
+fn store_json(events: &str) -> String {
+    format!(r#"{{"schema":{HISTORY_SCHEMA},"namespace":"{NS}","events":[{events}]}}"#)
+}
+
+#[test]
+fn every_corrupt_input_gives_its_error() {
+    let limits = HistoryLimits::default();
+    let now = T0;
+    let read = |s: &str| HistoryStore::from_json_at(s, NS, &limits, now);
+    for bad in [
+        "",
+        "not json",
+        "{",
+        "[]",
+        "null",
+        r#"{"schema":1}"#,
+        &store_json(r#"{"item":"A","kind":"teleport","at":1}"#),
+        &store_json(r#"{"item":"A","kind":"view"}"#),
+        &store_json(r#"{"item":7,"kind":"view","at":1}"#),
+        &store_json(r#"{"item":"A","kind":"view","at":"yesterday"}"#),
+    ] {
+        assert!(
+            matches!(read(bad), Err(HistoryError::Corrupt(_))),
+            "{bad:?} → {:?}",
+            read(bad)
+        );
+    }
+    assert_eq!(
+        read(r#"{"schema":2,"namespace":"x","events":"whatever"}"#),
+        Err(HistoryError::WrongSchema {
+            found: 2,
+            expected: HISTORY_SCHEMA
+        })
+    );
+    assert_eq!(
+        read(&store_json("").replace(NS, "other")),
+        Err(HistoryError::ForeignNamespace {
+            found: "other".into(),
+            expected: NS.into()
+        })
+    );
+    let big = store_json(&vec![r#"{"item":"A","kind":"view","at":1}"#; 3000].join(","));
+    assert_eq!(
+        read(&big),
+        Err(HistoryError::TooLarge {
+            bytes: big.len(),
+            max: limits.max_bytes
+        })
+    );
+    let cases = [
+        (r#"{"item":"","kind":"view","at":1}"#, "empty"),
+        (r#"{"item":"   ","kind":"view","at":1}"#, "empty"),
+        (r#"{"item":"A","kind":"view","at":-5}"#, "negative"),
+        (r#"{"item":"A","kind":"view","at":1e300}"#, "after"),
+    ];
+    for (event, why) in cases {
+        let json = store_json(&format!(r#"{{"item":"ok","kind":"cart","at":1}},{event}"#));
+        match read(&json) {
+            Err(HistoryError::BadEvent { index: 1, why: w }) => {
+                assert!(w.contains(why), "{event}: {w}")
+            }
+            other => panic!("{event}: {other:?}"),
+        }
+    }
+    // A day of clock skew is tolerated, more is not.
+    let json = store_json(&format!(
+        r#"{{"item":"A","kind":"view","at":{}}}"#,
+        now + 0.5 * DAY
+    ));
+    assert!(read(&json).is_ok());
+    let json = store_json(&format!(
+        r#"{{"item":"A","kind":"view","at":{}}}"#,
+        now + 1.5 * DAY
+    ));
+    assert!(matches!(
+        read(&json),
+        Err(HistoryError::BadEvent { index: 0, .. })
+    ));
+    // Non-finite times cannot be recorded either.
+    let mut s = HistoryStore::new(NS);
+    for at in [f64::NAN, f64::INFINITY, -1.0] {
+        assert!(matches!(
+            s.record(view("A", at), &limits),
+            Err(HistoryError::BadEvent { .. })
+        ));
+    }
+    assert!(matches!(
+        s.record(view("", T0), &limits),
+        Err(HistoryError::BadEvent { .. })
+    ));
+    assert!(s.events.is_empty());
+}
+
+#[test]
+fn unsorted_or_oversized_stores_are_normalised_on_read() {
+    let limits = HistoryLimits {
+        max_events: 3,
+        ..HistoryLimits::default()
+    };
+    let json = store_json(
+        r#"{"item":"C","kind":"view","at":30},{"item":"A","kind":"view","at":10},
+           {"item":"D","kind":"view","at":40},{"item":"B","kind":"view","at":20},
+           {"item":"D","kind":"view","at":40}"#,
+    );
+    let s = HistoryStore::from_json_at(&json, NS, &limits, T0).unwrap();
+    let items: Vec<&str> = s.events.iter().map(|e| e.item.as_str()).collect();
+    assert_eq!(items, ["B", "C", "D"]);
+}
+
+/// xorshift64*: deterministic randomness without a dependency.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+#[test]
+fn random_mutations_never_panic() {
+    let limits = HistoryLimits::default();
+    let mut s = HistoryStore::new(NS);
+    for i in 0..20 {
+        s.record(
+            ev(&format!("I{i}"), EventKind::ALL[i % 3], T0 + i as f64),
+            &limits,
+        )
+        .unwrap();
+    }
+    let valid = s.to_json().into_bytes();
+    let alphabet = br#"{}[]":,.-+eE0123456789 \naviewcartpurchaseschemanamespaceeventsitemkindatnulltruefalse"#;
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut outcomes = [0usize; 2];
+    for _ in 0..2000 {
+        let mut bytes = valid.clone();
+        for _ in 0..1 + rng.below(8) {
+            let pos = rng.below(bytes.len() + 1);
+            match rng.below(4) {
+                0 if pos < bytes.len() => {
+                    bytes.remove(pos);
+                }
+                1 => bytes.insert(pos, alphabet[rng.below(alphabet.len())]),
+                2 if pos < bytes.len() => bytes[pos] = alphabet[rng.below(alphabet.len())],
+                _ => {
+                    let cut = rng.below(bytes.len() + 1);
+                    bytes.truncate(cut);
+                }
+            }
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        let result = HistoryStore::from_json_at(&text, NS, &limits, T0 + 100.0);
+        if let Ok(store) = &result {
+            // Whatever is accepted satisfies the invariants.
+            assert!(store.events.len() <= limits.max_events);
+            assert_sorted(store);
+            for e in &store.events {
+                assert!(!e.item.trim().is_empty() && e.at.is_finite() && e.at >= 0.0);
+            }
+        }
+        outcomes[usize::from(result.is_ok())] += 1;
+    }
+    assert!(outcomes[0] > 0, "no mutation was rejected");
+}
+
+#[test]
+fn limits_parse_from_js_names_and_validate() {
+    let l: HistoryLimits = serde_json::from_str(r#"{"maxEvents":50,"dedupSeconds":60}"#).unwrap();
+    assert_eq!(l.max_events, 50);
+    assert_eq!(l.dedup_window_secs, 60.0);
+    assert_eq!(l.max_bytes, 64 * 1024);
+    assert!(l.validate().is_ok());
+    let e = serde_json::from_str::<HistoryLimits>(r#"{"maxEvent":50}"#).unwrap_err();
+    assert!(e.to_string().contains("maxEvent"), "{e}");
+    for bad in [
+        HistoryLimits {
+            max_events: 0,
+            ..HistoryLimits::default()
+        },
+        HistoryLimits {
+            max_bytes: 10,
+            ..HistoryLimits::default()
+        },
+        HistoryLimits {
+            half_life_days: f64::NAN,
+            ..HistoryLimits::default()
+        },
+        HistoryLimits {
+            max_age_days: 0.0,
+            ..HistoryLimits::default()
+        },
+        HistoryLimits {
+            dedup_window_secs: -1.0,
+            ..HistoryLimits::default()
+        },
+    ] {
+        assert!(
+            matches!(bad.validate(), Err(HistoryError::InvalidLimits(_))),
+            "{bad:?}"
+        );
+    }
+}

@@ -1,0 +1,338 @@
+//! Native parity tests of the scoring-head kernels: every fast path against the scalar
+//! reference on random plans of odd shapes, top-k against a full sort, and the GPU path
+//! (on whatever adapter wgpu finds; lavapipe on CI-like machines).
+//!
+//! Tolerance: a fast path's score `y` must satisfy `|y - x| <= TOL · (1 + |x|)` against
+//! the scalar score `x`, `TOL = 1e-4` (sums are reordered and may use FMA).
+#![cfg(not(target_arch = "wasm32"))]
+
+use vitrine::kernels::{self, CpuKernel, HeadPlan, UserQuery};
+
+const TOL: f32 = 1e-4;
+
+/// xorshift64* generator: deterministic, no dependencies.
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    /// Uniform in [-1, 1).
+    fn unit(&mut self) -> f32 {
+        ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+    fn vec(&mut self, len: usize, scale: f32) -> Vec<f32> {
+        (0..len).map(|_| self.unit() * scale).collect()
+    }
+}
+
+fn random_plan(rng: &mut Rng, n: usize, d: usize, h: usize, extra: &[usize]) -> HeadPlan {
+    let mut layers = Vec::new();
+    let mut width = h;
+    for &w in extra {
+        let scale = 1.0 / (width as f32).sqrt();
+        layers.push((rng.vec(width * w, scale), rng.vec(w, 0.1)));
+        width = w;
+    }
+    HeadPlan {
+        n_items: n,
+        dim: d,
+        hidden: h,
+        item_vectors: rng.vec(n * d, 1.0),
+        item_bias: rng.vec(n * h, 0.5),
+        layers,
+        w_out: rng.vec(width, 1.0 / (width as f32).sqrt()),
+        b_out: rng.unit(),
+    }
+}
+
+fn random_query(rng: &mut Rng, plan: &HeadPlan) -> UserQuery {
+    let scale = 1.0 / (plan.dim as f32).sqrt();
+    UserQuery {
+        m: rng.vec(plan.dim * (plan.hidden + 1), scale),
+        a: rng.vec(plan.hidden, 0.3),
+    }
+}
+
+fn scores(kernel: CpuKernel, plan: &HeadPlan, query: &UserQuery) -> Vec<f32> {
+    let mut out = vec![f32::NAN; plan.n_items];
+    kernel.scores(plan, query, &mut out);
+    out
+}
+
+fn assert_close(what: &str, expected: &[f32], got: &[f32]) {
+    assert_eq!(expected.len(), got.len(), "{what}: length");
+    for (i, (x, y)) in expected.iter().zip(got).enumerate() {
+        assert!(
+            (x - y).abs() <= TOL * (1.0 + x.abs()),
+            "{what}: item {i}: scalar {x}, got {y}"
+        );
+    }
+}
+
+/// Shapes: every n with a rotating (d, h), plus every (d, h) at a middling n.
+fn shapes() -> Vec<(usize, usize, usize, Vec<usize>)> {
+    let ns = [0usize, 1, 7, 33, 1000, 4099];
+    let ds = [1usize, 3, 16, 33, 64];
+    let hs = [1usize, 5, 32, 64];
+    let extras: [&[usize]; 3] = [&[], &[17], &[32, 5]];
+    let mut out = Vec::new();
+    for (i, &n) in ns.iter().enumerate() {
+        for (e, extra) in extras.iter().enumerate() {
+            let d = ds[(i + e) % ds.len()];
+            let h = hs[(i + 2 * e) % hs.len()];
+            out.push((n, d, h, extra.to_vec()));
+        }
+    }
+    for &d in &ds {
+        for &h in &hs {
+            for extra in &extras[..2] {
+                out.push((37, d, h, extra.to_vec()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn native_matches_scalar_on_odd_shapes() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for (n, d, h, extra) in shapes() {
+        let plan = random_plan(&mut rng, n, d, h, &extra);
+        let query = random_query(&mut rng, &plan);
+        let want = scores(CpuKernel::Scalar, &plan, &query);
+        assert!(want.iter().all(|x| x.is_finite()));
+        for kernel in CpuKernel::ALL {
+            let got = scores(kernel, &plan, &query);
+            assert_close(
+                &format!("{} n={n} d={d} h={h} extra={extra:?}", kernel.name()),
+                &want,
+                &got,
+            );
+        }
+    }
+}
+
+#[test]
+fn native_parallel_path_matches_scalar() {
+    // Large enough for the multi-threaded split, with a ragged last chunk.
+    let mut rng = Rng(7);
+    let plan = random_plan(&mut rng, 20_011, 64, 64, &[32]);
+    let query = random_query(&mut rng, &plan);
+    let want = scores(CpuKernel::Scalar, &plan, &query);
+    assert_close(
+        "native n=20011",
+        &want,
+        &scores(CpuKernel::Native, &plan, &query),
+    );
+}
+
+#[test]
+fn scalar_follows_the_documented_math() {
+    // One item, hand-checkable: d = 2, h = 2, one extra layer of width 1.
+    let plan = HeadPlan {
+        n_items: 1,
+        dim: 2,
+        hidden: 2,
+        item_vectors: vec![1.0, 2.0],
+        item_bias: vec![0.5, -10.0],
+        layers: vec![(vec![2.0, 3.0], vec![0.25])],
+        w_out: vec![4.0],
+        b_out: 1.0,
+    };
+    // M = [[1, 0, 1], [0, 1, 1]]: h1 = relu([1, 2] + [0.5, -10] + a).
+    let query = UserQuery {
+        m: vec![1.0, 0.0, 1.0, 0.0, 1.0, 1.0],
+        a: vec![0.5, 0.0],
+    };
+    // h1 = [2, 0]; h2 = relu(2*2 + 0*3 + 0.25) = 4.25; score = 4*4.25 + 1 + (1 + 2).
+    let expected = 4.0 * 4.25 + 1.0 + 3.0;
+    for kernel in CpuKernel::ALL {
+        let got = scores(kernel, &plan, &query);
+        assert!(
+            (got[0] - expected).abs() < 1e-5,
+            "{}: {}",
+            kernel.name(),
+            got[0]
+        );
+    }
+}
+
+#[test]
+fn shape_errors_are_reported_not_panicked() {
+    let mut rng = Rng(3);
+    let plan = random_plan(&mut rng, 5, 4, 3, &[2]);
+    let query = random_query(&mut rng, &plan);
+    let mut out = vec![0.0; 5];
+    let mut bad = plan.clone();
+    bad.item_bias.pop();
+    assert!(CpuKernel::Native
+        .try_scores(&bad, &query, &mut out)
+        .is_err());
+    let mut bad = plan.clone();
+    bad.layers[0].0.push(1.0);
+    assert!(bad.validate().is_err());
+    let mut badq = query.clone();
+    badq.m.pop();
+    assert!(CpuKernel::Scalar
+        .try_scores(&plan, &badq, &mut out)
+        .is_err());
+    assert!(CpuKernel::Scalar
+        .try_scores(&plan, &query, &mut [0.0; 4])
+        .is_err());
+    assert!(CpuKernel::Scalar
+        .try_scores(&plan, &query, &mut out)
+        .is_ok());
+}
+
+fn sorted_reference(scores: &[f32]) -> Vec<(u32, f32)> {
+    let mut all: Vec<(u32, f32)> = scores
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| (i as u32, s))
+        .collect();
+    // Full stable sort: by score descending with NaN last; stable keeps index order.
+    all.sort_by(|a, b| match (a.1.is_nan(), b.1.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Greater,
+        (false, true) => std::cmp::Ordering::Less,
+        _ => b.1.partial_cmp(&a.1).unwrap(),
+    });
+    all
+}
+
+fn same_ranking(a: &[(u32, f32)], b: &[(u32, f32)]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x.0 == y.0 && x.1.to_bits() == y.1.to_bits())
+}
+
+#[test]
+fn top_k_equals_full_sort() {
+    let mut rng = Rng(11);
+    for n in [0usize, 1, 2, 7, 100, 1000, 4099] {
+        // Few distinct values, so ties are common; some NaN and infinities.
+        let scores: Vec<f32> = (0..n)
+            .map(|_| match rng.next_u64() % 20 {
+                0 => f32::NAN,
+                1 => f32::INFINITY,
+                2 => f32::NEG_INFINITY,
+                r => (r % 7) as f32 - 3.0,
+            })
+            .collect();
+        let full = sorted_reference(&scores);
+        for k in [0usize, 1, 3, 10, 64, n, n + 5] {
+            let got = kernels::top_k(&scores, k);
+            let want = &full[..k.min(n)];
+            assert!(same_ranking(&got, want), "n={n} k={k}");
+        }
+    }
+}
+
+#[test]
+fn top_k_orders_signed_zero_and_extremes() {
+    let scores = [0.0, -0.0, f32::NAN, -1.0, f32::MAX, f32::MIN, 0.0];
+    let got: Vec<u32> = kernels::top_k(&scores, 7).iter().map(|e| e.0).collect();
+    assert_eq!(got, vec![4, 0, 6, 1, 3, 5, 2]);
+}
+
+#[cfg(feature = "gpu")]
+mod gpu {
+    use super::*;
+    use vitrine::kernels::gpu::GpuScorer;
+
+    fn device() -> Option<(wgpu::Device, wgpu::Queue, String)> {
+        let instance = wgpu::Instance::default();
+        let adapter =
+            pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default()))
+                .ok();
+        let Some(adapter) = adapter else {
+            if std::env::var("VITRINE_REQUIRE_GPU").as_deref() == Ok("1") {
+                panic!("VITRINE_REQUIRE_GPU=1 but no GPU adapter was found");
+            }
+            println!("skipped: no GPU adapter");
+            return None;
+        };
+        let info = adapter.get_info();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("vitrine-test"),
+            required_limits: adapter.limits(),
+            ..Default::default()
+        }))
+        .expect("device from an existing adapter");
+        Some((device, queue, format!("{} ({:?})", info.name, info.backend)))
+    }
+
+    #[test]
+    fn gpu_matches_scalar_and_top_k_matches_cpu() {
+        let Some((device, queue, name)) = device() else {
+            return;
+        };
+        println!("adapter: {name}");
+        let mut rng = Rng(0x5eed);
+        let mut cases = shapes();
+        cases.retain(|c| c.0 != 37 || (c.1 + c.2) % 3 == 0);
+        for (n, d, h, extra) in cases {
+            let plan = random_plan(&mut rng, n, d, h, &extra);
+            let query = random_query(&mut rng, &plan);
+            let gpu =
+                GpuScorer::with_device(device.clone(), queue.clone(), &plan).expect("plan fits");
+            let what = format!("gpu n={n} d={d} h={h} extra={extra:?}");
+            let want = scores(CpuKernel::Scalar, &plan, &query);
+            let got = pollster::block_on(gpu.scores(&query)).expect("gpu scores");
+            assert_close(&what, &want, &got);
+            for k in [1usize, 10, 100] {
+                let top = pollster::block_on(gpu.top_k(&query, k)).expect("gpu top_k");
+                // Exactly the CPU ranking of the GPU's own scores.
+                let cpu_of_gpu = kernels::top_k(&got, k);
+                assert!(same_ranking(&top, &cpu_of_gpu), "{what} k={k}");
+                // Same set as the scalar top-k when the boundary is clear of rounding.
+                let cpu = kernels::top_k(&want, k + 1);
+                let clear = cpu.len() <= k
+                    || (cpu[k - 1].1 - cpu[k].1).abs() > 4.0 * TOL * (1.0 + cpu[k].1.abs());
+                if clear {
+                    let mut a: Vec<u32> = top.iter().map(|e| e.0).collect();
+                    let mut b: Vec<u32> = cpu[..k.min(n)].iter().map(|e| e.0).collect();
+                    a.sort_unstable();
+                    b.sort_unstable();
+                    assert_eq!(a, b, "{what} k={k}: top-k set");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gpu_top_k_handles_ties_nan_and_large_k() {
+        let Some((device, queue, _)) = device() else {
+            return;
+        };
+        // item_bias drives the scores: d = 1 with zero vectors, h = 1, w_out = 1.
+        let n = 5000;
+        let mut rng = Rng(99);
+        let bias: Vec<f32> = (0..n).map(|_| (rng.next_u64() % 50) as f32).collect();
+        let plan = HeadPlan {
+            n_items: n,
+            dim: 1,
+            hidden: 1,
+            item_vectors: vec![0.0; n],
+            item_bias: bias,
+            layers: vec![],
+            w_out: vec![1.0],
+            b_out: 0.0,
+        };
+        let query = UserQuery {
+            m: vec![0.0, 0.0],
+            a: vec![0.0],
+        };
+        let gpu = GpuScorer::with_device(device, queue, &plan).expect("plan fits");
+        let got = pollster::block_on(gpu.scores(&query)).expect("scores");
+        for k in [1usize, 50, 300, 2000, n, n + 1] {
+            let top = pollster::block_on(gpu.top_k(&query, k)).expect("top_k");
+            assert!(same_ranking(&top, &kernels::top_k(&got, k)), "k={k}");
+        }
+    }
+}
