@@ -9,9 +9,9 @@
 //! `storage: 'memory'` and the main thread hands the stored history over per call
 //! ([`WasmRecommender::set_stored_history`], [`WasmRecommender::stored_history`]).
 //!
-//! History rules (cap, age limit, dedup, validation) are applied on every write; before
-//! every write the stored value is re-read and the change applied on top of it, so two tabs
-//! of the same store do not overwrite each other. A corrupt, foreign or oversized stored
+//! History rules ([`crate::history::HistoryStore`]: cap, age limit, dedup, validation)
+//! are applied on every write; before every write the stored value is re-read and the
+//! change applied on top of it, so two tabs of the same store do not overwrite each other. A corrupt, foreign or oversized stored
 //! value is reported once with `console.warn`, reset, and the page keeps working.
 //!
 //! Every export returns `Result<_, JsError>`: JavaScript sees a thrown `Error` whose
@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::history::{EventKind, HistoryEvent};
+use crate::history::{EventKind, HistoryLimits, HistoryStore, StoredEvent};
 use crate::kernels::{CpuKernel, UserQuery};
 use crate::recommend::{RecommendOptions, Recommender};
 
@@ -159,124 +159,7 @@ fn has_webgpu() -> bool {
 }
 
 // ---------------------------------------------------------------------------------------
-// Stored history: format and rules.
-
-/// Version tag of the stored history format.
-const STORE_VERSION: u32 = 1;
-
-/// Limits applied to the stored history on every write.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
-struct Limits {
-    /// Most events kept (oldest dropped first).
-    max_events: usize,
-    /// Events older than this many days are dropped.
-    max_age_days: f64,
-    /// A stored value longer than this many bytes is treated as corrupt.
-    max_bytes: usize,
-    /// Repeats of the same item and event type within this many seconds collapse to one.
-    dedup_seconds: f64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_events: 200,
-            max_age_days: 90.0,
-            max_bytes: 64 * 1024,
-            dedup_seconds: 60.0,
-        }
-    }
-}
-
-impl Limits {
-    fn validate(&self) -> Result<(), JsError> {
-        if self.max_events == 0 || self.max_events > 10_000 {
-            return Err(JsError::new(
-                "options: `historyLimits.maxEvents` must be in 1..=10000",
-            ));
-        }
-        if !(self.max_age_days.is_finite() && self.max_age_days > 0.0) {
-            return Err(JsError::new(
-                "options: `historyLimits.maxAgeDays` must be a positive number",
-            ));
-        }
-        if self.max_bytes < 1024 {
-            return Err(JsError::new(
-                "options: `historyLimits.maxBytes` must be at least 1024",
-            ));
-        }
-        if !(self.dedup_seconds.is_finite() && self.dedup_seconds >= 0.0) {
-            return Err(JsError::new(
-                "options: `historyLimits.dedupSeconds` must be a non-negative number",
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// One stored event: the store's item id (not the catalog index, so a history survives a
-/// model update), the event type and Unix seconds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StoredEvent {
-    item: String,
-    #[serde(rename = "type")]
-    kind: EventKind,
-    at: f64,
-}
-
-/// The stored history: `{"v":1,"events":[...]}`, oldest first. Also the export format.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StoredHistory {
-    v: u32,
-    events: Vec<StoredEvent>,
-}
-
-/// Applies the limits: drops invalid and expired events, sorts by time, collapses quick
-/// repeats, keeps the most recent `max_events`.
-fn apply_rules(events: &mut Vec<StoredEvent>, now: f64, limits: &Limits) {
-    let oldest = now - limits.max_age_days * 86_400.0;
-    let newest = now + 86_400.0; // tolerate a day of clock skew
-    events.retain(|e| e.at.is_finite() && e.at >= oldest && e.at <= newest && !e.item.is_empty());
-    events.sort_by(|a, b| a.at.total_cmp(&b.at));
-    let mut out: Vec<StoredEvent> = Vec::with_capacity(events.len());
-    for e in events.drain(..) {
-        if let Some(last) = out.last_mut() {
-            if last.item == e.item && last.kind == e.kind && e.at - last.at <= limits.dedup_seconds
-            {
-                last.at = e.at;
-                continue;
-            }
-        }
-        out.push(e);
-    }
-    if out.len() > limits.max_events {
-        out.drain(..out.len() - limits.max_events);
-    }
-    *events = out;
-}
-
-/// Why a stored value was rejected.
-fn check_stored(raw: &str, limits: &Limits) -> Result<StoredHistory, String> {
-    if raw.len() > limits.max_bytes {
-        return Err(format!(
-            "stored history is {} bytes, over the {} byte limit",
-            raw.len(),
-            limits.max_bytes
-        ));
-    }
-    let parsed: StoredHistory =
-        serde_json::from_str(raw).map_err(|e| format!("stored history is not valid: {e}"))?;
-    if parsed.v != STORE_VERSION {
-        return Err(format!(
-            "stored history has version {}, expected {STORE_VERSION}",
-            parsed.v
-        ));
-    }
-    Ok(parsed)
-}
+// History storage.
 
 /// Where the raw stored history lives.
 enum Store {
@@ -326,7 +209,7 @@ struct LoadOptions {
     /// History namespace (default: the first 12 hex digits of the model's content hash).
     namespace: Option<String>,
     storage: StorageChoice,
-    history_limits: Limits,
+    history_limits: HistoryLimits,
 }
 
 /// The scoring path in use.
@@ -415,7 +298,8 @@ pub struct WasmRecommender {
     backend: RefCell<Backend>,
     store: Store,
     key: String,
-    limits: Limits,
+    namespace: String,
+    limits: HistoryLimits,
     warned: Cell<bool>,
     size_bytes: usize,
     stats: RefCell<Stats>,
@@ -425,11 +309,13 @@ pub struct WasmRecommender {
 impl WasmRecommender {
     /// Loads a weight file. `options`: `{ backend?: 'auto'|'webgpu'|'simd'|'scalar',
     /// integrity?: 'sha256-<hex>', namespace?: string, storage?: 'local'|'memory',
-    /// historyLimits?: { maxEvents, maxAgeDays, maxBytes, dedupSeconds } }`.
+    /// historyLimits?: { maxEvents, maxBytes, halfLifeDays, maxAgeDays, dedupWindowSecs } }`.
     #[wasm_bindgen(js_name = fromBytes)]
     pub async fn from_bytes(bytes: Vec<u8>, options: JsValue) -> Result<WasmRecommender, JsError> {
         let opts: LoadOptions = parse_options(&options, "options")?;
-        opts.history_limits.validate()?;
+        opts.history_limits
+            .validate()
+            .map_err(|e| JsError::new(&format!("options: `historyLimits`: {e}")))?;
         if let Some(integrity) = &opts.integrity {
             check_integrity(&bytes, integrity)?;
         }
@@ -472,6 +358,7 @@ impl WasmRecommender {
             backend: RefCell::new(backend),
             store,
             key,
+            namespace,
             limits: opts.history_limits,
             warned: Cell::new(false),
             size_bytes: bytes.len(),
@@ -572,16 +459,25 @@ impl WasmRecommender {
             Some(t) => t,
             None => unix_now(),
         };
-        let stored = StoredEvent {
-            item: ev.item,
-            kind: ev.kind,
-            at,
-        };
+        if at > unix_now() + 86_400.0 {
+            return Err(JsError::new(
+                "event: `at` is more than a day in the future (Unix seconds expected)",
+            ));
+        }
         // Re-read, apply on top, write (another tab may have written meanwhile).
-        let mut events = self.read_events();
-        events.push(stored);
-        apply_rules(&mut events, unix_now().max(at), &self.limits);
-        self.write_events(events);
+        let mut store = self.read_store();
+        store
+            .record(
+                StoredEvent {
+                    item: ev.item,
+                    kind: ev.kind,
+                    at,
+                },
+                &self.limits,
+            )
+            .map_err(|e| JsError::new(&format!("event: {e}")))?;
+        store.prune(unix_now().max(at), &self.limits);
+        self.write_store(&store);
         Ok(())
     }
 
@@ -590,7 +486,7 @@ impl WasmRecommender {
     pub async fn recommend(&self, options: JsValue) -> Result<JsValue, JsError> {
         let opts: RecommendOptions = parse_options(&options, "recommend options")?;
         let t0 = now_ms();
-        let history = self.resolved_history();
+        let (history, _unknown) = self.engine.resolve_history(&self.read_store().entries());
         let prepared = self
             .engine
             .prepare(&history, &opts)
@@ -627,7 +523,7 @@ impl WasmRecommender {
             at: f64,
             title: Option<&'a str>,
         }
-        let events = self.read_events();
+        let events = self.read_store().events;
         let titles = &self.engine.metadata.items.titles;
         let rows: Vec<Row> = events
             .iter()
@@ -651,48 +547,43 @@ impl WasmRecommender {
         self.save_raw(None);
     }
 
-    /// The stored history as a JSON string `{"v":1,"events":[...]}`.
+    /// The stored history as a JSON string `{"schema":1,"namespace":…,"events":[…]}`.
     #[wasm_bindgen(js_name = exportHistory)]
     pub fn export_history(&self) -> Result<String, JsError> {
-        let h = StoredHistory {
-            v: STORE_VERSION,
-            events: self.read_events(),
-        };
-        serde_json::to_string(&h).map_err(|e| JsError::new(&format!("internal: {e}")))
+        Ok(self.read_store().to_json())
     }
 
     /// Replaces the stored history with an exported one (validated: format, version,
     /// known item ids, finite times); returns the number of events kept after the limits.
     #[wasm_bindgen(js_name = importHistory)]
     pub fn import_history(&self, json: &str) -> Result<usize, JsError> {
-        if json.len() > self.limits.max_bytes * 4 {
-            return Err(JsError::new("importHistory: input is too large"));
-        }
-        let parsed: StoredHistory = serde_json::from_str(json)
+        // An export from this store under another namespace (an older model) is welcome:
+        // read it under its own namespace, then adopt it.
+        let header: Value = serde_json::from_str(json)
             .map_err(|e| JsError::new(&format!("importHistory: invalid history JSON: {e}")))?;
-        if parsed.v != STORE_VERSION {
+        let ns = header
+            .get("namespace")
+            .and_then(Value::as_str)
+            .ok_or_else(|| JsError::new("importHistory: not a vitrine history (no `namespace`)"))?
+            .to_string();
+        let now = unix_now();
+        let mut store = HistoryStore::from_json_at(json, &ns, &self.limits, now)
+            .map_err(|e| JsError::new(&format!("importHistory: {e}")))?;
+        if let Some((i, e)) = store
+            .events
+            .iter()
+            .enumerate()
+            .find(|(_, e)| self.engine.item_index(&e.item).is_none())
+        {
             return Err(JsError::new(&format!(
-                "importHistory: unsupported history version {}, expected {STORE_VERSION}",
-                parsed.v
+                "importHistory: events[{i}]: unknown item id {:?}",
+                e.item
             )));
         }
-        for (i, e) in parsed.events.iter().enumerate() {
-            if self.engine.item_index(&e.item).is_none() {
-                return Err(JsError::new(&format!(
-                    "importHistory: events[{i}]: unknown item id {:?}",
-                    e.item
-                )));
-            }
-            if !e.at.is_finite() {
-                return Err(JsError::new(&format!(
-                    "importHistory: events[{i}]: `at` must be a finite number"
-                )));
-            }
-        }
-        let mut events = parsed.events;
-        apply_rules(&mut events, unix_now(), &self.limits);
-        let n = events.len();
-        self.write_events(events);
+        store.namespace = self.namespace.clone();
+        store.prune(now, &self.limits);
+        let n = store.events.len();
+        self.write_store(&store);
         Ok(n)
     }
 
@@ -702,7 +593,8 @@ impl WasmRecommender {
         to_js(&*self.stats.borrow())
     }
 
-    /// The history limits in effect: `{ maxEvents, maxAgeDays, maxBytes, dedupSeconds }`.
+    /// The history limits in effect: `{ maxEvents, maxBytes, halfLifeDays, maxAgeDays,
+    /// dedupWindowSecs }`.
     #[wasm_bindgen(js_name = historyLimits)]
     pub fn history_limits(&self) -> Result<JsValue, JsError> {
         to_js(&self.limits)
@@ -811,54 +703,27 @@ impl WasmRecommender {
         }
     }
 
-    /// The stored events (a corrupt, foreign or oversized value is reset, with one
-    /// console warning).
-    fn read_events(&self) -> Vec<StoredEvent> {
+    /// The stored history, pruned to the limits at the current time (a corrupt, foreign
+    /// or oversized stored value is reset, with one console warning).
+    fn read_store(&self) -> HistoryStore {
+        let now = unix_now();
         let Some(raw) = self.load_raw() else {
-            return Vec::new();
+            return HistoryStore::new(self.namespace.clone());
         };
-        match check_stored(&raw, &self.limits) {
-            Ok(h) => h.events,
+        match HistoryStore::from_json_at(&raw, &self.namespace, &self.limits, now) {
+            Ok(mut store) => {
+                store.prune(now, &self.limits);
+                store
+            }
             Err(why) => {
                 self.warn_once(&format!("vitrine: {why}; the history was reset"));
                 self.save_raw(None);
-                Vec::new()
+                HistoryStore::new(self.namespace.clone())
             }
         }
     }
 
-    fn write_events(&self, events: Vec<StoredEvent>) {
-        let mut h = StoredHistory {
-            v: STORE_VERSION,
-            events,
-        };
-        loop {
-            match serde_json::to_string(&h) {
-                Ok(s) if s.len() <= self.limits.max_bytes || h.events.is_empty() => {
-                    self.save_raw(Some(s));
-                    return;
-                }
-                Ok(_) => {
-                    let drop = (h.events.len() / 10).max(1);
-                    h.events.drain(..drop);
-                }
-                Err(_) => return,
-            }
-        }
-    }
-
-    /// The stored history as the engine's events (ids this model does not know are
-    /// skipped: the history may predate a catalog update).
-    fn resolved_history(&self) -> Vec<HistoryEvent> {
-        self.read_events()
-            .iter()
-            .filter_map(|e| {
-                self.engine.item_index(&e.item).map(|item| HistoryEvent {
-                    item,
-                    kind: e.kind,
-                    at: e.at,
-                })
-            })
-            .collect()
+    fn write_store(&self, store: &HistoryStore) {
+        self.save_raw(Some(store.to_json()));
     }
 }

@@ -299,12 +299,19 @@ async fn clear_errors_for_bad_input() {
     // Import.
     assert!(r.import_history("{").is_err());
     let m = message(
-        r.import_history(r#"{"v":1,"events":[{"item":"zzz","type":"view","at":1}]}"#)
-            .unwrap_err(),
+        r.import_history(
+            r#"{"schema":1,"namespace":"t-errors","events":[{"item":"zzz","kind":"view","at":1}]}"#,
+        )
+        .unwrap_err(),
     );
     assert!(m.contains("zzz"), "{m}");
-    let m = message(r.import_history(r#"{"v":7,"events":[]}"#).unwrap_err());
-    assert!(m.contains("version"), "{m}");
+    let m = message(
+        r.import_history(r#"{"schema":7,"namespace":"x","events":[]}"#)
+            .unwrap_err(),
+    );
+    assert!(m.contains("schema"), "{m}");
+    let m = message(r.import_history(r#"{"events":[]}"#).unwrap_err());
+    assert!(m.contains("namespace"), "{m}");
 }
 
 #[wasm_bindgen_test]
@@ -397,13 +404,15 @@ async fn corrupt_foreign_or_oversized_storage_is_reset() {
     let bytes = model_bytes(7);
     let k = key("t-corrupt");
     let big = format!(
-        r#"{{"v":1,"events":[{}]}}"#,
-        vec![r#"{"item":"I1","type":"view","at":1}"#; 4000].join(",")
+        r#"{{"schema":1,"namespace":"t-corrupt","events":[{}]}}"#,
+        vec![r#"{"item":"I1","kind":"view","at":1}"#; 4000].join(",")
     );
     for bad in [
         "{not json",
-        r#"{"v":99,"events":[]}"#,
-        r#"{"v":1,"events":[{"item":"I1","type":"teleport","at":1}]}"#,
+        r#"{"v":1,"events":[]}"#,
+        r#"{"schema":99,"namespace":"t-corrupt","events":[]}"#,
+        r#"{"schema":1,"namespace":"another-store","events":[]}"#,
+        r#"{"schema":1,"namespace":"t-corrupt","events":[{"item":"I1","kind":"teleport","at":1}]}"#,
         r#"["I1","I2"]"#,
         big.as_str(),
     ] {
@@ -422,7 +431,7 @@ async fn corrupt_foreign_or_oversized_storage_is_reset() {
         .set_item(
             &k,
             &format!(
-                r#"{{"v":1,"events":[{{"item":"gone","type":"view","at":{}}}]}}"#,
+                r#"{{"schema":1,"namespace":"t-corrupt","events":[{{"item":"gone","kind":"view","at":{}}}]}}"#,
                 now()
             ),
         )
@@ -518,6 +527,7 @@ async fn backends_agree_with_scalar() {
     for backend in ["simd", "auto", "webgpu"] {
         let r = load_keep(&bytes, "t-backends", json!({ "backend": backend })).await;
         let b = r.backend();
+        console_log!("backend {backend:?} -> {b} ({:?})", r.adapter_info());
         assert!(["webgpu", "simd", "scalar"].contains(&b.as_str()), "{b}");
         if backend == "simd" {
             assert_ne!(b, "webgpu");
