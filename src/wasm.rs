@@ -2,7 +2,8 @@
 //!
 //! For storefront developers: `Recommender.fromBytes(bytes, options)` loads a weight file
 //! (optionally checking its SHA-256 `integrity`), picks a scoring backend (WebGPU through
-//! wgpu, else wasm SIMD128, else scalar — same ranking), and serves `recommend(options)`
+//! wgpu or wasm SIMD128, whichever is faster here; scalar as the reference — same
+//! ranking), and serves `recommend(options)`
 //! from a browsing history kept on the device (`localStorage`, never sent anywhere).
 //! `www/vitrine.js` wraps this class with a fetch-with-progress loader and an optional Web
 //! Worker; the worker cannot see `localStorage`, so there the class runs with
@@ -177,10 +178,10 @@ enum Store {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 enum BackendChoice {
-    /// WebGPU when available, else SIMD, else scalar.
+    /// The fastest of WebGPU and the best CPU kernel (measured at load).
     #[default]
     Auto,
-    /// WebGPU, falling back like `auto` when it is unavailable.
+    /// WebGPU whenever it works, else SIMD, else scalar.
     Webgpu,
     /// wasm SIMD128 (scalar when this build has no SIMD).
     Simd,
@@ -335,7 +336,8 @@ impl WasmRecommender {
         let backend = match opts.backend {
             BackendChoice::Scalar => Backend::Cpu(CpuKernel::Scalar),
             BackendChoice::Simd => Backend::Cpu(best_cpu(true)),
-            BackendChoice::Auto | BackendChoice::Webgpu => Self::try_gpu(&engine).await,
+            BackendChoice::Auto => Self::fastest(&engine).await,
+            BackendChoice::Webgpu => Self::try_gpu(&engine).await,
         };
 
         let store = match opts.storage {
@@ -637,6 +639,43 @@ impl WasmRecommender {
         }
         let _ = engine;
         Backend::Cpu(best_cpu(true))
+    }
+
+    /// `auto`: the GPU when it is faster than the best CPU kernel on this catalog (a
+    /// software WebGPU adapter such as SwiftShader is much slower than SIMD), measured on
+    /// one warm scoring pass of each.
+    async fn fastest(engine: &Recommender) -> Backend {
+        let gpu = Self::try_gpu(engine).await;
+        #[cfg(feature = "gpu")]
+        if let Backend::Gpu(g) = &gpu {
+            let cpu = best_cpu(true);
+            let probe = RecommendOptions {
+                context: engine.catalog().ids.first().cloned(),
+                ..RecommendOptions::default()
+            };
+            let Some(q) = engine.prepare(&[], &probe).ok().and_then(|p| p.query) else {
+                return gpu;
+            };
+            if g.scores(&q).await.is_err() {
+                warn("vitrine: WebGPU scoring failed at load; using the CPU");
+                return Backend::Cpu(cpu);
+            }
+            let t0 = now_ms();
+            let ok = g.scores(&q).await.is_ok();
+            let gpu_ms = now_ms() - t0;
+            let mut out = vec![0.0; engine.n_items()];
+            let t1 = now_ms();
+            cpu.scores(&engine.plan, &q, &mut out);
+            let cpu_ms = now_ms() - t1;
+            if !ok || gpu_ms > cpu_ms {
+                web_sys::console::info_1(&JsValue::from_str(&format!(
+                    "vitrine: backend auto: {} ({cpu_ms:.1} ms) is faster than WebGPU ({gpu_ms:.1} ms) here",
+                    cpu.name()
+                )));
+                return Backend::Cpu(cpu);
+            }
+        }
+        gpu
     }
 
     /// The head's logits; falls back to the CPU for good if the GPU fails.

@@ -307,7 +307,7 @@ async function workerImpl(bytes, options, pkgUrl, workerUrl) {
  * @param {string} url weight file URL
  * @param {object} [opts]
  * @param {string} [opts.integrity] 'sha256-<hex>' of the file
- * @param {Backend} [opts.backend] scoring backend (default 'auto': WebGPU, else SIMD, else scalar)
+ * @param {Backend} [opts.backend] scoring backend (default 'auto': the faster of WebGPU and SIMD, measured at load)
  * @param {string} [opts.namespace] history namespace (default: content-hash prefix)
  * @param {object} [opts.historyLimits] { maxEvents, maxBytes, halfLifeDays, maxAgeDays, dedupWindowSecs }
  * @param {(loaded: number, total: number|null) => void} [opts.onProgress] download progress
