@@ -61,7 +61,7 @@ fn from_json<T: DeserializeOwned>(value: Value, what: &str) -> Result<T, JsError
         Err(e) => {
             let fails = |v: Value| serde_json::from_value::<T>(v).is_err();
             let path = narrow(&fails, &|v| v, &value, String::new());
-            // Re-run on the narrowed input for the most specific message.
+            // serde names unknown fields itself; the path adds where a wrong type sits.
             let detail = if path.is_empty() {
                 e.to_string()
             } else {
