@@ -186,6 +186,28 @@ try {
   const storedAfter = await storedHistoryKeys();
   check(storedAfter.length === 0, 'Clear removes the history from localStorage', JSON.stringify(storedAfter));
 
+  // Two tabs writing the same history: neither loses the other's events.
+  const page2 = await context.newPage();
+  phase = 'load'; // the second tab's own page load
+  await page2.goto(PAGE);
+  await page2.waitForSelector('body[data-state="ready"]', { timeout: LOAD_TIMEOUT });
+  phase = 'browse';
+  const [a, b] = candidates.slice(1, 3);
+  await page.goto(new URL(`#/p/${encodeURIComponent(a)}`, PAGE).href);
+  await page.waitForSelector(`${tid('product-page')}[data-item-id="${a}"]`);
+  await page2.goto(new URL(`#/p/${encodeURIComponent(b)}`, PAGE).href);
+  await page2.waitForSelector(`${tid('product-page')}[data-item-id="${b}"]`);
+  await page.waitForFunction(
+    ([x, y]) => {
+      const ids = [...document.querySelectorAll('[data-testid="history-item"]')].map((e) => e.dataset.itemId);
+      return ids.includes(x) && ids.includes(y);
+    },
+    [a, b],
+    { timeout: 10000 },
+  ).then(() => check(true, 'two tabs: both views are kept and the other tab\'s panel updates'),
+         () => check(false, 'two tabs: both views are kept and the other tab\'s panel updates'));
+  await page2.close();
+
   // Network: only static assets and the weight file; GET only; no query strings; nothing
   // at all once the model has loaded (recommendations are computed locally).
   const origin = new URL(PAGE).origin;
@@ -203,7 +225,7 @@ try {
     else if (r.phase !== 'load') bad.push(`request after load: ${r.url}`);
   }
   const weight = requests.filter((r) => new URL(r.url).pathname.endsWith('.vitrine'));
-  check(weight.length === 1, 'the weight file is fetched once', weight.map((r) => r.url).join());
+  check(weight.length === 2, 'the weight file is fetched once per tab', weight.map((r) => r.url).join());
   check(bad.length === 0, 'no request carries history or leaves the static set', bad.join('; ') || `${requests.length} requests, all static`);
   console.log('requests:\n' + requests.map((r) => `  ${r.phase} ${r.method} ${new URL(r.url).pathname}`).join('\n'));
   check(pageErrors.length === 0, 'no uncaught page errors', pageErrors.join('; '));
