@@ -7,7 +7,7 @@
 //! [`FormatError`] for every defect; it never panics, natively or in wasm.
 use std::collections::BTreeMap;
 
-use serde::de::{MapAccess, Visitor};
+use serde::de::{Error as _, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -348,11 +348,14 @@ pub enum FormatError {
         /// The value.
         value: f32,
     },
-    /// (Writer) With `int8`, the scale companion's name is already a model tensor.
-    #[error("cannot quantise {tensor:?} to int8: the model already has a tensor named {tensor:?}+\".scale\"")]
+    /// (Writer) A tensor name the format reserves: `__metadata__`, or with `int8` the
+    /// `.scale` companion name of a quantised tensor.
+    #[error("cannot write tensor {tensor:?}: the name {reserved:?} is reserved by the format (`__metadata__`, or an int8 `.scale` companion)")]
     ReservedName {
-        /// The tensor to be quantised.
+        /// The model tensor being written.
         tensor: String,
+        /// The reserved name it needs or has.
+        reserved: String,
     },
 }
 
@@ -578,8 +581,26 @@ struct RawEntry {
     data_offsets: [u64; 2],
 }
 
-/// The header object's entries in file order, keeping duplicates so they can be reported.
-struct RawHeader(Vec<(String, serde_json::Value)>);
+/// The header object, parsed straight into typed entries (no intermediate JSON tree, so
+/// memory stays proportional to the header).
+#[derive(Default)]
+struct RawHeader {
+    /// Tensor entries in file order.
+    entries: Vec<(String, RawEntry)>,
+    /// The `__metadata__` map.
+    metadata: Option<BTreeMap<String, String>>,
+    /// The first key seen twice.
+    duplicate: Option<String>,
+}
+
+/// A serde message without serde_json's " at line L column C" suffix (the outer error
+/// adds the position again).
+fn without_position(message: String) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message,
+    }
+}
 
 impl<'de> Deserialize<'de> for RawHeader {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -590,11 +611,31 @@ impl<'de> Deserialize<'de> for RawHeader {
                 f.write_str("a JSON object")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawHeader, A::Error> {
-                let mut out = Vec::new();
-                while let Some(kv) = map.next_entry::<String, serde_json::Value>()? {
-                    out.push(kv);
+                let mut out = RawHeader::default();
+                let mut seen = std::collections::BTreeSet::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if !seen.insert(key.clone()) && out.duplicate.is_none() {
+                        out.duplicate = Some(key.clone());
+                    }
+                    if key == SAFETENSORS_METADATA {
+                        let m = map.next_value::<BTreeMap<String, String>>().map_err(|e| {
+                            A::Error::custom(format_args!(
+                                "{SAFETENSORS_METADATA} must map strings to strings: {}",
+                                without_position(e.to_string())
+                            ))
+                        })?;
+                        out.metadata = Some(m);
+                    } else {
+                        let entry = map.next_value::<RawEntry>().map_err(|e| {
+                            A::Error::custom(format_args!(
+                                "tensor {key:?}: {}",
+                                without_position(e.to_string())
+                            ))
+                        })?;
+                        out.entries.push((key, entry));
+                    }
                 }
-                Ok(RawHeader(out))
+                Ok(out)
             }
         }
         d.deserialize_map(V)
@@ -629,27 +670,13 @@ fn split_header(bytes: &[u8]) -> Result<(&[u8], &[u8]), FormatError> {
 fn parse_header(header: &[u8]) -> Result<(Metadata, Vec<(String, RawEntry)>), FormatError> {
     let text = std::str::from_utf8(header)
         .map_err(|e| FormatError::BadHeader(format!("not UTF-8: {e}")))?;
-    let RawHeader(pairs) =
+    let raw: RawHeader =
         serde_json::from_str(text).map_err(|e| FormatError::BadHeader(e.to_string()))?;
-
-    let mut seen = std::collections::BTreeSet::new();
-    let mut meta_map = None;
-    let mut entries = Vec::with_capacity(pairs.len());
-    for (name, value) in pairs {
-        if !seen.insert(name.clone()) {
-            return Err(FormatError::DuplicateTensor(name));
-        }
-        if name == SAFETENSORS_METADATA {
-            let map: BTreeMap<String, String> = serde_json::from_value(value).map_err(|e| {
-                FormatError::BadHeader(format!("__metadata__ must map strings to strings: {e}"))
-            })?;
-            meta_map = Some(map);
-        } else {
-            let entry: RawEntry = serde_json::from_value(value)
-                .map_err(|e| FormatError::BadHeader(format!("tensor {name:?}: {e}")))?;
-            entries.push((name, entry));
-        }
+    if let Some(name) = raw.duplicate {
+        return Err(FormatError::DuplicateTensor(name));
     }
+    let entries = raw.entries;
+    let meta_map = raw.metadata;
     let meta_text = meta_map
         .and_then(|mut m| m.remove(METADATA_KEY))
         .ok_or(FormatError::MissingMetadata)?;
@@ -660,13 +687,15 @@ fn parse_header(header: &[u8]) -> Result<(Metadata, Vec<(String, RawEntry)>), Fo
 /// Parses the vitrine metadata string: version first, then the structure, then the
 /// catalog rules.
 fn parse_metadata(text: &str) -> Result<Metadata, FormatError> {
-    let value: serde_json::Value =
+    /// Only the version; every other field is skipped without being stored.
+    #[derive(Deserialize)]
+    struct VersionProbe {
+        format_version: Option<serde_json::Value>,
+    }
+    let probe: VersionProbe =
         serde_json::from_str(text).map_err(|e| FormatError::BadMetadata(e.to_string()))?;
-    let Some(obj) = value.as_object() else {
-        return Err(FormatError::BadMetadata("not a JSON object".into()));
-    };
-    let version = obj
-        .get("format_version")
+    let version = probe
+        .format_version
         .ok_or_else(|| FormatError::BadMetadata("missing field `format_version`".into()))?;
     let Some(version) = version.as_u64() else {
         return Err(FormatError::BadMetadata(format!(
@@ -680,7 +709,7 @@ fn parse_metadata(text: &str) -> Result<Metadata, FormatError> {
         });
     }
     let metadata: Metadata =
-        serde_json::from_value(value).map_err(|e| FormatError::BadMetadata(e.to_string()))?;
+        serde_json::from_str(text).map_err(|e| FormatError::BadMetadata(e.to_string()))?;
     validate_metadata(&metadata)?;
     Ok(metadata)
 }
@@ -893,6 +922,12 @@ fn encode_tensors(
 ) -> Result<Stored, FormatError> {
     let mut out = Stored::new();
     for (name, t) in tensors {
+        if name == SAFETENSORS_METADATA {
+            return Err(FormatError::ReservedName {
+                tensor: name.clone(),
+                reserved: name.clone(),
+            });
+        }
         let (len, size) = match &t.data {
             TensorData::F32(v) => (v.len(), 4u64),
             TensorData::I32(v) => (v.len(), 4u64),
@@ -950,6 +985,7 @@ fn encode_tensors(
                 if tensors.contains_key(&scale_name) {
                     return Err(FormatError::ReservedName {
                         tensor: name.clone(),
+                        reserved: scale_name,
                     });
                 }
                 let cols = t.shape.last().copied().unwrap_or(1);

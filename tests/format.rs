@@ -397,6 +397,19 @@ fn garbage_headers_are_bad_header() {
 }
 
 #[test]
+fn bad_header_messages_name_the_tensor_and_field() {
+    let header = br#"{"w": {"dtype": "F32", "shape": [1]}}"#;
+    let mut b = (header.len() as u64).to_le_bytes().to_vec();
+    b.extend_from_slice(header);
+    let message = err(&b).to_string();
+    assert!(
+        message.contains("\"w\"") && message.contains("data_offsets"),
+        "{message}"
+    );
+    assert_eq!(message.matches(" at line ").count(), 1, "{message}");
+}
+
+#[test]
 fn duplicate_tensor_key_is_reported() {
     let bytes = sample(3, 4).to_bytes(Quantization::F32).unwrap();
     let (header, data) = split(&bytes);
@@ -692,10 +705,25 @@ fn quantization_errors() {
     assert_eq!(
         wf.to_bytes(Quantization::Int8).unwrap_err(),
         FormatError::ReservedName {
-            tensor: name.into()
+            tensor: name.into(),
+            reserved: scale.clone()
         }
     );
     assert!(wf.to_bytes(Quantization::F16).is_ok());
+
+    // `__metadata__` is never a tensor name.
+    let mut wf = sample(5, 8);
+    wf.tensors.insert(
+        "__metadata__".into(),
+        Tensor {
+            shape: vec![],
+            data: TensorData::F32(vec![1.0]),
+        },
+    );
+    assert!(matches!(
+        wf.to_bytes(Quantization::F32),
+        Err(FormatError::ReservedName { .. })
+    ));
 }
 
 #[test]
