@@ -7,6 +7,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use serde_json::json;
+use sha2::{Digest, Sha256};
 use vitrine::format::{Quantization, WeightFile};
 use vitrine::history::{EventKind, HistoryEvent};
 use vitrine::model::tiny_weight_file;
@@ -250,6 +251,17 @@ async fn clear_errors_for_bad_input() {
     assert!(m.contains("integrity check failed"), "{m}");
     let m = load_err(&bytes, json!({ "integrity": "md5-abc" })).await;
     assert!(m.contains("integrity"), "{m}");
+    let hex: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let ok = WasmRecommender::from_bytes(
+        bytes.clone(),
+        js(json!({ "integrity": format!("sha256-{hex}"), "backend": "scalar" })),
+    )
+    .await
+    .map_err(message);
+    assert!(ok.is_ok(), "the right digest loads: {:?}", ok.err());
     // Load options.
     let m = load_err(&bytes, json!({ "backnd": "scalar" })).await;
     assert!(m.contains("backnd"), "{m}");
@@ -295,6 +307,8 @@ async fn clear_errors_for_bad_input() {
     assert!(m.contains("when"), "{m}");
     let m = bad(json!({ "item": 1, "type": "view" }));
     assert!(m.contains("item"), "{m}");
+    let m = bad(json!({ "item": "I1", "type": "view", "at": now() + 10.0 * 86_400.0 }));
+    assert!(m.contains("future"), "{m}");
     assert!(history(&r).is_empty(), "failed records store nothing");
     // Import.
     assert!(r.import_history("{").is_err());
