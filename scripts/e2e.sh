@@ -29,11 +29,12 @@ if [ ! -f pkg/vitrine_bg.wasm ] || [ -n "$(find src Cargo.toml Cargo.lock .cargo
   nice wasm-pack build --target web --release --no-opt --out-dir pkg --out-name vitrine
 fi
 
-# 3. A model for the storefront.
+# 3. A model for the storefront (TRAIN_ARGS overrides the training options).
 if [ ! -f "$MODEL" ]; then
-  log "training a quick model into $MODEL"
+  log "training a quick model into $MODEL (vitrine train ${TRAIN_ARGS:---quick})"
   mkdir -p "$(dirname "$MODEL")"
-  nice cargo run --release -- train --quick --out "$MODEL"
+  # shellcheck disable=SC2086
+  nice cargo run --release -- train ${TRAIN_ARGS:---quick} --out "$MODEL"
 fi
 
 # 4. Serve on a free port and run the test.
