@@ -1,6 +1,7 @@
 //! Scoring-head benchmarks: `scores()` for n = 4,000 and 100,000 items (1,000,000 with
 //! `VITRINE_BENCH_LARGE=1`), d = 64, h = 64, no extra layer: Scalar vs Native, and the
-//! GPU path when wgpu finds an adapter. Throughput is reported as elements = FLOPs, so
+//! GPU path when wgpu finds an adapter (`gpu_scores`: one request with readback;
+//! `gpu_kernels_only`: 20 head evaluations per submission, no readback of logits). Throughput is reported as elements = FLOPs, so
 //! criterion's `Gelem/s` reads as GFLOP/s. The `peak` group measures this machine's
 //! multiply-add peak in the same run (one thread, and all rayon threads), so GEMM
 //! throughput can be quoted as a fraction of it.
@@ -13,6 +14,9 @@ use vitrine::kernels::{native, CpuKernel, HeadPlan, UserQuery};
 
 const D: usize = 64;
 const H: usize = 64;
+/// Head evaluations per submission in the GPU kernels-only benchmark.
+#[cfg(feature = "gpu")]
+const GPU_REPEATS: u32 = 20;
 
 fn plan_and_query(n: usize) -> (HeadPlan, UserQuery) {
     let mut s = 0x2545_f491_4f6c_dd1du64;
@@ -105,17 +109,18 @@ fn gpu(c: &mut Criterion) {
         eprintln!("gpu benchmarks skipped: no GPU adapter");
         return;
     };
-    let (device, queue) = match pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-        label: Some("vitrine-bench"),
-        required_limits: adapter.limits(),
-        ..Default::default()
-    })) {
-        Ok(dq) => dq,
-        Err(e) => {
-            eprintln!("gpu benchmarks skipped: {e}");
-            return;
-        }
-    };
+    let (device, queue) =
+        match pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("vitrine-bench"),
+            required_limits: adapter.limits(),
+            ..Default::default()
+        })) {
+            Ok(dq) => dq,
+            Err(e) => {
+                eprintln!("gpu benchmarks skipped: {e}");
+                return;
+            }
+        };
     for n in sizes() {
         let (plan, query) = plan_and_query(n);
         let flops = 2 * (plan.macs_per_item() * n) as u64;
@@ -135,6 +140,11 @@ fn gpu(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("gpu_scores", n), |b| {
             b.iter(|| pollster::block_on(gpu.scores(&query)).expect("gpu scores"))
         });
+        g.throughput(Throughput::Elements(flops * GPU_REPEATS as u64));
+        g.bench_function(BenchmarkId::new("gpu_kernels_only", n), |b| {
+            b.iter(|| pollster::block_on(gpu.run_repeated(&query, GPU_REPEATS)).expect("gpu run"))
+        });
+        g.throughput(Throughput::Elements(flops));
         g.bench_function(BenchmarkId::new("gpu_top10", n), |b| {
             b.iter(|| pollster::block_on(gpu.top_k(&query, 10)).expect("gpu top_k"))
         });

@@ -100,7 +100,11 @@ fn load(path: &str) -> anyhow::Result<(Vec<Vec<HistoryEvent>>, usize)> {
         .map(|mut s| {
             s.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
             s.into_iter()
-                .map(|(t, _, item, _)| HistoryEvent { item, kind: EventKind::Purchase, at: t })
+                .map(|(t, _, item, _)| HistoryEvent {
+                    item,
+                    kind: EventKind::Purchase,
+                    at: t,
+                })
                 .collect()
         })
         .collect();
@@ -125,7 +129,9 @@ fn main() -> anyhow::Result<()> {
         t0.elapsed().as_secs_f64()
     );
     let protocols = [
-        Protocol::Full { exclude_seen: false },
+        Protocol::Full {
+            exclude_seen: false,
+        },
         Protocol::Full { exclude_seen: true },
         Protocol::sampled(42),
     ];
@@ -160,9 +166,15 @@ fn main() -> anyhow::Result<()> {
         let rankers: [&dyn Ranker; 3] = [&pop.ranker, &knn.ranker, &bpr.ranker];
         let reports: Vec<(String, MetricReport)> = rankers
             .iter()
-            .map(|r| (r.name(), evaluate(*r, &split.test, n_items, tune_on, &EvalOptions::default())))
+            .map(|r| {
+                (
+                    r.name(),
+                    evaluate(*r, &split.test, n_items, tune_on, &EvalOptions::default()),
+                )
+            })
             .collect();
-        let rows: Vec<(&str, &MetricReport)> = reports.iter().map(|(n, r)| (n.as_str(), r)).collect();
+        let rows: Vec<(&str, &MetricReport)> =
+            reports.iter().map(|(n, r)| (n.as_str(), r)).collect();
         println!("Test, {}:\n", tune_on.describe());
         println!("{}", table(&rows));
     }

@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # GPU benchmark of the scoring head on a real GPU machine (e.g. an NVIDIA H200), native
-# wgpu over Vulkan. Prints the GPU rows of benches/kernels.rs as GFLOP/s.
+# wgpu over Vulkan. Prints the GPU rows of benches/kernels.rs as GFLOP/s:
+#   gpu_scores        one request: upload the query, run the head, read all logits back
+#   gpu_kernels_only  20 head evaluations per submission, one logit read back
+#   gpu_top10         one request with the GPU top-k (10 candidates per chunk come back)
+# n = 4,000 / 100,000 / 1,000,000 (VITRINE_BENCH_LARGE=0 drops the last), d = h = 64.
 #
-#   scripts/gpu-bench.sh                 # cargo bench --bench kernels -- gpu
-#   VITRINE_BENCH_BIN=path/to/kernels-<hash> scripts/gpu-bench.sh
-#                                        # run a bench binary built elsewhere (no cargo
-#                                        # on the GPU machine): build it with
-#                                        # `cargo bench --bench kernels --no-run` and copy
-#                                        # the printed executable.
-#   VITRINE_BENCH_LARGE=1 adds n = 1,000,000.
+#   scripts/gpu-bench.sh                 # with cargo: cargo bench --bench kernels -- gpu
+#   VITRINE_BENCH_BIN=.benchbin/kernels scripts/gpu-bench.sh
+#                                        # without cargo on the GPU machine: run a bench
+#                                        # binary built beforehand with
+#                                        # `cargo bench --bench kernels --no-run` (copy the
+#                                        # "Executable" it prints to .benchbin/kernels).
 #
-# Vulkan loader: if ./.gl/*.deb exist (libvulkan1 etc. downloaded beforehand), they are
-# unpacked first; the NVIDIA ICD is used where the driver ships it in /usr/local/nvidia.
+# Vulkan loader: if ./.gl/*.deb exist (libvulkan1 etc., downloaded beforehand where a
+# registry is reachable), they are unpacked first; the NVIDIA ICD in /usr/local/nvidia is
+# used when present and VK_DRIVER_FILES is unset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

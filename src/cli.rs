@@ -20,6 +20,7 @@ use vitrine::format::{ItemCatalog, Quantization, WeightFile};
 use vitrine::history::{EventKind, HistoryEvent};
 use vitrine::kernels::CpuKernel;
 use vitrine::model::layers::dot;
+use vitrine::model::memory::{Memory, MemoryParams};
 use vitrine::model::{Model, ModelConfig};
 use vitrine::recommend::{Reason, RecommendOptions, Recommender};
 use vitrine::train::{self, TrainConfig};
@@ -151,6 +152,15 @@ struct TrainArgs {
     /// Sampled negatives per batch for the dot-product loss (0 = full softmax).
     #[arg(long)]
     negatives: Option<usize>,
+    /// Adam learning rate.
+    #[arg(long)]
+    lr: Option<f32>,
+    /// Training windows per batch.
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Early-stopping patience (epochs without a better validation NDCG@10).
+    #[arg(long)]
+    patience: Option<usize>,
     /// Limit training to this many users (the first ones; for quick experiments).
     #[arg(long)]
     max_users: Option<usize>,
@@ -360,7 +370,7 @@ struct DotRanker<'a> {
 
 impl Ranker for DotRanker<'_> {
     fn name(&self) -> String {
-        "model, dot product only".into()
+        "deep part, dot product only".into()
     }
 
     fn score_all(&self, history: &[HistoryEvent], now: f64, out: &mut [f32]) {
@@ -470,24 +480,21 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
     if let Some(n) = a.negatives {
         tcfg.negatives = n;
     }
+    if let Some(lr) = a.lr {
+        tcfg.lr = lr;
+    }
+    if let Some(b) = a.batch_size {
+        tcfg.batch_size = b;
+    }
+    if let Some(p) = a.patience {
+        tcfg.patience = p;
+    }
     let mut model =
         Model::new(config, feats.table.clone(), a.seed).context("building the model")?;
 
     // Validation: NDCG@10 on (a sample of) the validation cases, full ranking.
     let valid: Vec<EvalCase> = sample_cases(&split.valid, 1500, a.seed);
-    let mut validate = |m: &Model| -> f64 {
-        let ranker = ModelRanker::new(m);
-        let r = eval::evaluate(
-            &ranker,
-            &valid,
-            n_items,
-            Protocol::Full {
-                exclude_seen: false,
-            },
-            &EvalOptions::default(),
-        );
-        r.get("NDCG@10").unwrap_or(0.0)
-    };
+    let mut validate = |m: &Model| val_ndcg10(m, &valid, n_items);
     let n_batches = train::batches_per_epoch(&split.train, &tcfg) as u64;
     let pb = bar(n_batches * tcfg.epochs as u64, "training");
     let mut progress = |p: &train::TrainProgress| {
@@ -516,6 +523,40 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
         "kept epoch {} (val NDCG@10 {:.4}); {} cold items get content-only vectors",
         report.best_epoch, report.best_val_ndcg10, report.cold_items
     );
+    // The wide part: transition memory from the training sequences, its blend tuned on
+    // validation NDCG@10 (no memory at all stays the choice unless a blend beats it).
+    let pb = spinner("building the transition memory and tuning its blend on validation");
+    let deep_val = val_ndcg10(&model, &valid, n_items);
+    let base = Memory::build(&split.train, n_items, MemoryParams::default());
+    let mut best: Option<(f32, usize, f64)> = None;
+    for last_l in [1usize, 2, 3] {
+        for alpha in [1.0f32, 2.0, 4.0, 8.0, 16.0, 32.0] {
+            model.memory = Some(Memory {
+                alpha,
+                last_l,
+                decay: 0.5,
+                ..base.clone()
+            });
+            let v = val_ndcg10(&model, &valid, n_items);
+            if v > best.map_or(deep_val, |b| b.2) {
+                best = Some((alpha, last_l, v));
+            }
+        }
+    }
+    pb.finish_and_clear();
+    model.memory = best.map(|(alpha, last_l, _)| Memory {
+        alpha,
+        last_l,
+        decay: 0.5,
+        ..base
+    });
+    match best {
+        Some((alpha, last_l, v)) => eprintln!(
+            "transition memory: {} entries, blend alpha {alpha} over the last {last_l} event(s): val NDCG@10 {v:.4} (deep part alone {deep_val:.4})",
+            model.memory.as_ref().map_or(0, |m| m.items.len())
+        ),
+        None => eprintln!("transition memory: no blend beats the deep part alone ({deep_val:.4}); not used"),
+    }
     fs::create_dir_all(&a.artifacts)
         .with_context(|| format!("creating {}", a.artifacts.display()))?;
     let curve_path = a.artifacts.join("training-curve.svg");
@@ -528,7 +569,12 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
         Some(n) => sample_cases(&split.test, n, a.seed),
         None => split.test.clone(),
     };
-    let model_ranker = ModelRanker::new(&model);
+    let model_ranker = ModelRanker::new(&model).with_name("model (deep + memory)");
+    let deep = Model {
+        memory: None,
+        ..model.clone()
+    };
+    let deep_ranker = ModelRanker::new(&deep).with_name("deep part only (SASRec + MLP head)");
     let dot_ranker = DotRanker {
         model: &model,
         item_vectors: model.item_vectors(),
@@ -538,7 +584,7 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
     } else {
         tune_baselines(&split, n_items, a.seed)
     };
-    let mut all: Vec<&dyn Ranker> = vec![&model_ranker, &dot_ranker];
+    let mut all: Vec<&dyn Ranker> = vec![&model_ranker, &deep_ranker, &dot_ranker];
     all.extend(baselines.iter().map(|b| b.as_ref()));
 
     let protocols = [
@@ -678,6 +724,16 @@ fn cmd_inspect(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Full-ranking NDCG@10 of the model on validation cases.
+fn val_ndcg10(m: &Model, valid: &[EvalCase], n_items: usize) -> f64 {
+    let ranker = ModelRanker::new(m);
+    let full = Protocol::Full {
+        exclude_seen: false,
+    };
+    let r = eval::evaluate(&ranker, valid, n_items, full, &EvalOptions::default());
+    r.get("NDCG@10").unwrap_or(0.0)
+}
+
 /// A deterministic sample of at most `n` cases.
 fn sample_cases(cases: &[EvalCase], n: usize, seed: u64) -> Vec<EvalCase> {
     if cases.len() <= n {
@@ -714,7 +770,12 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
     let model = Model::from_weights(&wf)?;
     let split = make_split(&ds, &a.data);
     let n_items = ds.items.len();
-    let model_ranker = ModelRanker::new(&model);
+    let model_ranker = ModelRanker::new(&model).with_name("model (deep + memory)");
+    let deep = Model {
+        memory: None,
+        ..model.clone()
+    };
+    let deep_ranker = ModelRanker::new(&deep).with_name("deep part only (SASRec + MLP head)");
     let dot_ranker = DotRanker {
         model: &model,
         item_vectors: model.item_vectors(),
@@ -724,7 +785,7 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
     } else {
         Vec::new()
     };
-    let mut all: Vec<&dyn Ranker> = vec![&model_ranker, &dot_ranker];
+    let mut all: Vec<&dyn Ranker> = vec![&model_ranker, &deep_ranker, &dot_ranker];
     all.extend(boxed.iter().map(|b| b.as_ref()));
     let mut protocols = Vec::new();
     if a.protocol != ProtocolArg::Sampled {

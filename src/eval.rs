@@ -110,6 +110,7 @@ impl Ranker for ModelRanker<'_> {
         let enc = self.model.encode_user(&self.item_vectors, history, now);
         let query = self.model.user_query(&enc.u);
         self.kernel.scores(&self.plan, &query, out);
+        self.model.add_memory(history, out);
     }
 }
 

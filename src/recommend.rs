@@ -767,10 +767,15 @@ impl Recommender {
                 }
             }
         }
+        // The model's transition memory (its "wide" part) over the encoder's input.
+        let mut memory = vec![0.0f32; if personal { n } else { 0 }];
+        if personal {
+            self.model.add_memory(&prepared.history, &mut memory);
+        }
         let logit: Vec<f32> = (0..n)
             .map(|i| {
                 let base = if personal {
-                    logits[i]
+                    logits[i] + memory[i]
                 } else {
                     self.popularity_logit.get(i).copied().unwrap_or(0.0)
                 };
@@ -1198,6 +1203,7 @@ mod tests {
             config,
             features: ItemFeatureTable::default(),
             params: Vec::new(),
+            memory: None,
         };
         // Item i points along axis i % D with a little of axis (i + 1) % D.
         let mut v = vec![0.0; N * D];

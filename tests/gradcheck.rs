@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! Finite-difference gradient checks of every hand-written backward pass in
 //! `vitrine::train::backprop`, and the trainer's determinism and learning on a toy task.
 #![cfg(not(target_arch = "wasm32"))]

@@ -243,7 +243,7 @@ fn top_k_orders_signed_zero_and_extremes() {
 #[cfg(feature = "gpu")]
 mod gpu {
     use super::*;
-    use vitrine::kernels::gpu::GpuScorer;
+    use vitrine::kernels::gpu::{GpuError, GpuScorer};
 
     fn device() -> Option<(wgpu::Device, wgpu::Queue, String)> {
         let instance = wgpu::Instance::default();
@@ -334,5 +334,67 @@ mod gpu {
             let top = pollster::block_on(gpu.top_k(&query, k)).expect("top_k");
             assert!(same_ranking(&top, &kernels::top_k(&got, k)), "k={k}");
         }
+    }
+
+    /// A device with the adapter's limits lowered by `lower`.
+    fn limited_device(
+        lower: impl FnOnce(&mut wgpu::Limits),
+    ) -> Option<(wgpu::Device, wgpu::Queue)> {
+        let instance = wgpu::Instance::default();
+        let adapter =
+            pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default()))
+                .ok()?;
+        let mut limits = adapter.limits();
+        lower(&mut limits);
+        pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("vitrine-test-limited"),
+            required_limits: limits,
+            ..Default::default()
+        }))
+        .ok()
+    }
+
+    #[test]
+    fn gpu_two_dimensional_dispatch_matches_scalar() {
+        if device().is_none() {
+            return;
+        }
+        // 16 workgroups per dimension: 4099 items need 65 GEMM tiles (16 x 5 grid),
+        // 17 output groups (16 x 2) and 5 top-k chunks.
+        let (device, queue) = limited_device(|l| l.max_compute_workgroups_per_dimension = 16)
+            .expect("a device with lower limits");
+        let mut rng = Rng(42);
+        let plan = random_plan(&mut rng, 4099, 33, 70, &[9]);
+        let query = random_query(&mut rng, &plan);
+        let gpu = GpuScorer::with_device(device, queue, &plan).expect("fits in 2-D");
+        let got = pollster::block_on(gpu.scores(&query)).expect("scores");
+        assert_close("gpu 2-D", &scores(CpuKernel::Scalar, &plan, &query), &got);
+        let top = pollster::block_on(gpu.top_k(&query, 25)).expect("top_k");
+        assert!(same_ranking(&top, &kernels::top_k(&got, 25)));
+    }
+
+    #[test]
+    fn gpu_reports_too_large_instead_of_failing() {
+        if device().is_none() {
+            return;
+        }
+        let (device, queue) = limited_device(|l| {
+            l.max_storage_buffer_binding_size = 64 * 1024;
+            l.max_compute_workgroups_per_dimension = 4;
+        })
+        .expect("a device with lower limits");
+        let mut rng = Rng(5);
+        // V is 1000 x 64 floats = 256 KiB > 64 KiB.
+        let big = random_plan(&mut rng, 1000, 64, 8, &[]);
+        let err = GpuScorer::with_device(device.clone(), queue.clone(), &big)
+            .err()
+            .expect("too large");
+        assert!(matches!(err, GpuError::TooLarge(_)), "{err}");
+        // 1100 items need 18 GEMM tiles of 64, more than a 4 x 4 grid of workgroups.
+        let many = random_plan(&mut rng, 1100, 1, 1, &[]);
+        let err = GpuScorer::with_device(device, queue, &many)
+            .err()
+            .expect("too many workgroups");
+        assert!(matches!(err, GpuError::TooLarge(_)), "{err}");
     }
 }

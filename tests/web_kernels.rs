@@ -138,20 +138,29 @@ async fn webgpu_matches_scalar() {
         return;
     }
     let mut rng = Rng(0x5eed);
-    let mut cases = shapes();
-    cases.retain(|c| c.0 != 37 || (c.1 + c.2) % 3 == 0);
-    let mut first = true;
+    // Every n, every extra-layer variant, a few (d, h): each case compiles three
+    // pipelines on SwiftShader, so the list is kept short.
+    let cases: Vec<_> = shapes().into_iter().step_by(2).collect();
+    let mut first: Option<GpuScorer> = None;
     for (n, d, h, extra) in cases {
         let plan = random_plan(&mut rng, n, d, h, &extra);
         let query = random_query(&mut rng, &plan);
-        let gpu = GpuScorer::new(&plan)
-            .await
-            .expect("navigator.gpu exists, so an adapter and device must be available");
-        if first {
-            console_log!("WebGPU adapter: {}", gpu.adapter_info());
-            first = false;
-        }
+        let fresh;
+        let gpu = match &first {
+            None => {
+                let gpu = GpuScorer::new(&plan)
+                    .await
+                    .expect("navigator.gpu exists, so an adapter and device must be available");
+                console_log!("WebGPU adapter: {}", gpu.adapter_info());
+                first.insert(gpu)
+            }
+            Some(f) => {
+                fresh = f.for_plan(&plan).expect("plan fits the device");
+                &fresh
+            }
+        };
         let what = format!("webgpu n={n} d={d} h={h} extra={extra:?}");
+        console_log!("{what}");
         let want = scores(CpuKernel::Scalar, &plan, &query);
         let got = gpu.scores(&query).await.expect("gpu scores");
         assert_close(&what, &want, &got);

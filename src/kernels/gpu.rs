@@ -123,8 +123,17 @@ struct Pass {
     groups: [u32; 3],
 }
 
+/// The compiled pipelines (they depend only on the constants above, not on a plan).
+#[derive(Clone)]
+struct Pipelines {
+    gemm: wgpu::ComputePipeline,
+    output: wgpu::ComputePipeline,
+    topk: wgpu::ComputePipeline,
+}
+
 /// The scoring head on a GPU.
 pub struct GpuScorer {
+    pipelines: Pipelines,
     device: wgpu::Device,
     queue: wgpu::Queue,
     info: String,
@@ -195,6 +204,49 @@ fn split_groups(count: usize, max_dim: u32, what: &str) -> Result<(u32, u32), Gp
     Ok((x as u32, y as u32))
 }
 
+/// The kernels' fixed needs against the device's limits (all within WebGPU's defaults).
+fn check_kernel_limits(l: &wgpu::Limits) -> Result<(), GpuError> {
+    let threads = (TILE_M / REG_M) * (TILE_N / REG_N);
+    let invocations = threads.max(OUT_WG).max(TOPK_WG);
+    let gemm_bytes = 4 * TILE_K * (TILE_M + 1 + TILE_N);
+    let topk_bytes = 4 * (TOPK_CHUNK + 2 * TOPK_WG);
+    let checks = [
+        (
+            "max_compute_invocations_per_workgroup",
+            l.max_compute_invocations_per_workgroup,
+            invocations,
+        ),
+        (
+            "max_compute_workgroup_size_x",
+            l.max_compute_workgroup_size_x,
+            OUT_WG.max(TOPK_WG).max(TILE_N / REG_N),
+        ),
+        (
+            "max_compute_workgroup_size_y",
+            l.max_compute_workgroup_size_y,
+            TILE_M / REG_M,
+        ),
+        (
+            "max_compute_workgroup_storage_size",
+            l.max_compute_workgroup_storage_size,
+            gemm_bytes.max(topk_bytes),
+        ),
+        (
+            "max_storage_buffers_per_shader_stage",
+            l.max_storage_buffers_per_shader_stage,
+            5,
+        ),
+    ];
+    for (name, have, need) in checks {
+        if have < need {
+            return Err(GpuError::Device(format!(
+                "{name} is {have}, the kernels need {need}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn to_u32(x: usize, what: &str) -> Result<u32, GpuError> {
     u32::try_from(x).map_err(|_| GpuError::TooLarge(format!("{what} = {x} exceeds u32")))
 }
@@ -232,7 +284,12 @@ impl Builder<'_> {
             }))
     }
 
-    fn scratch(&self, label: &str, floats: usize, extra: wgpu::BufferUsages) -> Result<wgpu::Buffer, GpuError> {
+    fn scratch(
+        &self,
+        label: &str,
+        floats: usize,
+        extra: wgpu::BufferUsages,
+    ) -> Result<wgpu::Buffer, GpuError> {
         let bytes = self.check_size(label, (floats as u64).saturating_mul(4))?;
         Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
@@ -328,9 +385,41 @@ impl GpuScorer {
         queue: wgpu::Queue,
         plan: &HeadPlan,
     ) -> Result<GpuScorer, GpuError> {
-        plan.validate()?;
         let info = device.adapter_info();
         let info = format!("{} ({:?})", info.name, info.backend);
+        let b = Builder {
+            device: &device,
+            limits: device.limits(),
+        };
+        check_kernel_limits(&b.limits)?;
+        let pipelines = Pipelines {
+            gemm: b.pipeline("vitrine.head", HEAD_WGSL),
+            output: b.pipeline("vitrine.output", OUTPUT_WGSL),
+            topk: b.pipeline("vitrine.topk", TOPK_WGSL),
+        };
+        Self::build(device, queue, info, pipelines, plan)
+    }
+
+    /// Another plan on this scorer's device, reusing its compiled pipelines (for a model
+    /// reload without recompiling shaders).
+    pub fn for_plan(&self, plan: &HeadPlan) -> Result<GpuScorer, GpuError> {
+        Self::build(
+            self.device.clone(),
+            self.queue.clone(),
+            self.info.clone(),
+            self.pipelines.clone(),
+            plan,
+        )
+    }
+
+    fn build(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        info: String,
+        pipelines: Pipelines,
+        plan: &HeadPlan,
+    ) -> Result<GpuScorer, GpuError> {
+        plan.validate()?;
         let b = Builder {
             device: &device,
             limits: device.limits(),
@@ -352,12 +441,20 @@ impl GpuScorer {
             .checked_mul(max_width)
             .ok_or_else(|| GpuError::TooLarge("hidden activations overflow".into()))?;
         let h_bufs = [
-            b.scratch("vitrine.hidden0", hidden_floats, wgpu::BufferUsages::empty())?,
-            b.scratch("vitrine.hidden1", hidden_floats, wgpu::BufferUsages::empty())?,
+            b.scratch(
+                "vitrine.hidden0",
+                hidden_floats,
+                wgpu::BufferUsages::empty(),
+            )?,
+            b.scratch(
+                "vitrine.hidden1",
+                hidden_floats,
+                wgpu::BufferUsages::empty(),
+            )?,
         ];
         let logits = b.scratch("vitrine.logits", n, wgpu::BufferUsages::COPY_SRC)?;
 
-        let gemm = b.pipeline("vitrine.head", HEAD_WGSL);
+        let gemm = &pipelines.gemm;
         let row_tiles = n.div_ceil(TILE_M as usize);
         let (gx, gy) = split_groups(row_tiles, max_dim, "head tiles")?;
         let mut passes = Vec::new();
@@ -382,7 +479,7 @@ impl GpuScorer {
         let col_tiles = to_u32(h.div_ceil(TILE_N as usize).max(1), "column tiles")?;
         passes.push(b.pass(
             "vitrine.head.layer0",
-            &gemm,
+            gemm,
             &[&params, &v_buf, &m_buf, &ib_buf, &a_buf, &h_bufs[0]],
             [gx, gy, col_tiles],
         ));
@@ -411,8 +508,15 @@ impl GpuScorer {
             let col_tiles = to_u32(wout.div_ceil(TILE_N as usize).max(1), "column tiles")?;
             passes.push(b.pass(
                 "vitrine.head.layer",
-                &gemm,
-                &[&params, &h_bufs[cur], &w_buf, &b_buf, &b_buf, &h_bufs[1 - cur]],
+                gemm,
+                &[
+                    &params,
+                    &h_bufs[cur],
+                    &w_buf,
+                    &b_buf,
+                    &b_buf,
+                    &h_bufs[1 - cur],
+                ],
                 [gx, gy, col_tiles],
             ));
             keep.extend([params, w_buf, b_buf]);
@@ -433,10 +537,9 @@ impl GpuScorer {
                 b_out: plan.b_out,
             },
         );
-        let output = b.pipeline("vitrine.output", OUTPUT_WGSL);
         passes.push(b.pass(
             "vitrine.output",
-            &output,
+            &pipelines.output,
             &[&params, &h_bufs[cur], &w_out, &v_buf, &m_buf, &logits],
             [ox, oy, 1],
         ));
@@ -455,18 +558,21 @@ impl GpuScorer {
         let cand_words = topk_chunks
             .checked_mul(TOPK_MAX * 2)
             .ok_or_else(|| GpuError::TooLarge("top-k candidates overflow".into()))?;
-        let topk_candidates =
-            b.scratch("vitrine.topk.candidates", cand_words, wgpu::BufferUsages::COPY_SRC)?;
-        let topk_pipeline = b.pipeline("vitrine.topk", TOPK_WGSL);
+        let topk_candidates = b.scratch(
+            "vitrine.topk.candidates",
+            cand_words,
+            wgpu::BufferUsages::COPY_SRC,
+        )?;
         let topk = b.pass(
             "vitrine.topk",
-            &topk_pipeline,
+            &pipelines.topk,
             &[&topk_params, &logits, &topk_candidates],
             [tx, ty, 1],
         );
         let [h0, h1] = h_bufs;
         keep.extend([v_buf, ib_buf, w_out, h0, h1]);
         Ok(GpuScorer {
+            pipelines,
             device,
             queue,
             info,
@@ -488,6 +594,12 @@ impl GpuScorer {
     /// Adapter description (name and backend), for display.
     pub fn adapter_info(&self) -> String {
         self.info.clone()
+    }
+
+    /// The device and queue this scorer runs on (to build further scorers on the same
+    /// device with [`GpuScorer::with_device`]).
+    pub fn device(&self) -> (wgpu::Device, wgpu::Queue) {
+        (self.device.clone(), self.queue.clone())
     }
 
     fn check_query(&self, query: &UserQuery) -> Result<(), GpuError> {
@@ -574,6 +686,23 @@ impl GpuScorer {
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 
+    /// For benchmarks: uploads `query`, runs the head's passes `repeats` times in one
+    /// submission and waits for them, reading back a single logit. Separates kernel
+    /// throughput from the per-request readback that [`GpuScorer::scores`] includes.
+    pub async fn run_repeated(&self, query: &UserQuery, repeats: u32) -> Result<(), GpuError> {
+        self.check_query(query)?;
+        if self.n == 0 {
+            return Ok(());
+        }
+        let mut encoder = self.encode_head(query);
+        for _ in 1..repeats {
+            for pass in &self.passes {
+                run_pass(&mut encoder, pass);
+            }
+        }
+        self.read_back(encoder, &self.logits, 4).await.map(|_| ())
+    }
+
     /// The `k` best items and their logits, best first, reduced on the GPU.
     ///
     /// Same order as [`super::top_k`] (NaN last, ties to the lower index). For
@@ -589,11 +718,8 @@ impl GpuScorer {
             return Ok(super::top_k(&all, k));
         }
         let mut encoder = self.encode_head(query);
-        self.queue.write_buffer(
-            &self.topk_params,
-            4,
-            bytemuck::bytes_of(&(k as u32)),
-        );
+        self.queue
+            .write_buffer(&self.topk_params, 4, bytemuck::bytes_of(&(k as u32)));
         run_pass(&mut encoder, &self.topk);
         let bytes = self
             .read_back(

@@ -51,8 +51,11 @@ const WG_X: u32 = TILE_N / REG_N;
 const WG_Y: u32 = TILE_M / REG_M;
 const THREADS: u32 = WG_X * WG_Y;
 
-// Tiles stored k-major: As[kk * TILE_M + r], Bs[kk * TILE_N + c].
-var<workgroup> As: array<f32, TILE_K * TILE_M>;
+// Tiles stored k-major: As[kk * AS_STRIDE + r], Bs[kk * TILE_N + c]. The A tile is
+// written transposed (consecutive threads: consecutive kk), so its stride is padded by
+// one to spread those stores over memory banks.
+const AS_STRIDE: u32 = TILE_M + 1u;
+var<workgroup> As: array<f32, TILE_K * AS_STRIDE>;
 var<workgroup> Bs: array<f32, TILE_K * TILE_N>;
 
 @compute @workgroup_size({{WG_X}}, {{WG_Y}}, 1)
@@ -77,7 +80,7 @@ fn main(
             if (gr < p.rows && gk < p.k) {
                 v = A[gr * p.lda + gk];
             }
-            As[kk * TILE_M + r] = v;
+            As[kk * AS_STRIDE + r] = v;
         }
         for (var e = tid; e < TILE_K * TILE_N; e += THREADS) {
             let kk = e / TILE_N;
@@ -95,7 +98,7 @@ fn main(
             var a: array<f32, REG_M>;
             var b: array<f32, REG_N>;
             for (var i = 0u; i < REG_M; i++) {
-                a[i] = As[kk * TILE_M + lid.y * REG_M + i];
+                a[i] = As[kk * AS_STRIDE + lid.y * REG_M + i];
             }
             for (var j = 0u; j < REG_N; j++) {
                 b[j] = Bs[kk * TILE_N + lid.x * REG_N + j];

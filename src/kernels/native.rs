@@ -265,7 +265,10 @@ fn fma_loop<const FMA: bool>(iters: u64, seed: f32) -> f32 {
     for (i, a) in acc.iter_mut().enumerate() {
         a[0] += i as f32 * 1e-3;
     }
-    let (mul, add) = (std::hint::black_box(0.999_9f32), std::hint::black_box(1e-4f32));
+    let (mul, add) = (
+        std::hint::black_box(0.999_9f32),
+        std::hint::black_box(1e-4f32),
+    );
     for _ in 0..iters {
         for a in acc.iter_mut() {
             for x in a.iter_mut() {
@@ -288,8 +291,7 @@ fn fma_loop_avx2(iters: u64, seed: f32) -> f32 {
 pub fn fma_peak(iters: u64) -> (f32, u64) {
     let flops = 2 * iters * (PEAK_ACC * PEAK_LANES) as u64;
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    {
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // Safety: `fma_loop_avx2` only needs AVX2 and FMA, which were just detected.
         return (unsafe { fma_loop_avx2(iters, 1.0) }, flops);
     }

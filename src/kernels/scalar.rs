@@ -1,6 +1,9 @@
 //! The scalar reference of the scoring head: plain loops in the order the math is
 //! written, no blocking, no SIMD. It is the oracle every fast path is tested against,
 //! and the fallback where nothing faster exists.
+// Index loops on purpose: this file mirrors the math's subscripts one to one.
+#![allow(clippy::needless_range_loop)]
+
 use super::{HeadPlan, UserQuery};
 
 /// Scores every item with plain loops. Shapes must already be validated

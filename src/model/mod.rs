@@ -28,6 +28,7 @@
 //! `features.price_missing`, `features.token_offsets`, `features.tokens`; and
 //! `stats.popularity` (written by [`Model::to_weight_file`]).
 pub mod layers;
+pub mod memory;
 
 use std::collections::BTreeMap;
 
@@ -40,6 +41,7 @@ use crate::format::{
 use crate::history::{EventKind, HistoryEvent};
 use crate::kernels::{HeadPlan, UserQuery};
 use layers::{causal_attention, dot, layer_norm, linear, relu, LnCache};
+use memory::Memory;
 
 /// Shape of the model; stored in the weight file's metadata.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -236,6 +238,9 @@ pub enum ModelError {
     /// An item feature refers to a category or token bucket outside the config's range.
     #[error("item features out of range: {0}")]
     FeatureOutOfRange(String),
+    /// The transition memory's tensors are inconsistent.
+    #[error("invalid transition memory: {0}")]
+    BadMemory(String),
 }
 
 /// The user encoder's output for one history.
@@ -384,6 +389,8 @@ pub struct Model {
     /// Named parameters, in the fixed order of [`ModelConfig::param_specs`] (indices in
     /// [`idx`]). Public so the trainer can update them in place.
     pub params: Vec<(String, Tensor)>,
+    /// The "wide" part: item-to-item transition memory (see [`memory`]), if trained.
+    pub memory: Option<Memory>,
 }
 
 fn f32_data(t: &Tensor) -> &[f32] {
@@ -440,6 +447,7 @@ impl Model {
             config,
             features,
             params,
+            memory: None,
         })
     }
 
@@ -519,10 +527,31 @@ impl Model {
             }
             params.push((name, t.clone()));
         }
+        let memory = if file.tensors.contains_key("memory.offsets") {
+            let blend = floats("memory.blend", 3)?;
+            let nnz = get("memory.items")?.shape.first().copied().unwrap_or(0);
+            let m = Memory {
+                offsets: ints("memory.offsets", Some(n + 1))?,
+                items: ints("memory.items", Some(nnz))?,
+                weights: floats("memory.weights", nnz)?,
+                alpha: blend[0],
+                last_l: if blend[1].is_finite() && blend[1] >= 0.0 {
+                    blend[1].min(1000.0) as usize
+                } else {
+                    0
+                },
+                decay: blend[2],
+            };
+            m.validate(n).map_err(ModelError::BadMemory)?;
+            Some(m)
+        } else {
+            None
+        };
         Ok(Model {
             config,
             features,
             params,
+            memory,
         })
     }
 
@@ -955,7 +984,45 @@ impl Model {
                 data: ints(&f.tokens),
             },
         );
+        if let Some(mem) = &self.memory {
+            m.insert(
+                "memory.offsets".into(),
+                Tensor {
+                    shape: vec![mem.offsets.len()],
+                    data: ints(&mem.offsets),
+                },
+            );
+            m.insert(
+                "memory.items".into(),
+                Tensor {
+                    shape: vec![mem.items.len()],
+                    data: ints(&mem.items),
+                },
+            );
+            m.insert(
+                "memory.weights".into(),
+                Tensor {
+                    shape: vec![mem.weights.len()],
+                    data: TensorData::F32(mem.weights.clone()),
+                },
+            );
+            m.insert(
+                "memory.blend".into(),
+                Tensor {
+                    shape: vec![3],
+                    data: TensorData::F32(vec![mem.alpha, mem.last_l as f32, mem.decay]),
+                },
+            );
+        }
         m
+    }
+
+    /// Adds the transition memory's term to the head's logits (no-op without memory).
+    /// Every scoring path calls this after the dense head, so rankings agree.
+    pub fn add_memory(&self, history: &[HistoryEvent], logits: &mut [f32]) {
+        if let Some(m) = &self.memory {
+            m.add_to(history, logits);
+        }
     }
 
     /// A complete weight file for this model: its tensors, the catalog, category names,

@@ -33,7 +33,7 @@ pub struct TrainConfig {
     pub epochs: usize,
     /// Training windows per batch.
     pub batch_size: usize,
-    /// Adam learning rate.
+    /// Adam learning rate at the first epoch; it decays linearly to 10% over `epochs`.
     pub lr: f32,
     /// Dropout probability (embeddings, attention and feed-forward outputs).
     pub dropout: f32,
@@ -162,7 +162,7 @@ impl Adam {
         }
     }
 
-    fn step(&mut self, model: &mut Model, grads: &Grads, cfg: &TrainConfig) {
+    fn step(&mut self, model: &mut Model, grads: &Grads, cfg: &TrainConfig, lr: f32) {
         let (b1, b2, eps) = (0.9f32, 0.98f32, 1e-8f32);
         self.t += 1;
         let c1 = 1.0 - b1.powi(self.t);
@@ -182,7 +182,7 @@ impl Adam {
                 let gi = g[i] + decay * w[i];
                 m[i] = b1 * m[i] + (1.0 - b1) * gi;
                 v[i] = b2 * v[i] + (1.0 - b2) * gi * gi;
-                w[i] -= cfg.lr * (m[i] / c1) / ((v[i] / c2).sqrt() + eps);
+                w[i] -= lr * (m[i] / c1) / ((v[i] / c2).sqrt() + eps);
             }
         }
     }
@@ -381,6 +381,8 @@ pub fn train(
             windows.swap(i, j);
         }
         let (mut epoch_loss, mut epoch_examples) = (0f64, 0usize);
+        // Linear learning-rate decay to 10% over the planned epochs.
+        let lr = cfg.lr * (1.0 - 0.9 * (epoch - 1) as f32 / cfg.epochs.max(1) as f32);
         for (bi, batch) in windows.chunks(bs).enumerate() {
             let v = model.item_vectors();
             let cands = if cfg.negatives == 0 {
@@ -452,7 +454,7 @@ pub fn train(
                 grads.scale(cfg.clip / norm);
             }
             if norm.is_finite() {
-                adam.step(model, &grads, cfg);
+                adam.step(model, &grads, cfg, lr);
             }
             epoch_loss += loss;
             epoch_examples += n_pos;
