@@ -1,6 +1,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 //! Finite-difference gradient checks of every hand-written backward pass in
 //! `vitrine::train::backprop`, and the trainer's determinism and learning on a toy task.
+#![cfg(not(target_arch = "wasm32"))]
 use vitrine::format::TensorData;
 use vitrine::history::{EventKind, HistoryEvent};
 use vitrine::model::layers::{causal_attention, layer_norm, linear, softmax_xent};

@@ -1,0 +1,244 @@
+// End-to-end test of the demo storefront (Playwright, Debian's /usr/bin/chromium).
+// Run through scripts/e2e.sh, or: BASE_URL=http://127.0.0.1:8080/ node tests/e2e/storefront.mjs
+//
+// Browses Christmas products, checks that the "for you" shelf follows the theme, that the
+// product page and the cart show their shelves with reasons, that Clear empties the history
+// (panel and localStorage), and that the only network traffic is static assets and the
+// weight file: GET only, no query strings, nothing after the model has loaded.
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const BASE = process.env.BASE_URL || 'http://127.0.0.1:8080/';
+const PAGE = new URL(process.env.PAGE_PATH || 'www/', BASE).href;
+const ARTIFACTS = process.env.ARTIFACTS || 'artifacts';
+const THEME = /christmas|xmas|santa|reindeer|snow|star|bauble|advent|tree/i;
+const THEME_MIN = Number(process.env.THEME_MIN || '0.5');
+const LOAD_TIMEOUT = Number(process.env.LOAD_TIMEOUT_MS || '180000');
+const STATIC_EXT = new Set(['', '.html', '.js', '.mjs', '.css', '.wasm', '.vitrine', '.json', '.png', '.svg', '.ico']);
+
+fs.mkdirSync(ARTIFACTS, { recursive: true });
+let failures = 0;
+function check(ok, what, detail = '') {
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}${detail ? ` — ${detail}` : ''}`);
+  if (!ok) failures++;
+}
+
+const tid = (id) => `[data-testid="${id}"]`;
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: [
+    '--no-sandbox',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--no-first-run',
+    '--enable-unsafe-webgpu',
+    '--use-webgpu-adapter=swiftshader',
+  ],
+});
+const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+const page = await context.newPage();
+
+const requests = [];
+let phase = 'load';
+context.on('request', (r) => requests.push({ url: r.url(), method: r.method(), body: r.postData(), phase }));
+page.on('console', (m) => {
+  if (m.type() === 'error' || m.type() === 'warning') console.log(`  [console.${m.type()}] ${m.text()}`);
+});
+const pageErrors = [];
+page.on('pageerror', (e) => pageErrors.push(e.message));
+
+async function shelfTitles(testid) {
+  const shelf = page.locator(`${tid(testid)}[data-state="ready"]`);
+  await shelf.waitFor({ timeout: 60000 });
+  return shelf.locator(tid('rec-title')).allTextContents();
+}
+
+async function shelfIds(testid) {
+  const shelf = page.locator(`${tid(testid)}[data-state="ready"]`);
+  await shelf.waitFor({ timeout: 60000 });
+  return shelf.locator(tid('rec-card')).evaluateAll((els) => els.map((e) => e.dataset.itemId));
+}
+
+async function shelfReasons(testid) {
+  const shelf = page.locator(`${tid(testid)}[data-state="ready"]`);
+  await shelf.waitFor({ timeout: 60000 });
+  return shelf.locator(`${tid('rec-reasons')} li`).allTextContents();
+}
+
+async function storedHistoryKeys() {
+  return page.evaluate(() =>
+    Object.keys(localStorage)
+      .filter((k) => /^vitrine:.*:history$/.test(k))
+      .map((k) => [k, localStorage.getItem(k)]),
+  );
+}
+
+try {
+  const t0 = Date.now();
+  await page.goto(PAGE);
+  await page.waitForSelector('body[data-state="ready"], body[data-state="error"]', { timeout: LOAD_TIMEOUT });
+  const state = await page.getAttribute('body', 'data-state');
+  if (state !== 'ready') {
+    const msg = await page.textContent('.loading-text');
+    throw new Error(`storefront failed to load: ${msg}`);
+  }
+  phase = 'browse';
+  console.log(`storefront ready in ${Date.now() - t0} ms; backend ${await page.textContent(tid('panel-backend'))}, model ${await page.textContent(tid('panel-model-size'))}`);
+  await page.evaluate(() => localStorage.clear());
+  await page.click(tid('clear-history'));
+  await page.waitForSelector(`${tid('shelf-for-you')}[data-state="ready"]`);
+
+  const before = await shelfIds('shelf-for-you');
+  check(before.length > 0, 'for-you shelf shows items for a new visitor', `${before.length} items`);
+
+  // Browse several Christmas products found by search.
+  await page.fill(tid('search-input'), 'christmas');
+  await page.waitForFunction(
+    () => {
+      const cards = [...document.querySelectorAll('[data-testid="product-grid"] [data-testid="product-card"]')];
+      return cards.length > 0 && cards.every((c) => /christmas/i.test(c.textContent));
+    },
+    null,
+    { timeout: 10000 },
+  );
+  const candidates = await page
+    .locator(`${tid('product-grid')} ${tid('product-card')}`)
+    .evaluateAll((els) => els.map((e) => e.dataset.itemId));
+  check(candidates.length >= 5, 'search-as-you-type finds Christmas products', `${candidates.length} cards`);
+  const picks = candidates.filter((_, i) => i % 2 === 0).slice(0, 6);
+  for (const id of picks) {
+    await page.click(`${tid('product-grid')} ${tid('product-card')}[data-item-id="${id}"]`);
+    await page.waitForSelector(`${tid('product-page')}[data-item-id="${id}"]`);
+    await page.waitForSelector(`${tid('shelf-similar')}[data-state="ready"]`);
+    await page.goBack();
+    await page.waitForSelector(`${tid('product-grid')} ${tid('product-card')}`);
+  }
+  await page
+    .waitForFunction((n) => document.querySelectorAll('[data-testid="history-item"]').length === n, picks.length, { timeout: 5000 })
+    .catch(() => {});
+  const histCount = await page.locator(tid('history-item')).count();
+  check(histCount === picks.length, 'history panel lists the viewed products', `${histCount} of ${picks.length}`);
+
+  // Back to the home page: the for-you shelf follows the history.
+  await page.fill(tid('search-input'), '');
+  await page.waitForSelector(`${tid('shelf-for-you')}[data-state="ready"] ${tid('rec-card')}`);
+  await page.waitForFunction(() => !document.querySelector('[data-testid="result-count"]')?.textContent.includes('“'));
+  const after = await shelfIds('shelf-for-you');
+  const afterTitles = await shelfTitles('shelf-for-you');
+  const changed = after.join() !== before.join();
+  check(changed, 'for-you shelf changed after browsing');
+  const themed = afterTitles.filter((t) => THEME.test(t)).length;
+  const share = afterTitles.length ? themed / afterTitles.length : 0;
+  check(
+    share >= THEME_MIN,
+    `for-you shelf follows the Christmas theme (≥ ${THEME_MIN * 100}%)`,
+    `${themed}/${afterTitles.length}: ${afterTitles.slice(0, 6).join(' | ')}`,
+  );
+  check(after.every((id) => !picks.includes(id)), 'viewed products are not recommended again');
+  const reasons = await shelfReasons('shelf-for-you');
+  check(
+    reasons.some((r) => /because you viewed/.test(r)),
+    'for-you cards explain themselves ("because you viewed …")',
+    reasons.slice(0, 2).join(' | '),
+  );
+
+  // Product page: similar items.
+  await page.click(`${tid('shelf-for-you')} ${tid('rec-card')} >> nth=0`);
+  await page.waitForSelector(tid('product-page'));
+  const productId = await page.getAttribute(tid('product-page'), 'data-item-id');
+  const similar = await shelfIds('shelf-similar');
+  check(similar.length > 0 && !similar.includes(productId), 'product page shows similar items (not itself)', `${similar.length} items`);
+  const simReasons = await shelfReasons('shelf-similar');
+  check(simReasons.length > 0, 'similar items carry reasons', simReasons.slice(0, 2).join(' | '));
+
+  // Cart: frequently bought together.
+  await page.click(tid('add-to-cart'));
+  await page.waitForFunction(() => document.querySelector('[data-testid="cart-count"]').textContent === '1');
+  await page.click(tid('cart-link'));
+  await page.waitForSelector(tid('cart-list'));
+  const together = await shelfIds('shelf-bought-together');
+  check(together.length > 0 && !together.includes(productId), 'cart shows frequently-bought-together items', `${together.length} items`);
+  const cartTypes = await page.locator(tid('history-item')).evaluateAll((els) => els.map((e) => e.dataset.type));
+  check(cartTypes.includes('cart'), 'the add-to-cart event is in the history');
+  await page.screenshot({ path: path.join(ARTIFACTS, 'storefront-cart.png'), fullPage: false });
+
+  // Screenshot of a product page with its shelves.
+  await page.goBack();
+  await page.waitForSelector(`${tid('shelf-similar')}[data-state="ready"]`);
+  await page.waitForSelector(`${tid('shelf-for-you')}[data-state="ready"]`);
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: path.join(ARTIFACTS, 'storefront.png'), fullPage: false });
+
+  // Export, then Clear.
+  await page.click(tid('export-history'));
+  await page.waitForSelector(`${tid('export-box')}:not([hidden])`);
+  const exported = JSON.parse(await page.inputValue(tid('export-output')));
+  check(Array.isArray(exported.events) && exported.events.length >= picks.length, 'Export gives the history as JSON', `${exported.events?.length} events`);
+  const storedBefore = await storedHistoryKeys();
+  check(storedBefore.length === 1, 'history is in localStorage under vitrine:<ns>:history', storedBefore.map((k) => k[0]).join());
+  await page.click(tid('clear-history'));
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="history-item"]').length === 0);
+  check(await page.isVisible(tid('history-empty')), 'Clear empties the history panel');
+  const storedAfter = await storedHistoryKeys();
+  check(storedAfter.length === 0, 'Clear removes the history from localStorage', JSON.stringify(storedAfter));
+
+  // Two tabs writing the same history: neither loses the other's events.
+  const page2 = await context.newPage();
+  phase = 'load'; // the second tab's own page load
+  await page2.goto(PAGE);
+  await page2.waitForSelector('body[data-state="ready"]', { timeout: LOAD_TIMEOUT });
+  phase = 'browse';
+  const [a, b] = candidates.slice(1, 3);
+  await page.goto(new URL(`#/p/${encodeURIComponent(a)}`, PAGE).href);
+  await page.waitForSelector(`${tid('product-page')}[data-item-id="${a}"]`);
+  await page2.goto(new URL(`#/p/${encodeURIComponent(b)}`, PAGE).href);
+  await page2.waitForSelector(`${tid('product-page')}[data-item-id="${b}"]`);
+  await page.waitForFunction(
+    ([x, y]) => {
+      const ids = [...document.querySelectorAll('[data-testid="history-item"]')].map((e) => e.dataset.itemId);
+      return ids.includes(x) && ids.includes(y);
+    },
+    [a, b],
+    { timeout: 10000 },
+  ).then(() => check(true, 'two tabs: both views are kept and the other tab\'s panel updates'),
+         () => check(false, 'two tabs: both views are kept and the other tab\'s panel updates'));
+  await page2.close();
+
+  // Network: only static assets and the weight file; GET only; no query strings; nothing
+  // at all once the model has loaded (recommendations are computed locally).
+  const origin = new URL(PAGE).origin;
+  const bad = [];
+  for (const r of requests) {
+    if (r.url.startsWith('data:') || r.url.startsWith('blob:')) continue;
+    if (r.url === PAGE && r.phase === 'load') continue; // the test's own navigation
+    const u = new URL(r.url);
+    const ext = path.extname(u.pathname).toLowerCase();
+    if (u.origin !== origin) bad.push(`foreign origin: ${r.url}`);
+    else if (r.method !== 'GET') bad.push(`${r.method} ${r.url}`);
+    else if (r.body) bad.push(`body on ${r.url}`);
+    else if (u.search || u.hash) bad.push(`query string: ${r.url}`);
+    else if (!STATIC_EXT.has(ext)) bad.push(`not a static asset: ${r.url}`);
+    else if (r.phase !== 'load') bad.push(`request after load: ${r.url}`);
+  }
+  const weight = requests.filter((r) => new URL(r.url).pathname.endsWith('.vitrine'));
+  check(weight.length === 2, 'the weight file is fetched once per tab', weight.map((r) => r.url).join());
+  check(bad.length === 0, 'no request carries history or leaves the static set', bad.join('; ') || `${requests.length} requests, all static`);
+  console.log('requests:\n' + requests.map((r) => `  ${r.phase} ${r.method} ${new URL(r.url).pathname}`).join('\n'));
+  check(pageErrors.length === 0, 'no uncaught page errors', pageErrors.join('; '));
+} catch (e) {
+  failures++;
+  console.log(`FAIL ${e.stack || e}`);
+  try {
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'storefront-failure.png') });
+  } catch {}
+} finally {
+  await browser.close();
+}
+
+console.log(failures ? `${failures} check(s) failed` : 'all storefront checks passed');
+process.exit(failures ? 1 : 0);

@@ -1,0 +1,567 @@
+//! Browser tests of the wasm bindings (`vitrine::wasm`), run in headless Chromium:
+//! `CHROMEDRIVER=/usr/bin/chromedriver wasm-pack test --headless --chrome -- --test web`
+//! (`webdriver.json` in the crate root enables WebGPU on SwiftShader).
+//!
+//! They load a tiny synthetic weight file, drive the JavaScript-facing API the way a page
+//! does, and compare its results with the plain Rust engine compiled into the same wasm.
+#![cfg(target_arch = "wasm32")]
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use vitrine::format::{Quantization, WeightFile};
+use vitrine::history::{EventKind, HistoryEvent};
+use vitrine::model::tiny_weight_file;
+use vitrine::recommend::{RecommendOptions, Recommendation, Recommender};
+use vitrine::wasm::WasmRecommender;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const N: usize = 60;
+
+fn model_bytes(seed: u64) -> Vec<u8> {
+    tiny_weight_file(N, seed)
+        .to_bytes(Quantization::F32)
+        .expect("tiny weight file serialises")
+}
+
+fn js(v: serde_json::Value) -> JsValue {
+    js_sys::JSON::parse(&v.to_string()).expect("valid JSON")
+}
+
+fn message(e: JsError) -> String {
+    let v: JsValue = e.into();
+    js_sys::Reflect::get(&v, &JsValue::from_str("message"))
+        .ok()
+        .and_then(|m| m.as_string())
+        .unwrap_or_else(|| format!("{v:?}"))
+}
+
+fn storage() -> web_sys::Storage {
+    web_sys::window()
+        .expect("window")
+        .local_storage()
+        .expect("localStorage access")
+        .expect("localStorage")
+}
+
+fn key(ns: &str) -> String {
+    format!("vitrine:{ns}:history")
+}
+
+/// Loads with a fresh history in namespace `ns`.
+async fn load(bytes: &[u8], ns: &str, extra: serde_json::Value) -> WasmRecommender {
+    storage().remove_item(&key(ns)).unwrap();
+    load_keep(bytes, ns, extra).await
+}
+
+/// Loads without touching the stored history.
+async fn load_keep(bytes: &[u8], ns: &str, extra: serde_json::Value) -> WasmRecommender {
+    let mut opts = json!({ "namespace": ns, "backend": "scalar" });
+    if let serde_json::Value::Object(m) = extra {
+        for (k, v) in m {
+            opts[k] = v;
+        }
+    }
+    match WasmRecommender::from_bytes(bytes.to_vec(), js(opts)).await {
+        Ok(r) => r,
+        Err(e) => panic!("load failed: {}", message(e)),
+    }
+}
+
+async fn load_err(bytes: &[u8], opts: serde_json::Value) -> String {
+    match WasmRecommender::from_bytes(bytes.to_vec(), js(opts)).await {
+        Ok(_) => panic!("load should fail"),
+        Err(e) => message(e),
+    }
+}
+
+async fn recs(r: &WasmRecommender, opts: serde_json::Value) -> Vec<Recommendation> {
+    match r.recommend(js(opts)).await {
+        Ok(v) => serde_wasm_bindgen::from_value(v).expect("recommendations deserialise"),
+        Err(e) => panic!("recommend failed: {}", message(e)),
+    }
+}
+
+async fn recommend_err(r: &WasmRecommender, opts: serde_json::Value) -> String {
+    match r.recommend(js(opts)).await {
+        Ok(_) => panic!("recommend should fail"),
+        Err(e) => message(e),
+    }
+}
+
+fn record(r: &WasmRecommender, item: &str, kind: &str, at: f64) {
+    if let Err(e) = r.record(js(json!({ "item": item, "type": kind, "at": at }))) {
+        panic!("record failed: {}", message(e));
+    }
+}
+
+#[derive(serde::Deserialize, Debug)]
+struct Row {
+    item: String,
+    #[serde(rename = "type")]
+    kind: String,
+    at: f64,
+}
+
+fn history(r: &WasmRecommender) -> Vec<Row> {
+    serde_wasm_bindgen::from_value(r.history().expect("history")).expect("rows")
+}
+
+fn now() -> f64 {
+    js_sys::Date::now() / 1000.0
+}
+
+fn ids(rs: &[Recommendation]) -> Vec<String> {
+    rs.iter().map(|r| r.item.clone()).collect()
+}
+
+#[wasm_bindgen_test]
+async fn loads_and_describes_the_model() {
+    let bytes = model_bytes(1);
+    let r = load(&bytes, "t-info", json!({})).await;
+    assert_eq!(r.n_items(), N);
+    assert_eq!(r.backend(), "scalar");
+    let file = WeightFile::from_bytes(&bytes).unwrap();
+    let info: serde_json::Value = serde_wasm_bindgen::from_value(r.model_info().unwrap()).unwrap();
+    assert_eq!(info["items"], json!(N));
+    assert_eq!(info["sizeBytes"], json!(bytes.len()));
+    assert_eq!(info["contentHash"], json!(file.metadata.content_hash));
+    assert_eq!(info["dim"], json!(file.metadata.model.dim));
+    let cat: serde_json::Value = serde_wasm_bindgen::from_value(r.catalog().unwrap()).unwrap();
+    assert_eq!(cat["ids"], json!(file.metadata.items.ids));
+    assert_eq!(cat["titles"].as_array().unwrap().len(), N);
+    assert_eq!(cat["categories"].as_array().unwrap().len(), N);
+    assert_eq!(cat["prices"].as_array().unwrap().len(), N);
+    // Default namespace: content-hash prefix.
+    let d = WasmRecommender::from_bytes(bytes.clone(), JsValue::UNDEFINED)
+        .await
+        .map_err(message)
+        .unwrap();
+    assert_eq!(
+        d.storage_key(),
+        format!("vitrine:{}:history", &file.metadata.content_hash[..12])
+    );
+}
+
+#[wasm_bindgen_test]
+async fn records_and_recommends_with_every_option() {
+    let bytes = model_bytes(2);
+    let r = load(&bytes, "t-options", json!({})).await;
+    let t = now();
+    for (i, id) in ["I1", "I2", "I3"].iter().enumerate() {
+        record(&r, id, "view", t - 100.0 + i as f64 * 10.0);
+    }
+    record(&r, "I4", "cart", t - 5.0);
+
+    let base = recs(&r, json!({ "k": 7 })).await;
+    assert_eq!(base.len(), 7);
+    for rec in &base {
+        assert!(
+            !["I1", "I2", "I3", "I4"].contains(&rec.item.as_str()),
+            "seen item returned"
+        );
+        assert!(!rec.reasons.is_empty(), "every result has reasons");
+        assert!(rec.score > 0.0 && rec.score < 1.0);
+    }
+
+    let seen_ok = recs(&r, json!({ "k": N, "excludeSeen": false })).await;
+    assert!(
+        seen_ok.iter().any(|x| x.item == "I1"),
+        "excludeSeen: false keeps seen items"
+    );
+
+    let excluded = recs(&r, json!({ "k": 7, "exclude": [base[0].item] })).await;
+    assert!(!ids(&excluded).contains(&base[0].item));
+
+    let ctx = recs(&r, json!({ "k": 5, "context": "I10" })).await;
+    assert_eq!(ctx.len(), 5);
+    let basket = recs(&r, json!({ "k": 5, "basket": ["I11", "I12"] })).await;
+    assert_eq!(basket.len(), 5);
+    assert!(!ids(&basket).contains(&"I11".to_string()));
+
+    let category = base[0].category.clone();
+    let filtered = recs(
+        &r,
+        json!({ "k": 5, "filter": { "categories": [category] } }),
+    )
+    .await;
+    assert!(!filtered.is_empty());
+    assert!(filtered.iter().all(|x| x.category == category));
+
+    let cheap = recs(&r, json!({ "k": 5, "filter": { "priceMax": 5.0 } })).await;
+    assert!(cheap.iter().all(|x| x.price.is_some_and(|p| p <= 5.0)));
+
+    let last = base.last().unwrap().item.clone();
+    let promoted = recs(
+        &r,
+        json!({ "k": 7, "promote": { "ids": [last], "slots": 1 } }),
+    )
+    .await;
+    assert!(ids(&promoted).contains(&last));
+
+    let far = recs(&r, json!({ "k": N, "excludeSeen": false })).await;
+    let bottom = far.last().unwrap().item.clone();
+    let boosted = recs(
+        &r,
+        json!({ "k": 3, "boost": [{ "ids": [bottom], "weight": 50.0 }] }),
+    )
+    .await;
+    assert_eq!(
+        boosted[0].item, bottom,
+        "a large boost brings the item to the top"
+    );
+
+    let diverse = recs(&r, json!({ "k": 7, "diversity": 1.0 })).await;
+    assert_eq!(diverse.len(), 7);
+    let fresh = recs(&r, json!({ "k": 7, "newItemsBoost": 0.5, "now": t })).await;
+    assert_eq!(fresh.len(), 7);
+
+    let stats: serde_json::Value = serde_wasm_bindgen::from_value(r.stats().unwrap()).unwrap();
+    assert_eq!(stats["backend"], json!("scalar"));
+    assert!(stats["totalMs"].as_f64().unwrap() >= 0.0);
+    assert!(stats["calls"].as_u64().unwrap() >= 10);
+}
+
+#[wasm_bindgen_test]
+async fn empty_history_falls_back_to_popular() {
+    let r = load(&model_bytes(3), "t-empty", json!({})).await;
+    let out = recs(&r, json!({ "k": 4 })).await;
+    assert_eq!(out.len(), 4);
+    assert!(out.iter().all(|x| !x.reasons.is_empty()));
+}
+
+#[wasm_bindgen_test]
+async fn clear_errors_for_bad_input() {
+    let bytes = model_bytes(4);
+    // Corrupt files.
+    let m = load_err(&bytes[..bytes.len() / 2], json!({})).await;
+    assert!(m.contains("weight file"), "{m}");
+    let m = load_err(b"not a weight file at all", json!({})).await;
+    assert!(m.contains("weight file"), "{m}");
+    let mut flipped = bytes.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 0xff;
+    let m = load_err(&flipped, json!({})).await;
+    assert!(m.contains("weight file"), "{m}");
+    // Integrity.
+    let wrong = format!("sha256-{}", "0".repeat(64));
+    let m = load_err(&bytes, json!({ "integrity": wrong })).await;
+    assert!(m.contains("integrity check failed"), "{m}");
+    let m = load_err(&bytes, json!({ "integrity": "md5-abc" })).await;
+    assert!(m.contains("integrity"), "{m}");
+    let hex: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let ok = WasmRecommender::from_bytes(
+        bytes.clone(),
+        js(json!({ "integrity": format!("sha256-{hex}"), "backend": "scalar" })),
+    )
+    .await
+    .map_err(message);
+    assert!(ok.is_ok(), "the right digest loads: {:?}", ok.err());
+    // Load options.
+    let m = load_err(&bytes, json!({ "backnd": "scalar" })).await;
+    assert!(m.contains("backnd"), "{m}");
+    let m = load_err(&bytes, json!({ "backend": "cuda" })).await;
+    assert!(m.contains("backend") && m.contains("cuda"), "{m}");
+    let m = load_err(&bytes, json!({ "backend": 3 })).await;
+    assert!(m.contains("backend"), "{m}");
+    let m = load_err(&bytes, json!({ "historyLimits": { "maxEvents": "many" } })).await;
+    assert!(m.contains("historyLimits.maxEvents"), "{m}");
+
+    let r = load(&bytes, "t-errors", json!({})).await;
+    // Recommend options: unknown field, wrong type, nested wrong type, out of range.
+    let m = recommend_err(&r, json!({ "kk": 3 })).await;
+    assert!(m.contains("kk"), "{m}");
+    let m = recommend_err(&r, json!({ "k": "three" })).await;
+    assert!(m.contains("`k`"), "{m}");
+    let m = recommend_err(&r, json!({ "filter": { "priceMin": "cheap" } })).await;
+    assert!(m.contains("filter.priceMin"), "{m}");
+    let m = recommend_err(
+        &r,
+        json!({ "boost": [{ "ids": ["I1"], "weight": 1 }, { "wieght": 2 }] }),
+    )
+    .await;
+    assert!(m.contains("boost[1]") && m.contains("wieght"), "{m}");
+    let m = recommend_err(&r, json!({ "k": 0 })).await;
+    assert!(m.contains('k'), "{m}");
+    let m = recommend_err(&r, json!({ "context": "no-such-item" })).await;
+    assert!(m.contains("no-such-item"), "{m}");
+    match r.recommend(JsValue::from_str("k=3")).await {
+        Ok(_) => panic!("a string is not an options object"),
+        Err(e) => assert!(message(e).contains("expected an object")),
+    }
+    // Events.
+    let bad = |v: serde_json::Value| match r.record(js(v)) {
+        Ok(()) => panic!("record should fail"),
+        Err(e) => message(e),
+    };
+    let m = bad(json!({ "item": "nope", "type": "view" }));
+    assert!(m.contains("unknown item id") && m.contains("nope"), "{m}");
+    let m = bad(json!({ "item": "I1", "type": "like" }));
+    assert!(m.contains("type") || m.contains("like"), "{m}");
+    let m = bad(json!({ "item": "I1", "type": "view", "when": 3 }));
+    assert!(m.contains("when"), "{m}");
+    let m = bad(json!({ "item": 1, "type": "view" }));
+    assert!(m.contains("item"), "{m}");
+    let m = bad(json!({ "item": "I1", "type": "view", "at": now() + 10.0 * 86_400.0 }));
+    assert!(m.contains("future"), "{m}");
+    assert!(history(&r).is_empty(), "failed records store nothing");
+    // Import.
+    assert!(r.import_history("{").is_err());
+    let m = message(
+        r.import_history(
+            r#"{"schema":1,"namespace":"t-errors","events":[{"item":"zzz","kind":"view","at":1}]}"#,
+        )
+        .unwrap_err(),
+    );
+    assert!(m.contains("zzz"), "{m}");
+    let m = message(
+        r.import_history(r#"{"schema":7,"namespace":"x","events":[]}"#)
+            .unwrap_err(),
+    );
+    assert!(m.contains("schema"), "{m}");
+    let m = message(r.import_history(r#"{"events":[]}"#).unwrap_err());
+    assert!(m.contains("namespace"), "{m}");
+}
+
+#[wasm_bindgen_test]
+async fn history_persists_across_instances_and_tabs() {
+    let bytes = model_bytes(5);
+    let t = now();
+    let a = load(&bytes, "t-persist", json!({})).await;
+    record(&a, "I5", "view", t - 30.0);
+    record(&a, "I6", "purchase", t - 20.0);
+    drop(a);
+    let b = load_keep(&bytes, "t-persist", json!({})).await;
+    let h = history(&b);
+    assert_eq!(h.len(), 2);
+    assert_eq!((h[0].item.as_str(), h[0].kind.as_str()), ("I5", "view"));
+    assert_eq!((h[1].item.as_str(), h[1].kind.as_str()), ("I6", "purchase"));
+    assert!((h[1].at - (t - 20.0)).abs() < 1e-6);
+
+    // A second "tab" (instance) writing in between: neither write is lost.
+    let c = load_keep(&bytes, "t-persist", json!({})).await;
+    record(&b, "I7", "view", t - 10.0);
+    record(&c, "I8", "view", t - 5.0);
+    let items: Vec<String> = history(&b).into_iter().map(|r| r.item).collect();
+    assert_eq!(items, ["I5", "I6", "I7", "I8"]);
+
+    // Export, clear, import round trip.
+    let exported = b.export_history().unwrap();
+    b.clear_history();
+    assert!(history(&b).is_empty());
+    assert_eq!(storage().get_item(&key("t-persist")).unwrap(), None);
+    assert_eq!(c.import_history(&exported).map_err(message).unwrap(), 4);
+    assert_eq!(history(&b).len(), 4);
+
+    // Other namespaces are untouched.
+    let other = load(&bytes, "t-persist-other", json!({})).await;
+    assert!(history(&other).is_empty());
+}
+
+#[wasm_bindgen_test]
+async fn history_limits_cap_decay_and_dedup() {
+    let bytes = model_bytes(6);
+    let r = load(
+        &bytes,
+        "t-limits",
+        json!({ "historyLimits": { "maxEvents": 5, "maxAgeDays": 30 } }),
+    )
+    .await;
+    let limits: serde_json::Value =
+        serde_wasm_bindgen::from_value(r.history_limits().unwrap()).unwrap();
+    assert_eq!(limits["maxEvents"], json!(5));
+    let t = now();
+    for i in 0..8 {
+        record(
+            &r,
+            &format!("I{}", 20 + i),
+            "view",
+            t - 1000.0 + i as f64 * 100.0,
+        );
+    }
+    let items: Vec<String> = history(&r).into_iter().map(|r| r.item).collect();
+    assert_eq!(
+        items,
+        ["I23", "I24", "I25", "I26", "I27"],
+        "cap keeps the newest"
+    );
+
+    let r2 = load(
+        &bytes,
+        "t-decay",
+        json!({ "historyLimits": { "maxAgeDays": 30 } }),
+    )
+    .await;
+    record(&r2, "I1", "view", t - 40.0 * 86_400.0);
+    record(&r2, "I2", "view", t - 10.0 * 86_400.0);
+    let items: Vec<String> = history(&r2).into_iter().map(|r| r.item).collect();
+    assert_eq!(items, ["I2"], "events older than maxAgeDays are dropped");
+
+    record(&r2, "I3", "view", t - 30.0);
+    record(&r2, "I3", "view", t - 20.0);
+    record(&r2, "I3", "cart", t - 10.0);
+    let h = history(&r2);
+    assert_eq!(
+        h.len(),
+        3,
+        "a quick repeat of the same view is one event: {h:?}"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn corrupt_foreign_or_oversized_storage_is_reset() {
+    let bytes = model_bytes(7);
+    let k = key("t-corrupt");
+    let big = format!(
+        r#"{{"schema":1,"namespace":"t-corrupt","events":[{}]}}"#,
+        vec![r#"{"item":"I1","kind":"view","at":1}"#; 4000].join(",")
+    );
+    for bad in [
+        "{not json",
+        r#"{"v":1,"events":[]}"#,
+        r#"{"schema":99,"namespace":"t-corrupt","events":[]}"#,
+        r#"{"schema":1,"namespace":"another-store","events":[]}"#,
+        r#"{"schema":1,"namespace":"t-corrupt","events":[{"item":"I1","kind":"teleport","at":1}]}"#,
+        r#"["I1","I2"]"#,
+        big.as_str(),
+    ] {
+        let r = load(&bytes, "t-corrupt", json!({})).await;
+        storage().set_item(&k, bad).unwrap();
+        assert!(history(&r).is_empty());
+        assert_eq!(storage().get_item(&k).unwrap(), None, "reset: {bad:.40}");
+        storage().set_item(&k, bad).unwrap();
+        assert_eq!(recs(&r, json!({ "k": 3 })).await.len(), 3, "still serves");
+        record(&r, "I2", "view", now());
+        assert_eq!(history(&r).len(), 1, "keeps working after a reset");
+    }
+    // Stored ids unknown to this model (older catalog) are skipped, not fatal.
+    let r = load(&bytes, "t-corrupt", json!({})).await;
+    storage()
+        .set_item(
+            &k,
+            &format!(
+                r#"{{"schema":1,"namespace":"t-corrupt","events":[{{"item":"gone","kind":"view","at":{}}}]}}"#,
+                now()
+            ),
+        )
+        .unwrap();
+    assert_eq!(recs(&r, json!({ "k": 3 })).await.len(), 3);
+}
+
+#[wasm_bindgen_test]
+async fn memory_storage_for_workers() {
+    let bytes = model_bytes(8);
+    let r = load(&bytes, "t-memory", json!({ "storage": "memory" })).await;
+    assert!(r.stored_history().is_none());
+    record(&r, "I3", "view", now());
+    let raw = r.stored_history().expect("stored after a record");
+    assert_eq!(
+        storage().get_item(&key("t-memory")).unwrap(),
+        None,
+        "memory mode never touches localStorage"
+    );
+    r.clear_history();
+    assert!(history(&r).is_empty());
+    r.set_stored_history(Some(raw)).map_err(message).unwrap();
+    assert_eq!(history(&r).len(), 1);
+    r.set_stored_history(Some("garbage".into())).unwrap();
+    assert!(history(&r).is_empty());
+    let local = load(&bytes, "t-memory2", json!({})).await;
+    assert!(local.set_stored_history(None).is_err());
+}
+
+/// Recommendations from the JavaScript-facing API equal the plain Rust engine's.
+#[wasm_bindgen_test]
+async fn matches_the_native_engine() {
+    let bytes = model_bytes(9);
+    let engine = Recommender::from_bytes(&bytes).expect("engine loads");
+    let t = now() - 86_400.0;
+    let events = [
+        ("I2", EventKind::View),
+        ("I9", EventKind::View),
+        ("I9", EventKind::Cart),
+        ("I17", EventKind::View),
+    ];
+    let r = load(&bytes, "t-native", json!({})).await;
+    let mut hist = Vec::new();
+    for (i, (id, kind)) in events.iter().enumerate() {
+        let at = t + i as f64 * 3600.0;
+        let kind_s = serde_json::to_value(kind).unwrap();
+        r.record(js(json!({ "item": id, "type": kind_s, "at": at })))
+            .map_err(message)
+            .unwrap();
+        hist.push(HistoryEvent {
+            item: engine.item_index(id).unwrap(),
+            kind: *kind,
+            at,
+        });
+    }
+    let now_opt = t + 5.0 * 3600.0;
+    let cases = [
+        json!({ "k": 10, "now": now_opt }),
+        json!({ "k": 6, "context": "I30", "now": now_opt }),
+        json!({ "k": 6, "basket": ["I9", "I40"], "now": now_opt }),
+        json!({ "k": 8, "diversity": 0.5, "excludeSeen": false, "now": now_opt }),
+        json!({ "k": 8, "filter": { "priceMax": 20.0 }, "now": now_opt }),
+    ];
+    for case in cases {
+        let opts: RecommendOptions = serde_json::from_value(case.clone()).unwrap();
+        let expected = engine.recommend(&hist, &opts).expect("native recommend");
+        let got = recs(&r, case.clone()).await;
+        assert_eq!(ids(&got), ids(&expected), "case {case}");
+        for (g, e) in got.iter().zip(&expected) {
+            assert!(
+                (g.score - e.score).abs() < 1e-6,
+                "case {case}: {} vs {}",
+                g.score,
+                e.score
+            );
+            assert_eq!(g.reasons, e.reasons, "case {case}");
+        }
+    }
+}
+
+/// SIMD (when built with simd128) and WebGPU (when the browser exposes it) rank like the
+/// scalar reference.
+#[wasm_bindgen_test]
+async fn backends_agree_with_scalar() {
+    let bytes = model_bytes(10);
+    let scalar = load(&bytes, "t-backends", json!({ "backend": "scalar" })).await;
+    let t = now();
+    for (i, id) in ["I3", "I8", "I13", "I21"].iter().enumerate() {
+        record(&scalar, id, "view", t - 60.0 + i as f64 * 5.0);
+    }
+    let opts = json!({ "k": 15, "now": t });
+    let want = recs(&scalar, opts.clone()).await;
+    for backend in ["simd", "auto", "webgpu"] {
+        let r = load_keep(&bytes, "t-backends", json!({ "backend": backend })).await;
+        let b = r.backend();
+        console_log!("backend {backend:?} -> {b} ({:?})", r.adapter_info());
+        assert!(["webgpu", "simd", "scalar"].contains(&b.as_str()), "{b}");
+        if backend == "simd" {
+            assert_ne!(b, "webgpu");
+        }
+        let got = recs(&r, opts.clone()).await;
+        assert_eq!(got.len(), want.len(), "{backend}/{b}");
+        // Compare sorted scores (robust to exact ties) and, where scores are apart, ids.
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                (g.score - w.score).abs() < 1e-4,
+                "{backend}/{b} rank {i}: {} vs {}",
+                g.score,
+                w.score
+            );
+        }
+        let distinct = want
+            .windows(2)
+            .all(|w| (w[0].score - w[1].score).abs() > 1e-3);
+        if distinct {
+            assert_eq!(ids(&got), ids(&want), "{backend}/{b}");
+        }
+    }
+}

@@ -1,0 +1,340 @@
+// vitrine.js — main-thread wrapper around vitrine's wasm `Recommender`.
+//
+// Usage:
+//   import { load } from './vitrine.js';
+//   const v = await load('/models/store.vitrine', { onProgress: (got, total) => ... });
+//   await v.record({ item: 'I42', type: 'view' });
+//   const recs = await v.recommend({ k: 8, context: 'I42' });
+//
+// Design (history and workers): the shopper's history lives in this page's localStorage
+// under `vitrine:<namespace or content-hash prefix>:history` and is never sent anywhere.
+// With `worker: true` (default) the model runs in a module Web Worker (worker.js), which
+// cannot see localStorage: the wasm side runs with `storage: 'memory'`, and every call
+// hands it the current stored string; for writes the worker returns the new string and
+// this wrapper writes it back — but only if localStorage still holds what it sent
+// (otherwise another tab wrote meanwhile: it retries on the fresh value). All history
+// rules (cap, age limit, dedup, validation, corrupt-value reset) stay in Rust.
+// With `worker: false` the wasm runs here and uses localStorage directly.
+// Calls are serialised (one at a time), so read-modify-write is safe within a tab.
+//
+// The only network requests are the module/wasm files and the weight file itself.
+
+/** Default location of the wasm-pack (`--target web`) output, relative to this file. */
+const DEFAULT_PKG = new URL('../pkg/vitrine.js', import.meta.url).href;
+
+/**
+ * @typedef {'auto'|'webgpu'|'simd'|'scalar'} Backend
+ * @typedef {{ item: string, type: 'view'|'cart'|'purchase', at?: number }} HistoryEventIn
+ * @typedef {{ item: string, type: string, at: number, title: string|null }} HistoryRow
+ * @typedef {{ kind: string, item?: string, title?: string, event?: string, weight?: number }} Reason
+ * @typedef {{ item: string, index: number, title: string, category: string,
+ *             price: number|null, score: number, reasons: Reason[] }} Recommendation
+ * @typedef {{ ids: string[], titles: string[], categories: string[],
+ *             prices: (number|null)[], categoryNames: string[] }} Catalog
+ * @typedef {{ encodeMs: number, scoreMs: number, finishMs: number, totalMs: number,
+ *             backend: string, historyLen: number, calls: number }} Stats
+ */
+
+/**
+ * Downloads a URL as bytes, reporting progress.
+ * @param {string} url
+ * @param {(loaded: number, total: number|null) => void} [onProgress]
+ * @returns {Promise<Uint8Array>}
+ */
+export async function fetchBytes(url, onProgress) {
+  const res = await fetch(url, { credentials: 'same-origin' });
+  if (!res.ok) throw new Error(`vitrine: cannot download ${url}: HTTP ${res.status}`);
+  const lengthHeader = res.headers.get('content-length');
+  const total = lengthHeader ? Number(lengthHeader) : null;
+  if (!res.body || !res.body.getReader) {
+    const buf = new Uint8Array(await res.arrayBuffer());
+    onProgress?.(buf.length, total ?? buf.length);
+    return buf;
+  }
+  const reader = res.body.getReader();
+  const chunks = [];
+  let loaded = 0;
+  onProgress?.(0, total);
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    loaded += value.length;
+    onProgress?.(loaded, total);
+  }
+  const out = new Uint8Array(loaded);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
+}
+
+/** Operations that change the stored history. */
+const WRITES = new Set(['record', 'importHistory', 'clearHistory']);
+
+/** localStorage, or an in-memory stand-in where it is unavailable (opaque origins). */
+function pageStorage() {
+  try {
+    const s = globalThis.localStorage;
+    const probe = '__vitrine_probe__';
+    s.setItem(probe, '1');
+    s.removeItem(probe);
+    return s;
+  } catch {
+    const m = new Map();
+    console.warn('vitrine: localStorage is unavailable; history is kept in memory only');
+    return {
+      getItem: (k) => (m.has(k) ? m.get(k) : null),
+      setItem: (k, v) => void m.set(k, String(v)),
+      removeItem: (k) => void m.delete(k),
+    };
+  }
+}
+
+/** Turns whatever the worker/wasm threw into an Error with its message. */
+function asError(e) {
+  if (e instanceof Error) return e;
+  if (e && typeof e.message === 'string') {
+    const err = new Error(e.message);
+    if (e.name) err.name = e.name;
+    return err;
+  }
+  return new Error(String(e));
+}
+
+/** The page-side API; the same for the worker and main-thread modes. */
+export class Vitrine {
+  /** @param {object} impl internal */
+  constructor(impl) {
+    this._impl = impl;
+    this._queue = Promise.resolve();
+    /** @type {string} active backend: 'webgpu' | 'simd' | 'scalar' */
+    this.backend = impl.backend;
+    /** @type {number} number of catalog items */
+    this.nItems = impl.nItems;
+    /** @type {string} localStorage key of the history */
+    this.storageKey = impl.storageKey;
+    /** @type {object} model summary (items, dim, quantization, contentHash, sizeBytes, ...) */
+    this.modelInfo = impl.modelInfo;
+    /** @type {Catalog} item ids, titles, categories, prices */
+    this.catalog = impl.catalog;
+    /** @type {string|null} GPU adapter description when the backend is webgpu */
+    this.adapterInfo = impl.adapterInfo ?? null;
+    /** @type {'worker'|'main'} where the model runs */
+    this.mode = impl.mode;
+  }
+
+  _run(fn) {
+    const p = this._queue.then(fn, fn);
+    this._queue = p.catch(() => {});
+    return p.then((r) => {
+      this.backend = this._impl.backend;
+      return r;
+    });
+  }
+
+  /**
+   * Records a browsing event (unknown item ids reject).
+   * @param {HistoryEventIn} event
+   * @returns {Promise<void>}
+   */
+  record(event) {
+    return this._run(() => this._impl.write('record', event));
+  }
+
+  /**
+   * Recommendations for the local history (options: k, context, basket, exclude,
+   * excludeSeen, allowRepurchase, filter, boost, promote, diversity, newItemsBoost, now).
+   * @param {object} [options]
+   * @returns {Promise<Recommendation[]>}
+   */
+  recommend(options = {}) {
+    return this._run(() => this._impl.read('recommend', options));
+  }
+
+  /** @returns {Promise<HistoryRow[]>} the local history, oldest first */
+  history() {
+    return this._run(() => this._impl.read('history'));
+  }
+
+  /** Deletes the local history. @returns {Promise<void>} */
+  clearHistory() {
+    return this._run(() => this._impl.clear());
+  }
+
+  /** @returns {Promise<string>} the history as JSON (`{"schema":1,"namespace":…,"events":[{item,kind,at}]}`) */
+  exportHistory() {
+    return this._run(() => this._impl.read('exportHistory'));
+  }
+
+  /**
+   * Replaces the history with an exported one (validated).
+   * @param {string} json
+   * @returns {Promise<number>} events kept
+   */
+  importHistory(json) {
+    return this._run(() => this._impl.write('importHistory', json));
+  }
+
+  /** @returns {Promise<Stats>} timings of the last recommend() */
+  stats() {
+    return this._run(() => this._impl.read('stats'));
+  }
+
+  /** Stops the worker (worker mode) and frees the model. */
+  dispose() {
+    this._impl.dispose();
+  }
+}
+
+/** Main-thread mode: the wasm object itself, using localStorage directly. */
+async function mainThreadImpl(bytes, options, pkgUrl) {
+  const mod = await import(pkgUrl);
+  await mod.default();
+  const rec = await mod.Recommender.fromBytes(bytes, options);
+  const impl = {
+    mode: 'main',
+    get backend() {
+      return rec.backend;
+    },
+    nItems: rec.nItems,
+    storageKey: rec.storageKey,
+    modelInfo: rec.modelInfo(),
+    catalog: rec.catalog(),
+    adapterInfo: rec.adapterInfo,
+    async read(op, arg) {
+      return await rec[op](arg);
+    },
+    async write(op, arg) {
+      return rec[op](arg);
+    },
+    async clear() {
+      rec.clearHistory();
+    },
+    dispose() {
+      rec.free();
+    },
+  };
+  return impl;
+}
+
+/** Worker mode: postMessage RPC; history mirrored from this page's localStorage. */
+async function workerImpl(bytes, options, pkgUrl, workerUrl) {
+  const worker = new Worker(workerUrl, { type: 'module' });
+  let nextId = 1;
+  const pending = new Map();
+  worker.onmessage = (ev) => {
+    const { id, ok, result, error } = ev.data;
+    const p = pending.get(id);
+    if (!p) return;
+    pending.delete(id);
+    if (ok) p.resolve(result);
+    else p.reject(asError(error));
+  };
+  worker.onerror = (ev) => {
+    const err = new Error(`vitrine worker failed: ${ev.message || 'unknown error'}`);
+    for (const p of pending.values()) p.reject(err);
+    pending.clear();
+  };
+  const call = (op, payload, transfer = []) =>
+    new Promise((resolve, reject) => {
+      const id = nextId++;
+      pending.set(id, { resolve, reject });
+      worker.postMessage({ id, op, ...payload }, transfer);
+    });
+
+  let info;
+  try {
+    info = await call(
+      'load',
+      { bytes: bytes.buffer, options: { ...options, storage: 'memory' }, pkgUrl },
+      [bytes.buffer],
+    );
+  } catch (e) {
+    worker.terminate();
+    throw e;
+  }
+  const storage = pageStorage();
+  const key = info.storageKey;
+  let backend = info.backend;
+
+  // Sends `stored`, then writes back what the worker returns, retrying when another tab
+  // changed the stored value meanwhile.
+  async function sync(op, arg) {
+    for (let attempt = 0; ; attempt++) {
+      const sent = storage.getItem(key);
+      const r = await call('call', { method: op, arg, stored: sent });
+      backend = r.backend;
+      if (storage.getItem(key) !== sent) {
+        // Another tab wrote meanwhile: redo a write on top of its value; a read keeps it.
+        if (!WRITES.has(op)) return r.result;
+        if (attempt < 3) continue;
+      }
+      if (r.stored !== sent) {
+        if (r.stored == null) storage.removeItem(key);
+        else storage.setItem(key, r.stored);
+      }
+      return r.result;
+    }
+  }
+
+  return {
+    mode: 'worker',
+    get backend() {
+      return backend;
+    },
+    nItems: info.nItems,
+    storageKey: key,
+    modelInfo: info.modelInfo,
+    catalog: info.catalog,
+    adapterInfo: info.adapterInfo,
+    read: (op, arg) => sync(op, arg),
+    write: (op, arg) => sync(op, arg),
+    async clear() {
+      await sync('clearHistory');
+      storage.removeItem(key);
+    },
+    dispose() {
+      worker.terminate();
+    },
+  };
+}
+
+/**
+ * Downloads a weight file and loads it.
+ * @param {string} url weight file URL
+ * @param {object} [opts]
+ * @param {string} [opts.integrity] 'sha256-<hex>' of the file
+ * @param {Backend} [opts.backend] scoring backend (default 'auto': the faster of WebGPU and SIMD, measured at load)
+ * @param {string} [opts.namespace] history namespace (default: content-hash prefix)
+ * @param {object} [opts.historyLimits] { maxEvents, maxBytes, halfLifeDays, maxAgeDays, dedupWindowSecs }
+ * @param {(loaded: number, total: number|null) => void} [opts.onProgress] download progress
+ * @param {boolean} [opts.worker=true] run the model in a Web Worker
+ * @param {string} [opts.pkgUrl] URL of the wasm-pack `vitrine.js` (default ../pkg/vitrine.js)
+ * @returns {Promise<Vitrine>}
+ */
+export async function load(url, opts = {}) {
+  const {
+    integrity,
+    backend,
+    namespace,
+    historyLimits,
+    onProgress,
+    worker = true,
+    pkgUrl = DEFAULT_PKG,
+  } = opts;
+  const bytes = await fetchBytes(url, onProgress);
+  const options = {};
+  if (integrity !== undefined) options.integrity = integrity;
+  if (backend !== undefined) options.backend = backend;
+  if (namespace !== undefined) options.namespace = namespace;
+  if (historyLimits !== undefined) options.historyLimits = historyLimits;
+  const absPkg = new URL(pkgUrl, globalThis.location?.href).href;
+  const useWorker = worker && typeof Worker !== 'undefined';
+  const impl = useWorker
+    ? await workerImpl(bytes, options, absPkg, new URL('./worker.js', import.meta.url))
+    : await mainThreadImpl(bytes, options, absPkg);
+  return new Vitrine(impl);
+}

@@ -1,0 +1,63 @@
+// worker.js — runs vitrine's wasm Recommender off the main thread (module worker).
+//
+// Protocol (from vitrine.js): { id, op: 'load', bytes: ArrayBuffer, options, pkgUrl }
+// answers { backend, nItems, storageKey, modelInfo, catalog, adapterInfo };
+// { id, op: 'call', method, arg, stored } first hands over the page's stored history
+// string (workers have no localStorage), runs the method, and answers
+// { result, stored, backend } where `stored` is the history string after the call.
+// Errors answer { id, ok: false, error: { name, message } }.
+
+/** Methods the page may call. */
+const METHODS = new Set([
+  'record',
+  'recommend',
+  'history',
+  'clearHistory',
+  'exportHistory',
+  'importHistory',
+  'stats',
+]);
+
+let rec = null;
+
+function reply(id, ok, payload) {
+  if (ok) self.postMessage({ id, ok: true, result: payload });
+  else {
+    const e = payload;
+    self.postMessage({
+      id,
+      ok: false,
+      error: { name: e?.name ?? 'Error', message: e?.message ?? String(e) },
+    });
+  }
+}
+
+self.onmessage = async (ev) => {
+  const { id, op } = ev.data;
+  try {
+    if (op === 'load') {
+      const mod = await import(ev.data.pkgUrl);
+      await mod.default();
+      rec = await mod.Recommender.fromBytes(new Uint8Array(ev.data.bytes), ev.data.options);
+      reply(id, true, {
+        backend: rec.backend,
+        nItems: rec.nItems,
+        storageKey: rec.storageKey,
+        modelInfo: rec.modelInfo(),
+        catalog: rec.catalog(),
+        adapterInfo: rec.adapterInfo ?? null,
+      });
+    } else if (op === 'call') {
+      if (!rec) throw new Error('vitrine worker: no model loaded');
+      const { method, arg, stored } = ev.data;
+      if (!METHODS.has(method)) throw new Error(`vitrine worker: unknown method ${method}`);
+      rec.setStoredHistory(stored ?? undefined);
+      const result = await rec[method](arg);
+      reply(id, true, { result, stored: rec.storedHistory() ?? null, backend: rec.backend });
+    } else {
+      throw new Error(`vitrine worker: unknown op ${op}`);
+    }
+  } catch (e) {
+    reply(id, false, e);
+  }
+};
