@@ -23,20 +23,20 @@ fi
 # 2. The wasm package (pkg/), rebuilt when a source file is newer.
 if [ ! -f pkg/vitrine_bg.wasm ] || [ -n "$(find src Cargo.toml Cargo.lock .cargo -newer pkg/vitrine_bg.wasm -print -quit 2>/dev/null)" ]; then
   log "wasm-pack build --target web --release"
-  # --no-opt: wasm-pack would download its own wasm-opt (no network here), and Debian's
-  # binaryen 108 is too old for rustc's reference-types output (the optimised module
-  # fails at instantiation: "WebAssembly.Table.set(): Argument 1 is invalid").
-  nice wasm-pack build --target web --release --no-opt --out-dir pkg --out-name vitrine
+  # wasm-opt is off in Cargo.toml ([package.metadata.wasm-pack]): Debian's binaryen 108
+  # is too old for rustc's reference-types output (the optimised module fails at
+  # instantiation: "WebAssembly.Table.set(): Argument 1 is invalid").
+  nice wasm-pack build --target web --release --out-dir pkg --out-name vitrine
 fi
 
-# 3. A model for the storefront (TRAIN_ARGS overrides the training options). 12 epochs:
-#    the 4-epoch --quick model ranks mostly by popularity and fails the theme check
-#    (0/12 Christmas items); --quick --epochs 12 takes ~4 min here and gives 10/12.
+# 3. A model for the storefront (TRAIN_ARGS overrides the training options). --quick
+#    (d = 32, 4 epochs, transition memory from plain counts) takes about a minute; the
+#    README's full model (`vitrine train`) is used instead when it is already there.
 if [ ! -f "$MODEL" ]; then
-  log "training a quick model into $MODEL (vitrine train ${TRAIN_ARGS:---quick --epochs 12})"
+  log "training a quick model into $MODEL (vitrine train ${TRAIN_ARGS:---quick})"
   mkdir -p "$(dirname "$MODEL")"
   # shellcheck disable=SC2086
-  nice cargo run --release -- train ${TRAIN_ARGS:---quick --epochs 12} --out "$MODEL"
+  nice cargo run --release -- train ${TRAIN_ARGS:---quick} --out "$MODEL"
 fi
 
 # 4. Serve on a free port and run the test.

@@ -14,6 +14,6 @@ else
   echo "[run] reusing $MODEL (delete it to retrain)" >&2
 fi
 echo "[run] building the wasm package (pkg/)" >&2
-wasm-pack build --target web --release
+wasm-pack build --target web --release --out-dir pkg --out-name vitrine
 echo "[run] storefront: http://127.0.0.1:$PORT/www/" >&2
 exec node scripts/serve.mjs --port "$PORT"

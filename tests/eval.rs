@@ -1,0 +1,199 @@
+#![cfg(not(target_arch = "wasm32"))]
+//! Every metric of `vitrine::eval` against values computed by hand on tiny cases, the
+//! pessimistic tie rule, NaN handling, the two protocols and the splits.
+use vitrine::eval::{
+    evaluate, leave_last_out, sample_negatives, time_split, EvalCase, EvalOptions, MetricReport,
+    Protocol, Ranker,
+};
+use vitrine::history::{EventKind, HistoryEvent};
+
+/// Fixed scores, whatever the history.
+struct Fixed(Vec<f32>);
+
+impl Ranker for Fixed {
+    fn name(&self) -> String {
+        "fixed".into()
+    }
+    fn score_all(&self, _h: &[HistoryEvent], _now: f64, out: &mut [f32]) {
+        out.copy_from_slice(&self.0);
+    }
+}
+
+fn ev(item: u32, at: f64) -> HistoryEvent {
+    HistoryEvent {
+        item,
+        kind: EventKind::Purchase,
+        at,
+    }
+}
+
+fn case(target: u32, history: &[u32]) -> EvalCase {
+    EvalCase {
+        user: 0,
+        history: history.iter().map(|&i| ev(i, 0.0)).collect(),
+        target,
+        now: 1.0,
+    }
+}
+
+fn close(a: f64, b: f64, what: &str) {
+    assert!((a - b).abs() < 1e-6, "{what}: got {a}, expected {b}");
+}
+
+/// Scores: item 0 → 0.9, 1 → 0.5, 2 → 0.7, 3 → 0.1, 4 → 0.5 (ties with 1).
+/// Ranks (pessimistic): target 2 → 2; target 1 → 1 + |{0, 2, 4}| = 4; target 3 → 5;
+/// target 0 → 1.
+fn report(protocol: Protocol, cases: &[EvalCase]) -> MetricReport {
+    let r = Fixed(vec![0.9, 0.5, 0.7, 0.1, 0.5]);
+    let opts = EvalOptions {
+        ks: vec![1, 2, 5],
+        coverage_k: 2,
+        progress: None,
+    };
+    evaluate(&r, cases, 5, protocol, &opts)
+}
+
+#[test]
+fn full_ranking_metrics_match_hand_computation() {
+    let cases = [case(2, &[]), case(1, &[]), case(3, &[]), case(0, &[])];
+    let m = report(
+        Protocol::Full {
+            exclude_seen: false,
+        },
+        &cases,
+    );
+    assert_eq!(m.n_cases, 4);
+    let l2 = |r: f64| 1.0 / (r + 1.0).log2();
+    close(m.get("HR@1").unwrap(), 0.25, "HR@1");
+    close(m.get("Accuracy").unwrap(), 0.25, "accuracy");
+    close(m.get("HR@2").unwrap(), 0.5, "HR@2");
+    close(m.get("NDCG@2").unwrap(), (l2(2.0) + 1.0) / 4.0, "NDCG@2");
+    close(m.get("HR@5").unwrap(), 1.0, "HR@5");
+    close(m.get("Recall@5").unwrap(), 1.0, "Recall@5");
+    close(
+        m.get("NDCG@5").unwrap(),
+        (l2(2.0) + l2(4.0) + l2(5.0) + 1.0) / 4.0,
+        "NDCG@5",
+    );
+    close(m.get("Precision@5").unwrap(), 0.2, "Precision@5");
+    close(m.get("F1@5").unwrap(), 2.0 / 6.0, "F1@5");
+    close(m.get("F1@2").unwrap(), 0.5 * 2.0 / 3.0, "F1@2");
+    close(m.get("MRR").unwrap(), (0.5 + 0.25 + 0.2 + 1.0) / 4.0, "MRR");
+    close(
+        m.get("AUC").unwrap(),
+        (0.75 + 0.25 + 0.0 + 1.0) / 4.0,
+        "AUC",
+    );
+    // Every top-2 list is {0, 2}: 2 of 5 items.
+    close(m.get("Coverage@2").unwrap(), 0.4, "Coverage@2");
+    close(m.mean_candidates, 5.0, "candidates");
+}
+
+#[test]
+fn ties_count_against_the_ranker_and_nan_is_last() {
+    // All equal: the target ranks last among 5.
+    let flat = Fixed(vec![1.0; 5]);
+    let m = evaluate(
+        &flat,
+        &[case(3, &[])],
+        5,
+        Protocol::Full {
+            exclude_seen: false,
+        },
+        &EvalOptions::default(),
+    );
+    close(m.get("MRR").unwrap(), 0.2, "MRR under ties");
+    close(m.get("AUC").unwrap(), 0.0, "AUC under ties");
+    // A NaN target score counts as -inf: last.
+    let nan = Fixed(vec![0.1, f32::NAN, 0.3, 0.2, f32::NEG_INFINITY]);
+    let m = evaluate(
+        &nan,
+        &[case(1, &[])],
+        5,
+        Protocol::Full {
+            exclude_seen: false,
+        },
+        &EvalOptions::default(),
+    );
+    close(m.get("MRR").unwrap(), 0.2, "MRR of a NaN target");
+}
+
+#[test]
+fn exclude_seen_removes_history_items_but_not_the_target() {
+    // Target 1 with 0 and 4 in the history: candidates {1, 2, 3}, rank 2.
+    let cases = [case(1, &[0, 4, 1])];
+    let m = report(Protocol::Full { exclude_seen: true }, &cases);
+    close(m.mean_candidates, 3.0, "candidates");
+    close(m.get("MRR").unwrap(), 0.5, "MRR");
+    let m = report(
+        Protocol::Full {
+            exclude_seen: false,
+        },
+        &cases,
+    );
+    close(m.get("MRR").unwrap(), 0.25, "MRR without exclusion");
+}
+
+#[test]
+fn sampled_protocol_draws_unseen_negatives_deterministically() {
+    let c = EvalCase {
+        user: 3,
+        history: (0..50).map(|i| ev(i, 0.0)).collect(),
+        target: 60,
+        now: 0.0,
+    };
+    let a = sample_negatives(&c, 200, 100, 7);
+    let b = sample_negatives(&c, 200, 100, 7);
+    assert_eq!(a, b, "same seed, same draw");
+    assert_eq!(a.len(), 100);
+    let mut s = a.clone();
+    s.sort_unstable();
+    s.dedup();
+    assert_eq!(s.len(), 100, "negatives are distinct");
+    assert!(
+        a.iter().all(|&i| i >= 50 && i != 60 && i < 200),
+        "seen or target drawn"
+    );
+    assert_ne!(a, sample_negatives(&c, 200, 100, 8), "seed ignored");
+    // Scores rank the target first among target + 100 negatives.
+    let mut scores = vec![0.0; 200];
+    scores[60] = 1.0;
+    let m = evaluate(
+        &Fixed(scores),
+        &[c],
+        200,
+        Protocol::sampled(7),
+        &EvalOptions::default(),
+    );
+    close(m.mean_candidates, 101.0, "candidates");
+    close(m.get("HR@1").unwrap(), 1.0, "HR@1");
+}
+
+#[test]
+fn leave_last_out_and_time_split() {
+    let seqs = vec![
+        (0..5).map(|i| ev(i, i as f64)).collect::<Vec<_>>(),
+        vec![ev(7, 0.0), ev(8, 1.0)],
+    ];
+    let s = leave_last_out(&seqs);
+    assert_eq!(s.train[0].len(), 3);
+    assert_eq!(s.train[1].len(), 2, "short users train only");
+    assert_eq!(s.valid.len(), 1);
+    assert_eq!((s.valid[0].target, s.valid[0].history.len()), (3, 3));
+    assert_eq!((s.test[0].target, s.test[0].history.len()), (4, 4));
+    // Latest event at 4, test cutoff 2.5: validation takes the window [1.0, 2.5).
+    let t = time_split(&seqs, 2.5);
+    assert!(
+        t.train.iter().flatten().all(|e| e.at < 1.0),
+        "training events after the validation cutoff"
+    );
+    assert!(
+        t.valid.iter().all(|c| (1.0..2.5).contains(&c.now)),
+        "validation target outside its window"
+    );
+    assert!(
+        t.test.iter().all(|c| c.now >= 2.5),
+        "test target before the cutoff"
+    );
+    assert_eq!((t.test[0].target, t.valid[0].target), (3, 1));
+}
