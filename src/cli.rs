@@ -732,6 +732,14 @@ fn cmd_inspect(path: &Path) -> Result<()> {
     let wf = WeightFile::from_bytes(&bytes)
         .with_context(|| format!("loading weight file {}", path.display()))?;
     let m = &wf.metadata;
+    use sha2::Digest;
+    let file_hash: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    println!(
+        "integrity (SHA-256 of the whole file, for load(url, {{ integrity }})): sha256-{file_hash}"
+    );
     println!(
         "{}: {} bytes, format v{}, {:?}, content hash {}",
         path.display(),
