@@ -989,8 +989,9 @@ fn cmd_bench(a: BenchArgs) -> Result<()> {
     let rep = train::train(&mut model, &users, &tcfg, &mut |_| 0.0, &mut |_| {});
     pb.finish_and_clear();
     println!(
-        "training: {:.0} examples/s (next-item positions, full softmax over {} items, {} threads, {} users)",
+        "training: {:.0} examples/s (next-item positions; softmax over the target and {} sampled of {} items; {} threads, {} users)",
         rep.examples_per_sec,
+        tcfg.negatives,
         ds.items.len(),
         rayon::current_num_threads(),
         users.len()
