@@ -36,7 +36,7 @@ if [ ! -f "$MODEL" ]; then
   log "training a quick model into $MODEL (vitrine train ${TRAIN_ARGS:---quick})"
   mkdir -p "$(dirname "$MODEL")"
   # shellcheck disable=SC2086
-  nice cargo run --release -- train ${TRAIN_ARGS:---quick} --out "$MODEL"
+  nice cargo run --release -- train ${TRAIN_ARGS:---quick} --out "$MODEL" --artifacts artifacts/e2e-model
 fi
 
 # 4. Serve on a free port and run the test.
