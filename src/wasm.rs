@@ -18,6 +18,7 @@
 //! Every export returns `Result<_, JsError>`: JavaScript sees a thrown `Error` whose
 //! message names the problem (for option objects, the offending field's path).
 use std::cell::{Cell, RefCell};
+#[cfg(feature = "gpu")]
 use std::rc::Rc;
 
 use serde::de::DeserializeOwned;
