@@ -15,6 +15,7 @@ cargo fmt --all -- --check
 step "clippy (native and wasm32)"
 cargo clippy --all-targets -- -D warnings
 cargo clippy --target wasm32-unknown-unknown --lib -- -D warnings
+cargo clippy --target wasm32-unknown-unknown --lib --no-default-features -- -D warnings
 
 step "wasm32 library builds (lean: with and without the GPU path)"
 cargo build --target wasm32-unknown-unknown --lib --release

@@ -953,7 +953,11 @@ fn reason_text(r: &Reason) -> String {
             event,
             weight,
             ..
-        } => format!("{event:?} {item} ({:.0}%)", weight * 100.0).to_lowercase(),
+        } => format!(
+            "{} {item} ({:.0}%)",
+            format!("{event:?}").to_lowercase(),
+            weight * 100.0
+        ),
         Reason::Similar { item, .. } => format!("similar to {item}"),
         Reason::BoughtTogether { item, .. } => format!("bought with {item}"),
         Reason::Popular => "popular".into(),

@@ -680,6 +680,7 @@ impl WasmRecommender {
     }
 
     /// The head's logits; falls back to the CPU for good if the GPU fails.
+    #[allow(clippy::infallible_destructuring_match)] // one arm without the `gpu` feature
     async fn scores(&self, q: &UserQuery) -> Vec<f32> {
         let backend = self.backend.borrow().clone();
         let kernel = match backend {
