@@ -66,6 +66,16 @@ enum Command {
     },
     /// Benchmark training throughput and native scoring latency.
     Bench(BenchArgs),
+    /// Write a randomly initialised default-shape model over a synthetic catalog (for
+    /// benchmarks, e.g. the browser bench page at 100,000 items).
+    Synth {
+        /// Catalog size.
+        #[arg(long)]
+        items: usize,
+        /// Output weight file.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// Where the interactions come from.
@@ -256,6 +266,7 @@ pub fn run() -> Result<()> {
             Ok(())
         }
         Command::Bench(a) => cmd_bench(a),
+        Command::Synth { items, out } => cmd_synth(items, &out),
     }
 }
 
@@ -1015,15 +1026,7 @@ fn cmd_bench(a: BenchArgs) -> Result<()> {
         ));
     }
     for &n in &a.items {
-        let table = vitrine::features::ItemFeatureTable {
-            category: (0..n).map(|i| (i % config.n_categories) as u32).collect(),
-            price: (0..n).map(|i| (i % 100) as f32 / 100.0).collect(),
-            price_missing: vec![0.0; n],
-            token_offsets: (0..=n as u32).map(|i| i * 2).collect(),
-            tokens: (0..2 * n)
-                .map(|i| (i * 7919 % config.n_token_buckets) as u32)
-                .collect(),
-        };
+        let table = synthetic_table(n, &config);
         let cfg = ModelConfig {
             n_items: n,
             ..config.clone()
@@ -1071,5 +1074,51 @@ fn cmd_bench(a: BenchArgs) -> Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// A synthetic catalog's features: categories, prices and two title tokens per item.
+fn synthetic_table(n: usize, config: &ModelConfig) -> vitrine::features::ItemFeatureTable {
+    vitrine::features::ItemFeatureTable {
+        category: (0..n).map(|i| (i % config.n_categories) as u32).collect(),
+        price: (0..n).map(|i| (i % 100) as f32 / 100.0).collect(),
+        price_missing: vec![0.0; n],
+        token_offsets: (0..=n as u32).map(|i| i * 2).collect(),
+        tokens: (0..2 * n)
+            .map(|i| (i * 7919 % config.n_token_buckets) as u32)
+            .collect(),
+    }
+}
+
+fn cmd_synth(n: usize, out: &Path) -> Result<()> {
+    if n == 0 {
+        bail!("--items must be at least 1");
+    }
+    let categories: Vec<String> = (0..16).map(|c| format!("category {c}")).collect();
+    let config = ModelConfig::default_for(n, categories.len(), 4096);
+    let model = Model::new(config.clone(), synthetic_table(n, &config), 7)?;
+    let items = ItemCatalog {
+        ids: (0..n).map(|i| format!("S{i}")).collect(),
+        titles: (0..n).map(|i| format!("SYNTHETIC ITEM {i}")).collect(),
+        category: model.features.category.clone(),
+        price: (0..n).map(|i| Some(1.0 + (i % 100) as f32)).collect(),
+        added: (0..n).map(|i| Some(1.29e9 + i as f64)).collect(),
+    };
+    let pop = (0..n).map(|i| 1.0 / (1.0 + i as f32)).collect();
+    let wf = model.to_weight_file(
+        items,
+        categories,
+        pop,
+        serde_json::json!({}),
+        serde_json::json!({ "synthetic": true }),
+        serde_json::json!({}),
+    );
+    let bytes = wf.to_bytes(Quantization::F32)?;
+    write_file(out, &bytes)?;
+    println!(
+        "wrote {} ({n} synthetic items, {} bytes)",
+        out.display(),
+        bytes.len()
+    );
     Ok(())
 }

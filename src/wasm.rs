@@ -397,7 +397,7 @@ impl WasmRecommender {
         }
     }
 
-    /// Summary of the model: `{ items, dim, quantization, contentHash, sizeBytes,
+    /// Summary of the model: `{ items, dim, mlpHidden, quantization, contentHash, sizeBytes,
     /// formatVersion, categories, metrics, training }`.
     #[wasm_bindgen(js_name = modelInfo)]
     pub fn model_info(&self) -> Result<JsValue, JsError> {
@@ -405,6 +405,7 @@ impl WasmRecommender {
         let info = serde_json::json!({
             "items": self.engine.n_items(),
             "dim": m.model.dim,
+            "mlpHidden": m.model.mlp_hidden,
             "quantization": m.quantization,
             "contentHash": m.content_hash,
             "sizeBytes": self.size_bytes,
@@ -767,4 +768,13 @@ impl WasmRecommender {
     fn write_store(&self, store: &HistoryStore) {
         self.save_raw(Some(store.to_json()));
     }
+}
+
+/// A machine-peak probe for benchmark pages: `iters` rounds of independent f32
+/// multiply-adds with the best kernel's instruction set (SIMD128), on this thread. Returns
+/// `[checksum, flops]`; the page times the call and reports GEMM GFLOP/s against it.
+#[wasm_bindgen(js_name = peakProbe)]
+pub fn peak_probe(iters: u32) -> Vec<f64> {
+    let (checksum, flops) = crate::kernels::peak_probe(u64::from(iters));
+    vec![f64::from(checksum), flops as f64]
 }

@@ -266,3 +266,13 @@ pub fn top_k(scores: &[f32], k: usize) -> Vec<(u32, f32)> {
     all.sort_unstable_by(rank_cmp);
     all
 }
+
+/// A mul+add throughput probe with the instruction set of [`CpuKernel::best`] on this
+/// build (wasm SIMD128, or the native AVX2/FMA or scalar loop), on one thread, for
+/// benchmark reports: returns `(checksum, flops)`; the caller times it.
+pub fn peak_probe(iters: u64) -> (f32, u64) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return simd128::peak_mul_add(iters);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    return native::fma_peak(iters);
+}

@@ -171,3 +171,22 @@ pub fn scores(plan: &HeadPlan, query: &UserQuery, out: &mut [f32]) {
         }
     }
 }
+
+/// Independent `f32x4` accumulators of [`peak_mul_add`] (enough to hide add latency).
+const PEAK_VECS: usize = 12;
+
+/// A machine-peak probe for the browser bench page: `iters` rounds of `f32x4`
+/// multiply-then-add on [`PEAK_VECS`] independent accumulators (the instruction mix of
+/// the register block above), on this thread. Returns `(checksum, flops)`.
+pub fn peak_mul_add(iters: u64) -> (f32, u64) {
+    let mut acc = [f32x4_splat(1.0); PEAK_VECS];
+    let mul = f32x4_splat(core::hint::black_box(0.999_9));
+    let add = f32x4_splat(core::hint::black_box(1e-4));
+    for _ in 0..iters {
+        for a in acc.iter_mut() {
+            *a = f32x4_add(f32x4_mul(*a, mul), add);
+        }
+    }
+    let sum = acc.iter().fold(f32x4_splat(0.0), |s, a| f32x4_add(s, *a));
+    (hsum(sum), 2 * iters * (PEAK_VECS * 4) as u64)
+}

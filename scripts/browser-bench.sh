@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Browser benchmark: recommend() latency and the scoring head's GFLOP/s per backend in
+# headless Chromium, against a mul+add peak measured in the same page, for the trained
+# default catalogue and a 100,000-item synthetic one (ITEMS overrides: ITEMS="100000 1000000").
+# Needs scripts/setup.sh done; builds what is missing. Usage: bash scripts/browser-bench.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+log() { printf '\033[1m[bench]\033[0m %s\n' "$*" >&2; }
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+[ -d node_modules/playwright-core ] || PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --silent
+[ -f pkg/vitrine_bg.wasm ] || wasm-pack build --target web --release --out-dir pkg --out-name vitrine
+cargo build --release --quiet
+models=()
+[ -f www/models/online-retail.vitrine ] && models+=(models/online-retail.vitrine)
+for n in ${ITEMS:-100000}; do
+  f=www/models/synthetic-$n.vitrine
+  [ -f "$f" ] || "$CARGO_TARGET_DIR/release/vitrine" synth --items "$n" --out "$f" >&2
+  models+=("models/synthetic-$n.vitrine")
+done
+LOGF=$(mktemp)
+node scripts/serve.mjs --port 0 >"$LOGF" 2>&1 &
+SERVER=$!
+trap 'kill "$SERVER" 2>/dev/null || true; rm -f "$LOGF"' EXIT
+for _ in $(seq 50); do grep -q listening "$LOGF" && break; sleep 0.1; done
+URL=$(grep -o 'http://127.0.0.1:[0-9]*/' "$LOGF" | head -1)
+log "serving on $URL; models: ${models[*]}"
+BASE_URL="$URL" node scripts/browser-bench.mjs "${models[@]}"
