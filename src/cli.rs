@@ -393,12 +393,32 @@ impl Ranker for DotRanker<'_> {
     }
 }
 
+/// Item-kNN tuned on validation NDCG@10 (full ranking), with a spinner and a summary line.
+fn tune_knn_logged(split: &Split, n_items: usize) -> KnnTuned {
+    let proto = Protocol::Full {
+        exclude_seen: false,
+    };
+    let pb = spinner("tuning item-kNN on validation");
+    let knn = baselines::tune_knn(&split.train, &split.valid, n_items, proto);
+    pb.finish_and_clear();
+    eprintln!(
+        "tuned item-kNN: {} (valid NDCG@10 {:.4}, {} trials)",
+        knn.params,
+        knn.valid_ndcg10,
+        knn.trials.len()
+    );
+    knn
+}
+
+/// A tuned item-kNN.
+type KnnTuned = baselines::Tuned<baselines::ItemKnn, baselines::KnnParams>;
+
 /// The tuned baselines (on validation NDCG@10, full ranking).
 fn tune_baselines(
     split: &Split,
     n_items: usize,
     seed: u64,
-    knn: Option<baselines::Tuned<baselines::ItemKnn, baselines::KnnParams>>,
+    knn: Option<KnnTuned>,
 ) -> Vec<Box<dyn Ranker>> {
     let proto = Protocol::Full {
         exclude_seen: false,
@@ -410,18 +430,7 @@ fn tune_baselines(
         "tuned popularity: half-life {:?} days (valid NDCG@10 {:.4})",
         pop.params, pop.valid_ndcg10
     );
-    let knn = knn.unwrap_or_else(|| {
-        let pb = spinner("tuning item-kNN on validation");
-        let knn = baselines::tune_knn(&split.train, &split.valid, n_items, proto);
-        pb.finish_and_clear();
-        eprintln!(
-            "tuned item-kNN: {} (valid NDCG@10 {:.4}, {} trials)",
-            knn.params,
-            knn.valid_ndcg10,
-            knn.trials.len()
-        );
-        knn
-    });
+    let knn = knn.unwrap_or_else(|| tune_knn_logged(split, n_items));
     let pb = spinner("tuning BPR on validation");
     let bpr = baselines::tune_bpr(&split.train, &split.valid, n_items, proto, seed);
     pb.finish_and_clear();
@@ -546,21 +555,7 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
     // validation NDCG@10 (no memory stays the choice unless a blend beats it). With
     // baselines, the memory is the neighbour lists of the item-kNN tuned on validation;
     // without (quick runs), plain transition counts.
-    let proto = Protocol::Full {
-        exclude_seen: false,
-    };
-    let knn = (!no_baselines).then(|| {
-        let pb = spinner("tuning item-kNN on validation");
-        let knn = baselines::tune_knn(&split.train, &split.valid, n_items, proto);
-        pb.finish_and_clear();
-        eprintln!(
-            "tuned item-kNN: {} (valid NDCG@10 {:.4}, {} trials)",
-            knn.params,
-            knn.valid_ndcg10,
-            knn.trials.len()
-        );
-        knn
-    });
+    let knn = (!no_baselines).then(|| tune_knn_logged(&split, n_items));
     let (base, lasts, decay) = match &knn {
         Some(k) => (
             Memory::from_lists((0..n_items as u32).map(|i| k.ranker.neighbors(i).to_vec())),

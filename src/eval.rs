@@ -65,7 +65,6 @@ pub trait Ranker: Sync {
 /// call encodes the history and scores the catalog with the fastest CPU kernel.
 pub struct ModelRanker<'a> {
     model: &'a Model,
-    item_vectors: Vec<f32>,
     plan: HeadPlan,
     kernel: CpuKernel,
     name: String,
@@ -74,11 +73,9 @@ pub struct ModelRanker<'a> {
 impl<'a> ModelRanker<'a> {
     /// Precomputes the item vectors and the scoring head's item-side plan.
     pub fn new(model: &'a Model) -> ModelRanker<'a> {
-        let item_vectors = model.item_vectors();
-        let plan = model.head_plan(&item_vectors);
+        let plan = model.head_plan(&model.item_vectors());
         ModelRanker {
             model,
-            item_vectors,
             plan,
             kernel: CpuKernel::best(),
             name: "model".to_string(),
@@ -107,7 +104,9 @@ impl Ranker for ModelRanker<'_> {
             out.fill(f32::NEG_INFINITY);
             return;
         }
-        let enc = self.model.encode_user(&self.item_vectors, history, now);
+        let enc = self
+            .model
+            .encode_user(&self.plan.item_vectors, history, now);
         let query = self.model.user_query(&enc.u);
         self.kernel.scores(&self.plan, &query, out);
         self.model.add_memory(history, out);

@@ -225,9 +225,8 @@ pub struct Recommender {
     pub metadata: Metadata,
     /// The model.
     pub model: Model,
-    /// Item vectors `[n × d]`.
-    pub item_vectors: Vec<f32>,
-    /// The head's item-side plan.
+    /// The head's item-side plan (it holds the item vectors, see
+    /// [`Recommender::item_vectors`]).
     pub plan: HeadPlan,
     /// Popularity prior per item (from the `stats.popularity` tensor).
     pub popularity: Vec<f32>,
@@ -278,16 +277,14 @@ impl Recommender {
     /// Loads from a parsed weight file.
     pub fn from_weight_file(file: WeightFile) -> Result<Recommender, RecommendError> {
         let model = Model::from_weights(&file)?;
-        let item_vectors = model.item_vectors();
-        let plan = model.head_plan(&item_vectors);
-        Self::assemble(file, model, item_vectors, plan)
+        let plan = model.head_plan(&model.item_vectors());
+        Self::assemble(file, model, plan)
     }
 
     /// Checks the catalog and popularity prior against the model and builds the lookups.
     fn assemble(
         file: WeightFile,
         model: Model,
-        item_vectors: Vec<f32>,
         plan: HeadPlan,
     ) -> Result<Recommender, RecommendError> {
         let n = plan.n_items;
@@ -298,10 +295,10 @@ impl Recommender {
         if n == 0 {
             return bad("the catalog is empty".into());
         }
-        if item_vectors.len() != n * plan.dim {
+        if plan.item_vectors.len() != n * plan.dim {
             return bad(format!(
                 "{} item-vector values for {n} items of width {}",
-                item_vectors.len(),
+                plan.item_vectors.len(),
                 plan.dim
             ));
         }
@@ -367,7 +364,6 @@ impl Recommender {
         Ok(Recommender {
             metadata,
             model,
-            item_vectors,
             plan,
             popularity,
             kernel: CpuKernel::best(),
@@ -377,6 +373,11 @@ impl Recommender {
             is_new,
             popularity_logit,
         })
+    }
+
+    /// Item vectors `[n × d]` (kept once, in the plan).
+    pub fn item_vectors(&self) -> &[f32] {
+        &self.plan.item_vectors
     }
 
     /// Number of catalog items.
@@ -449,8 +450,8 @@ impl Recommender {
     fn item_dot(&self, a: usize, b: usize) -> f32 {
         let d = self.plan.dim;
         match (
-            self.item_vectors.get(a * d..(a + 1) * d),
-            self.item_vectors.get(b * d..(b + 1) * d),
+            self.item_vectors().get(a * d..(a + 1) * d),
+            self.item_vectors().get(b * d..(b + 1) * d),
         ) {
             (Some(x), Some(y)) => x.iter().zip(y).map(|(p, q)| p * q).sum(),
             _ => 0.0,
@@ -656,7 +657,7 @@ impl Recommender {
                 attention: Vec::new(),
             });
         }
-        let enc = self.model.encode_user(&self.item_vectors, &hist, now);
+        let enc = self.model.encode_user(self.item_vectors(), &hist, now);
         let query = self.model.user_query(&enc.u);
         let mut attention = enc.attention;
         attention.resize(hist.len(), 0.0);
@@ -767,15 +768,10 @@ impl Recommender {
                 }
             }
         }
-        // The model's transition memory (its "wide" part) over the encoder's input.
-        let mut memory = vec![0.0f32; if personal { n } else { 0 }];
-        if personal {
-            self.model.add_memory(&prepared.history, &mut memory);
-        }
-        let logit: Vec<f32> = (0..n)
+        let mut logit: Vec<f32> = (0..n)
             .map(|i| {
                 let base = if personal {
-                    logits[i] + memory[i]
+                    logits[i]
                 } else {
                     self.popularity_logit.get(i).copied().unwrap_or(0.0)
                 };
@@ -794,6 +790,10 @@ impl Recommender {
                 }
             })
             .collect();
+        // The model's transition memory (its "wide" part) over the encoder's input.
+        if personal {
+            self.model.add_memory(&prepared.history, &mut logit);
+        }
 
         // Promoted items take the first slots.
         let slots = o.promote.as_ref().map_or(0, |p| p.slots).min(k);
@@ -1215,13 +1215,13 @@ mod tests {
             n_items: N,
             dim: D,
             hidden: 1,
-            item_vectors: v.clone(),
+            item_vectors: v,
             item_bias: vec![0.0; N],
             layers: Vec::new(),
             w_out: vec![0.0],
             b_out: 0.0,
         };
-        Recommender::assemble(file, model, v, plan).unwrap()
+        Recommender::assemble(file, model, plan).unwrap()
     }
 
     fn prepared(o: RecommendOptions, history: Vec<HistoryEvent>, attention: Vec<f32>) -> Prepared {

@@ -85,9 +85,9 @@ fn sigmoid(x: f32) -> f32 {
 
 /// Reference logits: the user encoder on `events`, then `score_reference` item by item.
 fn reference_logits(rec: &Recommender, events: &[HistoryEvent], now: f64) -> Vec<f32> {
-    let enc = rec.model.encode_user(&rec.item_vectors, events, now);
+    let enc = rec.model.encode_user(rec.item_vectors(), events, now);
     (0..rec.n_items())
-        .map(|i| rec.model.score_reference(&rec.item_vectors, &enc.u, i))
+        .map(|i| rec.model.score_reference(rec.item_vectors(), &enc.u, i))
         .collect()
 }
 
@@ -669,7 +669,7 @@ fn basket_gives_bought_together_items() {
     };
     let recs = rec.recommend(&[], &o).unwrap();
     let d = rec.plan.dim;
-    let v = |i: usize| &rec.item_vectors[i * d..(i + 1) * d];
+    let v = |i: usize| &rec.item_vectors()[i * d..(i + 1) * d];
     let dot = |a: usize, b: usize| v(a).iter().zip(v(b)).map(|(x, y)| x * y).sum::<f32>();
     for r in &recs {
         assert!(!basket.contains(&(r.index as usize)));

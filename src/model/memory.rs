@@ -77,15 +77,7 @@ impl Memory {
                 }
             }
         }
-        let mut m = Memory {
-            offsets: vec![0],
-            items: Vec::new(),
-            weights: Vec::new(),
-            alpha: 0.0,
-            last_l: 1,
-            decay: 0.5,
-        };
-        for row in rows {
+        Memory::from_lists(rows.into_iter().map(|row| {
             let total: f32 = row.values().sum();
             let mut v: Vec<(u32, f32)> = row
                 .into_iter()
@@ -93,13 +85,8 @@ impl Memory {
                 .collect();
             v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             v.truncate(p.top_k);
-            for (j, w) in v {
-                m.items.push(j);
-                m.weights.push(w);
-            }
-            m.offsets.push(m.items.len() as u32);
-        }
-        m
+            v
+        }))
     }
 
     /// A memory from per-item neighbour lists (e.g. a tuned item-kNN's), blend disabled.
