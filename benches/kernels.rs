@@ -31,7 +31,6 @@ fn plan_and_query(n: usize) -> (HeadPlan, UserQuery) {
         dim: D,
         hidden: H,
         item_vectors: (0..n * D).map(|_| rnd()).collect(),
-        item_bias: (0..n * H).map(|_| rnd()).collect(),
         layers: vec![],
         w_out: (0..H).map(|_| rnd()).collect(),
         b_out: 0.1,

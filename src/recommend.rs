@@ -1216,7 +1216,6 @@ mod tests {
             dim: D,
             hidden: 1,
             item_vectors: v,
-            item_bias: vec![0.0; N],
             layers: Vec::new(),
             w_out: vec![0.0],
             b_out: 0.0,

@@ -53,15 +53,14 @@ fn scalar_follows_the_documented_math() {
         dim: 2,
         hidden: 2,
         item_vectors: vec![1.0, 2.0],
-        item_bias: vec![0.5, -10.0],
         layers: vec![(vec![2.0, 3.0], vec![0.25])],
         w_out: vec![4.0],
         b_out: 1.0,
     };
-    // M = [[1, 0, 1], [0, 1, 1]]: h1 = relu([1, 2] + [0.5, -10] + a).
+    // M = [[1, 0, 1], [0, 1, 1]]: h1 = relu([1, 2] + a).
     let query = UserQuery {
         m: vec![1.0, 0.0, 1.0, 0.0, 1.0, 1.0],
-        a: vec![0.5, 0.0],
+        a: vec![1.0, -10.0],
     };
     // h1 = [2, 0]; h2 = relu(2*2 + 0*3 + 0.25) = 4.25; score = 4*4.25 + 1 + (1 + 2).
     let expected = 4.0 * 4.25 + 1.0 + 3.0;
@@ -83,7 +82,7 @@ fn shape_errors_are_reported_not_panicked() {
     let query = random_query(&mut rng, &plan);
     let mut out = vec![0.0; 5];
     let mut bad = plan.clone();
-    bad.item_bias.pop();
+    bad.item_vectors.pop();
     assert!(CpuKernel::Native
         .try_scores(&bad, &query, &mut out)
         .is_err());
@@ -225,22 +224,22 @@ mod gpu {
         let Some((device, queue, _)) = device() else {
             return;
         };
-        // item_bias drives the scores: d = 1 with zero vectors, h = 1, w_out = 1.
+        // The item vectors are the scores: d = 1, h = 1, M = [1, 0], w_out = 1, and
+        // every value is a small non-negative integer (many ties).
         let n = 5000;
         let mut rng = Rng(99);
-        let bias: Vec<f32> = (0..n).map(|_| (rng.next_u64() % 50) as f32).collect();
+        let values: Vec<f32> = (0..n).map(|_| (rng.next_u64() % 50) as f32).collect();
         let plan = HeadPlan {
             n_items: n,
             dim: 1,
             hidden: 1,
-            item_vectors: vec![0.0; n],
-            item_bias: bias,
+            item_vectors: values,
             layers: vec![],
             w_out: vec![1.0],
             b_out: 0.0,
         };
         let query = UserQuery {
-            m: vec![0.0, 0.0],
+            m: vec![1.0, 0.0],
             a: vec![0.0],
         };
         let gpu = GpuScorer::with_device(device, queue, &plan).expect("plan fits");

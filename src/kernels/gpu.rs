@@ -87,11 +87,8 @@ struct GemmParams {
     lda: u32,
     ldb: u32,
     ldc: u32,
-    ldr: u32,
-    has_rowbias: u32,
     relu: u32,
     groups_x: u32,
-    pad: [u32; 2],
 }
 
 #[repr(C)]
@@ -433,7 +430,6 @@ impl GpuScorer {
         let max_width = widths.iter().copied().max().unwrap_or(h);
 
         let v_buf = b.storage("vitrine.V", &plan.item_vectors)?;
-        let ib_buf = b.storage("vitrine.item_bias", &plan.item_bias)?;
         let m_buf = b.storage("vitrine.M", &vec![0.0; d * (h + 1)])?;
         let a_buf = b.storage("vitrine.a", &vec![0.0; h])?;
         let w_out = b.storage("vitrine.w_out", &plan.w_out)?;
@@ -459,7 +455,7 @@ impl GpuScorer {
         let (gx, gy) = split_groups(row_tiles, max_dim, "head tiles")?;
         let mut passes = Vec::new();
         let mut keep = Vec::new();
-        // First layer: relu(V · M[:, 0..h] + item_bias + a) into hidden0 (stride h).
+        // First layer: relu(V · M[:, 0..h] + a) into hidden0 (stride h).
         let params = b.uniform(
             "vitrine.head.params0",
             &GemmParams {
@@ -469,18 +465,15 @@ impl GpuScorer {
                 lda: to_u32(d, "dim")?,
                 ldb: to_u32(h + 1, "hidden")?,
                 ldc: to_u32(h, "hidden")?,
-                ldr: to_u32(h, "hidden")?,
-                has_rowbias: 1,
                 relu: 1,
                 groups_x: gx,
-                pad: [0; 2],
             },
         );
         let col_tiles = to_u32(h.div_ceil(TILE_N as usize).max(1), "column tiles")?;
         passes.push(b.pass(
             "vitrine.head.layer0",
             gemm,
-            &[&params, &v_buf, &m_buf, &ib_buf, &a_buf, &h_bufs[0]],
+            &[&params, &v_buf, &m_buf, &a_buf, &h_bufs[0]],
             [gx, gy, col_tiles],
         ));
         keep.push(params);
@@ -498,25 +491,15 @@ impl GpuScorer {
                     lda: to_u32(win, "width")?,
                     ldb: to_u32(wout, "width")?,
                     ldc: to_u32(wout, "width")?,
-                    ldr: 0,
-                    has_rowbias: 0,
                     relu: 1,
                     groups_x: gx,
-                    pad: [0; 2],
                 },
             );
             let col_tiles = to_u32(wout.div_ceil(TILE_N as usize).max(1), "column tiles")?;
             passes.push(b.pass(
                 "vitrine.head.layer",
                 gemm,
-                &[
-                    &params,
-                    &h_bufs[cur],
-                    &w_buf,
-                    &b_buf,
-                    &b_buf,
-                    &h_bufs[1 - cur],
-                ],
+                &[&params, &h_bufs[cur], &w_buf, &b_buf, &h_bufs[1 - cur]],
                 [gx, gy, col_tiles],
             ));
             keep.extend([params, w_buf, b_buf]);
@@ -570,7 +553,7 @@ impl GpuScorer {
             [tx, ty, 1],
         );
         let [h0, h1] = h_bufs;
-        keep.extend([v_buf, ib_buf, w_out, h0, h1]);
+        keep.extend([v_buf, w_out, h0, h1]);
         Ok(GpuScorer {
             pipelines,
             device,

@@ -1,19 +1,18 @@
 // vitrine scoring head: tiled GEMM with a fused bias + ReLU epilogue.
 //
-//   C[r, c] = act( sum_k A[r, k] * B[k, c] + colbias[c] + (rowbias[r, c] if has_rowbias) )
+//   C[r, c] = act( sum_k A[r, k] * B[k, c] + colbias[c] )
 //
-// Used for the first layer (A = item vectors V, B = M's first h columns, rowbias =
-// item_bias, colbias = the user part a) and for each further Dense->ReLU layer
-// (A = previous hidden, B = W, colbias = b). The {{...}} placeholders are replaced by the
+// Used for the first layer (A = item vectors V, B = M's first h columns, colbias = the
+// user part a) and for each further Dense->ReLU layer (A = previous hidden, B = W,
+// colbias = b). The {{...}} placeholders are replaced by the
 // Rust constants in gpu.rs at pipeline creation.
 //
 // Bindings (group 0):
 //   0  uniform             Params  shapes and strides (see struct)
 //   1  storage, read       A       [rows x k], row stride lda
 //   2  storage, read       B       [k x ncols], row stride ldb
-//   3  storage, read       rowbias [rows x ncols], row stride ldr (dummy when unused)
-//   4  storage, read       colbias [ncols]
-//   5  storage, read_write C       [rows x ncols], row stride ldc
+//   3  storage, read       colbias [ncols]
+//   4  storage, read_write C       [rows x ncols], row stride ldc
 //
 // Dispatch: x * y workgroups cover ceil(rows / TILE_M) row tiles (2-D for large
 // catalogs: tile = wg.y * groups_x + wg.x); z covers ceil(ncols / TILE_N) column tiles.
@@ -27,20 +26,15 @@ struct Params {
     lda: u32,
     ldb: u32,
     ldc: u32,
-    ldr: u32,
-    has_rowbias: u32,
     relu: u32,
     groups_x: u32,
-    pad0: u32,
-    pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> A: array<f32>;
 @group(0) @binding(2) var<storage, read> B: array<f32>;
-@group(0) @binding(3) var<storage, read> rowbias: array<f32>;
-@group(0) @binding(4) var<storage, read> colbias: array<f32>;
-@group(0) @binding(5) var<storage, read_write> C: array<f32>;
+@group(0) @binding(3) var<storage, read> colbias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> C: array<f32>;
 
 const TILE_M: u32 = {{TILE_M}}u;
 const TILE_N: u32 = {{TILE_N}}u;
@@ -120,9 +114,6 @@ fn main(
             let gc = col0 + lid.x * REG_N + j;
             if (gc < p.ncols) {
                 var x = acc[i * REG_N + j] + colbias[gc];
-                if (p.has_rowbias != 0u) {
-                    x += rowbias[gr * p.ldr + gc];
-                }
                 if (p.relu != 0u) {
                     x = max(x, 0.0);
                 }

@@ -1,7 +1,7 @@
 //! Compute kernels for the scoring head, behind one dispatch point.
 //!
-//! After the item-side precomputation ([`HeadPlan`], built once per model load), one
-//! request is: `H = relu(V · M + item_bias + a)` with `V` `[n × d]` and `M` `[d × h]`,
+//! The item side ([`HeadPlan`], built once per model load) holds the item vectors; one
+//! request is: `H = relu(V · M + a)` with `V` `[n × d]` and `M` `[d × h]`,
 //! optional further Dense→ReLU layers, then `score_i = H_i · w_out + b_out + dot_i` where
 //! `dot_i = v_i · u` (the dot-product term, carried as column `h` of `M`).
 //!
@@ -19,7 +19,7 @@ pub mod scalar;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod simd128;
 
-/// Item-side tensors of the scoring head, precomputed once per model load.
+/// Item-side tensors of the scoring head, built once per model load.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HeadPlan {
     /// Number of items `n`.
@@ -30,8 +30,6 @@ pub struct HeadPlan {
     pub hidden: usize,
     /// Item vectors `V`, row-major `[n × d]`.
     pub item_vectors: Vec<f32>,
-    /// Item-only part of the first layer plus its bias, row-major `[n × h]`.
-    pub item_bias: Vec<f32>,
     /// Further hidden layers: (weights row-major `[in × out]`, bias `[out]`), each
     /// followed by ReLU.
     pub layers: Vec<(Vec<f32>, Vec<f32>)>,
@@ -44,10 +42,11 @@ pub struct HeadPlan {
 /// The per-request, user-side inputs of the scoring head.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserQuery {
-    /// `M`, row-major `[d × (h + 1)]`: columns `0..h` are the user-dependent first-layer
-    /// weights `diag(u) · C`, column `h` is `u` itself (the dot-product term).
+    /// `M`, row-major `[d × (h + 1)]`: columns `0..h` are the first layer's weights on
+    /// the item vector for this user (`diag(u)·W₁ₚ + W₁ᵥ`), column `h` is `u` itself (the
+    /// dot-product term).
     pub m: Vec<f32>,
-    /// User-only part of the first layer, `[h]`.
+    /// The first layer's user part plus its bias, `[h]`.
     pub a: Vec<f32>,
 }
 
@@ -104,7 +103,6 @@ impl HeadPlan {
     pub fn validate(&self) -> Result<(), ShapeError> {
         let (n, d, h) = (self.n_items, self.dim, self.hidden);
         expect_len("item_vectors", n.checked_mul(d), self.item_vectors.len())?;
-        expect_len("item_bias", n.checked_mul(h), self.item_bias.len())?;
         let mut width = h;
         for (l, (w, b)) in self.layers.iter().enumerate() {
             expect_len(

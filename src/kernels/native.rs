@@ -181,11 +181,10 @@ fn run<const FMA: bool>(ops: &Operands<'_>, i0: usize, out: &mut [f32]) {
         let rows = out_b.len();
         let v = &plan.item_vectors[start * d..(start + rows) * d];
         gemm::<FMA>(v, d, rows, d, &ops.m, &ops.zeros, &mut cur, stride);
-        let ib = &plan.item_bias[start * h..(start + rows) * h];
         for r in 0..rows {
             let row = &mut cur[r * stride..r * stride + h];
-            for ((x, bias), a) in row.iter_mut().zip(&ib[r * h..(r + 1) * h]).zip(ops.a) {
-                *x = (*x + bias + a).max(0.0);
+            for (x, a) in row.iter_mut().zip(ops.a) {
+                *x = (*x + a).max(0.0);
             }
         }
         let mut width = h;

@@ -16,13 +16,12 @@ pub fn scores(plan: &HeadPlan, query: &UserQuery, out: &mut [f32]) {
     let mut next = vec![0.0f32; max_width];
     for (i, o) in out.iter_mut().enumerate().take(plan.n_items) {
         let v = &plan.item_vectors[i * d..(i + 1) * d];
-        let bias = &plan.item_bias[i * h..(i + 1) * h];
         for j in 0..h {
             let mut acc = 0.0f32;
             for k in 0..d {
                 acc += v[k] * query.m[k * cols + j];
             }
-            cur[j] = (acc + bias[j] + query.a[j]).max(0.0);
+            cur[j] = (acc + query.a[j]).max(0.0);
         }
         let mut dot = 0.0f32;
         for k in 0..d {

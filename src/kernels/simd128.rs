@@ -30,14 +30,64 @@ fn store4(s: &mut [f32], v: v128) {
     unsafe { v128_store(s.as_mut_ptr() as *mut v128, v) }
 }
 
+/// `acc + a·b` lane-wise: one fused multiply-add in the relaxed-SIMD build
+/// (`f32x4.relaxed_madd`, which may or may not round once), a multiply then an add
+/// otherwise.
 #[inline(always)]
 fn fmadd(a: v128, b: v128, acc: v128) -> v128 {
-    f32x4_add(acc, f32x4_mul(a, b))
+    #[cfg(target_feature = "relaxed-simd")]
+    {
+        f32x4_relaxed_madd(a, b, acc)
+    }
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    {
+        f32x4_add(acc, f32x4_mul(a, b))
+    }
 }
 
 fn hsum(v: v128) -> f32 {
     (f32x4_extract_lane::<0>(v) + f32x4_extract_lane::<2>(v))
         + (f32x4_extract_lane::<1>(v) + f32x4_extract_lane::<3>(v))
+}
+
+/// The register block: `MR` rows × `NR` columns of `C` over the whole `K` loop.
+///
+/// # Safety
+/// Each `a[r]` must be valid for `k` reads, and `b` for reads of `NR` floats at
+/// `b + kk · ldb` for every `kk < k`.
+#[inline(always)]
+unsafe fn block(a: [*const f32; MR], b: *const f32, ldb: usize, k: usize) -> [[v128; 2]; MR] {
+    let z = f32x4_splat(0.0);
+    let (mut c00, mut c01, mut c10, mut c11) = (z, z, z, z);
+    let (mut c20, mut c21, mut c30, mut c31) = (z, z, z, z);
+    let [a0, a1, a2, a3] = a;
+    let mut bp = b;
+    for kk in 0..k {
+        // Safety: `kk < k`, so `bp = b + kk · ldb` and `a[r] + kk` are in bounds by the
+        // caller's contract; `v128_load` and `v128_load32_splat` need no alignment.
+        let (b0, b1, x0, x1, x2, x3) = unsafe {
+            (
+                v128_load(bp as *const v128),
+                v128_load(bp.add(4) as *const v128),
+                v128_load32_splat(a0.add(kk) as *const u32),
+                v128_load32_splat(a1.add(kk) as *const u32),
+                v128_load32_splat(a2.add(kk) as *const u32),
+                v128_load32_splat(a3.add(kk) as *const u32),
+            )
+        };
+        c00 = fmadd(x0, b0, c00);
+        c01 = fmadd(x0, b1, c01);
+        c10 = fmadd(x1, b0, c10);
+        c11 = fmadd(x1, b1, c11);
+        c20 = fmadd(x2, b0, c20);
+        c21 = fmadd(x2, b1, c21);
+        c30 = fmadd(x3, b0, c30);
+        c31 = fmadd(x3, b1, c31);
+        // Safety: one row further down `b`; only dereferenced while `kk < k`
+        // (`wrapping_add` keeps the final, unused step defined).
+        bp = bp.wrapping_add(ldb);
+    }
+    [[c00, c01], [c10, c11], [c20, c21], [c30, c31]]
 }
 
 /// `c[r][j] = Σ_k a[r][k] · b[k][j]` for `rows` rows and `j < b.padded`.
@@ -53,41 +103,28 @@ fn gemm(
     ldc: usize,
 ) {
     let ldb = b.padded;
-    let zeros = &zeros[..k];
+    assert!(
+        ldb.is_multiple_of(NR) && b.data.len() >= k * ldb && zeros.len() >= k,
+        "simd128::gemm: operand shapes"
+    );
+    let zeros = zeros[..k].as_ptr();
     let mut r0 = 0;
     while r0 < rows {
-        let row = |r: usize| -> &[f32] {
+        let row = |r: usize| -> *const f32 {
             if r0 + r < rows {
-                &a[(r0 + r) * lda..(r0 + r) * lda + k]
+                a[(r0 + r) * lda..(r0 + r) * lda + k].as_ptr()
             } else {
                 zeros
             }
         };
-        let (a0, a1, a2, a3) = (row(0), row(1), row(2), row(3));
+        let ptrs = [row(0), row(1), row(2), row(3)];
         let mut j0 = 0;
         while j0 < ldb {
-            let z = f32x4_splat(0.0);
-            let (mut c00, mut c01, mut c10, mut c11) = (z, z, z, z);
-            let (mut c20, mut c21, mut c30, mut c31) = (z, z, z, z);
-            for kk in 0..k {
-                let brow = &b.data[kk * ldb + j0..kk * ldb + j0 + NR];
-                let b0 = load4(brow);
-                let b1 = load4(&brow[4..]);
-                let x0 = f32x4_splat(a0[kk]);
-                c00 = fmadd(x0, b0, c00);
-                c01 = fmadd(x0, b1, c01);
-                let x1 = f32x4_splat(a1[kk]);
-                c10 = fmadd(x1, b0, c10);
-                c11 = fmadd(x1, b1, c11);
-                let x2 = f32x4_splat(a2[kk]);
-                c20 = fmadd(x2, b0, c20);
-                c21 = fmadd(x2, b1, c21);
-                let x3 = f32x4_splat(a3[kk]);
-                c30 = fmadd(x3, b0, c30);
-                c31 = fmadd(x3, b1, c31);
-            }
-            let acc = [(c00, c01), (c10, c11), (c20, c21), (c30, c31)];
-            for (r, (lo, hi)) in acc.iter().enumerate().take((rows - r0).min(MR)) {
+            // Safety: every row pointer comes from a `k`-long slice (a row of `a` or
+            // `zeros`), and `b.data` holds `k` rows of `ldb ≥ j0 + NR` floats (asserted
+            // above), so `b.data[kk · ldb + j0 ..][..NR]` is in bounds for `kk < k`.
+            let acc = unsafe { block(ptrs, b.data.as_ptr().add(j0), ldb, k) };
+            for (r, [lo, hi]) in acc.iter().enumerate().take((rows - r0).min(MR)) {
                 let dst = &mut c[(r0 + r) * ldc + j0..(r0 + r) * ldc + j0 + NR];
                 store4(dst, *lo);
                 store4(&mut dst[4..], *hi);
@@ -115,23 +152,19 @@ fn dot(x: &[f32], y: &[f32]) -> f32 {
     hsum(f32x4_add(s0, s1)) + tail
 }
 
-/// ReLU of `row + bias (+ a)` in place, four lanes at a time; `pmax(0, x)` maps NaN to 0
+/// ReLU of `row + bias` in place, four lanes at a time; `pmax(0, x)` maps NaN to 0
 /// like the scalar `x.max(0.0)`.
-fn bias_relu(row: &mut [f32], bias: &[f32], a: Option<&[f32]>) {
+fn bias_relu(row: &mut [f32], bias: &[f32]) {
     let n = row.len();
     let zero = f32x4_splat(0.0);
     let mut j = 0;
     while j + 4 <= n {
-        let mut x = f32x4_add(load4(&row[j..]), load4(&bias[j..]));
-        if let Some(a) = a {
-            x = f32x4_add(x, load4(&a[j..]));
-        }
+        let x = f32x4_add(load4(&row[j..]), load4(&bias[j..]));
         store4(&mut row[j..], f32x4_pmax(zero, x));
         j += 4;
     }
     while j < n {
-        let x = row[j] + bias[j] + a.map_or(0.0, |a| a[j]);
-        row[j] = x.max(0.0);
+        row[j] = (row[j] + bias[j]).max(0.0);
         j += 1;
     }
 }
@@ -153,14 +186,13 @@ pub fn scores(plan: &HeadPlan, query: &UserQuery, out: &mut [f32]) {
         let v = &plan.item_vectors[start * d..(start + rows) * d];
         gemm(v, d, rows, d, &ops.m, &ops.zeros, &mut cur, stride);
         for r in 0..rows {
-            let ib = &plan.item_bias[(start + r) * h..(start + r + 1) * h];
-            bias_relu(&mut cur[r * stride..r * stride + h], ib, Some(ops.a));
+            bias_relu(&mut cur[r * stride..r * stride + h], ops.a);
         }
         let mut width = h;
         for (w, b) in &ops.layers {
             gemm(&cur, stride, rows, width, w, &ops.zeros, &mut next, stride);
             for r in 0..rows {
-                bias_relu(&mut next[r * stride..r * stride + w.cols], b, None);
+                bias_relu(&mut next[r * stride..r * stride + w.cols], b);
             }
             std::mem::swap(&mut cur, &mut next);
             width = w.cols;

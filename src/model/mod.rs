@@ -835,20 +835,21 @@ impl Model {
         )
     }
 
-    /// Precomputes the item-side part of the scoring head for the whole catalog.
+    /// The item-side tensors of the scoring head for the whole catalog: the item
+    /// vectors and the head's further layers. The first layer's item part `V·W₁ᵥ` is not
+    /// stored per item: [`Model::user_query`] folds `W₁ᵥ` into `M`, so one GEMM per
+    /// request computes it with the user-dependent part (half the memory and traffic of a
+    /// precomputed `[n × h]` table).
     pub fn head_plan(&self, item_vectors: &[f32]) -> HeadPlan {
         let d = self.config.dim;
         let n = self.config.n_items;
         let h = self.config.mlp_hidden[0];
-        let (w1, b1, layers, w_out, b_out) = self.head_params();
-        let w1v = &w1[d * h..2 * d * h];
-        let item_bias = linear(item_vectors, w1v, b1, n, d, h);
+        let (_, _, layers, w_out, b_out) = self.head_params();
         HeadPlan {
             n_items: n,
             dim: d,
             hidden: h,
             item_vectors: item_vectors.to_vec(),
-            item_bias,
             layers: layers
                 .into_iter()
                 .map(|(w, b)| (w.to_vec(), b.to_vec()))
@@ -858,22 +859,24 @@ impl Model {
         }
     }
 
-    /// The per-request, user-side inputs of the scoring head.
+    /// The per-request inputs of the scoring head: `M = diag(u)·W₁ₚ + W₁ᵥ` (the
+    /// `u ⊙ v` and `v` parts of the first layer, both linear in `v`) with `u` as column
+    /// `h`, and `a = u·W₁ᵤ + b₁`; then `relu(v·M[:, 0..h] + a)` is the first layer.
     pub fn user_query(&self, u: &[f32]) -> UserQuery {
         let d = self.config.dim;
         let h = self.config.mlp_hidden[0];
-        let (w1, _, _, _, _) = self.head_params();
+        let (w1, b1, _, _, _) = self.head_params();
         let w1u = &w1[..d * h];
+        let w1v = &w1[d * h..2 * d * h];
         let w1p = &w1[2 * d * h..3 * d * h];
         let mut m = vec![0.0; d * (h + 1)];
         for k in 0..d {
             for j in 0..h {
-                m[k * (h + 1) + j] = u[k] * w1p[k * h + j];
+                m[k * (h + 1) + j] = u[k] * w1p[k * h + j] + w1v[k * h + j];
             }
             m[k * (h + 1) + h] = u[k];
         }
-        let zero = vec![0.0; h];
-        let a = linear(u, w1u, &zero, 1, d, h);
+        let a = linear(u, w1u, b1, 1, d, h);
         UserQuery { m, a }
     }
 
@@ -1225,13 +1228,24 @@ mod tests {
             })
             .collect();
         let u = m.encode_user(&v, &hist, 0.0).u;
+        let (d, h) = (m.config.dim, m.config.mlp_hidden[0]);
+        let (w1, b1, ..) = m.head_params();
+        let part = linear(&v, &w1[d * h..2 * d * h], b1, 30, d, h);
+        let (logits, _) = m.head_forward(&u, &v, &part, 30);
+        // The inference path (W₁ᵥ folded into M, no per-item table) agrees too.
         let plan = m.head_plan(&v);
-        let (logits, _) = m.head_forward(&u, &v, &plan.item_bias, 30);
+        let mut folded = vec![0.0; 30];
+        crate::kernels::CpuKernel::Scalar.scores(&plan, &m.user_query(&u), &mut folded);
         for (i, l) in logits.iter().enumerate() {
             let r = m.score_reference(&v, &u, i);
             assert!(
                 (l - r).abs() < 1e-4 * (1.0 + r.abs()),
                 "item {i}: {l} vs {r}"
+            );
+            assert!(
+                (folded[i] - r).abs() < 1e-4 * (1.0 + r.abs()),
+                "item {i}: plan {} vs {r}",
+                folded[i]
             );
         }
     }

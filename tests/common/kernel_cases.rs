@@ -39,7 +39,6 @@ pub fn random_plan(rng: &mut Rng, n: usize, d: usize, h: usize, extra: &[usize])
         dim: d,
         hidden: h,
         item_vectors: rng.vec(n * d, 1.0),
-        item_bias: rng.vec(n * h, 0.5),
         layers,
         w_out: rng.vec(width, 1.0 / (width as f32).sqrt()),
         b_out: rng.unit(),
