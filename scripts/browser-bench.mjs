@@ -1,12 +1,13 @@
 // Runs www/bench.html in headless Chromium (Playwright, Debian's /usr/bin/chromium) for each
 // model URL given on the command line and prints the results as a markdown table and JSON.
 // Usage: BASE_URL=http://127.0.0.1:PORT/ node scripts/browser-bench.mjs models/a.vitrine ...
+// Env: BACKENDS (default simd,scalar; catalogues over 200,000 items run simd only),
+// BUILDS (default relaxed,plain), RUNS (default 30; 10 over 200,000 items).
 import { chromium } from 'playwright-core';
 
 const base = process.env.BASE_URL;
 if (!base) throw new Error('BASE_URL is not set');
 const models = process.argv.slice(2);
-const backends = process.env.BACKENDS || 'simd,scalar';
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   headless: true,
@@ -15,25 +16,27 @@ const browser = await chromium.launch({
 const all = [];
 try {
   for (const model of models) {
+    const huge = /synthetic-(\d+)/.exec(model) && Number(/synthetic-(\d+)/.exec(model)[1]) > 200000;
+    const backends = process.env.BACKENDS || (huge ? 'simd' : 'simd,scalar');
+    const runs = process.env.RUNS || (huge ? '10' : '30');
+    const builds = process.env.BUILDS || 'relaxed,plain';
     const page = await browser.newPage();
-    const runs = process.env.RUNS || '30';
-    await page.goto(`${base}www/bench.html?model=${encodeURIComponent(model)}&runs=${runs}&backends=${backends}`);
-    await page.waitForFunction(() => document.body.dataset.state === 'done' || document.body.dataset.state === 'error', null, { timeout: 600000 });
+    await page.goto(`${base}www/bench.html?model=${encodeURIComponent(model)}&runs=${runs}&backends=${backends}&builds=${builds}`);
+    await page.waitForFunction(() => document.body.dataset.state === 'done' || document.body.dataset.state === 'error', null, { timeout: 1800000 });
     const state = await page.evaluate(() => document.body.dataset.state);
-    const text = await page.textContent('[data-testid="bench-result"]');
     if (state !== 'done') throw new Error(`bench failed for ${model}: ${await page.textContent('[data-testid="bench-status"]')}`);
-    const r = JSON.parse(text);
-    all.push(r);
+    all.push(JSON.parse(await page.textContent('[data-testid="bench-result"]')));
     await page.close();
   }
 } finally {
   await browser.close();
 }
-console.log('| model | items | backend | median recommend() ms | median scoring ms | head GFLOP/s | measured peak GFLOP/s | % of peak |');
-console.log('|---|---:|---|---:|---:|---:|---:|---:|');
+console.log('| model | items | build | backend | median recommend() ms | median scoring ms | head GFLOP/s | mul+add ceiling | FMA ceiling | wasm memory MiB |');
+console.log('|---|---:|---|---|---:|---:|---:|---:|---:|---:|');
 for (const r of all) {
   for (const x of r.results) {
-    console.log(`| ${r.model} | ${x.items} | ${x.active} | ${x.medianTotalMs.toFixed(2)} | ${x.medianScoreMs.toFixed(2)} | ${x.headGflops.toFixed(1)} | ${r.peakGflops.toFixed(1)} | ${x.percentOfPeak.toFixed(0)}% |`);
+    const fma = r.peakFmaGflops == null ? '–' : `${r.peakFmaGflops.toFixed(1)}`;
+    console.log(`| ${r.model} | ${x.items} | ${x.build} | ${x.active} | ${x.medianTotalMs.toFixed(2)} | ${x.medianScoreMs.toFixed(2)} | ${x.headGflops.toFixed(1)} | ${r.peakMulAddGflops.toFixed(1)} | ${fma} | ${(x.wasmMemoryBytes / (1 << 20)).toFixed(0)} |`);
   }
 }
 console.log(JSON.stringify(all, null, 2));

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 log() { printf '\033[1m[bench]\033[0m %s\n' "$*" >&2; }
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 [ -d node_modules/playwright-core ] || PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --silent
-[ -f pkg/vitrine_bg.wasm ] || wasm-pack build --target web --release --out-dir pkg --out-name vitrine
+bash scripts/build-wasm.sh
 cargo build --release --quiet
 models=()
 [ -f www/models/online-retail.vitrine ] && models+=(models/online-retail.vitrine)

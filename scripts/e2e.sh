@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end test of the demo storefront in headless Chromium (Playwright, /usr/bin/chromium;
-# never downloads a browser). Idempotent: installs playwright-core, builds pkg/ when missing
+# never downloads a browser). Idempotent: installs playwright-core, builds pkg/ (both builds) when missing
 # or older than the sources, trains a quick model when www/models/online-retail.vitrine is
 # missing, serves the repository on a free port and runs tests/e2e/storefront.mjs.
 # Screenshots land in artifacts/. Usage: scripts/e2e.sh
@@ -20,14 +20,8 @@ if [ ! -d node_modules/playwright-core ]; then
   fi
 fi
 
-# 2. The wasm package (pkg/), rebuilt when a source file is newer.
-if [ ! -f pkg/vitrine_bg.wasm ] || [ -n "$(find src Cargo.toml Cargo.lock .cargo -newer pkg/vitrine_bg.wasm -print -quit 2>/dev/null)" ]; then
-  log "wasm-pack build --target web --release"
-  # wasm-opt is off in Cargo.toml ([package.metadata.wasm-pack]): Debian's binaryen 108
-  # is too old for rustc's reference-types output (the optimised module fails at
-  # instantiation: "WebAssembly.Table.set(): Argument 1 is invalid").
-  nice wasm-pack build --target web --release --out-dir pkg --out-name vitrine
-fi
+# 2. The wasm packages (pkg/ and pkg/relaxed/), rebuilt when a source file is newer.
+bash scripts/build-wasm.sh
 
 # 3. A model for the storefront (TRAIN_ARGS overrides the training options). --quick
 #    (d = 32, 4 epochs, transition memory from plain counts) takes about a minute; the

@@ -13,7 +13,7 @@ if [ ! -f "$MODEL" ]; then
 else
   echo "[run] reusing $MODEL (delete it to retrain)" >&2
 fi
-echo "[run] building the wasm package (pkg/)" >&2
-wasm-pack build --target web --release --out-dir pkg --out-name vitrine
+echo "[run] building the wasm packages (pkg/, pkg/relaxed/)" >&2
+bash scripts/build-wasm.sh
 echo "[run] storefront: http://127.0.0.1:$PORT/www/" >&2
 exec node scripts/serve.mjs --port "$PORT"

@@ -27,5 +27,13 @@ VITRINE_REQUIRE_GPU=1 cargo test
 step "browser tests: wasm-pack test in headless Chromium"
 CHROMEDRIVER=/usr/bin/chromedriver wasm-pack test --headless --chrome
 
+step "browser tests: the relaxed-SIMD build's kernels against the scalar reference"
+# Same parity tests, compiled with relaxed SIMD (fused multiply-add) as the second browser
+# build is (scripts/build-wasm.sh); VITRINE_EXPECT_SIMD makes the run fail if the flag
+# did not take effect. Own target directory: different RUSTFLAGS.
+VITRINE_EXPECT_SIMD=relaxed-simd RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd" \
+  CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}/wasm-relaxed" \
+  CHROMEDRIVER=/usr/bin/chromedriver wasm-pack test --headless --chrome -- --test web_kernels
+
 step "end-to-end storefront test (Playwright + Chromium)"
 bash scripts/e2e.sh

@@ -770,11 +770,35 @@ impl WasmRecommender {
     }
 }
 
-/// A machine-peak probe for benchmark pages: `iters` rounds of independent f32
-/// multiply-adds with the best kernel's instruction set (SIMD128), on this thread. Returns
-/// `[checksum, flops]`; the page times the call and reports GEMM GFLOP/s against it.
+/// An arithmetic-ceiling probe for benchmark pages, on this thread: `iters` rounds of
+/// independent `f32x4` multiplies and adds, or with `fused` of relaxed-SIMD fused
+/// multiply-adds (relaxed build only). Returns `[checksum, flops]`; the page times the
+/// call and reports the GEMM's GFLOP/s against it. Throws when this build has no fused
+/// multiply-add (see `buildInfo().simd`).
 #[wasm_bindgen(js_name = peakProbe)]
-pub fn peak_probe(iters: u32) -> Vec<f64> {
-    let (checksum, flops) = crate::kernels::peak_probe(u64::from(iters));
-    vec![f64::from(checksum), flops as f64]
+pub fn peak_probe(iters: u32, fused: Option<bool>) -> Result<Vec<f64>, JsError> {
+    match crate::kernels::peak_probe(u64::from(iters), fused.unwrap_or(false)) {
+        Some((checksum, flops)) => Ok(vec![f64::from(checksum), flops as f64]),
+        None => Err(JsError::new(
+            "peakProbe(iters, true): this build has no fused multiply-add (load the relaxed-SIMD build)",
+        )),
+    }
+}
+
+/// What this wasm build contains: `{ simd, gpu, version }` where `simd` is
+/// `"relaxed-simd"` or `"simd128"` (the CPU kernels' instruction set) and `gpu` whether
+/// the WebGPU path is compiled in.
+#[wasm_bindgen(js_name = buildInfo)]
+pub fn build_info() -> Result<JsValue, JsError> {
+    #[derive(Serialize)]
+    struct Info {
+        simd: &'static str,
+        gpu: bool,
+        version: &'static str,
+    }
+    to_js(&Info {
+        simd: crate::kernels::simd_build(),
+        gpu: cfg!(feature = "gpu"),
+        version: env!("CARGO_PKG_VERSION"),
+    })
 }

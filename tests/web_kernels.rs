@@ -3,6 +3,10 @@
 //! scalar reference on odd shapes, and the WebGPU path (`GpuScorer::new`) against scalar.
 //! The GPU test skips only when `navigator.gpu` is absent, and says so.
 //!
+//! `scripts/test.sh` runs this file twice: for the plain SIMD128 build and for the
+//! relaxed-SIMD build (`-C target-feature=+simd128,+relaxed-simd`, compiled with
+//! `VITRINE_EXPECT_SIMD=relaxed-simd` so that the run fails if the flag did not apply).
+//!
 //! Tolerance: `|y - x| <= 1e-4 · (1 + |x|)` against the scalar score `x`.
 #![cfg(target_arch = "wasm32")]
 
@@ -14,6 +18,19 @@ wasm_bindgen_test_configure!(run_in_browser);
 #[path = "common/kernel_cases.rs"]
 mod kernel_cases;
 use kernel_cases::*;
+
+#[wasm_bindgen_test]
+fn the_build_has_the_expected_instruction_set() {
+    let expected = option_env!("VITRINE_EXPECT_SIMD").unwrap_or("simd128");
+    assert_eq!(kernels::simd_build(), expected);
+    let (_, flops) = kernels::peak_probe(10, false).expect("mul+add probe");
+    assert!(flops > 0);
+    assert_eq!(
+        kernels::peak_probe(10, true).is_some(),
+        expected == "relaxed-simd",
+        "a fused probe exactly in the relaxed build"
+    );
+}
 
 #[wasm_bindgen_test]
 fn simd128_is_the_best_kernel_and_matches_scalar() {

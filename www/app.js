@@ -2,13 +2,15 @@
 // and three recommendation shelves, all computed in this browser by vitrine.
 //
 // URL parameters (for development): ?model=<weight file URL>, ?backend=auto|webgpu|simd|
-// scalar, ?worker=0 (run the model on the main thread).
+// scalar, ?simd=auto|relaxed|plain (which wasm build), ?worker=0 (run the model on the
+// main thread).
 import { load } from './vitrine.js';
 
 const params = new URLSearchParams(location.search);
 const MODEL_URL = params.get('model') || 'models/online-retail.vitrine';
 const BACKEND = params.get('backend') || 'auto';
 const USE_WORKER = params.get('worker') !== '0';
+const SIMD = params.get('simd') || 'auto';
 const CART_KEY = 'vitrine-demo:cart';
 const GRID_LIMIT = 48;
 
@@ -389,8 +391,9 @@ function formatBytes(n) {
 
 async function updatePanel() {
   const [hist, stats] = await Promise.all([vitrine.history(), vitrine.stats()]);
-  $('[data-testid="panel-backend"]').textContent =
-    vitrine.backend + (vitrine.adapterInfo?.trim() && vitrine.backend === 'webgpu' ? ` ${vitrine.adapterInfo.trim()}` : '');
+  const gpuName = vitrine.adapterInfo?.trim() && vitrine.backend === 'webgpu' ? ` ${vitrine.adapterInfo.trim()}` : '';
+  const cpuBuild = vitrine.backend === 'simd' && vitrine.build?.simd === 'relaxed-simd' ? ' (relaxed SIMD)' : '';
+  $('[data-testid="panel-backend"]').textContent = vitrine.backend + gpuName + cpuBuild;
   $('[data-testid="panel-score-ms"]').textContent = stats.calls
     ? `${stats.scoreMs.toFixed(1)} ms scoring, ${stats.totalMs.toFixed(1)} ms total`
     : '–';
@@ -469,6 +472,7 @@ async function main() {
   try {
     vitrine = await load(MODEL_URL, {
       backend: BACKEND,
+      simd: SIMD,
       worker: USE_WORKER,
       onProgress(loaded, total) {
         if (total) {

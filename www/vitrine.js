@@ -19,8 +19,68 @@
 //
 // The only network requests are the module/wasm files and the weight file itself.
 
-/** Default location of the wasm-pack (`--target web`) output, relative to this file. */
-const DEFAULT_PKG = new URL('../pkg/vitrine.js', import.meta.url).href;
+/** The wasm-pack (`--target web`) builds, relative to this file: plain SIMD128 (every
+ * current browser) and SIMD128 + relaxed SIMD (fused multiply-add in the scoring GEMM). */
+const PLAIN_PKG = new URL('../pkg/vitrine.js', import.meta.url).href;
+const RELAXED_PKG = new URL('../pkg/relaxed/vitrine.js', import.meta.url).href;
+
+/** A 36-byte module whose one function uses `i8x16.relaxed_swizzle`: it validates
+ * exactly where the engine supports relaxed SIMD. */
+const RELAXED_SIMD_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 15, 1, 13, 0, 65, 1,
+  253, 15, 65, 2, 253, 15, 253, 128, 2, 11,
+]);
+
+/**
+ * Whether this browser supports wasm relaxed SIMD (feature detection, no download).
+ * @returns {boolean}
+ */
+export function hasRelaxedSimd() {
+  try {
+    return WebAssembly.validate(RELAXED_SIMD_PROBE);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The wasm package URLs to try, in order, for a `simd` choice: 'auto' (default) tries
+ * the relaxed-SIMD build where the browser supports it, then the plain build; 'relaxed'
+ * and 'plain' force one (a forced relaxed build still falls back to plain if it fails
+ * to load). An explicit `pkgUrl` is used alone.
+ * @param {'auto'|'relaxed'|'plain'} [simd]
+ * @param {string} [pkgUrl]
+ * @returns {string[]}
+ */
+export function packageUrls(simd = 'auto', pkgUrl) {
+  if (pkgUrl) return [new URL(pkgUrl, globalThis.location?.href).href];
+  if (!['auto', 'relaxed', 'plain'].includes(simd)) {
+    throw new Error(`vitrine: simd must be 'auto', 'relaxed' or 'plain', got ${JSON.stringify(simd)}`);
+  }
+  if (simd === 'plain' || (simd === 'auto' && !hasRelaxedSimd())) return [PLAIN_PKG];
+  return [RELAXED_PKG, PLAIN_PKG];
+}
+
+/**
+ * Imports and initialises the first package of `urls` that loads; warns for each that
+ * does not. Shared by the main-thread mode and worker.js.
+ * @param {string[]} urls
+ * @returns {Promise<object>} the wasm-bindgen module
+ */
+export async function importPackage(urls) {
+  let last;
+  for (const url of urls) {
+    try {
+      const mod = await import(url);
+      await mod.default();
+      return mod;
+    } catch (e) {
+      last = e;
+      console.warn(`vitrine: cannot load ${url} (${e?.message ?? e}); trying the next build`);
+    }
+  }
+  throw new Error(`vitrine: no wasm build could be loaded: ${last?.message ?? last}`);
+}
 
 /**
  * @typedef {'auto'|'webgpu'|'simd'|'scalar'} Backend
@@ -33,6 +93,7 @@ const DEFAULT_PKG = new URL('../pkg/vitrine.js', import.meta.url).href;
  *             prices: (number|null)[], categoryNames: string[] }} Catalog
  * @typedef {{ encodeMs: number, scoreMs: number, finishMs: number, totalMs: number,
  *             backend: string, historyLen: number, calls: number }} Stats
+ * @typedef {{ simd: 'relaxed-simd'|'simd128', gpu: boolean, version: string }} BuildInfo
  */
 
 /**
@@ -124,6 +185,8 @@ export class Vitrine {
     this.adapterInfo = impl.adapterInfo ?? null;
     /** @type {'worker'|'main'} where the model runs */
     this.mode = impl.mode;
+    /** @type {BuildInfo} which wasm build runs (relaxed-SIMD or plain SIMD128) */
+    this.build = impl.build;
   }
 
   _run(fn) {
@@ -190,9 +253,8 @@ export class Vitrine {
 }
 
 /** Main-thread mode: the wasm object itself, using localStorage directly. */
-async function mainThreadImpl(bytes, options, pkgUrl) {
-  const mod = await import(pkgUrl);
-  await mod.default();
+async function mainThreadImpl(bytes, options, pkgUrls) {
+  const mod = await importPackage(pkgUrls);
   const rec = await mod.Recommender.fromBytes(bytes, options);
   const impl = {
     mode: 'main',
@@ -204,6 +266,7 @@ async function mainThreadImpl(bytes, options, pkgUrl) {
     modelInfo: rec.modelInfo(),
     catalog: rec.catalog(),
     adapterInfo: rec.adapterInfo,
+    build: mod.buildInfo(),
     async read(op, arg) {
       return await rec[op](arg);
     },
@@ -221,7 +284,7 @@ async function mainThreadImpl(bytes, options, pkgUrl) {
 }
 
 /** Worker mode: postMessage RPC; history mirrored from this page's localStorage. */
-async function workerImpl(bytes, options, pkgUrl, workerUrl) {
+async function workerImpl(bytes, options, pkgUrls, workerUrl) {
   const worker = new Worker(workerUrl, { type: 'module' });
   let nextId = 1;
   const pending = new Map();
@@ -249,7 +312,7 @@ async function workerImpl(bytes, options, pkgUrl, workerUrl) {
   try {
     info = await call(
       'load',
-      { bytes: bytes.buffer, options: { ...options, storage: 'memory' }, pkgUrl },
+      { bytes: bytes.buffer, options: { ...options, storage: 'memory' }, pkgUrls },
       [bytes.buffer],
     );
   } catch (e) {
@@ -290,6 +353,7 @@ async function workerImpl(bytes, options, pkgUrl, workerUrl) {
     modelInfo: info.modelInfo,
     catalog: info.catalog,
     adapterInfo: info.adapterInfo,
+    build: info.build,
     read: (op, arg) => sync(op, arg),
     write: (op, arg) => sync(op, arg),
     async clear() {
@@ -312,7 +376,8 @@ async function workerImpl(bytes, options, pkgUrl, workerUrl) {
  * @param {object} [opts.historyLimits] { maxEvents, maxBytes, halfLifeDays, maxAgeDays, dedupWindowSecs }
  * @param {(loaded: number, total: number|null) => void} [opts.onProgress] download progress
  * @param {boolean} [opts.worker=true] run the model in a Web Worker
- * @param {string} [opts.pkgUrl] URL of the wasm-pack `vitrine.js` (default ../pkg/vitrine.js)
+ * @param {'auto'|'relaxed'|'plain'} [opts.simd='auto'] which wasm build: relaxed SIMD where supported, else plain SIMD128
+ * @param {string} [opts.pkgUrl] URL of one wasm-pack `vitrine.js` to use instead (overrides `simd`)
  * @returns {Promise<Vitrine>}
  */
 export async function load(url, opts = {}) {
@@ -323,18 +388,19 @@ export async function load(url, opts = {}) {
     historyLimits,
     onProgress,
     worker = true,
-    pkgUrl = DEFAULT_PKG,
+    simd = 'auto',
+    pkgUrl,
   } = opts;
+  const pkgUrls = packageUrls(simd, pkgUrl);
   const bytes = await fetchBytes(url, onProgress);
   const options = {};
   if (integrity !== undefined) options.integrity = integrity;
   if (backend !== undefined) options.backend = backend;
   if (namespace !== undefined) options.namespace = namespace;
   if (historyLimits !== undefined) options.historyLimits = historyLimits;
-  const absPkg = new URL(pkgUrl, globalThis.location?.href).href;
   const useWorker = worker && typeof Worker !== 'undefined';
   const impl = useWorker
-    ? await workerImpl(bytes, options, absPkg, new URL('./worker.js', import.meta.url))
-    : await mainThreadImpl(bytes, options, absPkg);
+    ? await workerImpl(bytes, options, pkgUrls, new URL('./worker.js', import.meta.url))
+    : await mainThreadImpl(bytes, options, pkgUrls);
   return new Vitrine(impl);
 }

@@ -1,11 +1,14 @@
 // worker.js — runs vitrine's wasm Recommender off the main thread (module worker).
 //
-// Protocol (from vitrine.js): { id, op: 'load', bytes: ArrayBuffer, options, pkgUrl }
-// answers { backend, nItems, storageKey, modelInfo, catalog, adapterInfo };
+// Protocol (from vitrine.js): { id, op: 'load', bytes: ArrayBuffer, options, pkgUrls }
+// (wasm builds to try in order) answers { backend, nItems, storageKey, modelInfo, catalog,
+// adapterInfo, build };
 // { id, op: 'call', method, arg, stored } first hands over the page's stored history
 // string (workers have no localStorage), runs the method, and answers
 // { result, stored, backend } where `stored` is the history string after the call.
 // Errors answer { id, ok: false, error: { name, message } }.
+
+import { importPackage } from './vitrine.js';
 
 /** Methods the page may call. */
 const METHODS = new Set([
@@ -36,8 +39,7 @@ self.onmessage = async (ev) => {
   const { id, op } = ev.data;
   try {
     if (op === 'load') {
-      const mod = await import(ev.data.pkgUrl);
-      await mod.default();
+      const mod = await importPackage(ev.data.pkgUrls);
       rec = await mod.Recommender.fromBytes(new Uint8Array(ev.data.bytes), ev.data.options);
       reply(id, true, {
         backend: rec.backend,
@@ -46,6 +48,7 @@ self.onmessage = async (ev) => {
         modelInfo: rec.modelInfo(),
         catalog: rec.catalog(),
         adapterInfo: rec.adapterInfo ?? null,
+        build: mod.buildInfo(),
       });
     } else if (op === 'call') {
       if (!rec) throw new Error('vitrine worker: no model loaded');

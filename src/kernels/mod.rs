@@ -265,12 +265,42 @@ pub fn top_k(scores: &[f32], k: usize) -> Vec<(u32, f32)> {
     all
 }
 
-/// A mul+add throughput probe with the instruction set of [`CpuKernel::best`] on this
-/// build (wasm SIMD128, or the native AVX2/FMA or scalar loop), on one thread, for
-/// benchmark reports: returns `(checksum, flops)`; the caller times it.
-pub fn peak_probe(iters: u64) -> (f32, u64) {
+/// Which SIMD instruction set this build's CPU kernels use: `"relaxed-simd"` (wasm
+/// SIMD128 plus relaxed-SIMD fused multiply-add), `"simd128"`, `"scalar"` (wasm without
+/// SIMD) or `"native"`. The browser package ships a plain-SIMD128 and a relaxed-SIMD
+/// build; the page's loader picks one by feature detection.
+pub fn simd_build() -> &'static str {
+    if cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd")) {
+        "relaxed-simd"
+    } else if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
+        "simd128"
+    } else if cfg!(target_arch = "wasm32") {
+        "scalar"
+    } else {
+        "native"
+    }
+}
+
+/// A throughput probe of this thread's arithmetic ceiling, for benchmark reports:
+/// with `fused == false`, independent multiplies and adds (wasm SIMD128 `f32x4.mul` /
+/// `f32x4.add`, the plain build's instruction mix); with `fused == true`, fused
+/// multiply-adds (relaxed-SIMD `relaxed_madd` in the relaxed build, AVX2/FMA natively).
+/// Returns `(checksum, flops)`, or `None` when this build has no such instruction (a
+/// fused probe in the plain wasm build). The caller times it.
+pub fn peak_probe(iters: u64, fused: bool) -> Option<(f32, u64)> {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    return simd128::peak_mul_add(iters);
+    {
+        if !fused {
+            return Some(simd128::peak_mul_add(iters));
+        }
+        #[cfg(target_feature = "relaxed-simd")]
+        return Some(simd128::peak_fma(iters));
+        #[cfg(not(target_feature = "relaxed-simd"))]
+        return None;
+    }
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    return native::fma_peak(iters);
+    {
+        let _ = fused;
+        Some(native::fma_peak(iters))
+    }
 }

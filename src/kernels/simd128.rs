@@ -204,21 +204,52 @@ pub fn scores(plan: &HeadPlan, query: &UserQuery, out: &mut [f32]) {
     }
 }
 
-/// Independent `f32x4` accumulators of [`peak_mul_add`] (enough to hide add latency).
-const PEAK_VECS: usize = 12;
+/// Independent multiply chains and add chains of [`peak_mul_add`]: enough of each to
+/// cover the latency of both on the machines we measured (x86 cores with two multiply
+/// and two add ports); 2 × 7 vectors + 2 constants fit the 16 SIMD registers.
+const PEAK_CHAINS: usize = 7;
+/// Independent accumulators of [`peak_fma`] (FMA latency × ports, with margin).
+#[cfg(target_feature = "relaxed-simd")]
+const PEAK_FMA_CHAINS: usize = 12;
 
-/// A machine-peak probe for the browser bench page: `iters` rounds of `f32x4`
-/// multiply-then-add on [`PEAK_VECS`] independent accumulators (the instruction mix of
-/// the register block above), on this thread. Returns `(checksum, flops)`.
+/// The SIMD128 multiply+add ceiling of this thread, for the browser bench page:
+/// `iters` rounds of [`PEAK_CHAINS`] independent `f32x4` multiplies and as many
+/// independent `f32x4` adds (the instruction mix of the plain build's register block, with
+/// no dependency between a multiply and its add, so it measures throughput rather than
+/// latency). Each multiply+add pair counts as 2 flops per lane. Returns
+/// `(checksum, flops)`.
 pub fn peak_mul_add(iters: u64) -> (f32, u64) {
-    let mut acc = [f32x4_splat(1.0); PEAK_VECS];
+    let mut prods = [f32x4_splat(1.0); PEAK_CHAINS];
+    let mut sums = [f32x4_splat(1.0); PEAK_CHAINS];
+    // × 1.0 keeps the products normal (no subnormal slow path); the optimiser cannot
+    // see the value.
+    let mul = f32x4_splat(core::hint::black_box(1.0));
+    let add = f32x4_splat(core::hint::black_box(1e-4));
+    for _ in 0..iters {
+        for p in prods.iter_mut() {
+            *p = f32x4_mul(*p, mul);
+        }
+        for s in sums.iter_mut() {
+            *s = f32x4_add(*s, add);
+        }
+    }
+    let all = prods.iter().chain(&sums).fold(f32x4_splat(0.0), |s, a| f32x4_add(s, *a));
+    (hsum(all), 2 * iters * (PEAK_CHAINS * 4) as u64)
+}
+
+/// The fused multiply-add ceiling of this thread in the relaxed-SIMD build:
+/// `iters` rounds of `f32x4.relaxed_madd` on [`PEAK_FMA_CHAINS`] independent
+/// accumulators. Returns `(checksum, flops)`.
+#[cfg(target_feature = "relaxed-simd")]
+pub fn peak_fma(iters: u64) -> (f32, u64) {
+    let mut acc = [f32x4_splat(1.0); PEAK_FMA_CHAINS];
     let mul = f32x4_splat(core::hint::black_box(0.999_9));
     let add = f32x4_splat(core::hint::black_box(1e-4));
     for _ in 0..iters {
         for a in acc.iter_mut() {
-            *a = f32x4_add(f32x4_mul(*a, mul), add);
+            *a = f32x4_relaxed_madd(*a, mul, add);
         }
     }
     let sum = acc.iter().fold(f32x4_splat(0.0), |s, a| f32x4_add(s, *a));
-    (hsum(sum), 2 * iters * (PEAK_VECS * 4) as u64)
+    (hsum(sum), 2 * iters * (PEAK_FMA_CHAINS * 4) as u64)
 }

@@ -228,6 +228,23 @@ try {
   check(weight.length === 2, 'the weight file is fetched once per tab', weight.map((r) => r.url).join());
   check(bad.length === 0, 'no request carries history or leaves the static set', bad.join('; ') || `${requests.length} requests, all static`);
   console.log('requests:\n' + requests.map((r) => `  ${r.phase} ${r.method} ${new URL(r.url).pathname}`).join('\n'));
+
+  // Which wasm build runs: the relaxed-SIMD one where the browser supports it (feature
+  // detection), the plain SIMD128 one when forced with ?simd=plain; the panel says which.
+  const relaxed = await page.evaluate(async () => (await import('./vitrine.js')).hasRelaxedSimd());
+  for (const [query, want] of [
+    ['?backend=simd', relaxed ? 'simd (relaxed SIMD)' : 'simd'],
+    ['?backend=simd&simd=plain', 'simd'],
+  ]) {
+    const p = await context.newPage();
+    await p.goto(PAGE + query);
+    await p.waitForSelector('body[data-state="ready"]', { timeout: LOAD_TIMEOUT });
+    await p.waitForSelector(`${tid('shelf-for-you')}[data-state="ready"]`, { timeout: 60000 });
+    await p.waitForFunction((sel) => document.querySelector(sel).textContent.trim() !== '–', tid('panel-backend'));
+    const shown = (await p.textContent(tid('panel-backend'))).trim();
+    check(shown === want, `${query}: the panel shows the active backend and build`, `"${shown}" (relaxed SIMD supported: ${relaxed})`);
+    await p.close();
+  }
   check(pageErrors.length === 0, 'no uncaught page errors', pageErrors.join('; '));
 } catch (e) {
   failures++;
