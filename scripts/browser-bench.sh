@@ -14,7 +14,9 @@ models=()
 [ -f www/models/online-retail.vitrine ] && models+=(models/online-retail.vitrine)
 for n in ${ITEMS:-100000}; do
   f=www/models/synthetic-$n.vitrine
-  [ -f "$f" ] || "$CARGO_TARGET_DIR/release/vitrine" synth --items "$n" --out "$f" >&2
+  # int8 above 200,000 items: a 1,000,000-item f32 file would be 343 MB to download.
+  q=f32; [ "$n" -gt 200000 ] && q=int8
+  [ -f "$f" ] || "$CARGO_TARGET_DIR/release/vitrine" synth --items "$n" --quantize "$q" --out "$f" >&2
   models+=("models/synthetic-$n.vitrine")
 done
 LOGF=$(mktemp)

@@ -73,7 +73,7 @@ pub struct ModelRanker<'a> {
 impl<'a> ModelRanker<'a> {
     /// Precomputes the item vectors and the scoring head's item-side plan.
     pub fn new(model: &'a Model) -> ModelRanker<'a> {
-        let plan = model.head_plan(&model.item_vectors());
+        let plan = model.head_plan(model.item_vectors());
         ModelRanker {
             model,
             plan,

@@ -275,9 +275,15 @@ impl Recommender {
     }
 
     /// Loads from a parsed weight file.
-    pub fn from_weight_file(file: WeightFile) -> Result<Recommender, RecommendError> {
+    ///
+    /// Peak memory is kept near two catalog-sized `[n × d]` buffers besides the file:
+    /// once the model holds its parameters, the file's copies are dropped (only the
+    /// catalog metadata and the popularity prior are read after that), and the item
+    /// vectors move into the scoring plan.
+    pub fn from_weight_file(mut file: WeightFile) -> Result<Recommender, RecommendError> {
         let model = Model::from_weights(&file)?;
-        let plan = model.head_plan(&model.item_vectors());
+        file.tensors.retain(|name, _| name == POPULARITY_TENSOR);
+        let plan = model.head_plan(model.item_vectors());
         Self::assemble(file, model, plan)
     }
 

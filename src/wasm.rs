@@ -321,8 +321,16 @@ impl WasmRecommender {
         if let Some(integrity) = &opts.integrity {
             check_integrity(&bytes, integrity)?;
         }
-        let engine = Recommender::from_bytes(&bytes)
-            .map_err(|e| JsError::new(&format!("cannot load the weight file: {e}")))?;
+        let load_error = |e: crate::recommend::RecommendError| {
+            JsError::new(&format!("cannot load the weight file: {e}"))
+        };
+        // Parse, then free the raw bytes before the model's catalog-sized buffers are
+        // built (wasm memory never shrinks, so this lowers its high-water mark).
+        let file =
+            crate::format::WeightFile::from_bytes(&bytes).map_err(|e| load_error(e.into()))?;
+        let size_bytes = bytes.len();
+        drop(bytes);
+        let engine = Recommender::from_weight_file(file).map_err(load_error)?;
         let namespace = match &opts.namespace {
             Some(ns) if ns.is_empty() || ns.len() > 64 || ns.contains(':') => {
                 return Err(JsError::new(
@@ -364,7 +372,7 @@ impl WasmRecommender {
             namespace,
             limits: opts.history_limits,
             warned: Cell::new(false),
-            size_bytes: bytes.len(),
+            size_bytes,
             stats: RefCell::new(stats),
         })
     }

@@ -233,7 +233,10 @@ pub fn peak_mul_add(iters: u64) -> (f32, u64) {
             *s = f32x4_add(*s, add);
         }
     }
-    let all = prods.iter().chain(&sums).fold(f32x4_splat(0.0), |s, a| f32x4_add(s, *a));
+    let all = prods
+        .iter()
+        .chain(&sums)
+        .fold(f32x4_splat(0.0), |s, a| f32x4_add(s, *a));
     (hsum(all), 2 * iters * (PEAK_CHAINS * 4) as u64)
 }
 

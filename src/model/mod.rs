@@ -840,7 +840,9 @@ impl Model {
     /// stored per item: [`Model::user_query`] folds `W₁ᵥ` into `M`, so one GEMM per
     /// request computes it with the user-dependent part (half the memory and traffic of a
     /// precomputed `[n × h]` table).
-    pub fn head_plan(&self, item_vectors: &[f32]) -> HeadPlan {
+    /// Takes the item vectors (from [`Model::item_vectors`]) by value: a catalog-sized
+    /// buffer is moved, not copied.
+    pub fn head_plan(&self, item_vectors: Vec<f32>) -> HeadPlan {
         let d = self.config.dim;
         let n = self.config.n_items;
         let h = self.config.mlp_hidden[0];
@@ -849,7 +851,7 @@ impl Model {
             n_items: n,
             dim: d,
             hidden: h,
-            item_vectors: item_vectors.to_vec(),
+            item_vectors,
             layers: layers
                 .into_iter()
                 .map(|(w, b)| (w.to_vec(), b.to_vec()))
@@ -1233,7 +1235,7 @@ mod tests {
         let part = linear(&v, &w1[d * h..2 * d * h], b1, 30, d, h);
         let (logits, _) = m.head_forward(&u, &v, &part, 30);
         // The inference path (W₁ᵥ folded into M, no per-item table) agrees too.
-        let plan = m.head_plan(&v);
+        let plan = m.head_plan(v.clone());
         let mut folded = vec![0.0; 30];
         crate::kernels::CpuKernel::Scalar.scores(&plan, &m.user_query(&u), &mut folded);
         for (i, l) in logits.iter().enumerate() {
