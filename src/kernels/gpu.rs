@@ -29,6 +29,9 @@ pub const REG_M: u32 = 4;
 pub const REG_N: u32 = 4;
 /// Threads per workgroup of the output pass.
 pub const OUT_WG: u32 = 256;
+/// Threads per item in the output pass: neighbouring threads read neighbouring floats of
+/// one row (32-byte segments), then sum their partial dot products.
+pub const OUT_LANES: u32 = 8;
 /// Threads per workgroup of the top-k pass.
 pub const TOPK_WG: u32 = 256;
 /// Logits per top-k workgroup.
@@ -51,6 +54,7 @@ pub fn shader_source(src: &str) -> String {
         ("{{WG_X}}", TILE_N / REG_N),
         ("{{WG_Y}}", TILE_M / REG_M),
         ("{{OUT_WG}}", OUT_WG),
+        ("{{OUT_LANES}}", OUT_LANES),
         ("{{TOPK_WG}}", TOPK_WG),
         ("{{TOPK_CHUNK}}", TOPK_CHUNK),
     ]
@@ -207,6 +211,7 @@ fn check_kernel_limits(l: &wgpu::Limits) -> Result<(), GpuError> {
     let invocations = threads.max(OUT_WG).max(TOPK_WG);
     let gemm_bytes = 4 * TILE_K * (TILE_M + 1 + TILE_N);
     let topk_bytes = 4 * (TOPK_CHUNK + 2 * TOPK_WG);
+    let output_bytes = 4 * OUT_WG;
     let checks = [
         (
             "max_compute_invocations_per_workgroup",
@@ -226,7 +231,7 @@ fn check_kernel_limits(l: &wgpu::Limits) -> Result<(), GpuError> {
         (
             "max_compute_workgroup_storage_size",
             l.max_compute_workgroup_storage_size,
-            gemm_bytes.max(topk_bytes),
+            gemm_bytes.max(topk_bytes).max(output_bytes),
         ),
         (
             "max_storage_buffers_per_shader_stage",
@@ -506,7 +511,8 @@ impl GpuScorer {
             cur = 1 - cur;
         }
         let last = *widths.last().unwrap_or(&h);
-        let (ox, oy) = split_groups(n.div_ceil(OUT_WG as usize), max_dim, "output")?;
+        let items_per_group = (OUT_WG / OUT_LANES) as usize;
+        let (ox, oy) = split_groups(n.div_ceil(items_per_group), max_dim, "output")?;
         let params = b.uniform(
             "vitrine.output.params",
             &OutputParams {

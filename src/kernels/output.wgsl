@@ -1,8 +1,11 @@
-// vitrine scoring head, last step: one thread per item.
+// vitrine scoring head, last step: OUT_LANES threads per item.
 //
 //   logits[i] = sum_j H[i, j] * w_out[j] + b_out + sum_k V[i, k] * M[k, h]
 //
 // (H = last hidden layer, column h of M = the user vector u: the dot-product term.)
+// The OUT_LANES threads of an item read its row in steps of OUT_LANES consecutive floats,
+// so neighbouring threads touch neighbouring addresses (coalesced 32-byte segments rather
+// than one row per thread), then add their partial sums through workgroup memory.
 // The {{...}} placeholders are replaced by the Rust constants in gpu.rs.
 //
 // Bindings (group 0):
@@ -13,8 +16,8 @@
 //   4  storage, read       M       [d x (h + 1)] user query matrix
 //   5  storage, read_write logits  [n]
 //
-// Dispatch: x * y workgroups of OUT_WG threads; item = (wg.y * groups_x + wg.x) * OUT_WG
-// + local index.
+// Dispatch: x * y workgroups of OUT_WG threads, OUT_WG / OUT_LANES items each;
+// item = (wg.y * groups_x + wg.x) * (OUT_WG / OUT_LANES) + local index / OUT_LANES.
 
 struct Params {
     n: u32,
@@ -35,23 +38,39 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> logits: array<f32>;
 
 const OUT_WG: u32 = {{OUT_WG}}u;
+const OUT_LANES: u32 = {{OUT_LANES}}u;
+const ITEMS: u32 = OUT_WG / OUT_LANES;
+
+var<workgroup> partial: array<f32, OUT_WG>;
 
 @compute @workgroup_size({{OUT_WG}}, 1, 1)
 fn main(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
 ) {
-    let i = (wg.y * p.groups_x + wg.x) * OUT_WG + li;
-    if (i >= p.n) {
-        return;
-    }
+    let slot = li / OUT_LANES;
+    let lane = li % OUT_LANES;
+    let i = (wg.y * p.groups_x + wg.x) * ITEMS + slot;
     var s = 0.0;
-    for (var j = 0u; j < p.width; j++) {
-        s = fma(H[i * p.ldh + j], w_out[j], s);
+    // No early return: every thread must reach the barriers.
+    if (i < p.n) {
+        for (var j = lane; j < p.width; j += OUT_LANES) {
+            s = fma(H[i * p.ldh + j], w_out[j], s);
+        }
+        for (var k = lane; k < p.d; k += OUT_LANES) {
+            s = fma(V[i * p.d + k], M[k * p.ldm + p.h], s);
+        }
     }
-    var dot = 0.0;
-    for (var k = 0u; k < p.d; k++) {
-        dot = fma(V[i * p.d + k], M[k * p.ldm + p.h], dot);
+    partial[li] = s;
+    workgroupBarrier();
+    // Tree sum over the item's OUT_LANES slots (a power of two).
+    for (var off = OUT_LANES / 2u; off > 0u; off /= 2u) {
+        if (lane < off) {
+            partial[li] += partial[li + off];
+        }
+        workgroupBarrier();
     }
-    logits[i] = s + p.b_out + dot;
+    if (lane == 0u && i < p.n) {
+        logits[i] = partial[li] + p.b_out;
+    }
 }
