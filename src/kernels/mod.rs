@@ -5,8 +5,9 @@
 //! optional further Dense→ReLU layers, then `score_i = H_i · w_out + b_out + dot_i` where
 //! `dot_i = v_i · u` (the dot-product term, carried as column `h` of `M`).
 //!
-//! Paths: a scalar reference (the test oracle), wasm SIMD128, a native fast CPU path, and
-//! a wgpu compute-shader path. This module is the only place with `cfg` gates on them.
+//! Paths: a scalar reference (the test oracle), wasm SIMD128 (plain, or with relaxed-SIMD
+//! fused multiply-add in a second build), a native fast CPU path, and a wgpu
+//! compute-shader path. This module is the only place with `cfg` gates on them.
 //! Used by the recommendation engine (browser and CLI) and by evaluation (native).
 //!
 //! [`top_k`] is the one ranking routine every path shares: descending scores, NaN below

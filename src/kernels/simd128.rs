@@ -1,8 +1,14 @@
 //! The wasm SIMD128 path for the browser runtime: the same blocked structure as the
 //! native path (operands packed and zero-padded once per request, blocks of 64 items
 //! kept in cache), with an explicit 4 × 8 register block of `f32x4` accumulators
-//! (K loop innermost) and `f32x4` dot products. Built only for wasm32 with the
-//! `simd128` target feature (set in `.cargo/config.toml`).
+//! (K loop innermost, operands read through pointers: one `v128.load32_splat` per row
+//! of `A`, two `v128.load`s of `B`, no bounds checks) and `f32x4` dot products. Built
+//! only for wasm32 with the `simd128` target feature (set in `.cargo/config.toml`).
+//!
+//! Two browser builds compile this file (`scripts/build-wasm.sh`): the plain one
+//! multiplies then adds; the one with the `relaxed-simd` target feature uses
+//! `f32x4.relaxed_madd` (a fused multiply-add where the hardware has one). The page's
+//! loader picks the relaxed build by feature detection, the plain one otherwise.
 use core::arch::wasm32::*;
 
 use super::native::{Operands, Padded, BLOCK};
