@@ -381,9 +381,19 @@ fn evaluate_with_bar(
 }
 
 /// The model's dot-product term alone (`u · v_i`, no MLP): shows what the MLP adds.
+/// The model and its deep part alone (memory not added), named for the results table.
+fn model_rankers(model: &Model) -> [ModelRanker<'_>; 2] {
+    [
+        ModelRanker::new(model).with_name("model (deep + memory)"),
+        ModelRanker::new(model)
+            .without_memory()
+            .with_name("deep part only (SASRec + MLP head)"),
+    ]
+}
+
 struct DotRanker<'a> {
     model: &'a Model,
-    item_vectors: Vec<f32>,
+    item_vectors: &'a [f32],
 }
 
 impl Ranker for DotRanker<'_> {
@@ -393,7 +403,7 @@ impl Ranker for DotRanker<'_> {
 
     fn score_all(&self, history: &[HistoryEvent], now: f64, out: &mut [f32]) {
         let d = self.model.config.dim;
-        let u = self.model.encode_user(&self.item_vectors, history, now).u;
+        let u = self.model.encode_user(self.item_vectors, history, now).u;
         for (i, o) in out.iter_mut().enumerate() {
             *o = dot(&u, &self.item_vectors[i * d..(i + 1) * d]);
         }
@@ -620,15 +630,10 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
         Some(n) => sample_cases(&split.test, n, a.seed),
         None => split.test.clone(),
     };
-    let model_ranker = ModelRanker::new(&model).with_name("model (deep + memory)");
-    let deep = Model {
-        memory: None,
-        ..model.clone()
-    };
-    let deep_ranker = ModelRanker::new(&deep).with_name("deep part only (SASRec + MLP head)");
+    let [model_ranker, deep_ranker] = model_rankers(&model);
     let dot_ranker = DotRanker {
         model: &model,
-        item_vectors: model.item_vectors(),
+        item_vectors: deep_ranker.item_vectors(),
     };
     let baselines = if no_baselines {
         Vec::new()
@@ -829,15 +834,10 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
     let model = Model::from_weights(&wf)?;
     let split = make_split(&ds, &a.data);
     let n_items = ds.items.len();
-    let model_ranker = ModelRanker::new(&model).with_name("model (deep + memory)");
-    let deep = Model {
-        memory: None,
-        ..model.clone()
-    };
-    let deep_ranker = ModelRanker::new(&deep).with_name("deep part only (SASRec + MLP head)");
+    let [model_ranker, deep_ranker] = model_rankers(&model);
     let dot_ranker = DotRanker {
         model: &model,
-        item_vectors: model.item_vectors(),
+        item_vectors: deep_ranker.item_vectors(),
     };
     let boxed: Vec<Box<dyn Ranker>> = if a.baselines {
         tune_baselines(&split, n_items, a.seed, None)

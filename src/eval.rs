@@ -68,6 +68,8 @@ pub struct ModelRanker<'a> {
     plan: HeadPlan,
     kernel: CpuKernel,
     name: String,
+    /// Whether the model's transition memory (if any) is added to the logits.
+    use_memory: bool,
 }
 
 impl<'a> ModelRanker<'a> {
@@ -79,7 +81,14 @@ impl<'a> ModelRanker<'a> {
             plan,
             kernel: CpuKernel::best(),
             name: "model".to_string(),
+            use_memory: true,
         }
+    }
+
+    /// Ranks with the deep part alone: the model's transition memory is not added.
+    pub fn without_memory(mut self) -> ModelRanker<'a> {
+        self.use_memory = false;
+        self
     }
 
     /// Renames the ranker (e.g. to tell model variants apart in a table).
@@ -91,6 +100,11 @@ impl<'a> ModelRanker<'a> {
     /// Number of catalog items the model scores.
     pub fn n_items(&self) -> usize {
         self.plan.n_items
+    }
+
+    /// The item vectors it scores with, row-major `[n × d]`.
+    pub fn item_vectors(&self) -> &[f32] {
+        &self.plan.item_vectors
     }
 }
 
@@ -109,7 +123,9 @@ impl Ranker for ModelRanker<'_> {
             .encode_user(&self.plan.item_vectors, history, now);
         let query = self.model.user_query(&enc.u);
         self.kernel.scores(&self.plan, &query, out);
-        self.model.add_memory(history, out);
+        if self.use_memory {
+            self.model.add_memory(history, out);
+        }
     }
 }
 
