@@ -362,10 +362,14 @@ pub enum FormatError {
 /// SHA-256 of `data` as 64 lowercase hex digits (the metadata's `content_hash`, taken
 /// over the data section).
 pub fn content_hash(data: &[u8]) -> String {
+    to_hex(&Sha256::digest(data))
+}
+
+/// Bytes as lowercase hex digits, two per byte (digests, integrity strings).
+pub fn to_hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = Sha256::digest(data);
-    let mut out = String::with_capacity(64);
-    for b in digest {
+    let mut out = String::with_capacity(2 * bytes.len());
+    for &b in bytes {
         out.push(HEX[usize::from(b >> 4)] as char);
         out.push(HEX[usize::from(b & 15)] as char);
     }

@@ -13,6 +13,7 @@
 //! - [`model`]: the model definition and forward pass, shared by trainer and browser.
 //! - [`kernels`]: the scoring head's compute paths (scalar reference, SIMD, native, GPU).
 //! - [`recommend`]: the recommendation engine behind `recommend()` (CLI and browser).
+//! - [`rng`]: the one deterministic generator (SplitMix64).
 //! - [`train`]: backward passes, Adam and the training loop (native).
 //! - [`eval`] and [`baselines`]: metrics, protocols, splits and the baselines (native).
 #![warn(missing_docs)]
@@ -23,6 +24,7 @@ pub mod history;
 pub mod kernels;
 pub mod model;
 pub mod recommend;
+pub mod rng;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod baselines;
