@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # End-to-end test of the demo storefront in headless Chromium (Playwright, /usr/bin/chromium;
 # never downloads a browser). Idempotent: installs playwright-core, builds pkg/ (both builds) when missing
-# or older than the sources, trains a quick model when www/models/online-retail.vitrine is
-# missing, serves the repository on a free port and runs tests/e2e/storefront.mjs.
+# or older than the sources, trains the test's own quick model (www/models/e2e-quick.vitrine,
+# never the main command's www/models/online-retail.vitrine) when it is missing, serves the
+# repository on a free port and runs tests/e2e/storefront.mjs against it.
 # Screenshots land in artifacts/. Usage: scripts/e2e.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { printf '\033[1m[e2e]\033[0m %s\n' "$*" >&2; }
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
-MODEL=www/models/online-retail.vitrine
+MODEL=www/models/e2e-quick.vitrine
 
 # 1. playwright-core (driver only).
 if [ ! -d node_modules/playwright-core ]; then
@@ -23,9 +24,9 @@ fi
 # 2. The wasm packages (pkg/ and pkg/relaxed/), rebuilt when a source file is newer.
 bash scripts/build-wasm.sh
 
-# 3. A model for the storefront (TRAIN_ARGS overrides the training options). --quick
-#    (d = 32, 4 epochs, transition memory from plain counts) takes about a minute; the
-#    README's full model (`vitrine train`) is used instead when it is already there.
+# 3. The test's own model (TRAIN_ARGS overrides the training options). --quick (d = 32,
+#    4 epochs, transition memory from plain counts) takes a minute or two. It lives at its
+#    own path so that `scripts/run.sh` never serves it in place of the full default model.
 if [ ! -f "$MODEL" ]; then
   log "training a quick model into $MODEL (vitrine train ${TRAIN_ARGS:---quick})"
   mkdir -p "$(dirname "$MODEL")"
@@ -46,4 +47,4 @@ done
 URL=$(grep -o 'http://127.0.0.1:[0-9]*/' "$LOGF" | head -1)
 [ -n "$URL" ] || { cat "$LOGF"; log "server did not start"; exit 1; }
 log "serving on $URL"
-BASE_URL="$URL" node tests/e2e/storefront.mjs
+BASE_URL="$URL" MODEL_URL="models/$(basename "$MODEL")" node tests/e2e/storefront.mjs

@@ -7,8 +7,12 @@ PORT="${PORT:-8080}"
 MODEL=www/models/online-retail.vitrine
 
 bash scripts/setup.sh
-if [ ! -f "$MODEL" ]; then
-  echo "[run] training on the default dataset (Online Retail) → $MODEL" >&2
+# Serve the full default model: train it when missing, or when the file there is a reduced
+# one (a --quick or partial training run written to the same path).
+status=0
+[ -f "$MODEL" ] && { node scripts/model-info.mjs "$MODEL" >&2 || status=$?; }
+if [ ! -f "$MODEL" ] || [ "$status" != 0 ]; then
+  echo "[run] training the full default model on Online Retail (about 5 minutes) → $MODEL" >&2
   cargo run --release -- train --out "$MODEL"
 else
   echo "[run] reusing $MODEL (delete it to retrain)" >&2

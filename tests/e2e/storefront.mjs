@@ -10,7 +10,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 const BASE = process.env.BASE_URL || 'http://127.0.0.1:8080/';
-const PAGE = new URL(process.env.PAGE_PATH || 'www/', BASE).href;
+// MODEL_URL (relative to www/): the weight file the page loads. scripts/e2e.sh passes its own
+// quick model (www/models/e2e-quick.vitrine), never the one `scripts/run.sh` serves.
+const MODEL = process.env.MODEL_URL || '';
+const PAGE = withQuery(new URL(process.env.PAGE_PATH || 'www/', BASE).href, MODEL ? `model=${MODEL}` : '');
+/** `url` with `extra` (`a=b&c=d`, may be empty) appended to its query string. */
+function withQuery(url, extra) {
+  if (!extra) return url;
+  return url + (url.includes('?') ? '&' : '?') + extra;
+}
 const ARTIFACTS = process.env.ARTIFACTS || 'artifacts';
 const THEME = /christmas|xmas|santa|reindeer|snow|star|bauble|advent|tree/i;
 const THEME_MIN = Number(process.env.THEME_MIN || '0.5');
@@ -237,7 +245,7 @@ try {
     ['?backend=simd&simd=plain', 'simd'],
   ]) {
     const p = await context.newPage();
-    await p.goto(PAGE + query);
+    await p.goto(withQuery(PAGE, query.replace(/^\?/, '')));
     await p.waitForSelector('body[data-state="ready"]', { timeout: LOAD_TIMEOUT });
     await p.waitForSelector(`${tid('shelf-for-you')}[data-state="ready"]`, { timeout: 60000 });
     await p.waitForFunction((sel) => document.querySelector(sel).textContent.trim() !== '–', tid('panel-backend'));
