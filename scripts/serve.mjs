@@ -37,6 +37,19 @@ const MIME = {
   '.ts': 'text/plain; charset=utf-8',
 };
 
+// The demo's Content-Security-Policy, sent with every response (a Worker's policy comes from
+// its own script's response). www/index.html carries the same policy as a meta tag for
+// static hosting, less frame-ancestors, which only a header can set.
+const CSP = [
+  "default-src 'self'",
+  "script-src 'self' 'wasm-unsafe-eval'",
+  "style-src 'self'",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
 const server = http.createServer((req, res) => {
   const send = (code, body) => {
     res.writeHead(code, { 'content-type': 'text/plain; charset=utf-8' });
@@ -70,6 +83,7 @@ const server = http.createServer((req, res) => {
       'content-length': st.size,
       'cache-control': 'no-cache',
       'x-content-type-options': 'nosniff',
+      'content-security-policy': CSP,
     });
     if (req.method === 'HEAD') return res.end();
     fs.createReadStream(f).on('error', () => res.destroy()).pipe(res);

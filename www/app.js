@@ -3,11 +3,30 @@
 //
 // URL parameters (for development): ?model=<weight file URL>, ?backend=auto|webgpu|simd|
 // scalar, ?simd=auto|relaxed|plain (which wasm build), ?worker=0 (run the model on the
-// main thread).
+// main thread). A ?model= URL on another origin is refused unless the page lists that
+// origin in <meta name="vitrine-model-origins" content="https://cdn.example …">, and the
+// page's Content-Security-Policy (connect-src) must allow it too.
 import { load } from './vitrine.js';
 
 const params = new URLSearchParams(location.search);
 const MODEL_URL = params.get('model') || 'models/online-retail.vitrine';
+
+/** The weight file's URL if the page allows its origin, else an Error saying why not. */
+function checkedModelUrl(raw) {
+  let url;
+  try {
+    url = new URL(raw, location.href);
+  } catch {
+    return new Error(`?model= is not a URL: ${raw}`);
+  }
+  const allowed = new Set([location.origin]);
+  const meta = document.querySelector('meta[name="vitrine-model-origins"]');
+  for (const o of (meta?.content || '').split(/\s+/).filter(Boolean)) allowed.add(o);
+  if (!allowed.has(url.origin)) {
+    return new Error(`the weight file's origin ${url.origin} is not one this page allows (${[...allowed].join(', ')})`);
+  }
+  return url.href;
+}
 const BACKEND = params.get('backend') || 'auto';
 const USE_WORKER = params.get('worker') !== '0';
 const SIMD = params.get('simd') || 'auto';
@@ -470,7 +489,9 @@ async function main() {
   const status = $('[data-testid="load-status"]');
   const progress = $('[data-testid="load-progress"]');
   try {
-    vitrine = await load(MODEL_URL, {
+    const modelUrl = checkedModelUrl(MODEL_URL);
+    if (modelUrl instanceof Error) throw modelUrl;
+    vitrine = await load(modelUrl, {
       backend: BACKEND,
       simd: SIMD,
       worker: USE_WORKER,

@@ -59,6 +59,20 @@ page.on('console', (m) => {
 const pageErrors = [];
 page.on('pageerror', (e) => pageErrors.push(e.message));
 
+// Content-Security-Policy: scripts/serve.mjs sends the demo's policy; any violation (a
+// securitypolicyviolation event in any page or worker of the context, or the console's
+// CSP message) fails the test.
+const cspViolations = [];
+await context.exposeBinding('__vitrineCspViolation', (_src, v) => cspViolations.push(v));
+await context.addInitScript(() => {
+  self.addEventListener('securitypolicyviolation', (e) =>
+    self.__vitrineCspViolation(`${e.violatedDirective} blocked ${e.blockedURI || '(inline)'}`),
+  );
+});
+context.on('console', (m) => {
+  if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+});
+
 async function shelfTitles(testid) {
   const shelf = page.locator(`${tid(testid)}[data-state="ready"]`);
   await shelf.waitFor({ timeout: 60000 });
@@ -253,6 +267,24 @@ try {
     check(shown === want, `${query}: the panel shows the active backend and build`, `"${shown}" (relaxed SIMD supported: ${relaxed})`);
     await p.close();
   }
+  // The page's CSP header is the demo's strict policy.
+  const resp = await page.request.get(PAGE);
+  const csp = resp.headers()['content-security-policy'] || '';
+  check(/default-src 'self'/.test(csp) && /script-src 'self' 'wasm-unsafe-eval'/.test(csp) && /frame-ancestors 'none'/.test(csp),
+    'the demo is served with its Content-Security-Policy header', csp);
+
+  // ?model= on another origin is refused before any request is made to it.
+  const foreign = 'http://127.0.0.2:9/evil.vitrine';
+  const p3 = await context.newPage();
+  const foreignRequests = [];
+  p3.on('request', (r) => { if (r.url().startsWith('http://127.0.0.2')) foreignRequests.push(r.url()); });
+  await p3.goto(withQuery(new URL(process.env.PAGE_PATH || 'www/', BASE).href, `model=${encodeURIComponent(foreign)}`));
+  await p3.waitForSelector('body[data-state="error"]', { timeout: 60000 });
+  const why = await p3.textContent(tid('load-error'));
+  check(/origin/.test(why) && foreignRequests.length === 0, '?model= on another origin is refused, nothing fetched', `${why}; ${foreignRequests.join()}`);
+  await p3.close();
+
+  check(cspViolations.length === 0, 'no Content-Security-Policy violation in any page or worker', cspViolations.join('; '));
   check(pageErrors.length === 0, 'no uncaught page errors', pageErrors.join('; '));
 } catch (e) {
   failures++;
