@@ -56,6 +56,8 @@ function h(tag, attrs = {}, ...children) {
     else if (k === 'text') el.textContent = v;
     else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
     else if (k === 'testid') el.dataset.testid = v;
+    // Through the CSSOM, not a style attribute: the page's CSP (style-src 'self') blocks those.
+    else if (k === 'style') el.style.cssText = v;
     else el.setAttribute(k, v === true ? '' : v);
   }
   for (const c of children.flat()) {
