@@ -15,7 +15,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { KINDS } from './engines.mjs';
-import { measure, quality, parseQueriesJsonl, timerResolution, validateInputs } from './core.mjs';
+import { measure, quality, parseQueriesJsonl, rankOf, summarise, timerResolution, validateInputs } from './core.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
@@ -57,7 +57,8 @@ async function tune(kind, version, catalog, valid) {
   let bestScore = -1;
   let defaultScore = null;
   const grid = k.grid();
-  for (const config of grid) {
+  for (const [i, config] of grid.entries()) {
+    if (i % 12 === 0) console.error(`tuning ${k.name}: config ${i + 1}/${grid.length}`);
     const e = k.make(config, version);
     await e.build(catalog);
     const score = (await quality(e, valid)).byVariant.all.ndcg10;
@@ -160,6 +161,15 @@ function markdown(report) {
   return lines.join('\n');
 }
 
+/** The metric definitions on hand-computed ranks (1, 2, 11, absent); false on a mismatch. */
+function metricsOk() {
+  const m = summarise([rankOf([4, 9], 4), rankOf([9, 4], 4), 11, rankOf([1, 2, 3], 4)]);
+  const want = { n: 4, mrr: (1 + 1 / 2 + 1 / 11) / 4, hr10: 2 / 4, ndcg10: (1 + 1 / Math.log2(3)) / 4 };
+  const ok = Object.keys(want).every((k) => Math.abs(m[k] - want[k]) < 1e-12);
+  console.log(`${ok ? 'ok  ' : 'FAIL'} metrics: ${JSON.stringify(m)}`);
+  return ok;
+}
+
 /** Tiny catalogue, three exact-title queries; exits 1 when an engine misses one. */
 async function smoke(kinds) {
   const catalog = [
@@ -174,7 +184,7 @@ async function smoke(kinds) {
   ];
   const raw = ['A1', 'A4', 'A8'].map((t) => ({ query: catalog.find((c) => c.id === t).title.toLowerCase(), target: t, variant: 'clean', split: 'test' }));
   const { queries } = validateInputs(catalog, raw);
-  let failed = 0;
+  let failed = metricsOk() ? 0 : 1;
   for (const kind of kinds) {
     const e = KINDS[kind].make(KINDS[kind].defaultConfig, versionOf(kind));
     await e.build(catalog);
