@@ -397,7 +397,7 @@ impl Model {
         let mut f = linear(&bn, flat(&ff.w1), ff.b1, len, d, c.ffn_dim);
         relu(&mut f);
         let mut g = linear(&f, flat(&ff.w2), ff.b2, len, c.ffn_dim, d);
-        if let Some(dr) = dropout.as_deref_mut() {
+        if let Some(dr) = dropout {
             bc.mask_ffn = dr.mask(len * d);
             g.iter_mut().zip(&bc.mask_ffn).for_each(|(v, m)| *v *= m);
         }

@@ -201,11 +201,11 @@ fn block_backward(
     blk: &Block<&[f32], ArrayView2<'_, f32>>,
     bc: &BlockCache,
     gb: &mut Block<&mut [f32], ArrayViewMut2<'_, f32>>,
-    dh: &mut Vec<f32>,
+    dh: &mut [f32],
 ) {
     let (d, len, f) = (c.dim, bc.x.len() / c.dim, c.ffn_dim);
     // Feed-forward branch: h_out = mid + drop(relu(ln2(mid)·W1 + b1)·W2 + b2).
-    let mut dg_out = dh.clone();
+    let mut dg_out = dh.to_vec();
     if !bc.mask_ffn.is_empty() {
         dg_out
             .iter_mut()
@@ -221,7 +221,7 @@ fn block_backward(
     let dmid = layer_norm_backward(&bc.ln2, blk.ln2.g, &dbn, len, d, gb.ln2.g, gb.ln2.b);
     axpy(1.0, &dmid, dh);
     // Attention branch: mid = x + drop(attn(ln1(x))·Wo + bo).
-    let mut do_ = dh.clone();
+    let mut do_ = dh.to_vec();
     if !bc.mask_attn.is_empty() {
         do_.iter_mut().zip(&bc.mask_attn).for_each(|(x, m)| *x *= m);
     }
