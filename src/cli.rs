@@ -401,9 +401,9 @@ impl Ranker for DotRanker<'_> {
         "deep part, dot product only".into()
     }
 
-    fn score_all(&self, history: &[HistoryEvent], now: f64, out: &mut [f32]) {
+    fn score_all(&self, history: &[HistoryEvent], _now: f64, out: &mut [f32]) {
         let d = self.model.config.dim;
-        let u = self.model.encode_user(self.item_vectors, history, now).u;
+        let u = self.model.encode_user(self.item_vectors, history).u;
         for (i, o) in out.iter_mut().enumerate() {
             *o = dot(&u, &self.item_vectors[i * d..(i + 1) * d]);
         }
@@ -1054,7 +1054,7 @@ fn cmd_bench(a: BenchArgs) -> Result<()> {
             let mut times = Vec::with_capacity(a.requests);
             for _ in 0..a.requests {
                 let t = Instant::now();
-                let enc = model.encode_user(iv, &hist, 20.0);
+                let enc = model.encode_user(iv, &hist);
                 let q = model.user_query(&enc.u);
                 kernel.scores(&plan, &q, &mut out);
                 let top = vitrine::kernels::top_k(&out, 10);

@@ -113,14 +113,12 @@ impl Ranker for ModelRanker<'_> {
         self.name.clone()
     }
 
-    fn score_all(&self, history: &[HistoryEvent], now: f64, out: &mut [f32]) {
+    fn score_all(&self, history: &[HistoryEvent], _now: f64, out: &mut [f32]) {
         if out.len() != self.plan.n_items {
             out.fill(f32::NEG_INFINITY);
             return;
         }
-        let enc = self
-            .model
-            .encode_user(&self.plan.item_vectors, history, now);
+        let enc = self.model.encode_user(&self.plan.item_vectors, history);
         let query = self.model.user_query(&enc.u);
         self.kernel.scores(&self.plan, &query, out);
         if self.use_memory {

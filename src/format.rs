@@ -11,7 +11,7 @@ use serde::de::{Error as _, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::model::ModelConfig;
+use crate::config::ModelConfig;
 
 /// Format version written by this build.
 pub const FORMAT_VERSION: u32 = 1;

@@ -6,6 +6,7 @@
 //! browsing history that never leaves the device ([`history`]).
 //!
 //! Module map (one job each):
+//! - [`config`]: the model's shape (`ModelConfig`), stored in the weight file.
 //! - [`format`]: the weight file (spec in `docs/weight-format.md`), reader and writer.
 //! - [`data`]: ingest of Online Retail, generic events/items CSV, and sequence files (native).
 //! - [`features`]: item content features (category, price, hashed title tokens).
@@ -18,6 +19,7 @@
 //! - [`eval`] and [`baselines`]: metrics, protocols, splits and the baselines (native).
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod features;
 pub mod format;
 pub mod history;

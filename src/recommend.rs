@@ -663,7 +663,7 @@ impl Recommender {
                 attention: Vec::new(),
             });
         }
-        let enc = self.model.encode_user(self.item_vectors(), &hist, now);
+        let enc = self.model.encode_user(self.item_vectors(), &hist);
         let query = self.model.user_query(&enc.u);
         let mut attention = enc.attention;
         attention.resize(hist.len(), 0.0);

@@ -9,23 +9,20 @@ use vitrine::format::{
     Quantization, Tensor, TensorData, WeightFile, FORMAT_VERSION, MAX_HEADER_LEN,
 };
 use vitrine::model::ModelConfig;
+use vitrine::rng::SplitMix64;
 
-/// xorshift64* — deterministic pseudo-random numbers for test data and fuzzing.
-struct Rng(u64);
+mod common;
+
+/// Deterministic pseudo-random numbers for test data and fuzzing (the crate's SplitMix64).
+struct Rng(SplitMix64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
     /// Uniform in [-1, 1).
     fn f32(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        self.0.next_f32() * 2.0 - 1.0
     }
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        self.0.below(n as u64) as usize
     }
 }
 
@@ -79,7 +76,7 @@ fn f32_tensor(rng: &mut Rng, shape: &[usize], scale: f32) -> Tensor {
 /// A small weight file with matrices (one with an all-zero row), a 3-D tensor, vectors,
 /// a scalar, an empty matrix and an integer tensor.
 fn sample(n_items: usize, dim: usize) -> WeightFile {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng(SplitMix64::new(0x9e37_79b9_7f4a_7c15));
     let mut tensors = BTreeMap::new();
     tensors.insert(
         "item.id_embedding".into(),
@@ -822,7 +819,7 @@ fn random_byte_flips_never_panic() {
         .iter()
         .map(|&q| sample(5, 8).to_bytes(q).unwrap())
         .collect();
-    let mut rng = Rng(0x1234_5678_9abc_def1);
+    let mut rng = Rng(SplitMix64::new(0x1234_5678_9abc_def1));
     let mut errors = 0;
     for i in 0..2000 {
         let mut b = files[i % 3].clone();
@@ -853,7 +850,7 @@ fn random_byte_flips_never_panic() {
 
 #[test]
 fn model_weight_file_round_trips_and_loads() {
-    let wf = vitrine::model::tiny_weight_file(50, 7);
+    let wf = common::fixtures::tiny_weight_file(50, 7);
     for q in [Quantization::F32, Quantization::F16, Quantization::Int8] {
         let bytes = wf.to_bytes(q).unwrap();
         let back = WeightFile::from_bytes(&bytes).unwrap();

@@ -2,23 +2,28 @@
 //! Finite-difference gradient checks of every hand-written backward pass in
 //! `vitrine::train::backprop`, and the trainer's determinism and learning on a toy task.
 #![cfg(not(target_arch = "wasm32"))]
-use vitrine::format::TensorData;
+mod common;
+
+use common::fixtures::tiny_weight_file;
 use vitrine::history::{EventKind, HistoryEvent};
 use vitrine::model::layers::{causal_attention, layer_norm, linear, softmax_xent};
-use vitrine::model::{idx, tiny_weight_file, Dropout, Model};
+use vitrine::model::params::{flat, param_table, ParamSpec};
+use vitrine::model::{Dropout, Model};
+use vitrine::rng::SplitMix64;
 use vitrine::train::backprop::{
     attention_backward, encoder_backward, head_backward, item_encoder_backward, item_part_backward,
     layer_norm_backward, linear_backward, Grads,
 };
 use vitrine::train::{train, TrainConfig};
 
-struct Xs(u64);
+/// Uniform test values in `[-1, 1)`.
+struct Xs(SplitMix64);
 impl Xs {
+    fn new(seed: u64) -> Xs {
+        Xs(SplitMix64::new(seed))
+    }
     fn f(&mut self) -> f32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        self.0.next_f32() * 2.0 - 1.0
     }
     fn vec(&mut self, n: usize) -> Vec<f32> {
         (0..n).map(|_| self.f()).collect()
@@ -78,7 +83,7 @@ fn weighted(y: &[f32], r: &[f32]) -> f64 {
 
 #[test]
 fn linear_layer() {
-    let mut g = Xs(1);
+    let mut g = Xs::new(1);
     let (m, k, n) = (3, 5, 4);
     let (x, w, b, r) = (g.vec(m * k), g.vec(k * n), g.vec(n), g.vec(m * n));
     let (mut dw, mut db) = (vec![0.0; k * n], vec![0.0; n]);
@@ -96,7 +101,7 @@ fn linear_layer() {
 
 #[test]
 fn layer_norm_layer() {
-    let mut g = Xs(2);
+    let mut g = Xs::new(2);
     let (m, d) = (3, 8);
     let (x, gain, bias, r) = (g.vec(m * d), g.vec(d), g.vec(d), g.vec(m * d));
     let (_, cache) = layer_norm(&x, &gain, &bias, m, d);
@@ -115,7 +120,7 @@ fn layer_norm_layer() {
 
 #[test]
 fn causal_attention_layer() {
-    let mut g = Xs(3);
+    let mut g = Xs::new(3);
     let (len, dim, heads) = (5, 8, 2);
     let (q, k, v, r) = (
         g.vec(len * dim),
@@ -138,7 +143,7 @@ fn causal_attention_layer() {
 
 #[test]
 fn softmax_cross_entropy() {
-    let mut g = Xs(4);
+    let mut g = Xs::new(4);
     let z = g.vec(7);
     let mut grad = vec![0.0; 7];
     softmax_xent(&z, 3, &mut grad);
@@ -153,9 +158,9 @@ fn tiny() -> Model {
     Model::from_weights(&tiny_weight_file(40, 11)).unwrap()
 }
 
-fn with_param(model: &Model, p: usize, vals: &[f32]) -> Model {
+fn with_param(model: &Model, p: &ParamSpec, vals: &[f32]) -> Model {
     let mut m = model.clone();
-    m.params[p].1.data = TensorData::F32(vals.to_vec());
+    m.params[p.range()].copy_from_slice(vals);
     m
 }
 
@@ -179,17 +184,14 @@ fn encoder_all_parameters() {
     let mut model = tiny();
     // Non-trivial layer-norm gains/biases, and embeddings of unit scale so the finite
     // differences stay in the locally linear range of the first layer norm.
-    let mut g = Xs(5);
-    for (name, t) in model.params.iter_mut() {
+    let mut g = Xs::new(5);
+    for p in param_table(&model.config) {
+        let (name, v) = (&p.name, &mut model.params[p.range()]);
         if name.starts_with("item.") || name.starts_with("user.") {
-            if let TensorData::F32(v) = &mut t.data {
-                v.iter_mut().for_each(|x| *x *= 10.0);
-            }
+            v.iter_mut().for_each(|x| *x *= 10.0);
         }
         if name.ends_with(".g") || name.ends_with(".b") {
-            if let TensorData::F32(v) = &mut t.data {
-                v.iter_mut().for_each(|x| *x += 0.3 * g.f());
-            }
+            v.iter_mut().for_each(|x| *x += 0.3 * g.f());
         }
     }
     let iv = model.item_vectors();
@@ -206,60 +208,59 @@ fn encoder_all_parameters() {
     let (_, cache) = model.encode_sequence(&iv, &input, Some(&mut drop));
     encoder_backward(&model, &cache, &r, &mut grads, &mut dv);
     check("encoder d item vectors", &iv, &dv, |v| fwd(&model, v));
-    for p in idx::POS..model.head_index() {
-        let name = model.params[p].0.clone();
+    let encoder = param_table(&model.config)
+        .into_iter()
+        .filter(|p| !p.name.starts_with("item.") && !p.name.starts_with("head."));
+    let mut checked = 0;
+    for p in encoder {
+        let (name, gp) = (&p.name, &grads.g[p.range()]);
+        checked += 1;
         if name.ends_with("attn.bk") {
             // Adding the same vector to every key shifts each softmax row by a constant:
             // the exact gradient is zero (finite differences only see float noise).
-            assert!(
-                grads.g[p].iter().all(|g| g.abs() < 1e-4),
-                "{name}: {:?}",
-                grads.g[p]
-            );
+            assert!(gp.iter().all(|g| g.abs() < 1e-4), "{name}: {gp:?}");
             continue;
         }
-        let x = model.w(p).to_vec();
-        check(&name, &x, &grads.g[p], |x| {
-            fwd(&with_param(&model, p, x), &iv)
-        });
+        let x = model.params[p.range()].to_vec();
+        check(name, &x, gp, |x| fwd(&with_param(&model, &p, x), &iv));
     }
+    // pos, kind, gap, 16 per block, final layer norm.
+    assert_eq!(checked, 3 + 16 * model.config.n_blocks + 2);
 }
 
 /// The scoring head (dot product + MLP) against u, the candidates and every head weight.
 #[test]
 fn scoring_head_all_parameters() {
     let model = tiny();
-    let mut g = Xs(6);
+    let mut g = Xs::new(6);
     let d = model.config.dim;
     let h = model.config.mlp_hidden[0];
     let c = 9;
     let u = g.vec(d);
     let cand = g.vec(c * d);
     let r = g.vec(c);
-    let hi = model.head_index();
+    let item_part = |m: &Model, cand: &[f32]| {
+        let p = m.view();
+        linear(cand, flat(&p.head.w1v), p.head.b1, c, d, h)
+    };
     let fwd = |m: &Model, u: &[f32], cand: &[f32]| {
-        let part = linear(cand, &m.w(hi)[d * h..2 * d * h], m.w(hi + 1), c, d, h);
+        let part = item_part(m, cand);
         weighted(&m.head_forward(u, cand, &part, c).0, &r)
     };
-    let part = linear(
-        &cand,
-        &model.w(hi)[d * h..2 * d * h],
-        model.w(hi + 1),
-        c,
-        d,
-        h,
-    );
+    let part = item_part(&model, &cand);
     let (_, cache) = model.head_forward(&u, &cand, &part, c);
     let mut grads = Grads::zeros(&model);
     let (du, mut dcand, dpart) = head_backward(&model, &u, &cand, c, &cache, &r, &mut grads);
     item_part_backward(&model, &cand, c, &dpart, &mut grads, &mut dcand);
     check("head du", &u, &du, |u| fwd(&model, u, &cand));
     check("head dcand", &cand, &dcand, |cd| fwd(&model, &u, cd));
-    for p in hi..model.params.len() {
-        let name = model.params[p].0.clone();
-        let x = model.w(p).to_vec();
-        check(&name, &x, &grads.g[p], |x| {
-            fwd(&with_param(&model, p, x), &u, &cand)
+    let head = param_table(&model.config)
+        .into_iter()
+        .filter(|p| p.name.starts_with("head."));
+    for p in head {
+        let x = model.params[p.range()].to_vec();
+        check(&p.name, &x, &grads.g[p.range()], |x| {
+            fwd(&with_param(&model, &p, x), &u, &cand)
         });
     }
 }
@@ -268,15 +269,17 @@ fn scoring_head_all_parameters() {
 #[test]
 fn item_encoder_all_parameters() {
     let model = tiny();
-    let mut g = Xs(7);
+    let mut g = Xs::new(7);
     let r = g.vec(model.config.n_items * model.config.dim);
     let mut grads = Grads::zeros(&model);
     item_encoder_backward(&model, &r, &mut grads);
-    for p in [idx::ITEM_ID, idx::ITEM_CAT, idx::ITEM_TOK, idx::ITEM_PRICE] {
-        let name = model.params[p].0.clone();
-        let x = model.w(p).to_vec();
-        check(&name, &x, &grads.g[p], |x| {
-            weighted(&with_param(&model, p, x).item_vectors(), &r)
+    let item = param_table(&model.config)
+        .into_iter()
+        .filter(|p| p.name.starts_with("item."));
+    for p in item {
+        let x = model.params[p.range()].to_vec();
+        check(&p.name, &x, &grads.g[p.range()], |x| {
+            weighted(&with_param(&model, &p, x).item_vectors(), &r)
         });
     }
 }
@@ -321,18 +324,16 @@ fn training_is_deterministic_and_learns() {
     let (m1, r1, l1) = run();
     let (m2, _, l2) = run();
     assert_eq!(l1, l2, "losses differ between two runs with the same seed");
-    for (a, b) in m1.params.iter().zip(&m2.params) {
-        assert_eq!(
-            a, b,
-            "parameters differ between two runs with the same seed"
-        );
-    }
+    assert_eq!(
+        m1.params, m2.params,
+        "parameters differ between two runs with the same seed"
+    );
     let first = r1.epochs.first().unwrap().loss;
     let last = r1.epochs.last().unwrap().loss;
     assert!(last < 0.7 * first, "loss did not fall: {first} -> {last}");
     // The learned rule: after 10, 11, 12 comes 13.
     let v = m1.item_vectors();
-    let u = m1.encode_user(&v, &history(&[10, 11, 12]), 0.0).u;
+    let u = m1.encode_user(&v, &history(&[10, 11, 12])).u;
     let scores: Vec<f32> = (0..40).map(|i| m1.score_reference(&v, &u, i)).collect();
     let best = (0..40)
         .max_by(|&a, &b| scores[a].total_cmp(&scores[b]))

@@ -5,7 +5,8 @@ use std::collections::HashSet;
 use vitrine::format::{Quantization, Tensor, TensorData, WeightFile};
 use vitrine::history::{EventKind, HistoryEvent, HistoryLimits, HistoryStore, StoredEvent};
 use vitrine::kernels::CpuKernel;
-use vitrine::model::tiny_weight_file;
+mod common;
+use common::fixtures::tiny_weight_file;
 use vitrine::recommend::{
     Boost, Filter, Promote, Reason, RecommendError, RecommendOptions, Recommendation, Recommender,
 };
@@ -84,8 +85,8 @@ fn sigmoid(x: f32) -> f32 {
 }
 
 /// Reference logits: the user encoder on `events`, then `score_reference` item by item.
-fn reference_logits(rec: &Recommender, events: &[HistoryEvent], now: f64) -> Vec<f32> {
-    let enc = rec.model.encode_user(rec.item_vectors(), events, now);
+fn reference_logits(rec: &Recommender, events: &[HistoryEvent], _now: f64) -> Vec<f32> {
+    let enc = rec.model.encode_user(rec.item_vectors(), events);
     (0..rec.n_items())
         .map(|i| rec.model.score_reference(rec.item_vectors(), &enc.u, i))
         .collect()

@@ -3,8 +3,11 @@
 //! respect to the layer's output, accumulates parameter gradients (`+=`), and returns or
 //! accumulates the gradient with respect to the layer's input. Every one is checked
 //! against finite differences in `tests/gradcheck.rs`.
+use ndarray::{ArrayView2, ArrayViewMut2};
+
 use crate::model::layers::{axpy, dot, LnCache};
-use crate::model::{idx, EncoderCache, HeadCache, Model};
+use crate::model::params::{flat, flat_mut, row_mut, Block, ParamsMut};
+use crate::model::{BlockCache, EncoderCache, HeadCache, Model, ModelConfig};
 
 /// Gradients of `y = x·w + b` (`x` `[m × k]`, `w` `[k × n]`): `dw += xᵀ·dy`, `db += Σ dy`,
 /// and `dx = dy·wᵀ` returned.
@@ -118,40 +121,40 @@ pub fn attention_backward(
     (dq, dk, dv)
 }
 
-/// Gradients for every parameter of a model (same order as [`Model::params`]).
+/// Gradients for every parameter of a model: one flat vector laid out like
+/// [`Model::params`] (so [`Grads::view_mut`] gives the same typed views).
 #[derive(Debug, Clone)]
 pub struct Grads {
-    /// One buffer per parameter.
-    pub g: Vec<Vec<f32>>,
+    /// All gradients, in the order of [`crate::model::params::param_table`].
+    pub g: Vec<f32>,
 }
 
 impl Grads {
     /// Zero gradients shaped like `model`'s parameters.
     pub fn zeros(model: &Model) -> Grads {
         Grads {
-            g: model
-                .params
-                .iter()
-                .map(|(_, t)| vec![0.0; t.shape.iter().product()])
-                .collect(),
+            g: vec![0.0; model.params.len()],
         }
+    }
+
+    /// Typed mutable views of the gradients (the parameters' layout under `config`).
+    pub fn view_mut(&mut self, config: &ModelConfig) -> ParamsMut<'_> {
+        ParamsMut::view_mut(config, &mut self.g)
     }
 
     /// `self += other`.
     pub fn add(&mut self, other: &Grads) {
-        for (a, b) in self.g.iter_mut().zip(&other.g) {
-            axpy(1.0, b, a);
-        }
+        axpy(1.0, &other.g, &mut self.g);
     }
 
     /// Multiplies every gradient by `s`.
     pub fn scale(&mut self, s: f32) {
-        self.g.iter_mut().flatten().for_each(|x| *x *= s);
+        self.g.iter_mut().for_each(|x| *x *= s);
     }
 
     /// Global L2 norm.
     pub fn norm(&self) -> f32 {
-        self.g.iter().flatten().map(|x| x * x).sum::<f32>().sqrt()
+        self.g.iter().map(|x| x * x).sum::<f32>().sqrt()
     }
 }
 
@@ -166,64 +169,15 @@ pub fn encoder_backward(
     dv: &mut [f32],
 ) {
     let c = &model.config;
-    let (d, len, f) = (c.dim, cache.input.len(), c.ffn_dim);
-    let li = model.lnf_index();
-    let (dg, rest) = grads.g[li..].split_at_mut(1);
-    let mut dh = layer_norm_backward(
-        &cache.lnf,
-        model.w(li),
-        dy,
-        len,
-        d,
-        &mut dg[0],
-        &mut rest[0],
-    );
+    let (d, len) = (c.dim, cache.input.len());
+    let p = model.view();
+    let mut g = grads.view_mut(c);
+    let gu = &mut g.user;
+    let lnf = &p.user.lnf;
+    let mut dh = layer_norm_backward(&cache.lnf, lnf.g, dy, len, d, gu.lnf.g, gu.lnf.b);
     for b in (0..c.n_blocks).rev() {
-        let bc = &cache.blocks[b];
-        let base = idx::BLOCK0 + b * idx::PER_BLOCK;
-        let w = |o: usize| model.w(base + o);
-        // Feed-forward branch: h_out = mid + drop(relu(ln2(mid)·W1 + b1)·W2 + b2).
-        let mut dg_out = dh.clone();
-        if !bc.mask_ffn.is_empty() {
-            dg_out
-                .iter_mut()
-                .zip(&bc.mask_ffn)
-                .for_each(|(x, m)| *x *= m);
-        }
-        let (gw2, gb2) = two(&mut grads.g, base + idx::W2, base + idx::B2);
-        let mut df = linear_backward(&bc.f, w(idx::W2), &dg_out, len, f, d, gw2, Some(gb2));
-        df.iter_mut().zip(&bc.f).for_each(|(x, a)| {
-            if *a <= 0.0 {
-                *x = 0.0
-            }
-        });
-        let (gw1, gb1) = two(&mut grads.g, base + idx::W1, base + idx::B1);
-        let dbn = linear_backward(&bc.b, w(idx::W1), &df, len, d, f, gw1, Some(gb1));
-        let (gg, gb) = two(&mut grads.g, base + idx::LN2_G, base + idx::LN2_B);
-        let dmid = layer_norm_backward(&bc.ln2, w(idx::LN2_G), &dbn, len, d, gg, gb);
-        axpy(1.0, &dmid, &mut dh);
-        // Attention branch: mid = x + drop(attn(ln1(x))·Wo + bo).
-        let mut do_ = dh.clone();
-        if !bc.mask_attn.is_empty() {
-            do_.iter_mut().zip(&bc.mask_attn).for_each(|(x, m)| *x *= m);
-        }
-        let (gwo, gbo) = two(&mut grads.g, base + idx::WQ + 6, base + idx::WQ + 7);
-        let datt = linear_backward(&bc.att, w(idx::WQ + 6), &do_, len, d, d, gwo, Some(gbo));
-        let (dq, dk, dvv) =
-            attention_backward(&bc.q, &bc.k, &bc.v, &bc.probs, &datt, len, d, c.n_heads);
-        let mut da = vec![0.0; len * d];
-        for (j, dz) in [dq, dk, dvv].iter().enumerate() {
-            let (gw, gb) = two(
-                &mut grads.g,
-                base + idx::WQ + 2 * j,
-                base + idx::WQ + 2 * j + 1,
-            );
-            let dx = linear_backward(&bc.a, w(idx::WQ + 2 * j), dz, len, d, d, gw, Some(gb));
-            axpy(1.0, &dx, &mut da);
-        }
-        let (gg, gb) = two(&mut grads.g, base + idx::LN1_G, base + idx::LN1_B);
-        let dx = layer_norm_backward(&bc.ln1, w(idx::LN1_G), &da, len, d, gg, gb);
-        axpy(1.0, &dx, &mut dh);
+        let (blk, gb, bc) = (&p.user.blocks[b], &mut gu.blocks[b], &cache.blocks[b]);
+        block_backward(c, blk, bc, gb, &mut dh);
     }
     // Input: x_t = mask ⊙ (v_item + pos + kind + gap).
     if !cache.mask_in.is_empty() {
@@ -231,16 +185,62 @@ pub fn encoder_backward(
     }
     let inp = &cache.input;
     for t in 0..len {
-        let row = &dh[t * d..(t + 1) * d];
+        let r = &dh[t * d..(t + 1) * d];
         let it = inp.items[t] as usize;
-        axpy(1.0, row, &mut dv[it * d..(it + 1) * d]);
-        let p = len - 1 - t;
-        axpy(1.0, row, &mut grads.g[idx::POS][p * d..(p + 1) * d]);
-        let k = inp.kinds[t] as usize;
-        axpy(1.0, row, &mut grads.g[idx::KIND][k * d..(k + 1) * d]);
-        let g = inp.gaps[t] as usize;
-        axpy(1.0, row, &mut grads.g[idx::GAP][g * d..(g + 1) * d]);
+        axpy(1.0, r, &mut dv[it * d..(it + 1) * d]);
+        axpy(1.0, r, row_mut(&mut gu.pos, len - 1 - t));
+        axpy(1.0, r, row_mut(&mut gu.kind, inp.kinds[t] as usize));
+        axpy(1.0, r, row_mut(&mut gu.gap, inp.gaps[t] as usize));
     }
+}
+
+/// Backward pass of one encoder block: `dh` holds the gradient w.r.t. the block's output
+/// and becomes the gradient w.r.t. its input.
+fn block_backward(
+    c: &ModelConfig,
+    blk: &Block<&[f32], ArrayView2<'_, f32>>,
+    bc: &BlockCache,
+    gb: &mut Block<&mut [f32], ArrayViewMut2<'_, f32>>,
+    dh: &mut [f32],
+) {
+    let (d, len, f) = (c.dim, bc.x.len() / c.dim, c.ffn_dim);
+    // Feed-forward branch: h_out = mid + drop(relu(ln2(mid)·W1 + b1)·W2 + b2).
+    let mut dg_out = dh.to_vec();
+    if !bc.mask_ffn.is_empty() {
+        dg_out
+            .iter_mut()
+            .zip(&bc.mask_ffn)
+            .for_each(|(x, m)| *x *= m);
+    }
+    let (ff, gff) = (&blk.ffn, &mut gb.ffn);
+    let gw2 = flat_mut(&mut gff.w2);
+    let mut df = linear_backward(&bc.f, flat(&ff.w2), &dg_out, len, f, d, gw2, Some(gff.b2));
+    relu_mask(&mut df, &bc.f);
+    let gw1 = flat_mut(&mut gff.w1);
+    let dbn = linear_backward(&bc.b, flat(&ff.w1), &df, len, d, f, gw1, Some(gff.b1));
+    let dmid = layer_norm_backward(&bc.ln2, blk.ln2.g, &dbn, len, d, gb.ln2.g, gb.ln2.b);
+    axpy(1.0, &dmid, dh);
+    // Attention branch: mid = x + drop(attn(ln1(x))·Wo + bo).
+    let mut do_ = dh.to_vec();
+    if !bc.mask_attn.is_empty() {
+        do_.iter_mut().zip(&bc.mask_attn).for_each(|(x, m)| *x *= m);
+    }
+    let (at, ga) = (&blk.attn, &mut gb.attn);
+    let gwo = flat_mut(&mut ga.wo);
+    let datt = linear_backward(&bc.att, flat(&at.wo), &do_, len, d, d, gwo, Some(ga.bo));
+    let (dq, dk, dvv) =
+        attention_backward(&bc.q, &bc.k, &bc.v, &bc.probs, &datt, len, d, c.n_heads);
+    let mut da = vec![0.0; len * d];
+    for (dz, w, gw, gbias) in [
+        (dq, &at.wq, &mut ga.wq, &mut *ga.bq),
+        (dk, &at.wk, &mut ga.wk, &mut *ga.bk),
+        (dvv, &at.wv, &mut ga.wv, &mut *ga.bv),
+    ] {
+        let dx = linear_backward(&bc.a, flat(w), &dz, len, d, d, flat_mut(gw), Some(gbias));
+        axpy(1.0, &dx, &mut da);
+    }
+    let dx = layer_norm_backward(&bc.ln1, blk.ln1.g, &da, len, d, gb.ln1.g, gb.ln1.b);
+    axpy(1.0, &dx, dh);
 }
 
 /// Backward pass of [`Model::head_forward`] for one user vector `u` and `C` candidates.
@@ -259,9 +259,11 @@ pub fn head_backward(
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let d = model.config.dim;
     let hs = &model.config.mlp_hidden;
-    let hi = model.head_index();
     let nl = hs.len();
-    let out = hi + 2 * nl;
+    let p = model.view();
+    let head = &p.head;
+    let mut g = grads.view_mut(&model.config);
+    let gh = &mut g.head;
     let mut du = vec![0.0; d];
     let mut dcand = vec![0.0; n_cand * d];
     // Dot-product term.
@@ -275,47 +277,45 @@ pub fn head_backward(
     // Output layer.
     let last_w = hs[nl - 1];
     let last = &cache.hidden[nl - 1];
-    let w_out = model.w(out);
     let mut dh = vec![0.0; n_cand * last_w];
     for c in 0..n_cand {
         let g = dlogits[c];
-        axpy(g, &last[c * last_w..(c + 1) * last_w], &mut grads.g[out]);
-        grads.g[out + 1][0] += g;
-        axpy(g, w_out, &mut dh[c * last_w..(c + 1) * last_w]);
+        axpy(g, &last[c * last_w..(c + 1) * last_w], gh.out.w);
+        gh.out.b[0] += g;
+        axpy(g, head.out.w, &mut dh[c * last_w..(c + 1) * last_w]);
     }
     // Further layers, last to first.
     for j in (1..nl).rev() {
         relu_mask(&mut dh, &cache.hidden[j]);
-        let (gw, gb) = two(&mut grads.g, hi + 2 * j, hi + 2 * j + 1);
+        let gl = &mut gh.layers[j - 1];
         dh = linear_backward(
             &cache.hidden[j - 1],
-            model.w(hi + 2 * j),
+            flat(&head.layers[j - 1].w),
             &dh,
             n_cand,
             hs[j - 1],
             hs[j],
-            gw,
-            Some(gb),
+            flat_mut(&mut gl.w),
+            Some(&mut *gl.b),
         );
     }
     relu_mask(&mut dh, &cache.hidden[0]);
     // First layer: z = part + u·W1u + (u⊙v)·W1p.
     let h = hs[0];
-    let w1 = model.w(hi);
-    let (w1u, w1p) = (&w1[..d * h], &w1[2 * d * h..3 * d * h]);
+    let (w1u, w1p) = (flat(&head.w1u), flat(&head.w1p));
     let mut dsum = vec![0.0; h];
-    let mut p = vec![0.0; d];
+    let mut pr = vec![0.0; d];
     for c in 0..n_cand {
         let dz = &dh[c * h..(c + 1) * h];
         axpy(1.0, dz, &mut dsum);
         let v = &cand[c * d..(c + 1) * d];
         for k in 0..d {
-            p[k] = u[k] * v[k];
+            pr[k] = u[k] * v[k];
         }
-        let gw1p = &mut grads.g[hi][2 * d * h..3 * d * h];
+        let gw1p = flat_mut(&mut gh.w1p);
         for k in 0..d {
-            if p[k] != 0.0 {
-                axpy(p[k], dz, &mut gw1p[k * h..(k + 1) * h]);
+            if pr[k] != 0.0 {
+                axpy(pr[k], dz, &mut gw1p[k * h..(k + 1) * h]);
             }
         }
         for k in 0..d {
@@ -324,7 +324,7 @@ pub fn head_backward(
             dcand[c * d + k] += dp * u[k];
         }
     }
-    let gw1u = &mut grads.g[hi][..d * h];
+    let gw1u = flat_mut(&mut gh.w1u);
     for k in 0..d {
         axpy(u[k], &dsum, &mut gw1u[k * h..(k + 1) * h]);
         du[k] += dot(&dsum, &w1u[k * h..(k + 1) * h]);
@@ -345,18 +345,19 @@ pub fn item_part_backward(
 ) {
     let d = model.config.dim;
     let h = model.config.mlp_hidden[0];
-    let hi = model.head_index();
-    let w1v = &model.w(hi)[d * h..2 * d * h];
-    let (gw1, gb1) = two(&mut grads.g, hi, hi + 1);
+    let p = model.view();
+    let mut g = grads.view_mut(&model.config);
+    let gh = &mut g.head;
+    let gw1v = flat_mut(&mut gh.w1v);
     let dx = linear_backward(
         cand,
-        w1v,
+        flat(&p.head.w1v),
         dpart,
         n_cand,
         d,
         h,
-        &mut gw1[d * h..2 * d * h],
-        Some(gb1),
+        gw1v,
+        Some(&mut *gh.b1),
     );
     axpy(1.0, &dx, dcand);
 }
@@ -366,25 +367,24 @@ pub fn item_part_backward(
 pub fn item_encoder_backward(model: &Model, dv: &[f32], grads: &mut Grads) {
     let d = model.config.dim;
     let f = &model.features;
-    axpy(1.0, dv, &mut grads.g[idx::ITEM_ID]);
+    let mut g = grads.view_mut(&model.config);
+    let gi = &mut g.item;
+    axpy(1.0, dv, flat_mut(&mut gi.id));
     for i in 0..model.config.n_items {
-        let row = &dv[i * d..(i + 1) * d];
-        if row.iter().all(|&x| x == 0.0) {
+        let r = &dv[i * d..(i + 1) * d];
+        if r.iter().all(|&x| x == 0.0) {
             continue;
         }
-        let c = f.category[i] as usize;
-        axpy(1.0, row, &mut grads.g[idx::ITEM_CAT][c * d..(c + 1) * d]);
+        axpy(1.0, r, row_mut(&mut gi.cat, f.category[i] as usize));
         let toks = f.tokens_of(i);
         if !toks.is_empty() {
             let s = 1.0 / toks.len() as f32;
             for &t in toks {
-                let t = t as usize;
-                axpy(s, row, &mut grads.g[idx::ITEM_TOK][t * d..(t + 1) * d]);
+                axpy(s, r, row_mut(&mut gi.tok, t as usize));
             }
         }
-        let gp = &mut grads.g[idx::ITEM_PRICE];
-        axpy(f.price[i], row, &mut gp[..d]);
-        axpy(f.price_missing[i], row, &mut gp[d..2 * d]);
+        axpy(f.price[i], r, row_mut(&mut gi.price, 0));
+        axpy(f.price_missing[i], r, row_mut(&mut gi.price, 1));
     }
 }
 
@@ -394,11 +394,4 @@ fn relu_mask(dy: &mut [f32], act: &[f32]) {
             *g = 0.0
         }
     });
-}
-
-/// Two distinct mutable gradient buffers (`i < j`).
-fn two(g: &mut [Vec<f32>], i: usize, j: usize) -> (&mut [f32], &mut [f32]) {
-    debug_assert!(i < j);
-    let (a, b) = g.split_at_mut(j);
-    (&mut a[i], &mut b[0])
 }

@@ -23,7 +23,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::history::HistoryEvent;
 use crate::model::layers::{axpy, dot, linear, softmax_xent};
-use crate::model::{idx, Dropout, Model};
+use crate::model::params::{flat, flat_mut, param_table, ParamsMut};
+use crate::model::{Dropout, Model};
+use crate::rng::SplitMix64;
 use backprop::{encoder_backward, head_backward, item_encoder_backward, item_part_backward, Grads};
 
 /// Hyper-parameters of [`train`].
@@ -116,22 +118,6 @@ pub struct TrainReport {
 
 const CHUNKS: usize = 8;
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 /// One training window: the sequence index and the end (exclusive) of the window.
 #[derive(Debug, Clone, Copy)]
 struct Window {
@@ -145,10 +131,10 @@ pub fn batches_per_epoch(sequences: &[Vec<HistoryEvent>], cfg: &TrainConfig) -> 
     n.div_ceil(cfg.batch_size.max(1))
 }
 
-/// Adam optimiser state.
+/// Adam optimiser state: first and second moments, flat like [`Model::params`].
 struct Adam {
-    m: Vec<Vec<f32>>,
-    v: Vec<Vec<f32>>,
+    m: Vec<f32>,
+    v: Vec<f32>,
     t: i32,
 }
 
@@ -167,17 +153,19 @@ impl Adam {
         self.t += 1;
         let c1 = 1.0 - b1.powi(self.t);
         let c2 = 1.0 - b2.powi(self.t);
-        for (p, (name, t)) in model.params.iter_mut().enumerate() {
-            let decay =
-                if t.shape.len() == 2 && !name.starts_with("item.") && !name.starts_with("user.") {
-                    cfg.weight_decay
-                } else {
-                    0.0
-                };
-            let crate::format::TensorData::F32(w) = &mut t.data else {
-                continue;
+        for spec in param_table(&model.config) {
+            let name = &spec.name;
+            let decay = if spec.shape.len() == 2
+                && !name.starts_with("item.")
+                && !name.starts_with("user.")
+            {
+                cfg.weight_decay
+            } else {
+                0.0
             };
-            let (m, v, g) = (&mut self.m[p], &mut self.v[p], &grads.g[p]);
+            let r = spec.range();
+            let (w, g) = (&mut model.params[r.clone()], &grads.g[r.clone()]);
+            let (m, v) = (&mut self.m[r.clone()], &mut self.v[r]);
             for i in 0..w.len() {
                 let gi = g[i] + decay * w[i];
                 m[i] = b1 * m[i] + (1.0 - b1) * gi;
@@ -271,9 +259,8 @@ fn run_window(
     }
     // Head loss on the last positions.
     let c = ctx.head_negs.len() + 1;
-    let hi = model.head_index();
-    let w1v = &model.w(hi)[d * h..2 * d * h];
-    let b1 = model.w(hi + 1);
+    let p = model.view();
+    let (w1v, b1) = (flat(&p.head.w1v), p.head.b1);
     let mut cand = vec![0.0; c * d];
     cand[d..].copy_from_slice(ctx.head_negs_v);
     let mut part = vec![0.0; c * h];
@@ -311,14 +298,14 @@ fn run_window(
 }
 
 /// Sorted sample of `k` distinct items out of `n` (all of them when `k >= n`).
-fn sample_items(rng: &mut Rng, n: usize, k: usize) -> Vec<u32> {
+fn sample_items(rng: &mut SplitMix64, n: usize, k: usize) -> Vec<u32> {
     if k >= n {
         return (0..n as u32).collect();
     }
     let mut seen = std::collections::HashSet::with_capacity(k);
     let mut out = Vec::with_capacity(k);
     while out.len() < k {
-        let i = rng.below(n) as u32;
+        let i = rng.below_mod(n) as u32;
         if seen.insert(i) {
             out.push(i);
         }
@@ -346,7 +333,7 @@ pub fn train(
         .filter(|&s| sequences[s].len() >= 2 && sequences[s].iter().all(|e| (e.item as usize) < n))
         .collect();
     let mut adam = Adam::new(model);
-    let mut rng = Rng(cfg.seed ^ 0xA076_1D64_78BD_642F);
+    let mut rng = SplitMix64::new(cfg.seed ^ 0xA076_1D64_78BD_642F);
     let mut report = TrainReport {
         epochs: Vec::new(),
         best_epoch: 0,
@@ -368,8 +355,8 @@ pub fn train(
             .map(|&s| {
                 let len = sequences[s].len();
                 let span = model.config.max_len + 1;
-                let end = if len > span && rng.next().is_multiple_of(2) {
-                    span + rng.below(len - span + 1)
+                let end = if len > span && rng.next_u64().is_multiple_of(2) {
+                    span + rng.below_mod(len - span + 1)
                 } else {
                     len
                 };
@@ -377,7 +364,7 @@ pub fn train(
             })
             .collect();
         for i in (1..windows.len()).rev() {
-            let j = rng.below(i + 1);
+            let j = rng.below_mod(i + 1);
             windows.swap(i, j);
         }
         let (mut epoch_loss, mut epoch_examples) = (0f64, 0usize);
@@ -395,11 +382,11 @@ pub fn train(
                 .iter()
                 .flat_map(|&i| v[i as usize * d..(i as usize + 1) * d].iter().copied())
                 .collect();
-            let hi = model.head_index();
+            let p = model.view();
             let head_negs_part = linear(
                 &head_negs_v,
-                &model.w(hi)[d * h..2 * d * h],
-                model.w(hi + 1),
+                flat(&p.head.w1v),
+                p.head.b1,
                 head_negs.len(),
                 d,
                 h,
@@ -505,12 +492,12 @@ pub fn train(
             }
         }
     }
-    if let crate::format::TensorData::F32(id) = &mut model.params[idx::ITEM_ID].1.data {
-        for (i, s) in seen.iter().enumerate() {
-            if !s {
-                id[i * d..(i + 1) * d].fill(0.0);
-                report.cold_items += 1;
-            }
+    let mut params = ParamsMut::view_mut(&model.config, &mut model.params);
+    let id = flat_mut(&mut params.item.id);
+    for (i, s) in seen.iter().enumerate() {
+        if !s {
+            id[i * d..(i + 1) * d].fill(0.0);
+            report.cold_items += 1;
         }
     }
     report

@@ -1,0 +1,96 @@
+//! The model's shape ([`ModelConfig`]): a leaf module, read by the weight-file format
+//! (it is stored in the file's metadata) and by the model. `validate` bounds every size
+//! before anything is allocated from it, since a weight file is untrusted input.
+use serde::{Deserialize, Serialize};
+
+/// Shape of the model; stored in the weight file's metadata.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    /// Catalog size (rows of the ID embedding).
+    pub n_items: usize,
+    /// Number of categories, index 0 being "unknown".
+    pub n_categories: usize,
+    /// Number of hash buckets for title tokens.
+    pub n_token_buckets: usize,
+    /// Embedding width `d`.
+    pub dim: usize,
+    /// Self-attention blocks in the user encoder.
+    pub n_blocks: usize,
+    /// Attention heads per block (`dim` must be a multiple).
+    pub n_heads: usize,
+    /// Longest history the encoder reads (most recent events are kept).
+    pub max_len: usize,
+    /// Width of the feed-forward layer inside each block.
+    pub ffn_dim: usize,
+    /// Hidden widths of the scoring MLP (Dense→ReLU per entry, then Dense→1).
+    pub mlp_hidden: Vec<usize>,
+    /// Number of recency buckets (log2 of hours since the previous event).
+    pub n_recency_buckets: usize,
+}
+
+/// Largest sizes a weight file may declare (guards allocations on untrusted input).
+const MAX_ITEMS: usize = 20_000_000;
+const MAX_DIM: usize = 4096;
+
+impl ModelConfig {
+    /// The default shape for a catalog: `d = 64`, two blocks of two heads, histories of
+    /// up to 50 events, a `[64, 32]` scoring MLP.
+    pub fn default_for(n_items: usize, n_categories: usize, n_token_buckets: usize) -> ModelConfig {
+        ModelConfig {
+            n_items,
+            n_categories,
+            n_token_buckets,
+            dim: 64,
+            n_blocks: 2,
+            n_heads: 2,
+            max_len: 50,
+            ffn_dim: 128,
+            mlp_hidden: vec![64, 32],
+            n_recency_buckets: 16,
+        }
+    }
+
+    /// Checks the sizes are usable.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: &'static str| Err(ConfigError::Invalid(m));
+        if self.n_items == 0 || self.n_items > MAX_ITEMS {
+            return bad("n_items must be in 1..=20,000,000");
+        }
+        if self.dim == 0 || self.dim > MAX_DIM {
+            return bad("dim must be in 1..=4096");
+        }
+        if self.n_heads == 0 || !self.dim.is_multiple_of(self.n_heads) {
+            return bad("dim must be a positive multiple of n_heads");
+        }
+        if self.n_blocks == 0 || self.n_blocks > 64 {
+            return bad("n_blocks must be in 1..=64");
+        }
+        if self.max_len == 0 || self.max_len > 4096 {
+            return bad("max_len must be in 1..=4096");
+        }
+        if self.ffn_dim == 0 || self.ffn_dim > 4 * MAX_DIM {
+            return bad("ffn_dim must be in 1..=16384");
+        }
+        if self.mlp_hidden.is_empty() || self.mlp_hidden.iter().any(|&h| h == 0 || h > MAX_DIM) {
+            return bad("mlp_hidden needs at least one layer, widths in 1..=4096");
+        }
+        if self.n_categories == 0 || self.n_categories > 1_000_000 {
+            return bad("n_categories must be in 1..=1,000,000");
+        }
+        if self.n_token_buckets == 0 || self.n_token_buckets > 10_000_000 {
+            return bad("n_token_buckets must be in 1..=10,000,000");
+        }
+        if self.n_recency_buckets < 2 || self.n_recency_buckets > 64 {
+            return bad("n_recency_buckets must be in 2..=64");
+        }
+        Ok(())
+    }
+}
+
+/// Errors of [`ModelConfig::validate`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A size is zero, too large, or inconsistent (`dim` not a multiple of `n_heads`).
+    #[error("{0}")]
+    Invalid(&'static str),
+}

@@ -1,0 +1,281 @@
+//! The model's conversion to and from a weight file ([`crate::format`]): parameter
+//! tensors named by [`super::params::param_table`], the item-feature tensors
+//! (`features.*`), the transition memory (`memory.*`) and the popularity prior
+//! (`stats.popularity`). Reading checks every name, shape, element type and feature
+//! index, since the file is untrusted input.
+use std::collections::BTreeMap;
+
+use super::memory::Memory;
+use super::params::param_table;
+use super::{Model, ModelConfig, ModelError};
+use crate::features::ItemFeatureTable;
+use crate::format::{
+    ItemCatalog, Metadata, Quantization, Tensor, TensorData, WeightFile, FORMAT_VERSION,
+};
+
+/// Looks tensors up by name with typed errors.
+struct Lookup<'a>(&'a WeightFile);
+
+impl<'a> Lookup<'a> {
+    fn get(&self, name: &str) -> Result<&'a Tensor, ModelError> {
+        self.0
+            .tensors
+            .get(name)
+            .ok_or_else(|| ModelError::MissingTensor(name.to_string()))
+    }
+
+    fn ints(&self, name: &str, len: Option<usize>) -> Result<Vec<u32>, ModelError> {
+        let t = self.get(name)?;
+        let TensorData::I32(v) = &t.data else {
+            return Err(ModelError::WrongDtype(name.to_string()));
+        };
+        if let Some(len) = len {
+            if t.shape != [len] {
+                return Err(ModelError::ShapeMismatch {
+                    name: name.into(),
+                    expected: vec![len],
+                    found: t.shape.clone(),
+                });
+            }
+        }
+        v.iter()
+            .map(|&x| {
+                u32::try_from(x).map_err(|_| {
+                    ModelError::FeatureOutOfRange(format!("{name} holds negative value {x}"))
+                })
+            })
+            .collect()
+    }
+
+    fn floats(&self, name: &str, len: usize) -> Result<Vec<f32>, ModelError> {
+        let t = self.get(name)?;
+        let TensorData::F32(v) = &t.data else {
+            return Err(ModelError::WrongDtype(name.to_string()));
+        };
+        if t.shape != [len] {
+            return Err(ModelError::ShapeMismatch {
+                name: name.into(),
+                expected: vec![len],
+                found: t.shape.clone(),
+            });
+        }
+        Ok(v.clone())
+    }
+
+    fn features(&self, n: usize) -> Result<ItemFeatureTable, ModelError> {
+        Ok(ItemFeatureTable {
+            category: self.ints("features.category", Some(n))?,
+            price: self.floats("features.price", n)?,
+            price_missing: self.floats("features.price_missing", n)?,
+            token_offsets: self.ints("features.token_offsets", Some(n + 1))?,
+            tokens: self.ints("features.tokens", None)?,
+        })
+    }
+
+    /// The flat parameter vector, tensor by tensor in table order.
+    fn params(&self, config: &ModelConfig) -> Result<Vec<f32>, ModelError> {
+        let mut flat = Vec::new();
+        for spec in param_table(config) {
+            let t = self.get(&spec.name)?;
+            if t.shape != spec.shape {
+                return Err(ModelError::ShapeMismatch {
+                    name: spec.name,
+                    expected: spec.shape,
+                    found: t.shape.clone(),
+                });
+            }
+            let TensorData::F32(v) = &t.data else {
+                return Err(ModelError::WrongDtype(spec.name));
+            };
+            if v.len() != spec.len() {
+                return Err(ModelError::ShapeMismatch {
+                    name: spec.name,
+                    expected: spec.shape,
+                    found: vec![v.len()],
+                });
+            }
+            flat.extend_from_slice(v);
+        }
+        Ok(flat)
+    }
+
+    fn memory(&self, n: usize) -> Result<Option<Memory>, ModelError> {
+        if !self.0.tensors.contains_key("memory.offsets") {
+            return Ok(None);
+        }
+        let blend = self.floats("memory.blend", 3)?;
+        let nnz = self
+            .get("memory.items")?
+            .shape
+            .first()
+            .copied()
+            .unwrap_or(0);
+        let m = Memory {
+            offsets: self.ints("memory.offsets", Some(n + 1))?,
+            items: self.ints("memory.items", Some(nnz))?,
+            weights: self.floats("memory.weights", nnz)?,
+            alpha: blend[0],
+            last_l: if blend[1].is_finite() && blend[1] >= 0.0 {
+                blend[1].min(1000.0) as usize
+            } else {
+                0
+            },
+            decay: blend[2],
+        };
+        m.validate(n).map_err(ModelError::BadMemory)?;
+        Ok(Some(m))
+    }
+}
+
+fn int_tensor(v: &[u32]) -> Tensor {
+    Tensor {
+        shape: vec![v.len()],
+        data: TensorData::I32(v.iter().map(|&x| x as i32).collect()),
+    }
+}
+
+fn float_tensor(v: Vec<f32>) -> Tensor {
+    Tensor {
+        shape: vec![v.len()],
+        data: TensorData::F32(v),
+    }
+}
+
+impl Model {
+    /// Builds the model from a validated weight file.
+    pub fn from_weights(file: &WeightFile) -> Result<Model, ModelError> {
+        let config = file.metadata.model.clone();
+        config.validate()?;
+        let n = config.n_items;
+        let look = Lookup(file);
+        let features = look.features(n)?;
+        check_features(&config, &features)?;
+        let params = look.params(&config)?;
+        let memory = look.memory(n)?;
+        Ok(Model {
+            config,
+            features,
+            params,
+            memory,
+        })
+    }
+
+    /// The parameters and item-feature tensors, named as in the weight file.
+    pub fn tensors(&self) -> BTreeMap<String, Tensor> {
+        let mut m = BTreeMap::new();
+        for spec in param_table(&self.config) {
+            let data = TensorData::F32(self.params[spec.range()].to_vec());
+            m.insert(
+                spec.name,
+                Tensor {
+                    shape: spec.shape,
+                    data,
+                },
+            );
+        }
+        let f = &self.features;
+        m.insert("features.category".into(), int_tensor(&f.category));
+        m.insert("features.price".into(), float_tensor(f.price.clone()));
+        m.insert(
+            "features.price_missing".into(),
+            float_tensor(f.price_missing.clone()),
+        );
+        m.insert(
+            "features.token_offsets".into(),
+            int_tensor(&f.token_offsets),
+        );
+        m.insert("features.tokens".into(), int_tensor(&f.tokens));
+        if let Some(mem) = &self.memory {
+            m.insert("memory.offsets".into(), int_tensor(&mem.offsets));
+            m.insert("memory.items".into(), int_tensor(&mem.items));
+            m.insert("memory.weights".into(), float_tensor(mem.weights.clone()));
+            m.insert(
+                "memory.blend".into(),
+                float_tensor(vec![mem.alpha, mem.last_l as f32, mem.decay]),
+            );
+        }
+        m
+    }
+
+    /// A complete weight file for this model: its tensors, the catalog, category names,
+    /// a popularity prior (`stats.popularity`, one value per item) and free-form
+    /// feature/training/metrics JSON.
+    pub fn to_weight_file(
+        &self,
+        items: ItemCatalog,
+        categories: Vec<String>,
+        popularity: Vec<f32>,
+        features: serde_json::Value,
+        training: serde_json::Value,
+        metrics: serde_json::Value,
+    ) -> WeightFile {
+        let mut tensors = self.tensors();
+        tensors.insert("stats.popularity".into(), float_tensor(popularity));
+        WeightFile {
+            metadata: Metadata {
+                format_version: FORMAT_VERSION,
+                model: self.config.clone(),
+                categories,
+                items,
+                features,
+                training,
+                metrics,
+                quantization: Quantization::F32,
+                content_hash: String::new(),
+            },
+            tensors,
+        }
+    }
+}
+
+/// Checks an item-feature table against the config: one entry per item, categories and
+/// token buckets in range, a valid CSR token index, finite prices.
+pub(super) fn check_features(config: &ModelConfig, f: &ItemFeatureTable) -> Result<(), ModelError> {
+    let n = config.n_items;
+    let bad = |m: String| Err(ModelError::FeatureOutOfRange(m));
+    if f.category.len() != n
+        || f.price.len() != n
+        || f.price_missing.len() != n
+        || f.token_offsets.len() != n + 1
+    {
+        return bad(format!(
+            "feature table covers {} items, the config has {n}",
+            f.category.len()
+        ));
+    }
+    if let Some((i, c)) = f
+        .category
+        .iter()
+        .enumerate()
+        .find(|(_, &c)| c as usize >= config.n_categories)
+    {
+        return bad(format!(
+            "item {i} has category {c}, only {} categories",
+            config.n_categories
+        ));
+    }
+    if f.token_offsets[0] != 0
+        || f.token_offsets.windows(2).any(|w| w[0] > w[1])
+        || f.token_offsets[n] as usize != f.tokens.len()
+    {
+        return bad("token offsets are not a valid CSR index".into());
+    }
+    if let Some(t) = f
+        .tokens
+        .iter()
+        .find(|&&t| t as usize >= config.n_token_buckets)
+    {
+        return bad(format!(
+            "token bucket {t} outside {} buckets",
+            config.n_token_buckets
+        ));
+    }
+    if f.price
+        .iter()
+        .chain(&f.price_missing)
+        .any(|p| !p.is_finite())
+    {
+        return bad("non-finite price feature".into());
+    }
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! Shared test fixtures: a small, randomly initialised model as a complete weight file.
+//! Integration tests include it with `mod common;` (see `tests/common/mod.rs`).
+#![allow(dead_code)] // each test binary uses a part
+
+use vitrine::features::{build_features_from, FeatureConfig, ItemAttrs};
+use vitrine::format::{ItemCatalog, WeightFile};
+use vitrine::model::{Model, ModelConfig};
+
+/// A small, randomly initialised model over a synthetic catalog (ids `I0`, `I1`, ...,
+/// a few categories, prices, titles), as a complete weight file. For tests, examples and
+/// benchmarks, natively and in wasm.
+pub fn tiny_weight_file(n_items: usize, seed: u64) -> WeightFile {
+    const ADJ: [&str; 8] = [
+        "RED",
+        "BLUE",
+        "VINTAGE",
+        "CHRISTMAS",
+        "PINK",
+        "WHITE",
+        "GLASS",
+        "PAPER",
+    ];
+    const NOUN: [&str; 6] = ["CANDLE", "MUG", "BAG", "HEART", "STAR", "BOX"];
+    let n = n_items.max(1);
+    let titles: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                "{} {} {}",
+                ADJ[i % ADJ.len()],
+                ADJ[(i / 8 + 3) % ADJ.len()],
+                NOUN[(i / 3) % NOUN.len()]
+            )
+        })
+        .collect();
+    let prices: Vec<Option<f32>> = (0..n)
+        .map(|i| {
+            if i % 11 == 5 {
+                None
+            } else {
+                Some(0.5 + (i % 37) as f32 * 0.75)
+            }
+        })
+        .collect();
+    let attrs: Vec<ItemAttrs<'_>> = titles
+        .iter()
+        .zip(&prices)
+        .map(|(t, &p)| ItemAttrs {
+            title: t,
+            category: None,
+            price: p,
+        })
+        .collect();
+    let feats = build_features_from(
+        &attrs,
+        &FeatureConfig {
+            token_buckets: 64,
+            min_category_items: 1,
+            ..FeatureConfig::default()
+        },
+    );
+    let config = ModelConfig {
+        n_items: n,
+        n_categories: feats.categories.len(),
+        n_token_buckets: 64,
+        dim: 16,
+        n_blocks: 2,
+        n_heads: 2,
+        max_len: 20,
+        ffn_dim: 32,
+        mlp_hidden: vec![16, 8],
+        n_recency_buckets: 8,
+    };
+    let model = Model::new(config, feats.table.clone(), seed).expect("tiny config is valid");
+    let items = ItemCatalog {
+        ids: (0..n).map(|i| format!("I{i}")).collect(),
+        titles,
+        category: feats.table.category.clone(),
+        price: prices,
+        added: (0..n).map(|i| Some(1.29e9 + i as f64 * 86_400.0)).collect(),
+    };
+    let popularity = (0..n).map(|i| 1.0 / (1.0 + i as f32)).collect();
+    model.to_weight_file(
+        items,
+        feats.categories,
+        popularity,
+        feats.settings,
+        serde_json::json!({ "synthetic": true, "seed": seed }),
+        serde_json::json!({}),
+    )
+}
