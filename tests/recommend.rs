@@ -1064,3 +1064,123 @@ fn finish_never_panics_on_odd_inputs() {
     pop.query = None;
     let _ = rec.finish(&pop, &[]);
 }
+
+/// Histories × option sets covering every stage of the pipeline (eligibility, blend,
+/// promotion, diversity, explanations, the popularity fallback).
+fn snapshot_cases() -> Vec<(Vec<HistoryEvent>, RecommendOptions)> {
+    let h = history();
+    let short = vec![h[1]];
+    let bought: Vec<HistoryEvent> = h
+        .iter()
+        .map(|e| HistoryEvent {
+            kind: EventKind::Purchase,
+            ..*e
+        })
+        .collect();
+    let option_sets = vec![
+        opts(10),
+        RecommendOptions {
+            k: 30,
+            exclude_seen: false,
+            ..RecommendOptions::default()
+        },
+        RecommendOptions {
+            k: 20,
+            allow_repurchase: true,
+            exclude: vec![id(1), id(2)],
+            filter: Filter {
+                price_min: Some(10.0),
+                price_max: Some(80.0),
+                ..Filter::default()
+            },
+            ..RecommendOptions::default()
+        },
+        RecommendOptions {
+            k: 25,
+            boost: vec![
+                Boost {
+                    ids: vec![id(9), id(11)],
+                    category: None,
+                    weight: 2.5,
+                },
+                Boost {
+                    ids: Vec::new(),
+                    category: Some("MUG".into()),
+                    weight: -0.75,
+                },
+            ],
+            new_items_boost: 1.25,
+            now: Some(T0 + 7200.0),
+            ..RecommendOptions::default()
+        },
+        RecommendOptions {
+            k: 15,
+            promote: Some(Promote {
+                ids: vec![id(100), id(3), id(50), id(51)],
+                slots: 2,
+            }),
+            diversity: 0.5,
+            ..RecommendOptions::default()
+        },
+        RecommendOptions {
+            k: 12,
+            diversity: 1.0,
+            context: Some(id(8)),
+            ..RecommendOptions::default()
+        },
+        RecommendOptions {
+            k: 12,
+            basket: vec![id(20), id(21)],
+            filter: Filter {
+                exclude_categories: vec!["candle".into()],
+                ..Filter::default()
+            },
+            ..RecommendOptions::default()
+        },
+    ];
+    let mut cases = Vec::new();
+    for hist in [Vec::new(), short, h, bought] {
+        for o in &option_sets {
+            cases.push((hist.clone(), o.clone()));
+        }
+    }
+    cases
+}
+
+/// The full result lists (ids, scores, reasons) of [`snapshot_cases`] under the scalar
+/// and the best CPU kernel, as JSON (f32 values print as their shortest round-trip form,
+/// so equal text means equal bits).
+fn snapshot_json() -> String {
+    let mut rec = recommender();
+    let mut out = Vec::new();
+    for kernel in [CpuKernel::Scalar, CpuKernel::best()] {
+        rec.kernel = kernel;
+        for (h, o) in snapshot_cases() {
+            let recs = rec.recommend(&h, &o).unwrap();
+            out.push(serde_json::json!({ "kernel": kernel.name(), "results": recs }));
+        }
+    }
+    serde_json::to_string_pretty(&out).unwrap() + "\n"
+}
+
+/// Results are bit-identical to `tests/snapshots/recommend.json`, written by the engine
+/// before it was split into pipeline stages (regenerate with `VITRINE_BLESS=1` only for
+/// an intended change of results).
+#[test]
+fn results_match_the_recorded_snapshot() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/snapshots/recommend.json"
+    );
+    let got = snapshot_json();
+    if std::env::var_os("VITRINE_BLESS").is_some() {
+        std::fs::create_dir_all(std::path::Path::new(path).parent().unwrap()).unwrap();
+        std::fs::write(path, &got).unwrap();
+    }
+    let want = std::fs::read_to_string(path).expect("snapshot file");
+    assert!(got.len() > 10_000, "the snapshot holds real results");
+    for (j, (g, w)) in got.lines().zip(want.lines()).enumerate() {
+        assert_eq!(g, w, "line {} of {path} differs", j + 1);
+    }
+    assert_eq!(got.lines().count(), want.lines().count());
+}
