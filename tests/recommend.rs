@@ -2,9 +2,10 @@
 //! of every option, explanations, and every error case.
 use std::collections::HashSet;
 
-use vitrine::format::{Quantization, Tensor, TensorData, WeightFile};
+use vitrine::format::{FormatError, Quantization, Tensor, TensorData, WeightFile};
 use vitrine::history::{EventKind, HistoryEvent, HistoryLimits, HistoryStore, StoredEvent};
 use vitrine::kernels::CpuKernel;
+use vitrine::model::layers::sigmoid;
 use vitrine::model::tiny_weight_file;
 use vitrine::recommend::{
     Boost, Filter, Promote, Reason, RecommendError, RecommendOptions, Recommendation, Recommender,
@@ -77,10 +78,6 @@ fn opts(k: usize) -> RecommendOptions {
 
 fn items(recs: &[Recommendation]) -> Vec<u32> {
     recs.iter().map(|r| r.index).collect()
-}
-
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
 }
 
 /// Reference logits: the user encoder on `events`, then `score_reference` item by item.
@@ -289,11 +286,38 @@ fn missing_popularity_is_uniform_and_bad_popularity_is_an_error() {
 
 #[test]
 fn inconsistent_catalogs_are_errors() {
+    // The catalog rule is the format's: the same typed error from a parsed file and
+    // from one built in memory.
     let mut file = weight_file(N, 7);
     file.metadata.items.ids[5] = file.metadata.items.ids[4].clone();
+    let duplicate = |r: Result<Recommender, RecommendError>| {
+        matches!(
+            r,
+            Err(RecommendError::Format(FormatError::DuplicateItemId { ref id, first: 4, second: 5 }))
+                if id == "I4"
+        )
+    };
+    assert!(duplicate(Recommender::from_weight_file(file)));
+    let bytes = weight_file(N, 7).to_bytes(Quantization::F32).unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = String::from_utf8(bytes[8..8 + header_len].to_vec()).unwrap();
+    // The catalog is JSON inside the header's JSON: its quotes are escaped.
+    let patched = header.replacen(r#"\"I5\""#, r#"\"I4\""#, 1);
+    assert_ne!(patched, header);
+    let mut bad = bytes[..8].to_vec();
+    bad.extend_from_slice(patched.as_bytes());
+    bad.extend_from_slice(&bytes[8 + header_len..]);
+    assert!(duplicate(Recommender::from_bytes(&bad)));
+    // The format requires every catalog column in full (titles may not be left out).
+    let mut file = weight_file(N, 7);
+    file.metadata.items.titles.clear();
     assert!(matches!(
         Recommender::from_weight_file(file),
-        Err(RecommendError::Inconsistent(m)) if m.contains("I4")
+        Err(RecommendError::Format(FormatError::CatalogLength {
+            field: "titles",
+            len: 0,
+            ..
+        }))
     ));
     let mut file = weight_file(N, 7);
     file.metadata.items.ids.pop();

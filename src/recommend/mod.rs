@@ -7,35 +7,45 @@
 //!
 //! Scoring is split in three steps so the browser can run the middle one on the GPU:
 //! [`Recommender::prepare`] (validate options, encode the user, build the head's user
-//! query), the head's logits for every item (any [`crate::kernels`] path), and
-//! [`Recommender::finish`] (blend, filter, rank, explain). [`Recommender::recommend`] does
-//! all three on the CPU.
+//! query: [`score::encode`]), the head's logits for every item (any [`crate::kernels`]
+//! path; [`score::head_logits`] on the CPU), and [`Recommender::finish`].
+//! [`Recommender::recommend`] does all three on the CPU. [`score`] is the one
+//! "history → logits" path (evaluation uses [`score::logits`]).
 //!
-//! Rules, in the order [`Recommender::finish`] applies them:
-//! - The user encoder reads the history (sorted oldest first), then the context item as a
-//!   view and the basket items as cart events, all at `now`. No history, context or basket
-//!   at all: the popularity prior ranks instead (score = the item's popularity share).
-//! - Left out: `exclude`, the context and basket items, and with `excludeSeen` every
-//!   history item, except, with `allowRepurchase`, items the shopper bought.
-//! - Filters: category names (exact, else case-insensitive) and price (items without a
-//!   price fail any price bound).
-//! - Final logit = head logit (or popularity logit) + boosts (each boost once per item) +
-//!   `newItemsBoost` for new items (`added` in the newest tenth of the catalog's dates);
-//!   score = sigmoid(final logit).
-//! - `promote` pins up to `slots` eligible promoted ids, in their order, first; the rest
-//!   is the top of the ranking, re-ranked greedily for `diversity` (a repeat of a category
-//!   costs `diversity ×` the pool's logit spread per item already taken from it).
-//! - Reasons: promoted, then bought-together (the basket item whose vector is closest by
-//!   dot product) / similar, then history events by attribution (attention × positive
-//!   item-vector dot), or popular; then boosted and new.
-use std::collections::{HashMap, HashSet};
+//! [`Recommender::finish`] is a pipeline of four stages, each a module stating its math:
+//! 1. [`eligibility`]: which items may appear (exclusions, seen items, category and
+//!    price filters);
+//! 2. [`blend`]: one logit per item (head or popularity logit, boosts, new-item boost,
+//!    then the transition-memory term); score = sigmoid(logit);
+//! 3. [`rank`]: promoted items first, then the top of the ranking, re-ranked for
+//!    category diversity;
+//! 4. [`explain`]: the reasons of each item.
+//!
+//! Input rules: the user encoder reads the history (sorted oldest first), then the context
+//! item as a view and the basket items as cart events, all at `now`. No history, context
+//! or basket at all: the popularity prior ranks instead (score = the item's popularity
+//! share).
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::format::{FormatError, ItemCatalog, Metadata, TensorData, WeightFile};
+use crate::format::{
+    validate_metadata, FormatError, ItemCatalog, Metadata, TensorData, WeightFile,
+};
 use crate::history::{EventKind, HistoryEvent};
 use crate::kernels::{CpuKernel, HeadPlan, UserQuery};
+use crate::model::layers::sigmoid;
 use crate::model::{Model, ModelError};
+
+pub mod blend;
+pub mod eligibility;
+pub mod explain;
+pub mod rank;
+mod request;
+pub mod score;
+
+use eligibility::Eligibility;
+use explain::{Explainer, Placement, Signals};
 
 /// Everything that can go wrong serving a recommendation.
 #[derive(Debug, thiserror::Error)]
@@ -253,20 +263,6 @@ pub const NEW_ITEM_FRACTION: f64 = 0.1;
 /// Name of the popularity-prior tensor in the weight file.
 pub const POPULARITY_TENSOR: &str = "stats.popularity";
 
-/// Options with every id and category name resolved to catalog indices.
-#[derive(Debug, Default)]
-struct Resolved {
-    context: Option<u32>,
-    basket: Vec<u32>,
-    exclude: Vec<u32>,
-    /// `Some(mask)` over category indices when `filter.categories` is non-empty.
-    only_categories: Option<Vec<bool>>,
-    exclude_categories: Vec<u32>,
-    /// (item ids, category, weight) per boost.
-    boosts: Vec<(Vec<u32>, Option<u32>, f32)>,
-    promote: Vec<u32>,
-}
-
 impl Recommender {
     /// Parses, validates and loads a weight file.
     pub fn from_bytes(bytes: &[u8]) -> Result<Recommender, RecommendError> {
@@ -287,76 +283,31 @@ impl Recommender {
         Self::assemble(file, model, plan)
     }
 
-    /// Checks the catalog and popularity prior against the model and builds the lookups.
+    /// Checks the popularity prior and the scoring head against the catalog and builds
+    /// the lookups. The catalog itself is checked by [`validate_metadata`], the weight
+    /// format's one rule (lengths, unique ids, category range, attribute values).
     fn assemble(
         file: WeightFile,
         model: Model,
         plan: HeadPlan,
     ) -> Result<Recommender, RecommendError> {
+        validate_metadata(&file.metadata)?;
         let n = plan.n_items;
         let bad = |m: String| Err(RecommendError::Inconsistent(m));
         if let Err(e) = plan.validate() {
             return bad(format!("scoring head: {e}"));
         }
-        if n == 0 {
-            return bad("the catalog is empty".into());
-        }
-        if plan.item_vectors.len() != n * plan.dim {
+        if n != file.metadata.model.n_items {
             return bad(format!(
-                "{} item-vector values for {n} items of width {}",
-                plan.item_vectors.len(),
-                plan.dim
+                "the scoring head has {n} items, the catalog {}",
+                file.metadata.model.n_items
             ));
         }
-        let popularity = match file.tensors.get(POPULARITY_TENSOR) {
-            None => vec![1.0; n],
-            Some(t) => match &t.data {
-                TensorData::F32(v) if v.len() == n => {
-                    if let Some(j) = v.iter().position(|x| !x.is_finite() || *x < 0.0) {
-                        return bad(format!(
-                            "{POPULARITY_TENSOR}[{j}] = {} (must be finite and >= 0)",
-                            v[j]
-                        ));
-                    }
-                    v.clone()
-                }
-                TensorData::F32(v) => {
-                    return bad(format!(
-                        "{POPULARITY_TENSOR} has {} values for {n} items",
-                        v.len()
-                    ))
-                }
-                TensorData::I32(_) => return bad(format!("{POPULARITY_TENSOR} is not F32")),
-            },
-        };
+        let popularity = popularity_prior(&file, n)?;
         let metadata = file.metadata;
-        let items = &metadata.items;
-        if items.ids.len() != n {
-            return bad(format!("{} item ids for {n} items", items.ids.len()));
-        }
-        for (name, len) in [
-            ("titles", items.titles.len()),
-            ("category", items.category.len()),
-            ("price", items.price.len()),
-            ("added", items.added.len()),
-        ] {
-            if len != n && len != 0 {
-                return bad(format!("catalog {name} has {len} entries for {n} items"));
-            }
-        }
-        let n_cat = metadata.categories.len();
-        if let Some(j) = items.category.iter().position(|&c| c as usize >= n_cat) {
-            return bad(format!(
-                "item {j} has category index {} but there are {n_cat} categories",
-                items.category[j]
-            ));
-        }
-        let mut index = HashMap::with_capacity(n);
-        for (i, id) in items.ids.iter().enumerate() {
-            if index.insert(id.clone(), i as u32).is_some() {
-                return bad(format!("item id {id:?} appears twice"));
-            }
-        }
+        let index: HashMap<String, u32> = (metadata.items.ids.iter().enumerate())
+            .map(|(i, id)| (id.clone(), i as u32))
+            .collect();
         let mut category_by_name = HashMap::new();
         let mut category_by_lower = HashMap::new();
         for (c, name) in metadata.categories.iter().enumerate() {
@@ -365,7 +316,7 @@ impl Recommender {
                 .entry(name.to_lowercase())
                 .or_insert(c as u32);
         }
-        let is_new = new_items(&items.added, n);
+        let is_new = new_items(&metadata.items.added, n);
         let popularity_logit = popularity_logits(&popularity);
         Ok(Recommender {
             metadata,
@@ -489,130 +440,7 @@ impl Recommender {
         (known, unknown)
     }
 
-    /// Resolves ids and category names. `strict`: unknown ones are errors; otherwise
-    /// they are skipped (used by [`Recommender::finish`], which must not fail).
-    fn resolve(&self, o: &RecommendOptions, strict: bool) -> Result<Resolved, RecommendError> {
-        let item = |id: &str, out: &mut Vec<u32>| -> Result<(), RecommendError> {
-            match self.item_index(id) {
-                Some(i) => out.push(i),
-                None if strict => return Err(RecommendError::UnknownItem(id.to_string())),
-                None => {}
-            }
-            Ok(())
-        };
-        let cat = |name: &str, field: &str| -> Result<Option<u32>, RecommendError> {
-            match self.category_index(name) {
-                Some(c) => Ok(Some(c)),
-                None if strict => Err(RecommendError::InvalidOption(format!(
-                    "{field}: unknown category {name:?}"
-                ))),
-                None => Ok(None),
-            }
-        };
-        let mut r = Resolved::default();
-        if let Some(c) = &o.context {
-            let mut v = Vec::new();
-            item(c, &mut v)?;
-            r.context = v.first().copied();
-        }
-        for id in &o.basket {
-            item(id, &mut r.basket)?;
-        }
-        for id in &o.exclude {
-            item(id, &mut r.exclude)?;
-        }
-        if !o.filter.categories.is_empty() {
-            let mut mask = vec![false; self.metadata.categories.len().max(1)];
-            for name in &o.filter.categories {
-                if let Some(c) = cat(name, "filter.categories")? {
-                    if let Some(m) = mask.get_mut(c as usize) {
-                        *m = true;
-                    }
-                }
-            }
-            r.only_categories = Some(mask);
-        }
-        for name in &o.filter.exclude_categories {
-            if let Some(c) = cat(name, "filter.excludeCategories")? {
-                r.exclude_categories.push(c);
-            }
-        }
-        for (j, b) in o.boost.iter().enumerate() {
-            let mut ids = Vec::new();
-            for id in &b.ids {
-                item(id, &mut ids)?;
-            }
-            ids.sort_unstable();
-            ids.dedup();
-            let category = match &b.category {
-                Some(name) => cat(name, &format!("boost[{j}].category"))?,
-                None => None,
-            };
-            r.boosts.push((ids, category, b.weight));
-        }
-        if let Some(p) = &o.promote {
-            for id in &p.ids {
-                item(id, &mut r.promote)?;
-            }
-        }
-        Ok(r)
-    }
-
-    /// Range and consistency checks on the numeric options.
-    fn validate_numbers(o: &RecommendOptions) -> Result<(), RecommendError> {
-        let invalid = |m: String| Err(RecommendError::InvalidOption(m));
-        if o.k == 0 || o.k > MAX_K {
-            return invalid(format!("k must be between 1 and {MAX_K}, got {}", o.k));
-        }
-        if !(o.diversity.is_finite() && (0.0..=1.0).contains(&o.diversity)) {
-            return invalid(format!(
-                "diversity must be between 0 and 1, got {}",
-                o.diversity
-            ));
-        }
-        if !o.new_items_boost.is_finite() {
-            return invalid(format!(
-                "newItemsBoost must be a finite number, got {}",
-                o.new_items_boost
-            ));
-        }
-        if let Some(now) = o.now {
-            if !now.is_finite() {
-                return invalid(format!("now must be a finite number, got {now}"));
-            }
-        }
-        for (name, v) in [
-            ("filter.priceMin", o.filter.price_min),
-            ("filter.priceMax", o.filter.price_max),
-        ] {
-            if let Some(v) = v {
-                if !v.is_finite() {
-                    return invalid(format!("{name} must be a finite number, got {v}"));
-                }
-            }
-        }
-        if let (Some(lo), Some(hi)) = (o.filter.price_min, o.filter.price_max) {
-            if lo > hi {
-                return invalid(format!(
-                    "filter.priceMin ({lo}) is greater than filter.priceMax ({hi})"
-                ));
-            }
-        }
-        for (j, b) in o.boost.iter().enumerate() {
-            if !b.weight.is_finite() {
-                return invalid(format!(
-                    "boost[{j}].weight must be a finite number, got {}",
-                    b.weight
-                ));
-            }
-            if b.ids.is_empty() && b.category.is_none() {
-                return invalid(format!("boost[{j}] names neither ids nor a category"));
-            }
-        }
-        Ok(())
-    }
-
-    /// Step 1: validates the options and encodes the user.
+    /// Step 1: validates the options and encodes the user ([`score::encode`]).
     pub fn prepare(
         &self,
         history: &[HistoryEvent],
@@ -620,6 +448,35 @@ impl Recommender {
     ) -> Result<Prepared, RecommendError> {
         Self::validate_numbers(options)?;
         let r = self.resolve(options, true)?;
+        let (hist, now) = self.encoder_input(history, options, &r)?;
+        if hist.is_empty() {
+            return Ok(Prepared {
+                query: None,
+                options: options.clone(),
+                history: hist,
+                attention: Vec::new(),
+            });
+        }
+        let enc = score::encode(&self.model, &self.plan, &hist, now);
+        let mut attention = enc.attention;
+        attention.resize(hist.len(), 0.0);
+        Ok(Prepared {
+            query: Some(enc.query),
+            options: options.clone(),
+            history: hist,
+            attention,
+        })
+    }
+
+    /// The encoder's input and `now`: the checked history sorted oldest first, then the
+    /// context item (a view) and the basket items (cart events) at `now` (the option,
+    /// else the last event's time, else 0).
+    fn encoder_input(
+        &self,
+        history: &[HistoryEvent],
+        options: &RecommendOptions,
+        r: &request::Resolved,
+    ) -> Result<(Vec<HistoryEvent>, f64), RecommendError> {
         let n = self.n_items();
         for (j, ev) in history.iter().enumerate() {
             if ev.item as usize >= n {
@@ -641,42 +498,23 @@ impl Recommender {
             .now
             .or_else(|| hist.last().map(|e| e.at))
             .unwrap_or(0.0);
-        if let Some(c) = r.context {
-            hist.push(HistoryEvent {
-                item: c,
-                kind: EventKind::View,
-                at: now,
-            });
-        }
-        for &b in &r.basket {
-            hist.push(HistoryEvent {
-                item: b,
-                kind: EventKind::Cart,
-                at: now,
-            });
-        }
-        if hist.is_empty() {
-            return Ok(Prepared {
-                query: None,
-                options: options.clone(),
-                history: hist,
-                attention: Vec::new(),
-            });
-        }
-        let enc = self.model.encode_user(self.item_vectors(), &hist, now);
-        let query = self.model.user_query(&enc.u);
-        let mut attention = enc.attention;
-        attention.resize(hist.len(), 0.0);
-        Ok(Prepared {
-            query: Some(query),
-            options: options.clone(),
-            history: hist,
-            attention,
-        })
+        let at = now;
+        hist.extend(r.context.map(|item| HistoryEvent {
+            item,
+            kind: EventKind::View,
+            at,
+        }));
+        hist.extend(r.basket.iter().map(|&item| HistoryEvent {
+            item,
+            kind: EventKind::Cart,
+            at,
+        }));
+        Ok((hist, now))
     }
 
     /// Step 3: from the head's logits for every item (`logits.len() == n_items`; ignored
-    /// when `prepared.query` is `None`), blends, filters, ranks and explains.
+    /// when `prepared.query` is `None`), runs the pipeline: [`eligibility`] → [`blend`]
+    /// → [`rank`] → [`explain`].
     ///
     /// Never fails: ids the catalog does not know are skipped, out-of-range numbers are
     /// clamped, and logits of the wrong length give an empty list.
@@ -690,340 +528,77 @@ impl Recommender {
         if personal && logits.len() != n {
             return Vec::new();
         }
-        let k = o.k.clamp(1, MAX_K).min(n);
-        let diversity = if o.diversity.is_finite() {
-            o.diversity.clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
-        let new_boost = if o.new_items_boost.is_finite() {
-            o.new_items_boost
-        } else {
-            0.0
-        };
-
-        // The history the shopper actually has (the encoder's input minus the appended
-        // context and basket events).
+        // The shopper's own events: the encoder's input minus the appended context and
+        // basket events.
         let appended = usize::from(r.context.is_some()) + r.basket.len();
         let n_real = prepared.history.len().saturating_sub(appended);
-        let real = &prepared.history[..n_real];
 
-        // Eligibility: exclusions and filters.
-        let mut eligible = vec![true; n];
-        let mut ban = |i: u32| {
-            if let Some(e) = eligible.get_mut(i as usize) {
-                *e = false;
-            }
-        };
-        r.exclude.iter().for_each(|&i| ban(i));
-        r.context.into_iter().for_each(&mut ban);
-        r.basket.iter().for_each(|&i| ban(i));
+        let mut eligible = Eligibility::with_filter(self, &r.filter, &r.banned());
         if o.exclude_seen {
-            let purchased: HashSet<u32> = real
-                .iter()
-                .filter(|e| e.kind == EventKind::Purchase)
-                .map(|e| e.item)
-                .collect();
-            for e in real {
-                if !(o.allow_repurchase && purchased.contains(&e.item)) {
-                    ban(e.item);
-                }
-            }
-        }
-        let price_lo = o.filter.price_min.filter(|v| v.is_finite());
-        let price_hi = o.filter.price_max.filter(|v| v.is_finite());
-        for (i, e) in eligible.iter_mut().enumerate() {
-            if !*e {
-                continue;
-            }
-            let c = self.category_of(i);
-            if let Some(mask) = &r.only_categories {
-                if !mask.get(c as usize).copied().unwrap_or(false) {
-                    *e = false;
-                    continue;
-                }
-            }
-            if r.exclude_categories.contains(&c) {
-                *e = false;
-                continue;
-            }
-            if price_lo.is_some() || price_hi.is_some() {
-                match self.price(i) {
-                    Some(p) if p.is_finite() => {
-                        if price_lo.is_some_and(|lo| p < lo) || price_hi.is_some_and(|hi| p > hi) {
-                            *e = false;
-                        }
-                    }
-                    _ => *e = false,
-                }
-            }
+            eligible.exclude_seen(&prepared.history[..n_real], o.allow_repurchase);
         }
 
-        // Final logits: head (or popularity) + boosts + new-item boost.
-        let mut boost = vec![0.0f32; n];
-        for (ids, category, w) in &r.boosts {
-            if !w.is_finite() {
-                continue;
-            }
-            // Each item gets a boost's weight once, whether named, in the category, or both.
-            for (i, b) in boost.iter_mut().enumerate() {
-                let named = ids.binary_search(&(i as u32)).is_ok();
-                let in_category = category.is_some_and(|c| self.category_of(i) == c);
-                if named || in_category {
-                    *b += w;
-                }
-            }
-        }
-        let mut logit: Vec<f32> = (0..n)
-            .map(|i| {
-                let base = if personal {
-                    logits[i]
-                } else {
-                    self.popularity_logit.get(i).copied().unwrap_or(0.0)
-                };
-                let base = if base.is_nan() {
-                    f32::NEG_INFINITY
-                } else {
-                    base
-                };
-                let new = if self.is_new(i) { new_boost } else { 0.0 };
-                let x = base + boost[i] + new;
-                // NaN (e.g. inf - inf) sorts last; -0.0 becomes +0.0 so ties are ties.
-                if x.is_nan() {
-                    f32::NEG_INFINITY
-                } else {
-                    x + 0.0
-                }
-            })
-            .collect();
-        // The model's transition memory (its "wide" part) over the encoder's input.
-        if personal {
-            self.model.add_memory(&prepared.history, &mut logit);
-        }
-
-        // Promoted items take the first slots.
-        let slots = o.promote.as_ref().map_or(0, |p| p.slots).min(k);
-        let mut picked: Vec<u32> = Vec::with_capacity(k);
-        for &p in &r.promote {
-            if picked.len() >= slots {
-                break;
-            }
-            if eligible[p as usize] && !picked.contains(&p) {
-                picked.push(p);
-            }
-        }
-        let n_promoted = picked.len();
-        for &p in &picked {
-            eligible[p as usize] = false;
-        }
-        let candidates: Vec<u32> = (0..n as u32).filter(|&i| eligible[i as usize]).collect();
-        let rest = k - n_promoted;
-        if diversity > 0.0 {
-            let pool = top_k_indices(&logit, candidates, rest.max(DIVERSITY_POOL));
-            let counts = picked.iter().fold(HashMap::new(), |mut m, &i| {
-                *m.entry(self.category_of(i as usize)).or_insert(0usize) += 1;
-                m
-            });
-            picked.extend(self.diversify(&pool, &logit, rest, diversity, counts));
+        let new_boost = finite_or_zero(o.new_items_boost);
+        let boost = blend::boosts(self, &r.boosts);
+        let base = if personal {
+            logits
         } else {
-            picked.extend(top_k_indices(&logit, candidates, rest));
-        }
-
-        // Explanations.
-        let attribution_ctx = Attribution::new(prepared, n_real);
-        picked
-            .iter()
-            .enumerate()
-            .map(|(pos, &i)| {
-                let iu = i as usize;
-                let mut reasons = Vec::new();
-                if pos < n_promoted {
-                    reasons.push(Reason::Promoted);
-                }
-                if !r.basket.is_empty() {
-                    let best = r
-                        .basket
-                        .iter()
-                        .copied()
-                        .map(|b| (b, self.item_dot(b as usize, iu)))
-                        .fold(None::<(u32, f32)>, |acc, (b, d)| match acc {
-                            Some((_, bd)) if bd >= d || d.is_nan() => acc,
-                            _ => Some((b, d)),
-                        });
-                    if let Some((b, _)) = best {
-                        reasons.push(Reason::BoughtTogether {
-                            item: self.id(b as usize).to_string(),
-                            title: self.title(b as usize).to_string(),
-                        });
-                    }
-                }
-                if let Some(c) = r.context {
-                    reasons.push(Reason::Similar {
-                        item: self.id(c as usize).to_string(),
-                        title: self.title(c as usize).to_string(),
-                    });
-                }
-                if personal && n_real > 0 {
-                    let scenario = r.context.is_some() || !r.basket.is_empty();
-                    reasons.extend(self.history_reasons(prepared, &attribution_ctx, iu, scenario));
-                }
-                if !personal {
-                    reasons.push(Reason::Popular);
-                }
-                if boost[iu] > 0.0 {
-                    reasons.push(Reason::Boosted);
-                }
-                if new_boost > 0.0 && self.is_new(iu) {
-                    reasons.push(Reason::New);
-                }
-                if reasons.is_empty() {
-                    reasons.push(Reason::Popular);
-                }
-                Recommendation {
-                    item: self.id(iu).to_string(),
-                    index: i,
-                    title: self.title(iu).to_string(),
-                    category: self.category_name(iu).to_string(),
-                    price: self.price(iu),
-                    score: sigmoid(logit[iu]),
-                    reasons,
-                }
-            })
-            .collect()
-    }
-
-    /// Greedy category diversification over `pool` (sorted best first): each step takes
-    /// the item maximising `logit − diversity × unit × (items already taken from its
-    /// category)`, where `unit` is the logit spread of the pool, so `diversity = 1` never
-    /// repeats a category while another one still has candidates.
-    fn diversify(
-        &self,
-        pool: &[u32],
-        logit: &[f32],
-        k: usize,
-        diversity: f32,
-        mut counts: HashMap<u32, usize>,
-    ) -> Vec<u32> {
-        let finite = pool
-            .iter()
-            .map(|&i| logit[i as usize])
-            .filter(|x| x.is_finite());
-        let (lo, hi) = finite.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), x| {
-            (lo.min(x), hi.max(x))
-        });
-        let spread = if hi >= lo { hi - lo } else { 0.0 };
-        let unit = spread * 1.001 + 1e-3;
-        // Per category, its candidates best first.
-        let mut order: Vec<u32> = Vec::new();
-        let mut groups: HashMap<u32, Vec<u32>> = HashMap::new();
-        for &i in pool {
-            let c = self.category_of(i as usize);
-            groups
-                .entry(c)
-                .or_insert_with(|| {
-                    order.push(c);
-                    Vec::new()
-                })
-                .push(i);
-        }
-        let mut head: HashMap<u32, usize> = order.iter().map(|&c| (c, 0)).collect();
-        let mut out = Vec::with_capacity(k);
-        while out.len() < k {
-            let mut best: Option<(f32, f32, u32, u32)> = None; // (adjusted, raw, item, cat)
-            for &c in &order {
-                let h = head[&c];
-                let Some(&i) = groups[&c].get(h) else {
-                    continue;
-                };
-                let raw = logit[i as usize];
-                let taken = counts.get(&c).copied().unwrap_or(0) as f32;
-                let adj = raw - diversity * unit * taken;
-                let better = match best {
-                    None => true,
-                    Some((ba, br, bi, _)) => adj
-                        .total_cmp(&ba)
-                        .then(raw.total_cmp(&br))
-                        .then(bi.cmp(&i))
-                        .is_gt(),
-                };
-                if better {
-                    best = Some((adj, raw, i, c));
-                }
-            }
-            let Some((_, _, i, c)) = best else { break };
-            out.push(i);
-            *head.get_mut(&c).expect("category has a head") += 1;
-            *counts.entry(c).or_insert(0) += 1;
-        }
-        out
-    }
-
-    /// `Reason::History` entries for item `i`: the 1–2 shopper history events (by item)
-    /// with the largest attribution `attention_j × max(0, v_j · v_i)`, normalised over
-    /// the encoded events. In the context/basket scenarios (`scenario`), only events
-    /// with a weight of at least 0.2 are named.
-    fn history_reasons(
-        &self,
-        prepared: &Prepared,
-        attr: &Attribution,
-        i: usize,
-        scenario: bool,
-    ) -> Vec<Reason> {
-        let hist = &prepared.history;
-        let raw: Vec<f32> = hist
-            .iter()
-            .enumerate()
-            .map(|(j, e)| {
-                let a = attr.attention[j];
-                let d = self.item_dot(e.item as usize, i);
-                let x = a * d.max(0.0);
-                if x.is_finite() {
-                    x
-                } else {
-                    0.0
-                }
-            })
-            .collect();
-        let total: f32 = raw.iter().sum();
-        let weights: Vec<f32> = if total > 0.0 && total.is_finite() {
-            raw.iter().map(|x| x / total).collect()
-        } else {
-            attr.fallback.clone()
+            &self.popularity_logit
         };
-        // Aggregate per item over the shopper's own events.
-        let mut per_item: Vec<(u32, f32, EventKind, f32)> = Vec::new(); // item, sum, kind of best event, best
-        for (j, e) in hist.iter().take(attr.n_real).enumerate() {
-            let w = weights[j];
-            match per_item.iter_mut().find(|p| p.0 == e.item) {
-                Some(p) => {
-                    p.1 += w;
-                    if w > p.3 {
-                        p.2 = e.kind;
-                        p.3 = w;
-                    }
-                }
-                None => per_item.push((e.item, w, e.kind, w)),
-            }
+        let mut logit = blend::blend(base, &boost, |i| self.is_new(i), new_boost);
+        if personal {
+            score::add_memory(&self.model, &prepared.history, &mut logit);
         }
-        per_item.sort_by(|a, b| b.1.total_cmp(&a.1));
-        per_item
-            .iter()
-            .enumerate()
-            .filter(|(rank, p)| {
-                if scenario {
-                    *rank < 2 && p.1 >= 0.2
-                } else {
-                    *rank == 0 || (*rank < 2 && p.1 > 0.0)
-                }
-            })
-            .filter(|(_, p)| (p.0 as usize) < self.n_items())
-            .map(|(_, p)| Reason::History {
-                item: self.id(p.0 as usize).to_string(),
-                title: self.title(p.0 as usize).to_string(),
-                event: p.2,
-                weight: p.1.clamp(0.0, 1.0),
+
+        let k = o.k.clamp(1, MAX_K).min(n);
+        let slots = o.promote.as_ref().map_or(0, |p| p.slots);
+        let diversity = finite_or_zero(o.diversity).clamp(0.0, 1.0);
+        let ranked = rank::rank(
+            self,
+            &logit,
+            eligible.into_mask(),
+            &r.promote,
+            slots,
+            k,
+            diversity,
+        );
+
+        let explainer = Explainer::new(
+            self,
+            Signals {
+                history: &prepared.history,
+                attention: &prepared.attention,
+                n_real,
+                context: r.context,
+                basket: &r.basket,
+                personal,
+            },
+        );
+        let placement = |pos: usize, i: usize| Placement {
+            promoted: pos < ranked.n_promoted,
+            boosted: boost[i] > 0.0,
+            new: new_boost > 0.0 && self.is_new(i),
+        };
+        (ranked.items.iter().enumerate())
+            .map(|(pos, &i)| {
+                let i = i as usize;
+                let reasons = explainer.reasons(i, placement(pos, i));
+                self.recommendation(i, sigmoid(logit[i]), reasons)
             })
             .collect()
+    }
+
+    /// The result entry for item `i`.
+    fn recommendation(&self, i: usize, score: f32, reasons: Vec<Reason>) -> Recommendation {
+        Recommendation {
+            item: self.id(i).to_string(),
+            index: i as u32,
+            title: self.title(i).to_string(),
+            category: self.category_name(i).to_string(),
+            price: self.price(i),
+            score,
+            reasons,
+        }
     }
 
     /// All three steps on the CPU with [`Recommender::kernel`].
@@ -1035,80 +610,45 @@ impl Recommender {
         let prepared = self.prepare(history, options)?;
         let mut logits = vec![0.0; self.n_items()];
         if let Some(q) = &prepared.query {
-            self.kernel
-                .try_scores(&self.plan, q, &mut logits)
+            score::head_logits(self.kernel, &self.plan, q, &mut logits)
                 .map_err(|e| RecommendError::Inconsistent(format!("scoring head: {e}")))?;
         }
         Ok(self.finish(&prepared, &logits))
     }
 }
 
-/// Per-request attention data shared by every item's explanation.
-struct Attribution {
-    /// Attention per encoded event (sanitised, aligned with `Prepared::history`).
-    attention: Vec<f32>,
-    /// Weights used when no event has a positive attribution: attention normalised over
-    /// the shopper's events, or uniform.
-    fallback: Vec<f32>,
-    /// Number of the shopper's own events (the rest are context/basket).
-    n_real: usize,
-}
-
-impl Attribution {
-    fn new(prepared: &Prepared, n_real: usize) -> Attribution {
-        let len = prepared.history.len();
-        let attention: Vec<f32> = (0..len)
-            .map(|j| {
-                let a = prepared.attention.get(j).copied().unwrap_or(0.0);
-                if a.is_finite() && a > 0.0 {
-                    a
-                } else {
-                    0.0
-                }
-            })
-            .collect();
-        let real_sum: f32 = attention[..n_real].iter().sum();
-        let fallback = (0..len)
-            .map(|j| {
-                if j >= n_real {
-                    0.0
-                } else if real_sum > 0.0 {
-                    attention[j] / real_sum
-                } else {
-                    1.0 / n_real as f32
-                }
-            })
-            .collect();
-        Attribution {
-            attention,
-            fallback,
-            n_real,
-        }
+/// `x`, or 0 when it is not finite.
+fn finite_or_zero(x: f32) -> f32 {
+    if x.is_finite() {
+        x
+    } else {
+        0.0
     }
 }
 
-/// Logistic function.
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
-}
-
-/// Indices of the `k` largest `scores` among `candidates`, best first; ties go to the
-/// lower index. NaN-safe (`total_cmp`).
-fn top_k_indices(scores: &[f32], mut candidates: Vec<u32>, k: usize) -> Vec<u32> {
-    let cmp = |a: &u32, b: &u32| {
-        scores[*b as usize]
-            .total_cmp(&scores[*a as usize])
-            .then(a.cmp(b))
+/// The `stats.popularity` prior: one finite, non-negative value per item (all 1 when the
+/// tensor is absent).
+fn popularity_prior(file: &WeightFile, n: usize) -> Result<Vec<f32>, RecommendError> {
+    let bad = |m: String| Err(RecommendError::Inconsistent(m));
+    let Some(t) = file.tensors.get(POPULARITY_TENSOR) else {
+        return Ok(vec![1.0; n]);
     };
-    if k == 0 {
-        return Vec::new();
+    match &t.data {
+        TensorData::F32(v) if v.len() == n => {
+            if let Some(j) = v.iter().position(|x| !x.is_finite() || *x < 0.0) {
+                return bad(format!(
+                    "{POPULARITY_TENSOR}[{j}] = {} (must be finite and >= 0)",
+                    v[j]
+                ));
+            }
+            Ok(v.clone())
+        }
+        TensorData::F32(v) => bad(format!(
+            "{POPULARITY_TENSOR} has {} values for {n} items",
+            v.len()
+        )),
+        TensorData::I32(_) => bad(format!("{POPULARITY_TENSOR} is not F32")),
     }
-    if k < candidates.len() {
-        candidates.select_nth_unstable_by(k - 1, cmp);
-        candidates.truncate(k);
-    }
-    candidates.sort_unstable_by(cmp);
-    candidates
 }
 
 /// Marks the items whose `added` date is among the newest [`NEW_ITEM_FRACTION`] of the
@@ -1161,6 +701,7 @@ mod tests {
     use crate::format::Quantization;
     use crate::model::ModelConfig;
     use std::collections::BTreeMap;
+    use std::collections::HashSet;
 
     const N: usize = 40;
     const D: usize = 4;
@@ -1357,14 +898,29 @@ mod tests {
     }
 
     #[test]
-    fn top_k_is_nan_safe_and_breaks_ties_by_index() {
-        let s = [1.0, f32::NAN, 1.0, 3.0, f32::NEG_INFINITY];
-        // NaN sorts first under total_cmp; callers sanitise it to -inf before ranking.
-        let got = top_k_indices(&s, (0..5).collect(), 3);
-        assert_eq!(got, vec![1, 3, 0]);
-        let s = [1.0, 2.0, 1.0, 2.0];
-        assert_eq!(top_k_indices(&s, (0..4).collect(), 4), vec![1, 3, 0, 2]);
-        assert!(top_k_indices(&s, (0..4).collect(), 0).is_empty());
+    fn rank_top_k_respects_the_mask_and_breaks_ties_by_index() {
+        let s = [1.0, 2.0, 1.0, 2.0, 5.0, f32::NAN];
+        let mask = [true, true, true, true, false, true];
+        assert_eq!(rank::top_k(&s, &mask, 6), vec![1, 3, 0, 2, 5]);
+        assert_eq!(rank::top_k(&s, &mask, 2), vec![1, 3]);
+        assert!(rank::top_k(&s, &mask, 0).is_empty());
+    }
+
+    #[test]
+    fn eligibility_without_a_request() {
+        let r = fake();
+        let filter = Filter {
+            categories: vec!["A".into(), "ghost".into()],
+            price_max: Some(20.0),
+            ..Filter::default()
+        };
+        let e = Eligibility::new(&r, &filter, &[4, 999]);
+        let got: Vec<u32> = (0..N as u32).filter(|&i| e.is_eligible(i)).collect();
+        // Category "a" is index 1: items i with i % 4 == 0, priced i <= 20, minus item 4.
+        assert_eq!(got, vec![0, 8, 12, 16, 20]);
+        let mut e = Eligibility::new(&r, &Filter::default(), &[]);
+        e.exclude_seen(&[ev(3, EventKind::View), ev(5, EventKind::Purchase)], true);
+        assert!(!e.is_eligible(3) && e.is_eligible(5) && e.mask().len() == N);
     }
 
     #[test]
