@@ -6,6 +6,7 @@ use vitrine::format::{FormatError, Quantization, Tensor, TensorData, WeightFile}
 use vitrine::history::{EventKind, HistoryEvent, HistoryLimits, HistoryStore, StoredEvent};
 use vitrine::kernels::CpuKernel;
 use vitrine::model::layers::sigmoid;
+use vitrine::model::memory::Memory;
 use vitrine::model::tiny_weight_file;
 use vitrine::recommend::{
     Boost, Filter, Promote, Reason, RecommendError, RecommendOptions, Recommendation, Recommender,
@@ -1207,4 +1208,54 @@ fn results_match_the_recorded_snapshot() {
         assert_eq!(g, w, "line {} of {path} differs", j + 1);
     }
     assert_eq!(got.lines().count(), want.lines().count());
+}
+
+/// With a transition memory, a result's score is `sigmoid((head + boost + new) + memory)`
+/// in exactly that order (the blend stage's math), bit for bit, and the list is the top
+/// of those logits over the unseen items.
+#[test]
+fn memory_term_is_added_after_the_boosts() {
+    let mut rec = recommender();
+    let lists = (0..N).map(|i| {
+        vec![
+            (((i * 7 + 1) % N) as u32, 0.37 + i as f32 * 0.01),
+            (((i * 11 + 2) % N) as u32, 0.9),
+        ]
+    });
+    let mut memory = Memory::from_lists(lists);
+    (memory.alpha, memory.last_l, memory.decay) = (3.3, 2, 0.6);
+    rec.model.memory = Some(memory);
+    let h = history();
+    let o = RecommendOptions {
+        k: 40,
+        boost: vec![Boost {
+            ids: (0..N).step_by(3).map(id).collect(),
+            category: None,
+            weight: 0.7,
+        }],
+        new_items_boost: 0.45,
+        ..RecommendOptions::default()
+    };
+    let recs = rec.recommend(&h, &o).unwrap();
+    let p = rec.prepare(&h, &o).unwrap();
+    let mut head = vec![0.0; N];
+    rec.kernel
+        .scores(&rec.plan, p.query.as_ref().unwrap(), &mut head);
+    let mut want: Vec<f32> = (0..N)
+        .map(|i| {
+            let boost = if i % 3 == 0 { 0.7 } else { 0.0 };
+            let new = if rec.is_new(i) { 0.45 } else { 0.0 };
+            head[i] + boost + new + 0.0
+        })
+        .collect();
+    let before = want.clone();
+    rec.model.add_memory(&p.history, &mut want);
+    assert!(want.iter().zip(&before).any(|(a, b)| a != b), "memory adds");
+    let seen: HashSet<u32> = h.iter().map(|e| e.item).collect();
+    let order =
+        vitrine::kernels::top_k_among(&want, (0..N as u32).filter(|i| !seen.contains(i)), 40);
+    assert_eq!(items(&recs), order);
+    for r in &recs {
+        assert_eq!(r.score.to_bits(), sigmoid(want[r.index as usize]).to_bits());
+    }
 }
