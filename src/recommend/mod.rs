@@ -62,8 +62,10 @@ pub enum RecommendError {
     /// An option is out of range or inconsistent (the message names it).
     #[error("invalid option: {0}")]
     InvalidOption(String),
-    /// The weight file's catalog or statistics do not match its model (wrong lengths,
-    /// duplicate ids, bad popularity values).
+    /// The weight file's statistics or scoring head do not match its model (a
+    /// popularity prior of the wrong length, dtype or with negative or non-finite
+    /// values; head tensors of the wrong shape). Catalog errors are
+    /// [`RecommendError::Format`] ([`crate::format::validate_metadata`]).
     #[error("inconsistent weight file: {0}")]
     Inconsistent(String),
 }
