@@ -41,8 +41,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::history::HistoryEvent;
-use crate::kernels::{CpuKernel, HeadPlan};
+use crate::kernels::{topk, CpuKernel, HeadPlan};
 use crate::model::Model;
+use crate::recommend::score;
 
 /// Anything that scores every catalog item for a history. Higher scores rank first.
 pub trait Ranker: Sync {
@@ -62,7 +63,8 @@ pub trait Ranker: Sync {
 }
 
 /// The deep model as a [`Ranker`]: item vectors and the head plan are computed once, each
-/// call encodes the history and scores the catalog with the fastest CPU kernel.
+/// call runs [`score::logits`] (encode the history, score the catalog with the fastest CPU
+/// kernel, add the memory term), the path the recommendation engine shares.
 pub struct ModelRanker<'a> {
     model: &'a Model,
     plan: HeadPlan,
@@ -118,11 +120,17 @@ impl Ranker for ModelRanker<'_> {
             out.fill(f32::NEG_INFINITY);
             return;
         }
-        let enc = self.model.encode_user(&self.plan.item_vectors, history);
-        let query = self.model.user_query(&enc.u);
-        self.kernel.scores(&self.plan, &query, out);
-        if self.use_memory {
-            self.model.add_memory(history, out);
+        let scored = score::logits(
+            self.model,
+            &self.plan,
+            self.kernel,
+            history,
+            self.use_memory,
+            out,
+        );
+        if scored.is_err() {
+            // Unreachable: the plan comes from the model and `out` has its length.
+            out.fill(f32::NEG_INFINITY);
         }
     }
 }
@@ -519,21 +527,11 @@ impl CaseRanking {
             .count()
     }
 
-    /// Top `k` candidates by score, ties by item index.
+    /// Top `k` candidates by score, ties by item index, NaN as −∞ (the order of
+    /// [`crate::kernels::topk`] on NaN-free scores).
     fn top(&self, k: usize) -> Vec<(u32, f32)> {
-        let mut c: Vec<(u32, f32)> = self.candidates.clone();
-        let cmp =
-            |a: &(u32, f32), b: &(u32, f32)| key(b.1).total_cmp(&key(a.1)).then(a.0.cmp(&b.0));
-        let k = k.min(c.len());
-        if k == 0 {
-            return Vec::new();
-        }
-        if k < c.len() {
-            c.select_nth_unstable_by(k - 1, cmp);
-            c.truncate(k);
-        }
-        c.sort_by(cmp);
-        c
+        let entries = self.candidates.iter().map(|&(i, s)| (i, key(s))).collect();
+        topk::top_k_of(entries, k)
     }
 }
 

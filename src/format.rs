@@ -718,8 +718,10 @@ fn parse_metadata(text: &str) -> Result<Metadata, FormatError> {
     Ok(metadata)
 }
 
-/// The catalog rules shared by reader and writer.
-fn validate_metadata(m: &Metadata) -> Result<(), FormatError> {
+/// The catalog rules shared by reader, writer and loader (the one catalog check of the
+/// crate): every catalog column has `model.n_items` entries, ids are unique, category
+/// indices are in range, prices are finite and non-negative, `added` dates finite.
+pub fn validate_metadata(m: &Metadata) -> Result<(), FormatError> {
     let n = m.model.n_items;
     let items = &m.items;
     for (field, len) in [

@@ -2,10 +2,14 @@
 //! Every metric of `vitrine::eval` against values computed by hand on tiny cases, the
 //! pessimistic tie rule, NaN handling, the two protocols and the splits.
 use vitrine::eval::{
-    evaluate, leave_last_out, sample_negatives, time_split, EvalCase, EvalOptions, MetricReport,
-    Protocol, Ranker,
+    dump_rankings, evaluate, leave_last_out, sample_negatives, time_split, DumpLine, EvalCase,
+    EvalOptions, MetricReport, ModelRanker, Protocol, Ranker,
 };
 use vitrine::history::{EventKind, HistoryEvent};
+use vitrine::kernels::CpuKernel;
+use vitrine::model::Model;
+use vitrine::recommend::score;
+mod common;
 
 /// Fixed scores, whatever the history.
 struct Fixed(Vec<f32>);
@@ -196,4 +200,46 @@ fn leave_last_out_and_time_split() {
         "test target before the cutoff"
     );
     assert_eq!((t.test[0].target, t.valid[0].target), (3, 1));
+}
+
+/// The dump's top lists order NaN like −∞ (ties among them by index), as before the
+/// crate had one top-k routine: eval ranks `key(score)` (NaN → −∞) with it.
+#[test]
+fn dump_orders_nan_like_minus_infinity_and_ties_by_index() {
+    let r = Fixed(vec![f32::NAN, f32::NEG_INFINITY, 0.5, 0.5, f32::NAN, 1.0]);
+    let mut out = Vec::new();
+    let protocol = Protocol::Full {
+        exclude_seen: false,
+    };
+    dump_rankings(&r, &[case(3, &[])], 6, protocol, &mut out).unwrap();
+    let line: DumpLine = serde_json::from_slice(&out).unwrap();
+    assert_eq!(line.items, vec![5, 2, 3, 0, 1, 4]);
+    assert_eq!(line.rank, 3);
+    assert_eq!(
+        line.scores,
+        vec![Some(1.0), Some(0.5), Some(0.5), None, None, None]
+    );
+}
+
+/// The model ranker is the shared "history → logits" path, bit for bit the encoder,
+/// the head kernel and the memory term run by hand.
+#[test]
+fn model_ranker_runs_the_shared_score_path() {
+    let file = common::fixtures::tiny_weight_file(50, 11);
+    let model = Model::from_weights(&file).unwrap();
+    let ranker = ModelRanker::new(&model);
+    let h: Vec<HistoryEvent> = [4, 9, 4, 30].iter().map(|&i| ev(i, 100.0)).collect();
+    let mut got = vec![0.0; 50];
+    ranker.score_all(&h, 200.0, &mut got);
+    let plan = model.head_plan(model.item_vectors());
+    let enc = model.encode_user(&plan.item_vectors, &h);
+    let mut want = vec![0.0; 50];
+    CpuKernel::best().scores(&plan, &model.user_query(&enc.u), &mut want);
+    model.add_memory(&h, &mut want);
+    let mut shared = vec![0.0; 50];
+    score::logits(&model, &plan, CpuKernel::best(), &h, true, &mut shared).unwrap();
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&got), bits(&want));
+    assert_eq!(bits(&shared), bits(&want));
+    assert!(want.iter().any(|&x| x != want[0]), "scores vary");
 }

@@ -2,11 +2,13 @@
 //! of every option, explanations, and every error case.
 use std::collections::HashSet;
 
-use vitrine::format::{Quantization, Tensor, TensorData, WeightFile};
+use vitrine::format::{FormatError, Quantization, Tensor, TensorData, WeightFile};
 use vitrine::history::{EventKind, HistoryEvent, HistoryLimits, HistoryStore, StoredEvent};
 use vitrine::kernels::CpuKernel;
 mod common;
 use common::fixtures::tiny_weight_file;
+use vitrine::model::layers::sigmoid;
+use vitrine::model::memory::Memory;
 use vitrine::recommend::{
     Boost, Filter, Promote, Reason, RecommendError, RecommendOptions, Recommendation, Recommender,
 };
@@ -78,10 +80,6 @@ fn opts(k: usize) -> RecommendOptions {
 
 fn items(recs: &[Recommendation]) -> Vec<u32> {
     recs.iter().map(|r| r.index).collect()
-}
-
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
 }
 
 /// Reference logits: the user encoder on `events`, then `score_reference` item by item.
@@ -290,11 +288,38 @@ fn missing_popularity_is_uniform_and_bad_popularity_is_an_error() {
 
 #[test]
 fn inconsistent_catalogs_are_errors() {
+    // The catalog rule is the format's: the same typed error from a parsed file and
+    // from one built in memory.
     let mut file = weight_file(N, 7);
     file.metadata.items.ids[5] = file.metadata.items.ids[4].clone();
+    let duplicate = |r: Result<Recommender, RecommendError>| {
+        matches!(
+            r,
+            Err(RecommendError::Format(FormatError::DuplicateItemId { ref id, first: 4, second: 5 }))
+                if id == "I4"
+        )
+    };
+    assert!(duplicate(Recommender::from_weight_file(file)));
+    let bytes = weight_file(N, 7).to_bytes(Quantization::F32).unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = String::from_utf8(bytes[8..8 + header_len].to_vec()).unwrap();
+    // The catalog is JSON inside the header's JSON: its quotes are escaped.
+    let patched = header.replacen(r#"\"I5\""#, r#"\"I4\""#, 1);
+    assert_ne!(patched, header);
+    let mut bad = bytes[..8].to_vec();
+    bad.extend_from_slice(patched.as_bytes());
+    bad.extend_from_slice(&bytes[8 + header_len..]);
+    assert!(duplicate(Recommender::from_bytes(&bad)));
+    // The format requires every catalog column in full (titles may not be left out).
+    let mut file = weight_file(N, 7);
+    file.metadata.items.titles.clear();
     assert!(matches!(
         Recommender::from_weight_file(file),
-        Err(RecommendError::Inconsistent(m)) if m.contains("I4")
+        Err(RecommendError::Format(FormatError::CatalogLength {
+            field: "titles",
+            len: 0,
+            ..
+        }))
     ));
     let mut file = weight_file(N, 7);
     file.metadata.items.ids.pop();
@@ -1064,4 +1089,174 @@ fn finish_never_panics_on_odd_inputs() {
     let mut pop = odd.clone();
     pop.query = None;
     let _ = rec.finish(&pop, &[]);
+}
+
+/// Histories × option sets covering every stage of the pipeline (eligibility, blend,
+/// promotion, diversity, explanations, the popularity fallback).
+fn snapshot_cases() -> Vec<(Vec<HistoryEvent>, RecommendOptions)> {
+    let h = history();
+    let short = vec![h[1]];
+    let bought: Vec<HistoryEvent> = h
+        .iter()
+        .map(|e| HistoryEvent {
+            kind: EventKind::Purchase,
+            ..*e
+        })
+        .collect();
+    let option_sets = vec![
+        opts(10),
+        RecommendOptions {
+            k: 30,
+            exclude_seen: false,
+            ..RecommendOptions::default()
+        },
+        RecommendOptions {
+            k: 20,
+            allow_repurchase: true,
+            exclude: vec![id(1), id(2)],
+            filter: Filter {
+                price_min: Some(10.0),
+                price_max: Some(80.0),
+                ..Filter::default()
+            },
+            ..RecommendOptions::default()
+        },
+        RecommendOptions {
+            k: 25,
+            boost: vec![
+                Boost {
+                    ids: vec![id(9), id(11)],
+                    category: None,
+                    weight: 2.5,
+                },
+                Boost {
+                    ids: Vec::new(),
+                    category: Some("MUG".into()),
+                    weight: -0.75,
+                },
+            ],
+            new_items_boost: 1.25,
+            now: Some(T0 + 7200.0),
+            ..RecommendOptions::default()
+        },
+        RecommendOptions {
+            k: 15,
+            promote: Some(Promote {
+                ids: vec![id(100), id(3), id(50), id(51)],
+                slots: 2,
+            }),
+            diversity: 0.5,
+            ..RecommendOptions::default()
+        },
+        RecommendOptions {
+            k: 12,
+            diversity: 1.0,
+            context: Some(id(8)),
+            ..RecommendOptions::default()
+        },
+        RecommendOptions {
+            k: 12,
+            basket: vec![id(20), id(21)],
+            filter: Filter {
+                exclude_categories: vec!["candle".into()],
+                ..Filter::default()
+            },
+            ..RecommendOptions::default()
+        },
+    ];
+    let mut cases = Vec::new();
+    for hist in [Vec::new(), short, h, bought] {
+        for o in &option_sets {
+            cases.push((hist.clone(), o.clone()));
+        }
+    }
+    cases
+}
+
+/// The full result lists (ids, scores, reasons) of [`snapshot_cases`] under the scalar
+/// and the best CPU kernel, as JSON (f32 values print as their shortest round-trip form,
+/// so equal text means equal bits).
+fn snapshot_json() -> String {
+    let mut rec = recommender();
+    let mut out = Vec::new();
+    for kernel in [CpuKernel::Scalar, CpuKernel::best()] {
+        rec.kernel = kernel;
+        for (h, o) in snapshot_cases() {
+            let recs = rec.recommend(&h, &o).unwrap();
+            out.push(serde_json::json!({ "kernel": kernel.name(), "results": recs }));
+        }
+    }
+    serde_json::to_string_pretty(&out).unwrap() + "\n"
+}
+
+/// Results are bit-identical to `tests/snapshots/recommend.json`, written by the engine
+/// before it was split into pipeline stages (regenerate with `VITRINE_BLESS=1` only for
+/// an intended change of results).
+#[test]
+fn results_match_the_recorded_snapshot() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/snapshots/recommend.json"
+    );
+    let got = snapshot_json();
+    if std::env::var_os("VITRINE_BLESS").is_some() {
+        std::fs::create_dir_all(std::path::Path::new(path).parent().unwrap()).unwrap();
+        std::fs::write(path, &got).unwrap();
+    }
+    let want = std::fs::read_to_string(path).expect("snapshot file");
+    assert!(got.len() > 10_000, "the snapshot holds real results");
+    for (j, (g, w)) in got.lines().zip(want.lines()).enumerate() {
+        assert_eq!(g, w, "line {} of {path} differs", j + 1);
+    }
+    assert_eq!(got.lines().count(), want.lines().count());
+}
+
+/// With a transition memory, a result's score is `sigmoid((head + boost + new) + memory)`
+/// in exactly that order (the blend stage's math), bit for bit, and the list is the top
+/// of those logits over the unseen items.
+#[test]
+fn memory_term_is_added_after_the_boosts() {
+    let mut rec = recommender();
+    let lists = (0..N).map(|i| {
+        vec![
+            (((i * 7 + 1) % N) as u32, 0.37 + i as f32 * 0.01),
+            (((i * 11 + 2) % N) as u32, 0.9),
+        ]
+    });
+    let mut memory = Memory::from_lists(lists);
+    (memory.alpha, memory.last_l, memory.decay) = (3.3, 2, 0.6);
+    rec.model.memory = Some(memory);
+    let h = history();
+    let o = RecommendOptions {
+        k: 40,
+        boost: vec![Boost {
+            ids: (0..N).step_by(3).map(id).collect(),
+            category: None,
+            weight: 0.7,
+        }],
+        new_items_boost: 0.45,
+        ..RecommendOptions::default()
+    };
+    let recs = rec.recommend(&h, &o).unwrap();
+    let p = rec.prepare(&h, &o).unwrap();
+    let mut head = vec![0.0; N];
+    rec.kernel
+        .scores(&rec.plan, p.query.as_ref().unwrap(), &mut head);
+    let mut want: Vec<f32> = (0..N)
+        .map(|i| {
+            let boost = if i % 3 == 0 { 0.7 } else { 0.0 };
+            let new = if rec.is_new(i) { 0.45 } else { 0.0 };
+            head[i] + boost + new + 0.0
+        })
+        .collect();
+    let before = want.clone();
+    rec.model.add_memory(&p.history, &mut want);
+    assert!(want.iter().zip(&before).any(|(a, b)| a != b), "memory adds");
+    let seen: HashSet<u32> = h.iter().map(|e| e.item).collect();
+    let order =
+        vitrine::kernels::top_k_among(&want, (0..N as u32).filter(|i| !seen.contains(i)), 40);
+    assert_eq!(items(&recs), order);
+    for r in &recs {
+        assert_eq!(r.score.to_bits(), sigmoid(want[r.index as usize]).to_bits());
+    }
 }

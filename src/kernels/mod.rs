@@ -10,8 +10,9 @@
 //! compute-shader path. This module is the only place with `cfg` gates on them.
 //! Used by the recommendation engine (browser and CLI) and by evaluation (native).
 //!
-//! [`top_k`] is the one ranking routine every path shares: descending scores, NaN below
-//! every number, ties broken by the lower item index.
+//! [`top_k`] ([`topk`]) is the one ranking routine every path shares (kernels, the
+//! recommendation engine, evaluation): descending scores, NaN below every number, ties
+//! broken by the lower item index.
 
 #[cfg(feature = "gpu")]
 pub mod gpu;
@@ -19,6 +20,9 @@ pub mod native;
 pub mod scalar;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod simd128;
+pub mod topk;
+
+pub use topk::{rank_cmp, sort_key, top_k, top_k_among, top_k_of};
 
 /// Item-side tensors of the scoring head, built once per model load.
 #[derive(Debug, Clone, PartialEq)]
@@ -213,57 +217,6 @@ impl CpuKernel {
         }
         Ok(())
     }
-
-    /// The `k` best of `scores`, best first; same as [`top_k`].
-    pub fn top_k(scores: &[f32], k: usize) -> Vec<(u32, f32)> {
-        top_k(scores, k)
-    }
-}
-
-/// Order-preserving map of an `f32` to a `u32`: a larger key is a better score, every NaN
-/// maps to 0 (below `-inf`), and `-0.0` sorts just below `+0.0`. The GPU top-k shader
-/// uses the same map, so both rank identically.
-pub fn sort_key(x: f32) -> u32 {
-    if x.is_nan() {
-        return 0;
-    }
-    let b = x.to_bits();
-    if b & 0x8000_0000 != 0 {
-        !b
-    } else {
-        b | 0x8000_0000
-    }
-}
-
-/// Ranking order of two `(index, score)` entries: better score first, NaN last, ties by
-/// lower index.
-pub fn rank_cmp(a: &(u32, f32), b: &(u32, f32)) -> std::cmp::Ordering {
-    sort_key(b.1)
-        .cmp(&sort_key(a.1))
-        .then_with(|| a.0.cmp(&b.0))
-}
-
-/// The `k` highest scores as `(index, score)`, best first; NaN ranks below every number
-/// and ties go to the lower index. `O(n log k)`-ish via selection, then a sort of `k`.
-///
-/// Indices are `u32`; items past `u32::MAX` are ignored.
-pub fn top_k(scores: &[f32], k: usize) -> Vec<(u32, f32)> {
-    let n = scores.len().min(u32::MAX as usize);
-    let k = k.min(n);
-    if k == 0 {
-        return Vec::new();
-    }
-    let mut all: Vec<(u32, f32)> = scores[..n]
-        .iter()
-        .enumerate()
-        .map(|(i, &s)| (i as u32, s))
-        .collect();
-    if k < n {
-        all.select_nth_unstable_by(k - 1, rank_cmp);
-        all.truncate(k);
-    }
-    all.sort_unstable_by(rank_cmp);
-    all
 }
 
 /// Which SIMD instruction set this build's CPU kernels use: `"relaxed-simd"` (wasm

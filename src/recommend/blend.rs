@@ -1,0 +1,112 @@
+//! Stage 2 of the pipeline: one final logit per item.
+//!
+//! # Math
+//! For item `i`, with `base_i` the head's logit (or, with no signal at all, the
+//! popularity logit `logit(pop_i / Σ pop)`):
+//!
+//! ```text
+//! boost_i = Σ_b w_b · [i ∈ ids_b  or  category(i) = category_b]     (each boost once per item)
+//! z_i     = clean(clean(base_i) + boost_i + β · new_i)               β = newItemsBoost
+//! z_i    += memory_i(h)                                              (personal requests only)
+//! score_i = sigmoid(z_i)
+//! ```
+//!
+//! where `clean(x)` maps NaN to `-inf` (ranked last) and `-0.0` to `+0.0` (so ties are
+//! ties), and `memory_i(h)` is the model's transition-memory term over the encoder's
+//! input ([`super::score::add_memory`]). The sums run in exactly this order (boosts in
+//! request order, the memory term last), which fixes the bits of every score.
+use super::{RecommendError, Recommender};
+
+/// A boost with its ids and category resolved to catalog indices.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResolvedBoost {
+    /// Boosted item indices, sorted, without duplicates.
+    pub ids: Vec<u32>,
+    /// Boosted category index.
+    pub category: Option<u32>,
+    /// Added to the logit.
+    pub weight: f32,
+}
+
+impl ResolvedBoost {
+    /// Resolves `boost` (the `j`-th of the request). `strict`: unknown ids or category
+    /// names are errors; otherwise they are skipped.
+    pub fn resolve(
+        rec: &Recommender,
+        boost: &super::Boost,
+        j: usize,
+        strict: bool,
+    ) -> Result<ResolvedBoost, RecommendError> {
+        let mut ids = Vec::new();
+        for id in &boost.ids {
+            match rec.item_index(id) {
+                Some(i) => ids.push(i),
+                None if strict => return Err(RecommendError::UnknownItem(id.clone())),
+                None => {}
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let category = match &boost.category {
+            Some(name) => match rec.category_index(name) {
+                Some(c) => Some(c),
+                None if strict => {
+                    return Err(RecommendError::InvalidOption(format!(
+                        "boost[{j}].category: unknown category {name:?}"
+                    )))
+                }
+                None => None,
+            },
+            None => None,
+        };
+        Ok(ResolvedBoost {
+            ids,
+            category,
+            weight: boost.weight,
+        })
+    }
+}
+
+/// `boost_i` for every item (non-finite weights are skipped).
+pub fn boosts(rec: &Recommender, boosts: &[ResolvedBoost]) -> Vec<f32> {
+    let mut out = vec![0.0f32; rec.n_items()];
+    for b in boosts {
+        if !b.weight.is_finite() {
+            continue;
+        }
+        for (i, x) in out.iter_mut().enumerate() {
+            let named = b.ids.binary_search(&(i as u32)).is_ok();
+            let in_category = b.category.is_some_and(|c| rec.category_of(i) == c);
+            if named || in_category {
+                *x += b.weight;
+            }
+        }
+    }
+    out
+}
+
+/// `z_i = clean(clean(base_i) + boost_i + β·new_i)` for every item of `boost`'s length
+/// (`base` entries past its end count as 0). The memory term is added afterwards.
+pub fn blend(
+    base: &[f32],
+    boost: &[f32],
+    is_new: impl Fn(usize) -> bool,
+    new_items_boost: f32,
+) -> Vec<f32> {
+    let clean = |x: f32| if x.is_nan() { f32::NEG_INFINITY } else { x };
+    boost
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            let base = clean(base.get(i).copied().unwrap_or(0.0));
+            let new = if is_new(i) { new_items_boost } else { 0.0 };
+            let x = base + b + new;
+            // NaN (e.g. inf - inf) sorts last; -0.0 becomes +0.0 so ties are ties.
+            if x.is_nan() {
+                f32::NEG_INFINITY
+            } else {
+                x + 0.0
+            }
+        })
+        .collect()
+}

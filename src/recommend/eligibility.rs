@@ -1,0 +1,157 @@
+//! Stage 1 of the pipeline: which items may appear in a result list.
+//!
+//! # Rule
+//! Item `i` is eligible iff every one of these holds (a conjunction, so the order the
+//! rules are applied in does not matter):
+//! - `i` is not excluded by the caller (`exclude`; for a recommendation also the context
+//!   and basket items);
+//! - with `excludeSeen`, `i` is not in the shopper's own history, unless
+//!   `allowRepurchase` is set and the shopper bought `i` ([`Eligibility::exclude_seen`]);
+//! - `filter.categories` non-empty ⇒ `category(i)` is one of them (names match exactly,
+//!   else case-insensitively; a name the catalog does not know matches nothing);
+//! - `category(i)` is not in `filter.excludeCategories`;
+//! - a price bound set ⇒ `i` has a finite price `p` with `priceMin ≤ p ≤ priceMax`
+//!   (non-finite bounds are ignored; items without a price fail any bound).
+//!
+//! [`Eligibility::new`] takes a [`Filter`] and excluded indices, with no recommendation
+//! request, so the search can share it.
+use std::collections::HashSet;
+
+use super::{Filter, RecommendError, Recommender};
+use crate::history::{EventKind, HistoryEvent};
+
+/// A [`Filter`] with its category names resolved to catalog category indices.
+#[derive(Debug, Clone, Default)]
+pub struct ResolvedFilter {
+    /// `Some(mask)` over category indices when `filter.categories` is non-empty.
+    only_categories: Option<Vec<bool>>,
+    /// Category indices never to return.
+    exclude_categories: Vec<u32>,
+    /// Finite lower price bound.
+    price_min: Option<f32>,
+    /// Finite upper price bound.
+    price_max: Option<f32>,
+}
+
+impl ResolvedFilter {
+    /// Resolves the category names. `strict`: an unknown name is
+    /// [`RecommendError::InvalidOption`]; otherwise it is skipped (never an error).
+    pub fn resolve(
+        rec: &Recommender,
+        filter: &Filter,
+        strict: bool,
+    ) -> Result<ResolvedFilter, RecommendError> {
+        let cat = |name: &str, field: &str| match rec.category_index(name) {
+            Some(c) => Ok(Some(c)),
+            None if strict => Err(RecommendError::InvalidOption(format!(
+                "{field}: unknown category {name:?}"
+            ))),
+            None => Ok(None),
+        };
+        let mut out = ResolvedFilter {
+            price_min: filter.price_min.filter(|v| v.is_finite()),
+            price_max: filter.price_max.filter(|v| v.is_finite()),
+            ..ResolvedFilter::default()
+        };
+        if !filter.categories.is_empty() {
+            let mut mask = vec![false; rec.metadata.categories.len().max(1)];
+            for name in &filter.categories {
+                if let Some(c) = cat(name, "filter.categories")? {
+                    if let Some(m) = mask.get_mut(c as usize) {
+                        *m = true;
+                    }
+                }
+            }
+            out.only_categories = Some(mask);
+        }
+        for name in &filter.exclude_categories {
+            if let Some(c) = cat(name, "filter.excludeCategories")? {
+                out.exclude_categories.push(c);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether item `i` passes the category and price rules.
+    pub fn admits(&self, rec: &Recommender, i: usize) -> bool {
+        let c = rec.category_of(i);
+        if let Some(mask) = &self.only_categories {
+            if !mask.get(c as usize).copied().unwrap_or(false) {
+                return false;
+            }
+        }
+        if self.exclude_categories.contains(&c) {
+            return false;
+        }
+        if self.price_min.is_none() && self.price_max.is_none() {
+            return true;
+        }
+        match rec.price(i) {
+            Some(p) if p.is_finite() => {
+                !(self.price_min.is_some_and(|lo| p < lo)
+                    || self.price_max.is_some_and(|hi| p > hi))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The eligibility mask over the catalog (`true` = may appear).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Eligibility {
+    mask: Vec<bool>,
+}
+
+impl Eligibility {
+    /// Items passing `filter` (unknown category names skipped), minus `exclude` (catalog
+    /// indices; out-of-range ones are ignored).
+    pub fn new(rec: &Recommender, filter: &Filter, exclude: &[u32]) -> Eligibility {
+        let resolved = ResolvedFilter::resolve(rec, filter, false).unwrap_or_default();
+        Eligibility::with_filter(rec, &resolved, exclude)
+    }
+
+    /// As [`Eligibility::new`] with an already resolved filter.
+    pub fn with_filter(rec: &Recommender, filter: &ResolvedFilter, exclude: &[u32]) -> Eligibility {
+        let mask = (0..rec.n_items()).map(|i| filter.admits(rec, i)).collect();
+        let mut e = Eligibility { mask };
+        exclude.iter().for_each(|&i| e.ban(i));
+        e
+    }
+
+    /// Makes item `i` ineligible (no-op when out of range).
+    pub fn ban(&mut self, i: u32) {
+        if let Some(e) = self.mask.get_mut(i as usize) {
+            *e = false;
+        }
+    }
+
+    /// Leaves out every item of the shopper's own `history`, except, with
+    /// `allow_repurchase`, the items they bought.
+    pub fn exclude_seen(&mut self, history: &[HistoryEvent], allow_repurchase: bool) {
+        let purchased: HashSet<u32> = history
+            .iter()
+            .filter(|e| e.kind == EventKind::Purchase)
+            .map(|e| e.item)
+            .collect();
+        for e in history {
+            if !(allow_repurchase && purchased.contains(&e.item)) {
+                self.ban(e.item);
+            }
+        }
+    }
+
+    /// Whether item `i` may appear.
+    pub fn is_eligible(&self, i: u32) -> bool {
+        self.mask.get(i as usize).copied().unwrap_or(false)
+    }
+
+    /// The mask, one entry per catalog item.
+    pub fn mask(&self) -> &[bool] {
+        &self.mask
+    }
+
+    /// The mask, by value.
+    pub fn into_mask(self) -> Vec<bool> {
+        self.mask
+    }
+}

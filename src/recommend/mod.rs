@@ -1,0 +1,937 @@
+//! The recommendation engine behind `recommend()`: turns a history and options into a
+//! ranked, explained list, with the same code in the CLI and in the browser.
+//!
+//! Scenarios: for you (history), similar items (a context item), frequently bought
+//! together (the cart), cross-category (filters, diversity), new items (cold-start content
+//! vectors), promotions (boost, promote). Every result carries its reasons.
+//!
+//! Scoring is split in three steps so the browser can run the middle one on the GPU:
+//! [`Recommender::prepare`] (validate options, encode the user, build the head's user
+//! query: [`score::encode`]), the head's logits for every item (any [`crate::kernels`]
+//! path; [`score::head_logits`] on the CPU), and [`Recommender::finish`].
+//! [`Recommender::recommend`] does all three on the CPU. [`score`] is the one
+//! "history → logits" path (evaluation uses [`score::logits`]).
+//!
+//! [`Recommender::finish`] is a pipeline of four stages, each a module stating its math:
+//! 1. [`eligibility`]: which items may appear (exclusions, seen items, category and
+//!    price filters);
+//! 2. [`blend`]: one logit per item (head or popularity logit, boosts, new-item boost,
+//!    then the transition-memory term); score = sigmoid(logit);
+//! 3. [`rank`]: promoted items first, then the top of the ranking, re-ranked for
+//!    category diversity;
+//! 4. [`explain`]: the reasons of each item.
+//!
+//! Input rules: the user encoder reads the history (sorted oldest first), then the context
+//! item as a view and the basket items as cart events, all at `now`. No history, context
+//! or basket at all: the popularity prior ranks instead (score = the item's popularity
+//! share).
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::format::{
+    validate_metadata, FormatError, ItemCatalog, Metadata, TensorData, WeightFile,
+};
+use crate::history::{EventKind, HistoryEvent};
+use crate::kernels::{CpuKernel, HeadPlan, UserQuery};
+use crate::model::layers::sigmoid;
+use crate::model::{Model, ModelError};
+
+pub mod blend;
+pub mod eligibility;
+pub mod explain;
+pub mod rank;
+mod request;
+pub mod score;
+
+use eligibility::Eligibility;
+use explain::{Explainer, Placement, Signals};
+
+/// Everything that can go wrong serving a recommendation.
+#[derive(Debug, thiserror::Error)]
+pub enum RecommendError {
+    /// The weight file is unreadable or invalid.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    /// The weight file's tensors do not make a model.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// An item id in the options or history is not in the catalog.
+    #[error("unknown item id {0:?}")]
+    UnknownItem(String),
+    /// An option is out of range or inconsistent (the message names it).
+    #[error("invalid option: {0}")]
+    InvalidOption(String),
+    /// The weight file's statistics or scoring head do not match its model (a
+    /// popularity prior of the wrong length, dtype or with negative or non-finite
+    /// values; head tensors of the wrong shape). Catalog errors are
+    /// [`RecommendError::Format`] ([`crate::format::validate_metadata`]).
+    #[error("inconsistent weight file: {0}")]
+    Inconsistent(String),
+}
+
+/// Options of one `recommend()` call; field names are the JavaScript ones (camelCase).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct RecommendOptions {
+    /// How many results (1..=1000).
+    pub k: usize,
+    /// "Similar to this item": a context item id (product page).
+    pub context: Option<String>,
+    /// "Frequently bought together": the items in the cart.
+    pub basket: Vec<String>,
+    /// Item ids never to return.
+    pub exclude: Vec<String>,
+    /// Leave out items already in the history (default true).
+    pub exclude_seen: bool,
+    /// With `exclude_seen`, still allow items the shopper bought before.
+    pub allow_repurchase: bool,
+    /// Attribute filters.
+    pub filter: Filter,
+    /// Score boosts for some items or a category (promotions).
+    pub boost: Vec<Boost>,
+    /// Pin some items into fixed slots (promotions).
+    pub promote: Option<Promote>,
+    /// 0 = pure relevance, 1 = strongest category diversification (MMR-style).
+    pub diversity: f32,
+    /// Extra weight for new items (cold start), 0 = none.
+    pub new_items_boost: f32,
+    /// Current time in Unix seconds (recency); defaults to the last history event.
+    pub now: Option<f64>,
+}
+
+impl Default for RecommendOptions {
+    fn default() -> Self {
+        RecommendOptions {
+            k: 10,
+            context: None,
+            basket: Vec::new(),
+            exclude: Vec::new(),
+            exclude_seen: true,
+            allow_repurchase: false,
+            filter: Filter::default(),
+            boost: Vec::new(),
+            promote: None,
+            diversity: 0.0,
+            new_items_boost: 0.0,
+            now: None,
+        }
+    }
+}
+
+/// Attribute filters on the results.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct Filter {
+    /// Only these category names (empty = all).
+    pub categories: Vec<String>,
+    /// Never these category names.
+    pub exclude_categories: Vec<String>,
+    /// Minimum price (items without a price are excluded when set).
+    pub price_min: Option<f32>,
+    /// Maximum price (items without a price are excluded when set).
+    pub price_max: Option<f32>,
+}
+
+/// A score boost for some items or a whole category.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct Boost {
+    /// Item ids to boost.
+    pub ids: Vec<String>,
+    /// Or a category name to boost.
+    pub category: Option<String>,
+    /// Added to the logit (may be negative to demote).
+    pub weight: f32,
+}
+
+/// Pins promoted items into the result list.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct Promote {
+    /// Candidate promoted item ids, best first.
+    pub ids: Vec<String>,
+    /// How many result slots they may take.
+    pub slots: usize,
+}
+
+/// One recommended item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Recommendation {
+    /// Store item id.
+    pub item: String,
+    /// Catalog index.
+    pub index: u32,
+    /// Display title.
+    pub title: String,
+    /// Category name.
+    pub category: String,
+    /// Price, when known.
+    pub price: Option<f32>,
+    /// Probability-like score in (0, 1): sigmoid of the final logit.
+    pub score: f32,
+    /// Why it is here, most important first (never empty).
+    pub reasons: Vec<Reason>,
+}
+
+/// Why an item was recommended; serialised with a `kind` tag (`history`, `similar`,
+/// `bought-together`, `popular`, `promoted`, `boosted`, `new`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Reason {
+    /// A history event that contributed (attention/attribution weight in [0, 1]).
+    History {
+        /// Item id of the history event.
+        item: String,
+        /// Its title.
+        title: String,
+        /// What the shopper did.
+        event: EventKind,
+        /// Share of the contribution.
+        weight: f32,
+    },
+    /// Similar to the context item.
+    Similar {
+        /// Context item id.
+        item: String,
+        /// Its title.
+        title: String,
+    },
+    /// Often bought with an item in the basket.
+    BoughtTogether {
+        /// Basket item id.
+        item: String,
+        /// Its title.
+        title: String,
+    },
+    /// Popular overall (the empty-history fallback says so).
+    Popular,
+    /// Pinned by a promotion.
+    Promoted,
+    /// Score raised by a boost.
+    Boosted,
+    /// A new item (content-only vector, cold start).
+    New,
+}
+
+/// Result of [`Recommender::prepare`]: the head's user-side input plus what
+/// [`Recommender::finish`] needs.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The scoring head's user query; `None` when there is no signal at all (empty
+    /// history, no context, no basket): popularity fallback, no head scores needed.
+    pub query: Option<UserQuery>,
+    /// Options, validated.
+    pub options: RecommendOptions,
+    /// The history the user encoder read.
+    pub history: Vec<HistoryEvent>,
+    /// Attention of the user vector over `history` (explanations).
+    pub attention: Vec<f32>,
+}
+
+/// A loaded model ready to serve: the weight file's catalog, the model, its item vectors
+/// and the precomputed scoring-head plan.
+pub struct Recommender {
+    /// The weight file's metadata.
+    pub metadata: Metadata,
+    /// The model.
+    pub model: Model,
+    /// The head's item-side plan (it holds the item vectors, see
+    /// [`Recommender::item_vectors`]).
+    pub plan: HeadPlan,
+    /// Popularity prior per item (from the `stats.popularity` tensor).
+    pub popularity: Vec<f32>,
+    /// CPU kernel used by [`Recommender::recommend`].
+    pub kernel: CpuKernel,
+    /// Store item id → catalog index.
+    index: HashMap<String, u32>,
+    /// Category name → category index (exact names).
+    category_by_name: HashMap<String, u32>,
+    /// Lower-cased category name → category index (case-insensitive fallback).
+    category_by_lower: HashMap<String, u32>,
+    /// Items whose `added` date is in the newest tenth of the catalog.
+    is_new: Vec<bool>,
+    /// Popularity share as a logit (the fallback ranking and its score).
+    popularity_logit: Vec<f32>,
+}
+
+/// Largest `k` a call may ask for.
+pub const MAX_K: usize = 1000;
+/// How many top candidates the diversity re-ranking considers.
+pub const DIVERSITY_POOL: usize = 5000;
+/// Share of the catalog (by `added` date, newest first) that counts as "new".
+pub const NEW_ITEM_FRACTION: f64 = 0.1;
+/// Name of the popularity-prior tensor in the weight file.
+pub const POPULARITY_TENSOR: &str = "stats.popularity";
+
+impl Recommender {
+    /// Parses, validates and loads a weight file.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Recommender, RecommendError> {
+        let file = WeightFile::from_bytes(bytes)?;
+        Recommender::from_weight_file(file)
+    }
+
+    /// Loads from a parsed weight file.
+    ///
+    /// Peak memory is kept near two catalog-sized `[n × d]` buffers besides the file:
+    /// once the model holds its parameters, the file's copies are dropped (only the
+    /// catalog metadata and the popularity prior are read after that), and the item
+    /// vectors move into the scoring plan.
+    pub fn from_weight_file(mut file: WeightFile) -> Result<Recommender, RecommendError> {
+        let model = Model::from_weights(&file)?;
+        file.tensors.retain(|name, _| name == POPULARITY_TENSOR);
+        let plan = model.head_plan(model.item_vectors());
+        Self::assemble(file, model, plan)
+    }
+
+    /// Checks the popularity prior and the scoring head against the catalog and builds
+    /// the lookups. The catalog itself is checked by [`validate_metadata`], the weight
+    /// format's one rule (lengths, unique ids, category range, attribute values).
+    fn assemble(
+        file: WeightFile,
+        model: Model,
+        plan: HeadPlan,
+    ) -> Result<Recommender, RecommendError> {
+        validate_metadata(&file.metadata)?;
+        let n = plan.n_items;
+        let bad = |m: String| Err(RecommendError::Inconsistent(m));
+        if let Err(e) = plan.validate() {
+            return bad(format!("scoring head: {e}"));
+        }
+        if n != file.metadata.model.n_items {
+            return bad(format!(
+                "the scoring head has {n} items, the catalog {}",
+                file.metadata.model.n_items
+            ));
+        }
+        let popularity = popularity_prior(&file, n)?;
+        let metadata = file.metadata;
+        let index: HashMap<String, u32> = (metadata.items.ids.iter().enumerate())
+            .map(|(i, id)| (id.clone(), i as u32))
+            .collect();
+        let mut category_by_name = HashMap::new();
+        let mut category_by_lower = HashMap::new();
+        for (c, name) in metadata.categories.iter().enumerate() {
+            category_by_name.entry(name.clone()).or_insert(c as u32);
+            category_by_lower
+                .entry(name.to_lowercase())
+                .or_insert(c as u32);
+        }
+        let is_new = new_items(&metadata.items.added, n);
+        let popularity_logit = popularity_logits(&popularity);
+        Ok(Recommender {
+            metadata,
+            model,
+            plan,
+            popularity,
+            kernel: CpuKernel::best(),
+            index,
+            category_by_name,
+            category_by_lower,
+            is_new,
+            popularity_logit,
+        })
+    }
+
+    /// Item vectors `[n × d]` (kept once, in the plan).
+    pub fn item_vectors(&self) -> &[f32] {
+        &self.plan.item_vectors
+    }
+
+    /// Number of catalog items.
+    pub fn n_items(&self) -> usize {
+        self.plan.n_items
+    }
+
+    /// The catalog (ids, titles, attributes).
+    pub fn catalog(&self) -> &ItemCatalog {
+        &self.metadata.items
+    }
+
+    /// Catalog index of a store item id.
+    pub fn item_index(&self, id: &str) -> Option<u32> {
+        self.index.get(id).copied()
+    }
+
+    /// Category index of a category name (exact, else ASCII/Unicode case-insensitive).
+    pub fn category_index(&self, name: &str) -> Option<u32> {
+        self.category_by_name
+            .get(name)
+            .or_else(|| self.category_by_lower.get(&name.to_lowercase()))
+            .copied()
+    }
+
+    /// Whether item `i` counts as new: its `added` date is in the newest tenth of the
+    /// catalog's known dates (and strictly later than the oldest one).
+    pub fn is_new(&self, i: usize) -> bool {
+        self.is_new.get(i).copied().unwrap_or(false)
+    }
+
+    /// Category name of item `i` (`"unknown"` when it has none).
+    pub fn category_name(&self, i: usize) -> &str {
+        let c = self.metadata.items.category.get(i).copied().unwrap_or(0) as usize;
+        self.metadata
+            .categories
+            .get(c)
+            .map(String::as_str)
+            .unwrap_or(crate::features::UNKNOWN_CATEGORY)
+    }
+
+    /// Category index of item `i`.
+    fn category_of(&self, i: usize) -> u32 {
+        self.metadata.items.category.get(i).copied().unwrap_or(0)
+    }
+
+    fn title(&self, i: usize) -> &str {
+        self.metadata
+            .items
+            .titles
+            .get(i)
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+
+    fn price(&self, i: usize) -> Option<f32> {
+        self.metadata.items.price.get(i).copied().flatten()
+    }
+
+    fn id(&self, i: usize) -> &str {
+        self.metadata
+            .items
+            .ids
+            .get(i)
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+
+    /// Dot product of the item vectors of `a` and `b`.
+    fn item_dot(&self, a: usize, b: usize) -> f32 {
+        let d = self.plan.dim;
+        match (
+            self.item_vectors().get(a * d..(a + 1) * d),
+            self.item_vectors().get(b * d..(b + 1) * d),
+        ) {
+            (Some(x), Some(y)) => x.iter().zip(y).map(|(p, q)| p * q).sum(),
+            _ => 0.0,
+        }
+    }
+
+    /// Resolves store item ids to a history the engine reads; events whose id is not in
+    /// the catalog are skipped and their ids returned (each once, first-seen order).
+    pub fn resolve_history(
+        &self,
+        events: &[(String, EventKind, f64)],
+    ) -> (Vec<HistoryEvent>, Vec<String>) {
+        let mut known = Vec::with_capacity(events.len());
+        let mut unknown: Vec<String> = Vec::new();
+        for (id, kind, at) in events {
+            match self.item_index(id) {
+                Some(item) => known.push(HistoryEvent {
+                    item,
+                    kind: *kind,
+                    at: *at,
+                }),
+                None => {
+                    if !unknown.contains(id) {
+                        unknown.push(id.clone());
+                    }
+                }
+            }
+        }
+        (known, unknown)
+    }
+
+    /// Step 1: validates the options and encodes the user ([`score::encode`]).
+    pub fn prepare(
+        &self,
+        history: &[HistoryEvent],
+        options: &RecommendOptions,
+    ) -> Result<Prepared, RecommendError> {
+        Self::validate_numbers(options)?;
+        let r = self.resolve(options, true)?;
+        let hist = self.encoder_input(history, options, &r)?;
+        if hist.is_empty() {
+            return Ok(Prepared {
+                query: None,
+                options: options.clone(),
+                history: hist,
+                attention: Vec::new(),
+            });
+        }
+        let enc = score::encode(&self.model, &self.plan, &hist);
+        let mut attention = enc.attention;
+        attention.resize(hist.len(), 0.0);
+        Ok(Prepared {
+            query: Some(enc.query),
+            options: options.clone(),
+            history: hist,
+            attention,
+        })
+    }
+
+    /// The encoder's input: the checked history sorted oldest first, then the
+    /// context item (a view) and the basket items (cart events) at `now` (the option,
+    /// else the last event's time, else 0).
+    fn encoder_input(
+        &self,
+        history: &[HistoryEvent],
+        options: &RecommendOptions,
+        r: &request::Resolved,
+    ) -> Result<Vec<HistoryEvent>, RecommendError> {
+        let n = self.n_items();
+        for (j, ev) in history.iter().enumerate() {
+            if ev.item as usize >= n {
+                return Err(RecommendError::UnknownItem(format!(
+                    "catalog index {} (history event {j}; the catalog has {n} items)",
+                    ev.item
+                )));
+            }
+            if !ev.at.is_finite() {
+                return Err(RecommendError::InvalidOption(format!(
+                    "history event {j} has a non-finite time {}",
+                    ev.at
+                )));
+            }
+        }
+        let mut hist = history.to_vec();
+        hist.sort_by(|a, b| a.at.total_cmp(&b.at));
+        let now = options
+            .now
+            .or_else(|| hist.last().map(|e| e.at))
+            .unwrap_or(0.0);
+        let at = now;
+        hist.extend(r.context.map(|item| HistoryEvent {
+            item,
+            kind: EventKind::View,
+            at,
+        }));
+        hist.extend(r.basket.iter().map(|&item| HistoryEvent {
+            item,
+            kind: EventKind::Cart,
+            at,
+        }));
+        Ok(hist)
+    }
+
+    /// Step 3: from the head's logits for every item (`logits.len() == n_items`; ignored
+    /// when `prepared.query` is `None`), runs the pipeline: [`eligibility`] → [`blend`]
+    /// → [`rank`] → [`explain`].
+    ///
+    /// Never fails: ids the catalog does not know are skipped, out-of-range numbers are
+    /// clamped, and logits of the wrong length give an empty list.
+    pub fn finish(&self, prepared: &Prepared, logits: &[f32]) -> Vec<Recommendation> {
+        let n = self.n_items();
+        let o = &prepared.options;
+        let Ok(r) = self.resolve(o, false) else {
+            return Vec::new();
+        };
+        let personal = prepared.query.is_some();
+        if personal && logits.len() != n {
+            return Vec::new();
+        }
+        // The shopper's own events: the encoder's input minus the appended context and
+        // basket events.
+        let appended = usize::from(r.context.is_some()) + r.basket.len();
+        let n_real = prepared.history.len().saturating_sub(appended);
+
+        let mut eligible = Eligibility::with_filter(self, &r.filter, &r.banned());
+        if o.exclude_seen {
+            eligible.exclude_seen(&prepared.history[..n_real], o.allow_repurchase);
+        }
+
+        let new_boost = finite_or_zero(o.new_items_boost);
+        let boost = blend::boosts(self, &r.boosts);
+        let base = if personal {
+            logits
+        } else {
+            &self.popularity_logit
+        };
+        let mut logit = blend::blend(base, &boost, |i| self.is_new(i), new_boost);
+        if personal {
+            score::add_memory(&self.model, &prepared.history, &mut logit);
+        }
+
+        let k = o.k.clamp(1, MAX_K).min(n);
+        let slots = o.promote.as_ref().map_or(0, |p| p.slots);
+        let diversity = finite_or_zero(o.diversity).clamp(0.0, 1.0);
+        let ranked = rank::rank(
+            self,
+            &logit,
+            eligible.into_mask(),
+            &r.promote,
+            slots,
+            k,
+            diversity,
+        );
+
+        let explainer = Explainer::new(
+            self,
+            Signals {
+                history: &prepared.history,
+                attention: &prepared.attention,
+                n_real,
+                context: r.context,
+                basket: &r.basket,
+                personal,
+            },
+        );
+        let placement = |pos: usize, i: usize| Placement {
+            promoted: pos < ranked.n_promoted,
+            boosted: boost[i] > 0.0,
+            new: new_boost > 0.0 && self.is_new(i),
+        };
+        (ranked.items.iter().enumerate())
+            .map(|(pos, &i)| {
+                let i = i as usize;
+                let reasons = explainer.reasons(i, placement(pos, i));
+                self.recommendation(i, sigmoid(logit[i]), reasons)
+            })
+            .collect()
+    }
+
+    /// The result entry for item `i`.
+    fn recommendation(&self, i: usize, score: f32, reasons: Vec<Reason>) -> Recommendation {
+        Recommendation {
+            item: self.id(i).to_string(),
+            index: i as u32,
+            title: self.title(i).to_string(),
+            category: self.category_name(i).to_string(),
+            price: self.price(i),
+            score,
+            reasons,
+        }
+    }
+
+    /// All three steps on the CPU with [`Recommender::kernel`].
+    pub fn recommend(
+        &self,
+        history: &[HistoryEvent],
+        options: &RecommendOptions,
+    ) -> Result<Vec<Recommendation>, RecommendError> {
+        let prepared = self.prepare(history, options)?;
+        let mut logits = vec![0.0; self.n_items()];
+        if let Some(q) = &prepared.query {
+            score::head_logits(self.kernel, &self.plan, q, &mut logits)
+                .map_err(|e| RecommendError::Inconsistent(format!("scoring head: {e}")))?;
+        }
+        Ok(self.finish(&prepared, &logits))
+    }
+}
+
+/// `x`, or 0 when it is not finite.
+fn finite_or_zero(x: f32) -> f32 {
+    if x.is_finite() {
+        x
+    } else {
+        0.0
+    }
+}
+
+/// The `stats.popularity` prior: one finite, non-negative value per item (all 1 when the
+/// tensor is absent).
+fn popularity_prior(file: &WeightFile, n: usize) -> Result<Vec<f32>, RecommendError> {
+    let bad = |m: String| Err(RecommendError::Inconsistent(m));
+    let Some(t) = file.tensors.get(POPULARITY_TENSOR) else {
+        return Ok(vec![1.0; n]);
+    };
+    match &t.data {
+        TensorData::F32(v) if v.len() == n => {
+            if let Some(j) = v.iter().position(|x| !x.is_finite() || *x < 0.0) {
+                return bad(format!(
+                    "{POPULARITY_TENSOR}[{j}] = {} (must be finite and >= 0)",
+                    v[j]
+                ));
+            }
+            Ok(v.clone())
+        }
+        TensorData::F32(v) => bad(format!(
+            "{POPULARITY_TENSOR} has {} values for {n} items",
+            v.len()
+        )),
+        TensorData::I32(_) => bad(format!("{POPULARITY_TENSOR} is not F32")),
+    }
+}
+
+/// Marks the items whose `added` date is among the newest [`NEW_ITEM_FRACTION`] of the
+/// known dates (at least one item), and strictly later than the oldest known date.
+fn new_items(added: &[Option<f64>], n: usize) -> Vec<bool> {
+    let mut dates: Vec<f64> = added
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|x| x.is_finite())
+        .collect();
+    if dates.is_empty() {
+        return vec![false; n];
+    }
+    dates.sort_by(|a, b| b.total_cmp(a));
+    let count = ((dates.len() as f64 * NEW_ITEM_FRACTION).ceil() as usize).clamp(1, dates.len());
+    let threshold = dates[count - 1];
+    let oldest = dates[dates.len() - 1];
+    (0..n)
+        .map(|i| {
+            added
+                .get(i)
+                .copied()
+                .flatten()
+                .is_some_and(|a| a.is_finite() && a >= threshold && a > oldest)
+        })
+        .collect()
+}
+
+/// Popularity as a logit of its share: `sigmoid(logit_i) = pop_i / Σ pop` (uniform when
+/// the prior is all zero), clamped away from 0 and 1.
+fn popularity_logits(pop: &[f32]) -> Vec<f32> {
+    let n = pop.len().max(1) as f64;
+    let sum: f64 = pop.iter().map(|&x| x as f64).sum();
+    pop.iter()
+        .map(|&x| {
+            let s = if sum > 0.0 { x as f64 / sum } else { 1.0 / n };
+            let s = s.clamp(1e-12, 1.0 - 1e-7);
+            (s.ln() - (1.0 - s).ln()) as f32
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    //! Engine logic on a hand-built catalog with synthetic head logits (no model
+    //! forward pass); `tests/recommend.rs` covers the whole path on a real model.
+    use super::*;
+    use crate::features::ItemFeatureTable;
+    use crate::format::Quantization;
+    use crate::model::ModelConfig;
+    use std::collections::BTreeMap;
+    use std::collections::HashSet;
+
+    const N: usize = 40;
+    const D: usize = 4;
+
+    fn fake() -> Recommender {
+        let config = ModelConfig {
+            n_items: N,
+            n_categories: 5,
+            n_token_buckets: 8,
+            dim: D,
+            n_blocks: 1,
+            n_heads: 1,
+            max_len: 8,
+            ffn_dim: 8,
+            mlp_hidden: vec![4],
+            n_recency_buckets: 4,
+        };
+        let items = ItemCatalog {
+            ids: (0..N).map(|i| format!("I{i}")).collect(),
+            titles: (0..N).map(|i| format!("Item {i}")).collect(),
+            category: (0..N).map(|i| 1 + (i % 4) as u32).collect(),
+            price: (0..N).map(|i| Some(i as f32)).collect(),
+            added: (0..N).map(|i| Some(i as f64)).collect(),
+        };
+        let metadata = Metadata {
+            format_version: 1,
+            model: config.clone(),
+            categories: ["unknown", "a", "b", "c", "d"].map(String::from).to_vec(),
+            items,
+            features: serde_json::Value::Null,
+            training: serde_json::Value::Null,
+            metrics: serde_json::Value::Null,
+            quantization: Quantization::F32,
+            content_hash: String::new(),
+        };
+        let mut tensors = BTreeMap::new();
+        tensors.insert(
+            POPULARITY_TENSOR.to_string(),
+            crate::format::Tensor {
+                shape: vec![N],
+                data: TensorData::F32((0..N).map(|i| ((i * 7) % N) as f32).collect()),
+            },
+        );
+        let file = WeightFile { metadata, tensors };
+        let model = Model {
+            config,
+            features: ItemFeatureTable::default(),
+            params: Vec::new(),
+            memory: None,
+        };
+        // Item i points along axis i % D with a little of axis (i + 1) % D.
+        let mut v = vec![0.0; N * D];
+        for i in 0..N {
+            v[i * D + i % D] = 1.0;
+            v[i * D + (i + 1) % D] = 0.25;
+        }
+        let plan = HeadPlan {
+            n_items: N,
+            dim: D,
+            hidden: 1,
+            item_vectors: v,
+            layers: Vec::new(),
+            w_out: vec![0.0],
+            b_out: 0.0,
+        };
+        Recommender::assemble(file, model, plan).unwrap()
+    }
+
+    fn prepared(o: RecommendOptions, history: Vec<HistoryEvent>, attention: Vec<f32>) -> Prepared {
+        Prepared {
+            query: Some(UserQuery {
+                m: Vec::new(),
+                a: Vec::new(),
+            }),
+            options: o,
+            history,
+            attention,
+        }
+    }
+
+    fn logits() -> Vec<f32> {
+        (0..N).map(|i| ((i * 13) % N) as f32 / 10.0).collect()
+    }
+
+    fn ev(item: u32, kind: EventKind) -> HistoryEvent {
+        HistoryEvent {
+            item,
+            kind,
+            at: 0.0,
+        }
+    }
+
+    #[test]
+    fn ranks_by_logit_with_exclusions() {
+        let r = fake();
+        let l = logits();
+        let o = RecommendOptions {
+            k: 5,
+            exclude: vec!["I3".into()],
+            ..RecommendOptions::default()
+        };
+        let p = prepared(o, vec![ev(6, EventKind::View)], vec![1.0]);
+        let got: Vec<u32> = r.finish(&p, &l).iter().map(|x| x.index).collect();
+        let mut want: Vec<u32> = (0..N as u32).filter(|&i| i != 3 && i != 6).collect();
+        want.sort_by(|&a, &b| l[b as usize].total_cmp(&l[a as usize]));
+        assert_eq!(got, want[..5]);
+    }
+
+    #[test]
+    fn popularity_fallback() {
+        let r = fake();
+        let p = r.prepare(&[], &RecommendOptions::default()).unwrap();
+        assert!(p.query.is_none());
+        let recs = r.finish(&p, &[]);
+        assert_eq!(recs.len(), 10);
+        for w in recs.windows(2) {
+            assert!(r.popularity[w[0].index as usize] >= r.popularity[w[1].index as usize]);
+        }
+        assert!(recs.iter().all(|x| x.reasons == vec![Reason::Popular]));
+    }
+
+    #[test]
+    fn diversity_one_round_robins_categories() {
+        let r = fake();
+        let o = RecommendOptions {
+            k: 8,
+            diversity: 1.0,
+            ..RecommendOptions::default()
+        };
+        let p = prepared(o, vec![ev(0, EventKind::View)], vec![1.0]);
+        let recs = r.finish(&p, &logits());
+        let cats: Vec<&str> = recs.iter().map(|x| x.category.as_str()).collect();
+        let first: HashSet<&str> = cats[..4].iter().copied().collect();
+        let second: HashSet<&str> = cats[4..].iter().copied().collect();
+        assert_eq!(first.len(), 4, "{cats:?}");
+        assert_eq!(second.len(), 4, "{cats:?}");
+    }
+
+    #[test]
+    fn history_reason_weights_follow_attribution() {
+        let r = fake();
+        // Item 4 lies along axis 0 (like item 0) and not at all along axis 2 (item 2).
+        let p = prepared(
+            RecommendOptions {
+                k: N - 2,
+                ..RecommendOptions::default()
+            },
+            vec![ev(0, EventKind::View), ev(2, EventKind::Cart)],
+            vec![0.5, 0.5],
+        );
+        let recs = r.finish(&p, &logits());
+        let four = recs.iter().find(|x| x.index == 4).unwrap();
+        match &four.reasons[0] {
+            Reason::History { item, weight, .. } => {
+                assert_eq!(item, "I0");
+                assert!((*weight - 1.0).abs() < 1e-6);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            four.reasons.len(),
+            1,
+            "item 2 contributes nothing to item 4"
+        );
+    }
+
+    #[test]
+    fn promote_boost_and_price_filter() {
+        let r = fake();
+        let o = RecommendOptions {
+            k: 4,
+            promote: Some(Promote {
+                ids: vec!["I39".into(), "I1".into()],
+                slots: 1,
+            }),
+            boost: vec![Boost {
+                ids: vec!["I2".into()],
+                category: None,
+                weight: 50.0,
+            }],
+            filter: Filter {
+                price_min: Some(1.0),
+                ..Filter::default()
+            },
+            ..RecommendOptions::default()
+        };
+        let p = prepared(o, vec![ev(0, EventKind::View)], vec![1.0]);
+        let recs = r.finish(&p, &logits());
+        assert_eq!(recs[0].index, 39);
+        assert_eq!(recs[0].reasons[0], Reason::Promoted);
+        assert_eq!(recs[1].index, 2);
+        assert!(recs[1].reasons.contains(&Reason::Boosted));
+        assert!(recs.iter().all(|x| x.price.unwrap() >= 1.0));
+    }
+
+    #[test]
+    fn rank_top_k_respects_the_mask_and_breaks_ties_by_index() {
+        let s = [1.0, 2.0, 1.0, 2.0, 5.0, f32::NAN];
+        let mask = [true, true, true, true, false, true];
+        assert_eq!(rank::top_k(&s, &mask, 6), vec![1, 3, 0, 2, 5]);
+        assert_eq!(rank::top_k(&s, &mask, 2), vec![1, 3]);
+        assert!(rank::top_k(&s, &mask, 0).is_empty());
+    }
+
+    #[test]
+    fn eligibility_without_a_request() {
+        let r = fake();
+        let filter = Filter {
+            categories: vec!["A".into(), "ghost".into()],
+            price_max: Some(20.0),
+            ..Filter::default()
+        };
+        let e = Eligibility::new(&r, &filter, &[4, 999]);
+        let got: Vec<u32> = (0..N as u32).filter(|&i| e.is_eligible(i)).collect();
+        // Category "a" is index 1: items i with i % 4 == 0, priced i <= 20, minus item 4.
+        assert_eq!(got, vec![0, 8, 12, 16, 20]);
+        let mut e = Eligibility::new(&r, &Filter::default(), &[]);
+        e.exclude_seen(&[ev(3, EventKind::View), ev(5, EventKind::Purchase)], true);
+        assert!(!e.is_eligible(3) && e.is_eligible(5) && e.mask().len() == N);
+    }
+
+    #[test]
+    fn new_items_are_the_newest_tenth() {
+        let added: Vec<Option<f64>> = (0..20).map(|i| Some(i as f64)).collect();
+        let new = new_items(&added, 20);
+        assert_eq!(new.iter().filter(|&&b| b).count(), 2);
+        assert!(new[18] && new[19]);
+        assert!(new_items(&[Some(5.0); 10], 10).iter().all(|&b| !b));
+        assert!(new_items(&[None; 3], 3).iter().all(|&b| !b));
+    }
+}

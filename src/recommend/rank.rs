@@ -1,0 +1,145 @@
+//! Stage 3 of the pipeline: the ordered result list from the final logits and the
+//! eligibility mask.
+//!
+//! # Rule
+//! 1. Promotion ([`promote`]): up to `slots` (at most `k`) eligible promoted items, in
+//!    the request's order and without repeats, take the first places and stop being
+//!    candidates.
+//! 2. The remaining `r = k − promoted` places: the top `r` eligible items by logit
+//!    ([`top_k`], the one order of [`crate::kernels::topk`]: NaN last, ties by the lower
+//!    index). With diversity `δ > 0` ([`diversify`]): from the pool of the top
+//!    `max(r, DIVERSITY_POOL)`, greedily take the item maximising
+//!    `z_i − δ · unit · taken(category(i))`, where `taken` counts the items already placed
+//!    (promoted ones included) per category and `unit = 1.001 · spread + 10⁻³`, `spread`
+//!    being the range of the pool's finite logits; so `δ = 1` never repeats a category
+//!    while another still has candidates. Ties: higher raw logit, then lower index.
+use std::collections::HashMap;
+
+use super::{Recommender, DIVERSITY_POOL};
+use crate::kernels::topk;
+
+/// The `k` best eligible items by `scores`, best first (`eligible[i]` for item `i`;
+/// items past either slice's end are not candidates).
+pub fn top_k(scores: &[f32], eligible: &[bool], k: usize) -> Vec<u32> {
+    let n = scores.len().min(eligible.len()).min(u32::MAX as usize);
+    topk::top_k_among(scores, (0..n as u32).filter(|&i| eligible[i as usize]), k)
+}
+
+/// Pins up to `slots` eligible `promoted` items (in order, no repeats) and marks them
+/// ineligible for the rest of the ranking.
+pub fn promote(eligible: &mut [bool], promoted: &[u32], slots: usize) -> Vec<u32> {
+    let mut picked: Vec<u32> = Vec::with_capacity(slots.min(promoted.len()));
+    for &p in promoted {
+        if picked.len() >= slots {
+            break;
+        }
+        if eligible.get(p as usize).copied().unwrap_or(false) && !picked.contains(&p) {
+            picked.push(p);
+        }
+    }
+    for &p in &picked {
+        eligible[p as usize] = false;
+    }
+    picked
+}
+
+/// A ranked result list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ranked {
+    /// Item indices, best first.
+    pub items: Vec<u32>,
+    /// How many leading items are promoted.
+    pub n_promoted: usize,
+}
+
+/// Promotion, then the top `k` (diversified when `diversity > 0`), as the module docs
+/// say.
+pub fn rank(
+    rec: &Recommender,
+    logit: &[f32],
+    mut eligible: Vec<bool>,
+    promoted: &[u32],
+    slots: usize,
+    k: usize,
+    diversity: f32,
+) -> Ranked {
+    let mut items = promote(&mut eligible, promoted, slots.min(k));
+    let n_promoted = items.len();
+    let rest = k - n_promoted;
+    if diversity > 0.0 {
+        let pool = top_k(logit, &eligible, rest.max(DIVERSITY_POOL));
+        let counts = items.iter().fold(HashMap::new(), |mut m, &i| {
+            *m.entry(rec.category_of(i as usize)).or_insert(0usize) += 1;
+            m
+        });
+        let category = |i: u32| rec.category_of(i as usize);
+        items.extend(diversify(&pool, logit, rest, diversity, counts, category));
+    } else {
+        items.extend(top_k(logit, &eligible, rest));
+    }
+    Ranked { items, n_promoted }
+}
+
+/// Greedy category diversification over `pool` (sorted best first): `k` items, each step
+/// taking the item maximising `logit − diversity × unit × counts[category]` (see the
+/// module docs). `counts` holds the items already placed per category.
+pub fn diversify(
+    pool: &[u32],
+    logit: &[f32],
+    k: usize,
+    diversity: f32,
+    mut counts: HashMap<u32, usize>,
+    category: impl Fn(u32) -> u32,
+) -> Vec<u32> {
+    let finite = pool
+        .iter()
+        .map(|&i| logit[i as usize])
+        .filter(|x| x.is_finite());
+    let (lo, hi) = finite.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), x| {
+        (lo.min(x), hi.max(x))
+    });
+    let spread = if hi >= lo { hi - lo } else { 0.0 };
+    let unit = spread * 1.001 + 1e-3;
+    // Per category, its candidates best first, categories in first-seen order.
+    let mut order: Vec<u32> = Vec::new();
+    let mut groups: HashMap<u32, Vec<u32>> = HashMap::new();
+    for &i in pool {
+        let c = category(i);
+        groups
+            .entry(c)
+            .or_insert_with(|| {
+                order.push(c);
+                Vec::new()
+            })
+            .push(i);
+    }
+    let mut head: HashMap<u32, usize> = order.iter().map(|&c| (c, 0)).collect();
+    let mut out = Vec::with_capacity(k.min(pool.len()));
+    while out.len() < k {
+        let mut best: Option<(f32, f32, u32, u32)> = None; // (adjusted, raw, item, cat)
+        for &c in &order {
+            let Some(&i) = groups[&c].get(head[&c]) else {
+                continue;
+            };
+            let raw = logit[i as usize];
+            let taken = counts.get(&c).copied().unwrap_or(0) as f32;
+            let adj = raw - diversity * unit * taken;
+            let better = match best {
+                None => true,
+                Some((ba, br, bi, _)) => adj
+                    .total_cmp(&ba)
+                    .then(raw.total_cmp(&br))
+                    .then(bi.cmp(&i))
+                    .is_gt(),
+            };
+            if better {
+                best = Some((adj, raw, i, c));
+            }
+        }
+        let Some((_, _, i, c)) = best else { break };
+        out.push(i);
+        *head.get_mut(&c).expect("category has a head") += 1;
+        *counts.entry(c).or_insert(0) += 1;
+    }
+    out
+}
