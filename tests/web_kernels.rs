@@ -11,7 +11,7 @@
 //! Tolerance: `|y - x| <= 1e-4 · (1 + |x|)` against the scalar score `x`.
 #![cfg(target_arch = "wasm32")]
 
-use vitrine::kernels::{self, CpuKernel, HeadPlan, UserQuery};
+use vitrine::kernels::{self, CpuKernel};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -53,6 +53,7 @@ fn simd128_is_the_best_kernel_and_matches_scalar() {
     }
 }
 
+#[cfg(feature = "gpu")]
 fn navigator_has_gpu() -> bool {
     let global = js_sys::global();
     let Ok(nav) = js_sys::Reflect::get(&global, &"navigator".into()) else {

@@ -183,6 +183,7 @@ pub fn scores(plan: &HeadPlan, query: &UserQuery, out: &mut [f32]) {
         return;
     }
     let ops = Operands::new(plan, query);
+    let plan = ops.plan;
     let (d, h) = (plan.dim, plan.hidden);
     let stride = ops.max_padded;
     let mut cur = vec![0.0f32; BLOCK * stride];
