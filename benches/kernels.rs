@@ -1,16 +1,18 @@
 //! Scoring-head benchmarks: `scores()` for n = 4,000 and 100,000 items (1,000,000 with
-//! `VITRINE_BENCH_LARGE=1`), d = 64, h = 64, no extra layer: Scalar vs Native, and the
-//! GPU path when wgpu finds an adapter (`gpu_scores`: one request with readback;
-//! `gpu_kernels_only`: 20 head evaluations per submission, no readback of logits). Throughput is reported as elements = FLOPs, so
-//! criterion's `Gelem/s` reads as GFLOP/s. The `peak` group measures this machine's
-//! multiply-add peak in the same run (one thread, and all rayon threads), so GEMM
-//! throughput can be quoted as a fraction of it.
+//! `VITRINE_BENCH_LARGE=1`), d = 64, h = 64, no extra layer: every CPU kernel of
+//! `CpuKernel::ALL` (Scalar and Native), and the GPU path when wgpu finds an adapter
+//! (`gpu_scores`: one request with readback; `gpu_kernels_only`: 20 head evaluations per
+//! submission, no readback of logits; `gpu_top10`). Throughput is reported as
+//! elements = FLOPs, so criterion's `Gelem/s` reads as GFLOP/s. The `peak` group
+//! measures this machine's multiply-add peak in the same run (one thread, and all rayon
+//! threads), so GEMM throughput can be quoted as a fraction of it.
 //!
 //! `cargo bench --bench kernels` (all), `cargo bench --bench kernels -- gpu` (GPU only).
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 use std::time::Duration;
 use vitrine::kernels::{native, CpuKernel, HeadPlan, UserQuery};
+use vitrine::rng::SplitMix64;
 
 const D: usize = 64;
 const H: usize = 64;
@@ -19,13 +21,8 @@ const H: usize = 64;
 const GPU_REPEATS: u32 = 20;
 
 fn plan_and_query(n: usize) -> (HeadPlan, UserQuery) {
-    let mut s = 0x2545_f491_4f6c_dd1du64;
-    let mut rnd = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
-    };
+    let mut rng = SplitMix64::new(0x2545_f491_4f6c_dd1d);
+    let mut rnd = move || rng.next_f32() - 0.5;
     let plan = HeadPlan {
         n_items: n,
         dim: D,
@@ -81,7 +78,7 @@ fn cpu(c: &mut Criterion) {
             .warm_up_time(Duration::from_millis(500))
             .measurement_time(Duration::from_secs(3))
             .throughput(Throughput::Elements(flops));
-        for kernel in [CpuKernel::Scalar, CpuKernel::Native] {
+        for &kernel in CpuKernel::ALL {
             if kernel == CpuKernel::Scalar && n > 100_000 {
                 continue;
             }

@@ -1,6 +1,9 @@
-//! Native parity tests of the scoring-head kernels: every fast path against the scalar
-//! reference on random plans of odd shapes, top-k against a full sort, and the GPU path
-//! (on whatever adapter wgpu finds; lavapipe on CI-like machines).
+//! Native parity tests of the scoring-head kernels: every fast path this target lists in
+//! `CpuKernel::ALL` against the scalar reference on random plans of odd shapes (the list
+//! must hold the native kernel), top-k against a full sort, the GPU path (on whatever
+//! adapter wgpu finds; lavapipe on CI-like machines; `VITRINE_REQUIRE_GPU=1` makes a
+//! missing adapter a failure), and the WGSL `@group/@binding` declarations against the
+//! Rust binding constants.
 //!
 //! Tolerance: a fast path's score `y` must satisfy `|y - x| <= TOL · (1 + |x|)` against
 //! the scalar score `x`, `TOL = 1e-4` (sums are reordered and may use FMA).
@@ -13,14 +16,23 @@ mod kernel_cases;
 use kernel_cases::*;
 
 #[test]
+fn native_builds_list_exactly_scalar_and_native() {
+    assert_eq!(CpuKernel::ALL, &[CpuKernel::Scalar, CpuKernel::Native]);
+    assert_eq!(fast_kernels(CpuKernel::Native), vec![CpuKernel::Native]);
+    let names: Vec<&str> = CpuKernel::ALL.iter().map(|k| k.name()).collect();
+    assert_eq!(names, ["scalar", "native"]);
+}
+
+#[test]
 fn native_matches_scalar_on_odd_shapes() {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = SplitMix64::new(0x9e37_79b9_7f4a_7c15);
+    let fast = fast_kernels(CpuKernel::Native);
     for (n, d, h, extra) in shapes(2) {
         let plan = random_plan(&mut rng, n, d, h, &extra);
         let query = random_query(&mut rng, &plan);
         let want = scores(CpuKernel::Scalar, &plan, &query);
         assert!(want.iter().all(|x| x.is_finite()));
-        for kernel in CpuKernel::ALL {
+        for &kernel in &fast {
             let got = scores(kernel, &plan, &query);
             assert_close(
                 &format!("{} n={n} d={d} h={h} extra={extra:?}", kernel.name()),
@@ -34,7 +46,7 @@ fn native_matches_scalar_on_odd_shapes() {
 #[test]
 fn native_parallel_path_matches_scalar() {
     // Large enough for the multi-threaded split, with a ragged last chunk.
-    let mut rng = Rng(7);
+    let mut rng = SplitMix64::new(7);
     let plan = random_plan(&mut rng, 20_011, 64, 64, &[32]);
     let query = random_query(&mut rng, &plan);
     let want = scores(CpuKernel::Scalar, &plan, &query);
@@ -64,7 +76,8 @@ fn scalar_follows_the_documented_math() {
     };
     // h1 = [2, 0]; h2 = relu(2*2 + 0*3 + 0.25) = 4.25; score = 4*4.25 + 1 + (1 + 2).
     let expected = 4.0 * 4.25 + 1.0 + 3.0;
-    for kernel in CpuKernel::ALL {
+    fast_kernels(CpuKernel::Native);
+    for &kernel in CpuKernel::ALL {
         let got = scores(kernel, &plan, &query);
         assert!(
             (got[0] - expected).abs() < 1e-5,
@@ -77,7 +90,7 @@ fn scalar_follows_the_documented_math() {
 
 #[test]
 fn shape_errors_are_reported_not_panicked() {
-    let mut rng = Rng(3);
+    let mut rng = SplitMix64::new(3);
     let plan = random_plan(&mut rng, 5, 4, 3, &[2]);
     let query = random_query(&mut rng, &plan);
     let mut out = vec![0.0; 5];
@@ -127,11 +140,11 @@ fn same_ranking(a: &[(u32, f32)], b: &[(u32, f32)]) -> bool {
 
 #[test]
 fn top_k_equals_full_sort() {
-    let mut rng = Rng(11);
+    let mut rng = SplitMix64::new(11);
     for n in [0usize, 1, 2, 7, 100, 1000, 4099] {
         // Few distinct values, so ties are common; some NaN and infinities.
         let scores: Vec<f32> = (0..n)
-            .map(|_| match rng.next_u64() % 20 {
+            .map(|_| match rng.below(20) {
                 0 => f32::NAN,
                 1 => f32::INFINITY,
                 2 => f32::NEG_INFINITY,
@@ -187,7 +200,7 @@ mod gpu {
             return;
         };
         println!("adapter: {name}");
-        let mut rng = Rng(0x5eed);
+        let mut rng = SplitMix64::new(0x5eed);
         let mut cases = shapes(2);
         cases.retain(|c| c.0 != 37 || (c.1 + c.2) % 3 == 0);
         for (n, d, h, extra) in cases {
@@ -227,8 +240,8 @@ mod gpu {
         // The item vectors are the scores: d = 1, h = 1, M = [1, 0], w_out = 1, and
         // every value is a small non-negative integer (many ties).
         let n = 5000;
-        let mut rng = Rng(99);
-        let values: Vec<f32> = (0..n).map(|_| (rng.next_u64() % 50) as f32).collect();
+        let mut rng = SplitMix64::new(99);
+        let values: Vec<f32> = (0..n).map(|_| rng.below(50) as f32).collect();
         let plan = HeadPlan {
             n_items: n,
             dim: 1,
@@ -277,7 +290,7 @@ mod gpu {
         // 17 output groups (16 x 2) and 5 top-k chunks.
         let (device, queue) = limited_device(|l| l.max_compute_workgroups_per_dimension = 16)
             .expect("a device with lower limits");
-        let mut rng = Rng(42);
+        let mut rng = SplitMix64::new(42);
         let plan = random_plan(&mut rng, 4099, 33, 70, &[9]);
         let query = random_query(&mut rng, &plan);
         let gpu = GpuScorer::with_device(device, queue, &plan).expect("fits in 2-D");
@@ -297,7 +310,7 @@ mod gpu {
             l.max_compute_workgroups_per_dimension = 4;
         })
         .expect("a device with lower limits");
-        let mut rng = Rng(5);
+        let mut rng = SplitMix64::new(5);
         // V is 1000 x 64 floats = 256 KiB > 64 KiB.
         let big = random_plan(&mut rng, 1000, 64, 8, &[]);
         let err = GpuScorer::with_device(device.clone(), queue.clone(), &big)
@@ -310,5 +323,122 @@ mod gpu {
             .err()
             .expect("too many workgroups");
         assert!(matches!(err, GpuError::TooLarge(_)), "{err}");
+    }
+}
+
+/// The WGSL `@group/@binding` declarations of every `src/kernels/*.wgsl` file against
+/// the Rust binding constants and layouts (`kernels::gpu::bindings`).
+#[cfg(feature = "gpu")]
+mod wgsl_bindings {
+    use vitrine::kernels::gpu::bindings::{Access, Binding, ShaderInterface, GROUP, SHADERS};
+
+    /// `(group, binding, name, access)` of every `var` with a `@binding` attribute, in
+    /// source order. Comments are stripped and declarations may span lines.
+    fn declarations(src: &str) -> Vec<(u32, u32, String, Access)> {
+        let code: String = src
+            .lines()
+            .map(|l| l.split("//").next().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let attr = |decl: &str, name: &str| -> u32 {
+            let rest = decl
+                .split(name)
+                .nth(1)
+                .unwrap_or_else(|| panic!("{name} missing in `{decl}`"));
+            let end = rest.find(')').expect("closing parenthesis");
+            rest[..end].trim().parse().expect("a number")
+        };
+        let mut out = Vec::new();
+        for piece in code.split(';') {
+            if !piece.contains("@binding(") {
+                continue;
+            }
+            let decl = piece.trim();
+            let var = decl.split("var<").nth(1).expect("a var<...> declaration");
+            let (space, rest) = var.split_once('>').expect("closing >");
+            let name = rest.split(':').next().expect("a name").trim().to_string();
+            let access = match space.replace(' ', "").as_str() {
+                "uniform" => Access::Uniform,
+                "storage" | "storage,read" => Access::Read,
+                "storage,read_write" => Access::ReadWrite,
+                other => panic!("unknown address space `{other}` in `{decl}`"),
+            };
+            out.push((attr(decl, "@group("), attr(decl, "@binding("), name, access));
+        }
+        out
+    }
+
+    /// Differences between a shader source's declarations and its Rust table.
+    fn check(shader: &ShaderInterface, src: &str) -> Result<(), String> {
+        let mut found = declarations(src);
+        found.sort_by_key(|d| d.1);
+        let want: Vec<(u32, u32, String, Access)> = shader
+            .bindings
+            .iter()
+            .map(|b: &Binding| (GROUP, b.binding, b.name.to_string(), b.access))
+            .collect();
+        if found == want {
+            Ok(())
+        } else {
+            Err(format!(
+                "{}: WGSL declares {found:?}, Rust has {want:?}",
+                shader.file
+            ))
+        }
+    }
+
+    fn wgsl_files() -> Vec<(String, String)> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/kernels");
+        let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
+            .expect("src/kernels")
+            .map(|e| e.expect("directory entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "wgsl"))
+            .map(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                (name, std::fs::read_to_string(&p).expect("readable WGSL"))
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn every_wgsl_binding_matches_its_rust_constant() {
+        let files = wgsl_files();
+        assert_eq!(files.len(), SHADERS.len(), "one table per .wgsl file");
+        for (file, src) in &files {
+            let shader = SHADERS
+                .iter()
+                .find(|s| s.file == file.as_str())
+                .unwrap_or_else(|| panic!("{file} has no binding table"));
+            assert_eq!(shader.source, src, "{file}: the compiled-in source");
+            assert!(!shader.bindings.is_empty(), "{file}: no bindings");
+            check(shader, src).unwrap();
+        }
+    }
+
+    #[test]
+    fn the_check_catches_drift() {
+        let head = &SHADERS[0];
+        assert_eq!(head.file, "head.wgsl");
+        let cases = [
+            ("@binding(1)", "@binding(7)"),
+            ("var<storage, read> A", "var<storage, read_write> A"),
+            ("var<storage, read> colbias", "var<storage, read> bias"),
+        ];
+        for (from, to) in cases {
+            assert!(head.source.contains(from), "{from}");
+            let drifted = head.source.replace(from, to);
+            assert!(
+                check(head, &drifted).is_err(),
+                "{from} -> {to} went unnoticed"
+            );
+        }
+        // A declaration spread over two lines is still seen.
+        let split = head.source.replace(
+            "@group(0) @binding(0) var<uniform> p",
+            "@group(0) @binding(0)\nvar<uniform> p",
+        );
+        check(head, &split).unwrap();
     }
 }

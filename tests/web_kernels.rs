@@ -1,6 +1,7 @@
 //! Browser parity tests of the scoring-head kernels (headless Chromium via
-//! `wasm-pack test --headless --chrome -- --test web_kernels`): wasm SIMD128 against the
-//! scalar reference on odd shapes, and the WebGPU path (`GpuScorer::new`) against scalar.
+//! `wasm-pack test --headless --chrome -- --test web_kernels`): every fast path this
+//! target lists in `CpuKernel::ALL` (it must hold SIMD128) against the scalar reference
+//! on odd shapes, and the WebGPU path (`GpuScorer::new`) against scalar.
 //! The GPU test skips only when `navigator.gpu` is absent, and says so.
 //!
 //! `scripts/test.sh` runs this file twice: for the plain SIMD128 build and for the
@@ -10,7 +11,7 @@
 //! Tolerance: `|y - x| <= 1e-4 · (1 + |x|)` against the scalar score `x`.
 #![cfg(target_arch = "wasm32")]
 
-use vitrine::kernels::{self, CpuKernel, HeadPlan, UserQuery};
+use vitrine::kernels::{self, CpuKernel};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -34,14 +35,14 @@ fn the_build_has_the_expected_instruction_set() {
 
 #[wasm_bindgen_test]
 fn simd128_is_the_best_kernel_and_matches_scalar() {
-    assert_eq!(CpuKernel::best(), CpuKernel::Simd128);
-    assert!(CpuKernel::Simd128.available());
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    assert_eq!(CpuKernel::ALL, &[CpuKernel::Scalar, CpuKernel::Simd128]);
+    let fast = fast_kernels(CpuKernel::Simd128);
+    let mut rng = SplitMix64::new(0x9e37_79b9_7f4a_7c15);
     for (n, d, h, extra) in shapes(1) {
         let plan = random_plan(&mut rng, n, d, h, &extra);
         let query = random_query(&mut rng, &plan);
         let want = scores(CpuKernel::Scalar, &plan, &query);
-        for kernel in [CpuKernel::Simd128, CpuKernel::Native] {
+        for &kernel in &fast {
             let got = scores(kernel, &plan, &query);
             assert_close(
                 &format!("{} n={n} d={d} h={h} extra={extra:?}", kernel.name()),
@@ -52,6 +53,7 @@ fn simd128_is_the_best_kernel_and_matches_scalar() {
     }
 }
 
+#[cfg(feature = "gpu")]
 fn navigator_has_gpu() -> bool {
     let global = js_sys::global();
     let Ok(nav) = js_sys::Reflect::get(&global, &"navigator".into()) else {
@@ -71,7 +73,7 @@ async fn webgpu_matches_scalar() {
         console_log!("skipped: navigator.gpu is absent (no WebGPU in this browser)");
         return;
     }
-    let mut rng = Rng(0x5eed);
+    let mut rng = SplitMix64::new(0x5eed);
     // Every n, every extra-layer variant, a few (d, h): each case compiles three
     // pipelines on SwiftShader, so the list is kept short.
     let cases: Vec<_> = shapes(1).into_iter().step_by(2).collect();

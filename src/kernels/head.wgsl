@@ -5,14 +5,15 @@
 // Used for the first layer (A = item vectors V, B = M's first h columns, colbias = the
 // user part a) and for each further Dense->ReLU layer (A = previous hidden, B = W,
 // colbias = b). The {{...}} placeholders are replaced by the
-// Rust constants in gpu.rs at pipeline creation.
+// Rust constants in gpu/mod.rs at pipeline creation.
 //
-// Bindings (group 0):
-//   0  uniform             Params  shapes and strides (see struct)
-//   1  storage, read       A       [rows x k], row stride lda
-//   2  storage, read       B       [k x ncols], row stride ldb
-//   3  storage, read       colbias [ncols]
-//   4  storage, read_write C       [rows x ncols], row stride ldc
+// Bindings (group 0; the Rust constant of each is in gpu/bindings.rs, and
+// tests/kernels.rs checks these declarations against it):
+//   0  HEAD_PARAMS     uniform             Params  shapes and strides (see struct)
+//   1  HEAD_A          storage, read       A       [rows x k], row stride lda
+//   2  HEAD_B          storage, read       B       [k x ncols], row stride ldb
+//   3  HEAD_COLBIAS    storage, read       colbias [ncols]
+//   4  HEAD_C          storage, read_write C       [rows x ncols], row stride ldc
 //
 // Dispatch: x * y workgroups cover ceil(rows / TILE_M) row tiles (2-D for large
 // catalogs: tile = wg.y * groups_x + wg.x); z covers ceil(ncols / TILE_N) column tiles.
@@ -30,11 +31,11 @@ struct Params {
     groups_x: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> A: array<f32>;
-@group(0) @binding(2) var<storage, read> B: array<f32>;
-@group(0) @binding(3) var<storage, read> colbias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> C: array<f32>;
+@group(0) @binding(0) var<uniform> p: Params; // HEAD_PARAMS
+@group(0) @binding(1) var<storage, read> A: array<f32>; // HEAD_A
+@group(0) @binding(2) var<storage, read> B: array<f32>; // HEAD_B
+@group(0) @binding(3) var<storage, read> colbias: array<f32>; // HEAD_COLBIAS
+@group(0) @binding(4) var<storage, read_write> C: array<f32>; // HEAD_C
 
 const TILE_M: u32 = {{TILE_M}}u;
 const TILE_N: u32 = {{TILE_N}}u;

@@ -5,10 +5,15 @@
 //! optional further Dense→ReLU layers, then `score_i = H_i · w_out + b_out + dot_i` where
 //! `dot_i = v_i · u` (the dot-product term, carried as column `h` of `M`).
 //!
-//! Paths: a scalar reference (the test oracle), wasm SIMD128 (plain, or with relaxed-SIMD
-//! fused multiply-add in a second build), a native fast CPU path, and a wgpu
-//! compute-shader path. This module is the only place with `cfg` gates on them.
-//! Used by the recommendation engine (browser and CLI) and by evaluation (native).
+//! Paths: a scalar reference ([`scalar`], the test oracle, on every target), a native
+//! fast CPU path (`native`, native builds only), wasm SIMD128 (`simd128`, wasm32
+//! with the `simd128` target feature only; plain, or with relaxed-SIMD fused
+//! multiply-add in a second build), and a wgpu compute-shader path (`gpu`, feature
+//! `gpu`). The blocked CPU paths share their operand packing (`pack`). This module is
+//! the only place with `cfg` gates on them: a [`CpuKernel`] variant exists only where
+//! its code runs, and [`CpuKernel::ALL`] lists exactly those (the parity tests iterate
+//! over it). Used by the recommendation engine (browser and CLI) and by evaluation
+//! (native).
 //!
 //! [`top_k`] ([`topk`]) is the one ranking routine every path shares (kernels, the
 //! recommendation engine, evaluation): descending scores, NaN below every number, ties
@@ -16,7 +21,10 @@
 
 #[cfg(feature = "gpu")]
 pub mod gpu;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod native;
+#[cfg(any(not(target_arch = "wasm32"), target_feature = "simd128"))]
+mod pack;
 pub mod scalar;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod simd128;
@@ -132,52 +140,51 @@ impl HeadPlan {
     }
 }
 
-/// The CPU compute paths. [`CpuKernel::Scalar`] is the reference every other path is
-/// tested against.
+/// The CPU compute paths that exist on this target: a variant is compiled in only where
+/// its code runs, so a kernel that cannot run can be neither constructed nor listed.
+/// [`CpuKernel::Scalar`] is the reference every other path is tested against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CpuKernel {
-    /// Plain loops; the test oracle.
+    /// Plain loops; the test oracle. Every target.
     Scalar,
-    /// wasm SIMD128 (wasm32 builds only).
+    /// wasm SIMD128 (wasm32 builds with the `simd128` target feature only).
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     Simd128,
-    /// Native fast path (x86-64 AVX2/FMA or a blocked GEMM) for the trainer and CLI.
+    /// Native fast path (a blocked GEMM, AVX2/FMA on x86-64 when the processor has
+    /// them) for the trainer and CLI (native builds only).
+    #[cfg(not(target_arch = "wasm32"))]
     Native,
 }
 
 impl CpuKernel {
-    /// Every path, in order of preference from slowest to fastest.
-    pub const ALL: [CpuKernel; 3] = [CpuKernel::Scalar, CpuKernel::Simd128, CpuKernel::Native];
+    /// Every path this target has, from slowest to fastest: the scalar reference first,
+    /// the target's fast path last (natively `[Scalar, Native]`, on wasm32 with SIMD128
+    /// `[Scalar, Simd128]`, on wasm32 without it `[Scalar]`).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub const ALL: &'static [CpuKernel] = &[CpuKernel::Scalar, CpuKernel::Native];
+    /// Every path this target has, from slowest to fastest: the scalar reference first,
+    /// the target's fast path last (natively `[Scalar, Native]`, on wasm32 with SIMD128
+    /// `[Scalar, Simd128]`, on wasm32 without it `[Scalar]`).
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    pub const ALL: &'static [CpuKernel] = &[CpuKernel::Scalar, CpuKernel::Simd128];
+    /// Every path this target has, from slowest to fastest: the scalar reference first,
+    /// the target's fast path last (natively `[Scalar, Native]`, on wasm32 with SIMD128
+    /// `[Scalar, Simd128]`, on wasm32 without it `[Scalar]`).
+    #[cfg(all(target_arch = "wasm32", not(target_feature = "simd128")))]
+    pub const ALL: &'static [CpuKernel] = &[CpuKernel::Scalar];
 
-    /// The fastest CPU path available on this build and machine.
+    /// The fastest CPU path on this target: the last of [`CpuKernel::ALL`].
     pub fn best() -> CpuKernel {
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        {
-            CpuKernel::Simd128
-        }
-        #[cfg(not(target_arch = "wasm32"))]
-        {
-            CpuKernel::Native
-        }
-        #[cfg(all(target_arch = "wasm32", not(target_feature = "simd128")))]
-        {
-            CpuKernel::Scalar
-        }
-    }
-
-    /// Whether this path runs its own code on this build (`Simd128` only on
-    /// wasm32 with SIMD128; an unavailable path falls back to [`CpuKernel::Scalar`]).
-    pub fn available(self) -> bool {
-        match self {
-            CpuKernel::Scalar | CpuKernel::Native => true,
-            CpuKernel::Simd128 => cfg!(all(target_arch = "wasm32", target_feature = "simd128")),
-        }
+        Self::ALL[Self::ALL.len() - 1]
     }
 
     /// Short name: `scalar`, `simd`, `native`.
     pub fn name(self) -> &'static str {
         match self {
             CpuKernel::Scalar => "scalar",
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             CpuKernel::Simd128 => "simd",
+            #[cfg(not(target_arch = "wasm32"))]
             CpuKernel::Native => "native",
         }
     }
@@ -207,13 +214,10 @@ impl CpuKernel {
         expect_len("out", Some(plan.n_items), out.len())?;
         match self {
             CpuKernel::Scalar => scalar::scores(plan, query, out),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            CpuKernel::Simd128 => simd128::scores(plan, query, out),
+            #[cfg(not(target_arch = "wasm32"))]
             CpuKernel::Native => native::scores(plan, query, out),
-            CpuKernel::Simd128 => {
-                #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-                simd128::scores(plan, query, out);
-                #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-                scalar::scores(plan, query, out);
-            }
         }
         Ok(())
     }
@@ -238,9 +242,11 @@ pub fn simd_build() -> &'static str {
 /// A throughput probe of this thread's arithmetic ceiling, for benchmark reports:
 /// with `fused == false`, independent multiplies and adds (wasm SIMD128 `f32x4.mul` /
 /// `f32x4.add`, the plain build's instruction mix); with `fused == true`, fused
-/// multiply-adds (relaxed-SIMD `relaxed_madd` in the relaxed build, AVX2/FMA natively).
-/// Returns `(checksum, flops)`, or `None` when this build has no such instruction (a
-/// fused probe in the plain wasm build). The caller times it.
+/// multiply-adds (relaxed-SIMD `relaxed_madd` in the relaxed build). Natively both are
+/// the native kernel's own instruction set ([`native::fma_peak`]: AVX2/FMA where
+/// present). Returns `(checksum, flops)`, or `None` when this build has no such
+/// instruction (a fused probe in the plain wasm build, any probe in a wasm build without
+/// SIMD128). The caller times it.
 pub fn peak_probe(iters: u64, fused: bool) -> Option<(f32, u64)> {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     {
@@ -252,9 +258,14 @@ pub fn peak_probe(iters: u64, fused: bool) -> Option<(f32, u64)> {
         #[cfg(not(target_feature = "relaxed-simd"))]
         return None;
     }
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    #[cfg(not(target_arch = "wasm32"))]
     {
         let _ = fused;
         Some(native::fma_peak(iters))
+    }
+    #[cfg(all(target_arch = "wasm32", not(target_feature = "simd128")))]
+    {
+        let _ = (iters, fused);
+        None
     }
 }

@@ -2,94 +2,28 @@
 //! register-blocked GEMM in safe Rust that the compiler vectorises, with the bias, ReLU,
 //! further layers and output fused per block of items while the block is in L1.
 //!
+//! Per block of [`BLOCK`] items with vectors `V_b` (`[rows × d]`):
+//! `H = relu(V_b · M[:, 0..h] + a)`, then `H ← relu(H · W + b)` for each further layer,
+//! then `score_r = H_r · w_out + b_out + V_b[r] · u`. The operands come packed by
+//! `super::pack` (zero-padded to a multiple of `NR` columns); the micro-kernel keeps
+//! an `MR × NR` block of accumulators over the whole `K` loop.
+//!
 //! On x86-64 the same code is also compiled with AVX2+FMA enabled and picked at run time
-//! when the processor has them. Large catalogs are split over threads with rayon
-//! (native only). It also builds for wasm32 (single-threaded, no feature dispatch).
+//! when the processor has them (fused multiply-adds then); otherwise it multiplies and
+//! adds. Large catalogs are split over threads with rayon. Native builds only: the
+//! browser's fast path is `CpuKernel::Simd128`.
+use super::pack::{Operands, Padded, BLOCK, COL_MULTIPLE};
 use super::{HeadPlan, UserQuery};
 
 /// Rows of the register block (items).
 const MR: usize = 4;
-/// Columns of the register block (hidden units); widths are padded to a multiple.
-pub(super) const NR: usize = 16;
-/// Items per cache block: their vectors and hidden rows stay in L1/L2 together.
-pub(super) const BLOCK: usize = 64;
+/// Columns of the register block (hidden units): the packing's column multiple, so a
+/// padded width is a whole number of register blocks.
+const NR: usize = COL_MULTIPLE;
 /// Items per parallel task.
-#[cfg(not(target_arch = "wasm32"))]
 const PAR_CHUNK: usize = 1024;
 /// Catalogs at least this large are scored on several threads.
-#[cfg(not(target_arch = "wasm32"))]
 const PAR_MIN: usize = 8192;
-
-fn round_up(x: usize, m: usize) -> usize {
-    x.div_ceil(m) * m
-}
-
-/// A `[k × cols]` matrix copied into `[k × padded]` with zero columns on the right, so
-/// the micro-kernel never needs a column remainder.
-pub(super) struct Padded {
-    pub(super) data: Vec<f32>,
-    pub(super) cols: usize,
-    pub(super) padded: usize,
-}
-
-impl Padded {
-    fn new(src: &[f32], k: usize, src_stride: usize, cols: usize) -> Padded {
-        let padded = round_up(cols.max(1), NR);
-        let mut data = vec![0.0f32; k * padded];
-        for kk in 0..k {
-            data[kk * padded..kk * padded + cols]
-                .copy_from_slice(&src[kk * src_stride..kk * src_stride + cols]);
-        }
-        Padded { data, cols, padded }
-    }
-}
-
-/// Per-request operands, packed once and shared by all blocks.
-pub(super) struct Operands<'a> {
-    pub(super) plan: &'a HeadPlan,
-    pub(super) a: &'a [f32],
-    /// `M[:, 0..h]`, padded.
-    pub(super) m: Padded,
-    /// Column `h` of `M` (`u`).
-    pub(super) u: Vec<f32>,
-    /// Further layers, padded, with their biases.
-    pub(super) layers: Vec<(Padded, &'a [f32])>,
-    /// Widest padded width (scratch row stride).
-    pub(super) max_padded: usize,
-    /// `max(d, widths)` zeros, standing in for missing rows of a register block.
-    pub(super) zeros: Vec<f32>,
-}
-
-impl<'a> Operands<'a> {
-    pub(super) fn new(plan: &'a HeadPlan, query: &'a UserQuery) -> Operands<'a> {
-        let (d, h) = (plan.dim, plan.hidden);
-        let m = Padded::new(&query.m, d, h + 1, h);
-        let u = (0..d).map(|k| query.m[k * (h + 1) + h]).collect();
-        let mut width = h;
-        let mut max_padded = m.padded;
-        let mut max_k = d.max(m.padded);
-        let layers = plan
-            .layers
-            .iter()
-            .map(|(w, b)| {
-                let p = Padded::new(w, width, b.len(), b.len());
-                max_padded = max_padded.max(p.padded);
-                max_k = max_k.max(p.padded);
-                width = b.len();
-                (p, b.as_slice())
-            })
-            .collect();
-        Operands {
-            plan,
-            a: &query.a,
-            m,
-            u,
-            layers,
-            max_padded,
-            zeros: vec![0.0; max_k],
-        }
-    }
-}
 
 #[inline(always)]
 fn madd<const FMA: bool>(x: f32, y: f32, acc: f32) -> f32 {
@@ -224,8 +158,8 @@ fn run_dispatch(ops: &Operands<'_>, i0: usize, out: &mut [f32]) {
     run::<false>(ops, i0, out)
 }
 
-/// Scores every item with the blocked GEMM (multi-threaded for large catalogs on native
-/// builds). Shapes must already be validated.
+/// Scores every item with the blocked GEMM (multi-threaded for large catalogs). Shapes
+/// must already be validated.
 pub fn scores(plan: &HeadPlan, query: &UserQuery, out: &mut [f32]) {
     let n = plan.n_items.min(out.len());
     if n == 0 {
@@ -233,7 +167,6 @@ pub fn scores(plan: &HeadPlan, query: &UserQuery, out: &mut [f32]) {
     }
     let ops = Operands::new(plan, query);
     let out = &mut out[..n];
-    #[cfg(not(target_arch = "wasm32"))]
     if n >= PAR_MIN && rayon::current_num_threads() > 1 {
         use rayon::prelude::*;
         out.par_chunks_mut(PAR_CHUNK)
@@ -295,4 +228,64 @@ pub fn fma_peak(iters: u64) -> (f32, u64) {
         return (unsafe { fma_loop_avx2(iters, 1.0) }, flops);
     }
     (fma_loop::<false>(iters, 1.0), flops)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+
+    fn random(rng: &mut SplitMix64, len: usize, scale: f32) -> Vec<f32> {
+        (0..len)
+            .map(|_| (rng.next_f32() * 2.0 - 1.0) * scale)
+            .collect()
+    }
+
+    /// The portable instantiation (multiply then add) and the one [`scores`] dispatches
+    /// to on this machine (AVX2+FMA where present) both match the scalar reference:
+    /// on an AVX2 machine the parity tests would otherwise never run the portable code.
+    #[test]
+    fn portable_and_dispatched_variants_match_scalar() {
+        let mut rng = SplitMix64::new(17);
+        for (n, d, h, extra) in [
+            (1, 1, 1, vec![]),
+            (37, 33, 5, vec![17]),
+            (70, 64, 64, vec![32, 5]),
+        ] {
+            let mut layers = Vec::new();
+            let mut width = h;
+            for &w in &extra {
+                layers.push((random(&mut rng, width * w, 0.3), random(&mut rng, w, 0.1)));
+                width = w;
+            }
+            let plan = HeadPlan {
+                n_items: n,
+                dim: d,
+                hidden: h,
+                item_vectors: random(&mut rng, n * d, 1.0),
+                layers,
+                w_out: random(&mut rng, width, 0.3),
+                b_out: 0.25,
+            };
+            let query = UserQuery {
+                m: random(&mut rng, d * (h + 1), 0.3),
+                a: random(&mut rng, h, 0.3),
+            };
+            let mut want = vec![f32::NAN; n];
+            super::super::scalar::scores(&plan, &query, &mut want);
+            let ops = Operands::new(&plan, &query);
+            let mut portable = vec![f32::NAN; n];
+            run::<false>(&ops, 0, &mut portable);
+            let mut dispatched = vec![f32::NAN; n];
+            scores(&plan, &query, &mut dispatched);
+            for (what, got) in [("portable", &portable), (variant(), &dispatched)] {
+                for (i, (x, y)) in want.iter().zip(got.iter()).enumerate() {
+                    assert!(
+                        (x - y).abs() <= 1e-4 * (1.0 + x.abs()),
+                        "{what} n={n} d={d} h={h}: item {i}: scalar {x}, got {y}"
+                    );
+                }
+            }
+        }
+    }
 }

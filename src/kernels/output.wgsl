@@ -6,15 +6,16 @@
 // The OUT_LANES threads of an item read its row in steps of OUT_LANES consecutive floats,
 // so neighbouring threads touch neighbouring addresses (coalesced 32-byte segments rather
 // than one row per thread), then add their partial sums through workgroup memory.
-// The {{...}} placeholders are replaced by the Rust constants in gpu.rs.
+// The {{...}} placeholders are replaced by the Rust constants in gpu/mod.rs.
 //
-// Bindings (group 0):
-//   0  uniform             Params  shapes, strides, b_out (see struct)
-//   1  storage, read       H       [n x width], row stride ldh
-//   2  storage, read       w_out   [width]
-//   3  storage, read       V       [n x d] item vectors
-//   4  storage, read       M       [d x (h + 1)] user query matrix
-//   5  storage, read_write logits  [n]
+// Bindings (group 0; the Rust constant of each is in gpu/bindings.rs, and
+// tests/kernels.rs checks these declarations against it):
+//   0  OUTPUT_PARAMS   uniform             Params  shapes, strides, b_out (see struct)
+//   1  OUTPUT_H        storage, read       H       [n x width], row stride ldh
+//   2  OUTPUT_W_OUT    storage, read       w_out   [width]
+//   3  OUTPUT_V        storage, read       V       [n x d] item vectors
+//   4  OUTPUT_M        storage, read       M       [d x (h + 1)] user query matrix
+//   5  OUTPUT_LOGITS   storage, read_write logits  [n]
 //
 // Dispatch: x * y workgroups of OUT_WG threads, OUT_WG / OUT_LANES items each;
 // item = (wg.y * groups_x + wg.x) * (OUT_WG / OUT_LANES) + local index / OUT_LANES.
@@ -30,12 +31,12 @@ struct Params {
     b_out: f32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> H: array<f32>;
-@group(0) @binding(2) var<storage, read> w_out: array<f32>;
-@group(0) @binding(3) var<storage, read> V: array<f32>;
-@group(0) @binding(4) var<storage, read> M: array<f32>;
-@group(0) @binding(5) var<storage, read_write> logits: array<f32>;
+@group(0) @binding(0) var<uniform> p: Params; // OUTPUT_PARAMS
+@group(0) @binding(1) var<storage, read> H: array<f32>; // OUTPUT_H
+@group(0) @binding(2) var<storage, read> w_out: array<f32>; // OUTPUT_W_OUT
+@group(0) @binding(3) var<storage, read> V: array<f32>; // OUTPUT_V
+@group(0) @binding(4) var<storage, read> M: array<f32>; // OUTPUT_M
+@group(0) @binding(5) var<storage, read_write> logits: array<f32>; // OUTPUT_LOGITS
 
 const OUT_WG: u32 = {{OUT_WG}}u;
 const OUT_LANES: u32 = {{OUT_LANES}}u;

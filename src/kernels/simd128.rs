@@ -1,6 +1,6 @@
 //! The wasm SIMD128 path for the browser runtime: the same blocked structure as the
-//! native path (operands packed and zero-padded once per request, blocks of 64 items
-//! kept in cache), with an explicit 4 × 8 register block of `f32x4` accumulators
+//! native path (operands packed and zero-padded once per request by `super::pack`,
+//! blocks of [`BLOCK`] items kept in cache), with an explicit 4 × 8 register block of `f32x4` accumulators
 //! (K loop innermost, operands read through pointers: one `v128.load32_splat` per row
 //! of `A`, two `v128.load`s of `B`, no bounds checks) and `f32x4` dot products. Built
 //! only for wasm32 with the `simd128` target feature (set in `.cargo/config.toml`).
@@ -11,14 +11,15 @@
 //! loader picks the relaxed build by feature detection, the plain one otherwise.
 use core::arch::wasm32::*;
 
-use super::native::{Operands, Padded, BLOCK};
+use super::pack::{Operands, Padded, BLOCK, COL_MULTIPLE};
 use super::{HeadPlan, UserQuery};
 
 /// Rows of the register block (items).
 const MR: usize = 4;
-/// Columns of the register block; padded widths are multiples of `native::NR` (16),
-/// hence of 8.
+/// Columns of the register block (two `f32x4`); padded widths are multiples of
+/// [`COL_MULTIPLE`], hence of `NR`.
 const NR: usize = 8;
+const _: () = assert!(COL_MULTIPLE.is_multiple_of(NR));
 
 #[inline(always)]
 fn load4(s: &[f32]) -> v128 {
@@ -182,6 +183,7 @@ pub fn scores(plan: &HeadPlan, query: &UserQuery, out: &mut [f32]) {
         return;
     }
     let ops = Operands::new(plan, query);
+    let plan = ops.plan;
     let (d, h) = (plan.dim, plan.hidden);
     let stride = ops.max_padded;
     let mut cur = vec![0.0f32; BLOCK * stride];

@@ -4,13 +4,14 @@
 // ties to the lower index. Scores are mapped to order-preserving u32 keys; in workgroup
 // memory key 0 marks "empty or already taken", NaN is key 1. The CPU merges the
 // per-workgroup candidates. The {{...}} placeholders are replaced by the Rust constants
-// in gpu.rs.
+// in gpu/mod.rs.
 //
-// Bindings (group 0):
-//   0  uniform             Params      n, k (<= TOPK_MAX), groups_x
-//   1  storage, read       logits      [n]
-//   2  storage, read_write candidates  [workgroups * k] of (item index, score bits);
-//                                      index 0xffffffff = no candidate
+// Bindings (group 0; the Rust constant of each is in gpu/bindings.rs, and
+// tests/kernels.rs checks these declarations against it):
+//   0  TOPK_PARAMS     uniform             Params      n, k (<= TOPK_MAX), groups_x
+//   1  TOPK_LOGITS     storage, read       logits      [n]
+//   2  TOPK_CANDIDATES storage, read_write candidates  [workgroups * k] of (item index, score bits);
+//                                                      index 0xffffffff = no candidate
 //
 // Dispatch: x * y workgroups cover ceil(n / TOPK_CHUNK) chunks (chunk = wg.y * groups_x +
 // wg.x), TOPK_WG threads each.
@@ -22,9 +23,9 @@ struct Params {
     pad0: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> logits: array<f32>;
-@group(0) @binding(2) var<storage, read_write> candidates: array<vec2<u32>>;
+@group(0) @binding(0) var<uniform> p: Params; // TOPK_PARAMS
+@group(0) @binding(1) var<storage, read> logits: array<f32>; // TOPK_LOGITS
+@group(0) @binding(2) var<storage, read_write> candidates: array<vec2<u32>>; // TOPK_CANDIDATES
 
 const TOPK_WG: u32 = {{TOPK_WG}}u;
 const TOPK_CHUNK: u32 = {{TOPK_CHUNK}}u;

@@ -1,55 +1,54 @@
 //! Helpers shared by the native (`tests/kernels.rs`) and browser (`tests/web_kernels.rs`)
-//! kernel parity tests: a deterministic generator, random head plans and queries, the
-//! tolerance check against the scalar scores, and the odd shapes to try.
+//! kernel parity tests: random head plans and queries from the crate's generator
+//! ([`SplitMix64`]), the tolerance check against the scalar scores, and the odd shapes to
+//! try.
 #![allow(dead_code)] // each test crate uses its own subset
 
 use vitrine::kernels::{CpuKernel, HeadPlan, UserQuery};
+pub use vitrine::rng::SplitMix64;
 
 pub const TOL: f32 = 1e-4;
 
-/// xorshift64* generator: deterministic, no dependencies.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    /// Uniform in [-1, 1).
-    pub fn unit(&mut self) -> f32 {
-        ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
-    pub fn vec(&mut self, len: usize, scale: f32) -> Vec<f32> {
-        (0..len).map(|_| self.unit() * scale).collect()
-    }
+/// Uniform in [-1, 1).
+pub fn unit(rng: &mut SplitMix64) -> f32 {
+    rng.next_f32() * 2.0 - 1.0
 }
 
-pub fn random_plan(rng: &mut Rng, n: usize, d: usize, h: usize, extra: &[usize]) -> HeadPlan {
+/// `len` values uniform in [-scale, scale).
+pub fn random_vec(rng: &mut SplitMix64, len: usize, scale: f32) -> Vec<f32> {
+    (0..len).map(|_| unit(rng) * scale).collect()
+}
+
+pub fn random_plan(
+    rng: &mut SplitMix64,
+    n: usize,
+    d: usize,
+    h: usize,
+    extra: &[usize],
+) -> HeadPlan {
     let mut layers = Vec::new();
     let mut width = h;
     for &w in extra {
         let scale = 1.0 / (width as f32).sqrt();
-        layers.push((rng.vec(width * w, scale), rng.vec(w, 0.1)));
+        layers.push((random_vec(rng, width * w, scale), random_vec(rng, w, 0.1)));
         width = w;
     }
     HeadPlan {
         n_items: n,
         dim: d,
         hidden: h,
-        item_vectors: rng.vec(n * d, 1.0),
+        item_vectors: random_vec(rng, n * d, 1.0),
         layers,
-        w_out: rng.vec(width, 1.0 / (width as f32).sqrt()),
-        b_out: rng.unit(),
+        w_out: random_vec(rng, width, 1.0 / (width as f32).sqrt()),
+        b_out: unit(rng),
     }
 }
 
-pub fn random_query(rng: &mut Rng, plan: &HeadPlan) -> UserQuery {
+pub fn random_query(rng: &mut SplitMix64, plan: &HeadPlan) -> UserQuery {
     let scale = 1.0 / (plan.dim as f32).sqrt();
     UserQuery {
-        m: rng.vec(plan.dim * (plan.hidden + 1), scale),
-        a: rng.vec(plan.hidden, 0.3),
+        m: random_vec(rng, plan.dim * (plan.hidden + 1), scale),
+        a: random_vec(rng, plan.hidden, 0.3),
     }
 }
 
@@ -67,6 +66,20 @@ pub fn assert_close(what: &str, expected: &[f32], got: &[f32]) {
             "{what}: item {i}: scalar {x}, got {y}"
         );
     }
+}
+
+/// The CPU kernels a parity test compares with scalar: every entry of
+/// [`CpuKernel::ALL`] except the scalar reference itself. Panics (so the test fails
+/// rather than passing over nothing) if the list is empty, does not start with
+/// [`CpuKernel::Scalar`], or lacks `fast`, the kernel this target must have.
+pub fn fast_kernels(fast: CpuKernel) -> Vec<CpuKernel> {
+    let all = CpuKernel::ALL;
+    assert_eq!(all.first(), Some(&CpuKernel::Scalar), "ALL = {all:?}");
+    assert!(all.contains(&fast), "ALL = {all:?} lacks {fast:?}");
+    assert_eq!(CpuKernel::best(), fast, "the best kernel of this target");
+    let rest: Vec<CpuKernel> = all[1..].to_vec();
+    assert!(!rest.is_empty(), "no fast kernel to test");
+    rest
 }
 
 /// Shapes: every n with a rotating (d, h), plus every (d, h) at a middling n with the

@@ -1,0 +1,403 @@
+//! The wgpu compute-shader path for the scoring head (WebGPU in browsers, Vulkan, Metal
+//! or DX12 natively). Item-side matrices stay resident on the GPU; a request uploads the
+//! user query only.
+//!
+//! Layout, `hello_compute` style: device and adapter setup live in [`device`]
+//! ([`GpuScorer::new`] uses [`request_device`]; tests and benchmarks inject their own
+//! device through [`GpuScorer::with_device`]); each shader's bindings are named
+//! constants with an explicit bind-group and pipeline layout in [`bindings`]; one plan's
+//! buffers and recorded passes are in `resident`.
+//!
+//! One request is a few compute passes in one submission: `head.wgsl` (tiled GEMM with
+//! fused bias + ReLU: a `TILE_M × TILE_N` tile per workgroup, a `REG_M × REG_N`
+//! register block per thread) for the first layer and each further layer, `output.wgsl`
+//! for the logits ([`OUT_LANES`] threads per item, reading neighbouring floats of its
+//! row and summing their partial dot products in workgroup memory), and for
+//! [`GpuScorer::top_k`] `topk.wgsl` (per-workgroup selection; the CPU merges the few
+//! candidates). Workgroup sizes are the Rust constants below, substituted into the WGSL
+//! source.
+pub mod bindings;
+pub mod device;
+mod resident;
+
+pub use device::request_device;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use super::{rank_cmp, HeadPlan, UserQuery};
+use bindings::Pipelines;
+use resident::Resident;
+
+/// Items per GEMM workgroup tile.
+pub const TILE_M: u32 = 64;
+/// Output columns per GEMM workgroup tile.
+pub const TILE_N: u32 = 64;
+/// Depth of the A/B tiles staged in workgroup memory.
+pub const TILE_K: u32 = 16;
+/// Rows of each thread's register block.
+pub const REG_M: u32 = 4;
+/// Columns of each thread's register block.
+pub const REG_N: u32 = 4;
+/// Threads per workgroup of the output pass.
+pub const OUT_WG: u32 = 256;
+/// Threads per item in the output pass: neighbouring threads read neighbouring floats of
+/// one row (32-byte segments), then sum their partial dot products.
+pub const OUT_LANES: u32 = 8;
+/// Threads per workgroup of the top-k pass.
+pub const TOPK_WG: u32 = 256;
+/// Logits per top-k workgroup.
+pub const TOPK_CHUNK: u32 = 1024;
+/// Largest `k` selected on the GPU; larger `k` reads all logits back and ranks on the CPU.
+pub const TOPK_MAX: usize = 256;
+
+/// The WGSL sources with every `{{NAME}}` placeholder replaced by its Rust constant.
+pub fn shader_source(src: &str) -> String {
+    [
+        ("{{TILE_M}}", TILE_M),
+        ("{{TILE_N}}", TILE_N),
+        ("{{TILE_K}}", TILE_K),
+        ("{{REG_M}}", REG_M),
+        ("{{REG_N}}", REG_N),
+        ("{{WG_X}}", TILE_N / REG_N),
+        ("{{WG_Y}}", TILE_M / REG_M),
+        ("{{OUT_WG}}", OUT_WG),
+        ("{{OUT_LANES}}", OUT_LANES),
+        ("{{TOPK_WG}}", TOPK_WG),
+        ("{{TOPK_CHUNK}}", TOPK_CHUNK),
+    ]
+    .iter()
+    .fold(src.to_string(), |s, (k, v)| s.replace(k, &v.to_string()))
+}
+
+/// Errors of the GPU path; callers fall back to a CPU kernel on any of them.
+#[derive(Debug, thiserror::Error)]
+pub enum GpuError {
+    /// No adapter (no WebGPU in this browser, no Vulkan driver, ...).
+    #[error("no GPU adapter available")]
+    NoAdapter,
+    /// Creating the device failed.
+    #[error("GPU device request failed: {0}")]
+    Device(String),
+    /// The catalog does not fit the device's limits.
+    #[error("catalog too large for this GPU: {0}")]
+    TooLarge(String),
+    /// Reading results back failed or the device was lost.
+    #[error("GPU readback failed: {0}")]
+    Readback(String),
+    /// The plan or query has inconsistent tensor lengths.
+    #[error("invalid head input: {0}")]
+    Shape(#[from] super::ShapeError),
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct GemmParams {
+    rows: u32,
+    k: u32,
+    ncols: u32,
+    lda: u32,
+    ldb: u32,
+    ldc: u32,
+    relu: u32,
+    groups_x: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct OutputParams {
+    n: u32,
+    d: u32,
+    width: u32,
+    ldh: u32,
+    h: u32,
+    ldm: u32,
+    groups_x: u32,
+    b_out: f32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct TopkParams {
+    n: u32,
+    k: u32,
+    groups_x: u32,
+    pad: u32,
+}
+
+/// One compute dispatch with its bound resources.
+struct Pass {
+    pipeline: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+    groups: [u32; 3],
+}
+
+/// The scoring head on a GPU.
+pub struct GpuScorer {
+    pipelines: Pipelines,
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: String,
+    n: usize,
+    dim: usize,
+    hidden: usize,
+    resident: Resident,
+}
+
+/// A one-shot channel whose receiver is a future (the map callback is the sender).
+struct Shared<T> {
+    value: Option<T>,
+    waker: Option<Waker>,
+}
+
+struct Receiver<T>(Arc<Mutex<Shared<T>>>);
+
+impl<T> Future for Receiver<T> {
+    type Output = T;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match s.value.take() {
+            Some(v) => Poll::Ready(v),
+            None => {
+                s.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+fn oneshot<T>() -> (impl FnOnce(T), Receiver<T>) {
+    let shared = Arc::new(Mutex::new(Shared {
+        value: None,
+        waker: None,
+    }));
+    let tx = shared.clone();
+    let send = move |v: T| {
+        let mut s = tx.lock().unwrap_or_else(|e| e.into_inner());
+        s.value = Some(v);
+        if let Some(w) = s.waker.take() {
+            w.wake();
+        }
+    };
+    (send, Receiver(shared))
+}
+
+impl GpuScorer {
+    /// Requests an adapter and device ([`request_device`]), then uploads the plan.
+    pub async fn new(plan: &HeadPlan) -> Result<GpuScorer, GpuError> {
+        let (device, queue) = request_device().await?;
+        Self::with_device(device, queue, plan)
+    }
+
+    /// Uses an existing device (tests inject one): checks its limits, compiles the
+    /// pipelines, then uploads the plan.
+    pub fn with_device(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        plan: &HeadPlan,
+    ) -> Result<GpuScorer, GpuError> {
+        let info = device::describe(&device);
+        device::check_kernel_limits(&device.limits())?;
+        let pipelines = Pipelines::new(&device);
+        Self::build(device, queue, info, pipelines, plan)
+    }
+
+    /// Another plan on this scorer's device, reusing its compiled pipelines (for a model
+    /// reload without recompiling shaders).
+    pub fn for_plan(&self, plan: &HeadPlan) -> Result<GpuScorer, GpuError> {
+        Self::build(
+            self.device.clone(),
+            self.queue.clone(),
+            self.info.clone(),
+            self.pipelines.clone(),
+            plan,
+        )
+    }
+
+    fn build(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        info: String,
+        pipelines: Pipelines,
+        plan: &HeadPlan,
+    ) -> Result<GpuScorer, GpuError> {
+        plan.validate()?;
+        let resident = resident::upload(&device, &pipelines, plan)?;
+        Ok(GpuScorer {
+            pipelines,
+            device,
+            queue,
+            info,
+            n: plan.n_items,
+            dim: plan.dim,
+            hidden: plan.hidden,
+            resident,
+        })
+    }
+
+    /// Adapter description (name and backend), for display.
+    pub fn adapter_info(&self) -> String {
+        self.info.clone()
+    }
+
+    /// The device and queue this scorer runs on (to build further scorers on the same
+    /// device with [`GpuScorer::with_device`]).
+    pub fn device(&self) -> (wgpu::Device, wgpu::Queue) {
+        (self.device.clone(), self.queue.clone())
+    }
+
+    fn check_query(&self, query: &UserQuery) -> Result<(), GpuError> {
+        let want_m = self.dim * (self.hidden + 1);
+        if query.m.len() != want_m || query.a.len() != self.hidden {
+            return Err(GpuError::Shape(super::ShapeError::Length {
+                name: "query".into(),
+                expected: want_m + self.hidden,
+                got: query.m.len() + query.a.len(),
+            }));
+        }
+        Ok(())
+    }
+
+    /// Uploads the query and records the head's passes.
+    fn encode_head(&self, query: &UserQuery) -> wgpu::CommandEncoder {
+        if !query.m.is_empty() {
+            self.queue
+                .write_buffer(&self.resident.m_buf, 0, bytemuck::cast_slice(&query.m));
+        }
+        if !query.a.is_empty() {
+            self.queue
+                .write_buffer(&self.resident.a_buf, 0, bytemuck::cast_slice(&query.a));
+        }
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("vitrine.head"),
+            });
+        for pass in &self.resident.passes {
+            run_pass(&mut encoder, pass);
+        }
+        encoder
+    }
+
+    /// Copies `bytes` of `src` to a fresh staging buffer, submits, and maps it.
+    async fn read_back(
+        &self,
+        mut encoder: wgpu::CommandEncoder,
+        src: &wgpu::Buffer,
+        bytes: u64,
+    ) -> Result<Vec<u8>, GpuError> {
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("vitrine.staging"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        encoder.copy_buffer_to_buffer(src, 0, &staging, 0, bytes);
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        self.queue.submit(Some(encoder.finish()));
+        let (send, recv) = oneshot();
+        staging.slice(..).map_async(wgpu::MapMode::Read, send);
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| GpuError::Readback(e.to_string()))?;
+        let mapped = recv.await;
+        if let Some(err) = scope.pop().await {
+            return Err(GpuError::Readback(err.to_string()));
+        }
+        mapped.map_err(|e| GpuError::Readback(e.to_string()))?;
+        let bytes = {
+            let view = staging
+                .slice(..)
+                .get_mapped_range()
+                .map_err(|e| GpuError::Readback(e.to_string()))?;
+            view.to_vec()
+        };
+        staging.unmap();
+        Ok(bytes)
+    }
+
+    /// The head's logit for every item, as [`super::CpuKernel::scores`].
+    pub async fn scores(&self, query: &UserQuery) -> Result<Vec<f32>, GpuError> {
+        self.check_query(query)?;
+        if self.n == 0 {
+            return Ok(Vec::new());
+        }
+        let encoder = self.encode_head(query);
+        let bytes = self
+            .read_back(encoder, &self.resident.logits, self.n as u64 * 4)
+            .await?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    /// For benchmarks: uploads `query`, runs the head's passes `repeats` times in one
+    /// submission and waits for them, reading back a single logit. Separates kernel
+    /// throughput from the per-request readback that [`GpuScorer::scores`] includes.
+    pub async fn run_repeated(&self, query: &UserQuery, repeats: u32) -> Result<(), GpuError> {
+        self.check_query(query)?;
+        if self.n == 0 {
+            return Ok(());
+        }
+        let mut encoder = self.encode_head(query);
+        for _ in 1..repeats {
+            for pass in &self.resident.passes {
+                run_pass(&mut encoder, pass);
+            }
+        }
+        self.read_back(encoder, &self.resident.logits, 4)
+            .await
+            .map(|_| ())
+    }
+
+    /// The `k` best items and their logits, best first, reduced on the GPU.
+    ///
+    /// Same order as [`super::top_k`] (NaN last, ties to the lower index). For
+    /// `k > TOPK_MAX` all logits are read back and ranked on the CPU.
+    pub async fn top_k(&self, query: &UserQuery, k: usize) -> Result<Vec<(u32, f32)>, GpuError> {
+        self.check_query(query)?;
+        let k = k.min(self.n);
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        if k > TOPK_MAX {
+            let all = self.scores(query).await?;
+            return Ok(super::top_k(&all, k));
+        }
+        let mut encoder = self.encode_head(query);
+        self.queue.write_buffer(
+            &self.resident.topk_params,
+            std::mem::offset_of!(TopkParams, k) as u64,
+            bytemuck::bytes_of(&(k as u32)),
+        );
+        run_pass(&mut encoder, &self.resident.topk);
+        let bytes = self
+            .read_back(
+                encoder,
+                &self.resident.topk_candidates,
+                (self.resident.topk_chunks * k * 8) as u64,
+            )
+            .await?;
+        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
+        let mut cands: Vec<(u32, f32)> = words
+            .chunks_exact(2)
+            .filter(|c| c[0] != u32::MAX)
+            .map(|c| (c[0], f32::from_bits(c[1])))
+            .collect();
+        cands.sort_unstable_by(rank_cmp);
+        cands.truncate(k);
+        Ok(cands)
+    }
+}
+
+fn run_pass(encoder: &mut wgpu::CommandEncoder, pass: &Pass) {
+    let mut cp = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+        label: Some("vitrine.pass"),
+        timestamp_writes: None,
+    });
+    cp.set_pipeline(&pass.pipeline);
+    cp.set_bind_group(0, &pass.bind_group, &[]);
+    let [x, y, z] = pass.groups;
+    cp.dispatch_workgroups(x, y, z);
+}

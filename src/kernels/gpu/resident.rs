@@ -1,0 +1,364 @@
+//! What one plan keeps on the GPU: the item-side buffers (item vectors, layer weights,
+//! output weights), the per-request buffers (`M`, `a`), the scratch activations and
+//! logits, and the passes recorded over them with their bind groups (each buffer bound
+//! by its named constant from [`super::bindings`]).
+use wgpu::util::DeviceExt;
+
+use super::bindings::{self as bind, Kernel, Pipelines};
+use super::{GemmParams, GpuError, OutputParams, Pass, TopkParams};
+use super::{OUT_LANES, OUT_WG, TILE_M, TILE_N, TOPK_CHUNK, TOPK_MAX};
+use crate::kernels::HeadPlan;
+
+/// 1-D workgroup count split over x and y when it exceeds the per-dimension limit.
+fn split_groups(count: usize, max_dim: u32, what: &str) -> Result<(u32, u32), GpuError> {
+    let count = count.max(1);
+    let max_dim = max_dim.max(1) as usize;
+    let x = count.min(max_dim);
+    let y = count.div_ceil(x);
+    if y > max_dim {
+        return Err(GpuError::TooLarge(format!(
+            "{what}: {count} workgroups exceed {max_dim} x {max_dim}"
+        )));
+    }
+    Ok((x as u32, y as u32))
+}
+
+fn to_u32(x: usize, what: &str) -> Result<u32, GpuError> {
+    u32::try_from(x).map_err(|_| GpuError::TooLarge(format!("{what} = {x} exceeds u32")))
+}
+
+/// Buffer and bind-group creation on one device, within its limits.
+struct Builder<'a> {
+    device: &'a wgpu::Device,
+    limits: wgpu::Limits,
+}
+
+impl Builder<'_> {
+    fn check_size(&self, label: &str, bytes: u64) -> Result<u64, GpuError> {
+        let max = self
+            .limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size);
+        if bytes > max {
+            return Err(GpuError::TooLarge(format!(
+                "{label} needs {bytes} bytes, the device binds at most {max}"
+            )));
+        }
+        // Never bind an empty buffer.
+        Ok(bytes.max(16))
+    }
+
+    fn storage(&self, label: &str, data: &[f32]) -> Result<wgpu::Buffer, GpuError> {
+        let bytes = self.check_size(label, (data.len() as u64) * 4)?;
+        let mut contents: Vec<u8> = bytemuck::cast_slice(data).to_vec();
+        contents.resize(bytes as usize, 0);
+        Ok(self
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: &contents,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            }))
+    }
+
+    fn scratch(
+        &self,
+        label: &str,
+        floats: usize,
+        extra: wgpu::BufferUsages,
+    ) -> Result<wgpu::Buffer, GpuError> {
+        let bytes = self.check_size(label, (floats as u64).saturating_mul(4))?;
+        Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes,
+            usage: wgpu::BufferUsages::STORAGE | extra,
+            mapped_at_creation: false,
+        }))
+    }
+
+    fn uniform<T: bytemuck::Pod>(&self, label: &str, value: &T) -> wgpu::Buffer {
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytemuck::bytes_of(value),
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            })
+    }
+
+    fn pass(
+        &self,
+        kernel: &Kernel,
+        label: &str,
+        buffers: &[(u32, &wgpu::Buffer)],
+        groups: [u32; 3],
+    ) -> Pass {
+        Pass {
+            pipeline: kernel.pipeline.clone(),
+            bind_group: kernel.bind_group(self.device, label, buffers),
+            groups,
+        }
+    }
+}
+
+/// One plan's buffers and recorded passes.
+pub(super) struct Resident {
+    /// `M`, written per request.
+    pub(super) m_buf: wgpu::Buffer,
+    /// `a`, written per request.
+    pub(super) a_buf: wgpu::Buffer,
+    /// The head's output, `[n]`.
+    pub(super) logits: wgpu::Buffer,
+    /// The head: one GEMM pass per layer, then the output pass.
+    pub(super) passes: Vec<Pass>,
+    /// Per-workgroup top-k selection over `logits`.
+    pub(super) topk: Pass,
+    /// The top-k pass's parameters (`k` is written per request).
+    pub(super) topk_params: wgpu::Buffer,
+    /// The top-k pass's output.
+    pub(super) topk_candidates: wgpu::Buffer,
+    /// Top-k workgroups (chunks of `TOPK_CHUNK` logits).
+    pub(super) topk_chunks: usize,
+    /// Item-side and parameter buffers, kept for the plan's lifetime.
+    pub(super) _keep: Vec<wgpu::Buffer>,
+}
+
+/// The buffers every pass of the head shares.
+struct HeadBuffers {
+    v: wgpu::Buffer,
+    m: wgpu::Buffer,
+    a: wgpu::Buffer,
+    w_out: wgpu::Buffer,
+    hidden: [wgpu::Buffer; 2],
+    logits: wgpu::Buffer,
+}
+
+/// Uploads a validated plan and records its passes.
+pub(super) fn upload(
+    device: &wgpu::Device,
+    pipelines: &Pipelines,
+    plan: &HeadPlan,
+) -> Result<Resident, GpuError> {
+    let b = Builder {
+        device,
+        limits: device.limits(),
+    };
+    let (n, d, h) = (plan.n_items, plan.dim, plan.hidden);
+    let widths: Vec<usize> = std::iter::once(h)
+        .chain(plan.layers.iter().map(|(_, bias)| bias.len()))
+        .collect();
+    let max_width = widths.iter().copied().max().unwrap_or(h);
+    let hidden_floats = n
+        .checked_mul(max_width)
+        .ok_or_else(|| GpuError::TooLarge("hidden activations overflow".into()))?;
+    let none = wgpu::BufferUsages::empty();
+    let bufs = HeadBuffers {
+        v: b.storage("vitrine.V", &plan.item_vectors)?,
+        m: b.storage("vitrine.M", &vec![0.0; d * (h + 1)])?,
+        a: b.storage("vitrine.a", &vec![0.0; h])?,
+        w_out: b.storage("vitrine.w_out", &plan.w_out)?,
+        hidden: [
+            b.scratch("vitrine.hidden0", hidden_floats, none)?,
+            b.scratch("vitrine.hidden1", hidden_floats, none)?,
+        ],
+        logits: b.scratch("vitrine.logits", n, wgpu::BufferUsages::COPY_SRC)?,
+    };
+    let mut keep = Vec::new();
+    let (mut passes, cur) = head_passes(&b, &pipelines.head, plan, &widths, &bufs, &mut keep)?;
+    let last = *widths.last().unwrap_or(&h);
+    passes.push(output_pass(
+        &b,
+        &pipelines.output,
+        plan,
+        last,
+        cur,
+        &bufs,
+        &mut keep,
+    )?);
+    let (topk, topk_params, topk_candidates, topk_chunks) =
+        topk_pass(&b, &pipelines.topk, n, &bufs.logits)?;
+    let HeadBuffers {
+        v,
+        m,
+        a,
+        w_out,
+        hidden: [h0, h1],
+        logits,
+    } = bufs;
+    keep.extend([v, w_out, h0, h1]);
+    Ok(Resident {
+        m_buf: m,
+        a_buf: a,
+        logits,
+        passes,
+        topk,
+        topk_params,
+        topk_candidates,
+        topk_chunks,
+        _keep: keep,
+    })
+}
+
+/// The GEMM passes: `relu(V · M[:, 0..h] + a)` into `hidden[0]` (stride `h`), then one
+/// pass per further layer, ping-ponging between the two hidden buffers. Returns the
+/// passes and the index of the hidden buffer that holds the last layer.
+fn head_passes(
+    b: &Builder<'_>,
+    kernel: &Kernel,
+    plan: &HeadPlan,
+    widths: &[usize],
+    bufs: &HeadBuffers,
+    keep: &mut Vec<wgpu::Buffer>,
+) -> Result<(Vec<Pass>, usize), GpuError> {
+    let (n, d, h) = (plan.n_items, plan.dim, plan.hidden);
+    let n32 = to_u32(n, "items")?;
+    let row_tiles = n.div_ceil(TILE_M as usize);
+    let max_dim = b.limits.max_compute_workgroups_per_dimension;
+    let (gx, gy) = split_groups(row_tiles, max_dim, "head tiles")?;
+    let col_tiles = |w: usize| to_u32(w.div_ceil(TILE_N as usize).max(1), "column tiles");
+    let params = b.uniform(
+        "vitrine.head.params0",
+        &GemmParams {
+            rows: n32,
+            k: to_u32(d, "dim")?,
+            ncols: to_u32(h, "hidden")?,
+            lda: to_u32(d, "dim")?,
+            ldb: to_u32(h + 1, "hidden")?,
+            ldc: to_u32(h, "hidden")?,
+            relu: 1,
+            groups_x: gx,
+        },
+    );
+    let mut passes = vec![b.pass(
+        kernel,
+        "vitrine.head.layer0",
+        &[
+            (bind::HEAD_PARAMS, &params),
+            (bind::HEAD_A, &bufs.v),
+            (bind::HEAD_B, &bufs.m),
+            (bind::HEAD_COLBIAS, &bufs.a),
+            (bind::HEAD_C, &bufs.hidden[0]),
+        ],
+        [gx, gy, col_tiles(h)?],
+    )];
+    keep.push(params);
+    let mut cur = 0;
+    for (l, (w, bias)) in plan.layers.iter().enumerate() {
+        let (win, wout) = (widths[l], widths[l + 1]);
+        let w_buf = b.storage("vitrine.layer.w", w)?;
+        let b_buf = b.storage("vitrine.layer.b", bias)?;
+        let params = b.uniform(
+            "vitrine.head.params",
+            &GemmParams {
+                rows: n32,
+                k: to_u32(win, "width")?,
+                ncols: to_u32(wout, "width")?,
+                lda: to_u32(win, "width")?,
+                ldb: to_u32(wout, "width")?,
+                ldc: to_u32(wout, "width")?,
+                relu: 1,
+                groups_x: gx,
+            },
+        );
+        passes.push(b.pass(
+            kernel,
+            "vitrine.head.layer",
+            &[
+                (bind::HEAD_PARAMS, &params),
+                (bind::HEAD_A, &bufs.hidden[cur]),
+                (bind::HEAD_B, &w_buf),
+                (bind::HEAD_COLBIAS, &b_buf),
+                (bind::HEAD_C, &bufs.hidden[1 - cur]),
+            ],
+            [gx, gy, col_tiles(wout)?],
+        ));
+        keep.extend([params, w_buf, b_buf]);
+        cur = 1 - cur;
+    }
+    Ok((passes, cur))
+}
+
+/// The output pass: `OUT_LANES` threads per item, `OUT_WG / OUT_LANES` items per
+/// workgroup, reading the last hidden layer from `hidden[cur]` (width `last`).
+fn output_pass(
+    b: &Builder<'_>,
+    kernel: &Kernel,
+    plan: &HeadPlan,
+    last: usize,
+    cur: usize,
+    bufs: &HeadBuffers,
+    keep: &mut Vec<wgpu::Buffer>,
+) -> Result<Pass, GpuError> {
+    let (n, d, h) = (plan.n_items, plan.dim, plan.hidden);
+    let items_per_group = (OUT_WG / OUT_LANES) as usize;
+    let max_dim = b.limits.max_compute_workgroups_per_dimension;
+    let (ox, oy) = split_groups(n.div_ceil(items_per_group), max_dim, "output")?;
+    let params = b.uniform(
+        "vitrine.output.params",
+        &OutputParams {
+            n: to_u32(n, "items")?,
+            d: to_u32(d, "dim")?,
+            width: to_u32(last, "width")?,
+            ldh: to_u32(last, "width")?,
+            h: to_u32(h, "hidden")?,
+            ldm: to_u32(h + 1, "hidden")?,
+            groups_x: ox,
+            b_out: plan.b_out,
+        },
+    );
+    let pass = b.pass(
+        kernel,
+        "vitrine.output",
+        &[
+            (bind::OUTPUT_PARAMS, &params),
+            (bind::OUTPUT_H, &bufs.hidden[cur]),
+            (bind::OUTPUT_W_OUT, &bufs.w_out),
+            (bind::OUTPUT_V, &bufs.v),
+            (bind::OUTPUT_M, &bufs.m),
+            (bind::OUTPUT_LOGITS, &bufs.logits),
+        ],
+        [ox, oy, 1],
+    );
+    keep.push(params);
+    Ok(pass)
+}
+
+/// The top-k pass over `logits` (`k` is written per request), its parameter buffer, its
+/// candidate buffer (`TOPK_MAX` pairs per chunk) and the number of chunks.
+fn topk_pass(
+    b: &Builder<'_>,
+    kernel: &Kernel,
+    n: usize,
+    logits: &wgpu::Buffer,
+) -> Result<(Pass, wgpu::Buffer, wgpu::Buffer, usize), GpuError> {
+    let topk_chunks = n.div_ceil(TOPK_CHUNK as usize).max(1);
+    let max_dim = b.limits.max_compute_workgroups_per_dimension;
+    let (tx, ty) = split_groups(topk_chunks, max_dim, "top-k")?;
+    let params = b.uniform(
+        "vitrine.topk.params",
+        &TopkParams {
+            n: to_u32(n, "items")?,
+            k: 1,
+            groups_x: tx,
+            pad: 0,
+        },
+    );
+    let cand_words = topk_chunks
+        .checked_mul(TOPK_MAX * 2)
+        .ok_or_else(|| GpuError::TooLarge("top-k candidates overflow".into()))?;
+    let candidates = b.scratch(
+        "vitrine.topk.candidates",
+        cand_words,
+        wgpu::BufferUsages::COPY_SRC,
+    )?;
+    let pass = b.pass(
+        kernel,
+        "vitrine.topk",
+        &[
+            (bind::TOPK_PARAMS, &params),
+            (bind::TOPK_LOGITS, logits),
+            (bind::TOPK_CANDIDATES, &candidates),
+        ],
+        [tx, ty, 1],
+    );
+    Ok((pass, params, candidates, topk_chunks))
+}

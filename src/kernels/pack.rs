@@ -1,0 +1,147 @@
+//! Operand packing shared by the blocked CPU kernels ([`super::native`] and, on wasm32,
+//! [`super::simd128`]).
+//!
+//! Once per request, the user-side operands are copied into the layout the GEMM
+//! micro-kernels want, so that their inner loops never handle a column remainder:
+//!
+//! - `M[:, 0..h]` (row-major `[d × (h + 1)]` in the query) becomes `[d × h']` with
+//!   `h' = ⌈h / COL_MULTIPLE⌉ · COL_MULTIPLE` and zero columns `h..h'`;
+//! - column `h` of `M` (the user vector `u`, the dot-product term) becomes its own
+//!   vector of length `d`;
+//! - each further layer's `W` (`[in × out]`) becomes `[in × out']`, zero-padded the
+//!   same way;
+//! - a run of `max(d, h', out'…)` zeros stands in for the missing rows of a register
+//!   block past the last item.
+//!
+//! Zero columns add `0 · x = 0` terms to columns nobody reads back, so padding changes
+//! no score. Items are processed in cache blocks of [`BLOCK`] rows.
+use super::{HeadPlan, UserQuery};
+
+/// Padded widths are multiples of this (the native register block's width; the SIMD128
+/// block of 8 columns divides it).
+pub(super) const COL_MULTIPLE: usize = 16;
+/// Items per cache block: their vectors and hidden rows stay in L1/L2 together.
+pub(super) const BLOCK: usize = 64;
+
+fn round_up(x: usize, m: usize) -> usize {
+    x.div_ceil(m) * m
+}
+
+/// A `[k × cols]` matrix copied into `[k × padded]` with zero columns on the right, so
+/// the micro-kernel never needs a column remainder.
+pub(super) struct Padded {
+    /// Row-major `[k × padded]`.
+    pub(super) data: Vec<f32>,
+    /// Columns with data (`cols ≤ padded`).
+    pub(super) cols: usize,
+    /// Row stride: `cols` rounded up to a multiple of [`COL_MULTIPLE`] (at least one).
+    pub(super) padded: usize,
+}
+
+impl Padded {
+    /// Copies the first `cols` columns of the `k` rows of `src` (row stride
+    /// `src_stride`).
+    fn new(src: &[f32], k: usize, src_stride: usize, cols: usize) -> Padded {
+        let padded = round_up(cols.max(1), COL_MULTIPLE);
+        let mut data = vec![0.0f32; k * padded];
+        for kk in 0..k {
+            data[kk * padded..kk * padded + cols]
+                .copy_from_slice(&src[kk * src_stride..kk * src_stride + cols]);
+        }
+        Padded { data, cols, padded }
+    }
+}
+
+/// Per-request operands, packed once and shared by all blocks.
+pub(super) struct Operands<'a> {
+    /// The item side.
+    pub(super) plan: &'a HeadPlan,
+    /// The first layer's user part plus bias, `[h]`.
+    pub(super) a: &'a [f32],
+    /// `M[:, 0..h]`, padded.
+    pub(super) m: Padded,
+    /// Column `h` of `M` (`u`).
+    pub(super) u: Vec<f32>,
+    /// Further layers, padded, with their biases.
+    pub(super) layers: Vec<(Padded, &'a [f32])>,
+    /// Widest padded width (scratch row stride).
+    pub(super) max_padded: usize,
+    /// `max(d, widths)` zeros, standing in for missing rows of a register block.
+    pub(super) zeros: Vec<f32>,
+}
+
+impl<'a> Operands<'a> {
+    /// Packs a validated plan and query ([`HeadPlan::validate`],
+    /// [`HeadPlan::validate_query`]).
+    pub(super) fn new(plan: &'a HeadPlan, query: &'a UserQuery) -> Operands<'a> {
+        let (d, h) = (plan.dim, plan.hidden);
+        let m = Padded::new(&query.m, d, h + 1, h);
+        let u = (0..d).map(|k| query.m[k * (h + 1) + h]).collect();
+        let mut width = h;
+        let mut max_padded = m.padded;
+        let mut max_k = d.max(m.padded);
+        let layers = plan
+            .layers
+            .iter()
+            .map(|(w, b)| {
+                let p = Padded::new(w, width, b.len(), b.len());
+                max_padded = max_padded.max(p.padded);
+                max_k = max_k.max(p.padded);
+                width = b.len();
+                (p, b.as_slice())
+            })
+            .collect();
+        Operands {
+            plan,
+            a: &query.a,
+            m,
+            u,
+            layers,
+            max_padded,
+            zeros: vec![0.0; max_k],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn padding_keeps_the_values_and_zero_fills_the_rest() {
+        // 2 × 3 matrix with row stride 4 (a fourth column to skip).
+        let src = [1.0, 2.0, 3.0, 9.0, 4.0, 5.0, 6.0, 9.0];
+        let p = Padded::new(&src, 2, 4, 3);
+        assert_eq!((p.cols, p.padded), (3, COL_MULTIPLE));
+        assert_eq!(&p.data[..3], &[1.0, 2.0, 3.0]);
+        assert_eq!(&p.data[COL_MULTIPLE..COL_MULTIPLE + 3], &[4.0, 5.0, 6.0]);
+        let zeros = p.data.iter().filter(|&&x| x == 0.0).count();
+        assert_eq!(zeros, 2 * COL_MULTIPLE - 6);
+        assert_eq!(Padded::new(&[], 0, 0, 0).padded, COL_MULTIPLE);
+    }
+
+    #[test]
+    fn operands_split_m_into_the_padded_block_and_u() {
+        // d = 2, h = 2: M = [[1, 2, 7], [3, 4, 8]], one further layer 2 → 17.
+        let plan = HeadPlan {
+            n_items: 0,
+            dim: 2,
+            hidden: 2,
+            item_vectors: vec![],
+            layers: vec![(vec![0.5; 34], vec![0.0; 17])],
+            w_out: vec![0.0; 17],
+            b_out: 0.0,
+        };
+        let query = UserQuery {
+            m: vec![1.0, 2.0, 7.0, 3.0, 4.0, 8.0],
+            a: vec![0.0; 2],
+        };
+        let ops = Operands::new(&plan, &query);
+        assert_eq!(ops.u, vec![7.0, 8.0]);
+        assert_eq!(&ops.m.data[..2], &[1.0, 2.0]);
+        assert_eq!(&ops.m.data[COL_MULTIPLE..COL_MULTIPLE + 2], &[3.0, 4.0]);
+        assert_eq!(ops.layers[0].0.padded, 2 * COL_MULTIPLE);
+        assert_eq!(ops.max_padded, 2 * COL_MULTIPLE);
+        assert_eq!(ops.zeros.len(), 2 * COL_MULTIPLE);
+    }
+}
