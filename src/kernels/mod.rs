@@ -17,6 +17,7 @@
 pub mod gpu;
 pub mod native;
 pub mod scalar;
+pub mod scorer;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod simd128;
 
