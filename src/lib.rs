@@ -2,7 +2,7 @@
 //!
 //! A store trains a deep sequential recommender offline with the native trainer
 //! ([`train`], native only), publishes one weight file ([`format`]), and its storefront
-//! page scores the whole catalog in the shopper's browser ([`wasm`], wasm32 only) from a
+//! page scores the whole catalog in the shopper's browser ([`wasm`]) from a
 //! browsing history that never leaves the device ([`history`]).
 //!
 //! Module map (one job each):
@@ -37,5 +37,5 @@ pub mod eval;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod train;
 
-#[cfg(target_arch = "wasm32")]
+/// Browser bindings (the bindings themselves on wasm32 only; the API's types everywhere).
 pub mod wasm;

@@ -18,6 +18,11 @@
 // Calls are serialised (one at a time), so read-modify-write is safe within a tab.
 //
 // The only network requests are the module/wasm files and the weight file itself.
+//
+// The methods (and which of them write the history) are listed once, in api.js, for this
+// wrapper and for worker.js.
+
+import { METHODS, method } from './api.js';
 
 /** The wasm-pack (`--target web`) builds, relative to this file: plain SIMD128 (every
  * current browser) and SIMD128 + relaxed SIMD (fused multiply-add in the scoring GEMM). */
@@ -82,6 +87,10 @@ export async function importPackage(urls) {
   throw new Error(`vitrine: no wasm build could be loaded: ${last?.message ?? last}`);
 }
 
+// Types of the API's JSON. Each object typedef lists exactly the serde field names of
+// its Rust type (tests/js_types.rs fails when they drift): Recommendation, Reason,
+// RecommendOptions, Filter, Boost, Promote in src/recommend; HistoryLimits in
+// src/history.rs; the rest in src/wasm/types.rs.
 /**
  * @typedef {'auto'|'webgpu'|'simd'|'scalar'} Backend
  * @typedef {{ item: string, type: 'view'|'cart'|'purchase', at?: number }} HistoryEventIn
@@ -94,6 +103,16 @@ export async function importPackage(urls) {
  * @typedef {{ encodeMs: number, scoreMs: number, finishMs: number, totalMs: number,
  *             backend: string, historyLen: number, calls: number }} Stats
  * @typedef {{ simd: 'relaxed-simd'|'simd128', gpu: boolean, version: string }} BuildInfo
+ * @typedef {{ categories?: string[], excludeCategories?: string[],
+ *             priceMin?: number|null, priceMax?: number|null }} Filter
+ * @typedef {{ ids?: string[], category?: string|null, weight?: number }} Boost
+ * @typedef {{ ids?: string[], slots?: number }} Promote
+ * @typedef {{ k?: number, context?: string|null, basket?: string[], exclude?: string[],
+ *             excludeSeen?: boolean, allowRepurchase?: boolean, filter?: Filter,
+ *             boost?: Boost[], promote?: Promote|null, diversity?: number,
+ *             newItemsBoost?: number, now?: number|null }} RecommendOptions
+ * @typedef {{ maxEvents?: number, maxBytes?: number, halfLifeDays?: number,
+ *             maxAgeDays?: number, dedupWindowSecs?: number }} HistoryLimits
  */
 
 /**
@@ -131,9 +150,6 @@ export async function fetchBytes(url, onProgress) {
   }
   return out;
 }
-
-/** Operations that change the stored history. */
-const WRITES = new Set(['record', 'importHistory', 'clearHistory']);
 
 /** localStorage, or an in-memory stand-in where it is unavailable (opaque origins). */
 function pageStorage() {
@@ -198,38 +214,43 @@ export class Vitrine {
     });
   }
 
+  /** Runs API method `name` (an api.js entry) after the calls before it. */
+  _call(name, arg) {
+    const m = method(name, 'vitrine');
+    return this._run(() => this._impl.call(m, arg));
+  }
+
   /**
    * Records a browsing event (unknown item ids reject).
    * @param {HistoryEventIn} event
    * @returns {Promise<void>}
    */
   record(event) {
-    return this._run(() => this._impl.write('record', event));
+    return this._call('record', event);
   }
 
   /**
-   * Recommendations for the local history (options: k, context, basket, exclude,
-   * excludeSeen, allowRepurchase, filter, boost, promote, diversity, newItemsBoost, now).
-   * @param {object} [options]
+   * Recommendations for the local history.
+   * @param {RecommendOptions} [options]
    * @returns {Promise<Recommendation[]>}
    */
   recommend(options = {}) {
-    return this._run(() => this._impl.read('recommend', options));
+    return this._call('recommend', options);
   }
 
   /** @returns {Promise<HistoryRow[]>} the local history, oldest first */
   history() {
-    return this._run(() => this._impl.read('history'));
+    return this._call('history');
   }
 
   /** Deletes the local history. @returns {Promise<void>} */
   clearHistory() {
-    return this._run(() => this._impl.clear());
+    return this._call('clearHistory');
   }
 
   /** @returns {Promise<string>} the history as JSON (`{"schema":1,"namespace":…,"events":[{item,kind,at}]}`) */
   exportHistory() {
-    return this._run(() => this._impl.read('exportHistory'));
+    return this._call('exportHistory');
   }
 
   /**
@@ -238,17 +259,24 @@ export class Vitrine {
    * @returns {Promise<number>} events kept
    */
   importHistory(json) {
-    return this._run(() => this._impl.write('importHistory', json));
+    return this._call('importHistory', json);
   }
 
   /** @returns {Promise<Stats>} timings of the last recommend() */
   stats() {
-    return this._run(() => this._impl.read('stats'));
+    return this._call('stats');
   }
 
   /** Stops the worker (worker mode) and frees the model. */
   dispose() {
     this._impl.dispose();
+  }
+}
+
+// Every api.js method has its typed, documented method above.
+for (const m of METHODS) {
+  if (typeof Vitrine.prototype[m.name] !== 'function') {
+    throw new Error(`vitrine: api.js method ${m.name} has no Vitrine method`);
   }
 }
 
@@ -267,14 +295,8 @@ async function mainThreadImpl(bytes, options, pkgUrls) {
     catalog: rec.catalog(),
     adapterInfo: rec.adapterInfo,
     build: mod.buildInfo(),
-    async read(op, arg) {
-      return await rec[op](arg);
-    },
-    async write(op, arg) {
-      return rec[op](arg);
-    },
-    async clear() {
-      rec.clearHistory();
+    async call(m, arg) {
+      return m.arg ? await rec[m.name](arg) : await rec[m.name]();
     },
     dispose() {
       rec.free();
@@ -325,14 +347,14 @@ async function workerImpl(bytes, options, pkgUrls, workerUrl) {
 
   // Sends `stored`, then writes back what the worker returns, retrying when another tab
   // changed the stored value meanwhile.
-  async function sync(op, arg) {
+  async function sync(m, arg) {
     for (let attempt = 0; ; attempt++) {
       const sent = storage.getItem(key);
-      const r = await call('call', { method: op, arg, stored: sent });
+      const r = await call('call', { method: m.name, arg, stored: sent });
       backend = r.backend;
       if (storage.getItem(key) !== sent) {
         // Another tab wrote meanwhile: redo a write on top of its value; a read keeps it.
-        if (!WRITES.has(op)) return r.result;
+        if (!m.write) return r.result;
         if (attempt < 3) continue;
       }
       if (r.stored !== sent) {
@@ -354,11 +376,10 @@ async function workerImpl(bytes, options, pkgUrls, workerUrl) {
     catalog: info.catalog,
     adapterInfo: info.adapterInfo,
     build: info.build,
-    read: (op, arg) => sync(op, arg),
-    write: (op, arg) => sync(op, arg),
-    async clear() {
-      await sync('clearHistory');
-      storage.removeItem(key);
+    async call(m, arg) {
+      const result = await sync(m, arg);
+      if (m.clears) storage.removeItem(key);
+      return result;
     },
     dispose() {
       worker.terminate();
@@ -373,7 +394,7 @@ async function workerImpl(bytes, options, pkgUrls, workerUrl) {
  * @param {string} [opts.integrity] 'sha256-<hex>' of the file
  * @param {Backend} [opts.backend] scoring backend (default 'auto': the faster of WebGPU and SIMD, measured at load)
  * @param {string} [opts.namespace] history namespace (default: content-hash prefix)
- * @param {object} [opts.historyLimits] { maxEvents, maxBytes, halfLifeDays, maxAgeDays, dedupWindowSecs }
+ * @param {HistoryLimits} [opts.historyLimits] cap, size, decay, age and dedup rules of the history
  * @param {(loaded: number, total: number|null) => void} [opts.onProgress] download progress
  * @param {boolean} [opts.worker=true] run the model in a Web Worker
  * @param {'auto'|'relaxed'|'plain'} [opts.simd='auto'] which wasm build: relaxed SIMD where supported, else plain SIMD128

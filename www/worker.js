@@ -6,20 +6,11 @@
 // { id, op: 'call', method, arg, stored } first hands over the page's stored history
 // string (workers have no localStorage), runs the method, and answers
 // { result, stored, backend } where `stored` is the history string after the call.
-// Errors answer { id, ok: false, error: { name, message } }.
+// Errors answer { id, ok: false, error: { name, message } }. The methods a page may call
+// are api.js's METHODS.
 
+import { method } from './api.js';
 import { importPackage } from './vitrine.js';
-
-/** Methods the page may call. */
-const METHODS = new Set([
-  'record',
-  'recommend',
-  'history',
-  'clearHistory',
-  'exportHistory',
-  'importHistory',
-  'stats',
-]);
 
 let rec = null;
 
@@ -52,10 +43,10 @@ self.onmessage = async (ev) => {
       });
     } else if (op === 'call') {
       if (!rec) throw new Error('vitrine worker: no model loaded');
-      const { method, arg, stored } = ev.data;
-      if (!METHODS.has(method)) throw new Error(`vitrine worker: unknown method ${method}`);
+      const { arg, stored } = ev.data;
+      const m = method(ev.data.method, 'vitrine worker');
       rec.setStoredHistory(stored ?? undefined);
-      const result = await rec[method](arg);
+      const result = m.arg ? await rec[m.name](arg) : await rec[m.name]();
       reply(id, true, { result, stored: rec.storedHistory() ?? null, backend: rec.backend });
     } else {
       throw new Error(`vitrine worker: unknown op ${op}`);

@@ -26,6 +26,7 @@ pub mod native;
 #[cfg(any(not(target_arch = "wasm32"), target_feature = "simd128"))]
 mod pack;
 pub mod scalar;
+pub mod scorer;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod simd128;
 pub mod topk;

@@ -1,0 +1,359 @@
+//! [`Scorer`]: "score this [`UserQuery`] over this [`HeadPlan`]" on a CPU kernel or on the
+//! GPU, falling back to the CPU for good on any GPU error. Used by the browser binding
+//! (`crate::wasm`) and, natively, by the CLI (the GPU part through wgpu, driven with
+//! `pollster::block_on`).
+//!
+//! Backend choice ([`BackendChoice`]):
+//! - `Cpu(k)`: kernel `k` (use [`CpuKernel::best`] for the fastest one this build has).
+//! - `Gpu`: the GPU whenever an adapter and device can be had, else [`CpuKernel::best`].
+//! - `Auto`: as `Gpu`, then one warm pass of each is timed on a probe query: the GPU is
+//!   kept only when `t_gpu <= t_cpu` (a software adapter such as SwiftShader or lavapipe is
+//!   much slower than SIMD). The first GPU pass (shader warm-up) is not timed; if it fails
+//!   the CPU is used.
+//!
+//! The scores are the same either way up to float rounding (the GPU's summation order
+//! differs); every CPU kernel matches [`CpuKernel::Scalar`] as tested in `tests/kernels.rs`.
+//! The environment (clock, console, whether a GPU API exists at all) comes in through
+//! [`Hooks`], so this module needs no browser bindings.
+use std::cell::RefCell;
+#[cfg(feature = "gpu")]
+use std::rc::Rc;
+
+use super::{CpuKernel, HeadPlan, ShapeError, UserQuery};
+
+/// Which backend to ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendChoice {
+    /// The faster of the GPU and [`CpuKernel::best`], measured once at construction.
+    Auto,
+    /// The GPU whenever it works, else [`CpuKernel::best`].
+    Gpu,
+    /// This CPU kernel.
+    Cpu(CpuKernel),
+}
+
+/// The environment the scorer reports to and measures with.
+#[derive(Debug, Clone, Copy)]
+pub struct Hooks {
+    /// A monotonic clock in milliseconds (`performance.now()` in a browser).
+    pub now_ms: fn() -> f64,
+    /// Reports a fall-back to the CPU (`console.warn` in a browser).
+    pub warn: fn(&str),
+    /// Reports the `Auto` decision when the CPU wins (`console.info` in a browser).
+    pub info: fn(&str),
+    /// Whether a GPU API exists at all (`navigator.gpu` in a browser); when false the GPU
+    /// is not even tried.
+    pub gpu_present: fn() -> bool,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl Hooks {
+    /// Native: `std::time::Instant`, messages on stderr, the GPU always tried.
+    pub fn native() -> Hooks {
+        fn now_ms() -> f64 {
+            static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+            START
+                .get_or_init(std::time::Instant::now)
+                .elapsed()
+                .as_secs_f64()
+                * 1e3
+        }
+        fn say(msg: &str) {
+            eprintln!("{msg}");
+        }
+        Hooks {
+            now_ms,
+            warn: say,
+            info: say,
+            gpu_present: || true,
+        }
+    }
+}
+
+/// The scoring path in use.
+#[derive(Clone)]
+enum Backend {
+    #[cfg(feature = "gpu")]
+    Gpu(Rc<super::gpu::GpuScorer>),
+    Cpu(CpuKernel),
+}
+
+/// Scores user queries over one plan's items on the chosen backend (see the module docs).
+/// Not `Send`: one per thread (a browser page or worker, the CLI's main thread).
+pub struct Scorer {
+    backend: RefCell<Backend>,
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))] // read by the GPU fall-back
+    hooks: Hooks,
+}
+
+impl Scorer {
+    /// A scorer on CPU kernel `kernel` (no GPU, nothing to await).
+    pub fn cpu(kernel: CpuKernel, hooks: Hooks) -> Scorer {
+        Scorer {
+            backend: RefCell::new(Backend::Cpu(kernel)),
+            hooks,
+        }
+    }
+
+    /// A scorer for `plan` on `choice`. `probe` is the query `Auto` times (typically the
+    /// query for one context item and no history); with `None`, `Auto` keeps a working
+    /// GPU untimed. Never fails: every GPU problem ends on [`CpuKernel::best`], reported
+    /// through `hooks.warn`.
+    pub async fn new(
+        plan: &HeadPlan,
+        choice: BackendChoice,
+        probe: Option<&UserQuery>,
+        hooks: Hooks,
+    ) -> Scorer {
+        let backend = match choice {
+            BackendChoice::Cpu(k) => Backend::Cpu(k),
+            BackendChoice::Gpu => try_gpu(plan, &hooks).await,
+            BackendChoice::Auto => fastest(plan, probe, &hooks).await,
+        };
+        Scorer {
+            backend: RefCell::new(backend),
+            hooks,
+        }
+    }
+
+    /// The backend in use: `webgpu` (browser) or `gpu` (native), else the CPU kernel's
+    /// [`CpuKernel::name`]. Changes when the GPU fails.
+    pub fn name(&self) -> &'static str {
+        self.backend.borrow().name()
+    }
+
+    /// Whether the GPU is in use.
+    pub fn is_gpu(&self) -> bool {
+        !matches!(&*self.backend.borrow(), Backend::Cpu(_))
+    }
+
+    /// The GPU adapter's description while the GPU is in use.
+    pub fn adapter_info(&self) -> Option<String> {
+        match &*self.backend.borrow() {
+            #[cfg(feature = "gpu")]
+            Backend::Gpu(g) => Some(g.adapter_info()),
+            Backend::Cpu(_) => None,
+        }
+    }
+
+    /// The head's logit for every item of `plan` (the plan this scorer was built for).
+    /// A GPU error or a wrong-length GPU result switches this scorer to
+    /// [`CpuKernel::best`] for good (reported through `hooks.warn`) and scores there.
+    ///
+    /// # Errors
+    /// [`ShapeError`] when `plan` or `query` have inconsistent lengths.
+    #[allow(clippy::infallible_destructuring_match)] // one arm without the `gpu` feature
+    pub async fn scores(&self, plan: &HeadPlan, query: &UserQuery) -> Result<Vec<f32>, ShapeError> {
+        // Clone out of the cell: no borrow is held across the await.
+        let backend = self.backend.borrow().clone();
+        let kernel = match backend {
+            #[cfg(feature = "gpu")]
+            Backend::Gpu(g) => match g.scores(query).await {
+                Ok(v) if v.len() == plan.n_items => return Ok(v),
+                Ok(v) => self.fall_back(&format!(
+                    "vitrine: GPU returned {} scores for {} items; switching to the CPU",
+                    v.len(),
+                    plan.n_items
+                )),
+                Err(e) => self.fall_back(&format!(
+                    "vitrine: GPU scoring failed ({e}); switching to the CPU"
+                )),
+            },
+            Backend::Cpu(k) => k,
+        };
+        let mut out = vec![0.0; plan.n_items];
+        kernel.try_scores(plan, query, &mut out)?;
+        Ok(out)
+    }
+
+    #[cfg(feature = "gpu")]
+    fn fall_back(&self, why: &str) -> CpuKernel {
+        (self.hooks.warn)(why);
+        let k = CpuKernel::best();
+        *self.backend.borrow_mut() = Backend::Cpu(k);
+        k
+    }
+}
+
+impl Backend {
+    fn name(&self) -> &'static str {
+        match self {
+            #[cfg(feature = "gpu")]
+            Backend::Gpu(_) => {
+                if cfg!(target_arch = "wasm32") {
+                    "webgpu"
+                } else {
+                    "gpu"
+                }
+            }
+            Backend::Cpu(k) => k.name(),
+        }
+    }
+}
+
+/// The GPU when an adapter and device can be had, else [`CpuKernel::best`].
+async fn try_gpu(plan: &HeadPlan, hooks: &Hooks) -> Backend {
+    #[cfg(feature = "gpu")]
+    if (hooks.gpu_present)() {
+        match super::gpu::GpuScorer::new(plan).await {
+            Ok(g) => return Backend::Gpu(Rc::new(g)),
+            Err(e) => (hooks.warn)(&format!("vitrine: WebGPU unavailable ({e}); using the CPU")),
+        }
+    }
+    let _ = (plan, hooks);
+    Backend::Cpu(CpuKernel::best())
+}
+
+/// `Auto`: the GPU when one warm pass on `probe` is no slower than the best CPU kernel's.
+async fn fastest(plan: &HeadPlan, probe: Option<&UserQuery>, hooks: &Hooks) -> Backend {
+    let gpu = try_gpu(plan, hooks).await;
+    #[cfg(feature = "gpu")]
+    if let Backend::Gpu(g) = &gpu {
+        let cpu = CpuKernel::best();
+        let Some(q) = probe else {
+            return gpu;
+        };
+        if g.scores(q).await.is_err() {
+            (hooks.warn)("vitrine: WebGPU scoring failed at load; using the CPU");
+            return Backend::Cpu(cpu);
+        }
+        let t0 = (hooks.now_ms)();
+        let ok = g.scores(q).await.is_ok();
+        let gpu_ms = (hooks.now_ms)() - t0;
+        let mut out = vec![0.0; plan.n_items];
+        let t1 = (hooks.now_ms)();
+        // The probe's shapes are the GPU's, which just accepted them.
+        let _ = cpu.try_scores(plan, q, &mut out);
+        let cpu_ms = (hooks.now_ms)() - t1;
+        if !ok || gpu_ms > cpu_ms {
+            (hooks.info)(&format!(
+                "vitrine: backend auto: {} ({cpu_ms:.1} ms) is faster than WebGPU ({gpu_ms:.1} ms) here",
+                cpu.name()
+            ));
+            return Backend::Cpu(cpu);
+        }
+    }
+    let _ = probe;
+    gpu
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+
+    /// A small random plan (`n` items, `d = 8`, `h = 6`, one further layer of 4) and query.
+    fn case(n: usize, seed: u64) -> (HeadPlan, UserQuery) {
+        let mut rng = SplitMix64::new(seed);
+        let mut v = |len: usize| -> Vec<f32> { (0..len).map(|_| rng.next_f32() - 0.5).collect() };
+        let (d, h, l) = (8, 6, 4);
+        let plan = HeadPlan {
+            n_items: n,
+            dim: d,
+            hidden: h,
+            item_vectors: v(n * d),
+            layers: vec![(v(h * l), v(l))],
+            w_out: v(l),
+            b_out: 0.25,
+        };
+        let query = UserQuery {
+            m: v(d * (h + 1)),
+            a: v(h),
+        };
+        (plan, query)
+    }
+
+    fn silent() -> Hooks {
+        Hooks {
+            warn: |_| {},
+            info: |_| {},
+            ..Hooks::native()
+        }
+    }
+
+    fn reference(plan: &HeadPlan, q: &UserQuery) -> Vec<f32> {
+        let mut out = vec![0.0; plan.n_items];
+        CpuKernel::Scalar.scores(plan, q, &mut out);
+        out
+    }
+
+    #[test]
+    fn cpu_scorer_is_the_kernel_bit_for_bit() {
+        let (plan, q) = case(37, 3);
+        for k in [CpuKernel::Scalar, CpuKernel::best()] {
+            let s = Scorer::cpu(k, silent());
+            assert_eq!(s.name(), k.name());
+            assert!(!s.is_gpu() && s.adapter_info().is_none());
+            let got = pollster::block_on(s.scores(&plan, &q)).unwrap();
+            let mut want = vec![0.0; plan.n_items];
+            k.scores(&plan, &q, &mut want);
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn shape_errors_are_returned_not_panicked() {
+        let (plan, mut q) = case(5, 4);
+        q.a.pop();
+        let s = Scorer::cpu(CpuKernel::Scalar, silent());
+        let err = pollster::block_on(s.scores(&plan, &q)).unwrap_err();
+        assert!(matches!(err, ShapeError::Length { .. }), "{err}");
+    }
+
+    /// Whatever this machine has (a GPU, lavapipe, or none: fall-back), `Gpu` and `Auto`
+    /// end on a working backend that matches the scalar reference.
+    #[test]
+    fn gpu_and_auto_score_like_the_reference_or_fall_back() {
+        let (plan, q) = case(300, 5);
+        let want = reference(&plan, &q);
+        for choice in [BackendChoice::Gpu, BackendChoice::Auto] {
+            let s = pollster::block_on(Scorer::new(&plan, choice, Some(&q), silent()));
+            let got = pollster::block_on(s.scores(&plan, &q)).unwrap();
+            assert_eq!(got.len(), want.len());
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (g - w).abs() < 1e-4,
+                    "{choice:?}/{}: item {i}: {g} vs {w}",
+                    s.name()
+                );
+            }
+            if s.is_gpu() {
+                assert!(s.adapter_info().is_some());
+            } else {
+                assert_eq!(s.name(), CpuKernel::best().name());
+            }
+        }
+    }
+
+    /// A GPU scorer whose results do not fit the plan it is asked about switches to the
+    /// CPU for good (the fall-back path), and reports it.
+    #[cfg(feature = "gpu")]
+    #[test]
+    fn a_failing_gpu_falls_back_to_the_cpu_for_good() {
+        static WARNED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let (small, q) = case(40, 6);
+        let (big, _) = case(50, 7);
+        let hooks = Hooks {
+            warn: |_| {
+                WARNED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            },
+            ..silent()
+        };
+        let s = pollster::block_on(Scorer::new(&small, BackendChoice::Gpu, None, hooks));
+        if !s.is_gpu() {
+            // No adapter here: construction itself fell back, which it must report.
+            assert_eq!(WARNED.load(std::sync::atomic::Ordering::SeqCst), 1);
+            assert_eq!(s.name(), CpuKernel::best().name());
+            return;
+        }
+        // Same widths, more items: the GPU returns 40 logits for a 50-item plan.
+        let got = pollster::block_on(s.scores(&big, &q)).unwrap();
+        assert!(!s.is_gpu(), "still on the GPU after a wrong-length result");
+        assert_eq!(WARNED.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(got, {
+            let mut out = vec![0.0; big.n_items];
+            CpuKernel::best().scores(&big, &q, &mut out);
+            out
+        });
+    }
+}

@@ -1,0 +1,366 @@
+//! The `#[wasm_bindgen]` layer: each export converts its arguments ([`super::js_options`]),
+//! calls the engine, the [`Scorer`] or the [`HistoryStorage`], and converts the result or
+//! error. No logic of its own beyond the timing in [`WasmRecommender::recommend`].
+use std::cell::RefCell;
+use std::fmt::Display;
+
+use serde::Serialize;
+use serde_json::Value;
+use wasm_bindgen::prelude::*;
+
+use super::env::{hooks, now_ms, unix_now};
+use super::js_options::{self, parse_options, OptionsError};
+use super::storage::HistoryStorage;
+use super::types::{
+    BackendOption, BuildInfo, CatalogView, HistoryRow, LoadOptions, Stats, StorageOption,
+};
+use crate::history::{HistoryStore, StoredEvent};
+use crate::kernels::scorer::{BackendChoice, Scorer};
+use crate::kernels::CpuKernel;
+use crate::recommend::{RecommendOptions, Recommender};
+
+/// Installs the panic hook so a Rust panic shows its message in the browser console.
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}
+
+/// Any error as the `Error` JavaScript sees.
+fn js_err(e: impl Display) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+/// A Rust value as a plain JavaScript value.
+fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsError> {
+    js_options::to_js(value).map_err(|e| JsError::new(&e))
+}
+
+/// A loaded model serving recommendations in the browser (JavaScript name
+/// `Recommender`).
+#[wasm_bindgen(js_name = Recommender)]
+pub struct WasmRecommender {
+    engine: Recommender,
+    scorer: Scorer,
+    storage: HistoryStorage,
+    size_bytes: usize,
+    stats: RefCell<Stats>,
+}
+
+#[wasm_bindgen(js_class = Recommender)]
+impl WasmRecommender {
+    /// Loads a weight file. `options`: `{ backend?: 'auto'|'webgpu'|'simd'|'scalar',
+    /// integrity?: 'sha256-<hex>', namespace?: string, storage?: 'local'|'memory',
+    /// historyLimits?: { maxEvents, maxBytes, halfLifeDays, maxAgeDays, dedupWindowSecs } }`.
+    #[wasm_bindgen(js_name = fromBytes)]
+    pub async fn from_bytes(bytes: Vec<u8>, options: JsValue) -> Result<WasmRecommender, JsError> {
+        let opts: LoadOptions = parse_options(&options, "options").map_err(js_err)?;
+        opts.history_limits
+            .validate()
+            .map_err(|e| js_err(OptionsError::HistoryLimits(e.to_string())))?;
+        if let Some(integrity) = &opts.integrity {
+            js_options::check_integrity(&bytes, integrity).map_err(js_err)?;
+        }
+        let load_error = |e: crate::recommend::RecommendError| {
+            JsError::new(&format!("cannot load the weight file: {e}"))
+        };
+        // Parse, then free the raw bytes before the model's catalog-sized buffers are
+        // built (wasm memory never shrinks, so this lowers its high-water mark).
+        let file =
+            crate::format::WeightFile::from_bytes(&bytes).map_err(|e| load_error(e.into()))?;
+        let size_bytes = bytes.len();
+        drop(bytes);
+        let engine = Recommender::from_weight_file(file).map_err(load_error)?;
+        let namespace =
+            js_options::namespace(opts.namespace.as_deref(), &engine.metadata.content_hash)
+                .map_err(js_err)?;
+        let scorer = Self::scorer(&engine, opts.backend).await;
+        let storage = HistoryStorage::new(
+            namespace,
+            opts.history_limits,
+            opts.storage == StorageOption::Local,
+        );
+        let stats = Stats {
+            backend: scorer.name().to_string(),
+            ..Stats::default()
+        };
+        Ok(WasmRecommender {
+            engine,
+            scorer,
+            storage,
+            size_bytes,
+            stats: RefCell::new(stats),
+        })
+    }
+
+    /// The active backend: `webgpu`, `simd` or `scalar` (changes if the GPU fails).
+    #[wasm_bindgen(getter)]
+    pub fn backend(&self) -> String {
+        self.scorer.name().to_string()
+    }
+
+    /// Number of catalog items.
+    #[wasm_bindgen(getter, js_name = nItems)]
+    pub fn n_items(&self) -> usize {
+        self.engine.n_items()
+    }
+
+    /// The `localStorage` key holding this model's history.
+    #[wasm_bindgen(getter, js_name = storageKey)]
+    pub fn storage_key(&self) -> String {
+        self.storage.key().to_string()
+    }
+
+    /// The GPU adapter's description, when the backend is `webgpu`.
+    #[wasm_bindgen(getter, js_name = adapterInfo)]
+    pub fn adapter_info(&self) -> Option<String> {
+        self.scorer.adapter_info()
+    }
+
+    /// Summary of the model: `{ items, dim, mlpHidden, quantization, contentHash, sizeBytes,
+    /// formatVersion, categories, metrics, training }`.
+    #[wasm_bindgen(js_name = modelInfo)]
+    pub fn model_info(&self) -> Result<JsValue, JsError> {
+        let m = &self.engine.metadata;
+        let info = serde_json::json!({
+            "items": self.engine.n_items(),
+            "dim": m.model.dim,
+            "mlpHidden": m.model.mlp_hidden,
+            "quantization": m.quantization,
+            "contentHash": m.content_hash,
+            "sizeBytes": self.size_bytes,
+            "formatVersion": m.format_version,
+            "categories": m.categories.len(),
+            "metrics": m.metrics,
+            "training": m.training,
+        });
+        to_js(&info)
+    }
+
+    /// The catalog for display: `{ ids, titles, categories (name per item), prices (number
+    /// or null per item), categoryNames }`.
+    pub fn catalog(&self) -> Result<JsValue, JsError> {
+        let m = &self.engine.metadata;
+        let c = &m.items;
+        let cat_name = |i: usize| -> &str {
+            c.category
+                .get(i)
+                .and_then(|&k| m.categories.get(k as usize))
+                .map(String::as_str)
+                .unwrap_or("unknown")
+        };
+        let view = CatalogView {
+            ids: &c.ids,
+            titles: &c.titles,
+            categories: (0..c.ids.len()).map(cat_name).collect(),
+            prices: &c.price,
+            category_names: &m.categories,
+        };
+        // Through `serde_json::Value` as before: a non-finite price becomes null.
+        let value = serde_json::to_value(&view)
+            .map_err(|e| JsError::new(&format!("internal: cannot convert result: {e}")))?;
+        to_js(&value)
+    }
+
+    /// Records an event `{ item, type: 'view'|'cart'|'purchase', at? }` (`at` in Unix
+    /// seconds, default now). Unknown item ids throw.
+    pub fn record(&self, event: JsValue) -> Result<(), JsError> {
+        let ev = js_options::parse_event(&event).map_err(js_err)?;
+        if self.engine.item_index(&ev.item).is_none() {
+            return Err(JsError::new(&format!("unknown item id {:?}", ev.item)));
+        }
+        let at = js_options::event_time(ev.at, unix_now()).map_err(js_err)?;
+        // Re-read, apply on top, write (another tab may have written meanwhile).
+        let limits = self.storage.limits();
+        let mut store = self.storage.read(unix_now());
+        let event = StoredEvent {
+            item: ev.item,
+            kind: ev.kind,
+            at,
+        };
+        store
+            .record(event, limits)
+            .map_err(|e| JsError::new(&format!("event: {e}")))?;
+        store.prune(unix_now().max(at), limits);
+        self.storage.write(&store);
+        Ok(())
+    }
+
+    /// Recommendations for the stored history and `options` (see `RecommendOptions`):
+    /// an array of `{ item, index, title, category, price, score, reasons }`.
+    pub async fn recommend(&self, options: JsValue) -> Result<JsValue, JsError> {
+        let opts: RecommendOptions =
+            parse_options(&options, "recommend options").map_err(js_err)?;
+        let t0 = now_ms();
+        let stored = self.storage.read(unix_now()).entries();
+        let (history, _unknown) = self.engine.resolve_history(&stored);
+        let prepared = self.engine.prepare(&history, &opts).map_err(js_err)?;
+        let t1 = now_ms();
+        let logits = match &prepared.query {
+            Some(q) => self
+                .scorer
+                .scores(&self.engine.plan, q)
+                .await
+                .map_err(js_err)?,
+            None => vec![0.0; self.engine.n_items()],
+        };
+        let t2 = now_ms();
+        let recs = self.engine.finish(&prepared, &logits);
+        let t3 = now_ms();
+        {
+            let mut s = self.stats.borrow_mut();
+            s.encode_ms = t1 - t0;
+            s.score_ms = t2 - t1;
+            s.finish_ms = t3 - t2;
+            s.total_ms = t3 - t0;
+            s.backend = self.backend();
+            s.history_len = history.len();
+            s.calls += 1;
+        }
+        to_js(&recs)
+    }
+
+    /// The stored history, oldest first: `[{ item, type, at, title }]` (`title` is null
+    /// for ids this model does not know).
+    pub fn history(&self) -> Result<JsValue, JsError> {
+        let events = self.storage.read(unix_now()).events;
+        let titles = &self.engine.metadata.items.titles;
+        let rows: Vec<HistoryRow> = events
+            .iter()
+            .map(|e| HistoryRow {
+                item: &e.item,
+                kind: e.kind,
+                at: e.at,
+                title: self
+                    .engine
+                    .item_index(&e.item)
+                    .and_then(|i| titles.get(i as usize))
+                    .map(String::as_str),
+            })
+            .collect();
+        to_js(&rows)
+    }
+
+    /// Deletes the stored history.
+    #[wasm_bindgen(js_name = clearHistory)]
+    pub fn clear_history(&self) {
+        self.storage.save_raw(None);
+    }
+
+    /// The stored history as a JSON string `{"schema":1,"namespace":…,"events":[…]}`.
+    #[wasm_bindgen(js_name = exportHistory)]
+    pub fn export_history(&self) -> Result<String, JsError> {
+        Ok(self.storage.read(unix_now()).to_json())
+    }
+
+    /// Replaces the stored history with an exported one (validated: format, version,
+    /// known item ids, finite times); returns the number of events kept after the limits.
+    #[wasm_bindgen(js_name = importHistory)]
+    pub fn import_history(&self, json: &str) -> Result<usize, JsError> {
+        // An export from this store under another namespace (an older model) is welcome:
+        // read it under its own namespace, then adopt it.
+        let header: Value = serde_json::from_str(json)
+            .map_err(|e| JsError::new(&format!("importHistory: invalid history JSON: {e}")))?;
+        let ns = header
+            .get("namespace")
+            .and_then(Value::as_str)
+            .ok_or_else(|| JsError::new("importHistory: not a vitrine history (no `namespace`)"))?
+            .to_string();
+        let now = unix_now();
+        let limits = self.storage.limits();
+        let mut store = HistoryStore::from_json_at(json, &ns, limits, now)
+            .map_err(|e| JsError::new(&format!("importHistory: {e}")))?;
+        if let Some((i, e)) = store
+            .events
+            .iter()
+            .enumerate()
+            .find(|(_, e)| self.engine.item_index(&e.item).is_none())
+        {
+            return Err(JsError::new(&format!(
+                "importHistory: events[{i}]: unknown item id {:?}",
+                e.item
+            )));
+        }
+        store.namespace = self.storage.namespace().to_string();
+        store.prune(now, limits);
+        let n = store.events.len();
+        self.storage.write(&store);
+        Ok(n)
+    }
+
+    /// Timings of the last `recommend()`: `{ encodeMs, scoreMs, finishMs, totalMs,
+    /// backend, historyLen, calls }`.
+    pub fn stats(&self) -> Result<JsValue, JsError> {
+        to_js(&*self.stats.borrow())
+    }
+
+    /// The history limits in effect: `{ maxEvents, maxBytes, halfLifeDays, maxAgeDays,
+    /// dedupWindowSecs }`.
+    #[wasm_bindgen(js_name = historyLimits)]
+    pub fn history_limits(&self) -> Result<JsValue, JsError> {
+        to_js(self.storage.limits())
+    }
+
+    /// Memory storage (workers): replaces the in-memory stored value with the main
+    /// thread's copy of `localStorage` (validated like a stored value when read).
+    #[wasm_bindgen(js_name = setStoredHistory)]
+    pub fn set_stored_history(&self, raw: Option<String>) -> Result<(), JsError> {
+        self.storage.set_memory(raw).map_err(js_err)
+    }
+
+    /// The raw stored value (what `localStorage` holds under `storageKey`), or
+    /// `undefined` when there is none.
+    #[wasm_bindgen(js_name = storedHistory)]
+    pub fn stored_history(&self) -> Option<String> {
+        self.storage.load_raw()
+    }
+}
+
+impl WasmRecommender {
+    /// The scorer for the requested backend; `auto` times a probe query (the first
+    /// catalog item as the context, no history).
+    async fn scorer(engine: &Recommender, backend: BackendOption) -> Scorer {
+        let choice = match backend {
+            BackendOption::Scalar => BackendChoice::Cpu(CpuKernel::Scalar),
+            BackendOption::Simd => BackendChoice::Cpu(CpuKernel::best()),
+            BackendOption::Webgpu => BackendChoice::Gpu,
+            BackendOption::Auto => BackendChoice::Auto,
+        };
+        let probe = (choice == BackendChoice::Auto)
+            .then(|| {
+                let probe = RecommendOptions {
+                    context: engine.catalog().ids.first().cloned(),
+                    ..RecommendOptions::default()
+                };
+                engine.prepare(&[], &probe).ok().and_then(|p| p.query)
+            })
+            .flatten();
+        Scorer::new(&engine.plan, choice, probe.as_ref(), hooks()).await
+    }
+}
+
+/// An arithmetic-ceiling probe for benchmark pages, on this thread: `iters` rounds of
+/// independent `f32x4` multiplies and adds, or with `fused` of relaxed-SIMD fused
+/// multiply-adds (relaxed build only). Returns `[checksum, flops]`; the page times the
+/// call and reports the GEMM's GFLOP/s against it. Throws when this build has no fused
+/// multiply-add (see `buildInfo().simd`).
+#[wasm_bindgen(js_name = peakProbe)]
+pub fn peak_probe(iters: u32, fused: Option<bool>) -> Result<Vec<f64>, JsError> {
+    match crate::kernels::peak_probe(u64::from(iters), fused.unwrap_or(false)) {
+        Some((checksum, flops)) => Ok(vec![f64::from(checksum), flops as f64]),
+        None => Err(JsError::new(
+            "peakProbe(iters, true): this build has no fused multiply-add (load the relaxed-SIMD build)",
+        )),
+    }
+}
+
+/// What this wasm build contains: `{ simd, gpu, version }` where `simd` is
+/// `"relaxed-simd"` or `"simd128"` (the CPU kernels' instruction set) and `gpu` whether
+/// the WebGPU path is compiled in.
+#[wasm_bindgen(js_name = buildInfo)]
+pub fn build_info() -> Result<JsValue, JsError> {
+    to_js(&BuildInfo {
+        simd: crate::kernels::simd_build(),
+        gpu: cfg!(feature = "gpu"),
+        version: env!("CARGO_PKG_VERSION"),
+    })
+}

@@ -1,0 +1,217 @@
+//! JavaScript values in, Rust option structs out: conversion, narrowing of a failed
+//! deserialisation to the offending field, and the checks serde cannot express
+//! (integrity string, namespace, event time). Every failure is an [`OptionsError`] whose
+//! message is what JavaScript sees in the thrown `Error`.
+//!
+//! Narrowing: when `T` fails to deserialise from an object, each field is tried alone
+//! (`{ field: value }`, the rest defaulted); the first one that still fails is descended
+//! into the same way (arrays element by element), so the message names the smallest
+//! failing part, e.g. `` `filter.priceMin`: invalid type: string "x", expected f32 ``.
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use wasm_bindgen::JsValue;
+
+use super::types::RecordEvent;
+
+/// Why a JavaScript argument was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OptionsError {
+    /// `JSON.stringify` refused the value (a cycle, a BigInt, ...).
+    #[error("{what}: not serialisable as JSON")]
+    NotJson {
+        /// Which argument.
+        what: String,
+    },
+    /// The value is not of the expected shape; `detail` names the field when it can.
+    #[error("{what}: {detail}")]
+    Invalid {
+        /// Which argument.
+        what: String,
+        /// The serde message, prefixed with the failing field's path.
+        detail: String,
+    },
+    /// An options argument that is neither an object nor `undefined`/`null`.
+    #[error("{what}: expected an object")]
+    NotObject {
+        /// Which argument.
+        what: String,
+    },
+    /// `record()` was given something other than an object.
+    #[error("event: expected an object {{ item, type, at? }}")]
+    EventNotObject,
+    /// `event.at` is NaN or infinite.
+    #[error("event: `at` must be a finite number (Unix seconds)")]
+    EventTimeNotFinite,
+    /// `event.at` is more than a day ahead of the clock (milliseconds passed?).
+    #[error("event: `at` is more than a day in the future (Unix seconds expected)")]
+    EventTimeInFuture,
+    /// `options.integrity` is not `sha256-<64 hex digits>`.
+    #[error("options: `integrity` must look like 'sha256-<64 hex digits>'")]
+    IntegrityFormat,
+    /// The bytes' SHA-256 differs from `options.integrity`.
+    #[error("integrity check failed: the weight file's SHA-256 is {actual}, expected {expected}")]
+    IntegrityMismatch {
+        /// Hex digest of the bytes.
+        actual: String,
+        /// Hex digest asked for (lowercase).
+        expected: String,
+    },
+    /// `options.namespace` is empty, longer than 64 characters or contains ':'.
+    #[error("options: `namespace` must be 1 to 64 characters without ':'")]
+    Namespace,
+    /// `options.historyLimits` fails [`crate::history::HistoryLimits::validate`].
+    #[error("options: `historyLimits`: {0}")]
+    HistoryLimits(String),
+}
+
+/// Converts a JavaScript value to JSON (`undefined`/`null` → `None`).
+fn js_to_json(value: &JsValue, what: &str) -> Result<Option<Value>, OptionsError> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(None);
+    }
+    let not_json = || OptionsError::NotJson {
+        what: what.to_string(),
+    };
+    let text = js_sys::JSON::stringify(value).map_err(|_| not_json())?;
+    let text: String = text.into();
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| OptionsError::Invalid {
+            what: what.to_string(),
+            detail: e.to_string(),
+        })
+}
+
+/// Deserialises `value` as `T`; on failure, names the smallest failing part of the input.
+pub fn from_json<T: DeserializeOwned>(value: Value, what: &str) -> Result<T, OptionsError> {
+    match serde_json::from_value::<T>(value.clone()) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            let fails = |v: Value| serde_json::from_value::<T>(v).is_err();
+            let path = narrow(&fails, &|v| v, &value, String::new());
+            // serde names unknown fields itself; the path adds where a wrong type sits.
+            let detail = if path.is_empty() {
+                e.to_string()
+            } else {
+                format!("`{path}`: {e}")
+            };
+            Err(OptionsError::Invalid {
+                what: what.to_string(),
+                detail,
+            })
+        }
+    }
+}
+
+/// Recursively locates the failing field; `wrap` rebuilds a one-field input around a
+/// sub-value at the current path.
+fn narrow(
+    fails: &dyn Fn(Value) -> bool,
+    wrap: &dyn Fn(Value) -> Value,
+    value: &Value,
+    path: String,
+) -> String {
+    match value {
+        Value::Object(map) => {
+            for (k, sub) in map {
+                let single = |x: Value| {
+                    let mut m = serde_json::Map::new();
+                    m.insert(k.clone(), x);
+                    wrap(Value::Object(m))
+                };
+                if fails(single(sub.clone())) {
+                    let p = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    return narrow(fails, &single, sub, p);
+                }
+            }
+            path
+        }
+        Value::Array(items) => {
+            for (i, sub) in items.iter().enumerate() {
+                let single = |x: Value| wrap(Value::Array(vec![x]));
+                if fails(single(sub.clone())) {
+                    return narrow(fails, &single, sub, format!("{path}[{i}]"));
+                }
+            }
+            path
+        }
+        _ => path,
+    }
+}
+
+/// Parses an optional JavaScript options object into `T` (absent → `T::default()`).
+pub fn parse_options<T: DeserializeOwned + Default>(
+    value: &JsValue,
+    what: &str,
+) -> Result<T, OptionsError> {
+    match js_to_json(value, what)? {
+        None => Ok(T::default()),
+        Some(v @ Value::Object(_)) => from_json(v, what),
+        Some(_) => Err(OptionsError::NotObject {
+            what: what.to_string(),
+        }),
+    }
+}
+
+/// Parses `record()`'s argument (its time is checked by [`event_time`]).
+pub fn parse_event(value: &JsValue) -> Result<RecordEvent, OptionsError> {
+    match js_to_json(value, "event")? {
+        Some(v @ Value::Object(_)) => from_json(v, "event"),
+        _ => Err(OptionsError::EventNotObject),
+    }
+}
+
+/// An event's time: `at` (Unix seconds) when finite and at most a day after `now`, else
+/// `now` when absent.
+pub fn event_time(at: Option<f64>, now: f64) -> Result<f64, OptionsError> {
+    match at {
+        Some(t) if !t.is_finite() => Err(OptionsError::EventTimeNotFinite),
+        Some(t) if t > now + 86_400.0 => Err(OptionsError::EventTimeInFuture),
+        Some(t) => Ok(t),
+        None => Ok(now),
+    }
+}
+
+/// Checks `sha256-<hex>` (hex in either case) against the bytes.
+pub fn check_integrity(bytes: &[u8], integrity: &str) -> Result<(), OptionsError> {
+    let hex = integrity
+        .strip_prefix("sha256-")
+        .ok_or(OptionsError::IntegrityFormat)?
+        .to_ascii_lowercase();
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(OptionsError::IntegrityFormat);
+    }
+    let actual = crate::format::to_hex(&Sha256::digest(bytes));
+    if actual != hex {
+        return Err(OptionsError::IntegrityMismatch {
+            actual,
+            expected: hex,
+        });
+    }
+    Ok(())
+}
+
+/// The history namespace: `requested` when valid, else the first 12 characters of the
+/// model's content hash.
+pub fn namespace(requested: Option<&str>, content_hash: &str) -> Result<String, OptionsError> {
+    match requested {
+        Some(ns) if ns.is_empty() || ns.len() > 64 || ns.contains(':') => {
+            Err(OptionsError::Namespace)
+        }
+        Some(ns) => Ok(ns.to_string()),
+        None => Ok(content_hash.chars().take(12).collect()),
+    }
+}
+
+/// Converts a Rust value to a plain JavaScript value (objects, not `Map`s).
+pub fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, String> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| format!("internal: cannot convert result: {e}"))
+}

@@ -1,0 +1,125 @@
+//! The shapes the browser API takes and returns that are not engine types (those are
+//! [`crate::recommend::RecommendOptions`], [`crate::recommend::Recommendation`] and
+//! [`crate::history::HistoryLimits`]): serde structs whose field names are the JavaScript
+//! ones. Compiled natively too, so `tests/js_types.rs` can check `www/vitrine.js`'s JSDoc
+//! typedefs against them (a field renamed here without the typedef fails that test).
+use serde::{Deserialize, Serialize};
+
+use crate::history::{EventKind, HistoryLimits};
+
+/// Scoring backend requested at load (`options.backend`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendOption {
+    /// The fastest of WebGPU and the best CPU kernel (measured at load).
+    #[default]
+    Auto,
+    /// WebGPU whenever it works, else SIMD, else scalar.
+    Webgpu,
+    /// wasm SIMD128 (scalar when this build has no SIMD).
+    Simd,
+    /// The scalar reference.
+    Scalar,
+}
+
+/// Where history is kept (`options.storage`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageOption {
+    /// `localStorage` (falls back to memory when unavailable).
+    #[default]
+    Local,
+    /// Memory only (Web Workers).
+    Memory,
+}
+
+/// Options of `Recommender.fromBytes`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct LoadOptions {
+    /// Scoring backend.
+    pub backend: BackendOption,
+    /// `sha256-<64 hex digits>` of the file's bytes.
+    pub integrity: Option<String>,
+    /// History namespace (default: the first 12 hex digits of the model's content hash).
+    pub namespace: Option<String>,
+    /// Where history is kept.
+    pub storage: StorageOption,
+    /// History rules (cap, age, decay, dedup).
+    pub history_limits: HistoryLimits,
+}
+
+/// An event passed to `record()`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordEvent {
+    /// Store item id.
+    pub item: String,
+    /// What the shopper did.
+    #[serde(rename = "type")]
+    pub kind: EventKind,
+    /// Unix seconds (default: now).
+    #[serde(default)]
+    pub at: Option<f64>,
+}
+
+/// One row of `history()`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryRow<'a> {
+    /// Store item id.
+    pub item: &'a str,
+    /// What the shopper did.
+    #[serde(rename = "type")]
+    pub kind: EventKind,
+    /// Unix seconds.
+    pub at: f64,
+    /// The item's title; `None` for ids this model does not know.
+    pub title: Option<&'a str>,
+}
+
+/// The catalog for display (`catalog()`), one entry per item in each list.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogView<'a> {
+    /// Store item ids.
+    pub ids: &'a [String],
+    /// Display titles.
+    pub titles: &'a [String],
+    /// Category name per item.
+    pub categories: Vec<&'a str>,
+    /// Price per item, when known.
+    pub prices: &'a [Option<f32>],
+    /// Every category name.
+    pub category_names: &'a [String],
+}
+
+/// Timings of the last `recommend()` call (`stats()`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    /// Encoding the user (history → query), ms.
+    pub encode_ms: f64,
+    /// Scoring every item (the head), ms.
+    pub score_ms: f64,
+    /// Blend, filter, rank, explain, ms.
+    pub finish_ms: f64,
+    /// The whole call, ms.
+    pub total_ms: f64,
+    /// The backend that scored.
+    pub backend: String,
+    /// History events the encoder read.
+    pub history_len: usize,
+    /// `recommend()` calls so far.
+    pub calls: u64,
+}
+
+/// What this wasm build contains (`buildInfo()`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BuildInfo {
+    /// `"relaxed-simd"` or `"simd128"`: the CPU kernels' instruction set.
+    pub simd: &'static str,
+    /// Whether the WebGPU path is compiled in.
+    pub gpu: bool,
+    /// The crate version.
+    pub version: &'static str,
+}

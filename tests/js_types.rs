@@ -1,0 +1,186 @@
+//! `www/vitrine.js`'s JSDoc typedefs against the Rust types they describe: every
+//! object-literal `@typedef {{ … }} Name` must list exactly the serde field names of its
+//! Rust type (the JSON the wasm API takes or returns), so a field renamed, added or
+//! removed on either side without the other fails here. (The typedefs are not generated:
+//! see the module docs of `vitrine::wasm::types`.)
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use serde_json::Value;
+use vitrine::history::{EventKind, HistoryLimits};
+use vitrine::recommend::{Boost, Filter, Promote, Reason, RecommendOptions, Recommendation};
+use vitrine::wasm::types::{BuildInfo, CatalogView, HistoryRow, RecordEvent, Stats};
+
+/// Top-level keys of `value` serialised to JSON.
+fn keys<T: Serialize>(value: &T) -> BTreeSet<String> {
+    match serde_json::to_value(value).unwrap() {
+        Value::Object(m) => m.keys().cloned().collect(),
+        other => panic!("not an object: {other}"),
+    }
+}
+
+/// The Rust side: typedef name → field names.
+fn rust_fields() -> BTreeMap<&'static str, BTreeSet<String>> {
+    let reasons = [
+        Reason::History {
+            item: "I1".into(),
+            title: "T".into(),
+            event: EventKind::View,
+            weight: 0.5,
+        },
+        Reason::Similar {
+            item: "I1".into(),
+            title: "T".into(),
+        },
+        Reason::BoughtTogether {
+            item: "I1".into(),
+            title: "T".into(),
+        },
+        Reason::Popular,
+        Reason::Promoted,
+        Reason::Boosted,
+        Reason::New,
+    ];
+    let recommendation = Recommendation {
+        item: "I1".into(),
+        index: 0,
+        title: "T".into(),
+        category: "C".into(),
+        price: Some(1.0),
+        score: 0.5,
+        reasons: vec![Reason::Popular],
+    };
+    let strings = vec!["a".to_string()];
+    let prices = vec![Some(1.0f32)];
+    let catalog = CatalogView {
+        ids: &strings,
+        titles: &strings,
+        categories: vec!["a"],
+        prices: &prices,
+        category_names: &strings,
+    };
+    let row = HistoryRow {
+        item: "I1",
+        kind: EventKind::Cart,
+        at: 1.0,
+        title: None,
+    };
+    let event = RecordEvent {
+        item: "I1".into(),
+        kind: EventKind::View,
+        at: Some(1.0),
+    };
+    let build = BuildInfo {
+        simd: "simd128",
+        gpu: true,
+        version: "0",
+    };
+    BTreeMap::from([
+        ("Reason", reasons.iter().flat_map(keys).collect()),
+        ("Recommendation", keys(&recommendation)),
+        ("Catalog", keys(&catalog)),
+        ("HistoryRow", keys(&row)),
+        ("HistoryEventIn", keys(&event)),
+        ("Stats", keys(&Stats::default())),
+        ("BuildInfo", keys(&build)),
+        ("RecommendOptions", keys(&RecommendOptions::default())),
+        ("Filter", keys(&Filter::default())),
+        ("Boost", keys(&Boost::default())),
+        ("Promote", keys(&Promote::default())),
+        ("HistoryLimits", keys(&HistoryLimits::default())),
+    ])
+}
+
+/// Splits `s` at top-level commas (outside any bracket pair).
+fn split_top(s: &str) -> Vec<&str> {
+    let (mut depth, mut start, mut parts) = (0i32, 0, Vec::new());
+    for (i, c) in s.char_indices() {
+        match c {
+            '{' | '(' | '[' | '<' => depth += 1,
+            '}' | ')' | ']' | '>' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&s[start..]);
+    parts
+}
+
+/// The JS side: every `@typedef {{ … }} Name` of `src` → its field names.
+fn js_fields(src: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out = BTreeMap::new();
+    let mut rest = src;
+    while let Some(at) = rest.find("@typedef {{") {
+        let body_start = at + "@typedef {{".len();
+        let mut depth = 2;
+        let mut end = body_start;
+        for (i, c) in rest[body_start..].char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => depth -= 1,
+                _ => {}
+            }
+            if depth == 1 {
+                end = body_start + i;
+                break;
+            }
+        }
+        assert!(end > body_start, "unterminated typedef in vitrine.js");
+        // Drop the JSDoc line prefixes (` * `) inside a multi-line typedef.
+        let body: String = rest[body_start..end]
+            .lines()
+            .map(|l| l.trim_start().trim_start_matches('*'))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let after = rest[end..].trim_start_matches('}').trim_start();
+        let name: String = after
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let fields = split_top(&body)
+            .into_iter()
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| {
+                let field = p.split(':').next().unwrap().trim();
+                field.trim_end_matches('?').to_string()
+            })
+            .collect();
+        assert!(
+            out.insert(name.clone(), fields).is_none(),
+            "typedef {name} twice"
+        );
+        rest = &rest[end..];
+    }
+    out
+}
+
+#[test]
+fn jsdoc_typedefs_match_the_rust_types() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/www/vitrine.js");
+    let src = std::fs::read_to_string(path).expect("read www/vitrine.js");
+    let js = js_fields(&src);
+    let rust = rust_fields();
+    let js_names: BTreeSet<&str> = js.keys().map(String::as_str).collect();
+    let rust_names: BTreeSet<&str> = rust.keys().copied().collect();
+    assert_eq!(
+        js_names, rust_names,
+        "object typedefs in vitrine.js vs the Rust types this test knows"
+    );
+    for (name, fields) in &rust {
+        assert_eq!(
+            &js[*name], fields,
+            "typedef {name}: JSDoc fields vs serde fields"
+        );
+    }
+}
+
+#[test]
+fn the_typedef_parser_reads_nested_and_multi_line_fields() {
+    let src = "/**\n * @typedef {{ a: string, b?: { c: number, d: string },\n *   e: (number|null)[] }} X\n */";
+    let js = js_fields(src);
+    let want: BTreeSet<String> = ["a", "b", "e"].iter().map(|s| s.to_string()).collect();
+    assert_eq!(js["X"], want);
+}

@@ -1,0 +1,39 @@
+// api.js — the one list of the wasm `Recommender` methods a page may call through
+// vitrine.js, shared by the main-thread wrapper (vitrine.js) and the Web Worker
+// (worker.js). Plain ES module, no build step.
+//
+// Each entry: `name` (the wasm method and the `Vitrine` method), `arg` (whether it takes
+// one argument), `write` (whether it changes the stored history: worker mode writes the
+// new value back to localStorage, retrying when another tab wrote meanwhile), `clears`
+// (deletes the stored value afterwards in any case). Every call is awaited, so a method
+// that is async in Rust (`recommend`) and a plain one look the same to the page.
+
+/**
+ * @typedef {{ name: string, arg: boolean, write: boolean, clears: boolean }} MethodSpec
+ */
+
+/** @type {readonly MethodSpec[]} */
+export const METHODS = Object.freeze([
+  { name: 'record', arg: true, write: true, clears: false },
+  { name: 'recommend', arg: true, write: false, clears: false },
+  { name: 'history', arg: false, write: false, clears: false },
+  { name: 'clearHistory', arg: false, write: true, clears: true },
+  { name: 'exportHistory', arg: false, write: false, clears: false },
+  { name: 'importHistory', arg: true, write: true, clears: false },
+  { name: 'stats', arg: false, write: false, clears: false },
+].map((m) => Object.freeze(m)));
+
+/** The same entries by name. @type {ReadonlyMap<string, MethodSpec>} */
+export const METHOD_BY_NAME = new Map(METHODS.map((m) => [m.name, m]));
+
+/**
+ * The entry for `name`, or an Error naming the unknown method.
+ * @param {string} name
+ * @param {string} who the caller, for the message
+ * @returns {MethodSpec}
+ */
+export function method(name, who) {
+  const m = METHOD_BY_NAME.get(name);
+  if (!m) throw new Error(`${who}: unknown method ${name}`);
+  return m;
+}
