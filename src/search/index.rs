@@ -127,18 +127,7 @@ impl SearchIndex {
             };
             doc_cat.push(cat_id);
             titles.push(Box::<str>::from(title));
-            let mut tf: BTreeMap<String, (u16, u16)> = BTreeMap::new();
-            for t in tokenize_capped(title, MAX_FIELD_TOKENS) {
-                let e = tf.entry(t.text).or_default();
-                e.0 = e.0.saturating_add(1);
-            }
-            for field in [cat, doc.extra].into_iter().flatten() {
-                for t in tokenize_capped(field, MAX_FIELD_TOKENS) {
-                    let e = tf.entry(t.text).or_default();
-                    e.1 = e.1.saturating_add(1);
-                }
-            }
-            for (term, (title_tf, other_tf)) in tf {
+            for (term, (title_tf, other_tf)) in doc_terms(title, [cat, doc.extra]) {
                 inverted.entry(term).or_default().push(Posting {
                     doc: id as u32,
                     title_tf,
@@ -183,8 +172,6 @@ impl SearchIndex {
         {
             return Err(SearchIndexError::BadCategory { doc: doc as u32 });
         }
-        let mut title_len = vec![0u64; n_docs];
-        let mut other_len = vec![0u64; n_docs];
         let mut builder = MapBuilder::memory();
         let mut terms = Vec::with_capacity(p.terms.len());
         let mut post_off = Vec::with_capacity(p.terms.len() + 1);
@@ -195,10 +182,6 @@ impl SearchIndex {
             builder
                 .insert(term.as_bytes(), id as u64)
                 .map_err(|_| SearchIndexError::UnsortedTerms { term: id as u32 })?;
-            for q in &list {
-                title_len[q.doc as usize] += u64::from(q.title_tf);
-                other_len[q.doc as usize] += u64::from(q.other_tf);
-            }
             postings.extend_from_slice(&list);
             let end = u32::try_from(postings.len()).map_err(|_| SearchIndexError::TooLarge {
                 what: "postings",
@@ -214,17 +197,7 @@ impl SearchIndex {
                 .map_err(|_| SearchIndexError::Dictionary)?,
         )
         .map_err(|_| SearchIndexError::Dictionary)?;
-        let doc_len: Vec<f64> = title_len
-            .iter()
-            .zip(&other_len)
-            .map(|(&t, &o)| TITLE_WEIGHT * t as f64 + o as f64)
-            .collect();
-        let total: f64 = doc_len.iter().sum();
-        let avg_len = if total > 0.0 {
-            total / n_docs as f64
-        } else {
-            1.0
-        };
+        let (doc_len, avg_len) = doc_lengths(&postings, n_docs);
         Ok(SearchIndex {
             dict,
             terms,
@@ -322,6 +295,38 @@ fn check_postings(
         prev = Some(q.doc);
     }
     Ok(())
+}
+
+/// Weighted document lengths `TITLE_WEIGHT·|title| + |other|` (postings checked to be
+/// in range) and their mean (1 when there are no tokens).
+fn doc_lengths(postings: &[Posting], n_docs: usize) -> (Vec<f64>, f64) {
+    let mut len = vec![0f64; n_docs];
+    for q in postings {
+        len[q.doc as usize] += TITLE_WEIGHT * f64::from(q.title_tf) + f64::from(q.other_tf);
+    }
+    let total: f64 = len.iter().sum();
+    let avg = if total > 0.0 {
+        total / n_docs as f64
+    } else {
+        1.0
+    };
+    (len, avg)
+}
+
+/// Term frequencies of one document: `(in the title, in the other fields)`.
+fn doc_terms(title: &str, other: [Option<&str>; 2]) -> BTreeMap<String, (u16, u16)> {
+    let mut tf: BTreeMap<String, (u16, u16)> = BTreeMap::new();
+    for t in tokenize_capped(title, MAX_FIELD_TOKENS) {
+        let e = tf.entry(t.text).or_default();
+        e.0 = e.0.saturating_add(1);
+    }
+    for field in other.into_iter().flatten() {
+        for t in tokenize_capped(field, MAX_FIELD_TOKENS) {
+            let e = tf.entry(t.text).or_default();
+            e.1 = e.1.saturating_add(1);
+        }
+    }
+    tf
 }
 
 /// `s` cut to at most `max` bytes at a character boundary.
