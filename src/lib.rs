@@ -15,6 +15,7 @@
 //! - [`kernels`]: the scoring head's compute paths (scalar reference, SIMD, native, GPU).
 //! - [`recommend`]: the recommendation engine behind `recommend()` (CLI and browser).
 //! - [`rng`]: the one deterministic generator (SplitMix64).
+//! - [`search`]: on-device product search (BM25, typo tolerance, facets).
 //! - [`train`]: backward passes, Adam and the training loop (native).
 //! - [`eval`] and [`baselines`]: metrics, protocols, splits and the baselines (native).
 #![warn(missing_docs)]
@@ -27,6 +28,7 @@ pub mod kernels;
 pub mod model;
 pub mod recommend;
 pub mod rng;
+pub mod search;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod baselines;

@@ -1,0 +1,289 @@
+//! The byte format of a search index (spec: `docs/search.md`).
+//!
+//! ```text
+//! header (44 bytes)
+//!   0   4  magic "VSRX"
+//!   4   2  version, u16 LE (= 1)
+//!   6   2  reserved, u16 LE (= 0)
+//!   8   4  payload length, u32 LE (≤ MAX_PAYLOAD_BYTES)
+//!   12 32  SHA-256 of the payload
+//! payload (integers are LEB128 u32 varints, at most 5 bytes)
+//!   n_docs, n_categories, n_terms
+//!   n_categories × (len, UTF-8 bytes)                 category names
+//!   n_docs × (category id + 1 or 0 for none, len, UTF-8 bytes)   documents
+//!   n_terms × (shared prefix len, suffix len, suffix bytes, df,
+//!              df × (doc id delta, title tf, other tf))         terms, front-coded
+//! ```
+//!
+//! Loading checks, in order: header, payload length, hash, then every count against the
+//! bytes left before allocating for it (each element takes at least one byte, so no
+//! vector is larger than the payload), then the index rules of
+//! [`SearchIndex::from_parts`] (sorted unique terms, postings in range and increasing).
+//! The term dictionary is rebuilt from the sorted terms, so untrusted bytes never reach
+//! `fst`'s reader.
+
+use sha2::{Digest, Sha256};
+
+use super::index::{
+    Parts, Posting, SearchIndex, MAX_CATEGORIES, MAX_CATEGORY_BYTES, MAX_DOCS, MAX_TERMS,
+    MAX_TERM_BYTES, MAX_TITLE_BYTES,
+};
+use super::SearchIndexError;
+
+/// The four bytes every index starts with.
+pub const MAGIC: [u8; 4] = *b"VSRX";
+/// The format version written and read.
+pub const VERSION: u16 = 1;
+/// Header length: magic, version, reserved, payload length, SHA-256.
+pub const HEADER_BYTES: usize = 44;
+/// Largest payload accepted (256 MiB).
+pub const MAX_PAYLOAD_BYTES: usize = 256 << 20;
+
+impl SearchIndex {
+    /// Serialises the index (format in the [module doc](self) and `docs/search.md`).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut p = Vec::new();
+        put(&mut p, self.titles.len() as u32);
+        put(&mut p, self.categories.len() as u32);
+        put(&mut p, self.terms.len() as u32);
+        for c in &self.categories {
+            put_str(&mut p, c);
+        }
+        for (t, &c) in self.titles.iter().zip(&self.doc_cat) {
+            put(&mut p, c.wrapping_add(1));
+            put_str(&mut p, t);
+        }
+        let mut prev: &[u8] = &[];
+        for (id, term) in self.terms.iter().enumerate() {
+            let b = term.as_bytes();
+            let shared = b.iter().zip(prev).take_while(|(x, y)| x == y).count();
+            put(&mut p, shared as u32);
+            put(&mut p, (b.len() - shared) as u32);
+            p.extend_from_slice(&b[shared..]);
+            let list = self.postings(id as u32);
+            put(&mut p, list.len() as u32);
+            let mut last = 0u32;
+            for q in list {
+                put(&mut p, q.doc - last);
+                put(&mut p, u32::from(q.title_tf));
+                put(&mut p, u32::from(q.other_tf));
+                last = q.doc;
+            }
+            prev = b;
+        }
+        let mut out = Vec::with_capacity(HEADER_BYTES + p.len());
+        out.extend_from_slice(&MAGIC);
+        out.extend_from_slice(&VERSION.to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(&(p.len() as u32).to_le_bytes());
+        out.extend_from_slice(&Sha256::digest(&p));
+        out.extend_from_slice(&p);
+        out
+    }
+
+    /// Loads an index written by [`SearchIndex::to_bytes`]. Untrusted input: every
+    /// failure is a [`SearchIndexError`], never a panic, and no allocation exceeds a
+    /// small multiple of `bytes.len()`.
+    pub fn from_bytes(bytes: &[u8]) -> Result<SearchIndex, SearchIndexError> {
+        let payload = check_header(bytes)?;
+        let mut r = Reader { b: payload, at: 0 };
+        let n_docs = r.count("documents", MAX_DOCS, 2)?;
+        let n_cats = r.count("categories", MAX_CATEGORIES, 1)?;
+        let n_terms = r.count("terms", MAX_TERMS, 3)?;
+        let mut categories = Vec::with_capacity(n_cats);
+        for _ in 0..n_cats {
+            categories.push(r.string("category", MAX_CATEGORY_BYTES)?.into());
+        }
+        let mut titles = Vec::with_capacity(n_docs);
+        let mut doc_cat = Vec::with_capacity(n_docs);
+        for _ in 0..n_docs {
+            doc_cat.push(r.varint()?.wrapping_sub(1));
+            titles.push(r.string("title", MAX_TITLE_BYTES)?.into());
+        }
+        let mut terms = Vec::with_capacity(n_terms);
+        let mut prev = String::new();
+        for id in 0..n_terms {
+            let term = r.term(&prev, id as u32)?;
+            let df = r.count("postings", n_docs, 3)?;
+            let mut list = Vec::with_capacity(df);
+            let mut doc = 0u32;
+            for i in 0..df {
+                let delta = r.varint()?;
+                doc = if i == 0 {
+                    delta
+                } else {
+                    doc.checked_add(delta)
+                        .ok_or(SearchIndexError::BadPostings { term: id as u32 })?
+                };
+                let title_tf = r.tf(id as u32)?;
+                let other_tf = r.tf(id as u32)?;
+                list.push(Posting {
+                    doc,
+                    title_tf,
+                    other_tf,
+                });
+            }
+            prev.clone_from(&term);
+            terms.push((term.into_boxed_str(), list));
+        }
+        if r.at != r.b.len() {
+            return Err(SearchIndexError::TrailingBytes {
+                extra: (r.b.len() - r.at) as u64,
+            });
+        }
+        SearchIndex::from_parts(Parts {
+            titles,
+            doc_cat,
+            categories,
+            terms,
+        })
+    }
+}
+
+/// Checks magic, version, length and hash; returns the payload.
+fn check_header(bytes: &[u8]) -> Result<&[u8], SearchIndexError> {
+    if bytes.len() < HEADER_BYTES {
+        return Err(SearchIndexError::Truncated { what: "header" });
+    }
+    if bytes[..4] != MAGIC {
+        return Err(SearchIndexError::BadMagic);
+    }
+    let version = u16::from_le_bytes([bytes[4], bytes[5]]);
+    if version != VERSION {
+        return Err(SearchIndexError::UnsupportedVersion { found: version });
+    }
+    let reserved = u16::from_le_bytes([bytes[6], bytes[7]]);
+    if reserved != 0 {
+        return Err(SearchIndexError::Reserved { found: reserved });
+    }
+    let len = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
+    if len > MAX_PAYLOAD_BYTES {
+        return Err(SearchIndexError::TooLarge {
+            what: "payload bytes",
+            value: len as u64,
+            max: MAX_PAYLOAD_BYTES as u64,
+        });
+    }
+    let rest = &bytes[HEADER_BYTES..];
+    if rest.len() < len {
+        return Err(SearchIndexError::Truncated { what: "payload" });
+    }
+    if rest.len() > len {
+        return Err(SearchIndexError::TrailingBytes {
+            extra: (rest.len() - len) as u64,
+        });
+    }
+    if Sha256::digest(rest)[..] != bytes[12..HEADER_BYTES] {
+        return Err(SearchIndexError::HashMismatch);
+    }
+    Ok(rest)
+}
+
+/// Appends `v` as a LEB128 varint.
+fn put(out: &mut Vec<u8>, mut v: u32) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Appends a length-prefixed string.
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put(out, s.len() as u32);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// A bounds-checked cursor over the payload.
+struct Reader<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn left(&self) -> usize {
+        self.b.len() - self.at
+    }
+
+    /// One LEB128 u32 (at most 5 bytes, no bits past 32).
+    fn varint(&mut self) -> Result<u32, SearchIndexError> {
+        let mut v: u32 = 0;
+        for i in 0..5 {
+            let byte = *self
+                .b
+                .get(self.at)
+                .ok_or(SearchIndexError::Truncated { what: "varint" })?;
+            self.at += 1;
+            if i == 4 && byte > 0x0f {
+                return Err(SearchIndexError::BadVarint);
+            }
+            v |= u32::from(byte & 0x7f) << (7 * i);
+            if byte & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(SearchIndexError::BadVarint)
+    }
+
+    /// A count of elements that each take at least `min_bytes` bytes: checked against
+    /// `max` and against the bytes left, so allocating for it is bounded by the input.
+    fn count(
+        &mut self,
+        what: &'static str,
+        max: usize,
+        min_bytes: usize,
+    ) -> Result<usize, SearchIndexError> {
+        let n = self.varint()? as usize;
+        if n > max {
+            return Err(SearchIndexError::TooLarge {
+                what,
+                value: n as u64,
+                max: max as u64,
+            });
+        }
+        if n.saturating_mul(min_bytes) > self.left() {
+            return Err(SearchIndexError::Truncated { what });
+        }
+        Ok(n)
+    }
+
+    fn bytes(&mut self, n: usize, what: &'static str) -> Result<&[u8], SearchIndexError> {
+        if n > self.left() {
+            return Err(SearchIndexError::Truncated { what });
+        }
+        let s = &self.b[self.at..self.at + n];
+        self.at += n;
+        Ok(s)
+    }
+
+    fn string(&mut self, what: &'static str, max: usize) -> Result<String, SearchIndexError> {
+        let n = self.varint()? as usize;
+        if n > max {
+            return Err(SearchIndexError::TooLarge {
+                what,
+                value: n as u64,
+                max: max as u64,
+            });
+        }
+        let raw = self.bytes(n, what)?;
+        String::from_utf8(raw.to_vec()).map_err(|_| SearchIndexError::InvalidUtf8 { what })
+    }
+
+    /// A front-coded term: `prev[..shared]` + suffix.
+    fn term(&mut self, prev: &str, id: u32) -> Result<String, SearchIndexError> {
+        let shared = self.varint()? as usize;
+        let suffix = self.varint()? as usize;
+        if shared > prev.len() || shared.saturating_add(suffix) > MAX_TERM_BYTES {
+            return Err(SearchIndexError::BadTerm { term: id });
+        }
+        let tail = self.bytes(suffix, "term")?;
+        let mut raw = Vec::with_capacity(shared + suffix);
+        raw.extend_from_slice(&prev.as_bytes()[..shared]);
+        raw.extend_from_slice(tail);
+        String::from_utf8(raw).map_err(|_| SearchIndexError::InvalidUtf8 { what: "term" })
+    }
+
+    fn tf(&mut self, term: u32) -> Result<u16, SearchIndexError> {
+        u16::try_from(self.varint()?).map_err(|_| SearchIndexError::BadPostings { term })
+    }
+}

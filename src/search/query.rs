@@ -1,0 +1,351 @@
+//! `search()`: query parsing, candidate matching, ranking, highlight spans and
+//! suggestions (ranking rules in the module doc of [`crate::search`]).
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use super::bm25::{idf, term_score};
+use super::facets::{self, Facets, PriceFacet};
+use super::index::{SearchIndex, MAX_FIELD_TOKENS};
+use super::tokenize::tokenize_capped;
+use super::typo::{expand, fuzzy_terms, rank_terms, Expansion, MAX_FUZZY_CHARS};
+
+/// Characters of a query read; the rest is ignored.
+pub const MAX_QUERY_CHARS: usize = 256;
+/// Distinct query words used; the rest are ignored.
+pub const MAX_QUERY_TERMS: usize = 8;
+/// Suggestions per unknown query word.
+pub const MAX_SUGGESTIONS_PER_WORD: usize = 3;
+
+/// Options of one search.
+#[derive(Clone, Copy, Debug)]
+pub struct SearchOptions<'a> {
+    /// Hits returned (the facets and `total` cover every match).
+    pub k: usize,
+    /// Match the last query word as a prefix (search-as-you-type), unless the query
+    /// ends with a separator (the word is then complete).
+    pub prefix_last: bool,
+    /// Allow typos (one edit for words of 4–7 characters, two from 8).
+    pub typos: bool,
+    /// Prices and band edges for the price facet (`None`: no price facet).
+    pub price: Option<PriceFacet<'a>>,
+}
+
+impl Default for SearchOptions<'_> {
+    fn default() -> Self {
+        SearchOptions {
+            k: 20,
+            prefix_last: true,
+            typos: true,
+            price: None,
+        }
+    }
+}
+
+/// A query word a hit matched, and how.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TermMatch {
+    /// The query word (folded).
+    pub word: String,
+    /// The dictionary term it matched.
+    pub term: String,
+    /// Edit distance between them (0: exact or prefix).
+    pub distance: u8,
+    /// Matched as a prefix of a longer term (search-as-you-type).
+    pub prefix: bool,
+    /// The term occurs in the title (and so has highlight spans).
+    pub in_title: bool,
+}
+
+/// A token of the title to highlight: `title.slice(start, end)` in JavaScript.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    /// First UTF-16 code unit.
+    pub start: u32,
+    /// One past the last UTF-16 code unit.
+    pub end: u32,
+}
+
+/// One search result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hit {
+    /// Document id (item index).
+    pub doc: u32,
+    /// Sum over matched query words of the BM25 score of the term each matched.
+    pub bm25: f32,
+    /// Text score in [0, 1], monotone in the text ranking (1 for the best match).
+    pub text_score: f32,
+    /// Final score: `text_score`, or the blend set by [`personalize`](super::personalize).
+    pub score: f32,
+    /// Query words matched.
+    pub words_matched: u32,
+    /// Total edit distance over the matched words.
+    pub typos: u32,
+    /// How each matched query word matched.
+    pub matches: Vec<TermMatch>,
+    /// Title tokens that matched, in title order.
+    pub spans: Vec<Span>,
+}
+
+/// A corrected spelling for a query word that is not in the dictionary.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Suggestion {
+    /// The query word (folded).
+    pub word: String,
+    /// A dictionary term close to it.
+    pub term: String,
+    /// Edit distance between them.
+    pub distance: u8,
+    /// Documents containing the term.
+    pub df: u32,
+}
+
+/// What [`search`] returns.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SearchResults {
+    /// The query words used (folded, deduplicated, capped).
+    pub words: Vec<String>,
+    /// The best `k` hits.
+    pub hits: Vec<Hit>,
+    /// Matching eligible documents (hits before the cut at `k`).
+    pub total: u32,
+    /// Facets over every matching eligible document.
+    pub facets: Facets,
+    /// When nothing matched: corrected spellings, closest first, then most frequent.
+    pub suggestions: Vec<Suggestion>,
+    /// When nothing matched and a word has a suggestion: the query with each such word
+    /// replaced by its best suggestion.
+    pub did_you_mean: Option<String>,
+}
+
+/// One parsed query word.
+struct Word {
+    text: String,
+    prefix: bool,
+}
+
+/// The best way one document matched one query word.
+#[derive(Clone, Copy)]
+struct Best {
+    term: u32,
+    score: f64,
+    distance: u8,
+    prefix: bool,
+    in_title: bool,
+}
+
+/// A matching document with its per-word matches and ranking key.
+struct DocMatch {
+    doc: u32,
+    best: Vec<Option<Best>>,
+    words: u32,
+    typos: u32,
+    bm25: f64,
+    raw: f64,
+}
+
+/// Searches `index` for `query` among the documents `eligible` accepts (see the module
+/// doc of [`crate::search`] for the rules). Never fails: an empty or unusable query
+/// gives empty results.
+pub fn search(
+    index: &SearchIndex,
+    query: &str,
+    opts: &SearchOptions<'_>,
+    eligible: &dyn Fn(u32) -> bool,
+) -> SearchResults {
+    let words = parse_query(query, opts.prefix_last);
+    let mut res = SearchResults {
+        words: words.iter().map(|w| w.text.clone()).collect(),
+        ..SearchResults::default()
+    };
+    if words.is_empty() || index.n_docs() == 0 {
+        return res;
+    }
+    let expansions: Vec<Vec<Expansion>> = words
+        .iter()
+        .map(|w| expand(index, &w.text, w.prefix, opts.typos))
+        .collect();
+    let mut matches = collect(index, &expansions, eligible);
+    matches.sort_by(|a, b| b.raw.total_cmp(&a.raw).then(a.doc.cmp(&b.doc)));
+    res.total = matches.len() as u32;
+    let docs: Vec<u32> = matches.iter().map(|m| m.doc).collect();
+    res.facets = facets::count(index, &docs, opts.price.as_ref());
+    if matches.is_empty() {
+        (res.suggestions, res.did_you_mean) = suggest(index, &words);
+        return res;
+    }
+    let top = matches[0].raw;
+    res.hits = matches
+        .iter()
+        .take(opts.k)
+        .map(|m| to_hit(index, &words, m, top))
+        .collect();
+    res
+}
+
+/// Cuts the query to [`MAX_QUERY_CHARS`], tokenises it, keeps the first
+/// [`MAX_QUERY_TERMS`] distinct words; the last is a prefix when `prefix_last` and the
+/// query does not end with a separator.
+fn parse_query(query: &str, prefix_last: bool) -> Vec<Word> {
+    let q = match query.char_indices().nth(MAX_QUERY_CHARS) {
+        Some((i, _)) => &query[..i],
+        None => query,
+    };
+    let len16 = q.encode_utf16().count() as u32;
+    let mut words: Vec<Word> = Vec::new();
+    let tokens = tokenize_capped(q, MAX_QUERY_CHARS);
+    let n = tokens.len();
+    for (i, t) in tokens.into_iter().enumerate() {
+        let prefix = prefix_last && i + 1 == n && t.end == len16;
+        if let Some(w) = words.iter_mut().find(|w| w.text == t.text) {
+            w.prefix |= prefix;
+        } else if words.len() < MAX_QUERY_TERMS {
+            words.push(Word {
+                text: t.text,
+                prefix,
+            });
+        }
+    }
+    words
+}
+
+/// Scores every posting of every expansion and keeps, per eligible document and query
+/// word, the best match (fewest edits, then highest BM25, then lowest term id).
+fn collect(
+    index: &SearchIndex,
+    expansions: &[Vec<Expansion>],
+    eligible: &dyn Fn(u32) -> bool,
+) -> Vec<DocMatch> {
+    let n_words = expansions.len();
+    let mut acc: HashMap<u32, Vec<Option<Best>>> = HashMap::new();
+    for (w, exps) in expansions.iter().enumerate() {
+        for e in exps {
+            let idf = idf(index.n_docs(), index.df(e.term));
+            for p in index.postings(e.term) {
+                let cand = Best {
+                    term: e.term,
+                    score: term_score(index, idf, p),
+                    distance: e.distance,
+                    prefix: e.prefix,
+                    in_title: p.title_tf > 0,
+                };
+                let slot = &mut acc.entry(p.doc).or_insert_with(|| vec![None; n_words])[w];
+                if slot.is_none_or(|b| better(&cand, &b)) {
+                    *slot = Some(cand);
+                }
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(acc.len());
+    for (doc, best) in acc {
+        if !eligible(doc) {
+            continue;
+        }
+        let words = best.iter().flatten().count() as u32;
+        let typos: u32 = best.iter().flatten().map(|b| u32::from(b.distance)).sum();
+        let bm25: f64 = best.iter().flatten().map(|b| b.score).sum();
+        out.push(DocMatch {
+            doc,
+            best,
+            words,
+            typos,
+            bm25,
+            raw: raw_score(words, typos, bm25),
+        });
+    }
+    out
+}
+
+/// Whether `a` is a better match of a query word than `b`.
+fn better(a: &Best, b: &Best) -> bool {
+    a.distance
+        .cmp(&b.distance)
+        .then(b.score.total_cmp(&a.score))
+        .then(a.term.cmp(&b.term))
+        == Ordering::Less
+}
+
+/// The ranking key as one number: `tier + bm25 / (1 + bm25)` with
+/// `tier = words·(2·MAX_QUERY_TERMS + 1) + (2·MAX_QUERY_TERMS − typos)`, so ordering by
+/// it is ordering by words matched (more first), then typos (fewer first), then BM25.
+pub(crate) fn raw_score(words: u32, typos: u32, bm25: f64) -> f64 {
+    let span = 2 * MAX_QUERY_TERMS as u32;
+    let tier = words * (span + 1) + span.saturating_sub(typos);
+    f64::from(tier) + bm25 / (1.0 + bm25)
+}
+
+/// Builds the hit of one match: term matches, normalised score and title spans.
+fn to_hit(index: &SearchIndex, words: &[Word], m: &DocMatch, top: f64) -> Hit {
+    let mut matches = Vec::new();
+    for (w, b) in words.iter().zip(&m.best) {
+        if let Some(b) = b {
+            let term = index.term(b.term).unwrap_or_default().to_string();
+            matches.push(TermMatch {
+                word: w.text.clone(),
+                term,
+                distance: b.distance,
+                prefix: b.prefix,
+                in_title: b.in_title,
+            });
+        }
+    }
+    let title = index.title(m.doc).unwrap_or_default();
+    let spans = tokenize_capped(title, MAX_FIELD_TOKENS)
+        .into_iter()
+        .filter(|t| matches.iter().any(|x| x.in_title && x.term == t.text))
+        .map(|t| Span {
+            start: t.start,
+            end: t.end,
+        })
+        .collect();
+    let text_score = if top > 0.0 { (m.raw / top) as f32 } else { 0.0 };
+    Hit {
+        doc: m.doc,
+        bm25: m.bm25 as f32,
+        text_score,
+        score: text_score,
+        words_matched: m.words,
+        typos: m.typos,
+        matches,
+        spans,
+    }
+}
+
+/// Corrected spellings for the words not in the dictionary: terms within one edit
+/// (words of 2–4 characters) or two (5 or more), closest first, then most frequent.
+fn suggest(index: &SearchIndex, words: &[Word]) -> (Vec<Suggestion>, Option<String>) {
+    let mut out = Vec::new();
+    let mut corrected = Vec::with_capacity(words.len());
+    let mut changed = false;
+    for w in words {
+        let chars = w.text.chars().count();
+        if index.term_id(&w.text).is_some() || !(2..=MAX_FUZZY_CHARS).contains(&chars) {
+            corrected.push(w.text.clone());
+            continue;
+        }
+        let d = if chars <= 4 { 1 } else { 2 };
+        let mut cands: Vec<(u32, u8)> = fuzzy_terms(index, &w.text, d, false)
+            .into_iter()
+            .filter(|c| c.1 > 0)
+            .collect();
+        rank_terms(index, &mut cands, |c| (c.1, c.0));
+        cands.truncate(MAX_SUGGESTIONS_PER_WORD);
+        match cands.first() {
+            Some(&(t, _)) => {
+                corrected.push(index.term(t).unwrap_or_default().to_string());
+                changed = true;
+            }
+            None => corrected.push(w.text.clone()),
+        }
+        for (t, distance) in cands {
+            let term = index.term(t).unwrap_or_default().to_string();
+            out.push(Suggestion {
+                word: w.text.clone(),
+                term,
+                distance,
+                df: index.df(t),
+            });
+        }
+    }
+    (out, changed.then(|| corrected.join(" ")))
+}
