@@ -23,6 +23,7 @@ use vitrine::model::layers::dot;
 use vitrine::model::memory::{Memory, MemoryParams};
 use vitrine::model::{Model, ModelConfig};
 use vitrine::recommend::{Reason, RecommendOptions, Recommender};
+use vitrine::rng::SplitMix64;
 use vitrine::train::blend::{self, BlendGrid};
 use vitrine::train::{self, TrainConfig};
 
@@ -857,18 +858,16 @@ fn val_ndcg10(m: &Model, valid: &[EvalCase], n_items: usize) -> f64 {
     r.get("NDCG@10").unwrap_or(0.0)
 }
 
-/// A deterministic sample of at most `n` cases.
+/// A deterministic sample of at most `n` cases (a seeded Fisher-Yates shuffle, the first
+/// `n` kept in their original order).
 fn sample_cases(cases: &[EvalCase], n: usize, seed: u64) -> Vec<EvalCase> {
     if cases.len() <= n {
         return cases.to_vec();
     }
     let mut idx: Vec<usize> = (0..cases.len()).collect();
-    let mut s = seed ^ 0x9E37_79B9_7F4A_7C15;
+    let mut rng = SplitMix64::new(seed ^ 0x9E37_79B9_7F4A_7C15);
     for i in (1..idx.len()).rev() {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        idx.swap(i, (s % (i as u64 + 1)) as usize);
+        idx.swap(i, rng.below(i as u64 + 1) as usize);
     }
     let mut pick: Vec<usize> = idx[..n].to_vec();
     pick.sort_unstable();
