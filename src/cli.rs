@@ -281,6 +281,14 @@ fn spinner(msg: &str) -> ProgressBar {
     pb
 }
 
+/// Runs `work` behind a spinner showing `msg`, cleared when it is done.
+fn with_spinner<T>(msg: &str, work: impl FnOnce() -> T) -> T {
+    let pb = spinner(msg);
+    let out = work();
+    pb.finish_and_clear();
+    out
+}
+
 fn bar(len: u64, msg: &str) -> ProgressBar {
     let pb = ProgressBar::new(len);
     pb.set_style(
@@ -415,9 +423,9 @@ fn tune_knn_logged(split: &Split, n_items: usize) -> KnnTuned {
     let proto = Protocol::Full {
         exclude_seen: false,
     };
-    let pb = spinner("tuning item-kNN on validation");
-    let knn = baselines::tune_knn(&split.train, &split.valid, n_items, proto);
-    pb.finish_and_clear();
+    let knn = with_spinner("tuning item-kNN on validation", || {
+        baselines::tune_knn(&split.train, &split.valid, n_items, proto)
+    });
     eprintln!(
         "tuned item-kNN: {} (valid NDCG@10 {:.4}, {} trials)",
         knn.params,
@@ -440,17 +448,17 @@ fn tune_baselines(
     let proto = Protocol::Full {
         exclude_seen: false,
     };
-    let pb = spinner("tuning popularity on validation");
-    let pop = baselines::tune_popularity(&split.train, &split.valid, n_items, proto);
-    pb.finish_and_clear();
+    let pop = with_spinner("tuning popularity on validation", || {
+        baselines::tune_popularity(&split.train, &split.valid, n_items, proto)
+    });
     eprintln!(
         "tuned popularity: half-life {:?} days (valid NDCG@10 {:.4})",
         pop.params, pop.valid_ndcg10
     );
     let knn = knn.unwrap_or_else(|| tune_knn_logged(split, n_items));
-    let pb = spinner("tuning BPR on validation");
-    let bpr = baselines::tune_bpr(&split.train, &split.valid, n_items, proto, seed);
-    pb.finish_and_clear();
+    let bpr = with_spinner("tuning BPR on validation", || {
+        baselines::tune_bpr(&split.train, &split.valid, n_items, proto, seed)
+    });
     eprintln!(
         "tuned BPR: {} (valid NDCG@10 {:.4}, {} trials)",
         bpr.params,
@@ -704,9 +712,9 @@ fn tune_memory_blend(
             decay: 0.5,
         },
     };
-    let pb = spinner("tuning the memory blend on validation");
-    let choice = blend::search_blend(model, &grid, valid, n_items);
-    pb.finish_and_clear();
+    let choice = with_spinner("tuning the memory blend on validation", || {
+        blend::search_blend(model, &grid, valid, n_items)
+    });
     model.memory = choice.memory;
     let deep_val = choice.deep_val_ndcg10;
     match choice.best {
