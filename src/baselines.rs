@@ -429,25 +429,12 @@ impl Ranker for ItemKnn {
     }
 }
 
-/// Coordinate search over the kNN parameters (two sweeps, one parameter at a time, each
-/// over a small grid) on validation NDCG@10 under `protocol`.
-pub fn tune_knn(
-    train: &[Vec<HistoryEvent>],
-    valid: &[EvalCase],
-    n_items: usize,
-    protocol: Protocol,
-) -> Tuned<ItemKnn, KnnParams> {
-    let mut best = KnnParams::default();
-    let mut counts = CoCounts::build(train, n_items, best.window);
-    let mut best_score = valid_ndcg10(
-        &ItemKnn::from_counts(&counts, best),
-        valid,
-        n_items,
-        protocol,
-    );
-    let mut trials = vec![(best.to_string(), best_score)];
-    type Setter = fn(&mut KnnParams, f32);
-    let grids: [(&str, &[f32], Setter); 9] = [
+/// Sets one kNN parameter from a grid value.
+type Setter = fn(&mut KnnParams, f32);
+
+/// The grid of [`tune_knn`]: per parameter, in search order, the values tried.
+fn knn_grid() -> [(&'static str, &'static [f32], Setter); 9] {
+    [
         ("window", &[2.0, 5.0, 10.0, 25.0, 50.0], |p, v| {
             p.window = v as usize
         }),
@@ -473,53 +460,110 @@ pub fn tune_knn(
             &[0.0, 0.001, 0.003, 0.01, 0.03, 0.1],
             |p, v| p.pop_weight = v,
         ),
-    ];
+    ]
+}
+
+/// The state of [`tune_knn`]'s search: the best parameters so far, their counts and
+/// score, and every trial.
+struct KnnSearch<'a> {
+    train: &'a [Vec<HistoryEvent>],
+    valid: &'a [EvalCase],
+    n_items: usize,
+    protocol: Protocol,
+    best: KnnParams,
+    best_score: f64,
+    counts: CoCounts,
+    trials: Vec<(String, f64)>,
+}
+
+impl KnnSearch<'_> {
+    /// Tries window sizes one at a time (each needs its own counts).
+    fn try_windows(&mut self, candidates: Vec<KnnParams>) {
+        for p in candidates {
+            let c = CoCounts::build(self.train, self.n_items, p.window);
+            let knn = ItemKnn::from_counts(&c, p);
+            let s = valid_ndcg10(&knn, self.valid, self.n_items, self.protocol);
+            self.trials.push((p.to_string(), s));
+            if s > self.best_score {
+                self.best_score = s;
+                self.best = p;
+                self.counts = c;
+            }
+        }
+    }
+
+    /// Tries parameters that share the current counts, in parallel (kept in order).
+    fn try_with_counts(&mut self, candidates: Vec<KnnParams>) {
+        let scored: Vec<(KnnParams, f64)> = candidates
+            .par_iter()
+            .map(|&p| {
+                let knn = ItemKnn::from_counts(&self.counts, p);
+                (
+                    p,
+                    valid_ndcg10(&knn, self.valid, self.n_items, self.protocol),
+                )
+            })
+            .collect();
+        for (p, s) in scored {
+            self.trials.push((p.to_string(), s));
+            if s > self.best_score {
+                self.best_score = s;
+                self.best = p;
+            }
+        }
+    }
+}
+
+/// Coordinate search over the kNN parameters (two sweeps, one parameter at a time, each
+/// over a small grid, [`knn_grid`]) on validation NDCG@10 under `protocol`.
+pub fn tune_knn(
+    train: &[Vec<HistoryEvent>],
+    valid: &[EvalCase],
+    n_items: usize,
+    protocol: Protocol,
+) -> Tuned<ItemKnn, KnnParams> {
+    let best = KnnParams::default();
+    let counts = CoCounts::build(train, n_items, best.window);
+    let best_score = valid_ndcg10(
+        &ItemKnn::from_counts(&counts, best),
+        valid,
+        n_items,
+        protocol,
+    );
+    let mut search = KnnSearch {
+        train,
+        valid,
+        n_items,
+        protocol,
+        best,
+        best_score,
+        counts,
+        trials: vec![(best.to_string(), best_score)],
+    };
+    let grids = knn_grid();
     for _sweep in 0..2 {
         for (name, grid, set) in grids.iter() {
             let candidates: Vec<KnnParams> = grid
                 .iter()
                 .map(|&v| {
-                    let mut p = best;
+                    let mut p = search.best;
                     set(&mut p, v);
                     p
                 })
-                .filter(|p| *p != best)
+                .filter(|p| *p != search.best)
                 .collect();
             if *name == "window" {
-                // Each window needs its own counts; evaluate them one at a time.
-                for p in candidates {
-                    let c = CoCounts::build(train, n_items, p.window);
-                    let s = valid_ndcg10(&ItemKnn::from_counts(&c, p), valid, n_items, protocol);
-                    trials.push((p.to_string(), s));
-                    if s > best_score {
-                        best_score = s;
-                        best = p;
-                        counts = c;
-                    }
-                }
+                search.try_windows(candidates);
             } else {
-                let scored: Vec<(KnnParams, f64)> = candidates
-                    .par_iter()
-                    .map(|&p| {
-                        let knn = ItemKnn::from_counts(&counts, p);
-                        (p, valid_ndcg10(&knn, valid, n_items, protocol))
-                    })
-                    .collect();
-                for (p, s) in scored {
-                    trials.push((p.to_string(), s));
-                    if s > best_score {
-                        best_score = s;
-                        best = p;
-                    }
-                }
+                search.try_with_counts(candidates);
             }
         }
     }
     Tuned {
-        ranker: ItemKnn::from_counts(&counts, best),
-        params: best,
-        valid_ndcg10: best_score,
-        trials,
+        ranker: ItemKnn::from_counts(&search.counts, search.best),
+        params: search.best,
+        valid_ndcg10: search.best_score,
+        trials: search.trials,
     }
 }
 

@@ -11,18 +11,21 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use vitrine::baselines;
-use vitrine::data::{self, Dataset, LoadOptions};
+use vitrine::data::{self, Dataset, ItemRecord, LoadOptions};
 use vitrine::eval::{
     self, EvalCase, EvalOptions, MetricReport, ModelRanker, Protocol, Ranker, Split,
 };
 use vitrine::features::{self, FeatureConfig};
-use vitrine::format::{ItemCatalog, Quantization, WeightFile};
+use vitrine::format::{Quantization, WeightFile};
 use vitrine::history::{EventKind, HistoryEvent};
+use vitrine::kernels::scorer::{BackendChoice, Hooks, Scorer};
 use vitrine::kernels::CpuKernel;
 use vitrine::model::layers::dot;
 use vitrine::model::memory::{Memory, MemoryParams};
 use vitrine::model::{Model, ModelConfig};
-use vitrine::recommend::{Reason, RecommendOptions, Recommender};
+use vitrine::recommend::{score, Reason, RecommendOptions, Recommender};
+use vitrine::rng::SplitMix64;
+use vitrine::train::blend::{self, BlendGrid};
 use vitrine::train::{self, TrainConfig};
 
 /// Default dataset shipped in the repository.
@@ -43,7 +46,7 @@ struct Cli {
 enum Command {
     /// Train the model (and tune the baselines) on a dataset, evaluate, write the weight file.
     Train(TrainArgs),
-    /// Evaluate a weight file against the baselines on a dataset.
+    /// Evaluate a weight file (and, with --baselines, the tuned baselines) on a dataset.
     Eval(EvalArgs),
     /// Recommend for a history with the same scoring code the browser runs.
     Recommend(RecommendArgs),
@@ -82,7 +85,7 @@ enum Command {
 }
 
 /// Where the interactions come from.
-#[derive(Args, Clone)]
+#[derive(Args, Clone, Default)]
 struct DataArgs {
     /// UCI Online Retail CSV (.csv or .csv.gz). Default when no other source is given.
     #[arg(long)]
@@ -102,13 +105,15 @@ struct DataArgs {
     /// Stop at the first bad row instead of counting and skipping it.
     #[arg(long)]
     strict: bool,
-    /// Split: per-user leave-last-out, or a global time split at this quantile of time.
+    /// Split: per-user leave-last-out, or one global time split (test: after the time by
+    /// which 90% of the events happened; validation: the window of the same length before).
     #[arg(long, value_enum, default_value_t = SplitArg::LeaveLastOut)]
     split: SplitArg,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, Default, ValueEnum)]
 enum SplitArg {
+    #[default]
     LeaveLastOut,
     Time,
 }
@@ -155,7 +160,7 @@ struct TrainArgs {
     /// Skip baseline tuning and the final baseline comparison (faster).
     #[arg(long)]
     no_baselines: bool,
-    /// Evaluate on at most this many test users (default: all).
+    /// Evaluate on a deterministic sample of at most this many test users (default: all).
     #[arg(long)]
     max_eval_users: Option<usize>,
     /// A small, fast model (d = 32, 4 epochs, no baselines, 500 test users): for smoke
@@ -174,7 +179,8 @@ struct TrainArgs {
     /// Early-stopping patience (epochs without a better validation NDCG@10).
     #[arg(long)]
     patience: Option<usize>,
-    /// Limit training to this many users (the first ones; for quick experiments).
+    /// Keep only the first this many users of the dataset (training, validation and
+    /// test; for quick experiments).
     #[arg(long)]
     max_users: Option<usize>,
 }
@@ -198,7 +204,7 @@ struct EvalArgs {
     /// Write each test user's top-100 (and sampled candidates) as JSON lines.
     #[arg(long)]
     dump: Option<PathBuf>,
-    /// Random seed of the sampled protocol.
+    /// Random seed of the sampled protocol (and of BPR tuning, with --baselines).
     #[arg(long, default_value_t = 42)]
     seed: u64,
 }
@@ -230,6 +236,29 @@ struct RecommendArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Where the scoring head runs: the fastest CPU kernel, the scalar reference, the GPU
+    /// (wgpu; falls back to the CPU), or the faster of GPU and CPU timed once.
+    #[arg(long, value_enum, default_value_t = BackendArg::Cpu)]
+    backend: BackendArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BackendArg {
+    Cpu,
+    Scalar,
+    Gpu,
+    Auto,
+}
+
+impl From<BackendArg> for BackendChoice {
+    fn from(b: BackendArg) -> BackendChoice {
+        match b {
+            BackendArg::Cpu => BackendChoice::Cpu(CpuKernel::best()),
+            BackendArg::Scalar => BackendChoice::Cpu(CpuKernel::Scalar),
+            BackendArg::Gpu => BackendChoice::Gpu,
+            BackendArg::Auto => BackendChoice::Auto,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -256,18 +285,7 @@ pub fn run() -> Result<()> {
         Command::Eval(a) => cmd_eval(a),
         Command::Recommend(a) => cmd_recommend(a),
         Command::Inspect { model } => cmd_inspect(&model),
-        Command::Quantize { model, to, out } => {
-            let wf = read_weights(&model)?;
-            let bytes = wf.to_bytes(to.into())?;
-            write_file(&out, &bytes)?;
-            println!(
-                "wrote {} ({} bytes, {:?})",
-                out.display(),
-                bytes.len(),
-                Quantization::from(to)
-            );
-            Ok(())
-        }
+        Command::Quantize { model, to, out } => cmd_quantize(&model, to.into(), &out),
         Command::Bench(a) => cmd_bench(a),
         Command::Synth {
             items,
@@ -287,6 +305,14 @@ fn spinner(msg: &str) -> ProgressBar {
     pb
 }
 
+/// Runs `work` behind a spinner showing `msg`, cleared when it is done.
+fn with_spinner<T>(msg: &str, work: impl FnOnce() -> T) -> T {
+    let pb = spinner(msg);
+    let out = work();
+    pb.finish_and_clear();
+    out
+}
+
 fn bar(len: u64, msg: &str) -> ProgressBar {
     let pb = ProgressBar::new(len);
     pb.set_style(
@@ -299,9 +325,15 @@ fn bar(len: u64, msg: &str) -> ProgressBar {
 }
 
 fn read_weights(path: &Path) -> Result<WeightFile> {
+    Ok(read_weights_and_bytes(path)?.0)
+}
+
+/// A weight file and its raw bytes (for digests and sizes).
+fn read_weights_and_bytes(path: &Path) -> Result<(WeightFile, Vec<u8>)> {
     let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    WeightFile::from_bytes(&bytes)
-        .with_context(|| format!("loading weight file {}", path.display()))
+    let wf = WeightFile::from_bytes(&bytes)
+        .with_context(|| format!("loading weight file {}", path.display()))?;
+    Ok((wf, bytes))
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -380,7 +412,6 @@ fn evaluate_with_bar(
     report
 }
 
-/// The model's dot-product term alone (`u · v_i`, no MLP): shows what the MLP adds.
 /// The model and its deep part alone (memory not added), named for the results table.
 fn model_rankers(model: &Model) -> [ModelRanker<'_>; 2] {
     [
@@ -391,6 +422,7 @@ fn model_rankers(model: &Model) -> [ModelRanker<'_>; 2] {
     ]
 }
 
+/// The model's dot-product term alone (`u · v_i`, no MLP): shows what the MLP adds.
 struct DotRanker<'a> {
     model: &'a Model,
     item_vectors: &'a [f32],
@@ -415,9 +447,9 @@ fn tune_knn_logged(split: &Split, n_items: usize) -> KnnTuned {
     let proto = Protocol::Full {
         exclude_seen: false,
     };
-    let pb = spinner("tuning item-kNN on validation");
-    let knn = baselines::tune_knn(&split.train, &split.valid, n_items, proto);
-    pb.finish_and_clear();
+    let knn = with_spinner("tuning item-kNN on validation", || {
+        baselines::tune_knn(&split.train, &split.valid, n_items, proto)
+    });
     eprintln!(
         "tuned item-kNN: {} (valid NDCG@10 {:.4}, {} trials)",
         knn.params,
@@ -440,17 +472,17 @@ fn tune_baselines(
     let proto = Protocol::Full {
         exclude_seen: false,
     };
-    let pb = spinner("tuning popularity on validation");
-    let pop = baselines::tune_popularity(&split.train, &split.valid, n_items, proto);
-    pb.finish_and_clear();
+    let pop = with_spinner("tuning popularity on validation", || {
+        baselines::tune_popularity(&split.train, &split.valid, n_items, proto)
+    });
     eprintln!(
         "tuned popularity: half-life {:?} days (valid NDCG@10 {:.4})",
         pop.params, pop.valid_ndcg10
     );
     let knn = knn.unwrap_or_else(|| tune_knn_logged(split, n_items));
-    let pb = spinner("tuning BPR on validation");
-    let bpr = baselines::tune_bpr(&split.train, &split.valid, n_items, proto, seed);
-    pb.finish_and_clear();
+    let bpr = with_spinner("tuning BPR on validation", || {
+        baselines::tune_bpr(&split.train, &split.valid, n_items, proto, seed)
+    });
     eprintln!(
         "tuned BPR: {} (valid NDCG@10 {:.4}, {} trials)",
         bpr.params,
@@ -464,8 +496,45 @@ fn tune_baselines(
     ]
 }
 
+/// Every ranker's report under one protocol, in ranker order (the model first).
 struct Comparison {
     rows: Vec<(String, MetricReport)>,
+}
+
+impl Comparison {
+    /// The markdown table of the reports.
+    fn table(&self) -> String {
+        eval::table(
+            &self
+                .rows
+                .iter()
+                .map(|(n, r)| (n.as_str(), r))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    /// Prints the model's NDCG@10 against every other ranker's; returns the lines as a
+    /// markdown list.
+    fn versus_model(&self) -> String {
+        let mut md = String::new();
+        let Some(((_, model), others)) = self.rows.split_first() else {
+            return md;
+        };
+        let model_ndcg = model.get("NDCG@10").unwrap_or(0.0);
+        for (name, r) in others {
+            let b = r.get("NDCG@10").unwrap_or(0.0);
+            let gain = if b > 0.0 {
+                (model_ndcg / b - 1.0) * 100.0
+            } else {
+                f64::INFINITY
+            };
+            let line = format!("model NDCG@10 {model_ndcg:.4} vs {name} {b:.4}: {gain:+.1}%");
+            println!("{line}");
+            md.push_str(&format!("- {line}\n"));
+        }
+        md.push('\n');
+        md
+    }
 }
 
 /// Evaluates the model and (optionally) the tuned baselines under one protocol.
@@ -482,228 +551,48 @@ fn compare(
     Comparison { rows }
 }
 
+/// What `vitrine train` runs with, after `--quick` and the individual flags.
+struct TrainPlan {
+    config: ModelConfig,
+    tcfg: TrainConfig,
+    no_baselines: bool,
+    max_eval: Option<usize>,
+}
+
+/// The loaded data: the dataset (`--max-users` applied), its item features and split.
+struct Prepared {
+    ds: Dataset,
+    feats: features::Features,
+    split: Split,
+}
+
 fn cmd_train(a: TrainArgs) -> Result<()> {
     let t0 = Instant::now();
-    let mut ds = load_data(&a.data)?;
-    if let Some(m) = a.max_users {
-        ds.sequences.truncate(m);
-        ds.users.truncate(m);
-    }
-    let fcfg = FeatureConfig::default();
-    let feats = features::build_features(&ds.items, &fcfg);
-    let split = make_split(&ds, &a.data);
+    let Prepared { ds, feats, split } = prepare_training_data(&a)?;
     let n_items = ds.items.len();
-    eprintln!(
-        "{} items, {} users, {} training events, {} validation / {} test cases",
-        n_items,
-        ds.users.len(),
-        split.train.iter().map(Vec::len).sum::<usize>(),
-        split.valid.len(),
-        split.test.len()
-    );
-
-    let mut config = ModelConfig::default_for(n_items, feats.categories.len(), fcfg.token_buckets);
-    let mut tcfg = TrainConfig {
-        seed: a.seed,
-        ..TrainConfig::default()
-    };
-    let (mut no_baselines, mut max_eval) = (a.no_baselines, a.max_eval_users);
-    if a.quick {
-        config.dim = 32;
-        config.ffn_dim = 64;
-        config.mlp_hidden = vec![32, 16];
-        tcfg.epochs = 4;
-        no_baselines = true;
-        max_eval = Some(max_eval.unwrap_or(500));
-    }
-    if let Some(d) = a.dim {
-        config.dim = d;
-    }
-    if let Some(e) = a.epochs {
-        tcfg.epochs = e;
-    }
-    if let Some(n) = a.negatives {
-        tcfg.negatives = n;
-    }
-    if let Some(lr) = a.lr {
-        tcfg.lr = lr;
-    }
-    if let Some(b) = a.batch_size {
-        tcfg.batch_size = b;
-    }
-    if let Some(p) = a.patience {
-        tcfg.patience = p;
-    }
+    let plan = train_plan(&a, n_items, &feats);
     let mut model =
-        Model::new(config, feats.table.clone(), a.seed).context("building the model")?;
-
+        Model::new(plan.config, feats.table.clone(), a.seed).context("building the model")?;
     // Validation: NDCG@10 on (a sample of) the validation cases, full ranking.
     let valid: Vec<EvalCase> = sample_cases(&split.valid, 1500, a.seed);
-    let mut validate = |m: &Model| val_ndcg10(m, &valid, n_items);
-    let n_batches = train::batches_per_epoch(&split.train, &tcfg) as u64;
-    let pb = bar(n_batches * tcfg.epochs as u64, "training");
-    let mut progress = |p: &train::TrainProgress| {
-        pb.set_position(((p.epoch - 1) * p.batches + p.batch) as u64);
-        pb.set_message(format!("ep {} loss {:.3}", p.epoch, p.loss));
-    };
-    let report = train::train(
-        &mut model,
-        &split.train,
-        &tcfg,
-        &mut validate,
-        &mut progress,
-    );
-    pb.finish_and_clear();
-    for s in &report.epochs {
-        eprintln!(
-            "epoch {:>2}: loss {:.4}  val NDCG@10 {:.4}  {:.1}s  {:.0} examples/s",
-            s.epoch,
-            s.loss,
-            s.val_ndcg10,
-            s.seconds,
-            s.examples as f64 / s.seconds.max(1e-9)
-        );
-    }
-    eprintln!(
-        "kept epoch {} (val NDCG@10 {:.4}); {} cold items get content-only vectors",
-        report.best_epoch, report.best_val_ndcg10, report.cold_items
-    );
-    // The wide part: a transition memory, blended into the logit with a weight tuned on
-    // validation NDCG@10 (no memory stays the choice unless a blend beats it). With
-    // baselines, the memory is the neighbour lists of the item-kNN tuned on validation;
-    // without (quick runs), plain transition counts.
-    let knn = (!no_baselines).then(|| tune_knn_logged(&split, n_items));
-    let (base, lasts, decay) = match &knn {
-        Some(k) => (
-            Memory::from_lists((0..n_items as u32).map(|i| k.ranker.neighbors(i).to_vec())),
-            vec![1, k.params.last_l.max(1), 3],
-            k.params.decay,
-        ),
-        None => (
-            Memory::build(&split.train, n_items, MemoryParams::default()),
-            vec![1, 2, 3],
-            0.5,
-        ),
-    };
-    let pb = spinner("tuning the memory blend on validation");
-    let deep_val = val_ndcg10(&model, &valid, n_items);
-    let mut best: Option<(f32, usize, f64)> = None;
-    let mut lasts = lasts;
-    lasts.dedup();
-    for &last_l in &lasts {
-        for alpha in [1.0f32, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0] {
-            model.memory = Some(Memory {
-                alpha,
-                last_l,
-                decay,
-                ..base.clone()
-            });
-            let v = val_ndcg10(&model, &valid, n_items);
-            if v > best.map_or(deep_val, |b| b.2) {
-                best = Some((alpha, last_l, v));
-            }
-        }
-    }
-    pb.finish_and_clear();
-    model.memory = best.map(|(alpha, last_l, _)| Memory {
-        alpha,
-        last_l,
-        decay,
-        ..base
-    });
-    match best {
-        Some((alpha, last_l, v)) => eprintln!(
-            "transition memory: {} entries, blend alpha {alpha} over the last {last_l} event(s): val NDCG@10 {v:.4} (deep part alone {deep_val:.4})",
-            model.memory.as_ref().map_or(0, |m| m.items.len())
-        ),
-        None => eprintln!("transition memory: no blend beats the deep part alone ({deep_val:.4}); not used"),
-    }
-    fs::create_dir_all(&a.artifacts)
-        .with_context(|| format!("creating {}", a.artifacts.display()))?;
-    let curve_path = a.artifacts.join("training-curve.svg");
-    let mut svg = Vec::new();
-    train::write_curve_svg(&report, &mut svg)?;
-    write_file(&curve_path, &svg)?;
+    let report = train_deep(&mut model, &split, &plan.tcfg, &valid, n_items);
+    let knn = (!plan.no_baselines).then(|| tune_knn_logged(&split, n_items));
+    tune_memory_blend(&mut model, &split, knn.as_ref(), &valid, n_items);
+    let curve_path = write_curve(&a.artifacts, &report)?;
 
     // Test evaluation: model and tuned baselines.
-    let test: Vec<EvalCase> = match max_eval {
+    let test: Vec<EvalCase> = match plan.max_eval {
         Some(n) => sample_cases(&split.test, n, a.seed),
         None => split.test.clone(),
     };
-    let [model_ranker, deep_ranker] = model_rankers(&model);
-    let dot_ranker = DotRanker {
-        model: &model,
-        item_vectors: deep_ranker.item_vectors(),
-    };
-    let baselines = if no_baselines {
+    let baselines = if plan.no_baselines {
         Vec::new()
     } else {
         tune_baselines(&split, n_items, a.seed, knn)
     };
-    let mut all: Vec<&dyn Ranker> = vec![&model_ranker, &deep_ranker, &dot_ranker];
-    all.extend(baselines.iter().map(|b| b.as_ref()));
+    let metrics = evaluate_on_test(&model, &baselines, &test, n_items, a.seed)?;
+    write_results(&a.artifacts, &metrics)?;
 
-    let protocols = [
-        (
-            "full ranking",
-            Protocol::Full {
-                exclude_seen: false,
-            },
-        ),
-        (
-            "full ranking, seen items excluded",
-            Protocol::Full { exclude_seen: true },
-        ),
-        (
-            "sampled (100 negatives, SASRec protocol)",
-            Protocol::Sampled {
-                negatives: 100,
-                seed: a.seed,
-            },
-        ),
-    ];
-    let mut metrics = BTreeMap::new();
-    let mut md = String::new();
-    for (title, p) in protocols {
-        let cmp = compare(&all, &test, n_items, p);
-        let table = eval::table(
-            &cmp.rows
-                .iter()
-                .map(|(n, r)| (n.as_str(), r))
-                .collect::<Vec<_>>(),
-        );
-        println!("\n## {title} ({} test users)\n\n{table}", test.len());
-        md.push_str(&format!(
-            "### {title} ({} test users)\n\n{table}\n",
-            test.len()
-        ));
-        metrics.insert(title.to_string(), serde_json::to_value(&cmp.rows)?);
-        if title == "full ranking" {
-            let model_ndcg = cmp.rows[0].1.get("NDCG@10").unwrap_or(0.0);
-            for (name, r) in &cmp.rows[1..] {
-                let b = r.get("NDCG@10").unwrap_or(0.0);
-                let line = format!(
-                    "model NDCG@10 {model_ndcg:.4} vs {name} {b:.4}: {:+.1}%",
-                    if b > 0.0 {
-                        (model_ndcg / b - 1.0) * 100.0
-                    } else {
-                        f64::INFINITY
-                    }
-                );
-                println!("{line}");
-                md.push_str(&format!("- {line}\n"));
-            }
-            md.push('\n');
-        }
-    }
-    write_file(&a.artifacts.join("results.md"), md.as_bytes())?;
-    write_file(
-        &a.artifacts.join("metrics.json"),
-        serde_json::to_string_pretty(&metrics)?.as_bytes(),
-    )?;
-
-    // Weight file.
-    let pop = popularity(&split.train, n_items);
     let training = serde_json::json!({
         "users": ds.users.len(),
         "items": n_items,
@@ -712,23 +601,16 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
         "best_epoch": report.best_epoch,
         "examples_per_sec": report.examples_per_sec,
         "cold_items": report.cold_items,
-        "config": tcfg,
+        "config": plan.tcfg,
         "seconds": t0.elapsed().as_secs_f64(),
     });
-    let items = ItemCatalog {
-        ids: ds.items.iter().map(|i| i.id.clone()).collect(),
-        titles: ds.items.iter().map(|i| i.title.clone()).collect(),
-        category: feats.table.category.clone(),
-        price: ds.items.iter().map(|i| i.price).collect(),
-        added: ds.items.iter().map(|i| i.added).collect(),
-    };
     let wf = model.to_weight_file(
-        items,
+        data::catalog(&ds.items, feats.table.category.clone()),
         feats.categories.clone(),
-        pop,
+        popularity(&split.train, n_items),
         feats.settings.clone(),
         training,
-        serde_json::to_value(&metrics)?,
+        serde_json::to_value(&metrics.json)?,
     );
     let quant: Quantization = a.quantize.into();
     let bytes = wf.to_bytes(quant)?;
@@ -745,16 +627,226 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
     Ok(())
 }
 
+/// Loads the data, applies `--max-users`, builds the item features and the split, and
+/// prints the split's sizes.
+fn prepare_training_data(a: &TrainArgs) -> Result<Prepared> {
+    let mut ds = load_data(&a.data)?;
+    if let Some(m) = a.max_users {
+        ds.sequences.truncate(m);
+        ds.users.truncate(m);
+    }
+    let feats = features::build_features(&ds.items, &FeatureConfig::default());
+    let split = make_split(&ds, &a.data);
+    eprintln!(
+        "{} items, {} users, {} training events, {} validation / {} test cases",
+        ds.items.len(),
+        ds.users.len(),
+        split.train.iter().map(Vec::len).sum::<usize>(),
+        split.valid.len(),
+        split.test.len()
+    );
+    Ok(Prepared { ds, feats, split })
+}
+
+/// The model and training configuration: defaults, then `--quick`, then each flag.
+fn train_plan(a: &TrainArgs, n_items: usize, feats: &features::Features) -> TrainPlan {
+    let buckets = FeatureConfig::default().token_buckets;
+    let mut config = ModelConfig::default_for(n_items, feats.categories.len(), buckets);
+    let mut tcfg = TrainConfig {
+        seed: a.seed,
+        ..TrainConfig::default()
+    };
+    let (mut no_baselines, mut max_eval) = (a.no_baselines, a.max_eval_users);
+    if a.quick {
+        config.dim = 32;
+        config.ffn_dim = 64;
+        config.mlp_hidden = vec![32, 16];
+        tcfg.epochs = 4;
+        no_baselines = true;
+        max_eval = Some(max_eval.unwrap_or(500));
+    }
+    config.dim = a.dim.unwrap_or(config.dim);
+    tcfg.epochs = a.epochs.unwrap_or(tcfg.epochs);
+    tcfg.negatives = a.negatives.unwrap_or(tcfg.negatives);
+    tcfg.lr = a.lr.unwrap_or(tcfg.lr);
+    tcfg.batch_size = a.batch_size.unwrap_or(tcfg.batch_size);
+    tcfg.patience = a.patience.unwrap_or(tcfg.patience);
+    TrainPlan {
+        config,
+        tcfg,
+        no_baselines,
+        max_eval,
+    }
+}
+
+/// Trains the deep part with a progress bar (early stopping on `valid`) and logs the epochs.
+fn train_deep(
+    model: &mut Model,
+    split: &Split,
+    tcfg: &TrainConfig,
+    valid: &[EvalCase],
+    n_items: usize,
+) -> train::TrainReport {
+    let mut validate = |m: &Model| val_ndcg10(m, valid, n_items);
+    let n_batches = train::batches_per_epoch(&split.train, tcfg) as u64;
+    let pb = bar(n_batches * tcfg.epochs as u64, "training");
+    let mut progress = |p: &train::TrainProgress| {
+        pb.set_position(((p.epoch - 1) * p.batches + p.batch) as u64);
+        pb.set_message(format!("ep {} loss {:.3}", p.epoch, p.loss));
+    };
+    let report = train::train(model, &split.train, tcfg, &mut validate, &mut progress);
+    pb.finish_and_clear();
+    for s in &report.epochs {
+        eprintln!(
+            "epoch {:>2}: loss {:.4}  val NDCG@10 {:.4}  {:.1}s  {:.0} examples/s",
+            s.epoch,
+            s.loss,
+            s.val_ndcg10,
+            s.seconds,
+            s.examples as f64 / s.seconds.max(1e-9)
+        );
+    }
+    eprintln!(
+        "kept epoch {} (val NDCG@10 {:.4}); {} cold items get content-only vectors",
+        report.best_epoch, report.best_val_ndcg10, report.cold_items
+    );
+    report
+}
+
+/// The wide part: a transition memory, blended into the logit with a weight tuned on
+/// validation NDCG@10 ([`blend::search_blend`]; no memory stays the choice unless a blend
+/// beats it). With baselines, the memory is the neighbour lists of the item-kNN tuned on
+/// validation; without (quick runs), plain transition counts.
+fn tune_memory_blend(
+    model: &mut Model,
+    split: &Split,
+    knn: Option<&KnnTuned>,
+    valid: &[EvalCase],
+    n_items: usize,
+) {
+    let grid = match knn {
+        Some(k) => BlendGrid {
+            base: Memory::from_lists((0..n_items as u32).map(|i| k.ranker.neighbors(i).to_vec())),
+            last_ls: vec![1, k.params.last_l.max(1), 3],
+            decay: k.params.decay,
+        },
+        None => BlendGrid {
+            base: Memory::build(&split.train, n_items, MemoryParams::default()),
+            last_ls: vec![1, 2, 3],
+            decay: 0.5,
+        },
+    };
+    let choice = with_spinner("tuning the memory blend on validation", || {
+        blend::search_blend(model, &grid, valid, n_items)
+    });
+    model.memory = choice.memory;
+    let deep_val = choice.deep_val_ndcg10;
+    match choice.best {
+        Some(b) => eprintln!(
+            "transition memory: {} entries, blend alpha {} over the last {} event(s): val NDCG@10 {:.4} (deep part alone {deep_val:.4})",
+            model.memory.as_ref().map_or(0, |m| m.items.len()),
+            b.alpha,
+            b.last_l,
+            b.val_ndcg10
+        ),
+        None => eprintln!("transition memory: no blend beats the deep part alone ({deep_val:.4}); not used"),
+    }
+}
+
+/// Writes the training curve into the artifacts directory; returns its path.
+fn write_curve(artifacts: &Path, report: &train::TrainReport) -> Result<PathBuf> {
+    fs::create_dir_all(artifacts).with_context(|| format!("creating {}", artifacts.display()))?;
+    let curve_path = artifacts.join("training-curve.svg");
+    let mut svg = Vec::new();
+    train::write_curve_svg(report, &mut svg)?;
+    write_file(&curve_path, &svg)?;
+    Ok(curve_path)
+}
+
+/// The test results: per protocol, every ranker's metrics (JSON) and the markdown tables.
+struct TestResults {
+    json: BTreeMap<String, serde_json::Value>,
+    md: String,
+}
+
+/// Evaluates the model, its deep part, its dot product and the baselines on the test
+/// cases under the three protocols, printing each table.
+fn evaluate_on_test(
+    model: &Model,
+    baselines: &[Box<dyn Ranker>],
+    test: &[EvalCase],
+    n_items: usize,
+    seed: u64,
+) -> Result<TestResults> {
+    let [model_ranker, deep_ranker] = model_rankers(model);
+    let dot_ranker = DotRanker {
+        model,
+        item_vectors: deep_ranker.item_vectors(),
+    };
+    let mut all: Vec<&dyn Ranker> = vec![&model_ranker, &deep_ranker, &dot_ranker];
+    all.extend(baselines.iter().map(|b| b.as_ref()));
+    let protocols = [
+        (
+            "full ranking",
+            Protocol::Full {
+                exclude_seen: false,
+            },
+        ),
+        (
+            "full ranking, seen items excluded",
+            Protocol::Full { exclude_seen: true },
+        ),
+        (
+            "sampled (100 negatives, SASRec protocol)",
+            Protocol::Sampled {
+                negatives: 100,
+                seed,
+            },
+        ),
+    ];
+    let mut results = TestResults {
+        json: BTreeMap::new(),
+        md: String::new(),
+    };
+    for (title, p) in protocols {
+        let cmp = compare(&all, test, n_items, p);
+        let table = cmp.table();
+        println!("\n## {title} ({} test users)\n\n{table}", test.len());
+        results.md.push_str(&format!(
+            "### {title} ({} test users)\n\n{table}\n",
+            test.len()
+        ));
+        if title == "full ranking" {
+            results.md.push_str(&cmp.versus_model());
+        }
+        results
+            .json
+            .insert(title.to_string(), serde_json::to_value(&cmp.rows)?);
+    }
+    Ok(results)
+}
+
+/// Writes `results.md` and `metrics.json` into the artifacts directory.
+fn write_results(artifacts: &Path, results: &TestResults) -> Result<()> {
+    write_file(&artifacts.join("results.md"), results.md.as_bytes())?;
+    write_file(
+        &artifacts.join("metrics.json"),
+        serde_json::to_string_pretty(&results.json)?.as_bytes(),
+    )
+}
+
+fn cmd_quantize(model: &Path, to: Quantization, out: &Path) -> Result<()> {
+    let bytes = read_weights(model)?.to_bytes(to)?;
+    write_file(out, &bytes)?;
+    println!("wrote {} ({} bytes, {to:?})", out.display(), bytes.len());
+    Ok(())
+}
+
 fn cmd_inspect(path: &Path) -> Result<()> {
-    let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let wf = WeightFile::from_bytes(&bytes)
-        .with_context(|| format!("loading weight file {}", path.display()))?;
+    let (wf, bytes) = read_weights_and_bytes(path)?;
     let m = &wf.metadata;
     use sha2::Digest;
-    let file_hash: String = sha2::Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let file_hash = vitrine::format::to_hex(&sha2::Sha256::digest(&bytes));
     println!(
         "integrity (SHA-256 of the whole file, for load(url, {{ integrity }})): sha256-{file_hash}"
     );
@@ -798,18 +890,16 @@ fn val_ndcg10(m: &Model, valid: &[EvalCase], n_items: usize) -> f64 {
     r.get("NDCG@10").unwrap_or(0.0)
 }
 
-/// A deterministic sample of at most `n` cases.
+/// A deterministic sample of at most `n` cases (a seeded Fisher-Yates shuffle, the first
+/// `n` kept in their original order).
 fn sample_cases(cases: &[EvalCase], n: usize, seed: u64) -> Vec<EvalCase> {
     if cases.len() <= n {
         return cases.to_vec();
     }
     let mut idx: Vec<usize> = (0..cases.len()).collect();
-    let mut s = seed ^ 0x9E37_79B9_7F4A_7C15;
+    let mut rng = SplitMix64::new(seed ^ 0x9E37_79B9_7F4A_7C15);
     for i in (1..idx.len()).rev() {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        idx.swap(i, (s % (i as u64 + 1)) as usize);
+        idx.swap(i, rng.below(i as u64 + 1) as usize);
     }
     let mut pick: Vec<usize> = idx[..n].to_vec();
     pick.sort_unstable();
@@ -866,12 +956,7 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
     }
     for (title, p) in &protocols {
         let cmp = compare(&all, &split.test, n_items, *p);
-        let table = eval::table(
-            &cmp.rows
-                .iter()
-                .map(|(n, r)| (n.as_str(), r))
-                .collect::<Vec<_>>(),
-        );
+        let table = cmp.table();
         println!("\n## {title} ({} test users)\n\n{table}", split.test.len());
     }
     if let Some(path) = &a.dump {
@@ -928,8 +1013,21 @@ fn cmd_recommend(a: RecommendArgs) -> Result<()> {
     if opts.now.is_none() {
         opts.now = Some(now);
     }
+    let scorer = pollster::block_on(Scorer::new(
+        &rec.plan,
+        a.backend.into(),
+        None,
+        Hooks::native(),
+    ));
     let t = Instant::now();
-    let recs = rec.recommend(&history, &opts)?;
+    // The browser's path: prepare (encode) → the scorer's head logits → finish.
+    let prepared = rec.prepare(&history, &opts)?;
+    let logits = match &prepared.query {
+        Some(q) => pollster::block_on(scorer.scores(&rec.plan, q))
+            .context("scoring head: the plan and query disagree")?,
+        None => Vec::new(),
+    };
+    let recs = rec.finish(&prepared, &logits);
     let ms = t.elapsed().as_secs_f64() * 1e3;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&recs)?);
@@ -954,7 +1052,7 @@ fn cmd_recommend(a: RecommendArgs) -> Result<()> {
     eprintln!(
         "scored {} items in {ms:.1} ms ({})",
         rec.n_items(),
-        rec.kernel.name()
+        scorer.name()
     );
     Ok(())
 }
@@ -982,22 +1080,34 @@ fn reason_text(r: &Reason) -> String {
 
 fn cmd_bench(a: BenchArgs) -> Result<()> {
     // Training throughput on the default dataset (a short run).
-    let ds = load_data(&DataArgs {
-        online_retail: None,
-        events: None,
-        items: None,
-        sequences: None,
-        attrs: None,
-        strict: false,
-        split: SplitArg::LeaveLastOut,
-    })?;
+    let ds = load_data(&DataArgs::default())?;
     let fcfg = FeatureConfig::default();
     let feats = features::build_features(&ds.items, &fcfg);
     let config =
         ModelConfig::default_for(ds.items.len(), feats.categories.len(), fcfg.token_buckets);
-    let mut model = Model::new(config.clone(), feats.table.clone(), 1)?;
+    bench_training(&ds, &config, &feats.table, a.train_users)?;
+    let catalogs = bench_catalogs(&a, &config, &feats.table)?;
+    println!(
+        "{:<40} {:>8} {:>10} {:>10} {:>10}",
+        "catalog", "items", "kernel", "p50 ms", "mean ms"
+    );
+    for (name, model) in &catalogs {
+        bench_scoring(name, model, a.requests);
+    }
+    Ok(())
+}
+
+/// One training epoch over the first `users` users of the default dataset: prints its
+/// throughput.
+fn bench_training(
+    ds: &Dataset,
+    config: &ModelConfig,
+    table: &features::ItemFeatureTable,
+    users: usize,
+) -> Result<()> {
+    let mut model = Model::new(config.clone(), table.clone(), 1)?;
     let split = eval::leave_last_out(&ds.sequences);
-    let users: Vec<Vec<HistoryEvent>> = split.train.iter().take(a.train_users).cloned().collect();
+    let users: Vec<Vec<HistoryEvent>> = split.train.iter().take(users).cloned().collect();
     let tcfg = TrainConfig {
         epochs: 1,
         ..TrainConfig::default()
@@ -1013,8 +1123,16 @@ fn cmd_bench(a: BenchArgs) -> Result<()> {
         rayon::current_num_threads(),
         users.len()
     );
+    Ok(())
+}
 
-    // Scoring latency: the default catalog (from the weight file if present) and synthetic ones.
+/// The catalogs to score: the default one (from the weight file if present, else an
+/// untrained model) and the synthetic sizes asked for.
+fn bench_catalogs(
+    a: &BenchArgs,
+    config: &ModelConfig,
+    table: &features::ItemFeatureTable,
+) -> Result<Vec<(String, Model)>> {
     let mut catalogs: Vec<(String, Model)> = Vec::new();
     if a.model.exists() {
         catalogs.push((
@@ -1024,59 +1142,56 @@ fn cmd_bench(a: BenchArgs) -> Result<()> {
     } else {
         catalogs.push((
             "default (untrained)".into(),
-            Model::new(config.clone(), feats.table.clone(), 1)?,
+            Model::new(config.clone(), table.clone(), 1)?,
         ));
     }
     for &n in &a.items {
-        let table = synthetic_table(n, &config);
+        let table = synthetic_table(n, config);
         let cfg = ModelConfig {
             n_items: n,
             ..config.clone()
         };
         catalogs.push((format!("synthetic {n}"), Model::new(cfg, table, 2)?));
     }
-    println!(
-        "{:<40} {:>8} {:>10} {:>10} {:>10}",
-        "catalog", "items", "kernel", "p50 ms", "mean ms"
-    );
-    for (name, model) in &catalogs {
-        let plan = model.head_plan(model.item_vectors());
-        let iv = &plan.item_vectors;
-        let hist: Vec<HistoryEvent> = (0..20)
-            .map(|i| HistoryEvent {
-                item: (i * 37 % model.config.n_items) as u32,
-                kind: EventKind::View,
-                at: i as f64,
-            })
-            .collect();
-        for kernel in [CpuKernel::Scalar, CpuKernel::best()] {
-            let mut out = vec![0f32; model.config.n_items];
-            let mut times = Vec::with_capacity(a.requests);
-            for _ in 0..a.requests {
-                let t = Instant::now();
-                let enc = model.encode_user(iv, &hist);
-                let q = model.user_query(&enc.u);
-                kernel.scores(&plan, &q, &mut out);
-                let top = vitrine::kernels::top_k(&out, 10);
-                std::hint::black_box(top);
-                times.push(t.elapsed().as_secs_f64() * 1e3);
-            }
-            times.sort_by(f64::total_cmp);
-            let mean = times.iter().sum::<f64>() / times.len() as f64;
-            println!(
-                "{:<40} {:>8} {:>10} {:>10.2} {:>10.2}",
-                name,
-                model.config.n_items,
-                kernel.name(),
-                times[times.len() / 2],
-                mean
-            );
-            if kernel == CpuKernel::best() {
-                break;
-            }
+    Ok(catalogs)
+}
+
+/// Scoring latency of one catalog (a 20-event history, top 10), scalar kernel and the
+/// best CPU kernel: prints the median and mean over `requests` requests.
+fn bench_scoring(name: &str, model: &Model, requests: usize) {
+    let plan = model.head_plan(model.item_vectors());
+    let hist: Vec<HistoryEvent> = (0..20)
+        .map(|i| HistoryEvent {
+            item: (i * 37 % model.config.n_items) as u32,
+            kind: EventKind::View,
+            at: i as f64,
+        })
+        .collect();
+    for kernel in [CpuKernel::Scalar, CpuKernel::best()] {
+        let mut out = vec![0f32; model.config.n_items];
+        let mut times = Vec::with_capacity(requests);
+        for _ in 0..requests {
+            let t = Instant::now();
+            let q = score::encode(model, &plan, &hist).query;
+            kernel.scores(&plan, &q, &mut out);
+            let top = vitrine::kernels::top_k(&out, 10);
+            std::hint::black_box(top);
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        times.sort_by(f64::total_cmp);
+        let mean = times.iter().sum::<f64>() / times.len() as f64;
+        println!(
+            "{:<40} {:>8} {:>10} {:>10.2} {:>10.2}",
+            name,
+            model.config.n_items,
+            kernel.name(),
+            times[times.len() / 2],
+            mean
+        );
+        if kernel == CpuKernel::best() {
+            break;
         }
     }
-    Ok(())
 }
 
 /// A synthetic catalog's features: categories, prices and two title tokens per item.
@@ -1099,16 +1214,18 @@ fn cmd_synth(n: usize, out: &Path, quant: Quantization) -> Result<()> {
     let categories: Vec<String> = (0..16).map(|c| format!("category {c}")).collect();
     let config = ModelConfig::default_for(n, categories.len(), 4096);
     let model = Model::new(config.clone(), synthetic_table(n, &config), 7)?;
-    let items = ItemCatalog {
-        ids: (0..n).map(|i| format!("S{i}")).collect(),
-        titles: (0..n).map(|i| format!("SYNTHETIC ITEM {i}")).collect(),
-        category: model.features.category.clone(),
-        price: (0..n).map(|i| Some(1.0 + (i % 100) as f32)).collect(),
-        added: (0..n).map(|i| Some(1.29e9 + i as f64)).collect(),
-    };
+    let items: Vec<ItemRecord> = (0..n)
+        .map(|i| ItemRecord {
+            id: format!("S{i}"),
+            title: format!("SYNTHETIC ITEM {i}"),
+            category: None,
+            price: Some(1.0 + (i % 100) as f32),
+            added: Some(1.29e9 + i as f64),
+        })
+        .collect();
     let pop = (0..n).map(|i| 1.0 / (1.0 + i as f32)).collect();
     let wf = model.to_weight_file(
-        items,
+        data::catalog(&items, model.features.category.clone()),
         categories,
         pop,
         serde_json::json!({}),

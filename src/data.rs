@@ -61,6 +61,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
+use crate::format::ItemCatalog;
 use crate::history::{EventKind, HistoryEvent};
 
 /// One catalog item.
@@ -76,6 +77,19 @@ pub struct ItemRecord {
     pub price: Option<f32>,
     /// When the item was first seen (Unix seconds), when known.
     pub added: Option<f64>,
+}
+
+/// The weight file's catalog of `items` (ids, titles, prices, `added` times) with the
+/// category index of each item (from the features, see
+/// [`crate::features::ItemFeatureTable::category`]), in catalog order.
+pub fn catalog(items: &[ItemRecord], category: Vec<u32>) -> ItemCatalog {
+    ItemCatalog {
+        ids: items.iter().map(|i| i.id.clone()).collect(),
+        titles: items.iter().map(|i| i.title.clone()).collect(),
+        category,
+        price: items.iter().map(|i| i.price).collect(),
+        added: items.iter().map(|i| i.added).collect(),
+    }
 }
 
 /// A loaded dataset: the catalog, the users and each user's time-ordered events.
@@ -443,14 +457,7 @@ impl CsvReader {
         expected: &str,
         found: &str,
     ) -> DataError {
-        DataError::Parse {
-            file: self.file.clone(),
-            line,
-            column,
-            kind,
-            expected: expected.to_string(),
-            found: found.to_string(),
-        }
+        parse_error(&self.file, line, column, kind, expected, found)
     }
 
     /// Reads one physical line (without its `\n`/`\r\n`) into `self.buf`, appending.
@@ -498,6 +505,34 @@ impl CsvReader {
             break;
         }
         let line = self.lines;
+        let fields = match self.split_fields(line)? {
+            Ok(fields) => fields,
+            Err(e) => return Ok(Some(Err(e))),
+        };
+        let mut out = Vec::with_capacity(fields.len());
+        for (i, f) in fields.into_iter().enumerate() {
+            match String::from_utf8(f) {
+                Ok(s) => out.push(s),
+                Err(e) => {
+                    let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
+                    return Ok(Some(Err(self.parse_err(
+                        line,
+                        i + 1,
+                        ParseKind::InvalidUtf8,
+                        "UTF-8 text",
+                        &lossy,
+                    ))));
+                }
+            }
+        }
+        Ok(Some(Ok(Record { line, fields: out })))
+    }
+
+    /// Splits the record in `self.buf` (starting on `line`) into raw fields, reading
+    /// further physical lines while a quoted field spans a line break. The outer error is
+    /// an I/O failure, the inner one a malformed record.
+    #[allow(clippy::type_complexity)]
+    fn split_fields(&mut self, line: usize) -> Result<Result<Vec<Vec<u8>>, DataError>, DataError> {
         // Split into fields; a quoted field may continue on following physical lines.
         let mut fields: Vec<Vec<u8>> = Vec::new();
         let mut field: Vec<u8> = Vec::new();
@@ -513,13 +548,13 @@ impl CsvReader {
                     let before = self.buf.len();
                     if !self.read_physical()? {
                         let col = fields.len() + 1;
-                        return Ok(Some(Err(self.parse_err(
+                        return Ok(Err(self.parse_err(
                             line,
                             col,
                             ParseKind::UnterminatedQuote,
                             "a closing quote '\"' before the end of the file",
                             &String::from_utf8_lossy(&field),
-                        ))));
+                        )));
                     }
                     pos = before;
                     continue;
@@ -556,13 +591,13 @@ impl CsvReader {
                     .position(|&c| c == b',')
                     .map_or(self.buf.len(), |p| pos - 1 + p);
                 let found = String::from_utf8_lossy(&self.buf[pos - 1..rest_end]).into_owned();
-                return Ok(Some(Err(self.parse_err(
+                return Ok(Err(self.parse_err(
                     line,
                     col,
                     ParseKind::BadQuoting,
                     "',' or the end of the line after a closing quote",
                     &found,
-                ))));
+                )));
             }
             if b == b'"' && at_field_start {
                 in_quotes = true;
@@ -572,23 +607,7 @@ impl CsvReader {
             at_field_start = false;
             field.push(b);
         }
-        let mut out = Vec::with_capacity(fields.len());
-        for (i, f) in fields.into_iter().enumerate() {
-            match String::from_utf8(f) {
-                Ok(s) => out.push(s),
-                Err(e) => {
-                    let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
-                    return Ok(Some(Err(self.parse_err(
-                        line,
-                        i + 1,
-                        ParseKind::InvalidUtf8,
-                        "UTF-8 text",
-                        &lossy,
-                    ))));
-                }
-            }
-        }
-        Ok(Some(Ok(Record { line, fields: out })))
+        Ok(Ok(fields))
     }
 }
 
@@ -930,6 +949,25 @@ fn field(rec: &Record, i: usize) -> &str {
     rec.fields.get(i).map_or("", |s| s.trim())
 }
 
+/// A row-level parse error (see [`DataError::Parse`]).
+fn parse_error(
+    file: &str,
+    line: usize,
+    column: usize,
+    kind: ParseKind,
+    expected: &str,
+    found: &str,
+) -> DataError {
+    DataError::Parse {
+        file: file.to_string(),
+        line,
+        column,
+        kind,
+        expected: expected.to_string(),
+        found: found.to_string(),
+    }
+}
+
 fn check_width(
     r: &CsvReader,
     rec: &Record,
@@ -954,6 +992,60 @@ fn check_width(
     Ok(())
 }
 
+/// A well-formed data row of a CSV file, as [`for_each_row`] hands it out.
+struct Row<'r> {
+    file: &'r str,
+    rec: &'r Record,
+}
+
+impl<'r> Row<'r> {
+    /// 1-based line where the record starts.
+    fn line(&self) -> usize {
+        self.rec.line
+    }
+
+    /// The trimmed text of 0-based column `c` (empty when the row is shorter).
+    fn field(&self, c: usize) -> &'r str {
+        field(self.rec, c)
+    }
+
+    /// A parse error about 0-based column `c` of this row.
+    fn err(&self, c: usize, kind: ParseKind, expected: &str, found: &str) -> DataError {
+        parse_error(self.file, self.rec.line, c + 1, kind, expected, found)
+    }
+}
+
+/// The per-row prelude of every CSV loader: reads the records after the header, counts
+/// each as read, turns a malformed record or one with fewer than `needed` or more fields
+/// than the header into a row-level error (counted, or returned in strict mode), and
+/// hands every other row to `each`. Returns the number of data rows read.
+fn for_each_row<'o>(
+    r: &mut CsvReader,
+    header: &Header,
+    needed: usize,
+    tally: &mut Tally<'o>,
+    mut each: impl FnMut(Row<'_>, &mut Tally<'o>) -> Result<(), DataError>,
+) -> Result<usize, DataError> {
+    let width = header.raw.len();
+    let mut rows = 0usize;
+    while let Some(rec) = r.next_record()? {
+        tally.report.rows_read += 1;
+        rows += 1;
+        let checked = rec.and_then(|rec| check_width(r, &rec, needed, width, header).map(|()| rec));
+        match checked {
+            Ok(rec) => each(
+                Row {
+                    file: &r.file,
+                    rec: &rec,
+                },
+                tally,
+            )?,
+            Err(e) => tally.bad_row(e)?,
+        }
+    }
+    Ok(rows)
+}
+
 // ---------------------------------------------------------------------------------------
 // Online Retail.
 
@@ -973,6 +1065,61 @@ struct ItemAgg {
     first: f64,
 }
 
+/// Column indices (0-based) of an Online Retail file.
+struct RetailCols {
+    inv: usize,
+    code: usize,
+    desc: usize,
+    qty: usize,
+    date: usize,
+    price: usize,
+    cust: usize,
+}
+
+impl RetailCols {
+    fn find(header: &Header, file: &str) -> Result<RetailCols, DataError> {
+        Ok(RetailCols {
+            inv: header.require(file, &["InvoiceNo"])?,
+            code: header.require(file, &["StockCode"])?,
+            desc: header.require(file, &["Description"])?,
+            qty: header.require(file, &["Quantity"])?,
+            date: header.require(file, &["InvoiceDate"])?,
+            price: header.require(file, &["UnitPrice", "Price"])?,
+            cust: header.require(file, &["CustomerID", "Customer ID"])?,
+        })
+    }
+
+    /// Fields a row needs.
+    fn needed(&self) -> usize {
+        let c = [
+            self.inv, self.code, self.desc, self.qty, self.date, self.price, self.cust,
+        ];
+        c.into_iter().max().unwrap_or(0) + 1
+    }
+}
+
+/// An Online Retail row that passed cleaning rules 1–5.
+struct RetailLine<'r> {
+    line: usize,
+    inv: &'r str,
+    code: String,
+    desc: &'r str,
+    cust: &'r str,
+    price: f64,
+    at: f64,
+}
+
+/// The dataset being built from Online Retail rows, with the per-item aggregates.
+#[derive(Default)]
+struct RetailBuilder {
+    b: Builder,
+    aggs: Vec<ItemAgg>,
+    /// (invoice, item) pairs seen (rule 6).
+    seen: HashSet<(String, u32)>,
+    /// Dropped non-product codes and their counts (for the report's note).
+    non_product: BTreeMap<String, usize>,
+}
+
 /// Loads UCI Online Retail (`.csv` or `.csv.gz`) with the cleaning rules in the module
 /// doc. Every kept row is a `purchase`.
 pub fn load_online_retail(
@@ -983,151 +1130,150 @@ pub fn load_online_retail(
     let file = r.file.clone();
     let mut tally = Tally::new(opts, format!("Online Retail ({file})"))?;
     let header = Header::read(&mut r)?;
-    let c_inv = header.require(&file, &["InvoiceNo"])?;
-    let c_code = header.require(&file, &["StockCode"])?;
-    let c_desc = header.require(&file, &["Description"])?;
-    let c_qty = header.require(&file, &["Quantity"])?;
-    let c_date = header.require(&file, &["InvoiceDate"])?;
-    let c_price = header.require(&file, &["UnitPrice", "Price"])?;
-    let c_cust = header.require(&file, &["CustomerID", "Customer ID"])?;
-    let width = header.raw.len();
-    let needed = [c_inv, c_code, c_desc, c_qty, c_date, c_price, c_cust]
-        .into_iter()
-        .max()
-        .unwrap_or(0)
-        + 1;
+    let cols = RetailCols::find(&header, &file)?;
+    let mut rb = RetailBuilder::default();
+    for_each_row(&mut r, &header, cols.needed(), &mut tally, |row, tally| {
+        if let Some(line) = clean_retail_row(&row, &cols, &mut rb.non_product, tally)? {
+            rb.add(line, row.file, tally);
+        }
+        Ok(())
+    })?;
+    let b = rb.finish(&mut tally.report);
+    finish(b, tally, &file)
+}
 
-    let mut b = Builder::default();
-    let mut aggs: Vec<ItemAgg> = Vec::new();
-    let mut seen: HashSet<(String, u32)> = HashSet::new();
-    let mut non_product: BTreeMap<String, usize> = BTreeMap::new();
-    while let Some(rec) = r.next_record()? {
-        tally.report.rows_read += 1;
-        let rec = match rec {
-            Ok(rec) => rec,
-            Err(e) => {
-                tally.bad_row(e)?;
-                continue;
-            }
-        };
-        if let Err(e) = check_width(&r, &rec, needed, width, &header) {
-            tally.bad_row(e)?;
-            continue;
-        }
-        let line = rec.line;
-        let inv = field(&rec, c_inv);
-        if inv.starts_with(['C', 'c']) {
-            tally.drop_row("cancellation", || format!("{file}:{line}: InvoiceNo {inv}"));
-            continue;
-        }
-        let qty_s = field(&rec, c_qty);
-        let Some(qty) = parse_number(qty_s) else {
-            tally.bad_row(r.parse_err(
-                line,
-                c_qty + 1,
-                ParseKind::BadQuantity,
-                "an integer Quantity",
-                qty_s,
-            ))?;
-            continue;
-        };
-        if qty <= 0.0 {
-            tally.drop_row("non_positive_quantity", || {
-                format!("{file}:{line}: Quantity {qty_s}")
-            });
-            continue;
-        }
-        let cust = field(&rec, c_cust);
-        let cust = cust.strip_suffix(".0").unwrap_or(cust);
-        if cust.is_empty() {
-            tally.drop_row("missing_customer", || {
-                format!("{file}:{line}: empty CustomerID")
-            });
-            continue;
-        }
-        let code = field(&rec, c_code).to_ascii_uppercase();
-        if !is_product_code(&code) {
-            *non_product.entry(code.clone()).or_insert(0) += 1;
-            tally.drop_row("non_product_code", || {
-                format!("{file}:{line}: StockCode {code:?}")
-            });
-            continue;
-        }
-        let price_s = field(&rec, c_price);
-        let Some(price) = parse_number(price_s) else {
-            tally.bad_row(r.parse_err(
-                line,
-                c_price + 1,
-                ParseKind::BadPrice,
-                "a UnitPrice in pounds",
-                price_s,
-            ))?;
-            continue;
-        };
-        if price <= 0.0 {
-            tally.drop_row("non_positive_price", || {
-                format!("{file}:{line}: UnitPrice {price_s}")
-            });
-            continue;
-        }
-        let date_s = field(&rec, c_date);
-        let Some(at) = parse_timestamp(date_s).or_else(|| parse_us_datetime(date_s)) else {
-            tally.bad_row(r.parse_err(
-                line,
-                c_date + 1,
-                ParseKind::BadTimestamp,
-                "an InvoiceDate like 2010-12-01T08:26:00",
-                date_s,
-            ))?;
-            continue;
-        };
-        let item = b.item(&code);
-        if !seen.insert((inv.to_string(), item)) {
+/// Applies cleaning rules 1–5 of the module doc to a row, in order. `None` when the row
+/// is dropped (counted under its reason) or malformed (counted, or the error in strict
+/// mode).
+fn clean_retail_row<'r>(
+    row: &Row<'r>,
+    c: &RetailCols,
+    non_product: &mut BTreeMap<String, usize>,
+    tally: &mut Tally<'_>,
+) -> Result<Option<RetailLine<'r>>, DataError> {
+    let (file, line) = (row.file, row.line());
+    let inv = row.field(c.inv);
+    if inv.starts_with(['C', 'c']) {
+        tally.drop_row("cancellation", || format!("{file}:{line}: InvoiceNo {inv}"));
+        return Ok(None);
+    }
+    let qty_s = row.field(c.qty);
+    let Some(qty) = parse_number(qty_s) else {
+        let e = row.err(c.qty, ParseKind::BadQuantity, "an integer Quantity", qty_s);
+        return tally.bad_row(e).map(|()| None);
+    };
+    if qty <= 0.0 {
+        tally.drop_row("non_positive_quantity", || {
+            format!("{file}:{line}: Quantity {qty_s}")
+        });
+        return Ok(None);
+    }
+    let cust = row.field(c.cust);
+    let cust = cust.strip_suffix(".0").unwrap_or(cust);
+    if cust.is_empty() {
+        tally.drop_row("missing_customer", || {
+            format!("{file}:{line}: empty CustomerID")
+        });
+        return Ok(None);
+    }
+    let code = row.field(c.code).to_ascii_uppercase();
+    if !is_product_code(&code) {
+        *non_product.entry(code.clone()).or_insert(0) += 1;
+        tally.drop_row("non_product_code", || {
+            format!("{file}:{line}: StockCode {code:?}")
+        });
+        return Ok(None);
+    }
+    let price_s = row.field(c.price);
+    let Some(price) = parse_number(price_s) else {
+        let e = row.err(
+            c.price,
+            ParseKind::BadPrice,
+            "a UnitPrice in pounds",
+            price_s,
+        );
+        return tally.bad_row(e).map(|()| None);
+    };
+    if price <= 0.0 {
+        tally.drop_row("non_positive_price", || {
+            format!("{file}:{line}: UnitPrice {price_s}")
+        });
+        return Ok(None);
+    }
+    let date_s = row.field(c.date);
+    let Some(at) = parse_timestamp(date_s).or_else(|| parse_us_datetime(date_s)) else {
+        let expected = "an InvoiceDate like 2010-12-01T08:26:00";
+        let e = row.err(c.date, ParseKind::BadTimestamp, expected, date_s);
+        return tally.bad_row(e).map(|()| None);
+    };
+    let desc = row.field(c.desc);
+    Ok(Some(RetailLine {
+        line,
+        inv,
+        code,
+        desc,
+        cust,
+        price,
+        at,
+    }))
+}
+
+impl RetailBuilder {
+    /// Applies rule 6 (a stock code once per invoice) and adds a kept row: its purchase
+    /// event and its item's price, description and first sale.
+    fn add(&mut self, l: RetailLine<'_>, file: &str, tally: &mut Tally<'_>) {
+        let item = self.b.item(&l.code);
+        if !self.seen.insert((l.inv.to_string(), item)) {
+            let (line, code, inv) = (l.line, &l.code, l.inv);
             tally.drop_row("duplicate_in_invoice", || {
                 format!("{file}:{line}: StockCode {code} again in invoice {inv}")
             });
-            continue;
+            return;
         }
-        if item as usize == aggs.len() {
-            aggs.push(ItemAgg {
-                first: at,
+        if item as usize == self.aggs.len() {
+            self.aggs.push(ItemAgg {
+                first: l.at,
                 ..ItemAgg::default()
             });
         }
-        let agg = &mut aggs[item as usize];
-        agg.first = agg.first.min(at);
-        agg.prices.push(price as f32);
-        let desc = field(&rec, c_desc);
-        if !desc.is_empty() {
+        let agg = &mut self.aggs[item as usize];
+        agg.first = agg.first.min(l.at);
+        agg.prices.push(l.price as f32);
+        if !l.desc.is_empty() {
             let n = agg.descs.len();
-            agg.descs.entry(desc.to_string()).or_insert((0, n)).0 += 1;
+            agg.descs.entry(l.desc.to_string()).or_insert((0, n)).0 += 1;
         }
-        b.push(cust, item, EventKind::Purchase, at);
+        self.b.push(l.cust, item, EventKind::Purchase, l.at);
         tally.report.rows_kept += 1;
     }
-    for (it, agg) in b.items.iter_mut().zip(aggs.iter_mut()) {
-        if let Some((title, _)) = agg
-            .descs
-            .iter()
-            .max_by(|a, b| a.1 .0.cmp(&b.1 .0).then(b.1 .1.cmp(&a.1 .1)))
-        {
-            it.title = title.clone();
+
+    /// Sets every item's title, price and `added` time from its aggregates and notes the
+    /// dropped non-product codes in the report.
+    fn finish(mut self, report: &mut IngestReport) -> Builder {
+        for (it, agg) in self.b.items.iter_mut().zip(self.aggs.iter_mut()) {
+            if let Some((title, _)) = agg
+                .descs
+                .iter()
+                .max_by(|a, b| a.1 .0.cmp(&b.1 .0).then(b.1 .1.cmp(&a.1 .1)))
+            {
+                it.title = title.clone();
+            }
+            it.price = median(&mut agg.prices);
+            it.added = Some(agg.first);
         }
-        it.price = median(&mut agg.prices);
-        it.added = Some(agg.first);
+        if !self.non_product.is_empty() {
+            let mut v: Vec<_> = self.non_product.into_iter().collect();
+            v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            let list: Vec<String> = v.iter().take(12).map(|(c, n)| format!("{c} {n}")).collect();
+            report.notes.push(format!(
+                "non-product codes dropped ({} distinct): {}{}",
+                v.len(),
+                list.join(", "),
+                if v.len() > 12 { ", ..." } else { "" }
+            ));
+        }
+        self.b
     }
-    if !non_product.is_empty() {
-        let mut v: Vec<_> = non_product.into_iter().collect();
-        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        let list: Vec<String> = v.iter().take(12).map(|(c, n)| format!("{c} {n}")).collect();
-        tally.report.notes.push(format!(
-            "non-product codes dropped ({} distinct): {}{}",
-            v.len(),
-            list.join(", "),
-            if v.len() > 12 { ", ..." } else { "" }
-        ));
-    }
-    finish(b, tally, &file)
 }
 
 fn finish(b: Builder, tally: Tally<'_>, file: &str) -> Result<(Dataset, IngestReport), DataError> {
@@ -1186,93 +1332,36 @@ pub fn load_events_csv(
     let c_ts = header.require(&file, &["timestamp", "time"])?;
     let c_kind = header.find(&["event_type", "event"]);
     let c_qty = header.find(&["quantity", "qty"]);
-    let width = header.raw.len();
     let needed = c_user.max(c_item).max(c_ts) + 1;
-    let mut event_rows = 0usize;
-    while let Some(rec) = r.next_record()? {
-        tally.report.rows_read += 1;
-        event_rows += 1;
-        let rec = match rec {
-            Ok(rec) => rec,
-            Err(e) => {
-                tally.bad_row(e)?;
-                continue;
-            }
-        };
-        if let Err(e) = check_width(&r, &rec, needed, width, &header) {
-            tally.bad_row(e)?;
-            continue;
-        }
-        let line = rec.line;
-        let user = field(&rec, c_user);
-        let item = field(&rec, c_item);
+    let event_rows = for_each_row(&mut r, &header, needed, &mut tally, |row, tally| {
+        let user = row.field(c_user);
+        let item = row.field(c_item);
         if user.is_empty() || item.is_empty() {
-            let col = if user.is_empty() { c_user } else { c_item };
-            let what = if user.is_empty() {
-                "a user_id"
+            let (col, what) = if user.is_empty() {
+                (c_user, "a user_id")
             } else {
-                "an item_id"
+                (c_item, "an item_id")
             };
-            tally.bad_row(r.parse_err(line, col + 1, ParseKind::MissingValue, what, ""))?;
-            continue;
+            return tally.bad_row(row.err(col, ParseKind::MissingValue, what, ""));
         }
-        let ts = field(&rec, c_ts);
+        let ts = row.field(c_ts);
         let Some(at) = parse_timestamp(ts) else {
-            tally.bad_row(r.parse_err(
-                line,
-                c_ts + 1,
-                ParseKind::BadTimestamp,
-                "a Unix timestamp or ISO 8601 date",
-                ts,
-            ))?;
-            continue;
+            let expected = "a Unix timestamp or ISO 8601 date";
+            return tally.bad_row(row.err(c_ts, ParseKind::BadTimestamp, expected, ts));
         };
-        let kind = match c_kind.map(|c| field(&rec, c)) {
-            None | Some("") => opts.default_kind,
-            Some(k) => match EventKind::parse(k) {
-                Some(kind) => kind,
-                None => {
-                    tally.bad_row(r.parse_err(
-                        line,
-                        c_kind.unwrap_or(0) + 1,
-                        ParseKind::UnknownEventType,
-                        "an event type view, cart or purchase",
-                        k,
-                    ))?;
-                    continue;
-                }
-            },
+        let Some(kind) = event_kind(&row, c_kind, opts.default_kind, tally)? else {
+            return Ok(());
         };
-        if let Some(cq) = c_qty {
-            let q = field(&rec, cq);
-            if !q.is_empty() {
-                match parse_number(q) {
-                    None => {
-                        tally.bad_row(r.parse_err(
-                            line,
-                            cq + 1,
-                            ParseKind::BadQuantity,
-                            "a quantity (a number)",
-                            q,
-                        ))?;
-                        continue;
-                    }
-                    Some(v) if v <= 0.0 => {
-                        tally.drop_row("non_positive_quantity", || {
-                            format!("{file}:{line}: quantity {q}")
-                        });
-                        continue;
-                    }
-                    Some(_) => {}
-                }
-            }
+        if !quantity_ok(&row, c_qty, tally)? {
+            return Ok(());
         }
         let idx = b.item(item);
         let rec_item = &mut b.items[idx as usize];
         rec_item.added = Some(rec_item.added.map_or(at, |a| a.min(at)));
         b.push(user, idx, kind, at);
         tally.report.rows_kept += 1;
-    }
+        Ok(())
+    })?;
     if event_rows == 0 && items_rows == 0 {
         return Err(DataError::Empty {
             file: file.clone(),
@@ -1280,6 +1369,62 @@ pub fn load_events_csv(
         });
     }
     finish(b, tally, &file)
+}
+
+/// The event kind of an events-CSV row (`default` when the column is absent or empty);
+/// `None` when it is not a known kind (counted, or the error in strict mode).
+fn event_kind(
+    row: &Row<'_>,
+    c_kind: Option<usize>,
+    default: EventKind,
+    tally: &mut Tally<'_>,
+) -> Result<Option<EventKind>, DataError> {
+    let Some(c) = c_kind else {
+        return Ok(Some(default));
+    };
+    let k = row.field(c);
+    if k.is_empty() {
+        return Ok(Some(default));
+    }
+    match EventKind::parse(k) {
+        Some(kind) => Ok(Some(kind)),
+        None => {
+            let expected = "an event type view, cart or purchase";
+            let e = row.err(c, ParseKind::UnknownEventType, expected, k);
+            tally.bad_row(e).map(|()| None)
+        }
+    }
+}
+
+/// Whether an events-CSV row's quantity (when the column is present and the field not
+/// empty) lets the row through: a malformed quantity is a row-level error (counted, or
+/// the error in strict mode), a quantity ≤ 0 drops the row as `non_positive_quantity`.
+fn quantity_ok(
+    row: &Row<'_>,
+    c_qty: Option<usize>,
+    tally: &mut Tally<'_>,
+) -> Result<bool, DataError> {
+    let Some(cq) = c_qty else {
+        return Ok(true);
+    };
+    let q = row.field(cq);
+    if q.is_empty() {
+        return Ok(true);
+    }
+    match parse_number(q) {
+        None => {
+            let e = row.err(cq, ParseKind::BadQuantity, "a quantity (a number)", q);
+            tally.bad_row(e).map(|()| false)
+        }
+        Some(v) if v <= 0.0 => {
+            let (file, line) = (row.file, row.line());
+            tally.drop_row("non_positive_quantity", || {
+                format!("{file}:{line}: quantity {q}")
+            });
+            Ok(false)
+        }
+        Some(_) => Ok(true),
+    }
 }
 
 fn read_items_csv(path: &Path, b: &mut Builder, tally: &mut Tally<'_>) -> Result<usize, DataError> {
@@ -1290,67 +1435,31 @@ fn read_items_csv(path: &Path, b: &mut Builder, tally: &mut Tally<'_>) -> Result
     let c_title = header.require(&file, &["title", "name"])?;
     let c_cat = header.find(&["category"]);
     let c_price = header.find(&["price"]);
-    let width = header.raw.len();
     let needed = c_item.max(c_title) + 1;
     let mut first_line: HashMap<String, usize> = HashMap::new();
-    let mut rows = 0usize;
-    while let Some(rec) = r.next_record()? {
-        tally.report.rows_read += 1;
-        rows += 1;
-        let rec = match rec {
-            Ok(rec) => rec,
-            Err(e) => {
-                tally.bad_row(e)?;
-                continue;
-            }
-        };
-        if let Err(e) = check_width(&r, &rec, needed, width, &header) {
-            tally.bad_row(e)?;
-            continue;
-        }
-        let line = rec.line;
-        let id = field(&rec, c_item);
+    for_each_row(&mut r, &header, needed, tally, |row, tally| {
+        let id = row.field(c_item);
         if id.is_empty() {
-            tally.bad_row(r.parse_err(
-                line,
-                c_item + 1,
-                ParseKind::MissingValue,
-                "an item_id",
-                "",
-            ))?;
-            continue;
+            return tally.bad_row(row.err(c_item, ParseKind::MissingValue, "an item_id", ""));
         }
         if let Some(first) = first_line.get(id) {
             let expected = format!("a unique item_id (first on line {first})");
-            tally.bad_row(r.parse_err(
-                line,
-                c_item + 1,
-                ParseKind::DuplicateItem,
-                &expected,
-                id,
-            ))?;
-            continue;
+            return tally.bad_row(row.err(c_item, ParseKind::DuplicateItem, &expected, id));
         }
-        let price = match c_price.map(|c| field(&rec, c)) {
-            None | Some("") => None,
-            Some(p) => match parse_number(p) {
+        let price = match c_price.map(|c| (c, row.field(c))) {
+            None | Some((_, "")) => None,
+            Some((c, p)) => match parse_number(p) {
                 Some(v) if v >= 0.0 => Some(v as f32),
                 _ => {
-                    tally.bad_row(r.parse_err(
-                        line,
-                        c_price.unwrap_or(0) + 1,
-                        ParseKind::BadPrice,
-                        "a non-negative price",
-                        p,
-                    ))?;
-                    continue;
+                    let expected = "a non-negative price";
+                    return tally.bad_row(row.err(c, ParseKind::BadPrice, expected, p));
                 }
             },
         };
-        first_line.insert(id.to_string(), line);
-        let title = field(&rec, c_title);
+        first_line.insert(id.to_string(), row.line());
+        let title = row.field(c_title);
         let category = c_cat
-            .map(|c| field(&rec, c))
+            .map(|c| row.field(c))
             .filter(|c| !c.is_empty())
             .map(str::to_string);
         let idx = b.item(id);
@@ -1361,8 +1470,8 @@ fn read_items_csv(path: &Path, b: &mut Builder, tally: &mut Tally<'_>) -> Result
         it.category = category;
         it.price = price;
         tally.report.rows_kept += 1;
-    }
-    Ok(rows)
+        Ok(())
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1407,14 +1516,16 @@ pub fn load_sequence_file(
             Ok(t) => t,
             Err(_) => {
                 tally.report.rows_read += 1;
-                tally.bad_row(DataError::Parse {
-                    file: file.clone(),
-                    line: line_no,
-                    column: 1,
-                    kind: ParseKind::InvalidUtf8,
-                    expected: "UTF-8 text".into(),
-                    found: String::from_utf8_lossy(&buf).trim_end().to_string(),
-                })?;
+                let found = String::from_utf8_lossy(&buf);
+                let kind = ParseKind::InvalidUtf8;
+                tally.bad_row(parse_error(
+                    &file,
+                    line_no,
+                    1,
+                    kind,
+                    "UTF-8 text",
+                    found.trim_end(),
+                ))?;
                 continue;
             }
         };
@@ -1428,14 +1539,9 @@ pub fn load_sequence_file(
         tally.report.rows_read += 1;
         let items: Vec<&str> = toks.collect();
         if items.is_empty() {
-            tally.bad_row(DataError::Parse {
-                file: file.clone(),
-                line: line_no,
-                column: 2,
-                kind: ParseKind::MissingItem,
-                expected: "at least one item id after the user id".into(),
-                found: text.trim().to_string(),
-            })?;
+            let expected = "at least one item id after the user id";
+            let kind = ParseKind::MissingItem;
+            tally.bad_row(parse_error(&file, line_no, 2, kind, expected, text.trim()))?;
             continue;
         }
         let u = b.user(user);
@@ -1526,5 +1632,80 @@ fn scalar_text(v: &serde_json::Value) -> Option<String> {
         serde_json::Value::String(s) => Some(s.clone()),
         serde_json::Value::Number(n) => Some(n.to_string()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rows handed out as (line, first field), the rows read and the report.
+    type Rows = (Vec<(usize, String)>, usize, IngestReport);
+
+    /// Runs [`for_each_row`] over `csv` (header `a,b,c`, rows need 2 fields) and returns
+    /// the handed-out rows as (line, first field), the rows read and the report.
+    fn rows_of(csv: &str, strict: bool) -> Result<Rows, DataError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rows.csv");
+        std::fs::write(&path, csv).unwrap();
+        let opts = LoadOptions {
+            strict,
+            ..LoadOptions::default()
+        };
+        let mut tally = Tally::new(&opts, "test".into())?;
+        let mut r = CsvReader::open(&path)?;
+        let header = Header::read(&mut r)?;
+        let mut seen = Vec::new();
+        let n = for_each_row(&mut r, &header, 2, &mut tally, |row, tally| {
+            if row.field(1) == "bad" {
+                return tally.bad_row(row.err(1, ParseKind::BadPrice, "a price", "bad"));
+            }
+            seen.push((row.line(), row.field(0).to_string()));
+            Ok(())
+        })?;
+        Ok((seen, n, tally.report))
+    }
+
+    #[test]
+    fn the_row_prelude_counts_malformed_rows_with_their_position() {
+        let csv = "a,b,c\nx,1,2\ny\n\"z\"q,1,2\nw,bad,2\nv,1,2,3\nu,2\n";
+        let (seen, n, report) = rows_of(csv, false).unwrap();
+        assert_eq!(seen, [(2, "x".to_string()), (7, "u".to_string())]);
+        assert_eq!((n, report.rows_read), (6, 6));
+        assert_eq!(report.dropped["wrong_field_count"], 2);
+        assert_eq!(report.dropped["bad_quoting"], 1);
+        assert_eq!(report.dropped["bad_price"], 1);
+        let ex = &report.examples;
+        assert!(
+            ex["wrong_field_count"][0].contains("rows.csv:3:2:"),
+            "{ex:?}"
+        );
+        assert!(
+            ex["wrong_field_count"][1].contains("rows.csv:6:4:"),
+            "{ex:?}"
+        );
+        assert!(ex["bad_quoting"][0].contains("rows.csv:4:1:"), "{ex:?}");
+        assert!(ex["bad_price"][0].contains("rows.csv:5:2:"), "{ex:?}");
+    }
+
+    #[test]
+    fn strict_mode_returns_the_first_bad_row_with_file_line_and_column() {
+        let err = rows_of("a,b,c\nx,1,2\n\ny,bad,2\nz\n", true).unwrap_err();
+        match err {
+            DataError::Parse {
+                file,
+                line,
+                column,
+                kind,
+                ..
+            } => {
+                assert!(file.ends_with("rows.csv"), "{file}");
+                assert_eq!((line, column, kind), (4, 2, ParseKind::BadPrice));
+            }
+            other => panic!("expected a parse error, got {other}"),
+        }
+        let err = rows_of("a,b,c\nx\n", true).unwrap_err();
+        assert_eq!(err.parse_kind(), Some(ParseKind::WrongFieldCount));
+        assert!(err.to_string().contains("rows.csv:2:2:"), "{err}");
     }
 }

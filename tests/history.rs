@@ -3,6 +3,7 @@
 use vitrine::history::{
     EventKind, HistoryError, HistoryLimits, HistoryStore, StoredEvent, HISTORY_SCHEMA,
 };
+use vitrine::rng::SplitMix64;
 
 const NS: &str = "vitrine:shop:model";
 const DAY: f64 = 86_400.0;
@@ -340,18 +341,9 @@ fn unsorted_or_oversized_stores_are_normalised_on_read() {
     assert_eq!(items, ["B", "C", "D"]);
 }
 
-/// xorshift64*: deterministic randomness without a dependency.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
+/// A uniform index in `0..n`.
+fn below(rng: &mut SplitMix64, n: usize) -> usize {
+    rng.below(n as u64) as usize
 }
 
 #[test]
@@ -367,20 +359,20 @@ fn random_mutations_never_panic() {
     }
     let valid = s.to_json().into_bytes();
     let alphabet = br#"{}[]":,.-+eE0123456789 \naviewcartpurchaseschemanamespaceeventsitemkindatnulltruefalse"#;
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = SplitMix64::new(0x9E37_79B9_7F4A_7C15);
     let mut outcomes = [0usize; 2];
     for _ in 0..2000 {
         let mut bytes = valid.clone();
-        for _ in 0..1 + rng.below(8) {
-            let pos = rng.below(bytes.len() + 1);
-            match rng.below(4) {
+        for _ in 0..1 + below(&mut rng, 8) {
+            let pos = below(&mut rng, bytes.len() + 1);
+            match below(&mut rng, 4) {
                 0 if pos < bytes.len() => {
                     bytes.remove(pos);
                 }
-                1 => bytes.insert(pos, alphabet[rng.below(alphabet.len())]),
-                2 if pos < bytes.len() => bytes[pos] = alphabet[rng.below(alphabet.len())],
+                1 => bytes.insert(pos, alphabet[below(&mut rng, alphabet.len())]),
+                2 if pos < bytes.len() => bytes[pos] = alphabet[below(&mut rng, alphabet.len())],
                 _ => {
-                    let cut = rng.below(bytes.len() + 1);
+                    let cut = below(&mut rng, bytes.len() + 1);
                     bytes.truncate(cut);
                 }
             }
