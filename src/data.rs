@@ -1142,6 +1142,38 @@ pub fn load_online_retail(
     finish(b, tally, &file)
 }
 
+/// A numeric column that must be positive (rules 2 and 4 of the module doc).
+struct Positive {
+    col: usize,
+    kind: ParseKind,
+    expected: &'static str,
+    name: &'static str,
+    drop_reason: &'static str,
+}
+
+/// The value of `f` in `row` when it parses and is positive; `None` when the
+/// row is malformed (counted, or the error in strict mode) or the value is ≤ 0 (dropped
+/// under `f.drop_reason`).
+fn positive_field<'r>(
+    row: &Row<'r>,
+    f: &Positive,
+    tally: &mut Tally<'_>,
+) -> Result<Option<f64>, DataError> {
+    let text = row.field(f.col);
+    let Some(v) = parse_number(text) else {
+        let e = row.err(f.col, f.kind, f.expected, text);
+        return tally.bad_row(e).map(|()| None);
+    };
+    if v <= 0.0 {
+        let (file, line) = (row.file, row.line());
+        tally.drop_row(f.drop_reason, || {
+            format!("{file}:{line}: {} {text}", f.name)
+        });
+        return Ok(None);
+    }
+    Ok(Some(v))
+}
+
 /// Applies cleaning rules 1–5 of the module doc to a row, in order. `None` when the row
 /// is dropped (counted under its reason) or malformed (counted, or the error in strict
 /// mode).
@@ -1157,15 +1189,14 @@ fn clean_retail_row<'r>(
         tally.drop_row("cancellation", || format!("{file}:{line}: InvoiceNo {inv}"));
         return Ok(None);
     }
-    let qty_s = row.field(c.qty);
-    let Some(qty) = parse_number(qty_s) else {
-        let e = row.err(c.qty, ParseKind::BadQuantity, "an integer Quantity", qty_s);
-        return tally.bad_row(e).map(|()| None);
+    let qty_field = Positive {
+        col: c.qty,
+        kind: ParseKind::BadQuantity,
+        expected: "an integer Quantity",
+        name: "Quantity",
+        drop_reason: "non_positive_quantity",
     };
-    if qty <= 0.0 {
-        tally.drop_row("non_positive_quantity", || {
-            format!("{file}:{line}: Quantity {qty_s}")
-        });
+    if positive_field(row, &qty_field, tally)?.is_none() {
         return Ok(None);
     }
     let cust = row.field(c.cust);
@@ -1184,22 +1215,16 @@ fn clean_retail_row<'r>(
         });
         return Ok(None);
     }
-    let price_s = row.field(c.price);
-    let Some(price) = parse_number(price_s) else {
-        let e = row.err(
-            c.price,
-            ParseKind::BadPrice,
-            "a UnitPrice in pounds",
-            price_s,
-        );
-        return tally.bad_row(e).map(|()| None);
+    let price_field = Positive {
+        col: c.price,
+        kind: ParseKind::BadPrice,
+        expected: "a UnitPrice in pounds",
+        name: "UnitPrice",
+        drop_reason: "non_positive_price",
     };
-    if price <= 0.0 {
-        tally.drop_row("non_positive_price", || {
-            format!("{file}:{line}: UnitPrice {price_s}")
-        });
+    let Some(price) = positive_field(row, &price_field, tally)? else {
         return Ok(None);
-    }
+    };
     let date_s = row.field(c.date);
     let Some(at) = parse_timestamp(date_s).or_else(|| parse_us_datetime(date_s)) else {
         let expected = "an InvoiceDate like 2010-12-01T08:26:00";

@@ -4,8 +4,8 @@
 #![cfg(not(target_arch = "wasm32"))]
 mod common;
 
-use common::fixtures::tiny_weight_file;
-use vitrine::history::{EventKind, HistoryEvent};
+use common::fixtures::{history, tiny_weight_file};
+use vitrine::history::HistoryEvent;
 use vitrine::model::layers::{causal_attention, layer_norm, linear, softmax_xent};
 use vitrine::model::params::{flat, param_table, ParamSpec};
 use vitrine::model::{Dropout, Model};
@@ -162,19 +162,6 @@ fn with_param(model: &Model, p: &ParamSpec, vals: &[f32]) -> Model {
     let mut m = model.clone();
     m.params[p.range()].copy_from_slice(vals);
     m
-}
-
-fn history(items: &[u32]) -> Vec<HistoryEvent> {
-    let kinds = [EventKind::View, EventKind::Cart, EventKind::Purchase];
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, &it)| HistoryEvent {
-            item: it,
-            kind: kinds[i % 3],
-            at: 1e9 + (i * i) as f64 * 5000.0,
-        })
-        .collect()
 }
 
 /// The encoder (with dropout masks fixed by the seed) against every parameter group and

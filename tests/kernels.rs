@@ -27,20 +27,7 @@ fn native_builds_list_exactly_scalar_and_native() {
 fn native_matches_scalar_on_odd_shapes() {
     let mut rng = SplitMix64::new(0x9e37_79b9_7f4a_7c15);
     let fast = fast_kernels(CpuKernel::Native);
-    for (n, d, h, extra) in shapes(2) {
-        let plan = random_plan(&mut rng, n, d, h, &extra);
-        let query = random_query(&mut rng, &plan);
-        let want = scores(CpuKernel::Scalar, &plan, &query);
-        assert!(want.iter().all(|x| x.is_finite()));
-        for &kernel in &fast {
-            let got = scores(kernel, &plan, &query);
-            assert_close(
-                &format!("{} n={n} d={d} h={h} extra={extra:?}", kernel.name()),
-                &want,
-                &got,
-            );
-        }
-    }
+    check_parity_on_odd_shapes(&mut rng, &fast, 2);
 }
 
 #[test]

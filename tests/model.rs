@@ -4,7 +4,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 mod common;
 
-use common::fixtures::tiny_weight_file;
+use common::fixtures::{history, tiny_weight_file};
 use sha2::{Digest, Sha256};
 use vitrine::format::{to_hex, Quantization, Tensor, TensorData};
 use vitrine::history::{EventKind, HistoryEvent};
@@ -13,19 +13,6 @@ use vitrine::model::layers::linear;
 use vitrine::model::params::{flat, param_table};
 use vitrine::model::{Model, ModelError};
 use vitrine::train::{train, TrainConfig};
-
-fn history(items: &[u32]) -> Vec<HistoryEvent> {
-    let kinds = [EventKind::View, EventKind::Cart, EventKind::Purchase];
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, &it)| HistoryEvent {
-            item: it,
-            kind: kinds[i % 3],
-            at: 1e9 + (i * i) as f64 * 5000.0,
-        })
-        .collect()
-}
 
 /// Users walking a cycle over the first 36 of 40 items (items 36..40 stay cold), of
 /// varying lengths so that some windows are random earlier ones.

@@ -38,19 +38,7 @@ fn simd128_is_the_best_kernel_and_matches_scalar() {
     assert_eq!(CpuKernel::ALL, &[CpuKernel::Scalar, CpuKernel::Simd128]);
     let fast = fast_kernels(CpuKernel::Simd128);
     let mut rng = SplitMix64::new(0x9e37_79b9_7f4a_7c15);
-    for (n, d, h, extra) in shapes(1) {
-        let plan = random_plan(&mut rng, n, d, h, &extra);
-        let query = random_query(&mut rng, &plan);
-        let want = scores(CpuKernel::Scalar, &plan, &query);
-        for &kernel in &fast {
-            let got = scores(kernel, &plan, &query);
-            assert_close(
-                &format!("{} n={n} d={d} h={h} extra={extra:?}", kernel.name()),
-                &want,
-                &got,
-            );
-        }
-    }
+    check_parity_on_odd_shapes(&mut rng, &fast, 1);
 }
 
 #[cfg(feature = "gpu")]

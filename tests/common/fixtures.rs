@@ -4,6 +4,7 @@
 
 use vitrine::features::{build_features_from, FeatureConfig, ItemAttrs};
 use vitrine::format::{ItemCatalog, WeightFile};
+use vitrine::history::{EventKind, HistoryEvent};
 use vitrine::model::{Model, ModelConfig};
 
 /// A small, randomly initialised model over a synthetic catalog (ids `I0`, `I1`, ...,
@@ -87,4 +88,19 @@ pub fn tiny_weight_file(n_items: usize, seed: u64) -> WeightFile {
         serde_json::json!({ "synthetic": true, "seed": seed }),
         serde_json::json!({}),
     )
+}
+
+/// A history over `items` (oldest first) cycling through view, cart and purchase, with
+/// growing gaps (`1e9 + i²·5000` seconds): every event kind and several recency buckets.
+pub fn history(items: &[u32]) -> Vec<HistoryEvent> {
+    let kinds = [EventKind::View, EventKind::Cart, EventKind::Purchase];
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, &it)| HistoryEvent {
+            item: it,
+            kind: kinds[i % 3],
+            at: 1e9 + (i * i) as f64 * 5000.0,
+        })
+        .collect()
 }

@@ -106,3 +106,22 @@ pub fn shapes(extras_at_37: usize) -> Vec<(usize, usize, usize, Vec<usize>)> {
     }
     out
 }
+
+/// Every kernel in `fast` against the scalar reference on the odd shapes of
+/// [`shapes`]`(extras_at_37)`, with fresh random plans and queries from `rng`.
+pub fn check_parity_on_odd_shapes(rng: &mut SplitMix64, fast: &[CpuKernel], extras_at_37: usize) {
+    for (n, d, h, extra) in shapes(extras_at_37) {
+        let plan = random_plan(rng, n, d, h, &extra);
+        let query = random_query(rng, &plan);
+        let want = scores(CpuKernel::Scalar, &plan, &query);
+        assert!(want.iter().all(|x| x.is_finite()));
+        for &kernel in fast {
+            let got = scores(kernel, &plan, &query);
+            assert_close(
+                &format!("{} n={n} d={d} h={h} extra={extra:?}", kernel.name()),
+                &want,
+                &got,
+            );
+        }
+    }
+}
