@@ -139,6 +139,10 @@ impl From<QuantArg> for Quantization {
 struct TrainArgs {
     #[command(flatten)]
     data: DataArgs,
+    /// Train even with fewer than 10 users, 10 items, 10 validation or 10 test cases
+    /// (otherwise refused: the metrics would be meaningless).
+    #[arg(long)]
+    force: bool,
     /// Output weight file.
     #[arg(long, default_value = "www/models/online-retail.vitrine")]
     out: PathBuf,
@@ -645,6 +649,12 @@ fn prepare_training_data(a: &TrainArgs) -> Result<Prepared> {
         split.valid.len(),
         split.test.len()
     );
+    if let Err(e) = split.check_minimums() {
+        if !a.force {
+            bail!("{e} (--force trains anyway; the metrics will not mean anything)");
+        }
+        eprintln!("warning: {e}; training anyway (--force)");
+    }
     Ok(Prepared { ds, feats, split })
 }
 

@@ -159,6 +159,61 @@ pub struct Split {
     pub test: Vec<EvalCase>,
 }
 
+/// The least data `vitrine train` accepts: below these, training and evaluation would
+/// "succeed" with every metric 0 (or meaningless), so it refuses unless forced.
+pub const MIN_TRAIN_USERS: usize = 10;
+/// Distinct items seen in training (see [`MIN_TRAIN_USERS`]).
+pub const MIN_TRAIN_ITEMS: usize = 10;
+/// Validation cases, and test cases (see [`MIN_TRAIN_USERS`]).
+pub const MIN_EVAL_CASES: usize = 10;
+
+/// Too little data to train and evaluate (see [`Split::check_minimums`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("too little data to train and evaluate: {what} is {found}, at least {min} needed")]
+pub struct TooLittleData {
+    /// What is short: users with training events, distinct training items, validation
+    /// cases or test cases.
+    pub what: &'static str,
+    /// How many there are.
+    pub found: usize,
+    /// The minimum.
+    pub min: usize,
+}
+
+impl Split {
+    /// Checks the split against [`MIN_TRAIN_USERS`], [`MIN_TRAIN_ITEMS`] and
+    /// [`MIN_EVAL_CASES`] (validation and test each); the first shortfall is the error.
+    pub fn check_minimums(&self) -> Result<(), TooLittleData> {
+        let users = self.train.iter().filter(|s| !s.is_empty()).count();
+        let items: std::collections::HashSet<u32> =
+            self.train.iter().flatten().map(|e| e.item).collect();
+        let checks = [
+            (
+                "the number of users with training events",
+                users,
+                MIN_TRAIN_USERS,
+            ),
+            (
+                "the number of distinct items in training",
+                items.len(),
+                MIN_TRAIN_ITEMS,
+            ),
+            (
+                "the number of validation cases",
+                self.valid.len(),
+                MIN_EVAL_CASES,
+            ),
+            ("the number of test cases", self.test.len(), MIN_EVAL_CASES),
+        ];
+        for (what, found, min) in checks {
+            if found < min {
+                return Err(TooLittleData { what, found, min });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Leave-last-out per user (SASRec, BERT4Rec): for a sequence of `n ≥ 3` events, train on
 /// the first `n − 2`, validate on event `n − 2` given the first `n − 2`, test on the last
 /// event given the first `n − 1`. Users with fewer than 3 events are used for training

@@ -1,0 +1,99 @@
+//! The `vitrine` binary end to end on small inputs: training refuses data too small to
+//! train and evaluate on (unless forced), with the reason and a non-zero status.
+use std::path::Path;
+use std::process::Command;
+
+use vitrine::eval::{leave_last_out, MIN_EVAL_CASES, MIN_TRAIN_ITEMS, MIN_TRAIN_USERS};
+use vitrine::history::{EventKind, HistoryEvent};
+
+fn vitrine(args: &[&str], dir: &Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vitrine"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run vitrine");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn training_on_one_surviving_row_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("events.csv"),
+        "user_id,item_id,timestamp\nu1,A,2021-01-01T00:00:00\nu1,,not-a-time\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("items.csv"), "item_id,title\nA,Red mug\n").unwrap();
+    let args = [
+        "train",
+        "--events",
+        "events.csv",
+        "--items",
+        "items.csv",
+        "--out",
+        "m.vitrine",
+        "--artifacts",
+        "art",
+        "--no-baselines",
+        "--epochs",
+        "1",
+    ];
+    let (ok, err) = vitrine(&args, dir.path());
+    assert!(!ok, "training on one event must fail; stderr:\n{err}");
+    assert!(
+        err.contains("too little data"),
+        "the reason is stated: {err}"
+    );
+    assert!(err.contains("--force"), "the way out is named: {err}");
+    assert!(
+        !dir.path().join("m.vitrine").exists(),
+        "no weight file is written"
+    );
+}
+
+fn seq(user: u32, len: u32) -> Vec<HistoryEvent> {
+    (0..len)
+        .map(|i| HistoryEvent {
+            item: (user * 7 + i) % 40,
+            kind: EventKind::Purchase,
+            at: f64::from(i),
+        })
+        .collect()
+}
+
+#[test]
+fn split_minimums_name_what_is_short() {
+    // Enough users, items and cases: accepted.
+    let ok: Vec<Vec<HistoryEvent>> = (0..MIN_EVAL_CASES as u32 + 2).map(|u| seq(u, 6)).collect();
+    assert_eq!(leave_last_out(&ok).check_minimums(), Ok(()));
+    // Users with fewer than three events give no evaluation case: too few validation cases.
+    let mut short = ok.clone();
+    short.iter_mut().skip(3).for_each(|s| s.truncate(2));
+    let e = leave_last_out(&short).check_minimums().unwrap_err();
+    assert_eq!(
+        (e.what, e.found, e.min),
+        ("the number of validation cases", 3, MIN_EVAL_CASES)
+    );
+    // Few users.
+    let few: Vec<Vec<HistoryEvent>> = ok.iter().take(MIN_TRAIN_USERS - 1).cloned().collect();
+    let e = leave_last_out(&few).check_minimums().unwrap_err();
+    assert_eq!(e.found, MIN_TRAIN_USERS - 1);
+    assert!(e.what.contains("users"));
+    // Many users on few items.
+    let narrow: Vec<Vec<HistoryEvent>> = (0..20)
+        .map(|_| {
+            (0..5)
+                .map(|i| HistoryEvent {
+                    item: i % 3,
+                    kind: EventKind::View,
+                    at: f64::from(i),
+                })
+                .collect()
+        })
+        .collect();
+    let e = leave_last_out(&narrow).check_minimums().unwrap_err();
+    assert_eq!((e.found, e.min), (3, MIN_TRAIN_ITEMS));
+}
