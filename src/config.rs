@@ -31,6 +31,12 @@ pub struct ModelConfig {
 /// Largest sizes a weight file may declare (guards allocations on untrusted input).
 const MAX_ITEMS: usize = 20_000_000;
 const MAX_DIM: usize = 4096;
+/// Most attention heads per block.
+pub const MAX_HEADS: usize = 64;
+/// Most floats one inference call's user encoder may hold (128 MiB): per block the
+/// activations `8·L·d` (input, layer norms, q, k, v, attention output, residual), the
+/// feed-forward layer `L·f` and the attention table `heads·L²`, with `L = max_len`.
+pub const MAX_ENCODER_SCRATCH: usize = 1 << 25;
 
 impl ModelConfig {
     /// The default shape for a catalog: `d = 64`, two blocks of two heads, histories of
@@ -62,6 +68,9 @@ impl ModelConfig {
         if self.n_heads == 0 || !self.dim.is_multiple_of(self.n_heads) {
             return bad("dim must be a positive multiple of n_heads");
         }
+        if self.n_heads > MAX_HEADS {
+            return bad("n_heads must be in 1..=64");
+        }
         if self.n_blocks == 0 || self.n_blocks > 64 {
             return bad("n_blocks must be in 1..=64");
         }
@@ -83,7 +92,24 @@ impl ModelConfig {
         if self.n_recency_buckets < 2 || self.n_recency_buckets > 64 {
             return bad("n_recency_buckets must be in 2..=64");
         }
+        if self.encoder_scratch() > MAX_ENCODER_SCRATCH {
+            return bad(
+                "the user encoder would need more than 2^25 floats (128 MiB) per call: \
+                 n_blocks·(8·max_len·dim + max_len·ffn_dim + n_heads·max_len²) is too large",
+            );
+        }
         Ok(())
+    }
+}
+
+impl ModelConfig {
+    /// Floats one inference call's user encoder holds at most (see
+    /// [`MAX_ENCODER_SCRATCH`]); computed without overflow for any sizes `validate` let
+    /// through before it (each factor is already bounded).
+    pub fn encoder_scratch(&self) -> usize {
+        let (l, d) = (self.max_len, self.dim);
+        let per_block = 8 * l * d + l * self.ffn_dim + self.n_heads * l * l;
+        self.n_blocks.saturating_mul(per_block)
     }
 }
 

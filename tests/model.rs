@@ -296,3 +296,25 @@ fn weight_format_doc_lists_the_generated_names() {
     }
     assert_eq!(documented, generated);
 }
+
+#[test]
+fn a_header_asking_for_huge_per_call_scratch_is_refused_before_allocating() {
+    // d = heads = 4096 with 200-event histories would ask for heads·L² ≈ 164 M floats of
+    // attention table per block per call (≈ 650 MB) on top of the weights.
+    let mut f = tiny_weight_file(10, 1);
+    f.metadata.model.dim = 4096;
+    f.metadata.model.n_heads = 4096;
+    f.metadata.model.max_len = 200;
+    let e = Model::from_weights(&f).unwrap_err();
+    assert!(matches!(e, ModelError::InvalidConfig(_)), "{e}");
+    assert!(e.to_string().contains("n_heads"), "{e}");
+    // Heads within bounds, but the encoder's scratch over the limit.
+    f.metadata.model.n_heads = 64;
+    f.metadata.model.max_len = 4096;
+    let e = Model::from_weights(&f).unwrap_err();
+    assert!(e.to_string().contains("per call"), "{e}");
+    assert!(f.metadata.model.encoder_scratch() > vitrine::config::MAX_ENCODER_SCRATCH);
+    // The default shape is far below it.
+    let d = vitrine::config::ModelConfig::default_for(100_000, 100, 4096);
+    assert!(d.encoder_scratch() * 100 < vitrine::config::MAX_ENCODER_SCRATCH);
+}
