@@ -989,25 +989,7 @@ fn cmd_recommend(a: RecommendArgs) -> Result<()> {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
-    let mut history = Vec::new();
-    for (i, id) in a
-        .history
-        .iter()
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
-        .enumerate()
-    {
-        let item = rec
-            .item_index(id)
-            .with_context(|| format!("--history: unknown item id {id:?}"))?;
-        // Oldest first, a minute apart.
-        let at = now - 60.0 * (a.history.len() - i) as f64;
-        history.push(HistoryEvent {
-            item,
-            kind: EventKind::View,
-            at,
-        });
-    }
+    let history = views_of(&rec, &a.history, now)?;
     let mut opts: RecommendOptions = match &a.options {
         Some(json) => {
             serde_json::from_str(json).context("--options is not a valid options object")?
@@ -1065,6 +1047,27 @@ fn cmd_recommend(a: RecommendArgs) -> Result<()> {
         scorer.name()
     );
     Ok(())
+}
+
+/// `--history`'s item ids (oldest first) as views a minute apart, ending before `now`.
+fn views_of(rec: &Recommender, ids: &[String], now: f64) -> Result<Vec<HistoryEvent>> {
+    let ids: Vec<&str> = ids
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let mut history = Vec::with_capacity(ids.len());
+    for (i, id) in ids.iter().enumerate() {
+        let item = rec
+            .item_index(id)
+            .with_context(|| format!("--history: unknown item id {id:?}"))?;
+        history.push(HistoryEvent {
+            item,
+            kind: EventKind::View,
+            at: now - 60.0 * (ids.len() - i) as f64,
+        });
+    }
+    Ok(history)
 }
 
 fn reason_text(r: &Reason) -> String {
