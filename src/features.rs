@@ -532,3 +532,85 @@ pub fn build_features_from(items: &[ItemAttrs<'_>], cfg: &FeatureConfig) -> Feat
         settings: serde_json::to_value(&settings).unwrap_or(serde_json::Value::Null),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::{Digest, Sha256};
+
+    fn features_sha(items: &[ItemAttrs<'_>], cfg: &FeatureConfig) -> String {
+        let f = build_features_from(items, cfg);
+        crate::format::to_hex(&Sha256::digest(format!("{f:?}").as_bytes()))
+    }
+
+    /// Every output of [`build_features_from`] (vocabulary, table, settings) is that of
+    /// the builder before it was split into parts, with derived and explicit categories.
+    #[test]
+    fn built_features_are_unchanged() {
+        let titles = [
+            "WHITE HANGING HEART T-LIGHT HOLDER",
+            "JUMBO BAG RED RETROSPOT",
+            "SET OF 3 CAKE TINS PANTRY DESIGN",
+            "PACK OF 72 RETROSPOT CAKE CASES",
+            "RED RETROSPOT CHARLOTTE BAG",
+            "LUNCH BAG PINK POLKADOT",
+            "12 PENCILS TALL TUBE",
+            "???",
+        ];
+        let prices = [
+            Some(2.55),
+            Some(1.95),
+            None,
+            Some(0.55),
+            Some(-1.0),
+            Some(0.85),
+            Some(f32::NAN),
+            Some(2.55),
+        ];
+        let cats = [
+            Some("home"),
+            None,
+            Some(" "),
+            Some("kitchen"),
+            Some("home"),
+            Some("bags"),
+            Some("other"),
+            Some("home"),
+        ];
+        let derived: Vec<ItemAttrs<'_>> = titles
+            .iter()
+            .zip(prices)
+            .map(|(&title, price)| ItemAttrs {
+                title,
+                category: None,
+                price,
+            })
+            .collect();
+        let explicit: Vec<ItemAttrs<'_>> = derived
+            .iter()
+            .zip(cats)
+            .map(|(it, category)| ItemAttrs { category, ..*it })
+            .collect();
+        let cfg = FeatureConfig {
+            token_buckets: 64,
+            min_category_items: 2,
+            max_title_tokens: 3,
+            use_explicit_categories: true,
+        };
+        let got = [
+            features_sha(&derived, &cfg),
+            features_sha(&explicit, &cfg),
+            features_sha(&explicit, &FeatureConfig::default()),
+            features_sha(&[], &cfg),
+        ];
+        assert_eq!(
+            got,
+            [
+                "93814c41ae90e548751262c7dd73bfe80722eb9995ff551b46499044b97ab038",
+                "26ab004e8330d8b2f8327df0d3862b2356e4b5699c430d6cb5bb4c7b928a30bb",
+                "2e03da854573fbfe3aa11c1fbcc4fcc244ed422d782f5922959503b6f6d8f4ea",
+                "203474e65d0e7ae6dd170407b8ec8f9b29de0289b321f171da5160ba0b72f565",
+            ]
+        );
+    }
+}

@@ -622,3 +622,51 @@ pub fn write_curve_svg(report: &TrainReport, out: &mut dyn Write) -> std::io::Re
     }
     writeln!(out, "</svg>")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::{Digest, Sha256};
+
+    fn report(losses: &[(f64, f64)], best_epoch: usize) -> TrainReport {
+        TrainReport {
+            epochs: losses
+                .iter()
+                .enumerate()
+                .map(|(i, &(loss, val))| EpochReport {
+                    epoch: i + 1,
+                    loss,
+                    val_ndcg10: val,
+                    seconds: 1.0,
+                    examples: 10,
+                })
+                .collect(),
+            best_epoch,
+            best_val_ndcg10: 0.0,
+            examples_per_sec: 0.0,
+            cold_items: 0,
+        }
+    }
+
+    fn svg_sha(r: &TrainReport) -> String {
+        let mut out = Vec::new();
+        write_curve_svg(r, &mut out).expect("writes to a Vec");
+        crate::format::to_hex(&Sha256::digest(&out))
+    }
+
+    /// The chart's bytes are those of the writer before it was split into parts.
+    #[test]
+    fn curve_svg_bytes_are_unchanged() {
+        let r = report(&[(7.5, 0.10), (6.25, 0.18), (6.0, 0.21), (5.9, 0.2)], 3);
+        let flat = report(&[(3.0, 0.0)], 0);
+        let got = [svg_sha(&r), svg_sha(&flat), svg_sha(&report(&[], 0))];
+        assert_eq!(
+            got,
+            [
+                "024e6b4ea60d497cd79f3fdca1df8c803abbaf718b79b85dbc698a68084a68ec",
+                "be372a723b5f5ffa4d3a6d2fbe727c77e41677437da2ae0b4ca1dd1d400fb60f",
+                "32491feb647cd20992502ed9f6820d68c70dd911d898162f1ce1dd8337609492",
+            ]
+        );
+    }
+}
