@@ -443,13 +443,42 @@ pub fn build_features_from(items: &[ItemAttrs<'_>], cfg: &FeatureConfig) -> Feat
         && items
             .iter()
             .any(|it| it.category.is_some_and(|c| !c.trim().is_empty()));
-    let source = if explicit {
-        CategorySource::Explicit
-    } else {
-        CategorySource::TitleHeadNoun
+    let raw = raw_categories(items, explicit);
+    let categories = category_vocabulary(&raw, cfg.min_category_items);
+    let category = category_indices(&raw, &categories);
+    let prices = PriceFeatures::of(items);
+    let (token_offsets, tokens) = token_table(items, buckets, cfg.max_title_tokens);
+    let settings = FeatureSettings {
+        token_buckets: buckets,
+        token_hash: "fnv1a64".into(),
+        max_title_tokens: cfg.max_title_tokens,
+        price_log_min: prices.log_min,
+        price_log_max: prices.log_max,
+        category_source: if explicit {
+            CategorySource::Explicit
+        } else {
+            CategorySource::TitleHeadNoun
+        },
+        min_category_items: cfg.min_category_items,
+        categories: categories.clone(),
     };
-    // Raw category names per item (None = unknown).
-    let raw: Vec<Option<String>> = items
+    Features {
+        categories,
+        table: ItemFeatureTable {
+            category,
+            price: prices.price,
+            price_missing: prices.missing,
+            token_offsets,
+            tokens,
+        },
+        settings: serde_json::to_value(&settings).unwrap_or(serde_json::Value::Null),
+    }
+}
+
+/// Each item's category name before merging (`None` = unknown): the trimmed explicit
+/// category when `explicit`, else [`derive_category`] of the title.
+fn raw_categories(items: &[ItemAttrs<'_>], explicit: bool) -> Vec<Option<String>> {
+    items
         .iter()
         .map(|it| {
             if explicit {
@@ -461,74 +490,166 @@ pub fn build_features_from(items: &[ItemAttrs<'_>], cfg: &FeatureConfig) -> Feat
                 Some(derive_category(it.title)).filter(|c| c != UNKNOWN_CATEGORY)
             }
         })
-        .collect();
+        .collect()
+}
+
+/// The category vocabulary: `unknown`, `other`, then every category with at least
+/// `min_items` items by count (descending), ties by name.
+fn category_vocabulary(raw: &[Option<String>], min_items: usize) -> Vec<String> {
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for c in raw.iter().flatten() {
         *counts.entry(c.as_str()).or_insert(0) += 1;
     }
     let mut kept: Vec<(&str, usize)> = counts
         .into_iter()
-        .filter(|(name, n)| {
-            *n >= cfg.min_category_items && *name != UNKNOWN_CATEGORY && *name != OTHER_CATEGORY
-        })
+        .filter(|(name, n)| *n >= min_items && *name != UNKNOWN_CATEGORY && *name != OTHER_CATEGORY)
         .collect();
     kept.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     let mut categories = vec![UNKNOWN_CATEGORY.to_string(), OTHER_CATEGORY.to_string()];
     categories.extend(kept.iter().map(|(n, _)| n.to_string()));
+    categories
+}
+
+/// Each item's index in `categories`: 0 when unknown, 1 (`other`) when merged away.
+fn category_indices(raw: &[Option<String>], categories: &[String]) -> Vec<u32> {
     let index: HashMap<&str, u32> = categories
         .iter()
         .enumerate()
         .map(|(i, c)| (c.as_str(), i as u32))
         .collect();
-    let category: Vec<u32> = raw
-        .iter()
+    raw.iter()
         .map(|c| match c {
             None => 0,
             Some(c) => index.get(c.as_str()).copied().unwrap_or(1),
         })
-        .collect();
+        .collect()
+}
 
-    // Price bounds over known positive prices.
-    let logs: Vec<f32> = items
-        .iter()
-        .filter_map(|it| it.price)
-        .filter(|p| p.is_finite() && *p > 0.0)
-        .map(f32::ln)
-        .collect();
-    let lo = logs.iter().copied().reduce(f32::min);
-    let hi = logs.iter().copied().reduce(f32::max);
-    let (price, price_missing): (Vec<f32>, Vec<f32>) = items
-        .iter()
-        .map(|it| normalize_price(it.price, lo, hi))
-        .unzip();
+/// The catalog's price bounds and every item's normalised price and missing flag.
+struct PriceFeatures {
+    /// Smallest log(price) over known positive prices.
+    log_min: Option<f32>,
+    /// Largest log(price) over known positive prices.
+    log_max: Option<f32>,
+    /// [`normalize_price`] per item.
+    price: Vec<f32>,
+    /// Its missing flag per item.
+    missing: Vec<f32>,
+}
 
+impl PriceFeatures {
+    fn of(items: &[ItemAttrs<'_>]) -> PriceFeatures {
+        let logs: Vec<f32> = items
+            .iter()
+            .filter_map(|it| it.price)
+            .filter(|p| p.is_finite() && *p > 0.0)
+            .map(f32::ln)
+            .collect();
+        let lo = logs.iter().copied().reduce(f32::min);
+        let hi = logs.iter().copied().reduce(f32::max);
+        let (price, missing) = items
+            .iter()
+            .map(|it| normalize_price(it.price, lo, hi))
+            .unzip();
+        PriceFeatures {
+            log_min: lo,
+            log_max: hi,
+            price,
+            missing,
+        }
+    }
+}
+
+/// The items' title-token buckets in CSR form: `(offsets [n + 1], buckets)`.
+fn token_table(items: &[ItemAttrs<'_>], buckets: usize, max_tokens: usize) -> (Vec<u32>, Vec<u32>) {
     let mut token_offsets = Vec::with_capacity(items.len() + 1);
     let mut tokens = Vec::new();
     token_offsets.push(0u32);
     for it in items {
-        tokens.extend(title_buckets(it.title, buckets, cfg.max_title_tokens));
+        tokens.extend(title_buckets(it.title, buckets, max_tokens));
         token_offsets.push(tokens.len() as u32);
     }
+    (token_offsets, tokens)
+}
 
-    let settings = FeatureSettings {
-        token_buckets: buckets,
-        token_hash: "fnv1a64".into(),
-        max_title_tokens: cfg.max_title_tokens,
-        price_log_min: lo,
-        price_log_max: hi,
-        category_source: source,
-        min_category_items: cfg.min_category_items,
-        categories: categories.clone(),
-    };
-    Features {
-        categories,
-        table: ItemFeatureTable {
-            category,
-            price,
-            price_missing,
-            token_offsets,
-            tokens,
-        },
-        settings: serde_json::to_value(&settings).unwrap_or(serde_json::Value::Null),
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::{Digest, Sha256};
+
+    fn features_sha(items: &[ItemAttrs<'_>], cfg: &FeatureConfig) -> String {
+        let f = build_features_from(items, cfg);
+        crate::format::to_hex(&Sha256::digest(format!("{f:?}").as_bytes()))
+    }
+
+    /// Every output of [`build_features_from`] (vocabulary, table, settings) is that of
+    /// the builder before it was split into parts, with derived and explicit categories.
+    #[test]
+    fn built_features_are_unchanged() {
+        let titles = [
+            "WHITE HANGING HEART T-LIGHT HOLDER",
+            "JUMBO BAG RED RETROSPOT",
+            "SET OF 3 CAKE TINS PANTRY DESIGN",
+            "PACK OF 72 RETROSPOT CAKE CASES",
+            "RED RETROSPOT CHARLOTTE BAG",
+            "LUNCH BAG PINK POLKADOT",
+            "12 PENCILS TALL TUBE",
+            "???",
+        ];
+        let prices = [
+            Some(2.55),
+            Some(1.95),
+            None,
+            Some(0.55),
+            Some(-1.0),
+            Some(0.85),
+            Some(f32::NAN),
+            Some(2.55),
+        ];
+        let cats = [
+            Some("home"),
+            None,
+            Some(" "),
+            Some("kitchen"),
+            Some("home"),
+            Some("bags"),
+            Some("other"),
+            Some("home"),
+        ];
+        let derived: Vec<ItemAttrs<'_>> = titles
+            .iter()
+            .zip(prices)
+            .map(|(&title, price)| ItemAttrs {
+                title,
+                category: None,
+                price,
+            })
+            .collect();
+        let explicit: Vec<ItemAttrs<'_>> = derived
+            .iter()
+            .zip(cats)
+            .map(|(it, category)| ItemAttrs { category, ..*it })
+            .collect();
+        let cfg = FeatureConfig {
+            token_buckets: 64,
+            min_category_items: 2,
+            max_title_tokens: 3,
+            use_explicit_categories: true,
+        };
+        let got = [
+            features_sha(&derived, &cfg),
+            features_sha(&explicit, &cfg),
+            features_sha(&explicit, &FeatureConfig::default()),
+            features_sha(&[], &cfg),
+        ];
+        assert_eq!(
+            got,
+            [
+                "93814c41ae90e548751262c7dd73bfe80722eb9995ff551b46499044b97ab038",
+                "26ab004e8330d8b2f8327df0d3862b2356e4b5699c430d6cb5bb4c7b928a30bb",
+                "2e03da854573fbfe3aa11c1fbcc4fcc244ed422d782f5922959503b6f6d8f4ea",
+                "203474e65d0e7ae6dd170407b8ec8f9b29de0289b321f171da5160ba0b72f565",
+            ]
+        );
     }
 }

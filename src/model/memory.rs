@@ -13,8 +13,11 @@
 //! `window` events after `a` (weight `1/gap`) plus, at half weight, `b` within `window`
 //! events before `a`; `c(a)` is the row total ([`Memory::build`]), or the neighbour lists
 //! of the item-kNN tuned on validation ([`Memory::from_lists`], what `vitrine train` uses
-//! when it tunes baselines). `alpha`, `last_l` and `decay` are tuned on validation
-//! NDCG@10 after the deep part is trained (the CLI does it).
+//! when it tunes baselines). After the deep part is trained, `alpha` and `last_l` are
+//! chosen on validation NDCG@10 by the native trainer's blend search
+//! (`crate::train::blend::search_blend`, not compiled to wasm), over a grid whose `decay`
+//! is given (the tuned item-kNN's, else 0.5); no memory is kept unless a blend beats the
+//! deep part alone.
 use crate::history::HistoryEvent;
 
 /// Top-`K` neighbour lists of every item (CSR) and the blend parameters.

@@ -5,10 +5,14 @@
 //! [`walk`], which visits the model's structure (item encoder, user encoder blocks, final
 //! layer norm, scoring head). Everything else is derived from it:
 //! - [`param_table`]: `(name, shape, offset)` of each tensor, in order (the weight file's
-//!   parameter tensors; `docs/weight-format.md` lists the same names, checked by a test);
+//!   parameter tensors; `docs/weight-format.md` lists the same names, checked by a test),
+//!   the one place names are formatted: [`walk`] passes a [`TensorName`] (`Copy`, no
+//!   allocation), which the views ignore;
 //! - [`Params::view`] / [`Params::view_mut`]: the typed structs ([`ItemEncoder`],
 //!   [`UserEncoder`] with its [`Block`]s, [`Head`]) over a flat vector, 1-D tensors as
 //!   slices and 2-D tensors as `ndarray` views of shape `[rows × cols]` (row-major);
+//!   built on every `recommend()` call, so they allocate only the `blocks` and `layers`
+//!   vectors, no names;
 //! - the trainer's gradient buffer and Adam moments: flat vectors of the same length,
 //!   viewed through the same structs.
 //!
@@ -176,6 +180,29 @@ pub type ParamsRef<'a> = Params<&'a [f32], ArrayView2<'a, f32>>;
 /// Mutable views into a flat parameter (or gradient) vector.
 pub type ParamsMut<'a> = Params<&'a mut [f32], ArrayViewMut2<'a, f32>>;
 
+/// A tensor's weight-file name, without allocating: [`walk`] hands one to the visitor
+/// at every tensor, and only [`param_table`] formats it (views ignore it, so
+/// [`Params::view`] allocates no strings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TensorName {
+    /// A top-level tensor (`item.id`, `user.lnf.g`, `head.w1`, ...).
+    Top(&'static str),
+    /// Field `.1` of encoder block `.0`: `block{b}.{field}`.
+    Block(usize, &'static str),
+    /// Field `.1` of further head layer `.0`: `head.l{j}.{field}`.
+    HeadLayer(usize, &'static str),
+}
+
+impl std::fmt::Display for TensorName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TensorName::Top(n) => f.write_str(n),
+            TensorName::Block(b, n) => write!(f, "block{b}.{n}"),
+            TensorName::HeadLayer(j, n) => write!(f, "head.l{j}.{n}"),
+        }
+    }
+}
+
 /// What [`walk`] asks for at each tensor, in order.
 pub trait Visitor {
     /// A 1-D tensor's handle.
@@ -183,9 +210,9 @@ pub trait Visitor {
     /// A 2-D tensor's handle.
     type M;
     /// The next tensor, 1-D `[len]`.
-    fn vec(&mut self, name: String, len: usize) -> Self::V;
+    fn vec(&mut self, name: TensorName, len: usize) -> Self::V;
     /// The next tensor, 2-D `[rows × cols]`.
-    fn mat(&mut self, name: String, rows: usize, cols: usize) -> Self::M;
+    fn mat(&mut self, name: TensorName, rows: usize, cols: usize) -> Self::M;
     /// Splits a 2-D handle into its first `rows` rows and the rest.
     fn split_rows(m: Self::M, rows: usize) -> (Self::M, Self::M);
 }
@@ -193,38 +220,40 @@ pub trait Visitor {
 /// The model's structure, in the fixed parameter order: the one place that names the
 /// tensors and gives their shapes.
 pub fn walk<T: Visitor>(c: &ModelConfig, v: &mut T) -> Params<T::V, T::M> {
+    use TensorName::Top;
     let d = c.dim;
     let item = ItemEncoder {
-        id: v.mat("item.id".into(), c.n_items, d),
-        cat: v.mat("item.cat".into(), c.n_categories, d),
-        tok: v.mat("item.tok".into(), c.n_token_buckets, d),
-        price: v.mat("item.price".into(), 2, d),
+        id: v.mat(Top("item.id"), c.n_items, d),
+        cat: v.mat(Top("item.cat"), c.n_categories, d),
+        tok: v.mat(Top("item.tok"), c.n_token_buckets, d),
+        price: v.mat(Top("item.price"), 2, d),
     };
-    let pos = v.mat("user.pos".into(), c.max_len, d);
-    let kind = v.mat("user.kind".into(), EventKind::ALL.len(), d);
-    let gap = v.mat("user.gap".into(), c.n_recency_buckets, d);
+    let pos = v.mat(Top("user.pos"), c.max_len, d);
+    let kind = v.mat(Top("user.kind"), EventKind::ALL.len(), d);
+    let gap = v.mat(Top("user.gap"), c.n_recency_buckets, d);
     let blocks = (0..c.n_blocks).map(|b| walk_block(c, b, v)).collect();
     let lnf = LayerNorm {
-        g: v.vec("user.lnf.g".into(), d),
-        b: v.vec("user.lnf.b".into(), d),
+        g: v.vec(Top("user.lnf.g"), d),
+        b: v.vec(Top("user.lnf.b"), d),
     };
     let h = c.mlp_hidden.first().copied().unwrap_or(1);
-    let w1 = v.mat("head.w1".into(), 3 * d, h);
+    let w1 = v.mat(Top("head.w1"), 3 * d, h);
     let (w1u, rest) = T::split_rows(w1, d);
     let (w1v, w1p) = T::split_rows(rest, d);
-    let b1 = v.vec("head.b1".into(), h);
+    let b1 = v.vec(Top("head.b1"), h);
     let layers = (1..c.mlp_hidden.len())
         .map(|j| Dense {
-            w: v.mat(format!("head.l{j}.w"), c.mlp_hidden[j - 1], c.mlp_hidden[j]),
-            b: v.vec(format!("head.l{j}.b"), c.mlp_hidden[j]),
+            w: v.mat(
+                TensorName::HeadLayer(j, "w"),
+                c.mlp_hidden[j - 1],
+                c.mlp_hidden[j],
+            ),
+            b: v.vec(TensorName::HeadLayer(j, "b"), c.mlp_hidden[j]),
         })
         .collect();
     let out = Dense {
-        w: v.vec(
-            "head.out.w".into(),
-            c.mlp_hidden.last().copied().unwrap_or(1),
-        ),
-        b: v.vec("head.out.b".into(), 1),
+        w: v.vec(Top("head.out.w"), c.mlp_hidden.last().copied().unwrap_or(1)),
+        b: v.vec(Top("head.out.b"), 1),
     };
     Params {
         item,
@@ -248,7 +277,7 @@ pub fn walk<T: Visitor>(c: &ModelConfig, v: &mut T) -> Params<T::V, T::M> {
 
 fn walk_block<T: Visitor>(c: &ModelConfig, b: usize, v: &mut T) -> Block<T::V, T::M> {
     let (d, f) = (c.dim, c.ffn_dim);
-    let p = |n: &str| format!("block{b}.{n}");
+    let p = |n: &'static str| TensorName::Block(b, n);
     let ln1 = LayerNorm {
         g: v.vec(p("ln1.g"), d),
         b: v.vec(p("ln1.b"), d),
@@ -287,17 +316,17 @@ struct Table(Vec<ParamSpec>, usize);
 impl Visitor for Table {
     type V = ();
     type M = ();
-    fn vec(&mut self, name: String, len: usize) {
+    fn vec(&mut self, name: TensorName, len: usize) {
         self.0.push(ParamSpec {
-            name,
+            name: name.to_string(),
             shape: vec![len],
             offset: self.1,
         });
         self.1 += len;
     }
-    fn mat(&mut self, name: String, rows: usize, cols: usize) {
+    fn mat(&mut self, name: TensorName, rows: usize, cols: usize) {
         self.0.push(ParamSpec {
-            name,
+            name: name.to_string(),
             shape: vec![rows, cols],
             offset: self.1,
         });
@@ -315,11 +344,28 @@ pub fn param_table(c: &ModelConfig) -> Vec<ParamSpec> {
     t.0
 }
 
+/// Counts elements (no names, no table).
+struct Count(usize);
+
+impl Visitor for Count {
+    type V = ();
+    type M = ();
+    fn vec(&mut self, _: TensorName, len: usize) {
+        self.0 += len;
+    }
+    fn mat(&mut self, _: TensorName, rows: usize, cols: usize) {
+        self.0 += rows * cols;
+    }
+    fn split_rows(_: (), _: usize) -> ((), ()) {
+        ((), ())
+    }
+}
+
 /// Total number of parameters (the flat vector's length).
 pub fn param_count(c: &ModelConfig) -> usize {
-    let mut t = Table(Vec::new(), 0);
-    walk(c, &mut t);
-    t.1
+    let mut n = Count(0);
+    walk(c, &mut n);
+    n.0
 }
 
 /// Splits a shared slice in table order.
@@ -328,12 +374,12 @@ struct Split<'a>(&'a [f32]);
 impl<'a> Visitor for Split<'a> {
     type V = &'a [f32];
     type M = ArrayView2<'a, f32>;
-    fn vec(&mut self, _: String, len: usize) -> &'a [f32] {
+    fn vec(&mut self, _: TensorName, len: usize) -> &'a [f32] {
         let (a, b) = self.0.split_at(len);
         self.0 = b;
         a
     }
-    fn mat(&mut self, _: String, rows: usize, cols: usize) -> ArrayView2<'a, f32> {
+    fn mat(&mut self, _: TensorName, rows: usize, cols: usize) -> ArrayView2<'a, f32> {
         let (a, b) = self.0.split_at(rows * cols);
         self.0 = b;
         // Cannot fail: `a` has exactly rows·cols elements.
@@ -350,12 +396,12 @@ struct SplitMut<'a>(&'a mut [f32]);
 impl<'a> Visitor for SplitMut<'a> {
     type V = &'a mut [f32];
     type M = ArrayViewMut2<'a, f32>;
-    fn vec(&mut self, _: String, len: usize) -> &'a mut [f32] {
+    fn vec(&mut self, _: TensorName, len: usize) -> &'a mut [f32] {
         let (a, b) = std::mem::take(&mut self.0).split_at_mut(len);
         self.0 = b;
         a
     }
-    fn mat(&mut self, _: String, rows: usize, cols: usize) -> ArrayViewMut2<'a, f32> {
+    fn mat(&mut self, _: TensorName, rows: usize, cols: usize) -> ArrayViewMut2<'a, f32> {
         let (a, b) = std::mem::take(&mut self.0).split_at_mut(rows * cols);
         self.0 = b;
         // Cannot fail: `a` has exactly rows·cols elements.
@@ -402,4 +448,41 @@ pub fn row<'a>(m: &'a ArrayView2<'_, f32>, i: usize) -> &'a [f32] {
 pub fn row_mut<'a>(m: &'a mut ArrayViewMut2<'_, f32>, i: usize) -> &'a mut [f32] {
     let c = m.ncols();
     &mut flat_mut(m)[i * c..(i + 1) * c]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tensor_names_format_as_in_the_weight_file() {
+        assert_eq!(TensorName::Top("item.id").to_string(), "item.id");
+        assert_eq!(
+            TensorName::Block(3, "attn.wq").to_string(),
+            "block3.attn.wq"
+        );
+        assert_eq!(TensorName::HeadLayer(2, "b").to_string(), "head.l2.b");
+    }
+
+    /// The name-free count and the views agree with the named table.
+    #[test]
+    fn count_and_views_follow_the_table() {
+        let c = ModelConfig {
+            dim: 4,
+            n_blocks: 2,
+            ffn_dim: 6,
+            mlp_hidden: vec![3, 2],
+            ..ModelConfig::default_for(5, 3, 4)
+        };
+        let table = param_table(&c);
+        let last = table.last().expect("tensors");
+        assert_eq!(param_count(&c), last.offset + last.len());
+        let flat_params: Vec<f32> = (0..param_count(&c)).map(|i| i as f32).collect();
+        let p = ParamsRef::view(&c, &flat_params);
+        let at = |name: &str| table.iter().find(|s| s.name == name).expect(name).offset as f32;
+        assert_eq!(flat(&p.item.tok)[0], at("item.tok"));
+        assert_eq!(p.user.blocks[1].ffn.b2[0], at("block1.ffn.b2"));
+        assert_eq!(flat(&p.head.layers[0].w)[0], at("head.l1.w"));
+        assert_eq!(p.head.out.b[0], at("head.out.b"));
+    }
 }

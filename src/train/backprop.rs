@@ -6,7 +6,7 @@
 use ndarray::{ArrayView2, ArrayViewMut2};
 
 use crate::model::layers::{axpy, dot, LnCache};
-use crate::model::params::{flat, flat_mut, row_mut, Block, ParamsMut};
+use crate::model::params::{flat, flat_mut, row_mut, Block, Head, ParamsMut};
 use crate::model::{BlockCache, EncoderCache, HeadCache, Model, ModelConfig};
 
 /// Gradients of `y = x·w + b` (`x` `[m × k]`, `w` `[k × n]`): `dw += xᵀ·dy`, `db += Σ dy`,
@@ -258,12 +258,8 @@ pub fn head_backward(
     grads: &mut Grads,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let d = model.config.dim;
-    let hs = &model.config.mlp_hidden;
-    let nl = hs.len();
     let p = model.view();
-    let head = &p.head;
     let mut g = grads.view_mut(&model.config);
-    let gh = &mut g.head;
     let mut du = vec![0.0; d];
     let mut dcand = vec![0.0; n_cand * d];
     // Dot-product term.
@@ -274,6 +270,28 @@ pub fn head_backward(
             axpy(g, u, &mut dcand[c * d..(c + 1) * d]);
         }
     }
+    let hs = &model.config.mlp_hidden;
+    let dh = mlp_backward(hs, &p.head, &mut g.head, cache, dlogits, n_cand);
+    let first = FirstLayerGrads {
+        du: &mut du,
+        dcand: &mut dcand,
+    };
+    first_layer_backward(&p.head, &mut g.head, u, cand, n_cand, &dh, first);
+    (du, dcand, dh)
+}
+
+/// Backward pass of the head's output layer and its further layers, last to first:
+/// returns the gradient w.r.t. the first layer's pre-activation `z` `[C × h]`
+/// (through its ReLU), accumulating the layers' parameter gradients into `gh`.
+fn mlp_backward(
+    hs: &[usize],
+    head: &Head<&[f32], ArrayView2<'_, f32>>,
+    gh: &mut Head<&mut [f32], ArrayViewMut2<'_, f32>>,
+    cache: &HeadCache,
+    dlogits: &[f32],
+    n_cand: usize,
+) -> Vec<f32> {
+    let nl = hs.len();
     // Output layer.
     let last_w = hs[nl - 1];
     let last = &cache.hidden[nl - 1];
@@ -300,13 +318,36 @@ pub fn head_backward(
         );
     }
     relu_mask(&mut dh, &cache.hidden[0]);
-    // First layer: z = part + u·W1u + (u⊙v)·W1p.
-    let h = hs[0];
+    dh
+}
+
+/// Where [`first_layer_backward`] accumulates the input gradients.
+struct FirstLayerGrads<'a> {
+    /// Gradient w.r.t. the user vector `[d]`.
+    du: &'a mut [f32],
+    /// Gradient w.r.t. the candidate vectors `[C × d]`.
+    dcand: &'a mut [f32],
+}
+
+/// Backward pass of the head's first layer `z = part + u·W₁ᵤ + (u ⊙ v)·W₁ₚ` for the
+/// gradient `dz` `[C × h]`: accumulates `W₁ᵤ`'s and `W₁ₚ`'s gradients into `gh` and the
+/// gradients w.r.t. `u` and the candidates into `out` (`part`'s is `dz` itself).
+fn first_layer_backward(
+    head: &Head<&[f32], ArrayView2<'_, f32>>,
+    gh: &mut Head<&mut [f32], ArrayViewMut2<'_, f32>>,
+    u: &[f32],
+    cand: &[f32],
+    n_cand: usize,
+    dz_all: &[f32],
+    out: FirstLayerGrads<'_>,
+) {
+    let FirstLayerGrads { du, dcand } = out;
+    let (d, h) = head.w1u.dim();
     let (w1u, w1p) = (flat(&head.w1u), flat(&head.w1p));
     let mut dsum = vec![0.0; h];
     let mut pr = vec![0.0; d];
     for c in 0..n_cand {
-        let dz = &dh[c * h..(c + 1) * h];
+        let dz = &dz_all[c * h..(c + 1) * h];
         axpy(1.0, dz, &mut dsum);
         let v = &cand[c * d..(c + 1) * d];
         for k in 0..d {
@@ -329,7 +370,6 @@ pub fn head_backward(
         axpy(u[k], &dsum, &mut gw1u[k * h..(k + 1) * h]);
         du[k] += dot(&dsum, &w1u[k * h..(k + 1) * h]);
     }
-    (du, dcand, dh)
 }
 
 /// Routes the gradient of the head's item part `V_c·W₁ᵥ + b₁` (`dpart` `[C × h]`) into

@@ -198,6 +198,9 @@ struct BatchCtx<'a> {
     cfg: &'a TrainConfig,
 }
 
+/// Forward and backward pass of one training window: the dot-product loss at every
+/// position and the head loss at the last `head_positions`; accumulates parameter
+/// gradients into `grads` and item-vector gradients into `dv`, and returns the loss.
 fn run_window(
     ctx: &BatchCtx<'_>,
     w: Window,
@@ -206,41 +209,44 @@ fn run_window(
     dv: &mut [f32],
 ) -> f64 {
     let model = ctx.model;
-    let d = model.config.dim;
-    let h = model.config.mlp_hidden[0];
     let seq = &ctx.sequences[w.seq];
     let (input, _) = model.seq_input(&seq[..w.end - 1]);
     let len = input.len();
     let targets: Vec<u32> = seq[w.end - len..w.end].iter().map(|e| e.item).collect();
     let (y, cache) = model.encode_sequence(ctx.v, &input, Some(drop));
-    let mut dy = vec![0.0; len * d];
+    let mut dy = vec![0.0; len * model.config.dim];
     let mut loss = 0.0f64;
+    dot_loss(ctx, &y, &targets, &mut dy, dv, &mut loss);
+    head_loss(ctx, &y, &targets, grads, &mut dy, dv, &mut loss);
+    encoder_backward(model, &cache, &dy, grads, dv);
+    loss
+}
+
+/// The dot-product loss of a window's hidden states `y` `[L × d]`: softmax cross-entropy
+/// of `y_t · v_j` over the catalog (or the target and the sampled candidates) at every
+/// position, added to `loss`; its gradients go to `dy` and `dv`.
+fn dot_loss(
+    ctx: &BatchCtx<'_>,
+    y: &[f32],
+    targets: &[u32],
+    dy: &mut [f32],
+    dv: &mut [f32],
+    loss: &mut f64,
+) {
+    let d = ctx.model.config.dim;
     let full = ctx.cands.is_empty();
-    let n = model.config.n_items;
-    let nc = if full { n } else { ctx.cands.len() + 1 };
+    let nc = if full {
+        ctx.model.config.n_items
+    } else {
+        ctx.cands.len() + 1
+    };
     let mut logits = vec![0.0; nc];
     let mut grad = vec![0.0; nc];
-    for t in 0..len {
+    for (t, &target) in targets.iter().enumerate() {
         let yt = &y[t * d..(t + 1) * d];
-        let target = targets[t] as usize;
-        let tgt_idx;
-        if full {
-            for (j, z) in logits.iter_mut().enumerate() {
-                *z = dot(yt, &ctx.v[j * d..(j + 1) * d]);
-            }
-            tgt_idx = target;
-        } else {
-            logits[0] = dot(yt, &ctx.v[target * d..(target + 1) * d]);
-            for (j, &c) in ctx.cands.iter().enumerate() {
-                logits[j + 1] = if c as usize == target {
-                    f32::NEG_INFINITY
-                } else {
-                    dot(yt, &ctx.v[c as usize * d..(c as usize + 1) * d])
-                };
-            }
-            tgt_idx = 0;
-        }
-        loss += (softmax_xent(&logits, tgt_idx, &mut grad) * ctx.scale_dot) as f64;
+        let target = target as usize;
+        let tgt_idx = dot_logits(ctx, yt, target, &mut logits);
+        *loss += (softmax_xent(&logits, tgt_idx, &mut grad) * ctx.scale_dot) as f64;
         let dyt = &mut dy[t * d..(t + 1) * d];
         for (j, &g) in grad.iter().enumerate() {
             if g == 0.0 {
@@ -258,7 +264,45 @@ fn run_window(
             axpy(g, yt, &mut dv[item * d..(item + 1) * d]);
         }
     }
-    // Head loss on the last positions.
+}
+
+/// Fills `logits` with `y_t · v_j` over the whole catalog (no candidates) or over the
+/// target (slot 0) and the candidates (a candidate equal to the target masked to −∞);
+/// returns the target's slot.
+fn dot_logits(ctx: &BatchCtx<'_>, yt: &[f32], target: usize, logits: &mut [f32]) -> usize {
+    let d = ctx.model.config.dim;
+    if ctx.cands.is_empty() {
+        for (j, z) in logits.iter_mut().enumerate() {
+            *z = dot(yt, &ctx.v[j * d..(j + 1) * d]);
+        }
+        return target;
+    }
+    logits[0] = dot(yt, &ctx.v[target * d..(target + 1) * d]);
+    for (j, &c) in ctx.cands.iter().enumerate() {
+        logits[j + 1] = if c as usize == target {
+            f32::NEG_INFINITY
+        } else {
+            dot(yt, &ctx.v[c as usize * d..(c as usize + 1) * d])
+        };
+    }
+    0
+}
+
+/// The head loss at a window's last `head_positions` positions: softmax cross-entropy of
+/// the full head's logits over the target (slot 0) and the batch's head negatives, added
+/// to `loss`; head gradients go to `grads`, the rest to `dy` and `dv`.
+fn head_loss(
+    ctx: &BatchCtx<'_>,
+    y: &[f32],
+    targets: &[u32],
+    grads: &mut Grads,
+    dy: &mut [f32],
+    dv: &mut [f32],
+    loss: &mut f64,
+) {
+    let model = ctx.model;
+    let (d, h) = (model.config.dim, model.config.mlp_hidden[0]);
+    let len = targets.len();
     let c = ctx.head_negs.len() + 1;
     let p = model.view();
     let (w1v, b1) = (flat(&p.head.w1v), p.head.b1);
@@ -279,7 +323,7 @@ fn run_window(
                 lg[j + 1] = f32::NEG_INFINITY;
             }
         }
-        loss += (softmax_xent(&lg, 0, &mut hgrad) * ctx.scale_head) as f64;
+        *loss += (softmax_xent(&lg, 0, &mut hgrad) * ctx.scale_head) as f64;
         hgrad.iter_mut().for_each(|g| *g *= ctx.scale_head);
         let (du, mut dcand, dpart) = head_backward(model, &yt, &cand, c, &hc, &hgrad, grads);
         item_part_backward(model, &cand, c, &dpart, grads, &mut dcand);
@@ -294,8 +338,6 @@ fn run_window(
             );
         }
     }
-    encoder_backward(model, &cache, &dy, grads, dv);
-    loss
 }
 
 /// Sorted sample of `k` distinct items out of `n` (all of them when `k >= n`).
@@ -327,14 +369,14 @@ pub fn train(
     validate: &mut dyn FnMut(&Model) -> f64,
     progress: &mut dyn FnMut(&TrainProgress),
 ) -> TrainReport {
-    let n = model.config.n_items;
-    let d = model.config.dim;
-    let h = model.config.mlp_hidden[0];
-    let users: Vec<usize> = (0..sequences.len())
-        .filter(|&s| sequences[s].len() >= 2 && sequences[s].iter().all(|e| (e.item as usize) < n))
-        .collect();
-    let mut adam = Adam::new(model);
-    let mut rng = SplitMix64::new(cfg.seed ^ 0xA076_1D64_78BD_642F);
+    let users = trainable_users(sequences, model.config.n_items);
+    let mut run = Trainer {
+        sequences,
+        cfg,
+        adam: Adam::new(model),
+        rng: SplitMix64::new(cfg.seed ^ 0xA076_1D64_78BD_642F),
+        batches: users.len().div_ceil(cfg.batch_size.max(1)),
+    };
     let mut report = TrainReport {
         epochs: Vec::new(),
         best_epoch: 0,
@@ -342,20 +384,133 @@ pub fn train(
         examples_per_sec: 0.0,
         cold_items: 0,
     };
-    let mut best = model.params.clone();
-    let mut since_best = 0;
-    let bs = cfg.batch_size.max(1);
-    let batches = users.len().div_ceil(bs);
+    let mut stop = EarlyStop {
+        best: model.params.clone(),
+        since_best: 0,
+    };
     let (mut total_examples, mut total_secs) = (0usize, 0f64);
     for epoch in 1..=cfg.epochs {
         let t0 = Instant::now();
-        // Windows: the most recent max_len + 1 events, or (half of the time, for long
-        // sequences) a random earlier window.
+        let windows = run.epoch_windows(model, &users);
+        let (loss, examples) = run.epoch(model, epoch, &windows, progress);
+        let secs = t0.elapsed().as_secs_f64();
+        total_secs += secs;
+        total_examples += examples;
+        report.epochs.push(EpochReport {
+            epoch,
+            loss: loss / run.batches.max(1) as f64,
+            val_ndcg10: validate(model),
+            seconds: secs,
+            examples,
+        });
+        if stop.should_stop(&mut report, model, cfg.patience) {
+            break;
+        }
+    }
+    if report.best_epoch > 0 {
+        model.params = stop.best;
+    }
+    report.examples_per_sec = if total_secs > 0.0 {
+        total_examples as f64 / total_secs
+    } else {
+        0.0
+    };
+    report.cold_items = zero_cold_items(model, sequences);
+    report
+}
+
+/// Indices of the sequences that train: at least 2 events, every item in the catalog.
+fn trainable_users(sequences: &[Vec<HistoryEvent>], n_items: usize) -> Vec<usize> {
+    (0..sequences.len())
+        .filter(|&s| {
+            sequences[s].len() >= 2 && sequences[s].iter().all(|e| (e.item as usize) < n_items)
+        })
+        .collect()
+}
+
+/// Early stopping on validation NDCG@10: the best parameters so far and the epochs since.
+struct EarlyStop {
+    best: Vec<f32>,
+    since_best: usize,
+}
+
+impl EarlyStop {
+    /// Records the last epoch of `report` (keeping `model`'s parameters when its
+    /// validation NDCG@10 is the best so far); true after `patience` epochs without one.
+    fn should_stop(&mut self, report: &mut TrainReport, model: &Model, patience: usize) -> bool {
+        let Some(last) = report.epochs.last() else {
+            return false;
+        };
+        let (epoch, val) = (last.epoch, last.val_ndcg10);
+        if val > report.best_val_ndcg10 {
+            report.best_val_ndcg10 = val;
+            report.best_epoch = epoch;
+            self.best = model.params.clone();
+            self.since_best = 0;
+            false
+        } else {
+            self.since_best += 1;
+            self.since_best >= patience
+        }
+    }
+}
+
+/// Zeroes the ID embedding of every item that no sequence contains (their vectors become
+/// content-only); returns how many.
+fn zero_cold_items(model: &mut Model, sequences: &[Vec<HistoryEvent>]) -> usize {
+    let (n, d) = (model.config.n_items, model.config.dim);
+    let mut seen = vec![false; n];
+    for s in sequences {
+        for e in s {
+            if let Some(x) = seen.get_mut(e.item as usize) {
+                *x = true;
+            }
+        }
+    }
+    let mut params = ParamsMut::view_mut(&model.config, &mut model.params);
+    let id = flat_mut(&mut params.item.id);
+    let mut cold = 0;
+    for (i, s) in seen.iter().enumerate() {
+        if !s {
+            id[i * d..(i + 1) * d].fill(0.0);
+            cold += 1;
+        }
+    }
+    cold
+}
+
+/// The state a run carries across epochs and batches.
+struct Trainer<'a> {
+    sequences: &'a [Vec<HistoryEvent>],
+    cfg: &'a TrainConfig,
+    adam: Adam,
+    /// Windows, shuffling and negative sampling, in that order within an epoch.
+    rng: SplitMix64,
+    batches: usize,
+}
+
+/// The negatives sampled for one batch.
+struct BatchSamples {
+    /// Dot-product candidates (empty: full softmax).
+    cands: Vec<u32>,
+    /// Head negatives.
+    head_negs: Vec<u32>,
+    /// Their item vectors `[k × d]`.
+    head_negs_v: Vec<f32>,
+    /// Their item parts `V·W₁ᵥ + b₁` `[k × h]`.
+    head_negs_part: Vec<f32>,
+}
+
+impl Trainer<'_> {
+    /// One epoch's windows, shuffled: per user the most recent `max_len + 1` events, or
+    /// (half of the time, for long sequences) a random earlier window.
+    fn epoch_windows(&mut self, model: &Model, users: &[usize]) -> Vec<Window> {
+        let span = model.config.max_len + 1;
+        let rng = &mut self.rng;
         let mut windows: Vec<Window> = users
             .iter()
             .map(|&s| {
-                let len = sequences[s].len();
-                let span = model.config.max_len + 1;
+                let len = self.sequences[s].len();
                 let end = if len > span && rng.next_u64().is_multiple_of(2) {
                     span + rng.below_mod(len - span + 1)
                 } else {
@@ -368,257 +523,370 @@ pub fn train(
             let j = rng.below_mod(i + 1);
             windows.swap(i, j);
         }
+        windows
+    }
+
+    /// Trains one epoch over `windows`, batch by batch; returns the summed batch losses
+    /// and the training positions seen.
+    fn epoch(
+        &mut self,
+        model: &mut Model,
+        epoch: usize,
+        windows: &[Window],
+        progress: &mut dyn FnMut(&TrainProgress),
+    ) -> (f64, usize) {
+        let cfg = self.cfg;
         let (mut epoch_loss, mut epoch_examples) = (0f64, 0usize);
         // Linear learning-rate decay to 10% over the planned epochs.
         let lr = cfg.lr * (1.0 - 0.9 * (epoch - 1) as f32 / cfg.epochs.max(1) as f32);
-        for (bi, batch) in windows.chunks(bs).enumerate() {
-            let v = model.item_vectors();
-            let cands = if cfg.negatives == 0 {
-                Vec::new()
-            } else {
-                sample_items(&mut rng, n, cfg.negatives)
-            };
-            let head_negs = sample_items(&mut rng, n, cfg.head_negatives.min(n));
-            let head_negs_v: Vec<f32> = head_negs
-                .iter()
-                .flat_map(|&i| v[i as usize * d..(i as usize + 1) * d].iter().copied())
-                .collect();
-            let p = model.view();
-            let head_negs_part = linear(
-                &head_negs_v,
-                flat(&p.head.w1v),
-                p.head.b1,
-                head_negs.len(),
-                d,
-                h,
-            );
-            let lens: Vec<usize> = batch
-                .iter()
-                .map(|w| (w.end - 1).min(model.config.max_len))
-                .collect();
-            let n_pos: usize = lens.iter().sum();
-            let n_head: usize = lens.iter().map(|&l| l.min(cfg.head_positions)).sum();
-            let ctx = BatchCtx {
-                model,
-                sequences,
-                v: &v,
-                cands: &cands,
-                head_negs: &head_negs,
-                head_negs_v: &head_negs_v,
-                head_negs_part: &head_negs_part,
-                scale_dot: 1.0 / n_pos.max(1) as f32,
-                scale_head: 1.0 / n_head.max(1) as f32,
-                cfg,
-            };
-            let per_chunk = batch.len().div_ceil(CHUNKS);
+        for (bi, batch) in windows.chunks(cfg.batch_size.max(1)).enumerate() {
             let drop_seed = cfg.seed.wrapping_mul(0x2545_F491_4F6C_DD1D)
                 ^ ((epoch as u64) << 40)
                 ^ ((bi as u64) << 20);
-            let outs: Vec<ChunkOut> = batch
-                .par_chunks(per_chunk.max(1))
-                .enumerate()
-                .map(|(ci, chunk)| {
-                    let mut grads = Grads::zeros(ctx.model);
-                    let mut dv = vec![0.0; n * d];
-                    let mut loss = 0.0;
-                    let mut drop = Dropout::new(cfg.dropout, drop_seed ^ ci as u64);
-                    for &w in chunk {
-                        loss += run_window(&ctx, w, &mut drop, &mut grads, &mut dv);
-                    }
-                    ChunkOut { grads, dv, loss }
-                })
-                .collect();
-            let mut it = outs.into_iter();
-            let Some(first) = it.next() else { continue };
-            let (mut grads, mut dv, mut loss) = (first.grads, first.dv, first.loss);
-            for o in it {
-                grads.add(&o.grads);
-                axpy(1.0, &o.dv, &mut dv);
-                loss += o.loss;
-            }
-            item_encoder_backward(model, &dv, &mut grads);
-            let norm = grads.norm();
-            if norm.is_finite() && norm > cfg.clip {
-                grads.scale(cfg.clip / norm);
-            }
-            if norm.is_finite() {
-                adam.step(model, &grads, cfg, lr);
-            }
+            let Some((loss, n_pos)) = self.batch(model, batch, drop_seed, lr) else {
+                continue;
+            };
             epoch_loss += loss;
             epoch_examples += n_pos;
             progress(&TrainProgress {
                 epoch,
                 batch: bi + 1,
-                batches,
+                batches: self.batches,
                 loss: loss as f32,
             });
         }
-        let secs = t0.elapsed().as_secs_f64();
-        total_secs += secs;
-        total_examples += epoch_examples;
-        let val = validate(model);
-        report.epochs.push(EpochReport {
-            epoch,
-            loss: epoch_loss / batches.max(1) as f64,
-            val_ndcg10: val,
-            seconds: secs,
-            examples: epoch_examples,
-        });
-        if val > report.best_val_ndcg10 {
-            report.best_val_ndcg10 = val;
-            report.best_epoch = epoch;
-            best = model.params.clone();
-            since_best = 0;
+        (epoch_loss, epoch_examples)
+    }
+
+    /// Samples the batch's negatives from the run's generator.
+    fn sample(&mut self, model: &Model, v: &[f32]) -> BatchSamples {
+        let (n, d, h) = (
+            model.config.n_items,
+            model.config.dim,
+            model.config.mlp_hidden[0],
+        );
+        let cands = if self.cfg.negatives == 0 {
+            Vec::new()
         } else {
-            since_best += 1;
-            if since_best >= cfg.patience {
-                break;
+            sample_items(&mut self.rng, n, self.cfg.negatives)
+        };
+        let head_negs = sample_items(&mut self.rng, n, self.cfg.head_negatives.min(n));
+        let head_negs_v: Vec<f32> = head_negs
+            .iter()
+            .flat_map(|&i| v[i as usize * d..(i as usize + 1) * d].iter().copied())
+            .collect();
+        let p = model.view();
+        let head_negs_part = linear(
+            &head_negs_v,
+            flat(&p.head.w1v),
+            p.head.b1,
+            head_negs.len(),
+            d,
+            h,
+        );
+        BatchSamples {
+            cands,
+            head_negs,
+            head_negs_v,
+            head_negs_part,
+        }
+    }
+
+    /// One optimiser step on `batch`: samples negatives, computes the gradients, clips
+    /// them and steps Adam. Returns the batch loss and its training positions (`None`
+    /// for an empty batch).
+    fn batch(
+        &mut self,
+        model: &mut Model,
+        batch: &[Window],
+        drop_seed: u64,
+        lr: f32,
+    ) -> Option<(f64, usize)> {
+        let cfg = self.cfg;
+        let v = model.item_vectors();
+        let s = self.sample(model, &v);
+        let lens: Vec<usize> = batch
+            .iter()
+            .map(|w| (w.end - 1).min(model.config.max_len))
+            .collect();
+        let n_pos: usize = lens.iter().sum();
+        let n_head: usize = lens.iter().map(|&l| l.min(cfg.head_positions)).sum();
+        let ctx = BatchCtx {
+            model,
+            sequences: self.sequences,
+            v: &v,
+            cands: &s.cands,
+            head_negs: &s.head_negs,
+            head_negs_v: &s.head_negs_v,
+            head_negs_part: &s.head_negs_part,
+            scale_dot: 1.0 / n_pos.max(1) as f32,
+            scale_head: 1.0 / n_head.max(1) as f32,
+            cfg,
+        };
+        let (mut grads, dv, loss) = batch_gradients(&ctx, batch, drop_seed)?;
+        item_encoder_backward(model, &dv, &mut grads);
+        let norm = grads.norm();
+        if norm.is_finite() && norm > cfg.clip {
+            grads.scale(cfg.clip / norm);
+        }
+        if norm.is_finite() {
+            self.adam.step(model, &grads, cfg, lr);
+        }
+        Some((loss, n_pos))
+    }
+}
+
+/// The gradients and loss of a batch: its windows split into [`CHUNKS`] chunks run in
+/// parallel, whose results are summed in chunk order (so independent of the thread
+/// count). Returns the parameter gradients, the item-vector gradients `[n_items × d]`
+/// and the loss (`None` for an empty batch).
+fn batch_gradients(
+    ctx: &BatchCtx<'_>,
+    batch: &[Window],
+    drop_seed: u64,
+) -> Option<(Grads, Vec<f32>, f64)> {
+    let (n, d) = (ctx.model.config.n_items, ctx.model.config.dim);
+    let per_chunk = batch.len().div_ceil(CHUNKS);
+    let outs: Vec<ChunkOut> = batch
+        .par_chunks(per_chunk.max(1))
+        .enumerate()
+        .map(|(ci, chunk)| {
+            let mut grads = Grads::zeros(ctx.model);
+            let mut dv = vec![0.0; n * d];
+            let mut loss = 0.0;
+            let mut drop = Dropout::new(ctx.cfg.dropout, drop_seed ^ ci as u64);
+            for &w in chunk {
+                loss += run_window(ctx, w, &mut drop, &mut grads, &mut dv);
             }
-        }
+            ChunkOut { grads, dv, loss }
+        })
+        .collect();
+    let mut it = outs.into_iter();
+    let first = it.next()?;
+    let (mut grads, mut dv, mut loss) = (first.grads, first.dv, first.loss);
+    for o in it {
+        grads.add(&o.grads);
+        axpy(1.0, &o.dv, &mut dv);
+        loss += o.loss;
     }
-    if report.best_epoch > 0 {
-        model.params = best;
-    }
-    report.examples_per_sec = if total_secs > 0.0 {
-        total_examples as f64 / total_secs
-    } else {
-        0.0
-    };
-    // Cold items: content-only vectors.
-    let mut seen = vec![false; n];
-    for s in sequences {
-        for e in s {
-            if let Some(x) = seen.get_mut(e.item as usize) {
-                *x = true;
-            }
-        }
-    }
-    let mut params = ParamsMut::view_mut(&model.config, &mut model.params);
-    let id = flat_mut(&mut params.item.id);
-    for (i, s) in seen.iter().enumerate() {
-        if !s {
-            id[i * d..(i + 1) * d].fill(0.0);
-            report.cold_items += 1;
-        }
-    }
-    report
+    Some((grads, dv, loss))
 }
 
 /// Writes the training curves (loss and validation NDCG@10 per epoch) as an SVG chart.
 pub fn write_curve_svg(report: &TrainReport, out: &mut dyn Write) -> std::io::Result<()> {
-    let (w, h, pad) = (720.0f64, 360.0f64, 56.0f64);
-    let e = &report.epochs;
-    let n = e.len().max(2) as f64;
-    let x = |i: usize| pad + (w - 2.0 * pad) * (i as f64) / (n - 1.0);
-    let (lmin, lmax) = e
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), r| {
-            (a.min(r.loss), b.max(r.loss))
-        });
-    let vmax = e.iter().map(|r| r.val_ndcg10).fold(0.0, f64::max).max(1e-9);
-    let ly = |l: f64| {
-        h - pad
-            - (h - 2.0 * pad)
+    let c = CurveChart::new(&report.epochs);
+    c.write_frame(out)?;
+    c.write_series(out, &report.epochs)?;
+    c.write_labels(out, &report.epochs)?;
+    if report.best_epoch > 0 {
+        c.write_best_marker(out, report.best_epoch)?;
+    }
+    writeln!(out, "</svg>")
+}
+
+/// Geometry of the training-curve chart: a `w × h` canvas with `pad` margins; epochs
+/// spread evenly on x, the loss scaled to its min–max range on the left axis, NDCG@10
+/// from 0 to 1.1 × its maximum on the right axis.
+struct CurveChart {
+    w: f64,
+    h: f64,
+    pad: f64,
+    /// Points on the x axis (at least 2).
+    n: f64,
+    lmin: f64,
+    lmax: f64,
+    vmax: f64,
+}
+
+impl CurveChart {
+    fn new(e: &[EpochReport]) -> CurveChart {
+        let (lmin, lmax) = e
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), r| {
+                (a.min(r.loss), b.max(r.loss))
+            });
+        CurveChart {
+            w: 720.0,
+            h: 360.0,
+            pad: 56.0,
+            n: e.len().max(2) as f64,
+            lmin,
+            lmax,
+            vmax: e.iter().map(|r| r.val_ndcg10).fold(0.0, f64::max).max(1e-9),
+        }
+    }
+
+    /// x of the `i`-th epoch (0-based).
+    fn x(&self, i: usize) -> f64 {
+        self.pad + (self.w - 2.0 * self.pad) * (i as f64) / (self.n - 1.0)
+    }
+
+    /// y of a loss value (mid-height when every loss is the same).
+    fn loss_y(&self, l: f64) -> f64 {
+        let (lmin, lmax) = (self.lmin, self.lmax);
+        self.h
+            - self.pad
+            - (self.h - 2.0 * self.pad)
                 * if lmax > lmin {
                     (l - lmin) / (lmax - lmin)
                 } else {
                     0.5
                 }
-    };
-    let vy = |v: f64| h - pad - (h - 2.0 * pad) * (v / (vmax * 1.1));
-    writeln!(
-        out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">"#
-    )?;
-    writeln!(out, r#"<rect width="100%" height="100%" fill="white"/>"#)?;
-    writeln!(
-        out,
-        r#"<text x="{}" y="20" text-anchor="middle" font-size="14">vitrine training: loss (blue, left) and validation NDCG@10 (orange, right) per epoch</text>"#,
-        w / 2.0
-    )?;
-    writeln!(
-        out,
-        r#"<line x1="{pad}" y1="{}" x2="{}" y2="{}" stroke="black"/>"#,
-        h - pad,
-        w - pad,
-        h - pad
-    )?;
-    writeln!(
-        out,
-        r#"<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{}" stroke="black"/>"#,
-        h - pad
-    )?;
-    writeln!(
-        out,
-        r#"<line x1="{}" y1="{pad}" x2="{}" y2="{}" stroke="black"/>"#,
-        w - pad,
-        w - pad,
-        h - pad
-    )?;
-    let path = |pts: Vec<(f64, f64)>| {
-        pts.iter()
-            .map(|(a, b)| format!("{a:.1},{b:.1}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    writeln!(
-        out,
-        r##"<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="{}"/>"##,
-        path(
-            e.iter()
-                .enumerate()
-                .map(|(i, r)| (x(i), ly(r.loss)))
-                .collect()
-        )
-    )?;
-    writeln!(
-        out,
-        r##"<polyline fill="none" stroke="#ff7f0e" stroke-width="2" points="{}"/>"##,
-        path(
-            e.iter()
-                .enumerate()
-                .map(|(i, r)| (x(i), vy(r.val_ndcg10)))
-                .collect()
-        )
-    )?;
-    for (i, r) in e.iter().enumerate() {
+    }
+
+    /// y of an NDCG@10 value.
+    fn val_y(&self, v: f64) -> f64 {
+        self.h - self.pad - (self.h - 2.0 * self.pad) * (v / (self.vmax * 1.1))
+    }
+
+    /// The opening tag, background, title and the three axis lines.
+    fn write_frame(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let (w, h, pad) = (self.w, self.h, self.pad);
         writeln!(
             out,
-            r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
-            x(i),
-            h - pad + 16.0,
-            r.epoch
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">"#
         )?;
+        writeln!(out, r#"<rect width="100%" height="100%" fill="white"/>"#)?;
+        writeln!(
+            out,
+            r#"<text x="{}" y="20" text-anchor="middle" font-size="14">vitrine training: loss (blue, left) and validation NDCG@10 (orange, right) per epoch</text>"#,
+            w / 2.0
+        )?;
+        writeln!(
+            out,
+            r#"<line x1="{pad}" y1="{}" x2="{}" y2="{}" stroke="black"/>"#,
+            h - pad,
+            w - pad,
+            h - pad
+        )?;
+        writeln!(
+            out,
+            r#"<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{}" stroke="black"/>"#,
+            h - pad
+        )?;
+        writeln!(
+            out,
+            r#"<line x1="{}" y1="{pad}" x2="{}" y2="{}" stroke="black"/>"#,
+            w - pad,
+            w - pad,
+            h - pad
+        )
     }
-    writeln!(
-        out,
-        r#"<text x="{}" y="{}" text-anchor="middle">epoch</text>"#,
-        w / 2.0,
-        h - 12.0
-    )?;
-    writeln!(
-        out,
-        r##"<text x="8" y="{}" fill="#1f77b4">{lmax:.3}</text><text x="8" y="{}" fill="#1f77b4">{lmin:.3}</text>"##,
-        pad,
-        h - pad
-    )?;
-    writeln!(
-        out,
-        r##"<text x="{}" y="{}" fill="#ff7f0e">{:.4}</text><text x="{}" y="{}" fill="#ff7f0e">0</text>"##,
-        w - pad + 4.0,
-        vy(vmax),
-        vmax,
-        w - pad + 4.0,
-        h - pad
-    )?;
-    if report.best_epoch > 0 {
-        let bx = x(report.best_epoch - 1);
+
+    /// The loss (blue) and validation NDCG@10 (orange) polylines.
+    fn write_series(&self, out: &mut dyn Write, e: &[EpochReport]) -> std::io::Result<()> {
+        let path = |y: &dyn Fn(&EpochReport) -> f64| {
+            e.iter()
+                .enumerate()
+                .map(|(i, r)| format!("{:.1},{:.1}", self.x(i), y(r)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        writeln!(
+            out,
+            r##"<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="{}"/>"##,
+            path(&|r| self.loss_y(r.loss))
+        )?;
+        writeln!(
+            out,
+            r##"<polyline fill="none" stroke="#ff7f0e" stroke-width="2" points="{}"/>"##,
+            path(&|r| self.val_y(r.val_ndcg10))
+        )
+    }
+
+    /// Epoch numbers under the x axis, the axis title and both y axes' bounds.
+    fn write_labels(&self, out: &mut dyn Write, e: &[EpochReport]) -> std::io::Result<()> {
+        let (w, h, pad) = (self.w, self.h, self.pad);
+        let (lmin, lmax, vmax) = (self.lmin, self.lmax, self.vmax);
+        for (i, r) in e.iter().enumerate() {
+            writeln!(
+                out,
+                r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
+                self.x(i),
+                h - pad + 16.0,
+                r.epoch
+            )?;
+        }
+        writeln!(
+            out,
+            r#"<text x="{}" y="{}" text-anchor="middle">epoch</text>"#,
+            w / 2.0,
+            h - 12.0
+        )?;
+        writeln!(
+            out,
+            r##"<text x="8" y="{}" fill="#1f77b4">{lmax:.3}</text><text x="8" y="{}" fill="#1f77b4">{lmin:.3}</text>"##,
+            pad,
+            h - pad
+        )?;
+        writeln!(
+            out,
+            r##"<text x="{}" y="{}" fill="#ff7f0e">{:.4}</text><text x="{}" y="{}" fill="#ff7f0e">0</text>"##,
+            w - pad + 4.0,
+            self.val_y(vmax),
+            vmax,
+            w - pad + 4.0,
+            h - pad
+        )
+    }
+
+    /// A dashed vertical line at the best epoch (1-based), labelled "best".
+    fn write_best_marker(&self, out: &mut dyn Write, best_epoch: usize) -> std::io::Result<()> {
+        let (h, pad) = (self.h, self.pad);
+        let bx = self.x(best_epoch - 1);
         writeln!(
             out,
             r#"<line x1="{bx:.1}" y1="{pad}" x2="{bx:.1}" y2="{}" stroke="gray" stroke-dasharray="4 3"/><text x="{bx:.1}" y="{}" text-anchor="middle" fill="gray">best</text>"#,
             h - pad,
             pad - 6.0
-        )?;
+        )
     }
-    writeln!(out, "</svg>")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::{Digest, Sha256};
+
+    fn report(losses: &[(f64, f64)], best_epoch: usize) -> TrainReport {
+        TrainReport {
+            epochs: losses
+                .iter()
+                .enumerate()
+                .map(|(i, &(loss, val))| EpochReport {
+                    epoch: i + 1,
+                    loss,
+                    val_ndcg10: val,
+                    seconds: 1.0,
+                    examples: 10,
+                })
+                .collect(),
+            best_epoch,
+            best_val_ndcg10: 0.0,
+            examples_per_sec: 0.0,
+            cold_items: 0,
+        }
+    }
+
+    fn svg_sha(r: &TrainReport) -> String {
+        let mut out = Vec::new();
+        write_curve_svg(r, &mut out).expect("writes to a Vec");
+        crate::format::to_hex(&Sha256::digest(&out))
+    }
+
+    /// The chart's bytes are those of the writer before it was split into parts.
+    #[test]
+    fn curve_svg_bytes_are_unchanged() {
+        let r = report(&[(7.5, 0.10), (6.25, 0.18), (6.0, 0.21), (5.9, 0.2)], 3);
+        let flat = report(&[(3.0, 0.0)], 0);
+        let got = [svg_sha(&r), svg_sha(&flat), svg_sha(&report(&[], 0))];
+        assert_eq!(
+            got,
+            [
+                "024e6b4ea60d497cd79f3fdca1df8c803abbaf718b79b85dbc698a68084a68ec",
+                "be372a723b5f5ffa4d3a6d2fbe727c77e41677437da2ae0b4ca1dd1d400fb60f",
+                "32491feb647cd20992502ed9f6820d68c70dd911d898162f1ce1dd8337609492",
+            ]
+        );
+    }
 }
