@@ -1,5 +1,6 @@
-//! Subcommands of the `vitrine` CLI: `train`, `eval`, `recommend`, `inspect`, `quantize`,
-//! `bench`. Errors are `anyhow` here and only here.
+//! Subcommands of the `vitrine` CLI: `train`, `eval`, `recommend`, `search`,
+//! `search-eval` ([`search`]), `inspect`, `quantize`, `bench`, `synth`. Errors are
+//! `anyhow` here and only here.
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
@@ -29,6 +30,8 @@ use vitrine::rng::SplitMix64;
 use vitrine::train::blend::{self, BlendGrid};
 use vitrine::train::{self, TrainConfig};
 
+mod search;
+
 /// Default dataset shipped in the repository.
 const DEFAULT_DATA: &str = "data/online-retail/online_retail.csv.gz";
 
@@ -51,6 +54,10 @@ enum Command {
     Eval(EvalArgs),
     /// Recommend for a history with the same scoring code the browser runs.
     Recommend(RecommendArgs),
+    /// Search the catalogue (personalised by a history), as the browser's `search()`.
+    Search(search::SearchArgs),
+    /// Offline quality of search: held-out purchases as queries (MRR, HR@10, NDCG@10).
+    SearchEval(search::SearchEvalArgs),
     /// Print a weight file's tensors and metadata.
     Inspect {
         /// The weight file.
@@ -285,6 +292,8 @@ pub fn run() -> Result<()> {
         Command::Train(a) => cmd_train(a),
         Command::Eval(a) => cmd_eval(a),
         Command::Recommend(a) => cmd_recommend(a),
+        Command::Search(a) => search::cmd_search(a),
+        Command::SearchEval(a) => search::cmd_search_eval(a),
         Command::Inspect { model } => cmd_inspect(&model),
         Command::Quantize { model, to, out } => cmd_quantize(&model, to.into(), &out),
         Command::Bench(a) => cmd_bench(a),
