@@ -265,8 +265,9 @@ pub struct Recommender {
     is_new: Vec<bool>,
     /// Popularity share as a logit (the fallback ranking and its score).
     popularity_logit: Vec<f32>,
-    /// The product-search index (`search.index`), when the file has one.
-    search_index: Option<crate::search::SearchIndex>,
+    /// The product-search index (`search.index`) and its price facet, when the file
+    /// has one.
+    search_index: Option<search::Searchable>,
 }
 
 /// Largest `k` a call may ask for.
@@ -322,6 +323,7 @@ impl Recommender {
         let popularity = popularity_prior(&file, n)?;
         let search_index = search::load_index(&file, n)?;
         let metadata = file.metadata;
+        let search_index = search_index.map(|index| search::Searchable::new(index, &metadata));
         let index: HashMap<String, u32> = (metadata.items.ids.iter().enumerate())
             .map(|(i, id)| (id.clone(), i as u32))
             .collect();

@@ -281,6 +281,28 @@ pub(super) fn load_index(
     Ok(Some(index))
 }
 
+/// The loaded index with what every search reuses: prices by item (NaN: none) and the
+/// price facet's band edges (quartiles of the catalogue's prices, fixed at load).
+pub(super) struct Searchable {
+    index: SearchIndex,
+    prices: Vec<f32>,
+    edges: Vec<f32>,
+}
+
+impl Searchable {
+    pub(super) fn new(index: SearchIndex, metadata: &Metadata) -> Searchable {
+        let prices: Vec<f32> = (metadata.items.price.iter())
+            .map(|p| p.unwrap_or(f32::NAN))
+            .collect();
+        let edges = text::facets::quantile_edges(&prices, text::facets::DEFAULT_PRICE_BANDS);
+        Searchable {
+            index,
+            prices,
+            edges,
+        }
+    }
+}
+
 /// A validated request: the eligibility mask and the re-rank weight.
 struct Checked {
     eligible: Eligibility,
@@ -291,7 +313,7 @@ struct Checked {
 impl Recommender {
     /// The search index, when the weight file has one.
     pub fn search_index(&self) -> Option<&SearchIndex> {
-        self.search_index.as_ref()
+        self.search_index.as_ref().map(|s| &s.index)
     }
 
     /// Searches the catalogue for `query` (untrusted: any string gives results or an
@@ -304,15 +326,9 @@ impl Recommender {
         query: &str,
         request: &SearchRequest,
     ) -> Result<SearchResponse, RecommendError> {
-        let index = self
-            .search_index
-            .as_ref()
-            .ok_or(RecommendError::SearchUnavailable)?;
+        let s = (self.search_index.as_ref()).ok_or(RecommendError::SearchUnavailable)?;
         let c = self.check_search(request)?;
         let personal = !history.is_empty() && c.weight > 0.0;
-        let prices: Vec<f32> = (0..self.n_items())
-            .map(|i| self.price(i).unwrap_or(f32::NAN))
-            .collect();
         let opts = SearchOptions {
             k: if personal {
                 c.k.max(CANDIDATE_POOL)
@@ -320,13 +336,13 @@ impl Recommender {
                 c.k
             },
             price: request.facets.then_some(PriceFacet {
-                prices: &prices,
-                edges: &[],
+                prices: &s.prices,
+                edges: &s.edges,
             }),
             ..SearchOptions::default()
         };
         let is_eligible = |d: u32| c.eligible.is_eligible(d);
-        let found = text::search(index, query, &opts, &is_eligible);
+        let found = text::search(&s.index, query, &opts, &is_eligible);
         let text_rank: Vec<u32> = found.hits.iter().map(|h| h.doc).collect();
         let (hits, explainer_input) = if personal {
             let (logits, prepared) = self.search_logits(history, c.k)?;
@@ -357,7 +373,7 @@ impl Recommender {
                 self.search_result(h, explainer.as_ref().filter(|_| moved_up))
             })
             .collect();
-        let suggestions = (found.total == 0).then(|| self.no_results(index, &found, &c));
+        let suggestions = (found.total == 0).then(|| self.no_results(&s.index, &found, &c));
         Ok(SearchResponse {
             words: found.words.clone(),
             results,
