@@ -1,5 +1,6 @@
-//! Subcommands of the `vitrine` CLI: `train`, `eval`, `recommend`, `inspect`, `quantize`,
-//! `bench`. Errors are `anyhow` here and only here.
+//! Subcommands of the `vitrine` CLI: `train`, `eval`, `recommend`, `search`,
+//! `search-eval` ([`search`]), `inspect`, `quantize`, `bench`, `synth`. Errors are
+//! `anyhow` here and only here.
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
@@ -16,17 +17,20 @@ use vitrine::eval::{
     self, EvalCase, EvalOptions, MetricReport, ModelRanker, Protocol, Ranker, Split,
 };
 use vitrine::features::{self, FeatureConfig};
-use vitrine::format::{Quantization, WeightFile};
+use vitrine::format::{Quantization, WeightFile, SEARCH_INDEX_TENSOR};
 use vitrine::history::{EventKind, HistoryEvent};
 use vitrine::kernels::scorer::{BackendChoice, Hooks, Scorer};
 use vitrine::kernels::CpuKernel;
 use vitrine::model::layers::dot;
 use vitrine::model::memory::{Memory, MemoryParams};
 use vitrine::model::{Model, ModelConfig};
+use vitrine::recommend::search::attach_index;
 use vitrine::recommend::{score, Reason, RecommendOptions, Recommender};
 use vitrine::rng::SplitMix64;
 use vitrine::train::blend::{self, BlendGrid};
 use vitrine::train::{self, TrainConfig};
+
+mod search;
 
 /// Default dataset shipped in the repository.
 const DEFAULT_DATA: &str = "data/online-retail/online_retail.csv.gz";
@@ -50,6 +54,10 @@ enum Command {
     Eval(EvalArgs),
     /// Recommend for a history with the same scoring code the browser runs.
     Recommend(RecommendArgs),
+    /// Search the catalogue (personalised by a history), as the browser's `search()`.
+    Search(search::SearchArgs),
+    /// Offline quality of search: held-out purchases as queries (MRR, HR@10, NDCG@10).
+    SearchEval(search::SearchEvalArgs),
     /// Print a weight file's tensors and metadata.
     Inspect {
         /// The weight file.
@@ -288,6 +296,8 @@ pub fn run() -> Result<()> {
         Command::Train(a) => cmd_train(a),
         Command::Eval(a) => cmd_eval(a),
         Command::Recommend(a) => cmd_recommend(a),
+        Command::Search(a) => search::cmd_search(a),
+        Command::SearchEval(a) => search::cmd_search_eval(a),
         Command::Inspect { model } => cmd_inspect(&model),
         Command::Quantize { model, to, out } => cmd_quantize(&model, to.into(), &out),
         Command::Bench(a) => cmd_bench(a),
@@ -608,13 +618,18 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
         "config": plan.tcfg,
         "seconds": t0.elapsed().as_secs_f64(),
     });
-    let wf = model.to_weight_file(
+    let mut wf = model.to_weight_file(
         data::catalog(&ds.items, feats.table.category.clone()),
         feats.categories.clone(),
         popularity(&split.train, n_items),
         feats.settings.clone(),
         training,
         serde_json::to_value(&metrics.json)?,
+    );
+    let index_bytes = attach_index(&mut wf).context("building the search index")?;
+    eprintln!(
+        "search index: {index_bytes} bytes ({} titles and categories)",
+        wf.metadata.items.titles.len()
     );
     let quant: Quantization = a.quantize.into();
     let bytes = wf.to_bytes(quant)?;
@@ -846,9 +861,20 @@ fn write_results(artifacts: &Path, results: &TestResults) -> Result<()> {
 }
 
 fn cmd_quantize(model: &Path, to: Quantization, out: &Path) -> Result<()> {
-    let bytes = read_weights(model)?.to_bytes(to)?;
+    // Every tensor is re-written, the `search.index` byte section (U8) as it is.
+    let wf = read_weights(model)?;
+    let search = if wf.tensors.contains_key(SEARCH_INDEX_TENSOR) {
+        "search index kept"
+    } else {
+        "no search index"
+    };
+    let bytes = wf.to_bytes(to)?;
     write_file(out, &bytes)?;
-    println!("wrote {} ({} bytes, {to:?})", out.display(), bytes.len());
+    println!(
+        "wrote {} ({} bytes, {to:?}, {search})",
+        out.display(),
+        bytes.len()
+    );
     Ok(())
 }
 
@@ -1207,6 +1233,67 @@ fn bench_scoring(name: &str, model: &Model, requests: usize) {
     }
 }
 
+/// Category names of `vitrine synth` (16, the synthetic model's category count).
+const SYNTH_CATEGORIES: [&str; 16] = [
+    "kitchen",
+    "garden",
+    "lighting",
+    "stationery",
+    "toys",
+    "bags",
+    "jewellery",
+    "bath",
+    "decor",
+    "party",
+    "storage",
+    "textiles",
+    "tableware",
+    "christmas",
+    "gifts",
+    "crafts",
+];
+
+/// A deterministic synthetic title for item `i`: three or four words drawn from word
+/// lists by [`SplitMix64`] seeded with `i` (so the words vary like a real catalogue's,
+/// with a Zipf-like skew from drawing the first list twice).
+fn synthetic_title(i: usize) -> String {
+    const ADJ: [&str; 24] = [
+        "red", "blue", "green", "white", "black", "pink", "gold", "silver", "vintage", "retro",
+        "rustic", "modern", "small", "large", "mini", "jumbo", "floral", "spotty", "striped",
+        "heart", "star", "french", "classic", "painted",
+    ];
+    const MATERIAL: [&str; 12] = [
+        "glass",
+        "wooden",
+        "ceramic",
+        "paper",
+        "metal",
+        "enamel",
+        "cotton",
+        "felt",
+        "tin",
+        "porcelain",
+        "wicker",
+        "velvet",
+    ];
+    const NOUN: [&str; 32] = [
+        "mug", "candle", "holder", "bag", "box", "lantern", "frame", "clock", "cushion", "tray",
+        "bowl", "plate", "jar", "bottle", "sign", "ornament", "wreath", "garland", "notebook",
+        "pencil", "tin", "basket", "doorstop", "hook", "mirror", "vase", "teapot", "coaster",
+        "apron", "bunting", "card", "magnet",
+    ];
+    let mut rng = SplitMix64::new(i as u64 ^ 0x5eed_5eed);
+    let mut pick = |n: usize| rng.below(n as u64) as usize;
+    let a = pick(ADJ.len()).min(pick(ADJ.len()));
+    let m = pick(MATERIAL.len());
+    let n = pick(NOUN.len()).min(pick(NOUN.len()));
+    let mut title = format!("{} {} {}", ADJ[a], MATERIAL[m], NOUN[n]);
+    if pick(3) == 0 {
+        title = format!("{} {title}", ADJ[pick(ADJ.len())]);
+    }
+    title.to_uppercase()
+}
+
 /// A synthetic catalog's features: categories, prices and two title tokens per item.
 fn synthetic_table(n: usize, config: &ModelConfig) -> vitrine::features::ItemFeatureTable {
     vitrine::features::ItemFeatureTable {
@@ -1224,20 +1311,20 @@ fn cmd_synth(n: usize, out: &Path, quant: Quantization) -> Result<()> {
     if n == 0 {
         bail!("--items must be at least 1");
     }
-    let categories: Vec<String> = (0..16).map(|c| format!("category {c}")).collect();
+    let categories: Vec<String> = SYNTH_CATEGORIES.iter().map(|c| c.to_string()).collect();
     let config = ModelConfig::default_for(n, categories.len(), 4096);
     let model = Model::new(config.clone(), synthetic_table(n, &config), 7)?;
     let items: Vec<ItemRecord> = (0..n)
         .map(|i| ItemRecord {
             id: format!("S{i}"),
-            title: format!("SYNTHETIC ITEM {i}"),
+            title: synthetic_title(i),
             category: None,
             price: Some(1.0 + (i % 100) as f32),
             added: Some(1.29e9 + i as f64),
         })
         .collect();
     let pop = (0..n).map(|i| 1.0 / (1.0 + i as f32)).collect();
-    let wf = model.to_weight_file(
+    let mut wf = model.to_weight_file(
         data::catalog(&items, model.features.category.clone()),
         categories,
         pop,
@@ -1245,10 +1332,11 @@ fn cmd_synth(n: usize, out: &Path, quant: Quantization) -> Result<()> {
         serde_json::json!({ "synthetic": true }),
         serde_json::json!({}),
     );
+    let index_bytes = attach_index(&mut wf).context("building the search index")?;
     let bytes = wf.to_bytes(quant)?;
     write_file(out, &bytes)?;
     println!(
-        "wrote {} ({n} synthetic items, {quant:?}, {} bytes)",
+        "wrote {} ({n} synthetic items, {quant:?}, {} bytes; search index {index_bytes} bytes)",
         out.display(),
         bytes.len()
     );

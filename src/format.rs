@@ -32,6 +32,9 @@ pub enum TensorData {
     F32(Vec<f32>),
     /// 32-bit signed integers (indices, offsets).
     I32(Vec<i32>),
+    /// Raw bytes (an opaque byte section such as `search.index`; never quantised or
+    /// dequantised).
+    U8(Vec<u8>),
 }
 
 /// How float matrices are stored on disk.
@@ -100,6 +103,10 @@ pub const MAX_HEADER_LEN: u64 = 256 * 1024 * 1024;
 /// Key of vitrine's metadata inside the safetensors `__metadata__` map.
 pub const METADATA_KEY: &str = "vitrine";
 
+/// Name of the optional search-index byte section (a 1-D `U8` tensor holding
+/// [`crate::search::SearchIndex::to_bytes`]; its own version and SHA-256 inside).
+pub const SEARCH_INDEX_TENSOR: &str = "search.index";
+
 /// Suffix of the per-row scale companion of an `int8` tensor (`name` → `name.scale`).
 pub const SCALE_SUFFIX: &str = ".scale";
 
@@ -117,16 +124,20 @@ pub enum Dtype {
     F16,
     /// Signed 8-bit integer with a per-row `F32` scale (`int8` quantisation).
     I8,
+    /// Unsigned byte: an opaque byte section (e.g. [`SEARCH_INDEX_TENSOR`]); allowed in
+    /// every quantization mode, stored and read as is.
+    U8,
 }
 
 impl Dtype {
-    /// The safetensors name (`"F32"`, `"I32"`, `"F16"`, `"I8"`).
+    /// The safetensors name (`"F32"`, `"I32"`, `"F16"`, `"I8"`, `"U8"`).
     pub fn name(self) -> &'static str {
         match self {
             Dtype::F32 => "F32",
             Dtype::I32 => "I32",
             Dtype::F16 => "F16",
             Dtype::I8 => "I8",
+            Dtype::U8 => "U8",
         }
     }
 
@@ -135,7 +146,7 @@ impl Dtype {
         match self {
             Dtype::F32 | Dtype::I32 => 4,
             Dtype::F16 => 2,
-            Dtype::I8 => 1,
+            Dtype::I8 | Dtype::U8 => 1,
         }
     }
 
@@ -146,6 +157,7 @@ impl Dtype {
             "I32" => Some(Dtype::I32),
             "F16" => Some(Dtype::F16),
             "I8" => Some(Dtype::I8),
+            "U8" => Some(Dtype::U8),
             _ => None,
         }
     }
@@ -245,8 +257,10 @@ pub enum FormatError {
         /// The value.
         value: f64,
     },
-    /// A tensor dtype other than `F32`, `I32`, `F16`, `I8`.
-    #[error("tensor {tensor:?} has unsupported dtype {dtype:?} (supported: F32, I32, F16, I8)")]
+    /// A tensor dtype other than `F32`, `I32`, `F16`, `I8`, `U8`.
+    #[error(
+        "tensor {tensor:?} has unsupported dtype {dtype:?} (supported: F32, I32, F16, I8, U8)"
+    )]
     UnknownDtype {
         /// Tensor name.
         tensor: String,
@@ -473,7 +487,7 @@ impl WeightFile {
             let allowed = match e.dtype {
                 Dtype::F16 => metadata.quantization == Quantization::F16,
                 Dtype::I8 => metadata.quantization == Quantization::Int8,
-                Dtype::F32 | Dtype::I32 => true,
+                Dtype::F32 | Dtype::I32 | Dtype::U8 => true,
             };
             if !allowed {
                 return Err(FormatError::QuantizationMismatch {
@@ -515,6 +529,7 @@ impl WeightFile {
                         .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                         .collect(),
                 ),
+                Dtype::U8 => TensorData::U8(raw.to_vec()),
                 Dtype::F32 => TensorData::F32(decode_f32(raw)),
                 Dtype::F16 => TensorData::F32(
                     raw.chunks_exact(2)
@@ -937,6 +952,7 @@ fn encode_tensors(
         let (len, size) = match &t.data {
             TensorData::F32(v) => (v.len(), 4u64),
             TensorData::I32(v) => (v.len(), 4u64),
+            TensorData::U8(v) => (v.len(), 1u64),
         };
         let count = t
             .shape
@@ -945,10 +961,10 @@ fn encode_tensors(
         if count != Some(len) {
             return Err(FormatError::ShapeMismatch {
                 tensor: name.clone(),
-                dtype: if matches!(t.data, TensorData::F32(_)) {
-                    "F32"
-                } else {
-                    "I32"
+                dtype: match t.data {
+                    TensorData::F32(_) => "F32",
+                    TensorData::I32(_) => "I32",
+                    TensorData::U8(_) => "U8",
                 },
                 shape: t.shape.iter().map(|&d| d as u64).collect(),
                 bytes: (len as u64).saturating_mul(size),
@@ -958,6 +974,10 @@ fn encode_tensors(
             TensorData::I32(v) => {
                 let bytes = v.iter().flat_map(|x| x.to_le_bytes()).collect();
                 out.insert(name.clone(), (Dtype::I32, t.shape.clone(), bytes));
+                continue;
+            }
+            TensorData::U8(v) => {
+                out.insert(name.clone(), (Dtype::U8, t.shape.clone(), v.clone()));
                 continue;
             }
             TensorData::F32(v) => v,

@@ -114,7 +114,7 @@ fn sample(n_items: usize, dim: usize) -> WeightFile {
 fn f32s(t: &Tensor) -> &[f32] {
     match &t.data {
         TensorData::F32(v) => v,
-        TensorData::I32(_) => panic!("expected F32"),
+        _ => panic!("expected F32"),
     }
 }
 
@@ -224,6 +224,10 @@ fn f16_round_trip_within_1e_3_relative() {
         match &t.data {
             TensorData::I32(_) => {
                 assert_eq!(stored[name], Dtype::I32);
+                assert_eq!(b, t);
+            }
+            TensorData::U8(_) => {
+                assert_eq!(stored[name], Dtype::U8);
                 assert_eq!(b, t);
             }
             TensorData::F32(v) if t.shape.len() >= 2 && !v.is_empty() => {

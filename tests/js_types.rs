@@ -8,6 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_json::Value;
 use vitrine::history::{EventKind, HistoryLimits};
+use vitrine::recommend::search::{
+    CategoryFacet, Correction, MatchedTerm, NoResults, PriceBandFacet, SearchFacets, SearchReason,
+    SearchRequest, SearchResponse, SearchResult, TitleSpan,
+};
 use vitrine::recommend::{Boost, Filter, Promote, Reason, RecommendOptions, Recommendation};
 use vitrine::wasm::types::{BuildInfo, CatalogView, HistoryRow, RecordEvent, Stats};
 
@@ -75,7 +79,7 @@ fn rust_fields() -> BTreeMap<&'static str, BTreeSet<String>> {
         gpu: true,
         version: "0",
     };
-    BTreeMap::from([
+    let mut out = BTreeMap::from([
         ("Reason", reasons.iter().flat_map(keys).collect()),
         ("Recommendation", keys(&recommendation)),
         ("Catalog", keys(&catalog)),
@@ -88,6 +92,77 @@ fn rust_fields() -> BTreeMap<&'static str, BTreeSet<String>> {
         ("Boost", keys(&Boost::default())),
         ("Promote", keys(&Promote::default())),
         ("HistoryLimits", keys(&HistoryLimits::default())),
+    ]);
+    out.extend(search_fields());
+    out
+}
+
+/// The search API's types: typedef name → field names.
+fn search_fields() -> BTreeMap<&'static str, BTreeSet<String>> {
+    let term = MatchedTerm {
+        word: "a".into(),
+        term: "a".into(),
+        distance: 0,
+        prefix: false,
+    };
+    let span = TitleSpan { start: 0, end: 1 };
+    let reasons = [
+        SearchReason::Match {
+            terms: vec![term.clone()],
+            spans: vec![span],
+        },
+        SearchReason::History {
+            item: "I1".into(),
+            title: "T".into(),
+            event: EventKind::View,
+            weight: 0.5,
+        },
+        SearchReason::Popular,
+    ];
+    let result = SearchResult {
+        item: "I1".into(),
+        index: 0,
+        title: "T".into(),
+        category: "C".into(),
+        price: None,
+        score: 1.0,
+        text_score: 1.0,
+        reasons: vec![SearchReason::Popular],
+    };
+    let category = CategoryFacet {
+        name: "C".into(),
+        count: 1,
+    };
+    let band = PriceBandFacet {
+        min: None,
+        max: Some(1.0),
+        count: 1,
+    };
+    let correction = Correction {
+        word: "a".into(),
+        term: "b".into(),
+        distance: 1,
+    };
+    let response = SearchResponse {
+        words: Vec::new(),
+        results: Vec::new(),
+        total: 0,
+        personalized: false,
+        facets: None,
+        suggestions: None,
+    };
+    BTreeMap::from([
+        ("SearchOptions", keys(&SearchRequest::default())),
+        ("MatchedTerm", keys(&term)),
+        ("TitleSpan", keys(&span)),
+        ("SearchReason", reasons.iter().flat_map(keys).collect()),
+        ("SearchResult", keys(&result)),
+        ("CategoryFacet", keys(&category)),
+        ("PriceBandFacet", keys(&band)),
+        ("SearchFacets", keys(&SearchFacets::default())),
+        ("Correction", keys(&correction)),
+        ("NoResults", keys(&NoResults::default())),
+        ("SearchResponse", keys(&response)),
     ])
 }
 

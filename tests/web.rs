@@ -566,3 +566,58 @@ async fn backends_agree_with_scalar() {
         }
     }
 }
+
+/// `search()` from the JavaScript-facing API equals the plain Rust engine's for a fixed
+/// stored history and query; a file without a search index throws an `Error` naming
+/// search, and a non-string query a clear `Error`.
+#[wasm_bindgen_test]
+async fn search_matches_the_native_engine() {
+    use vitrine::recommend::search::{attach_index, SearchRequest, SearchResponse};
+    let mut file = tiny_weight_file(N, 12);
+    attach_index(&mut file).expect("index builds");
+    let bytes = file.to_bytes(Quantization::F32).unwrap();
+    let engine = Recommender::from_bytes(&bytes).expect("engine loads");
+    let r = load(&bytes, "t-search", json!({ "backend": "scalar" })).await;
+    let t = now() - 86_400.0;
+    let mut hist = Vec::new();
+    for (i, id) in ["I3", "I8", "I21"].iter().enumerate() {
+        let at = t + i as f64 * 60.0;
+        r.record(js(json!({ "item": id, "type": "view", "at": at })))
+            .map_err(message)
+            .unwrap();
+        hist.push(HistoryEvent {
+            item: engine.item_index(id).unwrap(),
+            kind: EventKind::View,
+            at,
+        });
+    }
+    let cases = [
+        ("red candle", json!({ "k": 8 })),
+        (
+            "vintag",
+            json!({ "k": 5, "personalize": 0.8, "filter": { "priceMax": 20.0 } }),
+        ),
+        ("zzzzqqq", json!({ "k": 3 })),
+    ];
+    for (query, opts) in cases {
+        let req: SearchRequest = serde_json::from_value(opts.clone()).unwrap();
+        let expected = engine.search(&hist, query, &req).expect("native search");
+        let got = r.search(JsValue::from_str(query), js(opts.clone()));
+        let got: SearchResponse =
+            serde_wasm_bindgen::from_value(got.map_err(message).unwrap()).unwrap();
+        let idx = |x: &SearchResponse| x.results.iter().map(|h| h.index).collect::<Vec<_>>();
+        assert_eq!(idx(&got), idx(&expected), "{query} {opts}");
+        assert_eq!(got.total, expected.total);
+        assert_eq!(got.personalized, expected.personalized);
+    }
+    let e = r
+        .search(JsValue::from_f64(3.0), JsValue::UNDEFINED)
+        .unwrap_err();
+    assert!(message(e).contains("query"));
+    let plain = load(&model_bytes(12), "t-search-none", json!({})).await;
+    let e = plain
+        .search(JsValue::from_str("red"), JsValue::UNDEFINED)
+        .unwrap_err();
+    let m = message(e);
+    assert!(m.contains("search") && m.contains("no search index"), "{m}");
+}

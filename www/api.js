@@ -3,19 +3,21 @@
 // (worker.js). Plain ES module, no build step.
 //
 // Each entry: `name` (the wasm method and the `Vitrine` method), `arg` (whether it takes
-// one argument), `write` (whether it changes the stored history: worker mode writes the
+// one argument), `spread` (the argument is an array of the wasm method's arguments:
+// `search(query, options)` travels as `[query, options]`), `write` (whether it changes the stored history: worker mode writes the
 // new value back to localStorage, retrying when another tab wrote meanwhile), `clears`
 // (deletes the stored value afterwards in any case). Every call is awaited, so a method
 // that is async in Rust (`recommend`) and a plain one look the same to the page.
 
 /**
- * @typedef {{ name: string, arg: boolean, write: boolean, clears: boolean }} MethodSpec
+ * @typedef {{ name: string, arg: boolean, spread?: boolean, write: boolean, clears: boolean }} MethodSpec
  */
 
 /** @type {readonly MethodSpec[]} */
 export const METHODS = Object.freeze([
   { name: 'record', arg: true, write: true, clears: false },
   { name: 'recommend', arg: true, write: false, clears: false },
+  { name: 'search', arg: true, spread: true, write: false, clears: false },
   { name: 'history', arg: false, write: false, clears: false },
   { name: 'clearHistory', arg: false, write: true, clears: true },
   { name: 'exportHistory', arg: false, write: false, clears: false },
@@ -36,4 +38,16 @@ export function method(name, who) {
   const m = METHOD_BY_NAME.get(name);
   if (!m) throw new Error(`${who}: unknown method ${name}`);
   return m;
+}
+
+/**
+ * Calls API method `m` on the wasm Recommender `rec` with the page's argument `arg`
+ * (none, one, or spread from an array): the one dispatch of the main thread and the worker.
+ * @param {any} rec
+ * @param {MethodSpec} m
+ * @param {any} arg
+ */
+export async function invoke(rec, m, arg) {
+  if (m.spread) return await rec[m.name](...(Array.isArray(arg) ? arg : [arg]));
+  return m.arg ? await rec[m.name](arg) : await rec[m.name]();
 }

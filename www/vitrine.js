@@ -22,7 +22,7 @@
 // The methods (and which of them write the history) are listed once, in api.js, for this
 // wrapper and for worker.js.
 
-import { METHODS, method } from './api.js';
+import { METHODS, invoke, method } from './api.js';
 
 /** The wasm-pack (`--target web`) builds, relative to this file: plain SIMD128 (every
  * current browser) and SIMD128 + relaxed SIMD (fused multiply-add in the scoring GEMM). */
@@ -89,7 +89,8 @@ export async function importPackage(urls) {
 
 // Types of the API's JSON. Each object typedef lists exactly the serde field names of
 // its Rust type (tests/js_types.rs fails when they drift): Recommendation, Reason,
-// RecommendOptions, Filter, Boost, Promote in src/recommend; HistoryLimits in
+// RecommendOptions, Filter, Boost, Promote in src/recommend (SearchOptions = SearchRequest
+// and the search result types in src/recommend/search.rs); HistoryLimits in
 // src/history.rs; the rest in src/wasm/types.rs.
 /**
  * @typedef {'auto'|'webgpu'|'simd'|'scalar'} Backend
@@ -113,6 +114,25 @@ export async function importPackage(urls) {
  *             newItemsBoost?: number, now?: number|null }} RecommendOptions
  * @typedef {{ maxEvents?: number, maxBytes?: number, halfLifeDays?: number,
  *             maxAgeDays?: number, dedupWindowSecs?: number }} HistoryLimits
+ * @typedef {{ k?: number, filter?: Filter, exclude?: string[],
+ *             personalize?: number|null, facets?: boolean }} SearchOptions
+ * @typedef {{ word: string, term: string, distance: number, prefix: boolean }} MatchedTerm
+ * @typedef {{ start: number, end: number }} TitleSpan
+ * @typedef {{ kind: 'match'|'history'|'popular', terms?: MatchedTerm[], spans?: TitleSpan[],
+ *             item?: string, title?: string, event?: string, weight?: number }} SearchReason
+ * @typedef {{ item: string, index: number, title: string, category: string,
+ *             price: number|null, score: number, textScore: number,
+ *             reasons: SearchReason[] }} SearchResult
+ * @typedef {{ name: string, count: number }} CategoryFacet
+ * @typedef {{ min: number|null, max: number|null, count: number }} PriceBandFacet
+ * @typedef {{ categories: CategoryFacet[], noCategory: number,
+ *             priceBands: PriceBandFacet[], noPrice: number }} SearchFacets
+ * @typedef {{ word: string, term: string, distance: number }} Correction
+ * @typedef {{ didYouMean: string|null, corrections: Correction[],
+ *             popularCategory: string|null, popular: SearchResult[] }} NoResults
+ * @typedef {{ words: string[], results: SearchResult[], total: number,
+ *             personalized: boolean, facets: SearchFacets|null,
+ *             suggestions: NoResults|null }} SearchResponse
  */
 
 /**
@@ -238,6 +258,18 @@ export class Vitrine {
     return this._call('recommend', options);
   }
 
+  /**
+   * Searches the catalogue, personalised by the local history (the query never leaves
+   * the device). Rejects with an Error naming search when the weight file has no search
+   * index, or for invalid options.
+   * @param {string} query what the shopper typed (any text; the last word matches as a prefix)
+   * @param {SearchOptions} [options]
+   * @returns {Promise<SearchResponse>}
+   */
+  search(query, options = {}) {
+    return this._call('search', [query, options]);
+  }
+
   /** @returns {Promise<HistoryRow[]>} the local history, oldest first */
   history() {
     return this._call('history');
@@ -296,7 +328,7 @@ async function mainThreadImpl(bytes, options, pkgUrls) {
     adapterInfo: rec.adapterInfo,
     build: mod.buildInfo(),
     async call(m, arg) {
-      return m.arg ? await rec[m.name](arg) : await rec[m.name]();
+      return invoke(rec, m, arg);
     },
     dispose() {
       rec.free();

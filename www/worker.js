@@ -9,7 +9,7 @@
 // Errors answer { id, ok: false, error: { name, message } }. The methods a page may call
 // are api.js's METHODS.
 
-import { method } from './api.js';
+import { invoke, method } from './api.js';
 import { importPackage } from './vitrine.js';
 
 let rec = null;
@@ -46,7 +46,7 @@ self.onmessage = async (ev) => {
       const { arg, stored } = ev.data;
       const m = method(ev.data.method, 'vitrine worker');
       rec.setStoredHistory(stored ?? undefined);
-      const result = m.arg ? await rec[m.name](arg) : await rec[m.name]();
+      const result = await invoke(rec, m, arg);
       reply(id, true, { result, stored: rec.storedHistory() ?? null, backend: rec.backend });
     } else {
       throw new Error(`vitrine worker: unknown op ${op}`);

@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::format::{
     validate_metadata, FormatError, ItemCatalog, Metadata, TensorData, WeightFile,
+    SEARCH_INDEX_TENSOR,
 };
 use crate::history::{EventKind, HistoryEvent};
 use crate::kernels::{CpuKernel, HeadPlan, UserQuery};
@@ -43,6 +44,7 @@ pub mod explain;
 pub mod rank;
 mod request;
 pub mod score;
+pub mod search;
 
 use eligibility::Eligibility;
 use explain::{Explainer, Placement, Signals};
@@ -68,6 +70,15 @@ pub enum RecommendError {
     /// [`RecommendError::Format`] ([`crate::format::validate_metadata`]).
     #[error("inconsistent weight file: {0}")]
     Inconsistent(String),
+    /// The weight file's `search.index` section is present but corrupt (bad version,
+    /// hash, or structure; see `docs/search.md`).
+    #[error("search index section: {0}")]
+    SearchIndex(#[from] crate::search::SearchIndexError),
+    /// `search()` was called on a weight file without a `search.index` section (written
+    /// before search existed, or by a trainer that skipped it): search is unavailable,
+    /// recommendations still work.
+    #[error("search is unavailable: this weight file has no search index (retrain or re-quantize it with a vitrine that writes `search.index`)")]
+    SearchUnavailable,
 }
 
 /// Options of one `recommend()` call; field names are the JavaScript ones (camelCase).
@@ -254,6 +265,9 @@ pub struct Recommender {
     is_new: Vec<bool>,
     /// Popularity share as a logit (the fallback ranking and its score).
     popularity_logit: Vec<f32>,
+    /// The product-search index (`search.index`) and its price facet, when the file
+    /// has one.
+    search_index: Option<search::Searchable>,
 }
 
 /// Largest `k` a call may ask for.
@@ -280,7 +294,8 @@ impl Recommender {
     /// vectors move into the scoring plan.
     pub fn from_weight_file(mut file: WeightFile) -> Result<Recommender, RecommendError> {
         let model = Model::from_weights(&file)?;
-        file.tensors.retain(|name, _| name == POPULARITY_TENSOR);
+        file.tensors
+            .retain(|name, _| name == POPULARITY_TENSOR || name == SEARCH_INDEX_TENSOR);
         let plan = model.head_plan(model.item_vectors());
         Self::assemble(file, model, plan)
     }
@@ -306,7 +321,9 @@ impl Recommender {
             ));
         }
         let popularity = popularity_prior(&file, n)?;
+        let search_index = search::load_index(&file, n)?;
         let metadata = file.metadata;
+        let search_index = search_index.map(|index| search::Searchable::new(index, &metadata));
         let index: HashMap<String, u32> = (metadata.items.ids.iter().enumerate())
             .map(|(i, id)| (id.clone(), i as u32))
             .collect();
@@ -331,6 +348,7 @@ impl Recommender {
             category_by_lower,
             is_new,
             popularity_logit,
+            search_index,
         })
     }
 
@@ -649,7 +667,7 @@ fn popularity_prior(file: &WeightFile, n: usize) -> Result<Vec<f32>, RecommendEr
             "{POPULARITY_TENSOR} has {} values for {n} items",
             v.len()
         )),
-        TensorData::I32(_) => bad(format!("{POPULARITY_TENSOR} is not F32")),
+        TensorData::I32(_) | TensorData::U8(_) => bad(format!("{POPULARITY_TENSOR} is not F32")),
     }
 }
 

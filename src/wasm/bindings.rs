@@ -17,6 +17,7 @@ use super::types::{
 use crate::history::{HistoryStore, StoredEvent};
 use crate::kernels::scorer::{BackendChoice, Scorer};
 use crate::kernels::CpuKernel;
+use crate::recommend::search::SearchRequest;
 use crate::recommend::{RecommendOptions, Recommender};
 
 /// Installs the panic hook so a Rust panic shows its message in the browser console.
@@ -217,6 +218,22 @@ impl WasmRecommender {
             s.calls += 1;
         }
         to_js(&recs)
+    }
+
+    /// Searches the catalogue for `query` (a string; any text is safe), filtered by
+    /// `options` `{ k?, filter?, exclude?, personalize?, facets? }` (see `SearchRequest`)
+    /// and personalised by the stored history (as `recommend()` reads it). Returns
+    /// `{ words, results: [{ item, index, title, category, price, score, textScore,
+    /// reasons }], total, personalized, facets, suggestions }`. Throws an `Error` naming
+    /// search when the weight file has no search index, or for invalid options.
+    pub fn search(&self, query: JsValue, options: JsValue) -> Result<JsValue, JsError> {
+        let query = js_options::parse_query(&query).map_err(js_err)?;
+        let req: SearchRequest = parse_options(&options, "search options").map_err(js_err)?;
+        let stored = self.storage.read(unix_now()).entries();
+        let (history, _unknown) = self.engine.resolve_history(&stored);
+        let res = (self.engine.search(&history, &query, &req))
+            .map_err(|e| JsError::new(&format!("search: {e}")))?;
+        to_js(&res)
     }
 
     /// The stored history, oldest first: `[{ item, type, at, title }]` (`title` is null

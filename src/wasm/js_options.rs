@@ -64,6 +64,9 @@ pub enum OptionsError {
     /// `options.historyLimits` fails [`crate::history::HistoryLimits::validate`].
     #[error("options: `historyLimits`: {0}")]
     HistoryLimits(String),
+    /// `search()`'s first argument is not a string.
+    #[error("search: `query` must be a string")]
+    QueryNotString,
 }
 
 /// Converts a JavaScript value to JSON (`undefined`/`null` → `None`).
@@ -157,6 +160,12 @@ pub fn parse_options<T: DeserializeOwned + Default>(
             what: what.to_string(),
         }),
     }
+}
+
+/// `search()`'s query: any string (untrusted text is fine: the search caps it), else
+/// [`OptionsError::QueryNotString`].
+pub fn parse_query(value: &JsValue) -> Result<String, OptionsError> {
+    value.as_string().ok_or(OptionsError::QueryNotString)
 }
 
 /// Parses `record()`'s argument (its time is checked by [`event_time`]).

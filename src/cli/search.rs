@@ -1,0 +1,590 @@
+//! `vitrine search` (one query, the browser's `search()`) and `vitrine search-eval` (the
+//! offline quality proxy of product search).
+//!
+//! # The proxy (`search-eval`)
+//! For each held-out next purchase — the leave-last-out test targets, and the validation
+//! targets for tuning — a query is made from the target's title: one or two consecutive
+//! title words (which length is drawn first, the other tried when none qualifies) that
+//! match at least `--min-matches` catalogue items (every word but the last equals a title
+//! word, the last prefixes one; the same rule as `bench/search/make-queries.mjs`), and a
+//! variant with one random edit (substitution, deletion, insertion, adjacent
+//! transposition) in a word of ≥ 4 letters. The shopper's history is the case's history.
+//! With `rank` the target's 1-based position in the top [`EVAL_K`]:
+//!
+//! ```text
+//! MRR      = mean(1/rank)             (0 beyond EVAL_K)
+//! HR@10    = mean[rank ≤ 10]
+//! NDCG@10  = mean(1/log2(rank + 1))   (rank ≤ 10, else 0)
+//! ```
+//!
+//! reported for text-only search (weight 0) and personalised search (the chosen weight),
+//! clean and typo. Deterministic under `--seed` (SplitMix64, modulo rule).
+use std::collections::HashSet;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use super::{load_data, make_split, DataArgs};
+use vitrine::eval::EvalCase;
+use vitrine::history::{EventKind, HistoryEvent};
+use vitrine::recommend::search::{
+    SearchReason, SearchRequest, SearchResponse, CANDIDATE_POOL, DEFAULT_PERSONALIZE,
+};
+use vitrine::recommend::{score, Recommender};
+use vitrine::rng::SplitMix64;
+use vitrine::search::{personalize, search, tokenize, SearchOptions};
+
+/// Results read per query (MRR counts ranks up to here).
+pub const EVAL_K: usize = 100;
+/// Personalisation weights tried by `--tune`.
+const TUNE_GRID: [f32; 11] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
+
+#[derive(Args)]
+pub(super) struct SearchArgs {
+    /// The weight file.
+    #[arg(long, default_value = "www/models/online-retail.vitrine")]
+    model: PathBuf,
+    /// Comma-separated item ids viewed, oldest first.
+    #[arg(long, value_delimiter = ',', default_value = "")]
+    history: Vec<String>,
+    /// How many results.
+    #[arg(short, long, default_value_t = 10)]
+    k: usize,
+    /// Weight of the model's score in the re-rank, 0..=1 (default: the built-in one).
+    #[arg(long)]
+    personalize: Option<f32>,
+    /// Full options as JSON (same object the browser's `search()` takes).
+    #[arg(long)]
+    options: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// The query.
+    query: String,
+}
+
+#[derive(Args)]
+pub(super) struct SearchEvalArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// The weight file (trained on the same data).
+    #[arg(long, default_value = "www/models/online-retail.vitrine")]
+    model: PathBuf,
+    /// Random seed of the query words and typos.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// A query must match at least this many catalogue items.
+    #[arg(long, default_value_t = 20)]
+    min_matches: usize,
+    /// Personalisation weight to report (default: the built-in one, or the tuned one).
+    #[arg(long)]
+    personalize: Option<f32>,
+    /// Pick the weight on the validation queries (NDCG@10, clean and typo pooled).
+    #[arg(long)]
+    tune: bool,
+    /// Write `catalog.json` and `queries.jsonl` for bench/search here.
+    #[arg(long)]
+    write_queries: Option<PathBuf>,
+}
+
+/// `vitrine search`.
+pub(super) fn cmd_search(a: SearchArgs) -> Result<()> {
+    let bytes = fs::read(&a.model).with_context(|| format!("reading {}", a.model.display()))?;
+    let rec = Recommender::from_bytes(&bytes)
+        .with_context(|| format!("loading {}", a.model.display()))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    let ids: Vec<&str> = (a.history.iter().map(|s| s.trim()))
+        .filter(|s| !s.is_empty())
+        .collect();
+    let mut history = Vec::with_capacity(ids.len());
+    for (i, id) in ids.iter().enumerate() {
+        let item =
+            (rec.item_index(id)).with_context(|| format!("--history: unknown item id {id:?}"))?;
+        // Oldest first, a minute apart.
+        let at = now - 60.0 * (ids.len() - i) as f64;
+        let kind = EventKind::View;
+        history.push(HistoryEvent { item, kind, at });
+    }
+    let mut req: SearchRequest = match &a.options {
+        Some(json) => {
+            serde_json::from_str(json).context("--options is not a valid search options object")?
+        }
+        None => SearchRequest::default(),
+    };
+    if a.options.is_none() || a.k != 10 {
+        req.k = a.k;
+    }
+    if a.personalize.is_some() {
+        req.personalize = a.personalize;
+    }
+    let t = Instant::now();
+    let res = rec.search(&history, &a.query, &req)?;
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&res)?);
+        return Ok(());
+    }
+    print_response(&res);
+    eprintln!(
+        "searched {} items in {ms:.2} ms ({} matches{})",
+        rec.n_items(),
+        res.total,
+        if res.personalized {
+            ", personalised"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
+
+/// The table of `vitrine search` (the same style as `vitrine recommend`).
+fn print_response(res: &SearchResponse) {
+    println!(
+        "{:>3}  {:<10} {:<40} {:>7} {:>7}  because",
+        "#", "item", "title", "score", "text"
+    );
+    for (i, r) in res.results.iter().enumerate() {
+        let why: Vec<String> = r.reasons.iter().map(reason_text).collect();
+        let title: String = r.title.chars().take(40).collect();
+        println!(
+            "{:>3}  {:<10} {:<40} {:>7.4} {:>7.4}  {}",
+            i + 1,
+            r.item,
+            title,
+            r.score,
+            r.text_score,
+            why.join(", ")
+        );
+    }
+    if let Some(s) = &res.suggestions {
+        if let Some(q) = &s.did_you_mean {
+            println!("no match; did you mean {q:?}?");
+        }
+        let from = s.popular_category.as_deref().unwrap_or("all categories");
+        println!("popular in {from}:");
+        for (i, r) in s.popular.iter().enumerate() {
+            println!("{:>3}  {:<10} {}", i + 1, r.item, r.title);
+        }
+    }
+}
+
+fn reason_text(r: &SearchReason) -> String {
+    match r {
+        SearchReason::Match { terms, .. } => {
+            let t: Vec<String> = (terms.iter())
+                .map(|m| match (m.distance, m.prefix) {
+                    (0, false) => m.term.clone(),
+                    (0, true) => format!("{}…→{}", m.word, m.term),
+                    (d, _) => format!("{}~{}({d})", m.word, m.term),
+                })
+                .collect();
+            format!("matches {}", t.join(" "))
+        }
+        SearchReason::History {
+            item,
+            event,
+            weight,
+            ..
+        } => format!(
+            "{} {item} ({:.0}%)",
+            format!("{event:?}").to_lowercase(),
+            weight * 100.0
+        ),
+        SearchReason::Popular => "popular".into(),
+    }
+}
+
+/// One evaluation query.
+#[derive(Clone, Debug)]
+struct EvalQuery {
+    query: String,
+    typo: bool,
+    valid: bool,
+    /// Index of the case in its split.
+    case: usize,
+    target: u32,
+}
+
+/// Catalogue titles as folded words, for the matching rule.
+struct Words {
+    titles: Vec<Vec<String>>,
+}
+
+impl Words {
+    fn new(rec: &Recommender) -> Words {
+        let titles = (rec.catalog().titles.iter())
+            .map(|t| tokenize(t).into_iter().map(|t| t.text).collect())
+            .collect();
+        Words { titles }
+    }
+
+    /// Items matching `words`: each word but the last equals a title word, the last
+    /// prefixes one.
+    fn matches(&self, words: &[&str]) -> usize {
+        let Some((last, rest)) = words.split_last() else {
+            return 0;
+        };
+        (self.titles.iter())
+            .filter(|t| {
+                rest.iter().all(|w| t.iter().any(|x| x == w))
+                    && t.iter().any(|x| x.starts_with(last))
+            })
+            .count()
+    }
+}
+
+/// A query of one or two consecutive words of `title` matching ≥ `min` items.
+fn clean_query(
+    words: &Words,
+    title: &[String],
+    min: usize,
+    rng: &mut SplitMix64,
+) -> Option<String> {
+    let first = 1 + rng.below_mod(2);
+    for len in [first, 3 - first] {
+        let cands: Vec<Vec<&str>> = (title.windows(len))
+            .map(|w| w.iter().map(String::as_str).collect::<Vec<_>>())
+            .filter(|w| words.matches(w) >= min)
+            .collect();
+        if !cands.is_empty() {
+            return Some(cands[rng.below_mod(cands.len())].join(" "));
+        }
+    }
+    None
+}
+
+/// `query` with one random edit in a word of at least 4 letters (`None`: no such word).
+fn typo_query(query: &str, rng: &mut SplitMix64) -> Option<String> {
+    let mut words: Vec<Vec<char>> = query.split(' ').map(|w| w.chars().collect()).collect();
+    let long: Vec<usize> = (0..words.len()).filter(|&i| words[i].len() >= 4).collect();
+    if long.is_empty() {
+        return None;
+    }
+    let w = &mut words[long[rng.below_mod(long.len())]];
+    let letter = (b'a' + rng.below_mod(26) as u8) as char;
+    let at = rng.below_mod(w.len());
+    match rng.below_mod(4) {
+        0 if w[at] == letter => {
+            w[at] = if letter == 'z' {
+                'a'
+            } else {
+                (letter as u8 + 1) as char
+            }
+        }
+        0 => w[at] = letter,
+        1 => {
+            w.remove(at);
+        }
+        2 => w.insert(at, letter),
+        _ => {
+            let at = at.min(w.len() - 2);
+            if w[at] == w[at + 1] {
+                w[at] = if w[at] == 'x' { 'y' } else { 'x' };
+            } else {
+                w.swap(at, at + 1);
+            }
+        }
+    }
+    Some(
+        words
+            .iter()
+            .map(|w| w.iter().collect::<String>())
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
+}
+
+/// The queries of every validation and test case (deterministic under `seed`).
+fn make_queries(
+    rec: &Recommender,
+    valid: &[EvalCase],
+    test: &[EvalCase],
+    seed: u64,
+    min: usize,
+) -> Vec<EvalQuery> {
+    let words = Words::new(rec);
+    let mut rng = SplitMix64::new(seed);
+    let mut out = Vec::new();
+    for (is_valid, cases) in [(true, valid), (false, test)] {
+        for (case, c) in cases.iter().enumerate() {
+            let title = &words.titles[c.target as usize];
+            let Some(q) = clean_query(&words, title, min, &mut rng) else {
+                continue;
+            };
+            let typo = typo_query(&q, &mut rng);
+            let base = EvalQuery {
+                query: q,
+                typo: false,
+                valid: is_valid,
+                case,
+                target: c.target,
+            };
+            if let Some(t) = typo {
+                out.push(base.clone());
+                out.push(EvalQuery {
+                    query: t,
+                    typo: true,
+                    ..base
+                });
+            } else {
+                out.push(base);
+            }
+        }
+    }
+    out
+}
+
+/// MRR, HR@10, NDCG@10 sums.
+#[derive(Clone, Copy, Default, Debug)]
+struct Metrics {
+    n: usize,
+    mrr: f64,
+    hr10: f64,
+    ndcg10: f64,
+}
+
+impl Metrics {
+    fn add(&mut self, rank: Option<usize>) {
+        self.n += 1;
+        if let Some(r) = rank {
+            self.mrr += 1.0 / r as f64;
+            if r <= 10 {
+                self.hr10 += 1.0;
+                self.ndcg10 += 1.0 / (r as f64 + 1.0).log2();
+            }
+        }
+    }
+
+    fn mean(&self) -> (f64, f64, f64) {
+        let n = self.n.max(1) as f64;
+        (self.mrr / n, self.hr10 / n, self.ndcg10 / n)
+    }
+}
+
+/// The target's rank under each weight of `weights` for one query: the text hits of
+/// the pool, the model's logits once, [`personalize`] per weight — the steps of
+/// `Recommender::search` with no filter.
+fn ranks(
+    rec: &Recommender,
+    history: &[HistoryEvent],
+    q: &EvalQuery,
+    weights: &[f32],
+) -> Vec<Option<usize>> {
+    let index = rec.search_index().expect("checked by the caller");
+    let opts = SearchOptions {
+        k: EVAL_K.max(CANDIDATE_POOL),
+        ..SearchOptions::default()
+    };
+    let hits = search(index, &q.query, &opts, &|_| true).hits;
+    let mut logits = vec![0.0; rec.n_items()];
+    let personal = !history.is_empty();
+    if personal {
+        let mut hist = history.to_vec();
+        hist.sort_by(|a, b| a.at.total_cmp(&b.at));
+        score::logits(&rec.model, &rec.plan, rec.kernel, &hist, true, &mut logits)
+            .expect("the model's own plan");
+    }
+    (weights.iter())
+        .map(|&w| {
+            let order = personalize(hits.clone(), personal.then_some(&logits[..]), w);
+            (order.iter().take(EVAL_K))
+                .position(|h| h.doc == q.target)
+                .map(|p| p + 1)
+        })
+        .collect()
+}
+
+/// `vitrine search-eval`.
+pub(super) fn cmd_search_eval(a: SearchEvalArgs) -> Result<()> {
+    let bytes = fs::read(&a.model).with_context(|| format!("reading {}", a.model.display()))?;
+    let rec = Recommender::from_bytes(&bytes)
+        .with_context(|| format!("loading {}", a.model.display()))?;
+    if rec.search_index().is_none() {
+        bail!(
+            "{} has no search index (retrain it with this vitrine)",
+            a.model.display()
+        );
+    }
+    let ds = load_data(&a.data)?;
+    let same = ds.items.len() == rec.n_items()
+        && (ds.items.iter().zip(&rec.catalog().ids)).all(|(x, id)| x.id == *id);
+    if !same {
+        bail!("the weight file's catalogue is not this dataset's (train it on the same data)");
+    }
+    let split = make_split(&ds, &a.data);
+    let queries = make_queries(&rec, &split.valid, &split.test, a.seed, a.min_matches);
+    eprintln!(
+        "{} queries ({} validation, {} test; {} with a typo)",
+        queries.len(),
+        queries.iter().filter(|q| q.valid).count(),
+        queries.iter().filter(|q| !q.valid).count(),
+        queries.iter().filter(|q| q.typo).count()
+    );
+    if let Some(dir) = &a.write_queries {
+        write_queries(dir, &rec, &queries, &split.valid, &split.test)?;
+    }
+    check_against_search(&rec, &queries, &split.valid, &split.test)?;
+    let history = |q: &EvalQuery| -> &[HistoryEvent] {
+        let cases = if q.valid { &split.valid } else { &split.test };
+        &cases[q.case].history
+    };
+    let mut weight = a.personalize.unwrap_or(DEFAULT_PERSONALIZE);
+    if a.tune {
+        weight = tune(&rec, &queries, &history);
+    }
+    let weights = [0.0, weight];
+    let mut m = [[Metrics::default(); 2]; 2]; // [typo][weight]
+    let t = Instant::now();
+    for q in queries.iter().filter(|q| !q.valid) {
+        for (j, r) in ranks(&rec, history(q), q, &weights).into_iter().enumerate() {
+            m[usize::from(q.typo)][j].add(r);
+        }
+    }
+    print_table(&m, weight);
+    eprintln!("evaluated in {:.1}s", t.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Picks the weight with the best validation NDCG@10 (clean and typo pooled; the
+/// smallest on ties) and prints the curve.
+fn tune<'a>(
+    rec: &Recommender,
+    queries: &'a [EvalQuery],
+    history: &dyn Fn(&'a EvalQuery) -> &'a [HistoryEvent],
+) -> f32 {
+    let mut m = [Metrics::default(); TUNE_GRID.len()];
+    for q in queries.iter().filter(|q| q.valid) {
+        for (j, r) in ranks(rec, history(q), q, &TUNE_GRID)
+            .into_iter()
+            .enumerate()
+        {
+            m[j].add(r);
+        }
+    }
+    println!("validation curve (clean + typo): weight → MRR, HR@10, NDCG@10");
+    let mut best = (0.0f32, f64::NEG_INFINITY);
+    for (w, x) in TUNE_GRID.iter().zip(&m) {
+        let (mrr, hr, ndcg) = x.mean();
+        println!("  {w:.1} → {mrr:.4}, {hr:.4}, {ndcg:.4}");
+        if ndcg > best.1 {
+            best = (*w, ndcg);
+        }
+    }
+    println!(
+        "tuned personalize weight: {:.1} (NDCG@10 {:.4})",
+        best.0, best.1
+    );
+    best.0
+}
+
+fn print_table(m: &[[Metrics; 2]; 2], weight: f32) {
+    println!("\n| search (test queries) | queries | MRR | HR@10 | NDCG@10 |");
+    println!("|---|---:|---:|---:|---:|");
+    for (t, variant) in ["clean", "typo"].iter().enumerate() {
+        for (j, name) in ["text only", "personalised"].iter().enumerate() {
+            let (mrr, hr, ndcg) = m[t][j].mean();
+            let label = if j == 1 {
+                format!("{name} (w = {weight:.1})")
+            } else {
+                name.to_string()
+            };
+            println!(
+                "| {label}, {variant} | {} | {mrr:.4} | {hr:.4} | {ndcg:.4} |",
+                m[t][j].n
+            );
+        }
+    }
+}
+
+/// Checks that the proxy's decomposition ranks as `Recommender::search` does, on the
+/// first test queries (text only and personalised at the default weight).
+fn check_against_search(
+    rec: &Recommender,
+    queries: &[EvalQuery],
+    valid: &[EvalCase],
+    test: &[EvalCase],
+) -> Result<()> {
+    for q in queries.iter().filter(|q| !q.valid).take(20) {
+        let h = &(if q.valid { valid } else { test })[q.case].history;
+        for w in [0.0, DEFAULT_PERSONALIZE] {
+            let req = SearchRequest {
+                k: EVAL_K,
+                personalize: Some(w),
+                facets: false,
+                ..SearchRequest::default()
+            };
+            let res = rec.search(h, &q.query, &req)?;
+            let want = res
+                .results
+                .iter()
+                .position(|r| r.index == q.target)
+                .map(|p| p + 1);
+            if ranks(rec, h, q, &[w])[0] != want {
+                bail!(
+                    "search-eval and Recommender::search disagree on {:?}",
+                    q.query
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `catalog.json` and `queries.jsonl` in bench/search's format.
+fn write_queries(
+    dir: &Path,
+    rec: &Recommender,
+    queries: &[EvalQuery],
+    valid: &[EvalCase],
+    test: &[EvalCase],
+) -> Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let c = rec.catalog();
+    let catalog: Vec<serde_json::Value> = (0..rec.n_items())
+        .map(|i| {
+            let mut o = serde_json::json!({ "id": c.ids[i], "title": c.titles[i] });
+            if c.category[i] != 0 {
+                o["category"] = rec.category_name(i).into();
+            }
+            if let Some(p) = c.price[i] {
+                o["price"] = p.into();
+            }
+            o
+        })
+        .collect();
+    let path = dir.join("catalog.json");
+    fs::write(&path, serde_json::to_vec(&catalog)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    let path = dir.join("queries.jsonl");
+    let mut f = std::io::BufWriter::new(
+        fs::File::create(&path).with_context(|| format!("writing {}", path.display()))?,
+    );
+    let mut seen = HashSet::new();
+    for q in queries {
+        let cases = if q.valid { valid } else { test };
+        seen.insert(cases[q.case].user);
+        let line = serde_json::json!({
+            "query": q.query,
+            "target": c.ids[q.target as usize],
+            "variant": if q.typo { "typo" } else { "clean" },
+            "split": if q.valid { "valid" } else { "test" },
+        });
+        writeln!(f, "{line}")?;
+    }
+    f.flush()?;
+    eprintln!(
+        "wrote {} ({} queries, {} shoppers)",
+        path.display(),
+        queries.len(),
+        seen.len()
+    );
+    Ok(())
+}

@@ -1,0 +1,563 @@
+//! `search()`: product search over the weight file's `search.index` section, with the
+//! recommendation engine's filters and a personalised re-rank by the same model logits
+//! `recommend()` uses.
+//!
+//! # Pipeline
+//! 1. **Eligibility** ([`super::eligibility`]): `filter` and `exclude` exactly as for
+//!    `recommend()` (unknown category names and ids are errors, as there). Items in the
+//!    history are *not* left out: a shopper may search for what they bought.
+//! 2. **Text match** ([`crate::search::search`]): BM25 with typo tolerance and a prefix
+//!    last word; the best `max(k, `[`CANDIDATE_POOL`]`)` eligible hits when
+//!    personalising, else the best `k`. Facets and `total` cover every eligible match.
+//! 3. **Personalised re-rank** ([`crate::search::personalize`]), only when the history is
+//!    non-empty and the weight `w > 0`: with `z_i` the model's logit for item `i` given
+//!    the history ([`super::score`]: encoder, head, transition-memory term — the same
+//!    user vector `recommend()` reads),
+//!
+//!    ```text
+//!    m_i     = (z_i − min_pool z) / (max_pool z − min_pool z)      (0 when all equal)
+//!    score_i = (1 − w)·text_score_i + w·m_i                        (stable sort)
+//!    ```
+//!
+//!    then the top `k`. An empty history or `w = 0` gives exactly the text order, and
+//!    `score = textScore`. `w` defaults to [`DEFAULT_PERSONALIZE`].
+//! 4. **Reasons**: a `match` reason with the matched terms and their UTF-16 spans in the
+//!    title (highlighting), and, for a hit the re-rank moved above its text rank, the
+//!    `history` reasons of [`super::explain`] ("because you viewed X").
+//! 5. **Suggestions** when nothing matches: the search module's corrected spellings
+//!    (`didYouMean`), then the most popular eligible items of the closest category —
+//!    the category of the best hit for `didYouMean` (all categories when there is none)
+//!    — flagged `popular`.
+use serde::{Deserialize, Serialize};
+
+use super::eligibility::Eligibility;
+use super::explain::{Explainer, Signals};
+use super::{Filter, Reason, RecommendError, RecommendOptions, Recommender};
+use crate::format::{Metadata, Tensor, TensorData, WeightFile, SEARCH_INDEX_TENSOR};
+use crate::history::HistoryEvent;
+use crate::search::{
+    self as text, Doc, Facets, Hit, PriceFacet, SearchIndex, SearchIndexError, SearchOptions,
+    SearchResults,
+};
+
+/// Default weight of the model's score in the personalised re-rank (`personalize`
+/// option). 0 = text order only, 1 = model order among the candidate pool.
+pub const DEFAULT_PERSONALIZE: f32 = 0.3;
+/// Text hits re-ranked when personalising (at least `k`).
+pub const CANDIDATE_POOL: usize = 200;
+
+/// Options of one `search()` call; field names are the JavaScript ones (camelCase).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct SearchRequest {
+    /// How many results (1..=1000).
+    pub k: usize,
+    /// Attribute filters (as for `recommend()`).
+    pub filter: Filter,
+    /// Item ids never to return.
+    pub exclude: Vec<String>,
+    /// Weight of the model's score in [0, 1] (`None`: [`DEFAULT_PERSONALIZE`]).
+    pub personalize: Option<f32>,
+    /// Compute category and price facets over every eligible match.
+    pub facets: bool,
+}
+
+impl Default for SearchRequest {
+    fn default() -> Self {
+        SearchRequest {
+            k: 10,
+            filter: Filter::default(),
+            exclude: Vec::new(),
+            personalize: None,
+            facets: true,
+        }
+    }
+}
+
+/// One search result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchResult {
+    /// Store item id.
+    pub item: String,
+    /// Catalog index.
+    pub index: u32,
+    /// Display title.
+    pub title: String,
+    /// Category name.
+    pub category: String,
+    /// Price, when known.
+    pub price: Option<f32>,
+    /// Final score in [0, 1]: the text score, or its blend with the model's.
+    pub score: f32,
+    /// Text score in (0, 1], 1 for the best text match (0 for a `popular` suggestion).
+    pub text_score: f32,
+    /// Why it is here: `match` first, then `history` reasons (or `popular`).
+    pub reasons: Vec<SearchReason>,
+}
+
+/// A query word a result matched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MatchedTerm {
+    /// The query word (folded).
+    pub word: String,
+    /// The catalogue term it matched.
+    pub term: String,
+    /// Edits between them (0: exact or prefix).
+    pub distance: u8,
+    /// Matched as a prefix (search-as-you-type).
+    pub prefix: bool,
+}
+
+/// A title span to highlight: `title.slice(start, end)` in JavaScript (UTF-16 units).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TitleSpan {
+    /// First UTF-16 code unit.
+    pub start: u32,
+    /// One past the last.
+    pub end: u32,
+}
+
+/// Why a search result is listed; serialised with a `kind` tag (`match`, `history`,
+/// `popular`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum SearchReason {
+    /// The text matched: the terms and the title spans to highlight.
+    Match {
+        /// Matched query words.
+        terms: Vec<MatchedTerm>,
+        /// Title tokens that matched, in title order.
+        spans: Vec<TitleSpan>,
+    },
+    /// Personalisation moved it up: a history item it relates to.
+    History {
+        /// Item id of the history event.
+        item: String,
+        /// Its title.
+        title: String,
+        /// What the shopper did.
+        event: crate::history::EventKind,
+        /// Share of the contribution.
+        weight: f32,
+    },
+    /// Not a match: a popular item of the closest category (no-result suggestion).
+    Popular,
+}
+
+/// Category count of the facets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CategoryFacet {
+    /// Category name.
+    pub name: String,
+    /// Eligible matches in it.
+    pub count: u32,
+}
+
+/// Price band of the facets, `[min, max)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PriceBandFacet {
+    /// Inclusive lower edge (`null`: unbounded).
+    pub min: Option<f32>,
+    /// Exclusive upper edge (`null`: unbounded).
+    pub max: Option<f32>,
+    /// Eligible matches priced in the band.
+    pub count: u32,
+}
+
+/// Facets over every eligible match.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchFacets {
+    /// By count, then name.
+    pub categories: Vec<CategoryFacet>,
+    /// Matches without a category.
+    pub no_category: u32,
+    /// Quartile bands of the catalogue's prices, ascending.
+    pub price_bands: Vec<PriceBandFacet>,
+    /// Matches without a price.
+    pub no_price: u32,
+}
+
+/// A corrected spelling of a query word.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Correction {
+    /// The query word (folded).
+    pub word: String,
+    /// A catalogue term close to it.
+    pub term: String,
+    /// Edits between them.
+    pub distance: u8,
+}
+
+/// What to show when nothing matches.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NoResults {
+    /// The query with each unknown word replaced by its best correction.
+    pub did_you_mean: Option<String>,
+    /// Corrections, closest first.
+    pub corrections: Vec<Correction>,
+    /// The category the popular items come from (`None`: all categories).
+    pub popular_category: Option<String>,
+    /// Popular eligible items of that category (reason `popular`).
+    pub popular: Vec<SearchResult>,
+}
+
+/// What `search()` returns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchResponse {
+    /// The query words used (folded, deduplicated, capped).
+    pub words: Vec<String>,
+    /// The results, best first.
+    pub results: Vec<SearchResult>,
+    /// Eligible matches in all.
+    pub total: u32,
+    /// Whether the model's scores re-ranked the results.
+    pub personalized: bool,
+    /// Facets (when asked for).
+    pub facets: Option<SearchFacets>,
+    /// Suggestions (only when nothing matched).
+    pub suggestions: Option<NoResults>,
+}
+
+/// The catalogue as search documents: title and category name (none for category 0,
+/// "unknown"), doc id = catalog index.
+pub fn catalog_docs(metadata: &Metadata) -> Vec<Doc<'_>> {
+    let items = &metadata.items;
+    (0..items.titles.len())
+        .map(|i| {
+            let c = items.category.get(i).copied().unwrap_or(0) as usize;
+            Doc {
+                title: &items.titles[i],
+                category: (c > 0)
+                    .then(|| metadata.categories.get(c).map(String::as_str))
+                    .flatten(),
+                extra: None,
+            }
+        })
+        .collect()
+}
+
+/// Builds the catalogue's index and stores it in `file` as the `U8` tensor
+/// [`SEARCH_INDEX_TENSOR`] (replacing any). Returns the section's size in bytes.
+pub fn attach_index(file: &mut WeightFile) -> Result<usize, SearchIndexError> {
+    let bytes = SearchIndex::build(&catalog_docs(&file.metadata))?.to_bytes();
+    let len = bytes.len();
+    file.tensors.insert(
+        SEARCH_INDEX_TENSOR.to_string(),
+        Tensor {
+            shape: vec![len],
+            data: TensorData::U8(bytes),
+        },
+    );
+    Ok(len)
+}
+
+/// Reads the `search.index` section (`None` when absent): a `U8` tensor holding an index
+/// of exactly `n` documents.
+pub(super) fn load_index(
+    file: &WeightFile,
+    n: usize,
+) -> Result<Option<SearchIndex>, RecommendError> {
+    let Some(t) = file.tensors.get(SEARCH_INDEX_TENSOR) else {
+        return Ok(None);
+    };
+    let TensorData::U8(bytes) = &t.data else {
+        return Err(RecommendError::Inconsistent(format!(
+            "{SEARCH_INDEX_TENSOR} is not a U8 byte section"
+        )));
+    };
+    let index = SearchIndex::from_bytes(bytes)?;
+    if index.n_docs() != n {
+        return Err(RecommendError::Inconsistent(format!(
+            "{SEARCH_INDEX_TENSOR} indexes {} documents, the catalog has {n} items",
+            index.n_docs()
+        )));
+    }
+    Ok(Some(index))
+}
+
+/// The loaded index with what every search reuses: prices by item (NaN: none) and the
+/// price facet's band edges (quartiles of the catalogue's prices, fixed at load).
+pub(super) struct Searchable {
+    index: SearchIndex,
+    prices: Vec<f32>,
+    edges: Vec<f32>,
+}
+
+impl Searchable {
+    pub(super) fn new(index: SearchIndex, metadata: &Metadata) -> Searchable {
+        let prices: Vec<f32> = (metadata.items.price.iter())
+            .map(|p| p.unwrap_or(f32::NAN))
+            .collect();
+        let edges = text::facets::quantile_edges(&prices, text::facets::DEFAULT_PRICE_BANDS);
+        Searchable {
+            index,
+            prices,
+            edges,
+        }
+    }
+}
+
+/// A validated request: the eligibility mask and the re-rank weight.
+struct Checked {
+    eligible: Eligibility,
+    weight: f32,
+    k: usize,
+}
+
+impl Recommender {
+    /// The search index, when the weight file has one.
+    pub fn search_index(&self) -> Option<&SearchIndex> {
+        self.search_index.as_ref().map(|s| &s.index)
+    }
+
+    /// Searches the catalogue for `query` (untrusted: any string gives results or an
+    /// empty list, never an error), filtered and personalised by `history` (see the
+    /// module docs). Errors: [`RecommendError::SearchUnavailable`] without an index;
+    /// invalid options and history as for [`Recommender::recommend`].
+    pub fn search(
+        &self,
+        history: &[HistoryEvent],
+        query: &str,
+        request: &SearchRequest,
+    ) -> Result<SearchResponse, RecommendError> {
+        let s = (self.search_index.as_ref()).ok_or(RecommendError::SearchUnavailable)?;
+        let c = self.check_search(request)?;
+        let personal = !history.is_empty() && c.weight > 0.0;
+        let opts = SearchOptions {
+            k: if personal {
+                c.k.max(CANDIDATE_POOL)
+            } else {
+                c.k
+            },
+            price: request.facets.then_some(PriceFacet {
+                prices: &s.prices,
+                edges: &s.edges,
+            }),
+            ..SearchOptions::default()
+        };
+        let is_eligible = |d: u32| c.eligible.is_eligible(d);
+        let found = text::search(&s.index, query, &opts, &is_eligible);
+        let text_rank: Vec<u32> = found.hits.iter().map(|h| h.doc).collect();
+        let (hits, explainer_input) = if personal {
+            let (logits, prepared) = self.search_logits(history, c.k)?;
+            let hits = text::personalize(found.hits.clone(), Some(&logits), c.weight);
+            (hits, Some(prepared))
+        } else {
+            (text::personalize(found.hits.clone(), None, 0.0), None)
+        };
+        let explainer = explainer_input.as_ref().map(|p| {
+            Explainer::new(
+                self,
+                Signals {
+                    history: &p.history,
+                    attention: &p.attention,
+                    n_real: p.history.len(),
+                    context: None,
+                    basket: &[],
+                    personal: true,
+                },
+            )
+        });
+        let results = (hits.iter().take(c.k).enumerate())
+            .map(|(pos, h)| {
+                let moved_up = text_rank
+                    .iter()
+                    .position(|&d| d == h.doc)
+                    .is_some_and(|t| pos < t);
+                self.search_result(h, explainer.as_ref().filter(|_| moved_up))
+            })
+            .collect();
+        let suggestions = (found.total == 0).then(|| self.no_results(&s.index, &found, &c));
+        Ok(SearchResponse {
+            words: found.words.clone(),
+            results,
+            total: found.total,
+            personalized: personal,
+            facets: request.facets.then(|| facets_json(&found.facets)),
+            suggestions,
+        })
+    }
+
+    /// Validates a request the way `recommend()` validates its options (k, price bounds,
+    /// known categories and ids) and builds the eligibility mask.
+    fn check_search(&self, request: &SearchRequest) -> Result<Checked, RecommendError> {
+        let as_options = RecommendOptions {
+            k: request.k,
+            exclude: request.exclude.clone(),
+            filter: request.filter.clone(),
+            exclude_seen: false,
+            ..RecommendOptions::default()
+        };
+        Self::validate_numbers(&as_options)?;
+        let resolved = self.resolve(&as_options, true)?;
+        let weight = request.personalize.unwrap_or(DEFAULT_PERSONALIZE);
+        if !(weight.is_finite() && (0.0..=1.0).contains(&weight)) {
+            return Err(RecommendError::InvalidOption(format!(
+                "personalize must be between 0 and 1, got {weight}"
+            )));
+        }
+        Ok(Checked {
+            eligible: Eligibility::new(self, &request.filter, &resolved.exclude),
+            weight,
+            k: request.k,
+        })
+    }
+
+    /// The model's logits for every item given `history` (encoder, head, memory term:
+    /// `recommend()`'s path without boosts), and the prepared request (explanations).
+    fn search_logits(
+        &self,
+        history: &[HistoryEvent],
+        k: usize,
+    ) -> Result<(Vec<f32>, super::Prepared), RecommendError> {
+        let options = RecommendOptions {
+            k,
+            ..RecommendOptions::default()
+        };
+        let prepared = self.prepare(history, &options)?;
+        let mut logits = vec![0.0; self.n_items()];
+        if let Some(q) = &prepared.query {
+            super::score::head_logits(self.kernel, &self.plan, q, &mut logits)
+                .map_err(|e| RecommendError::Inconsistent(format!("scoring head: {e}")))?;
+            super::score::add_memory(&self.model, &prepared.history, &mut logits);
+        }
+        Ok((logits, prepared))
+    }
+
+    /// The result entry of a hit; `explainer` set: add its `history` reasons.
+    fn search_result(&self, h: &Hit, explainer: Option<&Explainer<'_>>) -> SearchResult {
+        let i = h.doc as usize;
+        let mut reasons = vec![SearchReason::Match {
+            terms: (h.matches.iter())
+                .map(|m| MatchedTerm {
+                    word: m.word.clone(),
+                    term: m.term.clone(),
+                    distance: m.distance,
+                    prefix: m.prefix,
+                })
+                .collect(),
+            spans: (h.spans.iter())
+                .map(|s| TitleSpan {
+                    start: s.start,
+                    end: s.end,
+                })
+                .collect(),
+        }];
+        if let Some(e) = explainer {
+            reasons.extend(
+                e.history_reasons(i, false)
+                    .into_iter()
+                    .filter_map(|r| match r {
+                        Reason::History {
+                            item,
+                            title,
+                            event,
+                            weight,
+                        } => Some(SearchReason::History {
+                            item,
+                            title,
+                            event,
+                            weight,
+                        }),
+                        _ => None,
+                    }),
+            );
+        }
+        SearchResult {
+            item: self.id(i).to_string(),
+            index: h.doc,
+            title: self.title(i).to_string(),
+            category: self.category_name(i).to_string(),
+            price: self.price(i),
+            score: h.score,
+            text_score: h.text_score,
+            reasons,
+        }
+    }
+
+    /// Suggestions for a query without matches: corrections, then popular eligible items
+    /// of the closest category (see the module docs).
+    fn no_results(&self, index: &SearchIndex, found: &SearchResults, c: &Checked) -> NoResults {
+        let is_eligible = |d: u32| c.eligible.is_eligible(d);
+        let category = found.did_you_mean.as_deref().and_then(|q| {
+            let opts = SearchOptions {
+                k: 1,
+                ..SearchOptions::default()
+            };
+            let best = text::search(index, q, &opts, &is_eligible)
+                .hits
+                .first()?
+                .doc;
+            Some(self.category_of(best as usize))
+        });
+        let mut items: Vec<u32> = (0..self.n_items() as u32)
+            .filter(|&i| is_eligible(i))
+            .filter(|&i| category.is_none_or(|cat| self.category_of(i as usize) == cat))
+            .collect();
+        items.sort_by(|&a, &b| {
+            let (pa, pb) = (self.popularity[a as usize], self.popularity[b as usize]);
+            pb.total_cmp(&pa).then(a.cmp(&b))
+        });
+        let popular = (items.iter().take(c.k))
+            .map(|&i| {
+                let i = i as usize;
+                SearchResult {
+                    item: self.id(i).to_string(),
+                    index: i as u32,
+                    title: self.title(i).to_string(),
+                    category: self.category_name(i).to_string(),
+                    price: self.price(i),
+                    score: 0.0,
+                    text_score: 0.0,
+                    reasons: vec![SearchReason::Popular],
+                }
+            })
+            .collect();
+        NoResults {
+            did_you_mean: found.did_you_mean.clone(),
+            corrections: (found.suggestions.iter())
+                .map(|s| Correction {
+                    word: s.word.clone(),
+                    term: s.term.clone(),
+                    distance: s.distance,
+                })
+                .collect(),
+            popular_category: category.map(|cat| self.category_name_of(cat).to_string()),
+            popular,
+        }
+    }
+
+    /// Name of category index `c`.
+    fn category_name_of(&self, c: u32) -> &str {
+        (self.metadata.categories.get(c as usize))
+            .map(String::as_str)
+            .unwrap_or(crate::features::UNKNOWN_CATEGORY)
+    }
+}
+
+/// The facets in their JavaScript shape.
+fn facets_json(f: &Facets) -> SearchFacets {
+    SearchFacets {
+        categories: (f.categories.iter())
+            .map(|c| CategoryFacet {
+                name: c.name.clone(),
+                count: c.count,
+            })
+            .collect(),
+        no_category: f.no_category,
+        price_bands: (f.price_bands.iter())
+            .map(|b| PriceBandFacet {
+                min: b.min,
+                max: b.max,
+                count: b.count,
+            })
+            .collect(),
+        no_price: f.no_price,
+    }
+}
