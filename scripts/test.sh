@@ -25,6 +25,9 @@ step "native tests (GPU parity on lavapipe required)"
 VITRINE_REQUIRE_GPU=1 cargo test
 
 step "browser tests: wasm-pack test in headless Chromium"
+# WebGPU runs on SwiftShader (a CPU emulation): the GPU parity test walks every odd shape
+# and can pass wasm-bindgen-test's 20-second default on a busy 2-core machine.
+export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-300}"
 CHROMEDRIVER=/usr/bin/chromedriver wasm-pack test --headless --chrome
 
 step "browser tests: the relaxed-SIMD build's kernels against the scalar reference"
