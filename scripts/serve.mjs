@@ -37,9 +37,11 @@ const MIME = {
   '.ts': 'text/plain; charset=utf-8',
 };
 
-// The demo's Content-Security-Policy, sent with every response (a Worker's policy comes from
-// its own script's response). www/index.html carries the same policy as a meta tag for
-// static hosting, less frame-ancestors, which only a header can set.
+// The demo's Content-Security-Policy, sent with every response under /www/ (the storefront,
+// its bench page and its Worker, whose policy comes from its own script's response).
+// www/index.html carries the same policy as a meta tag for static hosting, less
+// frame-ancestors, which only a header can set. Pages outside www/ (bench/search/) are
+// measurement harnesses with their own import maps and get no policy.
 const CSP = [
   "default-src 'self'",
   "script-src 'self' 'wasm-unsafe-eval'",
@@ -83,7 +85,7 @@ const server = http.createServer((req, res) => {
       'content-length': st.size,
       'cache-control': 'no-cache',
       'x-content-type-options': 'nosniff',
-      'content-security-policy': CSP,
+      ...(rel.startsWith('/www/') ? { 'content-security-policy': CSP } : {}),
     });
     if (req.method === 'HEAD') return res.end();
     fs.createReadStream(f).on('error', () => res.destroy()).pipe(res);
