@@ -480,35 +480,7 @@ impl WeightFile {
             .collect::<Result<Vec<_>, _>>()?;
         check_layout(&entries, data, bytes.len() - data.len())?;
 
-        let by_name: BTreeMap<&str, &Entry> =
-            entries.iter().map(|e| (e.name.as_str(), e)).collect();
-        let mut scales: BTreeMap<&str, Vec<f32>> = BTreeMap::new();
-        for e in &entries {
-            let allowed = match e.dtype {
-                Dtype::F16 => metadata.quantization == Quantization::F16,
-                Dtype::I8 => metadata.quantization == Quantization::Int8,
-                Dtype::F32 | Dtype::I32 | Dtype::U8 => true,
-            };
-            if !allowed {
-                return Err(FormatError::QuantizationMismatch {
-                    tensor: e.name.clone(),
-                    dtype: e.dtype.name(),
-                    quantization: metadata.quantization,
-                });
-            }
-            if e.dtype == Dtype::I8 {
-                let scale_name = format!("{}{SCALE_SUFFIX}", e.name);
-                let s =
-                    by_name
-                        .get(scale_name.as_str())
-                        .ok_or_else(|| FormatError::MissingScale {
-                            tensor: e.name.clone(),
-                        })?;
-                let values = check_scale(e, s, data)?;
-                scales.insert(s.name.as_str(), values);
-            }
-        }
-
+        let scales = check_dtypes(&entries, &metadata, data)?;
         let found = content_hash(data);
         if found != metadata.content_hash {
             return Err(FormatError::HashMismatch {
@@ -516,53 +488,12 @@ impl WeightFile {
                 found,
             });
         }
-
         let mut tensors = BTreeMap::new();
         for e in &entries {
             if scales.contains_key(e.name.as_str()) {
                 continue;
             }
-            let raw = &data[e.range()];
-            let values = match e.dtype {
-                Dtype::I32 => TensorData::I32(
-                    raw.chunks_exact(4)
-                        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                        .collect(),
-                ),
-                Dtype::U8 => TensorData::U8(raw.to_vec()),
-                Dtype::F32 => TensorData::F32(decode_f32(raw)),
-                Dtype::F16 => TensorData::F32(
-                    raw.chunks_exact(2)
-                        .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-                        .collect(),
-                ),
-                Dtype::I8 => {
-                    let scale_name = format!("{}{SCALE_SUFFIX}", e.name);
-                    let scale = scales.get(scale_name.as_str()).ok_or_else(|| {
-                        FormatError::MissingScale {
-                            tensor: e.name.clone(),
-                        }
-                    })?;
-                    let cols = e.shape.last().copied().unwrap_or(1);
-                    TensorData::F32(
-                        raw.iter()
-                            .enumerate()
-                            .map(|(i, &q)| {
-                                let row = i.checked_div(cols).unwrap_or(0);
-                                f32::from(q as i8) * scale.get(row).copied().unwrap_or(0.0)
-                            })
-                            .collect(),
-                    )
-                }
-            };
-            if let TensorData::F32(v) = &values {
-                if let Some(index) = v.iter().position(|x| !x.is_finite()) {
-                    return Err(FormatError::NonFinite {
-                        tensor: e.name.clone(),
-                        index,
-                    });
-                }
-            }
+            let values = decode_entry(e, &data[e.range()], &scales)?;
             tensors.insert(
                 e.name.clone(),
                 Tensor {
@@ -573,6 +504,94 @@ impl WeightFile {
         }
         Ok(WeightFile { metadata, tensors })
     }
+}
+
+/// Step 6 of the validation: every tensor's dtype is allowed by the file's quantization,
+/// and every `I8` tensor has a valid `.scale` companion. Returns the companions' values by
+/// their names.
+fn check_dtypes<'e>(
+    entries: &'e [Entry],
+    metadata: &Metadata,
+    data: &[u8],
+) -> Result<BTreeMap<&'e str, Vec<f32>>, FormatError> {
+    let by_name: BTreeMap<&str, &Entry> = entries.iter().map(|e| (e.name.as_str(), e)).collect();
+    let mut scales = BTreeMap::new();
+    for e in entries {
+        let allowed = match e.dtype {
+            Dtype::F16 => metadata.quantization == Quantization::F16,
+            Dtype::I8 => metadata.quantization == Quantization::Int8,
+            Dtype::F32 | Dtype::I32 | Dtype::U8 => true,
+        };
+        if !allowed {
+            return Err(FormatError::QuantizationMismatch {
+                tensor: e.name.clone(),
+                dtype: e.dtype.name(),
+                quantization: metadata.quantization,
+            });
+        }
+        if e.dtype == Dtype::I8 {
+            let scale_name = format!("{}{SCALE_SUFFIX}", e.name);
+            let s = by_name
+                .get(scale_name.as_str())
+                .ok_or_else(|| FormatError::MissingScale {
+                    tensor: e.name.clone(),
+                })?;
+            let values = check_scale(e, s, data)?;
+            scales.insert(s.name.as_str(), values);
+        }
+    }
+    Ok(scales)
+}
+
+/// One tensor's bytes `raw` as loaded data: `F16` and `I8` (times its row scales)
+/// dequantised to `F32`; every float must be finite (step 8 of the validation).
+fn decode_entry(
+    e: &Entry,
+    raw: &[u8],
+    scales: &BTreeMap<&str, Vec<f32>>,
+) -> Result<TensorData, FormatError> {
+    let values = match e.dtype {
+        Dtype::I32 => TensorData::I32(
+            raw.chunks_exact(4)
+                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        ),
+        Dtype::U8 => TensorData::U8(raw.to_vec()),
+        Dtype::F32 => TensorData::F32(decode_f32(raw)),
+        Dtype::F16 => TensorData::F32(
+            raw.chunks_exact(2)
+                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+        ),
+        Dtype::I8 => {
+            let scale_name = format!("{}{SCALE_SUFFIX}", e.name);
+            let scale =
+                scales
+                    .get(scale_name.as_str())
+                    .ok_or_else(|| FormatError::MissingScale {
+                        tensor: e.name.clone(),
+                    })?;
+            let cols = e.shape.last().copied().unwrap_or(1);
+            TensorData::F32(
+                raw.iter()
+                    .enumerate()
+                    .map(|(i, &q)| {
+                        let row = i.checked_div(cols).unwrap_or(0);
+                        f32::from(q as i8) * scale.get(row).copied().unwrap_or(0.0)
+                    })
+                    .collect(),
+            )
+        }
+    };
+    if let TensorData::F32(v) = &values {
+        if let Some(index) = v.iter().position(|x| !x.is_finite()) {
+            return Err(FormatError::NonFinite {
+                tensor: e.name.clone(),
+                index,
+            });
+        }
+    }
+    Ok(values)
 }
 
 /// A checked header entry (offsets within `u64`, shape dims within `usize`, byte length
@@ -936,6 +955,46 @@ fn decode_f32(raw: &[u8]) -> Vec<f32> {
 /// Stored form of every tensor (dtype, shape, little-endian bytes), by name.
 type Stored = BTreeMap<String, (Dtype, Vec<usize>, Vec<u8>)>;
 
+/// The writer's shape check: the data holds exactly `product(shape)` elements.
+fn check_tensor_len(name: &str, t: &Tensor) -> Result<(), FormatError> {
+    let (len, size, dtype) = match &t.data {
+        TensorData::F32(v) => (v.len(), 4u64, "F32"),
+        TensorData::I32(v) => (v.len(), 4u64, "I32"),
+        TensorData::U8(v) => (v.len(), 1u64, "U8"),
+    };
+    let count = t
+        .shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d));
+    if count != Some(len) {
+        return Err(FormatError::ShapeMismatch {
+            tensor: name.to_string(),
+            dtype,
+            shape: t.shape.iter().map(|&d| d as u64).collect(),
+            bytes: (len as u64).saturating_mul(size),
+        });
+    }
+    Ok(())
+}
+
+/// `v` as little-endian `F16` (round to nearest); a value beyond the `F16` range is an
+/// error, not silently infinity.
+fn encode_f16(name: &str, v: &[f32]) -> Result<Vec<u8>, FormatError> {
+    let mut bytes = Vec::with_capacity(v.len() * 2);
+    for (index, &x) in v.iter().enumerate() {
+        let h = half::f16::from_f32(x);
+        if h.is_infinite() {
+            return Err(FormatError::F16Overflow {
+                tensor: name.to_string(),
+                index,
+                value: x,
+            });
+        }
+        bytes.extend_from_slice(&h.to_le_bytes());
+    }
+    Ok(bytes)
+}
+
 /// Encodes the in-memory tensors for storage under `quantization`.
 fn encode_tensors(
     tensors: &BTreeMap<String, Tensor>,
@@ -949,27 +1008,7 @@ fn encode_tensors(
                 reserved: name.clone(),
             });
         }
-        let (len, size) = match &t.data {
-            TensorData::F32(v) => (v.len(), 4u64),
-            TensorData::I32(v) => (v.len(), 4u64),
-            TensorData::U8(v) => (v.len(), 1u64),
-        };
-        let count = t
-            .shape
-            .iter()
-            .try_fold(1usize, |acc, &d| acc.checked_mul(d));
-        if count != Some(len) {
-            return Err(FormatError::ShapeMismatch {
-                tensor: name.clone(),
-                dtype: match t.data {
-                    TensorData::F32(_) => "F32",
-                    TensorData::I32(_) => "I32",
-                    TensorData::U8(_) => "U8",
-                },
-                shape: t.shape.iter().map(|&d| d as u64).collect(),
-                bytes: (len as u64).saturating_mul(size),
-            });
-        }
+        check_tensor_len(name, t)?;
         let v = match &t.data {
             TensorData::I32(v) => {
                 let bytes = v.iter().flat_map(|x| x.to_le_bytes()).collect();
@@ -992,18 +1031,7 @@ fn encode_tensors(
         let matrix = t.shape.len() >= 2 && !v.is_empty();
         match quantization {
             Quantization::F16 if matrix => {
-                let mut bytes = Vec::with_capacity(v.len() * 2);
-                for (index, &x) in v.iter().enumerate() {
-                    let h = half::f16::from_f32(x);
-                    if h.is_infinite() {
-                        return Err(FormatError::F16Overflow {
-                            tensor: name.clone(),
-                            index,
-                            value: x,
-                        });
-                    }
-                    bytes.extend_from_slice(&h.to_le_bytes());
-                }
+                let bytes = encode_f16(name, v)?;
                 out.insert(name.clone(), (Dtype::F16, t.shape.clone(), bytes));
             }
             Quantization::Int8 if matrix => {
