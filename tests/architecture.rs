@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! `docs/architecture.md` matches the code: every `use crate::X` (and `crate::X::` path)
 //! in a module of `src/` names a module that the document's `deps` block allows it to
 //! import, and the allowed graph has no cycle.

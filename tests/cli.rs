@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! The `vitrine` binary end to end on small inputs: training refuses data too small to
 //! train and evaluate on (unless forced), with the reason and a non-zero status.
 use std::path::Path;
