@@ -1008,13 +1008,8 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
 }
 
 fn cmd_recommend(a: RecommendArgs) -> Result<()> {
-    let bytes = fs::read(&a.model).with_context(|| format!("reading {}", a.model.display()))?;
-    let rec = Recommender::from_bytes(&bytes)
-        .with_context(|| format!("loading {}", a.model.display()))?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0);
+    let rec = load_recommender(&a.model)?;
+    let now = unix_now();
     let history = views_of(&rec, &a.history, now)?;
     let mut opts: RecommendOptions = match &a.options {
         Some(json) => {
@@ -1073,6 +1068,20 @@ fn cmd_recommend(a: RecommendArgs) -> Result<()> {
         scorer.name()
     );
     Ok(())
+}
+
+/// Reads and loads a weight file for serving (`recommend`, `search`).
+fn load_recommender(path: &Path) -> Result<Recommender> {
+    let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Recommender::from_bytes(&bytes).with_context(|| format!("loading {}", path.display()))
+}
+
+/// The current time in Unix seconds (0 if the clock is before 1970).
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 /// `--history`'s item ids (oldest first) as views a minute apart, ending before `now`.

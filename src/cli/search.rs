@@ -30,7 +30,7 @@ use clap::Args;
 
 use super::{load_data, make_split, DataArgs};
 use vitrine::eval::EvalCase;
-use vitrine::history::{EventKind, HistoryEvent};
+use vitrine::history::HistoryEvent;
 use vitrine::recommend::search::{
     SearchReason, SearchRequest, SearchResponse, CANDIDATE_POOL, DEFAULT_PERSONALIZE,
 };
@@ -93,25 +93,8 @@ pub(super) struct SearchEvalArgs {
 
 /// `vitrine search`.
 pub(super) fn cmd_search(a: SearchArgs) -> Result<()> {
-    let bytes = fs::read(&a.model).with_context(|| format!("reading {}", a.model.display()))?;
-    let rec = Recommender::from_bytes(&bytes)
-        .with_context(|| format!("loading {}", a.model.display()))?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0);
-    let ids: Vec<&str> = (a.history.iter().map(|s| s.trim()))
-        .filter(|s| !s.is_empty())
-        .collect();
-    let mut history = Vec::with_capacity(ids.len());
-    for (i, id) in ids.iter().enumerate() {
-        let item =
-            (rec.item_index(id)).with_context(|| format!("--history: unknown item id {id:?}"))?;
-        // Oldest first, a minute apart.
-        let at = now - 60.0 * (ids.len() - i) as f64;
-        let kind = EventKind::View;
-        history.push(HistoryEvent { item, kind, at });
-    }
+    let rec = super::load_recommender(&a.model)?;
+    let history = super::views_of(&rec, &a.history, super::unix_now())?;
     let mut req: SearchRequest = match &a.options {
         Some(json) => {
             serde_json::from_str(json).context("--options is not a valid search options object")?
@@ -404,9 +387,7 @@ fn ranks(
 
 /// `vitrine search-eval`.
 pub(super) fn cmd_search_eval(a: SearchEvalArgs) -> Result<()> {
-    let bytes = fs::read(&a.model).with_context(|| format!("reading {}", a.model.display()))?;
-    let rec = Recommender::from_bytes(&bytes)
-        .with_context(|| format!("loading {}", a.model.display()))?;
+    let rec = super::load_recommender(&a.model)?;
     if rec.search_index().is_none() {
         bail!(
             "{} has no search index (retrain it with this vitrine)",
