@@ -1011,12 +1011,7 @@ fn cmd_recommend(a: RecommendArgs) -> Result<()> {
     let rec = load_recommender(&a.model)?;
     let now = unix_now();
     let history = views_of(&rec, &a.history, now)?;
-    let mut opts: RecommendOptions = match &a.options {
-        Some(json) => {
-            serde_json::from_str(json).context("--options is not a valid options object")?
-        }
-        None => RecommendOptions::default(),
-    };
+    let mut opts: RecommendOptions = options_or_default(a.options.as_deref(), "options")?;
     if a.options.is_none() || a.k != 10 {
         opts.k = a.k;
     }
@@ -1068,6 +1063,18 @@ fn cmd_recommend(a: RecommendArgs) -> Result<()> {
         scorer.name()
     );
     Ok(())
+}
+
+/// `--options` JSON parsed as `T` (the browser call's options object), else `T::default()`.
+fn options_or_default<T: serde::de::DeserializeOwned + Default>(
+    json: Option<&str>,
+    what: &str,
+) -> Result<T> {
+    match json {
+        Some(json) => serde_json::from_str(json)
+            .with_context(|| format!("--options is not a valid {what} object")),
+        None => Ok(T::default()),
+    }
 }
 
 /// Reads and loads a weight file for serving (`recommend`, `search`).

@@ -95,12 +95,7 @@ pub(super) struct SearchEvalArgs {
 pub(super) fn cmd_search(a: SearchArgs) -> Result<()> {
     let rec = super::load_recommender(&a.model)?;
     let history = super::views_of(&rec, &a.history, super::unix_now())?;
-    let mut req: SearchRequest = match &a.options {
-        Some(json) => {
-            serde_json::from_str(json).context("--options is not a valid search options object")?
-        }
-        None => SearchRequest::default(),
-    };
+    let mut req: SearchRequest = super::options_or_default(a.options.as_deref(), "search options")?;
     if a.options.is_none() || a.k != 10 {
         req.k = a.k;
     }
