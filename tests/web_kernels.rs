@@ -2,7 +2,9 @@
 //! `wasm-pack test --headless --chrome -- --test web_kernels`): every fast path this
 //! target lists in `CpuKernel::ALL` (it must hold SIMD128) against the scalar reference
 //! on odd shapes, and the WebGPU path (`GpuScorer::new`) against scalar.
-//! The GPU test skips only when `navigator.gpu` is absent, and says so.
+//! The GPU test never skips: the test configuration (`webdriver.json`: Chromium with
+//! WebGPU on SwiftShader) has an adapter, so a missing `navigator.gpu` or adapter fails it
+//! with the reason (a test that passed without testing would hide a broken GPU path).
 //!
 //! `scripts/test.sh` runs this file twice: for the plain SIMD128 build and for the
 //! relaxed-SIMD build (`-C target-feature=+simd128,+relaxed-simd`, compiled with
@@ -57,10 +59,11 @@ fn navigator_has_gpu() -> bool {
 #[wasm_bindgen_test]
 async fn webgpu_matches_scalar() {
     use vitrine::kernels::gpu::GpuScorer;
-    if !navigator_has_gpu() {
-        console_log!("skipped: navigator.gpu is absent (no WebGPU in this browser)");
-        return;
-    }
+    assert!(
+        navigator_has_gpu(),
+        "navigator.gpu is absent: this test needs WebGPU (run through scripts/test.sh, whose \
+         webdriver.json starts Chromium with WebGPU on SwiftShader)"
+    );
     let mut rng = SplitMix64::new(0x5eed);
     // Every n, every extra-layer variant, a few (d, h): each case compiles three
     // pipelines on SwiftShader, so the list is kept short.
@@ -74,7 +77,7 @@ async fn webgpu_matches_scalar() {
             None => {
                 let gpu = GpuScorer::new(&plan)
                     .await
-                    .expect("navigator.gpu exists, so an adapter and device must be available");
+                    .expect("navigator.gpu exists, so an adapter and device must be available (SwiftShader in the test configuration)");
                 console_log!("WebGPU adapter: {}", gpu.adapter_info());
                 first.insert(gpu)
             }
