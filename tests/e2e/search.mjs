@@ -129,8 +129,8 @@ async function checkPriceFacet(page, check, broad, base) {
   const inBand = on.prices.every((p) => p != null && p >= lo && p < hi);
   check(
     on.total === band.count && on.shown === Math.min(band.count, GRID_LIMIT) && inBand,
-    `price facet [${band.min || '−∞'}, ${band.max || '∞'}) narrows the results to its count`,
-    `facet ${band.count}, total ${on.total}, shown ${on.shown}, prices ${Math.min(...on.prices)}–${Math.max(...on.prices)}`,
+    `price facet [${band.min ? lo.toFixed(2) : '−∞'}, ${band.max ? hi.toFixed(2) : '∞'}) narrows the results to its count, every price in it`,
+    `facet ${band.count}, total ${on.total}, shown ${on.shown}, prices ${Math.min(...on.prices).toFixed(2)}–${Math.max(...on.prices).toFixed(2)}`,
   );
   const off = await clickFacet(page, sel, false, broad);
   check(off.total === base.total, 'clicking the active price facet again clears it', `${off.total} vs ${base.total}`);
