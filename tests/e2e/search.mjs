@@ -54,8 +54,12 @@ async function searchCalls(page) {
   return Number((await page.getAttribute(INPUT, 'data-searches')) || 0);
 }
 
+/** Every query typed (the privacy check looks for them in every request afterwards). */
+export const typedQueries = [];
+
 /** Types `text` into the (cleared) search box key by key, as a shopper does. */
 async function typeQuery(page, text, delay) {
+  typedQueries.push(text);
   await page.fill(INPUT, '');
   await page.waitForFunction((sel) => !document.querySelector(sel), RESULTS);
   await page.click(INPUT);

@@ -12,7 +12,7 @@ import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import path from 'node:path';
 import { readCatalog, withoutSearchSection } from './catalog.mjs';
-import { checkSearch, checkSearchUnavailable } from './search.mjs';
+import { checkSearch, checkSearchUnavailable, typedQueries } from './search.mjs';
 
 const BASE = process.env.BASE_URL || 'http://127.0.0.1:8080/';
 // MODEL_URL (relative to www/): the weight file the page loads. scripts/e2e.sh passes its own
@@ -60,12 +60,13 @@ const page = await context.newPage();
 
 const requests = [];
 let phase = 'load';
-context.on('request', (r) => requests.push({ url: r.url(), method: r.method(), body: r.postData(), phase }));
+context.on('request', (r) => requests.push({ url: r.url(), method: r.method(), body: r.postData(), headers: r.headers(), phase }));
 // Every request also goes through a route (a second, independent count: what the 'request'
 // event would miss, the router still sees), continued unchanged.
 const routed = [];
-await context.route('**/*', (route) => {
-  routed.push({ url: route.request().url(), phase });
+await context.route('**/*', async (route) => {
+  const req = route.request();
+  routed.push({ url: req.url(), method: req.method(), body: req.postData(), headers: await req.allHeaders(), phase });
   // The canary's probes (below) are answered here: they never reach the server.
   return phase === 'canary' ? route.fulfill({ status: 204 }) : route.continue();
 });
@@ -296,6 +297,17 @@ try {
     // static file, no query, no body) may happen: Chromium asks for it again on navigations.
     else if (r.phase !== 'load' && u.pathname !== ICON) bad.push(`request after load: ${r.url}`);
   }
+  // What the shopper did must appear in no request: no viewed item id and no typed query in
+  // any URL, body or header (the second tab loads with this history in storage).
+  const secrets = [...picks, ...typedQueries.filter((q) => q.length >= 3)];
+  const leaks = [];
+  for (const r of [...requests, ...routed]) {
+    if (r.phase === 'canary') continue;
+    const parts = [r.url, r.body || '', ...Object.entries(r.headers || {}).flat()];
+    const haystack = parts.map((p) => { try { return decodeURIComponent(p); } catch { return p; } }).join('\n').toLowerCase();
+    for (const s of secrets) if (haystack.includes(String(s).toLowerCase())) leaks.push(`${s} in ${r.phase} ${r.method} ${r.url}`);
+  }
+  check(secrets.length >= picks.length + 2 && leaks.length === 0, 'no request URL, body or header carries a viewed item id or a typed query', leaks.join('; ') || `${secrets.length} secrets, ${requests.length + routed.length} requests checked`);
   const weight = requests.filter((r) => new URL(r.url).pathname.endsWith('.vitrine'));
   check(weight.length === 2, 'the weight file is fetched once per tab', weight.map((r) => r.url).join());
   check(bad.length === 0, 'no request carries history or leaves the static set', bad.join('; ') || `${requests.length} requests, all static`);
