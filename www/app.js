@@ -1,5 +1,7 @@
 // app.js — the vitrine demo storefront: catalog, search, categories, product pages, cart,
-// and three recommendation shelves, all computed in this browser by vitrine.
+// and three recommendation shelves, all computed in this browser by vitrine. The search
+// box calls vitrine.search() as the shopper types (matched words highlighted, facets,
+// personalised or text-only order, suggestions when nothing matches; see "Search" below).
 //
 // URL parameters (for development): ?model=<weight file URL>, ?backend=auto|webgpu|simd|
 // scalar, ?simd=auto|relaxed|plain (which wasm build), ?worker=0 (run the model on the
@@ -32,6 +34,8 @@ const USE_WORKER = params.get('worker') !== '0';
 const SIMD = params.get('simd') || 'auto';
 const CART_KEY = 'vitrine-demo:cart';
 const GRID_LIMIT = 48;
+/** Popular items shown when nothing matches. */
+const SUGGESTIONS_SHOWN = 12;
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const view = $('#view');
@@ -229,8 +233,9 @@ function grid(items, testid = 'product-grid') {
 // ---------------------------------------------------------------------------------------
 // Views.
 
-function searchMatches() {
-  const terms = query.toLowerCase().split(/\s+/).filter(Boolean);
+/** Substring filter over titles: the fallback when the model has no search index. */
+function searchMatches(q) {
+  const terms = q.toLowerCase().split(/\s+/).filter(Boolean);
   const out = [];
   for (let i = 0; i < catalog.ids.length && out.length < GRID_LIMIT; i++) {
     if (terms.every((t) => lowerTitles[i].includes(t))) out.push(itemOf(catalog.ids[i]));
@@ -239,18 +244,22 @@ function searchMatches() {
 }
 
 function homeView(token) {
-  const matches = searchMatches();
-  const heading = query ? `Results for “${query}”` : 'All products';
-  return [
-    query ? null : shelf('shelf-for-you', 'Recommended for you', { k: 12 }, token),
-    h(
-      'section',
-      { class: 'products' },
-      h('h2', {}, heading, ' ', h('small', { testid: 'result-count', text: `${matches.length}${matches.length === GRID_LIMIT ? '+' : ''} shown` })),
-      matches.length ? grid(matches) : h('p', { class: 'muted', testid: 'no-results', text: 'No products match.' }),
-    ),
-    query ? shelf('shelf-for-you', 'Recommended for you', { k: 12 }, token) : null,
-  ];
+  if (!query.trim()) {
+    search.ui = null;
+    const all = catalog.ids.slice(0, GRID_LIMIT).map(itemOf);
+    return [
+      shelf('shelf-for-you', 'Recommended for you', { k: 12 }, token),
+      h(
+        'section',
+        { class: 'products' },
+        h('h2', {}, 'All products ', h('small', { testid: 'result-count', text: `${all.length} of ${catalog.ids.length} shown` })),
+        grid(all),
+      ),
+    ];
+  }
+  search.ui = searchSection();
+  requestSearch();
+  return [search.ui.root, shelf('shelf-for-you', 'Recommended for you', { k: 12 }, token)];
 }
 
 function categoryView(name, token) {
@@ -390,6 +399,7 @@ async function route({ recordView = true } = {}) {
     }
   }
   let parts;
+  search.ui = null; // homeView sets it when it shows search results
   if (kind === 'p') parts = await productView(arg, token, recordView);
   else if (kind === 'c') parts = categoryView(arg, token);
   else if (kind === 'cart') parts = cartView(token);
@@ -471,16 +481,395 @@ function setupCategories() {
   );
 }
 
+// ---------------------------------------------------------------------------------------
+// Search: vitrine.search() on this device, as the shopper types. Nothing is sent anywhere.
+//
+// One call at a time: an input event while a call is in flight marks the query dirty, and
+// when the call returns its answer is dropped and only the latest query runs (intermediate
+// ones are skipped, never queued). Facets filter through search()'s `filter` (a price band [min, max) becomes
+// priceMin = min, priceMax = the largest float32 below max, so the filtered total equals
+// the band's count); the order toggle sends personalize: 0 for "text only".
+
+/** The search box's state; facets and the order survive keystrokes. */
+const search = {
+  /** Active category facet (a name), or null. */
+  category: null,
+  /** Active price band `{ min, max }` (either may be null: unbounded), or null. */
+  band: null,
+  /** The order toggle: true sends personalize: 0. */
+  textOnly: false,
+  /** The results section of the home view (elements), or null when not shown. */
+  ui: null,
+  /** A search() call is in flight. */
+  running: false,
+  /** The query or a filter changed since the call in flight started. */
+  dirty: false,
+  /** search() calls made, and the most ever in flight at once (the search box's
+   * data-searches and data-max-in-flight, read by the e2e test). */
+  calls: 0,
+  inFlight: 0,
+  maxInFlight: 0,
+};
+
+/** The largest float32 strictly below `x` (prices are float32 in the weight file). */
+function f32Below(x) {
+  const f = new Float32Array([x]);
+  const u = new Uint32Array(f.buffer);
+  if (f[0] === 0) u[0] = 0x80000001;
+  else if (f[0] > 0) u[0] -= 1;
+  else u[0] += 1;
+  return f[0];
+}
+
+function searchOptions() {
+  const filter = {};
+  if (search.category != null) filter.categories = [search.category];
+  if (search.band) {
+    if (search.band.min != null) filter.priceMin = search.band.min;
+    if (search.band.max != null) filter.priceMax = f32Below(search.band.max);
+  }
+  const options = { k: GRID_LIMIT, facets: true, filter };
+  if (search.textOnly) options.personalize = 0;
+  return options;
+}
+
+function resetSearchFilters() {
+  search.category = null;
+  search.band = null;
+}
+
+/** Runs the latest query now, or after the call in flight (never more than one). */
+function requestSearch() {
+  search.dirty = true;
+  if (!search.running) runSearches();
+}
+
+async function runSearches() {
+  search.running = true;
+  try {
+    while (search.dirty) {
+      search.dirty = false;
+      const ui = search.ui;
+      if (!ui || !query.trim()) break;
+      const q = query;
+      ui.root.dataset.state = 'loading';
+      ui.root.setAttribute('aria-busy', 'true');
+      search.calls++;
+      search.maxInFlight = Math.max(search.maxInFlight, ++search.inFlight);
+      const t0 = performance.now();
+      let res = null;
+      let err = null;
+      try {
+        res = await vitrine.search(q, searchOptions());
+      } catch (e) {
+        err = e;
+      } finally {
+        search.inFlight--;
+      }
+      // On the search box too, so the e2e test reads them whatever the view shows.
+      const input = $('[data-testid="search-input"]');
+      input.dataset.searches = String(search.calls);
+      input.dataset.maxInFlight = String(search.maxInFlight);
+      // The page moved on, or a newer query is waiting: only the latest answer is shown.
+      if (ui !== search.ui || search.dirty) continue;
+      renderSearch(ui, q, res, err, performance.now() - t0);
+    }
+  } finally {
+    search.running = false;
+  }
+}
+
+/** The results section (filled by renderSearch). */
+function searchSection() {
+  const mode = (value, label, testid) =>
+    h(
+      'label',
+      { class: 'seg' },
+      h('input', {
+        type: 'radio',
+        name: 'search-order',
+        value,
+        testid,
+        checked: search.textOnly === (value === 'text'),
+        onchange: () => {
+          search.textOnly = value === 'text';
+          requestSearch();
+        },
+      }),
+      h('span', { text: label }),
+    );
+  const ui = {
+    heading: h('span', {}),
+    count: h('small', { testid: 'result-count', 'aria-live': 'polite', 'aria-atomic': 'true' }),
+    time: h('small', { class: 'search-time', testid: 'search-time' }),
+    order: h('p', { class: 'search-order muted', testid: 'search-order' }),
+    error: h('p', { class: 'error', testid: 'search-error', role: 'alert', hidden: true }),
+    facets: h('div', { class: 'facets', testid: 'search-facets' }),
+    suggestions: h('div', { class: 'suggestions', testid: 'search-suggestions', hidden: true }),
+    grid: h('div', { class: 'grid', testid: 'product-grid' }),
+  };
+  const toggle = h(
+    'fieldset',
+    { class: 'toggle', testid: 'search-toggle' },
+    h('legend', { text: 'Order' }),
+    mode('personalised', 'Personalised', 'search-mode-personalised'),
+    mode('text', 'Text only', 'search-mode-text'),
+  );
+  ui.root = h(
+    'section',
+    { class: 'products search-results', testid: 'search-results', 'data-state': 'loading', 'aria-label': 'Search results' },
+    h('div', { class: 'search-head' }, h('h2', {}, ui.heading, ' ', ui.count, ' ', ui.time), toggle),
+    ui.order,
+    ui.error,
+    ui.facets,
+    ui.suggestions,
+    ui.grid,
+  );
+  return ui;
+}
+
+/** Shows one search() answer (or its error) in `ui`. */
+function renderSearch(ui, q, res, err, ms) {
+  const root = ui.root;
+  const shownQuery = q.trim().length > 80 ? `${q.trim().slice(0, 80)}…` : q.trim();
+  ui.heading.textContent = `Results for “${shownQuery}”`;
+  root.dataset.query = q;
+  if (err) renderSearchError(ui, err);
+  else {
+    ui.error.hidden = true;
+    root.dataset.personalized = String(res.personalized);
+    root.dataset.total = String(res.total);
+    const shown = res.results.length;
+    ui.count.dataset.total = String(res.total);
+    ui.count.dataset.shown = String(shown);
+    ui.count.textContent = res.total ? `${shown} of ${res.total} match${res.total === 1 ? '' : 'es'}` : 'no matches';
+    ui.time.textContent = `${ms.toFixed(1)} ms on this device`;
+    ui.order.textContent = orderText(res);
+    renderFacets(ui.facets, res.facets);
+    renderSuggestions(ui.suggestions, res.suggestions);
+    ui.grid.replaceChildren(...res.results.map((r) => searchCard(r)));
+  }
+  root.dataset.state = err ? 'error' : 'ready';
+  root.removeAttribute('aria-busy');
+}
+
+/** No search index (or another failure): say so, and fall back to a title filter. */
+function renderSearchError(ui, err) {
+  const unavailable = /search/i.test(err.message);
+  const matches = searchMatches(ui.root.dataset.query || query);
+  ui.error.textContent = unavailable
+    ? `Search is unavailable with this model (${err.message}). Showing titles that contain your words instead.`
+    : `Search failed: ${err.message}`;
+  ui.error.hidden = false;
+  ui.count.dataset.total = String(matches.length);
+  ui.count.dataset.shown = String(matches.length);
+  ui.count.textContent = `${matches.length}${matches.length === GRID_LIMIT ? '+' : ''} titles contain your words`;
+  ui.time.textContent = '';
+  ui.order.textContent = '';
+  ui.root.dataset.personalized = 'false';
+  ui.facets.replaceChildren();
+  ui.suggestions.hidden = true;
+  ui.grid.replaceChildren(...matches.map(productCard));
+  console.error(err);
+}
+
+function orderText(res) {
+  if (res.personalized) return 'Personalised: text relevance blended with your browsing on this device.';
+  if (search.textOnly) return 'Text only: ordered by how well the words match.';
+  return 'Text order: personalisation starts once you have viewed a product.';
+}
+
+/**
+ * `title` as text nodes and `<mark>`s over `spans` (UTF-16 `[start, end)` offsets, as
+ * `String.prototype.slice` takes them); out-of-range or overlapping spans are clipped.
+ */
+function highlighted(title, spans) {
+  const out = [];
+  let at = 0;
+  const sorted = (spans || []).filter((s) => Number.isInteger(s.start) && Number.isInteger(s.end));
+  sorted.sort((a, b) => a.start - b.start);
+  for (const s of sorted) {
+    const start = Math.min(Math.max(s.start, at), title.length);
+    const end = Math.min(s.end, title.length);
+    if (end <= start) continue;
+    if (start > at) out.push(document.createTextNode(title.slice(at, start)));
+    out.push(h('mark', { testid: 'search-highlight', text: title.slice(start, end) }));
+    at = end;
+  }
+  if (at < title.length) out.push(document.createTextNode(title.slice(at)));
+  return out;
+}
+
+/** What a shopper reads for a search reason (null: nothing worth a line). */
+function searchReasonText(r, popularCategory) {
+  switch (r.kind) {
+    case 'match': {
+      const fixed = (r.terms || []).filter((t) => t.distance > 0);
+      return fixed.length ? `matched ${fixed.map((t) => `“${t.word}” as “${t.term}”`).join(', ')}` : null;
+    }
+    case 'history':
+      return reasonText(r);
+    case 'popular':
+      return popularCategory ? `popular in ${popularCategory.toLowerCase()}` : 'popular in this store';
+    default:
+      return r.kind;
+  }
+}
+
+/** A result card: the title with its matched words marked, and the reasons. */
+function searchCard(r, { testid = 'product-card', popularCategory = null } = {}) {
+  const spans = r.reasons.find((x) => x.kind === 'match')?.spans;
+  // The corrected words, then the strongest "because you viewed" (one is enough on a card).
+  const lines = r.reasons
+    .filter((x, i, all) => x.kind !== 'history' || all.findIndex((y) => y.kind === 'history') === i)
+    .map((x) => [x.kind, searchReasonText(x, popularCategory)])
+    .filter(([, text]) => text)
+    .slice(0, 2);
+  return h(
+    'a',
+    {
+      class: 'card',
+      href: productLink(r.item),
+      testid,
+      'data-item-id': r.item,
+      'data-category': r.category,
+      'data-price': r.price == null ? null : String(r.price),
+      title: `score ${r.score.toFixed(3)}, text ${r.textScore.toFixed(3)}`,
+    },
+    thumb(r.title, r.category),
+    h('span', { class: 'card-title', testid: 'search-title' }, highlighted(r.title, spans)),
+    h('span', { class: 'card-meta' }, h('span', { text: r.category }), h('b', { text: priceText(r.price) })),
+    h(
+      'ul',
+      { class: 'reasons', testid: 'search-reasons' },
+      lines.map(([kind, text]) => h('li', { 'data-kind': kind, text })),
+    ),
+  );
+}
+
+function bandLabel(b) {
+  if (b.min == null && b.max == null) return 'any price';
+  if (b.min == null) return `under ${priceText(b.max)}`;
+  if (b.max == null) return `${priceText(b.min)} and up`;
+  return `${priceText(b.min)} – ${priceText(b.max)}`;
+}
+
+const sameBand = (a, b) => a != null && b != null && a.min === b.min && a.max === b.max;
+
+/** A facet button: pressed when active; a click toggles it and searches again. */
+function facetButton(testid, label, count, active, onclick, data) {
+  return h(
+    'button',
+    { type: 'button', class: `facet${active ? ' active' : ''}`, testid, 'aria-pressed': String(active), onclick, ...data },
+    h('span', { text: label }),
+    ' ',
+    h('small', { class: 'facet-count', testid: 'facet-count', text: String(count) }),
+  );
+}
+
+/** Category and price-band facets; the active ones stay listed (count 0 if none match). */
+function renderFacets(el, facets) {
+  if (!facets) {
+    el.replaceChildren();
+    return;
+  }
+  const cats = facets.categories.slice(0, 12);
+  if (search.category != null && !cats.some((c) => c.name === search.category)) {
+    cats.unshift(facets.categories.find((c) => c.name === search.category) || { name: search.category, count: 0 });
+  }
+  const bands = facets.priceBands.slice();
+  if (search.band && !bands.some((b) => sameBand(b, search.band))) bands.push({ ...search.band, count: 0 });
+  const catButtons = cats.map((c) =>
+    facetButton('facet-category', c.name.toLowerCase(), c.count, c.name === search.category, () => {
+      search.category = c.name === search.category ? null : c.name;
+      requestSearch();
+    }, { 'data-name': c.name }),
+  );
+  const bandButtons = bands.map((b) =>
+    facetButton('facet-price', bandLabel(b), b.count, sameBand(b, search.band), () => {
+      search.band = sameBand(b, search.band) ? null : { min: b.min, max: b.max };
+      requestSearch();
+    }, { 'data-min': b.min == null ? '' : String(b.min), 'data-max': b.max == null ? '' : String(b.max) }),
+  );
+  el.replaceChildren(
+    h('div', { class: 'facet-group', role: 'group', 'aria-label': 'Filter by category' }, h('span', { class: 'facet-name', text: 'Category' }), catButtons),
+    h('div', { class: 'facet-group', role: 'group', 'aria-label': 'Filter by price' }, h('span', { class: 'facet-name', text: 'Price' }), bandButtons),
+  );
+}
+
+/** Nothing matched: "Did you mean …?" (a link that searches it) and popular items. */
+function renderSuggestions(el, s) {
+  if (!s) {
+    el.hidden = true;
+    el.replaceChildren();
+    return;
+  }
+  const parts = [];
+  if (s.didYouMean) {
+    parts.push(
+      h(
+        'p',
+        { class: 'did-you-mean' },
+        'Did you mean ',
+        h('a', {
+          href: '#/',
+          testid: 'did-you-mean',
+          text: s.didYouMean,
+          onclick: (ev) => {
+            ev.preventDefault();
+            setQuery(s.didYouMean);
+          },
+        }),
+        '?',
+      ),
+    );
+  }
+  if (s.popular.length) {
+    const where = s.popularCategory ? `Popular in ${s.popularCategory.toLowerCase()}` : 'Popular in this store';
+    parts.push(
+      h('h3', { testid: 'suggestions-title', text: where }),
+      h('div', { class: 'grid', testid: 'suggestion-grid' }, s.popular.slice(0, SUGGESTIONS_SHOWN).map((r) => searchCard(r, { testid: 'suggestion-card', popularCategory: s.popularCategory }))),
+    );
+  }
+  el.replaceChildren(...parts);
+  el.hidden = parts.length === 0;
+}
+
+/** Puts `text` in the search box and searches it (the did-you-mean link). */
+function setQuery(text) {
+  const input = $('[data-testid="search-input"]');
+  input.value = text;
+  input.focus();
+  onQuery(text);
+}
+
+/** The search box changed: search in place on the home view, else go home to search. */
+function onQuery(value) {
+  const had = query.trim() !== '';
+  query = value;
+  const has = query.trim() !== '';
+  if (!has) resetSearchFilters();
+  if (location.hash && location.hash !== '#/') {
+    if (has) location.hash = '#/'; // typing elsewhere goes to the results; clearing stays
+    return;
+  }
+  if (had && has && search.ui) requestSearch();
+  else if (had || has) route({ recordView: false });
+}
+
 function setupSearch() {
   const input = $('[data-testid="search-input"]');
-  let timer;
-  input.addEventListener('input', () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      query = input.value.trim();
-      if (location.hash && location.hash !== '#/') location.hash = '#/';
-      else route();
-    }, 80);
+  input.addEventListener('input', () => onQuery(input.value));
+  input.addEventListener('keydown', (ev) => {
+    if (ev.key !== 'Escape') return;
+    ev.preventDefault();
+    input.value = '';
+    onQuery('');
+  });
+  // Enter submits the form: never a page load, just search now.
+  $('[data-testid="search-form"]').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    onQuery(input.value);
   });
 }
 

@@ -2,17 +2,24 @@
 // Run through scripts/e2e.sh, or: BASE_URL=http://127.0.0.1:8080/ node tests/e2e/storefront.mjs
 //
 // Browses Christmas products, checks that the "for you" shelf follows the theme, that the
-// product page and the cart show their shelves with reasons, that Clear empties the history
-// (panel and localStorage), and that the only network traffic is static assets and the
-// weight file: GET only, no query strings, nothing after the model has loaded.
+// search box works as a shopper expects (tests/e2e/search.mjs: typed with a typo, facets,
+// personalised vs text-only order, suggestions, keyboard; and a model without a search
+// index), that the product page and the cart show their shelves with reasons, that Clear
+// empties the history (panel and localStorage), and that the only network traffic is
+// static assets and the weight file: GET only, no query strings, nothing after the model
+// has loaded — and not a single request, of any kind, while searching.
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import path from 'node:path';
+import { readCatalog, withoutSearchSection } from './catalog.mjs';
+import { checkSearch, checkSearchUnavailable, typedQueries } from './search.mjs';
 
 const BASE = process.env.BASE_URL || 'http://127.0.0.1:8080/';
 // MODEL_URL (relative to www/): the weight file the page loads. scripts/e2e.sh passes its own
 // quick model (www/models/e2e-quick.vitrine), never the one `scripts/run.sh` serves.
 const MODEL = process.env.MODEL_URL || '';
+// The same file on disk (the test picks its search queries from its catalogue).
+const MODEL_FILE = path.join(process.env.WWW_DIR || 'www', MODEL || 'models/online-retail.vitrine');
 const PAGE = withQuery(new URL(process.env.PAGE_PATH || 'www/', BASE).href, MODEL ? `model=${MODEL}` : '');
 /** `url` with `extra` (`a=b&c=d`, may be empty) appended to its query string. */
 function withQuery(url, extra) {
@@ -53,7 +60,16 @@ const page = await context.newPage();
 
 const requests = [];
 let phase = 'load';
-context.on('request', (r) => requests.push({ url: r.url(), method: r.method(), body: r.postData(), phase }));
+context.on('request', (r) => requests.push({ url: r.url(), method: r.method(), body: r.postData(), headers: r.headers(), phase }));
+// Every request also goes through a route (a second, independent count: what the 'request'
+// event would miss, the router still sees), continued unchanged.
+const routed = [];
+await context.route('**/*', async (route) => {
+  const req = route.request();
+  routed.push({ url: req.url(), method: req.method(), body: req.postData(), headers: await req.allHeaders(), phase });
+  // The canary's probes (below) are answered here: they never reach the server.
+  return phase === 'canary' ? route.fulfill({ status: 204 }) : route.continue();
+});
 page.on('console', (m) => {
   if (m.type() === 'error' || m.type() === 'warning') console.log(`  [console.${m.type()}] ${m.text()}`);
 });
@@ -132,14 +148,22 @@ try {
     .locator(`${tid('product-grid')} ${tid('product-card')}`)
     .evaluateAll((els) => els.map((e) => e.dataset.itemId));
   check(candidates.length >= 5, 'search-as-you-type finds Christmas products', `${candidates.length} cards`);
-  const picks = candidates.filter((_, i) => i % 2 === 0).slice(0, 6);
-  for (const id of picks) {
+  // Each time back on the results (re-ranked by the growing history), the shopper opens
+  // the first product not seen yet, skipping one each time.
+  const picks = [];
+  const results = `${tid('search-results')}[data-state="ready"][data-query="christmas"]`;
+  for (let n = 0; n < 6; n++) {
+    await page.waitForSelector(`${results} ${tid('product-card')}`);
+    const shown = await page.locator(`${results} ${tid('product-grid')} ${tid('product-card')}`).evaluateAll((els) => els.map((e) => e.dataset.itemId));
+    const id = shown.filter((x) => !picks.includes(x))[1];
+    if (!id) throw new Error(`the Christmas results ran out of unseen products after ${picks.length}`);
+    picks.push(id);
     await page.click(`${tid('product-grid')} ${tid('product-card')}[data-item-id="${id}"]`);
     await page.waitForSelector(`${tid('product-page')}[data-item-id="${id}"]`);
     await page.waitForSelector(`${tid('shelf-similar')}[data-state="ready"]`);
     await page.goBack();
-    await page.waitForSelector(`${tid('product-grid')} ${tid('product-card')}`);
   }
+  await page.waitForSelector(`${results} ${tid('product-card')}`);
   await page
     .waitForFunction((n) => document.querySelectorAll('[data-testid="history-item"]').length === n, picks.length, { timeout: 5000 })
     .catch(() => {});
@@ -148,8 +172,8 @@ try {
 
   // Back to the home page: the for-you shelf follows the history.
   await page.fill(tid('search-input'), '');
+  await page.waitForFunction(() => !document.querySelector('[data-testid="search-results"]'));
   await page.waitForSelector(`${tid('shelf-for-you')}[data-state="ready"] ${tid('rec-card')}`);
-  await page.waitForFunction(() => !document.querySelector('[data-testid="result-count"]')?.textContent.includes('“'));
   const after = await shelfIds('shelf-for-you');
   const afterTitles = await shelfTitles('shelf-for-you');
   const changed = after.join() !== before.join();
@@ -168,6 +192,29 @@ try {
     'for-you cards explain themselves ("because you viewed …")',
     reasons.slice(0, 2).join(' | '),
   );
+
+  // Search, with the history above (personalised order). Not one request may leave the
+  // page meanwhile: every request of this phase is counted, by event and by route.
+  const catalog = readCatalog(MODEL_FILE);
+  const t1 = Date.now();
+  phase = 'search';
+  await checkSearch(page, check, catalog, ARTIFACTS);
+  await page.waitForTimeout(300); // a late request would still be counted
+  phase = 'browse';
+  const during = [...requests, ...routed].filter((r) => r.phase === 'search');
+  check(during.length === 0, 'no request of any kind while searching (events and routes counted)', during.map((r) => r.url).join('; ') || `${Date.now() - t1} ms of searching`);
+  // The counters would have seen one: a fetch from the model's Web Worker (where search()
+  // runs) and a beacon from the page, both made on purpose here, are each counted twice.
+  phase = 'canary';
+  const worker = page.workers()[0];
+  if (!worker) check(false, 'the canary needs the page\'s Web Worker', `${page.workers().length} workers`);
+  else await worker.evaluate(() => fetch('/www/favicon.svg?canary=worker').catch(() => null));
+  await page.evaluate(() => navigator.sendBeacon('/www/favicon.svg?canary=beacon', 'x'));
+  await page.waitForTimeout(300);
+  const canary = (list) => list.filter((r) => r.phase === 'canary' && /canary=(worker|beacon)/.test(r.url)).length;
+  check(canary(requests) === 2 && canary(routed) === 2, 'the request counters see a worker fetch and a beacon (canary)', `events ${canary(requests)}, routes ${canary(routed)}`);
+  phase = 'browse';
+  await page.waitForSelector(`${tid('shelf-for-you')}[data-state="ready"] ${tid('rec-card')}`);
 
   // Product page: similar items.
   await page.click(`${tid('shelf-for-you')} ${tid('rec-card')} >> nth=0`);
@@ -237,6 +284,7 @@ try {
   const bad = [];
   for (const r of requests) {
     if (r.url.startsWith('data:') || r.url.startsWith('blob:')) continue;
+    if (r.phase === 'canary') continue; // the test's own probe of its counters
     if (r.url === PAGE && r.phase === 'load') continue; // the test's own navigation
     const u = new URL(r.url);
     const ext = path.extname(u.pathname).toLowerCase();
@@ -249,6 +297,17 @@ try {
     // static file, no query, no body) may happen: Chromium asks for it again on navigations.
     else if (r.phase !== 'load' && u.pathname !== ICON) bad.push(`request after load: ${r.url}`);
   }
+  // What the shopper did must appear in no request: no viewed item id and no typed query in
+  // any URL, body or header (the second tab loads with this history in storage).
+  const secrets = [...picks, ...typedQueries.filter((q) => q.length >= 3)];
+  const leaks = [];
+  for (const r of [...requests, ...routed]) {
+    if (r.phase === 'canary') continue;
+    const parts = [r.url, r.body || '', ...Object.entries(r.headers || {}).flat()];
+    const haystack = parts.map((p) => { try { return decodeURIComponent(p); } catch { return p; } }).join('\n').toLowerCase();
+    for (const s of secrets) if (haystack.includes(String(s).toLowerCase())) leaks.push(`${s} in ${r.phase} ${r.method} ${r.url}`);
+  }
+  check(secrets.length >= picks.length + 2 && leaks.length === 0, 'no request URL, body or header carries a viewed item id or a typed query', leaks.join('; ') || `${secrets.length} secrets, ${requests.length + routed.length} requests checked`);
   const weight = requests.filter((r) => new URL(r.url).pathname.endsWith('.vitrine'));
   check(weight.length === 2, 'the weight file is fetched once per tab', weight.map((r) => r.url).join());
   check(bad.length === 0, 'no request carries history or leaves the static set', bad.join('; ') || `${requests.length} requests, all static`);
@@ -286,6 +345,17 @@ try {
   const why = await p3.textContent(tid('load-error'));
   check(/origin/.test(why) && foreignRequests.length === 0, '?model= on another origin is refused, nothing fetched', `${why}; ${foreignRequests.join()}`);
   await p3.close();
+
+  // A weight file without a search index: the search box says so.
+  const p4 = await context.newPage();
+  phase = 'load';
+  await checkSearchUnavailable(
+    p4,
+    check,
+    withQuery(new URL(process.env.PAGE_PATH || 'www/', BASE).href, 'model=models/e2e-nosearch.vitrine'),
+    withoutSearchSection(fs.readFileSync(MODEL_FILE)),
+  );
+  await p4.close();
 
   check(cspViolations.length === 0, 'no Content-Security-Policy violation in any page or worker', cspViolations.join('; '));
   check(pageErrors.length === 0, 'no uncaught page errors', pageErrors.join('; '));
