@@ -181,6 +181,53 @@ mod gpu {
         Some((device, queue, format!("{} ({:?})", info.name, info.backend)))
     }
 
+    /// A device lost mid-session (`destroy()`, as a driver reset or the browser would):
+    /// the `Scorer` reports it once, switches to the CPU for good and answers with the
+    /// same scores; the lost `GpuScorer` itself returns `GpuError::Lost`, never panics.
+    #[test]
+    fn device_loss_falls_back_to_the_cpu_with_the_same_scores() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use vitrine::kernels::scorer::{BackendChoice, Hooks, Scorer};
+        static WARNINGS: AtomicUsize = AtomicUsize::new(0);
+        if device().is_none() {
+            return; // no adapter here (fails above when VITRINE_REQUIRE_GPU=1)
+        }
+        let mut rng = SplitMix64::new(0x1057);
+        let plan = random_plan(&mut rng, 300, 16, 24, &[8]);
+        let query = random_query(&mut rng, &plan);
+        let hooks = Hooks {
+            warn: |_| {
+                WARNINGS.fetch_add(1, Ordering::SeqCst);
+            },
+            ..Hooks::native()
+        };
+        let scorer = pollster::block_on(Scorer::new(&plan, BackendChoice::Gpu, None, hooks));
+        assert!(scorer.is_gpu(), "the adapter above gives a device");
+        let before = pollster::block_on(scorer.scores(&plan, &query)).expect("gpu scores");
+        let gpu = scorer.gpu().expect("on the GPU");
+        gpu.destroy_device();
+        let after = pollster::block_on(scorer.scores(&plan, &query)).expect("CPU fall-back");
+        assert!(!scorer.is_gpu(), "switched to the CPU");
+        assert_eq!(scorer.name(), CpuKernel::best().name());
+        assert_eq!(
+            WARNINGS.load(Ordering::SeqCst),
+            1,
+            "the loss is reported once"
+        );
+        assert_close("after device loss", &before, &after);
+        assert_eq!(
+            after,
+            scores(CpuKernel::best(), &plan, &query),
+            "exactly the CPU kernel"
+        );
+        let again = pollster::block_on(scorer.scores(&plan, &query)).expect("CPU");
+        assert_eq!(again, after);
+        match pollster::block_on(gpu.scores(&query)) {
+            Err(GpuError::Lost(why)) => assert!(why.contains("destroyed"), "{why}"),
+            other => panic!("a lost device must give GpuError::Lost, got {other:?}"),
+        }
+    }
+
     #[test]
     fn gpu_matches_scalar_and_top_k_matches_cpu() {
         let Some((device, queue, name)) = device() else {

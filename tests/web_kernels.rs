@@ -100,3 +100,55 @@ async fn webgpu_matches_scalar() {
         }
     }
 }
+
+/// WebGPU device loss mid-session (`GPUDevice.destroy()`): the `Scorer` switches to the
+/// SIMD kernel for good, reports it once, and answers with the same ranking (scores within
+/// the kernels' tolerance); the lost `GpuScorer` returns `GpuError::Lost`.
+#[cfg(feature = "gpu")]
+#[wasm_bindgen_test]
+async fn webgpu_device_loss_falls_back_to_simd() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use vitrine::kernels::gpu::GpuError;
+    use vitrine::kernels::scorer::{BackendChoice, Hooks, Scorer};
+    static WARNINGS: AtomicUsize = AtomicUsize::new(0);
+    assert!(
+        navigator_has_gpu(),
+        "navigator.gpu is absent: this test needs WebGPU"
+    );
+    let mut rng = SplitMix64::new(0x1057);
+    let plan = random_plan(&mut rng, 300, 16, 24, &[8]);
+    let query = random_query(&mut rng, &plan);
+    let hooks = Hooks {
+        now_ms: js_sys::Date::now,
+        warn: |_| {
+            WARNINGS.fetch_add(1, Ordering::SeqCst);
+        },
+        info: |_| {},
+        gpu_present: || true,
+    };
+    let scorer = Scorer::new(&plan, BackendChoice::Gpu, None, hooks).await;
+    assert_eq!(
+        scorer.name(),
+        "webgpu",
+        "SwiftShader gives an adapter in the test setup"
+    );
+    let before = scorer.scores(&plan, &query).await.expect("webgpu scores");
+    let gpu = scorer.gpu().expect("on the GPU");
+    gpu.destroy_device();
+    let after = scorer.scores(&plan, &query).await.expect("SIMD fall-back");
+    assert_eq!(scorer.name(), "simd");
+    assert_eq!(
+        WARNINGS.load(Ordering::SeqCst),
+        1,
+        "the loss is reported once"
+    );
+    assert_close("after device loss", &before, &after);
+    assert_eq!(after, scores(CpuKernel::Simd128, &plan, &query));
+    let top_before: Vec<u32> = kernels::top_k(&before, 10).iter().map(|e| e.0).collect();
+    let top_after: Vec<u32> = kernels::top_k(&after, 10).iter().map(|e| e.0).collect();
+    assert_eq!(top_before, top_after, "same top 10");
+    match gpu.scores(&query).await {
+        Err(GpuError::Lost(why)) => assert!(why.contains("destroyed"), "{why}"),
+        other => panic!("a lost device must give GpuError::Lost, got {other:?}"),
+    }
+}

@@ -136,6 +136,16 @@ impl Scorer {
         }
     }
 
+    /// The GPU scorer while the GPU is in use (diagnostics, and tests of the fall-back
+    /// through [`super::gpu::GpuScorer::destroy_device`]).
+    #[cfg(feature = "gpu")]
+    pub fn gpu(&self) -> Option<Rc<super::gpu::GpuScorer>> {
+        match &*self.backend.borrow() {
+            Backend::Gpu(g) => Some(g.clone()),
+            Backend::Cpu(_) => None,
+        }
+    }
+
     /// The head's logit for every item of `plan` (the plan this scorer was built for).
     /// A GPU error or a wrong-length GPU result switches this scorer to
     /// [`CpuKernel::best`] for good (reported through `hooks.warn`) and scores there.

@@ -84,9 +84,13 @@ pub enum GpuError {
     /// The catalog does not fit the device's limits.
     #[error("catalog too large for this GPU: {0}")]
     TooLarge(String),
-    /// Reading results back failed or the device was lost.
+    /// Reading results back failed.
     #[error("GPU readback failed: {0}")]
     Readback(String),
+    /// The device was lost (destroyed, driver reset, tab in the background too long) or
+    /// reported an error outside any call: this scorer cannot be used again.
+    #[error("GPU device lost: {0}")]
+    Lost(String),
     /// The plan or query has inconsistent tensor lengths.
     #[error("invalid head input: {0}")]
     Shape(#[from] super::ShapeError),
@@ -139,6 +143,7 @@ pub struct GpuScorer {
     pipelines: Pipelines,
     device: wgpu::Device,
     queue: wgpu::Queue,
+    fault: Fault,
     info: String,
     n: usize,
     dim: usize,
@@ -200,8 +205,9 @@ impl GpuScorer {
     ) -> Result<GpuScorer, GpuError> {
         let info = device::describe(&device);
         device::check_kernel_limits(&device.limits())?;
+        let fault = Fault::watch(&device);
         let pipelines = Pipelines::new(&device);
-        Self::build(device, queue, info, pipelines, plan)
+        Self::build(device, queue, fault, info, pipelines, plan)
     }
 
     /// Another plan on this scorer's device, reusing its compiled pipelines (for a model
@@ -210,6 +216,7 @@ impl GpuScorer {
         Self::build(
             self.device.clone(),
             self.queue.clone(),
+            self.fault.clone(),
             self.info.clone(),
             self.pipelines.clone(),
             plan,
@@ -219,6 +226,7 @@ impl GpuScorer {
     fn build(
         device: wgpu::Device,
         queue: wgpu::Queue,
+        fault: Fault,
         info: String,
         pipelines: Pipelines,
         plan: &HeadPlan,
@@ -229,6 +237,7 @@ impl GpuScorer {
             pipelines,
             device,
             queue,
+            fault,
             info,
             n: plan.n_items,
             dim: plan.dim,
@@ -248,7 +257,16 @@ impl GpuScorer {
         (self.device.clone(), self.queue.clone())
     }
 
+    /// Releases the device now (as a driver reset or `GPUDevice.destroy()` would): every
+    /// later call on this scorer, and on the others sharing its device, fails with
+    /// [`GpuError::Lost`]. For tests of the CPU fall-back and for pages that unload.
+    pub fn destroy_device(&self) {
+        self.fault.set("destroyed by the caller".into());
+        self.device.destroy();
+    }
+
     fn check_query(&self, query: &UserQuery) -> Result<(), GpuError> {
+        self.fault.check()?;
         let want_m = self.dim * (self.hidden + 1);
         if query.m.len() != want_m || query.a.len() != self.hidden {
             return Err(GpuError::Shape(super::ShapeError::Length {
@@ -307,6 +325,7 @@ impl GpuScorer {
         if let Some(err) = scope.pop().await {
             return Err(GpuError::Readback(err.to_string()));
         }
+        self.fault.check()?;
         mapped.map_err(|e| GpuError::Readback(e.to_string()))?;
         let bytes = {
             let view = staging
@@ -388,6 +407,37 @@ impl GpuScorer {
         cands.sort_unstable_by(rank_cmp);
         cands.truncate(k);
         Ok(cands)
+    }
+}
+
+/// The first device loss or uncaptured error of a device, shared by every scorer on it.
+/// Installed as the device's lost callback and uncaptured-error handler, so an error
+/// outside an error scope is recorded (and fails the next call) instead of reaching
+/// wgpu's default handler, which panics natively.
+#[derive(Clone, Default)]
+struct Fault(Arc<Mutex<Option<String>>>);
+
+impl Fault {
+    fn watch(device: &wgpu::Device) -> Fault {
+        let fault = Fault::default();
+        let lost = fault.clone();
+        device.set_device_lost_callback(move |reason, msg| lost.set(format!("{reason:?}: {msg}")));
+        let errors = fault.clone();
+        device.on_uncaptured_error(Arc::new(move |e| errors.set(e.to_string())));
+        fault
+    }
+
+    /// Records `why` unless a fault is already recorded (the first one explains best).
+    fn set(&self, why: String) {
+        let mut f = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        f.get_or_insert(why);
+    }
+
+    fn check(&self) -> Result<(), GpuError> {
+        match &*self.0.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(why) => Err(GpuError::Lost(why.clone())),
+            None => Ok(()),
+        }
     }
 }
 
