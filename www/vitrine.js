@@ -270,18 +270,23 @@ function crossTabRepair(storage, key, merge) {
   const forget = () => {
     pending = [];
   };
+  // Re-applies the pending writes to the stored value; false when the value changed
+  // while the merge ran (this tab's own write, which fires no `storage` event here), so
+  // the caller tries again.
   async function repairOnce() {
     const now = Date.now();
     pending = pending.filter((p) => now - p.at < REPAIR_WINDOW_MS);
-    if (!pending.length) return;
-    await withLock(key, async () => {
+    if (!pending.length) return true;
+    return withLock(key, async () => {
       const cur = storage.getItem(key);
       let out = cur;
       for (const p of pending) out = await merge(p.base, p.mine, out);
-      if (out !== cur && storage.getItem(key) === cur) {
+      if (storage.getItem(key) !== cur) return false;
+      if (out !== cur) {
         if (out == null) storage.removeItem(key);
         else storage.setItem(key, out);
       }
+      return true;
     });
   }
   const schedule = () => {
@@ -290,14 +295,15 @@ function crossTabRepair(storage, key, merge) {
       return;
     }
     running = (async () => {
-      do {
+      for (let tries = 0; tries < MAX_PENDING; tries++) {
         again = false;
         try {
-          await repairOnce();
+          if (!(await repairOnce())) again = true;
         } catch (e) {
           console.warn(`vitrine: cross-tab history repair failed: ${e?.message ?? e}`);
         }
-      } while (again);
+        if (!again) break;
+      }
       running = null;
     })();
   };
