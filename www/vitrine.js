@@ -519,6 +519,81 @@ async function mainThreadImpl(bytes, options, pkgUrls) {
   return impl;
 }
 
+/**
+ * The worker mode's history path (the worker cannot see localStorage): hands the stored
+ * string over per call and writes back the result under the lock, merging with another
+ * tab's write; migrates at load; repairs overwritten writes (crossTabRepair).
+ * @param {Storage} storage
+ * @param {string} key
+ * @param {(op: string, payload: object) => Promise<any>} call the worker RPC
+ * @param {(backend: string) => void} setBackend
+ */
+function workerHistory(storage, key, call, setBackend) {
+  const put = (value) => (value == null ? storage.removeItem(key) : storage.setItem(key, value));
+  const repair = crossTabRepair(storage, key, async (base, mine, theirs) => (await call('merge', { base, mine, theirs })).stored);
+
+  // Stores `mine`, computed by the worker from `base`. If another tab changed the value
+  // meanwhile, merges (three-way, in Rust) with what it stored and checks again; the
+  // final check and write run in one synchronous step.
+  async function commit(base, mine) {
+    for (;;) {
+      const theirs = storage.getItem(key);
+      if (theirs === base) {
+        if (mine !== base) put(mine);
+        return;
+      }
+      const r = await call('merge', { base, mine, theirs });
+      mine = r.stored;
+      base = theirs;
+    }
+  }
+
+  // Reads hand the stored value over and write back what the worker pruned or reset,
+  // unless another tab wrote meanwhile. Writes run under the lock, read-merge-write.
+  async function sync(m, arg) {
+    if (!m.write) {
+      const sent = storage.getItem(key);
+      const r = await call('call', { method: m.name, arg, stored: sent });
+      setBackend(r.backend);
+      if (r.stored !== sent && storage.getItem(key) === sent) put(r.stored);
+      return r.result;
+    }
+    return withLock(key, async () => {
+      const sent = storage.getItem(key);
+      const r = await call('call', { method: m.name, arg, stored: sent });
+      setBackend(r.backend);
+      if (m.clears) {
+        for (const k of storageKeys(storage)) if (k.startsWith('vitrine:')) storage.removeItem(k);
+        repair.forget();
+      } else {
+        await commit(sent, r.stored);
+        repair.note(sent, r.stored);
+      }
+      return r.result;
+    });
+  }
+
+  // Load-time migration (the worker cannot see localStorage): hand over this store's
+  // value and the old per-model keys, store the result, remove the keys consumed.
+  const migrate = () =>
+    withLock(key, async () => {
+      const sent = storage.getItem(key);
+      const legacy = storageKeys(storage)
+        .filter((k) => LEGACY_KEY.test(k))
+        .slice(0, MAX_LEGACY_KEYS)
+        .map((k) => {
+          const v = storage.getItem(k);
+          return [k, v !== null && v.length <= MAX_IMPORT_CHARS ? v : null];
+        });
+      const r = await call('migrate', { stored: sent, legacy });
+      await commit(sent, r.stored);
+      repair.note(sent, r.stored);
+      for (const k of r.removed) storage.removeItem(k);
+    });
+
+  return { sync, migrate, dispose: () => repair.dispose() };
+}
+
 /** Worker mode: postMessage RPC; history mirrored from this page's localStorage. */
 async function workerImpl(bytes, options, pkgUrls, workerUrl) {
   const worker = new Worker(workerUrl, { type: 'module' });
@@ -558,68 +633,11 @@ async function workerImpl(bytes, options, pkgUrls, workerUrl) {
   const storage = pageStorage();
   const key = info.storageKey;
   let backend = info.backend;
-
-  const put = (value) => (value == null ? storage.removeItem(key) : storage.setItem(key, value));
-  const repair = crossTabRepair(storage, key, async (base, mine, theirs) => (await call('merge', { base, mine, theirs })).stored);
-
-  // Stores `mine`, computed by the worker from `base`. If another tab changed the value
-  // meanwhile, merges (three-way, in Rust) with what it stored and checks again; the
-  // final check and write run in one synchronous step.
-  async function commit(base, mine) {
-    for (;;) {
-      const theirs = storage.getItem(key);
-      if (theirs === base) {
-        if (mine !== base) put(mine);
-        return;
-      }
-      const r = await call('merge', { base, mine, theirs });
-      mine = r.stored;
-      base = theirs;
-    }
-  }
-
-  // Reads hand the stored value over and write back what the worker pruned or reset,
-  // unless another tab wrote meanwhile. Writes run under the lock, read-merge-write.
-  async function sync(m, arg) {
-    if (!m.write) {
-      const sent = storage.getItem(key);
-      const r = await call('call', { method: m.name, arg, stored: sent });
-      backend = r.backend;
-      if (r.stored !== sent && storage.getItem(key) === sent) put(r.stored);
-      return r.result;
-    }
-    return withLock(key, async () => {
-      const sent = storage.getItem(key);
-      const r = await call('call', { method: m.name, arg, stored: sent });
-      backend = r.backend;
-      if (m.clears) {
-        for (const k of storageKeys(storage)) if (k.startsWith('vitrine:')) storage.removeItem(k);
-        repair.forget();
-      } else {
-        await commit(sent, r.stored);
-        repair.note(sent, r.stored);
-      }
-      return r.result;
-    });
-  }
-
-  // Load-time migration (the worker cannot see localStorage): hand over this store's
-  // value and the old per-model keys, store the result, remove the keys consumed.
+  const history = workerHistory(storage, key, call, (b) => {
+    backend = b;
+  });
   try {
-    await withLock(key, async () => {
-      const sent = storage.getItem(key);
-      const legacy = storageKeys(storage)
-        .filter((k) => LEGACY_KEY.test(k))
-        .slice(0, MAX_LEGACY_KEYS)
-        .map((k) => {
-          const v = storage.getItem(k);
-          return [k, v !== null && v.length <= MAX_IMPORT_CHARS ? v : null];
-        });
-      const r = await call('migrate', { stored: sent, legacy });
-      await commit(sent, r.stored);
-      repair.note(sent, r.stored);
-      for (const k of r.removed) storage.removeItem(k);
-    });
+    await history.migrate();
   } catch (e) {
     worker.terminate();
     throw e;
@@ -637,10 +655,10 @@ async function workerImpl(bytes, options, pkgUrls, workerUrl) {
     adapterInfo: info.adapterInfo,
     build: info.build,
     async call(m, arg) {
-      return sync(m, arg);
+      return history.sync(m, arg);
     },
     dispose() {
-      repair.dispose();
+      history.dispose();
       worker.terminate();
     },
   };
