@@ -3,7 +3,7 @@
 # never downloads a browser). Idempotent: installs playwright-core, builds pkg/ (both builds) when missing
 # or older than the sources, trains the test's own quick model (www/models/e2e-quick.vitrine,
 # never the main command's www/models/online-retail.vitrine) when it is missing, serves the
-# repository on a free port and runs tests/e2e/storefront.mjs against it.
+# repository on a free port and runs tests/e2e/storefront.mjs and tests/e2e/history.mjs against it.
 # Screenshots land in artifacts/. Usage: scripts/e2e.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,3 +48,4 @@ URL=$(grep -o 'http://127.0.0.1:[0-9]*/' "$LOGF" | head -1)
 [ -n "$URL" ] || { cat "$LOGF"; log "server did not start"; exit 1; }
 log "serving on $URL"
 BASE_URL="$URL" MODEL_URL="models/$(basename "$MODEL")" node tests/e2e/storefront.mjs
+BASE_URL="$URL" MODEL_URL="models/$(basename "$MODEL")" node tests/e2e/history.mjs

@@ -1,9 +1,33 @@
 //! The shopper's browsing history: the events the user encoder reads, and the rules
-//! that keep the on-device store bounded (cap, decay, dedup, validation).
+//! that keep the on-device store bounded (cap, age limit, dedup, validation, merge).
 //!
 //! Used by the storefront runtime (history kept in `localStorage`, never sent anywhere),
 //! by the CLI's `recommend --history`, and by the data loaders (each user's sequence is
 //! a `Vec<HistoryEvent>`).
+//!
+//! ## The stored history and its rules
+//!
+//! The browser keeps a [`HistoryStore`]: the store's item **ids** (never catalogue
+//! indices, so a retrained model with a reordered or changed catalogue still reads it),
+//! the event kind and the time in Unix seconds, oldest first. Its rules:
+//!
+//! - **Bounds.** At most `maxEvents` events and `maxBytes` bytes of JSON (oldest dropped
+//!   first) and nothing older than `maxAgeDays`; a page may raise the defaults (200
+//!   events, 64 KiB, 180 days, 30 min) only up to [`MAX_EVENTS_CEILING`],
+//!   [`MAX_BYTES_CEILING`], [`MAX_AGE_DAYS_CEILING`] and [`DEDUP_WINDOW_CEILING`]. A
+//!   stored value longer than `maxBytes` is refused before it is parsed.
+//! - **Dedup rule** (the only way an event the shopper made is not kept, below the caps):
+//!   a repeated view, or a repeated cart, of the same item within `dedupWindowSecs` of
+//!   the earlier one moves the earlier event to the new time instead of adding one;
+//!   purchases are never merged; two events with the same item, kind and time are one.
+//! - **Cross-tab merge** ([`HistoryStore::merge`]): when another tab wrote while this one
+//!   computed its change, the result is three-way: the other tab's value, minus the events
+//!   this change removed, plus the events it added — `theirs − (base − mine) ∪ (mine −
+//!   base)`, events compared by `(item, kind, at)` — then sorted and capped. Both tabs'
+//!   new events survive; a clear or an import in one tab does not resurrect what it
+//!   removed.
+//! - **Catalogue changes** ([`HistoryStore::retain_known`]): after a model update, events
+//!   of items the model does not know are dropped and counted ([`UnknownItems`]).
 use serde::{Deserialize, Serialize};
 
 /// What the shopper did with an item. Stored as its lowercase name.
@@ -56,6 +80,18 @@ pub const HISTORY_SCHEMA: u32 = 1;
 /// Seconds per day.
 const DAY: f64 = 86_400.0;
 
+/// Largest `maxEvents` a page may set.
+pub const MAX_EVENTS_CEILING: usize = 5_000;
+/// Largest `maxBytes` a page may set (1 MiB); also the largest export `importHistory`
+/// accepts, checked on its length before it is parsed.
+pub const MAX_BYTES_CEILING: usize = 1 << 20;
+/// Largest `maxAgeDays` a page may set (ten years).
+pub const MAX_AGE_DAYS_CEILING: f64 = 3_650.0;
+/// Largest `dedupWindowSecs` a page may set (one week).
+pub const DEDUP_WINDOW_CEILING: f64 = 7.0 * DAY;
+/// How many distinct unknown ids a report lists (the count covers all of them).
+pub const UNKNOWN_SAMPLE: usize = 5;
+
 /// One event as the browser keeps it: the store's item id (so the history survives a
 /// model update that reorders the catalog), what happened, when (Unix seconds).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -72,17 +108,18 @@ pub struct StoredEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct HistoryLimits {
-    /// Most events kept (oldest dropped first). Default 200.
+    /// Most events kept (oldest dropped first). Default 200, at most
+    /// [`MAX_EVENTS_CEILING`].
     pub max_events: usize,
-    /// Most bytes of the stored JSON (oldest dropped first). Default 64 KiB.
+    /// Most bytes of the stored JSON (oldest dropped first). Default 64 KiB, at most
+    /// [`MAX_BYTES_CEILING`].
     pub max_bytes: usize,
-    /// Half-life of an event's weight, in days. Default 30.
-    pub half_life_days: f64,
-    /// Events older than this many days are dropped. Default 180.
+    /// Events older than this many days are dropped. Default 180, at most
+    /// [`MAX_AGE_DAYS_CEILING`].
     pub max_age_days: f64,
     /// A repeated view (or cart) of the same item within this many seconds updates the
-    /// earlier event's time instead of appending. Default 30 minutes. (JSON also accepts
-    /// `dedupSeconds`.)
+    /// earlier event's time instead of appending. Default 30 minutes, at most
+    /// [`DEDUP_WINDOW_CEILING`]. (JSON also accepts `dedupSeconds`.)
     #[serde(alias = "dedupSeconds")]
     pub dedup_window_secs: f64,
 }
@@ -92,7 +129,6 @@ impl Default for HistoryLimits {
         HistoryLimits {
             max_events: 200,
             max_bytes: 64 * 1024,
-            half_life_days: 30.0,
             max_age_days: 180.0,
             dedup_window_secs: 30.0 * 60.0,
         }
@@ -100,24 +136,27 @@ impl Default for HistoryLimits {
 }
 
 impl HistoryLimits {
-    /// Checks that the limits are usable: at least one event and 256 bytes, positive
-    /// finite half-life and maximum age, a finite non-negative dedup window.
+    /// Checks that the limits are usable and bounded: 1 to [`MAX_EVENTS_CEILING`]
+    /// events, 256 to [`MAX_BYTES_CEILING`] bytes, a maximum age in (0,
+    /// [`MAX_AGE_DAYS_CEILING`]] days, a dedup window in [0, [`DEDUP_WINDOW_CEILING`]]
+    /// seconds.
     pub fn validate(&self) -> Result<(), HistoryError> {
-        let bad = |m: &str| Err(HistoryError::InvalidLimits(m.to_string()));
-        if self.max_events == 0 {
-            return bad("maxEvents must be at least 1");
+        let bad = |m: String| Err(HistoryError::InvalidLimits(m));
+        if !(1..=MAX_EVENTS_CEILING).contains(&self.max_events) {
+            return bad(format!("maxEvents must be 1 to {MAX_EVENTS_CEILING}"));
         }
-        if self.max_bytes < 256 {
-            return bad("maxBytes must be at least 256");
+        if !(256..=MAX_BYTES_CEILING).contains(&self.max_bytes) {
+            return bad(format!("maxBytes must be 256 to {MAX_BYTES_CEILING}"));
         }
-        if !(self.half_life_days.is_finite() && self.half_life_days > 0.0) {
-            return bad("halfLifeDays must be a positive number");
+        if !(self.max_age_days > 0.0 && self.max_age_days <= MAX_AGE_DAYS_CEILING) {
+            return bad(format!(
+                "maxAgeDays must be a positive number of at most {MAX_AGE_DAYS_CEILING}"
+            ));
         }
-        if !(self.max_age_days.is_finite() && self.max_age_days > 0.0) {
-            return bad("maxAgeDays must be a positive number");
-        }
-        if !(self.dedup_window_secs.is_finite() && self.dedup_window_secs >= 0.0) {
-            return bad("dedupWindowSecs must be a non-negative number");
+        if !(self.dedup_window_secs >= 0.0 && self.dedup_window_secs <= DEDUP_WINDOW_CEILING) {
+            return bad(format!(
+                "dedupWindowSecs must be a number from 0 to {DEDUP_WINDOW_CEILING}"
+            ));
         }
         Ok(())
     }
@@ -289,14 +328,8 @@ impl HistoryStore {
             .retain(|e| seen.insert((e.item.clone(), e.kind, e.at.to_bits())));
     }
 
-    /// Merges another writer's copy of the same history (two tabs writing at once): the
-    /// union of both event lists by `(item, kind, at)`, sorted by time, then capped by
-    /// `limits` (count and bytes; oldest dropped first). Nothing is lost below the caps.
-    pub fn merge(
-        &mut self,
-        other: &HistoryStore,
-        limits: &HistoryLimits,
-    ) -> Result<(), HistoryError> {
+    /// Checks that `other` belongs to this history (same namespace and schema).
+    fn same_history(&self, other: &HistoryStore) -> Result<(), HistoryError> {
         if other.namespace != self.namespace {
             return Err(HistoryError::ForeignNamespace {
                 found: other.namespace.clone(),
@@ -309,10 +342,59 @@ impl HistoryStore {
                 expected: self.schema,
             });
         }
-        self.events.extend(other.events.iter().cloned());
+        Ok(())
+    }
+
+    /// Three-way merge for two writers of the same history (two tabs): `self` is this
+    /// writer's result ("mine"), computed from `base`; `theirs` is what the other writer
+    /// stored meanwhile. `self` becomes `theirs − (base − mine) ∪ (mine − base)` (events
+    /// compared by `(item, kind, at)`), sorted by time and capped by `limits` (count and
+    /// bytes, oldest dropped first): every event either side added is kept below the
+    /// caps, and what this writer removed (dedup, clear, import) stays removed. With an
+    /// empty `base` it is the union of both.
+    pub fn merge(
+        &mut self,
+        base: &HistoryStore,
+        theirs: &HistoryStore,
+        limits: &HistoryLimits,
+    ) -> Result<(), HistoryError> {
+        self.same_history(base)?;
+        self.same_history(theirs)?;
+        type Key = (String, EventKind, u64);
+        let key = |e: &StoredEvent| -> Key { (e.item.clone(), e.kind, e.at.to_bits()) };
+        let mine: std::collections::HashSet<Key> = self.events.iter().map(key).collect();
+        let base_keys: std::collections::HashSet<Key> = base.events.iter().map(key).collect();
+        let removed: std::collections::HashSet<&Key> = base_keys.difference(&mine).collect();
+        let added: Vec<StoredEvent> = (self.events.iter())
+            .filter(|e| !base_keys.contains(&key(e)))
+            .cloned()
+            .collect();
+        self.events = (theirs.events.iter())
+            .filter(|e| !removed.contains(&key(e)))
+            .cloned()
+            .chain(added)
+            .collect();
         self.normalise();
         self.cap(limits);
         Ok(())
+    }
+
+    /// Keeps the events whose item `known` accepts (the loaded model's catalogue) and
+    /// reports the others: how many events were dropped and the first
+    /// [`UNKNOWN_SAMPLE`] distinct ids.
+    pub fn retain_known(&mut self, known: impl Fn(&str) -> bool) -> UnknownItems {
+        let mut unknown = UnknownItems::default();
+        self.events.retain(|e| {
+            if known(&e.item) {
+                return true;
+            }
+            unknown.events += 1;
+            if unknown.ids.len() < UNKNOWN_SAMPLE && !unknown.ids.contains(&e.item) {
+                unknown.ids.push(e.item.clone());
+            }
+            false
+        });
+        unknown
     }
 
     /// Compact JSON, as stored in `localStorage`.
@@ -327,7 +409,7 @@ impl HistoryStore {
         expected_namespace: &str,
         limits: &HistoryLimits,
     ) -> Result<HistoryStore, HistoryError> {
-        Self::parse(s, expected_namespace, limits, None)
+        Self::parse(s, Some(expected_namespace), limits, None)
     }
 
     /// Reads and validates a stored history: size, JSON layout, schema, namespace, then
@@ -340,12 +422,26 @@ impl HistoryStore {
         limits: &HistoryLimits,
         now: f64,
     ) -> Result<HistoryStore, HistoryError> {
-        Self::parse(s, expected_namespace, limits, Some(now))
+        Self::parse(s, Some(expected_namespace), limits, Some(now))
+    }
+
+    /// Reads a history written under any namespace (an older model's key, an export from
+    /// another page of the store) with the checks of [`HistoryStore::from_json_at`], and
+    /// adopts it into `namespace`.
+    pub fn adopt_json(
+        s: &str,
+        namespace: &str,
+        limits: &HistoryLimits,
+        now: f64,
+    ) -> Result<HistoryStore, HistoryError> {
+        let mut store = Self::parse(s, None, limits, Some(now))?;
+        store.namespace = namespace.to_string();
+        Ok(store)
     }
 
     fn parse(
         s: &str,
-        expected_namespace: &str,
+        expected_namespace: Option<&str>,
         limits: &HistoryLimits,
         now: Option<f64>,
     ) -> Result<HistoryStore, HistoryError> {
@@ -363,10 +459,10 @@ impl HistoryStore {
                 expected: HISTORY_SCHEMA,
             });
         }
-        if header.namespace != expected_namespace {
+        if let Some(expected) = expected_namespace.filter(|e| *e != header.namespace) {
             return Err(HistoryError::ForeignNamespace {
                 found: header.namespace,
-                expected: expected_namespace.to_string(),
+                expected: expected.to_string(),
             });
         }
         let mut store: HistoryStore =
@@ -377,25 +473,6 @@ impl HistoryStore {
         store.normalise();
         store.cap(limits);
         Ok(store)
-    }
-
-    /// Weight of each event for recency: `0.5^(age / half_life)`, age in days before
-    /// `now` (events at or after `now` weigh 1).
-    pub fn decay_weights(&self, now: f64, limits: &HistoryLimits) -> Vec<f32> {
-        let half = limits.half_life_days;
-        self.events
-            .iter()
-            .map(|e| {
-                let age = ((now - e.at) / DAY).max(0.0);
-                if !age.is_finite() {
-                    return 0.0;
-                }
-                if half.is_nan() || half <= 0.0 {
-                    return 1.0;
-                }
-                0.5f64.powf(age / half) as f32
-            })
-            .collect()
     }
 
     /// Drops invalid events, events older than `limits.max_age_days` or more than a day
@@ -432,4 +509,48 @@ impl HistoryStore {
             .map(|e| (e.item.clone(), e.kind, e.at))
             .collect()
     }
+}
+
+/// Events dropped because the loaded model does not know their item (a model update
+/// removed it, or an export came from another catalogue).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct UnknownItems {
+    /// How many events were dropped.
+    pub events: usize,
+    /// The first [`UNKNOWN_SAMPLE`] distinct unknown ids, in history order.
+    pub ids: Vec<String>,
+}
+
+/// What `importHistory` did with an export.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportReport {
+    /// Events stored after the import (after the limits).
+    pub kept: usize,
+    /// Events in the export.
+    pub read: usize,
+    /// Events skipped because this model does not know their item.
+    pub unknown: UnknownItems,
+    /// Events dropped by the history limits (count, bytes, age) after the unknown ones.
+    pub over_limits: usize,
+}
+
+/// What the history store did at load and since (`historyInfo()`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryInfo {
+    /// The namespace (the store; default the page's origin).
+    pub namespace: String,
+    /// The `localStorage` key of the history.
+    pub storage_key: String,
+    /// Events stored now.
+    pub events: usize,
+    /// Keys of the old layout (`vitrine:<namespace>:history`, one per model) read into
+    /// this history at load and removed.
+    pub migrated_keys: Vec<String>,
+    /// Events dropped at load because this model does not know their item.
+    pub unknown: UnknownItems,
+    /// Stored values discarded as unreadable since load (corrupt, foreign, too large),
+    /// with the reason; at most the first 8.
+    pub discarded: Vec<String>,
 }

@@ -1,4 +1,4 @@
-//! The on-device history rules: caps, dedup, decay, concurrent merge, and validation of
+//! The on-device history rules: caps, dedup, concurrent merge, and validation of
 //! whatever `localStorage` hands back.
 use vitrine::history::{
     EventKind, HistoryError, HistoryLimits, HistoryStore, StoredEvent, HISTORY_SCHEMA,
@@ -32,9 +32,8 @@ fn defaults_are_the_documented_ones() {
     let l = HistoryLimits::default();
     assert_eq!(l.max_events, 200);
     assert_eq!(l.max_bytes, 64 * 1024);
-    assert_eq!(l.half_life_days, 30.0);
+    assert_eq!(l.max_age_days, 180.0);
     assert_eq!(l.dedup_window_secs, 1800.0);
-    assert!(l.max_age_days >= l.half_life_days);
 }
 
 #[test]
@@ -113,25 +112,6 @@ fn repeated_view_within_window_updates_time() {
 }
 
 #[test]
-fn decay_halves_every_half_life() {
-    let limits = HistoryLimits::default();
-    let mut s = HistoryStore::new(NS);
-    let now = T0 + 100.0 * DAY;
-    for age_days in [0.0, 30.0, 60.0, 90.0] {
-        s.record(view(&format!("A{age_days}"), now - age_days * DAY), &limits)
-            .unwrap();
-    }
-    let w = s.decay_weights(now, &limits);
-    // Events are oldest first: ages 90, 60, 30, 0 days.
-    let expected = [0.125f32, 0.25, 0.5, 1.0];
-    for (a, b) in w.iter().zip(expected) {
-        assert!((a - b).abs() < 1e-6, "{w:?}");
-    }
-    // An event after `now` weighs 1, never more.
-    assert_eq!(s.decay_weights(now - DAY, &limits)[3], 1.0);
-}
-
-#[test]
 fn prune_drops_old_and_far_future_events() {
     let limits = HistoryLimits::default();
     let now = T0 + 1000.0 * DAY;
@@ -167,7 +147,7 @@ fn merge_of_two_concurrent_writers_loses_nothing() {
             .unwrap();
     }
     let mut merged = tab1.clone();
-    merged.merge(&tab2, &limits).unwrap();
+    merged.merge(&base, &tab2, &limits).unwrap();
     assert_eq!(merged.events.len(), 20 + 30 + 30);
     for e in tab1.events.iter().chain(&tab2.events) {
         assert!(merged.events.contains(e), "lost {e:?}");
@@ -175,11 +155,60 @@ fn merge_of_two_concurrent_writers_loses_nothing() {
     assert_sorted(&merged);
     // Merging is symmetric and idempotent.
     let mut other = tab2.clone();
-    other.merge(&tab1, &limits).unwrap();
+    other.merge(&base, &tab1, &limits).unwrap();
     assert_eq!(other, merged);
     let again = merged.clone();
-    merged.merge(&again, &limits).unwrap();
+    merged.merge(&again, &again, &limits).unwrap();
     assert_eq!(merged, other);
+}
+
+#[test]
+fn merge_keeps_what_this_writer_removed_removed() {
+    let limits = HistoryLimits::default();
+    let mut base = HistoryStore::new(NS);
+    for i in 0..10 {
+        base.record(view(&format!("B{i}"), T0 + i as f64 * 100.0), &limits)
+            .unwrap();
+    }
+    let mut theirs = base.clone();
+    theirs.record(view("T", T0 + 5_000.0), &limits).unwrap();
+    // This tab cleared, then recorded one event, while the other tab recorded "T".
+    let mut mine = HistoryStore::new(NS);
+    mine.record(view("M", T0 + 6_000.0), &limits).unwrap();
+    mine.merge(&base, &theirs, &limits).unwrap();
+    let items: Vec<&str> = mine.events.iter().map(|e| e.item.as_str()).collect();
+    assert_eq!(items, ["T", "M"]);
+    // A dedup in this tab moved "B9" to a later time: the old time does not come back.
+    let mut mine = base.clone();
+    mine.record(view("B9", T0 + 1_000.0), &limits).unwrap();
+    assert_eq!(mine.events.len(), 10);
+    mine.merge(&base, &theirs, &limits).unwrap();
+    let b9: Vec<f64> = (mine.events.iter().filter(|e| e.item == "B9"))
+        .map(|e| e.at)
+        .collect();
+    assert_eq!(b9, [T0 + 1_000.0]);
+    assert_eq!(mine.events.len(), 11);
+}
+
+#[test]
+fn retain_known_counts_and_samples_unknown_ids() {
+    let limits = HistoryLimits::default();
+    let mut s = HistoryStore::new(NS);
+    for i in 0..20 {
+        let item = if i % 2 == 0 {
+            format!("K{i}")
+        } else {
+            format!("gone{}", i % 7)
+        };
+        s.record(ev(&item, EventKind::Purchase, T0 + i as f64), &limits)
+            .unwrap();
+    }
+    let unknown = s.retain_known(|id| id.starts_with('K'));
+    assert_eq!(s.events.len(), 10);
+    assert!(s.events.iter().all(|e| e.item.starts_with('K')));
+    assert_eq!(unknown.events, 10);
+    // Distinct ids in history order, at most five: gone1, gone3, gone5, gone0, gone2.
+    assert_eq!(unknown.ids, ["gone1", "gone3", "gone5", "gone0", "gone2"]);
 }
 
 #[test]
@@ -196,7 +225,7 @@ fn merge_above_the_cap_keeps_the_newest() {
         b.record(view(&format!("B{i}"), T0 + 2.0 * i as f64 + 1.0), &limits)
             .unwrap();
     }
-    a.merge(&b, &limits).unwrap();
+    a.merge(&HistoryStore::new(NS), &b, &limits).unwrap();
     assert_eq!(a.events.len(), 50);
     assert_eq!(a.events[0], view("A15", T0 + 30.0));
     assert_eq!(a.events[49], view("B39", T0 + 79.0));
@@ -208,7 +237,11 @@ fn merge_refuses_another_namespace() {
     let mut a = HistoryStore::new(NS);
     let b = HistoryStore::new("other");
     assert!(matches!(
-        a.merge(&b, &limits),
+        a.merge(&HistoryStore::new(NS), &b, &limits),
+        Err(HistoryError::ForeignNamespace { .. })
+    ));
+    assert!(matches!(
+        a.merge(&b, &HistoryStore::new(NS), &limits),
         Err(HistoryError::ForeignNamespace { .. })
     ));
 }
@@ -401,6 +434,17 @@ fn limits_parse_from_js_names_and_validate() {
     assert!(l.validate().is_ok());
     let e = serde_json::from_str::<HistoryLimits>(r#"{"maxEvent":50}"#).unwrap_err();
     assert!(e.to_string().contains("maxEvent"), "{e}");
+    // The removed option is refused, not silently ignored.
+    let e = serde_json::from_str::<HistoryLimits>(r#"{"halfLifeDays":30}"#).unwrap_err();
+    assert!(e.to_string().contains("halfLifeDays"), "{e}");
+    // The ceilings themselves are accepted.
+    let top = HistoryLimits {
+        max_events: vitrine::history::MAX_EVENTS_CEILING,
+        max_bytes: vitrine::history::MAX_BYTES_CEILING,
+        max_age_days: 3650.0,
+        dedup_window_secs: 7.0 * DAY,
+    };
+    assert!(top.validate().is_ok());
     for bad in [
         HistoryLimits {
             max_events: 0,
@@ -411,7 +455,23 @@ fn limits_parse_from_js_names_and_validate() {
             ..HistoryLimits::default()
         },
         HistoryLimits {
-            half_life_days: f64::NAN,
+            max_events: vitrine::history::MAX_EVENTS_CEILING + 1,
+            ..HistoryLimits::default()
+        },
+        HistoryLimits {
+            max_bytes: vitrine::history::MAX_BYTES_CEILING + 1,
+            ..HistoryLimits::default()
+        },
+        HistoryLimits {
+            max_age_days: f64::NAN,
+            ..HistoryLimits::default()
+        },
+        HistoryLimits {
+            max_age_days: 3651.0,
+            ..HistoryLimits::default()
+        },
+        HistoryLimits {
+            dedup_window_secs: 8.0 * DAY,
             ..HistoryLimits::default()
         },
         HistoryLimits {

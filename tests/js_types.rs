@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use serde_json::Value;
-use vitrine::history::{EventKind, HistoryLimits};
+use vitrine::history::{EventKind, HistoryInfo, HistoryLimits, ImportReport, UnknownItems};
 use vitrine::recommend::search::{
     CategoryFacet, Correction, MatchedTerm, NoResults, PriceBandFacet, SearchFacets, SearchReason,
     SearchRequest, SearchResponse, SearchResult, TitleSpan,
@@ -92,6 +92,9 @@ fn rust_fields() -> BTreeMap<&'static str, BTreeSet<String>> {
         ("Boost", keys(&Boost::default())),
         ("Promote", keys(&Promote::default())),
         ("HistoryLimits", keys(&HistoryLimits::default())),
+        ("UnknownItems", keys(&UnknownItems::default())),
+        ("ImportReport", keys(&ImportReport::default())),
+        ("HistoryInfo", keys(&HistoryInfo::default())),
     ]);
     out.extend(search_fields());
     out

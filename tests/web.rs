@@ -48,7 +48,7 @@ fn storage() -> web_sys::Storage {
 }
 
 fn key(ns: &str) -> String {
-    format!("vitrine:{ns}:history")
+    format!("vitrine:v2:{ns}:history")
 }
 
 /// Loads with a fresh history in namespace `ns`.
@@ -135,15 +135,15 @@ async fn loads_and_describes_the_model() {
     assert_eq!(cat["titles"].as_array().unwrap().len(), N);
     assert_eq!(cat["categories"].as_array().unwrap().len(), N);
     assert_eq!(cat["prices"].as_array().unwrap().len(), N);
-    // Default namespace: content-hash prefix.
+    // Default namespace: the page's origin (the store, not the model).
     let d = WasmRecommender::from_bytes(bytes.clone(), JsValue::UNDEFINED)
         .await
         .map_err(message)
         .unwrap();
-    assert_eq!(
-        d.storage_key(),
-        format!("vitrine:{}:history", &file.metadata.content_hash[..12])
-    );
+    let location = js_sys::Reflect::get(&js_sys::global(), &"location".into()).unwrap();
+    let origin = js_sys::Reflect::get(&location, &"origin".into()).unwrap();
+    let origin = origin.as_string().expect("location.origin");
+    assert_eq!(d.storage_key(), key(&origin));
 }
 
 #[wasm_bindgen_test]
@@ -312,21 +312,12 @@ async fn clear_errors_for_bad_input() {
     assert!(m.contains("future"), "{m}");
     assert!(history(&r).is_empty(), "failed records store nothing");
     // Import.
-    assert!(r.import_history("{").is_err());
-    let m = message(
-        r.import_history(
-            r#"{"schema":1,"namespace":"t-errors","events":[{"item":"zzz","kind":"view","at":1}]}"#,
-        )
-        .unwrap_err(),
-    );
-    assert!(m.contains("zzz"), "{m}");
-    let m = message(
-        r.import_history(r#"{"schema":7,"namespace":"x","events":[]}"#)
-            .unwrap_err(),
-    );
+    let import = |s: &str| r.import_history(JsValue::from_str(s));
+    assert!(import("{").is_err());
+    let m = message(import(r#"{"schema":7,"namespace":"x","events":[]}"#).unwrap_err());
     assert!(m.contains("schema"), "{m}");
-    let m = message(r.import_history(r#"{"events":[]}"#).unwrap_err());
-    assert!(m.contains("namespace"), "{m}");
+    let m = message(import(r#"{"events":[]}"#).unwrap_err());
+    assert!(m.contains("missing field"), "{m}");
 }
 
 #[wasm_bindgen_test]
@@ -356,7 +347,10 @@ async fn history_persists_across_instances_and_tabs() {
     b.clear_history();
     assert!(history(&b).is_empty());
     assert_eq!(storage().get_item(&key("t-persist")).unwrap(), None);
-    assert_eq!(c.import_history(&exported).map_err(message).unwrap(), 4);
+    let report = c.import_history(JsValue::from_str(&exported));
+    let report: serde_json::Value =
+        serde_wasm_bindgen::from_value(report.map_err(message).unwrap()).unwrap();
+    assert_eq!(report["kept"], json!(4));
     assert_eq!(history(&b).len(), 4);
 
     // Other namespaces are untouched.
@@ -468,12 +462,14 @@ async fn memory_storage_for_workers() {
     );
     r.clear_history();
     assert!(history(&r).is_empty());
-    r.set_stored_history(Some(raw)).map_err(message).unwrap();
+    (r.set_stored_history(JsValue::from_str(&raw)))
+        .map_err(message)
+        .unwrap();
     assert_eq!(history(&r).len(), 1);
-    r.set_stored_history(Some("garbage".into())).unwrap();
+    r.set_stored_history(JsValue::from_str("garbage")).unwrap();
     assert!(history(&r).is_empty());
     let local = load(&bytes, "t-memory2", json!({})).await;
-    assert!(local.set_stored_history(None).is_err());
+    assert!(local.set_stored_history(JsValue::UNDEFINED).is_err());
 }
 
 /// Recommendations from the JavaScript-facing API equal the plain Rust engine's.

@@ -4,9 +4,10 @@
 //
 // Each entry: `name` (the wasm method and the `Vitrine` method), `arg` (whether it takes
 // one argument), `spread` (the argument is an array of the wasm method's arguments:
-// `search(query, options)` travels as `[query, options]`), `write` (whether it changes the stored history: worker mode writes the
-// new value back to localStorage, retrying when another tab wrote meanwhile), `clears`
-// (deletes the stored value afterwards in any case). Every call is awaited, so a method
+// `search(query, options)` travels as `[query, options]`), `write` (whether it changes the
+// stored history: it runs under the storage key's Web Lock, and worker mode writes the new
+// value back to localStorage, merged with another tab's if one wrote meanwhile), `clears`
+// (afterwards every `vitrine:` key of localStorage is removed, in any case). Every call is awaited, so a method
 // that is async in Rust (`recommend`) and a plain one look the same to the page.
 
 /**
@@ -22,6 +23,7 @@ export const METHODS = Object.freeze([
   { name: 'clearHistory', arg: false, write: true, clears: true },
   { name: 'exportHistory', arg: false, write: false, clears: false },
   { name: 'importHistory', arg: true, write: true, clears: false },
+  { name: 'historyInfo', arg: false, write: false, clears: false },
   { name: 'stats', arg: false, write: false, clears: false },
 ].map((m) => Object.freeze(m)));
 

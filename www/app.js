@@ -453,6 +453,13 @@ function setupPanel() {
   $('[data-testid="panel-items"]').textContent = String(info.items);
   $('[data-testid="clear-history"]').addEventListener('click', async () => {
     await vitrine.clearHistory();
+    // The demo's own state goes too: the cart (vitrine removed its `vitrine:` keys).
+    try {
+      localStorage.removeItem(CART_KEY);
+    } catch {
+      /* storage unavailable: nothing stored */
+    }
+    $('[data-testid="cart-count"]').textContent = '0';
     $('[data-testid="export-box"]').hidden = true;
     await route({ recordView: false });
   });

@@ -7,15 +7,29 @@
 //   const recs = await v.recommend({ k: 8, context: 'I42' });
 //
 // Design (history and workers): the shopper's history lives in this page's localStorage
-// under `vitrine:<namespace or content-hash prefix>:history` and is never sent anywhere.
-// With `worker: true` (default) the model runs in a module Web Worker (worker.js), which
-// cannot see localStorage: the wasm side runs with `storage: 'memory'`, and every call
-// hands it the current stored string; for writes the worker returns the new string and
-// this wrapper writes it back — but only if localStorage still holds what it sent
-// (otherwise another tab wrote meanwhile: it retries on the fresh value). All history
-// rules (cap, age limit, dedup, validation, corrupt-value reset) stay in Rust.
-// With `worker: false` the wasm runs here and uses localStorage directly.
-// Calls are serialised (one at a time), so read-modify-write is safe within a tab.
+// under `vitrine:v2:<namespace>:history` — one per store (the namespace defaults to the
+// page's origin), never per model, so a retrained model keeps it — and is never sent
+// anywhere. At load, old per-model keys (`vitrine:<hash prefix>:history`) are merged in and
+// removed, and events of items the model does not know are dropped and counted
+// (`historyInfo()`). With `worker: true` (default) the model runs in a module Web Worker
+// (worker.js), which cannot see localStorage: the wasm side runs with `storage: 'memory'`,
+// every call hands it the current stored string and takes the new one back. With
+// `worker: false` the wasm runs here and uses localStorage directly. All history rules
+// (cap, age limit, dedup, validation, corrupt-value reset, merge) stay in Rust.
+//
+// Cross-tab writes are lossless: every write (record, importHistory, clearHistory, the
+// load-time migration) runs under a Web Lock named after the storage key
+// (`navigator.locks.request`, where available), read-modify-write. If the stored value
+// still changed under it (no Web Locks, or an older vitrine in another tab), the result
+// is three-way merged with the other tab's value in Rust (`HistoryStore::merge`: theirs
+// minus what this call removed plus what it added) and the check repeats. Neither is
+// enough alone: Chromium's localStorage reaches other tabs asynchronously, so a tab can
+// read a value that lacks another's write of a moment ago (under the lock too) and
+// overwrite it. So each tab also re-applies its writes of the last 30 s, with the same
+// merge, whenever another tab changes the value (crossTabRepair); a clear wins. Both
+// tabs' events are kept once the tabs have seen each other's writes. The only events ever merged away are the dedup rule's: a repeated
+// view (or cart) of an item within `dedupWindowSecs` moves the earlier event; events
+// equal in item, kind and time are one. Calls are serialised within a tab.
 //
 // The only network requests are the module/wasm files and the weight file itself.
 //
@@ -112,8 +126,14 @@ export async function importPackage(urls) {
  *             excludeSeen?: boolean, allowRepurchase?: boolean, filter?: Filter,
  *             boost?: Boost[], promote?: Promote|null, diversity?: number,
  *             newItemsBoost?: number, now?: number|null }} RecommendOptions
- * @typedef {{ maxEvents?: number, maxBytes?: number, halfLifeDays?: number,
+ * @typedef {{ maxEvents?: number, maxBytes?: number,
  *             maxAgeDays?: number, dedupWindowSecs?: number }} HistoryLimits
+ * @typedef {{ events: number, ids: string[] }} UnknownItems
+ * @typedef {{ kept: number, read: number, unknown: UnknownItems,
+ *             overLimits: number }} ImportReport
+ * @typedef {{ namespace: string, storageKey: string, events: number,
+ *             migratedKeys: string[], unknown: UnknownItems,
+ *             discarded: string[] }} HistoryInfo
  * @typedef {{ k?: number, filter?: Filter, exclude?: string[],
  *             personalize?: number|null, facets?: boolean }} SearchOptions
  * @typedef {{ word: string, term: string, distance: number, prefix: boolean }} MatchedTerm
@@ -171,6 +191,16 @@ export async function fetchBytes(url, onProgress) {
   return out;
 }
 
+/** Largest export `importHistory` accepts, in characters (checked before anything is
+ * parsed or sent to the worker); the same limit as the wasm side's. */
+export const MAX_IMPORT_CHARS = 1 << 20;
+
+/** Most old-layout keys handed to the migration per load (the rest: next load). */
+const MAX_LEGACY_KEYS = 64;
+
+/** Old per-model history keys: `vitrine:<namespace without ':'>:history`. */
+const LEGACY_KEY = /^vitrine:[^:]+:history$/;
+
 /** localStorage, or an in-memory stand-in where it is unavailable (opaque origins). */
 function pageStorage() {
   try {
@@ -186,8 +216,121 @@ function pageStorage() {
       getItem: (k) => (m.has(k) ? m.get(k) : null),
       setItem: (k, v) => void m.set(k, String(v)),
       removeItem: (k) => void m.delete(k),
+      key: (i) => [...m.keys()][i] ?? null,
+      get length() {
+        return m.size;
+      },
     };
   }
+}
+
+/** Every key of `storage` (a snapshot). */
+function storageKeys(storage) {
+  const keys = [];
+  for (let i = 0; i < storage.length; i++) {
+    const k = storage.key(i);
+    if (k !== null) keys.push(k);
+  }
+  return keys;
+}
+
+/** How long this tab re-applies its own recent writes when another tab overwrites them. */
+const REPAIR_WINDOW_MS = 30000;
+
+/** Most recent writes remembered for that. */
+const MAX_PENDING = 64;
+
+/**
+ * Cross-tab repair. Chromium's localStorage is eventually consistent between tabs: a tab
+ * can read (even under a Web Lock) a value that lacks another tab's write of a moment ago
+ * and overwrite it. So each tab remembers its recent writes as (base, mine) pairs and,
+ * whenever another tab changes the stored value (`storage` event), re-applies them to it
+ * with the three-way merge (`merge(base, mine, theirs)`, in Rust) and stores the result
+ * if anything of its own was missing. A clear anywhere (the value removed) wins: the
+ * pairs are forgotten.
+ * @param {Storage} storage
+ * @param {string} key
+ * @param {(base: string|null, mine: string|null, theirs: string|null) => Promise<string|null>} merge
+ */
+function crossTabRepair(storage, key, merge) {
+  let pending = [];
+  let running = null;
+  let again = false;
+  const note = (base, mine) => {
+    if (base === mine) return;
+    const last = pending[pending.length - 1];
+    if (last && last.mine === base) {
+      last.mine = mine;
+      last.at = Date.now();
+    } else {
+      pending.push({ base, mine, at: Date.now() });
+      if (pending.length > MAX_PENDING) pending.shift();
+    }
+  };
+  const forget = () => {
+    pending = [];
+  };
+  // Re-applies the pending writes to the stored value; false when the value changed
+  // while the merge ran (this tab's own write, which fires no `storage` event here), so
+  // the caller tries again.
+  async function repairOnce() {
+    const now = Date.now();
+    pending = pending.filter((p) => now - p.at < REPAIR_WINDOW_MS);
+    if (!pending.length) return true;
+    return withLock(key, async () => {
+      const cur = storage.getItem(key);
+      let out = cur;
+      for (const p of pending) out = await merge(p.base, p.mine, out);
+      if (storage.getItem(key) !== cur) return false;
+      if (out !== cur) {
+        if (out == null) storage.removeItem(key);
+        else storage.setItem(key, out);
+      }
+      return true;
+    });
+  }
+  const schedule = () => {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = (async () => {
+      for (let tries = 0; tries < MAX_PENDING; tries++) {
+        again = false;
+        try {
+          if (!(await repairOnce())) again = true;
+        } catch (e) {
+          console.warn(`vitrine: cross-tab history repair failed: ${e?.message ?? e}`);
+        }
+        if (!again) break;
+      }
+      running = null;
+    })();
+  };
+  const onStorage = (ev) => {
+    if (ev.key !== null && ev.key !== key) return;
+    if (ev.key === null || ev.newValue === null) forget();
+    else schedule();
+  };
+  globalThis.addEventListener?.('storage', onStorage);
+  return {
+    note,
+    forget,
+    dispose: () => globalThis.removeEventListener?.('storage', onStorage),
+  };
+}
+
+/**
+ * Runs `fn` holding the Web Lock `name` (all tabs of the origin), or directly where the
+ * browser has no Web Locks.
+ * @template T
+ * @param {string} name
+ * @param {() => Promise<T>} fn
+ * @returns {Promise<T>}
+ */
+function withLock(name, fn) {
+  const locks = globalThis.navigator?.locks;
+  return locks?.request ? locks.request(name, () => fn()) : fn();
 }
 
 /** Turns whatever the worker/wasm threw into an Error with its message. */
@@ -275,9 +418,19 @@ export class Vitrine {
     return this._call('history');
   }
 
-  /** Deletes the local history. @returns {Promise<void>} */
+  /** Deletes the local history: every `vitrine:` key of this origin's localStorage (all
+   * namespaces and old per-model keys). @returns {Promise<void>} */
   clearHistory() {
     return this._call('clearHistory');
+  }
+
+  /**
+   * What the history store did: old keys merged in and events of items this model does
+   * not know dropped at load, stored values discarded as unreadable since.
+   * @returns {Promise<HistoryInfo>}
+   */
+  historyInfo() {
+    return this._call('historyInfo');
   }
 
   /** @returns {Promise<string>} the history as JSON (`{"schema":1,"namespace":…,"events":[{item,kind,at}]}`) */
@@ -286,11 +439,25 @@ export class Vitrine {
   }
 
   /**
-   * Replaces the history with an exported one (validated).
+   * Replaces the history with an exported one (`exportHistory()` of any model or
+   * namespace). Rejects a non-string or one over MAX_IMPORT_CHARS (1,048,576 characters)
+   * before parsing it, and an invalid export (format, version, times); reads at most the
+   * newest 5,000 events; skips events of items this model does not know and reports them.
    * @param {string} json
-   * @returns {Promise<number>} events kept
+   * @returns {Promise<ImportReport>} events kept, read, skipped as unknown (count and the
+   *   first 5 ids) and dropped by the history limits
    */
   importHistory(json) {
+    if (typeof json !== 'string') {
+      return Promise.reject(new Error('importHistory: expected a JSON string'));
+    }
+    if (json.length > MAX_IMPORT_CHARS) {
+      return Promise.reject(
+        new Error(
+          `importHistory: the export is ${json.length} characters, the limit is ${MAX_IMPORT_CHARS} (checked before parsing)`,
+        ),
+      );
+    }
     return this._call('importHistory', json);
   }
 
@@ -316,6 +483,18 @@ for (const m of METHODS) {
 async function mainThreadImpl(bytes, options, pkgUrls) {
   const mod = await importPackage(pkgUrls);
   const rec = await mod.Recommender.fromBytes(bytes, options);
+  const storage = pageStorage();
+  const key = rec.storageKey;
+  const repair = crossTabRepair(storage, key, async (b, m, t) => rec.mergeStoredHistory(b, m, t) ?? null);
+  // A write method: read-modify-write in one synchronous wasm call, under the lock; the
+  // value before and after are remembered for the repair.
+  async function write(m, arg) {
+    const base = storage.getItem(key);
+    const result = await invoke(rec, m, arg);
+    if (m.clears) repair.forget();
+    else repair.note(base, storage.getItem(key));
+    return result;
+  }
   const impl = {
     mode: 'main',
     get backend() {
@@ -328,13 +507,91 @@ async function mainThreadImpl(bytes, options, pkgUrls) {
     adapterInfo: rec.adapterInfo,
     build: mod.buildInfo(),
     async call(m, arg) {
-      return invoke(rec, m, arg);
+      // The wasm reads and writes localStorage in one synchronous step; the lock keeps
+      // other tabs' writes out of it.
+      return m.write ? withLock(key, () => write(m, arg)) : invoke(rec, m, arg);
     },
     dispose() {
+      repair.dispose();
       rec.free();
     },
   };
   return impl;
+}
+
+/**
+ * The worker mode's history path (the worker cannot see localStorage): hands the stored
+ * string over per call and writes back the result under the lock, merging with another
+ * tab's write; migrates at load; repairs overwritten writes (crossTabRepair).
+ * @param {Storage} storage
+ * @param {string} key
+ * @param {(op: string, payload: object) => Promise<any>} call the worker RPC
+ * @param {(backend: string) => void} setBackend
+ */
+function workerHistory(storage, key, call, setBackend) {
+  const put = (value) => (value == null ? storage.removeItem(key) : storage.setItem(key, value));
+  const repair = crossTabRepair(storage, key, async (base, mine, theirs) => (await call('merge', { base, mine, theirs })).stored);
+
+  // Stores `mine`, computed by the worker from `base`. If another tab changed the value
+  // meanwhile, merges (three-way, in Rust) with what it stored and checks again; the
+  // final check and write run in one synchronous step.
+  async function commit(base, mine) {
+    for (;;) {
+      const theirs = storage.getItem(key);
+      if (theirs === base) {
+        if (mine !== base) put(mine);
+        return;
+      }
+      const r = await call('merge', { base, mine, theirs });
+      mine = r.stored;
+      base = theirs;
+    }
+  }
+
+  // Reads hand the stored value over and write back what the worker pruned or reset,
+  // unless another tab wrote meanwhile. Writes run under the lock, read-merge-write.
+  async function sync(m, arg) {
+    if (!m.write) {
+      const sent = storage.getItem(key);
+      const r = await call('call', { method: m.name, arg, stored: sent });
+      setBackend(r.backend);
+      if (r.stored !== sent && storage.getItem(key) === sent) put(r.stored);
+      return r.result;
+    }
+    return withLock(key, async () => {
+      const sent = storage.getItem(key);
+      const r = await call('call', { method: m.name, arg, stored: sent });
+      setBackend(r.backend);
+      if (m.clears) {
+        for (const k of storageKeys(storage)) if (k.startsWith('vitrine:')) storage.removeItem(k);
+        repair.forget();
+      } else {
+        await commit(sent, r.stored);
+        repair.note(sent, r.stored);
+      }
+      return r.result;
+    });
+  }
+
+  // Load-time migration (the worker cannot see localStorage): hand over this store's
+  // value and the old per-model keys, store the result, remove the keys consumed.
+  const migrate = () =>
+    withLock(key, async () => {
+      const sent = storage.getItem(key);
+      const legacy = storageKeys(storage)
+        .filter((k) => LEGACY_KEY.test(k))
+        .slice(0, MAX_LEGACY_KEYS)
+        .map((k) => {
+          const v = storage.getItem(k);
+          return [k, v !== null && v.length <= MAX_IMPORT_CHARS ? v : null];
+        });
+      const r = await call('migrate', { stored: sent, legacy });
+      await commit(sent, r.stored);
+      repair.note(sent, r.stored);
+      for (const k of r.removed) storage.removeItem(k);
+    });
+
+  return { sync, migrate, dispose: () => repair.dispose() };
 }
 
 /** Worker mode: postMessage RPC; history mirrored from this page's localStorage. */
@@ -376,25 +633,14 @@ async function workerImpl(bytes, options, pkgUrls, workerUrl) {
   const storage = pageStorage();
   const key = info.storageKey;
   let backend = info.backend;
-
-  // Sends `stored`, then writes back what the worker returns, retrying when another tab
-  // changed the stored value meanwhile.
-  async function sync(m, arg) {
-    for (let attempt = 0; ; attempt++) {
-      const sent = storage.getItem(key);
-      const r = await call('call', { method: m.name, arg, stored: sent });
-      backend = r.backend;
-      if (storage.getItem(key) !== sent) {
-        // Another tab wrote meanwhile: redo a write on top of its value; a read keeps it.
-        if (!m.write) return r.result;
-        if (attempt < 3) continue;
-      }
-      if (r.stored !== sent) {
-        if (r.stored == null) storage.removeItem(key);
-        else storage.setItem(key, r.stored);
-      }
-      return r.result;
-    }
+  const history = workerHistory(storage, key, call, (b) => {
+    backend = b;
+  });
+  try {
+    await history.migrate();
+  } catch (e) {
+    worker.terminate();
+    throw e;
   }
 
   return {
@@ -409,11 +655,10 @@ async function workerImpl(bytes, options, pkgUrls, workerUrl) {
     adapterInfo: info.adapterInfo,
     build: info.build,
     async call(m, arg) {
-      const result = await sync(m, arg);
-      if (m.clears) storage.removeItem(key);
-      return result;
+      return history.sync(m, arg);
     },
     dispose() {
+      history.dispose();
       worker.terminate();
     },
   };
@@ -425,8 +670,12 @@ async function workerImpl(bytes, options, pkgUrls, workerUrl) {
  * @param {object} [opts]
  * @param {string} [opts.integrity] 'sha256-<hex>' of the file
  * @param {Backend} [opts.backend] scoring backend (default 'auto': the faster of WebGPU and SIMD, measured at load)
- * @param {string} [opts.namespace] history namespace (default: content-hash prefix)
- * @param {HistoryLimits} [opts.historyLimits] cap, size, decay, age and dedup rules of the history
+ * @param {string} [opts.namespace] the store's history namespace, 1 to 256 characters
+ *   without control characters (default: the page's origin); the history is kept per
+ *   namespace, not per model, so it survives model updates
+ * @param {HistoryLimits} [opts.historyLimits] cap, size, age and dedup rules of the history:
+ *   maxEvents 1–5,000 (default 200), maxBytes 256–1,048,576 (default 65,536), maxAgeDays
+ *   up to 3,650 (default 180), dedupWindowSecs 0–604,800 (default 1,800); outside → Error
  * @param {(loaded: number, total: number|null) => void} [opts.onProgress] download progress
  * @param {boolean} [opts.worker=true] run the model in a Web Worker
  * @param {'auto'|'relaxed'|'plain'} [opts.simd='auto'] which wasm build: relaxed SIMD where supported, else plain SIMD128

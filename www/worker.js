@@ -5,7 +5,11 @@
 // adapterInfo, build };
 // { id, op: 'call', method, arg, stored } first hands over the page's stored history
 // string (workers have no localStorage), runs the method, and answers
-// { result, stored, backend } where `stored` is the history string after the call.
+// { result, stored, backend } where `stored` is the history string after the call;
+// { id, op: 'migrate', stored, legacy } (at load: this store's stored string and the page's
+// old per-model keys as [[key, value|null]]) migrates them and answers { stored, removed }
+// (the keys consumed, for the page to remove); { id, op: 'merge', base, mine, theirs }
+// answers { stored }, the three-way merge of a write with another tab's (nothing stored).
 // Errors answer { id, ok: false, error: { name, message } }. The methods a page may call
 // are api.js's METHODS.
 
@@ -48,6 +52,15 @@ self.onmessage = async (ev) => {
       rec.setStoredHistory(stored ?? undefined);
       const result = await invoke(rec, m, arg);
       reply(id, true, { result, stored: rec.storedHistory() ?? null, backend: rec.backend });
+    } else if (op === 'migrate') {
+      if (!rec) throw new Error('vitrine worker: no model loaded');
+      rec.setStoredHistory(ev.data.stored ?? undefined);
+      const removed = rec.migrateStoredHistory(ev.data.legacy ?? []);
+      reply(id, true, { stored: rec.storedHistory() ?? null, removed });
+    } else if (op === 'merge') {
+      if (!rec) throw new Error('vitrine worker: no model loaded');
+      const { base, mine, theirs } = ev.data;
+      reply(id, true, { stored: rec.mergeStoredHistory(base, mine, theirs) ?? null });
     } else {
       throw new Error(`vitrine worker: unknown op ${op}`);
     }

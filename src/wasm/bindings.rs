@@ -5,16 +5,17 @@ use std::cell::RefCell;
 use std::fmt::Display;
 
 use serde::Serialize;
-use serde_json::Value;
 use wasm_bindgen::prelude::*;
 
 use super::env::{hooks, now_ms, unix_now};
 use super::js_options::{self, parse_options, OptionsError};
-use super::storage::HistoryStorage;
+use super::storage::{bounded_string, HistoryStorage, NotMemoryStorage, MAX_LEGACY_KEYS};
 use super::types::{
     BackendOption, BuildInfo, CatalogView, HistoryRow, LoadOptions, Stats, StorageOption,
 };
-use crate::history::{HistoryStore, StoredEvent};
+use crate::history::{
+    HistoryLimits, HistoryStore, ImportReport, StoredEvent, MAX_BYTES_CEILING, MAX_EVENTS_CEILING,
+};
 use crate::kernels::scorer::{BackendChoice, Scorer};
 use crate::kernels::CpuKernel;
 use crate::recommend::search::SearchRequest;
@@ -50,8 +51,11 @@ pub struct WasmRecommender {
 #[wasm_bindgen(js_class = Recommender)]
 impl WasmRecommender {
     /// Loads a weight file. `options`: `{ backend?: 'auto'|'webgpu'|'simd'|'scalar',
-    /// integrity?: 'sha256-<hex>', namespace?: string, storage?: 'local'|'memory',
-    /// historyLimits?: { maxEvents, maxBytes, halfLifeDays, maxAgeDays, dedupWindowSecs } }`.
+    /// integrity?: 'sha256-<hex>', namespace?: string (the store; default the page's
+    /// origin), storage?: 'local'|'memory', historyLimits?: { maxEvents, maxBytes,
+    /// maxAgeDays, dedupWindowSecs } }`. With `localStorage`, the stored history is
+    /// migrated here (old per-model keys merged in, unknown items dropped; see
+    /// `historyInfo()`).
     #[wasm_bindgen(js_name = fromBytes)]
     pub async fn from_bytes(bytes: Vec<u8>, options: JsValue) -> Result<WasmRecommender, JsError> {
         let opts: LoadOptions = parse_options(&options, "options").map_err(js_err)?;
@@ -71,15 +75,18 @@ impl WasmRecommender {
         let size_bytes = bytes.len();
         drop(bytes);
         let engine = Recommender::from_weight_file(file).map_err(load_error)?;
-        let namespace =
-            js_options::namespace(opts.namespace.as_deref(), &engine.metadata.content_hash)
-                .map_err(js_err)?;
+        let namespace = js_options::namespace(opts.namespace.as_deref()).map_err(js_err)?;
         let scorer = Self::scorer(&engine, opts.backend).await;
         let storage = HistoryStorage::new(
             namespace,
+            opts.namespace.is_some(),
             opts.history_limits,
             opts.storage == StorageOption::Local,
         );
+        // After the last await: read, merge and write in one synchronous step.
+        let legacy = storage.local_legacy_entries();
+        let known = |id: &str| engine.item_index(id).is_some();
+        storage.migrate(unix_now(), known, legacy);
         let stats = Stats {
             backend: scorer.name().to_string(),
             ..Stats::default()
@@ -105,7 +112,8 @@ impl WasmRecommender {
         self.engine.n_items()
     }
 
-    /// The `localStorage` key holding this model's history.
+    /// The `localStorage` key holding this store's history
+    /// (`vitrine:v2:<namespace>:history`).
     #[wasm_bindgen(getter, js_name = storageKey)]
     pub fn storage_key(&self) -> String {
         self.storage.key().to_string()
@@ -257,10 +265,11 @@ impl WasmRecommender {
         to_js(&rows)
     }
 
-    /// Deletes the stored history.
+    /// Deletes the stored history: with `localStorage`, every key starting with
+    /// `vitrine:` (every namespace, old per-model keys included).
     #[wasm_bindgen(js_name = clearHistory)]
     pub fn clear_history(&self) {
-        self.storage.save_raw(None);
+        self.storage.clear_all();
     }
 
     /// The stored history as a JSON string `{"schema":1,"namespace":…,"events":[…]}`.
@@ -269,39 +278,25 @@ impl WasmRecommender {
         Ok(self.storage.read(unix_now()).to_json())
     }
 
-    /// Replaces the stored history with an exported one (validated: format, version,
-    /// known item ids, finite times); returns the number of events kept after the limits.
+    /// Replaces the stored history with an exported one (`exportHistory()` of any
+    /// namespace or model). The export must be a string of at most 1,048,576 characters
+    /// (checked before it is copied or parsed) holding a valid history (format, version,
+    /// finite times; at most 5,000 events are read, the newest). Events of items this
+    /// model does not know are skipped, not refused. Returns `{ kept, read, unknown: {
+    /// events, ids }, overLimits }` (`ids`: the first 5 distinct unknown ids).
     #[wasm_bindgen(js_name = importHistory)]
-    pub fn import_history(&self, json: &str) -> Result<usize, JsError> {
-        // An export from this store under another namespace (an older model) is welcome:
-        // read it under its own namespace, then adopt it.
-        let header: Value = serde_json::from_str(json)
-            .map_err(|e| JsError::new(&format!("importHistory: invalid history JSON: {e}")))?;
-        let ns = header
-            .get("namespace")
-            .and_then(Value::as_str)
-            .ok_or_else(|| JsError::new("importHistory: not a vitrine history (no `namespace`)"))?
-            .to_string();
-        let now = unix_now();
-        let limits = self.storage.limits();
-        let mut store = HistoryStore::from_json_at(json, &ns, limits, now)
-            .map_err(|e| JsError::new(&format!("importHistory: {e}")))?;
-        if let Some((i, e)) = store
-            .events
-            .iter()
-            .enumerate()
-            .find(|(_, e)| self.engine.item_index(&e.item).is_none())
-        {
-            return Err(JsError::new(&format!(
-                "importHistory: events[{i}]: unknown item id {:?}",
-                e.item
-            )));
-        }
-        store.namespace = self.storage.namespace().to_string();
-        store.prune(now, limits);
-        let n = store.events.len();
-        self.storage.write(&store);
-        Ok(n)
+    pub fn import_history(&self, json: JsValue) -> Result<JsValue, JsError> {
+        let json = match bounded_string(&json, MAX_BYTES_CEILING) {
+            Ok(Some(s)) => s,
+            Ok(None) => return Err(JsError::new("importHistory: expected a JSON string")),
+            Err(len) => {
+                return Err(JsError::new(&format!(
+                    "importHistory: the export is {len} characters, the limit is \
+                     {MAX_BYTES_CEILING} (checked before parsing)"
+                )))
+            }
+        };
+        to_js(&self.import_str(&json).map_err(js_err)?)
     }
 
     /// Timings of the last `recommend()`: `{ encodeMs, scoreMs, finishMs, totalMs,
@@ -310,18 +305,73 @@ impl WasmRecommender {
         to_js(&*self.stats.borrow())
     }
 
-    /// The history limits in effect: `{ maxEvents, maxBytes, halfLifeDays, maxAgeDays,
-    /// dedupWindowSecs }`.
+    /// The history limits in effect: `{ maxEvents, maxBytes, maxAgeDays, dedupWindowSecs }`.
     #[wasm_bindgen(js_name = historyLimits)]
     pub fn history_limits(&self) -> Result<JsValue, JsError> {
         to_js(self.storage.limits())
     }
 
+    /// What the history store did: `{ namespace, storageKey, events, migratedKeys,
+    /// unknown: { events, ids }, discarded }` (old keys merged in and events of unknown
+    /// items dropped at load; stored values discarded as unreadable since).
+    #[wasm_bindgen(js_name = historyInfo)]
+    pub fn history_info(&self) -> Result<JsValue, JsError> {
+        to_js(&self.storage.info(unix_now()))
+    }
+
     /// Memory storage (workers): replaces the in-memory stored value with the main
-    /// thread's copy of `localStorage` (validated like a stored value when read).
+    /// thread's copy of `localStorage` (a string, measured before it is copied; validated
+    /// like a stored value when read).
     #[wasm_bindgen(js_name = setStoredHistory)]
-    pub fn set_stored_history(&self, raw: Option<String>) -> Result<(), JsError> {
-        self.storage.set_memory(raw).map_err(js_err)
+    pub fn set_stored_history(&self, raw: JsValue) -> Result<(), JsError> {
+        self.storage.set_memory(&raw).map_err(js_err)
+    }
+
+    /// Memory storage (workers): the load-time migration of `Recommender.fromBytes` with
+    /// `localStorage`, for the page's old-layout keys handed over as `[[key, value],
+    /// ...]` (at most 64 read; values over the size limit are discarded unread). Returns
+    /// the keys consumed, for the page to remove.
+    #[wasm_bindgen(js_name = migrateStoredHistory)]
+    pub fn migrate_stored_history(&self, entries: JsValue) -> Result<Vec<String>, JsError> {
+        if !self.is_memory() {
+            return Err(js_err(NotMemoryStorage("migrateStoredHistory")));
+        }
+        let max = self.storage.limits().max_bytes;
+        let legacy = if js_sys::Array::is_array(&entries) {
+            (js_sys::Array::from(&entries).iter().take(MAX_LEGACY_KEYS))
+                .filter_map(|pair| {
+                    let pair = js_sys::Array::from(&pair);
+                    let key = bounded_string(&pair.get(0), 1024).ok().flatten()?;
+                    Some((key, bounded_string(&pair.get(1), max).ok().flatten()))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let known = |id: &str| self.engine.item_index(id).is_some();
+        Ok(self.storage.migrate(unix_now(), known, legacy))
+    }
+
+    /// Resolves a concurrent write (another tab stored `theirs` while this call turned
+    /// `base` into `mine`): the three-way merge of `HistoryStore::merge` on raw stored
+    /// strings, returning the string to store (`undefined`: empty). Pure; the stored
+    /// value is not changed.
+    #[wasm_bindgen(js_name = mergeStoredHistory)]
+    pub fn merge_stored_history(
+        &self,
+        base: JsValue,
+        mine: JsValue,
+        theirs: JsValue,
+    ) -> Option<String> {
+        let max = self.storage.limits().max_bytes;
+        let get = |v: &JsValue| bounded_string(v, max).ok().flatten();
+        let (base, mine, theirs) = (get(&base), get(&mine), get(&theirs));
+        self.storage.merge_raw(
+            base.as_deref(),
+            mine.as_deref(),
+            theirs.as_deref(),
+            unix_now(),
+        )
     }
 
     /// The raw stored value (what `localStorage` holds under `storageKey`), or
@@ -333,6 +383,36 @@ impl WasmRecommender {
 }
 
 impl WasmRecommender {
+    /// Whether the history is kept in memory (workers).
+    fn is_memory(&self) -> bool {
+        self.storage.is_memory()
+    }
+
+    /// `importHistory` on a string already measured: reads the export under the widest
+    /// limits, skips unknown items, applies this store's limits, stores the result.
+    fn import_str(&self, json: &str) -> Result<ImportReport, String> {
+        let now = unix_now();
+        let limits = self.storage.limits();
+        let widest = HistoryLimits {
+            max_events: MAX_EVENTS_CEILING,
+            max_bytes: MAX_BYTES_CEILING,
+            ..limits.clone()
+        };
+        let mut store = HistoryStore::adopt_json(json, self.storage.namespace(), &widest, now)
+            .map_err(|e| format!("importHistory: {e}"))?;
+        let read = store.events.len();
+        let unknown = store.retain_known(|id| self.engine.item_index(id).is_some());
+        let known = store.events.len();
+        store.prune(now, limits);
+        self.storage.write(&store);
+        Ok(ImportReport {
+            kept: store.events.len(),
+            read,
+            unknown,
+            over_limits: known - store.events.len(),
+        })
+    }
+
     /// The scorer for the requested backend; `auto` times a probe query (the first
     /// catalog item as the context, no history).
     async fn scorer(engine: &Recommender, backend: BackendOption) -> Scorer {

@@ -58,8 +58,9 @@ pub enum OptionsError {
         /// Hex digest asked for (lowercase).
         expected: String,
     },
-    /// `options.namespace` is empty, longer than 64 characters or contains ':'.
-    #[error("options: `namespace` must be 1 to 64 characters without ':'")]
+    /// `options.namespace` is empty, longer than [`MAX_NAMESPACE_CHARS`] characters or
+    /// contains a control character.
+    #[error("options: `namespace` must be 1 to 256 characters without control characters")]
     Namespace,
     /// `options.historyLimits` fails [`crate::history::HistoryLimits::validate`].
     #[error("options: `historyLimits`: {0}")]
@@ -206,16 +207,37 @@ pub fn check_integrity(bytes: &[u8], integrity: &str) -> Result<(), OptionsError
     Ok(())
 }
 
-/// The history namespace: `requested` when valid, else the first 12 characters of the
-/// model's content hash.
-pub fn namespace(requested: Option<&str>, content_hash: &str) -> Result<String, OptionsError> {
+/// Longest namespace a page may set, in characters.
+pub const MAX_NAMESPACE_CHARS: usize = 256;
+
+/// The history namespace (the store, not the model, so history survives model updates):
+/// `requested` when valid, else the page's origin (`location.origin` of the window or
+/// worker; `"default"` where there is none).
+pub fn namespace(requested: Option<&str>) -> Result<String, OptionsError> {
     match requested {
-        Some(ns) if ns.is_empty() || ns.len() > 64 || ns.contains(':') => {
+        Some(ns)
+            if ns.is_empty()
+                || ns.chars().count() > MAX_NAMESPACE_CHARS
+                || ns.chars().any(char::is_control) =>
+        {
             Err(OptionsError::Namespace)
         }
         Some(ns) => Ok(ns.to_string()),
-        None => Ok(content_hash.chars().take(12).collect()),
+        None => Ok(page_origin()
+            .filter(|o| !o.is_empty() && o.len() <= 4 * MAX_NAMESPACE_CHARS)
+            .unwrap_or_else(|| "default".to_string())),
     }
+}
+
+/// `location.origin` of this window or worker, if any.
+fn page_origin() -> Option<String> {
+    let location = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("location")).ok()?;
+    if !location.is_object() {
+        return None;
+    }
+    js_sys::Reflect::get(&location, &JsValue::from_str("origin"))
+        .ok()?
+        .as_string()
 }
 
 /// Converts a Rust value to a plain JavaScript value (objects, not `Map`s).

@@ -1,0 +1,177 @@
+// End-to-end test of the shopper's history across tabs (Playwright, /usr/bin/chromium).
+// Run through scripts/e2e.sh, or:
+//   BASE_URL=http://127.0.0.1:8080/ MODEL_URL=models/e2e-quick.vitrine node tests/e2e/history.mjs
+//
+// Two pages of one browser context share the origin's localStorage, as two tabs do. Each
+// loads vitrine (www/vitrine.js) and records its own items at the same time as the other;
+// afterwards the history must hold every event of both (the items are distinct, so the
+// dedup rule — a repeated view of the same item within the window is one event — merges
+// nothing) once the tabs have seen each other's writes (polled until both agree and stay
+// unchanged for a second; Chromium delivers another tab's localStorage writes
+// asynchronously). Rounds: worker mode with Web Locks, worker mode without Web Locks (the
+// merge-on-conflict path), main-thread mode. Then the load-time migration of an old
+// per-model key through the worker path, and importHistory's size cap.
+import { chromium } from 'playwright-core';
+
+const BASE = process.env.BASE_URL || 'http://127.0.0.1:8080/';
+const MODEL = new URL(`www/${process.env.MODEL_URL || 'models/e2e-quick.vitrine'}`, BASE).href;
+// A blank page on the server's origin (fulfilled here: the server has no such file).
+const BLANK = new URL('e2e-history-blank.html', BASE).href;
+const PER_TAB = Number(process.env.PER_TAB || '40');
+const LOAD_TIMEOUT = Number(process.env.LOAD_TIMEOUT_MS || '180000');
+
+let failures = 0;
+function check(ok, what, detail = '') {
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}${detail ? ` — ${detail}` : ''}`);
+  if (!ok) failures++;
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+});
+const context = await browser.newContext();
+await context.route(BLANK, (route) =>
+  route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>vitrine history test</title>' }),
+);
+context.on('console', (m) => {
+  if (m.type() === 'error') console.log(`  [console.error] ${m.text()}`);
+});
+
+/** A page on the origin with vitrine loaded as `window.v`; `locks: false` hides Web Locks. */
+async function openTab({ worker = true, locks = true, namespace = 'e2e-tabs' } = {}) {
+  const page = await context.newPage();
+  page.on('pageerror', (e) => check(false, 'no page error', e.message));
+  if (!locks) {
+    await page.addInitScript(() =>
+      Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined, configurable: true }),
+    );
+  }
+  await page.goto(BLANK);
+  page.setDefaultTimeout(LOAD_TIMEOUT);
+  await page.evaluate(
+    async ({ model, worker, namespace }) => {
+      const { load } = await import('/www/vitrine.js');
+      const opts = { worker, backend: 'simd' };
+      if (namespace) opts.namespace = namespace;
+      window.v = await load(model, opts);
+    },
+    { model: MODEL, worker, namespace },
+  );
+  return page;
+}
+
+/** Records `items` (views) in `page` as fast as the page accepts them. */
+function recordAll(page, items) {
+  return page.evaluate(
+    (items) => Promise.all(items.map((item) => window.v.record({ item, type: 'view' }))),
+    items,
+  );
+}
+
+async function historyIds(page) {
+  return page.evaluate(async () => (await window.v.history()).map((r) => r.item));
+}
+
+/** Both tabs' histories once they agree and stay the same for a second (the tabs see
+ * each other's writes asynchronously), or the last read after SETTLE_MS. */
+async function settle(a, b) {
+  const deadline = Date.now() + Number(process.env.SETTLE_MS || '20000');
+  let prev = '';
+  for (;;) {
+    const fromA = await historyIds(a);
+    const fromB = await historyIds(b);
+    const now = JSON.stringify([fromA, fromB]);
+    if ((JSON.stringify(fromA) === JSON.stringify(fromB) && now === prev) || Date.now() > deadline) {
+      return { fromA, fromB };
+    }
+    prev = now;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+async function round(label, opts, ids) {
+  const a = await openTab(opts);
+  const b = await openTab(opts);
+  try {
+    const hasLocks = await a.evaluate(() => !!navigator.locks?.request);
+    check(hasLocks === (opts.locks !== false), `${label}: Web Locks ${hasLocks ? 'present' : 'hidden'}`);
+    await a.evaluate(() => window.v.clearHistory());
+    const mineA = ids.slice(0, PER_TAB);
+    const mineB = ids.slice(PER_TAB, 2 * PER_TAB);
+    await Promise.all([recordAll(a, mineA), recordAll(b, mineB)]);
+    const { fromA, fromB } = await settle(a, b);
+    const lost = [...mineA, ...mineB].filter((id) => !fromA.includes(id));
+    check(lost.length === 0, `${label}: no event lost with two tabs recording at once`, `${fromA.length} events, lost ${lost.length}: ${lost.slice(0, 5).join(',')}`);
+    check(fromA.length === 2 * PER_TAB, `${label}: exactly ${2 * PER_TAB} events (nothing duplicated)`, `${fromA.length}`);
+    check(JSON.stringify(fromA) === JSON.stringify(fromB), `${label}: both tabs read the same history`);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+}
+
+try {
+  // The catalogue's ids, from a first tab.
+  const first = await openTab();
+  const ids = await first.evaluate(() => window.v.catalog.ids.slice(0, 1000));
+  check(ids.length >= 2 * PER_TAB, 'the model has enough items for the test', `${ids.length}`);
+
+  // Migration through the worker path: an old per-model key with one unknown id.
+  const t = Date.now() / 1000;
+  const oldKey = 'vitrine:0123456789ab:history';
+  await first.evaluate(
+    ({ oldKey, value }) => {
+      for (const k of Object.keys(localStorage)) if (k.startsWith('vitrine:')) localStorage.removeItem(k);
+      localStorage.setItem(oldKey, value);
+    },
+    {
+      oldKey,
+      value: JSON.stringify({
+        schema: 1,
+        namespace: '0123456789ab',
+        events: [
+          { item: ids[0], kind: 'view', at: t - 30 },
+          { item: 'no-such-item', kind: 'cart', at: t - 20 },
+          { item: ids[1], kind: 'purchase', at: t - 10 },
+        ],
+      }),
+    },
+  );
+  await first.close();
+  const m = await openTab({ namespace: null });
+  const migrated = await m.evaluate(async () => ({
+    key: window.v.storageKey,
+    info: await window.v.historyInfo(),
+    ids: (await window.v.history()).map((r) => r.item),
+    keys: Object.keys(localStorage).filter((k) => k.startsWith('vitrine:')),
+  }));
+  check(migrated.key === `vitrine:v2:${new URL(BASE).origin}:history`, 'default namespace is the origin', migrated.key);
+  check(JSON.stringify(migrated.ids) === JSON.stringify([ids[0], ids[1]]), 'old key migrated: known events kept', migrated.ids.join());
+  check(migrated.info.unknown.events === 1 && migrated.info.unknown.ids[0] === 'no-such-item', 'unknown item dropped and counted', JSON.stringify(migrated.info.unknown));
+  check(JSON.stringify(migrated.keys) === JSON.stringify([migrated.key]), 'old key removed, new key written', migrated.keys.join());
+  const big = await m.evaluate(async () => {
+    try {
+      await window.v.importHistory('x'.repeat(2 ** 20 + 1));
+      return 'accepted';
+    } catch (e) {
+      return e.message;
+    }
+  });
+  check(/characters, the limit is 1048576/.test(big), 'importHistory refuses an oversize export before parsing', big);
+  await m.evaluate(() => window.v.clearHistory());
+  const left = await m.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('vitrine:')));
+  check(left.length === 0, 'clearHistory removes every vitrine key', left.join());
+  await m.close();
+
+  await round('worker + Web Locks', { worker: true, locks: true }, ids);
+  await round('worker, no Web Locks (merge on conflict)', { worker: true, locks: false }, ids);
+  await round('main thread + Web Locks', { worker: false, locks: true }, ids);
+} catch (e) {
+  check(false, 'history test ran to the end', e.stack || String(e));
+} finally {
+  await browser.close();
+}
+console.log(failures ? `${failures} check(s) failed` : 'all history checks passed');
+process.exit(failures ? 1 : 0);
