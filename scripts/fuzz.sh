@@ -126,7 +126,7 @@ for t in "${TARGETS[@]}"; do
   else
     status=1
     repro=$(sed -n 's/.*Test unit written to \([^ ]*\).*/\1/p' "$logf" fuzz/fuzz-*.log 2>/dev/null | head -1)
-    summary+=("$(printf '%-14s CRASH   %10s execs  reproducer fuzz/%s  (log %s)' "$t" "$execs" "${repro:-?}" "$logf")")
+    summary+=("$(printf '%-14s CRASH   %10s execs  reproducer %s  (log %s)' "$t" "$execs" "${repro:-?}" "$logf")")
   fi
   rm -f fuzz/fuzz-*.log
 done
