@@ -828,9 +828,11 @@ fn every_invalid_option_is_its_error() {
         "zzz-cat",
     );
 
-    let unknown = |o: RecommendOptions, name: &str| match err(&rec, &h, o) {
-        RecommendError::UnknownItem(id) => assert_eq!(id, name),
-        e => panic!("expected UnknownItem({name}), got {e:?}"),
+    let unknown = |o: RecommendOptions, name: &str, at: &str| match err(&rec, &h, o) {
+        RecommendError::UnknownOptionItem { field, id } => {
+            assert_eq!((field.as_str(), id.as_str()), (at, name))
+        }
+        e => panic!("expected UnknownOptionItem({at}: {name}), got {e:?}"),
     };
     unknown(
         RecommendOptions {
@@ -838,6 +840,7 @@ fn every_invalid_option_is_its_error() {
             ..d()
         },
         "ghost-1",
+        "context",
     );
     unknown(
         RecommendOptions {
@@ -845,6 +848,7 @@ fn every_invalid_option_is_its_error() {
             ..d()
         },
         "ghost-2",
+        "basket[1]",
     );
     unknown(
         RecommendOptions {
@@ -852,6 +856,7 @@ fn every_invalid_option_is_its_error() {
             ..d()
         },
         "ghost-3",
+        "exclude[0]",
     );
     unknown(
         boost(Boost {
@@ -860,6 +865,7 @@ fn every_invalid_option_is_its_error() {
             weight: 1.0,
         }),
         "ghost-4",
+        "boost[0].ids[0]",
     );
     unknown(
         RecommendOptions {
@@ -870,6 +876,7 @@ fn every_invalid_option_is_its_error() {
             ..d()
         },
         "ghost-5",
+        "promote.ids[0]",
     );
     // History events must point into the catalog and have finite times.
     let bad = [HistoryEvent {

@@ -244,7 +244,7 @@ fn filters_are_shared_with_recommend() {
     };
     assert!(matches!(
         rec.search(&[], "red", &bad),
-        Err(RecommendError::UnknownItem(_))
+        Err(RecommendError::UnknownOptionItem { .. })
     ));
     for k in [0, 1001] {
         assert!(rec.search(&[], "red", &req(k)).is_err());

@@ -38,10 +38,15 @@ impl ResolvedBoost {
         strict: bool,
     ) -> Result<ResolvedBoost, RecommendError> {
         let mut ids = Vec::new();
-        for id in &boost.ids {
+        for (k, id) in boost.ids.iter().enumerate() {
             match rec.item_index(id) {
                 Some(i) => ids.push(i),
-                None if strict => return Err(RecommendError::UnknownItem(id.clone())),
+                None if strict => {
+                    return Err(RecommendError::UnknownOptionItem {
+                        field: format!("boost[{j}].ids[{k}]"),
+                        id: id.clone(),
+                    })
+                }
                 None => {}
             }
         }

@@ -58,9 +58,18 @@ pub enum RecommendError {
     /// The weight file's tensors do not make a model.
     #[error(transparent)]
     Model(#[from] ModelError),
-    /// An item id in the options or history is not in the catalog.
+    /// A history event's item is not in the catalog.
     #[error("unknown item id {0:?}")]
     UnknownItem(String),
+    /// An item id in the options is not in the catalog; `field` is where it sits
+    /// (`context`, `basket[2]`, `exclude[0]`, `boost[1].ids[0]`, `promote.ids[3]`).
+    #[error("{field}: unknown item id {id:?}")]
+    UnknownOptionItem {
+        /// The option's path, as JavaScript spells it.
+        field: String,
+        /// The id.
+        id: String,
+    },
     /// An option is out of range or inconsistent (the message names it).
     #[error("invalid option: {0}")]
     InvalidOption(String),

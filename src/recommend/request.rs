@@ -40,20 +40,35 @@ impl Recommender {
         o: &RecommendOptions,
         strict: bool,
     ) -> Result<Resolved, RecommendError> {
-        let items = |ids: &mut dyn Iterator<Item = &String>| -> Result<Vec<u32>, RecommendError> {
+        // `field`: the option's name; `indexed`: whether its ids are an array (`[j]`).
+        let items = |ids: &mut dyn Iterator<Item = &String>,
+                     field: &str,
+                     indexed: bool|
+         -> Result<Vec<u32>, RecommendError> {
             let mut out = Vec::new();
-            for id in ids {
+            for (j, id) in ids.enumerate() {
                 match self.item_index(id) {
                     Some(i) => out.push(i),
-                    None if strict => return Err(RecommendError::UnknownItem(id.clone())),
+                    None if strict => {
+                        return Err(RecommendError::UnknownOptionItem {
+                            field: if indexed {
+                                format!("{field}[{j}]")
+                            } else {
+                                field.to_string()
+                            },
+                            id: id.clone(),
+                        })
+                    }
                     None => {}
                 }
             }
             Ok(out)
         };
-        let context = items(&mut o.context.iter())?.first().copied();
-        let basket = items(&mut o.basket.iter())?;
-        let exclude = items(&mut o.exclude.iter())?;
+        let context = items(&mut o.context.iter(), "context", false)?
+            .first()
+            .copied();
+        let basket = items(&mut o.basket.iter(), "basket", true)?;
+        let exclude = items(&mut o.exclude.iter(), "exclude", true)?;
         let filter = ResolvedFilter::resolve(self, &o.filter, strict)?;
         let boosts = o
             .boost
@@ -62,7 +77,7 @@ impl Recommender {
             .map(|(j, b)| ResolvedBoost::resolve(self, b, j, strict))
             .collect::<Result<Vec<_>, _>>()?;
         let promote = match &o.promote {
-            Some(p) => items(&mut p.ids.iter())?,
+            Some(p) => items(&mut p.ids.iter(), "promote.ids", true)?,
             None => Vec::new(),
         };
         Ok(Resolved {

@@ -7,12 +7,19 @@
 //! (`{ field: value }`, the rest defaulted); the first one that still fails is descended
 //! into the same way (arrays element by element), so the message names the smallest
 //! failing part, e.g. `` `filter.priceMin`: invalid type: string "x", expected f32 ``.
+//!
+//! Compiled natively too (all but the `JsValue` conversions), so the fuzz targets and
+//! `tests/fuzz_regressions.rs` / `tests/proptest_options.rs` drive the same JSON → option
+//! path the browser runs ([`options_from_json`]).
 use serde::de::DeserializeOwned;
+#[cfg(target_arch = "wasm32")]
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+#[cfg(target_arch = "wasm32")]
 use wasm_bindgen::JsValue;
 
+#[cfg(target_arch = "wasm32")]
 use super::types::RecordEvent;
 
 /// Why a JavaScript argument was refused.
@@ -71,6 +78,7 @@ pub enum OptionsError {
 }
 
 /// Converts a JavaScript value to JSON (`undefined`/`null` → `None`).
+#[cfg(target_arch = "wasm32")]
 fn js_to_json(value: &JsValue, what: &str) -> Result<Option<Value>, OptionsError> {
     if value.is_undefined() || value.is_null() {
         return Ok(None);
@@ -150,12 +158,23 @@ fn narrow(
 }
 
 /// Parses an optional JavaScript options object into `T` (absent → `T::default()`).
+#[cfg(target_arch = "wasm32")]
 pub fn parse_options<T: DeserializeOwned + Default>(
     value: &JsValue,
     what: &str,
 ) -> Result<T, OptionsError> {
-    match js_to_json(value, what)? {
-        None => Ok(T::default()),
+    options_from_json(js_to_json(value, what)?, what)
+}
+
+/// An options argument as JSON (what `JSON.stringify` made of it; `None` or `null`:
+/// absent → `T::default()`) into `T`; anything but an object is
+/// [`OptionsError::NotObject`].
+pub fn options_from_json<T: DeserializeOwned + Default>(
+    value: Option<Value>,
+    what: &str,
+) -> Result<T, OptionsError> {
+    match value {
+        None | Some(Value::Null) => Ok(T::default()),
         Some(v @ Value::Object(_)) => from_json(v, what),
         Some(_) => Err(OptionsError::NotObject {
             what: what.to_string(),
@@ -165,11 +184,13 @@ pub fn parse_options<T: DeserializeOwned + Default>(
 
 /// `search()`'s query: any string (untrusted text is fine: the search caps it), else
 /// [`OptionsError::QueryNotString`].
+#[cfg(target_arch = "wasm32")]
 pub fn parse_query(value: &JsValue) -> Result<String, OptionsError> {
     value.as_string().ok_or(OptionsError::QueryNotString)
 }
 
 /// Parses `record()`'s argument (its time is checked by [`event_time`]).
+#[cfg(target_arch = "wasm32")]
 pub fn parse_event(value: &JsValue) -> Result<RecordEvent, OptionsError> {
     match js_to_json(value, "event")? {
         Some(v @ Value::Object(_)) => from_json(v, "event"),
@@ -241,6 +262,7 @@ fn page_origin() -> Option<String> {
 }
 
 /// Converts a Rust value to a plain JavaScript value (objects, not `Map`s).
+#[cfg(target_arch = "wasm32")]
 pub fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, String> {
     value
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())

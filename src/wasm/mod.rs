@@ -13,10 +13,11 @@
 //! Every export returns `Result<_, JsError>`: JavaScript sees a thrown `Error` whose
 //! message names the problem (for option objects, the offending field's path).
 //!
-//! Layout (one job each; only `types` is compiled natively):
+//! Layout (one job each; only `types` and `js_options` are compiled natively):
 //! - `bindings`: the thin `#[wasm_bindgen]` layer (convert arguments, call Rust, convert
 //!   results and errors).
-//! - `js_options`: JavaScript values → option structs, with field paths in the errors.
+//! - [`js_options`]: JavaScript values → option structs, with field paths in the errors
+//!   (its JSON half natively too: the fuzz targets and property tests use it).
 //! - `storage`: the history store in `localStorage` or memory.
 //! - `env`: console, clocks, WebGPU detection.
 //! - [`types`]: the serde shapes of the API that are not engine types.
@@ -28,8 +29,7 @@ pub mod types;
 mod bindings;
 #[cfg(target_arch = "wasm32")]
 mod env;
-#[cfg(target_arch = "wasm32")]
-mod js_options;
+pub mod js_options;
 #[cfg(target_arch = "wasm32")]
 mod storage;
 
