@@ -546,3 +546,36 @@ fn personalised_search_equals_the_full_catalogue_logits_path() {
         "the memory term changes some order (so it is tested)"
     );
 }
+
+#[test]
+fn pool_steps_give_the_full_logits_of_the_listed_items() {
+    let h = common::fixtures::history(&[5, 900, 77, 1203, 5, 64]);
+    let mut rng = SplitMix64::new(8);
+    let items: Vec<u32> = (0..300).map(|_| rng.below(1500) as u32).collect();
+    for &kernel in CpuKernel::ALL {
+        let rec = pooled_rec(kernel);
+        let mut full = vec![f32::NAN; rec.n_items()];
+        score::logits(&rec.model, &rec.plan, kernel, &h, true, &mut full).unwrap();
+        let enc = score::encode(&rec.model, &rec.plan, &h);
+        let mut got = vec![f32::NAN; items.len()];
+        score::head_logits_for(kernel, &rec.plan, &enc.query, &items, &mut got).unwrap();
+        let head_only = got.clone();
+        score::add_memory_for(&rec.model, &h, &items, &mut got);
+        for (r, &i) in items.iter().enumerate() {
+            assert_eq!(
+                got[r].to_bits(),
+                full[i as usize].to_bits(),
+                "{}: item {i} at {r}: {} vs {}",
+                kernel.name(),
+                got[r],
+                full[i as usize]
+            );
+        }
+        assert!(
+            got.iter().zip(&head_only).any(|(a, b)| a != b),
+            "the memory term reaches some listed item"
+        );
+        let err = score::head_logits_for(kernel, &rec.plan, &enc.query, &[1500], &mut [0.0]);
+        assert!(err.is_err(), "an index past the catalogue is an error");
+    }
+}
