@@ -31,6 +31,25 @@ fn native_matches_scalar_on_odd_shapes() {
 }
 
 #[test]
+fn subset_scores_equal_the_full_catalogue_scores() {
+    let mut rng = SplitMix64::new(0x51_b5e7);
+    check_subset_parity(&mut rng, CpuKernel::ALL);
+    // The native path's multi-threaded split, for a list past its threshold.
+    let plan = random_plan(&mut rng, 9000, 64, 64, &[32]);
+    let query = random_query(&mut rng, &plan);
+    let items: Vec<u32> = (0..20_000).map(|_| rng.below(9000) as u32).collect();
+    let full = scores(CpuKernel::Native, &plan, &query);
+    let mut got = vec![f32::NAN; items.len()];
+    CpuKernel::Native
+        .try_scores_of(&plan, &query, &items, &mut got)
+        .unwrap();
+    assert!(items
+        .iter()
+        .zip(&got)
+        .all(|(&i, y)| full[i as usize].to_bits() == y.to_bits()));
+}
+
+#[test]
 fn native_parallel_path_matches_scalar() {
     // Large enough for the multi-threaded split, with a ragged last chunk.
     let mut rng = SplitMix64::new(7);

@@ -9,10 +9,12 @@ use vitrine::format::{
 };
 use vitrine::history::{EventKind, HistoryEvent};
 use vitrine::kernels::CpuKernel;
-use vitrine::recommend::search::{attach_index, SearchReason, SearchRequest};
+use vitrine::model::memory::Memory;
+use vitrine::recommend::score;
+use vitrine::recommend::search::{attach_index, SearchReason, SearchRequest, CANDIDATE_POOL};
 use vitrine::recommend::{Filter, RecommendError, RecommendOptions, Recommender};
 use vitrine::rng::SplitMix64;
-use vitrine::search::{search, SearchIndex, SearchIndexError, SearchOptions};
+use vitrine::search::{personalize, search, SearchIndex, SearchIndexError, SearchOptions};
 mod common;
 use common::fixtures::tiny_weight_file;
 
@@ -426,4 +428,154 @@ fn spans_highlight_the_matched_words() {
         assert_eq!(word.to_lowercase(), "candle");
     }
     let _ = SearchIndex::from_bytes(&[]).expect_err("empty bytes are not an index");
+}
+
+/// A catalogue larger than the re-rank pool (so the pool cut matters) with a transition
+/// memory, so the personalised score has both of its terms.
+fn pooled_rec(kernel: CpuKernel) -> Recommender {
+    let n = 1500;
+    let mut file = tiny_weight_file(n, 23);
+    attach_index(&mut file).expect("index builds");
+    let mut rec = recommender(file);
+    let mut rng = SplitMix64::new(41);
+    let mut memory = Memory::from_lists((0..n).map(|_| {
+        (0..30)
+            .map(|_| (rng.below(n as u64) as u32, rng.next_f32()))
+            .collect::<Vec<_>>()
+    }));
+    (memory.alpha, memory.last_l, memory.decay) = (3.0, 4, 0.6);
+    rec.model.memory = Some(memory);
+    rec.kernel = kernel;
+    rec
+}
+
+/// What personalised `search()` computed before it scored only its pool: the text hits
+/// of the pool (`max(k, CANDIDATE_POOL)`), re-ranked by the model's logits for **every**
+/// catalogue item (`score::logits`: encoder, head, memory term when `memory`), cut to
+/// `k`. `history` must be oldest first (as `prepare` sorts it). Returns (item, score,
+/// text score) and the number of text matches.
+fn full_catalogue_reference(
+    rec: &Recommender,
+    history: &[HistoryEvent],
+    query: &str,
+    k: usize,
+    weight: f32,
+    memory: bool,
+) -> (Vec<(u32, f32, f32)>, u32) {
+    let opts = SearchOptions {
+        k: k.max(CANDIDATE_POOL),
+        ..SearchOptions::default()
+    };
+    let found = search(rec.search_index().unwrap(), query, &opts, &|_| true);
+    let mut logits = vec![f32::NAN; rec.n_items()];
+    score::logits(
+        &rec.model,
+        &rec.plan,
+        rec.kernel,
+        history,
+        memory,
+        &mut logits,
+    )
+    .unwrap();
+    let hits = personalize(found.hits, Some(&logits), weight);
+    let got = (hits.iter().take(k))
+        .map(|h| (h.doc, h.score, h.text_score))
+        .collect();
+    (got, found.total)
+}
+
+#[test]
+fn personalised_search_equals_the_full_catalogue_logits_path() {
+    let histories: Vec<Vec<HistoryEvent>> = vec![
+        vec![ev(7, EventKind::View, T0)],
+        vec![
+            ev(3, EventKind::View, T0),
+            ev(420, EventKind::Cart, T0 + 60.0),
+            ev(1099, EventKind::Purchase, T0 + 7200.0),
+        ],
+        common::fixtures::history(&(0..20).map(|i| (i * 173 + 11) % 1500).collect::<Vec<_>>()),
+    ];
+    let queries = [
+        "red",
+        "vintage candle",
+        "blu",
+        "chrstmas mug",
+        "box",
+        "pink st",
+    ];
+    let mut pool_cut = false;
+    let mut memory_moves = false;
+    for &kernel in CpuKernel::ALL {
+        let rec = pooled_rec(kernel);
+        for h in &histories {
+            for q in queries {
+                for (k, w) in [(10, 0.3), (40, 1.0), (300, 0.7)] {
+                    let r = SearchRequest {
+                        personalize: Some(w),
+                        ..req(k)
+                    };
+                    let got = rec.search(h, q, &r).unwrap();
+                    let (want, total) = full_catalogue_reference(&rec, h, q, k, w, true);
+                    let what = format!("{} {q:?} k={k} w={w} history={}", kernel.name(), h.len());
+                    assert!(got.personalized, "{what}");
+                    assert_eq!(got.total, total, "{what}");
+                    let order: Vec<u32> = want.iter().map(|x| x.0).collect();
+                    assert_eq!(items(&got), order, "{what}");
+                    for (x, &(_, score, text_score)) in got.results.iter().zip(&want) {
+                        assert!(
+                            (x.score - score).abs() <= 1e-6 * score.abs().max(1e-6),
+                            "{what}: item {}: score {} vs {score}",
+                            x.index,
+                            x.score
+                        );
+                        assert_eq!(x.text_score, text_score, "{what}: item {}", x.index);
+                    }
+                    pool_cut |= total as usize > CANDIDATE_POOL.max(k);
+                    let (no_memory, _) = full_catalogue_reference(&rec, h, q, k, w, false);
+                    memory_moves |= no_memory.iter().map(|x| x.0).ne(order.iter().copied());
+                }
+            }
+        }
+    }
+    assert!(
+        pool_cut,
+        "some query matches more items than the pool re-ranks"
+    );
+    assert!(
+        memory_moves,
+        "the memory term changes some order (so it is tested)"
+    );
+}
+
+#[test]
+fn pool_steps_give_the_full_logits_of_the_listed_items() {
+    let h = common::fixtures::history(&[5, 900, 77, 1203, 5, 64]);
+    let mut rng = SplitMix64::new(8);
+    let items: Vec<u32> = (0..300).map(|_| rng.below(1500) as u32).collect();
+    for &kernel in CpuKernel::ALL {
+        let rec = pooled_rec(kernel);
+        let mut full = vec![f32::NAN; rec.n_items()];
+        score::logits(&rec.model, &rec.plan, kernel, &h, true, &mut full).unwrap();
+        let enc = score::encode(&rec.model, &rec.plan, &h);
+        let mut got = vec![f32::NAN; items.len()];
+        score::head_logits_for(kernel, &rec.plan, &enc.query, &items, &mut got).unwrap();
+        let head_only = got.clone();
+        score::add_memory_for(&rec.model, &h, &items, &mut got);
+        for (r, &i) in items.iter().enumerate() {
+            assert_eq!(
+                got[r].to_bits(),
+                full[i as usize].to_bits(),
+                "{}: item {i} at {r}: {} vs {}",
+                kernel.name(),
+                got[r],
+                full[i as usize]
+            );
+        }
+        assert!(
+            got.iter().zip(&head_only).any(|(a, b)| a != b),
+            "the memory term reaches some listed item"
+        );
+        let err = score::head_logits_for(kernel, &rec.plan, &enc.query, &[1500], &mut [0.0]);
+        assert!(err.is_err(), "an index past the catalogue is an error");
+    }
 }

@@ -43,6 +43,12 @@ fn simd128_is_the_best_kernel_and_matches_scalar() {
     check_parity_on_odd_shapes(&mut rng, &fast, 1);
 }
 
+#[wasm_bindgen_test]
+fn subset_scores_equal_the_full_catalogue_scores() {
+    let mut rng = SplitMix64::new(0x51_b5e7);
+    check_subset_parity(&mut rng, CpuKernel::ALL);
+}
+
 #[cfg(feature = "gpu")]
 fn navigator_has_gpu() -> bool {
     let global = js_sys::global();

@@ -15,6 +15,10 @@
 //! over it). Used by the recommendation engine (browser and CLI) and by evaluation
 //! (native).
 //!
+//! [`CpuKernel::try_scores_of`] scores a list of items instead of the whole catalogue
+//! (a search's candidate pool), with the same per-item arithmetic, so each listed item
+//! gets exactly its full-catalogue score.
+//!
 //! [`top_k`] ([`topk`]) is the one ranking routine every path shares (kernels, the
 //! recommendation engine, evaluation): descending scores, NaN below every number, ties
 //! broken by the lower item index.
@@ -80,6 +84,14 @@ pub enum ShapeError {
     /// A shape product overflows `usize`.
     #[error("shape overflow in {0}")]
     Overflow(String),
+    /// An item index to score is not in the catalogue.
+    #[error("item {item} is out of range (the plan has {n_items} items)")]
+    ItemOutOfRange {
+        /// The index asked for.
+        item: u32,
+        /// Items in the plan.
+        n_items: usize,
+    },
 }
 
 fn expect_len(name: &str, expected: Option<usize>, got: usize) -> Result<(), ShapeError> {
@@ -219,6 +231,38 @@ impl CpuKernel {
             CpuKernel::Simd128 => simd128::scores(plan, query, out),
             #[cfg(not(target_arch = "wasm32"))]
             CpuKernel::Native => native::scores(plan, query, out),
+        }
+        Ok(())
+    }
+
+    /// Scores only the listed items: `out[r]` is the head's logit for item `items[r]`
+    /// (`out.len()` must be `items.len()`; any order, repeats allowed), bit for bit what
+    /// [`CpuKernel::try_scores`] with the same kernel gives that item — every kernel
+    /// computes an item's row on its own; the blocked ones gather the listed vectors a
+    /// block at a time. Work and scratch memory are proportional to `items.len()`,
+    /// not to the catalogue (for a search's candidate pool).
+    pub fn try_scores_of(
+        self,
+        plan: &HeadPlan,
+        query: &UserQuery,
+        items: &[u32],
+        out: &mut [f32],
+    ) -> Result<(), ShapeError> {
+        plan.validate()?;
+        plan.validate_query(query)?;
+        expect_len("out", Some(items.len()), out.len())?;
+        if let Some(&item) = items.iter().find(|&&i| i as usize >= plan.n_items) {
+            return Err(ShapeError::ItemOutOfRange {
+                item,
+                n_items: plan.n_items,
+            });
+        }
+        match self {
+            CpuKernel::Scalar => scalar::scores_of(plan, query, items, out),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            CpuKernel::Simd128 => simd128::scores_of(plan, query, items, out),
+            #[cfg(not(target_arch = "wasm32"))]
+            CpuKernel::Native => native::scores_of(plan, query, items, out),
         }
         Ok(())
     }

@@ -2,7 +2,8 @@
 //! register-blocked GEMM in safe Rust that the compiler vectorises, with the bias, ReLU,
 //! further layers and output fused per block of items while the block is in L1.
 //!
-//! Per block of [`BLOCK`] items with vectors `V_b` (`[rows × d]`):
+//! Per block of [`BLOCK`] items with vectors `V_b` (`[rows × d]`; the next items of the
+//! catalogue, or of a list of items gathered by `super::pack::Rows`):
 //! `H = relu(V_b · M[:, 0..h] + a)`, then `H ← relu(H · W + b)` for each further layer,
 //! then `score_r = H_r · w_out + b_out + V_b[r] · u`. The operands come packed by
 //! `super::pack` (zero-padded to a multiple of `NR` columns); the micro-kernel keeps
@@ -12,7 +13,7 @@
 //! when the processor has them (fused multiply-adds then); otherwise it multiplies and
 //! adds. Large catalogs are split over threads with rayon. Native builds only: the
 //! browser's fast path is `CpuKernel::Simd128`.
-use super::pack::{Operands, Padded, BLOCK, COL_MULTIPLE};
+use super::pack::{Operands, Padded, Rows, BLOCK, COL_MULTIPLE};
 use super::{HeadPlan, UserQuery};
 
 /// Rows of the register block (items).
@@ -102,20 +103,23 @@ fn dot<const FMA: bool>(x: &[f32], y: &[f32]) -> f32 {
     s + ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
 }
 
-/// Scores items `i0 .. i0 + out.len()` block by block.
+/// Scores `rows` (`out[r]` for output row `r`) block by block.
 #[inline(always)]
-fn run<const FMA: bool>(ops: &Operands<'_>, i0: usize, out: &mut [f32]) {
+fn run<const FMA: bool>(ops: &Operands<'_>, rows: Rows<'_>, out: &mut [f32]) {
     let plan = ops.plan;
     let (d, h) = (plan.dim, plan.hidden);
     let stride = ops.max_padded;
     let mut cur = vec![0.0f32; BLOCK * stride];
     let mut next = vec![0.0f32; BLOCK * stride];
+    let mut gathered = Vec::new();
+    if matches!(rows, Rows::Of(_)) {
+        gathered.reserve_exact(BLOCK * d);
+    }
     for (bi, out_b) in out.chunks_mut(BLOCK).enumerate() {
-        let start = i0 + bi * BLOCK;
-        let rows = out_b.len();
-        let v = &plan.item_vectors[start * d..(start + rows) * d];
-        gemm::<FMA>(v, d, rows, d, &ops.m, &ops.zeros, &mut cur, stride);
-        for r in 0..rows {
+        let n_rows = out_b.len();
+        let v = rows.vectors(plan, bi * BLOCK, n_rows, &mut gathered);
+        gemm::<FMA>(v, d, n_rows, d, &ops.m, &ops.zeros, &mut cur, stride);
+        for r in 0..n_rows {
             let row = &mut cur[r * stride..r * stride + h];
             for (x, a) in row.iter_mut().zip(ops.a) {
                 *x = (*x + a).max(0.0);
@@ -123,8 +127,10 @@ fn run<const FMA: bool>(ops: &Operands<'_>, i0: usize, out: &mut [f32]) {
         }
         let mut width = h;
         for (w, b) in &ops.layers {
-            gemm::<FMA>(&cur, stride, rows, width, w, &ops.zeros, &mut next, stride);
-            for r in 0..rows {
+            gemm::<FMA>(
+                &cur, stride, n_rows, width, w, &ops.zeros, &mut next, stride,
+            );
+            for r in 0..n_rows {
                 let row = &mut next[r * stride..r * stride + w.cols];
                 for (x, bias) in row.iter_mut().zip(*b) {
                     *x = (*x + bias).max(0.0);
@@ -143,19 +149,39 @@ fn run<const FMA: bool>(ops: &Operands<'_>, i0: usize, out: &mut [f32]) {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn run_avx2(ops: &Operands<'_>, i0: usize, out: &mut [f32]) {
-    run::<true>(ops, i0, out)
+fn run_avx2(ops: &Operands<'_>, rows: Rows<'_>, out: &mut [f32]) {
+    run::<true>(ops, rows, out)
 }
 
-fn run_dispatch(ops: &Operands<'_>, i0: usize, out: &mut [f32]) {
+fn run_dispatch(ops: &Operands<'_>, rows: Rows<'_>, out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // Safety: `run_avx2` only needs the AVX2 and FMA instructions, which the
         // processor was just checked to support.
-        unsafe { run_avx2(ops, i0, out) };
+        unsafe { run_avx2(ops, rows, out) };
         return;
     }
-    run::<false>(ops, i0, out)
+    run::<false>(ops, rows, out)
+}
+
+/// The rows from output row `from` on.
+fn skip(rows: Rows<'_>, from: usize) -> Rows<'_> {
+    match rows {
+        Rows::Range(first) => Rows::Range(first + from),
+        Rows::Of(items) => Rows::Of(&items[from..]),
+    }
+}
+
+/// Scores `rows` into `out`, split over threads from [`PAR_MIN`] rows on.
+fn run_all(ops: &Operands<'_>, rows: Rows<'_>, out: &mut [f32]) {
+    if out.len() >= PAR_MIN && rayon::current_num_threads() > 1 {
+        use rayon::prelude::*;
+        out.par_chunks_mut(PAR_CHUNK)
+            .enumerate()
+            .for_each(|(ci, chunk)| run_dispatch(ops, skip(rows, ci * PAR_CHUNK), chunk));
+        return;
+    }
+    run_dispatch(ops, rows, out)
 }
 
 /// Scores every item with the blocked GEMM (multi-threaded for large catalogs). Shapes
@@ -166,15 +192,19 @@ pub fn scores(plan: &HeadPlan, query: &UserQuery, out: &mut [f32]) {
         return;
     }
     let ops = Operands::new(plan, query);
-    let out = &mut out[..n];
-    if n >= PAR_MIN && rayon::current_num_threads() > 1 {
-        use rayon::prelude::*;
-        out.par_chunks_mut(PAR_CHUNK)
-            .enumerate()
-            .for_each(|(ci, chunk)| run_dispatch(&ops, ci * PAR_CHUNK, chunk));
+    run_all(&ops, Rows::Range(0), &mut out[..n])
+}
+
+/// Scores the listed items: `out[r]` = the score of item `items[r]`, bit for bit what
+/// [`scores`] gives that item (each row is computed on its own). Shapes and indices
+/// must already be validated.
+pub fn scores_of(plan: &HeadPlan, query: &UserQuery, items: &[u32], out: &mut [f32]) {
+    let n = items.len().min(out.len());
+    if n == 0 {
         return;
     }
-    run_dispatch(&ops, 0, out)
+    let ops = Operands::new(plan, query);
+    run_all(&ops, Rows::Of(&items[..n]), &mut out[..n])
 }
 
 /// Which instruction set [`scores`] uses on this machine (for benchmark reports).
@@ -275,7 +305,7 @@ mod tests {
             super::super::scalar::scores(&plan, &query, &mut want);
             let ops = Operands::new(&plan, &query);
             let mut portable = vec![f32::NAN; n];
-            run::<false>(&ops, 0, &mut portable);
+            run::<false>(&ops, Rows::Range(0), &mut portable);
             let mut dispatched = vec![f32::NAN; n];
             scores(&plan, &query, &mut dispatched);
             for (what, got) in [("portable", &portable), (variant(), &dispatched)] {

@@ -15,6 +15,12 @@
 //!
 //! Zero columns add `0 · x = 0` terms to columns nobody reads back, so padding changes
 //! no score. Items are processed in cache blocks of [`BLOCK`] rows.
+//!
+//! The rows of a block are the next [`BLOCK`] items of a range of the catalogue or of a
+//! list of items ([`Rows`]); a list's vectors are copied into a `BLOCK × d` scratch
+//! first. Every row of a block is computed on its own (a row's arithmetic never depends
+//! on the other rows, which may be padding), so an item gets bit for bit the same score
+//! whichever rows it is scored among.
 use super::{HeadPlan, UserQuery};
 
 /// Padded widths are multiples of this (the native register block's width; the SIMD128
@@ -49,6 +55,44 @@ impl Padded {
                 .copy_from_slice(&src[kk * src_stride..kk * src_stride + cols]);
         }
         Padded { data, cols, padded }
+    }
+}
+
+/// The items a blocked kernel scores: `out[r]` is the score of item `first + r`
+/// ([`Rows::Range`]) or of item `items[r]` ([`Rows::Of`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Rows<'a> {
+    /// A contiguous range of the catalogue starting at this item.
+    Range(usize),
+    /// A list of items (indices already checked against `n_items`; any order,
+    /// repeats allowed).
+    Of(&'a [u32]),
+}
+
+impl Rows<'_> {
+    /// The `[len × d]` item vectors of output rows `start .. start + len`: a slice of
+    /// the plan for a range, else copied into `scratch` (at most `len × d` floats).
+    pub(super) fn vectors<'s>(
+        self,
+        plan: &'s HeadPlan,
+        start: usize,
+        len: usize,
+        scratch: &'s mut Vec<f32>,
+    ) -> &'s [f32] {
+        let d = plan.dim;
+        match self {
+            Rows::Range(first) => {
+                &plan.item_vectors[(first + start) * d..(first + start + len) * d]
+            }
+            Rows::Of(items) => {
+                scratch.clear();
+                for &i in &items[start..start + len] {
+                    let i = i as usize;
+                    scratch.extend_from_slice(&plan.item_vectors[i * d..(i + 1) * d]);
+                }
+                scratch
+            }
+        }
     }
 }
 

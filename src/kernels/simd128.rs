@@ -1,6 +1,7 @@
 //! The wasm SIMD128 path for the browser runtime: the same blocked structure as the
 //! native path (operands packed and zero-padded once per request by `super::pack`,
-//! blocks of [`BLOCK`] items kept in cache), with an explicit 4 × 8 register block of `f32x4` accumulators
+//! blocks of [`BLOCK`] items kept in cache — the next items of the catalogue, or of a
+//! list of items gathered by `super::pack::Rows`), with an explicit 4 × 8 register block of `f32x4` accumulators
 //! (K loop innermost, operands read through pointers: one `v128.load32_splat` per row
 //! of `A`, two `v128.load`s of `B`, no bounds checks) and `f32x4` dot products. Built
 //! only for wasm32 with the `simd128` target feature (set in `.cargo/config.toml`).
@@ -11,7 +12,7 @@
 //! loader picks the relaxed build by feature detection, the plain one otherwise.
 use core::arch::wasm32::*;
 
-use super::pack::{Operands, Padded, BLOCK, COL_MULTIPLE};
+use super::pack::{Operands, Padded, Rows, BLOCK, COL_MULTIPLE};
 use super::{HeadPlan, UserQuery};
 
 /// Rows of the register block (items).
@@ -182,24 +183,48 @@ pub fn scores(plan: &HeadPlan, query: &UserQuery, out: &mut [f32]) {
     if n == 0 {
         return;
     }
-    let ops = Operands::new(plan, query);
+    run(&Operands::new(plan, query), Rows::Range(0), &mut out[..n]);
+}
+
+/// Scores the listed items: `out[r]` = the score of item `items[r]`, bit for bit what
+/// [`scores`] gives that item (each row is computed on its own). Shapes and indices
+/// must already be validated.
+pub fn scores_of(plan: &HeadPlan, query: &UserQuery, items: &[u32], out: &mut [f32]) {
+    let n = items.len().min(out.len());
+    if n == 0 {
+        return;
+    }
+    run(
+        &Operands::new(plan, query),
+        Rows::Of(&items[..n]),
+        &mut out[..n],
+    );
+}
+
+/// Scores `rows` (`out[r]` for output row `r`) block by block.
+fn run(ops: &Operands<'_>, rows: Rows<'_>, out: &mut [f32]) {
     let plan = ops.plan;
     let (d, h) = (plan.dim, plan.hidden);
     let stride = ops.max_padded;
     let mut cur = vec![0.0f32; BLOCK * stride];
     let mut next = vec![0.0f32; BLOCK * stride];
-    for (bi, out_b) in out[..n].chunks_mut(BLOCK).enumerate() {
-        let start = bi * BLOCK;
-        let rows = out_b.len();
-        let v = &plan.item_vectors[start * d..(start + rows) * d];
-        gemm(v, d, rows, d, &ops.m, &ops.zeros, &mut cur, stride);
-        for r in 0..rows {
+    let mut gathered = Vec::new();
+    if matches!(rows, Rows::Of(_)) {
+        gathered.reserve_exact(BLOCK * d);
+    }
+    for (bi, out_b) in out.chunks_mut(BLOCK).enumerate() {
+        let n_rows = out_b.len();
+        let v = rows.vectors(plan, bi * BLOCK, n_rows, &mut gathered);
+        gemm(v, d, n_rows, d, &ops.m, &ops.zeros, &mut cur, stride);
+        for r in 0..n_rows {
             bias_relu(&mut cur[r * stride..r * stride + h], ops.a);
         }
         let mut width = h;
         for (w, b) in &ops.layers {
-            gemm(&cur, stride, rows, width, w, &ops.zeros, &mut next, stride);
-            for r in 0..rows {
+            gemm(
+                &cur, stride, n_rows, width, w, &ops.zeros, &mut next, stride,
+            );
+            for r in 0..n_rows {
                 bias_relu(&mut next[r * stride..r * stride + w.cols], b);
             }
             std::mem::swap(&mut cur, &mut next);

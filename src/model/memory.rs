@@ -137,15 +137,24 @@ impl Memory {
 
     /// Adds `alpha · m_i(history)` to `logits` (no-op when `alpha` is 0).
     pub fn add_to(&self, history: &[HistoryEvent], logits: &mut [f32]) {
+        self.for_each_term(history, |j, t| {
+            if let Some(l) = logits.get_mut(j as usize) {
+                *l += t;
+            }
+        });
+    }
+
+    /// Calls `f(i, alpha · decay^j · w(h_j → i))` for every term of `alpha · m(history)`,
+    /// in the order [`Memory::add_to`] adds them (none when `alpha` is 0): summing an
+    /// item's terms in this order gives its memory term bit for bit.
+    pub fn for_each_term(&self, history: &[HistoryEvent], mut f: impl FnMut(u32, f32)) {
         if self.alpha == 0.0 {
             return;
         }
         let mut w = self.alpha;
         for e in history.iter().rev().take(self.last_l) {
             for (j, x) in self.neighbours(e.item as usize) {
-                if let Some(l) = logits.get_mut(j as usize) {
-                    *l += w * x;
-                }
+                f(j, w * x);
             }
             w *= self.decay;
         }

@@ -13,6 +13,13 @@
 //! [`logits`] runs the three steps; that is the ranking evaluation measures. The
 //! recommendation engine runs the same steps, with boosts blended in before the memory
 //! term (see [`super::blend`]).
+//!
+//! **Only some items** (a search's candidate pool `C`): [`head_logits_for`] and
+//! [`add_memory_for`] compute `z_c` for `c ∈ C` alone, with the same arithmetic per item
+//! (the kernel computes each item's row on its own; the memory terms of an item are added
+//! in the same order), so each equals the full path's `z_c` bit for bit. Cost: the
+//! head for `|C|` items instead of `n`, the memory's `last_l · K` terms each looked up
+//! in `C` (`O(log |C|)`); memory `O(|C|)`, nothing catalogue-sized.
 use crate::history::HistoryEvent;
 use crate::kernels::{CpuKernel, HeadPlan, ShapeError, UserQuery};
 use crate::model::Model;
@@ -44,6 +51,39 @@ pub fn head_logits(
     out: &mut [f32],
 ) -> Result<(), ShapeError> {
     kernel.try_scores(plan, query, out)
+}
+
+/// Step 2 for the listed items only: `out[r]` = the head's logit for item `items[r]`,
+/// equal to [`head_logits`]'s (`out.len() == items.len()`; an index outside the
+/// catalogue is a [`ShapeError`]).
+pub fn head_logits_for(
+    kernel: CpuKernel,
+    plan: &HeadPlan,
+    query: &UserQuery,
+    items: &[u32],
+    out: &mut [f32],
+) -> Result<(), ShapeError> {
+    kernel.try_scores_of(plan, query, items, out)
+}
+
+/// Step 3 for the listed items only: adds item `items[r]`'s transition-memory term to
+/// `out[r]`, the same value [`add_memory`] adds to it (no-op without memory; repeated
+/// items each get it).
+pub fn add_memory_for(model: &Model, history: &[HistoryEvent], items: &[u32], out: &mut [f32]) {
+    let Some(memory) = &model.memory else {
+        return;
+    };
+    // (item, position in `items`), sorted: the positions of a memory term's item.
+    let mut at: Vec<(u32, usize)> = items.iter().enumerate().map(|(p, &i)| (i, p)).collect();
+    at.sort_unstable();
+    memory.for_each_term(history, |j, t| {
+        let from = at.partition_point(|&(i, _)| i < j);
+        for &(_, p) in at[from..].iter().take_while(|&&(i, _)| i == j) {
+            if let Some(l) = out.get_mut(p) {
+                *l += t;
+            }
+        }
+    });
 }
 
 /// Step 3: adds the model's transition-memory term for `history` (no-op without memory).

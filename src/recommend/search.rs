@@ -12,7 +12,9 @@
 //! 3. **Personalised re-rank** ([`crate::search::personalize`]), only when the history is
 //!    non-empty and the weight `w > 0`: with `z_i` the model's logit for item `i` given
 //!    the history ([`super::score`]: encoder, head, transition-memory term — the same
-//!    user vector `recommend()` reads),
+//!    user vector `recommend()` reads), computed for the pool's items only (the history
+//!    is encoded once; the head and the memory term run for the ≤ `max(k, 200)` hits,
+//!    not the catalogue, with the same per-item values),
 //!
 //!    ```text
 //!    m_i     = (z_i − min_pool z) / (max_pool z − min_pool z)      (0 when all equal)
@@ -303,11 +305,19 @@ impl Searchable {
     }
 }
 
-/// A validated request: the eligibility mask and the re-rank weight.
+/// A validated request: the eligibility mask (`None`: no filter and no exclusions, every
+/// item is eligible — no catalogue-sized mask to build per call) and the re-rank weight.
 struct Checked {
-    eligible: Eligibility,
+    eligible: Option<Eligibility>,
     weight: f32,
     k: usize,
+}
+
+impl Checked {
+    /// Whether item `d` may be returned.
+    fn is_eligible(&self, d: u32) -> bool {
+        self.eligible.as_ref().is_none_or(|e| e.is_eligible(d))
+    }
 }
 
 impl Recommender {
@@ -341,15 +351,15 @@ impl Recommender {
             }),
             ..SearchOptions::default()
         };
-        let is_eligible = |d: u32| c.eligible.is_eligible(d);
-        let found = text::search(&s.index, query, &opts, &is_eligible);
+        let is_eligible = |d: u32| c.is_eligible(d);
+        let mut found = text::search(&s.index, query, &opts, &is_eligible);
         let text_rank: Vec<u32> = found.hits.iter().map(|h| h.doc).collect();
+        let hits = std::mem::take(&mut found.hits);
         let (hits, explainer_input) = if personal {
-            let (logits, prepared) = self.search_logits(history, c.k)?;
-            let hits = text::personalize(found.hits.clone(), Some(&logits), c.weight);
-            (hits, Some(prepared))
+            let (logits, prepared) = self.pool_logits(history, c.k, &text_rank)?;
+            (rerank_pool(hits, &logits, c.weight), Some(prepared))
         } else {
-            (text::personalize(found.hits.clone(), None, 0.0), None)
+            (text::personalize(hits, None, 0.0), None)
         };
         let explainer = explainer_input.as_ref().map(|p| {
             Explainer::new(
@@ -402,30 +412,35 @@ impl Recommender {
                 "personalize must be between 0 and 1, got {weight}"
             )));
         }
+        let everything = request.filter == Filter::default() && resolved.exclude.is_empty();
         Ok(Checked {
-            eligible: Eligibility::new(self, &request.filter, &resolved.exclude),
+            eligible: (!everything)
+                .then(|| Eligibility::new(self, &request.filter, &resolved.exclude)),
             weight,
             k: request.k,
         })
     }
 
-    /// The model's logits for every item given `history` (encoder, head, memory term:
-    /// `recommend()`'s path without boosts), and the prepared request (explanations).
-    fn search_logits(
+    /// The model's logits for the pool's items only, `out[j]` for `docs[j]` (encoder
+    /// once, then the head and the memory term for these items: [`super::score`]'s
+    /// subset steps, equal to the full path's values), and the prepared request
+    /// (explanations).
+    fn pool_logits(
         &self,
         history: &[HistoryEvent],
         k: usize,
+        docs: &[u32],
     ) -> Result<(Vec<f32>, super::Prepared), RecommendError> {
         let options = RecommendOptions {
             k,
             ..RecommendOptions::default()
         };
         let prepared = self.prepare(history, &options)?;
-        let mut logits = vec![0.0; self.n_items()];
+        let mut logits = vec![0.0; docs.len()];
         if let Some(q) = &prepared.query {
-            super::score::head_logits(self.kernel, &self.plan, q, &mut logits)
+            super::score::head_logits_for(self.kernel, &self.plan, q, docs, &mut logits)
                 .map_err(|e| RecommendError::Inconsistent(format!("scoring head: {e}")))?;
-            super::score::add_memory(&self.model, &prepared.history, &mut logits);
+            super::score::add_memory_for(&self.model, &prepared.history, docs, &mut logits);
         }
         Ok((logits, prepared))
     }
@@ -484,7 +499,7 @@ impl Recommender {
     /// Suggestions for a query without matches: corrections, then popular eligible items
     /// of the closest category (see the module docs).
     fn no_results(&self, index: &SearchIndex, found: &SearchResults, c: &Checked) -> NoResults {
-        let is_eligible = |d: u32| c.eligible.is_eligible(d);
+        let is_eligible = |d: u32| c.is_eligible(d);
         let category = found.did_you_mean.as_deref().and_then(|q| {
             let opts = SearchOptions {
                 k: 1,
@@ -539,6 +554,22 @@ impl Recommender {
             .map(String::as_str)
             .unwrap_or(crate::features::UNKNOWN_CATEGORY)
     }
+}
+
+/// [`text::personalize`] with the model's scores of the hits themselves (`pool[j]` for
+/// `hits[j]`). `personalize` reads scores by doc id, so for the call each hit's doc id is
+/// its position in the pool, and it gets its own back after: the same blend and the same
+/// stable order as with catalogue-wide scores, without a catalogue-sized vector.
+fn rerank_pool(mut hits: Vec<Hit>, pool: &[f32], weight: f32) -> Vec<Hit> {
+    let docs: Vec<u32> = hits.iter().map(|h| h.doc).collect();
+    for (j, h) in hits.iter_mut().enumerate() {
+        h.doc = j as u32;
+    }
+    let mut hits = text::personalize(hits, Some(pool), weight);
+    for h in &mut hits {
+        h.doc = docs[h.doc as usize];
+    }
+    hits
 }
 
 /// The facets in their JavaScript shape.

@@ -125,3 +125,47 @@ pub fn check_parity_on_odd_shapes(rng: &mut SplitMix64, fast: &[CpuKernel], extr
         }
     }
 }
+
+/// `CpuKernel::try_scores_of` for every kernel in `kernels` on the odd shapes of
+/// [`shapes`]`(1)`: lists of items (empty, one, a block and a bit, unsorted with
+/// repeats, the last item) get bit for bit the kernel's own full-catalogue scores, and
+/// hence the scalar scores within the tolerance; an index past the catalogue and an
+/// `out` of the wrong length are errors.
+pub fn check_subset_parity(rng: &mut SplitMix64, kernels: &[CpuKernel]) {
+    for (n, d, h, extra) in shapes(1) {
+        let plan = random_plan(rng, n, d, h, &extra);
+        let query = random_query(rng, &plan);
+        let want = scores(CpuKernel::Scalar, &plan, &query);
+        let mut lists: Vec<Vec<u32>> = vec![vec![]];
+        if n > 0 {
+            lists.push(vec![(n - 1) as u32]);
+            for len in [67, 2 * n + 3] {
+                lists.push((0..len).map(|_| rng.below(n as u64) as u32).collect());
+            }
+        }
+        for &kernel in kernels {
+            let full = scores(kernel, &plan, &query);
+            for items in &lists {
+                let what = format!(
+                    "{} subset of {} n={n} d={d} h={h} extra={extra:?}",
+                    kernel.name(),
+                    items.len()
+                );
+                let mut got = vec![f32::NAN; items.len()];
+                kernel
+                    .try_scores_of(&plan, &query, items, &mut got)
+                    .expect(&what);
+                let own: Vec<f32> = items.iter().map(|&i| full[i as usize]).collect();
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&own), "{what}: bit for bit");
+                let scalar: Vec<f32> = items.iter().map(|&i| want[i as usize]).collect();
+                assert_close(&what, &scalar, &got);
+            }
+            let mut out = [0.0f32; 1];
+            assert!(kernel
+                .try_scores_of(&plan, &query, &[n as u32], &mut out)
+                .is_err());
+            assert!(kernel.try_scores_of(&plan, &query, &[], &mut out).is_err());
+        }
+    }
+}
