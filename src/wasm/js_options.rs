@@ -251,6 +251,7 @@ pub fn namespace(requested: Option<&str>) -> Result<String, OptionsError> {
 }
 
 /// `location.origin` of this window or worker, if any.
+#[cfg(target_arch = "wasm32")]
 fn page_origin() -> Option<String> {
     let location = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("location")).ok()?;
     if !location.is_object() {
@@ -259,6 +260,12 @@ fn page_origin() -> Option<String> {
     js_sys::Reflect::get(&location, &JsValue::from_str("origin"))
         .ok()?
         .as_string()
+}
+
+/// Natively (fuzzing, property tests) there is no page: the `"default"` namespace.
+#[cfg(not(target_arch = "wasm32"))]
+fn page_origin() -> Option<String> {
+    None
 }
 
 /// Converts a Rust value to a plain JavaScript value (objects, not `Map`s).
