@@ -147,6 +147,34 @@ fn opts() -> SearchOptions<'static> {
     }
 }
 
+/// The word itself ranks above a longer term it prefixes, though BM25 prefers the other:
+/// doc 0 ("Hearts Box": short title, rarer term) beats docs 1 and 2 on BM25, yet for the
+/// query `heart` both documents with the word `heart` come first (doc 2 before doc 1:
+/// shorter title); a word still being typed (`hea`) completes in all three, and BM25
+/// decides again.
+#[test]
+fn exact_word_ranks_above_its_completions() {
+    let ix = index(&[
+        doc("Hearts Box", "Box"),
+        doc("Red Heart Wreath With Ribbon And Bells", "Wreath"),
+        doc("Heart Of Wicker Large Decoration", "Decoration"),
+    ]);
+    let r = run(&ix, "heart", &opts());
+    assert_eq!(docs_of(&r), [2, 1, 0]);
+    assert!(!r.hits[0].matches[0].prefix && r.hits[2].matches[0].prefix);
+    assert!(
+        r.hits[2].bm25 > r.hits[0].bm25,
+        "BM25 alone would put the completion first"
+    );
+    let typing = run(&ix, "hea", &opts());
+    assert_eq!(
+        docs_of(&typing)[0],
+        0,
+        "all three complete: BM25 orders them"
+    );
+    assert!(typing.hits.iter().all(|h| h.matches[0].prefix));
+}
+
 #[test]
 fn last_word_matches_as_a_prefix() {
     let ix = shop();

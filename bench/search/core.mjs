@@ -7,6 +7,8 @@
 //   RR = 1/r (0 when r > 100)            -> MRR (mean over queries)
 //   HR@10 = [r <= 10]                    -> hit rate
 //   NDCG@10 = [r <= 10] / log2(r + 1)    -> one relevant item, so IDCG = 1
+// Engines are called `search(query, k, record)`: `record` is the whole query record
+// ({ query, target, variant, split, history }), for engines that read the history.
 // Latency: wall time of one `search(query, 10)` call, `performance.now()` before and
 // after; engines are interleaved per query (the order rotates every query) so that no
 // engine always runs on a cold or a warm cache; the first `warmup` calls of each engine
@@ -18,6 +20,9 @@ export const K = 10;
 const MAX_ITEMS = 10_000_000;
 const MAX_QUERIES = 10_000_000;
 const MAX_QUERY_CHARS = 1000;
+/** Most history events read per query record (vitrine's browser store keeps 200). */
+export const MAX_HISTORY_EVENTS = 1000;
+const KINDS_OF_EVENT = new Set(['view', 'cart', 'purchase']);
 
 /** Parses queries.jsonl text into objects (blank lines skipped); throws on a bad line. */
 export function parseQueriesJsonl(text) {
@@ -57,10 +62,39 @@ export function validateInputs(catalog, rawQueries) {
     if (!index.has(q.target)) throw new Error(`${where}: target ${JSON.stringify(q.target)} is not in the catalogue`);
     if (q.variant !== 'clean' && q.variant !== 'typo') throw new Error(`${where}: variant must be "clean" or "typo"`);
     if (q.split !== 'valid' && q.split !== 'test') throw new Error(`${where}: split must be "valid" or "test"`);
-    return { query: q.query, target: index.get(q.target), variant: q.variant, split: q.split };
+    const history = validateHistory(q.history, index, where);
+    const out = { query: q.query, target: index.get(q.target), variant: q.variant, split: q.split, history };
+    if (q.vitrine != null) out.vitrine = validateExpected(q.vitrine, where);
+    return out;
   });
   if (queries.length === 0) throw new Error('queries.jsonl: no queries');
   return { catalog, queries };
+}
+
+/**
+ * The shopper's history of a query record (optional; [] when absent): at most
+ * MAX_HISTORY_EVENTS events `{ item, kind, at }` with `item` a catalogue id, `kind` view,
+ * cart or purchase, `at` finite Unix seconds. Returned as given (ids, oldest first).
+ */
+function validateHistory(history, index, where) {
+  if (history == null) return [];
+  if (!Array.isArray(history) || history.length > MAX_HISTORY_EVENTS) throw new Error(`${where}: history must be an array of at most ${MAX_HISTORY_EVENTS} events`);
+  history.forEach((e, j) => {
+    const bad = (why) => new Error(`${where}: history[${j}]: ${why}`);
+    if (!e || typeof e.item !== 'string' || !index.has(e.item)) throw bad(`item ${JSON.stringify(e && e.item)} is not in the catalogue`);
+    if (!KINDS_OF_EVENT.has(e.kind)) throw bad('kind must be "view", "cart" or "purchase"');
+    if (typeof e.at !== 'number' || !Number.isFinite(e.at)) throw bad('at must be a finite number (Unix seconds)');
+  });
+  return history.map((e) => ({ item: e.item, kind: e.kind, at: e.at }));
+}
+
+/** `vitrine search-eval`'s ranks of the target (0 = not in its top MRR_DEPTH). */
+function validateExpected(v, where) {
+  const rank = (x) => Number.isInteger(x) && x >= 0 && x <= MRR_DEPTH;
+  if (!v || !rank(v.textRank) || !rank(v.personalizedRank) || typeof v.personalize !== 'number') {
+    throw new Error(`${where}: vitrine must be { textRank, personalizedRank (integers 0..${MRR_DEPTH}), personalize (number) }`);
+  }
+  return { textRank: v.textRank, personalizedRank: v.personalizedRank, personalize: v.personalize };
 }
 
 /** 1-based rank of `target` in `list` (first MRR_DEPTH entries), or 0 when absent. */
@@ -90,7 +124,7 @@ const settle = (x) => (x && typeof x.then === 'function' ? x : null);
 export async function quality(engine, queries) {
   const ranks = [];
   for (const q of queries) {
-    let list = engine.search(q.query, MRR_DEPTH);
+    let list = engine.search(q.query, MRR_DEPTH, q);
     if (settle(list)) list = await list;
     ranks.push(rankOf(list, q.target));
   }
@@ -148,7 +182,7 @@ export async function latency(engines, queries, { rounds = 3, warmup = 50 } = {}
       for (let j = 0; j < engines.length; j++) {
         const e = (j + step) % engines.length;
         const t0 = performance.now();
-        const out = engines[e].search(q.query, K);
+        const out = engines[e].search(q.query, K, q);
         if (settle(out)) await out;
         const dt = performance.now() - t0;
         if (calls[e]++ >= warmup) times[e].push(dt);
@@ -162,15 +196,17 @@ export async function latency(engines, queries, { rounds = 3, warmup = 50 } = {}
 /**
  * The whole measurement for a set of built-or-not engines on the test queries: build each
  * (sequentially, heap measured), quality, then interleaved latency. Returns one record per
- * engine: { name, version, config, buildMs, heapBytes, quality: { all, clean, typo },
- * latency }.
+ * engine: { kind, name, version, config, buildMs, heapBytes, wasmBytes (wasm memory after
+ * the build, null for JS engines), quality: { all, clean, typo }, ranks (per query, 0 =
+ * absent), latency }.
  */
 export async function measure(engines, catalog, queries, { rounds, warmup, memory } = {}) {
   const out = [];
   for (const e of engines) {
     const build = await buildMeasured(e, catalog, memory);
     const q = await quality(e, queries);
-    out.push({ name: e.name, version: e.version, config: e.config, ...build, quality: q.byVariant });
+    const wasm = typeof e.wasmBytes === 'function' ? e.wasmBytes() : null;
+    out.push({ kind: e.kind, name: e.name, version: e.version, config: e.config, ...build, wasmBytes: wasm, quality: q.byVariant, ranks: q.ranks });
   }
   const lat = await latency(engines, queries, { rounds, warmup });
   lat.forEach((l, i) => (out[i].latency = l));

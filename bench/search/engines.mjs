@@ -9,13 +9,146 @@
 //   best first. It should be synchronous (a promise is awaited, and its await is timed).
 // - config is a JSON-serialisable description of the settings, printed in the report.
 //
+// - search(query, k, record) may read `record` (the query record: its `history`, ids
+//   oldest first); the JS libraries ignore it.
+//
 // A kind (an entry of KINDS) makes engines: { name, make(config, version), defaultConfig,
 // grid() }. defaultConfig is the configuration the library's documentation shows for this
 // kind of search; grid() lists the configurations tried on the validation queries (the
-// default first, so it wins ties). To add an engine (vitrine's wasm `search()`), add a kind
+// default first, so it wins ties; a grid of one is not tuned). To add an engine, add a kind
 // here and its package version in run.mjs's VERSION_OF.
 import MiniSearch from 'minisearch';
 import { create, insertMultiple, search as oramaSearch } from '@orama/orama';
+
+const IN_NODE = typeof window === 'undefined';
+/** Where vitrine's engines read the weight file: a path relative to the repository root. */
+export const vitrineSettings = { model: 'www/models/online-retail.vitrine' };
+/** Namespace of the bench's in-memory history (any fixed string: storage is 'memory'). */
+const NAMESPACE = 'vitrine-search-bench';
+/**
+ * History limits of the bench's store: the bench's histories are a 2011 log replayed now,
+ * so the age limit is set out of reach (the browser default of 180 days would drop every
+ * event); no dedup window (the records hold what the model saw); the event cap is the
+ * store's default (search-eval writes at most the model's `max_len` events).
+ */
+const HISTORY_LIMITS = { maxEvents: 200, maxBytes: 64 * 1024, maxAgeDays: 1e6, dedupWindowSecs: 0 };
+
+let vitrinePkg = null;
+
+/** A repository file's URL (relative to this module: bench/search/ is two levels down). */
+const repoUrl = (rel) => new URL(`../../${rel}`, import.meta.url);
+
+/**
+ * vitrine's web package (pkg/, scripts/build-wasm.sh), initialised once: in Node from the
+ * wasm bytes (`initSync`), in the browser through the page's import map (`vitrine`) and
+ * its default `init()`. Resolves { module, wasm } (wasm: the instance's exports).
+ */
+async function loadVitrine() {
+  if (vitrinePkg) return vitrinePkg;
+  let module;
+  let wasm;
+  if (IN_NODE) {
+    const fs = await import('node:fs');
+    const js = repoUrl('pkg/vitrine.js');
+    if (!fs.existsSync(js)) throw new Error('vitrine: no pkg/vitrine.js (run bash scripts/build-wasm.sh)');
+    module = await import(js.href);
+    wasm = module.initSync({ module: fs.readFileSync(repoUrl('pkg/vitrine_bg.wasm')) });
+  } else {
+    module = await import('vitrine');
+    wasm = await module.default();
+  }
+  vitrinePkg = { module, wasm };
+  return vitrinePkg;
+}
+
+/** The weight file's bytes (vitrineSettings.model: repository-relative, or absolute in Node). */
+async function readModel() {
+  const rel = vitrineSettings.model;
+  if (IN_NODE) {
+    const [fs, path] = await Promise.all([import('node:fs'), import('node:path')]);
+    const file = path.isAbsolute(rel) ? rel : repoUrl(rel);
+    if (!fs.existsSync(file)) throw new Error(`vitrine: no weight file at ${rel} (cargo run --release -- train)`);
+    return fs.readFileSync(file);
+  }
+  const res = await fetch(repoUrl(rel));
+  if (!res.ok) throw new Error(`vitrine: cannot fetch the weight file ${rel} (HTTP ${res.status})`);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+/** Loads the weight file into a `Recommender` (CPU SIMD backend, in-memory history). */
+async function loadRecommender() {
+  const { module } = await loadVitrine();
+  return module.Recommender.fromBytes(await readModel(), { backend: 'simd', storage: 'memory', namespace: NAMESPACE, historyLimits: HISTORY_LIMITS });
+}
+
+/** The weight file's own catalogue in the bench's format (for --smoke). */
+export async function vitrineCatalog() {
+  const rec = await loadRecommender();
+  const c = rec.catalog();
+  rec.free();
+  return c.ids.map((id, i) => ({ id, title: c.titles[i], category: c.categories[i], price: c.prices[i] }));
+}
+
+/** Throws unless `catalog` lists the model's items, in the model's order. */
+function checkCatalog(rec, catalog) {
+  const ids = rec.catalog().ids;
+  const n = Math.min(ids.length, catalog.length);
+  let i = 0;
+  while (i < n && ids[i] === catalog[i].id) i++;
+  if (i === n && ids.length === catalog.length) return;
+  const at = i < n ? `; item ${i} is ${JSON.stringify(catalog[i].id)} here, ${JSON.stringify(ids[i])} in the model` : '';
+  throw new Error(
+    `vitrine: the catalogue (${catalog.length} items) is not the weight file's (${vitrineSettings.model}: ${ids.length} items${at}); ` +
+      'write the inputs from this model: vitrine search-eval --model M --write-queries DIR',
+  );
+}
+
+/**
+ * vitrine's `search()` from its web package over the weight file's index (the catalogue
+ * must be the model's). config.personalize: 0 = text only (no history is set); 'default'
+ * = the built-in weight (the option left out), each query's `record.history` stored
+ * before the call, as the page's local storage would hold it — the history's JSON is
+ * built once per record, its parse is inside the timed call (the browser reads storage
+ * on every search). Facets are off (the other engines compute none).
+ */
+export function makeVitrine(config, version) {
+  let rec = null;
+  let wasm = null;
+  const personal = config.personalize !== 0;
+  const options = { k: 10, facets: false };
+  if (!personal) options.personalize = 0;
+  const stored = new WeakMap();
+  const historyJson = (record) => {
+    let s = stored.get(record);
+    if (s === undefined) {
+      const events = (record?.history ?? []).map((e) => ({ item: e.item, kind: e.kind, at: e.at }));
+      s = events.length ? JSON.stringify({ schema: 1, namespace: NAMESPACE, events }) : null;
+      if (record) stored.set(record, s);
+    }
+    return s;
+  };
+  return {
+    kind: personal ? 'vitrine-personalized' : 'vitrine',
+    name: personal ? 'vitrine (personalised)' : 'vitrine (text)',
+    version,
+    config,
+    async build(catalog) {
+      ({ wasm } = await loadVitrine());
+      rec = await loadRecommender();
+      checkCatalog(rec, catalog);
+    },
+    search(query, k, record) {
+      if (personal) rec.setStoredHistory(historyJson(record));
+      options.k = k;
+      const hits = rec.search(query, options).results;
+      const out = new Array(hits.length);
+      for (let j = 0; j < hits.length; j++) out[j] = hits[j].index;
+      return out;
+    },
+    /** The wasm instance's memory (shared by every vitrine engine of this page). */
+    wasmBytes: () => wasm.memory.buffer.byteLength,
+  };
+}
 
 const docs = (catalog) => catalog.map((it, i) => ({ i, title: it.title, category: it.category ?? '' }));
 
@@ -97,6 +230,13 @@ export function makeOrama(config, version) {
   };
 }
 
+const vitrineKind = (config) => ({
+  name: config.personalize === 0 ? 'vitrine (text)' : 'vitrine (personalised)',
+  make: makeVitrine,
+  defaultConfig: config,
+  grid: () => [config],
+});
+
 export const KINDS = {
   minisearch: {
     name: 'MiniSearch',
@@ -113,5 +253,9 @@ export const KINDS = {
     defaultConfig: { stemming: false, tolerance: 1, titleBoost: 2, threshold: 1 },
     grid: () => product({ stemming: [false, true], tolerance: [1, 0, 2], titleBoost: [2, 1, 3], threshold: [1, 0] }),
   },
+  // vitrine's own settings are chosen in Rust (src/search/, DEFAULT_PERSONALIZE), on the
+  // same validation queries; nothing to tune here.
+  vitrine: vitrineKind({ personalize: 0 }),
+  'vitrine-personalized': vitrineKind({ personalize: 'default' }),
 };
 

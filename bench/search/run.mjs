@@ -4,24 +4,29 @@
 // (default, quick) or in headless Chromium (--browser, what the README reports).
 //
 // Usage: node bench/search/run.mjs [--inputs artifacts/search] [--out artifacts/search-bench.json]
-//          [--browser] [--rounds 3] [--warmup 50] [--engines minisearch,orama] [--no-tune]
-//          [--retune] [--tuning-cache artifacts/search-tuning.json]
-//        node bench/search/run.mjs --smoke     (tiny catalogue, 3 exact-title queries; exit 1
-//                                               when an engine misses one)
+//          [--browser] [--rounds 3] [--warmup 50]
+//          [--engines minisearch,orama,vitrine,vitrine-personalized] [--no-tune] [--retune]
+//          [--tuning-cache artifacts/search-tuning.json] [--model www/models/online-retail.vitrine]
+//        node bench/search/run.mjs --smoke     (3 exact-title queries per engine; exit 1 when
+//                                               an engine misses one)
+// vitrine's engines need pkg/ (scripts/build-wasm.sh) and the weight file the inputs were
+// written from (--model); their text-only ranks are checked against the ranks
+// `vitrine search-eval` wrote into queries.jsonl (exit 2 on any difference).
 // Node mode measures heap when run with --expose-gc (search-bench.sh does).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { KINDS } from './engines.mjs';
+import { KINDS, vitrineCatalog, vitrineSettings } from './engines.mjs';
 import { measure, quality, parseQueriesJsonl, rankOf, summarise, timerResolution, validateInputs } from './core.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
 const MAX_FILE_BYTES = 256 << 20;
-/** npm package whose version each kind reports. */
-const VERSION_OF = { minisearch: 'minisearch', orama: '@orama/orama' };
+/** Package whose version each kind reports (npm, or vitrine's own pkg/). */
+const VERSION_OF = { minisearch: 'minisearch', orama: '@orama/orama', vitrine: 'vitrine', 'vitrine-personalized': 'vitrine' };
+const VITRINE_KINDS = new Set(['vitrine', 'vitrine-personalized']);
 
 const args = process.argv.slice(2);
 const flag = (name) => args.includes(name);
@@ -37,8 +42,45 @@ function readBounded(file) {
 }
 
 function versionOf(kind) {
-  const pkg = path.join(HERE, 'node_modules', VERSION_OF[kind], 'package.json');
+  const pkg = VITRINE_KINDS.has(kind) ? path.join(ROOT, 'pkg/package.json') : path.join(HERE, 'node_modules', VERSION_OF[kind], 'package.json');
+  if (!fs.existsSync(pkg)) throw new Error(`${kind}: no ${path.relative(ROOT, pkg)} (${VITRINE_KINDS.has(kind) ? 'bash scripts/build-wasm.sh' : 'npm ci in bench/search'})`);
   return JSON.parse(fs.readFileSync(pkg, 'utf8')).version;
+}
+
+/** --model as a repository-relative path (the browser page fetches it from the server root). */
+function modelPath() {
+  const abs = path.resolve(opt('--model', path.join(ROOT, 'www/models/online-retail.vitrine')));
+  const rel = path.relative(ROOT, abs);
+  if (rel.startsWith('..') || path.isAbsolute(rel)) throw new Error(`--model ${abs}: must be inside the repository (the page fetches it from there)`);
+  if (!fs.existsSync(abs)) throw new Error(`--model ${rel}: no such file (cargo run --release -- train)`);
+  return rel.split(path.sep).join('/');
+}
+
+/**
+ * The vitrine engines' ranks against `vitrine search-eval`'s (written into each query
+ * record): text only must agree on every query (throws, naming the first differences);
+ * personalised ranks are counted (the model's logits come from a different SIMD kernel
+ * natively, so a near-tie may swap) and returned for the report.
+ */
+function crossCheck(results, queries) {
+  const out = {};
+  for (const r of results) {
+    if (!VITRINE_KINDS.has(r.kind)) continue;
+    const key = r.kind === 'vitrine' ? 'textRank' : 'personalizedRank';
+    const diff = [];
+    let checked = 0;
+    queries.forEach((q, i) => {
+      if (!q.vitrine) return;
+      checked++;
+      if (q.vitrine[key] !== r.ranks[i]) diff.push(`${JSON.stringify(q.query)}: bench ${r.ranks[i]}, search-eval ${q.vitrine[key]}`);
+    });
+    if (!checked) throw new Error(`${r.name}: queries.jsonl has no search-eval ranks to check against (write it with vitrine search-eval --write-queries)`);
+    out[r.kind] = { checked, differ: diff.length, examples: diff.slice(0, 5) };
+    const what = `${r.name}: ${checked - diff.length}/${checked} ranks equal to vitrine search-eval's`;
+    if (r.kind === 'vitrine' && diff.length) throw new Error(`${what}; text-only ranks must all agree:\n  ${diff.slice(0, 10).join('\n  ')}`);
+    console.error(what);
+  }
+  return out;
 }
 
 const nodeMemory = typeof globalThis.gc === 'function' ? { gc: () => globalThis.gc(), used: () => process.memoryUsage().heapUsed } : null;
@@ -70,8 +112,10 @@ async function tune(kind, version, catalog, valid) {
 
 /**
  * tune() through a cache file (--tuning-cache, default artifacts/search-tuning.json): the
- * key hashes the input files, the engine kind, its version, its grid and its default, so a
- * change to any of them retunes; --retune ignores the cache.
+ * key hashes the catalogue file, the validation queries (text, target, variant: what a
+ * tuned engine reads; not vitrine's histories and ranks, so a vitrine change does not
+ * retune the others), the engine kind, its version, its grid and its default, so a change
+ * to any of them retunes; --retune ignores the cache.
  */
 async function tuneCached(kind, version, catalog, valid, inputsText) {
   const file = path.resolve(opt('--tuning-cache', path.join(ROOT, 'artifacts/search-tuning.json')));
@@ -122,6 +166,7 @@ async function runBrowser(input) {
       const headers = { ...response.headers(), 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
       await route.fulfill({ response, headers });
     });
+    page.on('console', (m) => m.type() === 'error' && console.error(`page console: ${m.text()}`));
     await page.goto(`${server.url}bench/search/page.html`);
     await page.waitForFunction(() => document.body.dataset.state === 'ready' || document.body.dataset.state === 'error', null, { timeout: 60000 });
     if ((await page.evaluate(() => document.body.dataset.state)) !== 'ready') throw new Error(`page failed: ${await page.textContent('body')}`);
@@ -147,10 +192,13 @@ function markdown(report) {
   ];
   for (const r of report.results) {
     const { clean, typo } = r.quality;
-    const heap = r.heapBytes == null ? '–' : (r.heapBytes / (1 << 20)).toFixed(1);
+    const heap = (r.heapBytes == null ? '–' : (r.heapBytes / (1 << 20)).toFixed(1)) + (r.wasmBytes == null ? '' : ` (+ ${(r.wasmBytes / (1 << 20)).toFixed(1)} wasm)`);
     lines.push(
       `| ${r.name} | ${r.version} | ${cfg(r.config)} | ${f4(clean.mrr)} | ${f4(clean.hr10)} | ${f4(clean.ndcg10)} | ${f4(typo.mrr)} | ${f4(typo.hr10)} | ${f4(typo.ndcg10)} | ${f3(r.latency.medianMs)} | ${f3(r.latency.p95Ms)} | ${f3(r.latency.bestMs)} | ${r.buildMs.toFixed(0)} | ${heap} |`,
     );
+  }
+  for (const [kind, c] of Object.entries(report.crossCheck ?? {})) {
+    lines.push('', `Cross-check ${kind}: ${c.checked - c.differ}/${c.checked} test ranks equal to vitrine search-eval's.`);
   }
   if (report.tuning) {
     lines.push('', 'Tuning (validation NDCG@10, clean + typo pooled):', '');
@@ -170,7 +218,11 @@ function metricsOk() {
   return ok;
 }
 
-/** Tiny catalogue, three exact-title queries; exits 1 when an engine misses one. */
+/**
+ * Tiny catalogue, three exact-title queries per engine; exits 1 when an engine misses one.
+ * vitrine's engines search the weight file's own catalogue (--model), with titles of its
+ * first, middle and last item; the personalised one with a one-event history.
+ */
 async function smoke(kinds) {
   const catalog = [
     { id: 'A1', title: 'WHITE HANGING HEART T-LIGHT HOLDER', category: 'HOLDER', price: 2.55 },
@@ -182,14 +234,22 @@ async function smoke(kinds) {
     { id: 'A7', title: 'GLASS STAR FROSTED T-LIGHT HOLDER', category: 'HOLDER', price: 4.25 },
     { id: 'A8', title: 'JUMBO BAG RED RETROSPOT', category: 'BAG', price: 1.95 },
   ];
-  const raw = ['A1', 'A4', 'A8'].map((t) => ({ query: catalog.find((c) => c.id === t).title.toLowerCase(), target: t, variant: 'clean', split: 'test' }));
-  const { queries } = validateInputs(catalog, raw);
+  const exact = (cat, ids, history) => validateInputs(cat, ids.map((t) => ({ query: cat.find((c) => c.id === t).title.toLowerCase(), target: t, variant: 'clean', split: 'test', history })));
+  const small = exact(catalog, ['A1', 'A4', 'A8']);
+  let own = null;
+  if (kinds.some((k) => VITRINE_KINDS.has(k))) {
+    vitrineSettings.model = modelPath();
+    const cat = await vitrineCatalog();
+    const ids = [0, cat.length >> 1, cat.length - 1].map((i) => cat[i].id);
+    own = exact(cat, ids, [{ item: cat[1].id, kind: 'purchase', at: 1.3e9 }]);
+  }
   let failed = metricsOk() ? 0 : 1;
   for (const kind of kinds) {
     const e = KINDS[kind].make(KINDS[kind].defaultConfig, versionOf(kind));
-    await e.build(catalog);
+    const { catalog: cat, queries } = VITRINE_KINDS.has(kind) ? own : small;
+    await e.build(cat);
     for (const q of queries) {
-      let list = e.search(q.query, 10);
+      let list = e.search(q.query, 10, q);
       if (list && typeof list.then === 'function') list = await list;
       const ok = Array.isArray(list) && list.length > 0 && list.includes(q.target);
       if (!ok) failed++;
@@ -207,6 +267,7 @@ async function main() {
   const kinds = opt('--engines', Object.keys(KINDS).join(',')).split(',');
   for (const k of kinds) if (!KINDS[k]) throw new Error(`unknown engine ${k} (known: ${Object.keys(KINDS).join(', ')})`);
   if (flag('--smoke')) return smoke(kinds);
+  if (kinds.some((k) => VITRINE_KINDS.has(k))) vitrineSettings.model = modelPath();
   const inputs = path.resolve(opt('--inputs', path.join(ROOT, 'artifacts/search')));
   const outFile = path.resolve(opt('--out', path.join(ROOT, 'artifacts/search-bench.json')));
   const rounds = Number(opt('--rounds', '3'));
@@ -221,10 +282,11 @@ async function main() {
   const tuning = {};
   const configs = {};
   for (const k of kinds) {
-    if (flag('--no-tune') || !valid.length) configs[k] = KINDS[k].defaultConfig;
+    if (flag('--no-tune') || !valid.length || KINDS[k].grid().length === 1) configs[k] = KINDS[k].defaultConfig;
     else {
       const t0 = performance.now();
-      tuning[k] = await tuneCached(k, versions[k], catalog, valid, catalogText + '\0' + queriesText);
+      const tuned = JSON.stringify(valid.map((q) => [q.query, q.target, q.variant]));
+      tuning[k] = await tuneCached(k, versions[k], catalog, valid, catalogText + '\0' + tuned);
       configs[k] = tuning[k].best;
       const how = tuning[k].cached ? 'from the tuning cache' : `in ${((performance.now() - t0) / 1000).toFixed(1)} s`;
       console.error(`tuned ${KINDS[k].name} ${how}: ${cfg(configs[k])}`);
@@ -233,10 +295,13 @@ async function main() {
   const mode = flag('--browser') ? 'browser' : 'node';
   let results;
   let env = { userAgent: `node ${process.version}`, timerResolutionMs: timerResolution() };
-  if (mode === 'browser') ({ results, ...env } = await runBrowser({ catalog, queries: test, kinds, configs, versions, rounds, warmup }));
+  if (mode === 'browser') ({ results, ...env } = await runBrowser({ catalog, queries: test, kinds, configs, versions, rounds, warmup, model: vitrineSettings.model }));
   else results = await measure(kinds.map((k) => KINDS[k].make(configs[k], versions[k])), catalog, test, { rounds, warmup, memory: nodeMemory });
+  const check = crossCheck(results, test);
+  for (const r of results) delete r.ranks;
   const count = (v) => test.filter((q) => q.variant === v).length;
-  const report = { mode, ...env, catalogItems: catalog.length, testQueries: { clean: count('clean'), typo: count('typo') }, validQueries: valid.length, rounds, warmup, tuning: Object.keys(tuning).length ? tuning : null, results };
+  const vitrine = kinds.some((k) => VITRINE_KINDS.has(k)) ? { model: vitrineSettings.model, personalize: test.find((q) => q.vitrine)?.vitrine.personalize ?? null } : null;
+  const report = { mode, ...env, catalogItems: catalog.length, testQueries: { clean: count('clean'), typo: count('typo') }, validQueries: valid.length, rounds, warmup, vitrine, crossCheck: check, tuning: Object.keys(tuning).length ? tuning : null, results };
   fs.mkdirSync(path.dirname(outFile), { recursive: true });
   fs.writeFileSync(outFile, JSON.stringify(report, null, 2) + '\n');
   console.log(markdown(report));

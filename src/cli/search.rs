@@ -4,11 +4,13 @@
 //! # The proxy (`search-eval`)
 //! For each held-out next purchase — the leave-last-out test targets, and the validation
 //! targets for tuning — a query is made from the target's title: one or two consecutive
-//! title words (which length is drawn first, the other tried when none qualifies) that
-//! match at least `--min-matches` catalogue items (every word but the last equals a title
-//! word, the last prefixes one; the same rule as `bench/search/make-queries.mjs`), and a
+//! title words (which length is drawn first, the other tried when none qualifies), each of
+//! at least [`MIN_WORD_CHARS`] characters, that match at least `--min-matches` catalogue
+//! items (every word but the last equals a title word, the last prefixes one), and a
 //! variant with one random edit (substitution, deletion, insertion, adjacent
 //! transposition) in a word of ≥ 4 letters. The shopper's history is the case's history.
+//! A one-letter word is left out: the tokeniser indexes it (`7`, the `t` of `T-LIGHT`),
+//! but as a prefix it matches a large part of the catalogue, which no shopper types.
 //! With `rank` the target's 1-based position in the top [`EVAL_K`]:
 //!
 //! ```text
@@ -19,6 +21,11 @@
 //!
 //! reported for text-only search (weight 0) and personalised search (the chosen weight),
 //! clean and typo. Deterministic under `--seed` (SplitMix64, modulo rule).
+//!
+//! `--write-queries DIR` writes the same queries for `bench/search/` (its README has the
+//! format): the catalogue, and per query its shopper's history before the target (the
+//! last [`history_cap`] events: what the model reads) and the target's rank here, text
+//! only and personalised, which the bench checks its vitrine engine against.
 use std::collections::HashSet;
 use std::fs;
 use std::io::Write;
@@ -40,8 +47,16 @@ use vitrine::search::{personalize, search, tokenize, SearchOptions};
 
 /// Results read per query (MRR counts ranks up to here).
 pub const EVAL_K: usize = 100;
-/// Personalisation weights tried by `--tune`.
-const TUNE_GRID: [f32; 11] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
+/// Personalisation weights tried by `--tune` unless `--grid` is given: fine below 0.1,
+/// since text scores are `raw / raw_best` with `raw` in the hundreds (see
+/// `docs/search.md`, "Ranking"): one tier of completions is worth about 0.003 of text
+/// score, one edit about 0.03, so small weights already reorder the hits.
+const TUNE_GRID: [f32; 17] = [
+    0.0, 0.001, 0.002, 0.003, 0.005, 0.007, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7,
+    1.0,
+];
+/// Fewest characters of a query word of the proxy.
+pub const MIN_WORD_CHARS: usize = 2;
 
 #[derive(Args)]
 pub(super) struct SearchArgs {
@@ -86,6 +101,9 @@ pub(super) struct SearchEvalArgs {
     /// Pick the weight on the validation queries (NDCG@10, clean and typo pooled).
     #[arg(long)]
     tune: bool,
+    /// Weights `--tune` tries, comma-separated (default: a built-in grid from 0 to 1).
+    #[arg(long, value_delimiter = ',')]
+    grid: Vec<f32>,
     /// Write `catalog.json` and `queries.jsonl` for bench/search here.
     #[arg(long)]
     write_queries: Option<PathBuf>,
@@ -219,7 +237,8 @@ impl Words {
     }
 }
 
-/// A query of one or two consecutive words of `title` matching ≥ `min` items.
+/// A query of one or two consecutive words of `title`, each of at least
+/// [`MIN_WORD_CHARS`] characters, matching ≥ `min` items.
 fn clean_query(
     words: &Words,
     title: &[String],
@@ -230,6 +249,7 @@ fn clean_query(
     for len in [first, 3 - first] {
         let cands: Vec<Vec<&str>> = (title.windows(len))
             .map(|w| w.iter().map(String::as_str).collect::<Vec<_>>())
+            .filter(|w| w.iter().all(|x| x.chars().count() >= MIN_WORD_CHARS))
             .filter(|w| words.matches(w) >= min)
             .collect();
         if !cands.is_empty() {
@@ -404,17 +424,26 @@ pub(super) fn cmd_search_eval(a: SearchEvalArgs) -> Result<()> {
         queries.iter().filter(|q| !q.valid).count(),
         queries.iter().filter(|q| q.typo).count()
     );
-    if let Some(dir) = &a.write_queries {
-        write_queries(dir, &rec, &queries, &split.valid, &split.test)?;
-    }
     check_against_search(&rec, &queries, &split.valid, &split.test)?;
     let history = |q: &EvalQuery| -> &[HistoryEvent] {
         let cases = if q.valid { &split.valid } else { &split.test };
         &cases[q.case].history
     };
+    if let Some(dir) = &a.write_queries {
+        write_catalog(dir, &rec)?;
+        write_queries(dir, &rec, &queries, &history)?;
+    }
     let mut weight = a.personalize.unwrap_or(DEFAULT_PERSONALIZE);
     if a.tune {
-        weight = tune(&rec, &queries, &history);
+        let grid = if a.grid.is_empty() {
+            &TUNE_GRID[..]
+        } else {
+            &a.grid[..]
+        };
+        if let Some(w) = grid.iter().find(|w| !(0.0..=1.0).contains(*w)) {
+            bail!("--grid: weight {w} is not in [0, 1]");
+        }
+        weight = tune(&rec, &queries, &history, grid);
     }
     let weights = [0.0, weight];
     let mut m = [[Metrics::default(); 2]; 2]; // [typo][weight]
@@ -435,27 +464,25 @@ fn tune<'a>(
     rec: &Recommender,
     queries: &'a [EvalQuery],
     history: &dyn Fn(&'a EvalQuery) -> &'a [HistoryEvent],
+    grid: &[f32],
 ) -> f32 {
-    let mut m = [Metrics::default(); TUNE_GRID.len()];
+    let mut m = vec![Metrics::default(); grid.len()];
     for q in queries.iter().filter(|q| q.valid) {
-        for (j, r) in ranks(rec, history(q), q, &TUNE_GRID)
-            .into_iter()
-            .enumerate()
-        {
+        for (j, r) in ranks(rec, history(q), q, grid).into_iter().enumerate() {
             m[j].add(r);
         }
     }
     println!("validation curve (clean + typo): weight → MRR, HR@10, NDCG@10");
     let mut best = (0.0f32, f64::NEG_INFINITY);
-    for (w, x) in TUNE_GRID.iter().zip(&m) {
+    for (w, x) in grid.iter().zip(&m) {
         let (mrr, hr, ndcg) = x.mean();
-        println!("  {w:.1} → {mrr:.4}, {hr:.4}, {ndcg:.4}");
+        println!("  {w:<5} → {mrr:.4}, {hr:.4}, {ndcg:.4}");
         if ndcg > best.1 {
             best = (*w, ndcg);
         }
     }
     println!(
-        "tuned personalize weight: {:.1} (NDCG@10 {:.4})",
+        "tuned personalize weight: {} (NDCG@10 {:.4})",
         best.0, best.1
     );
     best.0
@@ -468,7 +495,7 @@ fn print_table(m: &[[Metrics; 2]; 2], weight: f32) {
         for (j, name) in ["text only", "personalised"].iter().enumerate() {
             let (mrr, hr, ndcg) = m[t][j].mean();
             let label = if j == 1 {
-                format!("{name} (w = {weight:.1})")
+                format!("{name} (w = {weight})")
             } else {
                 name.to_string()
             };
@@ -514,14 +541,15 @@ fn check_against_search(
     Ok(())
 }
 
-/// `catalog.json` and `queries.jsonl` in bench/search's format.
-fn write_queries(
-    dir: &Path,
-    rec: &Recommender,
-    queries: &[EvalQuery],
-    valid: &[EvalCase],
-    test: &[EvalCase],
-) -> Result<()> {
+/// How many of a history's most recent events the model reads: the encoder's `max_len`,
+/// or the transition memory's `last_l` when larger. Older events change no score.
+pub fn history_cap(rec: &Recommender) -> usize {
+    let memory = rec.model.memory.as_ref().map_or(0, |m| m.last_l);
+    rec.model.config.max_len.max(memory)
+}
+
+/// `catalog.json` in bench/search's format (position = catalogue index).
+fn write_catalog(dir: &Path, rec: &Recommender) -> Result<()> {
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let c = rec.catalog();
     let catalog: Vec<serde_json::Value> = (0..rec.n_items())
@@ -538,29 +566,96 @@ fn write_queries(
         .collect();
     let path = dir.join("catalog.json");
     fs::write(&path, serde_json::to_vec(&catalog)?)
-        .with_context(|| format!("writing {}", path.display()))?;
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// One `queries.jsonl` record: the query, its target, and what the bench needs to run
+/// and check vitrine on it — the history before the target (oldest first, the last
+/// [`history_cap`] events, as the browser stores them) and the target's rank here (1-based
+/// within [`EVAL_K`], 0 when absent), text only and at [`DEFAULT_PERSONALIZE`].
+fn query_record(rec: &Recommender, q: &EvalQuery, history: &[HistoryEvent]) -> serde_json::Value {
+    let ids = &rec.catalog().ids;
+    let mut sorted = history.to_vec();
+    sorted.sort_by(|a, b| a.at.total_cmp(&b.at));
+    let kept = &sorted[sorted.len().saturating_sub(history_cap(rec))..];
+    let events: Vec<serde_json::Value> = (kept.iter())
+        .map(|e| serde_json::json!({ "item": ids[e.item as usize], "kind": e.kind, "at": e.at }))
+        .collect();
+    let r = ranks(rec, history, q, &[0.0, DEFAULT_PERSONALIZE]);
+    let rank = |x: Option<usize>| x.unwrap_or(0);
+    serde_json::json!({
+        "query": q.query,
+        "target": ids[q.target as usize],
+        "variant": if q.typo { "typo" } else { "clean" },
+        "split": if q.valid { "valid" } else { "test" },
+        "history": events,
+        "vitrine": {
+            "textRank": rank(r[0]),
+            "personalizedRank": rank(r[1]),
+            "personalize": DEFAULT_PERSONALIZE,
+        },
+    })
+}
+
+/// `queries.jsonl` in bench/search's format.
+fn write_queries<'a>(
+    dir: &Path,
+    rec: &Recommender,
+    queries: &'a [EvalQuery],
+    history: &dyn Fn(&'a EvalQuery) -> &'a [HistoryEvent],
+) -> Result<()> {
     let path = dir.join("queries.jsonl");
     let mut f = std::io::BufWriter::new(
         fs::File::create(&path).with_context(|| format!("writing {}", path.display()))?,
     );
     let mut seen = HashSet::new();
     for q in queries {
-        let cases = if q.valid { valid } else { test };
-        seen.insert(cases[q.case].user);
-        let line = serde_json::json!({
-            "query": q.query,
-            "target": c.ids[q.target as usize],
-            "variant": if q.typo { "typo" } else { "clean" },
-            "split": if q.valid { "valid" } else { "test" },
-        });
-        writeln!(f, "{line}")?;
+        seen.insert((q.valid, q.case));
+        writeln!(f, "{}", query_record(rec, q, history(q)))?;
     }
     f.flush()?;
     eprintln!(
-        "wrote {} ({} queries, {} shoppers)",
+        "wrote {} ({} queries of {} cases; histories capped at {} events)",
         path.display(),
         queries.len(),
-        seen.len()
+        seen.len(),
+        history_cap(rec)
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 30 titles "T LIGHT HOLDER k": `t`, `light` and `holder` (and `t light`) all match
+    /// 30 items, so without the length rule some seeds would pick the one-letter `t`.
+    #[test]
+    fn proxy_queries_have_no_one_letter_word() {
+        let words = Words {
+            titles: (0..30)
+                .map(|k| tokenize(&format!("T LIGHT HOLDER {k}")))
+                .map(|t| t.into_iter().map(|t| t.text).collect())
+                .collect(),
+        };
+        let title: Vec<String> = ["t", "light", "holder"].map(String::from).to_vec();
+        assert_eq!(
+            words.matches(&["t"]),
+            30,
+            "the one-letter word qualifies by count"
+        );
+        let mut picked = HashSet::new();
+        for seed in 0..64 {
+            let mut rng = SplitMix64::new(seed);
+            let q = clean_query(&words, &title, 20, &mut rng).expect("a query qualifies");
+            assert!(
+                q.split(' ').all(|w| w.chars().count() >= MIN_WORD_CHARS),
+                "seed {seed}: {q:?} has a word under {MIN_WORD_CHARS} characters"
+            );
+            picked.insert(q);
+        }
+        let mut picked: Vec<String> = picked.into_iter().collect();
+        picked.sort();
+        assert_eq!(picked, ["holder", "light", "light holder"]);
+    }
 }

@@ -43,8 +43,9 @@ use crate::search::{
 };
 
 /// Default weight of the model's score in the personalised re-rank (`personalize`
-/// option). 0 = text order only, 1 = model order among the candidate pool.
-pub const DEFAULT_PERSONALIZE: f32 = 0.3;
+/// option), chosen by `vitrine search-eval --tune` on validation NDCG@10 (flat from
+/// 0.003 to 0.01: text scores differ by ~0.003 per completion tier, see docs/search.md).
+pub const DEFAULT_PERSONALIZE: f32 = 0.007;
 /// Text hits re-ranked when personalising (at least `k`).
 pub const CANDIDATE_POOL: usize = 200;
 

@@ -210,7 +210,8 @@ fn parse_query(query: &str, prefix_last: bool) -> Vec<Word> {
 }
 
 /// Scores every posting of every expansion and keeps, per eligible document and query
-/// word, the best match (fewest edits, then highest BM25, then lowest term id).
+/// word, the best match (fewest edits, then the word itself over a longer term it
+/// prefixes, then highest BM25, then lowest term id).
 fn collect(
     index: &SearchIndex,
     expansions: &[Vec<Expansion>],
@@ -243,6 +244,7 @@ fn collect(
         }
         let words = best.iter().flatten().count() as u32;
         let typos: u32 = best.iter().flatten().map(|b| u32::from(b.distance)).sum();
+        let completions = best.iter().flatten().filter(|b| b.prefix).count() as u32;
         let bm25: f64 = best.iter().flatten().map(|b| b.score).sum();
         out.push(DocMatch {
             doc,
@@ -250,7 +252,7 @@ fn collect(
             words,
             typos,
             bm25,
-            raw: raw_score(words, typos, bm25),
+            raw: raw_score(words, typos, completions, bm25),
         });
     }
     out
@@ -260,17 +262,22 @@ fn collect(
 fn better(a: &Best, b: &Best) -> bool {
     a.distance
         .cmp(&b.distance)
+        .then(a.prefix.cmp(&b.prefix))
         .then(b.score.total_cmp(&a.score))
         .then(a.term.cmp(&b.term))
         == Ordering::Less
 }
 
 /// The ranking key as one number: `tier + bm25 / (1 + bm25)` with
-/// `tier = words·(2·MAX_QUERY_TERMS + 1) + (2·MAX_QUERY_TERMS − typos)`, so ordering by
-/// it is ordering by words matched (more first), then typos (fewer first), then BM25.
-pub(crate) fn raw_score(words: u32, typos: u32, bm25: f64) -> f64 {
+/// `tier = (words·(2·MAX_QUERY_TERMS + 1) + (2·MAX_QUERY_TERMS − typos))·(MAX_QUERY_TERMS
+/// + 1) + (MAX_QUERY_TERMS − completions)`, so ordering by it is ordering by words
+/// matched (more first), then typos (fewer first), then words matched only as the prefix
+/// of a longer term (fewer first: `heart` above `hearts` for the query `heart`), then BM25.
+pub(crate) fn raw_score(words: u32, typos: u32, completions: u32, bm25: f64) -> f64 {
     let span = 2 * MAX_QUERY_TERMS as u32;
-    let tier = words * (span + 1) + span.saturating_sub(typos);
+    let terms = MAX_QUERY_TERMS as u32;
+    let tier = (words * (span + 1) + span.saturating_sub(typos)) * (terms + 1)
+        + terms.saturating_sub(completions);
     f64::from(tier) + bm25 / (1.0 + bm25)
 }
 
