@@ -42,7 +42,7 @@ fn item() -> impl Strategy<Value = String> {
 
 fn time() -> impl Strategy<Value = f64> {
     prop_oneof![
-        10 => (1.6e9f64..1.6e9 + 5e7),
+        10 => 1.6e9f64..1.6e9 + 5e7,
         1 => Just(f64::NAN),
         1 => Just(-1.0),
         1 => Just(f64::INFINITY),
@@ -153,7 +153,7 @@ fn apply(s: &mut HistoryStore, op: &Op, limits: &HistoryLimits) {
         }
         Op::Prune { now } => s.prune(*now, limits),
         Op::Migrate { forget_mod } => {
-            let forget = |id: &str| id.len() % *forget_mod as usize == 0;
+            let forget = |id: &str| id.len().is_multiple_of(*forget_mod as usize);
             let before = s.events.len();
             let unknown = s.retain_known(|id| !forget(id));
             assert_eq!(
