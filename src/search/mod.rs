@@ -34,7 +34,8 @@
 //!   from at most [`typo::MAX_SCAN`] automaton matches.
 //!
 //! A document matches when it contains an expansion of **any** word (OR semantics);
-//! for each word it keeps its best expansion (fewest edits, then highest BM25).
+//! for each word it keeps its best expansion (fewest edits, then the word itself over a
+//! longer term it prefixes, then highest score).
 //!
 //! # Ranking
 //! Lexicographic, like hosted engines' ranking rules:
