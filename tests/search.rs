@@ -85,45 +85,45 @@ fn tokenizer_folds_splits_and_spans_in_utf16() {
 
 #[test]
 fn bm25_matches_hand_computed_scores() {
-    // Weighted lengths (title ×2): doc0 2·2 + 1 = 5, doc1 2·3 + 1 = 7, doc2 2·2 + 1 = 5;
-    // avglen = 17/3. N = 3.
+    // k1 = 1.2, b = 1, tf = 2·tf_title + 0·tf_other. Weighted lengths (title ×2,
+    // category ×1): doc0 2·2 + 1 = 5, doc1 2·3 + 1 = 7, doc2 2·2 + 1 = 5; avglen = 17/3.
+    // N = 3.
     // "mug": df 2, idf = ln(1 + (3 − 2 + 0.5)/(2 + 0.5)) = ln 1.6 = 0.4700036.
-    //   doc1: tf = 2·2 = 4, norm = 1.2·(0.25 + 0.75·7/(17/3)) = 1.4117647,
-    //         4·2.2/(4 + 1.4117647)·0.4700036 = 0.7642668
-    //   doc0: tf = 2·1 = 2, norm = 1.2·(0.25 + 0.75·5/(17/3)) = 1.0941176,
-    //         2·2.2/(2 + 1.0941176)·0.4700036 = 0.6683702
+    //   doc1: tf = 2·2 = 4, norm = 1.2·7/(17/3) = 1.4823529,
+    //         4·2.2/(4 + 1.4823529)·0.4700036 = 0.7544264
+    //   doc0: tf = 2·1 = 2, norm = 1.2·5/(17/3) = 1.0588235,
+    //         2·2.2/(2 + 1.0588235)·0.4700036 = 0.6760821
     let ix = tiny();
     let r = run(&ix, "mug", &exact());
     assert_eq!(docs_of(&r), [1, 0]);
     assert!(
-        (r.hits[0].bm25 - 0.764_266_8).abs() < 1e-5,
+        (r.hits[0].bm25 - 0.754_426_4).abs() < 1e-5,
         "{}",
         r.hits[0].bm25
     );
     assert!(
-        (r.hits[1].bm25 - 0.668_370_2).abs() < 1e-5,
+        (r.hits[1].bm25 - 0.676_082_1).abs() < 1e-5,
         "{}",
         r.hits[1].bm25
     );
     assert_eq!(r.hits[0].text_score, 1.0);
     assert!(r.hits[1].text_score < 1.0 && r.hits[1].text_score > 0.0);
-    // "kitchen" (category field, tf = 1): the shorter doc0 wins.
-    //   doc0: 1·2.2/(1 + 1.0941176)·0.4700036 = 0.4937679
-    //   doc1: 1·2.2/(1 + 1.4117647)·0.4700036 = 0.4287350
+    // "kitchen" (category field only): both match (one word each) with BM25 0 (the
+    // category's weight in tf is 0); doc id decides.
     let r = run(&ix, "KITCHEN", &exact());
     assert_eq!(docs_of(&r), [0, 1]);
-    assert!((r.hits[0].bm25 - 0.493_767_9).abs() < 1e-5);
-    assert!((r.hits[1].bm25 - 0.428_735).abs() < 1e-5);
+    assert_eq!((r.hits[0].bm25, r.hits[1].bm25), (0.0, 0.0));
+    assert_eq!(r.hits[0].words_matched, 1);
     assert!(
         r.hits[0].spans.is_empty(),
         "a category match has no title span"
     );
     // "red lamp": doc2 matches both words, doc0 only "red".
-    //   lamp: df 1, idf = ln(1 + 2.5/1.5) = 0.9808293; doc2: 2·2.2/3.0941176·idf = 1.3947914
-    //   doc2 = 0.6683702 + 1.3947914 = 2.0631616
+    //   lamp: df 1, idf = ln(1 + 2.5/1.5) = 0.9808293; doc2: 2·2.2/3.0588235·idf = 1.4108852
+    //   doc2 = 0.6760821 + 1.4108852 = 2.0869673
     let r = run(&ix, "red lamp", &exact());
     assert_eq!(docs_of(&r), [2, 0]);
-    assert!((r.hits[0].bm25 - 2.063_161_6).abs() < 1e-5);
+    assert!((r.hits[0].bm25 - 2.086_967_3).abs() < 1e-5);
     assert_eq!(r.hits[0].words_matched, 2);
     let spans: Vec<(u32, u32)> = r.hits[0].spans.iter().map(|s| (s.start, s.end)).collect();
     assert_eq!(spans, [(0, 3), (4, 8)]);
@@ -151,7 +151,8 @@ fn opts() -> SearchOptions<'static> {
 /// doc 0 ("Hearts Box": short title, rarer term) beats docs 1 and 2 on BM25, yet for the
 /// query `heart` both documents with the word `heart` come first (doc 2 before doc 1:
 /// shorter title); a word still being typed (`hea`) completes in all three, and BM25
-/// decides again.
+/// times the completion weight `(3/|term|)³` decides again (doc 0: 1.6723·(3/6)³ =
+/// 0.2090; doc 2: 0.6310·(3/5)³ = 0.1363; doc 1: 0.5527·(3/5)³ = 0.1194).
 #[test]
 fn exact_word_ranks_above_its_completions() {
     let ix = index(&[
@@ -168,10 +169,11 @@ fn exact_word_ranks_above_its_completions() {
     );
     let typing = run(&ix, "hea", &opts());
     assert_eq!(
-        docs_of(&typing)[0],
-        0,
-        "all three complete: BM25 orders them"
+        docs_of(&typing),
+        [0, 2, 1],
+        "all three complete: weighted BM25 orders them"
     );
+    assert!((typing.hits[0].bm25 - 0.209_039_2).abs() < 1e-5);
     assert!(typing.hits.iter().all(|h| h.matches[0].prefix));
 }
 
@@ -179,9 +181,10 @@ fn exact_word_ranks_above_its_completions() {
 fn last_word_matches_as_a_prefix() {
     let ix = shop();
     let r = run(&ix, "ca", &opts());
-    // "cake" and "candle": same df (1), same weighted length (5): equal BM25, doc id decides.
-    assert_eq!(docs_of(&r), [0, 1]);
-    assert_eq!(r.hits[0].bm25, r.hits[1].bm25);
+    // "cake" and "candle": same df (1), same weighted length (5): equal BM25, so the
+    // completion weight decides: (2/4)³ for "cake" over (2/6)³ for "candle".
+    assert_eq!(docs_of(&r), [1, 0]);
+    assert!((r.hits[0].bm25 / r.hits[1].bm25 - 27.0 / 8.0).abs() < 1e-5);
     assert!(r.hits.iter().all(|h| h.matches[0].prefix && h.typos == 0));
     assert!(run(
         &ix,

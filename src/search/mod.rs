@@ -34,27 +34,34 @@
 //!   from at most [`typo::MAX_SCAN`] automaton matches.
 //!
 //! A document matches when it contains an expansion of **any** word (OR semantics);
-//! for each word it keeps its best expansion (fewest edits, then highest BM25).
+//! for each word it keeps its best expansion (fewest edits, then the word itself over a
+//! longer term it prefixes, then highest score).
 //!
 //! # Ranking
 //! Lexicographic, like hosted engines' ranking rules:
 //! 1. more query words matched first (the bonus for matching all terms),
 //! 2. then fewer total edits (exact and prefix matches above corrected ones),
-//! 3. then higher BM25, summed over the matched words,
-//! 4. then lower doc id.
+//! 3. then fewer words matched only as the prefix of a longer term (completions),
+//! 4. then higher score, summed over the matched words,
+//! 5. then lower doc id.
 //!
-//! BM25 (k1 = 1.2, b = 0.75) with a boosted title (`TITLE_WEIGHT` = 2):
+//! The score is BM25 ([`bm25`]: k1 = 1.2, b = 1, a boosted title `TITLE_WEIGHT` = 2,
+//! category and extra text weight [`bm25::OTHER_WEIGHT`] = 0 in `tf`: they make a document
+//! match but add no score), a completion's scaled by `(|word| / |term|)³`:
 //!
 //! ```text
 //! idf(t)     = ln(1 + (N − df(t) + 0.5) / (df(t) + 0.5))
-//! tf(t, d)   = 2·tf_title(t, d) + tf_other(t, d)
+//! tf(t, d)   = 2·tf_title(t, d) + 0·tf_other(t, d)
 //! len(d)     = 2·|title(d)| + |category(d)| + |extra(d)|        (in tokens)
-//! bm25(t, d) = idf(t) · tf·(k1 + 1) / (tf + k1·(1 − b + b·len(d)/avglen))
+//! bm25(t, d) = idf(t) · tf·(k1 + 1) / (tf + k1·(1 − b + b·len(d)/avglen))  (0 if tf = 0)
+//! score      = bm25(t, d) · (|w| / |t|)³ for a word w completed to a longer t, else bm25
 //! ```
 //!
-//! The three keys fold into one number, `raw = tier + bm25/(1 + bm25)` with
-//! `tier = words·17 + (16 − typos)` (17 = 2·[`MAX_QUERY_TERMS`] + 1), and the hit's
-//! `text_score = raw / raw_best` ∈ (0, 1]: monotone in the ranking, 1 for the best hit.
+//! The keys fold into one number, `raw = tier + score/(1 + score)` with
+//! `tier = (words·17 + (16 − typos))·9 + (8 − completions)` (17 and 9 are
+//! 2·[`MAX_QUERY_TERMS`] + 1 and [`MAX_QUERY_TERMS`] + 1), and the hit's
+//! `text_score = raw / raw_best` ∈ (0, 1]: monotone in the ranking, 1 for the best hit. The constants were chosen on the
+//! validation queries of `vitrine search-eval` (`docs/search.md`, "Ranking").
 //!
 //! # Facets, suggestions, personalisation
 //! [`facets`]: counts per category and per price band over every matching eligible

@@ -4,7 +4,7 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use super::bm25::{idf, term_score};
+use super::bm25::{completion_weight, idf, term_score};
 use super::facets::{self, Facets, PriceFacet};
 use super::index::{SearchIndex, MAX_FIELD_TOKENS};
 use super::tokenize::tokenize_capped;
@@ -71,7 +71,8 @@ pub struct Span {
 pub struct Hit {
     /// Document id (item index).
     pub doc: u32,
-    /// Sum over matched query words of the BM25 score of the term each matched.
+    /// Sum over matched query words of the BM25 score of the term each matched (a
+    /// completion's scaled by its completion weight, [`super::bm25::completion_weight`]).
     pub bm25: f32,
     /// Text score in [0, 1], monotone in the text ranking (1 for the best match).
     pub text_score: f32,
@@ -165,7 +166,7 @@ pub fn search(
         .iter()
         .map(|w| expand(index, &w.text, w.prefix, opts.typos))
         .collect();
-    let mut matches = collect(index, &expansions, eligible);
+    let mut matches = collect(index, &words, &expansions, eligible);
     matches.sort_by(|a, b| b.raw.total_cmp(&a.raw).then(a.doc.cmp(&b.doc)));
     res.total = matches.len() as u32;
     let docs: Vec<u32> = matches.iter().map(|m| m.doc).collect();
@@ -209,23 +210,30 @@ fn parse_query(query: &str, prefix_last: bool) -> Vec<Word> {
     words
 }
 
-/// Scores every posting of every expansion and keeps, per eligible document and query
-/// word, the best match (fewest edits, then the word itself over a longer term it
-/// prefixes, then highest BM25, then lowest term id).
+/// Scores every posting of every expansion (a completion's BM25 scaled by
+/// [`completion_weight`]) and keeps, per eligible document and query word, the best
+/// match (fewest edits, then the word itself over a longer term it prefixes, then
+/// highest score, then lowest term id).
 fn collect(
     index: &SearchIndex,
+    words: &[Word],
     expansions: &[Vec<Expansion>],
     eligible: &dyn Fn(u32) -> bool,
 ) -> Vec<DocMatch> {
     let n_words = expansions.len();
     let mut acc: HashMap<u32, Vec<Option<Best>>> = HashMap::new();
     for (w, exps) in expansions.iter().enumerate() {
+        let word_chars = words.get(w).map_or(0, |x| x.text.chars().count());
         for e in exps {
             let idf = idf(index.n_docs(), index.df(e.term));
+            let weight = match index.term(e.term) {
+                Some(t) if e.prefix => completion_weight(word_chars, t.chars().count()),
+                _ => 1.0,
+            };
             for p in index.postings(e.term) {
                 let cand = Best {
                     term: e.term,
-                    score: term_score(index, idf, p),
+                    score: weight * term_score(index, idf, p),
                     distance: e.distance,
                     prefix: e.prefix,
                     in_title: p.title_tf > 0,
