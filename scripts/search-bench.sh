@@ -3,7 +3,7 @@
 # MiniSearch and Orama, quality on the held-out queries and per-query latency in headless
 # Chromium (bench/search/README.md). Not part of scripts/test.sh.
 # Steps: npm ci in bench/search (pinned packages) when missing; the default model
-# (www/models/online-retail.vitrine, `vitrine train`, about 5 minutes on 2 cores) when
+# (www/models/online-retail.vitrine, `vitrine train`, about 15 minutes on 2 cores) when
 # missing; pkg/ (scripts/build-wasm.sh, rebuilt only when stale); the inputs
 # (`vitrine search-eval --write-queries`, which also prints vitrine's own quality table);
 # then bench/search/run.mjs --browser, which tunes MiniSearch and Orama on the validation
@@ -24,7 +24,7 @@ if [ ! -d bench/search/node_modules/minisearch ] || [ ! -d bench/search/node_mod
 fi
 if [ ! -f "$MODEL" ]; then
   [ "$MODEL" = www/models/online-retail.vitrine ] || { log "no model at $MODEL"; exit 1; }
-  log "no model at $MODEL: training the default model (cargo run --release -- train, about 5 minutes)"
+  log "no model at $MODEL: training the default model (cargo run --release -- train, about 15 minutes)"
   cargo run --release -- train >&2
 fi
 bash scripts/build-wasm.sh

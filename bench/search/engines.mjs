@@ -26,12 +26,19 @@ export const vitrineSettings = { model: 'www/models/online-retail.vitrine' };
 /** Namespace of the bench's in-memory history (any fixed string: storage is 'memory'). */
 const NAMESPACE = 'vitrine-search-bench';
 /**
- * History limits of the bench's store: the bench's histories are a 2011 log replayed now,
- * so the age limit is set out of reach (the browser default of 180 days would drop every
- * event); no dedup window (the records hold what the model saw); the event cap is the
- * store's default (search-eval writes at most the model's `max_len` events).
+ * History limits of the bench's store: the largest age limit the store allows (3,650
+ * days; the log spans a year) and no dedup window (the records hold what the model saw).
+ * The histories come from a 2011 log, so each is shifted in time, gaps kept, to end a
+ * minute before now (`shiftToNow`), as if the shopper had just browsed.
  */
-const HISTORY_LIMITS = { maxEvents: 200, maxBytes: 64 * 1024, maxAgeDays: 1e6, dedupWindowSecs: 0 };
+const HISTORY_LIMITS = { maxEvents: 200, maxBytes: 64 * 1024, maxAgeDays: 3650, dedupWindowSecs: 0 };
+
+/** `events` moved in time so that the newest is a minute ago; the gaps between them kept. */
+function shiftToNow(events) {
+  const newest = Math.max(...events.map((e) => e.at));
+  const shift = Date.now() / 1000 - 60 - newest;
+  return events.map((e) => ({ item: e.item, kind: e.kind, at: e.at + shift }));
+}
 
 let vitrinePkg = null;
 
@@ -121,7 +128,7 @@ export function makeVitrine(config, version) {
   const historyJson = (record) => {
     let s = stored.get(record);
     if (s === undefined) {
-      const events = (record?.history ?? []).map((e) => ({ item: e.item, kind: e.kind, at: e.at }));
+      const events = shiftToNow(record?.history ?? []);
       s = events.length ? JSON.stringify({ schema: 1, namespace: NAMESPACE, events }) : null;
       if (record) stored.set(record, s);
     }
