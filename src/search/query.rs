@@ -215,7 +215,7 @@ fn rank_order(a: &DocMatch, b: &DocMatch) -> Ordering {
 
 /// Searches `index` for `query` among the documents `eligible` accepts (see the module
 /// doc of [`crate::search`] for the rules). Never fails: an empty or unusable query
-/// gives empty results. Reuses a per-thread [`SearchScratch`] (a fresh one if this
+/// gives empty results. Reuses a per-thread `SearchScratch` (a fresh one if this
 /// thread's is in use, e.g. when `eligible` searches).
 pub fn search(
     index: &SearchIndex,
