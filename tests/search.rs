@@ -598,3 +598,110 @@ fn online_retail_index_is_within_the_size_budget() {
     let r = run(&back, "chrismas", &opts());
     assert!(r.total > 0 && r.hits[0].typos == 1);
 }
+
+/// A catalogue with many exact ties: 400 documents drawn from a few titles and
+/// categories, so equal titles get equal scores and only the doc id orders them.
+fn tied_shop() -> (Vec<String>, SearchIndex) {
+    let mut rng = SplitMix64::new(21);
+    let words = ["red", "lamp", "large", "mug", "blue", "lantern", "candle"];
+    let cats = ["Kitchen", "Home", "Lighting"];
+    let titles: Vec<String> = (0..400)
+        .map(|_| {
+            (0..2)
+                .map(|_| words[rng.below(words.len() as u64) as usize])
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    let docs: Vec<Doc<'_>> = (titles.iter().enumerate())
+        .map(|(i, t)| doc(t, cats[i % 3]))
+        .collect();
+    let ix = index(&docs);
+    (titles, ix)
+}
+
+#[test]
+fn top_k_is_the_prefix_of_the_full_ranking_and_ties_go_by_doc_id() {
+    let (titles, ix) = tied_shop();
+    let cats = |d: u32| ix.category(d).map(str::to_string);
+    for q in [
+        "l",
+        "la",
+        "red",
+        "red la",
+        "lmap",
+        "blue mug",
+        "candle lanter",
+    ] {
+        let full = run(&ix, q, &opts_k(1000));
+        assert!(full.total > 20, "{q:?} matches many: {}", full.total);
+        assert_eq!(full.hits.len() as u32, full.total, "{q:?}");
+        for (i, a) in full.hits.iter().enumerate() {
+            for b in &full.hits[i + 1..] {
+                assert!(a.score >= b.score, "{q:?}: score order");
+                let same =
+                    titles[a.doc as usize] == titles[b.doc as usize] && cats(a.doc) == cats(b.doc);
+                if same {
+                    assert_eq!(
+                        a.score.to_bits(),
+                        b.score.to_bits(),
+                        "{q:?}: equal docs tie"
+                    );
+                    assert!(
+                        a.doc < b.doc,
+                        "{q:?}: ties by doc id: {} before {}",
+                        a.doc,
+                        b.doc
+                    );
+                }
+            }
+        }
+        for k in [1, 2, 5, 17, 50, full.hits.len() - 1] {
+            let top = run(&ix, q, &opts_k(k));
+            assert_eq!(top.total, full.total, "{q:?} k={k}");
+            assert_eq!(top.facets, full.facets, "{q:?} k={k}");
+            assert_eq!(top.hits, full.hits[..k], "{q:?} k={k}");
+        }
+    }
+}
+
+fn opts_k(k: usize) -> SearchOptions<'static> {
+    SearchOptions { k, ..opts() }
+}
+
+#[test]
+fn reused_scratch_gives_the_results_of_a_fresh_one() {
+    let (_, big) = tied_shop();
+    let small = tiny();
+    // Alternate indexes of different sizes and queries on one thread (its scratch is
+    // reused, resized and re-stamped); each result must equal the same search on a new
+    // thread (a fresh scratch).
+    let plan: [(&SearchIndex, &str); 7] = [
+        (&big, "red la"),
+        (&small, "mug"),
+        (&big, "lamp"),
+        (&big, "red la"),
+        (&small, "red"),
+        (&big, "blue mug"),
+        (&big, "zzzz"),
+    ];
+    let o = opts_k(30);
+    for (ix, q) in plan {
+        let here = run(ix, q, &o);
+        let fresh = std::thread::scope(|s| s.spawn(|| run(ix, q, &o)).join().expect("runs"));
+        assert_eq!(here, fresh, "{q:?}");
+    }
+}
+
+#[test]
+fn a_search_inside_the_eligibility_callback_works() {
+    let (_, ix) = tied_shop();
+    let o = opts_k(40);
+    let plain = search(&ix, "red la", &o, &|d| d.is_multiple_of(2));
+    let nested = |d: u32| {
+        let inner = run(&ix, "lamp", &opts_k(3));
+        inner.total > 0 && d.is_multiple_of(2)
+    };
+    assert_eq!(search(&ix, "red la", &o, &nested), plain);
+    assert!(plain.total > 0);
+}

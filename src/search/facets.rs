@@ -9,8 +9,6 @@
 //! [`MAX_PRICE_EDGES`] kept. A document without a finite price counts in
 //! [`Facets::no_price`], one without a category in [`Facets::no_category`].
 
-use std::collections::BTreeMap;
-
 use super::index::SearchIndex;
 
 /// Bands used when the caller passes no edges (quartiles of the catalogue).
@@ -74,32 +72,104 @@ pub fn quantile_edges(prices: &[f32], bands: usize) -> Vec<f32> {
 
 /// Counts the facets of `docs` (the matching, eligible documents).
 pub fn count(index: &SearchIndex, docs: &[u32], price: Option<&PriceFacet<'_>>) -> Facets {
-    let mut facets = Facets::default();
-    let mut per_cat: BTreeMap<u32, u32> = BTreeMap::new();
+    let mut counter = Counter::new(index, price);
     for &d in docs {
-        match index.doc_cat.get(d as usize) {
-            Some(&c) if c != u32::MAX => *per_cat.entry(c).or_default() += 1,
-            _ => facets.no_category += 1,
-        }
+        counter.add(d);
     }
-    facets.categories = per_cat
-        .into_iter()
-        .map(|(c, count)| CategoryCount {
-            name: index.categories[c as usize].to_string(),
-            count,
-        })
-        .collect();
-    facets
-        .categories
-        .sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
-    if let Some(pf) = price {
-        count_prices(&mut facets, docs, pf);
-    }
-    facets
+    counter.finish()
 }
 
-/// Fills the price bands of `facets`.
-fn count_prices(facets: &mut Facets, docs: &[u32], pf: &PriceFacet<'_>) {
+/// Facet counts built one document at a time (during matching, so the matches need not
+/// be collected first): dense counts per category id and per price band, `O(1)` and
+/// `O(log bands)` per document, no allocation after [`Counter::new`] (which allocates
+/// one `u32` per stored category, at most [`MAX_CATEGORIES`](super::MAX_CATEGORIES),
+/// and one per band). [`Counter::finish`] gives exactly what [`count`] gives for the
+/// same documents, in any order.
+pub struct Counter<'i, 'p> {
+    index: &'i SearchIndex,
+    /// Matches per category id.
+    per_cat: Vec<u32>,
+    no_category: u32,
+    /// Prices, cleaned band edges and counts per band (`None`: no price facet).
+    price: Option<PriceCounts<'p>>,
+}
+
+/// The price half of a [`Counter`].
+struct PriceCounts<'p> {
+    prices: &'p [f32],
+    edges: Vec<f32>,
+    counts: Vec<u32>,
+    no_price: u32,
+}
+
+impl<'i, 'p> Counter<'i, 'p> {
+    /// An empty count over `index`'s categories and, when given, `price`'s bands.
+    pub fn new(index: &'i SearchIndex, price: Option<&PriceFacet<'p>>) -> Self {
+        Counter {
+            index,
+            per_cat: vec![0; index.categories.len()],
+            no_category: 0,
+            price: price.map(|pf| {
+                let edges = band_edges(pf);
+                PriceCounts {
+                    prices: pf.prices,
+                    counts: vec![0; edges.len() + 1],
+                    edges,
+                    no_price: 0,
+                }
+            }),
+        }
+    }
+
+    /// Counts document `d`.
+    pub fn add(&mut self, d: u32) {
+        let cat = self.index.doc_cat.get(d as usize).copied();
+        match cat.and_then(|c| self.per_cat.get_mut(c as usize)) {
+            Some(n) => *n += 1,
+            None => self.no_category += 1,
+        }
+        if let Some(pc) = &mut self.price {
+            match pc.prices.get(d as usize) {
+                Some(&p) if p.is_finite() => pc.counts[pc.edges.partition_point(|&e| e <= p)] += 1,
+                _ => pc.no_price += 1,
+            }
+        }
+    }
+
+    /// The facets: categories with at least one match by count descending, then name;
+    /// price bands ascending.
+    pub fn finish(self) -> Facets {
+        let mut facets = Facets {
+            no_category: self.no_category,
+            ..Facets::default()
+        };
+        facets.categories = (self.per_cat.iter().enumerate())
+            .filter(|&(_, &count)| count > 0)
+            .map(|(c, &count)| CategoryCount {
+                name: self.index.categories[c].to_string(),
+                count,
+            })
+            .collect();
+        facets
+            .categories
+            .sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+        if let Some(pc) = self.price {
+            facets.no_price = pc.no_price;
+            facets.price_bands = (pc.counts.into_iter().enumerate())
+                .map(|(i, count)| PriceBand {
+                    min: i.checked_sub(1).map(|j| pc.edges[j]),
+                    max: pc.edges.get(i).copied(),
+                    count,
+                })
+                .collect();
+        }
+        facets
+    }
+}
+
+/// The band edges of `pf`: its finite edges sorted, deduplicated and capped, or the
+/// catalogue's quartiles when it has none.
+fn band_edges(pf: &PriceFacet<'_>) -> Vec<f32> {
     let mut edges: Vec<f32> = if pf.edges.is_empty() {
         quantile_edges(pf.prices, DEFAULT_PRICE_BANDS)
     } else {
@@ -108,20 +178,5 @@ fn count_prices(facets: &mut Facets, docs: &[u32], pf: &PriceFacet<'_>) {
     edges.sort_by(f32::total_cmp);
     edges.dedup();
     edges.truncate(MAX_PRICE_EDGES);
-    let mut counts = vec![0u32; edges.len() + 1];
-    for &d in docs {
-        match pf.prices.get(d as usize) {
-            Some(&p) if p.is_finite() => counts[edges.partition_point(|&e| e <= p)] += 1,
-            _ => facets.no_price += 1,
-        }
-    }
-    facets.price_bands = counts
-        .into_iter()
-        .enumerate()
-        .map(|(i, count)| PriceBand {
-            min: i.checked_sub(1).map(|j| edges[j]),
-            max: edges.get(i).copied(),
-            count,
-        })
-        .collect();
+    edges
 }

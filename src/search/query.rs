@@ -1,11 +1,11 @@
 //! `search()`: query parsing, candidate matching, ranking, highlight spans and
 //! suggestions (ranking rules in the module doc of [`crate::search`]).
 
+use std::cell::RefCell;
 use std::cmp::Ordering;
-use std::collections::HashMap;
 
 use super::bm25::{completion_weight, idf, term_score};
-use super::facets::{self, Facets, PriceFacet};
+use super::facets::{Counter, Facets, PriceFacet};
 use super::index::{SearchIndex, MAX_FIELD_TOKENS};
 use super::tokenize::tokenize_capped;
 use super::typo::{expand, fuzzy_terms, rank_terms, Expansion, MAX_FUZZY_CHARS};
@@ -135,24 +135,113 @@ struct Best {
     in_title: bool,
 }
 
-/// A matching document with its per-word matches and ranking key.
+/// A matching document with its ranking key; its per-word matches are row `row` of
+/// [`SearchScratch::best`].
+#[derive(Clone, Copy)]
 struct DocMatch {
     doc: u32,
-    best: Vec<Option<Best>>,
+    row: u32,
     words: u32,
     typos: u32,
     bm25: f64,
     raw: f64,
 }
 
+/// Reusable buffers of [`search_with`], dense by doc id, so that matching costs no
+/// hashing and no allocation per matching document: after the first search over an
+/// index (which allocates `slot`: 8 bytes per document of the index), the buffers grow
+/// only past the largest match set seen (at most `n_docs` rows of one best match per
+/// query word, `n_docs · MAX_QUERY_TERMS` entries).
+///
+/// A document `d` has a row in the current search iff `slot[d].0 == gen`; `gen` is
+/// bumped at each search instead of clearing `slot` (cleared only when `gen` wraps or
+/// the index's size changes).
+#[derive(Default)]
+pub(crate) struct SearchScratch {
+    /// Current generation (never 0 during a search, so a fresh `slot` matches nothing).
+    gen: u32,
+    /// Per doc id: (generation of its row, row index).
+    slot: Vec<(u32, u32)>,
+    /// Doc of each row, in first-match order.
+    touched: Vec<u32>,
+    /// Best match per (row, query word): `best[row · n_words + w]`.
+    best: Vec<Option<Best>>,
+    /// The eligible matches with their ranking keys.
+    matches: Vec<DocMatch>,
+}
+
+impl SearchScratch {
+    /// Starts a search over an index of `n_docs` documents.
+    fn reset(&mut self, n_docs: usize) {
+        if self.slot.len() != n_docs {
+            self.slot.clear();
+            self.slot.resize(n_docs, (0, 0));
+            self.gen = 0;
+        }
+        self.gen = self.gen.wrapping_add(1);
+        if self.gen == 0 {
+            self.slot.fill((0, 0));
+            self.gen = 1;
+        }
+        self.touched.clear();
+        self.best.clear();
+        self.matches.clear();
+    }
+
+    /// The row of `doc`, opened (with no match for any of the `n_words` words) on first
+    /// use; `None` for a doc id outside the index.
+    fn row(&mut self, doc: u32, n_words: usize) -> Option<usize> {
+        let slot = self.slot.get_mut(doc as usize)?;
+        if slot.0 == self.gen {
+            return Some(slot.1 as usize);
+        }
+        let row = self.touched.len();
+        *slot = (self.gen, row as u32);
+        self.touched.push(doc);
+        self.best.resize(self.best.len() + n_words, None);
+        Some(row)
+    }
+}
+
+thread_local! {
+    /// The scratch [`search`] reuses on this thread.
+    static SCRATCH: RefCell<SearchScratch> = RefCell::new(SearchScratch::default());
+}
+
+/// The total order of matches: higher `raw` first, then lower doc id (doc ids are
+/// unique, so no two matches tie).
+fn rank_order(a: &DocMatch, b: &DocMatch) -> Ordering {
+    b.raw.total_cmp(&a.raw).then(a.doc.cmp(&b.doc))
+}
+
 /// Searches `index` for `query` among the documents `eligible` accepts (see the module
 /// doc of [`crate::search`] for the rules). Never fails: an empty or unusable query
-/// gives empty results.
+/// gives empty results. Reuses a per-thread `SearchScratch` (a fresh one if this
+/// thread's is in use, e.g. when `eligible` searches).
 pub fn search(
     index: &SearchIndex,
     query: &str,
     opts: &SearchOptions<'_>,
     eligible: &dyn Fn(u32) -> bool,
+) -> SearchResults {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => search_with(index, query, opts, eligible, &mut scratch),
+        Err(_) => search_with(index, query, opts, eligible, &mut SearchScratch::default()),
+    })
+}
+
+/// [`search`] with the caller's scratch buffers.
+///
+/// Only the best `k` matches are ordered: a partial selection
+/// (`select_nth_unstable_by`, `O(n)`) puts them first, then they alone are sorted
+/// (`O(k log k)`). The order is total (score, then doc id), so this gives exactly the
+/// first `k` of a full sort.
+pub(crate) fn search_with(
+    index: &SearchIndex,
+    query: &str,
+    opts: &SearchOptions<'_>,
+    eligible: &dyn Fn(u32) -> bool,
+    scratch: &mut SearchScratch,
 ) -> SearchResults {
     let words = parse_query(query, opts.prefix_last);
     let mut res = SearchResults {
@@ -166,20 +255,31 @@ pub fn search(
         .iter()
         .map(|w| expand(index, &w.text, w.prefix, opts.typos))
         .collect();
-    let mut matches = collect(index, &words, &expansions, eligible);
-    matches.sort_by(|a, b| b.raw.total_cmp(&a.raw).then(a.doc.cmp(&b.doc)));
+    let mut counter = Counter::new(index, opts.price.as_ref());
+    collect(index, &words, &expansions, eligible, scratch, &mut counter);
+    res.facets = counter.finish();
+    let matches = &mut scratch.matches;
     res.total = matches.len() as u32;
-    let docs: Vec<u32> = matches.iter().map(|m| m.doc).collect();
-    res.facets = facets::count(index, &docs, opts.price.as_ref());
     if matches.is_empty() {
         (res.suggestions, res.did_you_mean) = suggest(index, &words);
         return res;
     }
+    let k = opts.k.min(matches.len());
+    if k == 0 {
+        return res;
+    }
+    if k < matches.len() {
+        matches.select_nth_unstable_by(k - 1, rank_order);
+    }
+    matches[..k].sort_unstable_by(rank_order);
     let top = matches[0].raw;
-    res.hits = matches
+    let n_words = words.len();
+    res.hits = matches[..k]
         .iter()
-        .take(opts.k)
-        .map(|m| to_hit(index, &words, m, top))
+        .map(|m| {
+            let row = m.row as usize * n_words;
+            to_hit(index, &words, m, &scratch.best[row..row + n_words], top)
+        })
         .collect();
     res
 }
@@ -211,17 +311,20 @@ fn parse_query(query: &str, prefix_last: bool) -> Vec<Word> {
 }
 
 /// Scores every posting of every expansion (a completion's BM25 scaled by
-/// [`completion_weight`]) and keeps, per eligible document and query word, the best
-/// match (fewest edits, then the word itself over a longer term it prefixes, then
-/// highest score, then lowest term id).
+/// [`completion_weight`]) and keeps, per document and query word, the best match (fewest
+/// edits, then the word itself over a longer term it prefixes, then highest score, then
+/// lowest term id); then fills `scratch.matches` with the eligible documents and their
+/// ranking keys and counts them in `facets`.
 fn collect(
     index: &SearchIndex,
     words: &[Word],
     expansions: &[Vec<Expansion>],
     eligible: &dyn Fn(u32) -> bool,
-) -> Vec<DocMatch> {
+    scratch: &mut SearchScratch,
+    facets: &mut Counter<'_, '_>,
+) {
     let n_words = expansions.len();
-    let mut acc: HashMap<u32, Vec<Option<Best>>> = HashMap::new();
+    scratch.reset(index.n_docs());
     for (w, exps) in expansions.iter().enumerate() {
         let word_chars = words.get(w).map_or(0, |x| x.text.chars().count());
         for e in exps {
@@ -231,6 +334,9 @@ fn collect(
                 _ => 1.0,
             };
             for p in index.postings(e.term) {
+                let Some(row) = scratch.row(p.doc, n_words) else {
+                    continue;
+                };
                 let cand = Best {
                     term: e.term,
                     score: weight * term_score(index, idf, p),
@@ -238,32 +344,35 @@ fn collect(
                     prefix: e.prefix,
                     in_title: p.title_tf > 0,
                 };
-                let slot = &mut acc.entry(p.doc).or_insert_with(|| vec![None; n_words])[w];
+                let slot = &mut scratch.best[row * n_words + w];
                 if slot.is_none_or(|b| better(&cand, &b)) {
                     *slot = Some(cand);
                 }
             }
         }
     }
-    let mut out = Vec::with_capacity(acc.len());
-    for (doc, best) in acc {
+    let rows = scratch
+        .touched
+        .iter()
+        .zip(scratch.best.chunks_exact(n_words));
+    for (row, (&doc, best)) in rows.enumerate() {
         if !eligible(doc) {
             continue;
         }
+        facets.add(doc);
         let words = best.iter().flatten().count() as u32;
         let typos: u32 = best.iter().flatten().map(|b| u32::from(b.distance)).sum();
         let completions = best.iter().flatten().filter(|b| b.prefix).count() as u32;
         let bm25: f64 = best.iter().flatten().map(|b| b.score).sum();
-        out.push(DocMatch {
+        scratch.matches.push(DocMatch {
             doc,
-            best,
+            row: row as u32,
             words,
             typos,
             bm25,
             raw: raw_score(words, typos, completions, bm25),
         });
     }
-    out
 }
 
 /// Whether `a` is a better match of a query word than `b`.
@@ -290,9 +399,15 @@ pub(crate) fn raw_score(words: u32, typos: u32, completions: u32, bm25: f64) -> 
 }
 
 /// Builds the hit of one match: term matches, normalised score and title spans.
-fn to_hit(index: &SearchIndex, words: &[Word], m: &DocMatch, top: f64) -> Hit {
+fn to_hit(
+    index: &SearchIndex,
+    words: &[Word],
+    m: &DocMatch,
+    best: &[Option<Best>],
+    top: f64,
+) -> Hit {
     let mut matches = Vec::new();
-    for (w, b) in words.iter().zip(&m.best) {
+    for (w, b) in words.iter().zip(best) {
         if let Some(b) = b {
             let term = index.term(b.term).unwrap_or_default().to_string();
             matches.push(TermMatch {
