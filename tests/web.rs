@@ -12,6 +12,7 @@ use vitrine::format::{Quantization, WeightFile};
 use vitrine::history::{EventKind, HistoryEvent};
 mod common;
 use common::fixtures::tiny_weight_file;
+use common::js::{js, message, storage};
 use vitrine::recommend::{RecommendOptions, Recommendation, Recommender};
 use vitrine::wasm::WasmRecommender;
 use wasm_bindgen::prelude::*;
@@ -25,26 +26,6 @@ fn model_bytes(seed: u64) -> Vec<u8> {
     tiny_weight_file(N, seed)
         .to_bytes(Quantization::F32)
         .expect("tiny weight file serialises")
-}
-
-fn js(v: serde_json::Value) -> JsValue {
-    js_sys::JSON::parse(&v.to_string()).expect("valid JSON")
-}
-
-fn message(e: JsError) -> String {
-    let v: JsValue = e.into();
-    js_sys::Reflect::get(&v, &JsValue::from_str("message"))
-        .ok()
-        .and_then(|m| m.as_string())
-        .unwrap_or_else(|| format!("{v:?}"))
-}
-
-fn storage() -> web_sys::Storage {
-    web_sys::window()
-        .expect("window")
-        .local_storage()
-        .expect("localStorage access")
-        .expect("localStorage")
 }
 
 fn key(ns: &str) -> String {

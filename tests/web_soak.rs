@@ -16,8 +16,8 @@ use serde_json::json;
 use vitrine::format::Quantization;
 mod common;
 use common::fixtures::tiny_weight_file;
+use common::js::{js, message};
 use vitrine::wasm::WasmRecommender;
-use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 
@@ -27,18 +27,6 @@ const N: usize = 60;
 const CALLS: usize = 10_000;
 const WARM: usize = 1_000;
 const MIB: f64 = 1024.0 * 1024.0;
-
-fn js(v: serde_json::Value) -> JsValue {
-    js_sys::JSON::parse(&v.to_string()).expect("valid JSON")
-}
-
-fn message(e: JsError) -> String {
-    let v: JsValue = e.into();
-    js_sys::Reflect::get(&v, &JsValue::from_str("message"))
-        .ok()
-        .and_then(|m| m.as_string())
-        .unwrap_or_else(|| format!("{v:?}"))
-}
 
 /// Bytes of this module's linear memory.
 fn wasm_memory() -> f64 {

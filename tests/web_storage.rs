@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use vitrine::format::Quantization;
 mod common;
 use common::fixtures::tiny_weight_file;
+use common::js::{js, message, storage};
 use vitrine::wasm::WasmRecommender;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::*;
@@ -28,28 +29,8 @@ fn model_bytes() -> Vec<u8> {
         .expect("tiny weight file serialises")
 }
 
-fn js(v: Value) -> JsValue {
-    js_sys::JSON::parse(&v.to_string()).expect("valid JSON")
-}
-
 fn from_js(v: JsValue) -> Value {
     serde_wasm_bindgen::from_value(v).expect("a JSON value")
-}
-
-fn message(e: JsError) -> String {
-    let v: JsValue = e.into();
-    js_sys::Reflect::get(&v, &JsValue::from_str("message"))
-        .ok()
-        .and_then(|m| m.as_string())
-        .unwrap_or_else(|| format!("{v:?}"))
-}
-
-fn storage() -> web_sys::Storage {
-    web_sys::window()
-        .expect("window")
-        .local_storage()
-        .expect("localStorage access")
-        .expect("localStorage")
 }
 
 fn now() -> f64 {
