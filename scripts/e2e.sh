@@ -36,16 +36,9 @@ fi
 
 # 4. Serve on a free port and run the test.
 mkdir -p artifacts
-LOGF=$(mktemp)
-node scripts/serve.mjs --port 0 >"$LOGF" 2>&1 &
-SERVER=$!
-trap 'kill "$SERVER" 2>/dev/null || true; rm -f "$LOGF"' EXIT
-for _ in $(seq 50); do
-  grep -q listening "$LOGF" && break
-  sleep 0.1
-done
-URL=$(grep -o 'http://127.0.0.1:[0-9]*/' "$LOGF" | head -1)
-[ -n "$URL" ] || { cat "$LOGF"; log "server did not start"; exit 1; }
+# shellcheck source=scripts/serve-local.sh
+source scripts/serve-local.sh
+serve_local
 log "serving on $URL"
 BASE_URL="$URL" MODEL_URL="models/$(basename "$MODEL")" node tests/e2e/storefront.mjs
 BASE_URL="$URL" MODEL_URL="models/$(basename "$MODEL")" node tests/e2e/history.mjs

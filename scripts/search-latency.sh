@@ -26,11 +26,8 @@ for n in ${ITEMS:-100000}; do
   fi
   models+=("models/synthetic-$n.vitrine")
 done
-LOGF=$(mktemp)
-node scripts/serve.mjs --port 0 >"$LOGF" 2>&1 &
-SERVER=$!
-trap 'kill "$SERVER" 2>/dev/null || true; rm -f "$LOGF"' EXIT
-for _ in $(seq 50); do grep -q listening "$LOGF" && break; sleep 0.1; done
-URL=$(grep -o 'http://127.0.0.1:[0-9]*/' "$LOGF" | head -1)
+# shellcheck source=scripts/serve-local.sh
+source scripts/serve-local.sh
+serve_local
 log "serving on $URL; models: ${models[*]}"
 BASE_URL="$URL" node scripts/search-latency.mjs "${models[@]}"
