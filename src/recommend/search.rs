@@ -358,7 +358,10 @@ impl Recommender {
         let hits = std::mem::take(&mut found.hits);
         let (hits, explainer_input) = if personal {
             let (logits, prepared) = self.pool_logits(history, c.k, &text_rank)?;
-            (rerank_pool(hits, &logits, c.weight), Some(prepared))
+            (
+                text::personalize_hits(hits, Some(&logits), c.weight),
+                Some(prepared),
+            )
         } else {
             (text::personalize(hits, None, 0.0), None)
         };
@@ -555,22 +558,6 @@ impl Recommender {
             .map(String::as_str)
             .unwrap_or(crate::features::UNKNOWN_CATEGORY)
     }
-}
-
-/// [`text::personalize`] with the model's scores of the hits themselves (`pool[j]` for
-/// `hits[j]`). `personalize` reads scores by doc id, so for the call each hit's doc id is
-/// its position in the pool, and it gets its own back after: the same blend and the same
-/// stable order as with catalogue-wide scores, without a catalogue-sized vector.
-fn rerank_pool(mut hits: Vec<Hit>, pool: &[f32], weight: f32) -> Vec<Hit> {
-    let docs: Vec<u32> = hits.iter().map(|h| h.doc).collect();
-    for (j, h) in hits.iter_mut().enumerate() {
-        h.doc = j as u32;
-    }
-    let mut hits = text::personalize(hits, Some(pool), weight);
-    for h in &mut hits {
-        h.doc = docs[h.doc as usize];
-    }
-    hits
 }
 
 /// The facets in their JavaScript shape.

@@ -96,7 +96,7 @@ pub use query::{
     search, Hit, SearchOptions, SearchResults, Span, Suggestion, TermMatch, MAX_QUERY_CHARS,
     MAX_QUERY_TERMS, MAX_SUGGESTIONS_PER_WORD,
 };
-pub use rank::personalize;
+pub use rank::{personalize, personalize_hits};
 pub use tokenize::{tokenize, Token};
 
 /// Why an index could not be built or loaded.

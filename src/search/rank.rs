@@ -11,21 +11,31 @@ use super::query::Hit;
 ///
 /// `model_scores` is indexed by doc id (the recommender's score of every item). Call
 /// [`search`](super::search) with `k` = the candidate pool to re-rank, then keep the top.
-pub fn personalize(mut hits: Vec<Hit>, model_scores: Option<&[f32]>, weight: f32) -> Vec<Hit> {
+pub fn personalize(hits: Vec<Hit>, model_scores: Option<&[f32]>, weight: f32) -> Vec<Hit> {
+    let per_hit: Option<Vec<f32>> = model_scores.map(|model| {
+        (hits.iter())
+            .map(|h| model.get(h.doc as usize).copied().unwrap_or(f32::NAN))
+            .collect()
+    });
+    personalize_hits(hits, per_hit.as_deref(), weight)
+}
+
+/// [`personalize`] with the model's scores given per hit, `hit_scores[j]` for `hits[j]`
+/// (a scorer that computed only the candidate pool).
+pub fn personalize_hits(mut hits: Vec<Hit>, hit_scores: Option<&[f32]>, weight: f32) -> Vec<Hit> {
     let w = if weight.is_nan() {
         0.0
     } else {
         weight.clamp(0.0, 1.0)
     };
-    let Some(model) = model_scores.filter(|_| w > 0.0) else {
+    let Some(model) = hit_scores.filter(|_| w > 0.0) else {
         for h in &mut hits {
             h.score = h.text_score;
         }
         return hits;
     };
-    let raw: Vec<Option<f32>> = hits
-        .iter()
-        .map(|h| model.get(h.doc as usize).copied().filter(|s| s.is_finite()))
+    let raw: Vec<Option<f32>> = (0..hits.len())
+        .map(|j| model.get(j).copied().filter(|s| s.is_finite()))
         .collect();
     let lo = raw.iter().flatten().copied().fold(f32::INFINITY, f32::min);
     let hi = raw
