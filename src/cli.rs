@@ -24,6 +24,7 @@ use vitrine::kernels::CpuKernel;
 use vitrine::model::layers::dot;
 use vitrine::model::memory::{Memory, MemoryParams};
 use vitrine::model::{Model, ModelConfig};
+use vitrine::recommend::page::PageRequest;
 use vitrine::recommend::search::attach_index;
 use vitrine::recommend::{score, Reason, RecommendOptions, Recommender};
 use vitrine::rng::SplitMix64;
@@ -245,6 +246,10 @@ struct RecommendArgs {
     /// Full options as JSON (same object the browser's `recommend()` takes).
     #[arg(long)]
     options: Option<String>,
+    /// A page of shelves as JSON (the browser's `page()` request: `{"shelves":[{…},…]}`),
+    /// no product on two shelves; scored with the fastest CPU kernel.
+    #[arg(long, conflicts_with_all = ["options", "context"])]
+    page: Option<String>,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -1011,6 +1016,23 @@ fn cmd_recommend(a: RecommendArgs) -> Result<()> {
     let rec = load_recommender(&a.model)?;
     let now = unix_now();
     let history = views_of(&rec, &a.history, now)?;
+    if let Some(json) = &a.page {
+        let mut req: PageRequest =
+            serde_json::from_str(json).context("--page is not a valid page request")?;
+        for o in &mut req.shelves {
+            o.now = o.now.or(Some(now));
+        }
+        let shelves = rec.page(&history, &req)?;
+        if a.json {
+            println!("{}", serde_json::to_string_pretty(&shelves)?);
+        } else {
+            for (j, recs) in shelves.iter().enumerate() {
+                println!("shelf {j}");
+                print_recommendations(recs);
+            }
+        }
+        return Ok(());
+    }
     let mut opts: RecommendOptions = options_or_default(a.options.as_deref(), "options")?;
     if a.options.is_none() || a.k != 10 {
         opts.k = a.k;
@@ -1041,6 +1063,17 @@ fn cmd_recommend(a: RecommendArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&recs)?);
         return Ok(());
     }
+    print_recommendations(&recs);
+    eprintln!(
+        "scored {} items in {ms:.1} ms ({})",
+        rec.n_items(),
+        scorer.name()
+    );
+    Ok(())
+}
+
+/// A result list as a table: rank, id, title, score, reasons.
+fn print_recommendations(recs: &[vitrine::recommend::Recommendation]) {
     println!(
         "{:>3}  {:<10} {:<40} {:>7}  because",
         "#", "item", "title", "score"
@@ -1057,12 +1090,6 @@ fn cmd_recommend(a: RecommendArgs) -> Result<()> {
             why.join(", ")
         );
     }
-    eprintln!(
-        "scored {} items in {ms:.1} ms ({})",
-        rec.n_items(),
-        scorer.name()
-    );
-    Ok(())
 }
 
 /// `--options` JSON parsed as `T` (the browser call's options object), else `T::default()`.

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_json::Value;
 use vitrine::history::{EventKind, HistoryInfo, HistoryLimits, ImportReport, UnknownItems};
+use vitrine::recommend::page::PageRequest;
 use vitrine::recommend::search::{
     CategoryFacet, Correction, MatchedTerm, NoResults, PriceBandFacet, SearchFacets, SearchReason,
     SearchRequest, SearchResponse, SearchResult, TitleSpan,
@@ -91,6 +92,7 @@ fn rust_fields() -> BTreeMap<&'static str, BTreeSet<String>> {
         ("Filter", keys(&Filter::default())),
         ("Boost", keys(&Boost::default())),
         ("Promote", keys(&Promote::default())),
+        ("PageRequest", keys(&PageRequest::default())),
         ("HistoryLimits", keys(&HistoryLimits::default())),
         ("UnknownItems", keys(&UnknownItems::default())),
         ("ImportReport", keys(&ImportReport::default())),

@@ -9,6 +9,7 @@ mod common;
 use common::fixtures::tiny_weight_file;
 use vitrine::model::layers::sigmoid;
 use vitrine::model::memory::Memory;
+use vitrine::recommend::page::PageRequest;
 use vitrine::recommend::{
     Boost, Filter, Promote, Reason, RecommendError, RecommendOptions, Recommendation, Recommender,
 };
@@ -678,8 +679,200 @@ fn context_item_gives_similar_items() {
         kind: EventKind::View,
         at: now,
     }];
-    let logits = reference_logits(&rec, &ctx, now);
+    let logits = with_context_term(&rec, reference_logits(&rec, &ctx, now), 60);
     assert_matches_reference(&recs, &logits, &HashSet::from([60]), 15);
+}
+
+/// `logits` plus the context term `λ · σ(logits) · cos(v_c, v_i)`, computed in f64 from
+/// the item vectors (the blend stage's math, written out again).
+fn with_context_term(rec: &Recommender, logits: Vec<f32>, c: usize) -> Vec<f32> {
+    let d = rec.plan.dim;
+    let v = |i: usize| -> Vec<f64> {
+        rec.item_vectors()[i * d..(i + 1) * d]
+            .iter()
+            .map(|&x| x as f64)
+            .collect()
+    };
+    let cos = |a: &[f64], b: &[f64]| {
+        let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+        let na = a.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let nb = b.iter().map(|x| x * x).sum::<f64>().sqrt();
+        dot / (na * nb)
+    };
+    let n = logits.len() as f64;
+    let mean = logits.iter().map(|&z| z as f64).sum::<f64>() / n;
+    let var = logits
+        .iter()
+        .map(|&z| (z as f64 - mean).powi(2))
+        .sum::<f64>()
+        / n;
+    let lambda = vitrine::recommend::blend::CONTEXT_WEIGHT as f64;
+    let vc = v(c);
+    (0..logits.len())
+        .map(|i| (logits[i] as f64 + lambda * var.sqrt() * cos(&vc, &v(i))) as f32)
+        .collect()
+}
+
+/// Mean cosine between the context item's vector and the results' vectors.
+fn mean_cosine_to(rec: &Recommender, recs: &[Recommendation], c: usize) -> f64 {
+    let d = rec.plan.dim;
+    let v = |i: usize| &rec.item_vectors()[i * d..(i + 1) * d];
+    let cos = |a: &[f32], b: &[f32]| {
+        let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+        let n = |x: &[f32]| x.iter().map(|y| y * y).sum::<f32>().sqrt();
+        (dot / (n(a) * n(b))) as f64
+    };
+    recs.iter()
+        .map(|r| cos(v(c), v(r.index as usize)))
+        .sum::<f64>()
+        / recs.len() as f64
+}
+
+/// "Similar items" rank by the context item first and the history second: with a
+/// history, the similar shelf is closer to the context item than "for you" is, and the
+/// ranking is exactly the reference with the context term.
+#[test]
+fn similar_items_rank_by_the_context_first() {
+    let rec = recommender();
+    let h = history();
+    let now = T0 + 500.0;
+    let c = 60;
+    let similar = RecommendOptions {
+        k: 10,
+        context: Some(id(c)),
+        now: Some(now),
+        ..RecommendOptions::default()
+    };
+    let for_you = RecommendOptions {
+        k: 10,
+        exclude: vec![id(c)],
+        now: Some(now),
+        ..RecommendOptions::default()
+    };
+    let s = rec.recommend(&h, &similar).unwrap();
+    let f = rec.recommend(&h, &for_you).unwrap();
+    let (cs, cf) = (mean_cosine_to(&rec, &s, c), mean_cosine_to(&rec, &f, c));
+    assert!(cs > cf + 0.1, "similar {cs:.3} vs for you {cf:.3}");
+    let mut input = h.clone();
+    input.push(HistoryEvent {
+        item: c as u32,
+        kind: EventKind::View,
+        at: now,
+    });
+    let logits = with_context_term(&rec, reference_logits(&rec, &input, now), c);
+    let mut excluded: HashSet<u32> = h.iter().map(|e| e.item).collect();
+    excluded.insert(c as u32);
+    assert_matches_reference(&s, &logits, &excluded, 10);
+}
+
+/// The shelves of a page never share an item; each shelf is exactly `recommend()` with
+/// the earlier shelves' items excluded; without `dedup` each is exactly `recommend()`.
+#[test]
+fn page_shelves_never_repeat_an_item() {
+    let rec = recommender();
+    let h = history();
+    let shelves = vec![
+        RecommendOptions {
+            k: 6,
+            filter: Filter {
+                new_only: true,
+                ..Filter::default()
+            },
+            ..RecommendOptions::default()
+        },
+        RecommendOptions {
+            k: 8,
+            context: Some(id(60)),
+            ..RecommendOptions::default()
+        },
+        RecommendOptions {
+            k: 8,
+            basket: vec![id(20), id(21)],
+            ..RecommendOptions::default()
+        },
+        opts(8),
+        opts(5),
+    ];
+    let req = |dedup| PageRequest {
+        shelves: shelves.clone(),
+        dedup,
+    };
+    let page = rec.page(&h, &req(true)).unwrap();
+    assert_eq!(page.len(), shelves.len());
+    let mut shown: Vec<String> = Vec::new();
+    for (j, (shelf, o)) in page.iter().zip(&shelves).enumerate() {
+        assert_eq!(shelf.len(), o.k, "shelf {j} is full");
+        assert!(
+            shelf.iter().all(|r| !shown.contains(&r.item)),
+            "shelf {j} repeats an item"
+        );
+        let mut alone = o.clone();
+        alone.exclude.extend(shown.iter().cloned());
+        assert_eq!(shelf, &rec.recommend(&h, &alone).unwrap(), "shelf {j}");
+        shown.extend(shelf.iter().map(|r| r.item.clone()));
+    }
+    let plain = rec.page(&h, &req(false)).unwrap();
+    for (j, (shelf, o)) in plain.iter().zip(&shelves).enumerate() {
+        assert_eq!(shelf, &rec.recommend(&h, o).unwrap(), "shelf {j}");
+    }
+    // Without dedup the two identical "for you" shelves repeat each other.
+    assert_eq!(plain[4][..], plain[3][..5]);
+}
+
+#[test]
+fn new_only_returns_new_items_with_the_new_reason() {
+    let rec = recommender();
+    let o = RecommendOptions {
+        k: 20,
+        filter: Filter {
+            new_only: true,
+            ..Filter::default()
+        },
+        ..RecommendOptions::default()
+    };
+    let recs = rec.recommend(&history(), &o).unwrap();
+    let n_new = (0..N).filter(|&i| rec.is_new(i)).count();
+    assert!(n_new >= 5, "the fixture has new items");
+    assert_eq!(recs.len(), n_new.min(20));
+    for r in &recs {
+        assert!(rec.is_new(r.index as usize), "{} is not new", r.item);
+        assert!(r.reasons.contains(&Reason::New), "{:?}", r.reasons);
+    }
+}
+
+#[test]
+fn page_errors_name_the_shelf() {
+    let rec = recommender();
+    let h = history();
+    let page = |shelves: Vec<RecommendOptions>| {
+        rec.page(
+            &h,
+            &PageRequest {
+                shelves,
+                dedup: true,
+            },
+        )
+        .unwrap_err()
+        .to_string()
+    };
+    assert!(page(Vec::new()).contains("1 to 16 shelves, got 0"));
+    assert!(page(vec![opts(3); 17]).contains("got 17"));
+    let bad_k = page(vec![opts(3), opts(0)]);
+    assert!(bad_k.contains("shelves[1]: k must be"), "{bad_k}");
+    let unknown = page(vec![
+        opts(3),
+        opts(3),
+        RecommendOptions {
+            basket: vec![id(1), "nope".into()],
+            ..opts(3)
+        },
+    ]);
+    assert_eq!(unknown, "shelves[2].basket[1]: unknown item id \"nope\"");
+    let json = r#"{"shelves":[{"k":2}],"dedupe":true}"#;
+    let e = serde_json::from_str::<PageRequest>(json)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("unknown field `dedupe`"), "{e}");
 }
 
 #[test]

@@ -629,3 +629,61 @@ async fn search_matches_the_native_engine() {
     let m = message(e);
     assert!(m.contains("search") && m.contains("no search index"), "{m}");
 }
+
+/// `page()` through the binding: the native engine's shelves (no product twice), and a
+/// bad shelf throws an `Error` naming it before any shelf is scored.
+#[wasm_bindgen_test]
+async fn page_fills_distinct_shelves_like_the_native_engine() {
+    let bytes = model_bytes(11);
+    let engine = Recommender::from_bytes(&bytes).expect("engine loads");
+    let r = load(&bytes, "t-page", json!({})).await;
+    let t = now() - 3600.0;
+    record(&r, "I4", "view", t);
+    record(&r, "I12", "cart", t + 60.0);
+    let hist: Vec<HistoryEvent> = [
+        ("I4", EventKind::View, t),
+        ("I12", EventKind::Cart, t + 60.0),
+    ]
+    .iter()
+    .map(|&(id, kind, at)| HistoryEvent {
+        item: engine.item_index(id).unwrap(),
+        kind,
+        at,
+    })
+    .collect();
+    let request = json!({ "shelves": [
+        { "k": 6, "context": "I30", "now": t + 120.0 },
+        { "k": 6, "basket": ["I30"], "now": t + 120.0 },
+        { "k": 6, "now": t + 120.0 },
+        { "k": 4, "now": t + 120.0 },
+    ] });
+    let got: Vec<Vec<Recommendation>> = match r.page(js(request.clone())).await {
+        Ok(v) => serde_wasm_bindgen::from_value(v).expect("shelves deserialise"),
+        Err(e) => panic!("page failed: {}", message(e)),
+    };
+    let req: vitrine::recommend::page::PageRequest = serde_json::from_value(request).unwrap();
+    let want = engine.page(&hist, &req).expect("native page");
+    assert_eq!(got.len(), 4);
+    let mut seen = std::collections::HashSet::new();
+    for (j, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(ids(g), ids(w), "shelf {j}");
+        assert_eq!(g.len(), req.shelves[j].k, "shelf {j} is full");
+        assert!(
+            g.iter().all(|x| seen.insert(x.item.clone())),
+            "shelf {j} repeats"
+        );
+    }
+    let bad = json!({ "shelves": [{ "k": 3 }, { "k": 3, "context": "nope" }] });
+    match r.page(js(bad)).await {
+        Ok(_) => panic!("a bad shelf must throw"),
+        Err(e) => assert_eq!(message(e), "shelves[1].context: unknown item id \"nope\""),
+    }
+    match r.page(js(json!({ "shelves": [] }))).await {
+        Ok(_) => panic!("an empty page must throw"),
+        Err(e) => assert!(message(e).contains("1 to 16 shelves"), "empty page"),
+    }
+    match r.page(JsValue::from_str("shelves")).await {
+        Ok(_) => panic!("a string must throw"),
+        Err(e) => assert!(message(e).contains("page request"), "string request"),
+    }
+}

@@ -8,7 +8,7 @@
 // stored history: it runs under the storage key's Web Lock, and worker mode writes the new
 // value back to localStorage, merged with another tab's if one wrote meanwhile), `clears`
 // (afterwards every `vitrine:` key of localStorage is removed, in any case). Every call is awaited, so a method
-// that is async in Rust (`recommend`) and a plain one look the same to the page.
+// that is async in Rust (`recommend`, `page`) and a plain one look the same to the page.
 
 /**
  * @typedef {{ name: string, arg: boolean, spread?: boolean, write: boolean, clears: boolean }} MethodSpec
@@ -18,6 +18,7 @@
 export const METHODS = Object.freeze([
   { name: 'record', arg: true, write: true, clears: false },
   { name: 'recommend', arg: true, write: false, clears: false },
+  { name: 'page', arg: true, write: false, clears: false },
   { name: 'search', arg: true, spread: true, write: false, clears: false },
   { name: 'history', arg: false, write: false, clears: false },
   { name: 'clearHistory', arg: false, write: true, clears: true },

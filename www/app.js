@@ -163,11 +163,13 @@ function reasonText(r) {
     case 'similar':
       return `similar to “${r.title}”`;
     case 'bought-together':
-      return `often bought with “${r.title}”`;
+      return r.orders
+        ? `bought with “${r.title}” in ${r.orders} order${r.orders === 1 ? '' : 's'}`
+        : `often bought with “${r.title}”`;
     case 'popular':
       return 'popular in this store';
     case 'promoted':
-      return 'promoted';
+      return 'promoted: deal of the day';
     case 'boosted':
       return 'featured';
     case 'new':
@@ -175,6 +177,12 @@ function reasonText(r) {
     default:
       return r.kind;
   }
+}
+
+/** Placement reasons (promoted, new) always, then the first two of the others. */
+function shownReasons(reasons) {
+  const placed = reasons.filter((r) => r.kind === 'promoted' || r.kind === 'new');
+  return [...placed, ...reasons.filter((r) => !placed.includes(r)).slice(0, 2)];
 }
 
 function recCard(rec) {
@@ -193,37 +201,112 @@ function recCard(rec) {
     h(
       'ul',
       { class: 'reasons', testid: 'rec-reasons' },
-      rec.reasons.slice(0, 2).map((r) => h('li', { 'data-kind': r.kind, text: reasonText(r) })),
+      shownReasons(rec.reasons).map((r) => h('li', { 'data-kind': r.kind, text: reasonText(r) })),
     ),
   );
 }
 
 /**
- * A shelf element that fills itself with recommendations.
- * @param {string} testid
- * @param {string} title
- * @param {object} options recommend() options
+ * The shelves of one page, filled by one `page()` call: no item appears on two of them
+ * (each leaves out what the shelves before it placed, so list them in priority order).
+ * Each spec: `{ testid, title, options }`; `options` may be a promise (options that need
+ * the history first). Returns the shelf elements, in order.
+ * @param {{ testid: string, title: string, options: object|Promise<object>, note?: string,
+ *           data?: object }[]} specs
  * @param {number} token render token (stale renders are dropped)
  */
-function shelf(testid, title, options, token) {
-  const list = h('div', { class: 'shelf-items', testid: `${testid}-items` }, h('p', { class: 'muted', text: 'Scoring…' }));
-  const el = h('section', { class: 'shelf', testid, 'data-state': 'loading' }, h('h2', { text: title }), list);
-  vitrine
-    .recommend(options)
-    .then((recs) => {
+function shelves(specs, token) {
+  const parts = specs.map(({ testid, title, note, data = {} }) => {
+    const list = h('div', { class: 'shelf-items', testid: `${testid}-items` }, h('p', { class: 'muted', text: 'Scoring…' }));
+    const el = h(
+      'section',
+      { class: 'shelf', testid, 'data-state': 'loading', ...data },
+      h('h2', { text: title }),
+      note ? h('p', { class: 'muted shelf-note', text: note }) : null,
+      list,
+    );
+    return { el, list };
+  });
+  Promise.all(specs.map((s) => s.options))
+    .then((options) => vitrine.page({ shelves: options }))
+    .then((lists) => {
       if (token !== renderToken) return;
-      list.replaceChildren(
-        ...(recs.length ? recs.map(recCard) : [h('p', { class: 'muted', text: 'Nothing to suggest yet.' })]),
-      );
-      el.dataset.state = 'ready';
+      parts.forEach(({ el, list }, j) => {
+        const recs = lists[j] || [];
+        list.replaceChildren(
+          ...(recs.length ? recs.map(recCard) : [h('p', { class: 'muted', text: 'Nothing to suggest yet.' })]),
+        );
+        el.dataset.state = 'ready';
+      });
       updatePanel();
     })
     .catch((e) => {
       if (token !== renderToken) return;
-      list.replaceChildren(h('p', { class: 'error', text: `Could not score: ${e.message}` }));
-      el.dataset.state = 'error';
+      for (const { el, list } of parts) {
+        list.replaceChildren(h('p', { class: 'error', text: `Could not score: ${e.message}` }));
+        el.dataset.state = 'error';
+      }
     });
-  return el;
+  return parts.map((p) => p.el);
+}
+
+/** One shelf (a page of one). */
+function shelf(testid, title, options, token) {
+  return shelves([{ testid, title, options }], token)[0];
+}
+
+/**
+ * The store's promotion: three "deals of the day", picked from the catalogue by the date
+ * (the same all day, different tomorrow). A real store would list its own.
+ * @returns {string[]}
+ */
+function dealsOfTheDay() {
+  const n = catalog.ids.length;
+  const day = Math.floor(Date.now() / 86_400_000);
+  return [0, 1, 2].map((j) => catalog.ids[(day * 7919 + j * 104_729) % n]);
+}
+
+/** The categories of the shopper's history (for the "other departments" shelf). */
+async function historyCategories() {
+  const rows = await vitrine.history();
+  const names = new Set();
+  for (const r of rows) {
+    const it = itemOf(r.item);
+    if (it) names.add(it.category);
+  }
+  return [...names];
+}
+
+/**
+ * The home page's shelves: for you (with the promoted deal in the first slot), new in
+ * (only new items, ranked for this shopper), and other departments (categories the
+ * shopper has not browsed, diversified).
+ */
+function homeShelves(token, k = 12) {
+  const deals = dealsOfTheDay();
+  const other = historyCategories().then((names) => ({
+    k: 8,
+    diversity: 0.8,
+    filter: { excludeCategories: names },
+  }));
+  return shelves(
+    [
+      {
+        testid: 'shelf-for-you',
+        title: 'Recommended for you',
+        options: { k, promote: { ids: deals, slots: 1 } },
+        data: { 'data-promoted-ids': deals.join(' ') },
+      },
+      { testid: 'shelf-new', title: 'New in', note: 'Our newest products, picked for you.', options: { k: 8, filter: { newOnly: true } } },
+      {
+        testid: 'shelf-other-departments',
+        title: 'From other departments',
+        note: 'Complete the look: departments you have not browsed yet.',
+        options: other,
+      },
+    ],
+    token,
+  );
 }
 
 function grid(items, testid = 'product-grid') {
@@ -248,7 +331,7 @@ function homeView(token) {
     search.ui = null;
     const all = catalog.ids.slice(0, GRID_LIMIT).map(itemOf);
     return [
-      shelf('shelf-for-you', 'Recommended for you', { k: 12 }, token),
+      ...homeShelves(token),
       h(
         'section',
         { class: 'products' },
@@ -321,8 +404,18 @@ async function productView(id, token, recordView = true) {
         addBtn,
       ),
     ),
-    shelf('shelf-similar', 'Similar items', { k: 8, context: id }, token),
-    shelf('shelf-for-you', 'Recommended for you', { k: 8, exclude: [id] }, token),
+    ...shelves(
+      [
+        { testid: 'shelf-similar', title: 'Similar items', options: { k: 8, context: id } },
+        {
+          testid: 'shelf-bought-together',
+          title: 'Frequently bought together',
+          options: { k: 8, basket: [id, ...getCart().filter((x) => x !== id)] },
+        },
+        { testid: 'shelf-for-you', title: 'Recommended for you', options: { k: 8, exclude: [id] } },
+      ],
+      token,
+    ),
   ];
 }
 
@@ -376,9 +469,15 @@ function cartView(token) {
           }),
         )
       : null,
-    cart.length
-      ? shelf('shelf-bought-together', 'Frequently bought together', { k: 8, basket: cart }, token)
-      : shelf('shelf-for-you', 'Recommended for you', { k: 8 }, token),
+    ...(cart.length
+      ? shelves(
+          [
+            { testid: 'shelf-bought-together', title: 'Frequently bought together', options: { k: 8, basket: cart } },
+            { testid: 'shelf-for-you', title: 'Recommended for you', options: { k: 8 } },
+          ],
+          token,
+        )
+      : [shelf('shelf-for-you', 'Recommended for you', { k: 8 }, token)]),
   ];
 }
 

@@ -103,7 +103,8 @@ export async function importPackage(urls) {
 
 // Types of the API's JSON. Each object typedef lists exactly the serde field names of
 // its Rust type (tests/js_types.rs fails when they drift): Recommendation, Reason,
-// RecommendOptions, Filter, Boost, Promote in src/recommend (SearchOptions = SearchRequest
+// RecommendOptions, Filter, Boost, Promote in src/recommend, PageRequest in
+// src/recommend/page.rs (SearchOptions = SearchRequest
 // and the search result types in src/recommend/search.rs); HistoryLimits in
 // src/history.rs; the rest in src/wasm/types.rs.
 /**
@@ -119,13 +120,14 @@ export async function importPackage(urls) {
  *             backend: string, historyLen: number, calls: number }} Stats
  * @typedef {{ simd: 'relaxed-simd'|'simd128', gpu: boolean, version: string }} BuildInfo
  * @typedef {{ categories?: string[], excludeCategories?: string[],
- *             priceMin?: number|null, priceMax?: number|null }} Filter
+ *             priceMin?: number|null, priceMax?: number|null, newOnly?: boolean }} Filter
  * @typedef {{ ids?: string[], category?: string|null, weight?: number }} Boost
  * @typedef {{ ids?: string[], slots?: number }} Promote
  * @typedef {{ k?: number, context?: string|null, basket?: string[], exclude?: string[],
  *             excludeSeen?: boolean, allowRepurchase?: boolean, filter?: Filter,
  *             boost?: Boost[], promote?: Promote|null, diversity?: number,
  *             newItemsBoost?: number, now?: number|null }} RecommendOptions
+ * @typedef {{ shelves: RecommendOptions[], dedup?: boolean }} PageRequest
  * @typedef {{ maxEvents?: number, maxBytes?: number,
  *             maxAgeDays?: number, dedupWindowSecs?: number }} HistoryLimits
  * @typedef {{ events: number, ids: string[] }} UnknownItems
@@ -399,6 +401,18 @@ export class Vitrine {
    */
   recommend(options = {}) {
     return this._call('recommend', options);
+  }
+
+  /**
+   * Fills several shelves of one page in one call. With `dedup` (the default) no item
+   * appears on two shelves: each shelf leaves out what the shelves before it placed, so
+   * list them in priority order. Rejects before scoring any shelf when one is invalid,
+   * naming it (`shelves[1].context: unknown item id …`).
+   * @param {PageRequest} request
+   * @returns {Promise<Recommendation[][]>} one list per shelf, in request order
+   */
+  page(request) {
+    return this._call('page', request);
   }
 
   /**

@@ -8,14 +8,58 @@
 //! boost_i = Σ_b w_b · [i ∈ ids_b  or  category(i) = category_b]     (each boost once per item)
 //! z_i     = clean(clean(base_i) + boost_i + β · new_i)               β = newItemsBoost
 //! z_i    += memory_i(h)                                              (personal requests only)
+//! z_i    += λ · σ(z) · cos(v_c, v_i)                                 (context item c given)
 //! score_i = sigmoid(z_i)
 //! ```
 //!
 //! where `clean(x)` maps NaN to `-inf` (ranked last) and `-0.0` to `+0.0` (so ties are
 //! ties), and `memory_i(h)` is the model's transition-memory term over the encoder's
-//! input ([`super::score::add_memory`]). The sums run in exactly this order (boosts in
+//! input ([`super::score::add_memory`]). The context term ranks "similar items" by the
+//! context item first and the history second: `cos` is the cosine of the item vectors
+//! (0 when either is zero), `σ(z)` the standard deviation of the finite `z` before the
+//! term (the spread of the personal ranking, so the term's size does not depend on the
+//! model's logit scale) and `λ` = [`CONTEXT_WEIGHT`]: an item whose vector is close to
+//! the context item's gains up to `λ` standard deviations over an unrelated one. The
+//! sums run in exactly this order (boosts in
 //! request order, the memory term last), which fixes the bits of every score.
 use super::{RecommendError, Recommender};
+
+/// `λ`: how many standard deviations of the personal ranking a cosine of 1 with the
+/// context item adds ("similar items" rank by the context first, the history second).
+pub const CONTEXT_WEIGHT: f32 = 3.0;
+
+/// Adds the context term `λ · σ(z) · cos(v_c, v_i)` to every finite logit (module docs).
+pub fn add_context_similarity(rec: &Recommender, context: u32, logit: &mut [f32]) {
+    let d = rec.plan.dim;
+    let v = rec.item_vectors();
+    let Some(vc) = v.get(context as usize * d..(context as usize + 1) * d) else {
+        return;
+    };
+    let norm = |x: &[f32]| x.iter().map(|a| a * a).sum::<f32>().sqrt();
+    let nc = norm(vc);
+    let (mut n, mut sum, mut sq) = (0f64, 0f64, 0f64);
+    for &z in logit.iter().filter(|z| z.is_finite()) {
+        n += 1.0;
+        sum += z as f64;
+        sq += (z as f64) * (z as f64);
+    }
+    if n < 2.0 || nc == 0.0 {
+        return;
+    }
+    let mean = sum / n;
+    let sigma = ((sq / n - mean * mean).max(0.0)).sqrt() as f32;
+    let scale = CONTEXT_WEIGHT * sigma;
+    for (z, vi) in logit.iter_mut().zip(v.chunks_exact(d)) {
+        if !z.is_finite() {
+            continue;
+        }
+        let ni = norm(vi);
+        if ni > 0.0 {
+            let dot: f32 = vc.iter().zip(vi).map(|(a, b)| a * b).sum();
+            *z += scale * (dot / (nc * ni));
+        }
+    }
+}
 
 /// A boost with its ids and category resolved to catalog indices.
 #[derive(Debug, Clone, Default, PartialEq)]

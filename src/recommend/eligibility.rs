@@ -10,6 +10,7 @@
 //! - `filter.categories` non-empty ⇒ `category(i)` is one of them (names match exactly,
 //!   else case-insensitively; a name the catalog does not know matches nothing);
 //! - `category(i)` is not in `filter.excludeCategories`;
+//! - `filter.newOnly` ⇒ `i` is new ([`Recommender::is_new`]);
 //! - a price bound set ⇒ `i` has a finite price `p` with `priceMin ≤ p ≤ priceMax`
 //!   (non-finite bounds are ignored; items without a price fail any bound).
 //!
@@ -31,6 +32,8 @@ pub struct ResolvedFilter {
     price_min: Option<f32>,
     /// Finite upper price bound.
     price_max: Option<f32>,
+    /// Only new items.
+    new_only: bool,
 }
 
 impl ResolvedFilter {
@@ -51,6 +54,7 @@ impl ResolvedFilter {
         let mut out = ResolvedFilter {
             price_min: filter.price_min.filter(|v| v.is_finite()),
             price_max: filter.price_max.filter(|v| v.is_finite()),
+            new_only: filter.new_only,
             ..ResolvedFilter::default()
         };
         if !filter.categories.is_empty() {
@@ -80,7 +84,7 @@ impl ResolvedFilter {
                 return false;
             }
         }
-        if self.exclude_categories.contains(&c) {
+        if self.exclude_categories.contains(&c) || (self.new_only && !rec.is_new(i)) {
             return false;
         }
         if self.price_min.is_none() && self.price_max.is_none() {

@@ -16,10 +16,14 @@
 //! 1. [`eligibility`]: which items may appear (exclusions, seen items, category and
 //!    price filters);
 //! 2. [`blend`]: one logit per item (head or popularity logit, boosts, new-item boost,
-//!    then the transition-memory term); score = sigmoid(logit);
+//!    then the transition-memory term, then the context item's similarity); score =
+//!    sigmoid(logit);
 //! 3. [`rank`]: promoted items first, then the top of the ranking, re-ranked for
 //!    category diversity;
 //! 4. [`explain`]: the reasons of each item.
+//!
+//! [`page`] fills several shelves of one page in one call, each leaving out what the
+//! shelves before it placed.
 //!
 //! Input rules: the user encoder reads the history (sorted oldest first), then the context
 //! item as a view and the basket items as cart events, all at `now`. No history, context
@@ -41,6 +45,7 @@ use crate::model::{Model, ModelError};
 pub mod blend;
 pub mod eligibility;
 pub mod explain;
+pub mod page;
 pub mod rank;
 mod request;
 pub mod score;
@@ -151,6 +156,9 @@ pub struct Filter {
     pub price_min: Option<f32>,
     /// Maximum price (items without a price are excluded when set).
     pub price_max: Option<f32>,
+    /// Only new items ([`Recommender::is_new`]: the newest tenth of the catalog by its
+    /// `added` date): the "new in" shelf.
+    pub new_only: bool,
 }
 
 /// A score boost for some items or a whole category.
@@ -548,6 +556,17 @@ impl Recommender {
     /// Never fails: ids the catalog does not know are skipped, out-of-range numbers are
     /// clamped, and logits of the wrong length give an empty list.
     pub fn finish(&self, prepared: &Prepared, logits: &[f32]) -> Vec<Recommendation> {
+        self.finish_page(prepared, logits, &[])
+    }
+
+    /// [`Recommender::finish`] with the items `shown` (catalog indices) on earlier shelves
+    /// of the same page left out ([`page`]).
+    pub fn finish_page(
+        &self,
+        prepared: &Prepared,
+        logits: &[f32],
+        shown: &[u32],
+    ) -> Vec<Recommendation> {
         let n = self.n_items();
         let o = &prepared.options;
         let Ok(r) = self.resolve(o, false) else {
@@ -566,6 +585,7 @@ impl Recommender {
         if o.exclude_seen {
             eligible.exclude_seen(&prepared.history[..n_real], o.allow_repurchase);
         }
+        shown.iter().for_each(|&i| eligible.ban(i));
 
         let new_boost = finite_or_zero(o.new_items_boost);
         let boost = blend::boosts(self, &r.boosts);
@@ -577,6 +597,9 @@ impl Recommender {
         let mut logit = blend::blend(base, &boost, |i| self.is_new(i), new_boost);
         if personal {
             score::add_memory(&self.model, &prepared.history, &mut logit);
+        }
+        if let Some(c) = r.context {
+            blend::add_context_similarity(self, c, &mut logit);
         }
 
         let k = o.k.clamp(1, MAX_K).min(n);
@@ -606,7 +629,7 @@ impl Recommender {
         let placement = |pos: usize, i: usize| Placement {
             promoted: pos < ranked.n_promoted,
             boosted: boost[i] > 0.0,
-            new: new_boost > 0.0 && self.is_new(i),
+            new: (new_boost > 0.0 || o.filter.new_only) && self.is_new(i),
         };
         (ranked.items.iter().enumerate())
             .map(|(pos, &i)| {
@@ -637,12 +660,19 @@ impl Recommender {
         options: &RecommendOptions,
     ) -> Result<Vec<Recommendation>, RecommendError> {
         let prepared = self.prepare(history, options)?;
+        let logits = self.cpu_logits(&prepared)?;
+        Ok(self.finish(&prepared, &logits))
+    }
+
+    /// The head's logits for every item with [`Recommender::kernel`] (zeros when
+    /// `prepared` has no query: the popularity fallback needs none).
+    pub fn cpu_logits(&self, prepared: &Prepared) -> Result<Vec<f32>, RecommendError> {
         let mut logits = vec![0.0; self.n_items()];
         if let Some(q) = &prepared.query {
             score::head_logits(self.kernel, &self.plan, q, &mut logits)
                 .map_err(|e| RecommendError::Inconsistent(format!("scoring head: {e}")))?;
         }
-        Ok(self.finish(&prepared, &logits))
+        Ok(logits)
     }
 }
 

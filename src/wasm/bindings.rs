@@ -18,6 +18,7 @@ use crate::history::{
 };
 use crate::kernels::scorer::{BackendChoice, Scorer};
 use crate::kernels::CpuKernel;
+use crate::recommend::page::{PageCache, PageRequest};
 use crate::recommend::search::SearchRequest;
 use crate::recommend::{RecommendOptions, Recommender};
 
@@ -226,6 +227,44 @@ impl WasmRecommender {
             s.calls += 1;
         }
         to_js(&recs)
+    }
+
+    /// Fills several shelves of one page in one call: `{ shelves: RecommendOptions[]
+    /// (1 to 16, in priority order), dedup?: boolean (default true) }`. With `dedup`, no
+    /// item appears on two shelves: each shelf leaves out what the shelves before it
+    /// placed. Returns one array of recommendations per shelf. A bad shelf throws before
+    /// any is scored, naming it (`shelves[1].context: unknown item id …`).
+    pub async fn page(&self, request: JsValue) -> Result<JsValue, JsError> {
+        let req: PageRequest = parse_options(&request, "page request").map_err(js_err)?;
+        let t0 = now_ms();
+        let stored = self.storage.read(unix_now()).entries();
+        let (history, _unknown) = self.engine.resolve_history(&stored);
+        let (prepared, mut state) = self.engine.prepare_page(&history, &req).map_err(js_err)?;
+        let mut cache = PageCache::default();
+        let mut shelves = Vec::with_capacity(prepared.len());
+        for p in &prepared {
+            if let (Some(q), None) = (&p.query, cache.get(p)) {
+                let logits = self
+                    .scorer
+                    .scores(&self.engine.plan, q)
+                    .await
+                    .map_err(js_err)?;
+                cache.put(p, logits);
+            }
+            let shelf = self
+                .engine
+                .finish_page(p, cache.get(p).unwrap_or(&[]), state.shown());
+            state.add(&shelf);
+            shelves.push(shelf);
+        }
+        {
+            let mut s = self.stats.borrow_mut();
+            s.total_ms = now_ms() - t0;
+            s.backend = self.backend();
+            s.history_len = history.len();
+            s.calls += 1;
+        }
+        to_js(&shelves)
     }
 
     /// Searches the catalogue for `query` (a string; any text is safe), filtered by

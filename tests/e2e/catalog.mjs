@@ -25,14 +25,19 @@ function split(bytes) {
 }
 
 /**
- * The catalogue of the weight file at `file`: items `{ id, title, category }` and the
+ * The catalogue of the weight file at `file`: items `{ id, title, category, added }` and the
  * category names (index 0, "unknown", is not indexed for search).
  */
 export function readCatalog(file) {
   const { header } = split(fs.readFileSync(file));
   const meta = JSON.parse(header.__metadata__.vitrine);
-  const { ids, titles, category } = meta.items;
-  const items = ids.map((id, i) => ({ id, title: titles[i], category: meta.categories[category[i]] ?? 'unknown' }));
+  const { ids, titles, category, added = [] } = meta.items;
+  const items = ids.map((id, i) => ({
+    id,
+    title: titles[i],
+    category: meta.categories[category[i]] ?? 'unknown',
+    added: added[i] ?? null,
+  }));
   return { items, categories: meta.categories, hasSearch: 'search.index' in header };
 }
 
@@ -175,4 +180,17 @@ export function pickBroadQuery(catalog) {
   }
   if (!best) throw new Error('no title term of 5+ letters in this catalogue');
   return best.term;
+}
+
+/**
+ * The ids the engine counts as new (src/recommend/mod.rs, `new_items`): `added` among the
+ * newest tenth of the known dates (at least one), and later than the oldest date.
+ */
+export function newItemIds(catalog) {
+  const dates = catalog.items.map((it) => it.added).filter((a) => Number.isFinite(a)).sort((a, b) => b - a);
+  if (!dates.length) return new Set();
+  const count = Math.min(Math.max(Math.ceil(dates.length * 0.1), 1), dates.length);
+  const threshold = dates[count - 1];
+  const oldest = dates[dates.length - 1];
+  return new Set(catalog.items.filter((it) => Number.isFinite(it.added) && it.added >= threshold && it.added > oldest).map((it) => it.id));
 }

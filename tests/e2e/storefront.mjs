@@ -2,6 +2,8 @@
 // Run through scripts/e2e.sh, or: BASE_URL=http://127.0.0.1:8080/ node tests/e2e/storefront.mjs
 //
 // Browses Christmas products, checks that the "for you" shelf follows the theme, that the
+// scenario shelves are distinct and do what they say (tests/e2e/shelves.mjs: promotion,
+// new in, other departments, similar, bought together), that the
 // search box works as a shopper expects (tests/e2e/search.mjs: typed with a typo, facets,
 // personalised vs text-only order, suggestions, keyboard; and a model without a search
 // index), that the product page and the cart show their shelves with reasons, that Clear
@@ -13,6 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { readCatalog, withoutSearchSection } from './catalog.mjs';
 import { checkSearch, checkSearchUnavailable, typedQueries } from './search.mjs';
+import { checkCartShelves, checkHomeShelves, checkProductShelves } from './shelves.mjs';
 
 const BASE = process.env.BASE_URL || 'http://127.0.0.1:8080/';
 // MODEL_URL (relative to www/): the weight file the page loads. scripts/e2e.sh passes its own
@@ -193,9 +196,12 @@ try {
     reasons.slice(0, 2).join(' | '),
   );
 
+  // The home page's scenario shelves: promotion, new in, other departments, distinct.
+  const catalog = readCatalog(MODEL_FILE);
+  await checkHomeShelves(page, check, catalog);
+
   // Search, with the history above (personalised order). Not one request may leave the
   // page meanwhile: every request of this phase is counted, by event and by route.
-  const catalog = readCatalog(MODEL_FILE);
   const t1 = Date.now();
   phase = 'search';
   await checkSearch(page, check, catalog, ARTIFACTS);
@@ -224,6 +230,7 @@ try {
   check(similar.length > 0 && !similar.includes(productId), 'product page shows similar items (not itself)', `${similar.length} items`);
   const simReasons = await shelfReasons('shelf-similar');
   check(simReasons.length > 0, 'similar items carry reasons', simReasons.slice(0, 2).join(' | '));
+  await checkProductShelves(page, check, productId);
 
   // Cart: frequently bought together.
   await page.click(tid('add-to-cart'));
@@ -232,6 +239,7 @@ try {
   await page.waitForSelector(tid('cart-list'));
   const together = await shelfIds('shelf-bought-together');
   check(together.length > 0 && !together.includes(productId), 'cart shows frequently-bought-together items', `${together.length} items`);
+  await checkCartShelves(page, check, [productId]);
   const cartTypes = await page.locator(tid('history-item')).evaluateAll((els) => els.map((e) => e.dataset.type));
   check(cartTypes.includes('cart'), 'the add-to-cart event is in the history');
   await page.screenshot({ path: path.join(ARTIFACTS, 'storefront-cart.png'), fullPage: false });
