@@ -220,6 +220,11 @@ struct EvalArgs {
     /// Random seed of the sampled protocol (and of BPR tuning, with --baselines).
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Negatives per test case under the sampled protocol, drawn from the items the user
+    /// never interacted with before the target (100: SASRec's paper; 99: the S3-Rec
+    /// release's "target against 99").
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    negatives: u32,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
@@ -977,7 +982,8 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
     };
     let mut all: Vec<&dyn Ranker> = vec![&model_ranker, &deep_ranker, &dot_ranker];
     all.extend(boxed.iter().map(|b| b.as_ref()));
-    let mut protocols = Vec::new();
+    let mut protocols: Vec<(&str, Protocol)> = Vec::new();
+    let sampled_title;
     if a.protocol != ProtocolArg::Sampled {
         protocols.push((
             "full ranking",
@@ -987,10 +993,11 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
         ));
     }
     if a.protocol != ProtocolArg::Full {
+        sampled_title = format!("sampled ({} negatives)", a.negatives);
         protocols.push((
-            "sampled (100 negatives)",
+            &sampled_title,
             Protocol::Sampled {
-                negatives: 100,
+                negatives: a.negatives as usize,
                 seed: a.seed,
             },
         ));

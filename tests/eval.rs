@@ -173,6 +173,45 @@ fn sampled_protocol_draws_unseen_negatives_deterministically() {
     close(m.get("HR@1").unwrap(), 1.0, "HR@1");
 }
 
+/// The S3-Rec release's protocol, the target against 99 negatives, on a catalogue where
+/// exactly 99 items are unseen (so every one is drawn): two of them score above the
+/// target, so it ranks 3rd of 100.
+#[test]
+fn sampled_protocol_with_99_negatives_by_hand() {
+    let c = EvalCase {
+        user: 0,
+        history: (0..50).map(|i| ev(i, 0.0)).collect(),
+        target: 60,
+        now: 0.0,
+    };
+    let negs = sample_negatives(&c, 150, 99, 1);
+    let mut sorted = negs.clone();
+    sorted.sort_unstable();
+    let unseen: Vec<u32> = (50..150).filter(|&i| i != 60).collect();
+    assert_eq!(sorted, unseen, "all 99 unseen items, nothing seen");
+    let mut scores = vec![0.0; 150];
+    scores[60] = 0.5;
+    scores[100] = 1.0;
+    scores[101] = 2.0;
+    // Seen items may score anything: they are never candidates.
+    scores[7] = 9.0;
+    let m = evaluate(
+        &Fixed(scores),
+        &[c],
+        150,
+        Protocol::Sampled {
+            negatives: 99,
+            seed: 1,
+        },
+        &EvalOptions::default(),
+    );
+    close(m.mean_candidates, 100.0, "candidates");
+    close(m.get("HR@1").unwrap(), 0.0, "HR@1");
+    close(m.get("HR@5").unwrap(), 1.0, "HR@5");
+    close(m.get("NDCG@10").unwrap(), 0.5, "NDCG@10 = 1/log2(3 + 1)");
+    close(m.get("MRR").unwrap(), 1.0 / 3.0, "MRR");
+}
+
 #[test]
 fn leave_last_out_and_time_split() {
     let seqs = vec![
