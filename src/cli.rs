@@ -677,6 +677,13 @@ fn train_kinds(
         Model::new(plan.config.clone(), prep.feats.table.clone(), a.seed)
             .context("building the model")
     };
+    if let Some(w) = a
+        .kind_weight_grid
+        .iter()
+        .find(|w| !(w.is_finite() && (0.0..=1.0).contains(*w)))
+    {
+        bail!("--kind-weight-grid: {w} is not a weight in [0, 1]");
+    }
     if in_training.len() <= 1 {
         let mut model = fresh()?;
         let report = train_deep(&mut model, split, &plan.tcfg, valid, n_items);
@@ -686,13 +693,6 @@ fn train_kinds(
             trials: Vec::new(),
         };
         return Ok((model, report, choice));
-    }
-    if let Some(w) = a
-        .kind_weight_grid
-        .iter()
-        .find(|w| !(w.is_finite() && (0.0..=1.0).contains(*w)))
-    {
-        bail!("--kind-weight-grid: {w} is not a weight in [0, 1]");
     }
     eprintln!(
         "event kinds in training: {}; validation and test targets: {}; weight of the other kinds' targets chosen on validation among {:?}",
