@@ -256,6 +256,7 @@ fn check_dataset(result: Result<(Dataset, IngestReport), data::DataError>) {
         metrics: Value::Null,
         quantization: Quantization::F32,
         content_hash: String::new(),
+        trained_kinds: None,
     };
     if let Err(e) = validate_metadata(&metadata) {
         panic!("ingest returned a catalog the weight format refuses: {e}");

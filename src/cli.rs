@@ -29,6 +29,7 @@ use vitrine::recommend::search::attach_index;
 use vitrine::recommend::{score, Reason, RecommendOptions, Recommender};
 use vitrine::rng::SplitMix64;
 use vitrine::train::blend::{self, BlendGrid};
+use vitrine::train::kinds::{self as kinds, KindChoice, SplitRule};
 use vitrine::train::{self, TrainConfig};
 
 mod search;
@@ -196,6 +197,10 @@ struct TrainArgs {
     /// test; for quick experiments).
     #[arg(long)]
     max_users: Option<usize>,
+    /// On a log with several event kinds: the loss weights tried for targets that are not
+    /// of the target kind (purchase), each in [0, 1]; the best on validation is kept.
+    #[arg(long, value_delimiter = ',', default_values_t = kinds::DEFAULT_GRID)]
+    kind_weight_grid: Vec<f32>,
 }
 
 #[derive(Args)]
@@ -395,15 +400,19 @@ fn load_data(a: &DataArgs) -> Result<Dataset> {
     Ok(ds)
 }
 
+/// The split of the dataset; validation and test targets are of the log's target kind
+/// (purchase when it has purchases; a one-kind log splits as it always did; see
+/// [`kinds`]).
 fn make_split(ds: &Dataset, a: &DataArgs) -> Split {
-    match a.split {
-        SplitArg::LeaveLastOut => eval::leave_last_out(&ds.sequences),
-        SplitArg::Time => {
+    let target = target_kind_of(ds);
+    let rule = match a.split {
+        SplitArg::LeaveLastOut => SplitRule::LeaveLastOut,
+        SplitArg::Time => SplitRule::Time {
             // The last 10% of the time span's events are held out (validation, then test).
-            let cutoff = eval::cutoff_quantile(&ds.sequences, 0.9).unwrap_or(f64::INFINITY);
-            eval::time_split(&ds.sequences, cutoff)
-        }
-    }
+            cutoff: eval::cutoff_quantile(&ds.sequences, 0.9).unwrap_or(f64::INFINITY),
+        },
+    };
+    kinds::split(&ds.sequences, rule, target)
 }
 
 /// Popularity counts over the training sequences (the browser's empty-history fallback).
@@ -592,14 +601,15 @@ struct Prepared {
 
 fn cmd_train(a: TrainArgs) -> Result<()> {
     let t0 = Instant::now();
-    let Prepared { ds, feats, split } = prepare_training_data(&a)?;
-    let n_items = ds.items.len();
-    let plan = train_plan(&a, n_items, &feats);
-    let mut model =
-        Model::new(plan.config, feats.table.clone(), a.seed).context("building the model")?;
+    let prep = prepare_training_data(&a)?;
+    let n_items = prep.ds.items.len();
+    let plan = train_plan(&a, n_items, &prep.feats);
     // Validation: NDCG@10 on (a sample of) the validation cases, full ranking.
-    let valid: Vec<EvalCase> = sample_cases(&split.valid, 1500, a.seed);
-    let report = train_deep(&mut model, &split, &plan.tcfg, &valid, n_items);
+    let valid: Vec<EvalCase> = sample_cases(&prep.split.valid, 1500, a.seed);
+    let (mut model, report, kind_choice) = train_kinds(&a, &plan, &prep, &valid)?;
+    let Prepared { ds, feats, split } = prep;
+    model.set_trained_kinds(&report.trained_kinds);
+    print_kinds(&model, &kind_choice);
     let knn = (!plan.no_baselines).then(|| tune_knn_logged(&split, n_items));
     tune_memory_blend(&mut model, &split, knn.as_ref(), &valid, n_items);
     let curve_path = write_curve(&a.artifacts, &report)?;
@@ -625,7 +635,11 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
         "best_epoch": report.best_epoch,
         "examples_per_sec": report.examples_per_sec,
         "cold_items": report.cold_items,
-        "config": plan.tcfg,
+        "kinds": kinds_json(&report, &kind_choice),
+        "config": TrainConfig {
+            kind_weights: kind_choice.weights,
+            ..plan.tcfg.clone()
+        },
         "seconds": t0.elapsed().as_secs_f64(),
     });
     let mut wf = model.to_weight_file(
@@ -654,6 +668,123 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
         t0.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Trains the deep part: once with every kind weight 1 when the training sequences hold
+/// one event kind; else once per weight of `--kind-weight-grid`, keeping the best on
+/// validation ([`kinds::search_kind_weights`]). Returns the model, its report and the
+/// weights chosen.
+fn train_kinds(
+    a: &TrainArgs,
+    plan: &TrainPlan,
+    prep: &Prepared,
+    valid: &[EvalCase],
+) -> Result<(Model, train::TrainReport, KindChoice)> {
+    let (split, n_items) = (&prep.split, prep.ds.items.len());
+    let target = target_kind_of(&prep.ds);
+    let in_training = kinds::kinds_in(&split.train);
+    let fresh = || {
+        Model::new(plan.config.clone(), prep.feats.table.clone(), a.seed)
+            .context("building the model")
+    };
+    if let Some(w) = a
+        .kind_weight_grid
+        .iter()
+        .find(|w| !(w.is_finite() && (0.0..=1.0).contains(*w)))
+    {
+        bail!("--kind-weight-grid: {w} is not a weight in [0, 1]");
+    }
+    if in_training.len() <= 1 {
+        let mut model = fresh()?;
+        let report = train_deep(&mut model, split, &plan.tcfg, valid, n_items);
+        let choice = KindChoice {
+            target,
+            weights: plan.tcfg.kind_weights,
+            trials: Vec::new(),
+        };
+        return Ok((model, report, choice));
+    }
+    eprintln!(
+        "event kinds in training: {}; validation and test targets: {}; weight of the other kinds' targets chosen on validation among {:?}",
+        kind_names(&in_training),
+        kind_name(target),
+        a.kind_weight_grid
+    );
+    let mut train_one = |weights: [f32; 3]| -> Result<_> {
+        let tcfg = TrainConfig {
+            kind_weights: weights,
+            ..plan.tcfg.clone()
+        };
+        let mut model = fresh()?;
+        let report = train_deep(&mut model, split, &tcfg, valid, n_items);
+        eprintln!(
+            "  kind weights view {} cart {} purchase {}: val NDCG@10 {:.4} (epoch {})",
+            weights[0], weights[1], weights[2], report.best_val_ndcg10, report.best_epoch
+        );
+        Ok((model, report))
+    };
+    kinds::search_kind_weights(&a.kind_weight_grid, target, &mut train_one)?
+        .context("--kind-weight-grid is empty")
+}
+
+/// The kind validation and test targets are drawn from (purchase when the log has any).
+fn target_kind_of(ds: &Dataset) -> EventKind {
+    kinds::target_kind(&kinds::kinds_in(&ds.sequences))
+}
+
+/// A kind's lowercase name.
+fn kind_name(k: EventKind) -> String {
+    format!("{k:?}").to_lowercase()
+}
+
+/// Kinds' names, comma-separated.
+fn kind_names(ks: &[EventKind]) -> String {
+    ks.iter()
+        .map(|&k| kind_name(k))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Prints the kinds the model was trained on, the weights kept and what each untrained
+/// kind reads.
+fn print_kinds(model: &Model, choice: &KindChoice) {
+    let w = &choice.weights;
+    eprintln!(
+        "event kinds: trained {}; targets {}; kind weights view {} cart {} purchase {}{}",
+        kind_names(model.trained_kinds.as_deref().unwrap_or(&[])),
+        kind_name(choice.target),
+        w[0],
+        w[1],
+        w[2],
+        if choice.trials.is_empty() {
+            String::new()
+        } else {
+            " (chosen on validation)".into()
+        }
+    );
+    for (k, r) in model.kind_map().mapped() {
+        eprintln!(
+            "  {} never occurred in training: it reads the {} row",
+            kind_name(k),
+            kind_name(r)
+        );
+    }
+}
+
+/// The kind section of the weight file's training metadata.
+fn kinds_json(report: &train::TrainReport, choice: &KindChoice) -> serde_json::Value {
+    let by_kind = |w: &[f32; 3]| {
+        EventKind::ALL
+            .iter()
+            .map(|&k| (kind_name(k), serde_json::json!(w[k.index()])))
+            .collect::<serde_json::Map<_, _>>()
+    };
+    serde_json::json!({
+        "trained": report.trained_kinds,
+        "target": choice.target,
+        "weights": by_kind(&choice.weights),
+        "grid": choice.trials,
+    })
 }
 
 /// Loads the data, applies `--max-users`, builds the item features and the split, and
@@ -921,9 +1052,41 @@ fn cmd_inspect(path: &Path) -> Result<()> {
         println!("  {name:<28} {:?}", t.shape);
     }
     println!("{} tensors, {params} values", wf.tensors.len());
-    Model::from_weights(&wf).context("building the model")?;
+    let model = Model::from_weights(&wf).context("building the model")?;
     println!("model builds: ok");
+    println!("{}", kinds_summary(&model));
+    if let Some(w) = m.training.get("kinds").and_then(|k| k.get("weights")) {
+        println!(
+            "target weights by kind (training): {}",
+            serde_json::to_string(w)?
+        );
+    }
     Ok(())
+}
+
+/// One line: the trained event kinds and the row each untrained kind reads (`vitrine
+/// inspect`; the same facts as the browser's `modelInfo().kinds`).
+fn kinds_summary(model: &Model) -> String {
+    let map = model.kind_map();
+    let Some(trained) = &map.trained else {
+        return "event kinds: trained kinds not recorded (a file from before the field): every kind reads its own row, as stored".into();
+    };
+    let mapped = map.mapped();
+    if mapped.is_empty() {
+        return format!(
+            "event kinds: trained {}; each reads its own row",
+            kind_names(trained)
+        );
+    }
+    let reads: Vec<String> = mapped
+        .iter()
+        .map(|&(k, r)| format!("{} reads {}", kind_name(k), kind_name(r)))
+        .collect();
+    format!(
+        "event kinds: trained {}; untrained: {}",
+        kind_names(trained),
+        reads.join(", ")
+    )
 }
 
 /// Full-ranking NDCG@10 of the model on validation cases.

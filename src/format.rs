@@ -12,6 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::ModelConfig;
+use crate::history::EventKind;
 
 /// Format version written by this build.
 pub const FORMAT_VERSION: u32 = 1;
@@ -86,6 +87,13 @@ pub struct Metadata {
     pub quantization: Quantization,
     /// SHA-256 (hex) of the tensor data section; checked on load.
     pub content_hash: String,
+    /// The event kinds whose `user.kind` row was trained (they occurred as encoder inputs
+    /// in training), in funnel order. `None` (the field absent, as in files written
+    /// before it existed): not recorded, and every kind reads its own row as before. The
+    /// runtime maps each kind not listed to the closest listed one
+    /// (`crate::model::kinds`). When present: at least one kind, none twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trained_kinds: Option<Vec<EventKind>>,
 }
 
 /// A parsed weight file.
@@ -235,6 +243,9 @@ pub enum FormatError {
         /// Catalog index of the second.
         second: usize,
     },
+    /// `trained_kinds` is present but empty, or names a kind twice.
+    #[error("trained_kinds is invalid: {0}")]
+    BadTrainedKinds(String),
     /// An item's category index is not an index into `categories`.
     #[error(
         "item {item} has category index {category}, but there are only {categories} categories"
@@ -754,8 +765,22 @@ fn parse_metadata(text: &str) -> Result<Metadata, FormatError> {
 
 /// The catalog rules shared by reader, writer and loader (the one catalog check of the
 /// crate): every catalog column has `model.n_items` entries, ids are unique, category
-/// indices are in range, prices are finite and non-negative, `added` dates finite.
+/// indices are in range, prices are finite and non-negative, `added` dates finite; and
+/// `trained_kinds`, when present, lists at least one kind and none twice.
 pub fn validate_metadata(m: &Metadata) -> Result<(), FormatError> {
+    if let Some(kinds) = &m.trained_kinds {
+        if kinds.is_empty() {
+            return Err(FormatError::BadTrainedKinds("no kind listed".into()));
+        }
+        for (i, k) in kinds.iter().enumerate() {
+            if kinds[..i].contains(k) {
+                return Err(FormatError::BadTrainedKinds(format!(
+                    "{} listed twice",
+                    format!("{k:?}").to_lowercase()
+                )));
+            }
+        }
+    }
     let n = m.model.n_items;
     let items = &m.items;
     for (field, len) in [

@@ -98,3 +98,56 @@ fn split_minimums_name_what_is_short() {
     let e = leave_last_out(&narrow).check_minimums().unwrap_err();
     assert_eq!((e.found, e.min), (3, MIN_TRAIN_ITEMS));
 }
+
+/// A log of views and purchases: `vitrine train` runs its kind-weight grid, records the
+/// trained kinds and the grid in the weight file, and refuses a weight outside [0, 1].
+#[test]
+fn a_multi_kind_log_trains_with_a_weight_grid_and_records_its_kinds() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("user_id,item_id,timestamp,event_type\n");
+    for u in 0..30u32 {
+        for s in 0..4u32 {
+            let (a, t) = (
+                (u * 7 + s * 3) % 20,
+                1_300_000_000 + u * 100_000 + s * 86_400,
+            );
+            csv.push_str(&format!(
+                "u{u},I{a},{t},view\nu{u},I{},{},purchase\n",
+                a ^ 1,
+                t + 60
+            ));
+        }
+    }
+    std::fs::write(dir.path().join("events.csv"), csv).unwrap();
+    let args = |grid: &'static str| {
+        [
+            "train",
+            "--events",
+            "events.csv",
+            "--out",
+            "m.vitrine",
+            "--artifacts",
+            "art",
+            "--quick",
+            "--epochs",
+            "1",
+            "--kind-weight-grid",
+            grid,
+        ]
+    };
+    let (ok, err) = vitrine(&args("2"), dir.path());
+    assert!(!ok && err.contains("--kind-weight-grid: 2"), "{err}");
+    let (ok, err) = vitrine(&args("0,1"), dir.path());
+    assert!(ok, "training fails: {err}");
+    assert!(err.contains("chosen on validation"), "{err}");
+    let bytes = std::fs::read(dir.path().join("m.vitrine")).unwrap();
+    let meta = vitrine::format::peek_metadata(&bytes).unwrap();
+    assert_eq!(
+        meta.trained_kinds,
+        Some(vec![EventKind::View, EventKind::Purchase])
+    );
+    let kinds = &meta.training["kinds"];
+    assert_eq!(kinds["target"], "purchase");
+    assert_eq!(kinds["grid"].as_array().map(Vec::len), Some(2));
+    assert_eq!(kinds["weights"]["purchase"], 1.0);
+}

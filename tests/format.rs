@@ -62,6 +62,7 @@ fn metadata(n_items: usize) -> Metadata {
         metrics: json!({"hr@10": 0.25}),
         quantization: Quantization::F32,
         content_hash: String::new(),
+        trained_kinds: None,
     }
 }
 

@@ -3,18 +3,23 @@
 //! Rust type (the JSON the wasm API takes or returns), so a field renamed, added or
 //! removed on either side without the other fails here. (The typedefs are not generated:
 //! see the module docs of `vitrine::wasm::types`.)
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use serde_json::Value;
 use vitrine::history::{EventKind, HistoryInfo, HistoryLimits, ImportReport, UnknownItems};
+use vitrine::model::kinds::KindMap;
 use vitrine::recommend::page::PageRequest;
 use vitrine::recommend::search::{
     CategoryFacet, Correction, MatchedTerm, NoResults, PriceBandFacet, SearchFacets, SearchReason,
     SearchRequest, SearchResponse, SearchResult, TitleSpan,
 };
 use vitrine::recommend::{Boost, Filter, Promote, Reason, RecommendOptions, Recommendation};
-use vitrine::wasm::types::{BuildInfo, CatalogView, HistoryRow, RecordEvent, Stats};
+use vitrine::wasm::types::{
+    BuildInfo, CatalogView, HistoryRow, ModelInfo, ModelKinds, RecordEvent, Stats,
+};
 
 /// Top-level keys of `value` serialised to JSON.
 fn keys<T: Serialize>(value: &T) -> BTreeSet<String> {
@@ -80,6 +85,9 @@ fn rust_fields() -> BTreeMap<&'static str, BTreeSet<String>> {
         gpu: true,
         version: "0",
     };
+    let kinds = KindMap::new(Some(&[EventKind::Purchase]));
+    let file = common::fixtures::tiny_weight_file(3, 1);
+    let info = ModelInfo::new(&file.metadata, 10, &kinds);
     let mut out = BTreeMap::from([
         ("Reason", reasons.iter().flat_map(keys).collect()),
         ("Recommendation", keys(&recommendation)),
@@ -88,6 +96,8 @@ fn rust_fields() -> BTreeMap<&'static str, BTreeSet<String>> {
         ("HistoryEventIn", keys(&event)),
         ("Stats", keys(&Stats::default())),
         ("BuildInfo", keys(&build)),
+        ("ModelInfo", keys(&info)),
+        ("ModelKinds", keys(&ModelKinds::new(&kinds))),
         ("RecommendOptions", keys(&RecommendOptions::default())),
         ("Filter", keys(&Filter::default())),
         ("Boost", keys(&Boost::default())),

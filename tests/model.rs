@@ -46,6 +46,7 @@ fn trained(negatives: usize) -> (Vec<u8>, Vec<u8>, Vec<f32>) {
         patience: 5,
         clip: 1.0,
         weight_decay: 1e-4,
+        kind_weights: [1.0; 3],
     };
     // Epoch 2 validates best, so its parameters are restored at the end.
     let vals = [0.1, 0.3, 0.2];

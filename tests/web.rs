@@ -111,6 +111,8 @@ async fn loads_and_describes_the_model() {
     assert_eq!(info["sizeBytes"], json!(bytes.len()));
     assert_eq!(info["contentHash"], json!(file.metadata.content_hash));
     assert_eq!(info["dim"], json!(file.metadata.model.dim));
+    // The fixture records no trained kinds: every kind reads its own row.
+    assert_eq!(info["kinds"], json!({ "trained": null, "mapped": {} }));
     let cat: serde_json::Value = serde_wasm_bindgen::from_value(r.catalog().unwrap()).unwrap();
     assert_eq!(cat["ids"], json!(file.metadata.items.ids));
     assert_eq!(cat["titles"].as_array().unwrap().len(), N);

@@ -119,6 +119,12 @@ export async function importPackage(urls) {
  * @typedef {{ encodeMs: number, scoreMs: number, finishMs: number, totalMs: number,
  *             backend: string, historyLen: number, calls: number }} Stats
  * @typedef {{ simd: 'relaxed-simd'|'simd128', gpu: boolean, version: string }} BuildInfo
+ * @typedef {{ trained: ('view'|'cart'|'purchase')[]|null,
+ *             mapped: Object<string, string> }} ModelKinds
+ * @typedef {{ items: number, dim: number, mlpHidden: number[],
+ *             quantization: 'f32'|'f16'|'int8', contentHash: string, sizeBytes: number,
+ *             formatVersion: number, categories: number, metrics: object,
+ *             training: object, kinds: ModelKinds }} ModelInfo
  * @typedef {{ categories?: string[], excludeCategories?: string[],
  *             priceMin?: number|null, priceMax?: number|null, newOnly?: boolean }} Filter
  * @typedef {{ ids?: string[], category?: string|null, weight?: number }} Boost
@@ -358,7 +364,8 @@ export class Vitrine {
     this.nItems = impl.nItems;
     /** @type {string} localStorage key of the history */
     this.storageKey = impl.storageKey;
-    /** @type {object} model summary (items, dim, quantization, contentHash, sizeBytes, ...) */
+    /** @type {ModelInfo} model summary (items, dim, quantization, contentHash, sizeBytes,
+     *  the event kinds trained and what each untrained kind reads, ...) */
     this.modelInfo = impl.modelInfo;
     /** @type {Catalog} item ids, titles, categories, prices */
     this.catalog = impl.catalog;

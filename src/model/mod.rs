@@ -26,19 +26,22 @@
 //! `features.category`, `features.price`, `features.price_missing`,
 //! `features.token_offsets`, `features.tokens`, the optional transition memory
 //! (`memory.*`) and `stats.popularity`; the conversion is in `weights.rs`
-//! ([`Model::from_weights`], [`Model::to_weight_file`]).
+//! ([`Model::from_weights`], [`Model::to_weight_file`]). Event kinds absent from
+//! training read the row of the closest trained kind ([`kinds`]).
+pub mod kinds;
 pub mod layers;
 pub mod memory;
 pub mod params;
 mod weights;
 
 use crate::features::ItemFeatureTable;
-use crate::history::HistoryEvent;
+use crate::history::{EventKind, HistoryEvent};
 use crate::kernels::{HeadPlan, UserQuery};
 use crate::rng::SplitMix64;
+use kinds::KindMap;
 use layers::{causal_attention, dot, layer_norm, linear, relu, LnCache};
 use memory::Memory;
-use params::{flat, param_table, row, Block, ParamsRef};
+use params::{flat, flat_mut, param_table, row, Block, ParamsMut, ParamsRef};
 
 pub use crate::config::{ConfigError, ModelConfig};
 
@@ -221,6 +224,10 @@ pub struct Model {
     pub params: Vec<f32>,
     /// The "wide" part: item-to-item transition memory (see [`memory`]), if trained.
     pub memory: Option<Memory>,
+    /// The event kinds whose `user.kind` row was trained, in funnel order; `None` when not
+    /// recorded (a fresh model, or a file without the field). Set it with
+    /// [`Model::set_trained_kinds`], which also maps the untrained rows ([`kinds`]).
+    pub trained_kinds: Option<Vec<EventKind>>,
 }
 
 impl Model {
@@ -265,7 +272,32 @@ impl Model {
             features,
             params,
             memory: None,
+            trained_kinds: None,
         })
+    }
+
+    /// Records the kinds whose `user.kind` row was trained and copies, into the row of
+    /// every other kind, the row of the closest trained kind (see [`kinds`]). Rows of
+    /// trained kinds are left as they are, so histories of trained kinds score exactly as
+    /// before. An empty `trained` records nothing and changes nothing.
+    pub fn set_trained_kinds(&mut self, trained: &[EventKind]) {
+        if trained.is_empty() {
+            return;
+        }
+        let map = KindMap::new(Some(trained));
+        let d = self.config.dim;
+        let mut p = ParamsMut::view_mut(&self.config, &mut self.params);
+        let rows = flat_mut(&mut p.user.kind);
+        for (kind, reads) in map.mapped() {
+            let (src, dst) = (reads.index() * d, kind.index() * d);
+            rows.copy_within(src..src + d, dst);
+        }
+        self.trained_kinds = map.trained;
+    }
+
+    /// The trained kinds and the row each kind reads.
+    pub fn kind_map(&self) -> KindMap {
+        KindMap::new(self.trained_kinds.as_deref())
     }
 
     /// Typed views of the parameters (see [`params`]).

@@ -142,7 +142,10 @@ fn float_tensor(v: Vec<f32>) -> Tensor {
 }
 
 impl Model {
-    /// Builds the model from a validated weight file.
+    /// Builds the model from a validated weight file. When the metadata records the
+    /// trained event kinds, each untrained kind's `user.kind` row becomes a copy of the
+    /// closest trained kind's ([`super::kinds`]); without the record the rows are used as
+    /// stored.
     pub fn from_weights(file: &WeightFile) -> Result<Model, ModelError> {
         let config = file.metadata.model.clone();
         config.validate()?;
@@ -152,12 +155,17 @@ impl Model {
         check_features(&config, &features)?;
         let params = look.params(&config)?;
         let memory = look.memory(n)?;
-        Ok(Model {
+        let mut model = Model {
             config,
             features,
             params,
             memory,
-        })
+            trained_kinds: None,
+        };
+        if let Some(kinds) = &file.metadata.trained_kinds {
+            model.set_trained_kinds(kinds);
+        }
+        Ok(model)
     }
 
     /// The parameters and item-feature tensors, named as in the weight file.
@@ -198,8 +206,8 @@ impl Model {
     }
 
     /// A complete weight file for this model: its tensors, the catalog, category names,
-    /// a popularity prior (`stats.popularity`, one value per item) and free-form
-    /// feature/training/metrics JSON.
+    /// a popularity prior (`stats.popularity`, one value per item), free-form
+    /// feature/training/metrics JSON and the trained event kinds (when recorded).
     pub fn to_weight_file(
         &self,
         items: ItemCatalog,
@@ -222,6 +230,7 @@ impl Model {
                 metrics,
                 quantization: Quantization::F32,
                 content_hash: String::new(),
+                trained_kinds: self.trained_kinds.clone(),
             },
             tensors,
         }

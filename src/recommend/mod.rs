@@ -795,6 +795,7 @@ mod tests {
             metrics: serde_json::Value::Null,
             quantization: Quantization::F32,
             content_hash: String::new(),
+            trained_kinds: None,
         };
         let mut tensors = BTreeMap::new();
         tensors.insert(
@@ -810,6 +811,7 @@ mod tests {
             features: ItemFeatureTable::default(),
             params: Vec::new(),
             memory: None,
+            trained_kinds: None,
         };
         // Item i points along axis i % D with a little of axis (i + 1) % D.
         let mut v = vec![0.0; N * D];

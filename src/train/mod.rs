@@ -11,10 +11,18 @@
 //!   logits (`u·v + MLP`) over the target and `head_negatives` items sampled per batch,
 //!   which trains the MLP to correct the dot product.
 //!
+//! Each position's terms are weighted by the kind of its target event,
+//! `w_t = kind_weights[k_{t+1}]` ([`TrainConfig::kind_weights`]; all 1 by default), and
+//! each term is a weighted mean over the batch: `L = Σ_t w_t ℓ_t / Σ_t w_t` (the head term
+//! over its positions likewise). Every event, whatever its kind, is an encoder input; a
+//! weight 0 only removes that kind's targets. On a log of several kinds, `vitrine train`
+//! chooses the weights on validation ([`kinds`]).
+//!
 //! Batches are split into a fixed number of chunks whose gradients are summed in order,
 //! so results do not depend on the number of threads.
 pub mod backprop;
 pub mod blend;
+pub mod kinds;
 
 use std::io::Write;
 use std::time::Instant;
@@ -22,7 +30,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::history::HistoryEvent;
+use crate::history::{EventKind, HistoryEvent};
 use crate::model::layers::{axpy, dot, linear, softmax_xent};
 use crate::model::params::{flat, flat_mut, param_table, ParamsMut};
 use crate::model::{Dropout, Model};
@@ -54,6 +62,16 @@ pub struct TrainConfig {
     pub clip: f32,
     /// L2 weight decay on the dense weights (not embeddings, norms or biases).
     pub weight_decay: f32,
+    /// Loss weight of a position by the kind of its target event, indexed by
+    /// [`EventKind::index`] (view, cart, purchase); finite and non-negative, 0 drops
+    /// that kind's targets (its events stay inputs). Default: all 1.
+    #[serde(default = "unit_kind_weights")]
+    pub kind_weights: [f32; 3],
+}
+
+/// Every kind's target counts 1 ([`TrainConfig::kind_weights`]'s default).
+fn unit_kind_weights() -> [f32; 3] {
+    [1.0; 3]
 }
 
 impl Default for TrainConfig {
@@ -70,6 +88,7 @@ impl Default for TrainConfig {
             patience: 3,
             clip: 5.0,
             weight_decay: 0.0,
+            kind_weights: unit_kind_weights(),
         }
     }
 }
@@ -115,6 +134,10 @@ pub struct TrainReport {
     pub examples_per_sec: f64,
     /// Items whose ID embedding was zeroed because they have no training interaction.
     pub cold_items: usize,
+    /// The event kinds that were encoder inputs (their `user.kind` row trained), in
+    /// funnel order ([`input_kinds`]). The caller records them on the model
+    /// ([`Model::set_trained_kinds`]) before writing the weight file.
+    pub trained_kinds: Vec<EventKind>,
 }
 
 const CHUNKS: usize = 8;
@@ -193,9 +216,18 @@ struct BatchCtx<'a> {
     head_negs: &'a [u32],
     head_negs_v: &'a [f32],
     head_negs_part: &'a [f32],
+    /// `1 / Σ w_t` over the batch's positions (dot-product term).
     scale_dot: f32,
+    /// `1 / Σ w_t` over the batch's head positions.
     scale_head: f32,
     cfg: &'a TrainConfig,
+}
+
+impl BatchCtx<'_> {
+    /// The loss weight of a target of this kind.
+    fn weight(&self, kind: EventKind) -> f32 {
+        self.cfg.kind_weights[kind.index()]
+    }
 }
 
 /// Forward and backward pass of one training window: the dot-product loss at every
@@ -212,23 +244,24 @@ fn run_window(
     let seq = &ctx.sequences[w.seq];
     let (input, _) = model.seq_input(&seq[..w.end - 1]);
     let len = input.len();
-    let targets: Vec<u32> = seq[w.end - len..w.end].iter().map(|e| e.item).collect();
+    let targets = &seq[w.end - len..w.end];
     let (y, cache) = model.encode_sequence(ctx.v, &input, Some(drop));
     let mut dy = vec![0.0; len * model.config.dim];
     let mut loss = 0.0f64;
-    dot_loss(ctx, &y, &targets, &mut dy, dv, &mut loss);
-    head_loss(ctx, &y, &targets, grads, &mut dy, dv, &mut loss);
+    dot_loss(ctx, &y, targets, &mut dy, dv, &mut loss);
+    head_loss(ctx, &y, targets, grads, &mut dy, dv, &mut loss);
     encoder_backward(model, &cache, &dy, grads, dv);
     loss
 }
 
 /// The dot-product loss of a window's hidden states `y` `[L × d]`: softmax cross-entropy
 /// of `y_t · v_j` over the catalog (or the target and the sampled candidates) at every
-/// position, added to `loss`; its gradients go to `dy` and `dv`.
+/// position, weighted by the target's kind, added to `loss`; its gradients go to `dy`
+/// and `dv`.
 fn dot_loss(
     ctx: &BatchCtx<'_>,
     y: &[f32],
-    targets: &[u32],
+    targets: &[HistoryEvent],
     dy: &mut [f32],
     dv: &mut [f32],
     loss: &mut f64,
@@ -242,17 +275,22 @@ fn dot_loss(
     };
     let mut logits = vec![0.0; nc];
     let mut grad = vec![0.0; nc];
-    for (t, &target) in targets.iter().enumerate() {
+    for (t, ev) in targets.iter().enumerate() {
+        let w = ctx.weight(ev.kind);
+        if w == 0.0 {
+            continue;
+        }
+        let scale = ctx.scale_dot * w;
         let yt = &y[t * d..(t + 1) * d];
-        let target = target as usize;
+        let target = ev.item as usize;
         let tgt_idx = dot_logits(ctx, yt, target, &mut logits);
-        *loss += (softmax_xent(&logits, tgt_idx, &mut grad) * ctx.scale_dot) as f64;
+        *loss += (softmax_xent(&logits, tgt_idx, &mut grad) * scale) as f64;
         let dyt = &mut dy[t * d..(t + 1) * d];
         for (j, &g) in grad.iter().enumerate() {
             if g == 0.0 {
                 continue;
             }
-            let g = g * ctx.scale_dot;
+            let g = g * scale;
             let item = if full {
                 j
             } else if j == 0 {
@@ -289,12 +327,13 @@ fn dot_logits(ctx: &BatchCtx<'_>, yt: &[f32], target: usize, logits: &mut [f32])
 }
 
 /// The head loss at a window's last `head_positions` positions: softmax cross-entropy of
-/// the full head's logits over the target (slot 0) and the batch's head negatives, added
-/// to `loss`; head gradients go to `grads`, the rest to `dy` and `dv`.
+/// the full head's logits over the target (slot 0) and the batch's head negatives,
+/// weighted by the target's kind, added to `loss`; head gradients go to `grads`, the rest
+/// to `dy` and `dv`.
 fn head_loss(
     ctx: &BatchCtx<'_>,
     y: &[f32],
-    targets: &[u32],
+    targets: &[HistoryEvent],
     grads: &mut Grads,
     dy: &mut [f32],
     dv: &mut [f32],
@@ -312,7 +351,12 @@ fn head_loss(
     part[h..].copy_from_slice(ctx.head_negs_part);
     let mut hgrad = vec![0.0; c];
     for t in len.saturating_sub(ctx.cfg.head_positions)..len {
-        let target = targets[t] as usize;
+        let w = ctx.weight(targets[t].kind);
+        if w == 0.0 {
+            continue;
+        }
+        let scale = ctx.scale_head * w;
+        let target = targets[t].item as usize;
         let yt = y[t * d..(t + 1) * d].to_vec();
         cand[..d].copy_from_slice(&ctx.v[target * d..(target + 1) * d]);
         let tp = linear(&cand[..d], w1v, b1, 1, d, h);
@@ -323,8 +367,8 @@ fn head_loss(
                 lg[j + 1] = f32::NEG_INFINITY;
             }
         }
-        *loss += (softmax_xent(&lg, 0, &mut hgrad) * ctx.scale_head) as f64;
-        hgrad.iter_mut().for_each(|g| *g *= ctx.scale_head);
+        *loss += (softmax_xent(&lg, 0, &mut hgrad) * scale) as f64;
+        hgrad.iter_mut().for_each(|g| *g *= scale);
         let (du, mut dcand, dpart) = head_backward(model, &yt, &cand, c, &hc, &hgrad, grads);
         item_part_backward(model, &cand, c, &dpart, grads, &mut dcand);
         axpy(1.0, &du, &mut dy[t * d..(t + 1) * d]);
@@ -383,6 +427,7 @@ pub fn train(
         best_val_ndcg10: f64::NEG_INFINITY,
         examples_per_sec: 0.0,
         cold_items: 0,
+        trained_kinds: input_kinds(sequences, model.config.n_items),
     };
     let mut stop = EarlyStop {
         best: model.params.clone(),
@@ -417,6 +462,24 @@ pub fn train(
     };
     report.cold_items = zero_cold_items(model, sequences);
     report
+}
+
+/// The event kinds the encoder reads as inputs while training on `sequences`: the kinds
+/// of every event but the last of each sequence that trains (at least 2 events, every
+/// item in the catalog), in funnel order. Only these kinds' `user.kind` rows receive
+/// gradients.
+pub fn input_kinds(sequences: &[Vec<HistoryEvent>], n_items: usize) -> Vec<EventKind> {
+    let mut seen = [false; 3];
+    for &s in &trainable_users(sequences, n_items) {
+        let seq = &sequences[s];
+        for e in &seq[..seq.len() - 1] {
+            seen[e.kind.index()] = true;
+        }
+    }
+    EventKind::ALL
+        .into_iter()
+        .filter(|k| seen[k.index()])
+        .collect()
 }
 
 /// Indices of the sequences that train: at least 2 events, every item in the catalog.
@@ -610,7 +673,7 @@ impl Trainer<'_> {
             .map(|w| (w.end - 1).min(model.config.max_len))
             .collect();
         let n_pos: usize = lens.iter().sum();
-        let n_head: usize = lens.iter().map(|&l| l.min(cfg.head_positions)).sum();
+        let (w_dot, w_head) = self.target_weights(batch, &lens);
         let ctx = BatchCtx {
             model,
             sequences: self.sequences,
@@ -619,8 +682,8 @@ impl Trainer<'_> {
             head_negs: &s.head_negs,
             head_negs_v: &s.head_negs_v,
             head_negs_part: &s.head_negs_part,
-            scale_dot: 1.0 / n_pos.max(1) as f32,
-            scale_head: 1.0 / n_head.max(1) as f32,
+            scale_dot: inverse(w_dot),
+            scale_head: inverse(w_head),
             cfg,
         };
         let (mut grads, dv, loss) = batch_gradients(&ctx, batch, drop_seed)?;
@@ -633,6 +696,36 @@ impl Trainer<'_> {
             self.adam.step(model, &grads, cfg, lr);
         }
         Some((loss, n_pos))
+    }
+}
+
+/// `1 / w`, or 0 for a batch without weighted targets.
+fn inverse(w: f32) -> f32 {
+    if w > 0.0 {
+        1.0 / w
+    } else {
+        0.0
+    }
+}
+
+impl Trainer<'_> {
+    /// The summed target weights `Σ w_t` of a batch's positions and of its head positions
+    /// (`lens`: each window's positions). With every weight 1 they are the position
+    /// counts, exactly (sums of ones in `f32`).
+    fn target_weights(&self, batch: &[Window], lens: &[usize]) -> (f32, f32) {
+        let kw = &self.cfg.kind_weights;
+        let (mut all, mut head) = (0f32, 0f32);
+        for (w, &len) in batch.iter().zip(lens) {
+            let targets = &self.sequences[w.seq][w.end - len..w.end];
+            for (t, e) in targets.iter().enumerate() {
+                let x = kw[e.kind.index()];
+                all += x;
+                if t >= len.saturating_sub(self.cfg.head_positions) {
+                    head += x;
+                }
+            }
+        }
+        (all, head)
     }
 }
 
@@ -865,6 +958,7 @@ mod tests {
             best_val_ndcg10: 0.0,
             examples_per_sec: 0.0,
             cold_items: 0,
+            trained_kinds: Vec::new(),
         }
     }
 

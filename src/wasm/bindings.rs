@@ -11,7 +11,7 @@ use super::env::{hooks, now_ms, unix_now};
 use super::js_options::{self, parse_options, OptionsError};
 use super::storage::{bounded_string, HistoryStorage, NotMemoryStorage, MAX_LEGACY_KEYS};
 use super::types::{
-    BackendOption, BuildInfo, CatalogView, HistoryRow, LoadOptions, Stats, StorageOption,
+    BackendOption, BuildInfo, CatalogView, HistoryRow, LoadOptions, ModelInfo, Stats, StorageOption,
 };
 use crate::history::{
     HistoryLimits, HistoryStore, ImportReport, StoredEvent, MAX_BYTES_CEILING, MAX_EVENTS_CEILING,
@@ -127,23 +127,15 @@ impl WasmRecommender {
     }
 
     /// Summary of the model: `{ items, dim, mlpHidden, quantization, contentHash, sizeBytes,
-    /// formatVersion, categories, metrics, training }`.
+    /// formatVersion, categories, metrics, training, kinds: { trained, mapped } }`
+    /// (`ModelInfo`; `kinds.trained` is `null` for a file that does not record them).
     #[wasm_bindgen(js_name = modelInfo)]
     pub fn model_info(&self) -> Result<JsValue, JsError> {
-        let m = &self.engine.metadata;
-        let info = serde_json::json!({
-            "items": self.engine.n_items(),
-            "dim": m.model.dim,
-            "mlpHidden": m.model.mlp_hidden,
-            "quantization": m.quantization,
-            "contentHash": m.content_hash,
-            "sizeBytes": self.size_bytes,
-            "formatVersion": m.format_version,
-            "categories": m.categories.len(),
-            "metrics": m.metrics,
-            "training": m.training,
-        });
-        to_js(&info)
+        let kinds = self.engine.model.kind_map();
+        let info = ModelInfo::new(&self.engine.metadata, self.size_bytes, &kinds);
+        let value = serde_json::to_value(&info)
+            .map_err(|e| JsError::new(&format!("internal: cannot convert result: {e}")))?;
+        to_js(&value)
     }
 
     /// The catalog for display: `{ ids, titles, categories (name per item), prices (number

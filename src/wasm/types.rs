@@ -3,9 +3,13 @@
 //! [`crate::history::HistoryLimits`]): serde structs whose field names are the JavaScript
 //! ones. Compiled natively too, so `tests/js_types.rs` can check `www/vitrine.js`'s JSDoc
 //! typedefs against them (a field renamed here without the typedef fails that test).
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
+use crate::format::{Metadata, Quantization};
 use crate::history::{EventKind, HistoryLimits};
+use crate::model::kinds::KindMap;
 
 /// Scoring backend requested at load (`options.backend`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,4 +126,73 @@ pub struct BuildInfo {
     pub gpu: bool,
     /// The crate version.
     pub version: &'static str,
+}
+
+/// The model summary (`modelInfo()`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelInfo<'a> {
+    /// Catalog items.
+    pub items: usize,
+    /// Embedding width.
+    pub dim: usize,
+    /// The scoring MLP's hidden widths.
+    pub mlp_hidden: &'a [usize],
+    /// How the file stores float tensors.
+    pub quantization: Quantization,
+    /// SHA-256 of the file's data section.
+    pub content_hash: &'a str,
+    /// The file's size in bytes.
+    pub size_bytes: usize,
+    /// The weight-format version.
+    pub format_version: u32,
+    /// Number of categories.
+    pub categories: usize,
+    /// Evaluation metrics (free-form JSON from the trainer).
+    pub metrics: &'a serde_json::Value,
+    /// Training summary (free-form JSON from the trainer).
+    pub training: &'a serde_json::Value,
+    /// Which event kinds were trained and what the others read.
+    pub kinds: ModelKinds,
+}
+
+impl<'a> ModelInfo<'a> {
+    /// The summary of a loaded file: its metadata, its size and the model's kind map.
+    pub fn new(m: &'a Metadata, size_bytes: usize, kinds: &KindMap) -> ModelInfo<'a> {
+        ModelInfo {
+            items: m.model.n_items,
+            dim: m.model.dim,
+            mlp_hidden: &m.model.mlp_hidden,
+            quantization: m.quantization,
+            content_hash: &m.content_hash,
+            size_bytes,
+            format_version: m.format_version,
+            categories: m.categories.len(),
+            metrics: &m.metrics,
+            training: &m.training,
+            kinds: ModelKinds::new(kinds),
+        }
+    }
+}
+
+/// The event kinds the model was trained on (`modelInfo().kinds`; see
+/// [`crate::model::kinds`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelKinds {
+    /// The trained kinds, in funnel order; `null` when the file does not record them
+    /// (every kind then reads its own row, as stored).
+    pub trained: Option<Vec<EventKind>>,
+    /// Each untrained kind → the trained kind whose row it reads (`{}` when every kind
+    /// was trained or the file does not say).
+    pub mapped: BTreeMap<EventKind, EventKind>,
+}
+
+impl ModelKinds {
+    /// The kinds of a model's [`KindMap`].
+    pub fn new(map: &KindMap) -> ModelKinds {
+        ModelKinds {
+            trained: map.trained.clone(),
+            mapped: map.mapped().into_iter().collect(),
+        }
+    }
 }
