@@ -482,7 +482,7 @@ export class Vitrine {
     return this._call('importHistory', json);
   }
 
-  /** @returns {Promise<Stats>} timings of the last recommend() */
+  /** @returns {Promise<Stats>} timings of the last recommend() or page() (a page: summed over its shelves) */
   stats() {
     return this._call('stats');
   }

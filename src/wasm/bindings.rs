@@ -232,9 +232,12 @@ impl WasmRecommender {
         let stored = self.storage.read(unix_now()).entries();
         let (history, _unknown) = self.engine.resolve_history(&stored);
         let (prepared, mut state) = self.engine.prepare_page(&history, &req).map_err(js_err)?;
+        let encode_ms = now_ms() - t0;
         let mut cache = PageCache::default();
         let mut shelves = Vec::with_capacity(prepared.len());
+        let (mut score_ms, mut finish_ms) = (0.0, 0.0);
         for p in &prepared {
+            let t1 = now_ms();
             if let (Some(q), None) = (&p.query, cache.get(p)) {
                 let logits = self
                     .scorer
@@ -243,14 +246,21 @@ impl WasmRecommender {
                     .map_err(js_err)?;
                 cache.put(p, logits);
             }
+            let t2 = now_ms();
             let shelf = self
                 .engine
                 .finish_page(p, cache.get(p).unwrap_or(&[]), state.shown());
             state.add(&shelf);
             shelves.push(shelf);
+            score_ms += t2 - t1;
+            finish_ms += now_ms() - t2;
         }
         {
+            // The page's totals over its shelves.
             let mut s = self.stats.borrow_mut();
+            s.encode_ms = encode_ms;
+            s.score_ms = score_ms;
+            s.finish_ms = finish_ms;
             s.total_ms = now_ms() - t0;
             s.backend = self.backend();
             s.history_len = history.len();
@@ -330,7 +340,8 @@ impl WasmRecommender {
         to_js(&self.import_str(&json).map_err(js_err)?)
     }
 
-    /// Timings of the last `recommend()`: `{ encodeMs, scoreMs, finishMs, totalMs,
+    /// Timings of the last `recommend()` or `page()` (a page: summed over its shelves):
+    /// `{ encodeMs, scoreMs, finishMs, totalMs,
     /// backend, historyLen, calls }`.
     pub fn stats(&self) -> Result<JsValue, JsError> {
         to_js(&*self.stats.borrow())
