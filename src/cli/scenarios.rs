@@ -151,6 +151,9 @@ fn cold_part(
     rec: Option<&Recommender>,
 ) -> Result<ColdResult> {
     let n_items = feats.table.len();
+    if !(a.holdout > 0.0 && a.holdout < 1.0) {
+        bail!("--holdout must be in (0, 1), got {}", a.holdout);
+    }
     let held = choose_held_out(n_items, a.holdout, a.seed);
     let cs = cold_split(split, &held, n_items);
     eprintln!(
