@@ -1,6 +1,6 @@
 //! Subcommands of the `vitrine` CLI: `train`, `eval`, `recommend`, `search`,
-//! `search-eval` ([`search`]), `inspect`, `quantize`, `bench`, `synth`. Errors are
-//! `anyhow` here and only here.
+//! `search-eval` ([`search`]), `scenario-eval` ([`scenarios`]), `inspect`, `quantize`,
+//! `bench`, `synth`. Errors are `anyhow` here and only here.
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
@@ -32,6 +32,7 @@ use vitrine::train::blend::{self, BlendGrid};
 use vitrine::train::kinds::{self as kinds, KindChoice, SplitRule};
 use vitrine::train::{self, TrainConfig};
 
+mod scenarios;
 mod search;
 
 /// Default dataset shipped in the repository.
@@ -60,6 +61,9 @@ enum Command {
     Search(search::SearchArgs),
     /// Offline quality of search: held-out purchases as queries (MRR, HR@10, NDCG@10).
     SearchEval(search::SearchEvalArgs),
+    /// Scenario evaluation: cold-start items, cross-category, the diversity curve
+    /// (writes artifacts/scenarios.md, .json and diversity-curve.svg).
+    ScenarioEval(scenarios::ScenarioArgs),
     /// Print a weight file's tensors and metadata.
     Inspect {
         /// The weight file.
@@ -313,6 +317,7 @@ pub fn run() -> Result<()> {
         Command::Recommend(a) => cmd_recommend(a),
         Command::Search(a) => search::cmd_search(a),
         Command::SearchEval(a) => search::cmd_search_eval(a),
+        Command::ScenarioEval(a) => scenarios::cmd_scenario_eval(a),
         Command::Inspect { model } => cmd_inspect(&model),
         Command::Quantize { model, to, out } => cmd_quantize(&model, to.into(), &out),
         Command::Bench(a) => cmd_bench(a),

@@ -18,6 +18,8 @@
 //! - [`search`]: on-device product search (BM25, typo tolerance, facets).
 //! - [`train`]: backward passes, Adam and the training loop (native).
 //! - [`eval`] and [`baselines`]: metrics, protocols, splits and the baselines (native).
+//! - [`scenarios`]: the storefront scenarios — cold-start items, cross-category,
+//!   diversity — evaluated through the real pipeline (native).
 #![warn(missing_docs)]
 
 pub mod config;
@@ -36,6 +38,8 @@ pub mod baselines;
 pub mod data;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod eval;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod scenarios;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod train;
 
