@@ -9,10 +9,14 @@
 //!    ([`top_k`], the one order of [`crate::kernels::topk`]: NaN last, ties by the lower
 //!    index). With diversity `δ > 0` ([`diversify`]): from the pool of the top
 //!    `max(r, DIVERSITY_POOL)`, greedily take the item maximising
-//!    `z_i − δ · unit · taken(category(i))`, where `taken` counts the items already placed
-//!    (promoted ones included) per category and `unit = 1.001 · spread + 10⁻³`, `spread`
-//!    being the range of the pool's finite logits; so `δ = 1` never repeats a category
-//!    while another still has candidates. Ties: higher raw logit, then lower index.
+//!    `z_i − w(δ) · taken(category(i))`, where `taken` counts the items already placed
+//!    (promoted ones included) per category and
+//!    `w(δ) = δ / (1 − δ) · (spread + 10⁻³)`, `spread` being the range of the finite
+//!    logits among the pool's best `4r` (the items a top-`r` list competes with, not the
+//!    whole pool: a catalogue-wide range made `δ = 0.25` act like `δ = 1`). So `δ = 0.5`
+//!    lets a category repeat only when its next item beats the others by that range
+//!    times the repeats, and `δ = 1` (`w = ∞`) never repeats a category while another
+//!    still has candidates. Ties: higher raw logit, then lower index.
 use std::collections::HashMap;
 
 use super::{Recommender, DIVERSITY_POOL};
@@ -81,8 +85,8 @@ pub fn rank(
 }
 
 /// Greedy category diversification over `pool` (sorted best first): `k` items, each step
-/// taking the item maximising `logit − diversity × unit × counts[category]` (see the
-/// module docs). `counts` holds the items already placed per category.
+/// taking the item maximising `logit − w(diversity) × counts[category]` (see the module
+/// docs). `counts` holds the items already placed per category.
 pub fn diversify(
     pool: &[u32],
     logit: &[f32],
@@ -91,15 +95,21 @@ pub fn diversify(
     mut counts: HashMap<u32, usize>,
     category: impl Fn(u32) -> u32,
 ) -> Vec<u32> {
-    let finite = pool
-        .iter()
+    let finite = (pool.iter().take(k.saturating_mul(4)))
         .map(|&i| logit[i as usize])
         .filter(|x| x.is_finite());
     let (lo, hi) = finite.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), x| {
         (lo.min(x), hi.max(x))
     });
     let spread = if hi >= lo { hi - lo } else { 0.0 };
-    let unit = spread * 1.001 + 1e-3;
+    // δ = 1: the penalty is infinite, i.e. fewer items taken from a category always wins
+    // (compared first), then the raw logit.
+    let strict = diversity >= 1.0;
+    let weight = if strict {
+        0.0
+    } else {
+        diversity / (1.0 - diversity) * (spread + 1e-3)
+    };
     // Per category, its candidates best first, categories in first-seen order.
     let mut order: Vec<u32> = Vec::new();
     let mut groups: HashMap<u32, Vec<u32>> = HashMap::new();
@@ -123,7 +133,7 @@ pub fn diversify(
             };
             let raw = logit[i as usize];
             let taken = counts.get(&c).copied().unwrap_or(0) as f32;
-            let adj = raw - diversity * unit * taken;
+            let adj = if strict { -taken } else { raw - weight * taken };
             let better = match best {
                 None => true,
                 Some((ba, br, bi, _)) => adj
