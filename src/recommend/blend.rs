@@ -8,13 +8,18 @@
 //! boost_i = Σ_b w_b · [i ∈ ids_b  or  category(i) = category_b]     (each boost once per item)
 //! z_i     = clean(clean(base_i) + boost_i + β · new_i)               β = newItemsBoost
 //! z_i    += memory_i(h)                                              (personal requests only)
+//! z_i    += α · E_i(B)                                               (a basket B, with a basket section)
 //! score_i = sigmoid(z_i)
 //! ```
 //!
 //! where `clean(x)` maps NaN to `-inf` (ranked last) and `-0.0` to `+0.0` (so ties are
-//! ties), and `memory_i(h)` is the model's transition-memory term over the encoder's
-//! input ([`super::score::add_memory`]). The sums run in exactly this order (boosts in
-//! request order, the memory term last), which fixes the bits of every score.
+//! ties), `memory_i(h)` is the model's transition-memory term over the encoder's
+//! input ([`super::score::add_memory`]) and `α · E_i(B)` the co-purchase evidence of the
+//! basket's items from the weight file's `basket.*` section
+//! ([`crate::basket::Basket::add_to`]; added only where `E_i > 0`, so items never bought
+//! with a basket item keep the model's logit and rank below the ones the evidence
+//! lifts). The sums run in exactly this order (boosts in request order, the memory term,
+//! then the evidence), which fixes the bits of every score.
 use super::{RecommendError, Recommender};
 
 /// A boost with its ids and category resolved to catalog indices.
