@@ -31,11 +31,13 @@
 //! file holds counts only.
 //!
 //! # Evidence of a basket
-//! For a basket `B` (distinct items, each counted once):
+//! For a basket `B = (b_0, …, b_{m−1})` (distinct items in the order they were added,
+//! oldest first; a repeated item keeps its first place), the item added `k` places
+//! before the last one weighs `w_k = δ^k` (`δ ∈ (0, 1]` tuned; `δ = 1` weighs all alike):
 //!
 //! ```text
-//! E_i = Σ_{b ∈ B} s(b → i)      (aggregation "sum")
-//! E_i = max_{b ∈ B} s(b → i)    (aggregation "max")
+//! E_i = Σ_j w_{m−1−j} · s(b_j → i)      (aggregation "sum")
+//! E_i = max_j w_{m−1−j} · s(b_j → i)    (aggregation "max")
 //! ```
 //!
 //! with `s(b → i) = 0` when `i` is not in `b`'s list. `E_i > 0` exactly when some basket
@@ -64,7 +66,9 @@ pub const ITEMS_TENSOR: &str = "basket.items";
 pub const ORDERS_TENSOR: &str = "basket.orders";
 /// Orders holding each item, `c_i` (`I32`, `[n_items]`).
 pub const ITEM_ORDERS_TENSOR: &str = "basket.item_orders";
-/// `[β, λ, α, aggregation]` (`F32`, `[4]`; aggregation 0 = sum, 1 = max).
+/// `[β, λ, α, aggregation, δ]` (`F32`, `[5]`; aggregation 0 = sum, 1 = max).
+pub const PARAMS_LEN: usize = 5;
+/// See [`PARAMS_LEN`].
 pub const PARAMS_TENSOR: &str = "basket.params";
 /// Every tensor of the section (all or none must be present).
 pub const TENSORS: [&str; 5] = [
@@ -107,6 +111,8 @@ pub struct BasketParams {
     pub alpha: f32,
     /// Sum or max over the basket.
     pub aggregate: Aggregate,
+    /// Per-place decay `δ ∈ (0, 1]` of older basket items' weight.
+    pub decay: f32,
 }
 
 impl Default for BasketParams {
@@ -116,13 +122,20 @@ impl Default for BasketParams {
             shrink: 10.0,
             alpha: 1.0,
             aggregate: Aggregate::Sum,
+            decay: 1.0,
         }
     }
 }
 
 impl BasketParams {
-    /// Checks the ranges (`β ∈ [0, 1]`, `λ` and `α` in `[0, MAX_PARAM]`).
+    /// Checks the ranges (`β ∈ [0, 1]`, `λ` and `α` in `[0, MAX_PARAM]`, `δ ∈ (0, 1]`).
     pub fn validate(&self) -> Result<(), BasketError> {
+        if !(self.decay > 0.0 && self.decay <= 1.0) {
+            return Err(BasketError::BadParam {
+                name: "decay",
+                value: self.decay,
+            });
+        }
         let ranges = [
             ("beta", self.beta, 1.0),
             ("shrink", self.shrink, MAX_PARAM),
@@ -137,25 +150,33 @@ impl BasketParams {
     }
 
     fn to_vec(self) -> Vec<f32> {
-        vec![self.beta, self.shrink, self.alpha, self.aggregate.code()]
+        vec![
+            self.beta,
+            self.shrink,
+            self.alpha,
+            self.aggregate.code(),
+            self.decay,
+        ]
     }
 
+    /// From `basket.params` (`v.len() == PARAMS_LEN`).
     fn from_slice(v: &[f32]) -> Result<BasketParams, BasketError> {
-        let aggregate = match v[3] {
-            x if x == 0.0 => Aggregate::Sum,
-            x if x == 1.0 => Aggregate::Max,
-            value => {
-                return Err(BasketError::BadParam {
-                    name: "aggregation",
-                    value,
-                })
-            }
+        let aggregate = if v[3] == Aggregate::Sum.code() {
+            Aggregate::Sum
+        } else if v[3] == Aggregate::Max.code() {
+            Aggregate::Max
+        } else {
+            return Err(BasketError::BadParam {
+                name: "aggregation",
+                value: v[3],
+            });
         };
         let p = BasketParams {
             beta: v[0],
             shrink: v[1],
             alpha: v[2],
             aggregate,
+            decay: v[4],
         };
         p.validate()?;
         Ok(p)
@@ -226,7 +247,7 @@ pub enum BasketError {
         reason: String,
     },
     /// A parameter is out of range: `β ∈ [0, 1]`, `λ` and `α` finite in
-    /// `[0, MAX_PARAM]`, the aggregation 0 (sum) or 1 (max).
+    /// `[0, MAX_PARAM]`, the aggregation 0 (sum) or 1 (max), `δ ∈ (0, 1]`.
     #[error("basket.params: {name} = {value} is out of range")]
     BadParam {
         /// The parameter.
@@ -447,10 +468,10 @@ impl Basket {
                 expected: "F32",
             });
         };
-        if t.shape != [4] || p.len() != 4 {
+        if t.shape != [PARAMS_LEN] || p.len() != PARAMS_LEN {
             return Err(BasketError::WrongShape {
                 tensor: PARAMS_TENSOR,
-                expected: 4,
+                expected: PARAMS_LEN,
                 found: t.shape.clone(),
             });
         }
@@ -476,7 +497,7 @@ impl Basket {
         m.insert(
             PARAMS_TENSOR.to_string(),
             Tensor {
-                shape: vec![4],
+                shape: vec![PARAMS_LEN],
                 data: TensorData::F32(self.params.to_vec()),
             },
         );
@@ -491,7 +512,7 @@ impl Basket {
     /// The section's size in the weight file's data section, bytes (every tensor is
     /// 4 bytes an element).
     pub fn size_bytes(&self) -> usize {
-        4 * (self.offsets.len() + 2 * self.items.len() + self.item_orders.len() + 4)
+        4 * (self.offsets.len() + 2 * self.items.len() + self.item_orders.len() + PARAMS_LEN)
     }
 
     /// Number of catalogue items covered.
@@ -555,13 +576,20 @@ impl Basket {
         self.entry(b, i).map(|e| self.scores[e])
     }
 
-    /// The basket's distinct items inside the catalogue, in first-seen order.
-    fn distinct(&self, basket: &[u32]) -> Vec<u32> {
-        let mut out: Vec<u32> = Vec::with_capacity(basket.len());
+    /// The basket's distinct items inside the catalogue, in first-seen order, each with
+    /// its weight `δ^k` (`k` places before the last).
+    fn weighted(&self, basket: &[u32]) -> Vec<(u32, f32)> {
+        let mut items: Vec<u32> = Vec::with_capacity(basket.len());
         for &b in basket {
-            if (b as usize) < self.n_items() && !out.contains(&b) {
-                out.push(b);
+            if (b as usize) < self.n_items() && !items.contains(&b) {
+                items.push(b);
             }
+        }
+        let mut w = 1.0f32;
+        let mut out = vec![(0, 0.0); items.len()];
+        for (slot, &b) in out.iter_mut().rev().zip(items.iter().rev()) {
+            *slot = (b, w);
+            w *= self.params.decay;
         }
         out
     }
@@ -570,12 +598,12 @@ impl Basket {
     /// Basket items outside the catalogue, and repeats, are skipped.
     pub fn evidence(&self, basket: &[u32], out: &mut [f32]) {
         out.fill(0.0);
-        for b in self.distinct(basket) {
+        for (b, w) in self.weighted(basket) {
             for (i, _, s) in self.neighbours(b as usize) {
                 if let Some(e) = out.get_mut(i as usize) {
                     *e = match self.params.aggregate {
-                        Aggregate::Sum => *e + s,
-                        Aggregate::Max => e.max(s),
+                        Aggregate::Sum => *e + w * s,
+                        Aggregate::Max => e.max(w * s),
                     };
                 }
             }
@@ -598,15 +626,15 @@ impl Basket {
         }
     }
 
-    /// The evidence behind item `i`: the basket item `b` with the largest `s(b → i)`
-    /// (the first in basket order on ties) and `c_bi`; `None` when no basket item was
-    /// bought with `i` (no co-purchase to claim).
+    /// The evidence behind item `i`: the basket item `b` with the largest weighted
+    /// `w_b · s(b → i)` (the first in basket order on ties) and `c_bi`; `None` when no
+    /// basket item was bought with `i` (no co-purchase to claim).
     pub fn support(&self, basket: &[u32], i: usize) -> Option<(u32, u32)> {
         let i = u32::try_from(i).ok()?;
         let mut best: Option<(u32, u32, f32)> = None;
-        for b in self.distinct(basket) {
+        for (b, w) in self.weighted(basket) {
             if let Some(e) = self.entry(b as usize, i) {
-                let s = self.scores[e];
+                let s = w * self.scores[e];
                 if best.is_none_or(|(_, _, bs)| s > bs) {
                     best = Some((b, self.orders[e], s));
                 }
@@ -633,6 +661,7 @@ mod tests {
                 shrink: 0.0,
                 alpha: 2.0,
                 aggregate: Aggregate::Sum,
+                decay: 1.0,
             },
         )
         .unwrap()
@@ -665,6 +694,13 @@ mod tests {
         b.params.aggregate = Aggregate::Max;
         b.evidence(&[0, 1], &mut e);
         assert_eq!(e, vec![1.0, 0.75, 1.0 / 3.0, 0.0]);
+        // δ = ½: the first of two items weighs ½ (item 2: ½·0.25 + 1/3).
+        b.params.aggregate = Aggregate::Sum;
+        b.params.decay = 0.5;
+        b.evidence(&[0, 1], &mut e);
+        assert_eq!(e, vec![1.0, 0.375, 0.125 + 1.0 / 3.0, 0.0]);
+        b.evidence(&[1, 0], &mut e);
+        assert_eq!(e, vec![0.5, 0.75, 0.25 + 0.5 / 3.0, 0.0]);
         b.set_alpha(0.0).unwrap();
         let mut z = vec![1.0; 4];
         b.add_to(&[0, 1], &mut z);
@@ -686,7 +722,7 @@ mod tests {
         let b = small();
         let back = Basket::from_tensors(&b.tensors(), 4).unwrap().unwrap();
         assert_eq!(back, b);
-        assert_eq!(b.size_bytes(), 4 * (5 + 12 + 4 + 4));
+        assert_eq!(b.size_bytes(), 4 * (5 + 12 + 4 + 5));
         assert_eq!(Basket::from_tensors(&BTreeMap::new(), 4), Ok(None));
     }
 }

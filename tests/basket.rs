@@ -61,6 +61,7 @@ fn params(beta: f32, shrink: f32, aggregate: Aggregate) -> BasketParams {
         shrink,
         alpha: 1.0,
         aggregate,
+        decay: 1.0,
     }
 }
 
@@ -187,7 +188,7 @@ fn section_round_trips_and_old_files_load() {
     }
     let back = WeightFile::from_bytes(&file.to_bytes(Quantization::F32).unwrap()).unwrap();
     assert_eq!(Basket::from_weight_file(&back, 30), Ok(Some(b.clone())));
-    assert_eq!(b.size_bytes(), 4 * (31 + 2 * b.n_pairs() + 30 + 4));
+    assert_eq!(b.size_bytes(), 4 * (31 + 2 * b.n_pairs() + 30 + 5));
     // Without the section: loads, no basket model.
     let old = tiny_weight_file(30, 5);
     assert_eq!(Basket::from_weight_file(&old, 30), Ok(None));
@@ -216,7 +217,8 @@ fn load_err(file: WeightFile) -> BasketError {
 #[test]
 fn every_corrupt_section_is_its_typed_error() {
     type Corrupt = fn(&mut WeightFile);
-    let cases: Vec<(&str, Corrupt, fn(&BasketError) -> bool)> = vec![
+    type Expected = fn(&BasketError) -> bool;
+    let cases: Vec<(&str, Corrupt, Expected)> = vec![
         (
             "missing tensor",
             |f| {
@@ -326,8 +328,8 @@ fn every_corrupt_section_is_its_typed_error() {
                 f.tensors.insert(
                     PARAMS_TENSOR.into(),
                     Tensor {
-                        shape: vec![4],
-                        data: TensorData::I32(vec![0; 4]),
+                        shape: vec![5],
+                        data: TensorData::I32(vec![0; 5]),
                     },
                 );
             },
@@ -364,6 +366,33 @@ fn every_corrupt_section_is_its_typed_error() {
                     e,
                     BasketError::BadParam {
                         name: "aggregation",
+                        ..
+                    }
+                )
+            },
+        ),
+        (
+            "zero decay",
+            |f| set_param(f, 4, 0.0),
+            |e| matches!(e, BasketError::BadParam { name: "decay", .. }),
+        ),
+        (
+            "params of the wrong length",
+            |f| {
+                f.tensors.insert(
+                    PARAMS_TENSOR.into(),
+                    Tensor {
+                        shape: vec![4],
+                        data: TensorData::F32(vec![0.5, 1.0, 1.0, 0.0]),
+                    },
+                );
+            },
+            |e| {
+                matches!(
+                    e,
+                    BasketError::WrongShape {
+                        tensor: PARAMS_TENSOR,
+                        expected: 5,
                         ..
                     }
                 )
@@ -490,7 +519,7 @@ fn paired_orders() -> Vec<Vec<HistoryEvent>> {
             for k in 0..5 {
                 let a = rng.below(20) as u32;
                 let b = (a + 1 + rng.below(19) as u32) % 20;
-                let mut lines = vec![2 * a, 2 * a + 1, 2 * b, 2 * b + 1];
+                let mut lines = [2 * a, 2 * a + 1, 2 * b, 2 * b + 1];
                 for i in (1..lines.len()).rev() {
                     lines.swap(i, rng.below(i as u64 + 1) as usize);
                 }

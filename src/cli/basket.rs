@@ -80,11 +80,12 @@ pub(super) fn tune_basket_logged(
         Some(t) => {
             let p = t.basket.params();
             eprintln!(
-                "basket section: {} training orders, {} pairs kept (M = {}), {} bytes; beta {} shrink {} {:?}, blend alpha {} (valid NDCG@10 {:.4}; model alone {:.4}, co-occurrence alone {:.4}; {} cases)",
+                "basket section: {} training orders, {} pairs kept (M = {}), {} bytes; decay {} beta {} shrink {} {:?}, blend alpha {} (valid NDCG@10 {:.4}; model alone {:.4}, co-occurrence alone {:.4}; {} cases)",
                 t.n_orders,
                 t.basket.n_pairs(),
                 t.top_m.0,
                 t.basket.size_bytes(),
+                p.decay,
                 p.beta,
                 p.shrink,
                 p.aggregate,
@@ -278,11 +279,13 @@ fn report_markdown(
     );
     let _ = writeln!(
         md,
-        "\nTuned on validation baskets: (a) beta {}, shrink {}, {:?}, M = {}; (d) beta {}, shrink {}, {:?}, M = {}, alpha {}{}.",
+        "\nTuned on validation baskets: (a) decay {}, beta {}, shrink {}, {:?}, M = {}; (d) decay {}, beta {}, shrink {}, {:?}, M = {}, alpha {}{}.",
+        q.decay,
         q.beta,
         q.shrink,
         q.aggregate,
         tuning.top_m.1,
+        p.decay,
         p.beta,
         p.shrink,
         p.aggregate,

@@ -21,10 +21,11 @@
 //! ([`crate::eval::basket_cases`]). Coordinate search, two sweeps, one parameter at a
 //! time over [`GRID`]:
 //! 1. the co-occurrence ranker alone ([`BasketRanker`]: evidence first, items without
-//!    evidence below by `c_i`), over `β`, `λ`, aggregation and `M`;
+//!    evidence below by `c_i`), over `δ`, `β`, `λ`, aggregation and `M`;
 //! 2. the blend ([`BlendRanker`]: the model's logit with the basket as cart events, plus
-//!    the memory, `+ α·E_i`), over `α`, `β`, `λ`, aggregation and `M`, starting from
-//!    step 1's choice; the model's logits of every validation case are computed once.
+//!    the memory, `+ α·E_i`), over `α`, `δ`, `β`, `λ`, aggregation and `M`, starting
+//!    from step 1's choice; the model's logits of every validation case are computed
+//!    once.
 //!
 //! `M` is a size/quality trade: the smallest `M` of the grid whose validation NDCG@10
 //! is within [`M_TOLERANCE`] (relative) of the best one is kept. The shipped `α` is the
@@ -49,6 +50,7 @@ pub const MAX_CACHE_FLOATS: usize = 1 << 26;
 
 /// The tuning grid, per parameter in search order.
 pub const GRID: Grid = Grid {
+    decay: &[1.0, 0.8, 0.6, 0.4, 0.2, 0.1],
     beta: &[0.0, 0.25, 0.5, 0.75, 1.0],
     shrink: &[0.0, 1.0, 3.0, 10.0, 30.0, 100.0],
     top_m: &[10, 20, 30, 50, 100],
@@ -58,6 +60,8 @@ pub const GRID: Grid = Grid {
 /// Values tried per parameter by [`tune`].
 #[derive(Debug, Clone, Copy)]
 pub struct Grid {
+    /// Decays `δ` of older basket items' weight.
+    pub decay: &'static [f32],
     /// Exponents `β`.
     pub beta: &'static [f32],
     /// Shrinkages `λ`.
@@ -354,8 +358,8 @@ impl std::fmt::Display for Point {
         let p = &self.params;
         write!(
             f,
-            "beta={} shrink={} aggregate={:?} M={} alpha={}",
-            p.beta, p.shrink, p.aggregate, self.top_m, p.alpha
+            "decay={} beta={} shrink={} aggregate={:?} M={} alpha={}",
+            p.decay, p.beta, p.shrink, p.aggregate, self.top_m, p.alpha
         )
     }
 }
@@ -376,6 +380,15 @@ fn coordinate_search(
     for _sweep in 0..2 {
         for &coord in coords {
             let candidates: Vec<Point> = match coord {
+                "decay" => (grid.decay.iter())
+                    .map(|&v| Point {
+                        params: BasketParams {
+                            decay: v,
+                            ..best.params
+                        },
+                        ..best
+                    })
+                    .collect(),
                 "beta" => (grid.beta.iter())
                     .map(|&v| Point {
                         params: BasketParams {
@@ -493,7 +506,7 @@ pub fn tune(
         let b = counts.basket(p.params, p.top_m);
         ndcg10(&BasketRanker { basket: &b }, &valid, n_items)
     };
-    let coords = ["beta", "shrink", "aggregate", "top_m"];
+    let coords = ["decay", "beta", "shrink", "aggregate", "top_m"];
     let (alone, valid_alone) =
         coordinate_search(start, &coords, grid, &mut trials, "alone", &alone_score);
 
@@ -516,7 +529,7 @@ pub fn tune(
     };
     let valid_model = blend_score(zero);
     trials.push((format!("model alone {zero}"), valid_model));
-    let coords = ["alpha", "beta", "shrink", "aggregate", "top_m"];
+    let coords = ["alpha", "decay", "beta", "shrink", "aggregate", "top_m"];
     let (blend, valid_blend) =
         coordinate_search(alone, &coords, grid, &mut trials, "blend", &blend_score);
     let chosen = if valid_blend > valid_model {
