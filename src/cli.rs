@@ -1,7 +1,6 @@
 //! Subcommands of the `vitrine` CLI: `train`, `eval`, `recommend`, `search`,
 //! `search-eval` ([`search`]), `basket-eval` ([`basket`]), `inspect`, `quantize`, `bench`,
-//! `synth`. Errors are
-//! `anyhow` here and only here.
+//! `synth`. Errors are `anyhow` here and only here.
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;

@@ -245,9 +245,9 @@ pub fn leave_last_out(sequences: &[Vec<HistoryEvent>]) -> Split {
 }
 
 /// The basket of a case (its `history` and time `now`): the history's trailing events at
-/// `now`, the target's time (empty when the last event is earlier). In Online Retail every line of an invoice
-/// carries the invoice's time, so these are the other lines of the target's order that
-/// come before it in the file.
+/// `now`, the target's time (empty when the last event is earlier). In Online Retail
+/// every line of an invoice carries the invoice's time, so these are the other lines of
+/// the target's order that come before it in the file.
 pub fn basket_of(history: &[HistoryEvent], now: f64) -> &[HistoryEvent] {
     let start = history.len() - history.iter().rev().take_while(|e| e.at == now).count();
     &history[start..]

@@ -16,9 +16,9 @@
 //! ties), `memory_i(h)` is the model's transition-memory term over the encoder's
 //! input ([`super::score::add_memory`]) and `α · E_i(B)` the co-purchase evidence of the
 //! basket's items from the weight file's `basket.*` section
-//! ([`crate::basket::Basket::add_to`]; added only where `E_i > 0`, so items never bought
-//! with a basket item keep the model's logit and rank below the ones the evidence
-//! lifts). The sums run in exactly this order (boosts in request order, the memory term,
+//! ([`crate::basket::Basket::add_to`]; added only where `E_i > 0`: items never bought
+//! with a basket item keep the model's logit and order, the evidence lifts the others).
+//! The sums run in exactly this order (boosts in request order, the memory term,
 //! then the evidence), which fixes the bits of every score.
 use super::{RecommendError, Recommender};
 

@@ -2,9 +2,9 @@
 //!
 //! # Rule
 //! Reasons for item `i`, in this order: `promoted` (pinned by a promotion); for a
-//! basket, `bought-together` with the basket item `b` of largest pair score `s(b → i)`
-//! and its order count `c_bi` when the weight file's `basket.*` section holds the pair
-//! (evidence: [`crate::basket::Basket::support`]), else `similar` to the basket item `b`
+//! basket, `bought-together` with the basket item `b` of the largest evidence term
+//! `δ^k · s(b → i)` and its order count `c_bi` when the weight file's `basket.*` section
+//! holds the pair (evidence: [`crate::basket::Basket::support`]), else `similar` to the basket item `b`
 //! maximising `v_b · v_i` (the first on ties: a likeness, never a claimed co-purchase;
 //! files without the section always take this branch); `similar` to the context item;
 //! history events by attribution (below); `popular` when there was no signal at all;

@@ -464,8 +464,8 @@ fn coordinate_search(
 
 /// Tunes the section on `valid` (basket cases, [`crate::eval::basket_cases`] of the
 /// validation cases) from the orders of `train` (module docs). `progress(1)` is called
-/// per validation case of the model's pass over them (the first step). `None` when there is no
-/// validation basket case or no training order with two items.
+/// per validation case of the model's pass over them (the first step). `None` when there
+/// is no validation basket case or no training order with two items.
 pub fn tune(
     model: &Model,
     train: &[Vec<HistoryEvent>],
