@@ -1,6 +1,7 @@
 //! Subcommands of the `vitrine` CLI: `train`, `eval`, `recommend`, `search`,
-//! `search-eval` ([`search`]), `scenario-eval` ([`scenarios`]), `inspect`, `quantize`,
-//! `bench`, `synth`. Errors are `anyhow` here and only here.
+//! `search-eval` ([`search`]), `scenario-eval` ([`scenarios`]), `basket-eval`
+//! ([`basket`]), `inspect`, `quantize`, `bench`, `synth`. Errors are `anyhow` here and
+//! only here.
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
@@ -32,6 +33,7 @@ use vitrine::train::blend::{self, BlendGrid};
 use vitrine::train::kinds::{self as kinds, KindChoice, SplitRule};
 use vitrine::train::{self, TrainConfig};
 
+mod basket;
 mod scenarios;
 mod search;
 
@@ -64,6 +66,9 @@ enum Command {
     /// Scenario evaluation: cold-start items, cross-category, the diversity curve
     /// (writes artifacts/scenarios.md, .json and diversity-curve.svg).
     ScenarioEval(scenarios::ScenarioArgs),
+    /// "Frequently bought together" on held-out invoice lines: the basket section, the
+    /// model, a tuned item-kNN and their blend (writes artifacts/basket.md).
+    BasketEval(basket::BasketEvalArgs),
     /// Print a weight file's tensors and metadata.
     Inspect {
         /// The weight file.
@@ -318,6 +323,7 @@ pub fn run() -> Result<()> {
         Command::Search(a) => search::cmd_search(a),
         Command::SearchEval(a) => search::cmd_search_eval(a),
         Command::ScenarioEval(a) => scenarios::cmd_scenario_eval(a),
+        Command::BasketEval(a) => basket::cmd_basket_eval(a),
         Command::Inspect { model } => cmd_inspect(&model),
         Command::Quantize { model, to, out } => cmd_quantize(&model, to.into(), &out),
         Command::Bench(a) => cmd_bench(a),
@@ -617,6 +623,7 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
     print_kinds(&model, &kind_choice);
     let knn = (!plan.no_baselines).then(|| tune_knn_logged(&split, n_items));
     tune_memory_blend(&mut model, &split, knn.as_ref(), &valid, n_items);
+    let basket = basket::tune_basket_logged(&model, &split, n_items);
     let curve_path = write_curve(&a.artifacts, &report)?;
 
     // Test evaluation: model and tuned baselines.
@@ -655,6 +662,9 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
         training,
         serde_json::to_value(&metrics.json)?,
     );
+    if let Some(t) = &basket {
+        t.basket.write_into(&mut wf);
+    }
     let index_bytes = attach_index(&mut wf).context("building the search index")?;
     eprintln!(
         "search index: {index_bytes} bytes ({} titles and categories)",
@@ -1327,11 +1337,25 @@ fn reason_text(r: &Reason) -> String {
             weight * 100.0
         ),
         Reason::Similar { item, .. } => format!("similar to {item}"),
-        Reason::BoughtTogether { item, .. } => format!("bought with {item}"),
+        Reason::BoughtTogether { item, orders, .. } => {
+            format!(
+                "bought together with {item} in {orders} order{}",
+                plural(*orders)
+            )
+        }
         Reason::Popular => "popular".into(),
         Reason::Promoted => "promoted".into(),
         Reason::Boosted => "boosted".into(),
         Reason::New => "new".into(),
+    }
+}
+
+/// `"s"` unless `n` is 1.
+fn plural(n: u32) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
     }
 }
 

@@ -8,8 +8,9 @@
 //! - Splits: [`leave_last_out`] (per user, the SASRec/BERT4Rec protocol) and
 //!   [`time_split`] (one global time cutoff), both returning a [`Split`].
 //! - Protocols ([`Protocol`]): full ranking over the catalog (optionally excluding items
-//!   already in the history) and the sampled protocol (target vs 100 uniformly sampled
-//!   items the user has not interacted with).
+//!   already in the history), the sampled protocol (target vs 100 uniformly sampled
+//!   items the user has not interacted with) and basket requests (full ranking without
+//!   the basket's items; [`basket_cases`] builds them from held-out order lines).
 //! - [`evaluate`] computes a [`MetricReport`] in parallel (rayon; the result does not
 //!   depend on the number of threads), [`table`] prints reports as a markdown table and
 //!   [`dump_rankings`] writes per-case rankings as JSON lines so the metrics can be
@@ -40,7 +41,7 @@ use std::io::{self, Write};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::history::HistoryEvent;
+use crate::history::{EventKind, HistoryEvent};
 use crate::kernels::{topk, CpuKernel, HeadPlan};
 use crate::model::Model;
 use crate::recommend::score;
@@ -243,6 +244,45 @@ pub fn leave_last_out(sequences: &[Vec<HistoryEvent>]) -> Split {
     split
 }
 
+/// The basket of a case (its `history` and time `now`): the history's trailing events at
+/// `now`, the target's time (empty when the last event is earlier). In Online Retail
+/// every line of an invoice carries the invoice's time, so these are the other lines of
+/// the target's order that come before it in the file.
+pub fn basket_of(history: &[HistoryEvent], now: f64) -> &[HistoryEvent] {
+    let start = history.len() - history.iter().rev().take_while(|e| e.at == now).count();
+    &history[start..]
+}
+
+/// Basket requests from next-item cases ("frequently bought together"): the cases of
+/// `cases` whose target was bought in an order with other items (a non-empty
+/// [`basket_of`]), with those basket events read as cart events (as
+/// `recommend({ basket })` reads a basket); the history before the order is kept as it
+/// is. Rank them under [`Protocol::Basket`].
+///
+/// From [`leave_last_out`]'s test cases this is, per test user whose last line shares its
+/// invoice with other lines, the last line hidden and the rest of its invoice as the
+/// basket; from its validation cases, the second-to-last line hidden and the lines of its
+/// invoice before it. Neither hidden line is in [`Split::train`]; the two cases of a user
+/// often share an invoice, so tuning on validation sees the test invoice's other lines
+/// (as a basket and in training, like every model here) but never its hidden line.
+pub fn basket_cases(cases: &[EvalCase]) -> Vec<EvalCase> {
+    cases
+        .iter()
+        .filter_map(|c| {
+            let k = basket_of(&c.history, c.now).len();
+            if k == 0 {
+                return None;
+            }
+            let mut c = c.clone();
+            let n = c.history.len();
+            for e in &mut c.history[n - k..] {
+                e.kind = EventKind::Cart;
+            }
+            Some(c)
+        })
+        .collect()
+}
+
 /// The timestamp below which a fraction `q` (clamped to [0, 1]) of all events lie: the
 /// `q`-quantile of all event times. `None` when there are no events or `q` is NaN.
 pub fn cutoff_quantile(sequences: &[Vec<HistoryEvent>], q: f64) -> Option<f64> {
@@ -352,6 +392,11 @@ pub enum Protocol {
         /// Seed of the draw.
         seed: u64,
     },
+    /// Basket requests ("frequently bought together", [`basket_cases`]): rank the target
+    /// among all catalog items except the case's basket ([`basket_of`]: the history's
+    /// trailing events at the target's time, the rest of its order); earlier history
+    /// items stay candidates (repeat purchases are common).
+    Basket,
 }
 
 impl Protocol {
@@ -375,6 +420,7 @@ impl Protocol {
             Protocol::Sampled { negatives, seed } => {
                 format!("sampled: target vs {negatives} negatives (seed {seed})")
             }
+            Protocol::Basket => "full ranking, basket items excluded".to_string(),
         }
     }
 }
@@ -626,6 +672,19 @@ fn rank_case(
                     .collect()
             }
         }
+        Protocol::Basket => {
+            let mut keep = vec![true; n_items];
+            for e in basket_of(&case.history, case.now) {
+                if let Some(k) = keep.get_mut(e.item as usize) {
+                    *k = false;
+                }
+            }
+            keep[case.target as usize] = true;
+            (0..n_items as u32)
+                .filter(|&i| keep[i as usize])
+                .map(|i| (i, buf[i as usize]))
+                .collect()
+        }
         Protocol::Sampled { negatives, seed } => {
             let negs = sample_negatives(case, n_items, negatives, seed);
             std::iter::once(case.target)
@@ -752,7 +811,7 @@ pub struct DumpLine {
     pub target: u32,
     /// Time of the prediction.
     pub now: f64,
-    /// `full` or `sampled`.
+    /// `full`, `sampled` or `basket`.
     pub protocol: String,
     /// The target's rank under the pessimistic tie rule (see the module docs).
     pub rank: usize,
@@ -790,6 +849,7 @@ pub fn dump_rankings<W: Write>(
                 let cr = rank_case(ranker, case, n_items, &protocol, buf)?;
                 let (kind, listed) = match protocol {
                     Protocol::Full { .. } => ("full", cr.top(DUMP_TOP)),
+                    Protocol::Basket => ("basket", cr.top(DUMP_TOP)),
                     Protocol::Sampled { .. } => ("sampled", cr.candidates.clone()),
                 };
                 let finite = |s: f32| s.is_finite().then_some(s);

@@ -12,6 +12,8 @@
 //! - [`features`]: item content features (category, price, hashed title tokens).
 //! - [`history`]: the shopper's local history events and its limits.
 //! - [`model`]: the model definition and forward pass, shared by trainer and browser.
+//! - [`basket`]: "frequently bought together" from real orders (the weight file's
+//!   `basket.*` section), shared by trainer and browser.
 //! - [`kernels`]: the scoring head's compute paths (scalar reference, SIMD, native, GPU).
 //! - [`recommend`]: the recommendation engine behind `recommend()` (CLI and browser).
 //! - [`rng`]: the one deterministic generator (SplitMix64).
@@ -22,6 +24,7 @@
 //!   diversity — evaluated through the real pipeline (native).
 #![warn(missing_docs)]
 
+pub mod basket;
 pub mod config;
 pub mod features;
 pub mod format;

@@ -45,6 +45,7 @@ fn rust_fields() -> BTreeMap<&'static str, BTreeSet<String>> {
         Reason::BoughtTogether {
             item: "I1".into(),
             title: "T".into(),
+            orders: 3,
         },
         Reason::Popular,
         Reason::Promoted,

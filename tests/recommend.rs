@@ -875,8 +875,11 @@ fn page_errors_name_the_shelf() {
     assert!(e.contains("unknown field `dedupe`"), "{e}");
 }
 
+/// A file without a `basket.*` section: the basket is read as cart events (the model's
+/// ranking) and, with no order counts to show, no result claims a co-purchase: each is
+/// `similar` to its closest basket item.
 #[test]
-fn basket_gives_bought_together_items() {
+fn basket_without_a_section_ranks_by_the_model_and_claims_no_co_purchase() {
     let rec = recommender();
     let now = T0 + 500.0;
     let basket = [8usize, 33, 71];
@@ -902,12 +905,18 @@ fn basket_gives_bought_together_items() {
             .unwrap();
         assert_eq!(
             r.reasons[0],
-            Reason::BoughtTogether {
+            Reason::Similar {
                 item: id(best),
                 title: rec.catalog().titles[best].clone()
             }
         );
+        assert!(
+            !(r.reasons.iter()).any(|x| matches!(x, Reason::BoughtTogether { .. })),
+            "{:?}",
+            r.reasons
+        );
     }
+    assert!(rec.basket_model().is_none());
     let events: Vec<HistoryEvent> = basket
         .iter()
         .map(|&i| HistoryEvent {

@@ -111,7 +111,8 @@ export async function importPackage(urls) {
  * @typedef {'auto'|'webgpu'|'simd'|'scalar'} Backend
  * @typedef {{ item: string, type: 'view'|'cart'|'purchase', at?: number }} HistoryEventIn
  * @typedef {{ item: string, type: string, at: number, title: string|null }} HistoryRow
- * @typedef {{ kind: string, item?: string, title?: string, event?: string, weight?: number }} Reason
+ * @typedef {{ kind: string, item?: string, title?: string, event?: string, weight?: number,
+ *             orders?: number }} Reason
  * @typedef {{ item: string, index: number, title: string, category: string,
  *             price: number|null, score: number, reasons: Reason[] }} Recommendation
  * @typedef {{ ids: string[], titles: string[], categories: string[],

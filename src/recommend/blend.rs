@@ -8,20 +8,25 @@
 //! boost_i = Σ_b w_b · [i ∈ ids_b  or  category(i) = category_b]     (each boost once per item)
 //! z_i     = clean(clean(base_i) + boost_i + β · new_i)               β = newItemsBoost
 //! z_i    += memory_i(h)                                              (personal requests only)
+//! z_i    += α · E_i(B)                                               (a basket B, with a basket section)
 //! z_i    += λ · σ(z) · cos(v_c, v_i)                                 (context item c given)
 //! score_i = sigmoid(z_i)
 //! ```
 //!
 //! where `clean(x)` maps NaN to `-inf` (ranked last) and `-0.0` to `+0.0` (so ties are
-//! ties), and `memory_i(h)` is the model's transition-memory term over the encoder's
-//! input ([`super::score::add_memory`]). The context term ranks "similar items" by the
-//! context item first and the history second: `cos` is the cosine of the item vectors
-//! (0 when either is zero), `σ(z)` the standard deviation of the finite `z` before the
-//! term (the spread of the personal ranking, so the term's size does not depend on the
-//! model's logit scale) and `λ` = [`CONTEXT_WEIGHT`]: an item whose vector is close to
-//! the context item's gains up to `λ` standard deviations over an unrelated one. The
-//! sums run in exactly this order (boosts in
-//! request order, the memory term last), which fixes the bits of every score.
+//! ties), `memory_i(h)` is the model's transition-memory term over the encoder's
+//! input ([`super::score::add_memory`]) and `α · E_i(B)` the co-purchase evidence of the
+//! basket's items from the weight file's `basket.*` section
+//! ([`crate::basket::Basket::add_to`]; added only where `E_i > 0`: items never bought
+//! with a basket item keep the model's logit and order, the evidence lifts the others).
+//! The context term ranks "similar items" by the context item first and the history
+//! second: `cos` is the cosine of the item vectors (0 when either is zero), `σ(z)` the
+//! standard deviation of the finite `z` before the term (the spread of the personal
+//! ranking, so the term's size does not depend on the model's logit scale) and `λ` =
+//! [`CONTEXT_WEIGHT`]: an item whose vector is close to the context item's gains up to
+//! `λ` standard deviations over an unrelated one. The sums run in exactly this order
+//! (boosts in request order, the memory term, the evidence, the context term), which
+//! fixes the bits of every score.
 use super::{RecommendError, Recommender};
 
 /// `λ`: how many standard deviations of the personal ranking a cosine of 1 with the

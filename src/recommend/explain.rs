@@ -1,11 +1,15 @@
 //! Stage 4 of the pipeline: why each item is in the list.
 //!
 //! # Rule
-//! Reasons for item `i`, in this order: `promoted` (pinned by a promotion);
-//! `bought-together` with the basket item `b` maximising `v_b · v_i` (the first on ties);
-//! `similar` to the context item; history events by attribution (below); `popular` when
-//! there was no signal at all; then `boosted` (a positive total boost) and `new` (with a
-//! positive `newItemsBoost`). A list that would be empty says `popular`.
+//! Reasons for item `i`, in this order: `promoted` (pinned by a promotion); for a
+//! basket, `bought-together` with the basket item `b` of the largest evidence term
+//! `δ^k · s(b → i)` and its order count `c_bi` when the weight file's `basket.*` section
+//! holds the pair (evidence: [`crate::basket::Basket::support`]), else `similar` to the basket item `b`
+//! maximising `v_b · v_i` (the first on ties: a likeness, never a claimed co-purchase;
+//! files without the section always take this branch); `similar` to the context item;
+//! history events by attribution (below); `popular` when there was no signal at all;
+//! then `boosted` (a positive total boost) and `new` (with a positive `newItemsBoost`).
+//! A list that would be empty says `popular`.
 //!
 //! # Attribution
 //! With `a_j` the user vector's attention on encoded event `j` (NaN or negative → 0),
@@ -105,8 +109,15 @@ impl<'a> Explainer<'a> {
         if placement.promoted {
             reasons.push(Reason::Promoted);
         }
-        if let Some(b) = self.closest_basket_item(i) {
+        let evidence = (self.rec.basket_model()).and_then(|m| m.support(s.basket, i));
+        if let Some((b, orders)) = evidence {
             reasons.push(Reason::BoughtTogether {
+                item: self.rec.id(b as usize).to_string(),
+                title: self.rec.title(b as usize).to_string(),
+                orders,
+            });
+        } else if let Some(b) = self.closest_basket_item(i) {
+            reasons.push(Reason::Similar {
                 item: self.rec.id(b as usize).to_string(),
                 title: self.rec.title(b as usize).to_string(),
             });

@@ -16,8 +16,8 @@
 //! 1. [`eligibility`]: which items may appear (exclusions, seen items, category and
 //!    price filters);
 //! 2. [`blend`]: one logit per item (head or popularity logit, boosts, new-item boost,
-//!    then the transition-memory term, then the context item's similarity); score =
-//!    sigmoid(logit);
+//!    then the transition-memory term, for a basket its co-purchase evidence
+//!    ([`crate::basket`]), then the context item's similarity); score = sigmoid(logit);
 //! 3. [`rank`]: promoted items first, then the top of the ranking, re-ranked for
 //!    category diversity;
 //! 4. [`explain`]: the reasons of each item.
@@ -33,6 +33,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::basket::{Basket, BasketError};
 use crate::format::{
     validate_metadata, FormatError, ItemCatalog, Metadata, TensorData, WeightFile,
     SEARCH_INDEX_TENSOR,
@@ -88,6 +89,10 @@ pub enum RecommendError {
     /// hash, or structure; see `docs/search.md`).
     #[error("search index section: {0}")]
     SearchIndex(#[from] crate::search::SearchIndexError),
+    /// The weight file's `basket.*` section ("frequently bought together" order counts)
+    /// is present but corrupt (`docs/weight-format.md`, "The basket section").
+    #[error("basket section: {0}")]
+    Basket(#[from] BasketError),
     /// `search()` was called on a weight file without a `search.index` section (written
     /// before search existed, or by a trainer that skipped it): search is unavailable,
     /// recommendations still work.
@@ -219,19 +224,24 @@ pub enum Reason {
         /// Share of the contribution.
         weight: f32,
     },
-    /// Similar to the context item.
+    /// Similar to the context item, or (basket requests) to the basket item whose
+    /// vector is closest, when there is no co-purchase evidence for the item.
     Similar {
-        /// Context item id.
+        /// Context (or basket) item id.
         item: String,
         /// Its title.
         title: String,
     },
-    /// Often bought with an item in the basket.
+    /// Bought in the same order as a basket item in `orders` training orders (the
+    /// weight file's `basket.*` counts): the evidence, never a guess. A basket request
+    /// without such evidence for an item explains it with [`Reason::Similar`] instead.
     BoughtTogether {
         /// Basket item id.
         item: String,
         /// Its title.
         title: String,
+        /// Training orders that held both items (at least 1).
+        orders: u32,
     },
     /// Popular overall (the empty-history fallback says so).
     Popular,
@@ -285,6 +295,9 @@ pub struct Recommender {
     /// The product-search index (`search.index`) and its price facet, when the file
     /// has one.
     search_index: Option<search::Searchable>,
+    /// The "frequently bought together" order counts (`basket.*`), when the file has
+    /// them.
+    basket: Option<Basket>,
 }
 
 /// Largest `k` a call may ask for.
@@ -311,8 +324,11 @@ impl Recommender {
     /// vectors move into the scoring plan.
     pub fn from_weight_file(mut file: WeightFile) -> Result<Recommender, RecommendError> {
         let model = Model::from_weights(&file)?;
-        file.tensors
-            .retain(|name, _| name == POPULARITY_TENSOR || name == SEARCH_INDEX_TENSOR);
+        file.tensors.retain(|name, _| {
+            name == POPULARITY_TENSOR
+                || name == SEARCH_INDEX_TENSOR
+                || crate::basket::TENSORS.contains(&name.as_str())
+        });
         let plan = model.head_plan(model.item_vectors());
         Self::assemble(file, model, plan)
     }
@@ -339,6 +355,7 @@ impl Recommender {
         }
         let popularity = popularity_prior(&file, n)?;
         let search_index = search::load_index(&file, n)?;
+        let basket = Basket::from_weight_file(&file, n)?;
         let metadata = file.metadata;
         let search_index = search_index.map(|index| search::Searchable::new(index, &metadata));
         let index: HashMap<String, u32> = (metadata.items.ids.iter().enumerate())
@@ -366,7 +383,13 @@ impl Recommender {
             is_new,
             popularity_logit,
             search_index,
+            basket,
         })
+    }
+
+    /// The weight file's "frequently bought together" section, when it has one.
+    pub fn basket_model(&self) -> Option<&Basket> {
+        self.basket.as_ref()
     }
 
     /// Item vectors `[n × d]` (kept once, in the plan).
@@ -597,6 +620,9 @@ impl Recommender {
         let mut logit = blend::blend(base, &boost, |i| self.is_new(i), new_boost);
         if personal {
             score::add_memory(&self.model, &prepared.history, &mut logit);
+            if let Some(b) = &self.basket {
+                b.add_to(&r.basket, &mut logit);
+            }
         }
         if let Some(c) = r.context {
             blend::add_context_similarity(self, c, &mut logit);

@@ -21,6 +21,7 @@
 //! Batches are split into a fixed number of chunks whose gradients are summed in order,
 //! so results do not depend on the number of threads.
 pub mod backprop;
+pub mod basket;
 pub mod blend;
 pub mod kinds;
 
