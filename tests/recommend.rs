@@ -1469,3 +1469,35 @@ fn memory_term_is_added_after_the_boosts() {
         assert_eq!(r.score.to_bits(), sigmoid(want[r.index as usize]).to_bits());
     }
 }
+
+/// A product page records a view of the product, then asks for similar items: the
+/// product is named once ("similar to X"), never again as "because you viewed X".
+#[test]
+fn the_context_item_is_not_named_twice() {
+    let rec = recommender();
+    let mut h = history();
+    let c = 42; // viewed in the history
+    h.push(HistoryEvent {
+        item: c,
+        kind: EventKind::View,
+        at: T0 + 400.0,
+    });
+    let o = RecommendOptions {
+        k: 20,
+        context: Some(id(c as usize)),
+        ..RecommendOptions::default()
+    };
+    let recs = rec.recommend(&h, &o).unwrap();
+    let named_as_history = |r: &Recommendation| {
+        r.reasons
+            .iter()
+            .any(|x| matches!(x, Reason::History { item, .. } if *item == id(c as usize)))
+    };
+    assert!(recs.iter().all(|r| !named_as_history(r)));
+    // Without the context the same event is a reason for some of these items.
+    let plain = rec.recommend(&h, &opts(20)).unwrap();
+    assert!(
+        plain.iter().any(named_as_history),
+        "the fixture names item 42"
+    );
+}

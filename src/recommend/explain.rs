@@ -7,8 +7,10 @@
 //! holds the pair (evidence: [`crate::basket::Basket::support`]), else `similar` to the basket item `b`
 //! maximising `v_b · v_i` (the first on ties: a likeness, never a claimed co-purchase;
 //! files without the section always take this branch); `similar` to the context item;
-//! history events by attribution (below); `popular` when there was no signal at all;
-//! then `boosted` (a positive total boost) and `new` (with a positive `newItemsBoost`).
+//! history events by attribution (below), minus those naming an item already named by a
+//! `similar` or `bought-together` reason; `popular` when there was no signal at all;
+//! then `boosted` (a positive total boost) and `new` (with a positive `newItemsBoost`,
+//! or `filter.newOnly`).
 //! A list that would be empty says `popular`.
 //!
 //! # Attribution
@@ -130,7 +132,17 @@ impl<'a> Explainer<'a> {
         }
         if s.personal && s.n_real > 0 {
             let scenario = s.context.is_some() || !s.basket.is_empty();
-            reasons.extend(self.history_reasons(i, scenario));
+            // An item already named above (the context, a basket item) is not named
+            // again as a history event: "similar to X" says it.
+            let named = |id: &str| {
+                reasons.iter().any(|r| {
+                    matches!(r, Reason::Similar { item, .. } | Reason::BoughtTogether { item, .. } if item == id)
+                })
+            };
+            let history: Vec<Reason> = (self.history_reasons(i, scenario).into_iter())
+                .filter(|r| !matches!(r, Reason::History { item, .. } if named(item)))
+                .collect();
+            reasons.extend(history);
         }
         if !s.personal {
             reasons.push(Reason::Popular);
