@@ -1,6 +1,8 @@
 // Prints what a vitrine weight file holds, in one line, and says whether it is the full
-// default model (`vitrine train` with its defaults) or a reduced one (`--quick`, fewer users,
-// another width). Exit status: 0 full default, 3 reduced, 2 unreadable.
+// default model (`vitrine train` with its defaults) or a reduced or outdated one (`--quick`,
+// fewer users, another width; written before the weight file recorded its trained event
+// kinds or carried the basket section). Exit status: 0 full default, 3 reduced or
+// outdated, 2 unreadable.
 // Usage: node scripts/model-info.mjs www/models/online-retail.vitrine
 import fs from 'node:fs';
 
@@ -15,7 +17,8 @@ try {
   const buf = Buffer.alloc(n);
   fs.readSync(fd, buf, 0, n, 8);
   fs.closeSync(fd);
-  const meta = JSON.parse(JSON.parse(buf.toString('utf8')).__metadata__.vitrine);
+  const header = JSON.parse(buf.toString('utf8'));
+  const meta = JSON.parse(header.__metadata__.vitrine);
   const m = meta.model;
   const t = meta.training || {};
   const c = t.config || {};
@@ -23,6 +26,8 @@ try {
   if (t.preset && t.preset !== 'default') reasons.push(`trained with --${t.preset}`);
   if (m.dim !== 64) reasons.push(`d = ${m.dim} (default 64)`);
   if (c.epochs !== undefined && c.epochs < 12) reasons.push(`${c.epochs} epochs at most (default 12)`);
+  if (!meta.trained_kinds) reasons.push('written before the trained event kinds were recorded');
+  if (!Object.keys(header).some((k) => k.startsWith('basket.'))) reasons.push('no basket (bought-together) section');
   const full = meta.metrics?.['full ranking']?.[0];
   const ndcg = full?.[1]?.at_k?.find((a) => a.k === 10)?.ndcg;
   console.log(

@@ -8,7 +8,8 @@ MODEL=www/models/online-retail.vitrine
 
 bash scripts/setup.sh
 # Serve the full default model: train it when missing, or when the file there is a reduced
-# one (a --quick or partial training run written to the same path).
+# or outdated one (a --quick or partial training run written to the same path; a file
+# without the trained event kinds or the basket section: scripts/model-info.mjs).
 status=0
 [ -f "$MODEL" ] && { node scripts/model-info.mjs "$MODEL" >&2 || status=$?; }
 if [ ! -f "$MODEL" ] || [ "$status" != 0 ]; then

@@ -10,13 +10,14 @@
 //!    index). With diversity `δ > 0` ([`diversify`]): from the pool of the top
 //!    `max(r, DIVERSITY_POOL)`, greedily take the item maximising
 //!    `z_i − w(δ) · taken(category(i))`, where `taken` counts the items already placed
-//!    (promoted ones included) per category and
-//!    `w(δ) = δ / (1 − δ) · (spread + 10⁻³)`, `spread` being the range of the finite
-//!    logits among the pool's best `4r` (the items a top-`r` list competes with, not the
-//!    whole pool: a catalogue-wide range made `δ = 0.25` act like `δ = 1`). So `δ = 0.5`
-//!    lets a category repeat only when its next item beats the others by that range
-//!    times the repeats, and `δ = 1` (`w = ∞`) never repeats a category while another
-//!    still has candidates. Ties: higher raw logit, then lower index.
+//!    (promoted ones included) per category and `w(δ) = δ / (1 − δ) · gap`, `gap` being
+//!    the mean step between consecutive places of the undiversified top `r`
+//!    (`(z_(1) − z_(r)) / (r − 1)`, + 10⁻⁶): a category's next item drops about
+//!    `δ / (1 − δ)` places per item the category already has (`δ = 0.5`: one place,
+//!    `0.75`: three, `0.9`: nine), so the knob is gradual; `δ = 1` (`w = ∞`) never
+//!    repeats a category while another still has candidates. (Scaling by the whole
+//!    pool's range instead made `δ = 0.25` act like `δ = 1`.) Ties: higher raw logit,
+//!    then lower index.
 use std::collections::HashMap;
 
 use super::{Recommender, DIVERSITY_POOL};
@@ -95,20 +96,25 @@ pub fn diversify(
     mut counts: HashMap<u32, usize>,
     category: impl Fn(u32) -> u32,
 ) -> Vec<u32> {
-    let finite = (pool.iter().take(k.saturating_mul(4)))
+    let top = (pool.iter().take(k))
         .map(|&i| logit[i as usize])
         .filter(|x| x.is_finite());
-    let (lo, hi) = finite.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), x| {
-        (lo.min(x), hi.max(x))
-    });
-    let spread = if hi >= lo { hi - lo } else { 0.0 };
+    let (lo, hi, n) = top.fold(
+        (f32::INFINITY, f32::NEG_INFINITY, 0usize),
+        |(lo, hi, n), x| (lo.min(x), hi.max(x), n + 1),
+    );
+    let gap = if hi >= lo && n > 1 {
+        (hi - lo) / (n - 1) as f32
+    } else {
+        0.0
+    };
     // δ = 1: the penalty is infinite, i.e. fewer items taken from a category always wins
     // (compared first), then the raw logit.
     let strict = diversity >= 1.0;
     let weight = if strict {
         0.0
     } else {
-        diversity / (1.0 - diversity) * (spread + 1e-3)
+        diversity / (1.0 - diversity) * (gap + 1e-6)
     };
     // Per category, its candidates best first, categories in first-seen order.
     let mut order: Vec<u32> = Vec::new();
