@@ -185,6 +185,16 @@ function shownReasons(reasons) {
   return [...placed, ...reasons.filter((r) => !placed.includes(r)).slice(0, 2)];
 }
 
+/** What the model learned from, e.g. "purchases (views, carts read as purchases)". */
+function kindsText(kinds) {
+  const plural = { view: 'views', cart: 'carts', purchase: 'purchases' };
+  if (!kinds?.trained) return 'not recorded (older model file)';
+  const mapped = ['view', 'cart', 'purchase']
+    .filter((k) => kinds.mapped?.[k])
+    .map((k) => `${plural[k]} read as ${plural[kinds.mapped[k]] || kinds.mapped[k]}`);
+  return kinds.trained.map((k) => plural[k] || k).join(', ') + (mapped.length ? ` (${mapped.join(', ')})` : '');
+}
+
 function recCard(rec) {
   return h(
     'a',
@@ -550,6 +560,7 @@ function setupPanel() {
   const info = vitrine.modelInfo;
   $('[data-testid="panel-model-size"]').textContent = `${formatBytes(info.sizeBytes)}, ${info.quantization}, d=${info.dim}`;
   $('[data-testid="panel-items"]').textContent = String(info.items);
+  $('[data-testid="panel-kinds"]').textContent = kindsText(info.kinds);
   $('[data-testid="clear-history"]').addEventListener('click', async () => {
     await vitrine.clearHistory();
     // The demo's own state goes too: the cart (vitrine removed its `vitrine:` keys).

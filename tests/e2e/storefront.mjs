@@ -130,6 +130,9 @@ try {
   }
   phase = 'browse';
   console.log(`storefront ready in ${Date.now() - t0} ms; backend ${await page.textContent(tid('panel-backend'))}, model ${await page.textContent(tid('panel-model-size'))}`);
+  // Online Retail has purchases only: the panel says so, and what views and carts read.
+  const kinds = (await page.textContent(tid('panel-kinds'))).trim();
+  check(kinds === 'purchases (views read as purchases, carts read as purchases)', 'the panel says what the model learned from and what views and carts read', kinds);
   await page.evaluate(() => localStorage.clear());
   await page.click(tid('clear-history'));
   await page.waitForSelector(`${tid('shelf-for-you')}[data-state="ready"]`);
