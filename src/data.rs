@@ -3,12 +3,15 @@
 //! dropped, and why. The trainer, the evaluator, the baselines and the CLI read datasets
 //! from here.
 //!
-//! Three inputs are supported:
+//! Four inputs are supported:
 //! - [`load_online_retail`]: the shipped default dataset, UCI Online Retail
 //!   (`data/online-retail/online_retail.csv.gz`), with its cleaning rules (below).
 //! - [`load_events_csv`]: the generic export any store can produce: an events CSV
 //!   `user_id,item_id,timestamp[,event_type][,quantity]` and an optional items CSV
 //!   `item_id,title[,category][,price]`.
+//! - [`load_events_parquet`]: the same events as a Parquet file or a directory of them
+//!   (Spark, DuckDB, pandas output), columns configurable, read by row group with
+//!   projection; the same cleaning and report as the CSV (`data/parquet.rs`).
 //! - [`load_sequence_file`]: the plain `user item item ...` / `user item` files of the
 //!   public sequential-recommendation benchmarks (SASRec, BERT4Rec, S3-Rec), with an
 //!   optional item→attributes JSON.
@@ -1463,9 +1466,9 @@ enum TimeCell<'a> {
     Seconds(f64),
 }
 
-/// An event row's quantity as read.
+/// An event row's quantity (an item row's price) as read.
 enum QtyCell<'a> {
-    /// No quantity column, or an empty field / null.
+    /// No such column, or an empty field / null.
     Absent,
     /// Text, parsed as a number.
     Text(&'a str),
@@ -1482,10 +1485,10 @@ struct RawEvent<'a> {
     quantity: QtyCell<'a>,
 }
 
-/// Where an event row is, for its errors and drop examples.
+/// Where an event or item row is, for its errors and drop examples.
 trait EventAt {
-    /// A row-level parse error about `field` of this row.
-    fn err(&self, field: EventField, kind: ParseKind, expected: &str, found: &str) -> DataError;
+    /// A row-level parse error about `field` (an [`EventField`] or [`ItemField`]) of this row.
+    fn err(&self, field: usize, kind: ParseKind, expected: &str, found: &str) -> DataError;
     /// The row's position as `file:line` (CSV) or `file: row group g, row r` (Parquet).
     fn place(&self) -> String;
 }
@@ -1493,12 +1496,12 @@ trait EventAt {
 /// [`EventAt`] of a CSV row: `cols` maps [`EventField`] to 0-based columns.
 struct CsvAt<'a, 'r> {
     row: &'a Row<'r>,
-    cols: &'a [Option<usize>; 5],
+    cols: &'a [Option<usize>],
 }
 
 impl EventAt for CsvAt<'_, '_> {
-    fn err(&self, field: EventField, kind: ParseKind, expected: &str, found: &str) -> DataError {
-        let c = self.cols[field as usize].unwrap_or(0);
+    fn err(&self, field: usize, kind: ParseKind, expected: &str, found: &str) -> DataError {
+        let c = self.cols.get(field).copied().flatten().unwrap_or(0);
         self.row.err(c, kind, expected, found)
     }
 
@@ -1528,7 +1531,7 @@ fn push_event(
         } else {
             (EventField::Item, "an item_id")
         };
-        return tally.bad_row(at.err(field, ParseKind::MissingValue, what, ""));
+        return tally.bad_row(at.err(field as usize, ParseKind::MissingValue, what, ""));
     }
     let time = match raw.at {
         TimeCell::Seconds(t) if t.is_finite() => Some(t),
@@ -1541,7 +1544,12 @@ fn push_event(
             TimeCell::Seconds(t) => t.to_string(),
         };
         let expected = "a Unix timestamp or ISO 8601 date";
-        return tally.bad_row(at.err(EventField::Time, ParseKind::BadTimestamp, expected, &found));
+        return tally.bad_row(at.err(
+            EventField::Time as usize,
+            ParseKind::BadTimestamp,
+            expected,
+            &found,
+        ));
     };
     let kind = if raw.kind.is_empty() {
         default_kind
@@ -1550,7 +1558,7 @@ fn push_event(
     } else {
         let expected = "an event type view, cart or purchase";
         let e = at.err(
-            EventField::Kind,
+            EventField::Kind as usize,
             ParseKind::UnknownEventType,
             expected,
             raw.kind,
@@ -1564,7 +1572,7 @@ fn push_event(
             Some(v) => Some((v, Some(q))),
             None => {
                 let e = at.err(
-                    EventField::Quantity,
+                    EventField::Quantity as usize,
                     ParseKind::BadQuantity,
                     "a quantity (a number)",
                     q,
@@ -1600,42 +1608,108 @@ fn read_items_csv(path: &Path, b: &mut Builder, tally: &mut Tally<'_>) -> Result
     let c_cat = header.find(&["category"]);
     let c_price = header.find(&["price"]);
     let needed = c_item.max(c_title) + 1;
-    let mut first_line: HashMap<String, usize> = HashMap::new();
+    let mut first: HashMap<String, String> = HashMap::new();
     for_each_row(&mut r, &header, needed, tally, |row, tally| {
-        let id = row.field(c_item);
-        if id.is_empty() {
-            return tally.bad_row(row.err(c_item, ParseKind::MissingValue, "an item_id", ""));
-        }
-        if let Some(first) = first_line.get(id) {
-            let expected = format!("a unique item_id (first on line {first})");
-            return tally.bad_row(row.err(c_item, ParseKind::DuplicateItem, &expected, id));
-        }
-        let price = match c_price.map(|c| (c, row.field(c))) {
-            None | Some((_, "")) => None,
-            Some((c, p)) => match parse_number(p) {
-                Some(v) if v >= 0.0 => Some(v as f32),
-                _ => {
-                    let expected = "a non-negative price";
-                    return tally.bad_row(row.err(c, ParseKind::BadPrice, expected, p));
-                }
-            },
+        let raw = RawItem {
+            id: row.field(c_item),
+            title: row.field(c_title),
+            category: c_cat.map_or("", |c| row.field(c)),
+            price: c_price.map_or(QtyCell::Absent, |c| QtyCell::Text(row.field(c))),
         };
-        first_line.insert(id.to_string(), row.line());
-        let title = row.field(c_title);
-        let category = c_cat
-            .map(|c| row.field(c))
-            .filter(|c| !c.is_empty())
-            .map(str::to_string);
-        let idx = b.item(id);
-        let it = &mut b.items[idx as usize];
-        if !title.is_empty() {
-            it.title = title.to_string();
-        }
-        it.category = category;
-        it.price = price;
-        tally.report.rows_kept += 1;
-        Ok(())
+        let cols = [Some(c_item), Some(c_title), c_cat, c_price];
+        let at = CsvAt {
+            row: &row,
+            cols: &cols,
+        };
+        push_item(b, tally, &raw, &at, &mut first, || {
+            format!("line {}", row.line())
+        })
     })
+}
+
+/// The fields of an items row, in this order in [`EventAt::err`]'s `field` argument.
+#[derive(Clone, Copy)]
+enum ItemField {
+    Id = 0,
+    Price = 3,
+}
+
+/// One items row's raw values (trimmed text; empty = missing).
+struct RawItem<'a> {
+    id: &'a str,
+    title: &'a str,
+    category: &'a str,
+    price: QtyCell<'a>,
+}
+
+/// The cleaning of one items row, shared by the items CSV and Parquet: an empty id is a
+/// `missing_value` row, an id seen before a `duplicate_item` row (`first` maps ids to
+/// where they were first seen, `here` names this row's place), a price that is not a
+/// non-negative number a `bad_price` row; otherwise the item gets its title (when not
+/// empty), category and price.
+fn push_item(
+    b: &mut Builder,
+    tally: &mut Tally<'_>,
+    raw: &RawItem<'_>,
+    at: &impl EventAt,
+    first: &mut HashMap<String, String>,
+    here: impl FnOnce() -> String,
+) -> Result<(), DataError> {
+    let id = raw.id;
+    if id.is_empty() {
+        let e = at.err(
+            ItemField::Id as usize,
+            ParseKind::MissingValue,
+            "an item_id",
+            "",
+        );
+        return tally.bad_row(e);
+    }
+    if let Some(f) = first.get(id) {
+        let expected = format!("a unique item_id (first on {f})");
+        let e = at.err(
+            ItemField::Id as usize,
+            ParseKind::DuplicateItem,
+            &expected,
+            id,
+        );
+        return tally.bad_row(e);
+    }
+    let price = match raw.price {
+        QtyCell::Absent | QtyCell::Text("") => None,
+        QtyCell::Number(v) if v >= 0.0 => Some(v as f32),
+        QtyCell::Text(p) if parse_number(p).is_some_and(|v| v >= 0.0) => {
+            parse_number(p).map(|v| v as f32)
+        }
+        QtyCell::Number(v) => {
+            let e = at.err(
+                ItemField::Price as usize,
+                ParseKind::BadPrice,
+                "a non-negative price",
+                &v.to_string(),
+            );
+            return tally.bad_row(e);
+        }
+        QtyCell::Text(p) => {
+            let e = at.err(
+                ItemField::Price as usize,
+                ParseKind::BadPrice,
+                "a non-negative price",
+                p,
+            );
+            return tally.bad_row(e);
+        }
+    };
+    first.insert(id.to_string(), here());
+    let idx = b.item(id);
+    let it = &mut b.items[idx as usize];
+    if !raw.title.is_empty() {
+        it.title = raw.title.to_string();
+    }
+    it.category = (!raw.category.is_empty()).then(|| raw.category.to_string());
+    it.price = price;
+    tally.report.rows_kept += 1;
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------

@@ -493,3 +493,71 @@ fn synthetic_log_is_deterministic_and_loads() {
     let (ds_b, _) = load_events_parquet(&b, &ParquetColumns::default(), None, &opts).unwrap();
     assert_eq!(ds, ds_b);
 }
+
+#[test]
+fn items_from_parquet_match_items_from_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let pq = dir.path().join("e.parquet");
+    write_parquet(&pq, TEXT_SCHEMA, &text_cols(), 5);
+    let icsv = dir.path().join("items.csv");
+    std::fs::write(
+        &icsv,
+        "item_id,title,category,price\nA,Apple,fruit,1.5\nZ,Zebra,,\n,Nameless,x,1\nA,Again,fruit,2\nB,Bad,x,-3\nC,,veg,2\n",
+    )
+    .unwrap();
+    let ipq = dir.path().join("items.parquet");
+    let schema = "message i {
+      optional binary item_id (STRING);
+      optional binary title (STRING);
+      optional binary category (STRING);
+      optional double price;
+    }";
+    let cols = vec![
+        Col::Str(vec![
+            Some("A"),
+            Some("Z"),
+            None,
+            Some("A"),
+            Some("B"),
+            Some("C"),
+        ]),
+        Col::Str(vec![
+            Some("Apple"),
+            Some("Zebra"),
+            Some("Nameless"),
+            Some("Again"),
+            Some("Bad"),
+            None,
+        ]),
+        Col::Str(vec![
+            Some("fruit"),
+            None,
+            Some("x"),
+            Some("fruit"),
+            Some("x"),
+            Some("veg"),
+        ]),
+        Col::F64(vec![
+            Some(1.5),
+            None,
+            Some(1.0),
+            Some(2.0),
+            Some(-3.0),
+            Some(2.0),
+        ]),
+    ];
+    write_parquet(&ipq, schema, &cols, 4);
+    let opts = LoadOptions::default();
+    let names = ParquetColumns::default();
+    let (ds_c, rep_c) = load_events_parquet(&pq, &names, Some(&icsv), &opts).unwrap();
+    let (ds_p, rep_p) = load_events_parquet(&pq, &names, Some(&ipq), &opts).unwrap();
+    assert_eq!(ds_c, ds_p);
+    same_counts(&rep_c, &rep_p);
+    for reason in ["duplicate_item", "bad_price", "missing_value"] {
+        assert!(rep_p.dropped.contains_key(reason), "{reason}: {rep_p}");
+    }
+    assert_eq!(ds_p.items[0].title, "Apple");
+    assert_eq!(ds_p.items[0].category.as_deref(), Some("fruit"));
+    let dup = &rep_p.examples["duplicate_item"][0];
+    assert!(dup.contains("first on row group 0, row 0"), "{dup}");
+}

@@ -48,9 +48,12 @@ use ::parquet::file::writer::SerializedFileWriter;
 use ::parquet::schema::parser::parse_message_type;
 use ::parquet::schema::types::ColumnDescriptor;
 
+use std::collections::HashMap;
+
 use super::{
-    finish, norm_header, push_event, read_items_csv, Builder, DataError, Dataset, EventAt,
-    EventField, IngestReport, LoadOptions, ParseKind, QtyCell, RawEvent, Tally, TimeCell,
+    finish, norm_header, push_event, push_item, read_items_csv, Builder, DataError, Dataset,
+    EventAt, EventField, IngestReport, LoadOptions, ParseKind, QtyCell, RawEvent, RawItem, Tally,
+    TimeCell,
 };
 use crate::rng::SplitMix64;
 
@@ -147,17 +150,40 @@ fn type_name(d: &ColumnDescriptor) -> String {
     s
 }
 
+/// What a column's role accepts.
+#[derive(Clone, Copy)]
+enum Accepts {
+    /// Ids: text or integers.
+    Id,
+    /// Timestamps.
+    Time,
+    /// Text only (event types, titles, categories).
+    Text,
+    /// Numbers (quantities, prices).
+    Number,
+}
+
+/// One column role of a projection: the field index it fills, what it accepts, its name
+/// (given, or the defaults) and whether it must exist.
+struct Role<'a> {
+    field: usize,
+    accepts: Accepts,
+    given: &'a Option<String>,
+    defaults: &'a [&'a str],
+    required: bool,
+}
+
 /// Checks a column's type for its role and picks its decoding.
-fn decode_for(file: &str, d: &ColumnDescriptor, field: EventField) -> Result<Decode, DataError> {
+fn decode_for(file: &str, d: &ColumnDescriptor, accepts: Accepts) -> Result<Decode, DataError> {
     let phys = d.physical_type();
     let logical = d.logical_type_ref();
-    let decode = match field {
-        EventField::User | EventField::Item => match phys {
+    let decode = match accepts {
+        Accepts::Id => match phys {
             PhysicalType::BYTE_ARRAY => Some(Decode::Text),
             PhysicalType::INT32 | PhysicalType::INT64 => Some(Decode::IntText),
             _ => None,
         },
-        EventField::Time => match phys {
+        Accepts::Time => match phys {
             PhysicalType::INT64 | PhysicalType::INT32 => {
                 let scale = match (logical, d.converted_type()) {
                     (Some(LogicalType::Timestamp { unit, .. }), _) => match unit {
@@ -177,21 +203,21 @@ fn decode_for(file: &str, d: &ColumnDescriptor, field: EventField) -> Result<Dec
             PhysicalType::BYTE_ARRAY => Some(Decode::Text),
             _ => None,
         },
-        EventField::Kind => match phys {
+        Accepts::Text => match phys {
             PhysicalType::BYTE_ARRAY => Some(Decode::Text),
             _ => None,
         },
-        EventField::Quantity => match phys {
+        Accepts::Number => match phys {
             PhysicalType::INT32 | PhysicalType::INT64 => Some(Decode::Int),
             PhysicalType::DOUBLE | PhysicalType::FLOAT => Some(Decode::Float),
             _ => None,
         },
     };
-    let expected = match field {
-        EventField::User | EventField::Item => "a string or integer id",
-        EventField::Time => "an integer or TIMESTAMP, INT96, a float or a string",
-        EventField::Kind => "a string",
-        EventField::Quantity => "an integer or a float",
+    let expected = match accepts {
+        Accepts::Id => "a string or integer id",
+        Accepts::Time => "an integer or TIMESTAMP, INT96, a float or a string",
+        Accepts::Text => "a string",
+        Accepts::Number => "an integer or a float",
     };
     let err = |found: String| DataError::ParquetColumnType {
         file: file.to_string(),
@@ -214,7 +240,7 @@ impl Projection {
     fn new(
         file: &str,
         reader: &SerializedFileReader<File>,
-        names: &ParquetColumns,
+        roles: &[Role<'_>],
     ) -> Result<Projection, DataError> {
         let schema = reader.metadata().file_metadata().schema_descr();
         let columns = schema.columns();
@@ -229,44 +255,25 @@ impl Projection {
                 })
             })
         };
-        let roles: [(EventField, &Option<String>, &[&str], bool); 5] = [
-            (EventField::User, &names.user, &["user_id", "user"], true),
-            (EventField::Item, &names.item, &["item_id", "item"], true),
-            (
-                EventField::Time,
-                &names.timestamp,
-                &["timestamp", "time"],
-                true,
-            ),
-            (
-                EventField::Kind,
-                &names.event_type,
-                &["event_type", "event"],
-                false,
-            ),
-            (
-                EventField::Quantity,
-                &names.quantity,
-                &["quantity", "qty"],
-                false,
-            ),
-        ];
         let mut cols: [Option<Col>; 5] = Default::default();
-        for (field, given, defaults, required) in roles {
-            match find(given, defaults) {
+        for role in roles {
+            match find(role.given, role.defaults) {
                 Some(index) => {
                     let d = &columns[index];
-                    cols[field as usize] = Some(Col {
+                    cols[role.field] = Some(Col {
                         index,
                         name: d.path().string(),
-                        decode: decode_for(file, d, field)?,
+                        decode: decode_for(file, d, role.accepts)?,
                     });
                 }
                 // A column named explicitly must exist, even an optional one.
-                None if required || given.is_some() => {
+                None if role.required || role.given.is_some() => {
                     return Err(DataError::MissingParquetColumn {
                         file: file.to_string(),
-                        column: given.clone().unwrap_or_else(|| defaults[0].to_string()),
+                        column: role
+                            .given
+                            .clone()
+                            .unwrap_or_else(|| role.defaults[0].to_string()),
                         schema: columns
                             .iter()
                             .map(|c| c.path().string())
@@ -415,12 +422,12 @@ struct PqAt<'a> {
 }
 
 impl EventAt for PqAt<'_> {
-    fn err(&self, field: EventField, kind: ParseKind, expected: &str, found: &str) -> DataError {
+    fn err(&self, field: usize, kind: ParseKind, expected: &str, found: &str) -> DataError {
         DataError::ParquetRow {
             file: self.file.to_string(),
             row_group: self.row_group,
             row: self.row,
-            column: self.names[field as usize].to_string(),
+            column: self.names.get(field).copied().unwrap_or("").to_string(),
             kind,
             expected: expected.to_string(),
             found: found.to_string(),
@@ -456,8 +463,10 @@ fn text_of<'b>(cell: &Cell<'_>, buf: &'b mut String) -> Result<&'b str, ()> {
 }
 
 /// Loads a Parquet events file or directory (see the module doc) and, optionally, an
-/// items CSV; the same dataset and report as [`super::load_events_csv`] for the same
-/// events (row-level errors and examples name the row group and row instead of the line).
+/// items table: Parquet when `items` is a directory or ends in `.parquet` (columns
+/// `item_id`/`item`, `title`/`name`, optional `category` and `price`), CSV otherwise. The
+/// same dataset and report as [`super::load_events_csv`] for the same events and items
+/// (row-level errors and examples name the row group and row instead of the line).
 pub fn load_events_parquet(
     events: &Path,
     names: &ParquetColumns,
@@ -474,19 +483,176 @@ pub fn load_events_parquet(
     };
     let mut tally = Tally::new(opts, source)?;
     let mut b = Builder::default();
-    let mut items_rows = 0usize;
+    let mut items_rows = 0u64;
     if let Some(ipath) = items {
-        items_rows = read_items_csv(ipath, &mut b, &mut tally)?;
+        let is_parquet = ipath.is_dir()
+            || ipath
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
+        items_rows = if is_parquet {
+            read_items_parquet(ipath, &mut b, &mut tally)?
+        } else {
+            read_items_csv(ipath, &mut b, &mut tally)? as u64
+        };
     }
-    let files = parquet_files(events)?;
-    let mut event_rows = 0u64;
-    for path in &files {
+    let roles = [
+        Role {
+            field: EventField::User as usize,
+            accepts: Accepts::Id,
+            given: &names.user,
+            defaults: &["user_id", "user"],
+            required: true,
+        },
+        Role {
+            field: EventField::Item as usize,
+            accepts: Accepts::Id,
+            given: &names.item,
+            defaults: &["item_id", "item"],
+            required: true,
+        },
+        Role {
+            field: EventField::Time as usize,
+            accepts: Accepts::Time,
+            given: &names.timestamp,
+            defaults: &["timestamp", "time"],
+            required: true,
+        },
+        Role {
+            field: EventField::Kind as usize,
+            accepts: Accepts::Text,
+            given: &names.event_type,
+            defaults: &["event_type", "event"],
+            required: false,
+        },
+        Role {
+            field: EventField::Quantity as usize,
+            accepts: Accepts::Number,
+            given: &names.quantity,
+            defaults: &["quantity", "qty"],
+            required: false,
+        },
+    ];
+    let mut bufs: [String; 5] = Default::default();
+    let event_rows = read_files(events, &roles, &mut tally, |batches, r, at, tally| {
+        row_event(batches, r, &mut bufs, &mut b, tally, opts, at)
+    })?;
+    let file = events.display().to_string();
+    if event_rows == 0 && items_rows == 0 {
+        return Err(DataError::Empty {
+            file,
+            what: "no data rows".into(),
+        });
+    }
+    finish(b, tally, &file)
+}
+
+/// Reads an items table from Parquet (see [`load_events_parquet`]) with the items CSV's
+/// cleaning. Returns the rows read.
+fn read_items_parquet(
+    path: &Path,
+    b: &mut Builder,
+    tally: &mut Tally<'_>,
+) -> Result<u64, DataError> {
+    let none = None;
+    let roles = [
+        Role {
+            field: 0,
+            accepts: Accepts::Id,
+            given: &none,
+            defaults: &["item_id", "item"],
+            required: true,
+        },
+        Role {
+            field: 1,
+            accepts: Accepts::Text,
+            given: &none,
+            defaults: &["title", "name"],
+            required: true,
+        },
+        Role {
+            field: 2,
+            accepts: Accepts::Text,
+            given: &none,
+            defaults: &["category"],
+            required: false,
+        },
+        Role {
+            field: 3,
+            accepts: Accepts::Number,
+            given: &none,
+            defaults: &["price"],
+            required: false,
+        },
+    ];
+    let mut first: HashMap<String, String> = HashMap::new();
+    let mut bufs: [String; 5] = Default::default();
+    read_files(path, &roles, tally, |batches, r, at, tally| {
+        let cells = take_cells(batches, r);
+        let [id, title, category, price, _] = cells;
+        let [b_id, b_title, b_cat, ..] = &mut bufs;
+        for (cell, buf, field) in [
+            (&id, &mut *b_id, 0),
+            (&title, &mut *b_title, 1),
+            (&category, &mut *b_cat, 2),
+        ] {
+            let cell = cell.as_ref().map_or(&Cell::Null, |(_, c)| c);
+            if text_of(cell, buf).is_err() {
+                return tally.bad_row(at.err(
+                    field,
+                    ParseKind::InvalidUtf8,
+                    "UTF-8 text",
+                    "(invalid bytes)",
+                ));
+            }
+        }
+        let price = match price {
+            Some((_, Cell::Int(v))) => QtyCell::Number(v as f64),
+            Some((_, Cell::Float(v))) => QtyCell::Number(v),
+            _ => QtyCell::Absent,
+        };
+        let raw = RawItem {
+            id: b_id,
+            title: b_title,
+            category: b_cat,
+            price,
+        };
+        let (g, row) = (at.row_group, at.row);
+        push_item(b, tally, &raw, at, &mut first, || {
+            format!("row group {g}, row {row}")
+        })
+    })
+}
+
+/// A row handler of [`read_files`]: the batches, the row in the batch, its place, the tally.
+type RowFn<'f, 't> = dyn FnMut(
+        &mut [Option<(Decode, ColBatch)>],
+        usize,
+        &PqAt<'_>,
+        &mut Tally<'t>,
+    ) -> Result<(), DataError>
+    + 'f;
+
+/// Reads every Parquet file of `path` (a file or a directory), handing each row to `each`;
+/// a decoder panic on corrupt data becomes a [`DataError::Parquet`]. Returns rows read.
+fn read_files<'t>(
+    path: &Path,
+    roles: &[Role<'_>],
+    tally: &mut Tally<'t>,
+    mut each: impl FnMut(
+        &mut [Option<(Decode, ColBatch)>],
+        usize,
+        &PqAt<'_>,
+        &mut Tally<'t>,
+    ) -> Result<(), DataError>,
+) -> Result<u64, DataError> {
+    let mut rows = 0;
+    for path in &parquet_files(path)? {
         // The parquet crate has asserts that corrupt data can trip (e.g. a bit-packed run
         // longer than its page): such a panic becomes this file's error, never ours.
         let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            read_file(path, names, &mut b, &mut tally, opts)
+            read_file(path, roles, tally, &mut each)
         }));
-        event_rows += match read {
+        rows += match read {
             Ok(r) => r?,
             Err(panic) => {
                 let what = panic
@@ -501,22 +667,14 @@ pub fn load_events_parquet(
             }
         };
     }
-    let file = events.display().to_string();
-    if event_rows == 0 && items_rows == 0 {
-        return Err(DataError::Empty {
-            file,
-            what: "no data rows".into(),
-        });
-    }
-    finish(b, tally, &file)
+    Ok(rows)
 }
 
-fn read_file(
+fn read_file<'t>(
     path: &Path,
-    names: &ParquetColumns,
-    b: &mut Builder,
-    tally: &mut Tally<'_>,
-    opts: &LoadOptions,
+    roles: &[Role<'_>],
+    tally: &mut Tally<'t>,
+    each: &mut RowFn<'_, 't>,
 ) -> Result<u64, DataError> {
     let file = path.display().to_string();
     let f = File::open(path).map_err(|source| DataError::Io {
@@ -524,11 +682,10 @@ fn read_file(
         source,
     })?;
     let reader = SerializedFileReader::new(f).map_err(|e| pq_err(&file, e))?;
-    let proj = Projection::new(&file, &reader, names)?;
+    let proj = Projection::new(&file, &reader, roles)?;
     let col_names: [&str; 5] =
         std::array::from_fn(|i| proj.cols[i].as_ref().map_or("", |c| c.name.as_str()));
     let mut row: u64 = 0;
-    let mut bufs: [String; 5] = Default::default();
     for g in 0..reader.num_row_groups() {
         let rg = reader.get_row_group(g).map_err(|e| pq_err(&file, e))?;
         let expected_rows = u64::try_from(rg.metadata().num_rows()).unwrap_or(0);
@@ -570,7 +727,7 @@ fn read_file(
                     row,
                     names: col_names,
                 };
-                row_event(&mut batches, r, &mut bufs, b, tally, opts, &at)?;
+                each(&mut batches, r, &at, tally)?;
                 row += 1;
             }
             group_rows += n as u64;
@@ -587,6 +744,20 @@ fn read_file(
     Ok(row)
 }
 
+/// Every column's cell of row `r` (taken once each, so the columns stay in step whatever
+/// the row's fate).
+fn take_cells(
+    batches: &mut [Option<(Decode, ColBatch)>],
+    r: usize,
+) -> [Option<(Decode, Cell<'_>)>; 5] {
+    let mut it = batches.iter_mut();
+    std::array::from_fn(|_| {
+        it.next()
+            .and_then(Option::as_mut)
+            .map(|(d, cb)| (*d, ColBatch::cell(cb, r)))
+    })
+}
+
 /// Cleans row `r` of the current batches into the builder (every column's cell of the row
 /// is taken first, so the columns stay in step whatever the row's fate).
 fn row_event(
@@ -598,17 +769,11 @@ fn row_event(
     opts: &LoadOptions,
     at: &PqAt<'_>,
 ) -> Result<(), DataError> {
-    let mut it = batches.iter_mut();
-    let cells: [Option<(Decode, Cell<'_>)>; 5] = std::array::from_fn(|_| {
-        it.next()
-            .and_then(Option::as_mut)
-            .map(|(d, cb)| (*d, ColBatch::cell(cb, r)))
-    });
-    let [user, item, time, kind, qty] = cells;
+    let [user, item, time, kind, qty] = take_cells(batches, r);
     let [b_user, b_item, b_time, b_kind, _] = bufs;
     let utf8 = |field: EventField| {
         at.err(
-            field,
+            field as usize,
             ParseKind::InvalidUtf8,
             "UTF-8 text",
             "(invalid bytes)",
@@ -753,8 +918,15 @@ pub fn write_synthetic_log(dir: &Path, spec: &SynthLogSpec) -> Result<Vec<PathBu
     let items = Zipf::new(spec.items, spec.zipf);
     let users = Zipf::new(spec.users, 0.8);
     let mut rng = SplitMix64::new(spec.seed);
-    // A fixed random permutation so popular users/items are not the low ids.
-    let perm = |x: u64, n: u64| (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) % n.max(1) + x) % n;
+    // A fixed permutation of the ranks (x ↦ (p·x + 12345) mod n with a prime p ∤ n, a
+    // bijection) so that the popular users and items are not the low ids.
+    let perm = |x: u64, n: u64| {
+        let p = [1_000_003u128, 1_000_033, 1_000_037]
+            .into_iter()
+            .find(|p| !(n as u128).is_multiple_of(*p))
+            .unwrap_or(1);
+        ((p * x as u128 + 12_345) % n as u128) as u64
+    };
     let start_ms: i64 = 1_672_531_200_000; // 2023-01-01
     let span_ms = 365 * 86_400_000i64;
     let mut written = 0u64;
