@@ -88,6 +88,25 @@ enum Command {
     },
     /// Benchmark training throughput and native scoring latency.
     Bench(BenchArgs),
+    /// Load a dataset and print the ingest report only (no training): for checking an
+    /// export and measuring ingest speed and memory.
+    Ingest {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Write a synthetic Parquet event log (Zipf item popularity, sessions) for the
+    /// ingest benchmark: `part-NNNNN.parquet` files of up to 10M rows, 1M-row row groups.
+    SynthLog {
+        /// Events in total.
+        #[arg(long)]
+        events: u64,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Random seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
     /// Write a randomly initialised default-shape model over a synthetic catalog (for
     /// benchmarks, e.g. the browser bench page at 100,000 items).
     Synth {
@@ -112,9 +131,28 @@ struct DataArgs {
     /// Generic events CSV `user_id,item_id,timestamp[,event_type][,quantity]`.
     #[arg(long)]
     events: Option<PathBuf>,
-    /// Items CSV `item_id,title[,category][,price]` (with --events).
+    /// Items CSV `item_id,title[,category][,price]` (with --events or --events-parquet).
     #[arg(long)]
     items: Option<PathBuf>,
+    /// Parquet events: a file or a directory of `*.parquet` files (Spark, DuckDB, pandas)
+    /// with user id, item id, timestamp[, event type][, quantity] columns.
+    #[arg(long)]
+    events_parquet: Option<PathBuf>,
+    /// User id column of --events-parquet (default: user_id or user).
+    #[arg(long)]
+    user_col: Option<String>,
+    /// Item id column of --events-parquet (default: item_id or item).
+    #[arg(long)]
+    item_col: Option<String>,
+    /// Timestamp column of --events-parquet (default: timestamp or time).
+    #[arg(long)]
+    time_col: Option<String>,
+    /// Event type column of --events-parquet (default: event_type or event, if present).
+    #[arg(long)]
+    event_col: Option<String>,
+    /// Quantity column of --events-parquet (default: quantity or qty, if present).
+    #[arg(long)]
+    qty_col: Option<String>,
     /// Sequence file (`user item item ...` or `user item` lines, as SASRec/BERT4Rec use).
     #[arg(long)]
     sequences: Option<PathBuf>,
@@ -327,6 +365,8 @@ pub fn run() -> Result<()> {
         Command::Inspect { model } => cmd_inspect(&model),
         Command::Quantize { model, to, out } => cmd_quantize(&model, to.into(), &out),
         Command::Bench(a) => cmd_bench(a),
+        Command::Ingest { data } => cmd_ingest(&data),
+        Command::SynthLog { events, out, seed } => cmd_synth_log(events, &out, seed),
         Command::Synth {
             items,
             out,
@@ -385,6 +425,36 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
+/// `vitrine ingest`: loads the dataset, prints the report and the load's speed.
+fn cmd_ingest(a: &DataArgs) -> Result<()> {
+    let t0 = std::time::Instant::now();
+    let ds = load_data(a)?;
+    let secs = t0.elapsed().as_secs_f64();
+    let n = ds.n_interactions();
+    eprintln!(
+        "ingest took {secs:.2} s ({:.0} kept events/s)",
+        n as f64 / secs.max(1e-9)
+    );
+    Ok(())
+}
+
+/// `vitrine synth-log`: writes a synthetic Parquet event log.
+fn cmd_synth_log(events: u64, out: &Path, seed: u64) -> Result<()> {
+    let spec = data::SynthLogSpec::new(events, seed);
+    let t0 = std::time::Instant::now();
+    let files = data::write_synthetic_log(out, &spec)?;
+    eprintln!(
+        "wrote {} events ({} users, {} items) in {} files under {} in {:.1} s",
+        spec.events,
+        spec.users,
+        spec.items,
+        files.len(),
+        out.display(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 /// Loads the dataset named by the arguments and prints the ingest report.
 fn load_data(a: &DataArgs) -> Result<Dataset> {
     let opts = LoadOptions {
@@ -394,6 +464,15 @@ fn load_data(a: &DataArgs) -> Result<Dataset> {
     let pb = spinner("loading data");
     let (ds, report) = if let Some(ev) = &a.events {
         data::load_events_csv(ev, a.items.as_deref(), &opts)?
+    } else if let Some(ev) = &a.events_parquet {
+        let cols = data::ParquetColumns {
+            user: a.user_col.clone(),
+            item: a.item_col.clone(),
+            timestamp: a.time_col.clone(),
+            event_type: a.event_col.clone(),
+            quantity: a.qty_col.clone(),
+        };
+        data::load_events_parquet(ev, &cols, a.items.as_deref(), &opts)?
     } else if let Some(seq) = &a.sequences {
         data::load_sequence_file(seq, a.attrs.as_deref(), &opts)?
     } else {

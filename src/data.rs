@@ -3,12 +3,15 @@
 //! dropped, and why. The trainer, the evaluator, the baselines and the CLI read datasets
 //! from here.
 //!
-//! Three inputs are supported:
+//! Four inputs are supported:
 //! - [`load_online_retail`]: the shipped default dataset, UCI Online Retail
 //!   (`data/online-retail/online_retail.csv.gz`), with its cleaning rules (below).
 //! - [`load_events_csv`]: the generic export any store can produce: an events CSV
 //!   `user_id,item_id,timestamp[,event_type][,quantity]` and an optional items CSV
 //!   `item_id,title[,category][,price]`.
+//! - [`load_events_parquet`]: the same events as a Parquet file or a directory of them
+//!   (Spark, DuckDB, pandas output), columns configurable, read by row group with
+//!   projection; the same cleaning and report as the CSV (`data/parquet.rs`).
 //! - [`load_sequence_file`]: the plain `user item item ...` / `user item` files of the
 //!   public sequential-recommendation benchmarks (SASRec, BERT4Rec, S3-Rec), with an
 //!   optional item→attributes JSON.
@@ -63,6 +66,12 @@ use std::path::Path;
 
 use crate::format::ItemCatalog;
 use crate::history::{EventKind, HistoryEvent};
+
+mod parquet;
+pub use self::parquet::{
+    load_events_parquet, parquet_files, write_synthetic_log, ParquetColumns, SynthLogSpec,
+    SYNTH_SCHEMA,
+};
 
 /// One catalog item.
 #[derive(Debug, Clone, PartialEq)]
@@ -378,6 +387,57 @@ pub enum DataError {
         /// What is wrong.
         message: String,
     },
+    /// A Parquet file cannot be read: not Parquet, truncated, corrupt, or an unsupported
+    /// encoding.
+    #[error("{file}: not a readable Parquet file: {message}")]
+    Parquet {
+        /// The file, as given.
+        file: String,
+        /// What the Parquet decoder reported.
+        message: String,
+    },
+    /// A Parquet file lacks a required (or an explicitly named) column.
+    #[error("{file}: missing column {column:?} (schema has: {schema})")]
+    MissingParquetColumn {
+        /// The file, as given.
+        file: String,
+        /// The column looked for.
+        column: String,
+        /// The file's leaf columns, comma-separated.
+        schema: String,
+    },
+    /// A Parquet column has a type its role does not accept (see the table in
+    /// `data::parquet`'s doc).
+    #[error("{file}: column {column:?} has type {found}, expected {expected}")]
+    ParquetColumnType {
+        /// The file, as given.
+        file: String,
+        /// The column (dotted path).
+        column: String,
+        /// Its physical (and logical) type.
+        found: String,
+        /// What the role accepts.
+        expected: String,
+    },
+    /// A Parquet row could not be parsed (in lenient mode, the row is counted under
+    /// `kind`, like [`DataError::Parse`]).
+    #[error("{file}: row group {row_group}, row {row}, column {column:?}: expected {expected}, found {found:?}")]
+    ParquetRow {
+        /// The file, as given.
+        file: String,
+        /// 0-based row group.
+        row_group: usize,
+        /// 0-based row within the file.
+        row: u64,
+        /// The column (dotted path).
+        column: String,
+        /// What kind of problem.
+        kind: ParseKind,
+        /// What was expected, in words.
+        expected: String,
+        /// What was found.
+        found: String,
+    },
     /// The load options are unusable.
     #[error("invalid load options: {0}")]
     InvalidOptions(String),
@@ -395,7 +455,7 @@ impl DataError {
     /// The parse-problem kind, when this is a row-level [`DataError::Parse`].
     pub fn parse_kind(&self) -> Option<ParseKind> {
         match self {
-            DataError::Parse { kind, .. } => Some(*kind),
+            DataError::Parse { kind, .. } | DataError::ParquetRow { kind, .. } => Some(*kind),
             _ => None,
         }
     }
@@ -896,6 +956,9 @@ struct Builder {
 impl Builder {
     /// Index of an item, adding it (title = id) when new.
     fn item(&mut self, id: &str) -> u32 {
+        if let Some(&i) = self.item_idx.get(id) {
+            return i;
+        }
         match self.item_idx.entry(id.to_string()) {
             Entry::Occupied(e) => *e.get(),
             Entry::Vacant(e) => {
@@ -915,6 +978,9 @@ impl Builder {
 
     /// Index of a user, adding it when new.
     fn user(&mut self, id: &str) -> usize {
+        if let Some(&u) = self.user_idx.get(id) {
+            return u;
+        }
         match self.user_idx.entry(id.to_string()) {
             Entry::Occupied(e) => *e.get(),
             Entry::Vacant(e) => {
@@ -1359,33 +1425,19 @@ pub fn load_events_csv(
     let c_qty = header.find(&["quantity", "qty"]);
     let needed = c_user.max(c_item).max(c_ts) + 1;
     let event_rows = for_each_row(&mut r, &header, needed, &mut tally, |row, tally| {
-        let user = row.field(c_user);
-        let item = row.field(c_item);
-        if user.is_empty() || item.is_empty() {
-            let (col, what) = if user.is_empty() {
-                (c_user, "a user_id")
-            } else {
-                (c_item, "an item_id")
-            };
-            return tally.bad_row(row.err(col, ParseKind::MissingValue, what, ""));
-        }
-        let ts = row.field(c_ts);
-        let Some(at) = parse_timestamp(ts) else {
-            let expected = "a Unix timestamp or ISO 8601 date";
-            return tally.bad_row(row.err(c_ts, ParseKind::BadTimestamp, expected, ts));
+        let raw = RawEvent {
+            user: row.field(c_user),
+            item: row.field(c_item),
+            at: TimeCell::Text(row.field(c_ts)),
+            kind: c_kind.map_or("", |c| row.field(c)),
+            quantity: c_qty.map_or(QtyCell::Absent, |c| QtyCell::Text(row.field(c))),
         };
-        let Some(kind) = event_kind(&row, c_kind, opts.default_kind, tally)? else {
-            return Ok(());
+        let cols = [Some(c_user), Some(c_item), Some(c_ts), c_kind, c_qty];
+        let at = CsvAt {
+            row: &row,
+            cols: &cols,
         };
-        if !quantity_ok(&row, c_qty, tally)? {
-            return Ok(());
-        }
-        let idx = b.item(item);
-        let rec_item = &mut b.items[idx as usize];
-        rec_item.added = Some(rec_item.added.map_or(at, |a| a.min(at)));
-        b.push(user, idx, kind, at);
-        tally.report.rows_kept += 1;
-        Ok(())
+        push_event(&mut b, tally, opts.default_kind, &raw, &at)
     })?;
     if event_rows == 0 && items_rows == 0 {
         return Err(DataError::Empty {
@@ -1396,60 +1448,155 @@ pub fn load_events_csv(
     finish(b, tally, &file)
 }
 
-/// The event kind of an events-CSV row (`default` when the column is absent or empty);
-/// `None` when it is not a known kind (counted, or the error in strict mode).
-fn event_kind(
-    row: &Row<'_>,
-    c_kind: Option<usize>,
-    default: EventKind,
-    tally: &mut Tally<'_>,
-) -> Result<Option<EventKind>, DataError> {
-    let Some(c) = c_kind else {
-        return Ok(Some(default));
-    };
-    let k = row.field(c);
-    if k.is_empty() {
-        return Ok(Some(default));
+/// The fields of an event row ([`load_events_csv`], the Parquet reader), in this order in
+/// [`EventAt::err`]'s `field` argument.
+#[derive(Clone, Copy)]
+enum EventField {
+    User = 0,
+    Item = 1,
+    Time = 2,
+    Kind = 3,
+    Quantity = 4,
+}
+
+/// An event row's timestamp as read: text (parsed by [`parse_timestamp`]) or a value
+/// already in Unix seconds (typed Parquet columns).
+enum TimeCell<'a> {
+    Text(&'a str),
+    Seconds(f64),
+}
+
+/// An event row's quantity (an item row's price) as read.
+enum QtyCell<'a> {
+    /// No such column, or an empty field / null.
+    Absent,
+    /// Text, parsed as a number.
+    Text(&'a str),
+    /// A typed number.
+    Number(f64),
+}
+
+/// One event row's raw values (trimmed text; empty = missing), from any input.
+struct RawEvent<'a> {
+    user: &'a str,
+    item: &'a str,
+    at: TimeCell<'a>,
+    kind: &'a str,
+    quantity: QtyCell<'a>,
+}
+
+/// Where an event or item row is, for its errors and drop examples.
+trait EventAt {
+    /// A row-level parse error about `field` (an [`EventField`] or [`ItemField`]) of this row.
+    fn err(&self, field: usize, kind: ParseKind, expected: &str, found: &str) -> DataError;
+    /// The row's position as `file:line` (CSV) or `file: row group g, row r` (Parquet).
+    fn place(&self) -> String;
+}
+
+/// [`EventAt`] of a CSV row: `cols` maps [`EventField`] to 0-based columns.
+struct CsvAt<'a, 'r> {
+    row: &'a Row<'r>,
+    cols: &'a [Option<usize>],
+}
+
+impl EventAt for CsvAt<'_, '_> {
+    fn err(&self, field: usize, kind: ParseKind, expected: &str, found: &str) -> DataError {
+        let c = self.cols.get(field).copied().flatten().unwrap_or(0);
+        self.row.err(c, kind, expected, found)
     }
-    match EventKind::parse(k) {
-        Some(kind) => Ok(Some(kind)),
-        None => {
-            let expected = "an event type view, cart or purchase";
-            let e = row.err(c, ParseKind::UnknownEventType, expected, k);
-            tally.bad_row(e).map(|()| None)
-        }
+
+    fn place(&self) -> String {
+        format!("{}:{}", self.row.file, self.row.line())
     }
 }
 
-/// Whether an events-CSV row's quantity (when the column is present and the field not
-/// empty) lets the row through: a malformed quantity is a row-level error (counted, or
-/// the error in strict mode), a quantity ≤ 0 drops the row as `non_positive_quantity`.
-fn quantity_ok(
-    row: &Row<'_>,
-    c_qty: Option<usize>,
+/// The cleaning of one event row, shared by every events input (CSV and Parquet give the
+/// same dataset and report for the same events): a missing user or item id is a
+/// `missing_value` row, a timestamp that does not parse a `bad_timestamp` row, an event
+/// type other than view/cart/purchase an `unknown_event_type` row (empty =
+/// `default_kind`), a quantity that is not a number a `bad_quantity` row (row-level
+/// errors: counted, or returned in strict mode); a quantity ≤ 0 drops the row as
+/// `non_positive_quantity`. A kept row becomes an event and sets its item's `added` time
+/// to its earliest event.
+fn push_event(
+    b: &mut Builder,
     tally: &mut Tally<'_>,
-) -> Result<bool, DataError> {
-    let Some(cq) = c_qty else {
-        return Ok(true);
+    default_kind: EventKind,
+    raw: &RawEvent<'_>,
+    at: &impl EventAt,
+) -> Result<(), DataError> {
+    if raw.user.is_empty() || raw.item.is_empty() {
+        let (field, what) = if raw.user.is_empty() {
+            (EventField::User, "a user_id")
+        } else {
+            (EventField::Item, "an item_id")
+        };
+        return tally.bad_row(at.err(field as usize, ParseKind::MissingValue, what, ""));
+    }
+    let time = match raw.at {
+        TimeCell::Seconds(t) if t.is_finite() => Some(t),
+        TimeCell::Seconds(_) => None,
+        TimeCell::Text(ts) => parse_timestamp(ts),
     };
-    let q = row.field(cq);
-    if q.is_empty() {
-        return Ok(true);
-    }
-    match parse_number(q) {
-        None => {
-            let e = row.err(cq, ParseKind::BadQuantity, "a quantity (a number)", q);
-            tally.bad_row(e).map(|()| false)
-        }
-        Some(v) if v <= 0.0 => {
-            let (file, line) = (row.file, row.line());
-            tally.drop_row("non_positive_quantity", || {
-                format!("{file}:{line}: quantity {q}")
+    let Some(time) = time else {
+        let found = match raw.at {
+            TimeCell::Text(ts) => ts.to_string(),
+            TimeCell::Seconds(t) => t.to_string(),
+        };
+        let expected = "a Unix timestamp or ISO 8601 date";
+        return tally.bad_row(at.err(
+            EventField::Time as usize,
+            ParseKind::BadTimestamp,
+            expected,
+            &found,
+        ));
+    };
+    let kind = if raw.kind.is_empty() {
+        default_kind
+    } else if let Some(kind) = EventKind::parse(raw.kind) {
+        kind
+    } else {
+        let expected = "an event type view, cart or purchase";
+        let e = at.err(
+            EventField::Kind as usize,
+            ParseKind::UnknownEventType,
+            expected,
+            raw.kind,
+        );
+        return tally.bad_row(e);
+    };
+    let qty = match raw.quantity {
+        QtyCell::Absent | QtyCell::Text("") => None,
+        QtyCell::Number(v) => Some((v, None)),
+        QtyCell::Text(q) => match parse_number(q) {
+            Some(v) => Some((v, Some(q))),
+            None => {
+                let e = at.err(
+                    EventField::Quantity as usize,
+                    ParseKind::BadQuantity,
+                    "a quantity (a number)",
+                    q,
+                );
+                return tally.bad_row(e);
+            }
+        },
+    };
+    if let Some((v, text)) = qty {
+        if v.is_nan() || v <= 0.0 {
+            let place = at.place();
+            tally.drop_row("non_positive_quantity", || match text {
+                Some(q) => format!("{place}: quantity {q}"),
+                None => format!("{place}: quantity {v}"),
             });
-            Ok(false)
+            return Ok(());
         }
-        Some(_) => Ok(true),
     }
+    let idx = b.item(raw.item);
+    let rec_item = &mut b.items[idx as usize];
+    rec_item.added = Some(rec_item.added.map_or(time, |a| a.min(time)));
+    b.push(raw.user, idx, kind, time);
+    tally.report.rows_kept += 1;
+    Ok(())
 }
 
 fn read_items_csv(path: &Path, b: &mut Builder, tally: &mut Tally<'_>) -> Result<usize, DataError> {
@@ -1461,42 +1608,108 @@ fn read_items_csv(path: &Path, b: &mut Builder, tally: &mut Tally<'_>) -> Result
     let c_cat = header.find(&["category"]);
     let c_price = header.find(&["price"]);
     let needed = c_item.max(c_title) + 1;
-    let mut first_line: HashMap<String, usize> = HashMap::new();
+    let mut first: HashMap<String, String> = HashMap::new();
     for_each_row(&mut r, &header, needed, tally, |row, tally| {
-        let id = row.field(c_item);
-        if id.is_empty() {
-            return tally.bad_row(row.err(c_item, ParseKind::MissingValue, "an item_id", ""));
-        }
-        if let Some(first) = first_line.get(id) {
-            let expected = format!("a unique item_id (first on line {first})");
-            return tally.bad_row(row.err(c_item, ParseKind::DuplicateItem, &expected, id));
-        }
-        let price = match c_price.map(|c| (c, row.field(c))) {
-            None | Some((_, "")) => None,
-            Some((c, p)) => match parse_number(p) {
-                Some(v) if v >= 0.0 => Some(v as f32),
-                _ => {
-                    let expected = "a non-negative price";
-                    return tally.bad_row(row.err(c, ParseKind::BadPrice, expected, p));
-                }
-            },
+        let raw = RawItem {
+            id: row.field(c_item),
+            title: row.field(c_title),
+            category: c_cat.map_or("", |c| row.field(c)),
+            price: c_price.map_or(QtyCell::Absent, |c| QtyCell::Text(row.field(c))),
         };
-        first_line.insert(id.to_string(), row.line());
-        let title = row.field(c_title);
-        let category = c_cat
-            .map(|c| row.field(c))
-            .filter(|c| !c.is_empty())
-            .map(str::to_string);
-        let idx = b.item(id);
-        let it = &mut b.items[idx as usize];
-        if !title.is_empty() {
-            it.title = title.to_string();
-        }
-        it.category = category;
-        it.price = price;
-        tally.report.rows_kept += 1;
-        Ok(())
+        let cols = [Some(c_item), Some(c_title), c_cat, c_price];
+        let at = CsvAt {
+            row: &row,
+            cols: &cols,
+        };
+        push_item(b, tally, &raw, &at, &mut first, || {
+            format!("line {}", row.line())
+        })
     })
+}
+
+/// The fields of an items row, in this order in [`EventAt::err`]'s `field` argument.
+#[derive(Clone, Copy)]
+enum ItemField {
+    Id = 0,
+    Price = 3,
+}
+
+/// One items row's raw values (trimmed text; empty = missing).
+struct RawItem<'a> {
+    id: &'a str,
+    title: &'a str,
+    category: &'a str,
+    price: QtyCell<'a>,
+}
+
+/// The cleaning of one items row, shared by the items CSV and Parquet: an empty id is a
+/// `missing_value` row, an id seen before a `duplicate_item` row (`first` maps ids to
+/// where they were first seen, `here` names this row's place), a price that is not a
+/// non-negative number a `bad_price` row; otherwise the item gets its title (when not
+/// empty), category and price.
+fn push_item(
+    b: &mut Builder,
+    tally: &mut Tally<'_>,
+    raw: &RawItem<'_>,
+    at: &impl EventAt,
+    first: &mut HashMap<String, String>,
+    here: impl FnOnce() -> String,
+) -> Result<(), DataError> {
+    let id = raw.id;
+    if id.is_empty() {
+        let e = at.err(
+            ItemField::Id as usize,
+            ParseKind::MissingValue,
+            "an item_id",
+            "",
+        );
+        return tally.bad_row(e);
+    }
+    if let Some(f) = first.get(id) {
+        let expected = format!("a unique item_id (first on {f})");
+        let e = at.err(
+            ItemField::Id as usize,
+            ParseKind::DuplicateItem,
+            &expected,
+            id,
+        );
+        return tally.bad_row(e);
+    }
+    let price = match raw.price {
+        QtyCell::Absent | QtyCell::Text("") => None,
+        QtyCell::Number(v) if v >= 0.0 => Some(v as f32),
+        QtyCell::Text(p) if parse_number(p).is_some_and(|v| v >= 0.0) => {
+            parse_number(p).map(|v| v as f32)
+        }
+        QtyCell::Number(v) => {
+            let e = at.err(
+                ItemField::Price as usize,
+                ParseKind::BadPrice,
+                "a non-negative price",
+                &v.to_string(),
+            );
+            return tally.bad_row(e);
+        }
+        QtyCell::Text(p) => {
+            let e = at.err(
+                ItemField::Price as usize,
+                ParseKind::BadPrice,
+                "a non-negative price",
+                p,
+            );
+            return tally.bad_row(e);
+        }
+    };
+    first.insert(id.to_string(), here());
+    let idx = b.item(id);
+    let it = &mut b.items[idx as usize];
+    if !raw.title.is_empty() {
+        it.title = raw.title.to_string();
+    }
+    it.category = (!raw.category.is_empty()).then(|| raw.category.to_string());
+    it.price = price;
+    tally.report.rows_kept += 1;
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------

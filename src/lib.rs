@@ -8,7 +8,7 @@
 //! Module map (one job each):
 //! - [`config`]: the model's shape (`ModelConfig`), stored in the weight file.
 //! - [`format`]: the weight file (spec in `docs/weight-format.md`), reader and writer.
-//! - [`data`]: ingest of Online Retail, generic events/items CSV, and sequence files (native).
+//! - [`data`]: ingest of Online Retail, generic events/items CSV, Parquet event logs, and sequence files (native).
 //! - [`features`]: item content features (category, price, hashed title tokens).
 //! - [`history`]: the shopper's local history events and its limits.
 //! - [`model`]: the model definition and forward pass, shared by trainer and browser.
