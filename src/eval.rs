@@ -309,18 +309,24 @@ pub fn cutoff_quantile(sequences: &[Vec<HistoryEvent>], q: f64) -> Option<f64> {
 /// time (so the validation window is as long as the test window). See
 /// [`time_split_with`] for the construction.
 pub fn time_split(sequences: &[Vec<HistoryEvent>], cutoff: f64) -> Split {
+    time_split_with(sequences, valid_cutoff(sequences, cutoff), cutoff)
+}
+
+/// The validation cutoff of [`time_split`]: one test window before `cutoff`,
+/// `cutoff − (t_max − cutoff)` with `t_max` the last finite event time (`cutoff` itself
+/// when no event is later).
+pub fn valid_cutoff(sequences: &[Vec<HistoryEvent>], cutoff: f64) -> f64 {
     let t_max = sequences
         .iter()
         .flatten()
         .map(|e| e.at)
         .filter(|t| t.is_finite())
         .fold(f64::NEG_INFINITY, f64::max);
-    let valid_cutoff = if t_max > cutoff {
+    if t_max > cutoff {
         cutoff - (t_max - cutoff)
     } else {
         cutoff
-    };
-    time_split_with(sequences, valid_cutoff, cutoff)
+    }
 }
 
 /// Global time split with explicit cutoffs (`valid_cutoff ≤ test_cutoff`).

@@ -109,17 +109,7 @@ fn case(user: usize, seq: &[HistoryEvent], history: usize, at: usize) -> EvalCas
 
 /// The time split on target-kind events (module doc).
 fn time_split_targets(sequences: &[Vec<HistoryEvent>], cutoff: f64, target: EventKind) -> Split {
-    let t_max = sequences
-        .iter()
-        .flatten()
-        .map(|e| e.at)
-        .filter(|t| t.is_finite())
-        .fold(f64::NEG_INFINITY, f64::max);
-    let vc = if t_max > cutoff {
-        cutoff - (t_max - cutoff)
-    } else {
-        cutoff
-    };
+    let vc = eval::valid_cutoff(sequences, cutoff);
     let mut split = Split::default();
     for (user, seq) in sequences.iter().enumerate() {
         let before_valid = seq.iter().take_while(|e| e.at < vc).count();
