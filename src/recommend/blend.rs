@@ -33,15 +33,25 @@ use super::{RecommendError, Recommender};
 /// context item adds ("similar items" rank by the context first, the history second).
 pub const CONTEXT_WEIGHT: f32 = 3.0;
 
-/// Adds the context term `λ · σ(z) · cos(v_c, v_i)` to every finite logit (module docs).
+/// The Euclidean norm of each `d`-long row of `vectors`.
+pub fn norms(vectors: &[f32], d: usize) -> Vec<f32> {
+    (vectors.chunks_exact(d.max(1)))
+        .map(|x| x.iter().map(|a| a * a).sum::<f32>().sqrt())
+        .collect()
+}
+
+/// Adds the context term `λ · σ(z) · cos(v_c, v_i)` to every finite logit (module docs;
+/// the norms are the recommender's, computed once at load).
 pub fn add_context_similarity(rec: &Recommender, context: u32, logit: &mut [f32]) {
     let d = rec.plan.dim;
     let v = rec.item_vectors();
-    let Some(vc) = v.get(context as usize * d..(context as usize + 1) * d) else {
+    let norms = rec.item_norms();
+    let (Some(vc), Some(&nc)) = (
+        v.get(context as usize * d..(context as usize + 1) * d),
+        norms.get(context as usize),
+    ) else {
         return;
     };
-    let norm = |x: &[f32]| x.iter().map(|a| a * a).sum::<f32>().sqrt();
-    let nc = norm(vc);
     let (mut n, mut sum, mut sq) = (0f64, 0f64, 0f64);
     for &z in logit.iter().filter(|z| z.is_finite()) {
         n += 1.0;
@@ -54,12 +64,8 @@ pub fn add_context_similarity(rec: &Recommender, context: u32, logit: &mut [f32]
     let mean = sum / n;
     let sigma = ((sq / n - mean * mean).max(0.0)).sqrt() as f32;
     let scale = CONTEXT_WEIGHT * sigma;
-    for (z, vi) in logit.iter_mut().zip(v.chunks_exact(d)) {
-        if !z.is_finite() {
-            continue;
-        }
-        let ni = norm(vi);
-        if ni > 0.0 {
+    for ((z, vi), &ni) in logit.iter_mut().zip(v.chunks_exact(d)).zip(norms) {
+        if z.is_finite() && ni > 0.0 {
             let dot: f32 = vc.iter().zip(vi).map(|(a, b)| a * b).sum();
             *z += scale * (dot / (nc * ni));
         }

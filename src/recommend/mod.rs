@@ -298,6 +298,8 @@ pub struct Recommender {
     /// The "frequently bought together" order counts (`basket.*`), when the file has
     /// them.
     basket: Option<Basket>,
+    /// Euclidean norm of each item vector (the context term's cosines).
+    item_norms: Vec<f32>,
 }
 
 /// Largest `k` a call may ask for.
@@ -371,6 +373,7 @@ impl Recommender {
         }
         let is_new = new_items(&metadata.items.added, n);
         let popularity_logit = popularity_logits(&popularity);
+        let item_norms = blend::norms(&plan.item_vectors, plan.dim);
         Ok(Recommender {
             metadata,
             model,
@@ -384,7 +387,13 @@ impl Recommender {
             popularity_logit,
             search_index,
             basket,
+            item_norms,
         })
+    }
+
+    /// Euclidean norm of each item vector.
+    pub fn item_norms(&self) -> &[f32] {
+        &self.item_norms
     }
 
     /// The weight file's "frequently bought together" section, when it has one.
