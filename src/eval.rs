@@ -608,6 +608,28 @@ pub fn sample_negatives(case: &EvalCase, n_items: usize, negatives: usize, seed:
     out
 }
 
+/// Every item with its score (`scores[i]`), except the items of `excluded` (the target
+/// always stays a candidate).
+fn all_but<'a>(
+    excluded: impl Iterator<Item = &'a HistoryEvent>,
+    target: u32,
+    scores: &[f32],
+) -> Vec<(u32, f32)> {
+    let mut keep = vec![true; scores.len()];
+    for e in excluded {
+        if let Some(k) = keep.get_mut(e.item as usize) {
+            *k = false;
+        }
+    }
+    if let Some(k) = keep.get_mut(target as usize) {
+        *k = true;
+    }
+    (0..scores.len() as u32)
+        .filter(|&i| keep[i as usize])
+        .map(|i| (i, scores[i as usize]))
+        .collect()
+}
+
 fn key(s: f32) -> f32 {
     if s.is_nan() {
         f32::NEG_INFINITY
@@ -660,17 +682,7 @@ fn rank_case(
     let candidates = match *protocol {
         Protocol::Full { exclude_seen } => {
             if exclude_seen {
-                let mut keep = vec![true; n_items];
-                for e in &case.history {
-                    if let Some(k) = keep.get_mut(e.item as usize) {
-                        *k = false;
-                    }
-                }
-                keep[case.target as usize] = true;
-                (0..n_items as u32)
-                    .filter(|&i| keep[i as usize])
-                    .map(|i| (i, buf[i as usize]))
-                    .collect()
+                all_but(case.history.iter(), case.target, buf)
             } else {
                 buf.iter()
                     .enumerate()
@@ -678,19 +690,7 @@ fn rank_case(
                     .collect()
             }
         }
-        Protocol::Basket => {
-            let mut keep = vec![true; n_items];
-            for e in basket_of(&case.history, case.now) {
-                if let Some(k) = keep.get_mut(e.item as usize) {
-                    *k = false;
-                }
-            }
-            keep[case.target as usize] = true;
-            (0..n_items as u32)
-                .filter(|&i| keep[i as usize])
-                .map(|i| (i, buf[i as usize]))
-                .collect()
-        }
+        Protocol::Basket => all_but(basket_of(&case.history, case.now).iter(), case.target, buf),
         Protocol::Sampled { negatives, seed } => {
             let negs = sample_negatives(case, n_items, negatives, seed);
             std::iter::once(case.target)
