@@ -1,6 +1,6 @@
 //! Subcommands of the `vitrine` CLI: `train`, `eval`, `recommend`, `search`,
 //! `search-eval` ([`search`]), `scenario-eval` ([`scenarios`]), `basket-eval`
-//! ([`basket`]), `inspect`, `quantize`, `bench`, `synth`. Errors are `anyhow` here and
+//! ([`basket`]), `prepare`, `param-table`, `score` ([`torch`]), `inspect`, `quantize`, `bench`, `synth`. Errors are `anyhow` here and
 //! only here.
 use std::collections::BTreeMap;
 use std::fs;
@@ -36,6 +36,7 @@ use vitrine::train::{self, TrainConfig};
 mod basket;
 mod scenarios;
 mod search;
+mod torch;
 
 /// Default dataset shipped in the repository.
 const DEFAULT_DATA: &str = "data/online-retail/online_retail.csv.gz";
@@ -69,6 +70,17 @@ enum Command {
     /// "Frequently bought together" on held-out invoice lines: the basket section, the
     /// model, a tuned item-kNN and their blend (writes artifacts/basket.md).
     BasketEval(basket::BasketEvalArgs),
+    /// Write the prepared data the PyTorch trainer (python/) consumes: the training split
+    /// as Parquet, the validation sample, the initialised model file and the plan.
+    Prepare(torch::PrepareArgs),
+    /// Print a weight file's model config and parameter table (names, shapes) as JSON.
+    ParamTable {
+        /// The weight file.
+        #[arg(long)]
+        model: PathBuf,
+    },
+    /// User vectors, every item's logit and recommend()'s top-k for histories, as JSON.
+    Score(torch::ScoreArgs),
     /// Print a weight file's tensors and metadata.
     Inspect {
         /// The weight file.
@@ -362,6 +374,9 @@ pub fn run() -> Result<()> {
         Command::SearchEval(a) => search::cmd_search_eval(a),
         Command::ScenarioEval(a) => scenarios::cmd_scenario_eval(a),
         Command::BasketEval(a) => basket::cmd_basket_eval(a),
+        Command::Prepare(a) => torch::cmd_prepare(a),
+        Command::ParamTable { model } => torch::cmd_param_table(&model),
+        Command::Score(a) => torch::cmd_score(a),
         Command::Inspect { model } => cmd_inspect(&model),
         Command::Quantize { model, to, out } => cmd_quantize(&model, to.into(), &out),
         Command::Bench(a) => cmd_bench(a),
