@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 VENV="${VITRINE_PY_VENV:-.venv-py}"
 TORCH_VERSION=2.9.1
-PINS=(safetensors==0.6.2 pyarrow==21.0.0 numpy==2.3.3 pytest==8.4.2)
+PINS=(safetensors==0.6.2 pyarrow==21.0.0 numpy==2.3.3 pytest==8.4.2 wheel==0.45.1)
 CPU_INDEX=https://download.pytorch.org/whl/cpu
 
 log() { printf 'test-python: %s\n' "$*" >&2; }

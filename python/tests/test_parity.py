@@ -43,6 +43,8 @@ def check_parity(vitrine_bin, model, path, tmp):
         dl = np.abs(lg[b] - np.array(rust[b]["logits"], dtype=np.float32)).max()
         assert du < TOL, f"history {b}: user vectors differ by {du}"
         assert dl < TOL, f"history {b}: logits differ by {dl}"
+        if not h:
+            continue  # recommend() answers an empty history with popularity, not the model
         top = top_k_unseen(lg[b], h)
         got = [r["index"] for r in rust[b]["recommend"]]
         assert got == top, f"history {b}: recommend() {got} vs PyTorch {top}"

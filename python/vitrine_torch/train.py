@@ -43,17 +43,22 @@ class Dist:
     """Rank, world size, device; collectives that are no-ops in a single process."""
 
     def __init__(self, backend: str):
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
+        # A process group set up by the launcher (Ray Train's TorchTrainer does) is used as
+        # it is; otherwise torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK) says.
+        self.preset = dist.is_available() and dist.is_initialized()
+        self.world = dist.get_world_size() if self.preset else int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = dist.get_rank() if self.preset else int(os.environ.get("RANK", "0"))
         self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        if backend == "auto":
+        if self.preset:
+            backend = dist.get_backend()
+        elif backend == "auto":
             backend = "nccl" if torch.cuda.is_available() else "gloo"
         self.backend = backend
         self.device = torch.device(f"cuda:{self.local_rank}" if backend == "nccl" else "cpu")
         if backend == "nccl":
             torch.cuda.set_device(self.device)
         self.on = self.world > 1
-        if self.on:
+        if self.on and not self.preset:
             dist.init_process_group(backend=backend)
 
     def sum(self, x: torch.Tensor) -> torch.Tensor:
@@ -73,7 +78,7 @@ class Dist:
             dist.barrier()
 
     def close(self):
-        if self.on:
+        if self.on and not self.preset:
             dist.destroy_process_group()
 
 
