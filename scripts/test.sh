@@ -40,3 +40,7 @@ VITRINE_EXPECT_SIMD=relaxed-simd RUSTFLAGS="-C target-feature=+simd128,+relaxed-
 
 step "end-to-end storefront test (Playwright + Chromium)"
 bash scripts/e2e.sh
+
+step "PyTorch trainer: parity with the Rust model both ways, a 2-process gloo torchrun run, resume"
+# Installs torch, safetensors, pyarrow into the cached .venv-py/ (first run: minutes).
+bash scripts/test-python.sh
