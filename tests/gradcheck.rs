@@ -259,7 +259,7 @@ fn item_encoder_all_parameters() {
     let mut g = Xs::new(7);
     let r = g.vec(model.config.n_items * model.config.dim);
     let mut grads = Grads::zeros(&model);
-    item_encoder_backward(&model, &r, &mut grads);
+    item_encoder_backward(&model, &r, None, &mut grads);
     let item = param_table(&model.config)
         .into_iter()
         .filter(|p| p.name.starts_with("item."));

@@ -79,7 +79,7 @@ fn sha(bytes: &[u8]) -> String {
 }
 
 /// Training under a seed, the weight-file bytes and the scores are bit-identical to the
-/// values recorded before the parameter restructuring (x86-64; other targets print).
+/// values recorded after the GEMM trainer (x86-64; other targets print).
 #[test]
 fn training_is_bit_identical_to_the_recorded_run() {
     let (sampled, sampled_q, s1) = trained(16);
@@ -102,13 +102,16 @@ fn bytemuck_bytes(v: &[u32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-/// Recorded on the code before the typed-parameter restructuring (commit cbfae78).
+/// Re-recorded when the trainer moved to the blocked GEMM and batched losses (branch
+/// h-train): the backward passes sum in a different order, so the bits moved (Online Retail
+/// NDCG@10 0.2129 → 0.2127, deep part alone 0.1575 → 0.1589). Before: c1a29ba1…,
+/// b48bb342…, 15ebe445…; scores 419e6564… (commit cbfae78).
 const RECORDED_WEIGHTS: [&str; 3] = [
-    "c1a29ba1157c225bd25be029068ff1931f4ec932225ff659f426f96d994441c1",
-    "b48bb342136e8bff4981f021e77f0b9f1707aa63f2c810ccf9eaa28197266608",
-    "15ebe4451b1050e55f86a6ddd961d16992e8113b42d267b1965481e9d7b87cf1",
+    "62224e9f63a19799a126aeccba9d352e2b81c320cbdb4b5d819e9287df81b678",
+    "24daf37ec5bbe94ec43becb118f2641a3b57e153a7e70800f7035c268b99e7d1",
+    "7cd87a4f68e328009a0ec0d9d1eac35c15e756b8430d7ca7428800e24f770d7b",
 ];
-const RECORDED_SCORES: &str = "419e6564bd4e3fa46ce0771d99ce0d97dbda73605308c8521faba53b63c82bcb";
+const RECORDED_SCORES: &str = "6e5c11a0ba7c7d7daf24c3f00fe06c178ae20e9a587e519650e115bf62d89d39";
 
 fn tiny_model(n: usize) -> Model {
     Model::from_weights(&tiny_weight_file(n, 7)).expect("tiny model loads")

@@ -23,6 +23,7 @@
 //! recommendation engine, evaluation): descending scores, NaN below every number, ties
 //! broken by the lower item index.
 
+pub mod gemm;
 #[cfg(feature = "gpu")]
 pub mod gpu;
 #[cfg(not(target_arch = "wasm32"))]

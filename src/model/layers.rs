@@ -2,6 +2,7 @@
 //! and used by the browser runtime, the CLI and the trainer. Each primitive that the
 //! trainer differentiates returns what its backward pass needs; the backward passes live
 //! in `crate::train::backprop` (native only).
+use crate::kernels::gemm::{gemm, Mat};
 
 /// Dot product with eight independent accumulators (so it vectorises without
 /// reassociation by the compiler).
@@ -33,18 +34,11 @@ pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
     }
 }
 
-/// `out[m × n] += a[m × k] · b[k × n]` (row-major).
+/// `out[m × n] += a[m × k] · b[k × n]` (row-major): the blocked product of
+/// [`crate::kernels::gemm`], which adds each output's products one at a time in increasing
+/// `k` (the order of a plain row-by-row loop).
 pub fn matmul_acc(a: &[f32], b: &[f32], m: usize, k: usize, n: usize, out: &mut [f32]) {
-    debug_assert!(a.len() >= m * k && b.len() >= k * n && out.len() >= m * n);
-    for i in 0..m {
-        let orow = &mut out[i * n..(i + 1) * n];
-        let arow = &a[i * k..(i + 1) * k];
-        for (p, &av) in arow.iter().enumerate() {
-            if av != 0.0 {
-                axpy(av, &b[p * n..(p + 1) * n], orow);
-            }
-        }
-    }
+    gemm(m, n, k, Mat::n(a, k), Mat::n(b, n), out, n);
 }
 
 /// `x[m × k] · w[k × n] + bias[n]`, a new `[m × n]` matrix.

@@ -5,12 +5,13 @@
 //! against finite differences in `tests/gradcheck.rs`.
 use ndarray::{ArrayView2, ArrayViewMut2};
 
+use crate::kernels::gemm::{gemm, Mat};
 use crate::model::layers::{axpy, dot, LnCache};
 use crate::model::params::{flat, flat_mut, row_mut, Block, Head, ParamsMut};
 use crate::model::{BlockCache, EncoderCache, HeadCache, Model, ModelConfig};
 
 /// Gradients of `y = x·w + b` (`x` `[m × k]`, `w` `[k × n]`): `dw += xᵀ·dy`, `db += Σ dy`,
-/// and `dx = dy·wᵀ` returned.
+/// and `dx = dy·wᵀ` returned (both products by [`gemm`]).
 #[allow(clippy::too_many_arguments)] // BLAS-style: operands and their shapes
 pub fn linear_backward(
     x: &[f32],
@@ -22,27 +23,14 @@ pub fn linear_backward(
     dw: &mut [f32],
     db: Option<&mut [f32]>,
 ) -> Vec<f32> {
-    for i in 0..m {
-        let dyr = &dy[i * n..(i + 1) * n];
-        for p in 0..k {
-            let xv = x[i * k + p];
-            if xv != 0.0 {
-                axpy(xv, dyr, &mut dw[p * n..(p + 1) * n]);
-            }
-        }
-    }
+    gemm(k, n, m, Mat::t(x, k), Mat::n(dy, n), dw, n);
     if let Some(db) = db {
         for i in 0..m {
             axpy(1.0, &dy[i * n..(i + 1) * n], db);
         }
     }
     let mut dx = vec![0.0; m * k];
-    for i in 0..m {
-        let dyr = &dy[i * n..(i + 1) * n];
-        for p in 0..k {
-            dx[i * k + p] = dot(dyr, &w[p * n..(p + 1) * n]);
-        }
-    }
+    gemm(m, k, n, Mat::n(dy, n), Mat::t(w, n), &mut dx, k);
     dx
 }
 
@@ -403,14 +391,28 @@ pub fn item_part_backward(
 }
 
 /// Backward pass of [`Model::item_vectors`]: `dv` `[n_items × d]` into `item.id`,
-/// `item.cat`, `item.tok` and `item.price`.
-pub fn item_encoder_backward(model: &Model, dv: &[f32], grads: &mut Grads) {
+/// `item.cat`, `item.tok` and `item.price`. With `rows` (sorted, distinct), only those
+/// rows of `dv` are read (the others must be zero); the result is the same.
+pub fn item_encoder_backward(model: &Model, dv: &[f32], rows: Option<&[u32]>, grads: &mut Grads) {
     let d = model.config.dim;
     let f = &model.features;
     let mut g = grads.view_mut(&model.config);
     let gi = &mut g.item;
-    axpy(1.0, dv, flat_mut(&mut gi.id));
-    for i in 0..model.config.n_items {
+    let all: Vec<u32>;
+    let rows = match rows {
+        Some(r) => r,
+        None => {
+            all = (0..model.config.n_items as u32).collect();
+            &all
+        }
+    };
+    let gid = flat_mut(&mut gi.id);
+    for &i in rows {
+        let i = i as usize;
+        axpy(1.0, &dv[i * d..(i + 1) * d], &mut gid[i * d..(i + 1) * d]);
+    }
+    for &i in rows {
+        let i = i as usize;
         let r = &dv[i * d..(i + 1) * d];
         if r.iter().all(|&x| x == 0.0) {
             continue;

@@ -22,6 +22,7 @@
 //! so results do not depend on the number of threads.
 pub mod backprop;
 pub mod basket;
+mod batch;
 pub mod blend;
 pub mod kinds;
 
@@ -32,11 +33,12 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::history::{EventKind, HistoryEvent};
-use crate::model::layers::{axpy, dot, linear, softmax_xent};
+use crate::model::layers::linear;
 use crate::model::params::{flat, flat_mut, param_table, ParamsMut};
 use crate::model::{Dropout, Model};
 use crate::rng::SplitMix64;
-use backprop::{encoder_backward, head_backward, item_encoder_backward, item_part_backward, Grads};
+use backprop::{item_encoder_backward, Grads};
+use batch::{BatchCtx, Window, Work};
 
 /// Hyper-parameters of [`train`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -143,13 +145,6 @@ pub struct TrainReport {
 
 const CHUNKS: usize = 8;
 
-/// One training window: the sequence index and the end (exclusive) of the window.
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    seq: usize,
-    end: usize,
-}
-
 /// Number of batches per epoch for these sequences.
 pub fn batches_per_epoch(sequences: &[Vec<HistoryEvent>], cfg: &TrainConfig) -> usize {
     let n = sequences.iter().filter(|s| s.len() >= 2).count();
@@ -201,190 +196,6 @@ impl Adam {
     }
 }
 
-/// What one chunk of a batch returns.
-struct ChunkOut {
-    grads: Grads,
-    dv: Vec<f32>,
-    loss: f64,
-}
-
-/// Shared, read-only inputs of one batch.
-struct BatchCtx<'a> {
-    model: &'a Model,
-    sequences: &'a [Vec<HistoryEvent>],
-    v: &'a [f32],
-    cands: &'a [u32],
-    head_negs: &'a [u32],
-    head_negs_v: &'a [f32],
-    head_negs_part: &'a [f32],
-    /// `1 / Σ w_t` over the batch's positions (dot-product term).
-    scale_dot: f32,
-    /// `1 / Σ w_t` over the batch's head positions.
-    scale_head: f32,
-    cfg: &'a TrainConfig,
-}
-
-impl BatchCtx<'_> {
-    /// The loss weight of a target of this kind.
-    fn weight(&self, kind: EventKind) -> f32 {
-        self.cfg.kind_weights[kind.index()]
-    }
-}
-
-/// Forward and backward pass of one training window: the dot-product loss at every
-/// position and the head loss at the last `head_positions`; accumulates parameter
-/// gradients into `grads` and item-vector gradients into `dv`, and returns the loss.
-fn run_window(
-    ctx: &BatchCtx<'_>,
-    w: Window,
-    drop: &mut Dropout,
-    grads: &mut Grads,
-    dv: &mut [f32],
-) -> f64 {
-    let model = ctx.model;
-    let seq = &ctx.sequences[w.seq];
-    let (input, _) = model.seq_input(&seq[..w.end - 1]);
-    let len = input.len();
-    let targets = &seq[w.end - len..w.end];
-    let (y, cache) = model.encode_sequence(ctx.v, &input, Some(drop));
-    let mut dy = vec![0.0; len * model.config.dim];
-    let mut loss = 0.0f64;
-    dot_loss(ctx, &y, targets, &mut dy, dv, &mut loss);
-    head_loss(ctx, &y, targets, grads, &mut dy, dv, &mut loss);
-    encoder_backward(model, &cache, &dy, grads, dv);
-    loss
-}
-
-/// The dot-product loss of a window's hidden states `y` `[L × d]`: softmax cross-entropy
-/// of `y_t · v_j` over the catalog (or the target and the sampled candidates) at every
-/// position, weighted by the target's kind, added to `loss`; its gradients go to `dy`
-/// and `dv`.
-fn dot_loss(
-    ctx: &BatchCtx<'_>,
-    y: &[f32],
-    targets: &[HistoryEvent],
-    dy: &mut [f32],
-    dv: &mut [f32],
-    loss: &mut f64,
-) {
-    let d = ctx.model.config.dim;
-    let full = ctx.cands.is_empty();
-    let nc = if full {
-        ctx.model.config.n_items
-    } else {
-        ctx.cands.len() + 1
-    };
-    let mut logits = vec![0.0; nc];
-    let mut grad = vec![0.0; nc];
-    for (t, ev) in targets.iter().enumerate() {
-        let w = ctx.weight(ev.kind);
-        if w == 0.0 {
-            continue;
-        }
-        let scale = ctx.scale_dot * w;
-        let yt = &y[t * d..(t + 1) * d];
-        let target = ev.item as usize;
-        let tgt_idx = dot_logits(ctx, yt, target, &mut logits);
-        *loss += (softmax_xent(&logits, tgt_idx, &mut grad) * scale) as f64;
-        let dyt = &mut dy[t * d..(t + 1) * d];
-        for (j, &g) in grad.iter().enumerate() {
-            if g == 0.0 {
-                continue;
-            }
-            let g = g * scale;
-            let item = if full {
-                j
-            } else if j == 0 {
-                target
-            } else {
-                ctx.cands[j - 1] as usize
-            };
-            axpy(g, &ctx.v[item * d..(item + 1) * d], dyt);
-            axpy(g, yt, &mut dv[item * d..(item + 1) * d]);
-        }
-    }
-}
-
-/// Fills `logits` with `y_t · v_j` over the whole catalog (no candidates) or over the
-/// target (slot 0) and the candidates (a candidate equal to the target masked to −∞);
-/// returns the target's slot.
-fn dot_logits(ctx: &BatchCtx<'_>, yt: &[f32], target: usize, logits: &mut [f32]) -> usize {
-    let d = ctx.model.config.dim;
-    if ctx.cands.is_empty() {
-        for (j, z) in logits.iter_mut().enumerate() {
-            *z = dot(yt, &ctx.v[j * d..(j + 1) * d]);
-        }
-        return target;
-    }
-    logits[0] = dot(yt, &ctx.v[target * d..(target + 1) * d]);
-    for (j, &c) in ctx.cands.iter().enumerate() {
-        logits[j + 1] = if c as usize == target {
-            f32::NEG_INFINITY
-        } else {
-            dot(yt, &ctx.v[c as usize * d..(c as usize + 1) * d])
-        };
-    }
-    0
-}
-
-/// The head loss at a window's last `head_positions` positions: softmax cross-entropy of
-/// the full head's logits over the target (slot 0) and the batch's head negatives,
-/// weighted by the target's kind, added to `loss`; head gradients go to `grads`, the rest
-/// to `dy` and `dv`.
-fn head_loss(
-    ctx: &BatchCtx<'_>,
-    y: &[f32],
-    targets: &[HistoryEvent],
-    grads: &mut Grads,
-    dy: &mut [f32],
-    dv: &mut [f32],
-    loss: &mut f64,
-) {
-    let model = ctx.model;
-    let (d, h) = (model.config.dim, model.config.mlp_hidden[0]);
-    let len = targets.len();
-    let c = ctx.head_negs.len() + 1;
-    let p = model.view();
-    let (w1v, b1) = (flat(&p.head.w1v), p.head.b1);
-    let mut cand = vec![0.0; c * d];
-    cand[d..].copy_from_slice(ctx.head_negs_v);
-    let mut part = vec![0.0; c * h];
-    part[h..].copy_from_slice(ctx.head_negs_part);
-    let mut hgrad = vec![0.0; c];
-    for t in len.saturating_sub(ctx.cfg.head_positions)..len {
-        let w = ctx.weight(targets[t].kind);
-        if w == 0.0 {
-            continue;
-        }
-        let scale = ctx.scale_head * w;
-        let target = targets[t].item as usize;
-        let yt = y[t * d..(t + 1) * d].to_vec();
-        cand[..d].copy_from_slice(&ctx.v[target * d..(target + 1) * d]);
-        let tp = linear(&cand[..d], w1v, b1, 1, d, h);
-        part[..h].copy_from_slice(&tp);
-        let (mut lg, hc) = model.head_forward(&yt, &cand, &part, c);
-        for (j, &neg) in ctx.head_negs.iter().enumerate() {
-            if neg as usize == target {
-                lg[j + 1] = f32::NEG_INFINITY;
-            }
-        }
-        *loss += (softmax_xent(&lg, 0, &mut hgrad) * scale) as f64;
-        hgrad.iter_mut().for_each(|g| *g *= scale);
-        let (du, mut dcand, dpart) = head_backward(model, &yt, &cand, c, &hc, &hgrad, grads);
-        item_part_backward(model, &cand, c, &dpart, grads, &mut dcand);
-        axpy(1.0, &du, &mut dy[t * d..(t + 1) * d]);
-        axpy(1.0, &dcand[..d], &mut dv[target * d..(target + 1) * d]);
-        for (j, &neg) in ctx.head_negs.iter().enumerate() {
-            let neg = neg as usize;
-            axpy(
-                1.0,
-                &dcand[(j + 1) * d..(j + 2) * d],
-                &mut dv[neg * d..(neg + 1) * d],
-            );
-        }
-    }
-}
-
 /// Sorted sample of `k` distinct items out of `n` (all of them when `k >= n`).
 fn sample_items(rng: &mut SplitMix64, n: usize, k: usize) -> Vec<u32> {
     if k >= n {
@@ -421,6 +232,8 @@ pub fn train(
         adam: Adam::new(model),
         rng: SplitMix64::new(cfg.seed ^ 0xA076_1D64_78BD_642F),
         batches: users.len().div_ceil(cfg.batch_size.max(1)),
+        works: (0..CHUNKS).map(|_| Work::new(model)).collect(),
+        total: Work::new(model),
     };
     let mut report = TrainReport {
         epochs: Vec::new(),
@@ -551,12 +364,20 @@ struct Trainer<'a> {
     /// Windows, shuffling and negative sampling, in that order within an epoch.
     rng: SplitMix64,
     batches: usize,
+    /// Per-chunk accumulators, reused by every batch.
+    works: Vec<Work>,
+    /// The batch's summed accumulators.
+    total: Work,
 }
 
 /// The negatives sampled for one batch.
 struct BatchSamples {
     /// Dot-product candidates (empty: full softmax).
     cands: Vec<u32>,
+    /// Their vectors `[K × d]`.
+    cands_v: Vec<f32>,
+    /// `(item, slot)` per candidate, sorted by item.
+    cand_slots: Vec<(u32, u32)>,
     /// Head negatives.
     head_negs: Vec<u32>,
     /// Their item vectors `[k × d]`.
@@ -635,10 +456,20 @@ impl Trainer<'_> {
             sample_items(&mut self.rng, n, self.cfg.negatives)
         };
         let head_negs = sample_items(&mut self.rng, n, self.cfg.head_negatives.min(n));
-        let head_negs_v: Vec<f32> = head_negs
+        let gather = |items: &[u32]| -> Vec<f32> {
+            items
+                .iter()
+                .flat_map(|&i| v[i as usize * d..(i as usize + 1) * d].iter().copied())
+                .collect()
+        };
+        let cands_v = gather(&cands);
+        let mut cand_slots: Vec<(u32, u32)> = cands
             .iter()
-            .flat_map(|&i| v[i as usize * d..(i as usize + 1) * d].iter().copied())
+            .enumerate()
+            .map(|(j, &i)| (i, j as u32))
             .collect();
+        cand_slots.sort_unstable();
+        let head_negs_v = gather(&head_negs);
         let p = model.view();
         let head_negs_part = linear(
             &head_negs_v,
@@ -650,6 +481,8 @@ impl Trainer<'_> {
         );
         BatchSamples {
             cands,
+            cands_v,
+            cand_slots,
             head_negs,
             head_negs_v,
             head_negs_part,
@@ -680,6 +513,8 @@ impl Trainer<'_> {
             sequences: self.sequences,
             v: &v,
             cands: &s.cands,
+            cands_v: &s.cands_v,
+            cand_slots: &s.cand_slots,
             head_negs: &s.head_negs,
             head_negs_v: &s.head_negs_v,
             head_negs_part: &s.head_negs_part,
@@ -687,15 +522,27 @@ impl Trainer<'_> {
             scale_head: inverse(w_head),
             cfg,
         };
-        let (mut grads, dv, loss) = batch_gradients(&ctx, batch, drop_seed)?;
-        item_encoder_backward(model, &dv, &mut grads);
-        let norm = grads.norm();
+        if batch.is_empty() {
+            return None;
+        }
+        let loss = batch_gradients(&ctx, batch, drop_seed, &mut self.works, &mut self.total);
+        let total = &mut self.total;
+        total.rows.sort_unstable();
+        item_encoder_backward(
+            model,
+            &total.dv,
+            (!total.all_rows).then_some(&total.rows[..]),
+            &mut total.grads,
+        );
+        let norm = total.grads.norm();
         if norm.is_finite() && norm > cfg.clip {
-            grads.scale(cfg.clip / norm);
+            total.grads.scale(cfg.clip / norm);
         }
         if norm.is_finite() {
-            self.adam.step(model, &grads, cfg, lr);
+            self.adam.step(model, &total.grads, cfg, lr);
         }
+        total.grads.g.fill(0.0);
+        total.clear_rows();
         Some((loss, n_pos))
     }
 }
@@ -730,40 +577,47 @@ impl Trainer<'_> {
     }
 }
 
-/// The gradients and loss of a batch: its windows split into [`CHUNKS`] chunks run in
-/// parallel, whose results are summed in chunk order (so independent of the thread
-/// count). Returns the parameter gradients, the item-vector gradients `[n_items × d]`
-/// and the loss (`None` for an empty batch).
+/// The gradients and loss of a batch into `total`: its windows split into [`CHUNKS`]
+/// chunks run in parallel on their own accumulators (`works`), summed in chunk order (so
+/// independent of the thread count), then the shared candidates' gradients routed.
+/// Returns the loss.
 fn batch_gradients(
     ctx: &BatchCtx<'_>,
     batch: &[Window],
     drop_seed: u64,
-) -> Option<(Grads, Vec<f32>, f64)> {
-    let (n, d) = (ctx.model.config.n_items, ctx.model.config.dim);
-    let per_chunk = batch.len().div_ceil(CHUNKS);
-    let outs: Vec<ChunkOut> = batch
-        .par_chunks(per_chunk.max(1))
+    works: &mut [Work],
+    total: &mut Work,
+) -> f64 {
+    let per_chunk = batch.len().div_ceil(CHUNKS).max(1);
+    works
+        .par_iter_mut()
+        .zip(batch.par_chunks(per_chunk))
         .enumerate()
-        .map(|(ci, chunk)| {
-            let mut grads = Grads::zeros(ctx.model);
-            let mut dv = vec![0.0; n * d];
-            let mut loss = 0.0;
+        .for_each(|(ci, (work, chunk))| {
+            work.begin(ctx);
             let mut drop = Dropout::new(ctx.cfg.dropout, drop_seed ^ ci as u64);
             for &w in chunk {
-                loss += run_window(ctx, w, &mut drop, &mut grads, &mut dv);
+                batch::run_window(ctx, w, &mut drop, work);
             }
-            ChunkOut { grads, dv, loss }
-        })
-        .collect();
-    let mut it = outs.into_iter();
-    let first = it.next()?;
-    let (mut grads, mut dv, mut loss) = (first.grads, first.dv, first.loss);
-    for o in it {
-        grads.add(&o.grads);
-        axpy(1.0, &o.dv, &mut dv);
-        loss += o.loss;
+        });
+    total.begin(ctx);
+    let from = item_params_len(&ctx.model.config);
+    let used = batch.len().div_ceil(per_chunk);
+    for w in &mut works[..used] {
+        batch::merge_into(total, w, from);
     }
-    Some((grads, dv, loss))
+    batch::route_shared(ctx, total);
+    total.loss
+}
+
+/// Parameters of the item encoder (the start of the flat vector): their gradients come
+/// only from [`item_encoder_backward`], once per batch.
+fn item_params_len(c: &crate::config::ModelConfig) -> usize {
+    param_table(c)
+        .iter()
+        .take_while(|s| s.name.starts_with("item."))
+        .map(|s| s.len())
+        .sum()
 }
 
 /// Writes the training curves (loss and validation NDCG@10 per epoch) as an SVG chart.
