@@ -34,6 +34,7 @@ use vitrine::train::kinds::{self as kinds, KindChoice, SplitRule};
 use vitrine::train::{self, TrainConfig};
 
 mod basket;
+mod onnx;
 mod scenarios;
 mod search;
 
@@ -69,6 +70,9 @@ enum Command {
     /// "Frequently bought together" on held-out invoice lines: the basket section, the
     /// model, a tuned item-kNN and their blend (writes artifacts/basket.md).
     BasketEval(basket::BasketEvalArgs),
+    /// Export the model as ONNX (the scoring head, and encoder + head + top-k) with its
+    /// tensors and a reference result, for the benchmark against other engines.
+    ExportOnnx(onnx::ExportOnnxArgs),
     /// Print a weight file's tensors and metadata.
     Inspect {
         /// The weight file.
@@ -362,6 +366,7 @@ pub fn run() -> Result<()> {
         Command::SearchEval(a) => search::cmd_search_eval(a),
         Command::ScenarioEval(a) => scenarios::cmd_scenario_eval(a),
         Command::BasketEval(a) => basket::cmd_basket_eval(a),
+        Command::ExportOnnx(a) => onnx::cmd_export_onnx(a),
         Command::Inspect { model } => cmd_inspect(&model),
         Command::Quantize { model, to, out } => cmd_quantize(&model, to.into(), &out),
         Command::Bench(a) => cmd_bench(a),
