@@ -4,7 +4,9 @@
 // imported, model ready, first result. Resource timing lists what was downloaded.
 // Query: ?engine=vitrine|vitrine-main|ort|tfjs|none&dir=artifacts/engines/4000/&model=www/models/synthetic-4000.vitrine
 // `vitrine` is the public loader (www/vitrine.js load(): Web Worker, default options);
-// `vitrine-main` the same without the Worker; `none` no engine (the page's own cost).
+// `vitrine-main` the same without the Worker; `vitrine-steps` the main-thread path
+// step by step (&backend=simd skips the load-time backend measurement); `none` no engine
+// (the page's own cost).
 import { ROOT, jsonOf, refEvents, loadOrt, loadTf } from './engines.mjs';
 
 const params = new URLSearchParams(location.search);
@@ -31,6 +33,24 @@ try {
     const e = engine === 'ort' ? await loadOrt(dir, ref, { threads: 1, head: false }) : await loadTf(dir, ref);
     marks.ready = performance.now();
     top = (await e.recommend(events)).indices;
+  } else if (engine === 'vitrine-steps') {
+    // Where vitrine's cold start goes: the main-thread path of load(), step by step.
+    const { packageUrls } = await import('../../www/vitrine.js');
+    const pkgUrl = packageUrls(params.get('simd') || 'auto')[0];
+    const [mod, bytes] = await Promise.all([
+      import(pkgUrl).then((m) => { marks.pkgImported = performance.now(); return m; }),
+      fetch(modelUrl).then((r) => r.arrayBuffer()).then((b) => { marks.weightsFetched = performance.now(); return new Uint8Array(b); }),
+    ]);
+    await mod.default();
+    marks.wasmInstantiated = performance.now();
+    const backend = params.get('backend') || undefined;
+    const rec = await mod.Recommender.fromBytes(bytes, { storage: 'memory', ...(backend ? { backend } : {}) });
+    marks.ready = performance.now();
+    marks.activeBackend = rec.backend;
+    const ids = rec.catalog().ids;
+    const kindName = Object.fromEntries(Object.entries(ref.kinds).map(([n, i]) => [i, n]));
+    for (const e of events) rec.record({ item: ids[e.index], type: kindName[e.kind], at: e.at });
+    top = (await rec.recommend({ k: ref.k, excludeSeen: false })).map((r) => r.index);
   } else if (engine === 'none') {
     top = ref.top.map((t) => t.index); // the page itself, no engine: the baseline
   } else throw new Error(`unknown engine ${engine}`);

@@ -6,6 +6,8 @@
 // Writes JSON, an SVG chart and a Markdown table (stdout and README-ready).
 // Usage: BASE_URL=http://127.0.0.1:PORT/ node bench/engines/run.mjs [--sizes 4000,100000]
 //   [--runs 25] [--warmup 5] [--cold-runs 7] [--no-threads] [--out artifacts/engine-bench.json]
+//   [--engines vitrine-relaxed,vitrine-plain,ort,tfjs] (the warm page's engines)
+//   [--parts warm,threads,cold] (which measurements)
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -24,7 +26,9 @@ const sizes = arg('--sizes', '4000,100000').split(',').map(Number);
 const runs = Number(arg('--runs', '25'));
 const warmup = Number(arg('--warmup', '5'));
 const coldRuns = Number(arg('--cold-runs', '7'));
-const threads = !args.includes('--no-threads');
+const parts = arg('--parts', 'warm,threads,cold').split(',');
+const threads = !args.includes('--no-threads') && parts.includes('threads');
+const warmEngines = arg('--engines', 'vitrine-relaxed,vitrine-plain,ort,tfjs');
 const out = path.resolve(root, arg('--out', 'artifacts/engine-bench.json'));
 const log = (m) => process.stderr.write(`[engine-bench] ${m}\n`);
 const dirOf = (n) => `artifacts/engines/${n}/`;
@@ -74,9 +78,11 @@ async function isolatedContext() {
   return ctx;
 }
 
-/** Raw and gzip -9 sizes of a served file (URL → path under the repository). */
+/** Raw and gzip -9 sizes of a served file (URL → path under the repository); null for a
+ * URL with no file behind it (a 404, e.g. a favicon probe). */
 function sizes_(url) {
   const p = path.join(root, decodeURIComponent(new URL(url).pathname));
+  if (!fs.existsSync(p) || !fs.statSync(p).isFile()) return null;
   const b = fs.readFileSync(p);
   return { path: path.relative(root, p), raw: b.length, gzip: zlib.gzipSync(b, { level: 9 }).length };
 }
@@ -87,35 +93,44 @@ const report = { date: new Date().toISOString(), sizes, runs, warmup, coldRuns, 
 try {
   for (const n of sizes) {
     const q = `dir=${dirOf(n)}&model=${modelOf(n)}&runs=${runs}&warmup=${warmup}`;
-    log(`${n} items: warm page (vitrine relaxed + plain, onnxruntime-web, tfjs; one thread)`);
-    let ctx = await browser.newContext();
-    const { r } = await runPage(ctx, `${base}bench/engines/page.html?${q}`);
-    report.warm.push(r);
-    await ctx.close();
+    let ctx;
+    if (parts.includes('warm')) {
+      log(`${n} items: warm page (${warmEngines}; one thread)`);
+      ctx = await browser.newContext();
+      const { r } = await runPage(ctx, `${base}bench/engines/page.html?${q}&engines=${warmEngines}`);
+      report.warm.push(r);
+      await ctx.close();
+    }
     if (threads) {
       log(`${n} items: onnxruntime-web with threads (cross-origin-isolated page) beside vitrine relaxed`);
       ctx = await isolatedContext();
-      const { r: rt } = await runPage(ctx, `${base}bench/engines/page.html?${q}&engines=vitrine-relaxed,ort-threads`);
+      const { r: rt } = await runPage(ctx, `${base}bench/engines/page.html?${q}&engines=${warmEngines.split(',')[0]},ort-threads`);
       report.threaded.push(rt);
       await ctx.close();
     }
+    if (!parts.includes('cold')) continue;
     log(`${n} items: ${coldRuns} cold starts per engine, interleaved`);
-    const engines = ['none', 'vitrine', 'vitrine-main', 'ort', 'tfjs'];
-    const cold = Object.fromEntries(engines.map((e) => [e, { firstMs: [], readyMs: [], peakBytes: [], resources: null }]));
+    const engines = ['none', 'vitrine', 'vitrine-main', 'vitrine-steps', 'ort', 'tfjs'];
+    const cold = Object.fromEntries(engines.map((e) => [e, { firstMs: [], readyMs: [], peakBytes: [], resources: null, marks: [] }]));
     for (let i = 0; i < coldRuns; i++) {
       for (const e of engines) {
         const c = await browser.newContext();
+        // Every response of the context, the Worker's included (the page's resource
+        // timing does not see a Worker's fetches).
+        const fetched = [];
+        c.on('response', (resp) => { if (resp.status() === 200) fetched.push(resp.url()); });
         const { r: rc } = await runPage(c, `${base}bench/engines/cold.html?engine=${e}&dir=${dirOf(n)}&model=${modelOf(n)}`, 600000);
         cold[e].peakBytes.push(await rendererPeak());
         cold[e].firstMs.push(rc.marks.first);
         cold[e].readyMs.push(rc.marks.ready ?? rc.marks.first);
-        cold[e].resources ??= rc.resources;
+        cold[e].marks.push(rc.marks);
+        cold[e].resources ??= [...new Set(fetched)];
         await c.close();
       }
     }
     const row = { nItems: n, engines: {} };
     for (const e of engines) {
-      const files = cold[e].resources.map((x) => sizes_(x.url)).filter((f) => !isHarness(f.path));
+      const files = cold[e].resources.map((u) => sizes_(u)).filter((f) => f && !isHarness(f.path));
       const sum = (fs_, k) => fs_.reduce((a, f) => a + f[k], 0);
       const code = files.filter((f) => !isWeights(f.path)), weights = files.filter((f) => isWeights(f.path));
       row.engines[e] = {
@@ -124,12 +139,15 @@ try {
         code: { raw: sum(code, 'raw'), gzip: sum(code, 'gzip'), files: code },
         weights: { raw: sum(weights, 'raw'), gzip: sum(weights, 'gzip'), files: weights.map((f) => f.path) },
         firstMs: cold[e].firstMs,
+        marks: cold[e].marks,
       };
     }
     report.cold.push(row);
     fs.mkdirSync(path.dirname(out), { recursive: true });
     fs.writeFileSync(out, JSON.stringify(report, null, 2));
   }
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, JSON.stringify(report, null, 2));
 } finally {
   await browser.close();
 }
@@ -142,16 +160,21 @@ const fmt = (x, d = 2) => (x == null ? '–' : x.toFixed(d));
 const lines = [];
 lines.push(`Versions: ${Object.entries(versions).map(([k, v]) => `${k} ${v}`).join(', ')}; ${report.warm[0]?.userAgent.match(/Chrome\/[\d.]+/)?.[0] ?? ''} headless, ${runs} calls after ${warmup} warm-up rounds, interleaved.`);
 lines.push('');
-lines.push('| items | workload | vitrine relaxed ms | vitrine plain ms | ORT-web ms | TF.js ms | ORT-web threads ms | relaxed / faster rival | relaxed / ORT threads |');
+lines.push('Median (best) ms; ratios vitrine relaxed / the faster single-threaded rival, lower is better: of the medians (of the best calls).');
+lines.push('');
+lines.push('| items | workload | vitrine relaxed | vitrine plain | ORT-web | TF.js | ORT-web threads¹ | relaxed / faster rival | relaxed / ORT threads¹ |');
 lines.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|');
 for (const [i, w] of report.warm.entries()) {
   const t = report.threaded[i];
   for (const wl of ['head', 'recommend']) {
-    const v = eng(w, 'vitrine-relaxed')?.[wl].medianMs, p = eng(w, 'vitrine-plain')?.[wl].medianMs;
-    const o = eng(w, 'ort')?.[wl].medianMs, f = eng(w, 'tfjs')?.[wl].medianMs;
-    const ot = t ? eng(t, 'ort-threads')?.[wl].medianMs : null, vt = t ? eng(t, 'vitrine-relaxed')?.[wl].medianMs : null;
-    const rival = Math.min(o ?? Infinity, f ?? Infinity);
-    lines.push(`| ${w.nItems} | ${wl === 'head' ? '(a) head from u' : '(b) recommend() top-20'} | ${fmt(v)} | ${fmt(p)} | ${fmt(o)} | ${fmt(f)} | ${fmt(ot)} | **${fmt(v / rival)}×** | ${ot ? fmt(vt / ot) + '×' : '–'} |`);
+    const get = (res, k, st) => (res ? eng(res, k)?.[wl][st] : undefined);
+    const cell = (res, k) => (get(res, k, 'medianMs') == null ? '–' : `${fmt(get(res, k, 'medianMs'))} (${fmt(get(res, k, 'bestMs'))})`);
+    const ratio = (st) => {
+      const rival = Math.min(get(w, 'ort', st) ?? Infinity, get(w, 'tfjs', st) ?? Infinity);
+      return fmt(get(w, 'vitrine-relaxed', st) / rival);
+    };
+    const tr = (st) => fmt(get(t, 'vitrine-relaxed', st) / get(t, 'ort-threads', st));
+    lines.push(`| ${w.nItems.toLocaleString('en')} | ${wl === 'head' ? '(a) head from u' : '(b) recommend() top-20'} | ${cell(w, 'vitrine-relaxed')} | ${cell(w, 'vitrine-plain')} | ${cell(w, 'ort')} | ${cell(w, 'tfjs')} | ${cell(t, 'ort-threads')} | **${ratio('medianMs')}×** (${ratio('bestMs')}×) | ${t ? `${tr('medianMs')}× (${tr('bestMs')}×)` : '–'} |`);
   }
 }
 lines.push('');
@@ -162,6 +185,21 @@ for (const c of report.cold) {
     lines.push(`| ${c.nItems} | ${e === 'none' ? 'empty page (baseline)' : e} | ${fmt(x.firstMedianMs, 0)} (${fmt(x.firstBestMs, 0)}) | ${fmt(x.code.raw / 1024, 0)} / ${fmt(x.code.gzip / 1024, 0)} | ${fmt(x.weights.raw / 1e6, 1)} | ${fmt(x.peakRendererBytes / 2 ** 20, 0)} |`);
   }
 }
+lines.push('');
+for (const c of report.cold) {
+  const e = c.engines;
+  const r = (a, b, k) => fmt(k(e[a]) / k(e[b]));
+  const first = (x) => x.firstMedianMs, gz = (x) => x.code.gzip;
+  const st = e['vitrine-steps']?.marks;
+  if (st?.length) {
+    const m = (k) => fmt(median(st.map((x) => x[k])), 0);
+    lines.push(`${c.nItems.toLocaleString('en')} items, vitrine's main-thread cold start step by step (median ms since navigation): package JS imported ${m('pkgImported')}, weights fetched ${m('weightsFetched')}, wasm compiled and instantiated ${m('wasmInstantiated')}, \`Recommender.fromBytes\` done ${m('ready')}, first recommendation ${m('first')}.`);
+    lines.push('');
+  }
+  lines.push(`${c.nItems.toLocaleString('en')} items, vitrine / rival (lower is better): cold start (median) with the Worker ${r('vitrine', 'ort', first)}× ORT-web, ${r('vitrine', 'tfjs', first)}× TF.js; without it ${r('vitrine-main', 'ort', first)}× ORT-web, ${r('vitrine-main', 'tfjs', first)}× TF.js. JS + wasm gzip: ${r('vitrine', 'ort', gz)}× ORT-web, ${r('vitrine', 'tfjs', gz)}× TF.js.`);
+  lines.push('');
+}
+lines.push(`¹ A separate cross-origin-isolated page (COOP/COEP) with ORT's default thread count (navigator.hardwareConcurrency = ${report.threaded[0]?.hardwareConcurrency ?? '?'}), beside vitrine relaxed (one thread) in the same page; the ratio is from that page.`);
 const md = lines.join('\n');
 fs.writeFileSync(out.replace(/\.json$/, '.md'), md + '\n');
 fs.writeFileSync(out.replace(/\.json$/, '.svg'), chart(report));
