@@ -135,10 +135,9 @@ fn decode(model: &[u8]) -> Decoded {
     let opset = get(&m, 8)
         .map(|v| {
             let o = fields(bytes(v));
-            (
-                get(&o, 1).next().map(string).unwrap_or_default(),
-                int(get(&o, 2).next().unwrap()),
-            )
+            let domain = get(&o, 1).next().map(string).unwrap_or_default();
+            let version = int(get(&o, 2).next().unwrap());
+            (domain, version)
         })
         .collect();
     let g = fields(bytes(get(&m, 7).next().expect("graph")));
@@ -156,7 +155,8 @@ fn decode(model: &[u8]) -> Decoded {
             for a in get(&n, 5) {
                 let a = fields(bytes(a));
                 let name = string(get(&a, 1).next().unwrap());
-                match int(get(&a, 20).next().unwrap()) {
+                let ty = int(get(&a, 20).next().unwrap());
+                match ty {
                     1 => match get(&a, 2).next().unwrap() {
                         Val::F32(x) => {
                             node.floats.insert(name, *x);
