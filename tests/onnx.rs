@@ -5,6 +5,8 @@
 //! Runtime Web reads the same files and agrees is the browser smoke test
 //! (`tests/e2e/engines.mjs`).
 #![cfg(not(target_arch = "wasm32"))]
+// Index loops on purpose: the interpreter mirrors ONNX's shape and stride arithmetic.
+#![allow(clippy::needless_range_loop)]
 mod common;
 
 use std::collections::HashMap;
@@ -62,7 +64,7 @@ fn fields(b: &[u8]) -> Vec<(u32, Val)> {
     out
 }
 
-fn get<'a>(fs: &'a [(u32, Val)], f: u32) -> impl Iterator<Item = &'a Val> {
+fn get(fs: &[(u32, Val)], f: u32) -> impl Iterator<Item = &Val> {
     fs.iter().filter(move |(k, _)| *k == f).map(|(_, v)| v)
 }
 fn bytes(v: &Val) -> &[u8] {
