@@ -6,20 +6,47 @@
 #                 where WebAssembly.validate accepts a relaxed-SIMD instruction
 # Each is rebuilt only when a source file is newer than it (FORCE=1 rebuilds both).
 # The relaxed build has its own cargo target directory (different RUSTFLAGS).
-# wasm-opt is off in Cargo.toml ([package.metadata.wasm-pack]): Debian's binaryen 108 is
-# too old for rustc's reference-types output (the optimised module fails at instantiation).
+# wasm-pack's own wasm-opt is off in Cargo.toml ([package.metadata.wasm-pack]): Debian's
+# binaryen 108 is too old for rustc's reference-types output (the optimised module fails at
+# instantiation). Instead each fresh build goes through a current wasm-opt, the npm package
+# `binaryen` (pinned below), installed once under target/tools/ (WASM_OPT=0 skips it;
+# WASM_OPT_FLAGS overrides the optimisation level).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { printf '\033[1m[wasm]\033[0m %s\n' "$*" >&2; }
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+BINARYEN_VERSION=132.0.0
+TOOLS="$CARGO_TARGET_DIR/tools/binaryen-$BINARYEN_VERSION"
 stale() { [ "${FORCE:-0}" = 1 ] || [ ! -f "$1" ] || [ -n "$(find src Cargo.toml Cargo.lock .cargo -newer "$1" -print -quit 2>/dev/null)" ]; }
+# wasm-opt on one fresh module, in place; the features rustc's output uses are enabled
+# explicitly (nothing newer is introduced).
+optimise() {
+  [ "${WASM_OPT:-1}" = 1 ] || return 0
+  if [ ! -x "$TOOLS/node_modules/.bin/wasm-opt" ]; then
+    log "npm install binaryen@$BINARYEN_VERSION (wasm-opt) into $TOOLS"
+    mkdir -p "$TOOLS"
+    npm install --prefix "$TOOLS" --no-audit --no-fund --silent "binaryen@$BINARYEN_VERSION"
+  fi
+  local before after
+  before=$(stat -c %s "$1")
+  # shellcheck disable=SC2086
+  "$TOOLS/node_modules/.bin/wasm-opt" ${WASM_OPT_FLAGS:--O3} "$@" \
+    --enable-simd --enable-relaxed-simd --enable-bulk-memory --enable-sign-ext \
+    --enable-mutable-globals --enable-nontrapping-float-to-int --enable-reference-types \
+    --enable-multivalue -o "$1.opt"
+  mv "$1.opt" "$1"
+  after=$(stat -c %s "$1")
+  log "wasm-opt ${WASM_OPT_FLAGS:--O3} $1: $before → $after bytes"
+}
 if stale pkg/vitrine_bg.wasm; then
   log "wasm-pack build --target web --release (SIMD128) → pkg/"
   nice wasm-pack build --target web --release --out-dir pkg --out-name vitrine
+  optimise pkg/vitrine_bg.wasm
 fi
 if stale pkg/relaxed/vitrine_bg.wasm; then
   log "wasm-pack build --target web --release (SIMD128 + relaxed SIMD) → pkg/relaxed/"
   RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd" CARGO_TARGET_DIR="$CARGO_TARGET_DIR/wasm-relaxed" \
     nice wasm-pack build --target web --release --out-dir pkg/relaxed --out-name vitrine
   rm -f pkg/relaxed/.gitignore pkg/relaxed/package.json pkg/relaxed/README.md
+  optimise pkg/relaxed/vitrine_bg.wasm
 fi

@@ -3,7 +3,9 @@
 # never downloads a browser). Idempotent: installs playwright-core, builds pkg/ (both builds) when missing
 # or older than the sources, trains the test's own quick model (www/models/e2e-quick.vitrine,
 # never the main command's www/models/online-retail.vitrine) when it is missing, serves the
-# repository on a free port and runs tests/e2e/storefront.mjs and tests/e2e/history.mjs against it.
+# repository on a free port and runs tests/e2e/storefront.mjs and tests/e2e/history.mjs against it,
+# then tests/e2e/engines.mjs (vitrine, ONNX Runtime Web and TF.js agree on a tiny synthetic
+# catalogue; npm ci in bench/engines only when its packages are missing).
 # Screenshots land in artifacts/. Usage: scripts/e2e.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,3 +44,14 @@ serve_local
 log "serving on $URL"
 BASE_URL="$URL" MODEL_URL="models/$(basename "$MODEL")" node tests/e2e/storefront.mjs
 BASE_URL="$URL" MODEL_URL="models/$(basename "$MODEL")" node tests/e2e/history.mjs
+
+# 5. The engine comparison's smoke test: a 300-item synthetic model (once) and its ONNX
+#    export (every run, well under a second), then one call per engine, checked to agree.
+if [ ! -d bench/engines/node_modules/onnxruntime-web ] || [ ! -d bench/engines/node_modules/@tensorflow/tfjs-backend-wasm ]; then
+  log "npm ci in bench/engines (onnxruntime-web, tfjs)"
+  (cd bench/engines && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
+fi
+SMOKE_MODEL=www/models/engines-smoke.vitrine
+[ -f "$SMOKE_MODEL" ] || cargo run --release --quiet -- synth --items 300 --out "$SMOKE_MODEL"
+cargo run --release --quiet -- export-onnx --model "$SMOKE_MODEL" --out artifacts/engines-smoke
+BASE_URL="$URL" SMOKE_MODEL="$SMOKE_MODEL" SMOKE_DIR=artifacts/engines-smoke/ node tests/e2e/engines.mjs

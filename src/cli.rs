@@ -34,6 +34,7 @@ use vitrine::train::kinds::{self as kinds, KindChoice, SplitRule};
 use vitrine::train::{self, TrainConfig};
 
 mod basket;
+mod onnx;
 mod scenarios;
 mod search;
 mod torch;
@@ -81,6 +82,9 @@ enum Command {
     },
     /// User vectors, every item's logit and recommend()'s top-k for histories, as JSON.
     Score(torch::ScoreArgs),
+    /// Export the model as ONNX (the scoring head, and encoder + head + top-k) with its
+    /// tensors and a reference result, for the benchmark against other engines.
+    ExportOnnx(onnx::ExportOnnxArgs),
     /// Print a weight file's tensors and metadata.
     Inspect {
         /// The weight file.
@@ -377,6 +381,7 @@ pub fn run() -> Result<()> {
         Command::Prepare(a) => torch::cmd_prepare(a),
         Command::ParamTable { model } => torch::cmd_param_table(&model),
         Command::Score(a) => torch::cmd_score(a),
+        Command::ExportOnnx(a) => onnx::cmd_export_onnx(a),
         Command::Inspect { model } => cmd_inspect(&model),
         Command::Quantize { model, to, out } => cmd_quantize(&model, to.into(), &out),
         Command::Bench(a) => cmd_bench(a),

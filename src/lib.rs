@@ -22,6 +22,8 @@
 //! - [`eval`] and [`baselines`]: metrics, protocols, splits and the baselines (native).
 //! - [`scenarios`]: the storefront scenarios — cold-start items, cross-category,
 //!   diversity — evaluated through the real pipeline (native).
+//! - [`onnx`]: ONNX export of a model (head, and encoder + head + top-k) and its
+//!   tensors, for the benchmark against other inference engines (native).
 #![warn(missing_docs)]
 
 pub mod basket;
@@ -41,6 +43,8 @@ pub mod baselines;
 pub mod data;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod eval;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod onnx;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod scenarios;
 #[cfg(not(target_arch = "wasm32"))]

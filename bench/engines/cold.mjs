@@ -1,0 +1,69 @@
+// Cold start of one engine (driven by run.mjs in a fresh browser context per load, so
+// nothing is cached): from navigation start (performance.now() = 0) to the first
+// recommendation for the reference history, with the moments on the way: engine code
+// imported, model ready, first result. Resource timing lists what was downloaded.
+// Query: ?engine=vitrine|vitrine-main|ort|tfjs|none&dir=artifacts/engines/4000/&model=www/models/synthetic-4000.vitrine
+// `vitrine` is the public loader (www/vitrine.js load(): Web Worker, default options);
+// `vitrine-main` the same without the Worker; `vitrine-steps` the main-thread path
+// step by step (&backend=simd skips the load-time backend measurement); `none` no engine
+// (the page's own cost).
+import { ROOT, jsonOf, refEvents, loadOrt, loadTf } from './engines.mjs';
+
+const params = new URLSearchParams(location.search);
+const engine = params.get('engine') || 'vitrine';
+const dir = new URL(params.get('dir') || 'artifacts/engines/4000/', ROOT).href;
+const modelUrl = new URL(params.get('model') || 'www/models/synthetic-4000.vitrine', ROOT).href;
+const status = document.querySelector('[data-testid="bench-status"]');
+try {
+  const marks = { moduleStart: performance.now() };
+  const ref = await jsonOf(`${dir}reference.json`);
+  const events = refEvents(ref);
+  let top;
+  if (engine === 'vitrine' || engine === 'vitrine-main') {
+    const { load } = await import('../../www/vitrine.js');
+    marks.imported = performance.now();
+    const v = await load(modelUrl, { worker: engine === 'vitrine' });
+    marks.ready = performance.now();
+    const ids = v.catalog.ids;
+    const kindName = Object.fromEntries(Object.entries(ref.kinds).map(([n, i]) => [i, n]));
+    await Promise.all(events.map((e) => v.record({ item: ids[e.index], type: kindName[e.kind], at: e.at })));
+    const res = await v.recommend({ k: ref.k, excludeSeen: false });
+    top = res.map((r) => r.index);
+  } else if (engine === 'ort' || engine === 'tfjs') {
+    const e = engine === 'ort' ? await loadOrt(dir, ref, { threads: 1, head: false }) : await loadTf(dir, ref);
+    marks.ready = performance.now();
+    top = (await e.recommend(events)).indices;
+  } else if (engine === 'vitrine-steps') {
+    // Where vitrine's cold start goes: the main-thread path of load(), step by step.
+    const { packageUrls } = await import('../../www/vitrine.js');
+    const pkgUrl = packageUrls(params.get('simd') || 'auto')[0];
+    const [mod, bytes] = await Promise.all([
+      import(pkgUrl).then((m) => { marks.pkgImported = performance.now(); return m; }),
+      fetch(modelUrl).then((r) => r.arrayBuffer()).then((b) => { marks.weightsFetched = performance.now(); return new Uint8Array(b); }),
+    ]);
+    await mod.default();
+    marks.wasmInstantiated = performance.now();
+    const backend = params.get('backend') || undefined;
+    const rec = await mod.Recommender.fromBytes(bytes, { storage: 'memory', ...(backend ? { backend } : {}) });
+    marks.ready = performance.now();
+    marks.activeBackend = rec.backend;
+    const ids = rec.catalog().ids;
+    const kindName = Object.fromEntries(Object.entries(ref.kinds).map(([n, i]) => [i, n]));
+    for (const e of events) rec.record({ item: ids[e.index], type: kindName[e.kind], at: e.at });
+    top = (await rec.recommend({ k: ref.k, excludeSeen: false })).map((r) => r.index);
+  } else if (engine === 'none') {
+    top = ref.top.map((t) => t.index); // the page itself, no engine: the baseline
+  } else throw new Error(`unknown engine ${engine}`);
+  marks.first = performance.now();
+  const want = ref.top.map((t) => t.index);
+  if (top.length !== want.length || top.some((i, j) => i !== want[j])) throw new Error(`${engine}: first recommendation differs from the reference`);
+  const resources = performance.getEntriesByType('resource').map((r) => ({ url: r.name, bytes: r.encodedBodySize, ms: r.duration }));
+  document.querySelector('[data-testid="bench-result"]').textContent = JSON.stringify({ engine, marks, resources });
+  status.textContent = 'done';
+  document.body.dataset.state = 'done';
+} catch (e) {
+  console.error(e);
+  status.textContent = `failed: ${e?.message ?? e}`;
+  document.body.dataset.state = 'error';
+}
+

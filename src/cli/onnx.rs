@@ -1,0 +1,64 @@
+//! `vitrine export-onnx`: the model as ONNX graphs plus its tensors, for the benchmark
+//! against ONNX Runtime Web and TensorFlow.js (`bench/engines/`). The graphs and the
+//! math are [`vitrine::onnx`]'s; this file only reads the weight file and writes files.
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use super::{read_weights, with_spinner, write_file};
+use vitrine::model::Model;
+
+/// Arguments of `vitrine export-onnx`.
+#[derive(Args)]
+pub struct ExportOnnxArgs {
+    /// The weight file.
+    #[arg(long)]
+    model: PathBuf,
+    /// Output directory: `head.onnx` (input `u`, output `logits`), `model.onnx` (inputs
+    /// `in.items`, `in.kinds`, `in.gaps`, `in.pos`; outputs `scores`, `indices`),
+    /// `tensors.json` + `tensors.bin` (every f32 initializer, for TF.js) and
+    /// `reference.json` (vitrine's own results on a fixed history).
+    #[arg(long)]
+    out: PathBuf,
+    /// How many items the whole model's `TopK` node returns.
+    #[arg(long, default_value_t = 20)]
+    k: usize,
+}
+
+/// Runs `vitrine export-onnx`.
+pub fn cmd_export_onnx(a: ExportOnnxArgs) -> Result<()> {
+    let model = Model::from_weights(&read_weights(&a.model)?).context("building the model")?;
+    let ex = with_spinner("building the graphs and the reference", || {
+        vitrine::onnx::export(&model, a.k)
+    })?;
+    if ex.has_memory {
+        eprintln!(
+            "note: the model has a transition memory; the ONNX graphs leave it out \
+             (recommend() adds it to the head's logits)"
+        );
+    }
+    let (manifest, blob) = ex.tensors();
+    let files = [
+        ("head.onnx", ex.head.to_bytes()?),
+        ("model.onnx", ex.full.to_bytes()?),
+        ("tensors.json", serde_json::to_vec(&manifest)?),
+        ("tensors.bin", blob),
+        ("reference.json", serde_json::to_vec(&ex.reference)?),
+    ];
+    for (name, bytes) in &files {
+        write_file(&a.out.join(name), bytes)?;
+    }
+    eprintln!(
+        "wrote {} ({} items, opset {}): {}",
+        a.out.display(),
+        model.config.n_items,
+        vitrine::onnx::OPSET,
+        files
+            .iter()
+            .map(|(n, b)| format!("{n} {:.1} MB", b.len() as f64 / 1e6))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(())
+}

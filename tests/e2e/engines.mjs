@@ -1,0 +1,49 @@
+// engines.mjs — the engine comparison harness cannot rot (run by scripts/e2e.sh): on a tiny
+// synthetic catalogue, bench/engines/page.html loads vitrine (both wasm builds), ONNX
+// Runtime Web (the graphs of `vitrine export-onnx`) and TF.js (the same layers from the
+// exported tensors) and checks each against vitrine's reference — the head's logits and
+// the whole model's top-k, 1e-4 — with one call each. Exit 1 with the page's message on
+// any disagreement or load failure.
+// Env: BASE_URL (the served repository), SMOKE_DIR (default artifacts/engines-smoke/),
+// SMOKE_MODEL (default www/models/engines-smoke.vitrine), CHROMIUM.
+import { chromium } from 'playwright-core';
+
+const base = process.env.BASE_URL;
+if (!base) throw new Error('BASE_URL is not set');
+const dir = process.env.SMOKE_DIR || 'artifacts/engines-smoke/';
+const model = process.env.SMOKE_MODEL || 'www/models/engines-smoke.vitrine';
+const engines = ['vitrine-relaxed', 'vitrine-plain', 'ort', 'tfjs'];
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+});
+let failed = null;
+try {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`${base}bench/engines/page.html?smoke=1&dir=${dir}&model=${model}&engines=${engines.join(',')}`);
+  await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state), null, { timeout: 120000 });
+  const status = await page.textContent('[data-testid="bench-status"]');
+  if (status !== 'done') throw new Error(`engine smoke page: ${status}${errors.length ? ` (${errors.join('; ')})` : ''}`);
+  const r = JSON.parse(await page.textContent('[data-testid="bench-result"]'));
+  const seen = r.results.map((x) => x.engine);
+  // The relaxed build is skipped only where the browser lacks relaxed SIMD (Chromium has it).
+  for (const e of engines) if (!seen.includes(e)) throw new Error(`engine ${e} did not run (ran: ${seen.join(', ')})`);
+  for (const x of r.results) {
+    const a = x.agreement;
+    if (!a.topSame || !(a.topErr <= 1e-4) || (a.headErr !== undefined && !(a.headErr <= 1e-4))) {
+      throw new Error(`${x.engine} disagrees: ${JSON.stringify(a)}`);
+    }
+  }
+  console.log(`engines agree on ${r.nItems} items: ${r.results.map((x) => `${x.name} ${x.version} (head ${x.agreement.headErr?.toExponential(1) ?? '–'}, top-${r.k} ${x.agreement.topErr.toExponential(1)})`).join('; ')}`);
+} catch (e) {
+  failed = e;
+} finally {
+  await browser.close();
+}
+if (failed) {
+  console.error(`FAIL engines: ${failed.message}`);
+  process.exit(1);
+}
