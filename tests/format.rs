@@ -870,3 +870,23 @@ fn model_weight_file_round_trips_and_loads() {
         vitrine::model::Model::from_weights(&back).unwrap();
     }
 }
+
+#[test]
+fn content_hash_over_many_chunks_is_plain_sha256() {
+    // FIPS 180-2's long message: one million 'a' bytes (16 of content_hash's 64 KiB
+    // chunks, the last one partial).
+    let data = vec![b'a'; 1_000_000];
+    assert_eq!(
+        content_hash(&data),
+        "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"
+    );
+    // Chunk boundaries: lengths around one chunk hash like the one-shot digest.
+    for n in [0usize, 1, 65_535, 65_536, 65_537, 131_072] {
+        let d: Vec<u8> = (0..n).map(|i| (i * 31 % 251) as u8).collect();
+        let one_shot = {
+            use sha2::Digest;
+            vitrine::format::to_hex(&sha2::Sha256::digest(&d))
+        };
+        assert_eq!(content_hash(&d), one_shot, "length {n}");
+    }
+}
