@@ -27,7 +27,7 @@ fn plan_and_query(n: usize) -> (HeadPlan, UserQuery) {
         n_items: n,
         dim: D,
         hidden: H,
-        item_vectors: (0..n * D).map(|_| rnd()).collect(),
+        item_vectors: (0..n * D).map(|_| rnd()).collect::<Vec<f32>>().into(),
         layers: vec![],
         w_out: (0..H).map(|_| rnd()).collect(),
         b_out: 0.1,
