@@ -476,11 +476,11 @@ fn gemm_i8(
             // of `ldb = padded · KSTEP ≥ (j0 + NR_I8) · KSTEP` elements (asserted
             // above), so every read of `block_i8` is in bounds.
             let acc = unsafe { block_i8(ptrs, b.data.as_ptr().add(j0 * KSTEP), ldb, b.groups) };
-            for (r, [lo, hi]) in acc.iter().enumerate().take((rows - r0).min(MR)) {
+            for (r, &[lo, hi]) in acc.iter().enumerate().take((rows - r0).min(MR)) {
                 #[cfg(target_feature = "relaxed-simd")]
                 let (lo, hi) = {
                     let off = i32x4_splat(QUERY_OFFSET * sums[r0 + r]);
-                    (i32x4_sub(*lo, off), i32x4_sub(*hi, off))
+                    (i32x4_sub(lo, off), i32x4_sub(hi, off))
                 };
                 let dst = &mut c[(r0 + r) * ldc + j0..(r0 + r) * ldc + j0 + NR_I8];
                 store_i32x4(dst, lo);
