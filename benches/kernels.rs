@@ -1,6 +1,7 @@
 //! Scoring-head benchmarks: `scores()` for n = 4,000 and 100,000 items (1,000,000 with
 //! `VITRINE_BENCH_LARGE=1`), d = 64, h = 64, no extra layer: every CPU kernel of
-//! `CpuKernel::ALL` (Scalar and Native), and the GPU path when wgpu finds an adapter
+//! `CpuKernel::ALL` (Scalar and Native), each also on the same plan with int8 item
+//! vectors (`native_int8`, `scalar_int8`: the integer first layer), and the GPU path when wgpu finds an adapter
 //! (`gpu_scores`: one request with readback; `gpu_kernels_only`: 20 head evaluations per
 //! submission, no readback of logits; `gpu_top10`). Throughput is reported as
 //! elements = FLOPs, so criterion's `Gelem/s` reads as GFLOP/s. The `peak` group
@@ -11,7 +12,7 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 use std::time::Duration;
-use vitrine::kernels::{native, CpuKernel, HeadPlan, UserQuery};
+use vitrine::kernels::{native, CpuKernel, HeadPlan, Int8Items, ItemVectors, UserQuery};
 use vitrine::rng::SplitMix64;
 
 const D: usize = 64;
@@ -27,7 +28,7 @@ fn plan_and_query(n: usize) -> (HeadPlan, UserQuery) {
         n_items: n,
         dim: D,
         hidden: H,
-        item_vectors: (0..n * D).map(|_| rnd()).collect(),
+        item_vectors: (0..n * D).map(|_| rnd()).collect::<Vec<f32>>().into(),
         layers: vec![],
         w_out: (0..H).map(|_| rnd()).collect(),
         b_out: 0.1,
@@ -84,6 +85,23 @@ fn cpu(c: &mut Criterion) {
             }
             g.bench_with_input(BenchmarkId::new(kernel.name(), n), &n, |b, _| {
                 b.iter(|| kernel.scores(&plan, &query, black_box(&mut out)))
+            });
+        }
+        // The same plan with int8 item vectors (the integer first layer), in the same
+        // group: read its time as a ratio to the f32 row beside it.
+        let v = plan.item_vectors.to_f32().into_owned();
+        let plan8 = HeadPlan {
+            item_vectors: ItemVectors::Int8(Int8Items::from_f32(&v, D)),
+            ..plan.clone()
+        };
+        drop(v);
+        for &kernel in CpuKernel::ALL {
+            if kernel == CpuKernel::Scalar && n > 100_000 {
+                continue;
+            }
+            let name = format!("{}_int8", kernel.name());
+            g.bench_with_input(BenchmarkId::new(name, n), &n, |b, _| {
+                b.iter(|| kernel.scores(&plan8, &query, black_box(&mut out)))
             });
         }
         g.finish();

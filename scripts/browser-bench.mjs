@@ -35,12 +35,14 @@ try {
 } finally {
   await browser.close();
 }
-console.log('| model | items | build | backend | median recommend() ms | median scoring ms | best scoring ms | head GFLOP/s (median / best) | mul+add ceiling | FMA ceiling | wasm memory MiB |');
-console.log('|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|');
+// The weights' storage: from the file name (synthetic-N-int8.vitrine) or the page's report.
+const weights = (r) => r.quantization || (/-(f32|f16|int8)\.vitrine/.exec(r.model) || [, 'f32'])[1];
+console.log('| model | weights | items | build | backend | median recommend() ms | median scoring ms | best scoring ms | head GFLOP/s (median / best) | mul+add ceiling | FMA ceiling | wasm memory MiB |');
+console.log('|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of all) {
   for (const x of r.results) {
     const fma = r.peakFmaGflops == null ? '–' : `${r.peakFmaGflops.toFixed(1)}`;
-    console.log(`| ${r.model} | ${x.items} | ${x.build} | ${x.active} | ${x.medianTotalMs.toFixed(2)} | ${x.medianScoreMs.toFixed(2)} | ${x.minScoreMs.toFixed(2)} | ${x.headGflops.toFixed(1)} / ${x.bestHeadGflops.toFixed(1)} | ${r.peakMulAddGflops.toFixed(1)} | ${fma} | ${(x.wasmMemoryBytes / (1 << 20)).toFixed(0)} |`);
+    console.log(`| ${r.model} | ${weights(r)} | ${x.items} | ${x.build} | ${x.active} | ${x.medianTotalMs.toFixed(2)} | ${x.medianScoreMs.toFixed(2)} | ${x.minScoreMs.toFixed(2)} | ${x.headGflops.toFixed(1)} / ${x.bestHeadGflops.toFixed(1)} | ${r.peakMulAddGflops.toFixed(1)} | ${fma} | ${(x.wasmMemoryBytes / (1 << 20)).toFixed(0)} |`);
   }
 }
 console.log(JSON.stringify(all, null, 2));

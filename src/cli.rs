@@ -21,7 +21,7 @@ use vitrine::features::{self, FeatureConfig};
 use vitrine::format::{Quantization, WeightFile, SEARCH_INDEX_TENSOR};
 use vitrine::history::{EventKind, HistoryEvent};
 use vitrine::kernels::scorer::{BackendChoice, Hooks, Scorer};
-use vitrine::kernels::CpuKernel;
+use vitrine::kernels::{CpuKernel, ItemRows, ItemVectors};
 use vitrine::model::layers::dot;
 use vitrine::model::memory::{Memory, MemoryParams};
 use vitrine::model::{Model, ModelConfig};
@@ -568,7 +568,7 @@ fn model_rankers(model: &Model) -> [ModelRanker<'_>; 2] {
 /// The model's dot-product term alone (`u · v_i`, no MLP): shows what the MLP adds.
 struct DotRanker<'a> {
     model: &'a Model,
-    item_vectors: &'a [f32],
+    item_vectors: &'a ItemVectors,
 }
 
 impl Ranker for DotRanker<'_> {
@@ -579,8 +579,10 @@ impl Ranker for DotRanker<'_> {
     fn score_all(&self, history: &[HistoryEvent], _now: f64, out: &mut [f32]) {
         let d = self.model.config.dim;
         let u = self.model.encode_user(self.item_vectors, history).u;
+        let mut v = vec![0.0; d];
         for (i, o) in out.iter_mut().enumerate() {
-            *o = dot(&u, &self.item_vectors[i * d..(i + 1) * d]);
+            self.item_vectors.copy_row(i, &mut v);
+            *o = dot(&u, &v);
         }
     }
 }

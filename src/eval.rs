@@ -42,7 +42,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::history::{EventKind, HistoryEvent};
-use crate::kernels::{topk, CpuKernel, HeadPlan};
+use crate::kernels::{topk, CpuKernel, HeadPlan, ItemVectors};
 use crate::model::Model;
 use crate::recommend::score;
 
@@ -78,7 +78,7 @@ pub struct ModelRanker<'a> {
 impl<'a> ModelRanker<'a> {
     /// Precomputes the item vectors and the scoring head's item-side plan.
     pub fn new(model: &'a Model) -> ModelRanker<'a> {
-        let plan = model.head_plan(model.item_vectors());
+        let plan = model.runtime_plan();
         ModelRanker {
             model,
             plan,
@@ -105,8 +105,8 @@ impl<'a> ModelRanker<'a> {
         self.plan.n_items
     }
 
-    /// The item vectors it scores with, row-major `[n × d]`.
-    pub fn item_vectors(&self) -> &[f32] {
+    /// The item vectors it scores with, `[n × d]` (int8 for an int8 weight file).
+    pub fn item_vectors(&self) -> &ItemVectors {
         &self.plan.item_vectors
     }
 }

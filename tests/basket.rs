@@ -473,13 +473,12 @@ fn reasons_state_the_order_count_and_only_with_evidence() {
             at: 1e9,
         })
         .collect();
-    let enc = rec.model.encode_user(rec.item_vectors(), &events);
+    let v = rec.item_vectors().to_f32();
+    let enc = rec.model.encode_user(&*v, &events);
     let mut e = vec![0.0; 30];
     b.evidence(&[0, 3], &mut e);
     for r in &recs {
-        let z = rec
-            .model
-            .score_reference(rec.item_vectors(), &enc.u, r.index as usize)
+        let z = rec.model.score_reference(&v, &enc.u, r.index as usize)
             + b.params().alpha * e[r.index as usize];
         assert!((r.score - sigmoid(z)).abs() < 1e-4, "item {}", r.index);
     }

@@ -85,9 +85,10 @@ fn items(recs: &[Recommendation]) -> Vec<u32> {
 
 /// Reference logits: the user encoder on `events`, then `score_reference` item by item.
 fn reference_logits(rec: &Recommender, events: &[HistoryEvent], _now: f64) -> Vec<f32> {
-    let enc = rec.model.encode_user(rec.item_vectors(), events);
+    let v = rec.item_vectors().to_f32();
+    let enc = rec.model.encode_user(&*v, events);
     (0..rec.n_items())
-        .map(|i| rec.model.score_reference(rec.item_vectors(), &enc.u, i))
+        .map(|i| rec.model.score_reference(&v, &enc.u, i))
         .collect()
 }
 
@@ -688,7 +689,9 @@ fn context_item_gives_similar_items() {
 fn with_context_term(rec: &Recommender, logits: Vec<f32>, c: usize) -> Vec<f32> {
     let d = rec.plan.dim;
     let v = |i: usize| -> Vec<f64> {
-        rec.item_vectors()[i * d..(i + 1) * d]
+        rec.item_vectors()
+            .row(i, d)
+            .expect("a catalogue item")
             .iter()
             .map(|&x| x as f64)
             .collect()
@@ -716,7 +719,8 @@ fn with_context_term(rec: &Recommender, logits: Vec<f32>, c: usize) -> Vec<f32> 
 /// Mean cosine between the context item's vector and the results' vectors.
 fn mean_cosine_to(rec: &Recommender, recs: &[Recommendation], c: usize) -> f64 {
     let d = rec.plan.dim;
-    let v = |i: usize| &rec.item_vectors()[i * d..(i + 1) * d];
+    let all = rec.item_vectors().to_f32();
+    let v = |i: usize| &all[i * d..(i + 1) * d];
     let cos = |a: &[f32], b: &[f32]| {
         let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
         let n = |x: &[f32]| x.iter().map(|y| y * y).sum::<f32>().sqrt();
@@ -891,7 +895,8 @@ fn basket_without_a_section_ranks_by_the_model_and_claims_no_co_purchase() {
     };
     let recs = rec.recommend(&[], &o).unwrap();
     let d = rec.plan.dim;
-    let v = |i: usize| &rec.item_vectors()[i * d..(i + 1) * d];
+    let all = rec.item_vectors().to_f32();
+    let v = |i: usize| &all[i * d..(i + 1) * d];
     let dot = |a: usize, b: usize| v(a).iter().zip(v(b)).map(|(x, y)| x * y).sum::<f32>();
     for r in &recs {
         assert!(!basket.contains(&(r.index as usize)));

@@ -49,6 +49,21 @@ fn subset_scores_equal_the_full_catalogue_scores() {
     check_subset_parity(&mut rng, CpuKernel::ALL);
 }
 
+/// The SIMD128 int8 first layer (`i32x4.dot_i16x8_s` in the plain build,
+/// `i32x4.relaxed_dot_i8x16_i7x16_add_s` in the relaxed one) gives the scalar
+/// reference's integers bit for bit, extremes included.
+#[wasm_bindgen_test]
+fn int8_products_are_the_scalar_integers_bit_for_bit() {
+    let mut rng = SplitMix64::new(0x1_2345);
+    check_int8_products_exact(&mut rng, &fast_kernels(CpuKernel::Simd128));
+}
+
+#[wasm_bindgen_test]
+fn int8_plans_score_like_the_scalar_int8_reference() {
+    let mut rng = SplitMix64::new(0x1_2346);
+    check_int8_parity(&mut rng, &fast_kernels(CpuKernel::Simd128));
+}
+
 #[cfg(feature = "gpu")]
 fn navigator_has_gpu() -> bool {
     let global = js_sys::global();

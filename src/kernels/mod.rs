@@ -19,6 +19,15 @@
 //! (a search's candidate pool), with the same per-item arithmetic, so each listed item
 //! gets exactly its full-catalogue score.
 //!
+//! **int8 plans** ([`ItemVectors::Int8`], what an int8 weight file loads to): every CPU
+//! kernel runs the first layer and the dot-product term as an integer GEMM on the int8
+//! item rows and the per-request query quantised to 7 bits ([`QueryI8`]), with exact
+//! i32 sums — the same integers on every kernel ([`CpuKernel::int8_products`]) — then
+//! the f32 tail; [`quant`] says which operations stay f32 and why. Scalar: plain i32
+//! loops; native: an auto-vectorised i32 loop (AVX2 where present); SIMD128:
+//! `i32x4.dot_i16x8_s` on sign-extended pairs, or in the relaxed build
+//! `i32x4.relaxed_dot_i8x16_i7x16_add_s` on the query shifted to `[1, 127]`.
+//!
 //! [`top_k`] ([`topk`]) is the one ranking routine every path shares (kernels, the
 //! recommendation engine, evaluation): descending scores, NaN below every number, ties
 //! broken by the lower item index.
@@ -30,12 +39,14 @@ pub mod gpu;
 pub mod native;
 #[cfg(any(not(target_arch = "wasm32"), target_feature = "simd128"))]
 mod pack;
+pub mod quant;
 pub mod scalar;
 pub mod scorer;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod simd128;
 pub mod topk;
 
+pub use quant::{Int8Items, ItemRows, ItemVectors, QueryI8};
 pub use topk::{rank_cmp, sort_key, top_k, top_k_among, top_k_of};
 
 /// Item-side tensors of the scoring head, built once per model load.
@@ -47,8 +58,9 @@ pub struct HeadPlan {
     pub dim: usize,
     /// First hidden width `h`.
     pub hidden: usize,
-    /// Item vectors `V`, row-major `[n × d]`.
-    pub item_vectors: Vec<f32>,
+    /// Item vectors `V`, `[n × d]`: f32, or int8 with a per-row scale (scored with the
+    /// integer first layer, [`quant`]).
+    pub item_vectors: ItemVectors,
     /// Further hidden layers: (weights row-major `[in × out]`, bias `[out]`), each
     /// followed by ReLU.
     pub layers: Vec<(Vec<f32>, Vec<f32>)>,
@@ -129,7 +141,10 @@ impl HeadPlan {
     /// chain (each layer's `in` is the previous width, its `out` is its bias length).
     pub fn validate(&self) -> Result<(), ShapeError> {
         let (n, d, h) = (self.n_items, self.dim, self.hidden);
-        expect_len("item_vectors", n.checked_mul(d), self.item_vectors.len())?;
+        match &self.item_vectors {
+            ItemVectors::F32(v) => expect_len("item_vectors", n.checked_mul(d), v.len())?,
+            ItemVectors::Int8(q) => q.validate(n, d)?,
+        }
         let mut width = h;
         for (l, (w, b)) in self.layers.iter().enumerate() {
             expect_len(
@@ -264,6 +279,38 @@ impl CpuKernel {
             CpuKernel::Simd128 => simd128::scores_of(plan, query, items, out),
             #[cfg(not(target_arch = "wasm32"))]
             CpuKernel::Native => native::scores_of(plan, query, items, out),
+        }
+        Ok(())
+    }
+}
+
+impl CpuKernel {
+    /// The exact i32 first-layer products of an int8 plan as this kernel computes them:
+    /// `out[i · q.cols + j] = Σ_k items_ik · q_kj` for every row `i` of `items`
+    /// ([`quant`]; the parity tests compare every kernel's integers with
+    /// [`scalar::products_i8`] bit for bit).
+    ///
+    /// # Errors
+    /// [`ShapeError`] when `q.stride != items.stride`, `q` has the wrong length, or
+    /// `out.len() != rows · q.cols`.
+    pub fn int8_products(
+        self,
+        items: &Int8Items,
+        q: &QueryI8,
+        out: &mut [i32],
+    ) -> Result<(), ShapeError> {
+        let n = items.n_rows();
+        items.validate(n, items.dim)?;
+        expect_len("query.stride", Some(items.stride), q.stride)?;
+        expect_len("query.q", q.stride.checked_mul(q.cols), q.q.len())?;
+        expect_len("query.scale", Some(q.cols), q.scale.len())?;
+        expect_len("out", n.checked_mul(q.cols), out.len())?;
+        match self {
+            CpuKernel::Scalar => scalar::products_i8(items, q, 0, n, out),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            CpuKernel::Simd128 => simd128::products_i8(items, q, out),
+            #[cfg(not(target_arch = "wasm32"))]
+            CpuKernel::Native => native::products_i8(items, q, out),
         }
         Ok(())
     }

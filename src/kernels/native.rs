@@ -13,8 +13,10 @@
 //! when the processor has them (fused multiply-adds then); otherwise it multiplies and
 //! adds. Large catalogs are split over threads with rayon. Native builds only: the
 //! browser's fast path is `CpuKernel::Simd128`.
-use super::pack::{Operands, Padded, Rows, BLOCK, COL_MULTIPLE};
-use super::{HeadPlan, UserQuery};
+use super::pack::{padded_cols, I8Rows, Operands, Padded, Rows, BLOCK, COL_MULTIPLE};
+use super::quant::{Int8Items, QueryI8};
+use super::scalar::dequant;
+use super::{HeadPlan, ItemVectors, UserQuery};
 
 /// Rows of the register block (items).
 const MR: usize = 4;
@@ -111,6 +113,7 @@ fn run<const FMA: bool>(ops: &Operands<'_>, rows: Rows<'_>, out: &mut [f32]) {
     let stride = ops.max_padded;
     let mut cur = vec![0.0f32; BLOCK * stride];
     let mut next = vec![0.0f32; BLOCK * stride];
+    let mut dots = [0.0f32; BLOCK];
     let mut gathered = Vec::new();
     if matches!(rows, Rows::Of(_)) {
         gathered.reserve_exact(BLOCK * d);
@@ -124,44 +127,189 @@ fn run<const FMA: bool>(ops: &Operands<'_>, rows: Rows<'_>, out: &mut [f32]) {
             for (x, a) in row.iter_mut().zip(ops.a) {
                 *x = (*x + a).max(0.0);
             }
+            dots[r] = dot::<FMA>(&v[r * d..(r + 1) * d], &ops.u);
         }
-        let mut width = h;
-        for (w, b) in &ops.layers {
-            gemm::<FMA>(
-                &cur, stride, n_rows, width, w, &ops.zeros, &mut next, stride,
-            );
-            for r in 0..n_rows {
-                let row = &mut next[r * stride..r * stride + w.cols];
-                for (x, bias) in row.iter_mut().zip(*b) {
-                    *x = (*x + bias).max(0.0);
+        tail::<FMA>(ops, &mut cur, &mut next, &dots, out_b);
+    }
+}
+
+/// The further layers and the output of one block, from the first hidden rows in `cur`
+/// (row stride `ops.max_padded`) and each row's dot-product term in `dots`.
+#[inline(always)]
+fn tail<const FMA: bool>(
+    ops: &Operands<'_>,
+    cur: &mut Vec<f32>,
+    next: &mut Vec<f32>,
+    dots: &[f32],
+    out_b: &mut [f32],
+) {
+    let plan = ops.plan;
+    let stride = ops.max_padded;
+    let n_rows = out_b.len();
+    let mut width = plan.hidden;
+    for (w, b) in &ops.layers {
+        gemm::<FMA>(cur, stride, n_rows, width, w, &ops.zeros, next, stride);
+        for r in 0..n_rows {
+            let row = &mut next[r * stride..r * stride + w.cols];
+            for (x, bias) in row.iter_mut().zip(*b) {
+                *x = (*x + bias).max(0.0);
+            }
+        }
+        std::mem::swap(cur, next);
+        width = w.cols;
+    }
+    for (r, o) in out_b.iter_mut().enumerate() {
+        let hid = &cur[r * stride..r * stride + width];
+        *o = dot::<FMA>(hid, &plan.w_out) + plan.b_out + dots[r];
+    }
+}
+
+/// Columns of the int8 register block.
+const NR_I8: usize = 16;
+
+/// The int8 query packed for [`gemm_i8`]: `[stride × padded]` as i16, zero columns
+/// past `cols`.
+pub(super) struct PackedI8 {
+    data: Vec<i16>,
+    padded: usize,
+}
+
+impl PackedI8 {
+    fn new(q: &QueryI8) -> PackedI8 {
+        let padded = padded_cols(q.cols, NR_I8);
+        let mut data = vec![0i16; q.stride * padded];
+        for k in 0..q.stride {
+            for j in 0..q.cols {
+                data[k * padded + j] = q.q[k * q.cols + j] as i16;
+            }
+        }
+        PackedI8 { data, padded }
+    }
+}
+
+/// `c[r · ldc + j] = Σ_k a[r · k_len + k] · b[k][j]` in exact i32 for `rows` rows of
+/// int8 `a` (row length `k_len`, the items' stride) and `j < b.padded`.
+#[inline(always)]
+fn gemm_i8(a: &[i8], k_len: usize, rows: usize, b: &PackedI8, c: &mut [i32], ldc: usize) {
+    let ldb = b.padded;
+    for r in 0..rows {
+        let ar = &a[r * k_len..(r + 1) * k_len];
+        let mut j0 = 0;
+        while j0 < ldb {
+            let mut acc = [0i32; NR_I8];
+            for (kk, &x) in ar.iter().enumerate() {
+                let brow: &[i16; NR_I8] = b.data[kk * ldb + j0..kk * ldb + j0 + NR_I8]
+                    .try_into()
+                    .expect("NR_I8-wide slice");
+                let x = x as i32;
+                for j in 0..NR_I8 {
+                    acc[j] += x * brow[j] as i32;
                 }
             }
-            std::mem::swap(&mut cur, &mut next);
-            width = w.cols;
+            c[r * ldc + j0..r * ldc + j0 + NR_I8].copy_from_slice(&acc);
+            j0 += NR_I8;
         }
-        for (r, o) in out_b.iter_mut().enumerate() {
-            let hid = &cur[r * stride..r * stride + width];
-            let vr = &v[r * d..(r + 1) * d];
-            *o = dot::<FMA>(hid, &plan.w_out) + plan.b_out + dot::<FMA>(vr, &ops.u);
+    }
+}
+
+/// [`run`] for an int8 plan: the integer first layer, then the f32 tail.
+#[inline(always)]
+fn run_i8<const FMA: bool>(
+    ops: &Operands<'_>,
+    qi: &QueryI8,
+    packed: &PackedI8,
+    items: &Int8Items,
+    rows: Rows<'_>,
+    out: &mut [f32],
+) {
+    let h = ops.plan.hidden;
+    let stride = ops.max_padded;
+    let mut cur = vec![0.0f32; BLOCK * stride];
+    let mut next = vec![0.0f32; BLOCK * stride];
+    let mut acc = vec![0i32; BLOCK * packed.padded];
+    let mut dots = [0.0f32; BLOCK];
+    let mut gathered = I8Rows::default();
+    for (bi, out_b) in out.chunks_mut(BLOCK).enumerate() {
+        let n_rows = out_b.len();
+        let (q, scale, _) = rows.int8(items, bi * BLOCK, n_rows, &mut gathered);
+        gemm_i8(q, items.stride, n_rows, packed, &mut acc, packed.padded);
+        for r in 0..n_rows {
+            let s = scale[r];
+            let accr = &acc[r * packed.padded..];
+            let row = &mut cur[r * stride..r * stride + h];
+            for (j, x) in row.iter_mut().enumerate() {
+                *x = (dequant(accr[j], s, qi.scale[j]) + ops.a[j]).max(0.0);
+            }
+            dots[r] = dequant(accr[h], s, qi.scale[h]);
         }
+        tail::<FMA>(ops, &mut cur, &mut next, &dots, out_b);
+    }
+}
+
+/// The exact i32 products of every row of `items` with `q` (`out[r · cols + j]`), as
+/// [`scores`] computes them for an int8 plan.
+pub fn products_i8(items: &Int8Items, q: &QueryI8, out: &mut [i32]) {
+    let packed = PackedI8::new(q);
+    let mut acc = vec![0i32; BLOCK * packed.padded];
+    for (bi, chunk) in out.chunks_mut(BLOCK * q.cols.max(1)).enumerate() {
+        let n_rows = chunk.len() / q.cols.max(1);
+        let start = bi * BLOCK * items.stride;
+        let a = &items.q[start..start + n_rows * items.stride];
+        gemm_i8(a, items.stride, n_rows, &packed, &mut acc, packed.padded);
+        for r in 0..n_rows {
+            chunk[r * q.cols..(r + 1) * q.cols]
+                .copy_from_slice(&acc[r * packed.padded..r * packed.padded + q.cols]);
+        }
+    }
+}
+
+/// One request's packed operands: the f32 ones, and for an int8 plan the quantised
+/// query.
+struct Request<'a> {
+    ops: Operands<'a>,
+    int8: Option<(&'a Int8Items, QueryI8, PackedI8)>,
+}
+
+impl<'a> Request<'a> {
+    fn new(plan: &'a HeadPlan, query: &'a UserQuery) -> Request<'a> {
+        let int8 = match &plan.item_vectors {
+            ItemVectors::F32(_) => None,
+            ItemVectors::Int8(items) => {
+                let qi = QueryI8::new(&query.m, plan.dim, plan.hidden + 1, items.stride);
+                let packed = PackedI8::new(&qi);
+                Some((items, qi, packed))
+            }
+        };
+        Request {
+            ops: Operands::new(plan, query),
+            int8,
+        }
+    }
+}
+
+#[inline(always)]
+fn run_any<const FMA: bool>(req: &Request<'_>, rows: Rows<'_>, out: &mut [f32]) {
+    match &req.int8 {
+        None => run::<FMA>(&req.ops, rows, out),
+        Some((items, qi, packed)) => run_i8::<FMA>(&req.ops, qi, packed, items, rows, out),
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn run_avx2(ops: &Operands<'_>, rows: Rows<'_>, out: &mut [f32]) {
-    run::<true>(ops, rows, out)
+fn run_avx2(req: &Request<'_>, rows: Rows<'_>, out: &mut [f32]) {
+    run_any::<true>(req, rows, out)
 }
 
-fn run_dispatch(ops: &Operands<'_>, rows: Rows<'_>, out: &mut [f32]) {
+fn run_dispatch(req: &Request<'_>, rows: Rows<'_>, out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // Safety: `run_avx2` only needs the AVX2 and FMA instructions, which the
         // processor was just checked to support.
-        unsafe { run_avx2(ops, rows, out) };
+        unsafe { run_avx2(req, rows, out) };
         return;
     }
-    run::<false>(ops, rows, out)
+    run_any::<false>(req, rows, out)
 }
 
 /// The rows from output row `from` on.
@@ -173,26 +321,25 @@ fn skip(rows: Rows<'_>, from: usize) -> Rows<'_> {
 }
 
 /// Scores `rows` into `out`, split over threads from [`PAR_MIN`] rows on.
-fn run_all(ops: &Operands<'_>, rows: Rows<'_>, out: &mut [f32]) {
+fn run_all(req: &Request<'_>, rows: Rows<'_>, out: &mut [f32]) {
     if out.len() >= PAR_MIN && rayon::current_num_threads() > 1 {
         use rayon::prelude::*;
         out.par_chunks_mut(PAR_CHUNK)
             .enumerate()
-            .for_each(|(ci, chunk)| run_dispatch(ops, skip(rows, ci * PAR_CHUNK), chunk));
+            .for_each(|(ci, chunk)| run_dispatch(req, skip(rows, ci * PAR_CHUNK), chunk));
         return;
     }
-    run_dispatch(ops, rows, out)
+    run_dispatch(req, rows, out)
 }
 
-/// Scores every item with the blocked GEMM (multi-threaded for large catalogs). Shapes
-/// must already be validated.
+/// Scores every item with the blocked GEMM (multi-threaded for large catalogs); an int8
+/// plan's first layer is the integer GEMM. Shapes must already be validated.
 pub fn scores(plan: &HeadPlan, query: &UserQuery, out: &mut [f32]) {
     let n = plan.n_items.min(out.len());
     if n == 0 {
         return;
     }
-    let ops = Operands::new(plan, query);
-    run_all(&ops, Rows::Range(0), &mut out[..n])
+    run_all(&Request::new(plan, query), Rows::Range(0), &mut out[..n])
 }
 
 /// Scores the listed items: `out[r]` = the score of item `items[r]`, bit for bit what
@@ -203,8 +350,11 @@ pub fn scores_of(plan: &HeadPlan, query: &UserQuery, items: &[u32], out: &mut [f
     if n == 0 {
         return;
     }
-    let ops = Operands::new(plan, query);
-    run_all(&ops, Rows::Of(&items[..n]), &mut out[..n])
+    run_all(
+        &Request::new(plan, query),
+        Rows::Of(&items[..n]),
+        &mut out[..n],
+    )
 }
 
 /// Which instruction set [`scores`] uses on this machine (for benchmark reports).
@@ -292,7 +442,7 @@ mod tests {
                 n_items: n,
                 dim: d,
                 hidden: h,
-                item_vectors: random(&mut rng, n * d, 1.0),
+                item_vectors: ItemVectors::F32(random(&mut rng, n * d, 1.0)),
                 layers,
                 w_out: random(&mut rng, width, 0.3),
                 b_out: 0.25,
@@ -303,9 +453,9 @@ mod tests {
             };
             let mut want = vec![f32::NAN; n];
             super::super::scalar::scores(&plan, &query, &mut want);
-            let ops = Operands::new(&plan, &query);
+            let req = Request::new(&plan, &query);
             let mut portable = vec![f32::NAN; n];
-            run::<false>(&ops, Rows::Range(0), &mut portable);
+            run_any::<false>(&req, Rows::Range(0), &mut portable);
             let mut dispatched = vec![f32::NAN; n];
             scores(&plan, &query, &mut dispatched);
             for (what, got) in [("portable", &portable), (variant(), &dispatched)] {

@@ -21,7 +21,8 @@
 //! first. Every row of a block is computed on its own (a row's arithmetic never depends
 //! on the other rows, which may be padding), so an item gets bit for bit the same score
 //! whichever rows it is scored among.
-use super::{HeadPlan, UserQuery};
+use super::quant::{round_up as round_up_to, Int8Items};
+use super::{HeadPlan, ItemVectors, UserQuery};
 
 /// Padded widths are multiples of this (the native register block's width; the SIMD128
 /// block of 8 columns divides it).
@@ -80,20 +81,69 @@ impl Rows<'_> {
         scratch: &'s mut Vec<f32>,
     ) -> &'s [f32] {
         let d = plan.dim;
+        let ItemVectors::F32(vectors) = &plan.item_vectors else {
+            panic!("Rows::vectors on an int8 plan");
+        };
         match self {
-            Rows::Range(first) => {
-                &plan.item_vectors[(first + start) * d..(first + start + len) * d]
-            }
+            Rows::Range(first) => &vectors[(first + start) * d..(first + start + len) * d],
             Rows::Of(items) => {
                 scratch.clear();
                 for &i in &items[start..start + len] {
                     let i = i as usize;
-                    scratch.extend_from_slice(&plan.item_vectors[i * d..(i + 1) * d]);
+                    scratch.extend_from_slice(&vectors[i * d..(i + 1) * d]);
                 }
                 scratch
             }
         }
     }
+
+    /// The int8 rows (`[len × stride]`), scales and row sums of output rows
+    /// `start .. start + len`: slices of `items` for a range, else gathered into
+    /// `scratch`.
+    pub(super) fn int8<'s>(
+        self,
+        items: &'s Int8Items,
+        start: usize,
+        len: usize,
+        scratch: &'s mut I8Rows,
+    ) -> (&'s [i8], &'s [f32], &'s [i32]) {
+        let st = items.stride;
+        match self {
+            Rows::Range(first) => {
+                let (a, b) = (first + start, first + start + len);
+                (
+                    &items.q[a * st..b * st],
+                    &items.scale[a..b],
+                    &items.row_sum[a..b],
+                )
+            }
+            Rows::Of(list) => {
+                scratch.q.clear();
+                scratch.scale.clear();
+                scratch.sum.clear();
+                for &i in &list[start..start + len] {
+                    let i = i as usize;
+                    scratch.q.extend_from_slice(items.row(i));
+                    scratch.scale.push(items.scale[i]);
+                    scratch.sum.push(items.row_sum[i]);
+                }
+                (&scratch.q, &scratch.scale, &scratch.sum)
+            }
+        }
+    }
+}
+
+/// Gather space for [`Rows::int8`] (one block of a list of items).
+#[derive(Default)]
+pub(super) struct I8Rows {
+    q: Vec<i8>,
+    scale: Vec<f32>,
+    sum: Vec<i32>,
+}
+
+/// The int8 query's columns padded to a multiple of `multiple` (`cols ≤ padded`).
+pub(super) fn padded_cols(cols: usize, multiple: usize) -> usize {
+    round_up_to(cols.max(1), multiple)
 }
 
 /// Per-request operands, packed once and shared by all blocks.
@@ -171,7 +221,7 @@ mod tests {
             n_items: 0,
             dim: 2,
             hidden: 2,
-            item_vectors: vec![],
+            item_vectors: ItemVectors::F32(vec![]),
             layers: vec![(vec![0.5; 34], vec![0.0; 17])],
             w_out: vec![0.0; 17],
             b_out: 0.0,

@@ -261,7 +261,7 @@ mod tests {
             n_items: n,
             dim: d,
             hidden: h,
-            item_vectors: v(n * d),
+            item_vectors: v(n * d).into(),
             layers: vec![(v(h * l), v(l))],
             w_out: v(l),
             b_out: 0.25,

@@ -36,7 +36,7 @@ mod weights;
 
 use crate::features::ItemFeatureTable;
 use crate::history::{EventKind, HistoryEvent};
-use crate::kernels::{HeadPlan, UserQuery};
+use crate::kernels::{HeadPlan, Int8Items, ItemRows, ItemVectors, UserQuery};
 use crate::rng::SplitMix64;
 use kinds::KindMap;
 use layers::{causal_attention, dot, layer_norm, linear, relu, LnCache};
@@ -228,6 +228,10 @@ pub struct Model {
     /// recorded (a fresh model, or a file without the field). Set it with
     /// [`Model::set_trained_kinds`], which also maps the untrained rows ([`kinds`]).
     pub trained_kinds: Option<Vec<EventKind>>,
+    /// Whether the scoring head keeps the item vectors int8 in memory
+    /// ([`Model::runtime_plan`]): set by [`Model::from_weights`] for an int8 weight file;
+    /// f32 and f16 files (and trained models) score with f32 vectors.
+    pub int8_runtime: bool,
 }
 
 impl Model {
@@ -273,6 +277,7 @@ impl Model {
             params,
             memory: None,
             trained_kinds: None,
+            int8_runtime: false,
         })
     }
 
@@ -308,26 +313,47 @@ impl Model {
     /// Item vectors for the whole catalog, row-major `[n_items × dim]`.
     pub fn item_vectors(&self) -> Vec<f32> {
         let d = self.config.dim;
+        let mut out = vec![0.0; self.config.n_items * d];
+        for (i, row) in out.chunks_exact_mut(d.max(1)).enumerate() {
+            self.item_vector_into(i, row);
+        }
+        out
+    }
+
+    /// The item vectors quantised to int8 with a per-row scale, computed row by row:
+    /// no catalogue-sized f32 buffer (the int8 weight file's run-time form, see
+    /// [`crate::kernels::quant`]).
+    pub fn item_vectors_int8(&self) -> Int8Items {
+        let (n, d) = (self.config.n_items, self.config.dim);
+        let mut out = Int8Items::with_capacity(d, n);
+        let mut row = vec![0.0; d];
+        for i in 0..n {
+            self.item_vector_into(i, &mut row);
+            out.push_row(&row);
+        }
+        out
+    }
+
+    /// Item `i`'s vector into `row` (`d` long): its ID row, then the category, title
+    /// token and price parts added in that order.
+    fn item_vector_into(&self, i: usize, row: &mut [f32]) {
+        let d = self.config.dim;
         let p = self.view();
         let it = &p.item;
         let (id, cat, tok, price) = (flat(&it.id), flat(&it.cat), flat(&it.tok), flat(&it.price));
         let f = &self.features;
-        let mut out = id.to_vec();
-        for i in 0..self.config.n_items {
-            let row = &mut out[i * d..(i + 1) * d];
-            let c = f.category[i] as usize;
-            layers::axpy(1.0, &cat[c * d..(c + 1) * d], row);
-            let toks = f.tokens_of(i);
-            if !toks.is_empty() {
-                let s = 1.0 / toks.len() as f32;
-                for &t in toks {
-                    layers::axpy(s, &tok[t as usize * d..(t as usize + 1) * d], row);
-                }
+        row.copy_from_slice(&id[i * d..(i + 1) * d]);
+        let c = f.category[i] as usize;
+        layers::axpy(1.0, &cat[c * d..(c + 1) * d], row);
+        let toks = f.tokens_of(i);
+        if !toks.is_empty() {
+            let s = 1.0 / toks.len() as f32;
+            for &t in toks {
+                layers::axpy(s, &tok[t as usize * d..(t as usize + 1) * d], row);
             }
-            layers::axpy(f.price[i], &price[..d], row);
-            layers::axpy(f.price_missing[i], &price[d..2 * d], row);
         }
-        out
+        layers::axpy(f.price[i], &price[..d], row);
+        layers::axpy(f.price_missing[i], &price[d..2 * d], row);
     }
 
     /// Turns a history (oldest first) into the encoder input: its last `max_len` events
@@ -356,9 +382,9 @@ impl Model {
 
     /// The encoder over one input: the final hidden states `[L × d]` and the cache the
     /// backward pass needs. `dropout` is `Some` at training time only.
-    pub fn encode_sequence(
+    pub fn encode_sequence<V: ItemRows + ?Sized>(
         &self,
-        item_vectors: &[f32],
+        item_vectors: &V,
         input: &SeqInput,
         mut dropout: Option<&mut Dropout>,
     ) -> (Vec<f32>, EncoderCache) {
@@ -370,7 +396,7 @@ impl Model {
         for t in 0..len {
             let r = &mut x[t * d..(t + 1) * d];
             let it = input.items[t] as usize;
-            r.copy_from_slice(&item_vectors[it * d..(it + 1) * d]);
+            item_vectors.copy_row(it, r);
             layers::axpy(1.0, row(&user.pos, len - 1 - t), r);
             layers::axpy(1.0, row(&user.kind, input.kinds[t] as usize), r);
             layers::axpy(1.0, row(&user.gap, input.gaps[t] as usize), r);
@@ -452,7 +478,11 @@ impl Model {
     /// Encodes a history (oldest first; only the last `max_len` events are read) as the
     /// user vector, in inference mode. Recency is read from the gaps between events. An
     /// empty history gives a zero vector.
-    pub fn encode_user(&self, item_vectors: &[f32], history: &[HistoryEvent]) -> UserEncoding {
+    pub fn encode_user<V: ItemRows + ?Sized>(
+        &self,
+        item_vectors: &V,
+        history: &[HistoryEvent],
+    ) -> UserEncoding {
         let d = self.config.dim;
         let (input, _) = self.seq_input(history);
         let mut attention = vec![0.0; history.len()];
@@ -494,9 +524,10 @@ impl Model {
     /// stored per item: [`Model::user_query`] folds `W₁ᵥ` into `M`, so one GEMM per
     /// request computes it with the user-dependent part (half the memory and traffic of a
     /// precomputed `[n × h]` table).
-    /// Takes the item vectors (from [`Model::item_vectors`]) by value: a catalog-sized
-    /// buffer is moved, not copied.
-    pub fn head_plan(&self, item_vectors: Vec<f32>) -> HeadPlan {
+    /// Takes the item vectors (f32 from [`Model::item_vectors`], or int8 from
+    /// [`Model::item_vectors_int8`]) by value: a catalog-sized buffer is moved, not
+    /// copied.
+    pub fn head_plan(&self, item_vectors: impl Into<ItemVectors>) -> HeadPlan {
         let d = self.config.dim;
         let n = self.config.n_items;
         let h = self.config.mlp_hidden[0];
@@ -506,7 +537,7 @@ impl Model {
             n_items: n,
             dim: d,
             hidden: h,
-            item_vectors,
+            item_vectors: item_vectors.into(),
             layers: head
                 .layers
                 .iter()
@@ -514,6 +545,16 @@ impl Model {
                 .collect(),
             w_out: head.out.w.to_vec(),
             b_out: head.out.b[0],
+        }
+    }
+
+    /// The scoring plan the model runs with: int8 item vectors when
+    /// [`Model::int8_runtime`] is set (an int8 weight file), else f32.
+    pub fn runtime_plan(&self) -> HeadPlan {
+        if self.int8_runtime {
+            self.head_plan(self.item_vectors_int8())
+        } else {
+            self.head_plan(self.item_vectors())
         }
     }
 

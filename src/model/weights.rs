@@ -161,6 +161,7 @@ impl Model {
             params,
             memory,
             trained_kinds: None,
+            int8_runtime: file.metadata.quantization == Quantization::Int8,
         };
         if let Some(kinds) = &file.metadata.trained_kinds {
             model.set_trained_kinds(kinds);

@@ -28,16 +28,28 @@
 //! (boosts in request order, the memory term, the evidence, the context term), which
 //! fixes the bits of every score.
 use super::{RecommendError, Recommender};
+use crate::kernels::{ItemRows, ItemVectors};
 
 /// `λ`: how many standard deviations of the personal ranking a cosine of 1 with the
 /// context item adds ("similar items" rank by the context first, the history second).
 pub const CONTEXT_WEIGHT: f32 = 3.0;
 
-/// The Euclidean norm of each `d`-long row of `vectors`.
-pub fn norms(vectors: &[f32], d: usize) -> Vec<f32> {
-    (vectors.chunks_exact(d.max(1)))
-        .map(|x| x.iter().map(|a| a * a).sum::<f32>().sqrt())
-        .collect()
+/// The Euclidean norm of each of the `n` `d`-long rows of `vectors` (int8 rows
+/// dequantised).
+pub fn norms(vectors: &ItemVectors, n: usize, d: usize) -> Vec<f32> {
+    let norm = |x: &[f32]| x.iter().map(|a| a * a).sum::<f32>().sqrt();
+    match vectors {
+        ItemVectors::F32(v) => v.chunks_exact(d.max(1)).map(norm).collect(),
+        ItemVectors::Int8(_) => {
+            let mut row = vec![0.0; d];
+            (0..n)
+                .map(|i| {
+                    vectors.copy_row(i, &mut row);
+                    norm(&row)
+                })
+                .collect()
+        }
+    }
 }
 
 /// Adds the context term `λ · σ(z) · cos(v_c, v_i)` to every finite logit (module docs;
@@ -46,10 +58,7 @@ pub fn add_context_similarity(rec: &Recommender, context: u32, logit: &mut [f32]
     let d = rec.plan.dim;
     let v = rec.item_vectors();
     let norms = rec.item_norms();
-    let (Some(vc), Some(&nc)) = (
-        v.get(context as usize * d..(context as usize + 1) * d),
-        norms.get(context as usize),
-    ) else {
+    let (Some(vc), Some(&nc)) = (v.row(context as usize, d), norms.get(context as usize)) else {
         return;
     };
     let (mut n, mut sum, mut sq) = (0f64, 0f64, 0f64);
@@ -64,10 +73,24 @@ pub fn add_context_similarity(rec: &Recommender, context: u32, logit: &mut [f32]
     let mean = sum / n;
     let sigma = ((sq / n - mean * mean).max(0.0)).sqrt() as f32;
     let scale = CONTEXT_WEIGHT * sigma;
-    for ((z, vi), &ni) in logit.iter_mut().zip(v.chunks_exact(d)).zip(norms) {
+    let add = |z: &mut f32, vi: &[f32], ni: f32| {
         if z.is_finite() && ni > 0.0 {
             let dot: f32 = vc.iter().zip(vi).map(|(a, b)| a * b).sum();
             *z += scale * (dot / (nc * ni));
+        }
+    };
+    match v {
+        ItemVectors::F32(v) => {
+            for ((z, vi), &ni) in logit.iter_mut().zip(v.chunks_exact(d)).zip(norms) {
+                add(z, vi, ni);
+            }
+        }
+        ItemVectors::Int8(q) => {
+            let mut vi = vec![0.0; d];
+            for (i, (z, &ni)) in logit.iter_mut().zip(norms).enumerate() {
+                q.row_into(i, &mut vi);
+                add(z, &vi, ni);
+            }
         }
     }
 }

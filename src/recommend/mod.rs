@@ -39,7 +39,7 @@ use crate::format::{
     SEARCH_INDEX_TENSOR,
 };
 use crate::history::{EventKind, HistoryEvent};
-use crate::kernels::{CpuKernel, HeadPlan, UserQuery};
+use crate::kernels::{CpuKernel, HeadPlan, ItemVectors, UserQuery};
 use crate::model::layers::sigmoid;
 use crate::model::{Model, ModelError};
 
@@ -331,7 +331,7 @@ impl Recommender {
                 || name == SEARCH_INDEX_TENSOR
                 || crate::basket::TENSORS.contains(&name.as_str())
         });
-        let plan = model.head_plan(model.item_vectors());
+        let plan = model.runtime_plan();
         Self::assemble(file, model, plan)
     }
 
@@ -373,7 +373,7 @@ impl Recommender {
         }
         let is_new = new_items(&metadata.items.added, n);
         let popularity_logit = popularity_logits(&popularity);
-        let item_norms = blend::norms(&plan.item_vectors, plan.dim);
+        let item_norms = blend::norms(&plan.item_vectors, n, plan.dim);
         Ok(Recommender {
             metadata,
             model,
@@ -401,8 +401,8 @@ impl Recommender {
         self.basket.as_ref()
     }
 
-    /// Item vectors `[n × d]` (kept once, in the plan).
-    pub fn item_vectors(&self) -> &[f32] {
+    /// Item vectors `[n × d]` (kept once, in the plan; int8 for an int8 weight file).
+    pub fn item_vectors(&self) -> &ItemVectors {
         &self.plan.item_vectors
     }
 
@@ -475,11 +475,8 @@ impl Recommender {
     /// Dot product of the item vectors of `a` and `b`.
     fn item_dot(&self, a: usize, b: usize) -> f32 {
         let d = self.plan.dim;
-        match (
-            self.item_vectors().get(a * d..(a + 1) * d),
-            self.item_vectors().get(b * d..(b + 1) * d),
-        ) {
-            (Some(x), Some(y)) => x.iter().zip(y).map(|(p, q)| p * q).sum(),
+        match (self.item_vectors().row(a, d), self.item_vectors().row(b, d)) {
+            (Some(x), Some(y)) => x.iter().zip(y.iter()).map(|(p, q)| p * q).sum(),
             _ => 0.0,
         }
     }
@@ -847,6 +844,7 @@ mod tests {
             params: Vec::new(),
             memory: None,
             trained_kinds: None,
+            int8_runtime: false,
         };
         // Item i points along axis i % D with a little of axis (i + 1) % D.
         let mut v = vec![0.0; N * D];
@@ -858,7 +856,7 @@ mod tests {
             n_items: N,
             dim: D,
             hidden: 1,
-            item_vectors: v,
+            item_vectors: v.into(),
             layers: Vec::new(),
             w_out: vec![0.0],
             b_out: 0.0,

@@ -4,7 +4,7 @@
 //! try.
 #![allow(dead_code)] // each test crate uses its own subset
 
-use vitrine::kernels::{CpuKernel, HeadPlan, UserQuery};
+use vitrine::kernels::{CpuKernel, HeadPlan, Int8Items, ItemVectors, QueryI8, UserQuery};
 pub use vitrine::rng::SplitMix64;
 
 pub const TOL: f32 = 1e-4;
@@ -37,7 +37,7 @@ pub fn random_plan(
         n_items: n,
         dim: d,
         hidden: h,
-        item_vectors: random_vec(rng, n * d, 1.0),
+        item_vectors: random_vec(rng, n * d, 1.0).into(),
         layers,
         w_out: random_vec(rng, width, 1.0 / (width as f32).sqrt()),
         b_out: unit(rng),
@@ -168,4 +168,105 @@ pub fn check_subset_parity(rng: &mut SplitMix64, kernels: &[CpuKernel]) {
             assert!(kernel.try_scores_of(&plan, &query, &[], &mut out).is_err());
         }
     }
+}
+
+/// `plan` with its item vectors quantised to int8 (per-row scale).
+pub fn int8_plan(plan: &HeadPlan) -> HeadPlan {
+    let v = plan.item_vectors.to_f32();
+    HeadPlan {
+        item_vectors: ItemVectors::Int8(Int8Items::from_f32(&v, plan.dim)),
+        ..plan.clone()
+    }
+}
+
+/// Random int8 rows: mostly from random vectors, with the extremes mixed in (rows of
+/// all `+127` / `-127`, a zero row), so a kernel that saturates or wraps shows it.
+pub fn random_int8_items(rng: &mut SplitMix64, n: usize, d: usize) -> Int8Items {
+    let mut items = Int8Items::with_capacity(d, n);
+    for i in 0..n {
+        let row: Vec<f32> = match i % 7 {
+            0 => vec![1.0; d],
+            1 => vec![-1.0; d],
+            2 => vec![0.0; d],
+            _ => random_vec(rng, d, 1.0),
+        };
+        items.push_row(&row);
+    }
+    items
+}
+
+/// A random query for `items`, with its extremes: column 0 all `+63` or `-63`
+/// (whichever makes the products with the extreme rows largest).
+pub fn random_int8_query(rng: &mut SplitMix64, items: &Int8Items, cols: usize) -> QueryI8 {
+    let d = items.dim;
+    let mut m = random_vec(rng, d * cols, 1.0);
+    for k in 0..d {
+        m[k * cols] = if rng.below(2) == 0 { 1.0 } else { -1.0 };
+    }
+    QueryI8::new(&m, d, cols, items.stride)
+}
+
+/// Every kernel's i32 first-layer products ([`CpuKernel::int8_products`]) equal the
+/// scalar reference's bit for bit, on odd shapes with extreme values.
+pub fn check_int8_products_exact(rng: &mut SplitMix64, kernels: &[CpuKernel]) {
+    for (n, d, h, _) in shapes(1) {
+        let items = random_int8_items(rng, n, d);
+        let q = random_int8_query(rng, &items, h + 1);
+        let mut want = vec![0i32; n * (h + 1)];
+        CpuKernel::Scalar
+            .int8_products(&items, &q, &mut want)
+            .unwrap();
+        if n > 1 && d > 1 {
+            assert!(
+                want.iter().any(|&x| x.abs() > 127 * 63),
+                "n={n} d={d}: no large sum"
+            );
+        }
+        for &kernel in kernels {
+            let mut got = vec![i32::MIN; n * (h + 1)];
+            kernel.int8_products(&items, &q, &mut got).unwrap();
+            assert_eq!(got, want, "{} n={n} d={d} h={h}", kernel.name());
+        }
+    }
+}
+
+/// On int8 plans of odd shapes, every kernel in `fast` scores like the scalar int8
+/// reference (within [`TOL`]: the f32 layers after the integer one are reordered), and
+/// its subset scores are its full scores bit for bit.
+pub fn check_int8_parity(rng: &mut SplitMix64, fast: &[CpuKernel]) {
+    for (n, d, h, extra) in shapes(1) {
+        let plan = int8_plan(&random_plan(rng, n, d, h, &extra));
+        let query = random_query(rng, &plan);
+        let want = scores(CpuKernel::Scalar, &plan, &query);
+        assert!(want.iter().all(|x| x.is_finite()));
+        for &kernel in fast {
+            let what = format!("{} int8 n={n} d={d} h={h} extra={extra:?}", kernel.name());
+            let got = scores(kernel, &plan, &query);
+            assert_close(&what, &want, &got);
+            if n > 0 {
+                let items: Vec<u32> = (0..70).map(|_| rng.below(n as u64) as u32).collect();
+                let mut sub = vec![f32::NAN; items.len()];
+                kernel
+                    .try_scores_of(&plan, &query, &items, &mut sub)
+                    .unwrap();
+                for (&i, y) in items.iter().zip(&sub) {
+                    assert_eq!(
+                        got[i as usize].to_bits(),
+                        y.to_bits(),
+                        "{what}: subset item {i}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Items shared by the top `k` of `a` and of `b`, over `k`.
+pub fn top_k_overlap(a: &[f32], b: &[f32], k: usize) -> f64 {
+    let ta: std::collections::HashSet<u32> = vitrine::kernels::top_k(a, k)
+        .into_iter()
+        .map(|(i, _)| i)
+        .collect();
+    let tb = vitrine::kernels::top_k(b, k);
+    tb.iter().filter(|(i, _)| ta.contains(i)).count() as f64 / k as f64
 }

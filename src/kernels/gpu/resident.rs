@@ -152,7 +152,9 @@ pub(super) fn upload(
         .ok_or_else(|| GpuError::TooLarge("hidden activations overflow".into()))?;
     let none = wgpu::BufferUsages::empty();
     let bufs = HeadBuffers {
-        v: b.storage("vitrine.V", &plan.item_vectors)?,
+        // An int8 plan is dequantised for the upload (a transient catalogue-sized f32
+        // copy; the GPU scores f32 — int8 on the GPU is not implemented).
+        v: b.storage("vitrine.V", &plan.item_vectors.to_f32())?,
         m: b.storage("vitrine.M", &vec![0.0; d * (h + 1)])?,
         a: b.storage("vitrine.a", &vec![0.0; h])?,
         w_out: b.storage("vitrine.w_out", &plan.w_out)?,

@@ -1,0 +1,372 @@
+//! int8 operands of the scoring head: the catalogue's item vectors kept quantised in
+//! memory ([`Int8Items`], one f32 scale per row), and the per-request query quantised for
+//! the integer first layer ([`QueryI8`], one f32 scale per column).
+//!
+//! # What is integer and what stays f32
+//! The first head layer and the dot-product term, `V · M` with `V` `[n × d]` and `M`
+//! `[d × (h + 1)]`, are the only catalogue-sized operand's products: they run on int8
+//! operands with exact i32 accumulation,
+//! `(V · M)[i][j] ≈ s_i · t_j · Σ_k q_ik · r_kj` (`q` the item's int8 row, `s_i` its
+//! scale; `r` the query's int8 column, `t_j` its scale). Everything after the i32 sum
+//! stays f32, in this order: `x = acc as f32 * (s_i * t_j)`, then `relu(x + a_j)` for the
+//! hidden columns (`dot_i = x` for column `h`); the further Dense→ReLU layers and the
+//! output layer (`H · w_out + b_out + dot_i`). Why: the further layers' operands are
+//! per-request activations (`[rows × h]`, made per block of 64 items and never stored),
+//! and their weights are small (`h × h₂`) — quantising them would cost a
+//! per-row activation scale in every block and saves no memory; the query `M` is built
+//! per request from f32 parameters (`[d × (h + 1)]`, 17 KB at `d = h = 64`) and is
+//! quantised once per request, here.
+//!
+//! # Ranges
+//! Item rows use the symmetric range `[-127, 127]` (`s_i = max|v_i| / 127`); query
+//! columns use `[-63, 63]` (`t_j = max_k |M_kj| / 63`), because the relaxed-SIMD build's
+//! `i32x4.relaxed_dot_i8x16_i7x16_add_s` needs its second operand below 128 once it is
+//! shifted to be non-negative (`r + 64 ∈ [1, 127]`, see [`QUERY_OFFSET`]). Every kernel
+//! uses this one quantisation, so every kernel's i32 sums are the same integers
+//! (tests/kernels.rs checks them bit for bit). Products fit i16 pairs without saturation
+//! (`2 · 127 · 127 < 2¹⁵`) and `d ≤ 2¹⁶` rows of them fit i32.
+use std::borrow::Cow;
+
+use super::ShapeError;
+
+/// Largest magnitude of a quantised item value.
+pub const ITEM_MAX: f32 = 127.0;
+/// Largest magnitude of a quantised query value (7 bits: see the module docs).
+pub const QUERY_MAX: f32 = 63.0;
+/// The relaxed-SIMD kernel's shift of the query values into `[1, 127]`; its sums are
+/// corrected by `QUERY_OFFSET · Σ_k q_ik` ([`Int8Items::row_sum`]).
+pub const QUERY_OFFSET: i32 = 64;
+/// Item rows are stored with a stride that is a multiple of this (zero padded), so the
+/// SIMD kernels read whole groups of 4 bytes.
+pub const K_MULTIPLE: usize = 4;
+
+/// `x` rounded up to a multiple of `m`.
+pub(super) fn round_up(x: usize, m: usize) -> usize {
+    x.div_ceil(m) * m
+}
+
+/// `x / scale` rounded to the nearest integer and clamped to `±max` (0 when `scale` is 0;
+/// NaN maps to 0).
+fn quantize(x: f32, inv_scale: f32, max: f32) -> i8 {
+    (x * inv_scale).round().clamp(-max, max) as i8
+}
+
+/// Symmetric per-row int8 item vectors (see the module docs).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Int8Items {
+    /// Item vector width `d`.
+    pub dim: usize,
+    /// Row stride: `d` rounded up to a multiple of [`K_MULTIPLE`]; values past `d` are 0.
+    pub stride: usize,
+    /// Row-major `[n × stride]` int8 values in `[-127, 127]`.
+    pub q: Vec<i8>,
+    /// One scale per row: `v_ik ≈ scale_i · q_ik`.
+    pub scale: Vec<f32>,
+    /// `Σ_k q_ik` per row (the relaxed kernel's offset correction).
+    pub row_sum: Vec<i32>,
+}
+
+impl Int8Items {
+    /// An empty matrix for rows of width `dim`, with room for `n` rows.
+    pub fn with_capacity(dim: usize, n: usize) -> Int8Items {
+        let stride = round_up(dim.max(1), K_MULTIPLE);
+        Int8Items {
+            dim,
+            stride,
+            q: Vec::with_capacity(n.saturating_mul(stride)),
+            scale: Vec::with_capacity(n),
+            row_sum: Vec::with_capacity(n),
+        }
+    }
+
+    /// Quantises every `d`-long row of `v` (`v.len()` a multiple of `d`).
+    pub fn from_f32(v: &[f32], dim: usize) -> Int8Items {
+        let n = v.len().checked_div(dim).unwrap_or(0);
+        let mut out = Int8Items::with_capacity(dim, n);
+        for row in v.chunks_exact(dim.max(1)).take(n) {
+            out.push_row(row);
+        }
+        out
+    }
+
+    /// Appends one row (`row.len() == dim`): `scale = max|row| / 127`; a NaN element is
+    /// stored as 0, and a zero row or one with an infinite element as zeros with scale 0.
+    pub fn push_row(&mut self, row: &[f32]) {
+        let max = row.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        let (scale, inv) = if max > 0.0 && max.is_finite() {
+            (max / ITEM_MAX, ITEM_MAX / max)
+        } else {
+            (0.0, 0.0)
+        };
+        let start = self.q.len();
+        self.q
+            .extend(row.iter().map(|&x| quantize(x, inv, ITEM_MAX)));
+        self.q.resize(start + self.stride, 0);
+        self.scale.push(scale);
+        self.row_sum
+            .push(self.q[start..].iter().map(|&x| x as i32).sum());
+    }
+
+    /// Number of rows.
+    pub fn n_rows(&self) -> usize {
+        self.scale.len()
+    }
+
+    /// Row `i`'s int8 values (`stride` long, zero padded).
+    pub fn row(&self, i: usize) -> &[i8] {
+        &self.q[i * self.stride..(i + 1) * self.stride]
+    }
+
+    /// Row `i` dequantised into `out` (`out.len() == dim`): `scale_i · q_ik`.
+    pub fn row_into(&self, i: usize, out: &mut [f32]) {
+        let s = self.scale[i];
+        for (o, &q) in out.iter_mut().zip(&self.q[i * self.stride..]) {
+            *o = s * q as f32;
+        }
+    }
+
+    /// Checks the lengths against `n` rows of width `dim`.
+    pub fn validate(&self, n: usize, dim: usize) -> Result<(), ShapeError> {
+        let bad = |name: &str, expected: usize, got: usize| {
+            Err(ShapeError::Length {
+                name: name.to_string(),
+                expected,
+                got,
+            })
+        };
+        if self.dim != dim {
+            return bad("item_vectors.int8.dim", dim, self.dim);
+        }
+        let stride = round_up(dim.max(1), K_MULTIPLE);
+        if self.stride != stride {
+            return bad("item_vectors.int8.stride", stride, self.stride);
+        }
+        let Some(len) = n.checked_mul(stride) else {
+            return Err(ShapeError::Overflow("item_vectors.int8".into()));
+        };
+        if self.q.len() != len {
+            return bad("item_vectors.int8.q", len, self.q.len());
+        }
+        if self.scale.len() != n {
+            return bad("item_vectors.int8.scale", n, self.scale.len());
+        }
+        if self.row_sum.len() != n {
+            return bad("item_vectors.int8.row_sum", n, self.row_sum.len());
+        }
+        Ok(())
+    }
+}
+
+/// The catalogue's item vectors as the scoring head holds them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ItemVectors {
+    /// Row-major `[n × d]` f32 (f32 and f16 weight files).
+    F32(Vec<f32>),
+    /// int8 with a per-row scale (int8 weight files): 4× less memory, integer first
+    /// layer.
+    Int8(Int8Items),
+}
+
+impl Default for ItemVectors {
+    fn default() -> Self {
+        ItemVectors::F32(Vec::new())
+    }
+}
+
+impl From<Vec<f32>> for ItemVectors {
+    fn from(v: Vec<f32>) -> Self {
+        ItemVectors::F32(v)
+    }
+}
+
+impl From<Int8Items> for ItemVectors {
+    fn from(q: Int8Items) -> Self {
+        ItemVectors::Int8(q)
+    }
+}
+
+impl ItemVectors {
+    /// The f32 matrix when the vectors are stored as f32.
+    pub fn as_f32(&self) -> Option<&[f32]> {
+        match self {
+            ItemVectors::F32(v) => Some(v),
+            ItemVectors::Int8(_) => None,
+        }
+    }
+
+    /// Whether the vectors are int8.
+    pub fn is_int8(&self) -> bool {
+        matches!(self, ItemVectors::Int8(_))
+    }
+
+    /// Row `i` (`d` values): borrowed for f32, dequantised for int8. `None` when `i` is
+    /// out of range.
+    pub fn row(&self, i: usize, d: usize) -> Option<Cow<'_, [f32]>> {
+        match self {
+            ItemVectors::F32(v) => v.get(i * d..(i + 1) * d).map(Cow::Borrowed),
+            ItemVectors::Int8(q) => (i < q.n_rows()).then(|| {
+                let mut row = vec![0.0; d];
+                q.row_into(i, &mut row);
+                Cow::Owned(row)
+            }),
+        }
+    }
+
+    /// Every row dequantised (a catalogue-sized copy for int8: for uploads and tools,
+    /// not the request path).
+    pub fn to_f32(&self) -> Cow<'_, [f32]> {
+        match self {
+            ItemVectors::F32(v) => Cow::Borrowed(v),
+            ItemVectors::Int8(q) => {
+                let mut out = vec![0.0; q.n_rows() * q.dim];
+                for (i, row) in out.chunks_exact_mut(q.dim.max(1)).enumerate() {
+                    q.row_into(i, row);
+                }
+                Cow::Owned(out)
+            }
+        }
+    }
+
+    /// Bytes the matrix holds (values, scales, row sums).
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            ItemVectors::F32(v) => v.len() * 4,
+            ItemVectors::Int8(q) => q.q.len() + q.scale.len() * 4 + q.row_sum.len() * 4,
+        }
+    }
+}
+
+/// Anything item rows can be copied out of: an f32 matrix or [`ItemVectors`]. The user
+/// encoder reads the rows of a history's items through it.
+pub trait ItemRows {
+    /// Copies row `i` (`out.len() == d`, the row width) into `out`.
+    ///
+    /// # Panics
+    /// If `i` is not a row (callers index items of the catalogue).
+    fn copy_row(&self, i: usize, out: &mut [f32]);
+}
+
+impl ItemRows for [f32] {
+    fn copy_row(&self, i: usize, out: &mut [f32]) {
+        let d = out.len();
+        out.copy_from_slice(&self[i * d..(i + 1) * d]);
+    }
+}
+
+impl ItemRows for Vec<f32> {
+    fn copy_row(&self, i: usize, out: &mut [f32]) {
+        self.as_slice().copy_row(i, out)
+    }
+}
+
+impl ItemRows for ItemVectors {
+    fn copy_row(&self, i: usize, out: &mut [f32]) {
+        match self {
+            ItemVectors::F32(v) => v.copy_row(i, out),
+            ItemVectors::Int8(q) => {
+                assert!(i < q.n_rows(), "item row {i} out of range");
+                q.row_into(i, out)
+            }
+        }
+    }
+}
+
+/// The per-request query `M` (`[d × cols]`, `cols = h + 1`) quantised per column to
+/// `[-63, 63]` (see the module docs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryI8 {
+    /// Rows (`stride`, the items' row stride; rows past `d` are 0).
+    pub stride: usize,
+    /// Columns (`h + 1`: the hidden units and the dot-product column).
+    pub cols: usize,
+    /// Row-major `[stride × cols]`.
+    pub q: Vec<i8>,
+    /// One scale per column: `M_kj ≈ scale_j · q_kj`.
+    pub scale: Vec<f32>,
+}
+
+impl QueryI8 {
+    /// Quantises `m` (row-major `[d × cols]`) for item rows of stride `stride ≥ d`.
+    pub fn new(m: &[f32], d: usize, cols: usize, stride: usize) -> QueryI8 {
+        let mut max = vec![0.0f32; cols];
+        for row in m.chunks_exact(cols.max(1)).take(d) {
+            for (mx, x) in max.iter_mut().zip(row) {
+                *mx = mx.max(x.abs());
+            }
+        }
+        let (scale, inv): (Vec<f32>, Vec<f32>) = max
+            .iter()
+            .map(|&mx| {
+                if mx > 0.0 && mx.is_finite() {
+                    (mx / QUERY_MAX, QUERY_MAX / mx)
+                } else {
+                    (0.0, 0.0)
+                }
+            })
+            .unzip();
+        let mut q = vec![0i8; stride * cols];
+        for (k, row) in m.chunks_exact(cols.max(1)).take(d).enumerate() {
+            for (j, &x) in row.iter().enumerate() {
+                q[k * cols + j] = quantize(x, inv[j], QUERY_MAX);
+            }
+        }
+        QueryI8 {
+            stride,
+            cols,
+            q,
+            scale,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_round_trip_within_half_a_step() {
+        let v = [
+            0.5, -1.0, 0.25, 0.0, 2.0, 0.0, -2.0, 1.0, 0.0, 0.0, 0.0, 0.0,
+        ];
+        let q = Int8Items::from_f32(&v, 3);
+        q.validate(4, 3).unwrap();
+        assert_eq!(q.stride, 4);
+        assert_eq!(q.row(0), &[64, -127, 32, 0]);
+        assert_eq!(q.row_sum[0], 64 - 127 + 32);
+        assert_eq!(q.scale[3], 0.0, "a zero row has scale 0");
+        let mut back = [0.0; 3];
+        for i in 0..4 {
+            q.row_into(i, &mut back);
+            for (b, x) in back.iter().zip(&v[i * 3..]) {
+                assert!(
+                    (b - x).abs() <= q.scale[i] / 2.0 + 1e-7,
+                    "row {i}: {b} vs {x}"
+                );
+            }
+        }
+        // A NaN element is stored as 0; an infinite one zeroes its row.
+        let nan = Int8Items::from_f32(&[f32::NAN, 1.0, f32::INFINITY, 1.0], 2);
+        assert_eq!(nan.row(0), &[0, 127, 0, 0]);
+        assert_eq!(nan.scale[1], 0.0);
+        assert_eq!(nan.row(1), &[0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn query_columns_use_seven_bits() {
+        // d = 2, cols = 2: column 0 max 2.0, column 1 max 0.5.
+        let m = [2.0, -0.5, -1.0, 0.25];
+        let q = QueryI8::new(&m, 2, 2, 4);
+        assert_eq!(q.q, vec![63, -63, -32, 32, 0, 0, 0, 0]);
+        assert_eq!(q.scale, vec![2.0 / 63.0, 0.5 / 63.0]);
+    }
+
+    #[test]
+    fn validate_rejects_wrong_lengths() {
+        let mut q = Int8Items::from_f32(&[1.0; 8], 4);
+        assert!(q.validate(2, 4).is_ok());
+        assert!(q.validate(3, 4).is_err());
+        assert!(q.validate(2, 5).is_err());
+        q.row_sum.pop();
+        assert!(q.validate(2, 4).is_err());
+    }
+}
