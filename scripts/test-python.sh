@@ -52,8 +52,9 @@ if ! pinned; then
   log "installed the Python side in $(( $(date +%s) - t0 )) s"
   pinned || { log "error: the installed versions are not the pinned ones"; exit 1; }
 fi
-# The package itself (editable, no dependencies to resolve: quick when already there).
-if ! "$PY" -c 'import vitrine_torch' 2>/dev/null; then
+# The package itself (editable, no dependencies to resolve: quick when already there),
+# reinstalled when the venv's copy points at another checkout (a venv reused across them).
+if ! "$PY" -c 'import os, sys, vitrine_torch as v; sys.exit(os.path.realpath(v.__file__).startswith(os.path.realpath("python") + os.sep) is False)' 2>/dev/null; then
   "$VENV/bin/pip" install -q --no-deps --no-build-isolation -e python
 fi
 
