@@ -116,6 +116,19 @@ impl Work {
         }
     }
 
+    /// Adds row `j` of `rows` (`d` wide) to row `items[j]` of `dv`, marking it written.
+    fn scatter(&mut self, rows: &[f32], items: &[u32], d: usize) {
+        for (j, &item) in items.iter().enumerate() {
+            let i = item as usize;
+            axpy(
+                1.0,
+                &rows[j * d..(j + 1) * d],
+                &mut self.dv[i * d..(i + 1) * d],
+            );
+            self.touch(i);
+        }
+    }
+
     /// Zeroes the rows of `dv` written and forgets them.
     pub fn clear_rows(&mut self) {
         if self.all_rows {
@@ -459,26 +472,10 @@ pub(super) fn route_shared(ctx: &BatchCtx<'_>, total: &mut Work) {
         &mut dneg,
         d,
     );
-    for (j, &item) in ctx.head_negs.iter().enumerate() {
-        let i = item as usize;
-        axpy(
-            1.0,
-            &dneg[j * d..(j + 1) * d],
-            &mut total.dv[i * d..(i + 1) * d],
-        );
-        total.touch(i);
-    }
+    total.scatter(&dneg, ctx.head_negs, d);
     total.dneg = dneg;
     let dcand = std::mem::take(&mut total.dcand);
-    for (j, &item) in ctx.cands.iter().enumerate() {
-        let i = item as usize;
-        axpy(
-            1.0,
-            &dcand[j * d..(j + 1) * d],
-            &mut total.dv[i * d..(i + 1) * d],
-        );
-        total.touch(i);
-    }
+    total.scatter(&dcand, ctx.cands, d);
     total.dcand = dcand;
 }
 
