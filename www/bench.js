@@ -1,5 +1,6 @@
 // The browser benchmark page (www/bench.html), driven by scripts/browser-bench.mjs.
 import { fetchBytes, hasRelaxedSimd } from './vitrine.js';
+import { ceiling, quantile } from './bench-util.js';
 const params = new URLSearchParams(location.search);
 const modelUrl = params.get('model') || 'models/online-retail.vitrine';
 const runs = Math.max(5, Number(params.get('runs') || 50));
@@ -8,19 +9,7 @@ const builds = (params.get('builds') || 'relaxed,plain').split(',')
   .filter((b) => b !== 'relaxed' || hasRelaxedSimd());
 const pkgs = { plain: '../pkg/vitrine.js', relaxed: '../pkg/relaxed/vitrine.js' };
 const status = document.querySelector('[data-testid="bench-status"]');
-const q = (xs, p) => xs.slice().sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))];
 const mib = (b) => b / (1 << 20);
-// Best of 7 timed probe calls, in GFLOP/s.
-function ceiling(mod, fused) {
-  mod.peakProbe(1000, fused);
-  let best = 0;
-  for (let i = 0; i < 7; i++) {
-    const t0 = performance.now();
-    const [, flops] = mod.peakProbe(2000000, fused);
-    best = Math.max(best, flops / (performance.now() - t0) / 1e6);
-  }
-  return best;
-}
 try {
   const bytes = await fetchBytes(modelUrl);
   const results = [];
@@ -50,10 +39,10 @@ try {
       let macs = mi.dim * (mi.mlpHidden[0] + 1);
       for (let i = 1; i < mi.mlpHidden.length; i++) macs += widths[i] * widths[i + 1];
       macs += mi.mlpHidden[mi.mlpHidden.length - 1];
-      const headGflops = (2 * macs * rec.nItems) / q(score, 0.5) / 1e6;
+      const headGflops = (2 * macs * rec.nItems) / quantile(score, 0.5) / 1e6;
       const row = { build, simd: info.simd, requested: backend, active: rec.backend, adapter: rec.adapterInfo ?? null,
-        items: rec.nItems, runs, medianTotalMs: q(total, 0.5), p95TotalMs: q(total, 0.95), medianScoreMs: q(score, 0.5),
-        medianEncodeMs: q(encode, 0.5), minScoreMs: Math.min(...score), headGflops,
+        items: rec.nItems, runs, medianTotalMs: quantile(total, 0.5), p95TotalMs: quantile(total, 0.95), medianScoreMs: quantile(score, 0.5),
+        medianEncodeMs: quantile(encode, 0.5), minScoreMs: Math.min(...score), headGflops,
         bestHeadGflops: (2 * macs * rec.nItems) / Math.min(...score) / 1e6, wasmMemoryBytes: wasm.memory.buffer.byteLength };
       results.push(row);
       rec.free();

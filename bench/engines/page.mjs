@@ -9,6 +9,7 @@
 //        thread count; needs a cross-origin-isolated page) &runs=25&warmup=5&smoke=1
 import { ROOT, jsonOf, loadOrt, loadTf, loadVitrine, agreement, refEvents } from './engines.mjs';
 import { hasRelaxedSimd } from '../../www/vitrine.js';
+import { ceiling, quantile } from '../../www/bench-util.js';
 
 const params = new URLSearchParams(location.search);
 const dir = new URL(params.get('dir') || 'artifacts/engines/4000/', ROOT).href;
@@ -19,20 +20,6 @@ const warmup = smoke ? 0 : Math.max(1, Number(params.get('warmup') || 5));
 const wanted = (params.get('engines') || 'vitrine-relaxed,vitrine-plain,ort,tfjs').split(',');
 const TOL = 1e-4;
 const status = document.querySelector('[data-testid="bench-status"]');
-const quantile = (xs, p) => xs.slice().sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))];
-
-/** Best of 7 probe calls of vitrine's peak kernels, GFLOP/s (as www/bench.js). */
-function ceiling(mod, fused) {
-  mod.peakProbe(1000, fused);
-  let best = 0;
-  for (let i = 0; i < 7; i++) {
-    const t0 = performance.now();
-    const [, flops] = mod.peakProbe(2000000, fused);
-    best = Math.max(best, flops / (performance.now() - t0) / 1e6);
-  }
-  return best;
-}
-
 try {
   const ref = await jsonOf(`${dir}reference.json`);
   const events = refEvents(ref);
