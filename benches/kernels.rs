@@ -3,7 +3,9 @@
 //! `CpuKernel::ALL` (Scalar and Native), each also on the same plan with int8 item
 //! vectors (`native_int8`, `scalar_int8`: the integer first layer), and the GPU path when wgpu finds an adapter
 //! (`gpu_scores`: one request with readback; `gpu_kernels_only`: 20 head evaluations per
-//! submission, no readback of logits; `gpu_top10`). Throughput is reported as
+//! submission, no readback of logits; `gpu_top10`; `gpu_shortlist10`: the
+//! recommendation's shortlist for 10 places over 8 categories, one boosted, 20 sparse
+//! items). Throughput is reported as
 //! elements = FLOPs, so criterion's `Gelem/s` reads as GFLOP/s. The `peak` group
 //! measures this machine's multiply-add peak in the same run (one thread, and all rayon
 //! threads), so GEMM throughput can be quoted as a fraction of it.
@@ -162,8 +164,43 @@ fn gpu(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("gpu_top10", n), |b| {
             b.iter(|| pollster::block_on(gpu.top_k(&query, 10)).expect("gpu top_k"))
         });
+        let (attrs, req) = shortlist_request(n);
+        gpu.set_items(&attrs).expect("attributes fit");
+        g.bench_function(BenchmarkId::new("gpu_shortlist10", n), |b| {
+            b.iter(|| pollster::block_on(gpu.shortlist(&query, &req)).expect("gpu shortlist"))
+        });
         g.finish();
     }
+}
+
+/// Items over 8 categories (every 10th new, priced), a request for 10 places with one
+/// category boosted, a new-item boost and 20 sparse items.
+#[cfg(feature = "gpu")]
+fn shortlist_request(
+    n: usize,
+) -> (
+    vitrine::kernels::shortlist::ItemAttributes,
+    vitrine::kernels::shortlist::ShortlistRequest,
+) {
+    use vitrine::kernels::shortlist::{CategoryRule, ItemAttributes, ShortlistRequest};
+    let attrs = ItemAttributes {
+        category: (0..n).map(|i| (i % 8) as u32).collect(),
+        is_new: (0..n).map(|i| i % 10 == 0).collect(),
+        price: (0..n).map(|i| Some((i % 100) as f32)).collect(),
+    };
+    let req = ShortlistRequest {
+        per_chunk: 10,
+        categories: (0..8)
+            .map(|c| CategoryRule {
+                allowed: true,
+                boost: if c == 3 { 0.5 } else { 0.0 },
+            })
+            .collect(),
+        new_boost: 0.25,
+        sparse: (0..20).map(|j| (j * (n / 20)) as u32).collect(),
+        ..ShortlistRequest::default()
+    };
+    (attrs, req)
 }
 
 #[cfg(not(feature = "gpu"))]

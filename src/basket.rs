@@ -603,11 +603,56 @@ impl Basket {
         for (b, w) in self.weighted(basket) {
             for (i, _, s) in self.neighbours(b as usize) {
                 if let Some(e) = out.get_mut(i as usize) {
-                    *e = match self.params.aggregate {
-                        Aggregate::Sum => *e + w * s,
-                        Aggregate::Max => e.max(w * s),
-                    };
+                    *e = self.aggregate(*e, w * s);
                 }
+            }
+        }
+    }
+
+    /// One step of `E_i`'s aggregate over the terms `w_b · s(b → i)`.
+    fn aggregate(&self, e: f32, term: f32) -> f32 {
+        match self.params.aggregate {
+            Aggregate::Sum => e + term,
+            Aggregate::Max => e.max(term),
+        }
+    }
+
+    /// The items [`Basket::add_to`] may change: every neighbour of a basket item (none
+    /// for an empty basket or `α = 0`), sorted, without repeats.
+    pub fn evidence_items(&self, basket: &[u32]) -> Vec<u32> {
+        if self.params.alpha == 0.0 || basket.is_empty() {
+            return Vec::new();
+        }
+        let mut out: Vec<u32> = (self.weighted(basket).into_iter())
+            .flat_map(|(b, _)| self.neighbours(b as usize).map(|(i, _, _)| i))
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// [`Basket::add_to`] for the listed items only: `out[r]` gets item `items[r]`'s
+    /// term, the same value `add_to` adds to it (its terms aggregated in the same order).
+    pub fn add_to_for(&self, basket: &[u32], items: &[u32], out: &mut [f32]) {
+        let alpha = self.params.alpha;
+        if alpha == 0.0 || basket.is_empty() {
+            return;
+        }
+        // (item, position in `items`), sorted: the positions of a term's item.
+        let mut at: Vec<(u32, usize)> = items.iter().enumerate().map(|(p, &i)| (i, p)).collect();
+        at.sort_unstable();
+        let mut e = vec![0.0f32; items.len()];
+        for (b, w) in self.weighted(basket) {
+            for (i, _, s) in self.neighbours(b as usize) {
+                let from = at.partition_point(|&(j, _)| j < i);
+                for &(_, p) in at[from..].iter().take_while(|&&(j, _)| j == i) {
+                    e[p] = self.aggregate(e[p], w * s);
+                }
+            }
+        }
+        for (z, &x) in out.iter_mut().zip(&e) {
+            if x > 0.0 {
+                *z += alpha * x;
             }
         }
     }

@@ -241,7 +241,10 @@ fn top_k_orders_signed_zero_and_extremes() {
 #[cfg(feature = "gpu")]
 mod gpu {
     use super::*;
-    use vitrine::kernels::gpu::{GpuError, GpuScorer};
+    use vitrine::kernels::gpu::{GpuError, GpuScorer, TOPK_CHUNK, TOPK_MAX};
+    use vitrine::kernels::shortlist::{
+        shortlist_reference, CategoryRule, ItemAttributes, Shortlist, ShortlistRequest,
+    };
 
     fn device() -> Option<(wgpu::Device, wgpu::Queue, String)> {
         let instance = wgpu::Instance::default();
@@ -416,6 +419,172 @@ mod gpu {
         assert_close("gpu 2-D", &scores(CpuKernel::Scalar, &plan, &query), &got);
         let top = pollster::block_on(gpu.top_k(&query, 25)).expect("top_k");
         assert!(same_ranking(&top, &kernels::top_k(&got, 25)));
+    }
+
+    /// Random attributes for `n` items over `cats` categories (some new, some unpriced,
+    /// one `-0.0` price) and a random shortlist request.
+    fn shortlist_case(
+        rng: &mut SplitMix64,
+        n: usize,
+        cats: usize,
+    ) -> (ItemAttributes, ShortlistRequest) {
+        let attrs = ItemAttributes {
+            category: (0..n).map(|_| rng.below(cats as u64) as u32).collect(),
+            is_new: (0..n).map(|_| rng.next_f32() < 0.2).collect(),
+            price: (0..n)
+                .map(|i| match i % 9 {
+                    4 => None,
+                    7 => Some(-0.0),
+                    _ => Some(rng.next_f32() * 50.0 - 5.0),
+                })
+                .collect(),
+        };
+        let mut sparse: Vec<u32> = (0..rng.below(40))
+            .map(|_| rng.below(n as u64) as u32)
+            .collect();
+        sparse.sort_unstable();
+        sparse.dedup();
+        let coin = |rng: &mut SplitMix64| rng.next_f32() < 0.4;
+        let req = ShortlistRequest {
+            per_chunk: [0, 1, 7, 30, TOPK_MAX][rng.below(5) as usize],
+            // One rule short of the categories now and then: the last one is then out.
+            categories: (0..cats - usize::from(coin(rng)))
+                .map(|_| CategoryRule {
+                    allowed: rng.next_f32() < 0.8,
+                    boost: if coin(rng) { unit(rng) * 3.0 } else { 0.0 },
+                })
+                .collect(),
+            new_boost: if coin(rng) { unit(rng) * 2.0 } else { 0.0 },
+            new_only: rng.next_f32() < 0.15,
+            price_min: coin(rng).then(|| {
+                if coin(rng) {
+                    0.0
+                } else {
+                    rng.next_f32() * 20.0
+                }
+            }),
+            price_max: coin(rng).then(|| 20.0 + rng.next_f32() * 30.0),
+            sparse,
+        };
+        (attrs, req)
+    }
+
+    /// Candidates and gathered logits by their bits.
+    fn bits(s: &Shortlist) -> (Vec<(u32, u32, u32)>, Vec<u32>) {
+        (
+            (s.candidates.iter())
+                .map(|c| (c.index, c.base.to_bits(), c.blended.to_bits()))
+                .collect(),
+            s.sparse_logits.iter().map(|x| x.to_bits()).collect(),
+        )
+    }
+
+    /// Checks `requests` random shortlists on `gpu` against the scalar reference over
+    /// the GPU's own logits, bit for bit, and the bytes each reads back.
+    fn check_shortlists(gpu: &GpuScorer, rng: &mut SplitMix64, plan: &HeadPlan, requests: usize) {
+        let n = plan.n_items;
+        let chunks = n.div_ceil(TOPK_CHUNK as usize);
+        for case in 0..requests {
+            let (attrs, req) = shortlist_case(rng, n, 6);
+            gpu.set_items(&attrs).expect("attributes fit");
+            let query = random_query(rng, plan);
+            let logits = pollster::block_on(gpu.scores(&query)).expect("scores");
+            let before = gpu.bytes_read_back();
+            let got = pollster::block_on(gpu.shortlist(&query, &req)).expect("shortlist");
+            let read = gpu.bytes_read_back() - before;
+            let want = shortlist_reference(&logits, &attrs, &req, TOPK_CHUNK as usize);
+            assert_eq!(bits(&got), bits(&want), "n={n} case {case}: {req:?}");
+            assert_eq!(
+                read,
+                (12 * req.per_chunk * chunks + 4 * req.sparse.len()) as u64,
+                "case {case}: bytes read back"
+            );
+        }
+    }
+
+    /// The shortlist pass (filters, blend, per-chunk top-m, gather) against its scalar
+    /// reference over the GPU's own logits, bit for bit, with ties and NaN logits.
+    #[test]
+    fn gpu_shortlist_matches_the_reference() {
+        let Some((device, queue, info)) = device() else {
+            return;
+        };
+        println!("adapter: {info}");
+        let mut rng = SplitMix64::new(0x5407);
+        for (n, d, h) in [(2600, 12, 16), (700, 5, 9)] {
+            let plan = random_plan(&mut rng, n, d, h, &[8]);
+            let gpu = GpuScorer::with_device(device.clone(), queue.clone(), &plan).expect("fits");
+            check_shortlists(&gpu, &mut rng, &plan, 25);
+        }
+        // Ties and NaN: a head whose logits are all equal, or NaN (w_out = NaN).
+        let mut plan = random_plan(&mut rng, 2100, 4, 4, &[]);
+        plan.w_out = vec![0.0; 4];
+        plan.item_vectors = vec![0.0; 2100 * 4].into();
+        let gpu = GpuScorer::with_device(device.clone(), queue.clone(), &plan).expect("fits");
+        check_shortlists(&gpu, &mut rng, &plan, 6);
+        plan.w_out = vec![f32::NAN; 4];
+        let gpu = GpuScorer::with_device(device, queue, &plan).expect("fits");
+        check_shortlists(&gpu, &mut rng, &plan, 6);
+    }
+
+    /// A 2-D top-k dispatch with workgroups past the last chunk (34 chunks on a 33 x 2
+    /// grid): those do nothing, and the shortlist still matches the reference.
+    #[test]
+    fn gpu_shortlist_in_two_dimensions_matches_the_reference() {
+        if device().is_none() {
+            return;
+        }
+        let (device, queue) = limited_device(|l| l.max_compute_workgroups_per_dimension = 33)
+            .expect("a device with lower limits");
+        let mut rng = SplitMix64::new(0x2d);
+        let plan = random_plan(&mut rng, 34 * 1024, 6, 8, &[]);
+        let gpu = GpuScorer::with_device(device, queue, &plan).expect("fits in 2-D");
+        check_shortlists(&gpu, &mut rng, &plan, 4);
+    }
+
+    /// Requests the pass cannot serve are refused with `GpuError::Shortlist`.
+    #[test]
+    fn gpu_shortlist_refuses_bad_requests() {
+        let Some((device, queue, _)) = device() else {
+            return;
+        };
+        let mut rng = SplitMix64::new(9);
+        let plan = random_plan(&mut rng, 300, 4, 4, &[]);
+        let query = random_query(&mut rng, &plan);
+        let gpu = GpuScorer::with_device(device, queue, &plan).expect("fits");
+        let (attrs, req) = shortlist_case(&mut rng, 300, 3);
+        let refused = |r: Result<Shortlist, GpuError>| matches!(r, Err(GpuError::Shortlist(_)));
+        assert!(
+            refused(pollster::block_on(gpu.shortlist(&query, &req))),
+            "before set_items"
+        );
+        let short = ItemAttributes {
+            category: vec![0; 299],
+            ..attrs.clone()
+        };
+        assert!(matches!(gpu.set_items(&short), Err(GpuError::Shortlist(_))));
+        gpu.set_items(&attrs).expect("attributes fit");
+        let bad = [
+            ShortlistRequest {
+                per_chunk: TOPK_MAX + 1,
+                ..req.clone()
+            },
+            ShortlistRequest {
+                sparse: vec![5, 3],
+                ..req.clone()
+            },
+            ShortlistRequest {
+                sparse: vec![300],
+                ..req.clone()
+            },
+        ];
+        for b in &bad {
+            assert!(
+                refused(pollster::block_on(gpu.shortlist(&query, b))),
+                "{b:?}"
+            );
+        }
+        assert!(pollster::block_on(gpu.shortlist(&query, &req)).is_ok());
     }
 
     #[test]

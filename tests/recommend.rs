@@ -7,9 +7,12 @@ use vitrine::history::{EventKind, HistoryEvent, HistoryLimits, HistoryStore, Sto
 use vitrine::kernels::CpuKernel;
 mod common;
 use common::fixtures::tiny_weight_file;
+use common::shortlist_cases;
+use vitrine::kernels::shortlist::shortlist_reference;
 use vitrine::model::layers::sigmoid;
 use vitrine::model::memory::Memory;
 use vitrine::recommend::page::PageRequest;
+use vitrine::recommend::shortlist::{FullPath, ShortlistError};
 use vitrine::recommend::{
     Boost, Filter, Promote, Reason, RecommendError, RecommendOptions, Recommendation, Recommender,
 };
@@ -1505,4 +1508,113 @@ fn the_context_item_is_not_named_twice() {
         plain.iter().any(named_as_history),
         "the fixture names item 42"
     );
+}
+
+/// The shortlist path with the scalar reference standing in for the GPU
+/// (`kernels::shortlist::shortlist_reference`): over 150 random requests (filters,
+/// exclusions, seen items, boosts, promotions, new-item boosts, baskets with evidence, a
+/// transition memory, earlier shelves) its list is `finish_page`'s over every logit, bit
+/// for bit. `tests/gpu_recommend.rs` runs the same on a real GPU pass.
+#[test]
+fn shortlist_finish_equals_the_full_path() {
+    let rec = shortlist_cases::recommender(2600, 11);
+    let attrs = rec.item_attributes();
+    let mut rng = vitrine::rng::SplitMix64::new(0x5eed);
+    for case in 0..150 {
+        let (history, o, shown) = shortlist_cases::request(&mut rng, &rec);
+        let p = rec.prepare(&history, &o).expect("valid request");
+        let plan = rec
+            .plan_shortlist(&p, &shown)
+            .expect("served by a shortlist");
+        let logits = rec.cpu_logits(&p).expect("logits");
+        let got = shortlist_reference(&logits, &attrs, &plan.request, 1024);
+        let fast = rec
+            .finish_shortlist(&p, &plan, &got)
+            .unwrap_or_else(|e| panic!("case {case}: {e}"));
+        let want = rec.finish_page(&p, &logits, &shown);
+        shortlist_cases::assert_same(&format!("case {case} {o:?}"), &fast, &want);
+    }
+}
+
+/// A shortlist that does not fit its request is refused, never served: a candidate whose
+/// blended logit differs from the CPU's, one repeated, one the filter excludes, and
+/// gathered logits of the wrong length.
+#[test]
+fn shortlist_mismatches_are_errors() {
+    let rec = shortlist_cases::recommender(300, 12);
+    let history = common::fixtures::history(&[3, 17, 42]);
+    let o = RecommendOptions {
+        filter: Filter {
+            price_min: Some(5.0),
+            ..Filter::default()
+        },
+        ..opts(10)
+    };
+    let p = rec.prepare(&history, &o).expect("valid");
+    let plan = rec.plan_shortlist(&p, &[]).expect("served by a shortlist");
+    let logits = rec.cpu_logits(&p).expect("logits");
+    let good = shortlist_reference(&logits, &rec.item_attributes(), &plan.request, 1024);
+    assert!(rec.finish_shortlist(&p, &plan, &good).is_ok());
+    let mut bad = good.clone();
+    bad.candidates[0].blended = f32::from_bits(bad.candidates[0].blended.to_bits() ^ 1);
+    assert!(matches!(
+        rec.finish_shortlist(&p, &plan, &bad),
+        Err(ShortlistError::Blend { .. })
+    ));
+    let mut bad = good.clone();
+    bad.candidates.push(bad.candidates[0]);
+    assert!(matches!(
+        rec.finish_shortlist(&p, &plan, &bad),
+        Err(ShortlistError::NotACandidate { .. })
+    ));
+    let cheap = (0..300u32)
+        .find(|&i| rec.catalog().price[i as usize].is_none_or(|x| x < 5.0))
+        .expect("an item under the price bound");
+    let mut bad = good.clone();
+    bad.candidates[0].index = cheap;
+    assert_eq!(
+        rec.finish_shortlist(&p, &plan, &bad),
+        Err(ShortlistError::NotACandidate { index: cheap })
+    );
+    let mut bad = good;
+    bad.sparse_logits.pop();
+    assert!(matches!(
+        rec.finish_shortlist(&p, &plan, &bad),
+        Err(ShortlistError::SparseLength { .. })
+    ));
+}
+
+/// Context items, diversity, more places than a chunk keeps and no history keep the full
+/// read-back, each for its stated reason.
+#[test]
+fn requests_a_shortlist_cannot_serve_say_why() {
+    let rec = shortlist_cases::recommender(300, 4);
+    let history = common::fixtures::history(&[3, 17, 42]);
+    let plan = |o: RecommendOptions, h: &[HistoryEvent]| {
+        let p = rec.prepare(h, &o).expect("valid");
+        rec.plan_shortlist(&p, &[]).err()
+    };
+    let ctx = RecommendOptions {
+        context: Some("I5".into()),
+        ..RecommendOptions::default()
+    };
+    assert_eq!(plan(ctx, &history), Some(FullPath::Context));
+    let div = RecommendOptions {
+        diversity: 0.5,
+        ..RecommendOptions::default()
+    };
+    assert_eq!(plan(div, &history), Some(FullPath::Diversity));
+    let big = RecommendOptions {
+        k: 257,
+        ..RecommendOptions::default()
+    };
+    assert_eq!(
+        plan(big, &history),
+        Some(FullPath::TooManyPlaces { places: 257 })
+    );
+    assert_eq!(
+        plan(RecommendOptions::default(), &[]),
+        Some(FullPath::NoQuery)
+    );
+    assert_eq!(plan(RecommendOptions::default(), &history), None);
 }

@@ -118,7 +118,8 @@ export async function importPackage(urls) {
  * @typedef {{ ids: string[], titles: string[], categories: string[],
  *             prices: (number|null)[], categoryNames: string[] }} Catalog
  * @typedef {{ encodeMs: number, scoreMs: number, finishMs: number, totalMs: number,
- *             backend: string, historyLen: number, calls: number }} Stats
+ *             backend: string, historyLen: number, calls: number,
+ *             readBackBytes: number }} Stats
  * @typedef {{ simd: 'relaxed-simd'|'simd128', gpu: boolean, version: string }} BuildInfo
  * @typedef {{ trained: ('view'|'cart'|'purchase')[]|null,
  *             mapped: Object<string, string> }} ModelKinds

@@ -28,6 +28,10 @@
 //! `i32x4.dot_i16x8_s` on sign-extended pairs, or in the relaxed build
 //! `i32x4.relaxed_dot_i8x16_i7x16_add_s` on the query shifted to `[1, 127]`.
 //!
+//! [`shortlist`] is the recommendation's filtered, blended top-`m` per chunk (run on the
+//! GPU so a recommendation reads back a few candidates, not every logit), with its
+//! scalar reference.
+//!
 //! [`top_k`] ([`topk`]) is the one ranking routine every path shares (kernels, the
 //! recommendation engine, evaluation): descending scores, NaN below every number, ties
 //! broken by the lower item index.
@@ -42,6 +46,7 @@ mod pack;
 pub mod quant;
 pub mod scalar;
 pub mod scorer;
+pub mod shortlist;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod simd128;
 pub mod topk;

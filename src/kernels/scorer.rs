@@ -11,6 +11,11 @@
 //!   much slower than SIMD). The first GPU pass (shader warm-up) is not timed; if it fails
 //!   the CPU is used.
 //!
+//! [`Scorer::shortlist`] runs the recommendation's shortlist ([`super::shortlist`]) on
+//! the GPU after [`Scorer::set_items`]; `None` (the CPU backend, a request the GPU
+//! refuses, or a GPU failure, which switches to the CPU as [`Scorer::scores`] does)
+//! tells the caller to score every item instead.
+//!
 //! The scores are the same either way up to float rounding (the GPU's summation order
 //! differs); every CPU kernel matches [`CpuKernel::Scalar`] as tested in `tests/kernels.rs`.
 //! The environment (clock, console, whether a GPU API exists at all) comes in through
@@ -19,6 +24,7 @@ use std::cell::RefCell;
 #[cfg(feature = "gpu")]
 use std::rc::Rc;
 
+use super::shortlist::{ItemAttributes, Shortlist, ShortlistRequest};
 use super::{CpuKernel, HeadPlan, ShapeError, UserQuery};
 
 /// Which backend to ask for.
@@ -174,6 +180,56 @@ impl Scorer {
         let mut out = vec![0.0; plan.n_items];
         kernel.try_scores(plan, query, &mut out)?;
         Ok(out)
+    }
+
+    /// Uploads the catalogue's item attributes for [`Scorer::shortlist`] (the GPU only;
+    /// a no-op on the CPU). A refusal is reported through `hooks.warn` and leaves the
+    /// GPU scoring every item.
+    pub fn set_items(&self, attrs: &ItemAttributes) {
+        #[cfg(feature = "gpu")]
+        if let Backend::Gpu(g) = &*self.backend.borrow() {
+            if let Err(e) = g.set_items(attrs) {
+                (self.hooks.warn)(&format!(
+                    "vitrine: GPU shortlists unavailable ({e}); reading back every score"
+                ));
+            }
+        }
+        let _ = attrs;
+    }
+
+    /// The shortlist of `req` for `query` on the GPU, or `None` when the caller should
+    /// score every item with [`Scorer::scores`] instead: on the CPU backend, when the
+    /// GPU refuses the request ([`super::gpu::GpuError::Shortlist`]), or on any other
+    /// GPU error, which also switches this scorer to the CPU for good (as
+    /// [`Scorer::scores`]).
+    pub async fn shortlist(&self, query: &UserQuery, req: &ShortlistRequest) -> Option<Shortlist> {
+        let backend = self.backend.borrow().clone();
+        match backend {
+            #[cfg(feature = "gpu")]
+            Backend::Gpu(g) => match g.shortlist(query, req).await {
+                Ok(s) => Some(s),
+                Err(super::gpu::GpuError::Shortlist(_)) => None,
+                Err(e) => {
+                    self.fall_back(&format!(
+                        "vitrine: GPU shortlist failed ({e}); switching to the CPU"
+                    ));
+                    None
+                }
+            },
+            Backend::Cpu(_) => {
+                let _ = (query, req);
+                None
+            }
+        }
+    }
+
+    /// Bytes read back from the GPU so far (0 on the CPU).
+    pub fn bytes_read_back(&self) -> u64 {
+        match &*self.backend.borrow() {
+            #[cfg(feature = "gpu")]
+            Backend::Gpu(g) => g.bytes_read_back(),
+            Backend::Cpu(_) => 0,
+        }
     }
 
     #[cfg(feature = "gpu")]

@@ -28,6 +28,7 @@
 //! (boosts in request order, the memory term, the evidence, the context term), which
 //! fixes the bits of every score.
 use super::{RecommendError, Recommender};
+use crate::kernels::shortlist::blended;
 use crate::kernels::{ItemRows, ItemVectors};
 
 /// `λ`: how many standard deviations of the personal ranking a cosine of 1 with the
@@ -152,44 +153,53 @@ impl ResolvedBoost {
 
 /// `boost_i` for every item (non-finite weights are skipped).
 pub fn boosts(rec: &Recommender, boosts: &[ResolvedBoost]) -> Vec<f32> {
-    let mut out = vec![0.0f32; rec.n_items()];
+    (0..rec.n_items())
+        .map(|i| boost_of(rec, boosts, i))
+        .collect()
+}
+
+/// `boost_i` of item `i`: the weights of the boosts naming it or its category, summed
+/// in request order from `0.0` (non-finite weights are skipped).
+pub fn boost_of(rec: &Recommender, boosts: &[ResolvedBoost], i: usize) -> f32 {
+    let c = rec.category_of(i);
+    sum_boosts(boosts, |b| {
+        b.ids.binary_search(&(i as u32)).is_ok() || b.category == Some(c)
+    })
+}
+
+/// `boost_i` of an item of category `c` that no boost names by id: what the GPU
+/// shortlist adds per category ([`crate::kernels::shortlist::CategoryRule::boost`]).
+pub fn category_boost(boosts: &[ResolvedBoost], c: u32) -> f32 {
+    sum_boosts(boosts, |b| b.category == Some(c))
+}
+
+/// The finite weights of the boosts that `hit`, summed in request order from `0.0`.
+fn sum_boosts(boosts: &[ResolvedBoost], hit: impl Fn(&ResolvedBoost) -> bool) -> f32 {
+    let mut x = 0.0f32;
     for b in boosts {
-        if !b.weight.is_finite() {
-            continue;
-        }
-        for (i, x) in out.iter_mut().enumerate() {
-            let named = b.ids.binary_search(&(i as u32)).is_ok();
-            let in_category = b.category.is_some_and(|c| rec.category_of(i) == c);
-            if named || in_category {
-                *x += b.weight;
-            }
+        if b.weight.is_finite() && hit(b) {
+            x += b.weight;
         }
     }
-    out
+    x
 }
 
 /// `z_i = clean(clean(base_i) + boost_i + β·new_i)` for every item of `boost`'s length
-/// (`base` entries past its end count as 0). The memory term is added afterwards.
+/// (`base` entries past its end count as 0), by [`crate::kernels::shortlist::blended`]
+/// (the GPU shortlist's scalar reference uses the same function). The memory term is
+/// added afterwards.
 pub fn blend(
     base: &[f32],
     boost: &[f32],
     is_new: impl Fn(usize) -> bool,
     new_items_boost: f32,
 ) -> Vec<f32> {
-    let clean = |x: f32| if x.is_nan() { f32::NEG_INFINITY } else { x };
     boost
         .iter()
         .enumerate()
         .map(|(i, &b)| {
-            let base = clean(base.get(i).copied().unwrap_or(0.0));
-            let new = if is_new(i) { new_items_boost } else { 0.0 };
-            let x = base + b + new;
-            // NaN (e.g. inf - inf) sorts last; -0.0 becomes +0.0 so ties are ties.
-            if x.is_nan() {
-                f32::NEG_INFINITY
-            } else {
-                x + 0.0
-            }
+            let base = base.get(i).copied().unwrap_or(0.0);
+            blended(base, b, new_items_boost, is_new(i))
         })
         .collect()
 }

@@ -76,15 +76,30 @@ impl ResolvedFilter {
         Ok(out)
     }
 
-    /// Whether item `i` passes the category and price rules.
-    pub fn admits(&self, rec: &Recommender, i: usize) -> bool {
-        let c = rec.category_of(i);
+    /// Whether items of category `c` pass the category rules.
+    pub fn allows_category(&self, c: u32) -> bool {
         if let Some(mask) = &self.only_categories {
             if !mask.get(c as usize).copied().unwrap_or(false) {
                 return false;
             }
         }
-        if self.exclude_categories.contains(&c) || (self.new_only && !rec.is_new(i)) {
+        !self.exclude_categories.contains(&c)
+    }
+
+    /// Whether only new items pass.
+    pub fn new_only(&self) -> bool {
+        self.new_only
+    }
+
+    /// The finite price bounds `(priceMin, priceMax)`.
+    pub fn price_bounds(&self) -> (Option<f32>, Option<f32>) {
+        (self.price_min, self.price_max)
+    }
+
+    /// Whether item `i` passes the category and price rules.
+    pub fn admits(&self, rec: &Recommender, i: usize) -> bool {
+        let c = rec.category_of(i);
+        if !self.allows_category(c) || (self.new_only && !rec.is_new(i)) {
             return false;
         }
         if self.price_min.is_none() && self.price_max.is_none() {
@@ -98,6 +113,20 @@ impl ResolvedFilter {
             _ => false,
         }
     }
+}
+
+/// The items [`Eligibility::exclude_seen`] leaves out: every item of `history`, except,
+/// with `allow_repurchase`, the items bought (in history order, with repeats).
+pub fn seen_items(history: &[HistoryEvent], allow_repurchase: bool) -> Vec<u32> {
+    let purchased: HashSet<u32> = history
+        .iter()
+        .filter(|e| e.kind == EventKind::Purchase)
+        .map(|e| e.item)
+        .collect();
+    (history.iter())
+        .filter(|e| !(allow_repurchase && purchased.contains(&e.item)))
+        .map(|e| e.item)
+        .collect()
 }
 
 /// The eligibility mask over the catalog (`true` = may appear).
@@ -132,16 +161,9 @@ impl Eligibility {
     /// Leaves out every item of the shopper's own `history`, except, with
     /// `allow_repurchase`, the items they bought.
     pub fn exclude_seen(&mut self, history: &[HistoryEvent], allow_repurchase: bool) {
-        let purchased: HashSet<u32> = history
-            .iter()
-            .filter(|e| e.kind == EventKind::Purchase)
-            .map(|e| e.item)
-            .collect();
-        for e in history {
-            if !(allow_repurchase && purchased.contains(&e.item)) {
-                self.ban(e.item);
-            }
-        }
+        seen_items(history, allow_repurchase)
+            .into_iter()
+            .for_each(|i| self.ban(i));
     }
 
     /// Whether item `i` may appear.

@@ -51,6 +51,7 @@ pub mod rank;
 mod request;
 pub mod score;
 pub mod search;
+pub mod shortlist;
 
 use eligibility::Eligibility;
 use explain::{Explainer, Placement, Signals};
@@ -605,10 +606,7 @@ impl Recommender {
         if personal && logits.len() != n {
             return Vec::new();
         }
-        // The shopper's own events: the encoder's input minus the appended context and
-        // basket events.
-        let appended = usize::from(r.context.is_some()) + r.basket.len();
-        let n_real = prepared.history.len().saturating_sub(appended);
+        let n_real = n_real(prepared, &r);
 
         let mut eligible = Eligibility::with_filter(self, &r.filter, &r.banned());
         if o.exclude_seen {
@@ -646,28 +644,42 @@ impl Recommender {
             k,
             diversity,
         );
+        self.present(prepared, &r, &ranked, |i| logit[i], |i| boost[i])
+    }
 
+    /// Stage 4 and the result entries: `ranked`'s items with their reasons and scores
+    /// (`logit(i)`: item `i`'s final logit; `boost(i)`: its total boost).
+    fn present(
+        &self,
+        prepared: &Prepared,
+        r: &request::Resolved,
+        ranked: &rank::Ranked,
+        logit: impl Fn(usize) -> f32,
+        boost: impl Fn(usize) -> f32,
+    ) -> Vec<Recommendation> {
+        let o = &prepared.options;
+        let new_boost = finite_or_zero(o.new_items_boost);
         let explainer = Explainer::new(
             self,
             Signals {
                 history: &prepared.history,
                 attention: &prepared.attention,
-                n_real,
+                n_real: n_real(prepared, r),
                 context: r.context,
                 basket: &r.basket,
-                personal,
+                personal: prepared.query.is_some(),
             },
         );
         let placement = |pos: usize, i: usize| Placement {
             promoted: pos < ranked.n_promoted,
-            boosted: boost[i] > 0.0,
+            boosted: boost(i) > 0.0,
             new: (new_boost > 0.0 || o.filter.new_only) && self.is_new(i),
         };
         (ranked.items.iter().enumerate())
             .map(|(pos, &i)| {
                 let i = i as usize;
                 let reasons = explainer.reasons(i, placement(pos, i));
-                self.recommendation(i, sigmoid(logit[i]), reasons)
+                self.recommendation(i, sigmoid(logit(i)), reasons)
             })
             .collect()
     }
@@ -706,6 +718,13 @@ impl Recommender {
         }
         Ok(logits)
     }
+}
+
+/// How many leading events of `prepared.history` are the shopper's own: the encoder's
+/// input minus the appended context and basket events.
+fn n_real(prepared: &Prepared, r: &request::Resolved) -> usize {
+    let appended = usize::from(r.context.is_some()) + r.basket.len();
+    prepared.history.len().saturating_sub(appended)
 }
 
 /// `x`, or 0 when it is not finite.

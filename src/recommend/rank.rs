@@ -33,17 +33,26 @@ pub fn top_k(scores: &[f32], eligible: &[bool], k: usize) -> Vec<u32> {
 /// Pins up to `slots` eligible `promoted` items (in order, no repeats) and marks them
 /// ineligible for the rest of the ranking.
 pub fn promote(eligible: &mut [bool], promoted: &[u32], slots: usize) -> Vec<u32> {
+    let picked = promote_by(promoted, slots, |p| {
+        eligible.get(p as usize).copied().unwrap_or(false)
+    });
+    for &p in &picked {
+        eligible[p as usize] = false;
+    }
+    picked
+}
+
+/// The items [`promote`] pins, with eligibility given per item (the GPU shortlist knows
+/// it only for the few items it asks about).
+pub fn promote_by(promoted: &[u32], slots: usize, eligible: impl Fn(u32) -> bool) -> Vec<u32> {
     let mut picked: Vec<u32> = Vec::with_capacity(slots.min(promoted.len()));
     for &p in promoted {
         if picked.len() >= slots {
             break;
         }
-        if eligible.get(p as usize).copied().unwrap_or(false) && !picked.contains(&p) {
+        if eligible(p) && !picked.contains(&p) {
             picked.push(p);
         }
-    }
-    for &p in &picked {
-        eligible[p as usize] = false;
     }
     picked
 }

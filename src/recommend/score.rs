@@ -86,6 +86,19 @@ pub fn add_memory_for(model: &Model, history: &[HistoryEvent], items: &[u32], ou
     });
 }
 
+/// The items whose logit [`add_memory`] changes for `history` (sorted, without
+/// repeats; none without memory).
+pub fn memory_items(model: &Model, history: &[HistoryEvent]) -> Vec<u32> {
+    let Some(memory) = &model.memory else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    memory.for_each_term(history, |j, _| out.push(j));
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 /// Step 3: adds the model's transition-memory term for `history` (no-op without memory).
 pub fn add_memory(model: &Model, history: &[HistoryEvent], logits: &mut [f32]) {
     model.add_memory(history, logits);

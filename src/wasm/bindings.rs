@@ -78,6 +78,7 @@ impl WasmRecommender {
         let engine = Recommender::from_weight_file(file).map_err(load_error)?;
         let namespace = js_options::namespace(opts.namespace.as_deref()).map_err(js_err)?;
         let scorer = Self::scorer(&engine, opts.backend).await;
+        scorer.set_items(&engine.item_attributes());
         let storage = HistoryStorage::new(
             namespace,
             opts.namespace.is_some(),
@@ -197,16 +198,34 @@ impl WasmRecommender {
         let (history, _unknown) = self.engine.resolve_history(&stored);
         let prepared = self.engine.prepare(&history, &opts).map_err(js_err)?;
         let t1 = now_ms();
-        let logits = match &prepared.query {
-            Some(q) => self
-                .scorer
-                .scores(&self.engine.plan, q)
-                .await
-                .map_err(js_err)?,
-            None => vec![0.0; self.engine.n_items()],
+        let read0 = self.scorer.bytes_read_back();
+        // The GPU shortlist where the request allows it (crate::recommend::shortlist),
+        // else every logit; `t2`: the scores are in, finishing starts.
+        let mut done = None;
+        if let (true, Some(q)) = (self.scorer.is_gpu(), &prepared.query) {
+            if let Ok(plan) = self.engine.plan_shortlist(&prepared, &[]) {
+                if let Some(got) = self.scorer.shortlist(q, &plan.request).await {
+                    let t2 = now_ms();
+                    let recs = self.engine.finish_shortlist(&prepared, &plan, &got);
+                    done = recs.ok().map(|r| (r, t2));
+                }
+            }
+        }
+        let (recs, t2) = match done {
+            Some(done) => done,
+            None => {
+                let logits = match &prepared.query {
+                    Some(q) => self
+                        .scorer
+                        .scores(&self.engine.plan, q)
+                        .await
+                        .map_err(js_err)?,
+                    None => vec![0.0; self.engine.n_items()],
+                };
+                let t2 = now_ms();
+                (self.engine.finish(&prepared, &logits), t2)
+            }
         };
-        let t2 = now_ms();
-        let recs = self.engine.finish(&prepared, &logits);
         let t3 = now_ms();
         {
             let mut s = self.stats.borrow_mut();
@@ -217,6 +236,7 @@ impl WasmRecommender {
             s.backend = self.backend();
             s.history_len = history.len();
             s.calls += 1;
+            s.read_back_bytes = self.scorer.bytes_read_back().saturating_sub(read0);
         }
         to_js(&recs)
     }

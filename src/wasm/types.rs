@@ -115,6 +115,9 @@ pub struct Stats {
     pub history_len: usize,
     /// `recommend()` calls so far.
     pub calls: u64,
+    /// Bytes the last call read back from the GPU (0 on the CPU): a GPU shortlist's
+    /// candidates, or every logit where the request needs them all.
+    pub read_back_bytes: u64,
 }
 
 /// What this wasm build contains (`buildInfo()`).

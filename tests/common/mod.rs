@@ -3,3 +3,4 @@
 pub mod fixtures;
 #[cfg(target_arch = "wasm32")]
 pub mod js;
+pub mod shortlist_cases;

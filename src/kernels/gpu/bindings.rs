@@ -34,13 +34,25 @@ pub const OUTPUT_M: u32 = 4;
 /// `output.wgsl` `@binding(5) var<storage, read_write> logits`: `[n]`.
 pub const OUTPUT_LOGITS: u32 = 5;
 
-/// `topk.wgsl` `@binding(0) var<uniform> p`: `n`, `k`, `groups_x`.
+/// `topk.wgsl` `@binding(0) var<uniform> p`: `n`, `k`, `groups_x`, the mode and the
+/// shortlist's scalars (`TopkParams`).
 pub const TOPK_PARAMS: u32 = 0;
 /// `topk.wgsl` `@binding(1) var<storage, read> logits`: `[n]`.
 pub const TOPK_LOGITS: u32 = 1;
-/// `topk.wgsl` `@binding(2) var<storage, read_write> candidates`: `[groups × k]` pairs
-/// of (item index, score bits).
+/// `topk.wgsl` `@binding(2) var<storage, read_write> candidates`: `[groups × k]`
+/// triples of (item index, logit bits, key value bits).
 pub const TOPK_CANDIDATES: u32 = 2;
+/// `topk.wgsl` `@binding(3) var<storage, read> attrs`: `[n]` of `category | new << 31`.
+pub const TOPK_ATTRS: u32 = 3;
+/// `topk.wgsl` `@binding(4) var<storage, read> prices`: `[n]` price keys
+/// ([`crate::kernels::shortlist::price_key`]).
+pub const TOPK_PRICES: u32 = 4;
+/// `topk.wgsl` `@binding(5) var<storage, read> rules`: per category (allowed, boost bits).
+pub const TOPK_RULES: u32 = 5;
+/// `topk.wgsl` `@binding(6) var<storage, read> sparse`: the sorted set `S`.
+pub const TOPK_SPARSE: u32 = 6;
+/// `topk.wgsl` `@binding(7) var<storage, read_write> gathered`: the logits of `S`.
+pub const TOPK_GATHERED: u32 = 7;
 
 /// How a shader accesses a buffer binding (the WGSL address space and access mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -124,7 +136,7 @@ pub const OUTPUT: ShaderInterface = ShaderInterface {
     ],
 };
 
-/// `topk.wgsl`: per-workgroup top-k selection.
+/// `topk.wgsl`: per-workgroup top-k selection, plain or as the shortlist.
 pub const TOPK: ShaderInterface = ShaderInterface {
     label: "vitrine.topk",
     file: "topk.wgsl",
@@ -133,6 +145,11 @@ pub const TOPK: ShaderInterface = ShaderInterface {
         bind("p", TOPK_PARAMS, Access::Uniform),
         bind("logits", TOPK_LOGITS, Access::Read),
         bind("candidates", TOPK_CANDIDATES, Access::ReadWrite),
+        bind("attrs", TOPK_ATTRS, Access::Read),
+        bind("prices", TOPK_PRICES, Access::Read),
+        bind("rules", TOPK_RULES, Access::Read),
+        bind("sparse", TOPK_SPARSE, Access::Read),
+        bind("gathered", TOPK_GATHERED, Access::ReadWrite),
     ],
 };
 

@@ -39,7 +39,7 @@ pub(super) fn check_kernel_limits(l: &wgpu::Limits) -> Result<(), GpuError> {
     let threads = (TILE_M / REG_M) * (TILE_N / REG_N);
     let invocations = threads.max(OUT_WG).max(TOPK_WG);
     let gemm_bytes = 4 * TILE_K * (TILE_M + 1 + TILE_N);
-    let topk_bytes = 4 * (TOPK_CHUNK + 2 * TOPK_WG);
+    let topk_bytes = 4 * (2 * TOPK_CHUNK + 2 * TOPK_WG);
     let output_bytes = 4 * OUT_WG;
     let checks = [
         (

@@ -14,8 +14,13 @@
 //! for the logits ([`OUT_LANES`] threads per item, reading neighbouring floats of its
 //! row and summing their partial dot products in workgroup memory), and for
 //! [`GpuScorer::top_k`] `topk.wgsl` (per-workgroup selection; the CPU merges the few
-//! candidates). Workgroup sizes are the Rust constants below, substituted into the WGSL
-//! source.
+//! candidates). [`GpuScorer::shortlist`] runs `topk.wgsl` in its shortlist mode: the
+//! recommendation filters and the dense part of the blend on the GPU, per-workgroup
+//! top-`m` of the blended logits, and the logits of a small sparse set gathered in the
+//! same pass ([`super::shortlist`] states the math and is its scalar reference), so a
+//! recommendation reads back `12 · m · chunks + 4 · |S|` bytes instead of `4 · n`.
+//! [`GpuScorer::bytes_read_back`] counts every byte read back. Workgroup sizes are the
+//! Rust constants below, substituted into the WGSL source.
 pub mod bindings;
 pub mod device;
 mod resident;
@@ -24,12 +29,14 @@ pub use device::request_device;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
+use super::shortlist::{self, Candidate, ItemAttributes, Shortlist, ShortlistRequest};
 use super::{rank_cmp, HeadPlan, UserQuery};
 use bindings::Pipelines;
-use resident::Resident;
+use resident::{ItemBuffers, Resident};
 
 /// Items per GEMM workgroup tile.
 pub const TILE_M: u32 = 64;
@@ -51,7 +58,7 @@ pub const TOPK_WG: u32 = 256;
 /// Logits per top-k workgroup.
 pub const TOPK_CHUNK: u32 = 1024;
 /// Largest `k` selected on the GPU; larger `k` reads all logits back and ranks on the CPU.
-pub const TOPK_MAX: usize = 256;
+pub const TOPK_MAX: usize = shortlist::MAX_PER_CHUNK;
 
 /// The WGSL sources with every `{{NAME}}` placeholder replaced by its Rust constant.
 pub fn shader_source(src: &str) -> String {
@@ -94,6 +101,10 @@ pub enum GpuError {
     /// The plan or query has inconsistent tensor lengths.
     #[error("invalid head input: {0}")]
     Shape(#[from] super::ShapeError),
+    /// A shortlist request or item attributes that do not fit this scorer (attributes
+    /// not set or of the wrong length, `S` unsorted or out of range, `m` too large).
+    #[error("invalid shortlist: {0}")]
+    Shortlist(String),
 }
 
 #[repr(C)]
@@ -123,12 +134,34 @@ struct OutputParams {
 }
 
 #[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
 struct TopkParams {
     n: u32,
     k: u32,
     groups_x: u32,
+    mode: u32,
+    n_chunks: u32,
+    n_sparse: u32,
+    n_rules: u32,
+    flags: u32,
+    price_lo: u32,
+    price_hi: u32,
+    new_boost: u32,
     pad: u32,
+}
+
+/// `TopkParams::mode` of the shortlist.
+const MODE_SHORTLIST: u32 = 1;
+/// `TopkParams::flags` bits.
+const FLAG_NEW_ONLY: u32 = 1;
+const FLAG_PRICE_LO: u32 = 2;
+const FLAG_PRICE_HI: u32 = 4;
+
+/// The item attributes uploaded by [`GpuScorer::set_items`] and the top-k pass bound to
+/// them.
+struct Items {
+    buffers: ItemBuffers,
+    pass: Pass,
 }
 
 /// One compute dispatch with its bound resources.
@@ -149,6 +182,8 @@ pub struct GpuScorer {
     dim: usize,
     hidden: usize,
     resident: Resident,
+    items: Mutex<Option<Items>>,
+    read_back: AtomicU64,
 }
 
 /// A one-shot channel whose receiver is a future (the map callback is the sender).
@@ -243,6 +278,8 @@ impl GpuScorer {
             dim: plan.dim,
             hidden: plan.hidden,
             resident,
+            items: Mutex::new(None),
+            read_back: AtomicU64::new(0),
         })
     }
 
@@ -302,17 +339,34 @@ impl GpuScorer {
     /// Copies `bytes` of `src` to a fresh staging buffer, submits, and maps it.
     async fn read_back(
         &self,
-        mut encoder: wgpu::CommandEncoder,
+        encoder: wgpu::CommandEncoder,
         src: &wgpu::Buffer,
         bytes: u64,
     ) -> Result<Vec<u8>, GpuError> {
+        self.read_back_parts(encoder, &[(src, bytes)]).await
+    }
+
+    /// Copies the first `bytes` of each buffer, one after the other, to a fresh staging
+    /// buffer, submits, and maps it; adds the bytes to [`GpuScorer::bytes_read_back`].
+    async fn read_back_parts(
+        &self,
+        mut encoder: wgpu::CommandEncoder,
+        parts: &[(&wgpu::Buffer, u64)],
+    ) -> Result<Vec<u8>, GpuError> {
+        let total: u64 = parts.iter().map(|(_, b)| b).sum();
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("vitrine.staging"),
-            size: bytes,
+            size: total.max(4),
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        encoder.copy_buffer_to_buffer(src, 0, &staging, 0, bytes);
+        let mut at = 0;
+        for &(src, bytes) in parts {
+            if bytes > 0 {
+                encoder.copy_buffer_to_buffer(src, 0, &staging, at, bytes);
+            }
+            at += bytes;
+        }
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         self.queue.submit(Some(encoder.finish()));
         let (send, recv) = oneshot();
@@ -327,7 +381,7 @@ impl GpuScorer {
         }
         self.fault.check()?;
         mapped.map_err(|e| GpuError::Readback(e.to_string()))?;
-        let bytes = {
+        let mut bytes = {
             let view = staging
                 .slice(..)
                 .get_mapped_range()
@@ -335,7 +389,15 @@ impl GpuScorer {
             view.to_vec()
         };
         staging.unmap();
+        bytes.truncate(total as usize);
+        self.read_back.fetch_add(total, Ordering::Relaxed);
         Ok(bytes)
+    }
+
+    /// Bytes this scorer has read back from the GPU so far (every call; for tests and
+    /// benchmarks of the read-back volume).
+    pub fn bytes_read_back(&self) -> u64 {
+        self.read_back.load(Ordering::Relaxed)
     }
 
     /// The head's logit for every item, as [`super::CpuKernel::scores`].
@@ -384,29 +446,176 @@ impl GpuScorer {
             let all = self.scores(query).await?;
             return Ok(super::top_k(&all, k));
         }
+        let Some(topk) = &self.resident.topk else {
+            return Err(GpuError::Shortlist("top-k pass missing".into()));
+        };
         let mut encoder = self.encode_head(query);
-        self.queue.write_buffer(
-            &self.resident.topk_params,
-            std::mem::offset_of!(TopkParams, k) as u64,
-            bytemuck::bytes_of(&(k as u32)),
-        );
-        run_pass(&mut encoder, &self.resident.topk);
+        let params = self.topk_params(k, 0);
+        self.queue
+            .write_buffer(&self.resident.topk_params, 0, bytemuck::bytes_of(&params));
+        run_pass(&mut encoder, topk);
         let bytes = self
             .read_back(
                 encoder,
                 &self.resident.topk_candidates,
-                (self.resident.topk_chunks * k * 8) as u64,
+                (self.resident.topk_chunks * k * 12) as u64,
             )
             .await?;
-        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
-        let mut cands: Vec<(u32, f32)> = words
-            .chunks_exact(2)
-            .filter(|c| c[0] != u32::MAX)
-            .map(|c| (c[0], f32::from_bits(c[1])))
-            .collect();
+        let mut cands: Vec<(u32, f32)> = candidates(&bytes).map(|c| (c.index, c.base)).collect();
         cands.sort_unstable_by(rank_cmp);
         cands.truncate(k);
         Ok(cands)
+    }
+
+    /// The top-k pass's parameters for `k` per chunk in `mode` (shortlist fields zero).
+    fn topk_params(&self, k: usize, mode: u32) -> TopkParams {
+        let (tx, _) = (self.resident.topk_groups[0], self.resident.topk_groups[1]);
+        TopkParams {
+            n: self.n as u32,
+            k: k as u32,
+            groups_x: tx,
+            mode,
+            n_chunks: self.resident.topk_chunks as u32,
+            ..TopkParams::default()
+        }
+    }
+
+    /// Uploads the catalogue's item attributes for [`GpuScorer::shortlist`] (once per
+    /// catalogue; a second call replaces them).
+    ///
+    /// # Errors
+    /// [`GpuError::Shortlist`] when `attrs` does not have one entry per item or a
+    /// category index needs more than 31 bits; [`GpuError::TooLarge`] when the buffers
+    /// do not fit the device.
+    pub fn set_items(&self, attrs: &ItemAttributes) -> Result<(), GpuError> {
+        self.fault.check()?;
+        if !attrs.is_consistent() || attrs.len() != self.n {
+            return Err(GpuError::Shortlist(format!(
+                "item attributes for {} items, the plan has {}",
+                attrs.len(),
+                self.n
+            )));
+        }
+        let max_cat = attrs.category.iter().copied().max().unwrap_or(0);
+        if max_cat >= 1 << 31 {
+            return Err(GpuError::Shortlist(format!(
+                "category index {max_cat} needs more than 31 bits"
+            )));
+        }
+        let words: Vec<u32> = (attrs.category.iter().zip(&attrs.is_new))
+            .map(|(&c, &new)| c | (u32::from(new) << 31))
+            .collect();
+        let prices: Vec<u32> = attrs
+            .price
+            .iter()
+            .map(|&p| shortlist::price_key(p))
+            .collect();
+        let sparse_cap = self.n.clamp(1, shortlist::MAX_SPARSE);
+        let buffers = resident::item_buffers(
+            &self.device,
+            &words,
+            &prices,
+            max_cat as usize + 1,
+            sparse_cap,
+        )?;
+        let pass =
+            resident::topk_pass(&self.device, &self.pipelines.topk, &self.resident, &buffers);
+        *self.items.lock().unwrap_or_else(|e| e.into_inner()) = Some(Items { buffers, pass });
+        Ok(())
+    }
+
+    /// The shortlist of `req` over this query's logits, computed on the GPU
+    /// ([`super::shortlist`]; its scalar reference is
+    /// [`super::shortlist::shortlist_reference`] with `TOPK_CHUNK`). Reads back
+    /// `12 · m · chunks + 4 · |S|` bytes.
+    ///
+    /// # Errors
+    /// [`GpuError::Shortlist`] without [`GpuScorer::set_items`], for `m` over
+    /// [`TOPK_MAX`] or an `S` that is not sorted, distinct and inside the catalogue; any
+    /// device error as [`GpuScorer::scores`].
+    pub async fn shortlist(
+        &self,
+        query: &UserQuery,
+        req: &ShortlistRequest,
+    ) -> Result<Shortlist, GpuError> {
+        self.check_query(query)?;
+        let bad = |m: String| Err(GpuError::Shortlist(m));
+        if req.per_chunk > TOPK_MAX {
+            return bad(format!("m = {} exceeds {TOPK_MAX}", req.per_chunk));
+        }
+        if req.sparse.windows(2).any(|w| w[0] >= w[1])
+            || req.sparse.last().is_some_and(|&i| i as usize >= self.n)
+        {
+            return bad("S must be sorted, distinct and inside the catalogue".into());
+        }
+        if self.n == 0 {
+            return Ok(Shortlist::default());
+        }
+        let guard = self.items.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(items) = guard.as_ref() else {
+            return bad("no item attributes (call set_items first)".into());
+        };
+        let b = &items.buffers;
+        if req.sparse.len() > b.sparse_cap {
+            return bad(format!(
+                "|S| = {} exceeds {}",
+                req.sparse.len(),
+                b.sparse_cap
+            ));
+        }
+        let n_rules = req.categories.len().min(b.rules_cap);
+        let rules: Vec<u32> = (req.categories[..n_rules].iter())
+            .flat_map(|r| [u32::from(r.allowed), r.boost.to_bits()])
+            .collect();
+        let mut flags = 0;
+        if req.new_only {
+            flags |= FLAG_NEW_ONLY;
+        }
+        if req.price_min.is_some() {
+            flags |= FLAG_PRICE_LO;
+        }
+        if req.price_max.is_some() {
+            flags |= FLAG_PRICE_HI;
+        }
+        let params = TopkParams {
+            n_sparse: req.sparse.len() as u32,
+            n_rules: n_rules as u32,
+            flags,
+            price_lo: shortlist::price_key(req.price_min),
+            price_hi: shortlist::price_key(req.price_max),
+            new_boost: req.new_boost.to_bits(),
+            ..self.topk_params(req.per_chunk, MODE_SHORTLIST)
+        };
+        let mut encoder = self.encode_head(query);
+        self.queue
+            .write_buffer(&self.resident.topk_params, 0, bytemuck::bytes_of(&params));
+        if !rules.is_empty() {
+            self.queue
+                .write_buffer(&b.rules, 0, bytemuck::cast_slice(&rules));
+        }
+        if !req.sparse.is_empty() {
+            self.queue
+                .write_buffer(&b.sparse, 0, bytemuck::cast_slice(&req.sparse));
+        }
+        run_pass(&mut encoder, &items.pass);
+        let cand_bytes = (self.resident.topk_chunks * req.per_chunk * 12) as u64;
+        let sparse_bytes = (req.sparse.len() * 4) as u64;
+        let gathered = b.gathered.clone();
+        drop(guard);
+        let bytes = self
+            .read_back_parts(
+                encoder,
+                &[
+                    (&self.resident.topk_candidates, cand_bytes),
+                    (&gathered, sparse_bytes),
+                ],
+            )
+            .await?;
+        let (cands, sparse) = bytes.split_at(cand_bytes as usize);
+        Ok(Shortlist {
+            candidates: candidates(cands).collect(),
+            sparse_logits: bytemuck::pod_collect_to_vec(sparse),
+        })
     }
 }
 
@@ -439,6 +648,24 @@ impl Fault {
             None => Ok(()),
         }
     }
+}
+
+/// The filled slots of the top-k pass's output: (item index, logit bits, key value
+/// bits) triples; index `u32::MAX` marks an empty slot.
+fn candidates(bytes: &[u8]) -> impl Iterator<Item = Candidate> + '_ {
+    bytes
+        .chunks_exact(12)
+        .map(|c| {
+            let w =
+                |j: usize| u32::from_le_bytes([c[4 * j], c[4 * j + 1], c[4 * j + 2], c[4 * j + 3]]);
+            (w(0), w(1), w(2))
+        })
+        .filter(|&(i, _, _)| i != u32::MAX)
+        .map(|(index, base, blended)| Candidate {
+            index,
+            base: f32::from_bits(base),
+            blended: f32::from_bits(blended),
+        })
 }
 
 fn run_pass(encoder: &mut wgpu::CommandEncoder, pass: &Pass) {

@@ -49,7 +49,7 @@ impl Builder<'_> {
     }
 
     fn storage(&self, label: &str, data: &[f32]) -> Result<wgpu::Buffer, GpuError> {
-        let bytes = self.check_size(label, (data.len() as u64) * 4)?;
+        let bytes = self.check_size(label, std::mem::size_of_val(data) as u64)?;
         let mut contents: Vec<u8> = bytemuck::cast_slice(data).to_vec();
         contents.resize(bytes as usize, 0);
         Ok(self
@@ -110,14 +110,17 @@ pub(super) struct Resident {
     pub(super) logits: wgpu::Buffer,
     /// The head: one GEMM pass per layer, then the output pass.
     pub(super) passes: Vec<Pass>,
-    /// Per-workgroup top-k selection over `logits`.
-    pub(super) topk: Pass,
+    /// Per-workgroup top-k selection over `logits` (plain mode: no item attributes
+    /// bound; always `Some` after [`upload`]).
+    pub(super) topk: Option<Pass>,
     /// The top-k pass's parameters (`k` is written per request).
     pub(super) topk_params: wgpu::Buffer,
     /// The top-k pass's output.
     pub(super) topk_candidates: wgpu::Buffer,
     /// Top-k workgroups (chunks of `TOPK_CHUNK` logits).
     pub(super) topk_chunks: usize,
+    /// The top-k dispatch (chunks split over x and y).
+    pub(super) topk_groups: [u32; 3],
     /// Item-side and parameter buffers, kept for the plan's lifetime.
     pub(super) _keep: Vec<wgpu::Buffer>,
 }
@@ -176,8 +179,8 @@ pub(super) fn upload(
         &bufs,
         &mut keep,
     )?);
-    let (topk, topk_params, topk_candidates, topk_chunks) =
-        topk_pass(&b, &pipelines.topk, n, &bufs.logits)?;
+    let (topk_params, topk_candidates, topk_chunks, topk_groups) = topk_buffers(&b, n)?;
+    let empty = ItemBuffers::empty(&b)?;
     let HeadBuffers {
         v,
         m,
@@ -187,17 +190,31 @@ pub(super) fn upload(
         logits,
     } = bufs;
     keep.extend([v, w_out, h0, h1]);
-    Ok(Resident {
+    let mut resident = Resident {
         m_buf: m,
         a_buf: a,
         logits,
         passes,
-        topk,
+        topk: None,
         topk_params,
         topk_candidates,
         topk_chunks,
+        topk_groups,
         _keep: keep,
-    })
+    };
+    resident.topk = Some(topk_pass(device, &pipelines.topk, &resident, &empty));
+    let ItemBuffers {
+        attrs,
+        prices,
+        rules,
+        sparse,
+        gathered,
+        ..
+    } = empty;
+    resident
+        ._keep
+        .extend([attrs, prices, rules, sparse, gathered]);
+    Ok(resident)
 }
 
 /// The GEMM passes: `relu(V · M[:, 0..h] + a)` into `hidden[0]` (stride `h`), then one
@@ -324,14 +341,115 @@ fn output_pass(
     Ok(pass)
 }
 
-/// The top-k pass over `logits` (`k` is written per request), its parameter buffer, its
-/// candidate buffer (`TOPK_MAX` pairs per chunk) and the number of chunks.
-fn topk_pass(
-    b: &Builder<'_>,
+/// The per-item and per-request buffers the shortlist mode of the top-k pass reads.
+pub(super) struct ItemBuffers {
+    /// `[n]` of `category | new << 31`.
+    pub(super) attrs: wgpu::Buffer,
+    /// `[n]` price keys.
+    pub(super) prices: wgpu::Buffer,
+    /// Per category (allowed, boost bits), written per request.
+    pub(super) rules: wgpu::Buffer,
+    /// How many rules `rules` holds.
+    pub(super) rules_cap: usize,
+    /// The sorted set `S`, written per request.
+    pub(super) sparse: wgpu::Buffer,
+    /// The logits of `S`.
+    pub(super) gathered: wgpu::Buffer,
+    /// How many items `sparse` and `gathered` hold.
+    pub(super) sparse_cap: usize,
+}
+
+impl ItemBuffers {
+    /// Placeholders for a plan without item attributes (the plain top-k reads none).
+    fn empty(b: &Builder<'_>) -> Result<ItemBuffers, GpuError> {
+        let none = wgpu::BufferUsages::empty();
+        Ok(ItemBuffers {
+            attrs: b.scratch("vitrine.topk.attrs", 0, none)?,
+            prices: b.scratch("vitrine.topk.prices", 0, none)?,
+            rules: b.scratch("vitrine.topk.rules", 0, none)?,
+            rules_cap: 0,
+            sparse: b.scratch("vitrine.topk.sparse", 0, none)?,
+            gathered: b.scratch("vitrine.topk.gathered", 0, none)?,
+            sparse_cap: 0,
+        })
+    }
+}
+
+/// Uploads the items' attributes (`attrs` and `prices`, one word each per item) and
+/// creates the per-request buffers: room for `rules_cap` category rules and
+/// `sparse_cap` items of `S`.
+pub(super) fn item_buffers(
+    device: &wgpu::Device,
+    attrs: &[u32],
+    prices: &[u32],
+    rules_cap: usize,
+    sparse_cap: usize,
+) -> Result<ItemBuffers, GpuError> {
+    let b = Builder {
+        device,
+        limits: device.limits(),
+    };
+    let words = |label: &str, data: &[u32]| -> Result<wgpu::Buffer, GpuError> {
+        // Bit patterns, not numbers: the upload copies them unchanged.
+        b.storage(label, bytemuck::cast_slice(data))
+    };
+    Ok(ItemBuffers {
+        attrs: words("vitrine.topk.attrs", attrs)?,
+        prices: words("vitrine.topk.prices", prices)?,
+        rules: b.scratch(
+            "vitrine.topk.rules",
+            rules_cap.saturating_mul(2),
+            wgpu::BufferUsages::COPY_DST,
+        )?,
+        rules_cap,
+        sparse: b.scratch(
+            "vitrine.topk.sparse",
+            sparse_cap,
+            wgpu::BufferUsages::COPY_DST,
+        )?,
+        gathered: b.scratch(
+            "vitrine.topk.gathered",
+            sparse_cap,
+            wgpu::BufferUsages::COPY_SRC,
+        )?,
+        sparse_cap,
+    })
+}
+
+/// The top-k pass over the resident `logits` with `items` bound for the shortlist mode.
+pub(super) fn topk_pass(
+    device: &wgpu::Device,
     kernel: &Kernel,
+    resident: &Resident,
+    items: &ItemBuffers,
+) -> Pass {
+    let b = Builder {
+        device,
+        limits: device.limits(),
+    };
+    b.pass(
+        kernel,
+        "vitrine.topk",
+        &[
+            (bind::TOPK_PARAMS, &resident.topk_params),
+            (bind::TOPK_LOGITS, &resident.logits),
+            (bind::TOPK_CANDIDATES, &resident.topk_candidates),
+            (bind::TOPK_ATTRS, &items.attrs),
+            (bind::TOPK_PRICES, &items.prices),
+            (bind::TOPK_RULES, &items.rules),
+            (bind::TOPK_SPARSE, &items.sparse),
+            (bind::TOPK_GATHERED, &items.gathered),
+        ],
+        resident.topk_groups,
+    )
+}
+
+/// The top-k pass's parameter buffer, its candidate buffer (`TOPK_MAX` triples per
+/// chunk), the number of chunks and the dispatch size.
+fn topk_buffers(
+    b: &Builder<'_>,
     n: usize,
-    logits: &wgpu::Buffer,
-) -> Result<(Pass, wgpu::Buffer, wgpu::Buffer, usize), GpuError> {
+) -> Result<(wgpu::Buffer, wgpu::Buffer, usize, [u32; 3]), GpuError> {
     let topk_chunks = n.div_ceil(TOPK_CHUNK as usize).max(1);
     let max_dim = b.limits.max_compute_workgroups_per_dimension;
     let (tx, ty) = split_groups(topk_chunks, max_dim, "top-k")?;
@@ -341,26 +459,17 @@ fn topk_pass(
             n: to_u32(n, "items")?,
             k: 1,
             groups_x: tx,
-            pad: 0,
+            n_chunks: to_u32(topk_chunks, "top-k chunks")?,
+            ..TopkParams::default()
         },
     );
     let cand_words = topk_chunks
-        .checked_mul(TOPK_MAX * 2)
+        .checked_mul(TOPK_MAX * 3)
         .ok_or_else(|| GpuError::TooLarge("top-k candidates overflow".into()))?;
     let candidates = b.scratch(
         "vitrine.topk.candidates",
         cand_words,
         wgpu::BufferUsages::COPY_SRC,
     )?;
-    let pass = b.pass(
-        kernel,
-        "vitrine.topk",
-        &[
-            (bind::TOPK_PARAMS, &params),
-            (bind::TOPK_LOGITS, logits),
-            (bind::TOPK_CANDIDATES, &candidates),
-        ],
-        [tx, ty, 1],
-    );
-    Ok((pass, params, candidates, topk_chunks))
+    Ok((params, candidates, topk_chunks, [tx, ty, 1]))
 }
