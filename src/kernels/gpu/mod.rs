@@ -551,57 +551,59 @@ impl GpuScorer {
         if self.n == 0 {
             return Ok(Shortlist::default());
         }
-        let guard = self.items.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(items) = guard.as_ref() else {
-            return bad("no item attributes (call set_items first)".into());
-        };
-        let b = &items.buffers;
-        if req.sparse.len() > b.sparse_cap {
-            return bad(format!(
-                "|S| = {} exceeds {}",
-                req.sparse.len(),
-                b.sparse_cap
-            ));
-        }
-        let n_rules = req.categories.len().min(b.rules_cap);
-        let rules: Vec<u32> = (req.categories[..n_rules].iter())
-            .flat_map(|r| [u32::from(r.allowed), r.boost.to_bits()])
-            .collect();
-        let mut flags = 0;
-        if req.new_only {
-            flags |= FLAG_NEW_ONLY;
-        }
-        if req.price_min.is_some() {
-            flags |= FLAG_PRICE_LO;
-        }
-        if req.price_max.is_some() {
-            flags |= FLAG_PRICE_HI;
-        }
-        let params = TopkParams {
-            n_sparse: req.sparse.len() as u32,
-            n_rules: n_rules as u32,
-            flags,
-            price_lo: shortlist::price_key(req.price_min),
-            price_hi: shortlist::price_key(req.price_max),
-            new_boost: req.new_boost.to_bits(),
-            ..self.topk_params(req.per_chunk, MODE_SHORTLIST)
-        };
-        let mut encoder = self.encode_head(query);
-        self.queue
-            .write_buffer(&self.resident.topk_params, 0, bytemuck::bytes_of(&params));
-        if !rules.is_empty() {
+        // The encoding under the lock, the read-back (an await) after it.
+        let (encoder, gathered, cand_bytes, sparse_bytes) = {
+            let guard = self.items.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(items) = guard.as_ref() else {
+                return bad("no item attributes (call set_items first)".into());
+            };
+            let b = &items.buffers;
+            if req.sparse.len() > b.sparse_cap {
+                return bad(format!(
+                    "|S| = {} exceeds {}",
+                    req.sparse.len(),
+                    b.sparse_cap
+                ));
+            }
+            let n_rules = req.categories.len().min(b.rules_cap);
+            let rules: Vec<u32> = (req.categories[..n_rules].iter())
+                .flat_map(|r| [u32::from(r.allowed), r.boost.to_bits()])
+                .collect();
+            let mut flags = 0;
+            if req.new_only {
+                flags |= FLAG_NEW_ONLY;
+            }
+            if req.price_min.is_some() {
+                flags |= FLAG_PRICE_LO;
+            }
+            if req.price_max.is_some() {
+                flags |= FLAG_PRICE_HI;
+            }
+            let params = TopkParams {
+                n_sparse: req.sparse.len() as u32,
+                n_rules: n_rules as u32,
+                flags,
+                price_lo: shortlist::price_key(req.price_min),
+                price_hi: shortlist::price_key(req.price_max),
+                new_boost: req.new_boost.to_bits(),
+                ..self.topk_params(req.per_chunk, MODE_SHORTLIST)
+            };
+            let mut encoder = self.encode_head(query);
             self.queue
-                .write_buffer(&b.rules, 0, bytemuck::cast_slice(&rules));
-        }
-        if !req.sparse.is_empty() {
-            self.queue
-                .write_buffer(&b.sparse, 0, bytemuck::cast_slice(&req.sparse));
-        }
-        run_pass(&mut encoder, &items.pass);
-        let cand_bytes = (self.resident.topk_chunks * req.per_chunk * 12) as u64;
-        let sparse_bytes = (req.sparse.len() * 4) as u64;
-        let gathered = b.gathered.clone();
-        drop(guard);
+                .write_buffer(&self.resident.topk_params, 0, bytemuck::bytes_of(&params));
+            if !rules.is_empty() {
+                self.queue
+                    .write_buffer(&b.rules, 0, bytemuck::cast_slice(&rules));
+            }
+            if !req.sparse.is_empty() {
+                self.queue
+                    .write_buffer(&b.sparse, 0, bytemuck::cast_slice(&req.sparse));
+            }
+            run_pass(&mut encoder, &items.pass);
+            let cand_bytes = (self.resident.topk_chunks * req.per_chunk * 12) as u64;
+            let sparse_bytes = (req.sparse.len() * 4) as u64;
+            (encoder, b.gathered.clone(), cand_bytes, sparse_bytes)
+        };
         let bytes = self
             .read_back_parts(
                 encoder,
