@@ -542,6 +542,21 @@ async fn backends_agree_with_scalar() {
         }
         let got = recs(&r, opts.clone()).await;
         assert_same_ranking_up_to_ties(&format!("{backend}/{b}"), &got, &want);
+        let read = |r: &WasmRecommender| -> u64 {
+            let stats: serde_json::Value =
+                serde_wasm_bindgen::from_value(r.stats().unwrap()).unwrap();
+            stats["readBackBytes"].as_u64().expect("readBackBytes")
+        };
+        if b == "webgpu" {
+            // The shortlist: 15 places of the one chunk, 12 bytes each, and the logits of
+            // the 4 seen items (the sparse set); a context item needs every logit.
+            assert_eq!(read(&r), 12 * 15 + 4 * 4, "{backend}: shortlist read-back");
+            let ctx = json!({ "k": 15, "now": t, "context": "I5" });
+            recs(&r, ctx).await;
+            assert_eq!(read(&r), 4 * N as u64, "{backend}: full read-back");
+        } else {
+            assert_eq!(read(&r), 0, "{backend}: nothing read back on the CPU");
+        }
     }
 }
 

@@ -10,7 +10,11 @@
 //! query: [`score::encode`]), the head's logits for every item (any [`crate::kernels`]
 //! path; [`score::head_logits`] on the CPU), and [`Recommender::finish`].
 //! [`Recommender::recommend`] does all three on the CPU. [`score`] is the one
-//! "history → logits" path (evaluation uses [`score::logits`]).
+//! "history → logits" path (evaluation uses [`score::logits`]). On the GPU, the middle
+//! and last steps can instead be [`Recommender::plan_shortlist`] → the GPU's shortlist
+//! (filters, the dense blend and a per-chunk top-`m` on the GPU) →
+//! [`Recommender::finish_shortlist`], which reads back a few candidates instead of every
+//! logit and returns exactly [`Recommender::finish`]'s list ([`shortlist`]).
 //!
 //! [`Recommender::finish`] is a pipeline of four stages, each a module stating its math:
 //! 1. [`eligibility`]: which items may appear (exclusions, seen items, category and
