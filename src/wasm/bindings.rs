@@ -78,7 +78,10 @@ impl WasmRecommender {
         let engine = Recommender::from_weight_file(file).map_err(load_error)?;
         let namespace = js_options::namespace(opts.namespace.as_deref()).map_err(js_err)?;
         let scorer = Self::scorer(&engine, opts.backend).await;
-        scorer.set_items(&engine.item_attributes());
+        if scorer.is_gpu() {
+            // For GPU shortlists (a transient 13 bytes per item here, 8 on the GPU).
+            scorer.set_items(&engine.item_attributes());
+        }
         let storage = HistoryStorage::new(
             namespace,
             opts.namespace.is_some(),
@@ -362,7 +365,8 @@ impl WasmRecommender {
 
     /// Timings of the last `recommend()` or `page()` (a page: summed over its shelves):
     /// `{ encodeMs, scoreMs, finishMs, totalMs,
-    /// backend, historyLen, calls }`.
+    /// backend, historyLen, calls, readBackBytes }` (`readBackBytes`: bytes read back
+    /// from the GPU, a shortlist's candidates or every logit; 0 on the CPU).
     pub fn stats(&self) -> Result<JsValue, JsError> {
         to_js(&*self.stats.borrow())
     }
