@@ -102,6 +102,11 @@ impl<'a> Lookup<'a> {
             }
             flat.extend_from_slice(v);
         }
+        if skip_ids {
+            // Small without the ID rows: drop the growth slack (a full vector is
+            // shrunk by `Model::drop_id_rows` instead, without a second full copy).
+            flat.shrink_to_fit();
+        }
         Ok(flat)
     }
 

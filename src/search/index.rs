@@ -87,9 +87,8 @@ impl SearchIndex {
     /// Heap bytes the index holds (allocated capacity of its tables and strings, not
     /// counting the allocator's own headers): for the load's memory breakdown.
     pub fn heap_bytes(&self) -> usize {
-        let strs = |v: &[Box<str>]| {
-            v.len() * std::mem::size_of::<Box<str>>() + v.iter().map(|s| s.len()).sum::<usize>()
-        };
+        let strs =
+            |v: &[Box<str>]| std::mem::size_of_val(v) + v.iter().map(|s| s.len()).sum::<usize>();
         self.dict.as_fst().as_bytes().len()
             + strs(&self.terms)
             + self.post_off.capacity() * 4
