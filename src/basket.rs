@@ -290,6 +290,16 @@ pub fn pair_score(c_bi: u32, c_b: u32, c_i: u32, beta: f32, shrink: f32) -> f32 
 }
 
 impl Basket {
+    /// Heap bytes of the section's tables (for the load's memory breakdown).
+    pub fn heap_bytes(&self) -> usize {
+        (self.offsets.capacity()
+            + self.items.capacity()
+            + self.orders.capacity()
+            + self.item_orders.capacity()
+            + self.scores.capacity())
+            * 4
+    }
+
     /// Checks the section against a catalogue of `n_items` items and computes the pair
     /// scores: `offsets` a CSR index (`n_items + 1` entries from 0 to `items.len()`),
     /// neighbours in the catalogue, never the row's own item, strictly increasing in a

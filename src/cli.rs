@@ -1,6 +1,6 @@
 //! Subcommands of the `vitrine` CLI: `train`, `eval`, `recommend`, `search`,
 //! `search-eval` ([`search`]), `scenario-eval` ([`scenarios`]), `basket-eval`
-//! ([`basket`]), `prepare`, `param-table`, `score` ([`torch`]), `inspect`, `quantize`, `bench`, `synth`. Errors are `anyhow` here and
+//! ([`basket`]), `prepare`, `param-table`, `score` ([`torch`]), `inspect`, `memory`, `quantize`, `bench`, `synth`. Errors are `anyhow` here and
 //! only here.
 use std::collections::BTreeMap;
 use std::fs;
@@ -87,6 +87,12 @@ enum Command {
     ExportOnnx(onnx::ExportOnnxArgs),
     /// Print a weight file's tensors and metadata.
     Inspect {
+        /// The weight file.
+        model: PathBuf,
+    },
+    /// Load a weight file as `recommend()` does and print where the engine's memory
+    /// goes (heap bytes of each resident structure).
+    Memory {
         /// The weight file.
         model: PathBuf,
     },
@@ -383,6 +389,7 @@ pub fn run() -> Result<()> {
         Command::Score(a) => torch::cmd_score(a),
         Command::ExportOnnx(a) => onnx::cmd_export_onnx(a),
         Command::Inspect { model } => cmd_inspect(&model),
+        Command::Memory { model } => cmd_memory(&model),
         Command::Quantize { model, to, out } => cmd_quantize(&model, to.into(), &out),
         Command::Bench(a) => cmd_bench(a),
         Command::Ingest { data } => cmd_ingest(&data),
@@ -1132,6 +1139,32 @@ fn cmd_quantize(model: &Path, to: Quantization, out: &Path) -> Result<()> {
         out.display(),
         bytes.len()
     );
+    Ok(())
+}
+
+/// `vitrine memory`: the loaded engine's resident structures, largest first as listed
+/// by [`Recommender::memory_report`], in MiB.
+fn cmd_memory(path: &Path) -> Result<()> {
+    let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let t = Instant::now();
+    let rec = Recommender::from_bytes(&bytes)
+        .with_context(|| format!("loading weight file {}", path.display()))?;
+    let secs = t.elapsed().as_secs_f64();
+    let mib = |b: usize| b as f64 / 1048576.0;
+    println!(
+        "{}: {} items, {:?}, file {:.1} MiB, loaded in {secs:.2} s",
+        path.display(),
+        rec.n_items(),
+        rec.metadata.quantization,
+        mib(bytes.len())
+    );
+    drop(bytes);
+    let report = rec.memory_report();
+    let total: usize = report.iter().map(|(_, b)| b).sum();
+    for (part, b) in &report {
+        println!("  {part:<32} {:>9.1} MiB", mib(*b));
+    }
+    println!("  {:<32} {:>9.1} MiB", "total (heap payload)", mib(total));
     Ok(())
 }
 

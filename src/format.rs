@@ -105,6 +105,73 @@ pub struct WeightFile {
     pub tensors: BTreeMap<String, Tensor>,
 }
 
+/// An `I8` tensor kept quantised by [`WeightFile::from_source`] (for the catalogue-sized
+/// `item.id` table of an int8 file: one byte per value in memory instead of four).
+/// Dequantised, element `k` of row `r` is `f32::from(q[k]) * scale[r]`, the same value
+/// [`WeightFile::from_bytes`] gives; every such value is checked finite at load.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Int8Tensor {
+    /// Shape, outermost first (row-major `q`; rank at least 1).
+    pub shape: Vec<usize>,
+    /// The stored values.
+    pub q: Vec<i8>,
+    /// One scale per row (the shape without its last dimension), finite and `>= 0`.
+    pub scale: Vec<f32>,
+}
+
+impl Int8Tensor {
+    /// Row length (the last dimension).
+    pub fn cols(&self) -> usize {
+        self.shape.last().copied().unwrap_or(1)
+    }
+}
+
+/// Where [`WeightFile::from_source`] reads a weight file from: a slice in memory, or in
+/// the browser the JavaScript `Uint8Array` the file arrived in, read a piece at a time so
+/// that the file is never copied whole into wasm memory (which never shrinks).
+pub trait ByteSource {
+    /// Length in bytes.
+    fn byte_len(&self) -> u64;
+    /// Copies the `out.len()` bytes starting at `offset` into `out`. The reader asks only
+    /// for ranges inside `0..byte_len()`.
+    fn read_at(&self, offset: u64, out: &mut [u8]);
+}
+
+impl ByteSource for [u8] {
+    fn byte_len(&self) -> u64 {
+        self.len() as u64
+    }
+
+    fn read_at(&self, offset: u64, out: &mut [u8]) {
+        let start = offset as usize;
+        out.copy_from_slice(&self[start..start + out.len()]);
+    }
+}
+
+/// Bytes [`WeightFile::from_source`] copies out of its source per read (a multiple of
+/// every element size).
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Calls `f` on consecutive pieces of `src[begin..end)` (at most [`READ_CHUNK`] bytes
+/// each, every piece but the last exactly that long).
+fn for_each_chunk<S: ByteSource + ?Sized, E>(
+    src: &S,
+    begin: u64,
+    end: u64,
+    mut f: impl FnMut(&[u8]) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut buf = vec![0u8; READ_CHUNK.min(end.saturating_sub(begin) as usize)];
+    let mut at = begin;
+    while at < end {
+        let len = (end - at).min(READ_CHUNK as u64) as usize;
+        let piece = &mut buf[..len];
+        src.read_at(at, piece);
+        f(piece)?;
+        at += len as u64;
+    }
+    Ok(())
+}
+
 /// Longest JSON header the reader accepts (256 MiB).
 pub const MAX_HEADER_LEN: u64 = 256 * 1024 * 1024;
 
@@ -408,6 +475,31 @@ pub fn content_hash(data: &[u8]) -> String {
 /// Bytes per call into the hasher in [`content_hash`].
 const HASH_CHUNK: usize = 64 * 1024;
 
+/// [`content_hash`] of `src[begin..end)`, read a piece at a time (the same digest).
+fn content_hash_of<S: ByteSource + ?Sized>(src: &S, begin: u64, end: u64) -> String {
+    #[inline(never)]
+    fn feed(hasher: &mut Sha256, chunk: &[u8]) {
+        hasher.update(chunk);
+    }
+    let mut hasher = Sha256::new();
+    let _ = for_each_chunk(src, begin, end, |chunk| {
+        feed(&mut hasher, chunk);
+        Ok::<(), ()>(())
+    });
+    to_hex(&hasher.finalize())
+}
+
+/// SHA-256 of a whole source, read a piece at a time (a page's `integrity` check without
+/// copying the file).
+pub fn sha256_of<S: ByteSource + ?Sized>(src: &S) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    let _ = for_each_chunk(src, 0, src.byte_len(), |chunk| {
+        hasher.update(chunk);
+        Ok::<(), ()>(())
+    });
+    hasher.finalize().into()
+}
+
 /// Bytes as lowercase hex digits, two per byte (digests, integrity strings).
 pub fn to_hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -501,16 +593,62 @@ impl WeightFile {
     /// `F16` and `I8` tensors are dequantised to `F32` (the `.scale` companions are
     /// consumed); the returned metadata records the stored quantization and hash.
     pub fn from_bytes(bytes: &[u8]) -> Result<WeightFile, FormatError> {
-        let (header, data) = split_header(bytes)?;
-        let (metadata, raw) = parse_header(header)?;
+        Ok(WeightFile::from_source(bytes, &[])?.0)
+    }
+
+    /// [`WeightFile::from_bytes`] reading from any [`ByteSource`], with the same checks in
+    /// the same order and the same errors. The `I8` tensors named in `keep_int8` are not
+    /// dequantised: they come back apart, as [`Int8Tensor`]s (absent from `tensors`);
+    /// every other tensor (and a named one stored in another dtype) is decoded as
+    /// `from_bytes` does.
+    ///
+    /// Memory: nothing but the header (at most [`MAX_HEADER_LEN`]) and the decoded
+    /// tensors is allocated; the data section is hashed and decoded in pieces of 64 KiB,
+    /// and the header's text is freed before the catalogue is built from it.
+    pub fn from_source<S: ByteSource + ?Sized>(
+        src: &S,
+        keep_int8: &[&str],
+    ) -> Result<(WeightFile, BTreeMap<String, Int8Tensor>), FormatError> {
+        let found = src.byte_len();
+        if found < 8 {
+            return Err(FormatError::Truncated { needed: 8, found });
+        }
+        let mut len = [0u8; 8];
+        src.read_at(0, &mut len);
+        let n = u64::from_le_bytes(len);
+        if n > MAX_HEADER_LEN {
+            return Err(FormatError::HeaderTooLarge {
+                len: n,
+                max: MAX_HEADER_LEN,
+            });
+        }
+        // n <= 256 MiB, so 8 + n neither overflows u64 nor (once compared) usize.
+        let data_start = 8 + n;
+        if data_start > found {
+            return Err(FormatError::Truncated {
+                needed: data_start,
+                found,
+            });
+        }
+        let mut header = vec![0u8; n as usize];
+        src.read_at(8, &mut header);
+        let (meta_text, raw) = split_metadata(&header)?;
+        drop(header);
+        let metadata = parse_metadata(&meta_text)?;
+        drop(meta_text);
+        let data_len = found - data_start;
         let entries = raw
             .into_iter()
-            .map(|(name, e)| check_entry(name, e, data.len() as u64))
+            .map(|(name, e)| check_entry(name, e, data_len))
             .collect::<Result<Vec<_>, _>>()?;
-        check_layout(&entries, data, bytes.len() - data.len())?;
+        check_layout(&entries, data_len, data_start)?;
 
-        let scales = check_dtypes(&entries, &metadata, data)?;
-        let found = content_hash(data);
+        let section = Section {
+            src,
+            start: data_start,
+        };
+        let scales = check_dtypes(&entries, &metadata, &section)?;
+        let found = content_hash_of(src, data_start, found);
         if found != metadata.content_hash {
             return Err(FormatError::HashMismatch {
                 expected: metadata.content_hash,
@@ -518,11 +656,16 @@ impl WeightFile {
             });
         }
         let mut tensors = BTreeMap::new();
+        let mut kept = BTreeMap::new();
         for e in &entries {
             if scales.contains_key(e.name.as_str()) {
                 continue;
             }
-            let values = decode_entry(e, &data[e.range()], &scales)?;
+            if e.dtype == Dtype::I8 && keep_int8.contains(&e.name.as_str()) {
+                kept.insert(e.name.clone(), decode_int8(e, &section, &scales)?);
+                continue;
+            }
+            let values = decode_entry(e, &section, &scales)?;
             tensors.insert(
                 e.name.clone(),
                 Tensor {
@@ -531,17 +674,30 @@ impl WeightFile {
                 },
             );
         }
-        Ok(WeightFile { metadata, tensors })
+        Ok((WeightFile { metadata, tensors }, kept))
+    }
+}
+
+/// The data section of a source: tensor offsets are relative to `start`.
+struct Section<'s, S: ?Sized> {
+    src: &'s S,
+    start: u64,
+}
+
+impl<S: ByteSource + ?Sized> Section<'_, S> {
+    /// Calls `f` on consecutive pieces of entry `e`'s bytes (see [`for_each_chunk`]).
+    fn chunks<E>(&self, e: &Entry, f: impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), E> {
+        for_each_chunk(self.src, self.start + e.begin, self.start + e.end, f)
     }
 }
 
 /// Step 6 of the validation: every tensor's dtype is allowed by the file's quantization,
 /// and every `I8` tensor has a valid `.scale` companion. Returns the companions' values by
 /// their names.
-fn check_dtypes<'e>(
+fn check_dtypes<'e, S: ByteSource + ?Sized>(
     entries: &'e [Entry],
     metadata: &Metadata,
-    data: &[u8],
+    data: &Section<'_, S>,
 ) -> Result<BTreeMap<&'e str, Vec<f32>>, FormatError> {
     let by_name: BTreeMap<&str, &Entry> = entries.iter().map(|e| (e.name.as_str(), e)).collect();
     let mut scales = BTreeMap::new();
@@ -572,44 +728,69 @@ fn check_dtypes<'e>(
     Ok(scales)
 }
 
-/// One tensor's bytes `raw` as loaded data: `F16` and `I8` (times its row scales)
+/// One tensor's bytes as loaded data: `F16` and `I8` (times its row scales)
 /// dequantised to `F32`; every float must be finite (step 8 of the validation).
-fn decode_entry(
+fn decode_entry<S: ByteSource + ?Sized>(
     e: &Entry,
-    raw: &[u8],
+    data: &Section<'_, S>,
     scales: &BTreeMap<&str, Vec<f32>>,
 ) -> Result<TensorData, FormatError> {
+    let bytes = (e.end - e.begin) as usize;
     let values = match e.dtype {
-        Dtype::I32 => TensorData::I32(
-            raw.chunks_exact(4)
-                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-        ),
-        Dtype::U8 => TensorData::U8(raw.to_vec()),
-        Dtype::F32 => TensorData::F32(decode_f32(raw)),
-        Dtype::F16 => TensorData::F32(
-            raw.chunks_exact(2)
-                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect(),
-        ),
+        Dtype::I32 => {
+            let mut v = Vec::with_capacity(bytes / 4);
+            data.chunks(e, |raw| {
+                v.extend(
+                    raw.chunks_exact(4)
+                        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+                );
+                Ok::<(), FormatError>(())
+            })?;
+            TensorData::I32(v)
+        }
+        Dtype::U8 => {
+            let mut v = Vec::with_capacity(bytes);
+            data.chunks(e, |raw| {
+                v.extend_from_slice(raw);
+                Ok::<(), FormatError>(())
+            })?;
+            TensorData::U8(v)
+        }
+        Dtype::F32 => {
+            let mut v = Vec::with_capacity(bytes / 4);
+            data.chunks(e, |raw| {
+                v.extend(
+                    raw.chunks_exact(4)
+                        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+                );
+                Ok::<(), FormatError>(())
+            })?;
+            TensorData::F32(v)
+        }
+        Dtype::F16 => {
+            let mut v = Vec::with_capacity(bytes / 2);
+            data.chunks(e, |raw| {
+                v.extend(
+                    raw.chunks_exact(2)
+                        .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()),
+                );
+                Ok::<(), FormatError>(())
+            })?;
+            TensorData::F32(v)
+        }
         Dtype::I8 => {
-            let scale_name = format!("{}{SCALE_SUFFIX}", e.name);
-            let scale =
-                scales
-                    .get(scale_name.as_str())
-                    .ok_or_else(|| FormatError::MissingScale {
-                        tensor: e.name.clone(),
-                    })?;
+            let scale = scale_of(e, scales)?;
             let cols = e.shape.last().copied().unwrap_or(1);
-            TensorData::F32(
-                raw.iter()
-                    .enumerate()
-                    .map(|(i, &q)| {
-                        let row = i.checked_div(cols).unwrap_or(0);
-                        f32::from(q as i8) * scale.get(row).copied().unwrap_or(0.0)
-                    })
-                    .collect(),
-            )
+            let mut v = Vec::with_capacity(bytes);
+            data.chunks(e, |raw| {
+                let at = v.len();
+                v.extend(raw.iter().enumerate().map(|(i, &q)| {
+                    let row = (at + i).checked_div(cols).unwrap_or(0);
+                    f32::from(q as i8) * scale.get(row).copied().unwrap_or(0.0)
+                }));
+                Ok::<(), FormatError>(())
+            })?;
+            TensorData::F32(v)
         }
     };
     if let TensorData::F32(v) = &values {
@@ -623,6 +804,52 @@ fn decode_entry(
     Ok(values)
 }
 
+/// The row scales of the `I8` tensor `e` (checked by [`check_dtypes`]).
+fn scale_of<'a>(e: &Entry, scales: &'a BTreeMap<&str, Vec<f32>>) -> Result<&'a [f32], FormatError> {
+    let scale_name = format!("{}{SCALE_SUFFIX}", e.name);
+    scales
+        .get(scale_name.as_str())
+        .map(Vec::as_slice)
+        .ok_or_else(|| FormatError::MissingScale {
+            tensor: e.name.clone(),
+        })
+}
+
+/// An `I8` tensor kept quantised: its values as stored and its row scales, with the
+/// check [`decode_entry`] makes on the dequantised values (every `f32::from(q) ·
+/// scale` finite; the first that is not is the error, at the same index).
+fn decode_int8<S: ByteSource + ?Sized>(
+    e: &Entry,
+    data: &Section<'_, S>,
+    scales: &BTreeMap<&str, Vec<f32>>,
+) -> Result<Int8Tensor, FormatError> {
+    let scale = scale_of(e, scales)?;
+    let cols = e.shape.last().copied().unwrap_or(1);
+    let mut q: Vec<i8> = Vec::with_capacity((e.end - e.begin) as usize);
+    data.chunks(e, |raw| {
+        q.extend(raw.iter().map(|&b| b as i8));
+        Ok::<(), FormatError>(())
+    })?;
+    // Row by row (the same first element in row-major order as an element-wise scan).
+    let bad = (q.chunks(cols.max(1)).enumerate()).find_map(|(row, values)| {
+        let s = scale.get(row).copied().unwrap_or(0.0);
+        (values.iter())
+            .position(|&x| !(f32::from(x) * s).is_finite())
+            .map(|k| row * cols.max(1) + k)
+    });
+    if let Some(index) = bad {
+        return Err(FormatError::NonFinite {
+            tensor: e.name.clone(),
+            index,
+        });
+    }
+    Ok(Int8Tensor {
+        shape: e.shape.clone(),
+        q,
+        scale: scale.to_vec(),
+    })
+}
+
 /// A checked header entry (offsets within `u64`, shape dims within `usize`, byte length
 /// consistent with shape and dtype).
 struct Entry {
@@ -631,13 +858,6 @@ struct Entry {
     shape: Vec<usize>,
     begin: u64,
     end: u64,
-}
-
-impl Entry {
-    /// The byte range; only called after [`check_layout`] bounded `end` by the data length.
-    fn range(&self) -> std::ops::Range<usize> {
-        (self.begin as usize)..(self.end as usize)
-    }
 }
 
 /// A tensor entry exactly as in the JSON header.
@@ -735,6 +955,13 @@ fn split_header(bytes: &[u8]) -> Result<(&[u8], &[u8]), FormatError> {
 
 /// Parses the header JSON: validated metadata, and the tensor entries in file order.
 fn parse_header(header: &[u8]) -> Result<(Metadata, Vec<(String, RawEntry)>), FormatError> {
+    let (meta_text, entries) = split_metadata(header)?;
+    Ok((parse_metadata(&meta_text)?, entries))
+}
+
+/// Parses the header JSON into the vitrine metadata's text (not parsed yet) and the
+/// tensor entries in file order.
+fn split_metadata(header: &[u8]) -> Result<(String, Vec<(String, RawEntry)>), FormatError> {
     let text = std::str::from_utf8(header)
         .map_err(|e| FormatError::BadHeader(format!("not UTF-8: {e}")))?;
     let raw: RawHeader =
@@ -747,8 +974,7 @@ fn parse_header(header: &[u8]) -> Result<(Metadata, Vec<(String, RawEntry)>), Fo
     let meta_text = meta_map
         .and_then(|mut m| m.remove(METADATA_KEY))
         .ok_or(FormatError::MissingMetadata)?;
-    let metadata = parse_metadata(&meta_text)?;
-    Ok((metadata, entries))
+    Ok((meta_text, entries))
 }
 
 /// Parses the vitrine metadata string: version first, then the structure, then the
@@ -905,8 +1131,7 @@ fn check_entry(name: String, raw: RawEntry, data_len: u64) -> Result<Entry, Form
 
 /// Checks that the entries tile the data section exactly (no overlap, no gap, nothing
 /// past the end). `data_start` is the data section's offset in the file.
-fn check_layout(entries: &[Entry], data: &[u8], data_start: usize) -> Result<(), FormatError> {
-    let data_len = data.len() as u64;
+fn check_layout(entries: &[Entry], data_len: u64, data_start: u64) -> Result<(), FormatError> {
     let mut order: Vec<&Entry> = entries.iter().collect();
     order.sort_by(|a, b| (a.begin, a.end, &a.name).cmp(&(b.begin, b.end, &b.name)));
 
@@ -918,8 +1143,8 @@ fn check_layout(entries: &[Entry], data: &[u8], data_start: usize) -> Result<(),
             .is_some();
         if tiles {
             return Err(FormatError::Truncated {
-                needed: (data_start as u64).saturating_add(max_end),
-                found: (data_start as u64).saturating_add(data_len),
+                needed: data_start.saturating_add(max_end),
+                found: data_start.saturating_add(data_len),
             });
         }
         if let Some(e) = order.iter().find(|e| e.end > data_len) {
@@ -960,7 +1185,11 @@ fn check_layout(entries: &[Entry], data: &[u8], data_start: usize) -> Result<(),
 }
 
 /// Validates and decodes the scale companion `s` of the `I8` tensor `q`.
-fn check_scale(q: &Entry, s: &Entry, data: &[u8]) -> Result<Vec<f32>, FormatError> {
+fn check_scale<S: ByteSource + ?Sized>(
+    q: &Entry,
+    s: &Entry,
+    data: &Section<'_, S>,
+) -> Result<Vec<f32>, FormatError> {
     let bad = |reason: String| FormatError::BadScale {
         tensor: q.name.clone(),
         reason,
@@ -977,7 +1206,14 @@ fn check_scale(q: &Entry, s: &Entry, data: &[u8]) -> Result<Vec<f32>, FormatErro
             s.shape, rows
         )));
     }
-    let values = decode_f32(&data[s.range()]);
+    let mut values = Vec::with_capacity(((s.end - s.begin) / 4) as usize);
+    data.chunks(s, |raw| {
+        values.extend(
+            raw.chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+        );
+        Ok::<(), FormatError>(())
+    })?;
     if let Some((i, v)) = values
         .iter()
         .enumerate()
@@ -986,13 +1222,6 @@ fn check_scale(q: &Entry, s: &Entry, data: &[u8]) -> Result<Vec<f32>, FormatErro
         return Err(bad(format!("element {i} is {v}")));
     }
     Ok(values)
-}
-
-/// Little-endian `f32`s from bytes (length a multiple of 4, checked by the caller).
-fn decode_f32(raw: &[u8]) -> Vec<f32> {
-    raw.chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
 }
 
 /// Stored form of every tensor (dtype, shape, little-endian bytes), by name.

@@ -890,3 +890,38 @@ fn content_hash_over_many_chunks_is_plain_sha256() {
         assert_eq!(content_hash(&d), one_shot, "length {n}");
     }
 }
+
+/// `from_source` keeping an `I8` tensor int8 accepts and rejects what `from_bytes`
+/// does: the same dequantised values, and a row scale that makes a value overflow is
+/// the same `NonFinite` error at the same element.
+#[test]
+fn int8_tensors_kept_quantised_match_the_dequantised_reader() {
+    let name = "item.id_embedding";
+    let bytes = sample(5, 8).to_bytes(Quantization::Int8).unwrap();
+    let full = WeightFile::from_bytes(&bytes).unwrap();
+    let (file, kept) = WeightFile::from_source(&bytes[..], &[name]).unwrap();
+    assert!(!file.tensors.contains_key(name));
+    assert_eq!(file.tensors.len() + 1, full.tensors.len());
+    let t = &kept[name];
+    let TensorData::F32(want) = &full.tensors[name].data else {
+        panic!("{name} dequantises to F32");
+    };
+    let cols = t.cols();
+    let got: Vec<f32> = (t.q.iter().enumerate())
+        .map(|(i, &q)| f32::from(q) * t.scale[i / cols])
+        .collect();
+    assert_eq!(&got, want);
+    assert_eq!(t.shape, full.tensors[name].shape);
+
+    // Row 1's scale at f32::MAX: any |q| ≥ 2 in that row overflows to infinity.
+    let b = mutate(&bytes, |h, _, d| {
+        let (s, _) = offsets(h, &format!("{name}.scale"));
+        d[s + 4..s + 8].copy_from_slice(&f32::MAX.to_le_bytes());
+    });
+    let e = err(&b);
+    assert!(
+        matches!(&e, FormatError::NonFinite { tensor, index } if tensor == name && *index >= cols),
+        "{e:?}"
+    );
+    assert_eq!(WeightFile::from_source(&b[..], &[name]).unwrap_err(), e);
+}

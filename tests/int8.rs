@@ -7,6 +7,7 @@ mod common;
 use common::fixtures::{history, tiny_weight_file};
 use vitrine::format::Quantization;
 use vitrine::kernels::{top_k, CpuKernel};
+use vitrine::model::Model;
 use vitrine::recommend::{score, RecommendOptions, Recommender};
 
 const N: usize = 600;
@@ -71,4 +72,103 @@ fn int8_ranking_agrees_with_f32() {
     let recs = int8_rec.recommend(&history(&[1, 2, 3]), &o).unwrap();
     assert_eq!(recs.len(), 10);
     assert!(recs.iter().all(|r| r.score.is_finite()));
+}
+
+/// A source that records the longest single read past the header: the loader reads the
+/// data section a piece at a time, never the whole file at once.
+struct Pieces<'a> {
+    bytes: &'a [u8],
+    header_end: u64,
+    longest: std::cell::Cell<usize>,
+}
+
+impl vitrine::format::ByteSource for Pieces<'_> {
+    fn byte_len(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+    fn read_at(&self, offset: u64, out: &mut [u8]) {
+        if offset >= self.header_end {
+            self.longest.set(self.longest.get().max(out.len()));
+        }
+        out.copy_from_slice(&self.bytes[offset as usize..offset as usize + out.len()]);
+    }
+}
+
+/// The int8 load path (`item.id` kept int8 from the file to the plan, the model without
+/// ID rows) builds the same engine as dequantising the file first: the same int8 item
+/// vectors bit for bit, the same other parameters, the same scores; and it reads the
+/// data section in pieces of at most 64 KiB.
+#[test]
+fn int8_load_keeps_the_id_table_int8_and_changes_nothing() {
+    use vitrine::format::WeightFile;
+    let file = tiny_weight_file(N, 7);
+    let d = file.metadata.model.dim;
+    let bytes = file.to_bytes(Quantization::Int8).expect("serialise");
+    let header_end = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap());
+    let src = Pieces {
+        bytes: &bytes,
+        header_end,
+        longest: std::cell::Cell::new(0),
+    };
+    let kept = Recommender::from_source(&src).expect("int8 path loads");
+    let longest = src.longest.get();
+    assert!(
+        (1..=64 * 1024).contains(&longest),
+        "longest data read {longest} bytes (file {} bytes)",
+        bytes.len()
+    );
+    let dequantised =
+        Recommender::from_weight_file(WeightFile::from_bytes(&bytes).unwrap()).expect("loads");
+    assert!(kept.item_vectors().is_int8());
+    assert_eq!(kept.item_vectors(), dequantised.item_vectors());
+    // Neither keeps the catalogue-sized f32 ID table once the plan is built.
+    assert!(!kept.model.id_rows && !dequantised.model.id_rows);
+    assert_eq!(kept.model.params, dequantised.model.params);
+    let full = Model::from_weights(&WeightFile::from_bytes(&bytes).unwrap()).unwrap();
+    assert_eq!(kept.model.params.len() + N * d, full.params.len());
+    assert_eq!(kept.model.params[..], full.params[N * d..]);
+    let h = history(&[3, 141, 59]);
+    let logits = |rec: &Recommender| {
+        let mut out = vec![0.0; N];
+        score::logits(&rec.model, &rec.plan, CpuKernel::best(), &h, true, &mut out).unwrap();
+        out
+    };
+    assert_eq!(logits(&kept), logits(&dequantised));
+    let o = RecommendOptions::default();
+    assert_eq!(
+        kept.recommend(&h, &o).unwrap(),
+        dequantised.recommend(&h, &o).unwrap()
+    );
+}
+
+/// `vitrine memory`'s breakdown: an int8 file's engine holds no f32 item table, and the
+/// parts it lists are the item vectors, the parameters and the catalogue.
+#[test]
+fn memory_report_shows_no_f32_item_table() {
+    let f32_rec = load(Quantization::F32);
+    let int8_rec = load(Quantization::Int8);
+    let part = |rec: &Recommender, name: &str| {
+        rec.memory_report()
+            .into_iter()
+            .find(|(p, _)| *p == name)
+            .unwrap_or_else(|| panic!("no part {name:?}"))
+            .1
+    };
+    let d = f32_rec.plan.dim;
+    assert_eq!(part(&f32_rec, "item vectors (scoring plan)"), N * d * 4);
+    assert_eq!(
+        part(&int8_rec, "item vectors (scoring plan)"),
+        int8_rec.item_vectors().heap_bytes()
+    );
+    // The parameters without the ID rows, the same for both files: the ID rows would
+    // add N·d·4 bytes.
+    let params = part(&int8_rec, "model parameters (f32)");
+    assert_eq!(params, part(&f32_rec, "model parameters (f32)"));
+    let full = vitrine::model::params::param_count(&int8_rec.model.config);
+    assert!(
+        params >= (full - N * d) * 4 && params < full * 4,
+        "{params}"
+    );
+    assert!(part(&int8_rec, "catalogue ids") >= N * std::mem::size_of::<String>());
+    assert!(part(&int8_rec, "id → index table") >= 2 * N * 4);
 }

@@ -46,14 +46,14 @@ async fn load_keep(bytes: &[u8], ns: &str, extra: serde_json::Value) -> WasmReco
             opts[k] = v;
         }
     }
-    match WasmRecommender::from_bytes(bytes.to_vec(), js(opts)).await {
+    match WasmRecommender::from_bytes(js_sys::Uint8Array::from(&bytes[..]), js(opts)).await {
         Ok(r) => r,
         Err(e) => panic!("load failed: {}", message(e)),
     }
 }
 
 async fn load_err(bytes: &[u8], opts: serde_json::Value) -> String {
-    match WasmRecommender::from_bytes(bytes.to_vec(), js(opts)).await {
+    match WasmRecommender::from_bytes(js_sys::Uint8Array::from(&bytes[..]), js(opts)).await {
         Ok(_) => panic!("load should fail"),
         Err(e) => message(e),
     }
@@ -119,7 +119,7 @@ async fn loads_and_describes_the_model() {
     assert_eq!(cat["categories"].as_array().unwrap().len(), N);
     assert_eq!(cat["prices"].as_array().unwrap().len(), N);
     // Default namespace: the page's origin (the store, not the model).
-    let d = WasmRecommender::from_bytes(bytes.clone(), JsValue::UNDEFINED)
+    let d = WasmRecommender::from_bytes(js_sys::Uint8Array::from(&bytes[..]), JsValue::UNDEFINED)
         .await
         .map_err(message)
         .unwrap();
@@ -240,7 +240,7 @@ async fn clear_errors_for_bad_input() {
         .map(|b| format!("{b:02x}"))
         .collect();
     let ok = WasmRecommender::from_bytes(
-        bytes.clone(),
+        js_sys::Uint8Array::from(&bytes[..]),
         js(json!({ "integrity": format!("sha256-{hex}"), "backend": "scalar" })),
     )
     .await

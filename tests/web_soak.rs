@@ -55,7 +55,8 @@ async fn ten_thousand_calls_stay_within_memory_bounds() {
         .expect("tiny weight file serialises");
     let opts =
         json!({ "namespace": "t-soak", "backend": "simd", "historyLimits": { "maxEvents": 200 } });
-    let r = match WasmRecommender::from_bytes(bytes, js(opts)).await {
+    let r = match WasmRecommender::from_bytes(js_sys::Uint8Array::from(&bytes[..]), js(opts)).await
+    {
         Ok(r) => r,
         Err(e) => panic!("load failed: {}", message(e)),
     };

@@ -75,7 +75,8 @@ async fn load(options: Value) -> WasmRecommender {
             opts[k] = v;
         }
     }
-    match WasmRecommender::from_bytes(model_bytes(), js(opts)).await {
+    match WasmRecommender::from_bytes(js_sys::Uint8Array::from(&model_bytes()[..]), js(opts)).await
+    {
         Ok(r) => r,
         Err(e) => panic!("load failed: {}", message(e)),
     }

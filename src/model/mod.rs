@@ -35,6 +35,7 @@ pub mod params;
 mod weights;
 
 use crate::features::ItemFeatureTable;
+use crate::format::Int8Tensor;
 use crate::history::{EventKind, HistoryEvent};
 use crate::kernels::{HeadPlan, Int8Items, ItemRows, ItemVectors, UserQuery};
 use crate::rng::SplitMix64;
@@ -220,8 +221,15 @@ pub struct Model {
     /// Content features of every catalog item.
     pub features: ItemFeatureTable,
     /// All parameters in one flat vector, laid out by [`params::param_table`]; read them
-    /// through [`Model::view`]. Public so the trainer can update them in place.
+    /// through [`Model::view`]. Public so the trainer can update them in place. Without
+    /// [`Model::id_rows`], the `item.id` table (first in the table) is not in it.
     pub params: Vec<f32>,
+    /// Whether `params` holds the `item.id` rows (`n_items × dim`, the one
+    /// catalogue-sized parameter). A serving model drops them once its item vectors are
+    /// built ([`Model::drop_id_rows`], [`Model::from_weights_int8`]): they live on only
+    /// inside those vectors, so [`Model::item_vectors`] and the weight-file conversion
+    /// need them and the user encoder, the head and the memory do not.
+    pub id_rows: bool,
     /// The "wide" part: item-to-item transition memory (see [`memory`]), if trained.
     pub memory: Option<Memory>,
     /// The event kinds whose `user.kind` row was trained, in funnel order; `None` when not
@@ -278,6 +286,7 @@ impl Model {
             memory: None,
             trained_kinds: None,
             int8_runtime: false,
+            id_rows: true,
         })
     }
 
@@ -291,7 +300,11 @@ impl Model {
         }
         let map = KindMap::new(Some(trained));
         let d = self.config.dim;
-        let mut p = ParamsMut::view_mut(&self.config, &mut self.params);
+        let mut p = if self.id_rows {
+            ParamsMut::view_mut(&self.config, &mut self.params)
+        } else {
+            ParamsMut::view_mut_without_ids(&self.config, &mut self.params)
+        };
         let rows = flat_mut(&mut p.user.kind);
         for (kind, reads) in map.mapped() {
             let (src, dst) = (reads.index() * d, kind.index() * d);
@@ -307,15 +320,34 @@ impl Model {
 
     /// Typed views of the parameters (see [`params`]).
     pub fn view(&self) -> ParamsRef<'_> {
-        ParamsRef::view(&self.config, &self.params)
+        if self.id_rows {
+            ParamsRef::view(&self.config, &self.params)
+        } else {
+            ParamsRef::view_without_ids(&self.config, &self.params)
+        }
+    }
+
+    /// Frees the `item.id` rows (see [`Model::id_rows`]); every other parameter keeps its
+    /// value. Call it once the item vectors are built.
+    pub fn drop_id_rows(&mut self) {
+        if self.id_rows {
+            let len = self.config.n_items * self.config.dim;
+            self.params.drain(..len.min(self.params.len()));
+            self.params.shrink_to_fit();
+            self.id_rows = false;
+        }
     }
 
     /// Item vectors for the whole catalog, row-major `[n_items × dim]`.
+    ///
+    /// # Panics
+    /// If the ID rows were dropped ([`Model::id_rows`]).
     pub fn item_vectors(&self) -> Vec<f32> {
         let d = self.config.dim;
         let mut out = vec![0.0; self.config.n_items * d];
+        let p = self.view();
         for (i, row) in out.chunks_exact_mut(d.max(1)).enumerate() {
-            self.item_vector_into(i, row);
+            self.item_vector_into(&p, i, row);
         }
         out
     }
@@ -323,26 +355,62 @@ impl Model {
     /// The item vectors quantised to int8 with a per-row scale, computed row by row:
     /// no catalogue-sized f32 buffer (the int8 weight file's run-time form, see
     /// [`crate::kernels::quant`]).
+    ///
+    /// # Panics
+    /// If the ID rows were dropped ([`Model::id_rows`]).
     pub fn item_vectors_int8(&self) -> Int8Items {
         let (n, d) = (self.config.n_items, self.config.dim);
         let mut out = Int8Items::with_capacity(d, n);
         let mut row = vec![0.0; d];
+        let p = self.view();
         for i in 0..n {
-            self.item_vector_into(i, &mut row);
+            self.item_vector_into(&p, i, &mut row);
+            out.push_row(&row);
+        }
+        out
+    }
+
+    /// [`Model::item_vectors_int8`] of a model without ID rows, reading them from the
+    /// weight file's int8 `item.id` table (`ids`, `[n_items × dim]`): row `i`'s ID part
+    /// is `f32::from(q) · scale_i`, the value [`crate::format::WeightFile::from_bytes`]
+    /// dequantises to, so the result is the same, without the f32 table.
+    pub(crate) fn item_vectors_int8_from(&self, ids: &Int8Tensor) -> Int8Items {
+        let (n, d) = (self.config.n_items, self.config.dim);
+        let mut out = Int8Items::with_capacity(d, n);
+        let mut row = vec![0.0; d];
+        let p = self.view();
+        for (i, (q, &s)) in ids
+            .q
+            .chunks_exact(d.max(1))
+            .zip(&ids.scale)
+            .enumerate()
+            .take(n)
+        {
+            for (r, &x) in row.iter_mut().zip(q) {
+                *r = f32::from(x) * s;
+            }
+            self.add_content(&p, i, &mut row);
             out.push_row(&row);
         }
         out
     }
 
     /// Item `i`'s vector into `row` (`d` long): its ID row, then the category, title
-    /// token and price parts added in that order.
-    fn item_vector_into(&self, i: usize, row: &mut [f32]) {
+    /// token and price parts added in that order ([`Model::add_content`]).
+    fn item_vector_into(&self, p: &ParamsRef<'_>, i: usize, row: &mut [f32]) {
+        assert!(self.id_rows, "the model's item.id rows were dropped");
         let d = self.config.dim;
-        let p = self.view();
+        row.copy_from_slice(&flat(&p.item.id)[i * d..(i + 1) * d]);
+        self.add_content(p, i, row);
+    }
+
+    /// Adds item `i`'s content parts to `row` (its ID row): the category, title token
+    /// and price parts, in that order.
+    fn add_content(&self, p: &ParamsRef<'_>, i: usize, row: &mut [f32]) {
+        let d = self.config.dim;
         let it = &p.item;
-        let (id, cat, tok, price) = (flat(&it.id), flat(&it.cat), flat(&it.tok), flat(&it.price));
+        let (cat, tok, price) = (flat(&it.cat), flat(&it.tok), flat(&it.price));
         let f = &self.features;
-        row.copy_from_slice(&id[i * d..(i + 1) * d]);
         let c = f.category[i] as usize;
         layers::axpy(1.0, &cat[c * d..(c + 1) * d], row);
         let toks = f.tokens_of(i);

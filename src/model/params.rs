@@ -368,8 +368,14 @@ pub fn param_count(c: &ModelConfig) -> usize {
     n.0
 }
 
-/// Splits a shared slice in table order.
-struct Split<'a>(&'a [f32]);
+/// The one tensor a serving model may hold outside its flat vector: the catalogue-sized
+/// ID table, first in the table (offset 0), kept only inside the item vectors once they
+/// are built (see [`ParamsRef::view_without_ids`]).
+pub const ID_TENSOR: TensorName = TensorName::Top("item.id");
+
+/// Splits a shared slice in table order; with `.1` set, [`ID_TENSOR`] is not in the
+/// slice and gets a view with no rows.
+struct Split<'a>(&'a [f32], bool);
 
 impl<'a> Visitor for Split<'a> {
     type V = &'a [f32];
@@ -379,7 +385,8 @@ impl<'a> Visitor for Split<'a> {
         self.0 = b;
         a
     }
-    fn mat(&mut self, _: TensorName, rows: usize, cols: usize) -> ArrayView2<'a, f32> {
+    fn mat(&mut self, name: TensorName, rows: usize, cols: usize) -> ArrayView2<'a, f32> {
+        let rows = if self.1 && name == ID_TENSOR { 0 } else { rows };
         let (a, b) = self.0.split_at(rows * cols);
         self.0 = b;
         // Cannot fail: `a` has exactly rows·cols elements.
@@ -390,8 +397,8 @@ impl<'a> Visitor for Split<'a> {
     }
 }
 
-/// Splits a mutable slice in table order (disjoint views).
-struct SplitMut<'a>(&'a mut [f32]);
+/// Splits a mutable slice in table order (disjoint views); `.1` as in [`Split`].
+struct SplitMut<'a>(&'a mut [f32], bool);
 
 impl<'a> Visitor for SplitMut<'a> {
     type V = &'a mut [f32];
@@ -401,7 +408,8 @@ impl<'a> Visitor for SplitMut<'a> {
         self.0 = b;
         a
     }
-    fn mat(&mut self, _: TensorName, rows: usize, cols: usize) -> ArrayViewMut2<'a, f32> {
+    fn mat(&mut self, name: TensorName, rows: usize, cols: usize) -> ArrayViewMut2<'a, f32> {
+        let rows = if self.1 && name == ID_TENSOR { 0 } else { rows };
         let (a, b) = std::mem::take(&mut self.0).split_at_mut(rows * cols);
         self.0 = b;
         // Cannot fail: `a` has exactly rows·cols elements.
@@ -415,14 +423,27 @@ impl<'a> Visitor for SplitMut<'a> {
 impl<'a> ParamsRef<'a> {
     /// Typed views into `flat` (of length [`param_count`]`(c)`; shorter panics).
     pub fn view(c: &ModelConfig, flat: &'a [f32]) -> ParamsRef<'a> {
-        walk(c, &mut Split(flat))
+        walk(c, &mut Split(flat, false))
+    }
+
+    /// Typed views into `flat` holding every tensor but [`ID_TENSOR`] (of length
+    /// [`param_count`]`(c) − n_items·dim`; shorter panics): `item.id` is a view with no
+    /// rows, every other tensor the same values as [`ParamsRef::view`] of the full vector.
+    pub fn view_without_ids(c: &ModelConfig, flat: &'a [f32]) -> ParamsRef<'a> {
+        walk(c, &mut Split(flat, true))
     }
 }
 
 impl<'a> ParamsMut<'a> {
     /// Mutable typed views into `flat` (of length [`param_count`]`(c)`; shorter panics).
     pub fn view_mut(c: &ModelConfig, flat: &'a mut [f32]) -> ParamsMut<'a> {
-        walk(c, &mut SplitMut(flat))
+        walk(c, &mut SplitMut(flat, false))
+    }
+
+    /// Mutable views into `flat` without [`ID_TENSOR`] (see
+    /// [`ParamsRef::view_without_ids`]).
+    pub fn view_mut_without_ids(c: &ModelConfig, flat: &'a mut [f32]) -> ParamsMut<'a> {
+        walk(c, &mut SplitMut(flat, true))
     }
 }
 

@@ -6,12 +6,13 @@
 use std::collections::BTreeMap;
 
 use super::memory::Memory;
-use super::params::param_table;
+use super::params::{param_table, ID_TENSOR};
 use super::{Model, ModelConfig, ModelError};
 use crate::features::ItemFeatureTable;
 use crate::format::{
-    ItemCatalog, Metadata, Quantization, Tensor, TensorData, WeightFile, FORMAT_VERSION,
+    Int8Tensor, ItemCatalog, Metadata, Quantization, Tensor, TensorData, WeightFile, FORMAT_VERSION,
 };
+use crate::kernels::HeadPlan;
 
 /// Looks tensors up by name with typed errors.
 struct Lookup<'a>(&'a WeightFile);
@@ -72,10 +73,15 @@ impl<'a> Lookup<'a> {
         })
     }
 
-    /// The flat parameter vector, tensor by tensor in table order.
-    fn params(&self, config: &ModelConfig) -> Result<Vec<f32>, ModelError> {
+    /// The flat parameter vector, tensor by tensor in table order; without `item.id`
+    /// when `skip_ids` (see [`Model::id_rows`]).
+    fn params(&self, config: &ModelConfig, skip_ids: bool) -> Result<Vec<f32>, ModelError> {
         let mut flat = Vec::new();
+        let id_name = ID_TENSOR.to_string();
         for spec in param_table(config) {
+            if skip_ids && spec.name == id_name {
+                continue;
+            }
             let t = self.get(&spec.name)?;
             if t.shape != spec.shape {
                 return Err(ModelError::ShapeMismatch {
@@ -95,6 +101,11 @@ impl<'a> Lookup<'a> {
                 });
             }
             flat.extend_from_slice(v);
+        }
+        if skip_ids {
+            // Small without the ID rows: drop the growth slack (a full vector is
+            // shrunk by `Model::drop_id_rows` instead, without a second full copy).
+            flat.shrink_to_fit();
         }
         Ok(flat)
     }
@@ -147,13 +158,45 @@ impl Model {
     /// closest trained kind's ([`super::kinds`]); without the record the rows are used as
     /// stored.
     pub fn from_weights(file: &WeightFile) -> Result<Model, ModelError> {
+        Model::build(file, false)
+    }
+
+    /// The serving form of an int8 weight file read with its `item.id` table kept
+    /// quantised (`ids`, from [`crate::format::WeightFile::from_source`]): the model
+    /// without ID rows ([`Model::id_rows`]) and its scoring plan with int8 item vectors
+    /// built row by row from `ids` — the same model and plan as
+    /// [`Model::from_weights`] then [`Model::runtime_plan`] on the dequantised file,
+    /// without any `[n_items × dim]` f32 buffer.
+    pub fn from_weights_int8(
+        file: &WeightFile,
+        ids: Int8Tensor,
+    ) -> Result<(Model, HeadPlan), ModelError> {
+        let mut model = Model::build(file, true)?;
+        let (n, d) = (model.config.n_items, model.config.dim);
+        if ids.shape != [n, d] || ids.q.len() != n * d || ids.scale.len() != n {
+            return Err(ModelError::ShapeMismatch {
+                name: ID_TENSOR.to_string(),
+                expected: vec![n, d],
+                found: ids.shape,
+            });
+        }
+        model.int8_runtime = true;
+        let vectors = model.item_vectors_int8_from(&ids);
+        drop(ids);
+        let plan = model.head_plan(vectors);
+        Ok((model, plan))
+    }
+
+    /// [`Model::from_weights`], with the `item.id` rows left out of the parameters (and
+    /// not looked up in the file) when `skip_ids`.
+    fn build(file: &WeightFile, skip_ids: bool) -> Result<Model, ModelError> {
         let config = file.metadata.model.clone();
         config.validate()?;
         let n = config.n_items;
         let look = Lookup(file);
         let features = look.features(n)?;
         check_features(&config, &features)?;
-        let params = look.params(&config)?;
+        let params = look.params(&config, skip_ids)?;
         let memory = look.memory(n)?;
         let mut model = Model {
             config,
@@ -162,6 +205,7 @@ impl Model {
             memory,
             trained_kinds: None,
             int8_runtime: file.metadata.quantization == Quantization::Int8,
+            id_rows: !skip_ids,
         };
         if let Some(kinds) = &file.metadata.trained_kinds {
             model.set_trained_kinds(kinds);
@@ -170,7 +214,11 @@ impl Model {
     }
 
     /// The parameters and item-feature tensors, named as in the weight file.
+    ///
+    /// # Panics
+    /// If the ID rows were dropped ([`Model::id_rows`]).
     pub fn tensors(&self) -> BTreeMap<String, Tensor> {
+        assert!(self.id_rows, "the model's item.id rows were dropped");
         let mut m = BTreeMap::new();
         for spec in param_table(&self.config) {
             let data = TensorData::F32(self.params[spec.range()].to_vec());

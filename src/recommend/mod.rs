@@ -39,17 +39,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::basket::{Basket, BasketError};
 use crate::format::{
-    validate_metadata, FormatError, ItemCatalog, Metadata, TensorData, WeightFile,
+    validate_metadata, ByteSource, FormatError, ItemCatalog, Metadata, TensorData, WeightFile,
     SEARCH_INDEX_TENSOR,
 };
 use crate::history::{EventKind, HistoryEvent};
 use crate::kernels::{CpuKernel, HeadPlan, ItemVectors, UserQuery};
 use crate::model::layers::sigmoid;
+use crate::model::params::ID_TENSOR;
 use crate::model::{Model, ModelError};
 
 pub mod blend;
 pub mod eligibility;
 pub mod explain;
+mod ids;
 pub mod page;
 pub mod rank;
 mod request;
@@ -59,6 +61,7 @@ pub mod shortlist;
 
 use eligibility::Eligibility;
 use explain::{Explainer, Placement, Signals};
+use ids::IdIndex;
 
 /// Everything that can go wrong serving a recommendation.
 #[derive(Debug, thiserror::Error)]
@@ -287,8 +290,8 @@ pub struct Recommender {
     pub popularity: Vec<f32>,
     /// CPU kernel used by [`Recommender::recommend`].
     pub kernel: CpuKernel,
-    /// Store item id → catalog index.
-    index: HashMap<String, u32>,
+    /// Store item id → catalog index (over `metadata.items.ids`, no copy of the ids).
+    index: IdIndex,
     /// Category name → category index (exact names).
     category_by_name: HashMap<String, u32>,
     /// Lower-cased category name → category index (case-insensitive fallback).
@@ -319,24 +322,40 @@ pub const POPULARITY_TENSOR: &str = "stats.popularity";
 impl Recommender {
     /// Parses, validates and loads a weight file.
     pub fn from_bytes(bytes: &[u8]) -> Result<Recommender, RecommendError> {
-        let file = WeightFile::from_bytes(bytes)?;
-        Recommender::from_weight_file(file)
+        Recommender::from_source(bytes)
+    }
+
+    /// Parses, validates and loads a weight file from any [`ByteSource`] (in the
+    /// browser, the page's `Uint8Array`, never copied whole into wasm memory).
+    ///
+    /// An int8 file's `item.id` table stays int8 from the file to the scoring plan
+    /// ([`Model::from_weights_int8`]): no `[n × d]` f32 buffer is ever allocated, and
+    /// the plan's int8 item vectors are the ones [`Recommender::from_weight_file`]
+    /// builds from the dequantised file. Other files load through
+    /// [`Recommender::from_weight_file`].
+    pub fn from_source<S: ByteSource + ?Sized>(src: &S) -> Result<Recommender, RecommendError> {
+        let id_name = ID_TENSOR.to_string();
+        let (mut file, mut kept) = WeightFile::from_source(src, &[id_name.as_str()])?;
+        let Some(ids) = kept.remove(&id_name) else {
+            return Recommender::from_weight_file(file);
+        };
+        let (model, plan) = Model::from_weights_int8(&file, ids)?;
+        retain_served(&mut file);
+        Self::assemble(file, model, plan)
     }
 
     /// Loads from a parsed weight file.
     ///
     /// Peak memory is kept near two catalog-sized `[n × d]` buffers besides the file:
     /// once the model holds its parameters, the file's copies are dropped (only the
-    /// catalog metadata and the popularity prior are read after that), and the item
-    /// vectors move into the scoring plan.
+    /// catalog metadata and the popularity prior are read after that), the item
+    /// vectors move into the scoring plan, and the model's own `item.id` rows are freed
+    /// ([`Model::drop_id_rows`]: nothing reads them after the plan is built).
     pub fn from_weight_file(mut file: WeightFile) -> Result<Recommender, RecommendError> {
-        let model = Model::from_weights(&file)?;
-        file.tensors.retain(|name, _| {
-            name == POPULARITY_TENSOR
-                || name == SEARCH_INDEX_TENSOR
-                || crate::basket::TENSORS.contains(&name.as_str())
-        });
+        let mut model = Model::from_weights(&file)?;
+        retain_served(&mut file);
         let plan = model.runtime_plan();
+        model.drop_id_rows();
         Self::assemble(file, model, plan)
     }
 
@@ -344,7 +363,7 @@ impl Recommender {
     /// the lookups. The catalog itself is checked by [`validate_metadata`], the weight
     /// format's one rule (lengths, unique ids, category range, attribute values).
     fn assemble(
-        file: WeightFile,
+        mut file: WeightFile,
         model: Model,
         plan: HeadPlan,
     ) -> Result<Recommender, RecommendError> {
@@ -360,14 +379,12 @@ impl Recommender {
                 file.metadata.model.n_items
             ));
         }
-        let popularity = popularity_prior(&file, n)?;
+        let popularity = popularity_prior(&mut file, n)?;
         let search_index = search::load_index(&file, n)?;
         let basket = Basket::from_weight_file(&file, n)?;
         let metadata = file.metadata;
         let search_index = search_index.map(|index| search::Searchable::new(index, &metadata));
-        let index: HashMap<String, u32> = (metadata.items.ids.iter().enumerate())
-            .map(|(i, id)| (id.clone(), i as u32))
-            .collect();
+        let index = IdIndex::new(&metadata.items.ids);
         let mut category_by_name = HashMap::new();
         let mut category_by_lower = HashMap::new();
         for (c, name) in metadata.categories.iter().enumerate() {
@@ -394,6 +411,85 @@ impl Recommender {
             basket,
             item_norms,
         })
+    }
+
+    /// Where the loaded engine's memory goes: `(part, heap bytes)` for each resident
+    /// structure, catalogue-sized ones first (allocated capacity; strings counted as
+    /// their `String`/`Box<str>` headers plus their text; the allocator's own per-block
+    /// headers and a hash map's empty buckets' keys are not counted, so the sum is a
+    /// lower bound of what the allocator holds). `vitrine memory` prints it.
+    pub fn memory_report(&self) -> Vec<(&'static str, usize)> {
+        use std::mem::size_of;
+        let strings = |v: &Vec<String>| {
+            v.capacity() * size_of::<String>() + v.iter().map(String::capacity).sum::<usize>()
+        };
+        let map = |m: &HashMap<String, u32>| {
+            // hashbrown: buckets = next power of two of capacity · 8/7, one control byte each.
+            let buckets = (m.capacity() * 8 / 7).next_power_of_two();
+            buckets * (size_of::<(String, u32)>() + 1)
+                + m.keys().map(String::capacity).sum::<usize>()
+        };
+        let items = &self.metadata.items;
+        let f = &self.model.features;
+        let plan_layers: usize = (self.plan.layers.iter())
+            .map(|(w, b)| (w.capacity() + b.capacity()) * 4)
+            .sum();
+        vec![
+            (
+                "item vectors (scoring plan)",
+                self.plan.item_vectors.heap_bytes(),
+            ),
+            (
+                "model parameters (f32)",
+                self.model.params.capacity() * 4 + plan_layers + self.plan.w_out.capacity() * 4,
+            ),
+            (
+                "item features",
+                (f.category.capacity()
+                    + f.price.capacity()
+                    + f.price_missing.capacity()
+                    + f.token_offsets.capacity()
+                    + f.tokens.capacity())
+                    * 4,
+            ),
+            (
+                "transition memory",
+                self.model.memory.as_ref().map_or(0, |m| {
+                    (m.offsets.capacity() + m.items.capacity() + m.weights.capacity()) * 4
+                }),
+            ),
+            ("catalogue ids", strings(&items.ids)),
+            ("catalogue titles", strings(&items.titles)),
+            (
+                "catalogue attributes",
+                items.category.capacity() * 4
+                    + items.price.capacity() * size_of::<Option<f32>>()
+                    + items.added.capacity() * size_of::<Option<f64>>(),
+            ),
+            ("id → index table", self.index.heap_bytes()),
+            (
+                "popularity (prior and logits)",
+                (self.popularity.capacity() + self.popularity_logit.capacity()) * 4,
+            ),
+            ("item norms", self.item_norms.capacity() * 4),
+            ("new-item flags", self.is_new.capacity()),
+            (
+                "search index",
+                self.search_index
+                    .as_ref()
+                    .map_or(0, search::Searchable::heap_bytes),
+            ),
+            (
+                "basket section",
+                self.basket.as_ref().map_or(0, Basket::heap_bytes),
+            ),
+            (
+                "categories",
+                strings(&self.metadata.categories)
+                    + map(&self.category_by_name)
+                    + map(&self.category_by_lower),
+            ),
+        ]
     }
 
     /// Euclidean norm of each item vector.
@@ -423,7 +519,7 @@ impl Recommender {
 
     /// Catalog index of a store item id.
     pub fn item_index(&self, id: &str) -> Option<u32> {
-        self.index.get(id).copied()
+        self.index.get(&self.metadata.items.ids, id)
     }
 
     /// Category index of a category name (exact, else ASCII/Unicode case-insensitive).
@@ -731,6 +827,16 @@ fn n_real(prepared: &Prepared, r: &request::Resolved) -> usize {
     prepared.history.len().saturating_sub(appended)
 }
 
+/// Drops the file's tensors the model has read: only the ones a [`Recommender`] reads
+/// after building its model remain (popularity, search index, basket section).
+fn retain_served(file: &mut WeightFile) {
+    file.tensors.retain(|name, _| {
+        name == POPULARITY_TENSOR
+            || name == SEARCH_INDEX_TENSOR
+            || crate::basket::TENSORS.contains(&name.as_str())
+    });
+}
+
 /// `x`, or 0 when it is not finite.
 fn finite_or_zero(x: f32) -> f32 {
     if x.is_finite() {
@@ -742,12 +848,13 @@ fn finite_or_zero(x: f32) -> f32 {
 
 /// The `stats.popularity` prior: one finite, non-negative value per item (all 1 when the
 /// tensor is absent).
-fn popularity_prior(file: &WeightFile, n: usize) -> Result<Vec<f32>, RecommendError> {
+/// The tensor is moved out of `file`.
+fn popularity_prior(file: &mut WeightFile, n: usize) -> Result<Vec<f32>, RecommendError> {
     let bad = |m: String| Err(RecommendError::Inconsistent(m));
-    let Some(t) = file.tensors.get(POPULARITY_TENSOR) else {
+    let Some(t) = file.tensors.remove(POPULARITY_TENSOR) else {
         return Ok(vec![1.0; n]);
     };
-    match &t.data {
+    match t.data {
         TensorData::F32(v) if v.len() == n => {
             if let Some(j) = v.iter().position(|x| !x.is_finite() || *x < 0.0) {
                 return bad(format!(
@@ -755,7 +862,7 @@ fn popularity_prior(file: &WeightFile, n: usize) -> Result<Vec<f32>, RecommendEr
                     v[j]
                 ));
             }
-            Ok(v.clone())
+            Ok(v)
         }
         TensorData::F32(v) => bad(format!(
             "{POPULARITY_TENSOR} has {} values for {n} items",
@@ -868,6 +975,7 @@ mod tests {
             memory: None,
             trained_kinds: None,
             int8_runtime: false,
+            id_rows: true,
         };
         // Item i points along axis i % D with a little of axis (i + 1) % D.
         let mut v = vec![0.0; N * D];

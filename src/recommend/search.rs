@@ -293,6 +293,11 @@ pub(super) struct Searchable {
 }
 
 impl Searchable {
+    /// Heap bytes of the index and its per-item prices.
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.index.heap_bytes() + (self.prices.capacity() + self.edges.capacity()) * 4
+    }
+
     pub(super) fn new(index: SearchIndex, metadata: &Metadata) -> Searchable {
         let prices: Vec<f32> = (metadata.items.price.iter())
             .map(|p| p.unwrap_or(f32::NAN))

@@ -84,6 +84,21 @@ pub(crate) struct Parts {
 }
 
 impl SearchIndex {
+    /// Heap bytes the index holds (allocated capacity of its tables and strings, not
+    /// counting the allocator's own headers): for the load's memory breakdown.
+    pub fn heap_bytes(&self) -> usize {
+        let strs =
+            |v: &[Box<str>]| std::mem::size_of_val(v) + v.iter().map(|s| s.len()).sum::<usize>();
+        self.dict.as_fst().as_bytes().len()
+            + strs(&self.terms)
+            + self.post_off.capacity() * 4
+            + self.postings.capacity() * std::mem::size_of::<Posting>()
+            + strs(&self.titles)
+            + self.doc_cat.capacity() * 4
+            + strs(&self.categories)
+            + self.doc_len.capacity() * 8
+    }
+
     /// Builds the index over `docs` (doc id = position). Titles and category names
     /// longer than their caps are cut at a character boundary; each field indexes at
     /// most [`MAX_FIELD_TOKENS`] tokens.
@@ -175,7 +190,10 @@ impl SearchIndex {
         let mut builder = MapBuilder::memory();
         let mut terms = Vec::with_capacity(p.terms.len());
         let mut post_off = Vec::with_capacity(p.terms.len() + 1);
-        let mut postings = Vec::new();
+        // Sized once: growing by doubling would leave up to twice the postings'
+        // bytes allocated (and, in wasm memory, never returned).
+        let total: usize = p.terms.iter().map(|(_, list)| list.len()).sum();
+        let mut postings = Vec::with_capacity(total);
         post_off.push(0u32);
         for (id, (term, list)) in p.terms.into_iter().enumerate() {
             check_postings(id as u32, &term, &list, n_docs)?;

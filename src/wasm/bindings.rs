@@ -28,6 +28,24 @@ pub fn start() {
     console_error_panic_hook::set_once();
 }
 
+/// A JavaScript `Uint8Array` read in place: each read copies only the bytes asked for.
+struct JsBytes(js_sys::Uint8Array);
+
+impl crate::format::ByteSource for JsBytes {
+    fn byte_len(&self) -> u64 {
+        u64::from(self.0.length())
+    }
+
+    fn read_at(&self, offset: u64, out: &mut [u8]) {
+        // A Uint8Array is at most 2³² − 1 bytes long and the reader asks for ranges
+        // inside it, so both ends fit u32.
+        let begin = offset as u32;
+        self.0
+            .subarray(begin, begin + out.len() as u32)
+            .copy_to(out);
+    }
+}
+
 /// Any error as the `Error` JavaScript sees.
 fn js_err(e: impl Display) -> JsError {
     JsError::new(&e.to_string())
@@ -57,25 +75,29 @@ impl WasmRecommender {
     /// maxAgeDays, dedupWindowSecs } }`. With `localStorage`, the stored history is
     /// migrated here (old per-model keys merged in, unknown items dropped; see
     /// `historyInfo()`).
+    ///
+    /// `bytes` stays in JavaScript: the file is read from it a piece at a time
+    /// ([`crate::format::ByteSource`]), never copied whole into wasm memory (which never
+    /// shrinks, so a copy would count against the page for as long as it lives).
     #[wasm_bindgen(js_name = fromBytes)]
-    pub async fn from_bytes(bytes: Vec<u8>, options: JsValue) -> Result<WasmRecommender, JsError> {
+    pub async fn from_bytes(
+        bytes: js_sys::Uint8Array,
+        options: JsValue,
+    ) -> Result<WasmRecommender, JsError> {
         let opts: LoadOptions = parse_options(&options, "options").map_err(js_err)?;
         opts.history_limits
             .validate()
             .map_err(|e| js_err(OptionsError::HistoryLimits(e.to_string())))?;
+        let bytes = JsBytes(bytes);
         if let Some(integrity) = &opts.integrity {
             js_options::check_integrity(&bytes, integrity).map_err(js_err)?;
         }
         let load_error = |e: crate::recommend::RecommendError| {
             JsError::new(&format!("cannot load the weight file: {e}"))
         };
-        // Parse, then free the raw bytes before the model's catalog-sized buffers are
-        // built (wasm memory never shrinks, so this lowers its high-water mark).
-        let file =
-            crate::format::WeightFile::from_bytes(&bytes).map_err(|e| load_error(e.into()))?;
-        let size_bytes = bytes.len();
+        let size_bytes = bytes.0.length() as usize;
+        let engine = Recommender::from_source(&bytes).map_err(load_error)?;
         drop(bytes);
-        let engine = Recommender::from_weight_file(file).map_err(load_error)?;
         let namespace = js_options::namespace(opts.namespace.as_deref()).map_err(js_err)?;
         let scorer = Self::scorer(&engine, opts.backend).await;
         if scorer.is_gpu() {

@@ -15,7 +15,6 @@ use serde::de::DeserializeOwned;
 #[cfg(target_arch = "wasm32")]
 use serde::Serialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen::JsValue;
 
@@ -209,8 +208,12 @@ pub fn event_time(at: Option<f64>, now: f64) -> Result<f64, OptionsError> {
     }
 }
 
-/// Checks `sha256-<hex>` (hex in either case) against the bytes.
-pub fn check_integrity(bytes: &[u8], integrity: &str) -> Result<(), OptionsError> {
+/// Checks `sha256-<hex>` (hex in either case) against the bytes (read a piece at a
+/// time, see [`crate::format::ByteSource`]).
+pub fn check_integrity<S: crate::format::ByteSource + ?Sized>(
+    bytes: &S,
+    integrity: &str,
+) -> Result<(), OptionsError> {
     let hex = integrity
         .strip_prefix("sha256-")
         .ok_or(OptionsError::IntegrityFormat)?
@@ -218,7 +221,7 @@ pub fn check_integrity(bytes: &[u8], integrity: &str) -> Result<(), OptionsError
     if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(OptionsError::IntegrityFormat);
     }
-    let actual = crate::format::to_hex(&Sha256::digest(bytes));
+    let actual = crate::format::to_hex(&crate::format::sha256_of(bytes));
     if actual != hex {
         return Err(OptionsError::IntegrityMismatch {
             actual,
