@@ -78,7 +78,14 @@ pub struct ModelRanker<'a> {
 impl<'a> ModelRanker<'a> {
     /// Precomputes the item vectors and the scoring head's item-side plan.
     pub fn new(model: &'a Model) -> ModelRanker<'a> {
-        let plan = model.runtime_plan();
+        ModelRanker::with_plan(model, model.runtime_plan())
+    }
+
+    /// A ranker over an already built plan: a loaded [`crate::recommend::Recommender`]'s
+    /// model has freed its `item.id` rows once its plan was built
+    /// ([`Model::drop_id_rows`]), so its plan is passed in (`rec.plan.clone()`) instead of
+    /// rebuilt.
+    pub fn with_plan(model: &'a Model, plan: HeadPlan) -> ModelRanker<'a> {
         ModelRanker {
             model,
             plan,

@@ -216,7 +216,7 @@ fn cold_part(
     );
 
     let cold_ranker = ModelRanker::new(&model).without_memory();
-    let full_ranker = rec.map(|r| ModelRanker::new(&r.model));
+    let full_ranker = rec.map(|r| ModelRanker::with_plan(&r.model, r.plan.clone()));
     let mut scorers: Vec<Box<dyn CandidateScorer + '_>> = vec![Box::new(RankerScorer {
         ranker: &cold_ranker,
         n_items,

@@ -291,7 +291,9 @@ pub fn cmd_score(a: ScoreArgs) -> Result<()> {
     let rec = load_recommender(&a.model)?;
     let model = &rec.model;
     let n = model.config.n_items;
-    let v = model.item_vectors();
+    // The recommender's own item vectors: its model freed the `item.id` rows after
+    // building the plan (`Model::drop_id_rows`).
+    let v = rec.item_vectors().to_f32();
     let mut out = Vec::with_capacity(histories.len());
     for h in &histories {
         if let Some(e) = h.iter().find(|e| e.item as usize >= n) {
@@ -300,7 +302,7 @@ pub fn cmd_score(a: ScoreArgs) -> Result<()> {
                 e.item
             );
         }
-        let u = model.encode_user(&v, h).u;
+        let u = model.encode_user(&*v, h).u;
         let mut logits: Vec<f32> = (0..n).map(|i| model.score_reference(&v, &u, i)).collect();
         model.add_memory(h, &mut logits);
         let opts = RecommendOptions {
