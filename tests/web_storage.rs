@@ -83,7 +83,9 @@ async fn load(options: Value) -> WasmRecommender {
 }
 
 async fn load_err(options: Value) -> String {
-    match WasmRecommender::from_bytes(model_bytes(), js(options)).await {
+    match WasmRecommender::from_bytes(js_sys::Uint8Array::from(&model_bytes()[..]), js(options))
+        .await
+    {
         Ok(_) => panic!("load should fail"),
         Err(e) => message(e),
     }
@@ -121,10 +123,13 @@ async fn history_is_keyed_by_the_store_not_the_model() {
     assert!(items(&shop).is_empty(), "namespaces are separate");
     // Another model of the same store (a retrain) reads the same history.
     let bytes = tiny_weight_file(N, 99).to_bytes(Quantization::F32).unwrap();
-    let r2 = WasmRecommender::from_bytes(bytes, js(json!({ "backend": "scalar" })))
-        .await
-        .map_err(message)
-        .unwrap();
+    let r2 = WasmRecommender::from_bytes(
+        js_sys::Uint8Array::from(&bytes[..]),
+        js(json!({ "backend": "scalar" })),
+    )
+    .await
+    .map_err(message)
+    .unwrap();
     assert_ne!(
         from_js(r2.model_info().unwrap())["contentHash"],
         from_js(r.model_info().unwrap())["contentHash"],
