@@ -6,10 +6,9 @@
 #![cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
 
 mod common;
-use common::shortlist_cases::{assert_same, recommender, request};
-use vitrine::kernels::gpu::{GpuScorer, TOPK_CHUNK};
+use common::shortlist_cases::{assert_same, check_gpu_shortlist, recommender, request};
+use vitrine::kernels::gpu::GpuScorer;
 use vitrine::kernels::scorer::{BackendChoice, Hooks, Scorer};
-use vitrine::kernels::shortlist::shortlist_reference;
 use vitrine::rng::SplitMix64;
 
 /// Items: three top-k chunks, the last one partial.
@@ -36,59 +35,23 @@ fn device() -> Option<(wgpu::Device, wgpu::Queue)> {
     Some((device, queue))
 }
 
-/// 120 random requests: the shortlist's list equals `finish_page` over every GPU logit
-/// bit for bit, the GPU's shortlist equals the scalar reference over those logits, and
-/// each request reads back `12 · m · chunks + 4 · |S|` bytes (`m` = places after the
-/// promoted items, ≤ 120), under the `4n` of the full read-back.
+/// 120 random requests (`common::shortlist_cases::check_gpu_shortlist`): the shortlist's
+/// list equals `finish_page` over every GPU logit bit for bit, the GPU's shortlist equals
+/// the scalar reference over those logits, and each request reads back
+/// `12 · m · chunks + 4 · |S|` bytes (`m` = places after the promoted items, ≤ 120), under
+/// the `4n` of the full read-back.
 #[test]
 fn shortlist_recommendations_equal_the_full_read_back() {
     let Some((device, queue)) = device() else {
         return;
     };
     let rec = recommender(N, 3);
-    let attrs = rec.item_attributes();
     let gpu = GpuScorer::with_device(device, queue, &rec.plan).expect("plan fits");
-    gpu.set_items(&attrs).expect("attributes fit");
-    let chunks = N.div_ceil(TOPK_CHUNK as usize);
-    let mut rng = SplitMix64::new(0xfa57);
-    let (mut promoted, mut boosted, mut basket) = (0, 0, 0);
-    for case in 0..120 {
-        let (history, o, shown) = request(&mut rng, &rec);
-        let p = rec.prepare(&history, &o).expect("valid request");
-        let plan = rec
-            .plan_shortlist(&p, &shown)
-            .expect("served by a shortlist");
-        let q = p.query.as_ref().expect("a history gives a query");
-        let before = gpu.bytes_read_back();
-        let got = pollster::block_on(gpu.shortlist(q, &plan.request)).expect("shortlist");
-        let read = gpu.bytes_read_back() - before;
-        let m = plan.request.per_chunk;
-        assert_eq!(
-            read,
-            (12 * m * chunks + 4 * plan.request.sparse.len()) as u64,
-            "case {case}"
-        );
-        assert!(read < 4 * N as u64, "case {case}: {read} bytes read back");
-        let fast = rec
-            .finish_shortlist(&p, &plan, &got)
-            .unwrap_or_else(|e| panic!("case {case}: {e}"));
-        let logits = pollster::block_on(gpu.scores(q)).expect("scores");
-        let reference = shortlist_reference(&logits, &attrs, &plan.request, TOPK_CHUNK as usize);
-        assert_eq!(got, reference, "case {case}: GPU shortlist vs reference");
-        let want = rec.finish_page(&p, &logits, &shown);
-        assert_same(&format!("case {case} {o:?}"), &fast, &want);
-        promoted += usize::from(
-            fast.iter()
-                .any(|r| r.reasons.contains(&vitrine::recommend::Reason::Promoted)),
-        );
-        boosted += usize::from(!o.boost.is_empty());
-        basket += usize::from(!o.basket.is_empty());
-    }
+    gpu.set_items(&rec.item_attributes())
+        .expect("attributes fit");
+    let t = pollster::block_on(check_gpu_shortlist(&gpu, &rec, 0xfa57, 120));
     // The random requests exercised the sparse terms.
-    assert!(
-        promoted > 3 && boosted > 20 && basket > 10,
-        "{promoted} {boosted} {basket}"
-    );
+    assert!(t.promoted > 3 && t.boosted > 20 && t.basket > 10, "{t:?}");
 }
 
 /// Through `Scorer` (what the browser binding calls): the shortlist serves while the GPU

@@ -6,7 +6,7 @@ use vitrine::format::{FormatError, Quantization, Tensor, TensorData, WeightFile}
 use vitrine::history::{EventKind, HistoryEvent, HistoryLimits, HistoryStore, StoredEvent};
 use vitrine::kernels::CpuKernel;
 mod common;
-use common::fixtures::tiny_weight_file;
+use common::fixtures::{tiny_weight_file, with_popularity};
 use common::shortlist_cases;
 use vitrine::kernels::shortlist::shortlist_reference;
 use vitrine::model::layers::sigmoid;
@@ -29,14 +29,7 @@ fn weight_file(n: usize, seed: u64) -> WeightFile {
         .map(|i| (i % 7 != 3).then_some(1.0 + (i * 37 % 100) as f32))
         .collect();
     items.added = (0..n).map(|i| Some(T0 + i as f64 * 86_400.0)).collect();
-    let popularity: Vec<f32> = (0..n).map(|i| ((i * 53) % n) as f32 + 0.5).collect();
-    file.tensors.insert(
-        "stats.popularity".into(),
-        Tensor {
-            shape: vec![n],
-            data: TensorData::F32(popularity),
-        },
-    );
+    with_popularity(&mut file);
     file
 }
 

@@ -124,51 +124,26 @@ async fn webgpu_matches_scalar() {
 }
 
 /// `recommend()` from a WebGPU shortlist (what the browser binding serves) equals the
-/// full read-back over the same GPU's logits bit for bit, reading back
-/// `12 · m · chunks + 4 · |S|` bytes (`tests/gpu_recommend.rs` runs 120 requests on
-/// lavapipe; SwiftShader is slow, so a few here).
+/// full read-back over the same GPU's logits bit for bit, the shortlist equals the scalar
+/// reference, and each request reads back `12 · m · chunks + 4 · |S|` bytes
+/// (`common::shortlist_cases::check_gpu_shortlist`; `tests/gpu_recommend.rs` runs 120
+/// requests on lavapipe; SwiftShader is slow, so a few here).
 #[cfg(feature = "gpu")]
 #[wasm_bindgen_test]
 async fn webgpu_shortlist_recommendations_equal_the_full_read_back() {
-    use common::shortlist_cases::{assert_same, recommender, request};
-    use vitrine::kernels::gpu::{GpuScorer, TOPK_CHUNK};
+    use common::shortlist_cases::{check_gpu_shortlist, recommender};
+    use vitrine::kernels::gpu::GpuScorer;
     assert!(
         navigator_has_gpu(),
         "navigator.gpu is absent: this test needs WebGPU (SwiftShader in webdriver.json)"
     );
-    let n = 2600;
-    let rec = recommender(n, 21);
+    let rec = recommender(2600, 21);
     let gpu = GpuScorer::new(&rec.plan)
         .await
         .expect("navigator.gpu exists, so an adapter and device must be available");
     gpu.set_items(&rec.item_attributes())
         .expect("attributes fit");
-    let chunks = n.div_ceil(TOPK_CHUNK as usize);
-    let mut rng = SplitMix64::new(0xb10);
-    for case in 0..10 {
-        let (history, o, shown) = request(&mut rng, &rec);
-        let p = rec.prepare(&history, &o).expect("valid request");
-        let plan = rec
-            .plan_shortlist(&p, &shown)
-            .expect("served by a shortlist");
-        let q = p.query.as_ref().expect("a history gives a query");
-        let before = gpu.bytes_read_back();
-        let got = gpu.shortlist(q, &plan.request).await.expect("shortlist");
-        assert_eq!(
-            gpu.bytes_read_back() - before,
-            (12 * plan.request.per_chunk * chunks + 4 * plan.request.sparse.len()) as u64,
-            "case {case}: bytes read back"
-        );
-        let fast = rec
-            .finish_shortlist(&p, &plan, &got)
-            .unwrap_or_else(|e| panic!("case {case}: {e}"));
-        let logits = gpu.scores(q).await.expect("scores");
-        assert_same(
-            &format!("case {case}"),
-            &fast,
-            &rec.finish_page(&p, &logits, &shown),
-        );
-    }
+    check_gpu_shortlist(&gpu, &rec, 0xb10, 10).await;
 }
 
 /// WebGPU device loss mid-session (`GPUDevice.destroy()`): the `Scorer` switches to the

@@ -16,7 +16,7 @@
 use super::pack::{padded_cols, I8Rows, Operands, Padded, Rows, BLOCK, COL_MULTIPLE};
 use super::quant::{Int8Items, QueryI8};
 use super::scalar::dequant;
-use super::{HeadPlan, ItemVectors, UserQuery};
+use super::{HeadPlan, UserQuery};
 
 /// Rows of the register block (items).
 const MR: usize = 4;
@@ -263,29 +263,8 @@ pub fn products_i8(items: &Int8Items, q: &QueryI8, out: &mut [i32]) {
     }
 }
 
-/// One request's packed operands: the f32 ones, and for an int8 plan the quantised
-/// query.
-struct Request<'a> {
-    ops: Operands<'a>,
-    int8: Option<(&'a Int8Items, QueryI8, PackedI8)>,
-}
-
-impl<'a> Request<'a> {
-    fn new(plan: &'a HeadPlan, query: &'a UserQuery) -> Request<'a> {
-        let int8 = match &plan.item_vectors {
-            ItemVectors::F32(_) => None,
-            ItemVectors::Int8(items) => {
-                let qi = QueryI8::new(&query.m, plan.dim, plan.hidden + 1, items.stride);
-                let packed = PackedI8::new(&qi);
-                Some((items, qi, packed))
-            }
-        };
-        Request {
-            ops: Operands::new(plan, query),
-            int8,
-        }
-    }
-}
+/// One request's operands, the int8 query packed for [`gemm_i8`].
+type Request<'a> = super::pack::Request<'a, PackedI8>;
 
 #[inline(always)]
 fn run_any<const FMA: bool>(req: &Request<'_>, rows: Rows<'_>, out: &mut [f32]) {
@@ -339,7 +318,11 @@ pub fn scores(plan: &HeadPlan, query: &UserQuery, out: &mut [f32]) {
     if n == 0 {
         return;
     }
-    run_all(&Request::new(plan, query), Rows::Range(0), &mut out[..n])
+    run_all(
+        &Request::new(plan, query, PackedI8::new),
+        Rows::Range(0),
+        &mut out[..n],
+    )
 }
 
 /// Scores the listed items: `out[r]` = the score of item `items[r]`, bit for bit what
@@ -351,7 +334,7 @@ pub fn scores_of(plan: &HeadPlan, query: &UserQuery, items: &[u32], out: &mut [f
         return;
     }
     run_all(
-        &Request::new(plan, query),
+        &Request::new(plan, query, PackedI8::new),
         Rows::Of(&items[..n]),
         &mut out[..n],
     )
@@ -453,7 +436,7 @@ mod tests {
             };
             let mut want = vec![f32::NAN; n];
             super::super::scalar::scores(&plan, &query, &mut want);
-            let req = Request::new(&plan, &query);
+            let req = Request::new(&plan, &query, PackedI8::new);
             let mut portable = vec![f32::NAN; n];
             run_any::<false>(&req, Rows::Range(0), &mut portable);
             let mut dispatched = vec![f32::NAN; n];

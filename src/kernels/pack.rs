@@ -21,7 +21,7 @@
 //! first. Every row of a block is computed on its own (a row's arithmetic never depends
 //! on the other rows, which may be padding), so an item gets bit for bit the same score
 //! whichever rows it is scored among.
-use super::quant::{round_up as round_up_to, Int8Items};
+use super::quant::{round_up as round_up_to, Int8Items, QueryI8};
 use super::{HeadPlan, ItemVectors, UserQuery};
 
 /// Padded widths are multiples of this (the native register block's width; the SIMD128
@@ -193,6 +193,35 @@ impl<'a> Operands<'a> {
             layers,
             max_padded,
             zeros: vec![0.0; max_k],
+        }
+    }
+}
+
+/// One request's packed operands: the f32 ones, and for an int8 plan the quantised query
+/// with the kernel's own packing of it (`P`: each kernel file packs for its integer GEMM).
+pub(super) struct Request<'a, P> {
+    pub(super) ops: Operands<'a>,
+    pub(super) int8: Option<(&'a Int8Items, QueryI8, P)>,
+}
+
+impl<'a, P> Request<'a, P> {
+    /// Packs a validated plan and query; `pack` packs the quantised query of an int8 plan.
+    pub(super) fn new(
+        plan: &'a HeadPlan,
+        query: &'a UserQuery,
+        pack: impl FnOnce(&QueryI8) -> P,
+    ) -> Request<'a, P> {
+        let int8 = match &plan.item_vectors {
+            ItemVectors::F32(_) => None,
+            ItemVectors::Int8(items) => {
+                let qi = QueryI8::new(&query.m, plan.dim, plan.hidden + 1, items.stride);
+                let packed = pack(&qi);
+                Some((items, qi, packed))
+            }
+        };
+        Request {
+            ops: Operands::new(plan, query),
+            int8,
         }
     }
 }

@@ -17,7 +17,7 @@ use super::pack::{padded_cols, I8Rows, Operands, Padded, Rows, BLOCK, COL_MULTIP
 use super::quant::QUERY_OFFSET;
 use super::quant::{Int8Items, QueryI8, K_MULTIPLE};
 use super::scalar::dequant;
-use super::{HeadPlan, ItemVectors, UserQuery};
+use super::{HeadPlan, UserQuery};
 
 /// Rows of the register block (items).
 const MR: usize = 4;
@@ -185,29 +185,10 @@ fn bias_relu(row: &mut [f32], bias: &[f32]) {
     }
 }
 
-/// One request's packed operands: the f32 ones, and for an int8 plan the quantised
-/// query packed for [`gemm_i8`].
-struct Request<'a> {
-    ops: Operands<'a>,
-    int8: Option<(&'a Int8Items, QueryI8, PackedI8)>,
-}
+/// One request's operands, the int8 query packed for [`gemm_i8`].
+type Request<'a> = super::pack::Request<'a, PackedI8>;
 
-impl<'a> Request<'a> {
-    fn new(plan: &'a HeadPlan, query: &'a UserQuery) -> Request<'a> {
-        let int8 = match &plan.item_vectors {
-            ItemVectors::F32(_) => None,
-            ItemVectors::Int8(items) => {
-                let qi = QueryI8::new(&query.m, plan.dim, plan.hidden + 1, items.stride);
-                let packed = PackedI8::new(&qi);
-                Some((items, qi, packed))
-            }
-        };
-        Request {
-            ops: Operands::new(plan, query),
-            int8,
-        }
-    }
-
+impl Request<'_> {
     fn run(&self, rows: Rows<'_>, out: &mut [f32]) {
         match &self.int8 {
             None => run(&self.ops, rows, out),
@@ -223,7 +204,7 @@ pub fn scores(plan: &HeadPlan, query: &UserQuery, out: &mut [f32]) {
     if n == 0 {
         return;
     }
-    Request::new(plan, query).run(Rows::Range(0), &mut out[..n]);
+    Request::new(plan, query, PackedI8::new).run(Rows::Range(0), &mut out[..n]);
 }
 
 /// Scores the listed items: `out[r]` = the score of item `items[r]`, bit for bit what
@@ -234,7 +215,7 @@ pub fn scores_of(plan: &HeadPlan, query: &UserQuery, items: &[u32], out: &mut [f
     if n == 0 {
         return;
     }
-    Request::new(plan, query).run(Rows::Of(&items[..n]), &mut out[..n]);
+    Request::new(plan, query, PackedI8::new).run(Rows::Of(&items[..n]), &mut out[..n]);
 }
 
 /// Scores `rows` (`out[r]` for output row `r`) block by block.

@@ -47,6 +47,19 @@ impl BatchCtx<'_> {
     fn weight(&self, kind: EventKind) -> f32 {
         self.cfg.kind_weights[kind.index()]
     }
+
+    /// The positions of a window that train the head (its last `head_positions`, skipping
+    /// targets whose kind weighs 0), each with its loss scale `scale_head · w` and target.
+    fn head_targets<'a>(
+        &'a self,
+        targets: &'a [HistoryEvent],
+    ) -> impl Iterator<Item = (usize, f32, usize)> + 'a {
+        let len = targets.len();
+        (len.saturating_sub(self.cfg.head_positions)..len).filter_map(move |t| {
+            let w = self.weight(targets[t].kind);
+            (w != 0.0).then(|| (t, self.scale_head * w, targets[t].item as usize))
+        })
+    }
 }
 
 /// One training window: the sequence index and the end (exclusive) of the window.
@@ -289,7 +302,6 @@ fn head_loss(
     let model = ctx.model;
     let (d, hs) = (model.config.dim, &model.config.mlp_hidden);
     let h = hs[0];
-    let len = targets.len();
     let k = ctx.head_negs.len();
     let c = k + 1;
     let p = model.view();
@@ -299,13 +311,7 @@ fn head_loss(
     cand[d..].copy_from_slice(ctx.head_negs_v);
     let mut mu = vec![0.0; d * h];
     let mut dl = vec![0.0; c];
-    for t in len.saturating_sub(ctx.cfg.head_positions)..len {
-        let w = ctx.weight(targets[t].kind);
-        if w == 0.0 {
-            continue;
-        }
-        let scale = ctx.scale_head * w;
-        let target = targets[t].item as usize;
+    for (t, scale, target) in ctx.head_targets(targets) {
         let u = &y[t * d..(t + 1) * d];
         let vt = &ctx.v[target * d..(target + 1) * d];
         cand[..d].copy_from_slice(vt);
@@ -644,7 +650,6 @@ mod tests {
         ) {
             let model = ctx.model;
             let (d, h) = (model.config.dim, model.config.mlp_hidden[0]);
-            let len = targets.len();
             let c = ctx.head_negs.len() + 1;
             let p = model.view();
             let (w1v, b1) = (flat(&p.head.w1v), p.head.b1);
@@ -653,13 +658,7 @@ mod tests {
             let mut part = vec![0.0; c * h];
             part[h..].copy_from_slice(ctx.head_negs_part);
             let mut hgrad = vec![0.0; c];
-            for t in len.saturating_sub(ctx.cfg.head_positions)..len {
-                let w = ctx.weight(targets[t].kind);
-                if w == 0.0 {
-                    continue;
-                }
-                let scale = ctx.scale_head * w;
-                let target = targets[t].item as usize;
+            for (t, scale, target) in ctx.head_targets(targets) {
                 let yt = y[t * d..(t + 1) * d].to_vec();
                 cand[..d].copy_from_slice(&ctx.v[target * d..(target + 1) * d]);
                 let tp = linear(&cand[..d], w1v, b1, 1, d, h);

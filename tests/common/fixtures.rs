@@ -104,3 +104,18 @@ pub fn history(items: &[u32]) -> Vec<HistoryEvent> {
         })
         .collect()
 }
+
+/// Adds a popularity prior to `file` (`stats.popularity`: item `i` gets
+/// `(53·i mod n) + 0.5`, so popularity order is not catalog order).
+pub fn with_popularity(file: &mut WeightFile) {
+    use vitrine::format::{Tensor, TensorData};
+    let n = file.metadata.items.ids.len();
+    let popularity: Vec<f32> = (0..n).map(|i| ((i * 53) % n) as f32 + 0.5).collect();
+    file.tensors.insert(
+        "stats.popularity".into(),
+        Tensor {
+            shape: vec![n],
+            data: TensorData::F32(popularity),
+        },
+    );
+}

@@ -6,13 +6,12 @@
 #![allow(dead_code)] // each test crate uses its own subset
 
 use vitrine::basket::{Basket, BasketParams};
-use vitrine::format::{Tensor, TensorData};
 use vitrine::history::{EventKind, HistoryEvent};
 use vitrine::model::memory::Memory;
 use vitrine::recommend::{Boost, Filter, Promote, RecommendOptions, Recommendation, Recommender};
 use vitrine::rng::SplitMix64;
 
-use super::fixtures::tiny_weight_file;
+use super::fixtures::{tiny_weight_file, with_popularity};
 
 /// Seconds of the first history event.
 pub const T0: f64 = 1.7e9;
@@ -21,14 +20,7 @@ pub const T0: f64 = 1.7e9;
 /// bought with its pair partner `b ^ 1` and with `b + 10`) and a transition memory.
 pub fn recommender(n: usize, seed: u64) -> Recommender {
     let mut file = tiny_weight_file(n, seed);
-    let popularity: Vec<f32> = (0..n).map(|i| ((i * 53) % n) as f32 + 0.5).collect();
-    file.tensors.insert(
-        "stats.popularity".into(),
-        Tensor {
-            shape: vec![n],
-            data: TensorData::F32(popularity),
-        },
-    );
+    with_popularity(&mut file);
     let (mut offsets, mut items, mut orders) = (vec![0u32], Vec::new(), Vec::new());
     for b in 0..n {
         let mut row: Vec<(u32, u32)> = vec![((b ^ 1) as u32, 1 + (b as u32 / 2) % 4)];
@@ -156,4 +148,64 @@ pub fn assert_same(what: &str, got: &[Recommendation], want: &[Recommendation]) 
     };
     assert_eq!(key(got), key(want), "{what}: items or score bits differ");
     assert_eq!(got, want, "{what}: reasons or attributes differ");
+}
+
+/// How many of the checked requests exercised the sparse terms.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ShortlistTally {
+    /// Lists holding a promoted item.
+    pub promoted: usize,
+    /// Requests with a boost.
+    pub boosted: usize,
+    /// Requests with a basket.
+    pub basket: usize,
+}
+
+/// `cases` random requests (seed `seed`) served from `gpu`'s shortlist: each reads back
+/// `12 · m · chunks + 4 · |S|` bytes (`m` = places after the promoted items), under the
+/// `4n` of the full read-back; the GPU's shortlist equals the scalar reference over the
+/// same GPU's logits; and the list equals `finish_page` over every logit bit for bit.
+/// Shared by the native (lavapipe) and browser (SwiftShader) tests.
+#[cfg(feature = "gpu")]
+pub async fn check_gpu_shortlist(
+    gpu: &vitrine::kernels::gpu::GpuScorer,
+    rec: &Recommender,
+    seed: u64,
+    cases: usize,
+) -> ShortlistTally {
+    use vitrine::kernels::gpu::TOPK_CHUNK;
+    use vitrine::kernels::shortlist::shortlist_reference;
+    let n = rec.n_items();
+    let attrs = rec.item_attributes();
+    let chunks = n.div_ceil(TOPK_CHUNK as usize);
+    let mut rng = SplitMix64::new(seed);
+    let mut tally = ShortlistTally::default();
+    for case in 0..cases {
+        let (history, o, shown) = request(&mut rng, rec);
+        let p = rec.prepare(&history, &o).expect("valid request");
+        let plan = rec
+            .plan_shortlist(&p, &shown)
+            .expect("served by a shortlist");
+        let q = p.query.as_ref().expect("a history gives a query");
+        let before = gpu.bytes_read_back();
+        let got = gpu.shortlist(q, &plan.request).await.expect("shortlist");
+        let read = gpu.bytes_read_back() - before;
+        let m = plan.request.per_chunk;
+        let want_read = (12 * m * chunks + 4 * plan.request.sparse.len()) as u64;
+        assert_eq!(read, want_read, "case {case}: bytes read back");
+        assert!(read < 4 * n as u64, "case {case}: {read} bytes read back");
+        let fast = rec
+            .finish_shortlist(&p, &plan, &got)
+            .unwrap_or_else(|e| panic!("case {case}: {e}"));
+        let logits = gpu.scores(q).await.expect("scores");
+        let reference = shortlist_reference(&logits, &attrs, &plan.request, TOPK_CHUNK as usize);
+        assert_eq!(got, reference, "case {case}: GPU shortlist vs reference");
+        let want = rec.finish_page(&p, &logits, &shown);
+        assert_same(&format!("case {case} {o:?}"), &fast, &want);
+        let promoted = vitrine::recommend::Reason::Promoted;
+        tally.promoted += usize::from(fast.iter().any(|r| r.reasons.contains(&promoted)));
+        tally.boosted += usize::from(!o.boost.is_empty());
+        tally.basket += usize::from(!o.basket.is_empty());
+    }
+    tally
 }
