@@ -1724,9 +1724,13 @@ fn push_item(
 ///
 /// `item_attrs_json`, when given, is an object `{"item": ["attr", ...]}` or
 /// `{"item": "attr"}` (attributes may be strings or numbers, as in S3-Rec's
-/// `*_item2attributes.json`); an item's category becomes its first attribute. Entries for
-/// items not in the sequence file are ignored (noted in the report), so the catalog is
-/// exactly the benchmark's item set.
+/// `*_item2attributes.json`); an item's category becomes its first attribute, and every
+/// attribute is appended to its title (a number `7` as the word `attr7`, so attribute ids
+/// and numeric item ids never share a title token): the title tokens are the model's
+/// content features, so the item encoder sees all of them (chosen on validation on Amazon
+/// Toys: deep-part NDCG@10 0.0409 → 0.0445; the attributes alone, without the id word,
+/// 0.0425). Entries for items not in the sequence file are ignored (noted in the report),
+/// so the catalog is exactly the benchmark's item set.
 pub fn load_sequence_file(
     path: &Path,
     item_attrs_json: Option<&Path>,
@@ -1835,14 +1839,12 @@ fn apply_attributes(
     };
     let mut unknown = 0usize;
     for (item, v) in map {
-        let first = match &v {
-            serde_json::Value::Array(a) => match a.first() {
-                None => Some(None),
-                Some(x) => scalar_text(x).map(Some),
-            },
-            other => scalar_text(other).map(Some),
+        let values = match &v {
+            serde_json::Value::Array(a) => a.as_slice(),
+            other => std::slice::from_ref(other),
         };
-        let Some(first) = first else {
+        let words: Option<Vec<String>> = values.iter().map(attribute_word).collect();
+        let Some(words) = words else {
             return Err(DataError::Json {
                 file,
                 line: 0,
@@ -1853,7 +1855,14 @@ fn apply_attributes(
             });
         };
         match b.item_idx.get(&item) {
-            Some(&i) => b.items[i as usize].category = first,
+            Some(&i) => {
+                let rec = &mut b.items[i as usize];
+                rec.category = values.first().and_then(scalar_text);
+                for a in words {
+                    rec.title.push(' ');
+                    rec.title.push_str(&a);
+                }
+            }
             None => unknown += 1,
         }
     }
@@ -1869,6 +1878,19 @@ fn scalar_text(v: &serde_json::Value) -> Option<String> {
     match v {
         serde_json::Value::String(s) => Some(s.clone()),
         serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Prefix of a numeric attribute's title word (`7` → `attr7`), so that attribute ids do
+/// not share title tokens with numeric item ids.
+const ATTR_PREFIX: &str = "attr";
+
+/// An attribute as title text: a string as it is, a number prefixed with [`ATTR_PREFIX`].
+fn attribute_word(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(format!("{ATTR_PREFIX}{n}")),
         _ => None,
     }
 }

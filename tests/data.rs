@@ -497,6 +497,12 @@ fn sequence_file_both_variants_and_attributes() {
     assert_eq!(cat("11").as_deref(), Some("Hair"));
     assert_eq!(cat("12").as_deref(), Some("7"));
     assert_eq!(cat("13"), None);
+    // Every attribute joins the title (numbers as `attr<N>`), so the title tokens carry it.
+    let title = |id: &str| c.items[idx[id] as usize].title.clone();
+    assert_eq!(title("10"), "10 Skin Face");
+    assert_eq!(title("11"), "11 Hair");
+    assert_eq!(title("12"), "12 attr7 attr8");
+    assert_eq!(title("13"), "13");
     assert_eq!(c.n_items(), 4, "attribute-only items are not added");
     assert!(rc.notes.iter().any(|n| n.contains("1 attribute entries")));
 
