@@ -396,6 +396,7 @@ pub fn fma_peak(iters: u64) -> (f32, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::ItemVectors;
     use crate::rng::SplitMix64;
 
     fn random(rng: &mut SplitMix64, len: usize, scale: f32) -> Vec<f32> {
