@@ -218,11 +218,16 @@ function recCard(rec) {
 
 /**
  * The shelves of one page, filled by one `page()` call: no item appears on two of them
- * (each leaves out what the shelves before it placed, so list them in priority order).
+ * (each leaves out what the shelves filled before it placed). They are shown in the order
+ * given and filled by `fill` (lower first; default: the shelf's position), so that a
+ * constrained shelf can go first: "frequently bought together" has only the few items
+ * with order evidence, "similar items" many good candidates — filled the other way round,
+ * the similar shelf can take every bought-together partner and leave that shelf items
+ * never bought with the product.
  * Each spec: `{ testid, title, options }`; `options` may be a promise (options that need
  * the history first). Returns the shelf elements, in order.
  * @param {{ testid: string, title: string, options: object|Promise<object>, note?: string,
- *           data?: object }[]} specs
+ *           data?: object, fill?: number }[]} specs
  * @param {number} token render token (stale renders are dropped)
  */
 function shelves(specs, token) {
@@ -237,10 +242,16 @@ function shelves(specs, token) {
     );
     return { el, list };
   });
-  Promise.all(specs.map((s) => s.options))
+  const rank = (j) => specs[j].fill ?? j;
+  const order = specs.map((_, j) => j).sort((a, b) => rank(a) - rank(b) || a - b);
+  Promise.all(order.map((j) => specs[j].options))
     .then((options) => vitrine.page({ shelves: options }))
-    .then((lists) => {
+    .then((filled) => {
       if (token !== renderToken) return;
+      const lists = [];
+      order.forEach((j, r) => {
+        lists[j] = filled[r];
+      });
       parts.forEach(({ el, list }, j) => {
         const recs = lists[j] || [];
         list.replaceChildren(
@@ -421,6 +432,7 @@ async function productView(id, token, recordView = true) {
           testid: 'shelf-bought-together',
           title: 'Frequently bought together',
           options: { k: 8, basket: [id, ...getCart().filter((x) => x !== id)] },
+          fill: -1,
         },
         { testid: 'shelf-for-you', title: 'Recommended for you', options: { k: 8, exclude: [id] } },
       ],
