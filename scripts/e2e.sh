@@ -2,7 +2,8 @@
 # End-to-end test of the demo storefront in headless Chromium (Playwright, /usr/bin/chromium;
 # never downloads a browser). Idempotent: installs playwright-core, builds pkg/ (both builds) when missing
 # or older than the sources, trains the test's own quick model (www/models/e2e-quick.vitrine,
-# never the main command's www/models/online-retail.vitrine) when it is missing, serves the
+# never the main command's www/models/online-retail.vitrine) when it is missing or older than
+# the sources, serves the
 # repository on a free port and runs tests/e2e/storefront.mjs and tests/e2e/history.mjs against it,
 # then tests/e2e/engines.mjs (vitrine, ONNX Runtime Web and TF.js agree on a tiny synthetic
 # catalogue; npm ci in bench/engines only when its packages are missing).
@@ -29,7 +30,9 @@ bash scripts/build-wasm.sh
 # 3. The test's own model (TRAIN_ARGS overrides the training options). --quick (d = 32,
 #    4 epochs, transition memory from plain counts) takes a minute or two. It lives at its
 #    own path so that `scripts/run.sh` never serves it in place of the full default model.
-if [ ! -f "$MODEL" ]; then
+#    Retrained when a source or the data is newer than it: a stale model once hid a
+#    failure that a fresh clone's model showed.
+if [ ! -f "$MODEL" ] || [ -n "$(find src Cargo.toml Cargo.lock data -newer "$MODEL" -print -quit 2>/dev/null)" ]; then
   log "training a quick model into $MODEL (vitrine train ${TRAIN_ARGS:---quick})"
   mkdir -p "$(dirname "$MODEL")"
   # shellcheck disable=SC2086
