@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # End-to-end test of the demo storefront in headless Chromium (Playwright, /usr/bin/chromium;
-# never downloads a browser). Idempotent: installs playwright-core, builds pkg/ (both builds) when missing
-# or older than the sources, trains the test's own quick model (www/models/e2e-quick.vitrine,
-# never the main command's www/models/online-retail.vitrine) when it is missing or older than
-# the sources, serves the
-# repository on a free port and runs tests/e2e/storefront.mjs and tests/e2e/history.mjs against it,
-# then tests/e2e/engines.mjs (vitrine, ONNX Runtime Web and TF.js agree on a tiny synthetic
+# never downloads a browser). Idempotent: installs playwright-core, builds pkg/ (both builds)
+# when missing or older than the sources, trains the test's own quick model
+# (www/models/e2e-quick.vitrine, never the main command's www/models/online-retail.vitrine)
+# when it is missing or older than the sources or data, serves the repository on a free port,
+# runs tests/e2e/storefront.mjs and tests/e2e/history.mjs against it, then
+# tests/e2e/engines.mjs (vitrine, ONNX Runtime Web and TF.js agree on a tiny synthetic
 # catalogue; npm ci in bench/engines only when its packages are missing).
 # Screenshots land in artifacts/. Usage: scripts/e2e.sh
 set -euo pipefail

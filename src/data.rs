@@ -1728,8 +1728,7 @@ fn push_item(
 /// attribute is appended to its title (a number `7` as the word `attr7`, so attribute ids
 /// and numeric item ids never share a title token): the title tokens are the model's
 /// content features, so the item encoder sees all of them (chosen on validation on Amazon
-/// Toys: deep-part NDCG@10 0.0409 → 0.0445; the attributes alone, without the id word,
-/// 0.0425). Entries for items not in the sequence file are ignored (noted in the report),
+/// Toys; README, "Public benchmarks"). Entries for items not in the sequence file are ignored (noted in the report),
 /// so the catalog is exactly the benchmark's item set.
 pub fn load_sequence_file(
     path: &Path,

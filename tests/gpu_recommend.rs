@@ -47,8 +47,6 @@ fn shortlist_recommendations_equal_the_full_read_back() {
     };
     let rec = recommender(N, 3);
     let gpu = GpuScorer::with_device(device, queue, &rec.plan).expect("plan fits");
-    gpu.set_items(&rec.item_attributes())
-        .expect("attributes fit");
     let t = pollster::block_on(check_gpu_shortlist(&gpu, &rec, 0xfa57, 120));
     // The random requests exercised the sparse terms.
     assert!(t.promoted > 3 && t.boosted > 20 && t.basket > 10, "{t:?}");

@@ -141,8 +141,6 @@ async fn webgpu_shortlist_recommendations_equal_the_full_read_back() {
     let gpu = GpuScorer::new(&rec.plan)
         .await
         .expect("navigator.gpu exists, so an adapter and device must be available");
-    gpu.set_items(&rec.item_attributes())
-        .expect("attributes fit");
     check_gpu_shortlist(&gpu, &rec, 0xb10, 10).await;
 }
 

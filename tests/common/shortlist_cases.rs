@@ -161,7 +161,8 @@ pub struct ShortlistTally {
     pub basket: usize,
 }
 
-/// `cases` random requests (seed `seed`) served from `gpu`'s shortlist: each reads back
+/// Uploads `rec`'s item attributes to `gpu`, then serves `cases` random requests (seed
+/// `seed`) from its shortlist: each reads back
 /// `12 · m · chunks + 4 · |S|` bytes (`m` = places after the promoted items), under the
 /// `4n` of the full read-back; the GPU's shortlist equals the scalar reference over the
 /// same GPU's logits; and the list equals `finish_page` over every logit bit for bit.
@@ -177,6 +178,7 @@ pub async fn check_gpu_shortlist(
     use vitrine::kernels::shortlist::shortlist_reference;
     let n = rec.n_items();
     let attrs = rec.item_attributes();
+    gpu.set_items(&attrs).expect("attributes fit");
     let chunks = n.div_ceil(TOPK_CHUNK as usize);
     let mut rng = SplitMix64::new(seed);
     let mut tally = ShortlistTally::default();
