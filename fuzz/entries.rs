@@ -88,7 +88,7 @@ pub fn weight_file(data: &[u8]) {
     let options = RecommendOptions::default();
     check_recommendations(&rec, rec.recommend(&history, &options), options.k);
     if rec.search_index().is_some() {
-        let title = rec.catalog().titles.first().cloned().unwrap_or_default();
+        let title = rec.catalog().titles.first().unwrap_or_default().to_owned();
         let request = SearchRequest::default();
         for query in [title.as_str(), "red mug"] {
             check_search(&rec, rec.search(&history, query, &request), request.k);

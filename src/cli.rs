@@ -262,6 +262,13 @@ struct TrainArgs {
     /// Early-stopping patience (epochs without a better validation NDCG@10).
     #[arg(long)]
     patience: Option<usize>,
+    /// Dropout probability of the encoder (embeddings, attention and feed-forward
+    /// outputs), in [0, 0.9]
+    #[arg(long, value_parser = parse_dropout)]
+    dropout: Option<f32>,
+    /// L2 weight decay on the dense weights (not embeddings, norms or biases), ≥ 0
+    #[arg(long, value_parser = parse_weight_decay)]
+    weight_decay: Option<f32>,
     /// Keep only the first this many users of the dataset (training, validation and
     /// test; for quick experiments).
     #[arg(long)]
@@ -938,6 +945,26 @@ fn prepare_training_data(a: &TrainArgs) -> Result<Prepared> {
 }
 
 /// The model and training configuration: defaults, then `--quick`, then each flag.
+/// `--dropout`: a number in [0, 0.9].
+fn parse_dropout(s: &str) -> Result<f32, String> {
+    let p: f32 = s.parse().map_err(|e| format!("{e}"))?;
+    if (0.0..=0.9).contains(&p) {
+        Ok(p)
+    } else {
+        Err(format!("{p} is not in [0, 0.9]"))
+    }
+}
+
+/// `--weight-decay`: a finite number ≥ 0.
+fn parse_weight_decay(s: &str) -> Result<f32, String> {
+    let w: f32 = s.parse().map_err(|e| format!("{e}"))?;
+    if w.is_finite() && w >= 0.0 {
+        Ok(w)
+    } else {
+        Err(format!("{w} is not a finite number ≥ 0"))
+    }
+}
+
 fn train_plan(a: &TrainArgs, n_items: usize, feats: &features::Features) -> TrainPlan {
     let buckets = FeatureConfig::default().token_buckets;
     let mut config = ModelConfig::default_for(n_items, feats.categories.len(), buckets);
@@ -960,6 +987,8 @@ fn train_plan(a: &TrainArgs, n_items: usize, feats: &features::Features) -> Trai
     tcfg.lr = a.lr.unwrap_or(tcfg.lr);
     tcfg.batch_size = a.batch_size.unwrap_or(tcfg.batch_size);
     tcfg.patience = a.patience.unwrap_or(tcfg.patience);
+    tcfg.dropout = a.dropout.unwrap_or(tcfg.dropout);
+    tcfg.weight_decay = a.weight_decay.unwrap_or(tcfg.weight_decay);
     TrainPlan {
         config,
         tcfg,
@@ -1268,15 +1297,7 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
     let wf = read_weights(&a.model)?;
     let ds = load_data(&a.data)?;
     let ids: Vec<&str> = ds.items.iter().map(|i| i.id.as_str()).collect();
-    if ids
-        != wf
-            .metadata
-            .items
-            .ids
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>()
-    {
+    if wf.metadata.items.ids != ids {
         bail!("the dataset's catalog differs from the model's: evaluate on the data the model was trained on");
     }
     let model = Model::from_weights(&wf)?;

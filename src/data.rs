@@ -93,8 +93,8 @@ pub struct ItemRecord {
 /// [`crate::features::ItemFeatureTable::category`]), in catalog order.
 pub fn catalog(items: &[ItemRecord], category: Vec<u32>) -> ItemCatalog {
     ItemCatalog {
-        ids: items.iter().map(|i| i.id.clone()).collect(),
-        titles: items.iter().map(|i| i.title.clone()).collect(),
+        ids: items.iter().map(|i| &i.id).collect(),
+        titles: items.iter().map(|i| &i.title).collect(),
         category,
         price: items.iter().map(|i| i.price).collect(),
         added: items.iter().map(|i| i.added).collect(),

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::ModelConfig;
 use crate::history::EventKind;
+use crate::strs::{StrIndex, StrList};
 
 /// Format version written by this build.
 pub const FORMAT_VERSION: u32 = 1;
@@ -55,9 +56,9 @@ pub enum Quantization {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ItemCatalog {
     /// Store item ids (unique).
-    pub ids: Vec<String>,
+    pub ids: StrList,
     /// Display titles.
-    pub titles: Vec<String>,
+    pub titles: StrList,
     /// Category name index per item (into [`Metadata::categories`]; 0 is "unknown").
     pub category: Vec<u32>,
     /// Price in store currency, when known.
@@ -1042,17 +1043,14 @@ pub fn validate_metadata(m: &Metadata) -> Result<(), FormatError> {
             });
         }
     }
-    let mut first_seen: std::collections::HashMap<&str, usize> =
-        std::collections::HashMap::with_capacity(n);
-    for (i, id) in items.ids.iter().enumerate() {
-        if let Some(&first) = first_seen.get(id.as_str()) {
-            return Err(FormatError::DuplicateItemId {
-                id: id.clone(),
-                first,
-                second: i,
-            });
-        }
-        first_seen.insert(id, i);
+    // A 4-byte-per-slot table over the ids themselves (8 MiB at 1,000,000 items; a
+    // `HashMap<&str, usize>` took 50 MiB of the load's peak), dropped at once.
+    if let Err(d) = StrIndex::new_unique(&items.ids) {
+        return Err(FormatError::DuplicateItemId {
+            id: items.ids[d.second].to_owned(),
+            first: d.first,
+            second: d.second,
+        });
     }
     for (item, &category) in items.category.iter().enumerate() {
         if !usize::try_from(category).is_ok_and(|c| c < m.categories.len()) {

@@ -36,6 +36,7 @@ pub mod model;
 pub mod recommend;
 pub mod rng;
 pub mod search;
+pub mod strs;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod baselines;

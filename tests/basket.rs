@@ -442,7 +442,7 @@ fn reasons_state_the_order_count_and_only_with_evidence() {
         find(1).reasons[0],
         Reason::BoughtTogether {
             item: "I0".into(),
-            title: rec.catalog().titles[0].clone(),
+            title: rec.catalog().titles[0].to_owned(),
             orders: 5
         }
     );
@@ -450,7 +450,7 @@ fn reasons_state_the_order_count_and_only_with_evidence() {
         find(2).reasons[0],
         Reason::BoughtTogether {
             item: "I0".into(),
-            title: rec.catalog().titles[0].clone(),
+            title: rec.catalog().titles[0].to_owned(),
             orders: 2
         }
     );
@@ -571,7 +571,7 @@ fn a_trained_model_recommends_the_co_purchase_first() {
             top.reasons[0],
             Reason::BoughtTogether {
                 item: format!("I{}", 2 * k),
-                title: rec.catalog().titles[2 * k as usize].clone(),
+                title: rec.catalog().titles[2 * k as usize].to_owned(),
                 orders: c.unwrap().1
             }
         );

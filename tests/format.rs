@@ -516,7 +516,9 @@ fn catalog_errors() {
 
     // The writer applies the same rules.
     let mut wf = sample(5, 8);
-    wf.metadata.items.ids[4] = "SKU-0".into();
+    let mut ids = wf.metadata.items.ids.to_vec();
+    ids[4] = "SKU-0".into();
+    wf.metadata.items.ids = ids.into();
     assert!(matches!(
         wf.to_bytes(Quantization::F32),
         Err(FormatError::DuplicateItemId {

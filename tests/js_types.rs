@@ -63,9 +63,10 @@ fn rust_fields() -> BTreeMap<&'static str, BTreeSet<String>> {
     };
     let strings = vec!["a".to_string()];
     let prices = vec![Some(1.0f32)];
+    let list: vitrine::strs::StrList = strings.iter().collect();
     let catalog = CatalogView {
-        ids: &strings,
-        titles: &strings,
+        ids: &list,
+        titles: &list,
         categories: vec!["a"],
         prices: &prices,
         category_names: &strings,

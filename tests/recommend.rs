@@ -16,6 +16,7 @@ use vitrine::recommend::shortlist::{FullPath, ShortlistError};
 use vitrine::recommend::{
     Boost, Filter, Promote, Reason, RecommendError, RecommendOptions, Recommendation, Recommender,
 };
+use vitrine::strs::StrList;
 
 const N: usize = 120;
 const T0: f64 = 1_700_000_000.0;
@@ -223,7 +224,7 @@ fn for_you_explains_with_history_events() {
             r.reasons,
             vec![Reason::History {
                 item: id(17),
-                title: rec.catalog().titles[17].clone(),
+                title: rec.catalog().titles[17].to_owned(),
                 event: EventKind::Cart,
                 weight: 1.0
             }]
@@ -289,7 +290,9 @@ fn inconsistent_catalogs_are_errors() {
     // The catalog rule is the format's: the same typed error from a parsed file and
     // from one built in memory.
     let mut file = weight_file(N, 7);
-    file.metadata.items.ids[5] = file.metadata.items.ids[4].clone();
+    let mut ids = file.metadata.items.ids.to_vec();
+    ids[5] = ids[4].clone();
+    file.metadata.items.ids = ids.into();
     let duplicate = |r: Result<Recommender, RecommendError>| {
         matches!(
             r,
@@ -310,7 +313,7 @@ fn inconsistent_catalogs_are_errors() {
     assert!(duplicate(Recommender::from_bytes(&bad)));
     // The format requires every catalog column in full (titles may not be left out).
     let mut file = weight_file(N, 7);
-    file.metadata.items.titles.clear();
+    file.metadata.items.titles = StrList::new();
     assert!(matches!(
         Recommender::from_weight_file(file),
         Err(RecommendError::Format(FormatError::CatalogLength {
@@ -320,7 +323,9 @@ fn inconsistent_catalogs_are_errors() {
         }))
     ));
     let mut file = weight_file(N, 7);
-    file.metadata.items.ids.pop();
+    let mut ids = file.metadata.items.ids.to_vec();
+    ids.pop();
+    file.metadata.items.ids = ids.into();
     assert!(Recommender::from_weight_file(file).is_err());
     let mut file = weight_file(N, 7);
     file.metadata.items.category[0] = 10_000;
@@ -666,7 +671,7 @@ fn context_item_gives_similar_items() {
     let recs = rec.recommend(&[], &o).unwrap();
     let similar = Reason::Similar {
         item: id(60),
-        title: rec.catalog().titles[60].clone(),
+        title: rec.catalog().titles[60].to_owned(),
     };
     for r in &recs {
         assert_eq!(r.reasons[0], similar);
@@ -908,7 +913,7 @@ fn basket_without_a_section_ranks_by_the_model_and_claims_no_co_purchase() {
             r.reasons[0],
             Reason::Similar {
                 item: id(best),
-                title: rec.catalog().titles[best].clone()
+                title: rec.catalog().titles[best].to_owned()
             }
         );
         assert!(

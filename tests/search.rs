@@ -8,6 +8,7 @@ use vitrine::search::{
     personalize, search, tokenize, Doc, PriceFacet, SearchIndex, SearchIndexError, SearchOptions,
     SearchResults,
 };
+use vitrine::strs::StrList;
 
 fn doc<'a>(title: &'a str, category: &'a str) -> Doc<'a> {
     Doc {
@@ -470,6 +471,38 @@ fn serialisation_round_trips() {
     let back = SearchIndex::from_bytes(&empty.to_bytes()).expect("empty loads");
     assert_eq!(back.n_docs(), 0);
     assert!(run(&back, "anything", &opts()).hits.is_empty());
+}
+
+/// Loading against the catalogue's titles: when they are the stored ones, the index
+/// holds no copy of its own (its heap shrinks by exactly the titles' buffer); when one
+/// differs (or the count does), it keeps its own as `from_bytes` does. Answers and bytes
+/// are the same every way.
+#[test]
+fn loading_shares_equal_catalogue_titles() {
+    let ix = shop();
+    let bytes = ix.to_bytes();
+    let plain = SearchIndex::from_bytes(&bytes).unwrap();
+    let titles: Vec<String> = (0..ix.n_docs() as u32)
+        .map(|d| ix.title(d).unwrap().to_owned())
+        .collect();
+    let mut same: StrList = titles.iter().collect();
+    same.shrink_to_fit();
+    let mut changed = titles.clone();
+    changed[3] = "Lamp!".into();
+    let changed: StrList = changed.iter().collect();
+    let short: StrList = titles[..5].iter().collect();
+    let shared = SearchIndex::from_bytes_sharing_titles(&bytes, &same).unwrap();
+    assert_eq!(shared.heap_bytes() + same.heap_bytes(), plain.heap_bytes());
+    for other in [&changed, &short] {
+        let own = SearchIndex::from_bytes_sharing_titles(&bytes, other).unwrap();
+        assert_eq!(own.heap_bytes(), plain.heap_bytes());
+        assert_eq!(own.title(3), Some("Lamp"));
+        assert_eq!(own.to_bytes(), bytes);
+    }
+    assert_eq!(shared.to_bytes(), bytes);
+    for q in ["ca", "lamp", "chrstmas lights", "candel", "lighting"] {
+        assert_eq!(run(&shared, q, &opts()), run(&plain, q, &opts()), "{q}");
+    }
 }
 
 #[test]

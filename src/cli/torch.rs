@@ -94,6 +94,8 @@ impl PrepareArgs {
             lr: None,
             batch_size: None,
             patience: None,
+            dropout: None,
+            weight_decay: None,
             max_users: self.max_users,
             kind_weight_grid: kinds::DEFAULT_GRID.to_vec(),
         }

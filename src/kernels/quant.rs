@@ -66,6 +66,24 @@ pub struct Int8Items {
     pub row_sum: Vec<i32>,
 }
 
+/// Quantises `row` into `out` (`out.len() ≥ row.len()`, the rest zeroed): returns the
+/// scale (`max|row| / 127`; 0 for a zero row or one with an infinite element, stored as
+/// zeros) and the sum of the stored values. A NaN element is stored as 0.
+fn quantize_row(row: &[f32], out: &mut [i8]) -> (f32, i32) {
+    let max = row.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    let (scale, inv) = if max > 0.0 && max.is_finite() {
+        (max / ITEM_MAX, ITEM_MAX / max)
+    } else {
+        (0.0, 0.0)
+    };
+    let (head, pad) = out.split_at_mut(row.len());
+    for (o, &x) in head.iter_mut().zip(row) {
+        *o = quantize(x, inv, ITEM_MAX);
+    }
+    pad.fill(0);
+    (scale, head.iter().map(|&x| x as i32).sum())
+}
+
 impl Int8Items {
     /// An empty matrix for rows of width `dim`, with room for `n` rows.
     pub fn with_capacity(dim: usize, n: usize) -> Int8Items {
@@ -92,19 +110,51 @@ impl Int8Items {
     /// Appends one row (`row.len() == dim`): `scale = max|row| / 127`; a NaN element is
     /// stored as 0, and a zero row or one with an infinite element as zeros with scale 0.
     pub fn push_row(&mut self, row: &[f32]) {
-        let max = row.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-        let (scale, inv) = if max > 0.0 && max.is_finite() {
-            (max / ITEM_MAX, ITEM_MAX / max)
-        } else {
-            (0.0, 0.0)
-        };
         let start = self.q.len();
-        self.q
-            .extend(row.iter().map(|&x| quantize(x, inv, ITEM_MAX)));
         self.q.resize(start + self.stride, 0);
+        let (scale, sum) = quantize_row(row, &mut self.q[start..]);
         self.scale.push(scale);
-        self.row_sum
-            .push(self.q[start..].iter().map(|&x| x as i32).sum());
+        self.row_sum.push(sum);
+    }
+
+    /// The matrix whose row `i` is `edit(i, r)` applied to `r`, row `i` of the int8
+    /// matrix `(q, scale)` (`[n × dim]`, unpadded) dequantised — rebuilt in `q`'s own
+    /// allocation (grown to the padded stride), so an `n × dim` table never exists
+    /// twice. Rows are visited last to first (a padded row `i` only overwrites input
+    /// rows `≥ i`); every row is quantised exactly as [`Int8Items::push_row`] does, so
+    /// the result equals pushing the edited rows one by one. `None` when the lengths do
+    /// not describe `n = scale.len()` rows of width `dim`.
+    pub fn rebuild_in_place(
+        mut q: Vec<i8>,
+        mut scale: Vec<f32>,
+        dim: usize,
+        mut edit: impl FnMut(usize, &mut [f32]),
+    ) -> Option<Int8Items> {
+        let n = scale.len();
+        if dim == 0 || q.len() != n.checked_mul(dim)? {
+            return None;
+        }
+        let stride = round_up(dim, K_MULTIPLE);
+        q.resize(n.checked_mul(stride)?, 0);
+        let mut row_sum = vec![0i32; n];
+        let mut row = vec![0.0f32; dim];
+        for i in (0..n).rev() {
+            let s = scale[i];
+            for (r, &x) in row.iter_mut().zip(&q[i * dim..(i + 1) * dim]) {
+                *r = f32::from(x) * s;
+            }
+            edit(i, &mut row);
+            let (new_scale, sum) = quantize_row(&row, &mut q[i * stride..(i + 1) * stride]);
+            scale[i] = new_scale;
+            row_sum[i] = sum;
+        }
+        Some(Int8Items {
+            dim,
+            stride,
+            q,
+            scale,
+            row_sum,
+        })
     }
 
     /// Number of rows.
@@ -349,6 +399,44 @@ mod tests {
         assert_eq!(nan.row(0), &[0, 127, 0, 0]);
         assert_eq!(nan.scale[1], 0.0);
         assert_eq!(nan.row(1), &[0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn rebuild_in_place_equals_pushing_the_edited_rows() {
+        // d = 3 pads to stride 4: later output rows overlap earlier input rows, which
+        // the last-to-first order must not clobber before they are read.
+        let (n, d) = (7usize, 3usize);
+        let src: Vec<f32> = (0..n * d)
+            .map(|i| ((i * 37 % 23) as f32 - 11.0) / 3.0)
+            .collect();
+        let table = Int8Items::from_f32(&src, d);
+        let (mut q, mut scale) = (Vec::new(), table.scale.clone());
+        for i in 0..n {
+            q.extend_from_slice(&table.row(i)[..d]);
+        }
+        scale[4] = 0.0; // a zero row stays a valid input
+        let edit = |i: usize, row: &mut [f32]| {
+            for (k, x) in row.iter_mut().enumerate() {
+                *x += (i * d + k) as f32 * 0.01;
+            }
+            if i == 2 {
+                row[1] = f32::INFINITY;
+            }
+        };
+        let mut expected = Int8Items::with_capacity(d, n);
+        let mut row = vec![0.0; d];
+        for i in 0..n {
+            for (r, &x) in row.iter_mut().zip(&q[i * d..(i + 1) * d]) {
+                *r = f32::from(x) * scale[i];
+            }
+            edit(i, &mut row);
+            expected.push_row(&row);
+        }
+        let got = Int8Items::rebuild_in_place(q.clone(), scale.clone(), d, edit).unwrap();
+        assert_eq!(got, expected);
+        got.validate(n, d).unwrap();
+        assert!(Int8Items::rebuild_in_place(q[1..].to_vec(), scale.clone(), d, edit).is_none());
+        assert!(Int8Items::rebuild_in_place(q, scale, 0, edit).is_none());
     }
 
     #[test]

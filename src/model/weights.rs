@@ -181,9 +181,16 @@ impl Model {
             });
         }
         model.int8_runtime = true;
-        let vectors = model.item_vectors_int8_from(&ids);
-        drop(ids);
+        let shape = ids.shape.clone();
+        let Some(vectors) = model.item_vectors_int8_from(ids) else {
+            return Err(ModelError::ShapeMismatch {
+                name: ID_TENSOR.to_string(),
+                expected: vec![n, d],
+                found: shape,
+            });
+        };
         let plan = model.head_plan(vectors);
+        model.drop_id_rows();
         Ok((model, plan))
     }
 

@@ -47,11 +47,11 @@ use crate::kernels::{CpuKernel, HeadPlan, ItemVectors, UserQuery};
 use crate::model::layers::sigmoid;
 use crate::model::params::ID_TENSOR;
 use crate::model::{Model, ModelError};
+use crate::strs::StrIndex;
 
 pub mod blend;
 pub mod eligibility;
 pub mod explain;
-mod ids;
 pub mod page;
 pub mod rank;
 mod request;
@@ -61,7 +61,6 @@ pub mod shortlist;
 
 use eligibility::Eligibility;
 use explain::{Explainer, Placement, Signals};
-use ids::IdIndex;
 
 /// Everything that can go wrong serving a recommendation.
 #[derive(Debug, thiserror::Error)]
@@ -291,7 +290,7 @@ pub struct Recommender {
     /// CPU kernel used by [`Recommender::recommend`].
     pub kernel: CpuKernel,
     /// Store item id → catalog index (over `metadata.items.ids`, no copy of the ids).
-    index: IdIndex,
+    index: StrIndex,
     /// Category name → category index (exact names).
     category_by_name: HashMap<String, u32>,
     /// Lower-cased category name → category index (case-insensitive fallback).
@@ -380,11 +379,14 @@ impl Recommender {
             ));
         }
         let popularity = popularity_prior(&mut file, n)?;
-        let search_index = search::load_index(&file, n)?;
+        let search_index = search::load_index(&mut file, n)?;
         let basket = Basket::from_weight_file(&file, n)?;
         let metadata = file.metadata;
         let search_index = search_index.map(|index| search::Searchable::new(index, &metadata));
-        let index = IdIndex::new(&metadata.items.ids);
+        // At most MAX_ITEMS items (validated), far below the index's u32 limit.
+        let Some(index) = StrIndex::new(&metadata.items.ids) else {
+            return bad(format!("{n} items are too many to index"));
+        };
         let mut category_by_name = HashMap::new();
         let mut category_by_lower = HashMap::new();
         for (c, name) in metadata.categories.iter().enumerate() {
@@ -458,8 +460,8 @@ impl Recommender {
                     (m.offsets.capacity() + m.items.capacity() + m.weights.capacity()) * 4
                 }),
             ),
-            ("catalogue ids", strings(&items.ids)),
-            ("catalogue titles", strings(&items.titles)),
+            ("catalogue ids", items.ids.heap_bytes()),
+            ("catalogue titles", items.titles.heap_bytes()),
             (
                 "catalogue attributes",
                 items.category.capacity() * 4
@@ -552,12 +554,7 @@ impl Recommender {
     }
 
     fn title(&self, i: usize) -> &str {
-        self.metadata
-            .items
-            .titles
-            .get(i)
-            .map(String::as_str)
-            .unwrap_or("")
+        self.metadata.items.titles.get(i).unwrap_or("")
     }
 
     fn price(&self, i: usize) -> Option<f32> {
@@ -565,12 +562,7 @@ impl Recommender {
     }
 
     fn id(&self, i: usize) -> &str {
-        self.metadata
-            .items
-            .ids
-            .get(i)
-            .map(String::as_str)
-            .unwrap_or("")
+        self.metadata.items.ids.get(i).unwrap_or("")
     }
 
     /// Dot product of the item vectors of `a` and `b`.

@@ -260,21 +260,24 @@ pub fn attach_index(file: &mut WeightFile) -> Result<usize, SearchIndexError> {
     Ok(len)
 }
 
-/// Reads the `search.index` section (`None` when absent): a `U8` tensor holding an index
-/// of exactly `n` documents.
+/// Takes the `search.index` section out of `file` (`None` when absent) and loads it: a
+/// `U8` tensor holding an index of exactly `n` documents. Its bytes are freed once
+/// decoded, and the index shares the catalogue's titles when it stores the same ones
+/// ([`SearchIndex::from_bytes_sharing_titles`]).
 pub(super) fn load_index(
-    file: &WeightFile,
+    file: &mut WeightFile,
     n: usize,
 ) -> Result<Option<SearchIndex>, RecommendError> {
-    let Some(t) = file.tensors.get(SEARCH_INDEX_TENSOR) else {
+    let Some(t) = file.tensors.remove(SEARCH_INDEX_TENSOR) else {
         return Ok(None);
     };
-    let TensorData::U8(bytes) = &t.data else {
+    let TensorData::U8(bytes) = t.data else {
         return Err(RecommendError::Inconsistent(format!(
             "{SEARCH_INDEX_TENSOR} is not a U8 byte section"
         )));
     };
-    let index = SearchIndex::from_bytes(bytes)?;
+    let index = SearchIndex::from_bytes_sharing_titles(&bytes, &file.metadata.items.titles)?;
+    drop(bytes);
     if index.n_docs() != n {
         return Err(RecommendError::Inconsistent(format!(
             "{SEARCH_INDEX_TENSOR} indexes {} documents, the catalog has {n} items",

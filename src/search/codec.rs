@@ -25,10 +25,11 @@
 use sha2::{Digest, Sha256};
 
 use super::index::{
-    Parts, Posting, SearchIndex, MAX_CATEGORIES, MAX_CATEGORY_BYTES, MAX_DOCS, MAX_TERMS,
-    MAX_TERM_BYTES, MAX_TITLE_BYTES,
+    postings_end, Parts, Posting, SearchIndex, MAX_CATEGORIES, MAX_CATEGORY_BYTES, MAX_DOCS,
+    MAX_TERMS, MAX_TERM_BYTES, MAX_TITLE_BYTES,
 };
 use super::SearchIndexError;
+use crate::strs::StrList;
 
 /// The four bytes every index starts with.
 pub const MAGIC: [u8; 4] = *b"VSRX";
@@ -85,6 +86,22 @@ impl SearchIndex {
     /// failure is a [`SearchIndexError`], never a panic, and no allocation exceeds a
     /// small multiple of `bytes.len()`.
     pub fn from_bytes(bytes: &[u8]) -> Result<SearchIndex, SearchIndexError> {
+        SearchIndex::decode(bytes, None)
+    }
+
+    /// [`SearchIndex::from_bytes`] for an index of `titles`' catalogue: when the stored
+    /// titles are exactly `titles` (as a weight file's index and catalogue are), the
+    /// index shares that buffer (a [`StrList`] clone) and never holds a copy,
+    /// not even while it loads. Otherwise it keeps its own, as `from_bytes` does; the
+    /// index answers the same either way.
+    pub fn from_bytes_sharing_titles(
+        bytes: &[u8],
+        titles: &StrList,
+    ) -> Result<SearchIndex, SearchIndexError> {
+        SearchIndex::decode(bytes, Some(titles))
+    }
+
+    fn decode(bytes: &[u8], share: Option<&StrList>) -> Result<SearchIndex, SearchIndexError> {
         let payload = check_header(bytes)?;
         let mut r = Reader { b: payload, at: 0 };
         let n_docs = r.count("documents", MAX_DOCS, 2)?;
@@ -92,20 +109,51 @@ impl SearchIndex {
         let n_terms = r.count("terms", MAX_TERMS, 3)?;
         let mut categories = Vec::with_capacity(n_cats);
         for _ in 0..n_cats {
-            categories.push(r.string("category", MAX_CATEGORY_BYTES)?.into());
+            categories.push(r.str("category", MAX_CATEGORY_BYTES)?.into());
         }
-        let mut titles = Vec::with_capacity(n_docs);
+        // While every title so far equals the shared list's, none is copied; at the
+        // first difference the ones before it are copied from the shared list.
+        let mut shared = share.filter(|t| t.len() == n_docs);
+        let mut titles = StrList::with_capacity(if shared.is_some() { 0 } else { n_docs }, 0);
         let mut doc_cat = Vec::with_capacity(n_docs);
-        for _ in 0..n_docs {
+        // The payload is at most 256 MiB, so its titles fit a StrList.
+        let full = |_| SearchIndexError::Truncated { what: "title" };
+        for i in 0..n_docs {
             doc_cat.push(r.varint()?.wrapping_sub(1));
-            titles.push(r.string("title", MAX_TITLE_BYTES)?.into());
+            let title = r.str("title", MAX_TITLE_BYTES)?;
+            if let Some(list) = shared {
+                if list.get(i) == Some(title) {
+                    continue;
+                }
+                titles = StrList::with_capacity(n_docs, 0);
+                for earlier in list.iter().take(i) {
+                    titles.push(earlier).map_err(full)?;
+                }
+                shared = None;
+            }
+            titles.push(title).map_err(full)?;
         }
-        let mut terms = Vec::with_capacity(n_terms);
+        let titles_shared = shared.is_some();
+        if let Some(list) = shared {
+            titles = list.clone();
+        }
+        titles.shrink_to_fit();
+        // Sized once from a first pass over the terms: growing by doubling would leave
+        // up to twice the postings' bytes allocated (in wasm memory, never returned).
+        // The postings are bounded by the payload (a posting takes ≥ 3 bytes); the term
+        // text, front-coded, is not (up to MAX_TERM_BYTES per 7-byte term), so its
+        // first allocation is capped at 4× the payload and grows past that only as
+        // decoded terms arrive.
+        let (term_bytes, total) = skim_terms(r.clone(), n_terms);
+        let term_bytes = term_bytes.min(r.b.len().saturating_mul(4));
+        let mut terms = StrList::with_capacity(n_terms, term_bytes);
+        let mut post_off = Vec::with_capacity(n_terms + 1);
+        let mut postings = Vec::with_capacity(total);
+        post_off.push(0u32);
         let mut prev = String::new();
         for id in 0..n_terms {
             let term = r.term(&prev, id as u32)?;
             let df = r.count("postings", n_docs, 3)?;
-            let mut list = Vec::with_capacity(df);
             let mut doc = 0u32;
             for i in 0..df {
                 let delta = r.varint()?;
@@ -117,14 +165,17 @@ impl SearchIndex {
                 };
                 let title_tf = r.tf(id as u32)?;
                 let other_tf = r.tf(id as u32)?;
-                list.push(Posting {
+                postings.push(Posting {
                     doc,
                     title_tf,
                     other_tf,
                 });
             }
-            prev.clone_from(&term);
-            terms.push((term.into_boxed_str(), list));
+            post_off.push(postings_end(postings.len())?);
+            terms
+                .push(&term)
+                .map_err(|_| SearchIndexError::Truncated { what: "term" })?;
+            prev = term;
         }
         if r.at != r.b.len() {
             return Err(SearchIndexError::TrailingBytes {
@@ -133,11 +184,42 @@ impl SearchIndex {
         }
         SearchIndex::from_parts(Parts {
             titles,
+            titles_shared,
             doc_cat,
             categories,
             terms,
+            post_off,
+            postings,
         })
     }
+}
+
+/// The total term bytes and postings of the `n_terms` terms at `r`, for sizing the
+/// tables once. Lenient: it stops at the first malformed field and returns what it
+/// counted (the decoding pass then reports the error).
+fn skim_terms(mut r: Reader<'_>, n_terms: usize) -> (usize, usize) {
+    let (mut bytes, mut postings) = (0usize, 0usize);
+    for _ in 0..n_terms {
+        let Ok(shared) = r.varint() else { break };
+        let Ok(suffix) = r.varint() else { break };
+        if (shared as usize).saturating_add(suffix as usize) > MAX_TERM_BYTES
+            || r.bytes(suffix as usize, "term").is_err()
+        {
+            break;
+        }
+        let Ok(df) = r.varint() else { break };
+        if (df as usize).saturating_mul(3) > r.left() {
+            break;
+        }
+        bytes = bytes.saturating_add(shared as usize + suffix as usize);
+        postings += df as usize;
+        for _ in 0..3 * df {
+            if r.varint().is_err() {
+                return (bytes, postings);
+            }
+        }
+    }
+    (bytes, postings)
 }
 
 /// Checks magic, version, length and hash; returns the payload.
@@ -195,6 +277,7 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
 }
 
 /// A bounds-checked cursor over the payload.
+#[derive(Clone)]
 struct Reader<'a> {
     b: &'a [u8],
     at: usize,
@@ -256,7 +339,7 @@ impl Reader<'_> {
         Ok(s)
     }
 
-    fn string(&mut self, what: &'static str, max: usize) -> Result<String, SearchIndexError> {
+    fn str(&mut self, what: &'static str, max: usize) -> Result<&str, SearchIndexError> {
         let n = self.varint()? as usize;
         if n > max {
             return Err(SearchIndexError::TooLarge {
@@ -266,7 +349,7 @@ impl Reader<'_> {
             });
         }
         let raw = self.bytes(n, what)?;
-        String::from_utf8(raw.to_vec()).map_err(|_| SearchIndexError::InvalidUtf8 { what })
+        std::str::from_utf8(raw).map_err(|_| SearchIndexError::InvalidUtf8 { what })
     }
 
     /// A front-coded term: `prev[..shared]` + suffix.

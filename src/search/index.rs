@@ -8,6 +8,7 @@ use fst::{Map, MapBuilder};
 
 use super::tokenize::{tokenize_capped, MAX_TOKEN_CHARS};
 use super::SearchIndexError;
+use crate::strs::StrList;
 
 /// Documents an index may hold (doc ids are `u32`, kept well below `u32::MAX`).
 pub const MAX_DOCS: usize = 1 << 24;
@@ -56,47 +57,65 @@ pub struct Posting {
 pub struct SearchIndex {
     /// Term → term id; term ids are the terms' ranks in byte order.
     pub(crate) dict: Map<Vec<u8>>,
-    /// Term text by term id.
-    pub(crate) terms: Vec<Box<str>>,
+    /// Term text by term id (one buffer, [`StrList`]).
+    pub(crate) terms: StrList,
     /// Postings of term `t`: `postings[post_off[t]..post_off[t + 1]]`, doc ids ascending.
     pub(crate) post_off: Vec<u32>,
     /// All postings, grouped by term.
     pub(crate) postings: Vec<Posting>,
-    /// Stored titles by doc id.
-    pub(crate) titles: Vec<Box<str>>,
+    /// Stored titles by doc id (one buffer, [`StrList`]).
+    pub(crate) titles: StrList,
     /// Category id by doc id (`u32::MAX`: none).
     pub(crate) doc_cat: Vec<u32>,
     /// Category names by category id.
     pub(crate) categories: Vec<Box<str>>,
-    /// Weighted document length `TITLE_WEIGHT·|title| + |other|` by doc id.
-    pub(crate) doc_len: Vec<f64>,
+    /// Weighted document length `TITLE_WEIGHT·|title| + |other|` by doc id. An integer
+    /// (title weight 2, integer counts), at most 1,024 in an index `build` made (256
+    /// tokens per field), so stored exactly as a `u32` (saturating for a crafted file).
+    pub(crate) doc_len: Vec<u32>,
     /// Mean weighted document length (1 when the index has no tokens).
     pub(crate) avg_len: f64,
+    /// Whether `titles` is another holder's buffer
+    /// ([`SearchIndex::from_bytes_sharing_titles`]), not counted by
+    /// [`SearchIndex::heap_bytes`].
+    pub(crate) titles_shared: bool,
 }
 
 /// The raw parts of an index, as stored; [`SearchIndex::from_parts`] validates them.
 pub(crate) struct Parts {
-    pub titles: Vec<Box<str>>,
+    pub titles: StrList,
+    /// Whether `titles` is another holder's buffer (see [`SearchIndex::titles_shared`]).
+    pub titles_shared: bool,
     pub doc_cat: Vec<u32>,
     pub categories: Vec<Box<str>>,
-    /// Terms in strictly increasing byte order, each with its postings.
-    pub terms: Vec<(Box<str>, Vec<Posting>)>,
+    /// Terms in strictly increasing byte order.
+    pub terms: StrList,
+    /// Term `t`'s postings are `postings[post_off[t]..post_off[t + 1]]` (checked by
+    /// `from_parts`: `n_terms + 1` offsets from 0, non-decreasing, ending at the total).
+    pub post_off: Vec<u32>,
+    /// Every term's postings, in term order.
+    pub postings: Vec<Posting>,
 }
 
 impl SearchIndex {
     /// Heap bytes the index holds (allocated capacity of its tables and strings, not
-    /// counting the allocator's own headers): for the load's memory breakdown.
+    /// counting the allocator's own headers, nor titles shared with the catalogue): for
+    /// the load's memory breakdown.
     pub fn heap_bytes(&self) -> usize {
         let strs =
             |v: &[Box<str>]| std::mem::size_of_val(v) + v.iter().map(|s| s.len()).sum::<usize>();
         self.dict.as_fst().as_bytes().len()
-            + strs(&self.terms)
+            + self.terms.heap_bytes()
             + self.post_off.capacity() * 4
             + self.postings.capacity() * std::mem::size_of::<Posting>()
-            + strs(&self.titles)
+            + if self.titles_shared {
+                0
+            } else {
+                self.titles.heap_bytes()
+            }
             + self.doc_cat.capacity() * 4
             + strs(&self.categories)
-            + self.doc_len.capacity() * 8
+            + self.doc_len.capacity() * 4
     }
 
     /// Builds the index over `docs` (doc id = position). Titles and category names
@@ -113,7 +132,7 @@ impl SearchIndex {
         let mut cat_ids: BTreeMap<&str, u32> = BTreeMap::new();
         let mut categories = Vec::new();
         let mut doc_cat = Vec::with_capacity(docs.len());
-        let mut titles = Vec::with_capacity(docs.len());
+        let mut titles = StrList::with_capacity(docs.len(), 0);
         let mut inverted: BTreeMap<String, Vec<Posting>> = BTreeMap::new();
         for (id, doc) in docs.iter().enumerate() {
             let title = cut(doc.title, MAX_TITLE_BYTES);
@@ -141,7 +160,11 @@ impl SearchIndex {
                 },
             };
             doc_cat.push(cat_id);
-            titles.push(Box::<str>::from(title));
+            titles.push(title).map_err(|_| SearchIndexError::TooLarge {
+                what: "title bytes",
+                value: titles.text_len() as u64 + title.len() as u64,
+                max: u64::from(u32::MAX),
+            })?;
             for (term, (title_tf, other_tf)) in doc_terms(title, [cat, doc.extra]) {
                 inverted.entry(term).or_default().push(Posting {
                     doc: id as u32,
@@ -150,15 +173,32 @@ impl SearchIndex {
                 });
             }
         }
-        let terms = inverted
-            .into_iter()
-            .map(|(t, p)| (t.into_boxed_str(), p))
-            .collect();
+        titles.shrink_to_fit();
+        let total: usize = inverted.values().map(Vec::len).sum();
+        let mut terms = StrList::with_capacity(inverted.len(), 0);
+        let mut post_off = Vec::with_capacity(inverted.len() + 1);
+        let mut postings = Vec::with_capacity(total);
+        post_off.push(0u32);
+        for (term, list) in inverted {
+            // Terms are at most MAX_TERM_BYTES each and documents at most MAX_DOCS,
+            // but a title's tokens can still sum past u32: report it, never wrap.
+            terms.push(&term).map_err(|_| SearchIndexError::TooLarge {
+                what: "term bytes",
+                value: terms.text_len() as u64 + term.len() as u64,
+                max: u64::from(u32::MAX),
+            })?;
+            postings.extend_from_slice(&list);
+            post_off.push(postings_end(postings.len())?);
+        }
+        terms.shrink_to_fit();
         SearchIndex::from_parts(Parts {
             titles,
+            titles_shared: false,
             doc_cat,
             categories,
             terms,
+            post_off,
+            postings,
         })
     }
 
@@ -187,27 +227,26 @@ impl SearchIndex {
         {
             return Err(SearchIndexError::BadCategory { doc: doc as u32 });
         }
+        let n_terms = p.terms.len();
+        let offsets_ok = p.post_off.len() == n_terms + 1
+            && p.post_off.first() == Some(&0)
+            && p.post_off.last().map(|&e| e as usize) == Some(p.postings.len());
+        if !offsets_ok {
+            return Err(SearchIndexError::BadPostings {
+                term: n_terms.saturating_sub(1) as u32,
+            });
+        }
         let mut builder = MapBuilder::memory();
-        let mut terms = Vec::with_capacity(p.terms.len());
-        let mut post_off = Vec::with_capacity(p.terms.len() + 1);
-        // Sized once: growing by doubling would leave up to twice the postings'
-        // bytes allocated (and, in wasm memory, never returned).
-        let total: usize = p.terms.iter().map(|(_, list)| list.len()).sum();
-        let mut postings = Vec::with_capacity(total);
-        post_off.push(0u32);
-        for (id, (term, list)) in p.terms.into_iter().enumerate() {
-            check_postings(id as u32, &term, &list, n_docs)?;
+        for (id, term) in p.terms.iter().enumerate() {
+            let (a, b) = (p.post_off[id] as usize, p.post_off[id + 1] as usize);
+            let list = p
+                .postings
+                .get(a..b)
+                .ok_or(SearchIndexError::BadPostings { term: id as u32 })?;
+            check_postings(id as u32, term, list, n_docs)?;
             builder
                 .insert(term.as_bytes(), id as u64)
                 .map_err(|_| SearchIndexError::UnsortedTerms { term: id as u32 })?;
-            postings.extend_from_slice(&list);
-            let end = u32::try_from(postings.len()).map_err(|_| SearchIndexError::TooLarge {
-                what: "postings",
-                value: postings.len() as u64,
-                max: u64::from(u32::MAX),
-            })?;
-            post_off.push(end);
-            terms.push(term);
         }
         let dict = Map::new(
             builder
@@ -215,17 +254,18 @@ impl SearchIndex {
                 .map_err(|_| SearchIndexError::Dictionary)?,
         )
         .map_err(|_| SearchIndexError::Dictionary)?;
-        let (doc_len, avg_len) = doc_lengths(&postings, n_docs);
+        let (doc_len, avg_len) = doc_lengths(&p.postings, n_docs);
         Ok(SearchIndex {
             dict,
-            terms,
-            post_off,
-            postings,
+            terms: p.terms,
+            post_off: p.post_off,
+            postings: p.postings,
             titles: p.titles,
             doc_cat: p.doc_cat,
             categories: p.categories,
             doc_len,
             avg_len,
+            titles_shared: p.titles_shared,
         })
     }
 
@@ -241,7 +281,7 @@ impl SearchIndex {
 
     /// The stored title of `doc` (cut to [`MAX_TITLE_BYTES`]), if it exists.
     pub fn title(&self, doc: u32) -> Option<&str> {
-        self.titles.get(doc as usize).map(|t| &**t)
+        self.titles.get(doc as usize)
     }
 
     /// The category name of `doc`, if it has one.
@@ -262,7 +302,7 @@ impl SearchIndex {
 
     /// The text of a term id.
     pub fn term(&self, id: u32) -> Option<&str> {
-        self.terms.get(id as usize).map(|t| &**t)
+        self.terms.get(id as usize)
     }
 
     /// The postings of a term id (doc ids ascending); empty for an unknown id.
@@ -281,7 +321,9 @@ impl SearchIndex {
 
     /// Weighted length of `doc` (module doc), 0 for an unknown doc.
     pub fn doc_len(&self, doc: u32) -> f64 {
-        self.doc_len.get(doc as usize).copied().unwrap_or(0.0)
+        self.doc_len
+            .get(doc as usize)
+            .map_or(0.0, |&l| f64::from(l))
     }
 
     /// Mean weighted document length (1 for an index without tokens).
@@ -317,18 +359,33 @@ fn check_postings(
 
 /// Weighted document lengths `TITLE_WEIGHT·|title| + |other|` (postings checked to be
 /// in range) and their mean (1 when there are no tokens).
-fn doc_lengths(postings: &[Posting], n_docs: usize) -> (Vec<f64>, f64) {
-    let mut len = vec![0f64; n_docs];
+/// Each length is an integer (`TITLE_WEIGHT` is 2), kept as a `u32` that saturates on a
+/// crafted file's absurd counts; the mean sums them as `f64`, as the lengths were summed
+/// when they were stored as `f64` (the same value: integers below 2^53 add exactly).
+fn doc_lengths(postings: &[Posting], n_docs: usize) -> (Vec<u32>, f64) {
+    const _: () = assert!(TITLE_WEIGHT == 2.0);
+    let mut len = vec![0u32; n_docs];
     for q in postings {
-        len[q.doc as usize] += TITLE_WEIGHT * f64::from(q.title_tf) + f64::from(q.other_tf);
+        let add = 2 * u32::from(q.title_tf) + u32::from(q.other_tf);
+        let l = &mut len[q.doc as usize];
+        *l = l.saturating_add(add);
     }
-    let total: f64 = len.iter().sum();
+    let total: f64 = len.iter().map(|&l| f64::from(l)).sum();
     let avg = if total > 0.0 {
         total / n_docs as f64
     } else {
         1.0
     };
     (len, avg)
+}
+
+/// `n` postings as a `u32` offset, or the error an index over `u32::MAX` postings gets.
+pub(crate) fn postings_end(n: usize) -> Result<u32, SearchIndexError> {
+    u32::try_from(n).map_err(|_| SearchIndexError::TooLarge {
+        what: "postings",
+        value: n as u64,
+        max: u64::from(u32::MAX),
+    })
 }
 
 /// Term frequencies of one document: `(in the title, in the other fields)`.

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::format::{Metadata, Quantization};
 use crate::history::{EventKind, HistoryLimits};
 use crate::model::kinds::KindMap;
+use crate::strs::StrList;
 
 /// Scoring backend requested at load (`options.backend`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,9 +87,9 @@ pub struct HistoryRow<'a> {
 #[serde(rename_all = "camelCase")]
 pub struct CatalogView<'a> {
     /// Store item ids.
-    pub ids: &'a [String],
+    pub ids: &'a StrList,
     /// Display titles.
-    pub titles: &'a [String],
+    pub titles: &'a StrList,
     /// Category name per item.
     pub categories: Vec<&'a str>,
     /// Price per item, when known.

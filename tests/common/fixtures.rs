@@ -74,7 +74,7 @@ pub fn tiny_weight_file(n_items: usize, seed: u64) -> WeightFile {
     let model = Model::new(config, feats.table.clone(), seed).expect("tiny config is valid");
     let items = ItemCatalog {
         ids: (0..n).map(|i| format!("I{i}")).collect(),
-        titles,
+        titles: titles.into(),
         category: feats.table.category.clone(),
         price: prices,
         added: (0..n).map(|i| Some(1.29e9 + i as f64 * 86_400.0)).collect(),

@@ -1,0 +1,537 @@
+//! [`StrList`]: a column of strings in one buffer.
+//!
+//! A catalogue holds millions of short strings (item ids, titles, search terms). As a
+//! `Vec<String>` each costs a 24-byte header (12 in wasm32) and its own heap block (the
+//! allocator's header and rounding on top); a `StrList` stores all the text back to back
+//! in one `String` and one `u32` end offset per string:
+//!
+//! ```text
+//! text = "S0S1S2…",  ends = [2, 4, 6, …],  string i = text[ends[i-1] .. ends[i]]  (ends[-1] = 0)
+//! ```
+//!
+//! so a string costs its bytes plus 4. At 1,000,000 items that is 11 MiB for ids like
+//! `S123456` instead of 31 MiB. It serialises as a plain JSON array of strings (the weight
+//! file's format does not change) and deserialises straight into the buffer, without a
+//! `String` per element. The total text is capped at `u32::MAX` bytes (a wasm32 memory
+//! cannot hold more); deserialising more fails with an error instead of wrapping.
+//!
+//! [`StrIndex`] looks strings up in a list without a second copy of them: an
+//! open-addressing table of list positions, `2^b ≥ 2n` slots (at most half full),
+//! linear probing from `hash(s) mod 2^b`, the hash std's keyed SipHash
+//! ([`RandomState`]). A probe compares with the list's own string, so the table holds 4
+//! bytes per slot: 8 MiB at 1,000,000 items, against about 50 MiB for a
+//! `HashMap<&str, usize>` and 70 MiB for a `HashMap<String, u32>` with its own copies.
+use std::fmt;
+use std::hash::{BuildHasher, RandomState};
+use std::ops::Index;
+use std::sync::Arc;
+
+use serde::de::{Deserialize, Deserializer, SeqAccess, Visitor};
+use serde::ser::{Serialize, SerializeSeq, Serializer};
+
+/// A column of strings stored back to back (see the module doc). Cloning shares the
+/// buffer (copy on write), so two holders of the same column hold one copy: the search
+/// index stores the catalogue's titles this way ([`StrList::shares_buffer_with`]).
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct StrList {
+    inner: Arc<Inner>,
+}
+
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+struct Inner {
+    /// All strings, concatenated.
+    text: String,
+    /// End offset of each string in `text` (non-decreasing, the last = `text.len()`).
+    ends: Vec<u32>,
+}
+
+/// The list's text would exceed `u32::MAX` bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("string list text exceeds {} bytes", u32::MAX)]
+pub struct StrListFull;
+
+impl StrList {
+    /// An empty list.
+    pub fn new() -> StrList {
+        StrList::default()
+    }
+
+    /// An empty list with room for `strings` strings of `bytes` bytes in all.
+    pub fn with_capacity(strings: usize, bytes: usize) -> StrList {
+        StrList {
+            inner: Arc::new(Inner {
+                text: String::with_capacity(bytes),
+                ends: Vec::with_capacity(strings),
+            }),
+        }
+    }
+
+    /// Appends `s`; fails (and leaves the list unchanged) when the text would exceed
+    /// `u32::MAX` bytes.
+    pub fn push(&mut self, s: &str) -> Result<(), StrListFull> {
+        let end = u32::try_from(self.inner.text.len() + s.len()).map_err(|_| StrListFull)?;
+        let inner = Arc::make_mut(&mut self.inner);
+        inner.text.push_str(s);
+        inner.ends.push(end);
+        Ok(())
+    }
+
+    /// Number of strings.
+    pub fn len(&self) -> usize {
+        self.inner.ends.len()
+    }
+
+    /// Whether the list holds no string.
+    pub fn is_empty(&self) -> bool {
+        self.inner.ends.is_empty()
+    }
+
+    /// String `i`, if it exists.
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let ends = &self.inner.ends;
+        let end = *ends.get(i)? as usize;
+        let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+        // Offsets are only ever written at char boundaries of `text` (by `push`).
+        self.inner.text.get(start..end)
+    }
+
+    /// The first string, if any.
+    pub fn first(&self) -> Option<&str> {
+        self.get(0)
+    }
+
+    /// The strings in order.
+    pub fn iter(&self) -> Iter<'_> {
+        Iter {
+            list: self,
+            front: 0,
+            back: self.len(),
+        }
+    }
+
+    /// The strings as owned `String`s (for callers that edit a column).
+    pub fn to_vec(&self) -> Vec<String> {
+        self.iter().map(str::to_owned).collect()
+    }
+
+    /// Frees spare capacity (after building a list of unknown size). A buffer shared
+    /// with a clone is left as it is (shrinking it would copy it).
+    pub fn shrink_to_fit(&mut self) {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.text.shrink_to_fit();
+            inner.ends.shrink_to_fit();
+        }
+    }
+
+    /// Heap bytes of the buffer (allocated capacity of the text and the offsets),
+    /// counted in full by every list sharing it.
+    pub fn heap_bytes(&self) -> usize {
+        self.inner.text.capacity() + self.inner.ends.capacity() * 4
+    }
+
+    /// Total bytes of text.
+    pub fn text_len(&self) -> usize {
+        self.inner.text.len()
+    }
+
+    /// Whether `self` and `other` hold the same buffer (one is a clone of the other,
+    /// neither changed since).
+    pub fn shares_buffer_with(&self, other: &StrList) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl Index<usize> for StrList {
+    type Output = str;
+
+    /// String `i`; panics when `i >= len()`, like a slice.
+    fn index(&self, i: usize) -> &str {
+        match self.get(i) {
+            Some(s) => s,
+            None => panic!("index {i} out of range for a StrList of {}", self.len()),
+        }
+    }
+}
+
+impl fmt::Debug for StrList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// Iterator over a [`StrList`]'s strings.
+#[derive(Clone)]
+pub struct Iter<'a> {
+    list: &'a StrList,
+    front: usize,
+    back: usize,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        if self.front >= self.back {
+            return None;
+        }
+        self.front += 1;
+        self.list.get(self.front - 1)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.back - self.front;
+        (n, Some(n))
+    }
+
+    fn nth(&mut self, n: usize) -> Option<&'a str> {
+        self.front = self.front.saturating_add(n).min(self.back);
+        self.next()
+    }
+}
+
+impl DoubleEndedIterator for Iter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        if self.front >= self.back {
+            return None;
+        }
+        self.back -= 1;
+        self.list.get(self.back)
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}
+
+impl<'a> IntoIterator for &'a StrList {
+    type Item = &'a str;
+    type IntoIter = Iter<'a>;
+
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for StrList {
+    /// Collects strings; panics if their text exceeds `u32::MAX` bytes (for strings the
+    /// program made; untrusted input goes through `Deserialize` or [`StrList::push`]).
+    fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> StrList {
+        let mut list = StrList::new();
+        for s in iter {
+            if list.push(s.as_ref()).is_err() {
+                panic!("StrList text exceeds u32::MAX bytes");
+            }
+        }
+        list
+    }
+}
+
+impl From<Vec<String>> for StrList {
+    fn from(v: Vec<String>) -> StrList {
+        let bytes = v.iter().map(String::len).sum();
+        let mut list = StrList::with_capacity(v.len(), bytes);
+        list.extend_strs(v.iter().map(String::as_str));
+        list
+    }
+}
+
+impl From<&[&str]> for StrList {
+    fn from(v: &[&str]) -> StrList {
+        v.iter().collect()
+    }
+}
+
+impl StrList {
+    /// Appends every string of `iter` (panicking like `FromIterator` past `u32::MAX`).
+    fn extend_strs<'s>(&mut self, iter: impl Iterator<Item = &'s str>) {
+        for s in iter {
+            if self.push(s).is_err() {
+                panic!("StrList text exceeds u32::MAX bytes");
+            }
+        }
+    }
+}
+
+impl<S: AsRef<str>> PartialEq<[S]> for StrList {
+    fn eq(&self, other: &[S]) -> bool {
+        self.len() == other.len() && self.iter().zip(other).all(|(a, b)| a == b.as_ref())
+    }
+}
+
+impl<S: AsRef<str>, const N: usize> PartialEq<[S; N]> for StrList {
+    fn eq(&self, other: &[S; N]) -> bool {
+        *self == other[..]
+    }
+}
+
+impl<S: AsRef<str>> PartialEq<Vec<S>> for StrList {
+    fn eq(&self, other: &Vec<S>) -> bool {
+        *self == other[..]
+    }
+}
+
+impl Serialize for StrList {
+    fn serialize<Se: Serializer>(&self, serializer: Se) -> Result<Se::Ok, Se::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.len()))?;
+        for s in self {
+            seq.serialize_element(s)?;
+        }
+        seq.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for StrList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<StrList, D::Error> {
+        deserializer.deserialize_seq(StrListVisitor)
+    }
+}
+
+/// Reads a sequence of strings into one buffer.
+struct StrListVisitor;
+
+/// One element, borrowed from the input where the format allows (no `String` each).
+struct Element<'a>(std::borrow::Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Element<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Element<'de>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Element<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Element<'de>, E> {
+                Ok(Element(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Element<'de>, E> {
+                Ok(Element(std::borrow::Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Element<'de>, E> {
+                Ok(Element(std::borrow::Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(V)
+    }
+}
+
+impl<'de> Visitor<'de> for StrListVisitor {
+    type Value = StrList;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of strings")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StrList, A::Error> {
+        // The hint comes from the input: cap it so a lying length allocates nothing
+        // large (the list grows by doubling past it, then is shrunk to fit).
+        let hint = seq.size_hint().unwrap_or(0).min(1 << 16);
+        let mut list = StrList::with_capacity(hint, 0);
+        while let Some(Element(s)) = seq.next_element::<Element<'de>>()? {
+            list.push(&s).map_err(serde::de::Error::custom)?;
+        }
+        list.shrink_to_fit();
+        Ok(list)
+    }
+}
+
+/// A free slot of a [`StrIndex`] (never a position: lists index with `u32`).
+const EMPTY: u32 = u32::MAX;
+
+/// String → position in a [`StrList`] (see the module doc); built over one list and
+/// queried with that same list.
+#[derive(Clone, Debug)]
+pub struct StrIndex {
+    /// List position per slot, or [`EMPTY`].
+    slots: Vec<u32>,
+    /// The hash function's keys.
+    hasher: RandomState,
+}
+
+/// Two positions of a list hold the same string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Duplicate {
+    /// The first position holding it.
+    pub first: usize,
+    /// The next position holding it.
+    pub second: usize,
+}
+
+impl StrIndex {
+    /// The index of `list` (at most `u32::MAX - 1` strings, else `None`). With a repeated
+    /// string, the first position wins.
+    pub fn new(list: &StrList) -> Option<StrIndex> {
+        Self::build(list, false).ok()?
+    }
+
+    /// The index of `list` when its strings are unique; the first repeat found (the
+    /// lowest `second`) otherwise. `Ok(None)` when the list is too long to index.
+    pub fn new_unique(list: &StrList) -> Result<Option<StrIndex>, Duplicate> {
+        Self::build(list, true)
+    }
+
+    fn build(list: &StrList, unique: bool) -> Result<Option<StrIndex>, Duplicate> {
+        if list.len() >= EMPTY as usize {
+            return Ok(None);
+        }
+        let len = list.len().saturating_mul(2).next_power_of_two().max(2);
+        let mut index = StrIndex {
+            slots: vec![EMPTY; len],
+            hasher: RandomState::new(),
+        };
+        let mask = len - 1;
+        for (i, s) in list.iter().enumerate() {
+            let mut slot = index.home(s) & mask;
+            loop {
+                match index.slots[slot] {
+                    EMPTY => {
+                        index.slots[slot] = i as u32;
+                        break;
+                    }
+                    j if &list[j as usize] == s => {
+                        if unique {
+                            return Err(Duplicate {
+                                first: j as usize,
+                                second: i,
+                            });
+                        }
+                        break;
+                    }
+                    _ => slot = (slot + 1) & mask,
+                }
+            }
+        }
+        Ok(Some(index))
+    }
+
+    /// The slot a probe for `s` starts at (before the mask).
+    fn home(&self, s: &str) -> usize {
+        self.hasher.hash_one(s) as usize
+    }
+
+    /// The position of `s`; `list` must be the list the index was built over.
+    pub fn get(&self, list: &StrList, s: &str) -> Option<u32> {
+        let mask = self.slots.len() - 1;
+        let mut slot = self.home(s) & mask;
+        loop {
+            match self.slots[slot] {
+                EMPTY => return None,
+                j if list.get(j as usize) == Some(s) => return Some(j),
+                _ => slot = (slot + 1) & mask,
+            }
+        }
+    }
+
+    /// Heap bytes of the table.
+    pub fn heap_bytes(&self) -> usize {
+        self.slots.capacity() * 4
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn index_finds_what_a_map_finds() {
+        let ids: StrList = (0..1000)
+            .map(|i| format!("id-{}", i * 7919 % 1013))
+            .collect();
+        let index = StrIndex::new(&ids).unwrap();
+        let mut map = HashMap::new();
+        for (i, id) in ids.iter().enumerate() {
+            map.entry(id.to_owned()).or_insert(i as u32);
+        }
+        for probe in (0..1100)
+            .map(|i| format!("id-{i}"))
+            .chain(["".into(), "x".into()])
+        {
+            assert_eq!(
+                index.get(&ids, &probe),
+                map.get(&probe).copied(),
+                "{probe:?}"
+            );
+        }
+        // At most half full: probes end at an empty slot.
+        assert!(index.slots.len() >= 2 * ids.len());
+        assert_eq!(index.heap_bytes(), index.slots.len() * 4);
+    }
+
+    #[test]
+    fn index_of_empty_one_and_repeated_lists() {
+        let none = StrList::new();
+        assert_eq!(StrIndex::new(&none).unwrap().get(&none, "a"), None);
+        let one: StrList = ["a"].iter().collect();
+        let index = StrIndex::new_unique(&one).unwrap().unwrap();
+        assert_eq!(index.get(&one, "a"), Some(0));
+        assert_eq!(index.get(&one, "b"), None);
+        let rep: StrList = ["a", "b", "c", "b", "a"].iter().collect();
+        assert_eq!(
+            StrIndex::new_unique(&rep).unwrap_err(),
+            Duplicate {
+                first: 1,
+                second: 3
+            }
+        );
+        assert_eq!(StrIndex::new(&rep).unwrap().get(&rep, "a"), Some(0));
+    }
+
+    #[test]
+    fn get_and_iter_give_back_what_was_pushed() {
+        let strs = ["", "S1", "", "café crème", "x"];
+        let list: StrList = strs.iter().collect();
+        assert_eq!(list.len(), 5);
+        for (i, s) in strs.iter().enumerate() {
+            assert_eq!(&list[i], *s);
+            assert_eq!(list.get(i), Some(*s));
+        }
+        assert_eq!(list.get(5), None);
+        assert_eq!(list.iter().collect::<Vec<_>>(), strs);
+        assert_eq!(list.iter().rev().collect::<Vec<_>>()[0], "x");
+        assert_eq!(list.iter().nth(3), Some("café crème"));
+        assert_eq!(list.iter().len(), 5);
+        assert_eq!(list, strs);
+        assert_ne!(list, ["", "S1"]);
+        let mut list = list;
+        list.shrink_to_fit();
+        assert_eq!(list.heap_bytes(), list.text_len() + 4 * 5);
+    }
+
+    #[test]
+    fn clones_share_until_one_changes() {
+        let a: StrList = ["x", "yz"].iter().collect();
+        let mut b = a.clone();
+        assert!(b.shares_buffer_with(&a));
+        b.push("w").unwrap();
+        assert!(!b.shares_buffer_with(&a));
+        assert_eq!(a, ["x", "yz"]);
+        assert_eq!(b, ["x", "yz", "w"]);
+        let c: StrList = ["x", "yz"].iter().collect();
+        assert_eq!(c, a);
+        assert!(!c.shares_buffer_with(&a));
+        let mut d = a.clone();
+        d.shrink_to_fit();
+        assert!(
+            d.shares_buffer_with(&a),
+            "shrinking a shared buffer does not copy it"
+        );
+    }
+
+    #[test]
+    fn json_round_trip_keeps_escapes_and_rejects_non_strings() {
+        let list: StrList = ["a\"b", "é\n", "plain"].iter().collect();
+        let json = serde_json::to_string(&list).unwrap();
+        assert_eq!(json, r#"["a\"b","é\n","plain"]"#);
+        let back: StrList = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, list);
+        assert_eq!(back.heap_bytes(), back.text_len() + 4 * 3);
+        for bad in ["[1]", "[\"a\", null]", "{}", "\"a\""] {
+            assert!(serde_json::from_str::<StrList>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "out of range")]
+    fn index_past_the_end_panics_like_a_slice() {
+        let list: StrList = ["a"].iter().collect();
+        let _ = &list[1];
+    }
+}
