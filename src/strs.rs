@@ -215,11 +215,7 @@ impl<S: AsRef<str>> FromIterator<S> for StrList {
     /// program made; untrusted input goes through `Deserialize` or [`StrList::push`]).
     fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> StrList {
         let mut list = StrList::new();
-        for s in iter {
-            if list.push(s.as_ref()).is_err() {
-                panic!("StrList text exceeds u32::MAX bytes");
-            }
-        }
+        list.extend_strs(iter);
         list
     }
 }
@@ -228,22 +224,16 @@ impl From<Vec<String>> for StrList {
     fn from(v: Vec<String>) -> StrList {
         let bytes = v.iter().map(String::len).sum();
         let mut list = StrList::with_capacity(v.len(), bytes);
-        list.extend_strs(v.iter().map(String::as_str));
+        list.extend_strs(&v);
         list
-    }
-}
-
-impl From<&[&str]> for StrList {
-    fn from(v: &[&str]) -> StrList {
-        v.iter().collect()
     }
 }
 
 impl StrList {
     /// Appends every string of `iter` (panicking like `FromIterator` past `u32::MAX`).
-    fn extend_strs<'s>(&mut self, iter: impl Iterator<Item = &'s str>) {
+    fn extend_strs<S: AsRef<str>>(&mut self, iter: impl IntoIterator<Item = S>) {
         for s in iter {
-            if self.push(s).is_err() {
+            if self.push(s.as_ref()).is_err() {
                 panic!("StrList text exceeds u32::MAX bytes");
             }
         }
