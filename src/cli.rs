@@ -556,17 +556,17 @@ fn evaluate_with_bar(
     ranker: &dyn Ranker,
     cases: &[EvalCase],
     n_items: usize,
-    protocol: Protocol,
-) -> MetricReport {
+    protocols: &[Protocol],
+) -> Vec<MetricReport> {
     let pb = bar(cases.len() as u64, &ranker.name());
     let inc = |n: usize| pb.inc(n as u64);
     let opts = EvalOptions {
         progress: Some(&inc),
         ..EvalOptions::default()
     };
-    let report = eval::evaluate(ranker, cases, n_items, protocol, &opts);
+    let reports = eval::evaluate_protocols(ranker, cases, n_items, protocols, &opts);
     pb.finish_and_clear();
-    report
+    reports
 }
 
 /// The model and its deep part alone (memory not added), named for the results table.
@@ -606,14 +606,16 @@ fn tune_knn_logged(split: &Split, n_items: usize) -> KnnTuned {
     let proto = Protocol::Full {
         exclude_seen: false,
     };
+    let t = Instant::now();
     let knn = with_spinner("tuning item-kNN on validation", || {
         baselines::tune_knn(&split.train, &split.valid, n_items, proto)
     });
     eprintln!(
-        "tuned item-kNN: {} (valid NDCG@10 {:.4}, {} trials)",
+        "tuned item-kNN: {} (valid NDCG@10 {:.4}, {} trials, {:.0} s)",
         knn.params,
         knn.valid_ndcg10,
-        knn.trials.len()
+        knn.trials.len(),
+        t.elapsed().as_secs_f64()
     );
     knn
 }
@@ -631,22 +633,27 @@ fn tune_baselines(
     let proto = Protocol::Full {
         exclude_seen: false,
     };
+    let t = Instant::now();
     let pop = with_spinner("tuning popularity on validation", || {
         baselines::tune_popularity(&split.train, &split.valid, n_items, proto)
     });
     eprintln!(
-        "tuned popularity: half-life {:?} days (valid NDCG@10 {:.4})",
-        pop.params, pop.valid_ndcg10
+        "tuned popularity: half-life {:?} days (valid NDCG@10 {:.4}, {:.0} s)",
+        pop.params,
+        pop.valid_ndcg10,
+        t.elapsed().as_secs_f64()
     );
     let knn = knn.unwrap_or_else(|| tune_knn_logged(split, n_items));
+    let t = Instant::now();
     let bpr = with_spinner("tuning BPR on validation", || {
         baselines::tune_bpr(&split.train, &split.valid, n_items, proto, seed)
     });
     eprintln!(
-        "tuned BPR: {} (valid NDCG@10 {:.4}, {} trials)",
+        "tuned BPR: {} (valid NDCG@10 {:.4}, {} trials, {:.0} s)",
         bpr.params,
         bpr.valid_ndcg10,
-        bpr.trials.len()
+        bpr.trials.len(),
+        t.elapsed().as_secs_f64()
     );
     vec![
         Box::new(pop.ranker),
@@ -696,18 +703,25 @@ impl Comparison {
     }
 }
 
-/// Evaluates the model and (optionally) the tuned baselines under one protocol.
+/// Evaluates the model and (optionally) the tuned baselines under each of `protocols`:
+/// one comparison per protocol, in order; each ranker scores each case once for all.
 fn compare(
     rankers: &[&dyn Ranker],
     cases: &[EvalCase],
     n_items: usize,
-    protocol: Protocol,
-) -> Comparison {
-    let rows = rankers
+    protocols: &[Protocol],
+) -> Vec<Comparison> {
+    let mut cmps: Vec<Comparison> = protocols
         .iter()
-        .map(|r| (r.name(), evaluate_with_bar(*r, cases, n_items, protocol)))
+        .map(|_| Comparison { rows: Vec::new() })
         .collect();
-    Comparison { rows }
+    for r in rankers {
+        let reports = evaluate_with_bar(*r, cases, n_items, protocols);
+        for (cmp, report) in cmps.iter_mut().zip(reports) {
+            cmp.rows.push((r.name(), report));
+        }
+    }
+    cmps
 }
 
 /// What `vitrine train` runs with, after `--quick` and the individual flags.
@@ -1126,15 +1140,15 @@ fn evaluate_on_test(
         json: BTreeMap::new(),
         md: String::new(),
     };
-    for (title, p) in protocols {
-        let cmp = compare(&all, test, n_items, p);
+    let cmps = compare(&all, test, n_items, &protocols.map(|(_, p)| p));
+    for ((title, _), cmp) in protocols.iter().zip(&cmps) {
         let table = cmp.table();
         println!("\n## {title} ({} test users)\n\n{table}", test.len());
         results.md.push_str(&format!(
             "### {title} ({} test users)\n\n{table}\n",
             test.len()
         ));
-        if title == "full ranking" {
+        if *title == "full ranking" {
             results.md.push_str(&cmp.versus_model());
         }
         results
@@ -1335,8 +1349,9 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
             },
         ));
     }
-    for (title, p) in &protocols {
-        let cmp = compare(&all, &split.test, n_items, *p);
+    let only: Vec<Protocol> = protocols.iter().map(|(_, p)| *p).collect();
+    let cmps = compare(&all, &split.test, n_items, &only);
+    for ((title, _), cmp) in protocols.iter().zip(&cmps) {
         let table = cmp.table();
         println!("\n## {title} ({} test users)\n\n{table}", split.test.len());
     }

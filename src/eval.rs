@@ -615,26 +615,20 @@ pub fn sample_negatives(case: &EvalCase, n_items: usize, negatives: usize, seed:
     out
 }
 
-/// Every item with its score (`scores[i]`), except the items of `excluded` (the target
-/// always stays a candidate).
-fn all_but<'a>(
+/// The items of `excluded` that lie in `0..n_items`, sorted and distinct, without
+/// `target` (the target always stays a candidate).
+fn excluded_items<'a>(
     excluded: impl Iterator<Item = &'a HistoryEvent>,
     target: u32,
-    scores: &[f32],
-) -> Vec<(u32, f32)> {
-    let mut keep = vec![true; scores.len()];
-    for e in excluded {
-        if let Some(k) = keep.get_mut(e.item as usize) {
-            *k = false;
-        }
-    }
-    if let Some(k) = keep.get_mut(target as usize) {
-        *k = true;
-    }
-    (0..scores.len() as u32)
-        .filter(|&i| keep[i as usize])
-        .map(|i| (i, scores[i as usize]))
-        .collect()
+    n_items: usize,
+) -> Vec<u32> {
+    let mut out: Vec<u32> = excluded
+        .map(|e| e.item)
+        .filter(|&i| i != target && (i as usize) < n_items)
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 fn key(s: f32) -> f32 {
@@ -645,71 +639,156 @@ fn key(s: f32) -> f32 {
     }
 }
 
-/// The ranking of one case under a protocol.
-struct CaseRanking {
-    /// Candidate items with their scores (target included), in protocol order: all
-    /// non-excluded items in index order (full) or target first then negatives (sampled).
-    candidates: Vec<(u32, f32)>,
+/// The candidates of one case under a protocol.
+enum Candidates {
+    /// Every item of the catalog but these (sorted, distinct, in range, never the
+    /// target): the full and basket protocols. Nothing is copied per item; ranks and
+    /// top lists are read off the score buffer.
+    AllBut(Vec<u32>),
+    /// These items with their scores, target first then the negatives (sampled).
+    Listed(Vec<(u32, f32)>),
+}
+
+/// The ranking of one case under a protocol, over the scores it was built from.
+struct CaseRanking<'s> {
+    scores: &'s [f32],
+    candidates: Candidates,
     target_score: f32,
 }
 
-impl CaseRanking {
+impl CaseRanking<'_> {
+    /// Number of candidates (target included).
+    fn n_candidates(&self) -> usize {
+        match &self.candidates {
+            Candidates::AllBut(excluded) => self.scores.len() - excluded.len(),
+            Candidates::Listed(c) => c.len(),
+        }
+    }
+
+    /// 1 + the number of other candidates scoring at least the target's score (ties
+    /// counted against the target; NaN as −∞).
     fn rank(&self, target: u32) -> usize {
         let t = key(self.target_score);
-        1 + self
-            .candidates
-            .iter()
-            .filter(|(i, s)| *i != target && key(*s) >= t)
-            .count()
+        match &self.candidates {
+            Candidates::AllBut(excluded) => {
+                // Every item at or above the target, the target itself included, less
+                // the excluded ones (the target is never among them).
+                let all = self.scores.iter().filter(|&&s| key(s) >= t).count();
+                let gone = excluded
+                    .iter()
+                    .filter(|&&i| key(self.scores[i as usize]) >= t)
+                    .count();
+                all - gone
+            }
+            Candidates::Listed(c) => {
+                1 + c
+                    .iter()
+                    .filter(|(i, s)| *i != target && key(*s) >= t)
+                    .count()
+            }
+        }
     }
 
     /// Top `k` candidates by score, ties by item index, NaN as −∞ (the order of
     /// [`crate::kernels::topk`] on NaN-free scores).
     fn top(&self, k: usize) -> Vec<(u32, f32)> {
-        let entries = self.candidates.iter().map(|&(i, s)| (i, key(s))).collect();
-        topk::top_k_of(entries, k)
+        match &self.candidates {
+            Candidates::AllBut(excluded) => top_k_but(self.scores, excluded, k),
+            Candidates::Listed(c) => {
+                topk::top_k_of(c.iter().map(|&(i, s)| (i, key(s))).collect(), k)
+            }
+        }
     }
 }
 
-/// Scores a case and builds its candidate list; `None` if the target is out of range.
-fn rank_case(
+/// The `k` best of `scores` (NaN as −∞) leaving out the sorted indices `excluded`, best
+/// first, in the order of [`topk::rank_cmp`]: the same list as [`topk::top_k_of`] over
+/// the remaining `(index, key(score))` entries, found in one pass that keeps the `k`
+/// best so far. Scanning in index order, a later entry displaces the worst kept one only
+/// on a strictly better key, so the exclusion list is searched only for those.
+fn top_k_but(scores: &[f32], excluded: &[u32], k: usize) -> Vec<(u32, f32)> {
+    let mut kept: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
+    if k == 0 {
+        return kept;
+    }
+    let mut worst = 0u32;
+    for (i, &s) in scores.iter().enumerate() {
+        let s = key(s);
+        let sk = topk::sort_key(s);
+        if kept.len() == k && sk <= worst {
+            continue;
+        }
+        let i = i as u32;
+        if excluded.binary_search(&i).is_ok() {
+            continue;
+        }
+        let at = kept.partition_point(|e| topk::rank_cmp(e, &(i, s)).is_lt());
+        kept.insert(at, (i, s));
+        kept.truncate(k);
+        if kept.len() == k {
+            worst = topk::sort_key(kept[k - 1].1);
+        }
+    }
+    kept
+}
+
+/// Scores a case into `buf` (`n_items` entries); `false` if the target is out of range
+/// (nothing scored).
+fn score_case_into(
     ranker: &dyn Ranker,
     case: &EvalCase,
     n_items: usize,
-    protocol: &Protocol,
     buf: &mut Vec<f32>,
-) -> Option<CaseRanking> {
+) -> bool {
     if case.target as usize >= n_items {
-        return None;
+        return false;
     }
     buf.clear();
     buf.resize(n_items, f32::NEG_INFINITY);
     ranker.score_case(case, buf);
-    let target_score = buf[case.target as usize];
+    true
+}
+
+/// The ranking of a case scored into `scores` ([`score_case_into`]) under `protocol`.
+fn ranking<'s>(case: &EvalCase, protocol: &Protocol, scores: &'s [f32]) -> CaseRanking<'s> {
+    let n_items = scores.len();
     let candidates = match *protocol {
-        Protocol::Full { exclude_seen } => {
-            if exclude_seen {
-                all_but(case.history.iter(), case.target, buf)
-            } else {
-                buf.iter()
-                    .enumerate()
-                    .map(|(i, &s)| (i as u32, s))
-                    .collect()
-            }
-        }
-        Protocol::Basket => all_but(basket_of(&case.history, case.now).iter(), case.target, buf),
+        Protocol::Full { exclude_seen } => Candidates::AllBut(if exclude_seen {
+            excluded_items(case.history.iter(), case.target, n_items)
+        } else {
+            Vec::new()
+        }),
+        Protocol::Basket => Candidates::AllBut(excluded_items(
+            basket_of(&case.history, case.now).iter(),
+            case.target,
+            n_items,
+        )),
         Protocol::Sampled { negatives, seed } => {
             let negs = sample_negatives(case, n_items, negatives, seed);
-            std::iter::once(case.target)
-                .chain(negs)
-                .map(|i| (i, buf[i as usize]))
-                .collect()
+            Candidates::Listed(
+                std::iter::once(case.target)
+                    .chain(negs)
+                    .map(|i| (i, scores[i as usize]))
+                    .collect(),
+            )
         }
     };
-    Some(CaseRanking {
+    CaseRanking {
+        scores,
         candidates,
-        target_score,
-    })
+        target_score: scores[case.target as usize],
+    }
+}
+
+/// Scores a case and builds its candidate list; `None` if the target is out of range.
+fn rank_case<'s>(
+    ranker: &dyn Ranker,
+    case: &EvalCase,
+    n_items: usize,
+    protocol: &Protocol,
+    buf: &'s mut Vec<f32>,
+) -> Option<CaseRanking<'s>> {
+    score_case_into(ranker, case, n_items, buf).then(|| ranking(case, protocol, buf))
 }
 
 struct CaseResult {
@@ -728,22 +807,59 @@ pub fn evaluate(
     protocol: Protocol,
     opts: &EvalOptions<'_>,
 ) -> MetricReport {
+    let mut reports = evaluate_protocols(ranker, cases, n_items, &[protocol], opts);
+    reports.remove(0)
+}
+
+/// [`evaluate`] under several protocols at once, one report per protocol in order: each
+/// case is scored once and ranked under every protocol (the same reports as one
+/// [`evaluate`] per protocol, for a single scoring pass). `opts.progress` is called once
+/// per case.
+pub fn evaluate_protocols(
+    ranker: &dyn Ranker,
+    cases: &[EvalCase],
+    n_items: usize,
+    protocols: &[Protocol],
+    opts: &EvalOptions<'_>,
+) -> Vec<MetricReport> {
     let cov_k = opts.coverage_k;
-    let results: Vec<Option<CaseResult>> = cases
+    let results: Vec<Vec<Option<CaseResult>>> = cases
         .par_iter()
         .map_init(Vec::new, |buf, case| {
-            let r = rank_case(ranker, case, n_items, &protocol, buf).map(|cr| CaseResult {
-                rank: cr.rank(case.target),
-                n_candidates: cr.candidates.len(),
-                top: cr.top(cov_k).into_iter().map(|(i, _)| i).collect(),
-            });
+            let scored = score_case_into(ranker, case, n_items, buf);
+            let r = protocols
+                .iter()
+                .map(|protocol| {
+                    scored.then(|| {
+                        let cr = ranking(case, protocol, buf);
+                        CaseResult {
+                            rank: cr.rank(case.target),
+                            n_candidates: cr.n_candidates(),
+                            top: cr.top(cov_k).into_iter().map(|(i, _)| i).collect(),
+                        }
+                    })
+                })
+                .collect();
             if let Some(p) = opts.progress {
                 p(1);
             }
             r
         })
         .collect();
-    summarise(&results, n_items, &protocol, opts)
+    let mut per_protocol: Vec<Vec<Option<CaseResult>>> = protocols
+        .iter()
+        .map(|_| Vec::with_capacity(cases.len()))
+        .collect();
+    for case_results in results {
+        for (list, r) in per_protocol.iter_mut().zip(case_results) {
+            list.push(r);
+        }
+    }
+    protocols
+        .iter()
+        .zip(&per_protocol)
+        .map(|(protocol, list)| summarise(list, n_items, protocol, opts))
+        .collect()
 }
 
 fn summarise(
@@ -860,10 +976,15 @@ pub fn dump_rankings<W: Write>(
             .par_iter()
             .map_init(Vec::new, |buf, case| {
                 let cr = rank_case(ranker, case, n_items, &protocol, buf)?;
-                let (kind, listed) = match protocol {
-                    Protocol::Full { .. } => ("full", cr.top(DUMP_TOP)),
-                    Protocol::Basket => ("basket", cr.top(DUMP_TOP)),
-                    Protocol::Sampled { .. } => ("sampled", cr.candidates.clone()),
+                let kind = match protocol {
+                    Protocol::Full { .. } => "full",
+                    Protocol::Basket => "basket",
+                    Protocol::Sampled { .. } => "sampled",
+                };
+                // Every sampled candidate in protocol order; the top 100 of the others.
+                let listed = match &cr.candidates {
+                    Candidates::Listed(c) => c.clone(),
+                    Candidates::AllBut(_) => cr.top(DUMP_TOP),
                 };
                 let finite = |s: f32| s.is_finite().then_some(s);
                 Some(DumpLine {
@@ -872,7 +993,7 @@ pub fn dump_rankings<W: Write>(
                     now: case.now,
                     protocol: kind.to_string(),
                     rank: cr.rank(case.target),
-                    n_candidates: cr.candidates.len(),
+                    n_candidates: cr.n_candidates(),
                     target_score: finite(cr.target_score),
                     items: listed.iter().map(|p| p.0).collect(),
                     scores: listed.iter().map(|p| finite(p.1)).collect(),
@@ -885,4 +1006,62 @@ pub fn dump_rankings<W: Write>(
         }
     }
     writer.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// [`top_k_but`] against the reference: [`topk::top_k_of`] over the entries left
+    /// after the exclusions, on scores with ties, NaN, ±0 and ±∞.
+    #[test]
+    fn streaming_top_k_equals_selection_over_the_remaining_entries() {
+        let palette = [
+            1.0,
+            1.0,
+            0.5,
+            -0.0,
+            0.0,
+            f32::NAN,
+            f32::NEG_INFINITY,
+            f32::INFINITY,
+            -2.0,
+            3.25,
+        ];
+        let mut rng = SplitMix64::new(7);
+        for round in 0..400 {
+            let n = 1 + rng.below(60) as usize;
+            let scores: Vec<f32> = (0..n)
+                .map(|_| {
+                    if round % 2 == 0 {
+                        palette[rng.below(palette.len() as u64) as usize]
+                    } else {
+                        rng.below(1000) as f32 / 7.0 - 50.0
+                    }
+                })
+                .collect();
+            let mut excluded: Vec<u32> = (0..rng.below(n as u64 + 1))
+                .map(|_| rng.below(n as u64) as u32)
+                .collect();
+            excluded.sort_unstable();
+            excluded.dedup();
+            let k = rng.below(n as u64 + 3) as usize;
+            let reference = topk::top_k_of(
+                (0..n as u32)
+                    .filter(|i| excluded.binary_search(i).is_err())
+                    .map(|i| (i, key(scores[i as usize])))
+                    .collect(),
+                k,
+            );
+            let got = top_k_but(&scores, &excluded, k);
+            let bits = |v: &[(u32, f32)]| -> Vec<(u32, u32)> {
+                v.iter().map(|&(i, s)| (i, s.to_bits())).collect()
+            };
+            assert_eq!(
+                bits(&got),
+                bits(&reference),
+                "round {round}: {scores:?} but {excluded:?}, k {k}"
+            );
+        }
+    }
 }

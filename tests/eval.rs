@@ -2,8 +2,8 @@
 //! Every metric of `vitrine::eval` against values computed by hand on tiny cases, the
 //! pessimistic tie rule, NaN handling, the two protocols and the splits.
 use vitrine::eval::{
-    dump_rankings, evaluate, leave_last_out, sample_negatives, time_split, DumpLine, EvalCase,
-    EvalOptions, MetricReport, ModelRanker, Protocol, Ranker,
+    dump_rankings, evaluate, evaluate_protocols, leave_last_out, sample_negatives, time_split,
+    DumpLine, EvalCase, EvalOptions, MetricReport, ModelRanker, Protocol, Ranker,
 };
 use vitrine::history::{EventKind, HistoryEvent};
 use vitrine::kernels::CpuKernel;
@@ -281,4 +281,74 @@ fn model_ranker_runs_the_shared_score_path() {
     assert_eq!(bits(&got), bits(&want));
     assert_eq!(bits(&shared), bits(&want));
     assert!(want.iter().any(|&x| x != want[0]), "scores vary");
+}
+
+/// Scores that depend on the history (so cases differ), with ties and NaN, counting the
+/// calls.
+struct HistoryScored(std::sync::atomic::AtomicUsize);
+
+impl Ranker for HistoryScored {
+    fn name(&self) -> String {
+        "history-scored".into()
+    }
+    fn score_all(&self, h: &[HistoryEvent], _now: f64, out: &mut [f32]) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let last = h.last().map_or(0, |e| e.item);
+        for (i, o) in out.iter_mut().enumerate() {
+            let i = i as u32;
+            *o = match (i * 7 + last * 3) % 11 {
+                0 => f32::NAN,
+                x => (x / 2) as f32,
+            };
+        }
+    }
+}
+
+#[test]
+fn several_protocols_in_one_pass_equal_one_pass_per_protocol() {
+    let n_items = 23;
+    let cases: Vec<EvalCase> = (0..40u32)
+        .map(|u| {
+            let history: Vec<HistoryEvent> = (0..u % 6)
+                .map(|j| ev((u * 5 + j * 3) % 23, if j + 1 == u % 6 { 1.0 } else { 0.0 }))
+                .collect();
+            EvalCase {
+                user: u as usize,
+                history,
+                // One target outside the catalog: skipped under every protocol.
+                target: if u == 7 { 99 } else { (u * 11) % 23 },
+                now: 1.0,
+            }
+        })
+        .collect();
+    let protocols = [
+        Protocol::Full {
+            exclude_seen: false,
+        },
+        Protocol::Full { exclude_seen: true },
+        Protocol::Basket,
+        Protocol::Sampled {
+            negatives: 5,
+            seed: 3,
+        },
+    ];
+    let opts = EvalOptions {
+        ks: vec![1, 3, 10],
+        coverage_k: 3,
+        progress: None,
+    };
+    let ranker = HistoryScored(Default::default());
+    let together = evaluate_protocols(&ranker, &cases, n_items, &protocols, &opts);
+    let calls = ranker.0.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(calls, cases.len() - 1, "each in-range case is scored once");
+    assert_eq!(together.len(), protocols.len());
+    for (p, got) in protocols.iter().zip(&together) {
+        let alone = evaluate(&ranker, &cases, n_items, *p, &opts);
+        assert_eq!(got, &alone, "{p:?}");
+        assert_eq!(got.n_skipped, 1);
+    }
+    // The protocols do differ on these cases, so the comparison above is not vacuous.
+    for j in 1..protocols.len() {
+        assert_ne!(together[0].get("MRR"), together[j].get("MRR"), "{j}");
+    }
 }

@@ -204,8 +204,8 @@ pub(super) fn cmd_basket_eval(a: BasketEvalArgs) -> Result<()> {
     let reports: Vec<(String, MetricReport, Option<f64>)> = rows
         .iter()
         .map(|(name, r, v)| {
-            let rep = evaluate_with_bar(*r, &test, n_items, Protocol::Basket);
-            (name.clone(), rep, *v)
+            let mut rep = evaluate_with_bar(*r, &test, n_items, &[Protocol::Basket]);
+            (name.clone(), rep.remove(0), *v)
         })
         .collect();
     let md = report_markdown(
