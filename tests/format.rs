@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 use vitrine::format::{
     content_hash, peek_metadata, peek_tensors, Dtype, FormatError, ItemCatalog, Metadata,
-    Quantization, Tensor, TensorData, WeightFile, FORMAT_VERSION, MAX_HEADER_LEN,
+    OptColumn, Quantization, Tensor, TensorData, WeightFile, FORMAT_VERSION, MAX_HEADER_LEN,
 };
 use vitrine::model::ModelConfig;
 use vitrine::rng::SplitMix64;
@@ -528,7 +528,7 @@ fn catalog_errors() {
         })
     ));
     let mut wf = sample(5, 8);
-    wf.metadata.items.price[0] = Some(f32::NAN);
+    wf.metadata.items.price.set(0, Some(f32::INFINITY));
     assert!(matches!(
         wf.to_bytes(Quantization::F32),
         Err(FormatError::BadItemAttribute { item: 0, .. })
@@ -926,4 +926,41 @@ fn int8_tensors_kept_quantised_match_the_dequantised_reader() {
         "{e:?}"
     );
     assert_eq!(WeightFile::from_source(&b[..], &[name]).unwrap_err(), e);
+}
+
+/// The catalogue's optional price and date columns store NaN for "none" but read and
+/// write the JSON of a `Vec<Option<_>>`, so files are byte-for-byte what they were.
+#[test]
+fn optional_columns_have_the_json_of_a_vec_of_options() {
+    let prices: Vec<Option<f32>> = vec![Some(12.5), None, Some(0.0), Some(-0.0), Some(3.1e38)];
+    let col: OptColumn<f32> = prices.clone().into();
+    let text = serde_json::to_string(&prices).unwrap();
+    assert_eq!(serde_json::to_string(&col).unwrap(), text);
+    let back: OptColumn<f32> = serde_json::from_str(&text).unwrap();
+    assert_eq!(back.iter().collect::<Vec<_>>(), prices);
+    assert_eq!(back, col);
+    let dates: Vec<Option<f64>> = vec![None, Some(1.29e9), Some(1.7e9 + 0.25)];
+    let text = serde_json::to_string(&dates).unwrap();
+    let back: OptColumn<f64> = serde_json::from_str(&text).unwrap();
+    assert_eq!(serde_json::to_string(&back).unwrap(), text);
+    assert_eq!(back.get(2), Some(1.7e9 + 0.25));
+    assert_eq!(
+        (back.get(0), back.get(3)),
+        (None, None),
+        "none and out of range"
+    );
+    // NaN is "none"; setting a value and reading it back.
+    let mut c = OptColumn::<f32>::none(2);
+    c.set(1, Some(f32::NAN));
+    c.set(0, Some(2.0));
+    assert_eq!(c.iter().collect::<Vec<_>>(), [Some(2.0), None]);
+    assert_eq!(c.as_nan_slice()[0], 2.0);
+    assert!(c.as_nan_slice()[1].is_nan());
+    // Not an array of numbers and nulls: an error, not a panic.
+    for bad in ["{}", "[1, \"x\"]", "[[1]]", "3"] {
+        assert!(
+            serde_json::from_str::<OptColumn<f32>>(bad).is_err(),
+            "{bad}"
+        );
+    }
 }

@@ -62,7 +62,7 @@ fn rust_fields() -> BTreeMap<&'static str, BTreeSet<String>> {
         reasons: vec![Reason::Popular],
     };
     let strings = vec!["a".to_string()];
-    let prices = vec![Some(1.0f32)];
+    let prices: vitrine::format::OptColumn<f32> = vec![Some(1.0f32)].into();
     let list: vitrine::strs::StrList = strings.iter().collect();
     let catalog = CatalogView {
         ids: &list,

@@ -2,7 +2,7 @@
 //! of every option, explanations, and every error case.
 use std::collections::HashSet;
 
-use vitrine::format::{FormatError, Quantization, Tensor, TensorData, WeightFile};
+use vitrine::format::{FormatError, OptColumn, Quantization, Tensor, TensorData, WeightFile};
 use vitrine::history::{EventKind, HistoryEvent, HistoryLimits, HistoryStore, StoredEvent};
 use vitrine::kernels::CpuKernel;
 mod common;
@@ -382,7 +382,12 @@ fn price_filter_only_returns_priced_items_in_range() {
     let h: HashSet<u32> = history().iter().map(|e| e.item).collect();
     let expected = (0..N)
         .filter(|&i| !h.contains(&(i as u32)))
-        .filter(|&i| rec.catalog().price[i].is_some_and(|p| (20.0..=60.0).contains(&p)))
+        .filter(|&i| {
+            rec.catalog()
+                .price
+                .get(i)
+                .is_some_and(|p| (20.0..=60.0).contains(&p))
+        })
         .count();
     assert!(expected > 0);
     assert_eq!(recs.len(), expected);
@@ -653,7 +658,7 @@ fn new_items_boost_raises_new_items() {
     assert_eq!(after, 10);
     // Without `added` dates nothing is new.
     let mut file = weight_file(N, 7);
-    file.metadata.items.added = vec![None; N];
+    file.metadata.items.added = OptColumn::none(N);
     let rec = Recommender::from_weight_file(file).unwrap();
     assert!((0..N).all(|i| !rec.is_new(i)));
 }
@@ -1566,7 +1571,7 @@ fn shortlist_mismatches_are_errors() {
         Err(ShortlistError::NotACandidate { .. })
     ));
     let cheap = (0..300u32)
-        .find(|&i| rec.catalog().price[i as usize].is_none_or(|x| x < 5.0))
+        .find(|&i| rec.catalog().price.get(i as usize).is_none_or(|x| x < 5.0))
         .expect("an item under the price bound");
     let mut bad = good.clone();
     bad.candidates[0].index = cheap;

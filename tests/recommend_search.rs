@@ -321,7 +321,7 @@ fn facets_equal_a_brute_force_count() {
         let title = rec.catalog().titles[i].to_lowercase();
         let words: Vec<&str> = title.split(' ').collect();
         let matches = words.iter().any(|w| *w == "pink" || w.starts_with("mug"));
-        let priced = rec.catalog().price[i].is_some_and(|p| p <= 15.0);
+        let priced = rec.catalog().price.get(i).is_some_and(|p| p <= 15.0);
         if matches && priced {
             total += 1;
             if let Some(c) = index.category(i as u32) {

@@ -558,7 +558,7 @@ fn write_catalog(dir: &Path, rec: &Recommender) -> Result<()> {
             if c.category[i] != 0 {
                 o["category"] = rec.category_name(i).into();
             }
-            if let Some(p) = c.price[i] {
+            if let Some(p) = c.price.get(i) {
                 o["price"] = p.into();
             }
             o

@@ -39,8 +39,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::basket::{Basket, BasketError};
 use crate::format::{
-    validate_metadata, ByteSource, FormatError, ItemCatalog, Metadata, TensorData, WeightFile,
-    SEARCH_INDEX_TENSOR,
+    validate_metadata, ByteSource, FormatError, ItemCatalog, Metadata, OptColumn, TensorData,
+    WeightFile, SEARCH_INDEX_TENSOR,
 };
 use crate::history::{EventKind, HistoryEvent};
 use crate::kernels::{CpuKernel, HeadPlan, ItemVectors, UserQuery};
@@ -464,9 +464,7 @@ impl Recommender {
             ("catalogue titles", items.titles.heap_bytes()),
             (
                 "catalogue attributes",
-                items.category.capacity() * 4
-                    + items.price.capacity() * size_of::<Option<f32>>()
-                    + items.added.capacity() * size_of::<Option<f64>>(),
+                items.category.capacity() * 4 + items.price.heap_bytes() + items.added.heap_bytes(),
             ),
             ("id → index table", self.index.heap_bytes()),
             (
@@ -558,7 +556,7 @@ impl Recommender {
     }
 
     fn price(&self, i: usize) -> Option<f32> {
-        self.metadata.items.price.get(i).copied().flatten()
+        self.metadata.items.price.get(i)
     }
 
     fn id(&self, i: usize) -> &str {
@@ -866,13 +864,8 @@ fn popularity_prior(file: &mut WeightFile, n: usize) -> Result<Vec<f32>, Recomme
 
 /// Marks the items whose `added` date is among the newest [`NEW_ITEM_FRACTION`] of the
 /// known dates (at least one item), and strictly later than the oldest known date.
-fn new_items(added: &[Option<f64>], n: usize) -> Vec<bool> {
-    let mut dates: Vec<f64> = added
-        .iter()
-        .flatten()
-        .copied()
-        .filter(|x| x.is_finite())
-        .collect();
+fn new_items(added: &OptColumn<f64>, n: usize) -> Vec<bool> {
+    let mut dates: Vec<f64> = added.iter().flatten().filter(|x| x.is_finite()).collect();
     if dates.is_empty() {
         return vec![false; n];
     }
@@ -884,8 +877,6 @@ fn new_items(added: &[Option<f64>], n: usize) -> Vec<bool> {
         .map(|i| {
             added
                 .get(i)
-                .copied()
-                .flatten()
                 .is_some_and(|a| a.is_finite() && a >= threshold && a > oldest)
         })
         .collect()
@@ -1142,11 +1133,12 @@ mod tests {
 
     #[test]
     fn new_items_are_the_newest_tenth() {
-        let added: Vec<Option<f64>> = (0..20).map(|i| Some(i as f64)).collect();
+        let added: OptColumn<f64> = (0..20).map(|i| Some(i as f64)).collect();
         let new = new_items(&added, 20);
         assert_eq!(new.iter().filter(|&&b| b).count(), 2);
         assert!(new[18] && new[19]);
-        assert!(new_items(&[Some(5.0); 10], 10).iter().all(|&b| !b));
-        assert!(new_items(&[None; 3], 3).iter().all(|&b| !b));
+        let same: OptColumn<f64> = vec![Some(5.0); 10].into();
+        assert!(new_items(&same, 10).iter().all(|&b| !b));
+        assert!(new_items(&OptColumn::none(3), 3).iter().all(|&b| !b));
     }
 }

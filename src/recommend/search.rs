@@ -287,30 +287,26 @@ pub(super) fn load_index(
     Ok(Some(index))
 }
 
-/// The loaded index with what every search reuses: prices by item (NaN: none) and the
-/// price facet's band edges (quartiles of the catalogue's prices, fixed at load).
+/// The loaded index with what every search reuses: the price facet's band edges
+/// (quartiles of the catalogue's prices, fixed at load). The facet reads the
+/// catalogue's own price column (NaN: none); no copy is kept here.
 pub(super) struct Searchable {
     index: SearchIndex,
-    prices: Vec<f32>,
     edges: Vec<f32>,
 }
 
 impl Searchable {
-    /// Heap bytes of the index and its per-item prices.
+    /// Heap bytes of the index and the band edges.
     pub(super) fn heap_bytes(&self) -> usize {
-        self.index.heap_bytes() + (self.prices.capacity() + self.edges.capacity()) * 4
+        self.index.heap_bytes() + self.edges.capacity() * 4
     }
 
     pub(super) fn new(index: SearchIndex, metadata: &Metadata) -> Searchable {
-        let prices: Vec<f32> = (metadata.items.price.iter())
-            .map(|p| p.unwrap_or(f32::NAN))
-            .collect();
-        let edges = text::facets::quantile_edges(&prices, text::facets::DEFAULT_PRICE_BANDS);
-        Searchable {
-            index,
-            prices,
-            edges,
-        }
+        let edges = text::facets::quantile_edges(
+            metadata.items.price.as_nan_slice(),
+            text::facets::DEFAULT_PRICE_BANDS,
+        );
+        Searchable { index, edges }
     }
 }
 
@@ -355,7 +351,7 @@ impl Recommender {
                 c.k
             },
             price: request.facets.then_some(PriceFacet {
-                prices: &s.prices,
+                prices: self.metadata.items.price.as_nan_slice(),
                 edges: &s.edges,
             }),
             ..SearchOptions::default()

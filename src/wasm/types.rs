@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::format::{Metadata, Quantization};
+use crate::format::{Metadata, OptColumn, Quantization};
 use crate::history::{EventKind, HistoryLimits};
 use crate::model::kinds::KindMap;
 use crate::strs::StrList;
@@ -93,7 +93,7 @@ pub struct CatalogView<'a> {
     /// Category name per item.
     pub categories: Vec<&'a str>,
     /// Price per item, when known.
-    pub prices: &'a [Option<f32>],
+    pub prices: &'a OptColumn<f32>,
     /// Every category name.
     pub category_names: &'a [String],
 }

@@ -76,7 +76,7 @@ pub fn tiny_weight_file(n_items: usize, seed: u64) -> WeightFile {
         ids: (0..n).map(|i| format!("I{i}")).collect(),
         titles: titles.into(),
         category: feats.table.category.clone(),
-        price: prices,
+        price: prices.into(),
         added: (0..n).map(|i| Some(1.29e9 + i as f64 * 86_400.0)).collect(),
     };
     let popularity = (0..n).map(|i| 1.0 / (1.0 + i as f32)).collect();
