@@ -15,6 +15,8 @@ use crate::config::ModelConfig;
 use crate::history::EventKind;
 use crate::strs::{StrIndex, StrList};
 
+mod stream;
+
 /// Format version written by this build.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -638,14 +640,14 @@ pub fn to_hex(bytes: &[u8]) -> String {
 /// `bytes` may be just the file's first `8 + header_len` bytes.
 pub fn peek_metadata(bytes: &[u8]) -> Result<Metadata, FormatError> {
     let (header, _) = split_header(bytes)?;
-    Ok(parse_header(header)?.0)
+    Ok(read_header(header, 0, header.len() as u64)?.0)
 }
 
 /// Reads and validates the header and lists the tensors as stored (dtype, shape,
 /// offsets), without reading the data section. `bytes` may be just the header prefix.
 pub fn peek_tensors(bytes: &[u8]) -> Result<Vec<StoredTensor>, FormatError> {
     let (header, data) = split_header(bytes)?;
-    let (_, raw) = parse_header(header)?;
+    let (_, raw) = read_header(header, 0, header.len() as u64)?;
     raw.into_iter()
         .map(|(name, e)| {
             let info = check_entry(name, e, data.len() as u64)?;
@@ -725,9 +727,11 @@ impl WeightFile {
     /// every other tensor (and a named one stored in another dtype) is decoded as
     /// `from_bytes` does.
     ///
-    /// Memory: nothing but the header (at most [`MAX_HEADER_LEN`]) and the decoded
-    /// tensors is allocated; the data section is hashed and decoded in pieces of 64 KiB,
-    /// and the header's text is freed before the catalogue is built from it.
+    /// Memory: nothing but the parsed header (metadata and tensor entries) and the
+    /// decoded tensors is allocated. The header is read in pieces of 64 KiB and parsed as
+    /// it streams by, the metadata string decoded as the catalogue is built from it
+    /// (neither text is held whole); the data section is hashed and decoded in pieces of
+    /// 64 KiB too.
     pub fn from_source<S: ByteSource + ?Sized>(
         src: &S,
         keep_int8: &[&str],
@@ -753,12 +757,7 @@ impl WeightFile {
                 found,
             });
         }
-        let mut header = vec![0u8; n as usize];
-        src.read_at(8, &mut header);
-        let (meta_text, raw) = split_metadata(&header)?;
-        drop(header);
-        let metadata = parse_metadata(&meta_text)?;
-        drop(meta_text);
+        let (metadata, raw) = read_header(src, 8, data_start)?;
         let data_len = found - data_start;
         let entries = raw
             .into_iter()
@@ -997,8 +996,6 @@ struct RawEntry {
 struct RawHeader {
     /// Tensor entries in file order.
     entries: Vec<(String, RawEntry)>,
-    /// The `__metadata__` map.
-    metadata: Option<BTreeMap<String, String>>,
     /// The first key seen twice.
     duplicate: Option<String>,
 }
@@ -1028,13 +1025,12 @@ impl<'de> Deserialize<'de> for RawHeader {
                         out.duplicate = Some(key.clone());
                     }
                     if key == SAFETENSORS_METADATA {
-                        let m = map.next_value::<BTreeMap<String, String>>().map_err(|e| {
+                        map.next_value::<SafetensorsMetadata>().map_err(|e| {
                             A::Error::custom(format_args!(
                                 "{SAFETENSORS_METADATA} must map strings to strings: {}",
                                 without_position(e.to_string())
                             ))
                         })?;
-                        out.metadata = Some(m);
                     } else {
                         let entry = map.next_value::<RawEntry>().map_err(|e| {
                             A::Error::custom(format_args!(
@@ -1046,6 +1042,35 @@ impl<'de> Deserialize<'de> for RawHeader {
                     }
                 }
                 Ok(out)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// The safetensors `__metadata__` map, checked (an object of strings) and dropped: the
+/// `vitrine` value, which is the whole catalogue, is skipped where it lies without being
+/// read into memory ([`stream::locate_metadata`] checked it is a string and knows where
+/// it is); the other values are read as strings.
+struct SafetensorsMetadata;
+
+impl<'de> Deserialize<'de> for SafetensorsMetadata {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = SafetensorsMetadata;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map of strings")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == METADATA_KEY {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    } else {
+                        map.next_value::<String>()?;
+                    }
+                }
+                Ok(SafetensorsMetadata)
             }
         }
         d.deserialize_map(V)
@@ -1076,56 +1101,82 @@ fn split_header(bytes: &[u8]) -> Result<(&[u8], &[u8]), FormatError> {
     Ok((&bytes[8..end], &bytes[end..]))
 }
 
-/// Parses the header JSON: validated metadata, and the tensor entries in file order.
-fn parse_header(header: &[u8]) -> Result<(Metadata, Vec<(String, RawEntry)>), FormatError> {
-    let (meta_text, entries) = split_metadata(header)?;
-    Ok((parse_metadata(&meta_text)?, entries))
-}
-
-/// Parses the header JSON into the vitrine metadata's text (not parsed yet) and the
-/// tensor entries in file order.
-fn split_metadata(header: &[u8]) -> Result<(String, Vec<(String, RawEntry)>), FormatError> {
-    let text = std::str::from_utf8(header)
-        .map_err(|e| FormatError::BadHeader(format!("not UTF-8: {e}")))?;
-    let raw: RawHeader =
-        serde_json::from_str(text).map_err(|e| FormatError::BadHeader(e.to_string()))?;
+/// Parses the header JSON `src[begin..end)`: validated metadata, and the tensor entries
+/// in file order. Reads the source a piece at a time ([`stream`]): neither the header's
+/// text nor the metadata string unescaped out of it is ever held whole.
+fn read_header<S: ByteSource + ?Sized>(
+    src: &S,
+    begin: u64,
+    end: u64,
+) -> Result<(Metadata, Vec<(String, RawEntry)>), FormatError> {
+    let at = stream::locate_metadata(src, begin, end).map_err(FormatError::BadHeader)?;
+    let raw: RawHeader = serde_json::from_reader(std::io::BufReader::with_capacity(
+        READ_CHUNK,
+        stream::SourceReader::new(src, begin, end),
+    ))
+    .map_err(|e| FormatError::BadHeader(e.to_string()))?;
     if let Some(name) = raw.duplicate {
         return Err(FormatError::DuplicateTensor(name));
     }
-    let entries = raw.entries;
-    let meta_map = raw.metadata;
-    let meta_text = meta_map
-        .and_then(|mut m| m.remove(METADATA_KEY))
-        .ok_or(FormatError::MissingMetadata)?;
-    Ok((meta_text, entries))
+    let metadata = match at {
+        stream::MetadataAt::Missing => return Err(FormatError::MissingMetadata),
+        stream::MetadataAt::NotString => return Err(FormatError::BadHeader(format!(
+            "{SAFETENSORS_METADATA} must map strings to strings: `{METADATA_KEY}` is not a string"
+        ))),
+        stream::MetadataAt::String { begin, end } => parse_metadata(src, begin, end)?,
+    };
+    Ok((metadata, raw.entries))
 }
 
-/// Parses the vitrine metadata string: version first, then the structure, then the
-/// catalog rules.
-fn parse_metadata(text: &str) -> Result<Metadata, FormatError> {
+/// Parses the vitrine metadata string, whose escaped content is `src[begin..end)`:
+/// the version first (a file of another version says so, whatever else is wrong with
+/// it), then the structure, then the catalog rules.
+fn parse_metadata<S: ByteSource + ?Sized>(
+    src: &S,
+    begin: u64,
+    end: u64,
+) -> Result<Metadata, FormatError> {
     /// Only the version; every other field is skipped without being stored.
     #[derive(Deserialize)]
     struct VersionProbe {
         format_version: Option<serde_json::Value>,
     }
-    let probe: VersionProbe =
-        serde_json::from_str(text).map_err(|e| FormatError::BadMetadata(e.to_string()))?;
-    let version = probe
-        .format_version
-        .ok_or_else(|| FormatError::BadMetadata("missing field `format_version`".into()))?;
-    let Some(version) = version.as_u64() else {
-        return Err(FormatError::BadMetadata(format!(
-            "format_version must be a non-negative integer, found {version}"
-        )));
+    let text = || {
+        std::io::BufReader::with_capacity(
+            READ_CHUNK,
+            stream::Unescape::new(src, begin, end, READ_CHUNK),
+        )
     };
-    if version != u64::from(FORMAT_VERSION) {
+    // One pass when the file is good; the probe (a second pass) only explains a failure.
+    let parsed: Result<Metadata, _> = serde_json::from_reader(text());
+    let metadata = match parsed {
+        Ok(m) => m,
+        Err(full) => {
+            let probe: VersionProbe = serde_json::from_reader(text())
+                .map_err(|e| FormatError::BadMetadata(e.to_string()))?;
+            let version = probe
+                .format_version
+                .ok_or_else(|| FormatError::BadMetadata("missing field `format_version`".into()))?;
+            let Some(version) = version.as_u64() else {
+                return Err(FormatError::BadMetadata(format!(
+                    "format_version must be a non-negative integer, found {version}"
+                )));
+            };
+            if version != u64::from(FORMAT_VERSION) {
+                return Err(FormatError::UnsupportedVersion {
+                    found: version,
+                    supported: FORMAT_VERSION,
+                });
+            }
+            return Err(FormatError::BadMetadata(full.to_string()));
+        }
+    };
+    if metadata.format_version != FORMAT_VERSION {
         return Err(FormatError::UnsupportedVersion {
-            found: version,
+            found: u64::from(metadata.format_version),
             supported: FORMAT_VERSION,
         });
     }
-    let metadata: Metadata =
-        serde_json::from_str(text).map_err(|e| FormatError::BadMetadata(e.to_string()))?;
     validate_metadata(&metadata)?;
     Ok(metadata)
 }

@@ -1,0 +1,571 @@
+//! Reading the header JSON straight from a [`ByteSource`], a piece at a time, so that
+//! loading a weight file never holds the header's text (tens of MiB at a million items)
+//! nor the metadata string unescaped out of it.
+//!
+//! The vitrine metadata is one JSON document stored as a JSON *string* inside the
+//! safetensors header (`{"__metadata__": {"vitrine": "{\"format_version\":…}"}, …}`).
+//! Three readers replace "read the header, unescape the string, parse it":
+//!
+//! - [`locate_metadata`] scans the header once, checks that it is UTF-8, and finds the
+//!   byte range of that string's content (between its quotes), following the JSON
+//!   structure (the last `vitrine` key of the top-level `__metadata__` object, as a
+//!   JSON map would keep it), without storing any string longer than a key it compares;
+//! - [`SourceReader`] hands a byte range of the source to `serde_json::from_reader`
+//!   (the tensor entries are parsed from it, the metadata string skipped in place);
+//! - [`Unescape`] reads the string's content as the text it stands for (JSON escapes
+//!   decoded, surrogate pairs joined), so the metadata document is parsed from it
+//!   directly.
+//!
+//! Each holds one buffer of at most [`READ_CHUNK`] bytes.
+
+use std::io;
+
+use super::{ByteSource, READ_CHUNK};
+
+/// Where the header keeps vitrine's metadata, as [`locate_metadata`] found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum MetadataAt {
+    /// No `vitrine` key in a top-level `__metadata__` object.
+    Missing,
+    /// The (last) `vitrine` value is a string; its content (between the quotes, still
+    /// escaped) is `begin..end` of the source.
+    String { begin: u64, end: u64 },
+    /// The (last) `vitrine` value is not a string.
+    NotString,
+}
+
+/// Longest key (in raw bytes, escapes included) [`locate_metadata`] compares: longer
+/// ones cannot spell `__metadata__` even with every character escaped (`\u005f` is six
+/// bytes).
+const MAX_KEY: usize = 128;
+
+/// A container the scanner follows: the top-level object, or the `__metadata__` object
+/// inside it. Deeper containers are only counted.
+struct Frame {
+    /// The next string in this object is a key (after `{` or `,`).
+    expect_key: bool,
+    /// The last key read in this object is the one looked for at this level.
+    key_matches: bool,
+}
+
+/// Scans `src[begin..end)` (a safetensors header) for vitrine's metadata string. The
+/// only errors are the header's text not being UTF-8 and, inside the metadata string, a
+/// raw control character or an unknown escape (`Err` holds the message); any other
+/// malformation is left to the JSON parser that reads the header next.
+pub(super) fn locate_metadata<S: ByteSource + ?Sized>(
+    src: &S,
+    begin: u64,
+    end: u64,
+) -> Result<MetadataAt, String> {
+    const TOP_KEY: &str = super::SAFETENSORS_METADATA;
+    const META_KEY: &str = super::METADATA_KEY;
+    let mut frames: Vec<Frame> = Vec::with_capacity(2);
+    // Containers open below the followed frames (or beside them).
+    let mut deep: u64 = 0;
+    let mut found = MetadataAt::Missing;
+    // String state.
+    let mut in_string = false;
+    let mut escape = false;
+    // The string being read is a key of a followed frame (its raw bytes, up to MAX_KEY).
+    let mut key: Option<Vec<u8>> = None;
+    let mut key_too_long = false;
+    // The string being read is the metadata value: where its content starts.
+    let mut value_start: Option<u64> = None;
+    // UTF-8 check across pieces: the bytes of a character cut by a piece's end.
+    let mut carry: Vec<u8> = Vec::with_capacity(4);
+    let mut checked: Vec<u8> = Vec::new();
+
+    let mut buf = vec![0u8; READ_CHUNK.min(end.saturating_sub(begin) as usize)];
+    let mut at = begin;
+    while at < end {
+        let len = (end - at).min(READ_CHUNK as u64) as usize;
+        let piece = &mut buf[..len];
+        src.read_at(at, piece);
+        // UTF-8, with the previous piece's unfinished character in front.
+        if carry.is_empty() {
+            check_utf8(piece, &mut carry, at)?;
+        } else {
+            checked.clear();
+            checked.extend_from_slice(&carry);
+            checked.extend_from_slice(piece);
+            carry.clear();
+            check_utf8(
+                &checked,
+                &mut carry,
+                at - checked.len().saturating_sub(len) as u64,
+            )?;
+        }
+        for (i, &b) in piece.iter().enumerate() {
+            let pos = at + i as u64;
+            if in_string {
+                if escape {
+                    escape = false;
+                    if value_start.is_some() && !b"\"\\/bfnrtu".contains(&b) {
+                        return Err(format!(
+                            "invalid escape `\\{}` in the metadata string at byte {pos}",
+                            char::from(b).escape_default()
+                        ));
+                    }
+                    if let Some(k) = key.as_mut() {
+                        push_key(k, &mut key_too_long, b);
+                    }
+                } else if b == b'\\' {
+                    escape = true;
+                    if let Some(k) = key.as_mut() {
+                        push_key(k, &mut key_too_long, b);
+                    }
+                } else if b == b'"' {
+                    in_string = false;
+                    if let Some(start) = value_start.take() {
+                        found = MetadataAt::String {
+                            begin: start,
+                            end: pos,
+                        };
+                    }
+                    if let Some(k) = key.take() {
+                        let want = if frames.len() == 1 { TOP_KEY } else { META_KEY };
+                        let matches = !key_too_long && key_equals(&k, want);
+                        if let Some(f) = frames.last_mut() {
+                            f.key_matches = matches;
+                        }
+                    }
+                } else if b < 0x20 && value_start.is_some() {
+                    return Err(format!(
+                        "control character {b:#04x} in the metadata string at byte {pos}"
+                    ));
+                } else if let Some(k) = key.as_mut() {
+                    push_key(k, &mut key_too_long, b);
+                }
+                continue;
+            }
+            match b {
+                b' ' | b'\t' | b'\n' | b'\r' => {}
+                b'"' => {
+                    in_string = true;
+                    if deep == 0 {
+                        match frames.last() {
+                            Some(f) if f.expect_key => {
+                                key = Some(Vec::new());
+                                key_too_long = false;
+                            }
+                            Some(f) if frames.len() == 2 && f.key_matches => {
+                                value_start = Some(pos + 1);
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                b'{' | b'[' => {
+                    let follow = deep == 0
+                        && b == b'{'
+                        && match frames.last() {
+                            None => true,
+                            Some(f) => frames.len() == 1 && !f.expect_key && f.key_matches,
+                        };
+                    if deep == 0 && frames.len() == 2 && is_meta_value(&frames) {
+                        found = MetadataAt::NotString;
+                    }
+                    if follow {
+                        frames.push(Frame {
+                            expect_key: true,
+                            key_matches: false,
+                        });
+                    } else {
+                        deep += 1;
+                    }
+                }
+                b'}' | b']' => {
+                    if deep > 0 {
+                        deep -= 1;
+                    } else {
+                        frames.pop();
+                    }
+                }
+                b':' => {
+                    if deep == 0 {
+                        if let Some(f) = frames.last_mut() {
+                            f.expect_key = false;
+                        }
+                    }
+                }
+                b',' => {
+                    if deep == 0 {
+                        if let Some(f) = frames.last_mut() {
+                            f.expect_key = true;
+                            f.key_matches = false;
+                        }
+                    }
+                }
+                _ => {
+                    // A number or literal: the metadata value, if it is where one is read.
+                    if deep == 0 && frames.len() == 2 && is_meta_value(&frames) {
+                        found = MetadataAt::NotString;
+                    }
+                }
+            }
+        }
+        at += len as u64;
+    }
+    if !carry.is_empty() {
+        return Err(format!(
+            "not UTF-8: incomplete character at byte {}",
+            end - carry.len() as u64
+        ));
+    }
+    Ok(found)
+}
+
+/// The innermost followed frame is the `__metadata__` object, reading the value of its
+/// `vitrine` key.
+fn is_meta_value(frames: &[Frame]) -> bool {
+    frames
+        .last()
+        .is_some_and(|f| !f.expect_key && f.key_matches)
+}
+
+fn push_key(k: &mut Vec<u8>, too_long: &mut bool, b: u8) {
+    if k.len() < MAX_KEY {
+        k.push(b);
+    } else {
+        *too_long = true;
+    }
+}
+
+/// Whether a key's raw bytes (escapes included) spell `want`.
+fn key_equals(raw: &[u8], want: &str) -> bool {
+    if !raw.contains(&b'\\') {
+        return raw == want.as_bytes();
+    }
+    let mut quoted = Vec::with_capacity(raw.len() + 2);
+    quoted.push(b'"');
+    quoted.extend_from_slice(raw);
+    quoted.push(b'"');
+    serde_json::from_slice::<String>(&quoted).is_ok_and(|k| k == want)
+}
+
+/// Checks `bytes` (whose first byte is at `offset`) as UTF-8; the bytes of a character
+/// cut by the end go to `carry`, to be checked with the next piece.
+fn check_utf8(bytes: &[u8], carry: &mut Vec<u8>, offset: u64) -> Result<(), String> {
+    match std::str::from_utf8(bytes) {
+        Ok(_) => Ok(()),
+        Err(e) if e.error_len().is_none() => {
+            carry.extend_from_slice(&bytes[e.valid_up_to()..]);
+            Ok(())
+        }
+        Err(e) => Err(format!(
+            "not UTF-8: invalid byte at {}",
+            offset + e.valid_up_to() as u64
+        )),
+    }
+}
+
+/// `src[begin..end)` as an [`io::Read`], copied out a piece at a time.
+pub(super) struct SourceReader<'s, S: ?Sized> {
+    src: &'s S,
+    at: u64,
+    end: u64,
+}
+
+impl<'s, S: ByteSource + ?Sized> SourceReader<'s, S> {
+    /// Reads `src[begin..end)` (a range inside the source).
+    pub(super) fn new(src: &'s S, begin: u64, end: u64) -> Self {
+        SourceReader {
+            src,
+            at: begin,
+            end,
+        }
+    }
+}
+
+impl<S: ByteSource + ?Sized> io::Read for SourceReader<'_, S> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let len = (self.end - self.at).min(out.len() as u64) as usize;
+        self.src.read_at(self.at, &mut out[..len]);
+        self.at += len as u64;
+        Ok(len)
+    }
+}
+
+/// The text a JSON string's content (`src[begin..end)`, between its quotes) stands for,
+/// as an [`io::Read`] of UTF-8 bytes: escapes decoded, `\uD83D\uDE00` pairs joined. An
+/// invalid escape (unknown letter, bad hex, a lone surrogate, the content ending inside
+/// an escape) is an [`io::ErrorKind::InvalidData`] error.
+pub(super) struct Unescape<'s, S: ?Sized> {
+    src: &'s S,
+    at: u64,
+    end: u64,
+    /// Raw bytes read from the source and not yet consumed: `buf[lo..hi]`.
+    buf: Vec<u8>,
+    lo: usize,
+    hi: usize,
+    /// Decoded bytes of an escaped character that did not fit the caller's buffer.
+    pending: [u8; 4],
+    pending_lo: usize,
+    pending_hi: usize,
+}
+
+impl<'s, S: ByteSource + ?Sized> Unescape<'s, S> {
+    /// Decodes `src[begin..end)`, reading at most `chunk` bytes of it at a time.
+    pub(super) fn new(src: &'s S, begin: u64, end: u64, chunk: usize) -> Self {
+        let cap = chunk.max(1).min(end.saturating_sub(begin) as usize);
+        Unescape {
+            src,
+            at: begin,
+            end,
+            buf: vec![0; cap],
+            lo: 0,
+            hi: 0,
+            pending: [0; 4],
+            pending_lo: 0,
+            pending_hi: 0,
+        }
+    }
+
+    /// The next raw byte, refilling the buffer when it is spent; `None` at the end.
+    fn next_raw(&mut self) -> Option<u8> {
+        if self.lo == self.hi {
+            if self.at >= self.end {
+                return None;
+            }
+            let len = (self.end - self.at).min(self.buf.len() as u64) as usize;
+            self.src.read_at(self.at, &mut self.buf[..len]);
+            self.at += len as u64;
+            self.lo = 0;
+            self.hi = len;
+        }
+        let b = self.buf[self.lo];
+        self.lo += 1;
+        Some(b)
+    }
+
+    /// Four hex digits of a `\u` escape.
+    fn hex4(&mut self) -> io::Result<u32> {
+        let mut v = 0u32;
+        for _ in 0..4 {
+            let b = self
+                .next_raw()
+                .ok_or_else(|| bad("the string ends inside a \\u escape"))?;
+            let d = char::from(b)
+                .to_digit(16)
+                .ok_or_else(|| bad("a \\u escape with a non-hex digit"))?;
+            v = v * 16 + d;
+        }
+        Ok(v)
+    }
+
+    /// Decodes the escape after a backslash.
+    fn escaped(&mut self) -> io::Result<char> {
+        let b = self
+            .next_raw()
+            .ok_or_else(|| bad("the string ends inside an escape"))?;
+        Ok(match b {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let u = self.hex4()?;
+                let code = if (0xD800..0xDC00).contains(&u) {
+                    if self.next_raw() != Some(b'\\') || self.next_raw() != Some(b'u') {
+                        return Err(bad("a lone leading surrogate in a \\u escape"));
+                    }
+                    let low = self.hex4()?;
+                    if !(0xDC00..0xE000).contains(&low) {
+                        return Err(bad("a leading surrogate without its trailing one"));
+                    }
+                    0x10000 + ((u - 0xD800) << 10) + (low - 0xDC00)
+                } else {
+                    u
+                };
+                char::from_u32(code)
+                    .ok_or_else(|| bad("a lone trailing surrogate in a \\u escape"))?
+            }
+            _ => return Err(bad("an unknown escape")),
+        })
+    }
+}
+
+fn bad(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("metadata string: {what}"),
+    )
+}
+
+impl<S: ByteSource + ?Sized> io::Read for Unescape<'_, S> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let mut n = 0;
+        while n < out.len() {
+            if self.pending_lo < self.pending_hi {
+                out[n] = self.pending[self.pending_lo];
+                self.pending_lo += 1;
+                n += 1;
+                continue;
+            }
+            // A run of plain bytes straight from the buffer.
+            if self.lo < self.hi {
+                let raw = &self.buf[self.lo..self.hi];
+                let run = raw
+                    .iter()
+                    .position(|&b| b == b'\\')
+                    .unwrap_or(raw.len())
+                    .min(out.len() - n);
+                if run > 0 {
+                    out[n..n + run].copy_from_slice(&raw[..run]);
+                    self.lo += run;
+                    n += run;
+                    continue;
+                }
+            }
+            match self.next_raw() {
+                None => break,
+                Some(b'\\') => {
+                    let c = self.escaped()?;
+                    let len = c.encode_utf8(&mut self.pending).len();
+                    self.pending_lo = 0;
+                    self.pending_hi = len;
+                }
+                Some(b) => {
+                    out[n] = b;
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn unescape_all(content: &[u8], chunk: usize) -> io::Result<String> {
+        let mut out = Vec::new();
+        // Read into small, odd-sized buffers so every boundary is crossed.
+        let mut r = Unescape::new(content, 0, content.len() as u64, chunk);
+        let mut piece = [0u8; 3];
+        loop {
+            let k = r.read(&mut piece)?;
+            if k == 0 {
+                break;
+            }
+            out.extend_from_slice(&piece[..k]);
+        }
+        Ok(String::from_utf8(out).expect("unescaped text is UTF-8"))
+    }
+
+    #[test]
+    fn unescape_matches_serde_json_on_every_kind_of_escape() {
+        let texts = [
+            "",
+            "plain",
+            "quote \" backslash \\ slash / controls \u{8}\u{c}\n\r\t and \u{1} \u{1f}",
+            "é ü 中文 😀 \u{10FFFF} \u{FFFF}",
+            r#"{"format_version":1,"items":{"ids":["a\"b","c\\d"]}}"#,
+        ];
+        for text in texts {
+            let quoted = serde_json::to_string(text).unwrap();
+            let content = &quoted.as_bytes()[1..quoted.len() - 1];
+            for chunk in [1, 2, 5, 7, 64, READ_CHUNK] {
+                assert_eq!(unescape_all(content, chunk).unwrap(), text, "chunk {chunk}");
+            }
+        }
+        // \u escapes written out (serde_json writes most characters raw).
+        let content = br"\u0041\u00e9\u4e2d\ud83d\ude00\/";
+        let want: String = serde_json::from_slice(&[b"\"", &content[..], b"\""].concat()).unwrap();
+        for chunk in [1, 3, 4, 13] {
+            assert_eq!(unescape_all(content, chunk).unwrap(), want);
+        }
+    }
+
+    #[test]
+    fn unescape_rejects_what_serde_json_rejects() {
+        for content in [
+            &br"\x"[..],
+            br"\u12",
+            br"\u12g4",
+            br"\ud83d",
+            br"\ud83dx",
+            br"\ud83d\u0041",
+            br"\ude00",
+            br"abc\",
+        ] {
+            let quoted = [b"\"", content, b"\""].concat();
+            assert!(serde_json::from_slice::<String>(&quoted).is_err());
+            for chunk in [1, 4, 64] {
+                let e = unescape_all(content, chunk).unwrap_err();
+                assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+            }
+        }
+    }
+
+    fn locate(header: &str) -> Result<MetadataAt, String> {
+        locate_metadata(header.as_bytes(), 0, header.len() as u64)
+    }
+
+    fn content(header: &str) -> &str {
+        match locate(header).unwrap() {
+            MetadataAt::String { begin, end } => &header[begin as usize..end as usize],
+            other => panic!("{header}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn locate_follows_the_structure() {
+        assert_eq!(content(r#"{"__metadata__":{"vitrine":"abc"}}"#), "abc");
+        // Whitespace, other keys and values before and after, tensors with nested values.
+        let h = r#" { "w": {"dtype": "F32", "shape": [1, {"vitrine": "no"}], "data_offsets": [0, 4]},
+            "__metadata__" : { "other": "x\"y", "vitrine" : "a\"b\\c" , "z": "" } , "v": [] } "#;
+        assert_eq!(content(h), r#"a\"b\\c"#);
+        // The key escaped; the last `vitrine` wins, as in a JSON map.
+        let h = r#"{"__metadata\u005f_":{"vitrine":"1","vitrine":"2"}}"#;
+        assert_eq!(content(h), "2");
+        // A `vitrine` key elsewhere is not it; nor is a string that looks like the key.
+        for h in [
+            r#"{"vitrine":"x"}"#,
+            r#"{"a":{"__metadata__":{"vitrine":"x"}}}"#,
+            r#"{"__metadata__":["vitrine","x"]}"#,
+            r#"{"__metadata__":{"a":{"vitrine":"x"}}}"#,
+            r#"{"x":"__metadata__","y":{"vitrine":"x"}}"#,
+            r#"{"__metadata__":{"x":"vitrine","vitrine2":"x"}}"#,
+            r#"[{"__metadata__":{"vitrine":"x"}}]"#,
+            "",
+        ] {
+            assert_eq!(locate(h).unwrap(), MetadataAt::Missing, "{h}");
+        }
+        for h in [
+            r#"{"__metadata__":{"vitrine":5}}"#,
+            r#"{"__metadata__":{"vitrine":{"a":"b"}}}"#,
+            r#"{"__metadata__":{"vitrine":"x","vitrine":null}}"#,
+        ] {
+            assert_eq!(locate(h).unwrap(), MetadataAt::NotString, "{h}");
+        }
+    }
+
+    #[test]
+    fn locate_checks_utf8_across_pieces() {
+        // A character cut by the 64 KiB piece boundary is fine; a bad byte is not.
+        let pad = "x".repeat(READ_CHUNK - 1);
+        let h = format!(r#"{{"__metadata__":{{"vitrine":"é"}},"p":"{pad}é"}}"#);
+        assert!(matches!(locate(&h), Ok(MetadataAt::String { .. })));
+        let mut bytes = h.clone().into_bytes();
+        let last = bytes.len() - 3;
+        bytes[last] = 0xff;
+        assert!(locate_metadata(&bytes[..], 0, bytes.len() as u64)
+            .unwrap_err()
+            .contains("not UTF-8"));
+        let cut = &h.as_bytes()[..h.len() - 3];
+        assert!(locate_metadata(cut, 0, cut.len() as u64)
+            .unwrap_err()
+            .contains("not UTF-8"));
+        let raw_control = "{\"__metadata__\":{\"vitrine\":\"a\nb\"}}";
+        assert!(locate(raw_control)
+            .unwrap_err()
+            .contains("control character"));
+    }
+}
