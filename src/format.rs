@@ -736,6 +736,29 @@ impl WeightFile {
         src: &S,
         keep_int8: &[&str],
     ) -> Result<(WeightFile, BTreeMap<String, Int8Tensor>), FormatError> {
+        let (file, kept, _) = WeightFile::from_source_leaving(src, keep_int8, &[])?;
+        Ok((file, kept))
+    }
+
+    /// [`WeightFile::from_source`] that also leaves the `U8` tensors named in `leave`
+    /// where they are: not decoded (absent from `tensors`), returned as their byte
+    /// ranges in `src` (checked and covered by the content hash like every tensor), for
+    /// a reader that decodes them straight from the source — the search index section,
+    /// which would otherwise be held whole while its index is built from it. A named
+    /// tensor of another dtype is decoded as usual.
+    #[allow(clippy::type_complexity)]
+    pub fn from_source_leaving<S: ByteSource + ?Sized>(
+        src: &S,
+        keep_int8: &[&str],
+        leave: &[&str],
+    ) -> Result<
+        (
+            WeightFile,
+            BTreeMap<String, Int8Tensor>,
+            BTreeMap<String, std::ops::Range<u64>>,
+        ),
+        FormatError,
+    > {
         let found = src.byte_len();
         if found < 8 {
             return Err(FormatError::Truncated { needed: 8, found });
@@ -779,12 +802,17 @@ impl WeightFile {
         }
         let mut tensors = BTreeMap::new();
         let mut kept = BTreeMap::new();
+        let mut left = BTreeMap::new();
         for e in &entries {
             if scales.contains_key(e.name.as_str()) {
                 continue;
             }
             if e.dtype == Dtype::I8 && keep_int8.contains(&e.name.as_str()) {
                 kept.insert(e.name.clone(), decode_int8(e, &section, &scales)?);
+                continue;
+            }
+            if e.dtype == Dtype::U8 && leave.contains(&e.name.as_str()) {
+                left.insert(e.name.clone(), data_start + e.begin..data_start + e.end);
                 continue;
             }
             let values = decode_entry(e, &section, &scales)?;
@@ -796,7 +824,7 @@ impl WeightFile {
                 },
             );
         }
-        Ok((WeightFile { metadata, tensors }, kept))
+        Ok((WeightFile { metadata, tensors }, kept, left))
     }
 }
 
@@ -1120,9 +1148,11 @@ fn read_header<S: ByteSource + ?Sized>(
     }
     let metadata = match at {
         stream::MetadataAt::Missing => return Err(FormatError::MissingMetadata),
-        stream::MetadataAt::NotString => return Err(FormatError::BadHeader(format!(
+        stream::MetadataAt::NotString => {
+            return Err(FormatError::BadHeader(format!(
             "{SAFETENSORS_METADATA} must map strings to strings: `{METADATA_KEY}` is not a string"
-        ))),
+        )))
+        }
         stream::MetadataAt::String { begin, end } => parse_metadata(src, begin, end)?,
     };
     Ok((metadata, raw.entries))

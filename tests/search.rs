@@ -4,6 +4,7 @@
 
 use sha2::{Digest, Sha256};
 use vitrine::rng::SplitMix64;
+use vitrine::search::codec::IndexSource;
 use vitrine::search::{
     personalize, search, tokenize, Doc, PriceFacet, SearchIndex, SearchIndexError, SearchOptions,
     SearchResults,
@@ -502,6 +503,101 @@ fn loading_shares_equal_catalogue_titles() {
     assert_eq!(shared.to_bytes(), bytes);
     for q in ["ca", "lamp", "chrstmas lights", "candel", "lighting"] {
         assert_eq!(run(&shared, q, &opts()), run(&plain, q, &opts()), "{q}");
+    }
+}
+
+/// The index's bytes as a weight file's section: read where they lie, counting the
+/// largest single read.
+struct Counting<'a> {
+    bytes: &'a [u8],
+    largest: std::cell::Cell<usize>,
+}
+
+impl IndexSource for Counting<'_> {
+    fn byte_len(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
+    fn read_at(&self, offset: u64, out: &mut [u8]) {
+        self.largest.set(self.largest.get().max(out.len()));
+        let at = offset as usize;
+        out.copy_from_slice(&self.bytes[at..at + out.len()]);
+    }
+}
+
+fn from_source(bytes: &[u8], titles: &StrList) -> (Result<SearchIndex, SearchIndexError>, usize) {
+    let src = Counting {
+        bytes,
+        largest: std::cell::Cell::new(0),
+    };
+    let r = SearchIndex::from_source_sharing_titles(&src, titles);
+    (r, src.largest.get())
+}
+
+/// Loading from a source (as a weight file's section is, in pieces) gives the index a
+/// slice gives — same bytes, same heap, same answers — reading at most 64 KiB at a time
+/// over an index several windows long, and the same error for every cut and flip.
+#[test]
+fn loading_from_a_source_reads_windows_and_matches_the_slice() {
+    let words = [
+        "lamp",
+        "candle",
+        "holder",
+        "vintage",
+        "lantern",
+        "christmas",
+        "glass",
+    ];
+    let titles: Vec<String> = (0..6000)
+        .map(|i| {
+            format!(
+                "{} {} item{i} colour{}",
+                words[i % 7],
+                words[(i / 7) % 7],
+                i % 311
+            )
+        })
+        .collect();
+    let docs: Vec<Doc<'_>> = titles.iter().map(|t| doc(t, "Home")).collect();
+    let ix = index(&docs);
+    let bytes = ix.to_bytes();
+    assert!(
+        bytes.len() > 3 * 65536,
+        "{} bytes: too few windows",
+        bytes.len()
+    );
+    let list: StrList = titles.iter().collect();
+    let (loaded, largest) = from_source(&bytes, &list);
+    let loaded = loaded.expect("loads from a source");
+    let plain = SearchIndex::from_bytes_sharing_titles(&bytes, &list).unwrap();
+    assert!(largest <= 65536, "read {largest} bytes at once");
+    assert_eq!(loaded.to_bytes(), bytes);
+    assert_eq!(loaded.heap_bytes(), plain.heap_bytes());
+    for q in ["lamp", "vintage glass", "item4242", "colour17 candel"] {
+        assert_eq!(run(&loaded, q, &opts()), run(&plain, q, &opts()), "{q}");
+    }
+    for len in (0..bytes.len()).step_by(1009).chain([bytes.len() - 1]) {
+        let cut = &bytes[..len];
+        assert_eq!(
+            from_source(cut, &list).0.unwrap_err(),
+            SearchIndex::from_bytes_sharing_titles(cut, &list).unwrap_err(),
+            "cut at {len}"
+        );
+    }
+    // Flips in the payload, resealed so the decoder (not the hash) meets them.
+    let payload = &bytes[44..];
+    let mut rng = SplitMix64::new(7);
+    for _ in 0..50 {
+        let mut p = payload.to_vec();
+        let i = rng.below(p.len() as u64) as usize;
+        p[i] ^= 1 + rng.below(255) as u8;
+        let b = seal(&p);
+        let want = SearchIndex::from_bytes_sharing_titles(&b, &list);
+        let (got, _) = from_source(&b, &list);
+        match (got, want) {
+            (Ok(a), Ok(b)) => assert_eq!(a.to_bytes(), b.to_bytes()),
+            (a, b) => assert_eq!(a.err(), b.err()),
+        }
     }
 }
 

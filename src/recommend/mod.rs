@@ -47,6 +47,7 @@ use crate::kernels::{CpuKernel, HeadPlan, ItemVectors, UserQuery};
 use crate::model::layers::sigmoid;
 use crate::model::params::ID_TENSOR;
 use crate::model::{Model, ModelError};
+use crate::search::SearchIndex;
 use crate::strs::StrIndex;
 
 pub mod blend;
@@ -334,13 +335,18 @@ impl Recommender {
     /// [`Recommender::from_weight_file`].
     pub fn from_source<S: ByteSource + ?Sized>(src: &S) -> Result<Recommender, RecommendError> {
         let id_name = ID_TENSOR.to_string();
-        let (mut file, mut kept) = WeightFile::from_source(src, &[id_name.as_str()])?;
+        let (mut file, mut kept, left) =
+            WeightFile::from_source_leaving(src, &[id_name.as_str()], &[SEARCH_INDEX_TENSOR])?;
+        let search_index = match left.get(SEARCH_INDEX_TENSOR) {
+            Some(range) => Some(search::load_index_from(src, range.clone(), &file.metadata)?),
+            None => None,
+        };
         let Some(ids) = kept.remove(&id_name) else {
-            return Recommender::from_weight_file(file);
+            return Recommender::from_parsed(file, search_index);
         };
         let (model, plan) = Model::from_weights_int8(&file, ids)?;
         retain_served(&mut file);
-        Self::assemble(file, model, plan)
+        Self::assemble(file, model, plan, search_index)
     }
 
     /// Loads from a parsed weight file.
@@ -350,21 +356,33 @@ impl Recommender {
     /// catalog metadata and the popularity prior are read after that), the item
     /// vectors move into the scoring plan, and the model's own `item.id` rows are freed
     /// ([`Model::drop_id_rows`]: nothing reads them after the plan is built).
-    pub fn from_weight_file(mut file: WeightFile) -> Result<Recommender, RecommendError> {
+    pub fn from_weight_file(file: WeightFile) -> Result<Recommender, RecommendError> {
+        Recommender::from_parsed(file, None)
+    }
+
+    /// [`Recommender::from_weight_file`] with the search index already loaded (from
+    /// the source) or, when `None`, still in the file's section.
+    fn from_parsed(
+        mut file: WeightFile,
+        search_index: Option<SearchIndex>,
+    ) -> Result<Recommender, RecommendError> {
         let mut model = Model::from_weights(&file)?;
         retain_served(&mut file);
         let plan = model.runtime_plan();
         model.drop_id_rows();
-        Self::assemble(file, model, plan)
+        Self::assemble(file, model, plan, search_index)
     }
 
     /// Checks the popularity prior and the scoring head against the catalog and builds
     /// the lookups. The catalog itself is checked by [`validate_metadata`], the weight
     /// format's one rule (lengths, unique ids, category range, attribute values).
+    /// `search_index`: the index [`Recommender::from_source`] decoded where it lies;
+    /// `None` takes it from the file's `search.index` section, when there is one.
     fn assemble(
         mut file: WeightFile,
         model: Model,
         plan: HeadPlan,
+        search_index: Option<SearchIndex>,
     ) -> Result<Recommender, RecommendError> {
         validate_metadata(&file.metadata)?;
         let n = plan.n_items;
@@ -379,7 +397,10 @@ impl Recommender {
             ));
         }
         let popularity = popularity_prior(&mut file, n)?;
-        let search_index = search::load_index(&mut file, n)?;
+        let search_index = match search_index {
+            Some(index) => Some(index),
+            None => search::load_index(&mut file, n)?,
+        };
         let basket = Basket::from_weight_file(&file, n)?;
         let metadata = file.metadata;
         let search_index = search_index.map(|index| search::Searchable::new(index, &metadata));
@@ -975,7 +996,7 @@ mod tests {
             w_out: vec![0.0],
             b_out: 0.0,
         };
-        Recommender::assemble(file, model, plan).unwrap()
+        Recommender::assemble(file, model, plan, None).unwrap()
     }
 
     fn prepared(o: RecommendOptions, history: Vec<HistoryEvent>, attention: Vec<f32>) -> Prepared {

@@ -30,13 +30,16 @@
 //!    (`didYouMean`), then the most popular eligible items of the closest category —
 //!    the category of the best hit for `didYouMean` (all categories when there is none)
 //!    — flagged `popular`.
+use std::ops::Range;
+
 use serde::{Deserialize, Serialize};
 
 use super::eligibility::Eligibility;
 use super::explain::{Explainer, Signals};
 use super::{Filter, Reason, RecommendError, RecommendOptions, Recommender};
-use crate::format::{Metadata, Tensor, TensorData, WeightFile, SEARCH_INDEX_TENSOR};
+use crate::format::{ByteSource, Metadata, Tensor, TensorData, WeightFile, SEARCH_INDEX_TENSOR};
 use crate::history::HistoryEvent;
+use crate::search::codec::IndexSource;
 use crate::search::{
     self as text, Doc, Facets, Hit, PriceFacet, SearchIndex, SearchIndexError, SearchOptions,
     SearchResults,
@@ -278,13 +281,49 @@ pub(super) fn load_index(
     };
     let index = SearchIndex::from_bytes_sharing_titles(&bytes, &file.metadata.items.titles)?;
     drop(bytes);
+    check_docs(index, n).map(Some)
+}
+
+/// Loads the `search.index` section from where it lies, `range` of the weight file
+/// `src` ([`WeightFile::from_source_leaving`] checked it and its hash), a 64 KiB window
+/// at a time: the section's bytes are never held whole (at 1,000,000 items, 35 MiB of
+/// wasm memory the index would otherwise be built beside). The same checks and index as
+/// [`load_index`].
+pub(super) fn load_index_from<S: ByteSource + ?Sized>(
+    src: &S,
+    range: Range<u64>,
+    metadata: &Metadata,
+) -> Result<SearchIndex, RecommendError> {
+    let section = Section { src, range };
+    let index = SearchIndex::from_source_sharing_titles(&section, &metadata.items.titles)?;
+    check_docs(index, metadata.model.n_items)
+}
+
+/// `index` when it indexes exactly the catalogue's `n` items.
+fn check_docs(index: SearchIndex, n: usize) -> Result<SearchIndex, RecommendError> {
     if index.n_docs() != n {
         return Err(RecommendError::Inconsistent(format!(
             "{SEARCH_INDEX_TENSOR} indexes {} documents, the catalog has {n} items",
             index.n_docs()
         )));
     }
-    Ok(Some(index))
+    Ok(index)
+}
+
+/// A byte range of a weight file, read by the search index's decoder.
+struct Section<'s, S: ?Sized> {
+    src: &'s S,
+    range: Range<u64>,
+}
+
+impl<S: ByteSource + ?Sized> IndexSource for Section<'_, S> {
+    fn byte_len(&self) -> u64 {
+        self.range.end - self.range.start
+    }
+
+    fn read_at(&self, offset: u64, out: &mut [u8]) {
+        self.src.read_at(self.range.start + offset, out);
+    }
 }
 
 /// The loaded index with what every search reuses: the price facet's band edges

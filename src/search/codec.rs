@@ -86,7 +86,7 @@ impl SearchIndex {
     /// failure is a [`SearchIndexError`], never a panic, and no allocation exceeds a
     /// small multiple of `bytes.len()`.
     pub fn from_bytes(bytes: &[u8]) -> Result<SearchIndex, SearchIndexError> {
-        SearchIndex::decode(bytes, None)
+        SearchIndex::decode::<[u8]>(bytes, None)
     }
 
     /// [`SearchIndex::from_bytes`] for an index of `titles`' catalogue: when the stored
@@ -98,12 +98,25 @@ impl SearchIndex {
         bytes: &[u8],
         titles: &StrList,
     ) -> Result<SearchIndex, SearchIndexError> {
+        SearchIndex::decode::<[u8]>(bytes, Some(titles))
+    }
+
+    /// [`SearchIndex::from_bytes_sharing_titles`] reading the index's bytes where they
+    /// lie (in the browser, the page's copy of the weight file), a window of at most
+    /// 64 KiB at a time: the section is never copied whole into memory. Same checks,
+    /// same errors, the same index.
+    pub fn from_source_sharing_titles<S: IndexSource + ?Sized>(
+        bytes: &S,
+        titles: &StrList,
+    ) -> Result<SearchIndex, SearchIndexError> {
         SearchIndex::decode(bytes, Some(titles))
     }
 
-    fn decode(bytes: &[u8], share: Option<&StrList>) -> Result<SearchIndex, SearchIndexError> {
-        let payload = check_header(bytes)?;
-        let mut r = Reader { b: payload, at: 0 };
+    fn decode<S: IndexSource + ?Sized>(
+        bytes: &S,
+        share: Option<&StrList>,
+    ) -> Result<SearchIndex, SearchIndexError> {
+        let mut r = check_header(bytes)?;
         let n_docs = r.count("documents", MAX_DOCS, 2)?;
         let n_cats = r.count("categories", MAX_CATEGORIES, 1)?;
         let n_terms = r.count("terms", MAX_TERMS, 3)?;
@@ -145,7 +158,7 @@ impl SearchIndex {
         // first allocation is capped at 4× the payload and grows past that only as
         // decoded terms arrive.
         let (term_bytes, total) = skim_terms(r.clone(), n_terms);
-        let term_bytes = term_bytes.min(r.b.len().saturating_mul(4));
+        let term_bytes = term_bytes.min(r.left().saturating_mul(4));
         let mut terms = StrList::with_capacity(n_terms, term_bytes);
         let mut post_off = Vec::with_capacity(n_terms + 1);
         let mut postings = Vec::with_capacity(total);
@@ -177,9 +190,9 @@ impl SearchIndex {
                 .map_err(|_| SearchIndexError::Truncated { what: "term" })?;
             prev = term;
         }
-        if r.at != r.b.len() {
+        if r.left() != 0 {
             return Err(SearchIndexError::TrailingBytes {
-                extra: (r.b.len() - r.at) as u64,
+                extra: r.left() as u64,
             });
         }
         SearchIndex::from_parts(Parts {
@@ -197,7 +210,7 @@ impl SearchIndex {
 /// The total term bytes and postings of the `n_terms` terms at `r`, for sizing the
 /// tables once. Lenient: it stops at the first malformed field and returns what it
 /// counted (the decoding pass then reports the error).
-fn skim_terms(mut r: Reader<'_>, n_terms: usize) -> (usize, usize) {
+fn skim_terms<S: IndexSource + ?Sized>(mut r: Reader<'_, S>, n_terms: usize) -> (usize, usize) {
     let (mut bytes, mut postings) = (0usize, 0usize);
     for _ in 0..n_terms {
         let Ok(shared) = r.varint() else { break };
@@ -222,23 +235,26 @@ fn skim_terms(mut r: Reader<'_>, n_terms: usize) -> (usize, usize) {
     (bytes, postings)
 }
 
-/// Checks magic, version, length and hash; returns the payload.
-fn check_header(bytes: &[u8]) -> Result<&[u8], SearchIndexError> {
-    if bytes.len() < HEADER_BYTES {
+/// Checks magic, version, length and hash (the payload streamed through SHA-256 a
+/// window at a time); returns a reader at the payload's start.
+fn check_header<S: IndexSource + ?Sized>(bytes: &S) -> Result<Reader<'_, S>, SearchIndexError> {
+    if bytes.byte_len() < HEADER_BYTES as u64 {
         return Err(SearchIndexError::Truncated { what: "header" });
     }
-    if bytes[..4] != MAGIC {
+    let mut head = [0u8; HEADER_BYTES];
+    bytes.read_at(0, &mut head);
+    if head[..4] != MAGIC {
         return Err(SearchIndexError::BadMagic);
     }
-    let version = u16::from_le_bytes([bytes[4], bytes[5]]);
+    let version = u16::from_le_bytes([head[4], head[5]]);
     if version != VERSION {
         return Err(SearchIndexError::UnsupportedVersion { found: version });
     }
-    let reserved = u16::from_le_bytes([bytes[6], bytes[7]]);
+    let reserved = u16::from_le_bytes([head[6], head[7]]);
     if reserved != 0 {
         return Err(SearchIndexError::Reserved { found: reserved });
     }
-    let len = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
+    let len = u32::from_le_bytes([head[8], head[9], head[10], head[11]]) as usize;
     if len > MAX_PAYLOAD_BYTES {
         return Err(SearchIndexError::TooLarge {
             what: "payload bytes",
@@ -246,19 +262,35 @@ fn check_header(bytes: &[u8]) -> Result<&[u8], SearchIndexError> {
             max: MAX_PAYLOAD_BYTES as u64,
         });
     }
-    let rest = &bytes[HEADER_BYTES..];
-    if rest.len() < len {
+    let rest = bytes.byte_len() - HEADER_BYTES as u64;
+    if rest < len as u64 {
         return Err(SearchIndexError::Truncated { what: "payload" });
     }
-    if rest.len() > len {
+    if rest > len as u64 {
         return Err(SearchIndexError::TrailingBytes {
-            extra: (rest.len() - len) as u64,
+            extra: rest - len as u64,
         });
     }
-    if Sha256::digest(rest)[..] != bytes[12..HEADER_BYTES] {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; WINDOW.min(len)];
+    let mut at = 0usize;
+    while at < len {
+        let n = (len - at).min(WINDOW);
+        bytes.read_at((HEADER_BYTES + at) as u64, &mut buf[..n]);
+        hasher.update(&buf[..n]);
+        at += n;
+    }
+    if hasher.finalize()[..] != head[12..HEADER_BYTES] {
         return Err(SearchIndexError::HashMismatch);
     }
-    Ok(rest)
+    Ok(Reader {
+        src: bytes,
+        base: HEADER_BYTES as u64,
+        end: len,
+        at: 0,
+        win: Vec::new(),
+        win_at: 0,
+    })
 }
 
 /// Appends `v` as a LEB128 varint.
@@ -276,26 +308,84 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-/// A bounds-checked cursor over the payload.
-#[derive(Clone)]
-struct Reader<'a> {
-    b: &'a [u8],
-    at: usize,
+/// Where an index's bytes are read from: a slice in memory, or (for a weight file's
+/// index section) the weight file where it lies, read a window at a time.
+pub trait IndexSource {
+    /// Length of the index in bytes (header and payload).
+    fn byte_len(&self) -> u64;
+    /// Copies the `out.len()` bytes at `offset` into `out`; the decoder only asks for
+    /// ranges inside `0..byte_len()`.
+    fn read_at(&self, offset: u64, out: &mut [u8]);
 }
 
-impl Reader<'_> {
+impl IndexSource for [u8] {
+    fn byte_len(&self) -> u64 {
+        self.len() as u64
+    }
+
+    fn read_at(&self, offset: u64, out: &mut [u8]) {
+        let start = offset as usize;
+        out.copy_from_slice(&self[start..start + out.len()]);
+    }
+}
+
+/// Most bytes a [`Reader`] holds at once (beyond that only for one field longer than
+/// this, and fields are at most [`MAX_TITLE_BYTES`] or [`MAX_TERM_BYTES`] long).
+const WINDOW: usize = 64 * 1024;
+
+/// A bounds-checked cursor over the payload, reading it a window at a time.
+struct Reader<'a, S: ?Sized> {
+    src: &'a S,
+    /// Where the payload starts in the index's bytes.
+    base: u64,
+    /// Payload length.
+    end: usize,
+    /// Position in the payload.
+    at: usize,
+    /// The payload's bytes `win_at..win_at + win.len()`.
+    win: Vec<u8>,
+    win_at: usize,
+}
+
+impl<S: ?Sized> Clone for Reader<'_, S> {
+    fn clone(&self) -> Self {
+        Reader {
+            src: self.src,
+            base: self.base,
+            end: self.end,
+            at: self.at,
+            win: self.win.clone(),
+            win_at: self.win_at,
+        }
+    }
+}
+
+impl<S: IndexSource + ?Sized> Reader<'_, S> {
     fn left(&self) -> usize {
-        self.b.len() - self.at
+        self.end - self.at
+    }
+
+    /// Makes the `n` bytes at the position available in the window (`n ≤ left()`).
+    fn fill(&mut self, n: usize) {
+        if self.at >= self.win_at && self.at + n <= self.win_at + self.win.len() {
+            return;
+        }
+        let len = self.left().min(WINDOW.max(n));
+        self.win.resize(len, 0);
+        self.src
+            .read_at(self.base + self.at as u64, &mut self.win[..len]);
+        self.win_at = self.at;
     }
 
     /// One LEB128 u32 (at most 5 bytes, no bits past 32).
     fn varint(&mut self) -> Result<u32, SearchIndexError> {
         let mut v: u32 = 0;
         for i in 0..5 {
-            let byte = *self
-                .b
-                .get(self.at)
-                .ok_or(SearchIndexError::Truncated { what: "varint" })?;
+            if self.at == self.end {
+                return Err(SearchIndexError::Truncated { what: "varint" });
+            }
+            self.fill(1);
+            let byte = self.win[self.at - self.win_at];
             self.at += 1;
             if i == 4 && byte > 0x0f {
                 return Err(SearchIndexError::BadVarint);
@@ -334,9 +424,10 @@ impl Reader<'_> {
         if n > self.left() {
             return Err(SearchIndexError::Truncated { what });
         }
-        let s = &self.b[self.at..self.at + n];
+        self.fill(n);
+        let s = self.at - self.win_at;
         self.at += n;
-        Ok(s)
+        Ok(&self.win[s..s + n])
     }
 
     fn str(&mut self, what: &'static str, max: usize) -> Result<&str, SearchIndexError> {
