@@ -3,6 +3,7 @@
 //! (`features.*`), the transition memory (`memory.*`) and the popularity prior
 //! (`stats.popularity`). Reading checks every name, shape, element type and feature
 //! index, since the file is untrusted input.
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::memory::Memory;
@@ -14,18 +15,45 @@ use crate::format::{
 };
 use crate::kernels::HeadPlan;
 
-/// Looks tensors up by name with typed errors.
-struct Lookup<'a>(&'a WeightFile);
+/// Looks tensors up by name with typed errors: copying them out of the file, or moving
+/// them (the serving loader's path, whose file drops them next: the catalogue-sized
+/// item features and transition memory are then never held twice).
+enum Lookup<'a> {
+    /// Reads the file's tensors, leaving them there.
+    Borrow(&'a BTreeMap<String, Tensor>),
+    /// Takes each tensor it reads out of the map.
+    Take(&'a mut BTreeMap<String, Tensor>),
+}
 
 impl<'a> Lookup<'a> {
-    fn get(&self, name: &str) -> Result<&'a Tensor, ModelError> {
-        self.0
-            .tensors
+    fn map(&self) -> &BTreeMap<String, Tensor> {
+        match self {
+            Lookup::Borrow(m) => m,
+            Lookup::Take(m) => m,
+        }
+    }
+
+    /// The tensor `name`: borrowed, or moved out of the map.
+    fn get(&mut self, name: &str) -> Result<Cow<'a, Tensor>, ModelError> {
+        let found = match self {
+            Lookup::Borrow(m) => {
+                let m: &'a BTreeMap<String, Tensor> = m;
+                m.get(name).map(Cow::Borrowed)
+            }
+            Lookup::Take(m) => m.remove(name).map(Cow::Owned),
+        };
+        found.ok_or_else(|| ModelError::MissingTensor(name.to_string()))
+    }
+
+    /// The shape of tensor `name`, leaving it where it is.
+    fn shape(&self, name: &str) -> Result<&[usize], ModelError> {
+        self.map()
             .get(name)
+            .map(|t| t.shape.as_slice())
             .ok_or_else(|| ModelError::MissingTensor(name.to_string()))
     }
 
-    fn ints(&self, name: &str, len: Option<usize>) -> Result<Vec<u32>, ModelError> {
+    fn ints(&mut self, name: &str, len: Option<usize>) -> Result<Vec<u32>, ModelError> {
         let t = self.get(name)?;
         let TensorData::I32(v) = &t.data else {
             return Err(ModelError::WrongDtype(name.to_string()));
@@ -39,20 +67,29 @@ impl<'a> Lookup<'a> {
                 });
             }
         }
-        v.iter()
-            .map(|&x| {
-                u32::try_from(x).map_err(|_| {
-                    ModelError::FeatureOutOfRange(format!("{name} holds negative value {x}"))
-                })
-            })
-            .collect()
+        if let Some(&x) = v.iter().find(|&&x| x < 0) {
+            return Err(ModelError::FeatureOutOfRange(format!(
+                "{name} holds negative value {x}"
+            )));
+        }
+        // Non-negative, so `as` is exact; an owned vector is converted in place.
+        Ok(match t {
+            Cow::Owned(Tensor {
+                data: TensorData::I32(v),
+                ..
+            }) => v.into_iter().map(|x| x as u32).collect(),
+            t => match &t.data {
+                TensorData::I32(v) => v.iter().map(|&x| x as u32).collect(),
+                _ => return Err(ModelError::WrongDtype(name.to_string())),
+            },
+        })
     }
 
-    fn floats(&self, name: &str, len: usize) -> Result<Vec<f32>, ModelError> {
+    fn floats(&mut self, name: &str, len: usize) -> Result<Vec<f32>, ModelError> {
         let t = self.get(name)?;
-        let TensorData::F32(v) = &t.data else {
+        if !matches!(t.data, TensorData::F32(_)) {
             return Err(ModelError::WrongDtype(name.to_string()));
-        };
+        }
         if t.shape != [len] {
             return Err(ModelError::ShapeMismatch {
                 name: name.into(),
@@ -60,10 +97,13 @@ impl<'a> Lookup<'a> {
                 found: t.shape.clone(),
             });
         }
-        Ok(v.clone())
+        match t.into_owned().data {
+            TensorData::F32(v) => Ok(v),
+            _ => Err(ModelError::WrongDtype(name.to_string())),
+        }
     }
 
-    fn features(&self, n: usize) -> Result<ItemFeatureTable, ModelError> {
+    fn features(&mut self, n: usize) -> Result<ItemFeatureTable, ModelError> {
         Ok(ItemFeatureTable {
             category: self.ints("features.category", Some(n))?,
             price: self.floats("features.price", n)?,
@@ -75,7 +115,7 @@ impl<'a> Lookup<'a> {
 
     /// The flat parameter vector, tensor by tensor in table order; without `item.id`
     /// when `skip_ids` (see [`Model::id_rows`]).
-    fn params(&self, config: &ModelConfig, skip_ids: bool) -> Result<Vec<f32>, ModelError> {
+    fn params(&mut self, config: &ModelConfig, skip_ids: bool) -> Result<Vec<f32>, ModelError> {
         let mut flat = Vec::new();
         let id_name = ID_TENSOR.to_string();
         for spec in param_table(config) {
@@ -110,17 +150,12 @@ impl<'a> Lookup<'a> {
         Ok(flat)
     }
 
-    fn memory(&self, n: usize) -> Result<Option<Memory>, ModelError> {
-        if !self.0.tensors.contains_key("memory.offsets") {
+    fn memory(&mut self, n: usize) -> Result<Option<Memory>, ModelError> {
+        if !self.map().contains_key("memory.offsets") {
             return Ok(None);
         }
         let blend = self.floats("memory.blend", 3)?;
-        let nnz = self
-            .get("memory.items")?
-            .shape
-            .first()
-            .copied()
-            .unwrap_or(0);
+        let nnz = self.shape("memory.items")?.first().copied().unwrap_or(0);
         let m = Memory {
             offsets: self.ints("memory.offsets", Some(n + 1))?,
             items: self.ints("memory.items", Some(nnz))?,
@@ -158,7 +193,7 @@ impl Model {
     /// closest trained kind's ([`super::kinds`]); without the record the rows are used as
     /// stored.
     pub fn from_weights(file: &WeightFile) -> Result<Model, ModelError> {
-        Model::build(file, false)
+        Model::build(&file.metadata, Lookup::Borrow(&file.tensors), false)
     }
 
     /// The serving form of an int8 weight file read with its `item.id` table kept
@@ -167,11 +202,14 @@ impl Model {
     /// built row by row from `ids` — the same model and plan as
     /// [`Model::from_weights`] then [`Model::runtime_plan`] on the dequantised file,
     /// without any `[n_items × dim]` f32 buffer.
+    ///
+    /// The model's tensors (parameters, item features, transition memory) are moved
+    /// out of `file`, not copied: the serving loader drops them next.
     pub fn from_weights_int8(
-        file: &WeightFile,
+        file: &mut WeightFile,
         ids: Int8Tensor,
     ) -> Result<(Model, HeadPlan), ModelError> {
-        let mut model = Model::build(file, true)?;
+        let mut model = Model::build(&file.metadata, Lookup::Take(&mut file.tensors), true)?;
         let (n, d) = (model.config.n_items, model.config.dim);
         if ids.shape != [n, d] || ids.q.len() != n * d || ids.scale.len() != n {
             return Err(ModelError::ShapeMismatch {
@@ -196,11 +234,14 @@ impl Model {
 
     /// [`Model::from_weights`], with the `item.id` rows left out of the parameters (and
     /// not looked up in the file) when `skip_ids`.
-    fn build(file: &WeightFile, skip_ids: bool) -> Result<Model, ModelError> {
-        let config = file.metadata.model.clone();
+    fn build(
+        metadata: &Metadata,
+        mut look: Lookup<'_>,
+        skip_ids: bool,
+    ) -> Result<Model, ModelError> {
+        let config = metadata.model.clone();
         config.validate()?;
         let n = config.n_items;
-        let look = Lookup(file);
         let features = look.features(n)?;
         check_features(&config, &features)?;
         let params = look.params(&config, skip_ids)?;
@@ -211,10 +252,10 @@ impl Model {
             params,
             memory,
             trained_kinds: None,
-            int8_runtime: file.metadata.quantization == Quantization::Int8,
+            int8_runtime: metadata.quantization == Quantization::Int8,
             id_rows: !skip_ids,
         };
-        if let Some(kinds) = &file.metadata.trained_kinds {
+        if let Some(kinds) = &metadata.trained_kinds {
             model.set_trained_kinds(kinds);
         }
         Ok(model)

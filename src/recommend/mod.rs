@@ -344,7 +344,7 @@ impl Recommender {
         let Some(ids) = kept.remove(&id_name) else {
             return Recommender::from_parsed(file, search_index);
         };
-        let (model, plan) = Model::from_weights_int8(&file, ids)?;
+        let (model, plan) = Model::from_weights_int8(&mut file, ids)?;
         retain_served(&mut file);
         Self::assemble(file, model, plan, search_index)
     }
