@@ -18,7 +18,7 @@ use vitrine::recommend::search::{
 };
 use vitrine::recommend::{Boost, Filter, Promote, Reason, RecommendOptions, Recommendation};
 use vitrine::wasm::types::{
-    BuildInfo, CatalogView, HistoryRow, ModelInfo, ModelKinds, RecordEvent, Stats,
+    BuildInfo, CatalogView, CategoryColumn, HistoryRow, ModelInfo, ModelKinds, RecordEvent, Stats,
 };
 
 /// Top-level keys of `value` serialised to JSON.
@@ -67,7 +67,10 @@ fn rust_fields() -> BTreeMap<&'static str, BTreeSet<String>> {
     let catalog = CatalogView {
         ids: &list,
         titles: &list,
-        categories: vec!["a"],
+        categories: CategoryColumn {
+            index: &[0],
+            names: &strings,
+        },
         prices: &prices,
         category_names: &strings,
     };
@@ -275,4 +278,21 @@ fn the_typedef_parser_reads_nested_and_multi_line_fields() {
     let js = js_fields(src);
     let want: BTreeSet<String> = ["a", "b", "e"].iter().map(|s| s.to_string()).collect();
     assert_eq!(js["X"], want);
+}
+
+/// `catalog().categories` is one name per item, resolved from the index column as it is
+/// serialised; an index past the names reads "unknown".
+#[test]
+fn catalog_categories_serialise_one_name_per_item() {
+    let names = vec!["unknown".to_string(), "Lamps".into(), "Mugs".into()];
+    let column = CategoryColumn {
+        index: &[2, 0, 1, 7],
+        names: &names,
+    };
+    assert_eq!(
+        serde_json::to_value(&column).unwrap(),
+        serde_json::json!(["Mugs", "unknown", "Lamps", "unknown"])
+    );
+    assert_eq!(column.name(3), "unknown");
+    assert_eq!(column.name(99), "unknown");
 }

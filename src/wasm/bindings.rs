@@ -11,7 +11,8 @@ use super::env::{hooks, now_ms, unix_now};
 use super::js_options::{self, parse_options, OptionsError};
 use super::storage::{bounded_string, HistoryStorage, NotMemoryStorage, MAX_LEGACY_KEYS};
 use super::types::{
-    BackendOption, BuildInfo, CatalogView, HistoryRow, LoadOptions, ModelInfo, Stats, StorageOption,
+    BackendOption, BuildInfo, CatalogView, CategoryColumn, HistoryRow, LoadOptions, ModelInfo,
+    Stats, StorageOption,
 };
 use crate::history::{
     HistoryLimits, HistoryStore, ImportReport, StoredEvent, MAX_BYTES_CEILING, MAX_EVENTS_CEILING,
@@ -169,17 +170,13 @@ impl WasmRecommender {
     pub fn catalog(&self) -> Result<JsValue, JsError> {
         let m = &self.engine.metadata;
         let c = &m.items;
-        let cat_name = |i: usize| -> &str {
-            c.category
-                .get(i)
-                .and_then(|&k| m.categories.get(k as usize))
-                .map(String::as_str)
-                .unwrap_or("unknown")
-        };
         let view = CatalogView {
             ids: &c.ids,
             titles: &c.titles,
-            categories: (0..c.ids.len()).map(cat_name).collect(),
+            categories: CategoryColumn {
+                index: &c.category,
+                names: &m.categories,
+            },
             prices: &c.price,
             category_names: &m.categories,
         };
