@@ -25,9 +25,10 @@
 use sha2::{Digest, Sha256};
 
 use super::index::{
-    postings_end, Parts, Posting, SearchIndex, MAX_CATEGORIES, MAX_CATEGORY_BYTES, MAX_DOCS,
-    MAX_TERMS, MAX_TERM_BYTES, MAX_TITLE_BYTES,
+    Parts, SearchIndex, MAX_CATEGORIES, MAX_CATEGORY_BYTES, MAX_DOCS, MAX_TERMS, MAX_TERM_BYTES,
+    MAX_TITLE_BYTES,
 };
+use super::postings::PostingLists;
 use super::SearchIndexError;
 use crate::strs::StrList;
 
@@ -160,9 +161,7 @@ impl SearchIndex {
         let (term_bytes, total) = skim_terms(r.clone(), n_terms);
         let term_bytes = term_bytes.min(r.left().saturating_mul(4));
         let mut terms = StrList::with_capacity(n_terms, term_bytes);
-        let mut post_off = Vec::with_capacity(n_terms + 1);
-        let mut postings = Vec::with_capacity(total);
-        post_off.push(0u32);
+        let mut lists = PostingLists::with_capacity(n_terms, total);
         let mut prev = String::new();
         for id in 0..n_terms {
             let term = r.term(&prev, id as u32)?;
@@ -178,13 +177,9 @@ impl SearchIndex {
                 };
                 let title_tf = r.tf(id as u32)?;
                 let other_tf = r.tf(id as u32)?;
-                postings.push(Posting {
-                    doc,
-                    title_tf,
-                    other_tf,
-                });
+                lists.append(doc, title_tf, other_tf)?;
             }
-            post_off.push(postings_end(postings.len())?);
+            lists.close()?;
             terms
                 .push(&term)
                 .map_err(|_| SearchIndexError::Truncated { what: "term" })?;
@@ -201,8 +196,7 @@ impl SearchIndex {
             doc_cat,
             categories,
             terms,
-            post_off,
-            postings,
+            lists,
         })
     }
 }

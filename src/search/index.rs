@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use fst::{Map, MapBuilder};
 
+use super::postings::{PostingLists, Postings};
 use super::tokenize::{tokenize_capped, MAX_TOKEN_CHARS};
 use super::SearchIndexError;
 use crate::strs::StrList;
@@ -59,10 +60,8 @@ pub struct SearchIndex {
     pub(crate) dict: Map<Vec<u8>>,
     /// Term text by term id (one buffer, [`StrList`]).
     pub(crate) terms: StrList,
-    /// Postings of term `t`: `postings[post_off[t]..post_off[t + 1]]`, doc ids ascending.
-    pub(crate) post_off: Vec<u32>,
-    /// All postings, grouped by term.
-    pub(crate) postings: Vec<Posting>,
+    /// Every term's postings, compressed ([`PostingLists`]), doc ids ascending.
+    pub(crate) lists: PostingLists,
     /// Stored titles by doc id (one buffer, [`StrList`]).
     pub(crate) titles: StrList,
     /// Category id by doc id (`u32::MAX`: none).
@@ -90,11 +89,9 @@ pub(crate) struct Parts {
     pub categories: Vec<Box<str>>,
     /// Terms in strictly increasing byte order.
     pub terms: StrList,
-    /// Term `t`'s postings are `postings[post_off[t]..post_off[t + 1]]` (checked by
-    /// `from_parts`: `n_terms + 1` offsets from 0, non-decreasing, ending at the total).
-    pub post_off: Vec<u32>,
-    /// Every term's postings, in term order.
-    pub postings: Vec<Posting>,
+    /// Every term's postings, in term order (one list per term, checked by
+    /// `from_parts`).
+    pub lists: PostingLists,
 }
 
 impl SearchIndex {
@@ -106,8 +103,7 @@ impl SearchIndex {
             |v: &[Box<str>]| std::mem::size_of_val(v) + v.iter().map(|s| s.len()).sum::<usize>();
         self.dict.as_fst().as_bytes().len()
             + self.terms.heap_bytes()
-            + self.post_off.capacity() * 4
-            + self.postings.capacity() * std::mem::size_of::<Posting>()
+            + self.lists.heap_bytes()
             + if self.titles_shared {
                 0
             } else {
@@ -174,11 +170,8 @@ impl SearchIndex {
             }
         }
         titles.shrink_to_fit();
-        let total: usize = inverted.values().map(Vec::len).sum();
         let mut terms = StrList::with_capacity(inverted.len(), 0);
-        let mut post_off = Vec::with_capacity(inverted.len() + 1);
-        let mut postings = Vec::with_capacity(total);
-        post_off.push(0u32);
+        let mut lists = PostingLists::with_capacity(inverted.len(), 0);
         for (term, list) in inverted {
             // Terms are at most MAX_TERM_BYTES each and documents at most MAX_DOCS,
             // but a title's tokens can still sum past u32: report it, never wrap.
@@ -187,18 +180,17 @@ impl SearchIndex {
                 value: terms.text_len() as u64 + term.len() as u64,
                 max: u64::from(u32::MAX),
             })?;
-            postings.extend_from_slice(&list);
-            post_off.push(postings_end(postings.len())?);
+            lists.push(list)?;
         }
         terms.shrink_to_fit();
+        lists.shrink_to_fit();
         SearchIndex::from_parts(Parts {
             titles,
             titles_shared: false,
             doc_cat,
             categories,
             terms,
-            post_off,
-            postings,
+            lists,
         })
     }
 
@@ -228,22 +220,14 @@ impl SearchIndex {
             return Err(SearchIndexError::BadCategory { doc: doc as u32 });
         }
         let n_terms = p.terms.len();
-        let offsets_ok = p.post_off.len() == n_terms + 1
-            && p.post_off.first() == Some(&0)
-            && p.post_off.last().map(|&e| e as usize) == Some(p.postings.len());
-        if !offsets_ok {
+        if p.lists.len() != n_terms {
             return Err(SearchIndexError::BadPostings {
                 term: n_terms.saturating_sub(1) as u32,
             });
         }
         let mut builder = MapBuilder::memory();
         for (id, term) in p.terms.iter().enumerate() {
-            let (a, b) = (p.post_off[id] as usize, p.post_off[id + 1] as usize);
-            let list = p
-                .postings
-                .get(a..b)
-                .ok_or(SearchIndexError::BadPostings { term: id as u32 })?;
-            check_postings(id as u32, term, list, n_docs)?;
+            check_postings(id as u32, term, p.lists.get(id as u32), n_docs)?;
             builder
                 .insert(term.as_bytes(), id as u64)
                 .map_err(|_| SearchIndexError::UnsortedTerms { term: id as u32 })?;
@@ -254,12 +238,11 @@ impl SearchIndex {
                 .map_err(|_| SearchIndexError::Dictionary)?,
         )
         .map_err(|_| SearchIndexError::Dictionary)?;
-        let (doc_len, avg_len) = doc_lengths(&p.postings, n_docs);
+        let (doc_len, avg_len) = doc_lengths(&p.lists, n_docs);
         Ok(SearchIndex {
             dict,
             terms: p.terms,
-            post_off: p.post_off,
-            postings: p.postings,
+            lists: p.lists,
             titles: p.titles,
             doc_cat: p.doc_cat,
             categories: p.categories,
@@ -305,18 +288,15 @@ impl SearchIndex {
         self.terms.get(id as usize)
     }
 
-    /// The postings of a term id (doc ids ascending); empty for an unknown id.
-    pub fn postings(&self, id: u32) -> &[Posting] {
-        let i = id as usize;
-        match (self.post_off.get(i), self.post_off.get(i + 1)) {
-            (Some(&a), Some(&b)) => &self.postings[a as usize..b as usize],
-            _ => &[],
-        }
+    /// The postings of a term id (doc ids ascending), decoded as iterated; empty for an
+    /// unknown id.
+    pub fn postings(&self, id: u32) -> Postings<'_> {
+        self.lists.get(id)
     }
 
     /// Document frequency of a term id: the number of documents containing it.
     pub fn df(&self, id: u32) -> u32 {
-        self.postings(id).len() as u32
+        self.lists.df(id)
     }
 
     /// Weighted length of `doc` (module doc), 0 for an unknown doc.
@@ -337,13 +317,13 @@ impl SearchIndex {
 fn check_postings(
     id: u32,
     term: &str,
-    list: &[Posting],
+    list: Postings<'_>,
     n_docs: usize,
 ) -> Result<(), SearchIndexError> {
     if term.is_empty() || term.len() > MAX_TERM_BYTES {
         return Err(SearchIndexError::BadTerm { term: id });
     }
-    if list.is_empty() {
+    if list.len() == 0 {
         return Err(SearchIndexError::BadPostings { term: id });
     }
     let mut prev: Option<u32> = None;
@@ -362,10 +342,10 @@ fn check_postings(
 /// Each length is an integer (`TITLE_WEIGHT` is 2), kept as a `u32` that saturates on a
 /// crafted file's absurd counts; the mean sums them as `f64`, as the lengths were summed
 /// when they were stored as `f64` (the same value: integers below 2^53 add exactly).
-fn doc_lengths(postings: &[Posting], n_docs: usize) -> (Vec<u32>, f64) {
+fn doc_lengths(lists: &PostingLists, n_docs: usize) -> (Vec<u32>, f64) {
     const _: () = assert!(TITLE_WEIGHT == 2.0);
     let mut len = vec![0u32; n_docs];
-    for q in postings {
+    for q in (0..lists.len() as u32).flat_map(|t| lists.get(t)) {
         let add = 2 * u32::from(q.title_tf) + u32::from(q.other_tf);
         let l = &mut len[q.doc as usize];
         *l = l.saturating_add(add);
@@ -377,15 +357,6 @@ fn doc_lengths(postings: &[Posting], n_docs: usize) -> (Vec<u32>, f64) {
         1.0
     };
     (len, avg)
-}
-
-/// `n` postings as a `u32` offset, or the error an index over `u32::MAX` postings gets.
-pub(crate) fn postings_end(n: usize) -> Result<u32, SearchIndexError> {
-    u32::try_from(n).map_err(|_| SearchIndexError::TooLarge {
-        what: "postings",
-        value: n as u64,
-        max: u64::from(u32::MAX),
-    })
 }
 
 /// Term frequencies of one document: `(in the title, in the other fields)`.

@@ -82,6 +82,7 @@ pub mod bm25;
 pub mod codec;
 pub mod facets;
 mod index;
+mod postings;
 mod query;
 mod rank;
 pub mod tokenize;
@@ -92,6 +93,7 @@ pub use index::{
     Doc, Posting, SearchIndex, MAX_CATEGORIES, MAX_CATEGORY_BYTES, MAX_DOCS, MAX_FIELD_TOKENS,
     MAX_TERMS, MAX_TERM_BYTES, MAX_TITLE_BYTES, TITLE_WEIGHT,
 };
+pub use postings::Postings;
 pub use query::{
     search, Hit, SearchOptions, SearchResults, Span, Suggestion, TermMatch, MAX_QUERY_CHARS,
     MAX_QUERY_TERMS, MAX_SUGGESTIONS_PER_WORD,

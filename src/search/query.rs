@@ -339,7 +339,7 @@ fn collect(
                 };
                 let cand = Best {
                     term: e.term,
-                    score: weight * term_score(index, idf, p),
+                    score: weight * term_score(index, idf, &p),
                     distance: e.distance,
                     prefix: e.prefix,
                     in_title: p.title_tf > 0,
