@@ -16,11 +16,11 @@
 //!   decoded, surrogate pairs joined), so the metadata document is parsed from it
 //!   directly.
 //!
-//! Each holds one buffer of at most [`READ_CHUNK`] bytes.
+//! Each holds one buffer of at most [`READ_CHUNK`](super::READ_CHUNK) bytes.
 
 use std::io;
 
-use super::{ByteSource, READ_CHUNK};
+use super::{for_each_chunk, ByteSource};
 
 /// Where the header keeps vitrine's metadata, as [`locate_metadata`] found it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,12 +75,9 @@ pub(super) fn locate_metadata<S: ByteSource + ?Sized>(
     let mut carry: Vec<u8> = Vec::with_capacity(4);
     let mut checked: Vec<u8> = Vec::new();
 
-    let mut buf = vec![0u8; READ_CHUNK.min(end.saturating_sub(begin) as usize)];
     let mut at = begin;
-    while at < end {
-        let len = (end - at).min(READ_CHUNK as u64) as usize;
-        let piece = &mut buf[..len];
-        src.read_at(at, piece);
+    for_each_chunk(src, begin, end, |piece| {
+        let len = piece.len();
         // UTF-8, with the previous piece's unfinished character in front.
         if carry.is_empty() {
             check_utf8(piece, &mut carry, at)?;
@@ -205,7 +202,8 @@ pub(super) fn locate_metadata<S: ByteSource + ?Sized>(
             }
         }
         at += len as u64;
-    }
+        Ok(())
+    })?;
     if !carry.is_empty() {
         return Err(format!(
             "not UTF-8: incomplete character at byte {}",
@@ -441,6 +439,7 @@ impl<S: ByteSource + ?Sized> io::Read for Unescape<'_, S> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::READ_CHUNK;
     use super::*;
     use std::io::Read;
 
