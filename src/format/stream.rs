@@ -92,7 +92,13 @@ pub(super) fn locate_metadata<S: ByteSource + ?Sized>(
                 at - checked.len().saturating_sub(len) as u64,
             )?;
         }
+        // Inside a string that is not a key, the bytes up to the next quote, backslash or
+        // control byte need no look: they are skipped in one search.
+        let mut skip_to = 0;
         for (i, &b) in piece.iter().enumerate() {
+            if i < skip_to {
+                continue;
+            }
             let pos = at + i as u64;
             if in_string {
                 if escape {
@@ -133,6 +139,9 @@ pub(super) fn locate_metadata<S: ByteSource + ?Sized>(
                 } else if let Some(k) = key.as_mut() {
                     push_key(k, &mut key_too_long, b);
                 }
+                if in_string && !escape && key.is_none() {
+                    skip_to = plain_run_end(piece, i + 1);
+                }
                 continue;
             }
             match b {
@@ -150,6 +159,9 @@ pub(super) fn locate_metadata<S: ByteSource + ?Sized>(
                             }
                             _ => {}
                         }
+                    }
+                    if key.is_none() {
+                        skip_to = plain_run_end(piece, i + 1);
                     }
                 }
                 b'{' | b'[' => {
@@ -211,6 +223,16 @@ pub(super) fn locate_metadata<S: ByteSource + ?Sized>(
         ));
     }
     Ok(found)
+}
+
+/// Where the run of plain string bytes starting at `from` ends: the next quote,
+/// backslash or control byte, or the piece's end.
+fn plain_run_end(piece: &[u8], from: usize) -> usize {
+    let rest = piece.get(from..).unwrap_or(&[]);
+    from + rest
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .unwrap_or(rest.len())
 }
 
 /// The innermost followed frame is the `__metadata__` object, reading the value of its
@@ -562,6 +584,16 @@ mod tests {
         assert!(locate_metadata(cut, 0, cut.len() as u64)
             .unwrap_err()
             .contains("not UTF-8"));
+        // A metadata string over several pieces, escapes and all, is found whole; a raw
+        // control byte deep inside it is still caught.
+        let long = r#"ab\"c\\d\u00e9 "#.repeat(20_000);
+        let h = format!(r#"{{"__metadata__":{{"vitrine":"{long}"}},"w":{{"x":"\""}}}}"#);
+        assert!(h.len() > 3 * READ_CHUNK);
+        assert_eq!(content(&h), long);
+        let mut bad = h.clone().into_bytes();
+        bad[2 * READ_CHUNK + 11] = b'\n';
+        let e = locate_metadata(&bad[..], 0, bad.len() as u64).unwrap_err();
+        assert!(e.contains("control character"), "{e}");
         let raw_control = "{\"__metadata__\":{\"vitrine\":\"a\nb\"}}";
         assert!(locate(raw_control)
             .unwrap_err()
