@@ -9,7 +9,14 @@
 //! text = "S0S1S2…",  ends = [2, 4, 6, …],  string i = text[ends[i-1] .. ends[i]]  (ends[-1] = 0)
 //! ```
 //!
-//! so a string costs its bytes plus 4. At 1,000,000 items that is 11 MiB for ids like
+//! (the text is kept in chunks of at most [`CHUNK_BYTES`], each string whole in one
+//! chunk: `chunk k` holds the strings from its `first` on, and `text[base ..]`, so string
+//! `i` is found by a binary search over the chunks' `first`s). A list that grows never
+//! moves its text: a new chunk is added when the last is full, instead of doubling one
+//! buffer and copying it, which in wasm would leave the old buffers as holes the memory
+//! never gives back (at 1,000,000 titles, about 35 MiB of them).
+//!
+//! So a string costs its bytes plus 4. At 1,000,000 items that is 11 MiB for ids like
 //! `S123456` instead of 31 MiB. It serialises as a plain JSON array of strings (the weight
 //! file's format does not change) and deserialises straight into the buffer, without a
 //! `String` per element. The total text is capped at `u32::MAX` bytes (a wasm32 memory
@@ -29,20 +36,39 @@ use std::sync::Arc;
 use serde::de::{Deserialize, Deserializer, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeSeq, Serializer};
 
+/// Largest chunk of a growing list's text (a list built with a known size holds it in
+/// one chunk of that size; a single longer string gets a chunk of its own length).
+pub const CHUNK_BYTES: usize = 1 << 20;
+
+/// Capacity of a growing list's first chunk (later ones double up to [`CHUNK_BYTES`]).
+const FIRST_CHUNK_BYTES: usize = 256;
+
 /// A column of strings stored back to back (see the module doc). Cloning shares the
 /// buffer (copy on write), so two holders of the same column hold one copy: the search
 /// index stores the catalogue's titles this way ([`StrList::shares_buffer_with`]).
-#[derive(Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Default)]
 pub struct StrList {
     inner: Arc<Inner>,
 }
 
-#[derive(Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Default)]
 struct Inner {
-    /// All strings, concatenated.
-    text: String,
-    /// End offset of each string in `text` (non-decreasing, the last = `text.len()`).
+    /// The text in chunks; every string lies whole in one chunk.
+    chunks: Vec<Chunk>,
+    /// End offset of each string in the concatenated text (non-decreasing, the last =
+    /// the text's length).
     ends: Vec<u32>,
+}
+
+/// One piece of a list's text.
+#[derive(Clone, Default)]
+struct Chunk {
+    /// Index of the first string stored in this chunk.
+    first: u32,
+    /// Offset of `text[0]` in the concatenated text.
+    base: u32,
+    /// The strings `first ..` (up to the next chunk's `first`), concatenated.
+    text: String,
 }
 
 /// The list's text would exceed `u32::MAX` bytes.
@@ -56,22 +82,50 @@ impl StrList {
         StrList::default()
     }
 
-    /// An empty list with room for `strings` strings of `bytes` bytes in all.
+    /// An empty list with room for `strings` strings of `bytes` bytes in all (in one
+    /// chunk: the text is not moved while it fits).
     pub fn with_capacity(strings: usize, bytes: usize) -> StrList {
+        let chunks = if bytes == 0 {
+            Vec::new()
+        } else {
+            vec![Chunk {
+                first: 0,
+                base: 0,
+                text: String::with_capacity(bytes),
+            }]
+        };
         StrList {
             inner: Arc::new(Inner {
-                text: String::with_capacity(bytes),
+                chunks,
                 ends: Vec::with_capacity(strings),
             }),
         }
     }
 
     /// Appends `s`; fails (and leaves the list unchanged) when the text would exceed
-    /// `u32::MAX` bytes.
+    /// `u32::MAX` bytes or the list `u32::MAX` strings.
     pub fn push(&mut self, s: &str) -> Result<(), StrListFull> {
-        let end = u32::try_from(self.inner.text.len() + s.len()).map_err(|_| StrListFull)?;
+        let len = self.text_len();
+        let end = u32::try_from(len + s.len()).map_err(|_| StrListFull)?;
+        let index = u32::try_from(self.len()).map_err(|_| StrListFull)?;
         let inner = Arc::make_mut(&mut self.inner);
-        inner.text.push_str(s);
+        let spare = (inner.chunks.last()).map_or(0, |c| c.text.capacity() - c.text.len());
+        if spare < s.len() {
+            let last = inner.chunks.last().map_or(0, |c| c.text.capacity());
+            let capacity = (2 * last)
+                .clamp(FIRST_CHUNK_BYTES, CHUNK_BYTES)
+                .max(s.len());
+            inner.chunks.push(Chunk {
+                first: index,
+                // `len` <= `end`, a u32.
+                base: len as u32,
+                text: String::with_capacity(capacity),
+            });
+        }
+        // Some: a chunk was added above when there was none.
+        if let Some(chunk) = inner.chunks.last_mut() {
+            chunk.text.push_str(s);
+        }
         inner.ends.push(end);
         Ok(())
     }
@@ -91,8 +145,22 @@ impl StrList {
         let ends = &self.inner.ends;
         let end = *ends.get(i)? as usize;
         let start = if i == 0 { 0 } else { ends[i - 1] as usize };
-        // Offsets are only ever written at char boundaries of `text` (by `push`).
-        self.inner.text.get(start..end)
+        let chunks = &self.inner.chunks;
+        // The last chunk whose first string is at or before `i` (a list of strings has
+        // a chunk from string 0 on, unless all of them are empty).
+        let Some(k) = chunks
+            .partition_point(|c| c.first as usize <= i)
+            .checked_sub(1)
+        else {
+            return Some("");
+        };
+        let chunk = &chunks[k];
+        let base = chunk.base as usize;
+        // Offsets are only ever written at char boundaries of a chunk's text (by `push`),
+        // and string `i` lies whole in chunk `k`.
+        chunk
+            .text
+            .get(start.checked_sub(base)?..end.checked_sub(base)?)
     }
 
     /// The first string, if any.
@@ -114,30 +182,60 @@ impl StrList {
         self.iter().map(str::to_owned).collect()
     }
 
-    /// Frees spare capacity (after building a list of unknown size). A buffer shared
-    /// with a clone is left as it is (shrinking it would copy it).
+    /// Frees spare capacity (after building a list of unknown size): the last chunk's
+    /// and the offsets'. A buffer shared with a clone is left as it is (shrinking it
+    /// would copy it).
     pub fn shrink_to_fit(&mut self) {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.text.shrink_to_fit();
+            if let Some(chunk) = inner.chunks.last_mut() {
+                chunk.text.shrink_to_fit();
+            }
+            inner.chunks.shrink_to_fit();
             inner.ends.shrink_to_fit();
         }
     }
 
-    /// Heap bytes of the buffer (allocated capacity of the text and the offsets),
-    /// counted in full by every list sharing it.
+    /// Heap bytes of the buffer (allocated capacity of the text chunks, their headers
+    /// and the offsets), counted in full by every list sharing it.
     pub fn heap_bytes(&self) -> usize {
-        self.inner.text.capacity() + self.inner.ends.capacity() * 4
+        let inner = &self.inner;
+        inner
+            .chunks
+            .iter()
+            .map(|c| c.text.capacity())
+            .sum::<usize>()
+            + inner.chunks.capacity() * std::mem::size_of::<Chunk>()
+            + inner.ends.capacity() * 4
     }
 
     /// Total bytes of text.
     pub fn text_len(&self) -> usize {
-        self.inner.text.len()
+        self.inner.ends.last().map_or(0, |&e| e as usize)
     }
 
     /// Whether `self` and `other` hold the same buffer (one is a clone of the other,
     /// neither changed since).
     pub fn shares_buffer_with(&self, other: &StrList) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl PartialEq for StrList {
+    /// The same strings in the same order (however the text is chunked).
+    fn eq(&self, other: &StrList) -> bool {
+        self.shares_buffer_with(other)
+            || (self.inner.ends == other.inner.ends && self.iter().eq(other.iter()))
+    }
+}
+
+impl Eq for StrList {}
+
+impl std::hash::Hash for StrList {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_usize(self.len());
+        for s in self {
+            s.hash(state);
+        }
     }
 }
 
@@ -270,12 +368,26 @@ impl Serialize for StrList {
 
 impl<'de> Deserialize<'de> for StrList {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<StrList, D::Error> {
-        deserializer.deserialize_seq(StrListVisitor)
+        // The hint comes from the input: capped, so a lying length allocates nothing
+        // large (the list grows past it).
+        StrList::deserialize_reserving(deserializer, |hint| hint.unwrap_or(0).min(1 << 16))
     }
 }
 
-/// Reads a sequence of strings into one buffer.
-struct StrListVisitor;
+impl StrList {
+    /// Deserialises a list, reserving `strings(size_hint)` offsets first (the caller
+    /// bounds it: the format's size hint comes from the input). The offsets grow past
+    /// it when there are more strings, and are shrunk to fit when fewer.
+    pub fn deserialize_reserving<'de, D: Deserializer<'de>>(
+        deserializer: D,
+        strings: impl FnOnce(Option<usize>) -> usize,
+    ) -> Result<StrList, D::Error> {
+        deserializer.deserialize_seq(StrListVisitor(strings))
+    }
+}
+
+/// Reads a sequence of strings into one list, reserving what its function says.
+struct StrListVisitor<F>(F);
 
 /// One element, borrowed from the input where the format allows (no `String` each).
 struct Element<'a>(std::borrow::Cow<'a, str>);
@@ -302,7 +414,7 @@ impl<'de> Deserialize<'de> for Element<'de> {
     }
 }
 
-impl<'de> Visitor<'de> for StrListVisitor {
+impl<'de, F: FnOnce(Option<usize>) -> usize> Visitor<'de> for StrListVisitor<F> {
     type Value = StrList;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -310,10 +422,7 @@ impl<'de> Visitor<'de> for StrListVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StrList, A::Error> {
-        // The hint comes from the input: cap it so a lying length allocates nothing
-        // large (the list grows by doubling past it, then is shrunk to fit).
-        let hint = seq.size_hint().unwrap_or(0).min(1 << 16);
-        let mut list = StrList::with_capacity(hint, 0);
+        let mut list = StrList::with_capacity((self.0)(seq.size_hint()), 0);
         while let Some(Element(s)) = seq.next_element::<Element<'de>>()? {
             list.push(&s).map_err(serde::de::Error::custom)?;
         }
@@ -482,7 +591,69 @@ mod tests {
         assert_ne!(list, ["", "S1"]);
         let mut list = list;
         list.shrink_to_fit();
-        assert_eq!(list.heap_bytes(), list.text_len() + 4 * 5);
+        let chunk = std::mem::size_of::<Chunk>();
+        assert_eq!(list.heap_bytes(), list.text_len() + 4 * 5 + chunk);
+    }
+
+    #[test]
+    fn a_grown_list_keeps_its_text_in_chunks_that_never_move() {
+        // Lengths 0..=40 (many empty strings at chunk ends), one string longer than a
+        // chunk, and enough text for several full chunks.
+        let strs: Vec<String> = (0..120_000)
+            .map(|i: usize| match i {
+                7 => String::new(),
+                50_000 => "L".repeat(CHUNK_BYTES + 3),
+                _ => "é".repeat(i * 7919 % 21),
+            })
+            .collect();
+        let mut list = StrList::new();
+        let mut moved = 0;
+        let mut first_chunk = None;
+        for s in &strs {
+            list.push(s).unwrap();
+            let p = list.inner.chunks.first().map(|c| c.text.as_ptr());
+            if first_chunk.is_some() && first_chunk != p {
+                moved += 1;
+            }
+            first_chunk = p;
+        }
+        assert_eq!(moved, 0, "a chunk's text never moves");
+        let chunks = &list.inner.chunks;
+        assert!(chunks.len() > 3, "{} chunks", chunks.len());
+        assert!(chunks
+            .iter()
+            .all(|c| c.text.capacity() <= CHUNK_BYTES || c.text.len() == CHUNK_BYTES + 3));
+        assert_eq!(list.len(), strs.len());
+        assert_eq!(list.text_len(), strs.iter().map(String::len).sum::<usize>());
+        for (i, s) in strs.iter().enumerate() {
+            assert_eq!(list.get(i), Some(s.as_str()), "string {i}");
+        }
+        assert_eq!(list.get(strs.len()), None);
+        // Equal to the same strings held in one chunk, with the same hash.
+        let one = StrList::from(strs.clone());
+        assert_eq!(one.inner.chunks.len(), 1);
+        assert_eq!(one, list);
+        let state = RandomState::new();
+        assert_eq!(state.hash_one(&one), state.hash_one(&list));
+        let mut other = strs.clone();
+        other[60_000].push('x');
+        assert_ne!(StrList::from(other), list);
+    }
+
+    #[test]
+    fn lists_of_empty_strings_need_no_chunk() {
+        let mut list = StrList::new();
+        for _ in 0..3 {
+            list.push("").unwrap();
+        }
+        list.push("ab").unwrap();
+        assert_eq!(list.inner.chunks.len(), 1);
+        assert_eq!(list.inner.chunks[0].first, 3);
+        assert_eq!(list, ["", "", "", "ab"]);
+        let empty: StrList = ["", ""].iter().collect();
+        assert!(empty.inner.chunks.is_empty());
+        assert_eq!(empty, ["", ""]);
+        assert_ne!(empty, [""]);
     }
 
     #[test]
@@ -512,7 +683,8 @@ mod tests {
         assert_eq!(json, r#"["a\"b","é\n","plain"]"#);
         let back: StrList = serde_json::from_str(&json).unwrap();
         assert_eq!(back, list);
-        assert_eq!(back.heap_bytes(), back.text_len() + 4 * 3);
+        let chunk = std::mem::size_of::<Chunk>();
+        assert_eq!(back.heap_bytes(), back.text_len() + 4 * 3 + chunk);
         for bad in ["[1]", "[\"a\", null]", "{}", "\"a\""] {
             assert!(serde_json::from_str::<StrList>(bad).is_err(), "{bad}");
         }
