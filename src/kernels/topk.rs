@@ -42,12 +42,36 @@ pub fn rank_cmp(a: &(u32, f32), b: &(u32, f32)) -> std::cmp::Ordering {
 /// Indices are `u32`; items past `u32::MAX` are ignored.
 pub fn top_k(scores: &[f32], k: usize) -> Vec<(u32, f32)> {
     let n = scores.len().min(u32::MAX as usize);
-    let entries: Vec<(u32, f32)> = scores[..n]
-        .iter()
-        .enumerate()
-        .map(|(i, &s)| (i as u32, s))
-        .collect();
-    top_k_of(entries, k)
+    top_k_streamed(
+        scores[..n].iter().enumerate().map(|(i, &s)| (i as u32, s)),
+        k,
+    )
+}
+
+/// [`top_k_of`] over entries read one at a time, holding at most `max(2k, 1024)` of
+/// them (not one per entry: 8 MiB at 1,000,000 items, which wasm memory would keep).
+/// The buffer is cut back to its best `k` whenever it fills, and an entry that does
+/// not beat the `k`-th best of the last cut is not kept: with distinct indices the
+/// order is strict, so it cannot be in the top `k`. Same list as [`top_k_of`].
+pub fn top_k_streamed(entries: impl IntoIterator<Item = (u32, f32)>, k: usize) -> Vec<(u32, f32)> {
+    if k == 0 {
+        return Vec::new();
+    }
+    let cap = k.saturating_mul(2).max(1024);
+    let mut kept: Vec<(u32, f32)> = Vec::new();
+    let mut bar: Option<(u32, f32)> = None;
+    for e in entries {
+        if bar.is_some_and(|b| rank_cmp(&e, &b).is_ge()) {
+            continue;
+        }
+        kept.push(e);
+        if kept.len() >= cap {
+            kept.select_nth_unstable_by(k - 1, rank_cmp);
+            kept.truncate(k);
+            bar = Some(kept[k - 1]);
+        }
+    }
+    top_k_of(kept, k)
 }
 
 /// The `k` best of arbitrary `(index, score)` entries (a candidate subset), best first,
@@ -72,11 +96,11 @@ pub fn top_k_among(
     candidates: impl IntoIterator<Item = u32>,
     k: usize,
 ) -> Vec<u32> {
-    let entries: Vec<(u32, f32)> = candidates
+    let entries = (candidates.into_iter()).filter_map(|i| scores.get(i as usize).map(|&s| (i, s)));
+    top_k_streamed(entries, k)
         .into_iter()
-        .filter_map(|i| scores.get(i as usize).map(|&s| (i, s)))
-        .collect();
-    top_k_of(entries, k).into_iter().map(|(i, _)| i).collect()
+        .map(|(i, _)| i)
+        .collect()
 }
 
 impl CpuKernel {
@@ -102,5 +126,52 @@ mod tests {
             top_k_of(vec![(9, 2.0), (4, 2.0)], 5),
             vec![(4, 2.0), (9, 2.0)]
         );
+    }
+
+    #[test]
+    fn streamed_top_k_is_the_whole_selection() {
+        let mut rng = crate::rng::SplitMix64::new(11);
+        for n in [0usize, 1, 5, 1023, 1024, 1025, 5000, 20_000] {
+            let scores: Vec<f32> = (0..n)
+                .map(|_| match rng.below(10) {
+                    0 => f32::NAN,
+                    1 => f32::NEG_INFINITY,
+                    2 => -0.0,
+                    3 => 0.0,
+                    4..=6 => rng.below(8) as f32,
+                    _ => rng.below(1 << 20) as f32 / 1024.0 - 512.0,
+                })
+                .collect();
+            // Indices in a scrambled order, some left out.
+            let candidates: Vec<u32> = (0..n as u32)
+                .map(|i| (i.wrapping_mul(2_654_435_761) >> 3) % n.max(1) as u32)
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            for k in [0usize, 1, 2, 10, 511, 512, 513, 3000, n + 1] {
+                let all: Vec<(u32, f32)> = scores
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &s)| (i as u32, s))
+                    .collect();
+                let key = |v: Vec<(u32, f32)>| {
+                    v.into_iter()
+                        .map(|(i, s)| (i, s.to_bits()))
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(key(top_k(&scores, k)), key(top_k_of(all, k)), "n {n} k {k}");
+                let listed: Vec<(u32, f32)> = candidates
+                    .iter()
+                    .map(|&i| (i, scores[i as usize]))
+                    .collect();
+                let want: Vec<u32> = top_k_of(listed, k).into_iter().map(|e| e.0).collect();
+                assert_eq!(
+                    top_k_among(&scores, candidates.iter().copied(), k),
+                    want,
+                    "n {n} k {k}"
+                );
+            }
+        }
     }
 }
