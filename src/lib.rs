@@ -18,6 +18,7 @@
 //! - [`recommend`]: the recommendation engine behind `recommend()` (CLI and browser).
 //! - [`rng`]: the one deterministic generator (SplitMix64).
 //! - [`search`]: on-device product search (BM25, typo tolerance, facets).
+//! - [`select`]: order statistics (the `k`-th largest) without a copy of the values.
 //! - [`train`]: backward passes, Adam and the training loop (native).
 //! - [`eval`] and [`baselines`]: metrics, protocols, splits and the baselines (native).
 //! - [`scenarios`]: the storefront scenarios — cold-start items, cross-category,
@@ -36,6 +37,7 @@ pub mod model;
 pub mod recommend;
 pub mod rng;
 pub mod search;
+pub mod select;
 pub mod strs;
 
 #[cfg(not(target_arch = "wasm32"))]

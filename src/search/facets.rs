@@ -60,12 +60,16 @@ pub struct Facets {
 
 /// Cut points of `bands` equal-count bands of the finite `prices` (sorted, deduplicated).
 pub fn quantile_edges(prices: &[f32], bands: usize) -> Vec<f32> {
-    let mut p: Vec<f32> = prices.iter().copied().filter(|x| x.is_finite()).collect();
-    if p.is_empty() || bands < 2 {
+    // The finite prices in `total_cmp` order, `p`, are never copied: each edge
+    // `p[i · len / bands]` is an order statistic ([`crate::select`]).
+    let finite = || prices.iter().copied().filter(|x| x.is_finite());
+    let len = finite().count();
+    if len == 0 || bands < 2 {
         return Vec::new();
     }
-    p.sort_by(f32::total_cmp);
-    let mut edges: Vec<f32> = (1..bands).map(|i| p[i * p.len() / bands]).collect();
+    let mut edges: Vec<f32> = (1..bands)
+        .filter_map(|i| crate::select::kth_smallest(finite, len, i * len / bands))
+        .collect();
     edges.dedup();
     edges
 }
@@ -179,4 +183,43 @@ fn band_edges(pf: &PriceFacet<'_>) -> Vec<f32> {
     edges.dedup();
     edges.truncate(MAX_PRICE_EDGES);
     edges
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The definition: sort a copy of the finite prices, take `p[i · len / bands]`.
+    fn sorted_edges(prices: &[f32], bands: usize) -> Vec<f32> {
+        let mut p: Vec<f32> = prices.iter().copied().filter(|x| x.is_finite()).collect();
+        if p.is_empty() || bands < 2 {
+            return Vec::new();
+        }
+        p.sort_by(f32::total_cmp);
+        let mut edges: Vec<f32> = (1..bands).map(|i| p[i * p.len() / bands]).collect();
+        edges.dedup();
+        edges
+    }
+
+    #[test]
+    fn quantile_edges_are_the_sorted_prices_quantiles() {
+        let mut rng = crate::rng::SplitMix64::new(5);
+        for len in [0usize, 1, 2, 3, 7, 100, 5000] {
+            let prices: Vec<f32> = (0..len)
+                .map(|_| match rng.below(6) {
+                    0 => f32::NAN,
+                    1 => 0.0,
+                    2 => -0.0,
+                    3 => rng.below(4) as f32 * 2.5,
+                    4 => f32::INFINITY,
+                    _ => rng.below(100_000) as f32 / 100.0,
+                })
+                .collect();
+            for bands in [0, 1, 2, DEFAULT_PRICE_BANDS, 10] {
+                let (got, want) = (quantile_edges(&prices, bands), sorted_edges(&prices, bands));
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want), "len {len} bands {bands}");
+            }
+        }
+    }
 }
