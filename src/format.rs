@@ -58,10 +58,13 @@ pub enum Quantization {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ItemCatalog {
     /// Store item ids (unique).
+    #[serde(deserialize_with = "column::strs")]
     pub ids: StrList,
     /// Display titles.
+    #[serde(deserialize_with = "column::strs")]
     pub titles: StrList,
     /// Category name index per item (into [`Metadata::categories`]; 0 is "unknown").
+    #[serde(deserialize_with = "column::u32s")]
     pub category: Vec<u32>,
     /// Price in store currency, when known.
     pub price: OptColumn<f32>,
@@ -179,15 +182,162 @@ impl<'de, T: NanNone> Deserialize<'de> for OptColumn<T> {
                 self,
                 mut seq: A,
             ) -> Result<Self::Value, A::Error> {
-                // The hint comes from the input: capped, the rest grows as read.
-                let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
+                let mut v = Vec::with_capacity(column::capacity(seq.size_hint()));
                 while let Some(x) = seq.next_element::<Option<T>>()? {
                     v.push(x.unwrap_or(T::NONE));
                 }
+                v.shrink_to_fit();
                 Ok(OptColumn(v))
             }
         }
         deserializer.deserialize_seq(Column(std::marker::PhantomData))
+    }
+}
+
+/// Sizing the catalogue's columns while a metadata document is parsed.
+///
+/// A column read from JSON does not know its length, and a vector grown by doubling to
+/// its end leaves its earlier buffers behind as holes: in wasm, whose memory never
+/// shrinks, about a column's size again each (tens of MiB at 1,000,000 items). The
+/// metadata states the length first (`model.n_items`, written before `items`), so
+/// while [`parse_metadata`] runs, reading the model notes it and each column then
+/// reserves that many entries at once. The note is untrusted: it is capped by the
+/// metadata text's length (every item takes at least [`MIN_ITEM_JSON`] bytes of it),
+/// so a false one allocates at most a few bytes per byte of the file; a document
+/// with its items first, or one parsed elsewhere, reserves as before (at most 65,536
+/// entries, then doubling). A wrong note never changes what is read: a column longer
+/// than noted grows, a shorter one is shrunk to fit.
+mod column {
+    use std::cell::Cell;
+
+    use serde::de::{SeqAccess, Visitor};
+    use serde::Deserializer;
+
+    use crate::config::ModelConfig;
+    use crate::strs::StrList;
+
+    /// The fewest metadata bytes an item takes: its id `"",`, title `"",`, category
+    /// `0,`, price `0,` and added date `0,`.
+    pub(super) const MIN_ITEM_JSON: u64 = 12;
+
+    /// Reservation without a note: what an untrusted size hint is capped at.
+    const UNNOTED: usize = 1 << 16;
+
+    thread_local! {
+        /// While a [`Sizing`] is alive, `(cap, noted)`: the largest reservation the
+        /// text allows and the noted length.
+        static NOTE: Cell<Option<(usize, Option<usize>)>> = const { Cell::new(None) };
+    }
+
+    /// Columns parsed while this lives reserve the noted length (at most `cap`).
+    pub(super) struct Sizing(());
+
+    impl Sizing {
+        pub(super) fn start(cap: usize) -> Sizing {
+            NOTE.with(|n| n.set(Some((cap, None))));
+            Sizing(())
+        }
+    }
+
+    impl Drop for Sizing {
+        fn drop(&mut self) {
+            NOTE.with(|n| n.set(None));
+        }
+    }
+
+    /// Entries a column reserves: the noted length within the cap, else the format's
+    /// own hint capped at [`UNNOTED`].
+    pub(super) fn capacity(size_hint: Option<usize>) -> usize {
+        match NOTE.with(Cell::get) {
+            Some((cap, Some(n))) => n.min(cap),
+            _ => size_hint.unwrap_or(0).min(UNNOTED),
+        }
+    }
+
+    /// Reads the model shape and notes its `n_items` for the columns that follow.
+    pub(super) fn model_noting_items<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<ModelConfig, D::Error> {
+        let model: ModelConfig = serde::Deserialize::deserialize(d)?;
+        NOTE.with(|n| {
+            if let Some((cap, _)) = n.get() {
+                n.set(Some((cap, Some(model.n_items))));
+            }
+        });
+        Ok(model)
+    }
+
+    /// A string column, reserving [`capacity`] strings.
+    pub(super) fn strs<'de, D: Deserializer<'de>>(d: D) -> Result<StrList, D::Error> {
+        StrList::deserialize_reserving(d, capacity)
+    }
+
+    /// A `u32` column, reserving [`capacity`] entries.
+    pub(super) fn u32s<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u32>, D::Error> {
+        struct Column;
+        impl<'de> Visitor<'de> for Column {
+            type Value = Vec<u32>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a sequence")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u32>, A::Error> {
+                let mut v = Vec::with_capacity(capacity(seq.size_hint()));
+                while let Some(x) = seq.next_element()? {
+                    v.push(x);
+                }
+                v.shrink_to_fit();
+                Ok(v)
+            }
+        }
+        d.deserialize_seq(Column)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn model_json(n_items: usize) -> String {
+            serde_json::to_string(&ModelConfig::default_for(n_items, 3, 16)).unwrap()
+        }
+
+        fn noted(json: &str) -> usize {
+            let mut de = serde_json::Deserializer::from_str(json);
+            model_noting_items(&mut de).unwrap();
+            capacity(None)
+        }
+
+        #[test]
+        fn columns_reserve_the_noted_length_within_the_cap_only_while_sizing() {
+            assert_eq!(capacity(None), 0);
+            assert_eq!(
+                capacity(Some(1 << 30)),
+                UNNOTED,
+                "an input's hint is capped"
+            );
+            {
+                let _sizing = Sizing::start(5000);
+                assert_eq!(capacity(Some(7)), 7, "nothing noted yet");
+                assert_eq!(noted(&model_json(1234)), 1234);
+                assert_eq!(noted(&model_json(2_000_000)), 5000, "capped by the text");
+            }
+            assert_eq!(noted(&model_json(1234)), 0, "no sizing: nothing is noted");
+            assert_eq!(capacity(Some(9)), 9);
+        }
+
+        #[test]
+        fn columns_read_the_same_whatever_was_noted() {
+            let _sizing = Sizing::start(1 << 20);
+            for note in [2, 3, 100] {
+                noted(&model_json(note));
+                let mut de = serde_json::Deserializer::from_str(r#"[4, 0, 7]"#);
+                let v = u32s(&mut de).unwrap();
+                assert_eq!((v.as_slice(), v.capacity()), (&[4, 0, 7][..], 3));
+                let mut de = serde_json::Deserializer::from_str(r#"["a", "", "bc"]"#);
+                let list = strs(&mut de).unwrap();
+                assert_eq!(list, ["a", "", "bc"]);
+                assert_eq!(list.heap_bytes(), StrList::from(list.to_vec()).heap_bytes());
+            }
+        }
     }
 }
 
@@ -197,6 +347,7 @@ pub struct Metadata {
     /// Format version (see [`FORMAT_VERSION`]).
     pub format_version: u32,
     /// Model shape.
+    #[serde(deserialize_with = "column::model_noting_items")]
     pub model: ModelConfig,
     /// Category names, index 0 = "unknown".
     pub categories: Vec<String>,
@@ -1178,7 +1329,11 @@ fn parse_metadata<S: ByteSource + ?Sized>(
         )
     };
     // One pass when the file is good; the probe (a second pass) only explains a failure.
-    let parsed: Result<Metadata, _> = serde_json::from_reader(text());
+    let parsed: Result<Metadata, _> = {
+        // Every item takes at least MIN_ITEM_JSON bytes of the text.
+        let _sizing = column::Sizing::start(((end - begin) / column::MIN_ITEM_JSON) as usize);
+        serde_json::from_reader(text())
+    };
     let metadata = match parsed {
         Ok(m) => m,
         Err(full) => {
@@ -1216,6 +1371,13 @@ fn parse_metadata<S: ByteSource + ?Sized>(
 /// indices are in range, prices are finite and non-negative, `added` dates finite; and
 /// `trained_kinds`, when present, lists at least one kind and none twice.
 pub fn validate_metadata(m: &Metadata) -> Result<(), FormatError> {
+    validate_metadata_indexed(m).map(drop)
+}
+
+/// [`validate_metadata`], returning the id index that the uniqueness check builds
+/// (`None` only past [`StrIndex`]'s `u32` positions), so a loader that needs one does
+/// not build it twice.
+pub fn validate_metadata_indexed(m: &Metadata) -> Result<Option<StrIndex>, FormatError> {
     if let Some(kinds) = &m.trained_kinds {
         if kinds.is_empty() {
             return Err(FormatError::BadTrainedKinds("no kind listed".into()));
@@ -1247,14 +1409,17 @@ pub fn validate_metadata(m: &Metadata) -> Result<(), FormatError> {
         }
     }
     // A 4-byte-per-slot table over the ids themselves (8 MiB at 1,000,000 items; a
-    // `HashMap<&str, usize>` took 50 MiB of the load's peak), dropped at once.
-    if let Err(d) = StrIndex::new_unique(&items.ids) {
-        return Err(FormatError::DuplicateItemId {
-            id: items.ids[d.second].to_owned(),
-            first: d.first,
-            second: d.second,
-        });
-    }
+    // `HashMap<&str, usize>` took 50 MiB of the load's peak).
+    let index = match StrIndex::new_unique(&items.ids) {
+        Ok(index) => index,
+        Err(d) => {
+            return Err(FormatError::DuplicateItemId {
+                id: items.ids[d.second].to_owned(),
+                first: d.first,
+                second: d.second,
+            })
+        }
+    };
     for (item, &category) in items.category.iter().enumerate() {
         if !usize::try_from(category).is_ok_and(|c| c < m.categories.len()) {
             return Err(FormatError::CategoryOutOfRange {
@@ -1286,7 +1451,7 @@ pub fn validate_metadata(m: &Metadata) -> Result<(), FormatError> {
             }
         }
     }
-    Ok(())
+    Ok(index)
 }
 
 /// Checks one entry on its own: dtype, offsets order, shape × size = byte length.

@@ -151,13 +151,6 @@ impl ResolvedBoost {
     }
 }
 
-/// `boost_i` for every item (non-finite weights are skipped).
-pub fn boosts(rec: &Recommender, boosts: &[ResolvedBoost]) -> Vec<f32> {
-    (0..rec.n_items())
-        .map(|i| boost_of(rec, boosts, i))
-        .collect()
-}
-
 /// `boost_i` of item `i`: the weights of the boosts naming it or its category, summed
 /// in request order from `0.0` (non-finite weights are skipped).
 pub fn boost_of(rec: &Recommender, boosts: &[ResolvedBoost], i: usize) -> f32 {
@@ -184,22 +177,19 @@ fn sum_boosts(boosts: &[ResolvedBoost], hit: impl Fn(&ResolvedBoost) -> bool) ->
     x
 }
 
-/// `z_i = clean(clean(base_i) + boost_i + β·new_i)` for every item of `boost`'s length
-/// (`base` entries past its end count as 0), by [`crate::kernels::shortlist::blended`]
+/// `z_i = clean(clean(base_i) + boost_i + β·new_i)` for the `n` items `0..n` (`base(i)`,
+/// `boost(i)`: item `i`'s base logit and boost, computed as they are needed: no
+/// catalogue-sized buffer but the result), by [`crate::kernels::shortlist::blended`]
 /// (the GPU shortlist's scalar reference uses the same function). The memory term is
 /// added afterwards.
 pub fn blend(
-    base: &[f32],
-    boost: &[f32],
+    n: usize,
+    base: impl Fn(usize) -> f32,
+    boost: impl Fn(usize) -> f32,
     is_new: impl Fn(usize) -> bool,
     new_items_boost: f32,
 ) -> Vec<f32> {
-    boost
-        .iter()
-        .enumerate()
-        .map(|(i, &b)| {
-            let base = base.get(i).copied().unwrap_or(0.0);
-            blended(base, b, new_items_boost, is_new(i))
-        })
+    (0..n)
+        .map(|i| blended(base(i), boost(i), new_items_boost, is_new(i)))
         .collect()
 }

@@ -39,8 +39,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::basket::{Basket, BasketError};
 use crate::format::{
-    validate_metadata, ByteSource, FormatError, ItemCatalog, Metadata, OptColumn, TensorData,
-    WeightFile, SEARCH_INDEX_TENSOR,
+    validate_metadata_indexed, ByteSource, FormatError, ItemCatalog, Metadata, OptColumn,
+    TensorData, WeightFile, SEARCH_INDEX_TENSOR,
 };
 use crate::history::{EventKind, HistoryEvent};
 use crate::kernels::{CpuKernel, HeadPlan, ItemVectors, UserQuery};
@@ -296,10 +296,12 @@ pub struct Recommender {
     category_by_name: HashMap<String, u32>,
     /// Lower-cased category name → category index (case-insensitive fallback).
     category_by_lower: HashMap<String, u32>,
-    /// Items whose `added` date is in the newest tenth of the catalog.
-    is_new: Vec<bool>,
-    /// Popularity share as a logit (the fallback ranking and its score).
-    popularity_logit: Vec<f32>,
+    /// Items whose `added` date is in the newest tenth of the catalog: bit `i % 64` of
+    /// word `i / 64`.
+    is_new: Vec<u64>,
+    /// `Σ popularity` (in f64, summed in item order): the popularity logits' share
+    /// ([`Recommender::popularity_logit`]).
+    popularity_sum: f64,
     /// The product-search index (`search.index`) and its price facet, when the file
     /// has one.
     search_index: Option<search::Searchable>,
@@ -337,15 +339,19 @@ impl Recommender {
         let id_name = ID_TENSOR.to_string();
         let (mut file, mut kept, left) =
             WeightFile::from_source_leaving(src, &[id_name.as_str()], &[SEARCH_INDEX_TENSOR])?;
-        let search_index = match left.get(SEARCH_INDEX_TENSOR) {
-            Some(range) => Some(search::load_index_from(src, range.clone(), &file.metadata)?),
-            None => None,
+        let search = |file: &WeightFile| match left.get(SEARCH_INDEX_TENSOR) {
+            Some(range) => search::load_index_from(src, range.clone(), &file.metadata).map(Some),
+            None => Ok(None),
         };
         let Some(ids) = kept.remove(&id_name) else {
+            let search_index = search(&file)?;
             return Recommender::from_parsed(file, search_index);
         };
         let (model, plan) = Model::from_weights_int8(&mut file, ids)?;
         retain_served(&mut file);
+        // After the model: the item features it has just dropped leave room the index
+        // is built into (wasm memory never shrinks).
+        let search_index = search(&file)?;
         Self::assemble(file, model, plan, search_index)
     }
 
@@ -384,7 +390,7 @@ impl Recommender {
         plan: HeadPlan,
         search_index: Option<SearchIndex>,
     ) -> Result<Recommender, RecommendError> {
-        validate_metadata(&file.metadata)?;
+        let index = validate_metadata_indexed(&file.metadata)?;
         let n = plan.n_items;
         let bad = |m: String| Err(RecommendError::Inconsistent(m));
         if let Err(e) = plan.validate() {
@@ -405,7 +411,7 @@ impl Recommender {
         let metadata = file.metadata;
         let search_index = search_index.map(|index| search::Searchable::new(index, &metadata));
         // At most MAX_ITEMS items (validated), far below the index's u32 limit.
-        let Some(index) = StrIndex::new(&metadata.items.ids) else {
+        let Some(index) = index else {
             return bad(format!("{n} items are too many to index"));
         };
         let mut category_by_name = HashMap::new();
@@ -417,7 +423,7 @@ impl Recommender {
                 .or_insert(c as u32);
         }
         let is_new = new_items(&metadata.items.added, n);
-        let popularity_logit = popularity_logits(&popularity);
+        let popularity_sum = popularity.iter().map(|&x| f64::from(x)).sum();
         let item_norms = blend::norms(&plan.item_vectors, n, plan.dim);
         Ok(Recommender {
             metadata,
@@ -429,7 +435,7 @@ impl Recommender {
             category_by_name,
             category_by_lower,
             is_new,
-            popularity_logit,
+            popularity_sum,
             search_index,
             basket,
             item_norms,
@@ -488,12 +494,9 @@ impl Recommender {
                 items.category.capacity() * 4 + items.price.heap_bytes() + items.added.heap_bytes(),
             ),
             ("id → index table", self.index.heap_bytes()),
-            (
-                "popularity (prior and logits)",
-                (self.popularity.capacity() + self.popularity_logit.capacity()) * 4,
-            ),
+            ("popularity prior", self.popularity.capacity() * 4),
             ("item norms", self.item_norms.capacity() * 4),
-            ("new-item flags", self.is_new.capacity()),
+            ("new-item flags", self.is_new.capacity() * 8),
             (
                 "search index",
                 self.search_index
@@ -551,10 +554,19 @@ impl Recommender {
             .copied()
     }
 
+    /// Item `i`'s popularity share as a logit: the base logit of a request without any
+    /// signal (the fallback ranking and its score), `logit(pop_i / Σ pop)`.
+    pub fn popularity_logit(&self, i: usize) -> f32 {
+        let x = self.popularity.get(i).copied().unwrap_or(0.0);
+        popularity_logit(x, self.popularity_sum, self.popularity.len())
+    }
+
     /// Whether item `i` counts as new: its `added` date is in the newest tenth of the
     /// catalog's known dates (and strictly later than the oldest one).
     pub fn is_new(&self, i: usize) -> bool {
-        self.is_new.get(i).copied().unwrap_or(false)
+        self.is_new
+            .get(i / 64)
+            .is_some_and(|w| w >> (i % 64) & 1 == 1)
     }
 
     /// Category name of item `i` (`"unknown"` when it has none).
@@ -726,13 +738,13 @@ impl Recommender {
         shown.iter().for_each(|&i| eligible.ban(i));
 
         let new_boost = finite_or_zero(o.new_items_boost);
-        let boost = blend::boosts(self, &r.boosts);
-        let base = if personal {
-            logits
+        let boost = |i| blend::boost_of(self, &r.boosts, i);
+        let mut logit = if personal {
+            blend::blend(n, |i| logits[i], boost, |i| self.is_new(i), new_boost)
         } else {
-            &self.popularity_logit
+            let base = |i| self.popularity_logit(i);
+            blend::blend(n, base, boost, |i| self.is_new(i), new_boost)
         };
-        let mut logit = blend::blend(base, &boost, |i| self.is_new(i), new_boost);
         if personal {
             score::add_memory(&self.model, &prepared.history, &mut logit);
             if let Some(b) = &self.basket {
@@ -755,7 +767,7 @@ impl Recommender {
             k,
             diversity,
         );
-        self.present(prepared, &r, &ranked, |i| logit[i], |i| boost[i])
+        self.present(prepared, &r, &ranked, |i| logit[i], boost)
     }
 
     /// Stage 4 and the result entries: `ranked`'s items with their reasons and scores
@@ -884,37 +896,44 @@ fn popularity_prior(file: &mut WeightFile, n: usize) -> Result<Vec<f32>, Recomme
 }
 
 /// Marks the items whose `added` date is among the newest [`NEW_ITEM_FRACTION`] of the
-/// known dates (at least one item), and strictly later than the oldest known date.
-fn new_items(added: &OptColumn<f64>, n: usize) -> Vec<bool> {
-    let mut dates: Vec<f64> = added.iter().flatten().filter(|x| x.is_finite()).collect();
-    if dates.is_empty() {
-        return vec![false; n];
+/// known dates (at least one item), and strictly later than the oldest known date, one
+/// bit an item (bit `i % 64` of word `i / 64`). The threshold is found without a copy of the dates ([`crate::select`]).
+fn new_items(added: &OptColumn<f64>, n: usize) -> Vec<u64> {
+    let mut bits = vec![0u64; n.div_ceil(64)];
+    let dates = || {
+        added
+            .as_nan_slice()
+            .iter()
+            .copied()
+            .filter(|x| x.is_finite())
+    };
+    let known = dates().count();
+    if known == 0 {
+        return bits;
     }
-    dates.sort_by(|a, b| b.total_cmp(a));
-    let count = ((dates.len() as f64 * NEW_ITEM_FRACTION).ceil() as usize).clamp(1, dates.len());
-    let threshold = dates[count - 1];
-    let oldest = dates[dates.len() - 1];
-    (0..n)
-        .map(|i| {
-            added
-                .get(i)
-                .is_some_and(|a| a.is_finite() && a >= threshold && a > oldest)
-        })
-        .collect()
+    let count = ((known as f64 * NEW_ITEM_FRACTION).ceil() as usize).clamp(1, known);
+    let Some(threshold) = crate::select::kth_largest(dates, count) else {
+        return bits;
+    };
+    let oldest = dates().fold(f64::INFINITY, f64::min);
+    for (i, a) in added.iter().enumerate().take(n) {
+        if a.is_some_and(|a| a.is_finite() && a >= threshold && a > oldest) {
+            bits[i / 64] |= 1 << (i % 64);
+        }
+    }
+    bits
 }
 
-/// Popularity as a logit of its share: `sigmoid(logit_i) = pop_i / Σ pop` (uniform when
-/// the prior is all zero), clamped away from 0 and 1.
-fn popularity_logits(pop: &[f32]) -> Vec<f32> {
-    let n = pop.len().max(1) as f64;
-    let sum: f64 = pop.iter().map(|&x| x as f64).sum();
-    pop.iter()
-        .map(|&x| {
-            let s = if sum > 0.0 { x as f64 / sum } else { 1.0 / n };
-            let s = s.clamp(1e-12, 1.0 - 1e-7);
-            (s.ln() - (1.0 - s).ln()) as f32
-        })
-        .collect()
+/// Popularity as a logit of its share: `sigmoid(logit) = x / sum` (`1 / n` when the
+/// prior is all zero, `sum = 0`), the share clamped away from 0 and 1.
+fn popularity_logit(x: f32, sum: f64, n: usize) -> f32 {
+    let s = if sum > 0.0 {
+        f64::from(x) / sum
+    } else {
+        1.0 / n.max(1) as f64
+    };
+    let s = s.clamp(1e-12, 1.0 - 1e-7);
+    (s.ln() - (1.0 - s).ln()) as f32
 }
 
 #[cfg(test)]
@@ -1154,12 +1173,43 @@ mod tests {
 
     #[test]
     fn new_items_are_the_newest_tenth() {
+        let flags = |bits: Vec<u64>, n: usize| -> Vec<bool> {
+            assert_eq!(bits.len(), n.div_ceil(64));
+            (0..n).map(|i| bits[i / 64] >> (i % 64) & 1 == 1).collect()
+        };
         let added: OptColumn<f64> = (0..20).map(|i| Some(i as f64)).collect();
-        let new = new_items(&added, 20);
+        let new = flags(new_items(&added, 20), 20);
         assert_eq!(new.iter().filter(|&&b| b).count(), 2);
         assert!(new[18] && new[19]);
         let same: OptColumn<f64> = vec![Some(5.0); 10].into();
-        assert!(new_items(&same, 10).iter().all(|&b| !b));
-        assert!(new_items(&OptColumn::none(3), 3).iter().all(|&b| !b));
+        assert!(flags(new_items(&same, 10), 10).iter().all(|&b| !b));
+        assert!(flags(new_items(&OptColumn::none(3), 3), 3)
+            .iter()
+            .all(|&b| !b));
+        // Against sorting a copy of the dates (the definition), on columns with gaps,
+        // ties and negative dates, across word boundaries.
+        let mut rng = crate::rng::SplitMix64::new(3);
+        for n in [1usize, 63, 64, 65, 200, 1000] {
+            let added: OptColumn<f64> = (0..n)
+                .map(|_| match rng.below(5) {
+                    0 => None,
+                    1 => Some(-(rng.below(50) as f64)),
+                    _ => Some(rng.below(300) as f64 * 86_400.0),
+                })
+                .collect();
+            let mut dates: Vec<f64> = added.iter().flatten().collect();
+            dates.sort_by(|a, b| b.total_cmp(a));
+            let want: Vec<bool> = match dates.len() {
+                0 => vec![false; n],
+                k => {
+                    let count = ((k as f64 * NEW_ITEM_FRACTION).ceil() as usize).clamp(1, k);
+                    let (threshold, oldest) = (dates[count - 1], dates[k - 1]);
+                    (0..n)
+                        .map(|i| added.get(i).is_some_and(|a| a >= threshold && a > oldest))
+                        .collect()
+                }
+            };
+            assert_eq!(flags(new_items(&added, n), n), want, "n = {n}");
+        }
     }
 }

@@ -275,7 +275,13 @@ impl Recommender {
             .map(|&i| blend::boost_of(self, &r.boosts, i as usize))
             .collect();
         let new_boost = super::finite_or_zero(o.new_items_boost);
-        let mut z = blend::blend(&base, &boost, |p| self.is_new(items[p] as usize), new_boost);
+        let mut z = blend::blend(
+            items.len(),
+            |p| base[p],
+            |p| boost[p],
+            |p| self.is_new(items[p] as usize),
+            new_boost,
+        );
         for (c, &cpu) in got.candidates.iter().zip(&z[from..]) {
             if c.blended.to_bits() != cpu.to_bits() {
                 return Err(ShortlistError::Blend {
