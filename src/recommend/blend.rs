@@ -193,3 +193,15 @@ pub fn blend(
         .map(|i| blended(base(i), boost(i), new_items_boost, is_new(i)))
         .collect()
 }
+
+/// [`blend`] with the base logits in `z`, blended where they lie (the same values).
+pub fn blend_in_place(
+    z: &mut [f32],
+    boost: impl Fn(usize) -> f32,
+    is_new: impl Fn(usize) -> bool,
+    new_items_boost: f32,
+) {
+    for (i, x) in z.iter_mut().enumerate() {
+        *x = blended(*x, boost(i), new_items_boost, is_new(i));
+    }
+}

@@ -33,6 +33,7 @@
 //! item as a view and the basket items as cart events, all at `now`. No history, context
 //! or basket at all: the popularity prior ranks instead (score = the item's popularity
 //! share).
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
@@ -709,7 +710,14 @@ impl Recommender {
     /// Never fails: ids the catalog does not know are skipped, out-of-range numbers are
     /// clamped, and logits of the wrong length give an empty list.
     pub fn finish(&self, prepared: &Prepared, logits: &[f32]) -> Vec<Recommendation> {
-        self.finish_page(prepared, logits, &[])
+        self.finish_logits(prepared, Cow::Borrowed(logits), &[])
+    }
+
+    /// [`Recommender::finish`] taking the logits by value: the blend is written over
+    /// them, so a request holds one catalogue-sized buffer of scores, not two (the
+    /// same list).
+    pub fn finish_owned(&self, prepared: &Prepared, logits: Vec<f32>) -> Vec<Recommendation> {
+        self.finish_logits(prepared, Cow::Owned(logits), &[])
     }
 
     /// [`Recommender::finish`] with the items `shown` (catalog indices) on earlier shelves
@@ -718,6 +726,17 @@ impl Recommender {
         &self,
         prepared: &Prepared,
         logits: &[f32],
+        shown: &[u32],
+    ) -> Vec<Recommendation> {
+        self.finish_logits(prepared, Cow::Borrowed(logits), shown)
+    }
+
+    /// The pipeline of [`Recommender::finish_page`], blending into `logits` when they
+    /// are owned.
+    fn finish_logits(
+        &self,
+        prepared: &Prepared,
+        logits: Cow<'_, [f32]>,
         shown: &[u32],
     ) -> Vec<Recommendation> {
         let n = self.n_items();
@@ -739,11 +758,21 @@ impl Recommender {
 
         let new_boost = finite_or_zero(o.new_items_boost);
         let boost = |i| blend::boost_of(self, &r.boosts, i);
-        let mut logit = if personal {
-            blend::blend(n, |i| logits[i], boost, |i| self.is_new(i), new_boost)
-        } else {
-            let base = |i| self.popularity_logit(i);
-            blend::blend(n, base, boost, |i| self.is_new(i), new_boost)
+        let is_new = |i| self.is_new(i);
+        let mut logit = match logits {
+            Cow::Borrowed(l) if personal => blend::blend(n, |i| l[i], boost, is_new, new_boost),
+            Cow::Borrowed(_) => {
+                let base = |i| self.popularity_logit(i);
+                blend::blend(n, base, boost, is_new, new_boost)
+            }
+            Cow::Owned(mut z) => {
+                z.resize(n, 0.0);
+                if !personal {
+                    (z.iter_mut().enumerate()).for_each(|(i, x)| *x = self.popularity_logit(i));
+                }
+                blend::blend_in_place(&mut z, boost, is_new, new_boost);
+                z
+            }
         };
         if personal {
             score::add_memory(&self.model, &prepared.history, &mut logit);
@@ -828,7 +857,7 @@ impl Recommender {
     ) -> Result<Vec<Recommendation>, RecommendError> {
         let prepared = self.prepare(history, options)?;
         let logits = self.cpu_logits(&prepared)?;
-        Ok(self.finish(&prepared, &logits))
+        Ok(self.finish_owned(&prepared, logits))
     }
 
     /// The head's logits for every item with [`Recommender::kernel`] (zeros when
@@ -1069,6 +1098,31 @@ mod tests {
             assert!(r.popularity[w[0].index as usize] >= r.popularity[w[1].index as usize]);
         }
         assert!(recs.iter().all(|x| x.reasons == vec![Reason::Popular]));
+    }
+
+    #[test]
+    fn owned_logits_give_the_borrowed_list() {
+        let r = fake();
+        let o = RecommendOptions {
+            k: 12,
+            boost: vec![Boost {
+                category: Some("b".into()),
+                weight: 0.7,
+                ..Boost::default()
+            }],
+            new_items_boost: 0.4,
+            ..RecommendOptions::default()
+        };
+        let personal = prepared(o.clone(), vec![ev(6, EventKind::View)], vec![1.0]);
+        let mut none = prepared(o, Vec::new(), Vec::new());
+        none.query = None;
+        for p in [&personal, &none] {
+            let want = r.finish(p, &logits());
+            assert_eq!(want.len(), 12);
+            assert_eq!(r.finish_owned(p, logits()), want);
+        }
+        assert_eq!(r.finish_owned(&none, Vec::new()), r.finish(&none, &[]));
+        assert!(r.finish_owned(&personal, vec![0.0; N - 1]).is_empty());
     }
 
     #[test]

@@ -245,7 +245,7 @@ impl WasmRecommender {
                     None => vec![0.0; self.engine.n_items()],
                 };
                 let t2 = now_ms();
-                (self.engine.finish(&prepared, &logits), t2)
+                (self.engine.finish_owned(&prepared, logits), t2)
             }
         };
         let t3 = now_ms();
