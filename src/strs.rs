@@ -2,21 +2,23 @@
 //!
 //! A catalogue holds millions of short strings (item ids, titles, search terms). As a
 //! `Vec<String>` each costs a 24-byte header (12 in wasm32) and its own heap block (the
-//! allocator's header and rounding on top); a `StrList` stores all the text back to back
-//! in one `String` and one `u32` end offset per string:
+//! allocator's header and rounding on top); a `StrList` stores the text back to back in
+//! chunks of at most [`CHUNK_BYTES`] (64 KiB), each string whole in one chunk, and one
+//! `u16` end offset per string, within its chunk:
 //!
 //! ```text
-//! text = "S0S1S2…",  ends = [2, 4, 6, …],  string i = text[ends[i-1] .. ends[i]]  (ends[-1] = 0)
+//! chunk k: first = f, text = "S0S1S2…"     ends[f..] = [2, 4, 6, …]
+//! string i (in chunk k) = text[start .. ends[i]],  start = 0 if i == f, else ends[i-1]
 //! ```
 //!
-//! (the text is kept in chunks of at most [`CHUNK_BYTES`], each string whole in one
-//! chunk: `chunk k` holds the strings from its `first` on, and `text[base ..]`, so string
-//! `i` is found by a binary search over the chunks' `first`s). A list that grows never
-//! moves its text: a new chunk is added when the last is full, instead of doubling one
-//! buffer and copying it, which in wasm would leave the old buffers as holes the memory
-//! never gives back (at 1,000,000 titles, about 35 MiB of them).
+//! String `i`'s chunk is the last whose `first` is at most `i` (a binary search). A
+//! string longer than a chunk gets a chunk of its own (its end is the chunk's length,
+//! not stored: `ends[i]` is 0), and the next string starts a new chunk. A list that
+//! grows never moves its text: a new chunk is added when the last is full, instead of
+//! doubling one buffer and copying it, which in wasm would leave the old buffers as
+//! holes the memory never gives back (at 1,000,000 titles, about 35 MiB of them).
 //!
-//! So a string costs its bytes plus 4. At 1,000,000 items that is 11 MiB for ids like
+//! So a string costs its bytes plus 2. At 1,000,000 items that is 9 MiB for ids like
 //! `S123456` instead of 31 MiB. It serialises as a plain JSON array of strings (the weight
 //! file's format does not change) and deserialises straight into the buffer, without a
 //! `String` per element. The total text is capped at `u32::MAX` bytes (a wasm32 memory
@@ -36,9 +38,9 @@ use std::sync::Arc;
 use serde::de::{Deserialize, Deserializer, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeSeq, Serializer};
 
-/// Largest chunk of a growing list's text (a list built with a known size holds it in
-/// one chunk of that size; a single longer string gets a chunk of its own length).
-pub const CHUNK_BYTES: usize = 1 << 20;
+/// Largest chunk of text whose strings' ends are stored (`u16` offsets within it); a
+/// longer string gets a chunk of its own.
+pub const CHUNK_BYTES: usize = u16::MAX as usize;
 
 /// Capacity of a growing list's first chunk (later ones double up to [`CHUNK_BYTES`]).
 const FIRST_CHUNK_BYTES: usize = 256;
@@ -55,9 +57,9 @@ pub struct StrList {
 struct Inner {
     /// The text in chunks; every string lies whole in one chunk.
     chunks: Vec<Chunk>,
-    /// End offset of each string in the concatenated text (non-decreasing, the last =
-    /// the text's length).
-    ends: Vec<u32>,
+    /// End offset of each string within its chunk (0 for the one string of an
+    /// oversized chunk).
+    ends: Vec<u16>,
 }
 
 /// One piece of a list's text.
@@ -65,10 +67,18 @@ struct Inner {
 struct Chunk {
     /// Index of the first string stored in this chunk.
     first: u32,
-    /// Offset of `text[0]` in the concatenated text.
+    /// Offset of `text[0]` in the concatenated text (the list's total stays below
+    /// `u32::MAX`).
     base: u32,
     /// The strings `first ..` (up to the next chunk's `first`), concatenated.
     text: String,
+}
+
+impl Chunk {
+    /// Whether this chunk holds one string longer than [`CHUNK_BYTES`].
+    fn oversized(&self) -> bool {
+        self.text.len() > CHUNK_BYTES
+    }
 }
 
 /// The list's text would exceed `u32::MAX` bytes.
@@ -82,8 +92,8 @@ impl StrList {
         StrList::default()
     }
 
-    /// An empty list with room for `strings` strings of `bytes` bytes in all (in one
-    /// chunk: the text is not moved while it fits).
+    /// An empty list with room for `strings` strings of `bytes` bytes in all (its first
+    /// chunk holds up to [`CHUNK_BYTES`] of them).
     pub fn with_capacity(strings: usize, bytes: usize) -> StrList {
         let chunks = if bytes == 0 {
             Vec::new()
@@ -91,7 +101,7 @@ impl StrList {
             vec![Chunk {
                 first: 0,
                 base: 0,
-                text: String::with_capacity(bytes),
+                text: String::with_capacity(bytes.min(CHUNK_BYTES)),
             }]
         };
         StrList {
@@ -106,26 +116,38 @@ impl StrList {
     /// `u32::MAX` bytes or the list `u32::MAX` strings.
     pub fn push(&mut self, s: &str) -> Result<(), StrListFull> {
         let len = self.text_len();
-        let end = u32::try_from(len + s.len()).map_err(|_| StrListFull)?;
+        u32::try_from(len + s.len()).map_err(|_| StrListFull)?;
         let index = u32::try_from(self.len()).map_err(|_| StrListFull)?;
         let inner = Arc::make_mut(&mut self.inner);
-        let spare = (inner.chunks.last()).map_or(0, |c| c.text.capacity() - c.text.len());
-        if spare < s.len() {
+        let fits = |c: &Chunk| {
+            let end = c.text.len() + s.len();
+            end <= c.text.capacity() && end <= CHUNK_BYTES
+        };
+        let fresh = match inner.chunks.last() {
+            // Empty strings before any text need no chunk.
+            None => !s.is_empty(),
+            Some(c) => !fits(c),
+        };
+        if fresh {
             let last = inner.chunks.last().map_or(0, |c| c.text.capacity());
             let capacity = (2 * last)
                 .clamp(FIRST_CHUNK_BYTES, CHUNK_BYTES)
                 .max(s.len());
             inner.chunks.push(Chunk {
                 first: index,
-                // `len` <= `end`, a u32.
+                // `len` <= the new total, checked above to fit a u32.
                 base: len as u32,
                 text: String::with_capacity(capacity),
             });
         }
-        // Some: a chunk was added above when there was none.
-        if let Some(chunk) = inner.chunks.last_mut() {
-            chunk.text.push_str(s);
-        }
+        let end = match inner.chunks.last_mut() {
+            Some(chunk) => {
+                chunk.text.push_str(s);
+                // 0 for the one string of an oversized chunk (its end is the chunk's).
+                u16::try_from(chunk.text.len()).unwrap_or(0)
+            }
+            None => 0,
+        };
         inner.ends.push(end);
         Ok(())
     }
@@ -144,10 +166,9 @@ impl StrList {
     pub fn get(&self, i: usize) -> Option<&str> {
         let ends = &self.inner.ends;
         let end = *ends.get(i)? as usize;
-        let start = if i == 0 { 0 } else { ends[i - 1] as usize };
         let chunks = &self.inner.chunks;
-        // The last chunk whose first string is at or before `i` (a list of strings has
-        // a chunk from string 0 on, unless all of them are empty).
+        // The last chunk whose first string is at or before `i`; none: the strings
+        // before the first chunk are empty.
         let Some(k) = chunks
             .partition_point(|c| c.first as usize <= i)
             .checked_sub(1)
@@ -155,12 +176,16 @@ impl StrList {
             return Some("");
         };
         let chunk = &chunks[k];
-        let base = chunk.base as usize;
-        // Offsets are only ever written at char boundaries of a chunk's text (by `push`),
-        // and string `i` lies whole in chunk `k`.
-        chunk
-            .text
-            .get(start.checked_sub(base)?..end.checked_sub(base)?)
+        if chunk.oversized() {
+            return Some(&chunk.text);
+        }
+        let start = if i == chunk.first as usize {
+            0
+        } else {
+            ends[i - 1] as usize
+        };
+        // Offsets are only ever written at char boundaries of a chunk's text (by `push`).
+        chunk.text.get(start..end)
     }
 
     /// The first string, if any.
@@ -205,12 +230,12 @@ impl StrList {
             .map(|c| c.text.capacity())
             .sum::<usize>()
             + inner.chunks.capacity() * std::mem::size_of::<Chunk>()
-            + inner.ends.capacity() * 4
+            + inner.ends.capacity() * 2
     }
 
     /// Total bytes of text.
     pub fn text_len(&self) -> usize {
-        self.inner.ends.last().map_or(0, |&e| e as usize)
+        (self.inner.chunks.last()).map_or(0, |c| c.base as usize + c.text.len())
     }
 
     /// Whether `self` and `other` hold the same buffer (one is a clone of the other,
@@ -224,7 +249,7 @@ impl PartialEq for StrList {
     /// The same strings in the same order (however the text is chunked).
     fn eq(&self, other: &StrList) -> bool {
         self.shares_buffer_with(other)
-            || (self.inner.ends == other.inner.ends && self.iter().eq(other.iter()))
+            || (self.len() == other.len() && self.iter().eq(other.iter()))
     }
 }
 
@@ -604,7 +629,7 @@ mod tests {
         let mut list = list;
         list.shrink_to_fit();
         let chunk = std::mem::size_of::<Chunk>();
-        assert_eq!(list.heap_bytes(), list.text_len() + 4 * 5 + chunk);
+        assert_eq!(list.heap_bytes(), list.text_len() + 2 * 5 + chunk);
     }
 
     #[test]
@@ -613,8 +638,9 @@ mod tests {
         // chunk, and enough text for several full chunks.
         let strs: Vec<String> = (0..120_000)
             .map(|i: usize| match i {
-                7 => String::new(),
+                7 | 50_001 | 50_003 => String::new(),
                 50_000 => "L".repeat(CHUNK_BYTES + 3),
+                50_002 => "x".repeat(CHUNK_BYTES),
                 _ => "é".repeat(i * 7919 % 21),
             })
             .collect();
@@ -641,9 +667,8 @@ mod tests {
             assert_eq!(list.get(i), Some(s.as_str()), "string {i}");
         }
         assert_eq!(list.get(strs.len()), None);
-        // Equal to the same strings held in one chunk, with the same hash.
+        // Equal to the same strings chunked from a known size, with the same hash.
         let one = StrList::from(strs.clone());
-        assert_eq!(one.inner.chunks.len(), 1);
         assert_eq!(one, list);
         let state = RandomState::new();
         assert_eq!(state.hash_one(&one), state.hash_one(&list));
@@ -696,7 +721,7 @@ mod tests {
         let back: StrList = serde_json::from_str(&json).unwrap();
         assert_eq!(back, list);
         let chunk = std::mem::size_of::<Chunk>();
-        assert_eq!(back.heap_bytes(), back.text_len() + 4 * 3 + chunk);
+        assert_eq!(back.heap_bytes(), back.text_len() + 2 * 3 + chunk);
         for bad in ["[1]", "[\"a\", null]", "{}", "\"a\""] {
             assert!(serde_json::from_str::<StrList>(bad).is_err(), "{bad}");
         }
