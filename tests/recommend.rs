@@ -636,6 +636,9 @@ fn new_items_boost_raises_new_items() {
     // Items were added one a day, so the newest tenth is the last 12.
     let new: Vec<usize> = (0..N).filter(|&i| rec.is_new(i)).collect();
     assert_eq!(new, (N - 12..N).collect::<Vec<_>>());
+    // The flags are all the loaded engine keeps of the dates.
+    assert_eq!(rec.metadata.items.added.len(), 0);
+    assert!(!rec.is_new(N) && !rec.is_new(usize::MAX));
     let count_new = |b: f32| {
         let o = RecommendOptions {
             k: 10,

@@ -280,7 +280,8 @@ pub struct Prepared {
 /// A loaded model ready to serve: the weight file's catalog, the model, its item vectors
 /// and the precomputed scoring-head plan.
 pub struct Recommender {
-    /// The weight file's metadata.
+    /// The weight file's metadata, less the catalogue's `added` dates (empty: they are
+    /// read once, for [`Recommender::is_new`]).
     pub metadata: Metadata,
     /// The model.
     pub model: Model,
@@ -392,6 +393,11 @@ impl Recommender {
         search_index: Option<SearchIndex>,
     ) -> Result<Recommender, RecommendError> {
         let index = validate_metadata_indexed(&file.metadata)?;
+        // The `added` dates are read once, for the new-item flags, then dropped (8 bytes
+        // an item; in wasm their room is reused by what the load and requests allocate
+        // next).
+        let is_new = new_items(&file.metadata.items.added, file.metadata.model.n_items);
+        file.metadata.items.added = OptColumn::default();
         let n = plan.n_items;
         let bad = |m: String| Err(RecommendError::Inconsistent(m));
         if let Err(e) = plan.validate() {
@@ -423,7 +429,6 @@ impl Recommender {
                 .entry(name.to_lowercase())
                 .or_insert(c as u32);
         }
-        let is_new = new_items(&metadata.items.added, n);
         let popularity_sum = popularity.iter().map(|&x| f64::from(x)).sum();
         let item_norms = blend::norms(&plan.item_vectors, n, plan.dim);
         Ok(Recommender {

@@ -70,8 +70,9 @@ pub struct SearchIndex {
     pub(crate) categories: Vec<Box<str>>,
     /// Weighted document length `TITLE_WEIGHT·|title| + |other|` by doc id. An integer
     /// (title weight 2, integer counts), at most 1,024 in an index `build` made (256
-    /// tokens per field), so stored exactly as a `u32` (saturating for a crafted file).
-    pub(crate) doc_len: Vec<u32>,
+    /// tokens per field), so stored exactly as a `u16` (saturating at 65,535 for a
+    /// crafted file).
+    pub(crate) doc_len: Vec<u16>,
     /// Mean weighted document length (1 when the index has no tokens).
     pub(crate) avg_len: f64,
     /// Whether `titles` is another holder's buffer
@@ -111,7 +112,7 @@ impl SearchIndex {
             }
             + self.doc_cat.capacity() * 4
             + strs(&self.categories)
-            + self.doc_len.capacity() * 4
+            + self.doc_len.capacity() * 2
     }
 
     /// Builds the index over `docs` (doc id = position). Titles and category names
@@ -339,14 +340,16 @@ fn check_postings(
 
 /// Weighted document lengths `TITLE_WEIGHT·|title| + |other|` (postings checked to be
 /// in range) and their mean (1 when there are no tokens).
-/// Each length is an integer (`TITLE_WEIGHT` is 2), kept as a `u32` that saturates on a
-/// crafted file's absurd counts; the mean sums them as `f64`, as the lengths were summed
-/// when they were stored as `f64` (the same value: integers below 2^53 add exactly).
-fn doc_lengths(lists: &PostingLists, n_docs: usize) -> (Vec<u32>, f64) {
+/// Each length is an integer (`TITLE_WEIGHT` is 2), kept as a `u16` that saturates on a
+/// crafted file's absurd counts (a built index's are at most 1,024); the mean sums them
+/// as `f64`, as the lengths were summed when they were stored as `f64` (the same value:
+/// integers below 2^53 add exactly).
+fn doc_lengths(lists: &PostingLists, n_docs: usize) -> (Vec<u16>, f64) {
     const _: () = assert!(TITLE_WEIGHT == 2.0);
-    let mut len = vec![0u32; n_docs];
+    let mut len = vec![0u16; n_docs];
     for q in (0..lists.len() as u32).flat_map(|t| lists.get(t)) {
-        let add = 2 * u32::from(q.title_tf) + u32::from(q.other_tf);
+        let add =
+            u16::try_from(2 * u32::from(q.title_tf) + u32::from(q.other_tf)).unwrap_or(u16::MAX);
         let l = &mut len[q.doc as usize];
         *l = l.saturating_add(add);
     }
