@@ -353,6 +353,47 @@ mod gpu {
         }
     }
 
+    /// An int8 plan stays int8 on the GPU (rows and scales, a quarter of the f32
+    /// bytes), and its scores are bit for bit those of its dequantised f32 plan on the
+    /// GPU: the shaders dequantise each element as the CPU does (`scale · q`).
+    #[test]
+    fn gpu_int8_plans_stay_int8_and_score_as_their_dequantised_f32() {
+        let Some((device, queue, _)) = device() else {
+            return;
+        };
+        let mut rng = SplitMix64::new(0x1_8a);
+        for (n, d, h, extra) in shapes(2).into_iter().take(8) {
+            let q8 = int8_plan(&random_plan(&mut rng, n, d, h, &extra));
+            let deq = HeadPlan {
+                item_vectors: kernels::ItemVectors::F32(q8.item_vectors.to_f32().into_owned()),
+                ..q8.clone()
+            };
+            let query = random_query(&mut rng, &q8);
+            let what = format!("gpu int8 n={n} d={d} h={h} extra={extra:?}");
+            let on_gpu = |plan: &HeadPlan| {
+                let gpu =
+                    GpuScorer::with_device(device.clone(), queue.clone(), plan).expect("plan fits");
+                let got = pollster::block_on(gpu.scores(&query)).expect("gpu scores");
+                (got, gpu.item_vector_bytes())
+            };
+            let (int8, int8_bytes) = on_gpu(&q8);
+            let (f32s, f32_bytes) = on_gpu(&deq);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&int8), bits(&f32s), "{what}");
+            assert_close(&what, &scores(CpuKernel::Scalar, &deq, &query), &int8);
+            let kernels::ItemVectors::Int8(q) = &q8.item_vectors else {
+                panic!("int8_plan gave an f32 plan");
+            };
+            let held = (q.q.len() as u64).next_multiple_of(4).max(16) + (4 * n as u64).max(16);
+            assert_eq!(int8_bytes, held, "{what}: int8 rows and scales");
+            assert_eq!(
+                f32_bytes,
+                (4 * (n * d) as u64).max(16) + 16,
+                "{what}: f32 rows"
+            );
+        }
+    }
+
     #[test]
     fn gpu_top_k_handles_ties_nan_and_large_k() {
         let Some((device, queue, _)) = device() else {

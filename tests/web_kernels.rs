@@ -123,6 +123,57 @@ async fn webgpu_matches_scalar() {
     }
 }
 
+/// An int8 plan stays int8 on WebGPU and scores bit for bit as its dequantised f32
+/// plan on the same device (`tests/kernels.rs` runs more shapes on lavapipe).
+#[cfg(feature = "gpu")]
+#[wasm_bindgen_test]
+async fn webgpu_int8_plans_score_as_their_dequantised_f32() {
+    use vitrine::kernels::gpu::GpuScorer;
+    assert!(
+        navigator_has_gpu(),
+        "navigator.gpu is absent: this test needs WebGPU"
+    );
+    let mut rng = SplitMix64::new(0x1_8b);
+    let cases: Vec<_> = (shapes(1).into_iter())
+        .filter(|c| c.0 > 0)
+        .step_by(3)
+        .take(3)
+        .collect();
+    let mut first: Option<GpuScorer> = None;
+    for (n, d, h, extra) in cases {
+        let q8 = int8_plan(&random_plan(&mut rng, n, d, h, &extra));
+        let deq = kernels::HeadPlan {
+            item_vectors: kernels::ItemVectors::F32(q8.item_vectors.to_f32().into_owned()),
+            ..q8.clone()
+        };
+        let query = random_query(&mut rng, &q8);
+        let what = format!("webgpu int8 n={n} d={d} h={h} extra={extra:?}");
+        console_log!("{what}");
+        let g8 = match &first {
+            None => first.insert(GpuScorer::new(&q8).await.expect("a WebGPU device")),
+            Some(f) => &f.for_plan(&q8).expect("plan fits the device"),
+        };
+        let int8 = g8.scores(&query).await.expect("gpu scores");
+        let int8_bytes = g8.item_vector_bytes();
+        let gf = first
+            .as_ref()
+            .map(|f| f.for_plan(&deq).expect("plan fits"))
+            .expect("set above");
+        let f32s = gf.scores(&query).await.expect("gpu scores");
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&int8), bits(&f32s), "{what}");
+        // Held as int8: the padded rows and the scales (f32: 4 bytes a value).
+        let kernels::ItemVectors::Int8(q) = &q8.item_vectors else {
+            panic!("int8_plan gave an f32 plan");
+        };
+        let held = (q.q.len() as u64).next_multiple_of(4).max(16) + (4 * n as u64).max(16);
+        assert_eq!(int8_bytes, held, "{what}: int8 rows and scales");
+        let f32_bytes = (4 * (n * d) as u64).max(16) + 16;
+        assert_eq!(gf.item_vector_bytes(), f32_bytes, "{what}: f32 rows");
+        assert_close(&what, &scores(CpuKernel::Scalar, &deq, &query), &int8);
+    }
+}
+
 /// `recommend()` from a WebGPU shortlist (what the browser binding serves) equals the
 /// full read-back over the same GPU's logits bit for bit, the shortlist equals the scalar
 /// reference, and each request reads back `12 · m · chunks + 4 · |S|` bytes

@@ -10,10 +10,15 @@
 // Bindings (group 0; the Rust constant of each is in gpu/bindings.rs, and
 // tests/kernels.rs checks these declarations against it):
 //   0  HEAD_PARAMS     uniform             Params  shapes and strides (see struct)
-//   1  HEAD_A          storage, read       A       [rows x k], row stride lda
+//   1  HEAD_A          storage, read       A       [rows x k], row stride lda: f32 bits,
+//                                                  or (a_int8) int8 bytes packed 4 a word
 //   2  HEAD_B          storage, read       B       [k x ncols], row stride ldb
 //   3  HEAD_COLBIAS    storage, read       colbias [ncols]
 //   4  HEAD_C          storage, read_write C       [rows x ncols], row stride ldc
+//   5  HEAD_A_SCALE    storage, read       a_scale [rows] (a_int8: A[r, k] = a_scale[r] * q)
+//
+// An int8 plan's item vectors stay int8 on the GPU: each A element is dequantised as it
+// is staged, a_scale[r] * f32(q), the same product the CPU's dequantisation computes.
 //
 // Dispatch: x * y workgroups cover ceil(rows / TILE_M) row tiles (2-D for large
 // catalogs: tile = wg.y * groups_x + wg.x); z covers ceil(ncols / TILE_N) column tiles.
@@ -29,13 +34,28 @@ struct Params {
     ldc: u32,
     relu: u32,
     groups_x: u32,
+    a_int8: u32,
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params; // HEAD_PARAMS
-@group(0) @binding(1) var<storage, read> A: array<f32>; // HEAD_A
+@group(0) @binding(1) var<storage, read> A: array<u32>; // HEAD_A
 @group(0) @binding(2) var<storage, read> B: array<f32>; // HEAD_B
 @group(0) @binding(3) var<storage, read> colbias: array<f32>; // HEAD_COLBIAS
 @group(0) @binding(4) var<storage, read_write> C: array<f32>; // HEAD_C
+@group(0) @binding(5) var<storage, read> a_scale: array<f32>; // HEAD_A_SCALE
+
+// Element e (= r * lda + k) of A, of row r: f32 bits, or byte e of the packed int8 rows
+// (little-endian, sign-extended) times the row's scale.
+fn load_a(r: u32, e: u32) -> f32 {
+    if (p.a_int8 != 0u) {
+        let q = extractBits(bitcast<i32>(A[e >> 2u]), (e & 3u) * 8u, 8u);
+        return a_scale[r] * f32(q);
+    }
+    return bitcast<f32>(A[e]);
+}
 
 const TILE_M: u32 = {{TILE_M}}u;
 const TILE_N: u32 = {{TILE_N}}u;
@@ -73,7 +93,7 @@ fn main(
             let gk = k0 + kk;
             var v = 0.0;
             if (gr < p.rows && gk < p.k) {
-                v = A[gr * p.lda + gk];
+                v = load_a(gr, gr * p.lda + gk);
             }
             As[kk * AS_STRIDE + r] = v;
         }

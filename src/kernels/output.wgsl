@@ -13,9 +13,11 @@
 //   0  OUTPUT_PARAMS   uniform             Params  shapes, strides, b_out (see struct)
 //   1  OUTPUT_H        storage, read       H       [n x width], row stride ldh
 //   2  OUTPUT_W_OUT    storage, read       w_out   [width]
-//   3  OUTPUT_V        storage, read       V       [n x d] item vectors
+//   3  OUTPUT_V        storage, read       V       [n x d] item vectors, row stride ldv:
+//                                                  f32 bits, or (v_int8) int8 bytes
 //   4  OUTPUT_M        storage, read       M       [d x (h + 1)] user query matrix
 //   5  OUTPUT_LOGITS   storage, read_write logits  [n]
+//   6  OUTPUT_V_SCALE  storage, read       v_scale [n] (v_int8: V[i, k] = v_scale[i] * q)
 //
 // Dispatch: x * y workgroups of OUT_WG threads, OUT_WG / OUT_LANES items each;
 // item = (wg.y * groups_x + wg.x) * (OUT_WG / OUT_LANES) + local index / OUT_LANES.
@@ -29,14 +31,29 @@ struct Params {
     ldm: u32,
     groups_x: u32,
     b_out: f32,
+    ldv: u32,
+    v_int8: u32,
+    pad0: u32,
+    pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params; // OUTPUT_PARAMS
 @group(0) @binding(1) var<storage, read> H: array<f32>; // OUTPUT_H
 @group(0) @binding(2) var<storage, read> w_out: array<f32>; // OUTPUT_W_OUT
-@group(0) @binding(3) var<storage, read> V: array<f32>; // OUTPUT_V
+@group(0) @binding(3) var<storage, read> V: array<u32>; // OUTPUT_V
 @group(0) @binding(4) var<storage, read> M: array<f32>; // OUTPUT_M
 @group(0) @binding(5) var<storage, read_write> logits: array<f32>; // OUTPUT_LOGITS
+@group(0) @binding(6) var<storage, read> v_scale: array<f32>; // OUTPUT_V_SCALE
+
+// Element e (= i * ldv + k) of V, of item i: f32 bits, or byte e of the packed int8
+// rows (little-endian, sign-extended) times the item's scale (as head.wgsl's load_a).
+fn load_v(i: u32, e: u32) -> f32 {
+    if (p.v_int8 != 0u) {
+        let q = extractBits(bitcast<i32>(V[e >> 2u]), (e & 3u) * 8u, 8u);
+        return v_scale[i] * f32(q);
+    }
+    return bitcast<f32>(V[e]);
+}
 
 const OUT_WG: u32 = {{OUT_WG}}u;
 const OUT_LANES: u32 = {{OUT_LANES}}u;
@@ -59,7 +76,7 @@ fn main(
             s = fma(H[i * p.ldh + j], w_out[j], s);
         }
         for (var k = lane; k < p.d; k += OUT_LANES) {
-            s = fma(V[i * p.d + k], M[k * p.ldm + p.h], s);
+            s = fma(load_v(i, i * p.ldv + k), M[k * p.ldm + p.h], s);
         }
     }
     partial[li] = s;

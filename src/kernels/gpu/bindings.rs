@@ -11,8 +11,8 @@ pub const GROUP: u32 = 0;
 
 /// `head.wgsl` `@binding(0) var<uniform> p`: shapes and strides (`GemmParams`).
 pub const HEAD_PARAMS: u32 = 0;
-/// `head.wgsl` `@binding(1) var<storage, read> A`: `[rows × k]` (item vectors or the
-/// previous hidden layer).
+/// `head.wgsl` `@binding(1) var<storage, read> A`: `[rows × k]` (item vectors, f32 or
+/// int8 packed four to a word, or the previous hidden layer).
 pub const HEAD_A: u32 = 1;
 /// `head.wgsl` `@binding(2) var<storage, read> B`: `[k × ncols]` (`M` or a layer's `W`).
 pub const HEAD_B: u32 = 2;
@@ -20,6 +20,9 @@ pub const HEAD_B: u32 = 2;
 pub const HEAD_COLBIAS: u32 = 3;
 /// `head.wgsl` `@binding(4) var<storage, read_write> C`: `[rows × ncols]` output.
 pub const HEAD_C: u32 = 4;
+/// `head.wgsl` `@binding(5) var<storage, read> a_scale`: `[rows]`, the int8 rows'
+/// scales (read only when `A` is int8).
+pub const HEAD_A_SCALE: u32 = 5;
 
 /// `output.wgsl` `@binding(0) var<uniform> p`: shapes, strides, `b_out`.
 pub const OUTPUT_PARAMS: u32 = 0;
@@ -27,12 +30,16 @@ pub const OUTPUT_PARAMS: u32 = 0;
 pub const OUTPUT_H: u32 = 1;
 /// `output.wgsl` `@binding(2) var<storage, read> w_out`: `[width]`.
 pub const OUTPUT_W_OUT: u32 = 2;
-/// `output.wgsl` `@binding(3) var<storage, read> V`: item vectors `[n × d]`.
+/// `output.wgsl` `@binding(3) var<storage, read> V`: item vectors `[n × d]` (f32, or
+/// int8 packed four to a word).
 pub const OUTPUT_V: u32 = 3;
 /// `output.wgsl` `@binding(4) var<storage, read> M`: the query matrix `[d × (h + 1)]`.
 pub const OUTPUT_M: u32 = 4;
 /// `output.wgsl` `@binding(5) var<storage, read_write> logits`: `[n]`.
 pub const OUTPUT_LOGITS: u32 = 5;
+/// `output.wgsl` `@binding(6) var<storage, read> v_scale`: `[n]`, the int8 item rows'
+/// scales (read only when `V` is int8).
+pub const OUTPUT_V_SCALE: u32 = 6;
 
 /// `topk.wgsl` `@binding(0) var<uniform> p`: `n`, `k`, `groups_x`, the mode and the
 /// shortlist's scalars (`TopkParams`).
@@ -118,6 +125,7 @@ pub const HEAD: ShaderInterface = ShaderInterface {
         bind("B", HEAD_B, Access::Read),
         bind("colbias", HEAD_COLBIAS, Access::Read),
         bind("C", HEAD_C, Access::ReadWrite),
+        bind("a_scale", HEAD_A_SCALE, Access::Read),
     ],
 };
 
@@ -133,6 +141,7 @@ pub const OUTPUT: ShaderInterface = ShaderInterface {
         bind("V", OUTPUT_V, Access::Read),
         bind("M", OUTPUT_M, Access::Read),
         bind("logits", OUTPUT_LOGITS, Access::ReadWrite),
+        bind("v_scale", OUTPUT_V_SCALE, Access::Read),
     ],
 };
 

@@ -118,6 +118,9 @@ struct GemmParams {
     ldc: u32,
     relu: u32,
     groups_x: u32,
+    /// 1: `A` holds int8 rows (packed, row stride `lda` bytes) scaled by `a_scale`.
+    a_int8: u32,
+    pad: [u32; 3],
 }
 
 #[repr(C)]
@@ -131,6 +134,11 @@ struct OutputParams {
     ldm: u32,
     groups_x: u32,
     b_out: f32,
+    /// Row stride of `V` (elements: floats, or int8 bytes).
+    ldv: u32,
+    /// 1: `V` holds int8 rows scaled by `v_scale`.
+    v_int8: u32,
+    pad: [u32; 2],
 }
 
 #[repr(C)]
@@ -392,6 +400,12 @@ impl GpuScorer {
         bytes.truncate(total as usize);
         self.read_back.fetch_add(total, Ordering::Relaxed);
         Ok(bytes)
+    }
+
+    /// Bytes the item vectors take on the GPU (rows and, for an int8 plan, their
+    /// scales): an int8 plan's stay int8 (about a quarter of the f32 size).
+    pub fn item_vector_bytes(&self) -> u64 {
+        self.resident.item_vector_bytes
     }
 
     /// Bytes this scorer has read back from the GPU so far (every call; for tests and

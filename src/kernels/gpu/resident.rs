@@ -7,7 +7,7 @@ use wgpu::util::DeviceExt;
 use super::bindings::{self as bind, Kernel, Pipelines};
 use super::{GemmParams, GpuError, OutputParams, Pass, TopkParams};
 use super::{OUT_LANES, OUT_WG, TILE_M, TILE_N, TOPK_CHUNK, TOPK_MAX};
-use crate::kernels::HeadPlan;
+use crate::kernels::{HeadPlan, ItemVectors};
 
 /// 1-D workgroup count split over x and y when it exceeds the per-dimension limit.
 fn split_groups(count: usize, max_dim: u32, what: &str) -> Result<(u32, u32), GpuError> {
@@ -49,14 +49,27 @@ impl Builder<'_> {
     }
 
     fn storage(&self, label: &str, data: &[f32]) -> Result<wgpu::Buffer, GpuError> {
-        let bytes = self.check_size(label, std::mem::size_of_val(data) as u64)?;
-        let mut contents: Vec<u8> = bytemuck::cast_slice(data).to_vec();
-        contents.resize(bytes as usize, 0);
+        self.storage_bytes(label, bytemuck::cast_slice(data))
+    }
+
+    /// A storage buffer holding `data` (zero-padded to a whole number of words and to
+    /// at least 16 bytes; copied only then).
+    fn storage_bytes(&self, label: &str, data: &[u8]) -> Result<wgpu::Buffer, GpuError> {
+        let bytes = self.check_size(label, (data.len() as u64).next_multiple_of(4))?;
+        let padded;
+        let contents = if data.len() as u64 == bytes {
+            data
+        } else {
+            let mut v = data.to_vec();
+            v.resize(bytes as usize, 0);
+            padded = v;
+            &padded
+        };
         Ok(self
             .device
             .create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some(label),
-                contents: &contents,
+                contents,
                 usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
             }))
     }
@@ -123,11 +136,25 @@ pub(super) struct Resident {
     pub(super) topk_groups: [u32; 3],
     /// Item-side and parameter buffers, kept for the plan's lifetime.
     pub(super) _keep: Vec<wgpu::Buffer>,
+    /// Bytes of the item vectors' buffers (rows and scales).
+    pub(super) item_vector_bytes: u64,
+}
+
+/// How the item vectors lie in their buffer: row stride (floats or bytes) and whether
+/// they are int8 (the shaders' `a_int8` / `v_int8`).
+#[derive(Clone, Copy)]
+struct VectorLayout {
+    stride: u32,
+    int8: u32,
 }
 
 /// The buffers every pass of the head shares.
 struct HeadBuffers {
     v: wgpu::Buffer,
+    /// The item vectors' layout in `v`.
+    v_layout: VectorLayout,
+    /// The int8 rows' scales (a placeholder for f32 vectors; bound, never read).
+    v_scale: wgpu::Buffer,
     m: wgpu::Buffer,
     a: wgpu::Buffer,
     w_out: wgpu::Buffer,
@@ -154,10 +181,30 @@ pub(super) fn upload(
         .checked_mul(max_width)
         .ok_or_else(|| GpuError::TooLarge("hidden activations overflow".into()))?;
     let none = wgpu::BufferUsages::empty();
+    // An int8 plan's vectors go up as they are held: int8 rows (padded stride) and
+    // their scales, dequantised by the shaders as they read them.
+    let (v, v_scale, v_layout) = match &plan.item_vectors {
+        ItemVectors::F32(v) => (
+            b.storage("vitrine.V", v)?,
+            b.scratch("vitrine.V.scale", 0, none)?,
+            VectorLayout {
+                stride: to_u32(d, "dim")?,
+                int8: 0,
+            },
+        ),
+        ItemVectors::Int8(q) => (
+            b.storage_bytes("vitrine.V", bytemuck::cast_slice(&q.q))?,
+            b.storage("vitrine.V.scale", &q.scale)?,
+            VectorLayout {
+                stride: to_u32(q.stride, "stride")?,
+                int8: 1,
+            },
+        ),
+    };
     let bufs = HeadBuffers {
-        // An int8 plan is dequantised for the upload (a transient catalogue-sized f32
-        // copy; the GPU scores f32 — int8 on the GPU is not implemented).
-        v: b.storage("vitrine.V", &plan.item_vectors.to_f32())?,
+        v,
+        v_layout,
+        v_scale,
         m: b.storage("vitrine.M", &vec![0.0; d * (h + 1)])?,
         a: b.storage("vitrine.a", &vec![0.0; h])?,
         w_out: b.storage("vitrine.w_out", &plan.w_out)?,
@@ -183,13 +230,16 @@ pub(super) fn upload(
     let empty = ItemBuffers::empty(&b)?;
     let HeadBuffers {
         v,
+        v_scale,
         m,
         a,
         w_out,
         hidden: [h0, h1],
         logits,
+        ..
     } = bufs;
-    keep.extend([v, w_out, h0, h1]);
+    let item_vector_bytes = v.size() + v_scale.size();
+    keep.extend([v, v_scale, w_out, h0, h1]);
     let mut resident = Resident {
         m_buf: m,
         a_buf: a,
@@ -201,6 +251,7 @@ pub(super) fn upload(
         topk_chunks,
         topk_groups,
         _keep: keep,
+        item_vector_bytes,
     };
     resident.topk = Some(topk_pass(device, &pipelines.topk, &resident, &empty));
     let ItemBuffers {
@@ -240,11 +291,13 @@ fn head_passes(
             rows: n32,
             k: to_u32(d, "dim")?,
             ncols: to_u32(h, "hidden")?,
-            lda: to_u32(d, "dim")?,
+            lda: bufs.v_layout.stride,
             ldb: to_u32(h + 1, "hidden")?,
             ldc: to_u32(h, "hidden")?,
             relu: 1,
             groups_x: gx,
+            a_int8: bufs.v_layout.int8,
+            pad: [0; 3],
         },
     );
     let mut passes = vec![b.pass(
@@ -256,6 +309,7 @@ fn head_passes(
             (bind::HEAD_B, &bufs.m),
             (bind::HEAD_COLBIAS, &bufs.a),
             (bind::HEAD_C, &bufs.hidden[0]),
+            (bind::HEAD_A_SCALE, &bufs.v_scale),
         ],
         [gx, gy, col_tiles(h)?],
     )];
@@ -276,6 +330,8 @@ fn head_passes(
                 ldc: to_u32(wout, "width")?,
                 relu: 1,
                 groups_x: gx,
+                a_int8: 0,
+                pad: [0; 3],
             },
         );
         passes.push(b.pass(
@@ -287,6 +343,8 @@ fn head_passes(
                 (bind::HEAD_B, &w_buf),
                 (bind::HEAD_COLBIAS, &b_buf),
                 (bind::HEAD_C, &bufs.hidden[1 - cur]),
+                // Not read (f32 activations), but every binding is bound.
+                (bind::HEAD_A_SCALE, &bufs.v_scale),
             ],
             [gx, gy, col_tiles(wout)?],
         ));
@@ -322,6 +380,9 @@ fn output_pass(
             ldm: to_u32(h + 1, "hidden")?,
             groups_x: ox,
             b_out: plan.b_out,
+            ldv: bufs.v_layout.stride,
+            v_int8: bufs.v_layout.int8,
+            pad: [0; 2],
         },
     );
     let pass = b.pass(
@@ -334,6 +395,7 @@ fn output_pass(
             (bind::OUTPUT_V, &bufs.v),
             (bind::OUTPUT_M, &bufs.m),
             (bind::OUTPUT_LOGITS, &bufs.logits),
+            (bind::OUTPUT_V_SCALE, &bufs.v_scale),
         ],
         [ox, oy, 1],
     );
