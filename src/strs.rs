@@ -1,4 +1,4 @@
-//! [`StrList`]: a column of strings in one buffer.
+//! [`StrList`]: a column of strings in a few large buffers (chunks of at most 64 KiB).
 //!
 //! A catalogue holds millions of short strings (item ids, titles, search terms). As a
 //! `Vec<String>` each costs a 24-byte header (12 in wasm32) and its own heap block (the

@@ -58,11 +58,11 @@ pub struct Posting {
 pub struct SearchIndex {
     /// Term → term id; term ids are the terms' ranks in byte order.
     pub(crate) dict: Map<Vec<u8>>,
-    /// Term text by term id (one buffer, [`StrList`]).
+    /// Term text by term id (a [`StrList`]).
     pub(crate) terms: StrList,
     /// Every term's postings, compressed ([`PostingLists`]), doc ids ascending.
     pub(crate) lists: PostingLists,
-    /// Stored titles by doc id (one buffer, [`StrList`]).
+    /// Stored titles by doc id (a [`StrList`]).
     pub(crate) titles: StrList,
     /// Category id by doc id (`u32::MAX`: none).
     pub(crate) doc_cat: Vec<u32>,
