@@ -129,10 +129,12 @@ pub fn seen_items(history: &[HistoryEvent], allow_repurchase: bool) -> Vec<u32> 
         .collect()
 }
 
-/// The eligibility mask over the catalog (`true` = may appear).
+/// The eligibility mask over the catalog, one bit an item (bit `i % 64` of word
+/// `i / 64` set = item `i` may appear): 122 KiB a request at 1,000,000 items, not 1 MiB.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Eligibility {
-    mask: Vec<bool>,
+    bits: Vec<u64>,
+    n: usize,
 }
 
 impl Eligibility {
@@ -145,16 +147,26 @@ impl Eligibility {
 
     /// As [`Eligibility::new`] with an already resolved filter.
     pub fn with_filter(rec: &Recommender, filter: &ResolvedFilter, exclude: &[u32]) -> Eligibility {
-        let mask = (0..rec.n_items()).map(|i| filter.admits(rec, i)).collect();
-        let mut e = Eligibility { mask };
+        let n = rec.n_items();
+        let mut bits = vec![0u64; n.div_ceil(64)];
+        for (w, word) in bits.iter_mut().enumerate() {
+            for b in 0..64 {
+                let i = w * 64 + b;
+                if i < n && filter.admits(rec, i) {
+                    *word |= 1 << b;
+                }
+            }
+        }
+        let mut e = Eligibility { bits, n };
         exclude.iter().for_each(|&i| e.ban(i));
         e
     }
 
     /// Makes item `i` ineligible (no-op when out of range).
     pub fn ban(&mut self, i: u32) {
-        if let Some(e) = self.mask.get_mut(i as usize) {
-            *e = false;
+        let i = i as usize;
+        if let Some(w) = self.bits.get_mut(i / 64) {
+            *w &= !(1 << (i % 64));
         }
     }
 
@@ -168,16 +180,19 @@ impl Eligibility {
 
     /// Whether item `i` may appear.
     pub fn is_eligible(&self, i: u32) -> bool {
-        self.mask.get(i as usize).copied().unwrap_or(false)
+        let i = i as usize;
+        self.bits
+            .get(i / 64)
+            .is_some_and(|w| w >> (i % 64) & 1 == 1)
     }
 
-    /// The mask, one entry per catalog item.
-    pub fn mask(&self) -> &[bool] {
-        &self.mask
+    /// Number of catalog items the mask covers.
+    pub fn len(&self) -> usize {
+        self.n
     }
 
-    /// The mask, by value.
-    pub fn into_mask(self) -> Vec<bool> {
-        self.mask
+    /// Whether the mask covers no item.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
     }
 }

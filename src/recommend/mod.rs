@@ -792,15 +792,7 @@ impl Recommender {
         let k = o.k.clamp(1, MAX_K).min(n);
         let slots = o.promote.as_ref().map_or(0, |p| p.slots);
         let diversity = finite_or_zero(o.diversity).clamp(0.0, 1.0);
-        let ranked = rank::rank(
-            self,
-            &logit,
-            eligible.into_mask(),
-            &r.promote,
-            slots,
-            k,
-            diversity,
-        );
+        let ranked = rank::rank(self, &logit, eligible, &r.promote, slots, k, diversity);
         self.present(prepared, &r, &ranked, |i| logit[i], boost)
     }
 
@@ -1208,9 +1200,10 @@ mod tests {
     fn rank_top_k_respects_the_mask_and_breaks_ties_by_index() {
         let s = [1.0, 2.0, 1.0, 2.0, 5.0, f32::NAN];
         let mask = [true, true, true, true, false, true];
-        assert_eq!(rank::top_k(&s, &mask, 6), vec![1, 3, 0, 2, 5]);
-        assert_eq!(rank::top_k(&s, &mask, 2), vec![1, 3]);
-        assert!(rank::top_k(&s, &mask, 0).is_empty());
+        let mask = |i: u32| mask[i as usize];
+        assert_eq!(rank::top_k(&s, mask, 6), vec![1, 3, 0, 2, 5]);
+        assert_eq!(rank::top_k(&s, mask, 2), vec![1, 3]);
+        assert!(rank::top_k(&s, mask, 0).is_empty());
     }
 
     #[test]
@@ -1227,7 +1220,10 @@ mod tests {
         assert_eq!(got, vec![0, 8, 12, 16, 20]);
         let mut e = Eligibility::new(&r, &Filter::default(), &[]);
         e.exclude_seen(&[ev(3, EventKind::View), ev(5, EventKind::Purchase)], true);
-        assert!(!e.is_eligible(3) && e.is_eligible(5) && e.mask().len() == N);
+        assert!(!e.is_eligible(3) && e.is_eligible(5) && e.len() == N);
+        assert!(!e.is_eligible(N as u32) && !e.is_eligible(u32::MAX));
+        e.ban(N as u32 + 70);
+        assert_eq!((0..N as u32).filter(|&i| e.is_eligible(i)).count(), N - 1);
     }
 
     #[test]

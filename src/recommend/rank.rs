@@ -20,24 +20,23 @@
 //!    then lower index.
 use std::collections::HashMap;
 
+use super::eligibility::Eligibility;
 use super::{Recommender, DIVERSITY_POOL};
 use crate::kernels::topk;
 
-/// The `k` best eligible items by `scores`, best first (`eligible[i]` for item `i`;
-/// items past either slice's end are not candidates).
-pub fn top_k(scores: &[f32], eligible: &[bool], k: usize) -> Vec<u32> {
-    let n = scores.len().min(eligible.len()).min(u32::MAX as usize);
-    topk::top_k_among(scores, (0..n as u32).filter(|&i| eligible[i as usize]), k)
+/// The `k` best eligible items by `scores`, best first (`eligible(i)` for item `i`;
+/// items past the scores' end are not candidates).
+pub fn top_k(scores: &[f32], eligible: impl Fn(u32) -> bool, k: usize) -> Vec<u32> {
+    let n = scores.len().min(u32::MAX as usize);
+    topk::top_k_among(scores, (0..n as u32).filter(|&i| eligible(i)), k)
 }
 
 /// Pins up to `slots` eligible `promoted` items (in order, no repeats) and marks them
 /// ineligible for the rest of the ranking.
-pub fn promote(eligible: &mut [bool], promoted: &[u32], slots: usize) -> Vec<u32> {
-    let picked = promote_by(promoted, slots, |p| {
-        eligible.get(p as usize).copied().unwrap_or(false)
-    });
+pub fn promote(eligible: &mut Eligibility, promoted: &[u32], slots: usize) -> Vec<u32> {
+    let picked = promote_by(promoted, slots, |p| eligible.is_eligible(p));
     for &p in &picked {
-        eligible[p as usize] = false;
+        eligible.ban(p);
     }
     picked
 }
@@ -71,7 +70,7 @@ pub struct Ranked {
 pub fn rank(
     rec: &Recommender,
     logit: &[f32],
-    mut eligible: Vec<bool>,
+    mut eligible: Eligibility,
     promoted: &[u32],
     slots: usize,
     k: usize,
@@ -81,7 +80,7 @@ pub fn rank(
     let n_promoted = items.len();
     let rest = k - n_promoted;
     if diversity > 0.0 {
-        let pool = top_k(logit, &eligible, rest.max(DIVERSITY_POOL));
+        let pool = top_k(logit, |i| eligible.is_eligible(i), rest.max(DIVERSITY_POOL));
         let counts = items.iter().fold(HashMap::new(), |mut m, &i| {
             *m.entry(rec.category_of(i as usize)).or_insert(0usize) += 1;
             m
@@ -89,7 +88,7 @@ pub fn rank(
         let category = |i: u32| rec.category_of(i as usize);
         items.extend(diversify(&pool, logit, rest, diversity, counts, category));
     } else {
-        items.extend(top_k(logit, &eligible, rest));
+        items.extend(top_k(logit, |i| eligible.is_eligible(i), rest));
     }
     Ranked { items, n_promoted }
 }
