@@ -182,3 +182,26 @@ fn memory_report_shows_no_f32_item_table() {
         "{table}"
     );
 }
+
+/// An int8 engine keeps no item norms: each comes from its dequantised row when a
+/// context request needs it, bit for bit the norm an f32 engine stores for that row.
+#[test]
+fn int8_item_norms_are_the_dequantised_rows_norms() {
+    let rec = load(Quantization::Int8);
+    assert!(rec.item_norms().is_empty());
+    let d = rec.plan.dim;
+    let rows = vitrine::kernels::ItemVectors::F32(rec.item_vectors().to_f32().into_owned());
+    let stored = vitrine::recommend::blend::norms(&rows, d);
+    assert_eq!(stored.len(), N);
+    for (i, s) in stored.iter().enumerate() {
+        assert_eq!(
+            rec.item_norm(i).map(f32::to_bits),
+            Some(s.to_bits()),
+            "item {i}"
+        );
+    }
+    assert_eq!(rec.item_norm(N), None);
+    let f32_rec = load(Quantization::F32);
+    assert_eq!(f32_rec.item_norms().len(), N);
+    assert_eq!(f32_rec.item_norm(3), Some(f32_rec.item_norms()[3]));
+}

@@ -29,37 +29,35 @@
 //! fixes the bits of every score.
 use super::{RecommendError, Recommender};
 use crate::kernels::shortlist::blended;
-use crate::kernels::{ItemRows, ItemVectors};
+use crate::kernels::ItemVectors;
 
 /// `λ`: how many standard deviations of the personal ranking a cosine of 1 with the
 /// context item adds ("similar items" rank by the context first, the history second).
 pub const CONTEXT_WEIGHT: f32 = 3.0;
 
-/// The Euclidean norm of each of the `n` `d`-long rows of `vectors` (int8 rows
-/// dequantised).
-pub fn norms(vectors: &ItemVectors, n: usize, d: usize) -> Vec<f32> {
-    let norm = |x: &[f32]| x.iter().map(|a| a * a).sum::<f32>().sqrt();
+/// The Euclidean norm of a vector (the one the context term's cosines use).
+pub fn norm(x: &[f32]) -> f32 {
+    x.iter().map(|a| a * a).sum::<f32>().sqrt()
+}
+
+/// The Euclidean norm of each `d`-long row of f32 `vectors`, kept by the recommender.
+/// An int8 plan keeps none: its rows are dequantised for every context request anyway,
+/// and [`add_context_similarity`] takes each norm from the row it has just dequantised
+/// (the same values: [`norm`] of the same row), instead of holding 4 bytes an item.
+pub fn norms(vectors: &ItemVectors, d: usize) -> Vec<f32> {
     match vectors {
         ItemVectors::F32(v) => v.chunks_exact(d.max(1)).map(norm).collect(),
-        ItemVectors::Int8(_) => {
-            let mut row = vec![0.0; d];
-            (0..n)
-                .map(|i| {
-                    vectors.copy_row(i, &mut row);
-                    norm(&row)
-                })
-                .collect()
-        }
+        ItemVectors::Int8(_) => Vec::new(),
     }
 }
 
 /// Adds the context term `λ · σ(z) · cos(v_c, v_i)` to every finite logit (module docs;
-/// the norms are the recommender's, computed once at load).
+/// f32 plans' norms are the recommender's, computed once at load, int8 plans' are
+/// taken from each dequantised row).
 pub fn add_context_similarity(rec: &Recommender, context: u32, logit: &mut [f32]) {
     let d = rec.plan.dim;
     let v = rec.item_vectors();
-    let norms = rec.item_norms();
-    let (Some(vc), Some(&nc)) = (v.row(context as usize, d), norms.get(context as usize)) else {
+    let (Some(vc), Some(nc)) = (v.row(context as usize, d), rec.item_norm(context as usize)) else {
         return;
     };
     let (mut n, mut sum, mut sq) = (0f64, 0f64, 0f64);
@@ -82,15 +80,18 @@ pub fn add_context_similarity(rec: &Recommender, context: u32, logit: &mut [f32]
     };
     match v {
         ItemVectors::F32(v) => {
+            let norms = rec.item_norms();
             for ((z, vi), &ni) in logit.iter_mut().zip(v.chunks_exact(d)).zip(norms) {
                 add(z, vi, ni);
             }
         }
         ItemVectors::Int8(q) => {
             let mut vi = vec![0.0; d];
-            for (i, (z, &ni)) in logit.iter_mut().zip(norms).enumerate() {
-                q.row_into(i, &mut vi);
-                add(z, &vi, ni);
+            for (i, z) in logit.iter_mut().enumerate().take(q.n_rows()) {
+                if z.is_finite() {
+                    q.row_into(i, &mut vi);
+                    add(z, &vi, norm(&vi));
+                }
             }
         }
     }

@@ -301,16 +301,18 @@ pub struct Recommender {
     /// Items whose `added` date is in the newest tenth of the catalog: bit `i % 64` of
     /// word `i / 64`.
     is_new: Vec<u64>,
-    /// `Σ popularity` (in f64, summed in item order): the popularity logits' share
-    /// ([`Recommender::popularity_logit`]).
-    popularity_sum: f64,
+    /// Popularity share as a logit (the fallback ranking and its score), precomputed:
+    /// two `f64` logarithms an item would double the fallback's time at 1,000,000
+    /// items.
+    popularity_logit: Vec<f32>,
     /// The product-search index (`search.index`) and its price facet, when the file
     /// has one.
     search_index: Option<search::Searchable>,
     /// The "frequently bought together" order counts (`basket.*`), when the file has
     /// them.
     basket: Option<Basket>,
-    /// Euclidean norm of each item vector (the context term's cosines).
+    /// Euclidean norm of each item vector of an f32 plan (the context term's cosines;
+    /// empty for an int8 plan, whose norms come from the dequantised rows).
     item_norms: Vec<f32>,
 }
 
@@ -410,6 +412,7 @@ impl Recommender {
             ));
         }
         let popularity = popularity_prior(&mut file, n)?;
+        let popularity_logit = popularity_logits(&popularity);
         let search_index = match search_index {
             Some(index) => Some(index),
             None => search::load_index(&mut file, n)?,
@@ -429,8 +432,7 @@ impl Recommender {
                 .entry(name.to_lowercase())
                 .or_insert(c as u32);
         }
-        let popularity_sum = popularity.iter().map(|&x| f64::from(x)).sum();
-        let item_norms = blend::norms(&plan.item_vectors, n, plan.dim);
+        let item_norms = blend::norms(&plan.item_vectors, plan.dim);
         Ok(Recommender {
             metadata,
             model,
@@ -441,7 +443,7 @@ impl Recommender {
             category_by_name,
             category_by_lower,
             is_new,
-            popularity_sum,
+            popularity_logit,
             search_index,
             basket,
             item_norms,
@@ -500,7 +502,10 @@ impl Recommender {
                 items.category.capacity() * 4 + items.price.heap_bytes() + items.added.heap_bytes(),
             ),
             ("id → index table", self.index.heap_bytes()),
-            ("popularity prior", self.popularity.capacity() * 4),
+            (
+                "popularity (prior and logits)",
+                (self.popularity.capacity() + self.popularity_logit.capacity()) * 4,
+            ),
             ("item norms", self.item_norms.capacity() * 4),
             ("new-item flags", self.is_new.capacity() * 8),
             (
@@ -522,9 +527,19 @@ impl Recommender {
         ]
     }
 
-    /// Euclidean norm of each item vector.
+    /// Euclidean norm of each item vector of an f32 plan (empty for an int8 plan, which
+    /// keeps none: see [`Recommender::item_norm`]).
     pub fn item_norms(&self) -> &[f32] {
         &self.item_norms
+    }
+
+    /// Euclidean norm of item `i`'s vector (int8 rows dequantised), `None` past the
+    /// catalogue.
+    pub fn item_norm(&self, i: usize) -> Option<f32> {
+        match &self.plan.item_vectors {
+            ItemVectors::F32(_) => self.item_norms.get(i).copied(),
+            v => v.row(i, self.plan.dim).map(|r| blend::norm(&r)),
+        }
     }
 
     /// The weight file's "frequently bought together" section, when it has one.
@@ -563,8 +578,7 @@ impl Recommender {
     /// Item `i`'s popularity share as a logit: the base logit of a request without any
     /// signal (the fallback ranking and its score), `logit(pop_i / Σ pop)`.
     pub fn popularity_logit(&self, i: usize) -> f32 {
-        let x = self.popularity.get(i).copied().unwrap_or(0.0);
-        popularity_logit(x, self.popularity_sum, self.popularity.len())
+        self.popularity_logit.get(i).copied().unwrap_or(0.0)
     }
 
     /// Whether item `i` counts as new: its `added` date is in the newest tenth of the
@@ -950,16 +964,18 @@ fn new_items(added: &OptColumn<f64>, n: usize) -> Vec<u64> {
     bits
 }
 
-/// Popularity as a logit of its share: `sigmoid(logit) = x / sum` (`1 / n` when the
-/// prior is all zero, `sum = 0`), the share clamped away from 0 and 1.
-fn popularity_logit(x: f32, sum: f64, n: usize) -> f32 {
-    let s = if sum > 0.0 {
-        f64::from(x) / sum
-    } else {
-        1.0 / n.max(1) as f64
-    };
-    let s = s.clamp(1e-12, 1.0 - 1e-7);
-    (s.ln() - (1.0 - s).ln()) as f32
+/// Popularity as a logit of its share: `sigmoid(logit_i) = pop_i / Σ pop` (uniform when
+/// the prior is all zero), clamped away from 0 and 1.
+fn popularity_logits(pop: &[f32]) -> Vec<f32> {
+    let n = pop.len().max(1) as f64;
+    let sum: f64 = pop.iter().map(|&x| x as f64).sum();
+    pop.iter()
+        .map(|&x| {
+            let s = if sum > 0.0 { x as f64 / sum } else { 1.0 / n };
+            let s = s.clamp(1e-12, 1.0 - 1e-7);
+            (s.ln() - (1.0 - s).ln()) as f32
+        })
+        .collect()
 }
 
 #[cfg(test)]
