@@ -151,3 +151,29 @@ fn a_multi_kind_log_trains_with_a_weight_grid_and_records_its_kinds() {
     assert_eq!(kinds["grid"].as_array().map(Vec::len), Some(2));
     assert_eq!(kinds["weights"]["purchase"], 1.0);
 }
+
+/// A closed stdout (`vitrine memory F | head -1`) ends the program quietly with status
+/// 141 (128 + SIGPIPE), not with a panic and its backtrace.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, err) = vitrine(
+        &["synth", "--items", "50", "--out", "m.vitrine"],
+        dir.path(),
+    );
+    assert!(ok, "{err}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vitrine"))
+        .args(["memory", "m.vitrine"])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run vitrine");
+    // Close the read end before the program writes anything.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+}
