@@ -575,12 +575,6 @@ impl Recommender {
             .copied()
     }
 
-    /// Item `i`'s popularity share as a logit: the base logit of a request without any
-    /// signal (the fallback ranking and its score), `logit(pop_i / Σ pop)`.
-    pub fn popularity_logit(&self, i: usize) -> f32 {
-        self.popularity_logit.get(i).copied().unwrap_or(0.0)
-    }
-
     /// Whether item `i` counts as new: its `added` date is in the newest tenth of the
     /// catalog's known dates (and strictly later than the oldest one).
     pub fn is_new(&self, i: usize) -> bool {
@@ -781,13 +775,13 @@ impl Recommender {
         let mut logit = match logits {
             Cow::Borrowed(l) if personal => blend::blend(n, |i| l[i], boost, is_new, new_boost),
             Cow::Borrowed(_) => {
-                let base = |i| self.popularity_logit(i);
+                let base = |i| self.popularity_logit[i];
                 blend::blend(n, base, boost, is_new, new_boost)
             }
             Cow::Owned(mut z) => {
                 z.resize(n, 0.0);
                 if !personal {
-                    (z.iter_mut().enumerate()).for_each(|(i, x)| *x = self.popularity_logit(i));
+                    z.copy_from_slice(&self.popularity_logit);
                 }
                 blend::blend_in_place(&mut z, boost, is_new, new_boost);
                 z
