@@ -246,3 +246,37 @@ async fn webgpu_device_loss_falls_back_to_simd() {
         other => panic!("a lost device must give GpuError::Lost, got {other:?}"),
     }
 }
+
+/// The SIMD128 quantisation of activation rows (the int8 further layers' input) gives
+/// the reference's bytes and scale bit for bit: every length from 0 to 40 (whole and
+/// partial vectors), rounding ties, zeros, a NaN, an infinity.
+#[wasm_bindgen_test]
+fn activation_rows_quantise_like_the_reference() {
+    let mut rng = SplitMix64::new(0xac7_1a7e);
+    for n in 0..=40usize {
+        for case in 0..6 {
+            let mut h: Vec<f32> = (0..n)
+                .map(|_| (rng.next_f32() * 4.0 - 1.0).max(0.0))
+                .collect();
+            match case {
+                // max 8: inv 15.875, so 4.0 lands on 63.5 (ties to even).
+                1 if n > 2 => {
+                    h[0] = 8.0;
+                    h[1] = 4.0;
+                    h[2] = 1.0;
+                }
+                2 => h.iter_mut().for_each(|x| *x = 0.0),
+                3 if n > 1 => h[n / 2] = f32::NAN,
+                4 if n > 0 => h[n - 1] = f32::INFINITY,
+                5 => h.iter_mut().for_each(|x| *x *= 1e-30),
+                _ => {}
+            }
+            let mut want = vec![7i8; n + 5];
+            let mut got = vec![-7i8; n + 5];
+            let sw = vitrine::kernels::quant::quantize_activations(&h, &mut want);
+            let sg = kernels::simd128::quantize_activations(&h, &mut got);
+            assert_eq!(got, want, "n={n} case {case}");
+            assert_eq!(sg.to_bits(), sw.to_bits(), "n={n} case {case}: scale");
+        }
+    }
+}

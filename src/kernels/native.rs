@@ -14,7 +14,8 @@
 //! adds. Large catalogs are split over threads with rayon. Native builds only: the
 //! browser's fast path is `CpuKernel::Simd128`.
 use super::pack::{padded_cols, I8Rows, Operands, Padded, Rows, BLOCK, COL_MULTIPLE};
-use super::quant::{Int8Items, QueryI8};
+use super::pack::{Int8Request, PackI8};
+use super::quant::{quantize_activations, Int8Items, QueryI8};
 use super::scalar::dequant;
 use super::{HeadPlan, UserQuery};
 
@@ -174,6 +175,15 @@ pub(super) struct PackedI8 {
     padded: usize,
 }
 
+impl PackI8 for PackedI8 {
+    fn query(q: &QueryI8) -> PackedI8 {
+        PackedI8::new(q)
+    }
+    fn layer(w: &QueryI8) -> PackedI8 {
+        PackedI8::new(w)
+    }
+}
+
 impl PackedI8 {
     fn new(q: &QueryI8) -> PackedI8 {
         let padded = padded_cols(q.cols, NR_I8);
@@ -212,21 +222,29 @@ fn gemm_i8(a: &[i8], k_len: usize, rows: usize, b: &PackedI8, c: &mut [i32], ldc
     }
 }
 
-/// [`run`] for an int8 plan: the integer first layer, then the f32 tail.
+/// [`run`] for an int8 plan: the integer first layer, the integer further layers
+/// (each row's activations quantised by [`quantize_activations`]), then the f32 output.
 #[inline(always)]
 fn run_i8<const FMA: bool>(
     ops: &Operands<'_>,
-    qi: &QueryI8,
-    packed: &PackedI8,
-    items: &Int8Items,
+    req: &Int8Request<'_, PackedI8>,
     rows: Rows<'_>,
     out: &mut [f32],
 ) {
+    let (items, qi, packed) = (req.items, &req.query, &req.packed);
     let h = ops.plan.hidden;
     let stride = ops.max_padded;
+    let widest = req
+        .layers
+        .iter()
+        .map(|(_, p)| p.padded)
+        .fold(packed.padded, usize::max);
+    let p_stride = req.layers.iter().map(|(l, _)| l.stride).max().unwrap_or(0);
     let mut cur = vec![0.0f32; BLOCK * stride];
     let mut next = vec![0.0f32; BLOCK * stride];
-    let mut acc = vec![0i32; BLOCK * packed.padded];
+    let mut acc = vec![0i32; BLOCK * widest];
+    let mut p = vec![0i8; BLOCK * p_stride];
+    let mut row_scale = [0.0f32; BLOCK];
     let mut dots = [0.0f32; BLOCK];
     let mut gathered = I8Rows::default();
     for (bi, out_b) in out.chunks_mut(BLOCK).enumerate() {
@@ -242,7 +260,30 @@ fn run_i8<const FMA: bool>(
             }
             dots[r] = dequant(accr[h], s, qi.scale[h]);
         }
-        tail::<FMA>(ops, &mut cur, &mut next, &dots, out_b);
+        let mut width = h;
+        for ((layer, lp), (_, b)) in req.layers.iter().zip(&ops.layers) {
+            let ks = layer.stride;
+            for r in 0..n_rows {
+                row_scale[r] = quantize_activations(
+                    &cur[r * stride..r * stride + width],
+                    &mut p[r * ks..(r + 1) * ks],
+                );
+            }
+            gemm_i8(&p, ks, n_rows, lp, &mut acc, lp.padded);
+            for r in 0..n_rows {
+                let accr = &acc[r * lp.padded..];
+                let row = &mut next[r * stride..r * stride + layer.cols];
+                for (j, x) in row.iter_mut().enumerate() {
+                    *x = (dequant(accr[j], row_scale[r], layer.scale[j]) + b[j]).max(0.0);
+                }
+            }
+            std::mem::swap(&mut cur, &mut next);
+            width = layer.cols;
+        }
+        for (r, o) in out_b.iter_mut().enumerate() {
+            let hid = &cur[r * stride..r * stride + width];
+            *o = dot::<FMA>(hid, &ops.plan.w_out) + ops.plan.b_out + dots[r];
+        }
     }
 }
 
@@ -270,7 +311,7 @@ type Request<'a> = super::pack::Request<'a, PackedI8>;
 fn run_any<const FMA: bool>(req: &Request<'_>, rows: Rows<'_>, out: &mut [f32]) {
     match &req.int8 {
         None => run::<FMA>(&req.ops, rows, out),
-        Some((items, qi, packed)) => run_i8::<FMA>(&req.ops, qi, packed, items, rows, out),
+        Some(int8) => run_i8::<FMA>(&req.ops, int8, rows, out),
     }
 }
 
@@ -318,11 +359,7 @@ pub fn scores(plan: &HeadPlan, query: &UserQuery, out: &mut [f32]) {
     if n == 0 {
         return;
     }
-    run_all(
-        &Request::new(plan, query, PackedI8::new),
-        Rows::Range(0),
-        &mut out[..n],
-    )
+    run_all(&Request::new(plan, query), Rows::Range(0), &mut out[..n])
 }
 
 /// Scores the listed items: `out[r]` = the score of item `items[r]`, bit for bit what
@@ -334,7 +371,7 @@ pub fn scores_of(plan: &HeadPlan, query: &UserQuery, items: &[u32], out: &mut [f
         return;
     }
     run_all(
-        &Request::new(plan, query, PackedI8::new),
+        &Request::new(plan, query),
         Rows::Of(&items[..n]),
         &mut out[..n],
     )
@@ -437,7 +474,7 @@ mod tests {
             };
             let mut want = vec![f32::NAN; n];
             super::super::scalar::scores(&plan, &query, &mut want);
-            let req = Request::new(&plan, &query, PackedI8::new);
+            let req = Request::new(&plan, &query);
             let mut portable = vec![f32::NAN; n];
             run_any::<false>(&req, Rows::Range(0), &mut portable);
             let mut dispatched = vec![f32::NAN; n];

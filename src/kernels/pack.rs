@@ -21,7 +21,7 @@
 //! first. Every row of a block is computed on its own (a row's arithmetic never depends
 //! on the other rows, which may be padding), so an item gets bit for bit the same score
 //! whichever rows it is scored among.
-use super::quant::{round_up as round_up_to, Int8Items, QueryI8};
+use super::quant::{layers_i8, round_up as round_up_to, Int8Items, QueryI8};
 use super::{HeadPlan, ItemVectors, UserQuery};
 
 /// Padded widths are multiples of this (the native register block's width; the SIMD128
@@ -197,26 +197,52 @@ impl<'a> Operands<'a> {
     }
 }
 
-/// One request's packed operands: the f32 ones, and for an int8 plan the quantised query
-/// with the kernel's own packing of it (`P`: each kernel file packs for its integer GEMM).
-pub(super) struct Request<'a, P> {
-    pub(super) ops: Operands<'a>,
-    pub(super) int8: Option<(&'a Int8Items, QueryI8, P)>,
+/// One int8 operand packed by a kernel file for its integer GEMM: the quantised query of
+/// the first layer, and each further layer's quantised weights.
+pub(super) trait PackI8: Sized {
+    /// Packs the first layer's query (`h` hidden columns and the dot-product column).
+    fn query(q: &QueryI8) -> Self;
+    /// Packs a further layer's weights ([`QueryI8::layer`]).
+    fn layer(w: &QueryI8) -> Self;
 }
 
-impl<'a, P> Request<'a, P> {
-    /// Packs a validated plan and query; `pack` packs the quantised query of an int8 plan.
-    pub(super) fn new(
-        plan: &'a HeadPlan,
-        query: &'a UserQuery,
-        pack: impl FnOnce(&QueryI8) -> P,
-    ) -> Request<'a, P> {
+/// An int8 plan's request: the items, the quantised query with the kernel's packing of
+/// it, and each further layer's quantised weights with theirs (one per `plan.layers`
+/// entry, in order).
+pub(super) struct Int8Request<'a, P> {
+    pub(super) items: &'a Int8Items,
+    pub(super) query: QueryI8,
+    pub(super) packed: P,
+    pub(super) layers: Vec<(QueryI8, P)>,
+}
+
+/// One request's packed operands: the f32 ones, and for an int8 plan its
+/// [`Int8Request`] (`P`: each kernel file packs for its integer GEMM).
+pub(super) struct Request<'a, P> {
+    pub(super) ops: Operands<'a>,
+    pub(super) int8: Option<Int8Request<'a, P>>,
+}
+
+impl<'a, P: PackI8> Request<'a, P> {
+    /// Packs a validated plan and query.
+    pub(super) fn new(plan: &'a HeadPlan, query: &'a UserQuery) -> Request<'a, P> {
         let int8 = match &plan.item_vectors {
             ItemVectors::F32(_) => None,
             ItemVectors::Int8(items) => {
                 let qi = QueryI8::new(&query.m, plan.dim, plan.hidden + 1, items.stride);
-                let packed = pack(&qi);
-                Some((items, qi, packed))
+                let layers = layers_i8(plan)
+                    .into_iter()
+                    .map(|l| {
+                        let packed = P::layer(&l);
+                        (l, packed)
+                    })
+                    .collect();
+                Some(Int8Request {
+                    items,
+                    packed: P::query(&qi),
+                    query: qi,
+                    layers,
+                })
             }
         };
         Request {

@@ -1,21 +1,28 @@
 //! int8 operands of the scoring head: the catalogue's item vectors kept quantised in
-//! memory ([`Int8Items`], one f32 scale per row), and the per-request query quantised for
-//! the integer first layer ([`QueryI8`], one f32 scale per column).
+//! memory ([`Int8Items`], one f32 scale per row), the per-request query quantised for
+//! the integer first layer ([`QueryI8`], one f32 scale per column), and for each
+//! further layer its weights ([`QueryI8::layer`], per column) and its input rows
+//! ([`quantize_activations`], per row).
 //!
 //! # What is integer and what stays f32
 //! The first head layer and the dot-product term, `V · M` with `V` `[n × d]` and `M`
 //! `[d × (h + 1)]`, are the only catalogue-sized operand's products: they run on int8
 //! operands with exact i32 accumulation,
 //! `(V · M)[i][j] ≈ s_i · t_j · Σ_k q_ik · r_kj` (`q` the item's int8 row, `s_i` its
-//! scale; `r` the query's int8 column, `t_j` its scale). Everything after the i32 sum
-//! stays f32, in this order: `x = acc as f32 * (s_i * t_j)`, then `relu(x + a_j)` for the
-//! hidden columns (`dot_i = x` for column `h`); the further Dense→ReLU layers and the
-//! output layer (`H · w_out + b_out + dot_i`). Why: the further layers' operands are
-//! per-request activations (`[rows × h]`, made per block of 64 items and never stored),
-//! and their weights are small (`h × h₂`) — quantising them would cost a
-//! per-row activation scale in every block and saves no memory; the query `M` is built
-//! per request from f32 parameters (`[d × (h + 1)]`, 17 KB at `d = h = 64`) and is
-//! quantised once per request, here.
+//! scale; `r` the query's int8 column, `t_j` its scale), then in f32
+//! `x = acc as f32 * (s_i * t_j)`, `relu(x + a_j)` for the hidden columns
+//! (`dot_i = x` for column `h`). Each further Dense→ReLU layer is integer too: its
+//! input is a catalogue-sized block of activations made per request (`[rows × h]`,
+//! per block of 64 items, never stored), quantised per row to `[0, 127]`
+//! (`p_k ≈ H_k / s_row`, `s_row = max_k H_k / 127`; ReLU outputs are never negative),
+//! its weights `W` per column to `[-127, 127]` once per request (`W_kj ≈ u_j · w_kj`),
+//! and `relu(Σ_k p_k · w_kj as f32 * (s_row * u_j) + b_j)`. What stays f32: every
+//! rescale, bias and ReLU, the output layer (`H · w_out + b_out + dot_i`, one dot
+//! product per item: quantising it would save nothing), the scales, and every per-request
+//! operand before it is quantised. Why the further layers too: after the first layer
+//! they were half of an int8 request's time at 1,000,000 items (f32 `h × h₂`
+//! multiply-adds per item), and 7-bit activations move full-ranking NDCG@10 on the
+//! default model by 0.0001 (README, "At run time").
 //!
 //! # Ranges
 //! Item rows use the symmetric range `[-127, 127]` (`s_i = max|v_i| / 127`); query
@@ -24,10 +31,12 @@
 //! shifted to be non-negative (`r + 64 ∈ [1, 127]`, see [`QUERY_OFFSET`]). Every kernel
 //! uses this one quantisation, so every kernel's i32 sums are the same integers
 //! (tests/kernels.rs checks them bit for bit). Products fit i16 pairs without saturation
-//! (`2 · 127 · 127 < 2¹⁵`) and `d ≤ 2¹⁶` rows of them fit i32.
+//! (`2 · 127 · 127 < 2¹⁵`) and `d ≤ 2¹⁶` rows of them fit i32. In a further layer the
+//! activations (`[0, 127]`) are the relaxed instruction's 7-bit operand as they are,
+//! and the weights its signed one: no shift, no correction.
 use std::borrow::Cow;
 
-use super::ShapeError;
+use super::{HeadPlan, ShapeError};
 
 /// Largest magnitude of a quantised item value.
 pub const ITEM_MAX: f32 = 127.0;
@@ -338,6 +347,18 @@ pub struct QueryI8 {
 impl QueryI8 {
     /// Quantises `m` (row-major `[d × cols]`) for item rows of stride `stride ≥ d`.
     pub fn new(m: &[f32], d: usize, cols: usize, stride: usize) -> QueryI8 {
+        QueryI8::per_column(m, d, cols, stride, QUERY_MAX)
+    }
+
+    /// A further layer's weights `w` (row-major `[rows × cols]`, `rows` the layer's
+    /// input width) quantised per output column to `[-127, 127]`, for the integer
+    /// further layers (see the module docs); `stride` is `rows` rounded up to
+    /// [`K_MULTIPLE`], the activation rows' stride.
+    pub fn layer(w: &[f32], rows: usize, cols: usize) -> QueryI8 {
+        QueryI8::per_column(w, rows, cols, round_up(rows.max(1), K_MULTIPLE), ITEM_MAX)
+    }
+
+    fn per_column(m: &[f32], d: usize, cols: usize, stride: usize, limit: f32) -> QueryI8 {
         let mut max = vec![0.0f32; cols];
         for row in m.chunks_exact(cols.max(1)).take(d) {
             for (mx, x) in max.iter_mut().zip(row) {
@@ -348,7 +369,7 @@ impl QueryI8 {
             .iter()
             .map(|&mx| {
                 if mx > 0.0 && mx.is_finite() {
-                    (mx / QUERY_MAX, QUERY_MAX / mx)
+                    (mx / limit, limit / mx)
                 } else {
                     (0.0, 0.0)
                 }
@@ -357,7 +378,7 @@ impl QueryI8 {
         let mut q = vec![0i8; stride * cols];
         for (k, row) in m.chunks_exact(cols.max(1)).take(d).enumerate() {
             for (j, &x) in row.iter().enumerate() {
-                q[k * cols + j] = quantize(x, inv[j], QUERY_MAX);
+                q[k * cols + j] = quantize(x, inv[j], limit);
             }
         }
         QueryI8 {
@@ -369,9 +390,88 @@ impl QueryI8 {
     }
 }
 
+/// The further layers of a plan, their weights quantised per column
+/// ([`QueryI8::layer`]; one per `plan.layers` entry, in order).
+pub fn layers_i8(plan: &HeadPlan) -> Vec<QueryI8> {
+    let mut width = plan.hidden;
+    plan.layers
+        .iter()
+        .map(|(w, b)| {
+            let l = QueryI8::layer(w, width, b.len());
+            width = b.len();
+            l
+        })
+        .collect()
+}
+
+/// Largest quantised activation of the integer further layers (7 bits, non-negative:
+/// the relaxed-SIMD dot product's second operand).
+pub const ACT_MAX: f32 = 127.0;
+
+/// The reference quantisation of one activation row `h` (a ReLU's output, so `≥ 0`)
+/// for the integer further layers: `out[k] = round_ties_even(h_k · (127 / max_k h_k))`
+/// clamped to `[0, 127]`, the rest of `out` zeroed; returns the row's scale
+/// `max / 127` (0, and zeros, for an all-zero row or one with an infinite value; a NaN
+/// value counts as 0). Every kernel quantises with these operations, so every kernel's
+/// integer sums are the same.
+pub fn quantize_activations(h: &[f32], out: &mut [i8]) -> f32 {
+    // A NaN is replaced by 0 before anything else, explicitly: with relaxed SIMD enabled
+    // the compiler may lower a vectorised max or clamp to `f32x4.relaxed_max`/`_min`,
+    // whose NaN result is the engine's choice.
+    let value = |x: f32| if x.is_nan() { 0.0 } else { x };
+    let max = h
+        .iter()
+        .fold(0.0f32, |m, &x| if m < value(x) { value(x) } else { m });
+    let (head, pad) = out.split_at_mut(h.len());
+    pad.fill(0);
+    if !(max > 0.0 && max.is_finite()) {
+        head.fill(0);
+        return 0.0;
+    }
+    let inv = ACT_MAX / max;
+    for (o, &x) in head.iter_mut().zip(h) {
+        *o = (value(x) * inv).round_ties_even().clamp(0.0, ACT_MAX) as i8;
+    }
+    max / ACT_MAX
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn activation_rows_quantise_by_hand() {
+        // max 4: inv = 127 / 4 = 31.75; 1 → 31.75 → 32, 2 → 63.5 → 64 (ties to even),
+        // 4 → 127; the padding is zeroed.
+        let mut out = [9i8; 6];
+        let s = quantize_activations(&[0.0, 1.0, 2.0, 4.0], &mut out);
+        assert_eq!(out, [0, 32, 64, 127, 0, 0]);
+        assert_eq!(s, 4.0 / 127.0);
+        // max 8: inv = 15.875; 4 → 63.5 → 64 (even), 1 → 15.875 → 16, 0.5 → 7.9375 → 8.
+        let s = quantize_activations(&[8.0, 4.0, 1.0, 0.5], &mut out[..4]);
+        assert_eq!(&out[..4], &[127, 64, 16, 8]);
+        assert_eq!(s, 8.0 / 127.0);
+        // A NaN counts as 0; an all-zero row and one with an infinity give scale 0.
+        let s = quantize_activations(&[f32::NAN, 2.0], &mut out[..2]);
+        assert_eq!((&out[..2], s), (&[0i8, 127][..], 2.0 / 127.0));
+        assert_eq!(quantize_activations(&[0.0, 0.0], &mut out[..2]), 0.0);
+        assert_eq!(&out[..2], &[0, 0]);
+        assert_eq!(
+            quantize_activations(&[1.0, f32::INFINITY], &mut out[..2]),
+            0.0
+        );
+        assert_eq!(&out[..2], &[0, 0]);
+    }
+
+    #[test]
+    fn layer_weights_quantise_per_column_to_127() {
+        // 2 × 2 weights, rows padded to the stride 4.
+        let l = QueryI8::layer(&[1.0, -0.5, -2.0, 0.25], 2, 2);
+        assert_eq!((l.stride, l.cols), (4, 2));
+        assert_eq!(l.scale, vec![2.0 / 127.0, 0.5 / 127.0]);
+        assert_eq!(&l.q[..4], &[64, -127, -127, 64]);
+        assert!(l.q[4..].iter().all(|&x| x == 0));
+    }
 
     #[test]
     fn rows_round_trip_within_half_a_step() {

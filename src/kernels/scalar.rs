@@ -4,11 +4,13 @@
 //!
 //! For an int8 plan ([`ItemVectors::Int8`]) the first layer is the integer reference of
 //! [`super::quant`]: `acc_ij = Σ_k q_ik · r_kj` in i32 ([`products_i8`]), then
-//! `relu(acc as f32 * (s_i * t_j) + a_j)`; the rest is the f32 reference below.
+//! `relu(acc as f32 * (s_i * t_j) + a_j)`; each further layer is integer too
+//! ([`QueryI8::layer`] weights, [`quantize_activations`] rows, `relu(acc as f32 *
+//! (s_row * t_j) + b_j)`), and the output layer is the f32 reference below.
 // Index loops on purpose: this file mirrors the math's subscripts one to one.
 #![allow(clippy::needless_range_loop)]
 
-use super::quant::{Int8Items, QueryI8};
+use super::quant::{layers_i8, quantize_activations, Int8Items, QueryI8};
 use super::{HeadPlan, ItemVectors, UserQuery};
 
 /// Scores every item with plain loops. Shapes must already be validated
@@ -41,8 +43,9 @@ fn score_rows(
         }
         ItemVectors::Int8(q) => {
             let qi = QueryI8::new(&query.m, d, plan.hidden + 1, q.stride);
+            let layers = layers_i8(plan);
             for (o, i) in out.iter_mut().zip(items) {
-                *o = score_i8(plan, query, &qi, q, i, &mut scratch);
+                *o = score_i8(plan, query, &qi, &layers, q, i, &mut scratch);
             }
         }
     }
@@ -64,6 +67,21 @@ pub fn products_i8(items: &Int8Items, query: &QueryI8, first: usize, n: usize, o
     }
 }
 
+/// One integer further layer for one row: `next_j = relu(Σ_k p_k · r_kj as f32 ·
+/// (s · t_j) + b_j)` with `p` the row `cur` quantised ([`quantize_activations`]) and
+/// `r`, `t` the layer's quantised weights and column scales.
+fn layer_i8(cur: &[f32], layer: &QueryI8, b: &[f32], p: &mut [i8], next: &mut [f32]) {
+    let s = quantize_activations(cur, &mut p[..layer.stride]);
+    let cols = layer.cols;
+    for j in 0..cols {
+        let mut acc = 0i32;
+        for k in 0..layer.stride {
+            acc += p[k] as i32 * layer.q[k * cols + j] as i32;
+        }
+        next[j] = (dequant(acc, s, layer.scale[j]) + b[j]).max(0.0);
+    }
+}
+
 /// `acc · (s · t)`: an int8 product back in f32 units (every kernel, this order).
 #[inline(always)]
 pub(super) fn dequant(acc: i32, s: f32, t: f32) -> f32 {
@@ -75,6 +93,8 @@ struct Scratch {
     cur: Vec<f32>,
     next: Vec<f32>,
     acc: Vec<i32>,
+    /// A quantised activation row (int8 further layers).
+    p: Vec<i8>,
 }
 
 impl Scratch {
@@ -88,6 +108,7 @@ impl Scratch {
             cur: vec![0.0f32; max_width],
             next: vec![0.0f32; max_width],
             acc: vec![0; plan.hidden + 1],
+            p: vec![0; max_width.next_multiple_of(super::quant::K_MULTIPLE)],
         }
     }
 }
@@ -115,6 +136,7 @@ fn score_i8(
     plan: &HeadPlan,
     query: &UserQuery,
     qi: &QueryI8,
+    layers: &[QueryI8],
     items: &Int8Items,
     i: usize,
     s: &mut Scratch,
@@ -126,7 +148,14 @@ fn score_i8(
         s.cur[j] = (dequant(s.acc[j], scale, qi.scale[j]) + query.a[j]).max(0.0);
     }
     let dot = dequant(s.acc[h], scale, qi.scale[h]);
-    tail(plan, s, dot)
+    let Scratch { cur, next, p, .. } = s;
+    let mut width = h;
+    for (layer, (_, b)) in layers.iter().zip(&plan.layers) {
+        layer_i8(&cur[..width], layer, b, p, next);
+        std::mem::swap(cur, next);
+        width = b.len();
+    }
+    output(plan, cur, width, dot)
 }
 
 /// The further layers and the output from the first hidden row in `s.cur`.
@@ -145,6 +174,11 @@ fn tail(plan: &HeadPlan, s: &mut Scratch, dot: f32) -> f32 {
         std::mem::swap(cur, next);
         width = out_w;
     }
+    output(plan, cur, width, dot)
+}
+
+/// The output layer: `cur[..width] · w_out + b_out + dot`.
+fn output(plan: &HeadPlan, cur: &[f32], width: usize, dot: f32) -> f32 {
     let mut score = plan.b_out;
     for j in 0..width {
         score += cur[j] * plan.w_out[j];

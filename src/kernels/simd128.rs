@@ -13,9 +13,10 @@
 use core::arch::wasm32::*;
 
 use super::pack::{padded_cols, I8Rows, Operands, Padded, Rows, BLOCK, COL_MULTIPLE};
+use super::pack::{Int8Request, PackI8};
 #[cfg(target_feature = "relaxed-simd")]
 use super::quant::QUERY_OFFSET;
-use super::quant::{Int8Items, QueryI8, K_MULTIPLE};
+use super::quant::{Int8Items, QueryI8, ACT_MAX, K_MULTIPLE};
 use super::scalar::dequant;
 use super::{HeadPlan, UserQuery};
 
@@ -192,7 +193,7 @@ impl Request<'_> {
     fn run(&self, rows: Rows<'_>, out: &mut [f32]) {
         match &self.int8 {
             None => run(&self.ops, rows, out),
-            Some((items, qi, packed)) => run_i8(&self.ops, qi, packed, items, rows, out),
+            Some(int8) => run_i8(&self.ops, int8, rows, out),
         }
     }
 }
@@ -204,7 +205,7 @@ pub fn scores(plan: &HeadPlan, query: &UserQuery, out: &mut [f32]) {
     if n == 0 {
         return;
     }
-    Request::new(plan, query, PackedI8::new).run(Rows::Range(0), &mut out[..n]);
+    Request::new(plan, query).run(Rows::Range(0), &mut out[..n]);
 }
 
 /// Scores the listed items: `out[r]` = the score of item `items[r]`, bit for bit what
@@ -215,7 +216,7 @@ pub fn scores_of(plan: &HeadPlan, query: &UserQuery, items: &[u32], out: &mut [f
     if n == 0 {
         return;
     }
-    Request::new(plan, query, PackedI8::new).run(Rows::Of(&items[..n]), &mut out[..n]);
+    Request::new(plan, query).run(Rows::Of(&items[..n]), &mut out[..n]);
 }
 
 /// Scores `rows` (`out[r]` for output row `r`) block by block.
@@ -265,9 +266,16 @@ fn tail(
         std::mem::swap(cur, next);
         width = w.cols;
     }
+    output(ops, cur, width, dots, out_b);
+}
+
+/// The output layer of one block: `out_b[r] = cur_r[..width] · w_out + b_out + dots[r]`
+/// (row stride `ops.max_padded`).
+fn output(ops: &Operands<'_>, cur: &[f32], width: usize, dots: &[f32], out_b: &mut [f32]) {
+    let stride = ops.max_padded;
     for (r, o) in out_b.iter_mut().enumerate() {
         let hid = &cur[r * stride..r * stride + width];
-        *o = dot(hid, &plan.w_out) + plan.b_out + dots[r];
+        *o = dot(hid, &ops.plan.w_out) + ops.plan.b_out + dots[r];
     }
 }
 
@@ -282,41 +290,83 @@ const KSTEP: usize = 2;
 const _: () = assert!(K_MULTIPLE.is_multiple_of(KSTEP));
 
 /// The int8 query packed for [`gemm_i8`]: for each group of [`KSTEP`] rows `k`, each
-/// column `j` (padded to a multiple of [`NR_I8`]) holds its `KSTEP` values side by
-/// side, so one 16-byte load covers 4 columns. Relaxed build: bytes `r + 64` (in
-/// `[1, 127]`, the instruction's 7-bit operand; padding is the shifted 0); plain build:
-/// the values sign-extended to i16.
+/// hidden column `j < cols - 1` (padded to a multiple of [`NR_I8`]) holds its `KSTEP`
+/// values side by side, so one 16-byte load covers 4 columns. The last column (the
+/// dot-product term) is kept apart in `dot`, `k` after `k`, for [`row_dot_i8`]: one
+/// column of its own would cost the GEMM a whole block of [`NR_I8`]. Relaxed build:
+/// bytes `r + 64` (in `[1, 127]`, the instruction's 7-bit operand; padding is the
+/// shifted 0); plain build: the values sign-extended to i16.
 struct PackedI8 {
     #[cfg(target_feature = "relaxed-simd")]
     data: Vec<u8>,
     #[cfg(not(target_feature = "relaxed-simd"))]
     data: Vec<i16>,
+    #[cfg(target_feature = "relaxed-simd")]
+    dot: Vec<u8>,
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    dot: Vec<i16>,
+    /// Hidden columns packed (`cols - 1`), rounded up to a multiple of [`NR_I8`].
     padded: usize,
     groups: usize,
 }
 
-impl PackedI8 {
-    fn new(q: &QueryI8) -> PackedI8 {
-        let padded = padded_cols(q.cols, NR_I8);
-        let groups = q.stride / KSTEP;
+impl PackI8 for PackedI8 {
+    fn query(q: &QueryI8) -> PackedI8 {
+        PackedI8::new(q)
+    }
+
+    /// A further layer's weights: every column, unshifted (they are the relaxed
+    /// instruction's signed operand; the activations are the 7-bit one), no dot column.
+    fn layer(w: &QueryI8) -> PackedI8 {
+        let padded = padded_cols(w.cols, NR_I8);
+        let groups = w.stride / KSTEP;
         #[cfg(target_feature = "relaxed-simd")]
-        let mut data = vec![QUERY_OFFSET as u8; groups * padded * KSTEP];
+        let pack = |x: i8| x as u8;
         #[cfg(not(target_feature = "relaxed-simd"))]
-        let mut data = vec![0i16; groups * padded * KSTEP];
+        let pack = |x: i8| x as i16;
+        let mut data = vec![pack(0); groups * padded * KSTEP];
         for g in 0..groups {
-            for j in 0..q.cols {
+            for j in 0..w.cols {
                 for m in 0..KSTEP {
-                    let x = q.q[(g * KSTEP + m) * q.cols + j];
-                    #[cfg(target_feature = "relaxed-simd")]
-                    let x = (x as i32 + QUERY_OFFSET) as u8;
-                    #[cfg(not(target_feature = "relaxed-simd"))]
-                    let x = x as i16;
-                    data[(g * padded + j) * KSTEP + m] = x;
+                    data[(g * padded + j) * KSTEP + m] = pack(w.q[(g * KSTEP + m) * w.cols + j]);
                 }
             }
         }
         PackedI8 {
             data,
+            dot: Vec::new(),
+            padded,
+            groups,
+        }
+    }
+}
+
+impl PackedI8 {
+    fn new(q: &QueryI8) -> PackedI8 {
+        let hidden = q.cols.saturating_sub(1);
+        let padded = padded_cols(hidden, NR_I8);
+        let groups = q.stride / KSTEP;
+        #[cfg(target_feature = "relaxed-simd")]
+        let pack = |x: i8| (x as i32 + QUERY_OFFSET) as u8;
+        #[cfg(not(target_feature = "relaxed-simd"))]
+        let pack = |x: i8| x as i16;
+        let mut data = vec![pack(0); groups * padded * KSTEP];
+        for g in 0..groups {
+            for j in 0..hidden {
+                for m in 0..KSTEP {
+                    data[(g * padded + j) * KSTEP + m] = pack(q.q[(g * KSTEP + m) * q.cols + j]);
+                }
+            }
+        }
+        let dot = (0..groups * KSTEP)
+            .map(|k| match q.cols {
+                0 => pack(0),
+                c => pack(q.q[k * c + c - 1]),
+            })
+            .collect();
+        PackedI8 {
+            data,
+            dot,
             padded,
             groups,
         }
@@ -324,19 +374,28 @@ impl PackedI8 {
 }
 
 /// The int8 register block: `MR` item rows × [`NR_I8`] columns, exact i32 sums over
-/// `groups` steps of [`KSTEP`] values of `k` (relaxed build: each sum still carries
-/// `64 · Σ_k a_rk`, removed by the caller). `ldb` is the packed query's group stride in
-/// elements (`padded · KSTEP`).
+/// `groups` steps of [`KSTEP`] values of `k`, each added to its row's `init` (for the
+/// first layer the caller passes `-64 · Σ_k a_rk`, which removes the shifted query's
+/// offset from every sum). `ldb` is the packed operand's group stride in elements
+/// (`padded · KSTEP`). `ACT`: the rows are activations in `[0, 127]` and `b` signed
+/// weights, so the two swap places in the instruction (its second operand must be
+/// 7-bit); otherwise the rows are signed item values and `b` the shifted query.
 ///
 /// # Safety
 /// Each `a[r]` must be valid for `groups · KSTEP` byte reads, and `b` for reads of
 /// `NR_I8 · KSTEP` elements at `b + g · ldb` for every `g < groups`.
 #[cfg(target_feature = "relaxed-simd")]
 #[inline(always)]
-unsafe fn block_i8(a: [*const i8; MR], b: *const u8, ldb: usize, groups: usize) -> [[v128; 2]; MR] {
-    let z = i32x4_splat(0);
-    let (mut c00, mut c01, mut c10, mut c11) = (z, z, z, z);
-    let (mut c20, mut c21, mut c30, mut c31) = (z, z, z, z);
+unsafe fn block_i8<const ACT: bool>(
+    a: [*const i8; MR],
+    b: *const u8,
+    ldb: usize,
+    groups: usize,
+    init: [v128; MR],
+) -> [[v128; 2]; MR] {
+    let [i0, i1, i2, i3] = init;
+    let (mut c00, mut c01, mut c10, mut c11) = (i0, i0, i1, i1);
+    let (mut c20, mut c21, mut c30, mut c31) = (i2, i2, i3, i3);
     let [a0, a1, a2, a3] = a;
     let mut bp = b;
     for g in 0..groups {
@@ -354,37 +413,48 @@ unsafe fn block_i8(a: [*const i8; MR], b: *const u8, ldb: usize, groups: usize) 
                 v128_load32_splat(a3.add(k) as *const u32),
             )
         };
-        c00 = i32x4_relaxed_dot_i8x16_i7x16_add(x0, b0, c00);
-        c01 = i32x4_relaxed_dot_i8x16_i7x16_add(x0, b1, c01);
-        c10 = i32x4_relaxed_dot_i8x16_i7x16_add(x1, b0, c10);
-        c11 = i32x4_relaxed_dot_i8x16_i7x16_add(x1, b1, c11);
-        c20 = i32x4_relaxed_dot_i8x16_i7x16_add(x2, b0, c20);
-        c21 = i32x4_relaxed_dot_i8x16_i7x16_add(x2, b1, c21);
-        c30 = i32x4_relaxed_dot_i8x16_i7x16_add(x3, b0, c30);
-        c31 = i32x4_relaxed_dot_i8x16_i7x16_add(x3, b1, c31);
+        // `dot(s, u, c)`: `s` the signed operand, `u` the 7-bit one.
+        let dot = |x: v128, y: v128, c: v128| {
+            if ACT {
+                i32x4_relaxed_dot_i8x16_i7x16_add(y, x, c)
+            } else {
+                i32x4_relaxed_dot_i8x16_i7x16_add(x, y, c)
+            }
+        };
+        c00 = dot(x0, b0, c00);
+        c01 = dot(x0, b1, c01);
+        c10 = dot(x1, b0, c10);
+        c11 = dot(x1, b1, c11);
+        c20 = dot(x2, b0, c20);
+        c21 = dot(x2, b1, c21);
+        c30 = dot(x3, b0, c30);
+        c31 = dot(x3, b1, c31);
         bp = bp.wrapping_add(ldb);
     }
     [[c00, c01], [c10, c11], [c20, c21], [c30, c31]]
 }
 
 /// The int8 register block: `MR` item rows × [`NR_I8`] columns, exact i32 sums over
-/// `groups` steps of [`KSTEP`] values of `k`. `ldb` is the packed query's group stride
-/// in elements (`padded · KSTEP`).
+/// `groups` steps of [`KSTEP`] values of `k`, each added to its row's `init` (zero
+/// here). `ldb` is the packed operand's group stride in elements (`padded · KSTEP`).
+/// `ACT` (activation rows, weight columns) changes nothing here: both operands are
+/// sign-extended to i16.
 ///
 /// # Safety
 /// Each `a[r]` must be valid for `groups · KSTEP` byte reads, and `b` for reads of
 /// `NR_I8 · KSTEP` elements at `b + g · ldb` for every `g < groups`.
 #[cfg(not(target_feature = "relaxed-simd"))]
 #[inline(always)]
-unsafe fn block_i8(
+unsafe fn block_i8<const ACT: bool>(
     a: [*const i8; MR],
     b: *const i16,
     ldb: usize,
     groups: usize,
+    init: [v128; MR],
 ) -> [[v128; 2]; MR] {
-    let z = i32x4_splat(0);
-    let (mut c00, mut c01, mut c10, mut c11) = (z, z, z, z);
-    let (mut c20, mut c21, mut c30, mut c31) = (z, z, z, z);
+    let [i0, i1, i2, i3] = init;
+    let (mut c00, mut c01, mut c10, mut c11) = (i0, i0, i1, i1);
+    let (mut c20, mut c21, mut c30, mut c31) = (i2, i2, i3, i3);
     let [a0, a1, a2, a3] = a;
     let mut bp = b;
     for g in 0..groups {
@@ -418,13 +488,79 @@ unsafe fn block_i8(
     [[c00, c01], [c10, c11], [c20, c21], [c30, c31]]
 }
 
-/// `c[r · ldc + j] = Σ_k a[r · k_len + k] · q_kj` in exact i32 for `rows` int8 rows
-/// (`k_len`, the items' stride, a multiple of [`KSTEP`]; `sums` their row sums) and
-/// `j < b.padded`. `zeros` (at least `k_len`) stands in for rows past `rows`.
-#[allow(clippy::too_many_arguments)]
+/// The exact i32 sums `Σ_k a[r · k_len + k] · q_kj` for `rows` int8 rows (`k_len`, the
+/// items' stride, a multiple of [`KSTEP`]; `sums` their row sums) and `j < b.padded`,
+/// handed to `sink(r, j0, lo, hi)` one register block row at a time: `lo` holds columns
+/// `j0 .. j0 + 4`, `hi` the next four. `zeros` (at least `k_len`) stands in for rows past
+/// `rows`. Sinks may rely on `r < rows` and `j0 + NR_I8 ≤ b.padded` (`j0` a multiple of
+/// [`NR_I8`]), which is all this function hands over.
 // Not inlined, for V8's tier-up between calls: see `gemm`.
+#[allow(clippy::too_many_arguments)]
 #[inline(never)]
-fn gemm_i8(
+fn gemm_i8<const ACT: bool>(
+    a: &[i8],
+    k_len: usize,
+    rows: usize,
+    sums: &[i32],
+    b: &PackedI8,
+    zeros: &[i8],
+    mut sink: impl FnMut(usize, usize, v128, v128),
+) {
+    let ldb = b.padded * KSTEP;
+    assert!(
+        k_len.is_multiple_of(KSTEP)
+            && b.groups * KSTEP == k_len
+            && b.data.len() >= b.groups * ldb
+            && a.len() >= rows * k_len
+            && (ACT || sums.len() >= rows)
+            && zeros.len() >= k_len,
+        "simd128::gemm_i8: operand shapes"
+    );
+    let mut r0 = 0;
+    while r0 < rows {
+        let live = (rows - r0).min(MR);
+        let row = |r: usize| -> *const i8 {
+            if r < live {
+                a[(r0 + r) * k_len..(r0 + r + 1) * k_len].as_ptr()
+            } else {
+                zeros.as_ptr()
+            }
+        };
+        let ptrs = [row(0), row(1), row(2), row(3)];
+        // The relaxed build's first-layer sums start at `-64 · Σ_k a_rk`, so they come
+        // out exact (activation rows need no correction).
+        #[cfg(target_feature = "relaxed-simd")]
+        let start = |r: usize| {
+            i32x4_splat(if r < live && !ACT {
+                -QUERY_OFFSET * sums[r0 + r]
+            } else {
+                0
+            })
+        };
+        #[cfg(not(target_feature = "relaxed-simd"))]
+        let start = |_: usize| i32x4_splat(0);
+        let init = [start(0), start(1), start(2), start(3)];
+        let mut j0 = 0;
+        while j0 < b.padded {
+            // Safety: every row pointer comes from a `k_len`-long slice (a row of `a`
+            // or `zeros`), `k_len = groups · KSTEP`, and `b.data` holds `groups` groups
+            // of `ldb = padded · KSTEP ≥ (j0 + NR_I8) · KSTEP` elements (asserted
+            // above), so every read of `block_i8` is in bounds.
+            let acc = unsafe {
+                block_i8::<ACT>(ptrs, b.data.as_ptr().add(j0 * KSTEP), ldb, b.groups, init)
+            };
+            for (r, &[lo, hi]) in acc.iter().enumerate().take(live) {
+                sink(r0 + r, j0, lo, hi);
+            }
+            j0 += NR_I8;
+        }
+        r0 += MR;
+    }
+}
+
+/// [`gemm_i8`] into `c[r · ldc + j]`.
+#[allow(clippy::too_many_arguments)]
+fn gemm_i8_into(
     a: &[i8],
     k_len: usize,
     rows: usize,
@@ -434,51 +570,60 @@ fn gemm_i8(
     c: &mut [i32],
     ldc: usize,
 ) {
-    let ldb = b.padded * KSTEP;
     assert!(
-        k_len.is_multiple_of(KSTEP)
-            && b.groups * KSTEP == k_len
-            && b.data.len() >= b.groups * ldb
-            && a.len() >= rows * k_len
-            && sums.len() >= rows
-            && zeros.len() >= k_len
-            && c.len() >= rows.saturating_sub(1) * ldc + b.padded
-            && ldc >= b.padded,
-        "simd128::gemm_i8: operand shapes"
+        c.len() >= rows.saturating_sub(1) * ldc + b.padded && ldc >= b.padded,
+        "simd128::gemm_i8_into: output shape"
     );
-    #[cfg(not(target_feature = "relaxed-simd"))]
-    let _ = sums;
-    let mut r0 = 0;
-    while r0 < rows {
-        let row = |r: usize| -> *const i8 {
-            if r0 + r < rows {
-                a[(r0 + r) * k_len..(r0 + r + 1) * k_len].as_ptr()
-            } else {
-                zeros.as_ptr()
-            }
-        };
-        let ptrs = [row(0), row(1), row(2), row(3)];
-        let mut j0 = 0;
-        while j0 < b.padded {
-            // Safety: every row pointer comes from a `k_len`-long slice (a row of `a`
-            // or `zeros`), `k_len = groups · KSTEP`, and `b.data` holds `groups` groups
-            // of `ldb = padded · KSTEP ≥ (j0 + NR_I8) · KSTEP` elements (asserted
-            // above), so every read of `block_i8` is in bounds.
-            let acc = unsafe { block_i8(ptrs, b.data.as_ptr().add(j0 * KSTEP), ldb, b.groups) };
-            for (r, &[lo, hi]) in acc.iter().enumerate().take((rows - r0).min(MR)) {
-                #[cfg(target_feature = "relaxed-simd")]
-                let (lo, hi) = {
-                    let off = i32x4_splat(QUERY_OFFSET * sums[r0 + r]);
-                    (i32x4_sub(lo, off), i32x4_sub(hi, off))
-                };
-                let dst = &mut c[(r0 + r) * ldc + j0..(r0 + r) * ldc + j0 + NR_I8];
-                store_i32x4(dst, lo);
-                store_i32x4(&mut dst[4..], hi);
-            }
-            j0 += NR_I8;
+    gemm_i8::<false>(a, k_len, rows, sums, b, zeros, |r, j0, lo, hi| {
+        let dst = &mut c[r * ldc + j0..r * ldc + j0 + NR_I8];
+        store_i32x4(dst, lo);
+        store_i32x4(&mut dst[4..], hi);
+    });
+}
+
+/// The exact i32 sum `Σ_k a_k · u_k` of one int8 row `a` (`a.len()` a multiple of
+/// [`KSTEP`], at most `u.len()`) with the packed dot-product column `u`
+/// ([`PackedI8::dot`]); `sum` is the row's `Σ_k a_k` (the relaxed build removes the
+/// query's shift with it).
+// Not inlined, for V8's tier-up between calls: see `gemm`.
+#[inline(never)]
+fn row_dot_i8(a: &[i8], b: &PackedI8, sum: i32) -> i32 {
+    let u = &b.dot[..a.len()];
+    let mut acc = i32x4_splat(0);
+    let mut k = 0;
+    while k + 16 <= a.len() {
+        // Safety: `k + 16 ≤ a.len() = u.len()`: 16 bytes of `a` and 16 elements of `u`
+        // are readable at `k`; the loads need no alignment.
+        #[cfg(target_feature = "relaxed-simd")]
+        unsafe {
+            let x = v128_load(a.as_ptr().add(k) as *const v128);
+            let y = v128_load(u.as_ptr().add(k) as *const v128);
+            acc = i32x4_relaxed_dot_i8x16_i7x16_add(x, y, acc);
         }
-        r0 += MR;
+        #[cfg(not(target_feature = "relaxed-simd"))]
+        unsafe {
+            let x = v128_load(a.as_ptr().add(k) as *const v128);
+            let (y0, y1) = (
+                v128_load(u.as_ptr().add(k) as *const v128),
+                v128_load(u.as_ptr().add(k + 8) as *const v128),
+            );
+            acc = i32x4_add(acc, i32x4_dot_i16x8(i16x8_extend_low_i8x16(x), y0));
+            acc = i32x4_add(acc, i32x4_dot_i16x8(i16x8_extend_high_i8x16(x), y1));
+        }
+        k += 16;
     }
+    let mut total = i32x4_extract_lane::<0>(acc)
+        .wrapping_add(i32x4_extract_lane::<1>(acc))
+        .wrapping_add(i32x4_extract_lane::<2>(acc))
+        .wrapping_add(i32x4_extract_lane::<3>(acc));
+    for (&x, &y) in a[k..].iter().zip(&u[k..]) {
+        total = total.wrapping_add(x as i32 * y as i32);
+    }
+    #[cfg(target_feature = "relaxed-simd")]
+    let total = total.wrapping_sub(QUERY_OFFSET * sum);
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    let _ = sum;
+    total
 }
 
 #[inline(always)]
@@ -489,78 +634,277 @@ fn store_i32x4(s: &mut [i32], v: v128) {
     unsafe { v128_store(s.as_mut_ptr() as *mut v128, v) }
 }
 
+/// `relu(acc as f32 * (s * t) + a)` lane by lane, the same operations in the same order
+/// as the scalar reference (`sv` is `s` splat; `t`, `a` four columns' values).
 #[inline(always)]
-fn load_i32x4(s: &[i32]) -> v128 {
-    let s = &s[..4];
-    // Safety: `s` is 4 initialised i32 = 16 readable bytes; `v128_load` has no
-    // alignment requirement.
-    unsafe { v128_load(s.as_ptr() as *const v128) }
+fn dequant_bias_relu4(acc: v128, sv: v128, t: v128, a: v128) -> v128 {
+    let x = f32x4_mul(f32x4_convert_i32x4(acc), f32x4_mul(sv, t));
+    f32x4_pmax(f32x4_splat(0.0), f32x4_add(x, a))
 }
 
-/// `row[j] = relu(acc[j] as f32 * (s * t[j]) + a[j])`, four lanes at a time, the same
-/// operations in the same order as the scalar reference.
-// Not inlined, for V8's tier-up between calls: see `gemm`.
-#[inline(never)]
-fn dequant_bias_relu(row: &mut [f32], acc: &[i32], s: f32, t: &[f32], a: &[f32]) {
-    let n = row.len();
-    let (zero, sv) = (f32x4_splat(0.0), f32x4_splat(s));
-    let mut j = 0;
-    while j + 4 <= n {
-        let x = f32x4_convert_i32x4(load_i32x4(&acc[j..]));
-        let x = f32x4_mul(x, f32x4_mul(sv, load4(&t[j..])));
-        let x = f32x4_add(x, load4(&a[j..]));
-        store4(&mut row[j..], f32x4_pmax(zero, x));
-        j += 4;
-    }
-    while j < n {
-        row[j] = (dequant(acc[j], s, t[j]) + a[j]).max(0.0);
-        j += 1;
-    }
-}
-
-/// [`run`] for an int8 plan: the integer first layer, then the f32 tail.
-fn run_i8(
-    ops: &Operands<'_>,
-    qi: &QueryI8,
-    packed: &PackedI8,
-    items: &Int8Items,
-    rows: Rows<'_>,
-    out: &mut [f32],
-) {
+/// [`run`] for an int8 plan: the integer first layer, the integer further layers
+/// ([`tail_i8`]), the f32 output. The first layer's blocks of hidden columns are
+/// dequantised (bias, ReLU) straight from the registers into the f32 rows; only the
+/// columns from the last whole block below `h` on (hidden columns sharing a block with
+/// padding) go through an i32 row and the scalar [`dequant`]; the dot-product column
+/// is [`row_dot_i8`].
+fn run_i8(ops: &Operands<'_>, req: &Int8Request<'_, PackedI8>, rows: Rows<'_>, out: &mut [f32]) {
+    let (items, qi, packed) = (req.items, &req.query, &req.packed);
     let h = ops.plan.hidden;
     let stride = ops.max_padded;
+    // Hidden columns `fused` and up are dequantised from `acc`; those below, in the sink.
+    let fused = h / NR_I8 * NR_I8;
+    let rest = packed.padded - fused;
+    let (t, a) = (&qi.scale[..h + 1], &ops.a[..h]);
     let mut cur = vec![0.0f32; BLOCK * stride];
     let mut next = vec![0.0f32; BLOCK * stride];
-    let mut acc = vec![0i32; BLOCK * packed.padded];
-    let zeros = vec![0i8; items.stride];
+    let mut acc = vec![0i32; BLOCK * rest];
+    let mut layers = LayersI8::new(ops, req);
+    let zeros = vec![0i8; items.stride.max(layers.k_max)];
     let mut dots = [0.0f32; BLOCK];
     let mut gathered = I8Rows::default();
     for (bi, out_b) in out.chunks_mut(BLOCK).enumerate() {
         let n_rows = out_b.len();
         let (q, scale, sums) = rows.int8(items, bi * BLOCK, n_rows, &mut gathered);
-        gemm_i8(
+        assert!(
+            scale.len() >= n_rows
+                && cur.len() >= n_rows * stride
+                && stride >= fused
+                && acc.len() >= n_rows * rest,
+            "simd128::run_i8: block shapes"
+        );
+        let (cur_p, acc_p) = (cur.as_mut_ptr(), acc.as_mut_ptr());
+        gemm_i8::<false>(
             q,
             items.stride,
             n_rows,
             sums,
             packed,
             &zeros,
-            &mut acc,
-            packed.padded,
+            |r, j0, lo, hi| {
+                // Safety: `gemm_i8` hands over `r < n_rows` and `j0 + NR_I8 ≤ packed.padded`
+                // only; so a block below `fused` reads `t`, `a` at `j0 .. j0 + 8 ≤ fused ≤ h`
+                // (both at least `h` long) and writes `cur` at `r · stride + j0 + 8 ≤
+                // n_rows · stride` (`fused ≤ stride`); the others write `acc` at
+                // `r · rest + (j0 - fused) + 8 ≤ n_rows · rest`, `padded = fused + rest`.
+                // All asserted above; the loads and stores need no alignment.
+                unsafe {
+                    if j0 < fused {
+                        let sv = f32x4_splat(*scale.get_unchecked(r));
+                        let (tp, ap) = (t.as_ptr().add(j0), a.as_ptr().add(j0));
+                        let dst = cur_p.add(r * stride + j0);
+                        let (t0, t1) = (
+                            v128_load(tp as *const v128),
+                            v128_load(tp.add(4) as *const v128),
+                        );
+                        let (a0, a1) = (
+                            v128_load(ap as *const v128),
+                            v128_load(ap.add(4) as *const v128),
+                        );
+                        v128_store(dst as *mut v128, dequant_bias_relu4(lo, sv, t0, a0));
+                        v128_store(dst.add(4) as *mut v128, dequant_bias_relu4(hi, sv, t1, a1));
+                    } else {
+                        let dst = acc_p.add(r * rest + (j0 - fused));
+                        v128_store(dst as *mut v128, lo);
+                        v128_store(dst.add(4) as *mut v128, hi);
+                    }
+                }
+            },
         );
+        let st = items.stride;
         for r in 0..n_rows {
-            let accr = &acc[r * packed.padded..(r + 1) * packed.padded];
-            dequant_bias_relu(
-                &mut cur[r * stride..r * stride + h],
-                accr,
-                scale[r],
-                &qi.scale,
-                ops.a,
-            );
-            dots[r] = dequant(accr[h], scale[r], qi.scale[h]);
+            let accr = &acc[r * rest..(r + 1) * rest];
+            for j in fused..h {
+                cur[r * stride + j] = (dequant(accr[j - fused], scale[r], t[j]) + a[j]).max(0.0);
+            }
+            let dot = row_dot_i8(&q[r * st..(r + 1) * st], packed, sums[r]);
+            dots[r] = dequant(dot, scale[r], t[h]);
         }
-        tail(ops, &mut cur, &mut next, &dots, out_b);
+        layers.run(ops, req, &zeros, &mut cur, &mut next, n_rows);
+        output(ops, &cur, layers.width, &dots, out_b);
     }
+}
+
+/// Scratch and padded operands of an int8 plan's further layers ([`LayersI8::run`]).
+struct LayersI8 {
+    /// Each layer's column scales and biases, zero-padded to its packed width.
+    padded: Vec<(Vec<f32>, Vec<f32>)>,
+    /// Quantised activation rows, `[BLOCK × k]` for the layer at hand.
+    p: Vec<i8>,
+    /// Each row's activation scale.
+    row_scale: [f32; BLOCK],
+    /// The widest activation row stride.
+    k_max: usize,
+    /// The output width of the last layer run (`h` with no further layer).
+    width: usize,
+}
+
+impl LayersI8 {
+    fn new(ops: &Operands<'_>, req: &Int8Request<'_, PackedI8>) -> LayersI8 {
+        let padded = req
+            .layers
+            .iter()
+            .zip(&ops.layers)
+            .map(|((l, lp), (_, b))| {
+                let mut t = l.scale.clone();
+                let mut bias = b.to_vec();
+                t.resize(lp.padded, 0.0);
+                bias.resize(lp.padded, 0.0);
+                (t, bias)
+            })
+            .collect();
+        let k_max = req.layers.iter().map(|(l, _)| l.stride).max().unwrap_or(0);
+        LayersI8 {
+            padded,
+            p: vec![0; BLOCK * k_max],
+            row_scale: [0.0; BLOCK],
+            k_max,
+            width: ops.plan.hidden,
+        }
+    }
+
+    /// The integer further layers of one block: each row of `cur` (its first `h`
+    /// values; row stride `ops.max_padded`) quantised ([`quantize_activations`]), the
+    /// integer GEMM with the layer's weights, and `relu(acc as f32 * (s_r * t_j) +
+    /// b_j)` straight from the registers into `next`; then `cur` and `next` swap.
+    // Not inlined, for V8's tier-up between calls: see `gemm`.
+    #[inline(never)]
+    fn run(
+        &mut self,
+        ops: &Operands<'_>,
+        req: &Int8Request<'_, PackedI8>,
+        zeros: &[i8],
+        cur: &mut Vec<f32>,
+        next: &mut Vec<f32>,
+        n_rows: usize,
+    ) {
+        let stride = ops.max_padded;
+        let mut width = ops.plan.hidden;
+        for ((layer, lp), (t, b)) in req.layers.iter().zip(&self.padded) {
+            let ks = layer.stride;
+            for r in 0..n_rows {
+                let row = &cur[r * stride..r * stride + width];
+                self.row_scale[r] = quantize_row(row, &mut self.p[r * ks..(r + 1) * ks]);
+            }
+            assert!(
+                next.len() >= n_rows * stride
+                    && stride >= lp.padded
+                    && t.len() >= lp.padded
+                    && b.len() >= lp.padded,
+                "simd128::LayersI8::run: block shapes"
+            );
+            let (next_p, row_scale) = (next.as_mut_ptr(), &self.row_scale);
+            gemm_i8::<true>(&self.p, ks, n_rows, &[], lp, zeros, |r, j0, lo, hi| {
+                // Safety: `gemm_i8` hands over `r < n_rows ≤ BLOCK` and `j0 + NR_I8 ≤
+                // lp.padded`; `t` and `b` are `lp.padded` long and `next` holds
+                // `n_rows` rows of `stride ≥ lp.padded` (asserted above); the loads and
+                // stores need no alignment.
+                unsafe {
+                    let sv = f32x4_splat(row_scale[r]);
+                    let (tp, bp) = (t.as_ptr().add(j0), b.as_ptr().add(j0));
+                    let dst = next_p.add(r * stride + j0);
+                    let (t0, t1) = (
+                        v128_load(tp as *const v128),
+                        v128_load(tp.add(4) as *const v128),
+                    );
+                    let (b0, b1) = (
+                        v128_load(bp as *const v128),
+                        v128_load(bp.add(4) as *const v128),
+                    );
+                    v128_store(dst as *mut v128, dequant_bias_relu4(lo, sv, t0, b0));
+                    v128_store(dst.add(4) as *mut v128, dequant_bias_relu4(hi, sv, t1, b1));
+                }
+            });
+            std::mem::swap(cur, next);
+            width = layer.cols;
+        }
+        self.width = width;
+    }
+}
+
+/// One activation row quantised for the integer further layers, bit for bit
+/// [`super::quant::quantize_activations`]: `out[..h.len()]` the values in `[0, 127]`,
+/// the rest of `out` zeroed; returns the row's scale.
+pub fn quantize_activations(h: &[f32], out: &mut [i8]) -> f32 {
+    quantize_row(h, out)
+}
+
+/// [`quantize_activations`], inlined into the block loop. A NaN lane is zeroed as it is
+/// loaded (`x & (x == x)`): the reference's maximum skips it and its clamp-then-cast
+/// maps it to 0, and the relaxed build may lower `pmax` to `f32x4.relaxed_max`, whose
+/// NaN result is the engine's choice. Then the same maximum (four independent lanes,
+/// then the lanes and the tail), the same product `x · inv`, and the reference's
+/// ties-to-even rounding done by the FPU: `y + 1.5 · 2²³` rounds `y ∈ [0, 2²²)` to an
+/// integer in the low mantissa bits (default rounding: to nearest, ties to even), read
+/// back by subtracting the constant's bit pattern; `max(0, ·)` maps a negative value
+/// (and -0) to 0 like the reference's clamp, and nothing exceeds 127.5 (`x ≤ max`), so
+/// the upper clamp never bites.
+#[inline(always)]
+fn quantize_row(h: &[f32], out: &mut [i8]) -> f32 {
+    const MAGIC: f32 = 12_582_912.0;
+    let n = h.len();
+    let (head, pad) = out.split_at_mut(n);
+    pad.fill(0);
+    let zero = f32x4_splat(0.0);
+    // Four values of `h` at `k`, a NaN read as 0.
+    let load = |k: usize| {
+        let x = load4(&h[k..]);
+        v128_and(x, f32x4_eq(x, x))
+    };
+    let (mut m0, mut m1, mut m2, mut m3) = (zero, zero, zero, zero);
+    let mut k = 0;
+    while k + 16 <= n {
+        m0 = f32x4_pmax(m0, load(k));
+        m1 = f32x4_pmax(m1, load(k + 4));
+        m2 = f32x4_pmax(m2, load(k + 8));
+        m3 = f32x4_pmax(m3, load(k + 12));
+        k += 16;
+    }
+    while k + 4 <= n {
+        m0 = f32x4_pmax(m0, load(k));
+        k += 4;
+    }
+    let m = f32x4_pmax(f32x4_pmax(m0, m1), f32x4_pmax(m2, m3));
+    let lanes = [
+        f32x4_extract_lane::<0>(m),
+        f32x4_extract_lane::<1>(m),
+        f32x4_extract_lane::<2>(m),
+        f32x4_extract_lane::<3>(m),
+    ];
+    let max = lanes.iter().chain(&h[k..]).fold(0.0f32, |m, &x| {
+        let x = if x.is_nan() { 0.0 } else { x };
+        if m < x {
+            x
+        } else {
+            m
+        }
+    });
+    if !(max > 0.0 && max.is_finite()) {
+        head.fill(0);
+        return 0.0;
+    }
+    let inv = ACT_MAX / max;
+    let (iv, magic) = (f32x4_splat(inv), f32x4_splat(MAGIC));
+    let magic_bits = i32x4_splat(MAGIC.to_bits() as i32);
+    let quant4 = |x: v128| {
+        let y = f32x4_add(f32x4_pmax(zero, f32x4_mul(x, iv)), magic);
+        i32x4_sub(y, magic_bits)
+    };
+    let mut k = 0;
+    while k + 16 <= n {
+        let (a, b) = (quant4(load(k)), quant4(load(k + 4)));
+        let (c, d) = (quant4(load(k + 8)), quant4(load(k + 12)));
+        let bytes = i8x16_narrow_i16x8(i16x8_narrow_i32x4(a, b), i16x8_narrow_i32x4(c, d));
+        let dst = &mut head[k..k + 16];
+        // Safety: `dst` is 16 writable bytes; `v128_store` has no alignment requirement.
+        unsafe { v128_store(dst.as_mut_ptr() as *mut v128, bytes) };
+        k += 16;
+    }
+    for (o, &x) in head[k..].iter_mut().zip(&h[k..]) {
+        let x = if x.is_nan() { 0.0 } else { x };
+        *o = (x * inv).round_ties_even().clamp(0.0, ACT_MAX) as i8;
+    }
+    max / ACT_MAX
 }
 
 /// The exact i32 products of every row of `items` with `q` (`out[r · cols + j]`), as
@@ -568,16 +912,18 @@ fn run_i8(
 pub fn products_i8(items: &Int8Items, q: &QueryI8, out: &mut [i32]) {
     let packed = PackedI8::new(q);
     let cols = q.cols.max(1);
+    let hidden = q.cols.saturating_sub(1);
     let mut acc = vec![0i32; BLOCK * packed.padded];
     let zeros = vec![0i8; items.stride];
+    let st = items.stride;
     for (bi, chunk) in out.chunks_mut(BLOCK * cols).enumerate() {
         let n_rows = chunk.len() / cols;
         let first = bi * BLOCK;
-        let a = &items.q[first * items.stride..(first + n_rows) * items.stride];
+        let a = &items.q[first * st..(first + n_rows) * st];
         let sums = &items.row_sum[first..first + n_rows];
-        gemm_i8(
+        gemm_i8_into(
             a,
-            items.stride,
+            st,
             n_rows,
             sums,
             &packed,
@@ -586,8 +932,11 @@ pub fn products_i8(items: &Int8Items, q: &QueryI8, out: &mut [i32]) {
             packed.padded,
         );
         for r in 0..n_rows {
-            chunk[r * cols..(r + 1) * cols]
-                .copy_from_slice(&acc[r * packed.padded..r * packed.padded + cols]);
+            let row = &mut chunk[r * cols..(r + 1) * cols];
+            row[..hidden].copy_from_slice(&acc[r * packed.padded..r * packed.padded + hidden]);
+            if q.cols > 0 {
+                row[hidden] = row_dot_i8(&a[r * st..(r + 1) * st], &packed, sums[r]);
+            }
         }
     }
 }

@@ -1,0 +1,87 @@
+// Usage: node bench/engines/requests-chromium.mjs MODEL_FILE PKG_DIR [PKG_DIR...]
+// recommend() by kind of request in headless Chromium (/usr/bin/chromium), one page per
+// package, the packages in turns (ROUNDS, default 2): after one load, the empty-history
+// fallback, then with 10 viewed items recorded a "similar items" request (a context item)
+// and a plain personal request. Prints each package's medians of the warm calls (the
+// first call of each kind is warm-up): the request's milliseconds and stats().scoreMs,
+// the scoring head's share. Needs playwright-core (npm install at the repository root).
+import { readFileSync, statSync } from 'fs';
+import { createServer } from 'http';
+import { createRequire } from 'module';
+import { resolve, basename, join } from 'path';
+const require = createRequire(resolve('package.json'));
+const { chromium } = require('playwright-core');
+const [model, ...pkgs] = process.argv.slice(2);
+if (!model || pkgs.length === 0) {
+  console.error('usage: node bench/engines/requests-chromium.mjs MODEL_FILE PKG_DIR [PKG_DIR...]');
+  process.exit(2);
+}
+const rounds = +(process.env.ROUNDS || 2);
+const page = `<!doctype html><script type="module">window.ready = true;</script>`;
+const server = createServer((req, res) => {
+  const url = decodeURIComponent(req.url.split('?')[0]);
+  const m = url.match(/^\/pkg(\d+)\/(.+)$/);
+  let file = null;
+  if (url === '/') {
+    res.setHeader('content-type', 'text/html');
+    return res.end(page);
+  }
+  if (url === '/model') file = resolve(model);
+  else if (m && pkgs[+m[1]]) file = join(resolve(pkgs[+m[1]]), basename(m[2]));
+  try {
+    statSync(file);
+  } catch {
+    res.statusCode = 404;
+    return res.end();
+  }
+  const types = { '.js': 'text/javascript', '.wasm': 'application/wasm' };
+  res.setHeader('content-type', types[file.slice(file.lastIndexOf('.'))] || 'application/octet-stream');
+  res.end(readFileSync(file));
+});
+await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+const base = `http://127.0.0.1:${server.address().port}`;
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[s.length >> 1]; };
+const results = pkgs.map(() => []);
+for (let round = 0; round < rounds; round++) {
+  for (let p = 0; p < pkgs.length; p++) {
+    const tab = await browser.newPage();
+    tab.on('pageerror', (e) => console.error(`page error (${pkgs[p]}): ${e.message}`));
+    tab.on('console', (m) => m.type() === 'error' && console.error(`console (${pkgs[p]}): ${m.text()}`));
+    await tab.goto(base + '/');
+    const out = await tab.evaluate(async (pkgUrl) => {
+      const mod = await import(pkgUrl + '/vitrine.js');
+      await mod.default({ module_or_path: pkgUrl + '/vitrine_bg.wasm' });
+      const bytes = new Uint8Array(await (await fetch('/model')).arrayBuffer());
+      const r = await mod.Recommender.fromBytes(bytes, { backend: 'simd', storage: 'memory', namespace: 'requests' });
+      const time = async (calls, options) => {
+        const ms = [], score = [];
+        for (let i = 0; i < calls; i++) {
+          const t = performance.now();
+          await r.recommend(options(i));
+          ms.push(performance.now() - t);
+          score.push(r.stats().scoreMs);
+        }
+        return { ms: ms.slice(1), score: score.slice(1) };
+      };
+      const fallback = await time(6, () => ({ k: 20 }));
+      const ids = r.catalog().ids;
+      for (let i = 0; i < 10; i++) r.record({ item: ids[(i * 7919) % ids.length], type: 'view' });
+      const context = await time(6, (i) => ({ k: 20, context: ids[i * 31] }));
+      const personal = await time(6, () => ({ k: 20 }));
+      return { fallback, context, personal };
+    }, `${base}/pkg${p}`);
+    results[p].push(out);
+    await tab.close();
+  }
+}
+await browser.close();
+server.close();
+for (let p = 0; p < pkgs.length; p++) {
+  const row = { pkg: pkgs[p] };
+  for (const kind of ['fallback', 'context', 'personal']) {
+    const ms = results[p].flatMap((r) => r[kind].ms), score = results[p].flatMap((r) => r[kind].score);
+    row[kind] = { ms: +median(ms).toFixed(1), scoreMs: +median(score).toFixed(1) };
+  }
+  console.log(JSON.stringify(row));
+}
