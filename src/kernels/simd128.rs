@@ -642,6 +642,37 @@ fn dequant_bias_relu4(acc: v128, sv: v128, t: v128, a: v128) -> v128 {
     f32x4_pmax(f32x4_splat(0.0), f32x4_add(x, a))
 }
 
+/// One register block row back in f32: `dst[j] = relu(acc_j as f32 * (s * t[j]) +
+/// bias[j])` for the 8 columns of `lo` (the first four) and `hi`.
+///
+/// # Safety
+/// `t` and `bias` must be valid for reads of 8 f32, `dst` for writes of 8 f32.
+#[inline(always)]
+unsafe fn store_dequant8(
+    dst: *mut f32,
+    lo: v128,
+    hi: v128,
+    s: f32,
+    t: *const f32,
+    bias: *const f32,
+) {
+    let sv = f32x4_splat(s);
+    // Safety: 8 readable f32 at `t` and `bias` and 8 writable at `dst`, by the caller's
+    // contract; the loads and stores need no alignment.
+    unsafe {
+        let (t0, t1) = (
+            v128_load(t as *const v128),
+            v128_load(t.add(4) as *const v128),
+        );
+        let (b0, b1) = (
+            v128_load(bias as *const v128),
+            v128_load(bias.add(4) as *const v128),
+        );
+        v128_store(dst as *mut v128, dequant_bias_relu4(lo, sv, t0, b0));
+        v128_store(dst.add(4) as *mut v128, dequant_bias_relu4(hi, sv, t1, b1));
+    }
+}
+
 /// [`run`] for an int8 plan: the integer first layer, the integer further layers
 /// ([`tail_i8`]), the f32 output. The first layer's blocks of hidden columns are
 /// dequantised (bias, ReLU) straight from the registers into the f32 rows; only the
@@ -690,19 +721,9 @@ fn run_i8(ops: &Operands<'_>, req: &Int8Request<'_, PackedI8>, rows: Rows<'_>, o
                 // All asserted above; the loads and stores need no alignment.
                 unsafe {
                     if j0 < fused {
-                        let sv = f32x4_splat(*scale.get_unchecked(r));
-                        let (tp, ap) = (t.as_ptr().add(j0), a.as_ptr().add(j0));
                         let dst = cur_p.add(r * stride + j0);
-                        let (t0, t1) = (
-                            v128_load(tp as *const v128),
-                            v128_load(tp.add(4) as *const v128),
-                        );
-                        let (a0, a1) = (
-                            v128_load(ap as *const v128),
-                            v128_load(ap.add(4) as *const v128),
-                        );
-                        v128_store(dst as *mut v128, dequant_bias_relu4(lo, sv, t0, a0));
-                        v128_store(dst.add(4) as *mut v128, dequant_bias_relu4(hi, sv, t1, a1));
+                        let s = *scale.get_unchecked(r);
+                        store_dequant8(dst, lo, hi, s, t.as_ptr().add(j0), a.as_ptr().add(j0));
                     } else {
                         let dst = acc_p.add(r * rest + (j0 - fused));
                         v128_store(dst as *mut v128, lo);
@@ -800,19 +821,9 @@ impl LayersI8 {
                 // `n_rows` rows of `stride ≥ lp.padded` (asserted above); the loads and
                 // stores need no alignment.
                 unsafe {
-                    let sv = f32x4_splat(row_scale[r]);
-                    let (tp, bp) = (t.as_ptr().add(j0), b.as_ptr().add(j0));
                     let dst = next_p.add(r * stride + j0);
-                    let (t0, t1) = (
-                        v128_load(tp as *const v128),
-                        v128_load(tp.add(4) as *const v128),
-                    );
-                    let (b0, b1) = (
-                        v128_load(bp as *const v128),
-                        v128_load(bp.add(4) as *const v128),
-                    );
-                    v128_store(dst as *mut v128, dequant_bias_relu4(lo, sv, t0, b0));
-                    v128_store(dst.add(4) as *mut v128, dequant_bias_relu4(hi, sv, t1, b1));
+                    let (tp, bp) = (t.as_ptr().add(j0), b.as_ptr().add(j0));
+                    store_dequant8(dst, lo, hi, row_scale[r], tp, bp);
                 }
             });
             std::mem::swap(cur, next);
