@@ -236,8 +236,14 @@ export async function agreement(engine, ref, events) {
   const top = await engine.recommend(events);
   const want = ref.top.map((t) => t.index);
   out.topSame = top.indices.length === want.length && top.indices.every((i, j) => i === want[j]);
+  out.topOverlap = top.indices.filter((i) => want.includes(i)).length / want.length;
   const sig = (x) => 1 / (1 + Math.exp(-x));
   const expect = engine.sigmoidScores ? ref.top.map((t) => sig(t.logit)) : ref.top.map((t) => t.logit);
   out.topErr = maxRelErr(top.scores, expect);
+  // The score error over the items both top-k lists hold (each compared with its own
+  // reference score): what an int8 engine's agreement is judged by.
+  const at = new Map(want.map((i, j) => [i, expect[j]]));
+  const shared = top.indices.map((i, j) => [top.scores[j], at.get(i)]).filter(([, x]) => x !== undefined);
+  out.topSharedErr = maxRelErr(shared.map(([y]) => y), shared.map(([, x]) => x));
   return out;
 }

@@ -8,6 +8,7 @@
 //   [--runs 25] [--warmup 5] [--cold-runs 7] [--no-threads] [--out artifacts/engine-bench.json]
 //   [--engines vitrine-relaxed,vitrine-plain,ort,tfjs] (the warm page's engines)
 //   [--parts warm,threads,cold] (which measurements)
+//   [--int8] (the int8 files and exports of `scripts/engine-bench.sh --int8`)
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -31,8 +32,10 @@ const threads = !args.includes('--no-threads') && parts.includes('threads');
 const warmEngines = arg('--engines', 'vitrine-relaxed,vitrine-plain,ort,tfjs');
 const out = path.resolve(root, arg('--out', 'artifacts/engine-bench.json'));
 const log = (m) => process.stderr.write(`[engine-bench] ${m}\n`);
-const dirOf = (n) => `artifacts/engines/${n}/`;
-const modelOf = (n) => `www/models/synthetic-${n}.vitrine`;
+const int8 = args.includes('--int8');
+const tagOf = (n) => (int8 ? `${n}-int8` : `${n}`);
+const dirOf = (n) => `artifacts/engines/${tagOf(n)}/`;
+const modelOf = (n) => `www/models/synthetic-${tagOf(n)}.vitrine`;
 const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const browser = await chromium.launch({
@@ -92,7 +95,7 @@ const isHarness = (p) => p.startsWith('bench/engines/') && !p.includes('node_mod
 const report = { date: new Date().toISOString(), sizes, runs, warmup, coldRuns, warm: [], threaded: [], cold: [] };
 try {
   for (const n of sizes) {
-    const q = `dir=${dirOf(n)}&model=${modelOf(n)}&runs=${runs}&warmup=${warmup}`;
+    const q = `dir=${dirOf(n)}&model=${modelOf(n)}&runs=${runs}&warmup=${warmup}&int8=${int8 ? 1 : 0}`;
     let ctx;
     if (parts.includes('warm')) {
       log(`${n} items: warm page (${warmEngines}; one thread)`);
@@ -119,7 +122,7 @@ try {
         // timing does not see a Worker's fetches).
         const fetched = [];
         c.on('response', (resp) => { if (resp.status() === 200) fetched.push(resp.url()); });
-        const { r: rc } = await runPage(c, `${base}bench/engines/cold.html?engine=${e}&dir=${dirOf(n)}&model=${modelOf(n)}`, 600000);
+        const { r: rc } = await runPage(c, `${base}bench/engines/cold.html?engine=${e}&dir=${dirOf(n)}&model=${modelOf(n)}&int8=${int8 ? 1 : 0}`, 600000);
         cold[e].peakBytes.push(await rendererPeak());
         cold[e].firstMs.push(rc.marks.first);
         cold[e].readyMs.push(rc.marks.ready ?? rc.marks.first);
