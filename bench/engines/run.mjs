@@ -33,6 +33,8 @@ const warmEngines = arg('--engines', 'vitrine-relaxed,vitrine-plain,ort,tfjs');
 const out = path.resolve(root, arg('--out', 'artifacts/engine-bench.json'));
 const log = (m) => process.stderr.write(`[engine-bench] ${m}\n`);
 const int8 = args.includes('--int8');
+// Above 200,000 items the file is int8 anyway (scripts/engine-bench.sh).
+const int8At = (n) => int8 || n > 200000;
 const tagOf = (n) => (int8 ? `${n}-int8` : `${n}`);
 const dirOf = (n) => `artifacts/engines/${tagOf(n)}/`;
 const modelOf = (n) => `www/models/synthetic-${tagOf(n)}.vitrine`;
@@ -95,7 +97,7 @@ const isHarness = (p) => p.startsWith('bench/engines/') && !p.includes('node_mod
 const report = { date: new Date().toISOString(), sizes, runs, warmup, coldRuns, warm: [], threaded: [], cold: [] };
 try {
   for (const n of sizes) {
-    const q = `dir=${dirOf(n)}&model=${modelOf(n)}&runs=${runs}&warmup=${warmup}&int8=${int8 ? 1 : 0}`;
+    const q = `dir=${dirOf(n)}&model=${modelOf(n)}&runs=${runs}&warmup=${warmup}&int8=${int8At(n) ? 1 : 0}`;
     let ctx;
     if (parts.includes('warm')) {
       log(`${n} items: warm page (${warmEngines}; one thread)`);
@@ -122,7 +124,7 @@ try {
         // timing does not see a Worker's fetches).
         const fetched = [];
         c.on('response', (resp) => { if (resp.status() === 200) fetched.push(resp.url()); });
-        const { r: rc } = await runPage(c, `${base}bench/engines/cold.html?engine=${e}&dir=${dirOf(n)}&model=${modelOf(n)}&int8=${int8 ? 1 : 0}`, 600000);
+        const { r: rc } = await runPage(c, `${base}bench/engines/cold.html?engine=${e}&dir=${dirOf(n)}&model=${modelOf(n)}&int8=${int8At(n) ? 1 : 0}`, 600000);
         cold[e].peakBytes.push(await rendererPeak());
         cold[e].firstMs.push(rc.marks.first);
         cold[e].readyMs.push(rc.marks.ready ?? rc.marks.first);
