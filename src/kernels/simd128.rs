@@ -295,78 +295,79 @@ const _: () = assert!(K_MULTIPLE.is_multiple_of(KSTEP));
 /// dot-product term) is kept apart in `dot`, `k` after `k`, for [`row_dot_i8`]: one
 /// column of its own would cost the GEMM a whole block of [`NR_I8`]. Relaxed build:
 /// bytes `r + 64` (in `[1, 127]`, the instruction's 7-bit operand; padding is the
-/// shifted 0); plain build: the values sign-extended to i16.
+/// shifted 0); plain build: the values sign-extended to i16. A further layer's weights
+/// are packed the same way ([`PackI8::layer`]): every column, unshifted, no `dot`.
 struct PackedI8 {
-    #[cfg(target_feature = "relaxed-simd")]
-    data: Vec<u8>,
-    #[cfg(not(target_feature = "relaxed-simd"))]
-    data: Vec<i16>,
-    #[cfg(target_feature = "relaxed-simd")]
-    dot: Vec<u8>,
-    #[cfg(not(target_feature = "relaxed-simd"))]
-    dot: Vec<i16>,
-    /// Hidden columns packed (`cols - 1`), rounded up to a multiple of [`NR_I8`].
+    data: Vec<Packed>,
+    dot: Vec<Packed>,
+    /// Columns packed in `data` (the query's `cols - 1`, a layer's `cols`), rounded up
+    /// to a multiple of [`NR_I8`].
     padded: usize,
     groups: usize,
 }
 
+/// One packed element: relaxed build, the byte (`shift` added: the first layer's query
+/// goes into `[1, 127]`); plain build, the value sign-extended to i16 (`shift` unused).
+#[cfg(target_feature = "relaxed-simd")]
+type Packed = u8;
+#[cfg(not(target_feature = "relaxed-simd"))]
+type Packed = i16;
+
+#[cfg(target_feature = "relaxed-simd")]
+fn pack_value(x: i8, shift: i32) -> Packed {
+    (x as i32 + shift) as u8
+}
+#[cfg(not(target_feature = "relaxed-simd"))]
+fn pack_value(x: i8, _shift: i32) -> Packed {
+    x as i16
+}
+
 impl PackI8 for PackedI8 {
+    /// The first layer's query: the hidden columns shifted by [`QUERY_OFFSET`] in the
+    /// relaxed build (they are the instruction's 7-bit operand), the last column apart.
     fn query(q: &QueryI8) -> PackedI8 {
-        PackedI8::new(q)
+        #[cfg(target_feature = "relaxed-simd")]
+        let shift = QUERY_OFFSET;
+        #[cfg(not(target_feature = "relaxed-simd"))]
+        let shift = 0;
+        let hidden = q.cols.saturating_sub(1);
+        let dot = (0..q.stride / KSTEP * KSTEP)
+            .map(|k| match q.cols {
+                0 => pack_value(0, shift),
+                c => pack_value(q.q[k * c + c - 1], shift),
+            })
+            .collect();
+        PackedI8 {
+            dot,
+            ..PackedI8::columns(q, hidden, shift)
+        }
     }
 
     /// A further layer's weights: every column, unshifted (they are the relaxed
     /// instruction's signed operand; the activations are the 7-bit one), no dot column.
     fn layer(w: &QueryI8) -> PackedI8 {
-        let padded = padded_cols(w.cols, NR_I8);
-        let groups = w.stride / KSTEP;
-        #[cfg(target_feature = "relaxed-simd")]
-        let pack = |x: i8| x as u8;
-        #[cfg(not(target_feature = "relaxed-simd"))]
-        let pack = |x: i8| x as i16;
-        let mut data = vec![pack(0); groups * padded * KSTEP];
+        PackedI8::columns(w, w.cols, 0)
+    }
+}
+
+impl PackedI8 {
+    /// Columns `0 .. cols` of `q`, [`KSTEP`] values of `k` side by side per column,
+    /// padded to a multiple of [`NR_I8`] with the packed 0; no dot column.
+    fn columns(q: &QueryI8, cols: usize, shift: i32) -> PackedI8 {
+        let padded = padded_cols(cols, NR_I8);
+        let groups = q.stride / KSTEP;
+        let mut data = vec![pack_value(0, shift); groups * padded * KSTEP];
         for g in 0..groups {
-            for j in 0..w.cols {
+            for j in 0..cols {
                 for m in 0..KSTEP {
-                    data[(g * padded + j) * KSTEP + m] = pack(w.q[(g * KSTEP + m) * w.cols + j]);
+                    let x = q.q[(g * KSTEP + m) * q.cols + j];
+                    data[(g * padded + j) * KSTEP + m] = pack_value(x, shift);
                 }
             }
         }
         PackedI8 {
             data,
             dot: Vec::new(),
-            padded,
-            groups,
-        }
-    }
-}
-
-impl PackedI8 {
-    fn new(q: &QueryI8) -> PackedI8 {
-        let hidden = q.cols.saturating_sub(1);
-        let padded = padded_cols(hidden, NR_I8);
-        let groups = q.stride / KSTEP;
-        #[cfg(target_feature = "relaxed-simd")]
-        let pack = |x: i8| (x as i32 + QUERY_OFFSET) as u8;
-        #[cfg(not(target_feature = "relaxed-simd"))]
-        let pack = |x: i8| x as i16;
-        let mut data = vec![pack(0); groups * padded * KSTEP];
-        for g in 0..groups {
-            for j in 0..hidden {
-                for m in 0..KSTEP {
-                    data[(g * padded + j) * KSTEP + m] = pack(q.q[(g * KSTEP + m) * q.cols + j]);
-                }
-            }
-        }
-        let dot = (0..groups * KSTEP)
-            .map(|k| match q.cols {
-                0 => pack(0),
-                c => pack(q.q[k * c + c - 1]),
-            })
-            .collect();
-        PackedI8 {
-            data,
-            dot,
             padded,
             groups,
         }
@@ -921,7 +922,7 @@ fn quantize_row(h: &[f32], out: &mut [i8]) -> f32 {
 /// The exact i32 products of every row of `items` with `q` (`out[r · cols + j]`), as
 /// [`scores`] computes them for an int8 plan.
 pub fn products_i8(items: &Int8Items, q: &QueryI8, out: &mut [i32]) {
-    let packed = PackedI8::new(q);
+    let packed = PackedI8::query(q);
     let cols = q.cols.max(1);
     let hidden = q.cols.saturating_sub(1);
     let mut acc = vec![0i32; BLOCK * packed.padded];
