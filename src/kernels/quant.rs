@@ -415,13 +415,7 @@ pub const ACT_MAX: f32 = 127.0;
 /// value counts as 0). Every kernel quantises with these operations, so every kernel's
 /// integer sums are the same.
 pub fn quantize_activations(h: &[f32], out: &mut [i8]) -> f32 {
-    // A NaN is replaced by 0 before anything else, explicitly: with relaxed SIMD enabled
-    // the compiler may lower a vectorised max or clamp to `f32x4.relaxed_max`/`_min`,
-    // whose NaN result is the engine's choice.
-    let value = |x: f32| if x.is_nan() { 0.0 } else { x };
-    let max = h
-        .iter()
-        .fold(0.0f32, |m, &x| if m < value(x) { value(x) } else { m });
+    let max = h.iter().fold(0.0f32, |m, &x| activation_max(m, x));
     let (head, pad) = out.split_at_mut(h.len());
     pad.fill(0);
     if !(max > 0.0 && max.is_finite()) {
@@ -430,9 +424,40 @@ pub fn quantize_activations(h: &[f32], out: &mut [i8]) -> f32 {
     }
     let inv = ACT_MAX / max;
     for (o, &x) in head.iter_mut().zip(h) {
-        *o = (value(x) * inv).round_ties_even().clamp(0.0, ACT_MAX) as i8;
+        *o = quantize_activation(x, inv);
     }
     max / ACT_MAX
+}
+
+/// A NaN activation reads as 0, explicitly: with relaxed SIMD enabled the compiler may
+/// lower a vectorised max or clamp to `f32x4.relaxed_max`/`_min`, whose NaN result is
+/// the engine's choice.
+#[inline(always)]
+fn activation_value(x: f32) -> f32 {
+    if x.is_nan() {
+        0.0
+    } else {
+        x
+    }
+}
+
+/// One step of [`quantize_activations`]' running maximum (a NaN skipped).
+#[inline(always)]
+pub(super) fn activation_max(m: f32, x: f32) -> f32 {
+    let x = activation_value(x);
+    if m < x {
+        x
+    } else {
+        m
+    }
+}
+
+/// One value of [`quantize_activations`]: `round_ties_even(x · inv)` in `[0, 127]`.
+#[inline(always)]
+pub(super) fn quantize_activation(x: f32, inv: f32) -> i8 {
+    (activation_value(x) * inv)
+        .round_ties_even()
+        .clamp(0.0, ACT_MAX) as i8
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use super::pack::{padded_cols, I8Rows, Operands, Padded, Rows, BLOCK, COL_MULTIP
 use super::pack::{Int8Request, PackI8};
 #[cfg(target_feature = "relaxed-simd")]
 use super::quant::QUERY_OFFSET;
-use super::quant::{Int8Items, QueryI8, ACT_MAX, K_MULTIPLE};
+use super::quant::{activation_max, quantize_activation, Int8Items, QueryI8, ACT_MAX, K_MULTIPLE};
 use super::scalar::dequant;
 use super::{HeadPlan, UserQuery};
 
@@ -883,14 +883,10 @@ fn quantize_row(h: &[f32], out: &mut [i8]) -> f32 {
         f32x4_extract_lane::<2>(m),
         f32x4_extract_lane::<3>(m),
     ];
-    let max = lanes.iter().chain(&h[k..]).fold(0.0f32, |m, &x| {
-        let x = if x.is_nan() { 0.0 } else { x };
-        if m < x {
-            x
-        } else {
-            m
-        }
-    });
+    let max = lanes
+        .iter()
+        .chain(&h[k..])
+        .fold(0.0f32, |m, &x| activation_max(m, x));
     if !(max > 0.0 && max.is_finite()) {
         head.fill(0);
         return 0.0;
@@ -913,8 +909,7 @@ fn quantize_row(h: &[f32], out: &mut [i8]) -> f32 {
         k += 16;
     }
     for (o, &x) in head[k..].iter_mut().zip(&h[k..]) {
-        let x = if x.is_nan() { 0.0 } else { x };
-        *o = (x * inv).round_ties_even().clamp(0.0, ACT_MAX) as i8;
+        *o = quantize_activation(x, inv);
     }
     max / ACT_MAX
 }
