@@ -636,15 +636,20 @@ fn store_i32x4(s: &mut [i32], v: v128) {
 }
 
 /// `relu(acc as f32 * (s * t) + a)` lane by lane, the same operations in the same order
-/// as the scalar reference (`sv` is `s` splat; `t`, `a` four columns' values).
+/// as the scalar reference (`sv` is `s` splat; `t`, `a` four columns' values). A NaN
+/// comes out 0, as from the reference's `max(0.0)` ([`nan0`]: the relaxed build may
+/// lower `pmax` to `f32x4.relaxed_max`), so the rows [`quantize_row_with`] reads have
+/// no NaN.
 #[inline(always)]
 fn dequant_bias_relu4(acc: v128, sv: v128, t: v128, a: v128) -> v128 {
     let x = f32x4_mul(f32x4_convert_i32x4(acc), f32x4_mul(sv, t));
-    f32x4_pmax(f32x4_splat(0.0), f32x4_add(x, a))
+    nan0(f32x4_pmax(f32x4_splat(0.0), f32x4_add(x, a)))
 }
 
 /// One register block row back in f32: `dst[j] = relu(acc_j as f32 * (s * t[j]) +
-/// bias[j])` for the 8 columns of `lo` (the first four) and `hi`.
+/// bias[j])` for the 8 columns of `lo` (the first four) and `hi`. Returns the two
+/// stored vectors' lane by lane maximum with `max`: the running maximum the next
+/// layer's quantiser needs, kept in a register.
 ///
 /// # Safety
 /// `t` and `bias` must be valid for reads of 8 f32, `dst` for writes of 8 f32.
@@ -656,7 +661,8 @@ unsafe fn store_dequant8(
     s: f32,
     t: *const f32,
     bias: *const f32,
-) {
+    max: v128,
+) -> v128 {
     let sv = f32x4_splat(s);
     // Safety: 8 readable f32 at `t` and `bias` and 8 writable at `dst`, by the caller's
     // contract; the loads and stores need no alignment.
@@ -669,17 +675,48 @@ unsafe fn store_dequant8(
             v128_load(bias as *const v128),
             v128_load(bias.add(4) as *const v128),
         );
-        v128_store(dst as *mut v128, dequant_bias_relu4(lo, sv, t0, b0));
-        v128_store(dst.add(4) as *mut v128, dequant_bias_relu4(hi, sv, t1, b1));
+        let (x0, x1) = (
+            dequant_bias_relu4(lo, sv, t0, b0),
+            dequant_bias_relu4(hi, sv, t1, b1),
+        );
+        v128_store(dst as *mut v128, x0);
+        v128_store(dst.add(4) as *mut v128, x1);
+        f32x4_pmax(max, f32x4_pmax(x0, x1))
     }
 }
 
+/// `x` with its NaN lanes zeroed (`x & (x == x)`): the reference's `max(0.0)` and its
+/// quantiser's maximum skip NaN, and the relaxed build may lower `pmax` to
+/// `f32x4.relaxed_max`, whose NaN result is the engine's choice.
+#[inline(always)]
+fn nan0(x: v128) -> v128 {
+    v128_and(x, f32x4_eq(x, x))
+}
+
+/// The maximum of the lanes of `m` (running maxima, no NaN) and of
+/// `rest`, from 0 as the reference's [`activation_max`] fold: the same value, the
+/// maximum being independent of the order.
+#[inline(always)]
+fn fold_max(m: v128, rest: &[f32]) -> f32 {
+    let lanes = [
+        f32x4_extract_lane::<0>(m),
+        f32x4_extract_lane::<1>(m),
+        f32x4_extract_lane::<2>(m),
+        f32x4_extract_lane::<3>(m),
+    ];
+    lanes
+        .iter()
+        .chain(rest)
+        .fold(0.0f32, |m, &x| activation_max(m, x))
+}
+
 /// [`run`] for an int8 plan: the integer first layer, the integer further layers
-/// ([`tail_i8`]), the f32 output. The first layer's blocks of hidden columns are
-/// dequantised (bias, ReLU) straight from the registers into the f32 rows; only the
-/// columns from the last whole block below `h` on (hidden columns sharing a block with
-/// padding) go through an i32 row and the scalar [`dequant`]; the dot-product column
-/// is [`row_dot_i8`].
+/// ([`LayersI8::run`]), the f32 output. The first layer's blocks of hidden columns are
+/// dequantised (bias, ReLU) straight from the registers into the f32 rows, each row's
+/// running maximum kept beside them for the next layer's quantiser; only the columns
+/// from the last whole block below `h` on (hidden columns sharing a block with padding)
+/// go through an i32 row and the scalar [`dequant`]; the dot-product column is
+/// [`row_dot_i8`].
 fn run_i8(ops: &Operands<'_>, req: &Int8Request<'_, PackedI8>, rows: Rows<'_>, out: &mut [f32]) {
     let (items, qi, packed) = (req.items, &req.query, &req.packed);
     let h = ops.plan.hidden;
@@ -694,18 +731,21 @@ fn run_i8(ops: &Operands<'_>, req: &Int8Request<'_, PackedI8>, rows: Rows<'_>, o
     let mut layers = LayersI8::new(ops, req);
     let zeros = vec![0i8; items.stride.max(layers.k_max)];
     let mut dots = [0.0f32; BLOCK];
+    let mut maxv = [f32x4_splat(0.0); BLOCK];
     let mut gathered = I8Rows::default();
     for (bi, out_b) in out.chunks_mut(BLOCK).enumerate() {
         let n_rows = out_b.len();
         let (q, scale, sums) = rows.int8(items, bi * BLOCK, n_rows, &mut gathered);
+        maxv.fill(f32x4_splat(0.0));
         assert!(
             scale.len() >= n_rows
                 && cur.len() >= n_rows * stride
                 && stride >= fused
-                && acc.len() >= n_rows * rest,
+                && acc.len() >= n_rows * rest
+                && n_rows <= BLOCK,
             "simd128::run_i8: block shapes"
         );
-        let (cur_p, acc_p) = (cur.as_mut_ptr(), acc.as_mut_ptr());
+        let (cur_p, acc_p, maxv_p) = (cur.as_mut_ptr(), acc.as_mut_ptr(), maxv.as_mut_ptr());
         gemm_i8::<false>(
             q,
             items.stride,
@@ -718,13 +758,16 @@ fn run_i8(ops: &Operands<'_>, req: &Int8Request<'_, PackedI8>, rows: Rows<'_>, o
                 // only; so a block below `fused` reads `t`, `a` at `j0 .. j0 + 8 ≤ fused ≤ h`
                 // (both at least `h` long) and writes `cur` at `r · stride + j0 + 8 ≤
                 // n_rows · stride` (`fused ≤ stride`); the others write `acc` at
-                // `r · rest + (j0 - fused) + 8 ≤ n_rows · rest`, `padded = fused + rest`.
-                // All asserted above; the loads and stores need no alignment.
+                // `r · rest + (j0 - fused) + 8 ≤ n_rows · rest`, `padded = fused + rest`;
+                // `maxv` holds `BLOCK ≥ n_rows` vectors. All asserted above; the loads and
+                // stores need no alignment.
                 unsafe {
                     if j0 < fused {
                         let dst = cur_p.add(r * stride + j0);
                         let s = *scale.get_unchecked(r);
-                        store_dequant8(dst, lo, hi, s, t.as_ptr().add(j0), a.as_ptr().add(j0));
+                        let (tj, aj) = (t.as_ptr().add(j0), a.as_ptr().add(j0));
+                        let m = maxv_p.add(r);
+                        *m = store_dequant8(dst, lo, hi, s, tj, aj, *m);
                     } else {
                         let dst = acc_p.add(r * rest + (j0 - fused));
                         v128_store(dst as *mut v128, lo);
@@ -739,6 +782,7 @@ fn run_i8(ops: &Operands<'_>, req: &Int8Request<'_, PackedI8>, rows: Rows<'_>, o
             for j in fused..h {
                 cur[r * stride + j] = (dequant(accr[j - fused], scale[r], t[j]) + a[j]).max(0.0);
             }
+            layers.row_max[r] = fold_max(maxv[r], &cur[r * stride + fused..r * stride + h]);
             let dot = row_dot_i8(&q[r * st..(r + 1) * st], packed, sums[r]);
             dots[r] = dequant(dot, scale[r], t[h]);
         }
@@ -755,6 +799,9 @@ struct LayersI8 {
     p: Vec<i8>,
     /// Each row's activation scale.
     row_scale: [f32; BLOCK],
+    /// Each row's maximum of the next layer's input (NaN skipped), as the layer before
+    /// found it: [`run_i8`] for the first further layer, [`LayersI8::run`] for the rest.
+    row_max: [f32; BLOCK],
     /// The widest activation row stride.
     k_max: usize,
     /// The output width of the last layer run (`h` with no further layer).
@@ -780,15 +827,18 @@ impl LayersI8 {
             padded,
             p: vec![0; BLOCK * k_max],
             row_scale: [0.0; BLOCK],
+            row_max: [0.0; BLOCK],
             k_max,
             width: ops.plan.hidden,
         }
     }
 
     /// The integer further layers of one block: each row of `cur` (its first `h`
-    /// values; row stride `ops.max_padded`) quantised ([`quantize_activations`]), the
+    /// values; row stride `ops.max_padded`) quantised ([`quantize_activations`], with
+    /// the row's maximum in `self.row_max`, as the layer before found it), the
     /// integer GEMM with the layer's weights, and `relu(acc as f32 * (s_r * t_j) +
-    /// b_j)` straight from the registers into `next`; then `cur` and `next` swap.
+    /// b_j)` straight from the registers into `next`, each row's maximum kept for the
+    /// layer after; then `cur` and `next` swap.
     // Not inlined, for V8's tier-up between calls: see `gemm`.
     #[inline(never)]
     fn run(
@@ -806,27 +856,36 @@ impl LayersI8 {
             let ks = layer.stride;
             for r in 0..n_rows {
                 let row = &cur[r * stride..r * stride + width];
-                self.row_scale[r] = quantize_row(row, &mut self.p[r * ks..(r + 1) * ks]);
+                let p = &mut self.p[r * ks..(r + 1) * ks];
+                self.row_scale[r] = quantize_row_with::<true>(row, self.row_max[r], p);
             }
             assert!(
                 next.len() >= n_rows * stride
                     && stride >= lp.padded
                     && t.len() >= lp.padded
-                    && b.len() >= lp.padded,
+                    && b.len() >= lp.padded
+                    && n_rows <= BLOCK,
                 "simd128::LayersI8::run: block shapes"
             );
+            let mut maxv = [f32x4_splat(0.0); BLOCK];
             let (next_p, row_scale) = (next.as_mut_ptr(), &self.row_scale);
+            let maxv_p = maxv.as_mut_ptr();
             gemm_i8::<true>(&self.p, ks, n_rows, &[], lp, zeros, |r, j0, lo, hi| {
                 // Safety: `gemm_i8` hands over `r < n_rows ≤ BLOCK` and `j0 + NR_I8 ≤
-                // lp.padded`; `t` and `b` are `lp.padded` long and `next` holds
-                // `n_rows` rows of `stride ≥ lp.padded` (asserted above); the loads and
-                // stores need no alignment.
+                // lp.padded`; `t` and `b` are `lp.padded` long, `next` holds `n_rows`
+                // rows of `stride ≥ lp.padded` and `maxv` `BLOCK` vectors (asserted
+                // above); the loads and stores need no alignment.
                 unsafe {
                     let dst = next_p.add(r * stride + j0);
                     let (tp, bp) = (t.as_ptr().add(j0), b.as_ptr().add(j0));
-                    store_dequant8(dst, lo, hi, row_scale[r], tp, bp);
+                    let m = maxv_p.add(r);
+                    *m = store_dequant8(dst, lo, hi, row_scale[r], tp, bp, *m);
                 }
             });
+            // The padding columns (zero weights, scale and bias) hold 0: no change.
+            for (m, &v) in self.row_max.iter_mut().zip(&maxv).take(n_rows) {
+                *m = fold_max(v, &[]);
+            }
             std::mem::swap(cur, next);
             width = layer.cols;
         }
@@ -853,16 +912,15 @@ pub fn quantize_activations(h: &[f32], out: &mut [i8]) -> f32 {
 /// the upper clamp never bites.
 #[inline(always)]
 fn quantize_row(h: &[f32], out: &mut [i8]) -> f32 {
-    const MAGIC: f32 = 12_582_912.0;
+    quantize_row_with::<false>(h, row_max(h), out)
+}
+
+/// The maximum of `h` from 0, NaN skipped: the reference's [`activation_max`] fold.
+#[inline(always)]
+fn row_max(h: &[f32]) -> f32 {
     let n = h.len();
-    let (head, pad) = out.split_at_mut(n);
-    pad.fill(0);
     let zero = f32x4_splat(0.0);
-    // Four values of `h` at `k`, a NaN read as 0.
-    let load = |k: usize| {
-        let x = load4(&h[k..]);
-        v128_and(x, f32x4_eq(x, x))
-    };
+    let load = |k: usize| nan0(load4(&h[k..]));
     let (mut m0, mut m1, mut m2, mut m3) = (zero, zero, zero, zero);
     let mut k = 0;
     while k + 16 <= n {
@@ -877,16 +935,29 @@ fn quantize_row(h: &[f32], out: &mut [i8]) -> f32 {
         k += 4;
     }
     let m = f32x4_pmax(f32x4_pmax(m0, m1), f32x4_pmax(m2, m3));
-    let lanes = [
-        f32x4_extract_lane::<0>(m),
-        f32x4_extract_lane::<1>(m),
-        f32x4_extract_lane::<2>(m),
-        f32x4_extract_lane::<3>(m),
-    ];
-    let max = lanes
-        .iter()
-        .chain(&h[k..])
-        .fold(0.0f32, |m, &x| activation_max(m, x));
+    fold_max(m, &h[k..])
+}
+
+/// [`quantize_row`] with the row's maximum `max` (as [`row_max`] finds it) given.
+/// `RELU`: `h` is a row [`store_dequant8`] wrote, every value `≥ 0` or `-0`, none NaN, so
+/// the vector loop needs neither the NaN mask nor the clamp at 0 (`x · inv ≥ -0`, and
+/// `-0 + 1.5 · 2²³` is the constant itself, 0).
+#[inline(always)]
+fn quantize_row_with<const RELU: bool>(h: &[f32], max: f32, out: &mut [i8]) -> f32 {
+    const MAGIC: f32 = 12_582_912.0;
+    let n = h.len();
+    let (head, pad) = out.split_at_mut(n);
+    pad.fill(0);
+    let zero = f32x4_splat(0.0);
+    // Four values of `h` at `k`, a NaN read as 0.
+    let load = |k: usize| {
+        let x = load4(&h[k..]);
+        if RELU {
+            x
+        } else {
+            nan0(x)
+        }
+    };
     if !(max > 0.0 && max.is_finite()) {
         head.fill(0);
         return 0.0;
@@ -895,14 +966,20 @@ fn quantize_row(h: &[f32], out: &mut [i8]) -> f32 {
     let (iv, magic) = (f32x4_splat(inv), f32x4_splat(MAGIC));
     let magic_bits = i32x4_splat(MAGIC.to_bits() as i32);
     let quant4 = |x: v128| {
-        let y = f32x4_add(f32x4_pmax(zero, f32x4_mul(x, iv)), magic);
+        let y = f32x4_mul(x, iv);
+        let y = f32x4_add(if RELU { y } else { f32x4_pmax(zero, y) }, magic);
         i32x4_sub(y, magic_bits)
     };
     let mut k = 0;
     while k + 16 <= n {
         let (a, b) = (quant4(load(k)), quant4(load(k + 4)));
         let (c, d) = (quant4(load(k + 8)), quant4(load(k + 12)));
-        let bytes = i8x16_narrow_i16x8(i16x8_narrow_i32x4(a, b), i16x8_narrow_i32x4(c, d));
+        // Each i32 lane, in [0, 127], is the i16 pair (q, 0): narrowing the pairs gives
+        // the bytes (q, 0), i.e. the i16 lanes q, which the second narrowing packs in
+        // order (`i16x8_narrow_i32x4` would do it in one step, but LLVM lowers that one
+        // to clamps and a shuffle).
+        let (ab, cd) = (i8x16_narrow_i16x8(a, b), i8x16_narrow_i16x8(c, d));
+        let bytes = i8x16_narrow_i16x8(ab, cd);
         let dst = &mut head[k..k + 16];
         // Safety: `dst` is 16 writable bytes; `v128_store` has no alignment requirement.
         unsafe { v128_store(dst.as_mut_ptr() as *mut v128, bytes) };

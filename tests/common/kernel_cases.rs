@@ -239,10 +239,19 @@ pub fn check_int8_parity(rng: &mut SplitMix64, fast: &[CpuKernel]) {
         let query = random_query(rng, &plan);
         let want = scores(CpuKernel::Scalar, &plan, &query);
         assert!(want.iter().all(|x| x.is_finite()));
+        // A NaN first-layer bias: the reference's ReLU (`max(0.0)`) makes that column
+        // 0, so the scores stay finite; a kernel whose ReLU lets NaN through (the
+        // relaxed build may lower `pmax` to `relaxed_max`) scores NaN.
+        let mut nan_query = query.clone();
+        nan_query.a[0] = f32::NAN;
+        let want_nan = scores(CpuKernel::Scalar, &plan, &nan_query);
+        assert!(want_nan.iter().all(|x| x.is_finite()));
         for &kernel in fast {
             let what = format!("{} int8 n={n} d={d} h={h} extra={extra:?}", kernel.name());
             let got = scores(kernel, &plan, &query);
             assert_close(&what, &want, &got);
+            let got_nan = scores(kernel, &plan, &nan_query);
+            assert_close(&format!("{what}, NaN bias"), &want_nan, &got_nan);
             if n > 0 {
                 let items: Vec<u32> = (0..70).map(|_| rng.below(n as u64) as u32).collect();
                 let mut sub = vec![f32::NAN; items.len()];
