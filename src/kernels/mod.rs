@@ -52,7 +52,7 @@ pub mod simd128;
 pub mod topk;
 
 pub use quant::{Int8Items, ItemRows, ItemVectors, QueryI8};
-pub use topk::{rank_cmp, sort_key, top_k, top_k_among, top_k_of};
+pub use topk::{rank_cmp, sort_key, top_k, top_k_among, top_k_of, top_k_where};
 
 /// Item-side tensors of the scoring head, built once per model load.
 #[derive(Debug, Clone, PartialEq)]

@@ -41,11 +41,37 @@ pub fn rank_cmp(a: &(u32, f32), b: &(u32, f32)) -> std::cmp::Ordering {
 ///
 /// Indices are `u32`; items past `u32::MAX` are ignored.
 pub fn top_k(scores: &[f32], k: usize) -> Vec<(u32, f32)> {
+    top_k_where(scores, |_| true, k)
+}
+
+/// The `k` best of `scores` among the indices `eligible` accepts, as `(index, score)`,
+/// best first: the same list as [`top_k_among`] over `(0..n).filter(eligible)`, from
+/// a buffer of at most `max(2k, 1024)` entries as in [`top_k_streamed`]. Indices come
+/// in increasing order, so an entry beats the bar (the `k`-th best of the last cut, an
+/// earlier index) only with a larger [`sort_key`]: one integer comparison per item,
+/// before `eligible` is asked.
+pub fn top_k_where(scores: &[f32], eligible: impl Fn(u32) -> bool, k: usize) -> Vec<(u32, f32)> {
+    if k == 0 {
+        return Vec::new();
+    }
     let n = scores.len().min(u32::MAX as usize);
-    top_k_streamed(
-        scores[..n].iter().enumerate().map(|(i, &s)| (i as u32, s)),
-        k,
-    )
+    let cap = k.saturating_mul(2).max(1024);
+    let mut kept: Vec<(u32, f32)> = Vec::new();
+    // No cut yet: every key (NaN's 0 included) passes.
+    let mut bar: Option<u32> = None;
+    for (i, &s) in scores[..n].iter().enumerate() {
+        let i = i as u32;
+        if bar.is_some_and(|b| sort_key(s) <= b) || !eligible(i) {
+            continue;
+        }
+        kept.push((i, s));
+        if kept.len() >= cap {
+            kept.select_nth_unstable_by(k - 1, rank_cmp);
+            kept.truncate(k);
+            bar = Some(sort_key(kept[k - 1].1));
+        }
+    }
+    top_k_of(kept, k)
 }
 
 /// [`top_k_of`] over entries read one at a time, holding at most `max(2k, 1024)` of
@@ -160,7 +186,14 @@ mod tests {
                         .map(|(i, s)| (i, s.to_bits()))
                         .collect::<Vec<_>>()
                 };
+                let kept = |i: u32| i % 3 != 1;
+                let filtered = all.iter().copied().filter(|e| kept(e.0)).collect();
                 assert_eq!(key(top_k(&scores, k)), key(top_k_of(all, k)), "n {n} k {k}");
+                assert_eq!(
+                    key(top_k_where(&scores, kept, k)),
+                    key(top_k_of(filtered, k)),
+                    "n {n} k {k}"
+                );
                 let listed: Vec<(u32, f32)> = candidates
                     .iter()
                     .map(|&i| (i, scores[i as usize]))

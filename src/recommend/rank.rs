@@ -27,8 +27,8 @@ use crate::kernels::topk;
 /// The `k` best eligible items by `scores`, best first (`eligible(i)` for item `i`;
 /// items past the scores' end are not candidates).
 pub fn top_k(scores: &[f32], eligible: impl Fn(u32) -> bool, k: usize) -> Vec<u32> {
-    let n = scores.len().min(u32::MAX as usize);
-    topk::top_k_among(scores, (0..n as u32).filter(|&i| eligible(i)), k)
+    let top = topk::top_k_where(scores, eligible, k);
+    top.into_iter().map(|(i, _)| i).collect()
 }
 
 /// Pins up to `slots` eligible `promoted` items (in order, no repeats) and marks them
