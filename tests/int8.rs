@@ -205,3 +205,56 @@ fn int8_item_norms_are_the_dequantised_rows_norms() {
     assert_eq!(f32_rec.item_norms().len(), N);
     assert_eq!(f32_rec.item_norm(3), Some(f32_rec.item_norms()[3]));
 }
+
+/// A context request on an int8 plan takes each cosine from the int8 values (the row
+/// scales cancel): the dequantised rows' cosine, so the term `λ · σ(z) · cos` matches
+/// the module docs' formula over the dequantised rows (in f64 here) within f32
+/// rounding, and a non-finite logit is left alone.
+#[test]
+fn int8_context_term_is_the_dequantised_rows_cosine() {
+    use vitrine::recommend::blend::{add_context_similarity, CONTEXT_WEIGHT};
+    let rec = load(Quantization::Int8);
+    let d = rec.plan.dim;
+    let rows = rec.item_vectors().to_f32().into_owned();
+    let before: Vec<f32> = (0..N)
+        .map(|i| match i {
+            5 => f32::NEG_INFINITY,
+            _ => ((i * 37 % 101) as f32 - 50.0) / 10.0,
+        })
+        .collect();
+    let c = 7;
+    let mut logit = before.clone();
+    add_context_similarity(&rec, c as u32, &mut logit);
+    let finite: Vec<f64> = before
+        .iter()
+        .filter(|z| z.is_finite())
+        .map(|&z| z as f64)
+        .collect();
+    let n = finite.len() as f64;
+    let mean = finite.iter().sum::<f64>() / n;
+    let sigma = (finite.iter().map(|z| z * z).sum::<f64>() / n - mean * mean).sqrt();
+    let row = |i: usize| &rows[i * d..(i + 1) * d];
+    let norm = |v: &[f32]| v.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
+    let mut moved = 0;
+    for i in 0..N {
+        let (vc, vi) = (row(c), row(i));
+        let dot: f64 = vc.iter().zip(vi).map(|(&a, &b)| a as f64 * b as f64).sum();
+        let cos = if norm(vi) > 0.0 {
+            dot / (norm(vc) * norm(vi))
+        } else {
+            0.0
+        };
+        let want = match before[i] {
+            z if z.is_finite() => z as f64 + CONTEXT_WEIGHT as f64 * sigma * cos,
+            z => z as f64,
+        };
+        let got = logit[i] as f64;
+        assert!(
+            got == want || (got - want).abs() <= 1e-5 * want.abs().max(1.0),
+            "item {i}: {got} against {want}"
+        );
+        moved += usize::from(logit[i] != before[i]);
+    }
+    assert!(moved > N / 2, "{moved} of {N} logits moved");
+    assert_eq!(logit[5], f32::NEG_INFINITY);
+}

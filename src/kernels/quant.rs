@@ -429,6 +429,19 @@ pub fn quantize_activations(h: &[f32], out: &mut [i8]) -> f32 {
     max / ACT_MAX
 }
 
+/// `(Σ_k a_k · b_k, Σ_k b_k²)` over the common length of two int8 rows, exact (`i32`:
+/// each term is at most 127², so rows up to 133,000 values long cannot overflow). A
+/// plain loop the compiler vectorises (integer sums do not depend on the order).
+pub fn dot_and_square_i8(a: &[i8], b: &[i8]) -> (i32, i32) {
+    let (mut dot, mut sq) = (0i32, 0i32);
+    for (&x, &y) in a.iter().zip(b) {
+        let (x, y) = (x as i32, y as i32);
+        dot += x * y;
+        sq += y * y;
+    }
+    (dot, sq)
+}
+
 /// A NaN activation reads as 0, explicitly: with relaxed SIMD enabled the compiler may
 /// lower a vectorised max or clamp to `f32x4.relaxed_max`/`_min`, whose NaN result is
 /// the engine's choice.
@@ -463,6 +476,17 @@ pub(super) fn quantize_activation(x: f32, inv: f32) -> i8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn int8_dot_and_square_by_hand() {
+        // 4 - 10 - 18 = -24; 16 + 25 + 36 = 77; the longer row's tail is not read.
+        assert_eq!(dot_and_square_i8(&[1, -2, 3, 9], &[4, 5, -6]), (-24, 77));
+        assert_eq!(
+            dot_and_square_i8(&[-127; 64], &[-127; 64]),
+            (64 * 16129, 64 * 16129)
+        );
+        assert_eq!(dot_and_square_i8(&[], &[1]), (0, 0));
+    }
 
     #[test]
     fn activation_rows_quantise_by_hand() {

@@ -28,6 +28,7 @@
 //! (boosts in request order, the memory term, the evidence, the context term), which
 //! fixes the bits of every score.
 use super::{RecommendError, Recommender};
+use crate::kernels::quant::dot_and_square_i8;
 use crate::kernels::shortlist::blended;
 use crate::kernels::ItemVectors;
 
@@ -41,9 +42,9 @@ pub fn norm(x: &[f32]) -> f32 {
 }
 
 /// The Euclidean norm of each `d`-long row of f32 `vectors`, kept by the recommender.
-/// An int8 plan keeps none: its rows are dequantised for every context request anyway,
-/// and [`add_context_similarity`] takes each norm from the row it has just dequantised
-/// (the same values: [`norm`] of the same row), instead of holding 4 bytes an item.
+/// An int8 plan keeps none: [`add_context_similarity`] computes its cosines from the
+/// int8 values ([`crate::kernels::quant::dot_and_square_i8`]), instead of holding 4
+/// bytes an item.
 pub fn norms(vectors: &ItemVectors, d: usize) -> Vec<f32> {
     match vectors {
         ItemVectors::F32(v) => v.chunks_exact(d.max(1)).map(norm).collect(),
@@ -52,8 +53,11 @@ pub fn norms(vectors: &ItemVectors, d: usize) -> Vec<f32> {
 }
 
 /// Adds the context term `λ · σ(z) · cos(v_c, v_i)` to every finite logit (module docs;
-/// f32 plans' norms are the recommender's, computed once at load, int8 plans' are
-/// taken from each dequantised row).
+/// f32 plans' norms are the recommender's, computed once at load). For an int8 plan,
+/// `v_i = s_i · q_i` with a scale `s_i ≥ 0` (the weight file's rule), so the scales
+/// cancel: `cos = (q_c · q_i) / √((q_c · q_c)(q_i · q_i))` for `s_c, s_i > 0` (0
+/// otherwise, a zero vector), from exact integer sums and one division in f64: the
+/// dequantised rows' cosine, better rounded, without a catalogue-sized f32 pass.
 pub fn add_context_similarity(rec: &Recommender, context: u32, logit: &mut [f32]) {
     let d = rec.plan.dim;
     let v = rec.item_vectors();
@@ -86,11 +90,19 @@ pub fn add_context_similarity(rec: &Recommender, context: u32, logit: &mut [f32]
             }
         }
         ItemVectors::Int8(q) => {
-            let mut vi = vec![0.0; d];
-            for (i, z) in logit.iter_mut().enumerate().take(q.n_rows()) {
-                if z.is_finite() {
-                    q.row_into(i, &mut vi);
-                    add(z, &vi, norm(&vi));
+            let qc = q.row(context as usize);
+            let sq_c = dot_and_square_i8(qc, qc).1;
+            if !(q.scale[context as usize] > 0.0 && sq_c > 0) {
+                return;
+            }
+            let rows = q.q.chunks_exact(q.stride).zip(&q.scale);
+            for (z, (qi, &si)) in logit.iter_mut().zip(rows) {
+                if z.is_finite() && si > 0.0 {
+                    let (dot, sq) = dot_and_square_i8(qc, qi);
+                    if sq > 0 {
+                        let cos = dot as f64 / (sq_c as f64 * sq as f64).sqrt();
+                        *z += scale * cos as f32;
+                    }
                 }
             }
         }
