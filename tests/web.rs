@@ -46,14 +46,14 @@ async fn load_keep(bytes: &[u8], ns: &str, extra: serde_json::Value) -> WasmReco
             opts[k] = v;
         }
     }
-    match WasmRecommender::from_bytes(js_sys::Uint8Array::from(&bytes[..]), js(opts)).await {
+    match WasmRecommender::from_bytes(js_sys::Uint8Array::from(bytes), js(opts)).await {
         Ok(r) => r,
         Err(e) => panic!("load failed: {}", message(e)),
     }
 }
 
 async fn load_err(bytes: &[u8], opts: serde_json::Value) -> String {
-    match WasmRecommender::from_bytes(js_sys::Uint8Array::from(&bytes[..]), js(opts)).await {
+    match WasmRecommender::from_bytes(js_sys::Uint8Array::from(bytes), js(opts)).await {
         Ok(_) => panic!("load should fail"),
         Err(e) => message(e),
     }
@@ -703,4 +703,63 @@ async fn page_fills_distinct_shelves_like_the_native_engine() {
         Ok(_) => panic!("a string must throw"),
         Err(e) => assert!(message(e).contains("page request"), "string request"),
     }
+}
+
+/// `catalog()` hands its columns over a batch at a time (strings joined with NUL and
+/// split in JavaScript, prices as JSON): the values are the file's, for strings a split
+/// could get wrong too (empty, non-ASCII, a NUL inside a title: that batch goes string by
+/// string) and across batches (about 1.2 MB of titles, so more than one), with unknown
+/// prices as `null`.
+#[wasm_bindgen_test]
+async fn catalog_columns_are_the_files() {
+    let mut file = tiny_weight_file(N, 5);
+    let items = &mut file.metadata.items;
+    let mut titles: Vec<String> = items.titles.iter().map(str::to_string).collect();
+    titles[0] = String::new();
+    titles[1] = "a\0b".into();
+    titles[2] = "héllo wörld".into();
+    titles[3] = "🛒 cart".into();
+    for (i, t) in titles.iter_mut().enumerate().skip(20).take(20) {
+        *t = format!("{i} {}", "ab ".repeat(20_000));
+    }
+    items.titles = titles.into();
+    let mut ids: Vec<String> = items.ids.iter().map(str::to_string).collect();
+    ids[4] = "ü-4".into();
+    ids[5] = "🎁5".into();
+    items.ids = ids.into();
+    items.price.set(6, None);
+    items.price.set(7, Some(-0.0));
+    items.price.set(8, Some(0.1));
+    let bytes = file.to_bytes(Quantization::F32).unwrap();
+    let r = load(&bytes, "t-catalog", json!({})).await;
+    let cat: serde_json::Value = serde_wasm_bindgen::from_value(r.catalog().unwrap()).unwrap();
+    let m = WeightFile::from_bytes(&bytes).unwrap().metadata;
+    let names = &m.categories;
+    assert_eq!(cat["ids"], json!(m.items.ids.iter().collect::<Vec<_>>()));
+    assert_eq!(
+        cat["titles"],
+        json!(m.items.titles.iter().collect::<Vec<_>>())
+    );
+    assert_eq!(cat["titles"][1], json!("a\0b"));
+    let categories: Vec<&str> = m
+        .items
+        .category
+        .iter()
+        .map(|&c| names[c as usize].as_str())
+        .collect();
+    assert_eq!(cat["categories"], json!(categories));
+    let prices: Vec<Option<f64>> = (0..N)
+        .map(|i| m.items.price.get(i).map(f64::from))
+        .collect();
+    // Compared as numbers (an integral price comes back as a JSON integer).
+    let got: Vec<Option<f64>> = cat["prices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64())
+        .collect();
+    assert_eq!(got, prices);
+    assert_eq!(cat["prices"][6], serde_json::Value::Null);
+    assert_eq!(got[8], Some(0.1f32 as f64));
+    assert_eq!(cat["categoryNames"], json!(names));
 }

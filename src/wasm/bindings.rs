@@ -180,10 +180,10 @@ impl WasmRecommender {
             prices: &c.price,
             category_names: &m.categories,
         };
-        // Straight to JS values: no JSON tree of the whole catalogue in wasm memory
-        // (it took 105 MiB at 1,000,000 items, kept as the heap's high-water mark).
-        // Prices are finite (checked at load), so none needs JSON's null for NaN.
-        to_js(&view)
+        // Straight to JS values in batches: no JSON tree of the whole catalogue in wasm
+        // memory (it took 105 MiB at 1,000,000 items, kept as the heap's high-water
+        // mark), and no UTF-8 decode per string (`super::columns`).
+        super::columns::catalog_to_js(&view)
     }
 
     /// Records an event `{ item, type: 'view'|'cart'|'purchase', at? }` (`at` in Unix

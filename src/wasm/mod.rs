@@ -19,6 +19,7 @@
 //! - [`js_options`]: JavaScript values → option structs, with field paths in the errors
 //!   (its JSON half natively too: the fuzz targets and property tests use it).
 //! - `storage`: the history store in `localStorage` or memory.
+//! - `columns`: `catalog()`'s columns as JavaScript arrays, a batch at a time.
 //! - `env`: console, clocks, WebGPU detection.
 //! - [`types`]: the serde shapes of the API that are not engine types.
 //! - Scoring and the GPU fall-back: [`crate::kernels::scorer::Scorer`].
@@ -27,6 +28,8 @@ pub mod types;
 
 #[cfg(target_arch = "wasm32")]
 mod bindings;
+#[cfg(target_arch = "wasm32")]
+mod columns;
 #[cfg(target_arch = "wasm32")]
 mod env;
 pub mod js_options;
