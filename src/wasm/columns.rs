@@ -2,7 +2,7 @@
 //!
 //! Handing a column over value by value (as `serde_wasm_bindgen` does) costs one UTF-8
 //! decode per string: about 2 s for the ids, titles and category names of 1,000,000
-//! items, most of a cold start. Here a string column goes over in batches of about
+//! items, a quarter of that catalogue's cold start (0.65 s this way). Here a string column goes over in batches of about
 //! [`BATCH_BYTES`]: the batch's strings joined with NUL become one JavaScript string
 //! (one decode), which JavaScript splits at the NULs; a batch in which some string
 //! holds a NUL itself goes string by string. Prices go over as one JSON array per
