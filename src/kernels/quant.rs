@@ -57,7 +57,9 @@ pub(super) fn round_up(x: usize, m: usize) -> usize {
 /// `x / scale` rounded to the nearest integer and clamped to `±max` (0 when `scale` is 0;
 /// NaN maps to 0).
 fn quantize(x: f32, inv_scale: f32, max: f32) -> i8 {
-    round_half_away(x * inv_scale).clamp(-max, max) as i8
+    // Through i32: the clamped value is an integer in [-max, max] or NaN (0 either way),
+    // and the compiler vectorises a float-to-i32 conversion, not one to i8.
+    round_half_away(x * inv_scale).clamp(-max, max) as i32 as i8
 }
 
 /// `y.round()` (halves away from zero) bit for bit, without the C library's `roundf`:
