@@ -1132,8 +1132,15 @@ fn decode_int8<S: ByteSource + ?Sized>(
         Ok::<(), FormatError>(())
     })?;
     // Row by row (the same first element in row-major order as an element-wise scan).
+    // Rounding is monotone, so the row's largest |x| gives its largest |x · s|: a row
+    // whose largest product is finite has no element to look for (the scan, which does
+    // not vectorise, runs only for a row that has one, or a NaN or infinite scale).
     let bad = (q.chunks(cols.max(1)).enumerate()).find_map(|(row, values)| {
         let s = scale.get(row).copied().unwrap_or(0.0);
+        let largest = values.iter().map(|&x| x.unsigned_abs()).max().unwrap_or(0);
+        if (f32::from(largest) * s).is_finite() {
+            return None;
+        }
         (values.iter())
             .position(|&x| !(f32::from(x) * s).is_finite())
             .map(|k| row * cols.max(1) + k)
