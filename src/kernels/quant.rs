@@ -465,7 +465,8 @@ pub fn quantize_activations(h: &[f32], out: &mut [i8]) -> f32 {
 }
 
 /// `(Σ_k a_k · b_k, Σ_k b_k²)` over the common length of two int8 rows, exact (`i32`:
-/// each term is at most 127², so rows up to 133,000 values long cannot overflow). A
+/// each term is at most 128², so rows up to 131,072 values long, 32 times the largest
+/// `dim`, cannot overflow). A
 /// plain loop the compiler vectorises (integer sums do not depend on the order).
 pub fn dot_and_square_i8(a: &[i8], b: &[i8]) -> (i32, i32) {
     let (mut dot, mut sq) = (0i32, 0i32);
