@@ -2,16 +2,16 @@
 //!
 //! Handing a column over value by value (as `serde_wasm_bindgen` does) costs one UTF-8
 //! decode per string: about 2 s for the ids, titles and category names of 1,000,000
-//! items, a quarter of that catalogue's cold start (0.65 s this way). Here a string column goes over in batches of about
-//! [`BATCH_BYTES`]: the batch's strings joined with NUL become one JavaScript string
-//! (one decode), which JavaScript splits at the NULs; a batch in which some string
-//! holds a NUL itself goes string by string. Prices go over as one JSON array per
-//! batch (`JSON.parse`; each `f32` written as the shortest decimal of its `f64`, so
-//! the numbers are the ones a value-by-value conversion gives). The batches bound the
-//! transient text in wasm memory (it never shrinks) to about [`BATCH_BYTES`].
+//! items, a quarter of that catalogue's cold start (0.65 s this way). Here a string
+//! column goes over in batches of about [`BATCH_BYTES`]: the batch's strings joined with
+//! NUL become one JavaScript string (one decode), which JavaScript splits at the NULs; a
+//! batch in which some string holds a NUL itself goes string by string. Prices go over as
+//! one JSON array per batch (`JSON.parse`; each `f32` written as the shortest decimal of
+//! its `f64`, so the numbers are the ones a value-by-value conversion gives). The batches
+//! bound the transient text in wasm memory (it never shrinks) to about [`BATCH_BYTES`].
 //!
-//! The result has [`CatalogView`]'s JSON shape (checked against the value-by-value
-//! conversion in `tests/web.rs`).
+//! The result has [`CatalogView`]'s JSON shape; `tests/web.rs` checks every column
+//! against the file's values.
 use js_sys::{Array, JsString, Object, Reflect};
 use wasm_bindgen::{JsCast, JsError, JsValue};
 
