@@ -1,0 +1,58 @@
+// Usage: node bench/engines/profile-load.mjs MODEL_FILE PKG_DIR
+// Where a cold load's time goes, in headless Chromium (/usr/bin/chromium): a V8 CPU
+// profile (DevTools protocol, 200 µs sampling) of `Recommender.fromBytes` on MODEL_FILE,
+// then of `catalog()`, recording 10 viewed items and the first `recommend()`. Prints each
+// step's milliseconds and the functions with the most self time (TOP, default 22). For
+// function names, PKG_DIR must be a package built without wasm-opt (which drops them):
+//   cargo build --release --target wasm32-unknown-unknown --lib   (relaxed build: with
+//     RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd" CARGO_TARGET_DIR=target/wasm-relaxed)
+//   wasm-bindgen --target web --out-dir PKG_DIR target/…/release/vitrine.wasm
+// Needs playwright-core (npm install at the repository root).
+import { readFileSync, statSync } from 'fs';
+import { createServer } from 'http';
+import { createRequire } from 'module';
+import { resolve, basename, join } from 'path';
+const require = createRequire(resolve('package.json'));
+const { chromium } = require('playwright-core');
+const [model, pkg] = process.argv.slice(2);
+if (!model || !pkg) {
+  console.error('usage: node bench/engines/profile-load.mjs MODEL_FILE PKG_DIR');
+  process.exit(2);
+}
+const server = createServer((req, res) => {
+  const url = decodeURIComponent(req.url.split('?')[0]);
+  if (url === '/') { res.setHeader('content-type', 'text/html'); return res.end('<!doctype html><p>x'); }
+  let file = url === '/model' ? resolve(model) : join(resolve(pkg), basename(url));
+  try { statSync(file); } catch { res.statusCode = 404; return res.end(); }
+  const types = { '.js': 'text/javascript', '.wasm': 'application/wasm' };
+  res.setHeader('content-type', types[file.slice(file.lastIndexOf('.'))] || 'application/octet-stream');
+  res.end(readFileSync(file));
+});
+await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+const base = `http://127.0.0.1:${server.address().port}`;
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+const tab = await browser.newPage();
+tab.on('pageerror', (e) => console.error(e.message));
+await tab.goto(base + '/');
+await tab.evaluate(async () => {
+  const mod = await import('/pkg/vitrine.js');
+  await mod.default({ module_or_path: '/pkg/vitrine_bg.wasm' });
+  window.mod = mod;
+  window.bytes = new Uint8Array(await (await fetch('/model')).arrayBuffer());
+});
+const cdp = await tab.context().newCDPSession(tab);
+await cdp.send('Profiler.enable');
+await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
+const report = async (label, fn) => {
+  await cdp.send('Profiler.start');
+  const ms = await tab.evaluate(fn);
+  const { profile } = await cdp.send('Profiler.stop');
+  const self = new Map(); const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  let total = 0;
+  profile.samples.forEach((id, i) => { const n = byId.get(id); const k = n.callFrame.functionName || n.callFrame.url || '(anon)'; self.set(k, (self.get(k) || 0) + profile.timeDeltas[i]); total += profile.timeDeltas[i]; });
+  console.log(`== ${label}: ${JSON.stringify(ms)}`);
+  for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, +(process.env.TOP || 22))) console.log((v / 1000).toFixed(1).padStart(8) + ' ms', k.slice(0, 110));
+};
+await report('fromBytes', async () => { const t = performance.now(); window.r = await window.mod.Recommender.fromBytes(window.bytes, { backend: 'simd', storage: 'memory', namespace: 'p' }); return performance.now() - t; });
+await report('catalog+record+first recommend', async () => { const t = performance.now(); const ids = window.r.catalog().ids; const t1 = performance.now(); for (let i = 0; i < 10; i++) window.r.record({ item: ids[(i * 7919) % ids.length], type: 'view' }); const t2 = performance.now(); await window.r.recommend({ k: 20 }); return [t1 - t, t2 - t1, performance.now() - t2]; });
+await browser.close(); server.close();
