@@ -8,29 +8,16 @@
 //     RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd" CARGO_TARGET_DIR=target/wasm-relaxed)
 //   wasm-bindgen --target web --out-dir PKG_DIR target/…/release/vitrine.wasm
 // Needs playwright-core (npm install at the repository root).
-import { readFileSync, statSync } from 'fs';
-import { createServer } from 'http';
-import { createRequire } from 'module';
-import { resolve, basename, join } from 'path';
-const require = createRequire(resolve('package.json'));
-const { chromium } = require('playwright-core');
+import { basename, join, resolve } from 'path';
+import { launchChromium, serveFiles } from './serve.mjs';
 const [model, pkg] = process.argv.slice(2);
 if (!model || !pkg) {
   console.error('usage: node bench/engines/profile-load.mjs MODEL_FILE PKG_DIR');
   process.exit(2);
 }
-const server = createServer((req, res) => {
-  const url = decodeURIComponent(req.url.split('?')[0]);
-  if (url === '/') { res.setHeader('content-type', 'text/html'); return res.end('<!doctype html><p>x'); }
-  let file = url === '/model' ? resolve(model) : join(resolve(pkg), basename(url));
-  try { statSync(file); } catch { res.statusCode = 404; return res.end(); }
-  const types = { '.js': 'text/javascript', '.wasm': 'application/wasm' };
-  res.setHeader('content-type', types[file.slice(file.lastIndexOf('.'))] || 'application/octet-stream');
-  res.end(readFileSync(file));
-});
-await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-const base = `http://127.0.0.1:${server.address().port}`;
-const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+const server = await serveFiles((url) => (url === '/model' ? resolve(model) : join(resolve(pkg), basename(url))));
+const base = server.base;
+const browser = await launchChromium();
 const tab = await browser.newPage();
 tab.on('pageerror', (e) => console.error(e.message));
 await tab.goto(base + '/');
@@ -55,4 +42,5 @@ const report = async (label, fn) => {
 };
 await report('fromBytes', async () => { const t = performance.now(); window.r = await window.mod.Recommender.fromBytes(window.bytes, { backend: 'simd', storage: 'memory', namespace: 'p' }); return performance.now() - t; });
 await report('catalog+record+first recommend', async () => { const t = performance.now(); const ids = window.r.catalog().ids; const t1 = performance.now(); for (let i = 0; i < 10; i++) window.r.record({ item: ids[(i * 7919) % ids.length], type: 'view' }); const t2 = performance.now(); await window.r.recommend({ k: 20 }); return [t1 - t, t2 - t1, performance.now() - t2]; });
-await browser.close(); server.close();
+await browser.close();
+server.close();

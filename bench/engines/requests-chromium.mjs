@@ -5,42 +5,21 @@
 // and a plain personal request. Prints each package's medians of the warm calls (the
 // first call of each kind is warm-up): the request's milliseconds and stats().scoreMs,
 // the scoring head's share. Needs playwright-core (npm install at the repository root).
-import { readFileSync, statSync } from 'fs';
-import { createServer } from 'http';
-import { createRequire } from 'module';
-import { resolve, basename, join } from 'path';
-const require = createRequire(resolve('package.json'));
-const { chromium } = require('playwright-core');
+import { basename, join, resolve } from 'path';
+import { launchChromium, serveFiles } from './serve.mjs';
 const [model, ...pkgs] = process.argv.slice(2);
 if (!model || pkgs.length === 0) {
   console.error('usage: node bench/engines/requests-chromium.mjs MODEL_FILE PKG_DIR [PKG_DIR...]');
   process.exit(2);
 }
 const rounds = +(process.env.ROUNDS || 2);
-const page = `<!doctype html><script type="module">window.ready = true;</script>`;
-const server = createServer((req, res) => {
-  const url = decodeURIComponent(req.url.split('?')[0]);
+const server = await serveFiles((url) => {
   const m = url.match(/^\/pkg(\d+)\/(.+)$/);
-  let file = null;
-  if (url === '/') {
-    res.setHeader('content-type', 'text/html');
-    return res.end(page);
-  }
-  if (url === '/model') file = resolve(model);
-  else if (m && pkgs[+m[1]]) file = join(resolve(pkgs[+m[1]]), basename(m[2]));
-  try {
-    statSync(file);
-  } catch {
-    res.statusCode = 404;
-    return res.end();
-  }
-  const types = { '.js': 'text/javascript', '.wasm': 'application/wasm' };
-  res.setHeader('content-type', types[file.slice(file.lastIndexOf('.'))] || 'application/octet-stream');
-  res.end(readFileSync(file));
+  if (url === '/model') return resolve(model);
+  return m && pkgs[+m[1]] ? join(resolve(pkgs[+m[1]]), basename(m[2])) : '';
 });
-await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-const base = `http://127.0.0.1:${server.address().port}`;
-const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+const base = server.base;
+const browser = await launchChromium();
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[s.length >> 1]; };
 const results = pkgs.map(() => []);
 for (let round = 0; round < rounds; round++) {
