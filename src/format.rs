@@ -753,27 +753,29 @@ const HASH_CHUNK: usize = 64 * 1024;
 
 /// [`content_hash`] of `src[begin..end)`, read a piece at a time (the same digest).
 fn content_hash_of<S: ByteSource + ?Sized>(src: &S, begin: u64, end: u64) -> String {
+    to_hex(&sha256_of_range(src, begin..end))
+}
+
+/// SHA-256 of `src[range]`, read a piece at a time and fed to the hasher through a
+/// function that is never inlined (see [`content_hash`]): a page's `integrity` check or
+/// the data section's hash without copying the file.
+pub fn sha256_of_range<S: ByteSource + ?Sized>(src: &S, range: std::ops::Range<u64>) -> [u8; 32] {
     #[inline(never)]
     fn feed(hasher: &mut Sha256, chunk: &[u8]) {
         hasher.update(chunk);
     }
+    let end = range.end.min(src.byte_len());
     let mut hasher = Sha256::new();
-    let _ = for_each_chunk(src, begin, end, |chunk| {
+    let _ = for_each_chunk(src, range.start.min(end), end, |chunk| {
         feed(&mut hasher, chunk);
         Ok::<(), ()>(())
     });
-    to_hex(&hasher.finalize())
+    hasher.finalize().into()
 }
 
-/// SHA-256 of a whole source, read a piece at a time (a page's `integrity` check without
-/// copying the file).
+/// SHA-256 of a whole source ([`sha256_of_range`] over all of it).
 pub fn sha256_of<S: ByteSource + ?Sized>(src: &S) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    let _ = for_each_chunk(src, 0, src.byte_len(), |chunk| {
-        hasher.update(chunk);
-        Ok::<(), ()>(())
-    });
-    hasher.finalize().into()
+    sha256_of_range(src, 0..src.byte_len())
 }
 
 /// Bytes as lowercase hex digits, two per byte (digests, integrity strings).
@@ -910,6 +912,32 @@ impl WeightFile {
         ),
         FormatError,
     > {
+        let open = OpenFile::open(src)?;
+        open.check_hash()?;
+        open.decode(keep_int8, leave)
+    }
+}
+
+/// A weight file read up to its content hash: the header, the metadata, the tensor
+/// table, the layout, the dtypes and the int8 scales are checked (every error
+/// [`WeightFile::from_source`] reports before the hash), no tensor is decoded yet.
+///
+/// [`WeightFile::from_source_leaving`] is [`OpenFile::open`], [`OpenFile::check_hash`],
+/// [`OpenFile::decode`]. A caller that can hash the data section faster elsewhere (the
+/// browser's WebCrypto, on another thread) compares that digest through
+/// [`OpenFile::hash_check`] instead, and keeps the error order: what `open` reports
+/// first, then a hash mismatch, then what `decode` (and anything built from it) reports.
+pub struct OpenFile<'s, S: ?Sized> {
+    src: &'s S,
+    metadata: Metadata,
+    entries: Vec<Entry>,
+    scales: BTreeMap<String, Vec<f32>>,
+    data_start: u64,
+}
+
+impl<'s, S: ByteSource + ?Sized> OpenFile<'s, S> {
+    /// Reads and checks everything before the content hash (see [`OpenFile`]).
+    pub fn open(src: &'s S) -> Result<Self, FormatError> {
         let found = src.byte_len();
         if found < 8 {
             return Err(FormatError::Truncated { needed: 8, found });
@@ -938,19 +966,77 @@ impl WeightFile {
             .map(|(name, e)| check_entry(name, e, data_len))
             .collect::<Result<Vec<_>, _>>()?;
         check_layout(&entries, data_len, data_start)?;
-
         let section = Section {
             src,
             start: data_start,
         };
         let scales = check_dtypes(&entries, &metadata, &section)?;
-        let found = content_hash_of(src, data_start, found);
-        if found != metadata.content_hash {
-            return Err(FormatError::HashMismatch {
-                expected: metadata.content_hash,
-                found,
-            });
+        Ok(OpenFile {
+            src,
+            metadata,
+            entries,
+            scales,
+            data_start,
+        })
+    }
+
+    /// The source the file is read from.
+    pub fn source(&self) -> &'s S {
+        self.src
+    }
+
+    /// The metadata (checked, as [`WeightFile::from_source`] returns it).
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// The data section's byte range in the source: what `content_hash` covers.
+    pub fn data_section(&self) -> std::ops::Range<u64> {
+        self.data_start..self.src.byte_len()
+    }
+
+    /// Hashes the data section here ([`content_hash`]) and compares.
+    pub fn check_hash(&self) -> Result<(), FormatError> {
+        let range = self.data_section();
+        self.hash_check()
+            .compare(content_hash_of(self.src, range.start, range.end))
+    }
+
+    /// The metadata's `content_hash`, to compare with a digest of
+    /// [`OpenFile::data_section`] taken elsewhere.
+    pub fn hash_check(&self) -> HashCheck {
+        HashCheck {
+            expected: self.metadata.content_hash.clone(),
         }
+    }
+
+    /// Decodes the tensors (see [`WeightFile::from_source_leaving`] for `keep_int8` and
+    /// `leave`). Does not look at the hash: call [`OpenFile::check_hash`] first, or compare
+    /// through [`OpenFile::hash_check`] before using what this returns.
+    #[allow(clippy::type_complexity)]
+    pub fn decode(
+        self,
+        keep_int8: &[&str],
+        leave: &[&str],
+    ) -> Result<
+        (
+            WeightFile,
+            BTreeMap<String, Int8Tensor>,
+            BTreeMap<String, std::ops::Range<u64>>,
+        ),
+        FormatError,
+    > {
+        let OpenFile {
+            src,
+            metadata,
+            entries,
+            scales,
+            data_start,
+        } = self;
+        let section = Section {
+            src,
+            start: data_start,
+        };
         let mut tensors = BTreeMap::new();
         let mut kept = BTreeMap::new();
         let mut left = BTreeMap::new();
@@ -979,6 +1065,26 @@ impl WeightFile {
     }
 }
 
+/// A weight file's declared `content_hash` ([`OpenFile::hash_check`]).
+#[derive(Debug, Clone)]
+pub struct HashCheck {
+    expected: String,
+}
+
+impl HashCheck {
+    /// Compares `found`, the data section's SHA-256 in lowercase hex: a
+    /// [`FormatError::HashMismatch`] when it is not the declared one.
+    pub fn compare(self, found: String) -> Result<(), FormatError> {
+        if found != self.expected {
+            return Err(FormatError::HashMismatch {
+                expected: self.expected,
+                found,
+            });
+        }
+        Ok(())
+    }
+}
+
 /// The data section of a source: tensor offsets are relative to `start`.
 struct Section<'s, S: ?Sized> {
     src: &'s S,
@@ -995,11 +1101,11 @@ impl<S: ByteSource + ?Sized> Section<'_, S> {
 /// Step 6 of the validation: every tensor's dtype is allowed by the file's quantization,
 /// and every `I8` tensor has a valid `.scale` companion. Returns the companions' values by
 /// their names.
-fn check_dtypes<'e, S: ByteSource + ?Sized>(
-    entries: &'e [Entry],
+fn check_dtypes<S: ByteSource + ?Sized>(
+    entries: &[Entry],
     metadata: &Metadata,
     data: &Section<'_, S>,
-) -> Result<BTreeMap<&'e str, Vec<f32>>, FormatError> {
+) -> Result<BTreeMap<String, Vec<f32>>, FormatError> {
     let by_name: BTreeMap<&str, &Entry> = entries.iter().map(|e| (e.name.as_str(), e)).collect();
     let mut scales = BTreeMap::new();
     for e in entries {
@@ -1023,7 +1129,7 @@ fn check_dtypes<'e, S: ByteSource + ?Sized>(
                     tensor: e.name.clone(),
                 })?;
             let values = check_scale(e, s, data)?;
-            scales.insert(s.name.as_str(), values);
+            scales.insert(s.name.clone(), values);
         }
     }
     Ok(scales)
@@ -1034,7 +1140,7 @@ fn check_dtypes<'e, S: ByteSource + ?Sized>(
 fn decode_entry<S: ByteSource + ?Sized>(
     e: &Entry,
     data: &Section<'_, S>,
-    scales: &BTreeMap<&str, Vec<f32>>,
+    scales: &BTreeMap<String, Vec<f32>>,
 ) -> Result<TensorData, FormatError> {
     let bytes = (e.end - e.begin) as usize;
     let values = match e.dtype {
@@ -1106,7 +1212,10 @@ fn decode_entry<S: ByteSource + ?Sized>(
 }
 
 /// The row scales of the `I8` tensor `e` (checked by [`check_dtypes`]).
-fn scale_of<'a>(e: &Entry, scales: &'a BTreeMap<&str, Vec<f32>>) -> Result<&'a [f32], FormatError> {
+fn scale_of<'a>(
+    e: &Entry,
+    scales: &'a BTreeMap<String, Vec<f32>>,
+) -> Result<&'a [f32], FormatError> {
     let scale_name = format!("{}{SCALE_SUFFIX}", e.name);
     scales
         .get(scale_name.as_str())
@@ -1122,7 +1231,7 @@ fn scale_of<'a>(e: &Entry, scales: &'a BTreeMap<&str, Vec<f32>>) -> Result<&'a [
 fn decode_int8<S: ByteSource + ?Sized>(
     e: &Entry,
     data: &Section<'_, S>,
-    scales: &BTreeMap<&str, Vec<f32>>,
+    scales: &BTreeMap<String, Vec<f32>>,
 ) -> Result<Int8Tensor, FormatError> {
     let scale = scale_of(e, scales)?;
     let cols = e.shape.last().copied().unwrap_or(1);

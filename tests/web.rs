@@ -216,6 +216,147 @@ async fn empty_history_falls_back_to_popular() {
     assert!(out.iter().all(|x| !x.reasons.is_empty()));
 }
 
+/// `bytes` with the 4 bytes at `at` in the data section set to `value` and, when `rehash`,
+/// the metadata's `content_hash` updated to match (same length, so the header's does
+/// not change).
+fn with_data_word(bytes: &[u8], at: u64, value: [u8; 4], rehash: bool) -> Vec<u8> {
+    let header = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let old = Sha256::digest(&bytes[header..]);
+    let mut out = bytes.to_vec();
+    out[header + at as usize..][..4].copy_from_slice(&value);
+    if rehash {
+        let hex = |d: &[u8]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let (old, new) = (hex(&old), hex(&Sha256::digest(&out[header..])));
+        let pos = (out[..header].windows(64))
+            .position(|w| w == old.as_bytes())
+            .expect("the header holds the content hash");
+        out[pos..pos + 64].copy_from_slice(new.as_bytes());
+    }
+    out
+}
+
+/// Replaces `SubtleCrypto.prototype.digest` with `with` (`None`: removes it) and returns
+/// the original, for [`restore_digest`].
+fn replace_digest(with: Option<js_sys::Function>) -> JsValue {
+    let proto = js_sys::Reflect::get(&js_sys::global(), &"SubtleCrypto".into())
+        .and_then(|c| js_sys::Reflect::get(&c, &"prototype".into()))
+        .expect("SubtleCrypto.prototype");
+    let original = js_sys::Reflect::get(&proto, &"digest".into()).unwrap();
+    let value = with.map_or(JsValue::UNDEFINED, JsValue::from);
+    assert!(js_sys::Reflect::set(&proto, &"digest".into(), &value).unwrap());
+    original
+}
+
+fn restore_digest(original: JsValue) {
+    let proto = js_sys::Reflect::get(&js_sys::global(), &"SubtleCrypto".into())
+        .and_then(|c| js_sys::Reflect::get(&c, &"prototype".into()))
+        .expect("SubtleCrypto.prototype");
+    assert!(js_sys::Reflect::set(&proto, &"digest".into(), &original).unwrap());
+}
+
+/// The load hashes with WebCrypto (on another thread, while it parses) or, where that is
+/// missing or fails, in wasm: the same errors as the native reader in the same order
+/// (integrity option, then the content hash, then a bad value), and the same model.
+#[wasm_bindgen_test]
+async fn load_hashes_alike_with_and_without_webcrypto() {
+    let subtle = js_sys::Reflect::get(&js_sys::global(), &"crypto".into())
+        .and_then(|c| js_sys::Reflect::get(&c, &"subtle".into()))
+        .expect("crypto.subtle");
+    assert!(
+        subtle.is_object(),
+        "the test page must be a secure context with WebCrypto (crypto.subtle), so the \
+         WebCrypto path is tested"
+    );
+    let bytes = model_bytes(11);
+    let f32_at = (vitrine::format::peek_tensors(&bytes).unwrap().into_iter())
+        .find(|t| t.dtype == vitrine::format::Dtype::F32 && t.data_offsets[1] > t.data_offsets[0])
+        .expect("an F32 tensor")
+        .data_offsets[0];
+    let nan = f32::NAN.to_le_bytes();
+    let flipped = with_data_word(&bytes, f32_at, [1, 2, 3, 4], false);
+    let nan_rehashed = with_data_word(&bytes, f32_at, nan, true);
+    let nan_stale = with_data_word(&bytes, f32_at, nan, false);
+    let native = |b: &[u8]| match Recommender::from_bytes(b) {
+        Ok(_) => panic!("the native load should fail"),
+        Err(e) => format!("cannot load the weight file: {e}"),
+    };
+    assert!(native(&flipped).contains("content hash mismatch"));
+    assert!(native(&nan_rehashed).contains("non-finite value at element 0"));
+    assert!(native(&nan_stale).contains("content hash mismatch"));
+    let hex: String = (Sha256::digest(&bytes).iter())
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let engine = Recommender::from_bytes(&bytes).expect("engine loads");
+    let at = now() - 3600.0;
+    let history = [HistoryEvent {
+        item: engine.item_index("I7").unwrap(),
+        kind: EventKind::View,
+        at,
+    }];
+    let case = json!({ "k": 10, "now": at + 60.0 });
+    let opts: RecommendOptions = serde_json::from_value(case.clone()).unwrap();
+    let want = engine.recommend(&history, &opts).expect("native recommend");
+
+    let rejecting = js_sys::Function::new_no_args("return Promise.reject(new Error('no digest'))");
+    // WebCrypto's own digest, counting its calls (so the test knows that path ran).
+    let counting = |original: &JsValue| -> js_sys::Function {
+        js_sys::Function::new_with_args(
+            "digest",
+            "globalThis.vitrineDigests = 0; \
+             return function (...a) { globalThis.vitrineDigests += 1; return digest.apply(this, a); };",
+        )
+        .call1(&JsValue::NULL, original)
+        .unwrap()
+        .into()
+    };
+    for mode in ["webcrypto", "missing", "rejecting"] {
+        let original = match mode {
+            "webcrypto" => {
+                let original = replace_digest(None);
+                replace_digest(Some(counting(&original)));
+                original
+            }
+            "missing" => replace_digest(None),
+            _ => replace_digest(Some(rejecting.clone())),
+        };
+        for (name, b) in [
+            ("flipped", &flipped),
+            ("nan", &nan_rehashed),
+            ("nan, stale hash", &nan_stale),
+        ] {
+            assert_eq!(load_err(b, json!({})).await, native(b), "{mode}: {name}");
+        }
+        let wrong = format!("sha256-{}", "0".repeat(64));
+        let m = load_err(&flipped, json!({ "integrity": wrong })).await;
+        assert!(m.contains("integrity check failed"), "{mode}: {m}");
+        let m = load_err(&flipped, json!({ "integrity": format!("sha256-{hex}") })).await;
+        assert!(
+            m.contains("integrity check failed"),
+            "{mode}: the flipped file is not the one named: {m}"
+        );
+        let r = WasmRecommender::from_bytes(
+            js_sys::Uint8Array::from(&bytes[..]),
+            js(json!({ "integrity": format!("sha256-{hex}"), "backend": "scalar", "storage": "memory" })),
+        )
+        .await
+        .map_err(message);
+        restore_digest(original);
+        let r = r.unwrap_or_else(|m| panic!("{mode}: the right file loads: {m}"));
+        if mode == "webcrypto" {
+            let calls = js_sys::Reflect::get(&js_sys::global(), &"vitrineDigests".into())
+                .unwrap()
+                .as_f64();
+            // Two per load that reaches the hash (content, and the integrity option's).
+            assert_eq!(calls, Some(9.0), "every hash taken by WebCrypto");
+        }
+        r.record(js(json!({ "item": "I7", "type": "view", "at": at })))
+            .map_err(message)
+            .unwrap();
+        let got = recs(&r, case.clone()).await;
+        assert_eq!(ids(&got), ids(&want), "{mode}");
+    }
+}
+
 #[wasm_bindgen_test]
 async fn clear_errors_for_bad_input() {
     let bytes = model_bytes(4);

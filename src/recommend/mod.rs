@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::basket::{Basket, BasketError};
 use crate::format::{
-    validate_metadata_indexed, ByteSource, FormatError, ItemCatalog, Metadata, OptColumn,
+    validate_metadata_indexed, ByteSource, FormatError, ItemCatalog, Metadata, OpenFile, OptColumn,
     TensorData, WeightFile, SEARCH_INDEX_TENSOR,
 };
 use crate::history::{EventKind, HistoryEvent};
@@ -340,9 +340,23 @@ impl Recommender {
     /// builds from the dequantised file. Other files load through
     /// [`Recommender::from_weight_file`].
     pub fn from_source<S: ByteSource + ?Sized>(src: &S) -> Result<Recommender, RecommendError> {
+        let open = OpenFile::open(src)?;
+        open.check_hash()?;
+        Recommender::from_open(open)
+    }
+
+    /// [`Recommender::from_source`] from a file opened by [`OpenFile::open`], whose
+    /// content hash the caller compares: before calling this ([`OpenFile::check_hash`]),
+    /// or after it, before using the result or reporting its error (the browser hashes
+    /// the data section with WebCrypto while this builds the model; a hash mismatch is
+    /// reported in place of any error from here, as [`Recommender::from_source`] would).
+    pub fn from_open<S: ByteSource + ?Sized>(
+        open: OpenFile<'_, S>,
+    ) -> Result<Recommender, RecommendError> {
+        let src = open.source();
         let id_name = ID_TENSOR.to_string();
         let (mut file, mut kept, left) =
-            WeightFile::from_source_leaving(src, &[id_name.as_str()], &[SEARCH_INDEX_TENSOR])?;
+            open.decode(&[id_name.as_str()], &[SEARCH_INDEX_TENSOR])?;
         let search = |file: &WeightFile| match left.get(SEARCH_INDEX_TENSOR) {
             Some(range) => search::load_index_from(src, range.clone(), &file.metadata).map(Some),
             None => Ok(None),

@@ -7,13 +7,14 @@ use std::fmt::Display;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use super::env::{hooks, now_ms, unix_now};
+use super::env::{finish_sha256, hooks, now_ms, start_sha256, unix_now};
 use super::js_options::{self, parse_options, OptionsError};
 use super::storage::{bounded_string, HistoryStorage, NotMemoryStorage, MAX_LEGACY_KEYS};
 use super::types::{
     BackendOption, BuildInfo, CatalogView, CategoryColumn, HistoryRow, LoadOptions, ModelInfo,
     Stats, StorageOption,
 };
+use crate::format::{sha256_of_range, to_hex, ByteSource, OpenFile};
 use crate::history::{
     HistoryLimits, HistoryStore, ImportReport, StoredEvent, MAX_BYTES_CEILING, MAX_EVENTS_CEILING,
 };
@@ -21,7 +22,7 @@ use crate::kernels::scorer::{BackendChoice, Scorer};
 use crate::kernels::CpuKernel;
 use crate::recommend::page::{PageCache, PageRequest};
 use crate::recommend::search::SearchRequest;
-use crate::recommend::{RecommendOptions, Recommender};
+use crate::recommend::{RecommendError, RecommendOptions, Recommender};
 
 /// Installs the panic hook so a Rust panic shows its message in the browser console.
 #[wasm_bindgen(start)]
@@ -45,6 +46,38 @@ impl crate::format::ByteSource for JsBytes {
             .subarray(begin, begin + out.len() as u32)
             .copy_to(out);
     }
+}
+
+/// [`Recommender::from_source`] with the content hash taken by WebCrypto while the
+/// model is built ([`start_sha256`]); hashed here first where WebCrypto is missing. A
+/// hash mismatch is the error whatever the build reports, as natively.
+async fn load_hashed(bytes: &JsBytes) -> Result<Recommender, RecommendError> {
+    let open = OpenFile::open(bytes)?;
+    let range = open.data_section();
+    let Some(job) = start_sha256(&bytes.0, range.start as u32..range.end as u32) else {
+        open.check_hash()?;
+        return Recommender::from_open(open);
+    };
+    let check = open.hash_check();
+    let built = Recommender::from_open(open);
+    let found = finish_digest(Some(job), bytes, range).await;
+    check.compare(to_hex(&found))?;
+    built
+}
+
+/// The SHA-256 a [`start_sha256`] job resolves to, or (no job, or a rejected one) the
+/// one taken here in wasm: the same digest.
+async fn finish_digest(
+    job: Option<wasm_bindgen_futures::JsFuture>,
+    bytes: &JsBytes,
+    range: std::ops::Range<u64>,
+) -> [u8; 32] {
+    if let Some(job) = job {
+        if let Some(digest) = finish_sha256(job).await {
+            return digest;
+        }
+    }
+    sha256_of_range(bytes, range)
 }
 
 /// Any error as the `Error` JavaScript sees.
@@ -90,14 +123,24 @@ impl WasmRecommender {
             .validate()
             .map_err(|e| js_err(OptionsError::HistoryLimits(e.to_string())))?;
         let bytes = JsBytes(bytes);
-        if let Some(integrity) = &opts.integrity {
-            js_options::check_integrity(&bytes, integrity).map_err(js_err)?;
+        // The integrity digest (the whole file) and the content hash (the data section)
+        // are taken by WebCrypto on another thread while the file is parsed here; the
+        // errors keep their order: the integrity option, then the file.
+        let integrity = (opts.integrity.as_deref())
+            .map(js_options::integrity_digest)
+            .transpose()
+            .map_err(js_err)?;
+        let whole = integrity
+            .as_ref()
+            .map(|_| start_sha256(&bytes.0, 0..bytes.0.length()));
+        let loaded = load_hashed(&bytes).await;
+        if let (Some(expected), Some(job)) = (integrity, whole) {
+            let actual = finish_digest(job, &bytes, 0..bytes.byte_len()).await;
+            js_options::compare_integrity(to_hex(&actual), expected).map_err(js_err)?;
         }
-        let load_error = |e: crate::recommend::RecommendError| {
-            JsError::new(&format!("cannot load the weight file: {e}"))
-        };
+        let engine =
+            loaded.map_err(|e| JsError::new(&format!("cannot load the weight file: {e}")))?;
         let size_bytes = bytes.0.length() as usize;
-        let engine = Recommender::from_source(&bytes).map_err(load_error)?;
         drop(bytes);
         let namespace = js_options::namespace(opts.namespace.as_deref()).map_err(js_err)?;
         let scorer = Self::scorer(&engine, opts.backend).await;

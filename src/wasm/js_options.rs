@@ -208,12 +208,9 @@ pub fn event_time(at: Option<f64>, now: f64) -> Result<f64, OptionsError> {
     }
 }
 
-/// Checks `sha256-<hex>` (hex in either case) against the bytes (read a piece at a
-/// time, see [`crate::format::ByteSource`]).
-pub fn check_integrity<S: crate::format::ByteSource + ?Sized>(
-    bytes: &S,
-    integrity: &str,
-) -> Result<(), OptionsError> {
+/// The digest an `integrity` option names: `sha256-<64 hex digits>` (either case), as
+/// lowercase hex.
+pub fn integrity_digest(integrity: &str) -> Result<String, OptionsError> {
     let hex = integrity
         .strip_prefix("sha256-")
         .ok_or(OptionsError::IntegrityFormat)?
@@ -221,12 +218,14 @@ pub fn check_integrity<S: crate::format::ByteSource + ?Sized>(
     if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(OptionsError::IntegrityFormat);
     }
-    let actual = crate::format::to_hex(&crate::format::sha256_of(bytes));
-    if actual != hex {
-        return Err(OptionsError::IntegrityMismatch {
-            actual,
-            expected: hex,
-        });
+    Ok(hex)
+}
+
+/// Compares the file's SHA-256 (`actual`, lowercase hex) with the one the `integrity`
+/// option named ([`integrity_digest`]).
+pub fn compare_integrity(actual: String, expected: String) -> Result<(), OptionsError> {
+    if actual != expected {
+        return Err(OptionsError::IntegrityMismatch { actual, expected });
     }
     Ok(())
 }
