@@ -30,6 +30,11 @@
 //! SipHash ([`RandomState`]). A probe compares with the list's own string, so the table
 //! holds 4 bytes per slot: 5.1 MiB at 1,000,000 items, against about 50 MiB for a
 //! `HashMap<&str, usize>` and 70 MiB for a `HashMap<String, u32>` with its own copies.
+//! A slot's bits above those a position needs (`b = bits(n)`, 12 of them at 1,000,000
+//! items) hold the same bits of the string's hash, a tag: a probe reads the list's
+//! string (a cache miss, most of a build's time) only when the tags agree, so building
+//! and unsuccessful lookups rarely touch the text. A slot is `tag << b | position`; a
+//! position never has all `b` bits set (`position < n < 2^b`), so no slot is [`EMPTY`].
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 use std::ops::Index;
@@ -463,8 +468,11 @@ const EMPTY: u32 = u32::MAX;
 /// queried with that same list.
 #[derive(Clone, Debug)]
 pub struct StrIndex {
-    /// List position per slot, or [`EMPTY`].
+    /// `tag | position` per slot, or [`EMPTY`].
     slots: Vec<u32>,
+    /// The bits of a slot that hold the tag (the hash's bits there); the rest hold the
+    /// position.
+    tag_mask: u32,
     /// The hash function's keys.
     hasher: RandomState,
 }
@@ -497,22 +505,27 @@ impl StrIndex {
         }
         // At most three quarters full (and at least one slot empty).
         let len = list.len() + list.len() / 3 + 1;
+        // Positions are below n < 2^bits (n < 2^32 - 1 here, so bits <= 32).
+        let bits = u32::BITS - (list.len() as u32).leading_zeros();
         let mut index = StrIndex {
             slots: vec![EMPTY; len],
+            tag_mask: u32::MAX.checked_shl(bits).unwrap_or(0),
             hasher: RandomState::new(),
         };
         for (i, s) in list.iter().enumerate() {
-            let mut slot = index.home(s);
+            let (mut slot, tag) = index.home(s);
             loop {
                 match index.slots[slot] {
                     EMPTY => {
-                        index.slots[slot] = i as u32;
+                        index.slots[slot] = tag | i as u32;
                         break;
                     }
-                    j if &list[j as usize] == s => {
+                    v if v & index.tag_mask == tag
+                        && &list[(v & !index.tag_mask) as usize] == s =>
+                    {
                         if unique {
                             return Err(Duplicate {
-                                first: j as usize,
+                                first: (v & !index.tag_mask) as usize,
                                 second: i,
                             });
                         }
@@ -525,12 +538,14 @@ impl StrIndex {
         Ok(Some(index))
     }
 
-    /// The slot a probe for `s` starts at: the hash mapped onto the slots by
-    /// multiplication (`hash · slots / 2^64`, every slot equally likely).
-    fn home(&self, s: &str) -> usize {
-        let hash = u128::from(self.hasher.hash_one(s));
+    /// The slot a probe for `s` starts at, the hash mapped onto the slots by
+    /// multiplication (`hash · slots / 2^64`, every slot equally likely), and its tag
+    /// (the hash's low bits under the tag mask).
+    fn home(&self, s: &str) -> (usize, u32) {
+        let hash = self.hasher.hash_one(s);
         // < slots.len(): the product is below slots.len() · 2^64.
-        ((hash * self.slots.len() as u128) >> 64) as usize
+        let slot = ((u128::from(hash) * self.slots.len() as u128) >> 64) as usize;
+        (slot, hash as u32 & self.tag_mask)
     }
 
     /// The slot after `slot`, wrapping around.
@@ -544,11 +559,15 @@ impl StrIndex {
 
     /// The position of `s`; `list` must be the list the index was built over.
     pub fn get(&self, list: &StrList, s: &str) -> Option<u32> {
-        let mut slot = self.home(s);
+        let (mut slot, tag) = self.home(s);
         loop {
             match self.slots[slot] {
                 EMPTY => return None,
-                j if list.get(j as usize) == Some(s) => return Some(j),
+                v if v & self.tag_mask == tag
+                    && list.get((v & !self.tag_mask) as usize) == Some(s) =>
+                {
+                    return Some(v & !self.tag_mask)
+                }
                 _ => slot = self.next(slot),
             }
         }
@@ -589,6 +608,38 @@ mod tests {
         assert!(4 * ids.len() <= 3 * index.slots.len());
         assert!(index.slots.len() <= ids.len() * 4 / 3 + 1);
         assert_eq!(index.heap_bytes(), index.slots.len() * 4);
+    }
+
+    #[test]
+    fn index_tags_leave_no_slot_empty_looking_at_any_length() {
+        // Lengths around the powers of two where the position bits (and so the tag
+        // mask) change; every string found where it is, others not, repeats the first.
+        for n in [1usize, 2, 3, 4, 7, 8, 9, 255, 256, 257, 4095, 4096, 4097] {
+            let ids: StrList = (0..n).map(|i| format!("s{i}")).collect();
+            let index = StrIndex::new_unique(&ids).unwrap().unwrap();
+            let bits = usize::BITS - n.leading_zeros();
+            assert_eq!(index.tag_mask, u32::MAX << bits, "n = {n}");
+            let filled = index.slots.iter().filter(|&&v| v != EMPTY).count();
+            assert_eq!(filled, n, "n = {n}: every position has a slot");
+            for i in 0..n {
+                assert_eq!(index.get(&ids, &ids[i]), Some(i as u32), "n = {n}");
+            }
+            for i in n..n + 50 {
+                assert_eq!(index.get(&ids, &format!("s{i}")), None, "n = {n}");
+            }
+            let twice: StrList = (0..n).chain(0..n).map(|i| format!("s{i}")).collect();
+            assert_eq!(
+                StrIndex::new_unique(&twice).unwrap_err(),
+                Duplicate {
+                    first: 0,
+                    second: n
+                }
+            );
+            let index = StrIndex::new(&twice).unwrap();
+            for i in 0..n {
+                assert_eq!(index.get(&twice, &twice[i]), Some(i as u32), "n = {n}");
+            }
+        }
     }
 
     #[test]
