@@ -169,18 +169,40 @@ impl StrList {
 
     /// String `i`, if it exists.
     pub fn get(&self, i: usize) -> Option<&str> {
-        let ends = &self.inner.ends;
-        let end = *ends.get(i)? as usize;
+        let k = (self.inner.chunks)
+            .partition_point(|c| c.first as usize <= i)
+            .checked_sub(1);
+        self.in_chunk(i, k)
+    }
+
+    /// The chunk holding string `i` (`None`: before the first chunk, where strings are
+    /// empty), trying `hint` and the chunk after it before a binary search: a reader
+    /// going forward finds it at once.
+    fn chunk_of(&self, i: usize, hint: usize) -> Option<usize> {
         let chunks = &self.inner.chunks;
-        // The last chunk whose first string is at or before `i`; none: the strings
-        // before the first chunk are empty.
-        let Some(k) = chunks
+        let holds = |k: usize| {
+            chunks.get(k).is_some_and(|c| c.first as usize <= i)
+                && chunks.get(k + 1).is_none_or(|c| c.first as usize > i)
+        };
+        if holds(hint) {
+            return Some(hint);
+        }
+        if holds(hint + 1) {
+            return Some(hint + 1);
+        }
+        chunks
             .partition_point(|c| c.first as usize <= i)
             .checked_sub(1)
-        else {
+    }
+
+    /// String `i`, if it exists, given `k`, the last chunk whose first string is at or
+    /// before `i` (none: the strings before the first chunk are empty).
+    fn in_chunk(&self, i: usize, k: Option<usize>) -> Option<&str> {
+        let ends = &self.inner.ends;
+        let end = *ends.get(i)? as usize;
+        let Some(chunk) = k.and_then(|k| self.inner.chunks.get(k)) else {
             return Some("");
         };
-        let chunk = &chunks[k];
         if chunk.oversized() {
             return Some(&chunk.text);
         }
@@ -204,6 +226,7 @@ impl StrList {
             list: self,
             front: 0,
             back: self.len(),
+            chunk: 0,
         }
     }
 
@@ -293,6 +316,8 @@ pub struct Iter<'a> {
     list: &'a StrList,
     front: usize,
     back: usize,
+    /// The chunk of the last string `next` returned (where it looks first).
+    chunk: usize,
 }
 
 impl<'a> Iterator for Iter<'a> {
@@ -302,8 +327,13 @@ impl<'a> Iterator for Iter<'a> {
         if self.front >= self.back {
             return None;
         }
+        let i = self.front;
         self.front += 1;
-        self.list.get(self.front - 1)
+        let k = self.list.chunk_of(i, self.chunk);
+        if let Some(k) = k {
+            self.chunk = k;
+        }
+        self.list.in_chunk(i, k)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -718,6 +748,15 @@ mod tests {
             assert_eq!(list.get(i), Some(s.as_str()), "string {i}");
         }
         assert_eq!(list.get(strs.len()), None);
+        // The iterator (which looks in the last string's chunk first) reads the same,
+        // going forward, after a jump, and from both ends.
+        assert!(list.iter().eq(strs.iter().map(String::as_str)));
+        let mut it = list.iter();
+        for (at, jump) in [(0, 7), (8, 30_000), (30_009, 0), (30_010, 50_000)] {
+            assert_eq!(it.nth(jump), Some(strs[at + jump].as_str()));
+        }
+        assert_eq!(it.next_back(), strs.last().map(String::as_str));
+        assert!(it.eq(strs[80_011..strs.len() - 1].iter().map(String::as_str)));
         // Equal to the same strings chunked from a known size, with the same hash.
         let one = StrList::from(strs.clone());
         assert_eq!(one, list);

@@ -128,6 +128,9 @@ impl SearchIndex {
         // While every title so far equals the shared list's, none is copied; at the
         // first difference the ones before it are copied from the shared list.
         let mut shared = share.filter(|t| t.len() == n_docs);
+        // The shared list read alongside (in step with `i`; a lookup by position would
+        // search its chunks every time).
+        let mut shared_titles = shared.map(StrList::iter);
         let mut titles = StrList::with_capacity(if shared.is_some() { 0 } else { n_docs }, 0);
         let mut doc_cat = Vec::with_capacity(n_docs);
         // The payload is at most 256 MiB, so its titles fit a StrList.
@@ -135,8 +138,8 @@ impl SearchIndex {
         for i in 0..n_docs {
             doc_cat.push(r.varint()?.wrapping_sub(1));
             let title = r.str("title", MAX_TITLE_BYTES)?;
-            if let Some(list) = shared {
-                if list.get(i) == Some(title) {
+            if let (Some(list), Some(next)) = (shared, shared_titles.as_mut()) {
+                if next.next() == Some(title) {
                     continue;
                 }
                 titles = StrList::with_capacity(n_docs, 0);
@@ -144,6 +147,7 @@ impl SearchIndex {
                     titles.push(earlier).map_err(full)?;
                 }
                 shared = None;
+                shared_titles = None;
             }
             titles.push(title).map_err(full)?;
         }
