@@ -1278,7 +1278,7 @@ struct Entry {
 }
 
 /// A tensor entry exactly as in the JSON header.
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 struct RawEntry {
     dtype: String,
     shape: Vec<u64>,
@@ -1404,12 +1404,35 @@ fn read_header<S: ByteSource + ?Sized>(
     begin: u64,
     end: u64,
 ) -> Result<(Metadata, Vec<(String, RawEntry)>), FormatError> {
+    read_header_with(src, begin, end, true)
+}
+
+/// [`read_header`]; `skip`: with the metadata string left out of the tensor entries'
+/// parse where it can be (`false`: the whole header, the reference the tests compare
+/// with).
+fn read_header_with<S: ByteSource + ?Sized>(
+    src: &S,
+    begin: u64,
+    end: u64,
+    skip: bool,
+) -> Result<(Metadata, Vec<(String, RawEntry)>), FormatError> {
     let at = stream::locate_metadata(src, begin, end).map_err(FormatError::BadHeader)?;
+    // The tensor entries are parsed with the metadata string's content left out (it
+    // reads as `""`), which the scan has checked the parser would skip without error;
+    // a syntax error after it gets its column back.
+    let hole = match at {
+        stream::MetadataAt::String {
+            begin: b,
+            end: e,
+            skippable: true,
+        } if skip => b..e,
+        _ => end..end,
+    };
     let raw: RawHeader = serde_json::from_reader(std::io::BufReader::with_capacity(
         READ_CHUNK,
-        stream::SourceReader::new(src, begin, end),
+        stream::SourceReader::new(src, begin, end).skipping(hole.clone()),
     ))
-    .map_err(|e| FormatError::BadHeader(e.to_string()))?;
+    .map_err(|e| FormatError::BadHeader(message_across(e, src, begin, hole)))?;
     if let Some(name) = raw.duplicate {
         return Err(FormatError::DuplicateTensor(name));
     }
@@ -1420,9 +1443,47 @@ fn read_header<S: ByteSource + ?Sized>(
             "{SAFETENSORS_METADATA} must map strings to strings: `{METADATA_KEY}` is not a string"
         )))
         }
-        stream::MetadataAt::String { begin, end } => parse_metadata(src, begin, end)?,
+        stream::MetadataAt::String { begin, end, .. } => parse_metadata(src, begin, end)?,
     };
     Ok((metadata, raw.entries))
+}
+
+/// A header parse error's message as the parse of the whole header would give it:
+/// `e` came from `src[begin..]` read without `hole` (no line break in it), so an error
+/// after the hole on its line is `hole.len()` columns further on.
+fn message_across<S: ByteSource + ?Sized>(
+    e: serde_json::Error,
+    src: &S,
+    begin: u64,
+    hole: std::ops::Range<u64>,
+) -> String {
+    if hole.is_empty() || e.line() == 0 {
+        return e.to_string();
+    }
+    // The hole's line and the column serde_json counts there (bytes since the last
+    // line break, up to the hole's start).
+    let (mut line, mut column) = (1, 0);
+    let _ = for_each_chunk(src, begin, hole.start, |piece| {
+        for &b in piece {
+            if b == b'\n' {
+                line += 1;
+                column = 0;
+            } else {
+                column += 1;
+            }
+        }
+        Ok::<(), ()>(())
+    });
+    if e.line() != line || e.column() <= column {
+        return e.to_string();
+    }
+    let shift = (hole.end - hole.start) as usize;
+    format!(
+        "{} at line {} column {}",
+        without_position(e.to_string()),
+        e.line(),
+        e.column() + shift
+    )
 }
 
 /// Parses the vitrine metadata string, whose escaped content is `src[begin..end)`:
@@ -1838,4 +1899,91 @@ fn quantize_rows(v: &[f32], cols: usize) -> (Vec<u8>, Vec<f32>) {
         }
     }
     (q, scales)
+}
+
+#[cfg(test)]
+mod header_tests {
+    use super::*;
+
+    /// `read_header` with and without the metadata string left out of the entries'
+    /// parse, as comparable text (result or error message).
+    fn both(header: &[u8]) -> (String, String) {
+        let end = header.len() as u64;
+        let show = |r: Result<(Metadata, Vec<(String, RawEntry)>), FormatError>| match r {
+            Ok((m, e)) => format!("ok {m:?} {e:?}"),
+            Err(e) => format!("err {e}"),
+        };
+        (
+            show(read_header_with(header, 0, end, true)),
+            show(read_header_with(header, 0, end, false)),
+        )
+    }
+
+    #[test]
+    fn skipping_the_metadata_string_changes_no_result_and_no_error() {
+        const N: usize = 3;
+        let metadata = serde_json::to_string(&Metadata {
+            format_version: FORMAT_VERSION,
+            model: ModelConfig {
+                n_items: N,
+                n_categories: 2,
+                n_token_buckets: 8,
+                dim: 4,
+                n_blocks: 1,
+                n_heads: 1,
+                max_len: 8,
+                ffn_dim: 8,
+                mlp_hidden: vec![4],
+                n_recency_buckets: 4,
+            },
+            categories: ["unknown", "a"].map(String::from).to_vec(),
+            items: ItemCatalog {
+                ids: (0..N).map(|i| format!("I{i}")).collect(),
+                titles: ["Tasse \"à café\"", "", "x\ny"].iter().collect(),
+                category: vec![1; N],
+                price: (0..N).map(|i| Some(i as f32)).collect(),
+                added: (0..N).map(|_| None).collect(),
+            },
+            features: serde_json::Value::Null,
+            training: serde_json::Value::Null,
+            metrics: serde_json::Value::Null,
+            quantization: Quantization::F32,
+            content_hash: String::new(),
+            trained_kinds: None,
+        })
+        .unwrap()
+        .replacen('{', "{\"note\":\"caf\\u00e9 \\ud83d\\ude00 \\n\\\"\",", 1);
+        let header = serde_json::json!({
+            "__metadata__": { "vitrine": metadata, "other": "x" },
+            "w": { "dtype": "F32", "shape": [1], "data_offsets": [0, 4] },
+        })
+        .to_string();
+        // One line, and the same with line breaks before and after the string.
+        let broken = header
+            .replacen("{\"__metadata__\"", "{\n\"__metadata__\"", 1)
+            .replacen(",\"w\"", ",\n\"w\"", 1);
+        let mut compared = 0;
+        for header in [header, broken] {
+            let good = both(header.as_bytes());
+            assert_eq!(good.0, good.1);
+            assert!(good.0.starts_with("ok"), "{}", good.0);
+            let bytes = header.as_bytes();
+            for at in 0..bytes.len() {
+                for b in [b'}', b'"', b',', b'x', b'\n', b'\\', b' ', b'0', b'u', b']'] {
+                    let mut m = bytes.to_vec();
+                    m[at] = b;
+                    let (skipped, whole) = both(&m);
+                    assert_eq!(skipped, whole, "byte {at} set to {:?}", b as char);
+                    compared += 1;
+                }
+                let (skipped, whole) = both(&bytes[..at]);
+                assert_eq!(skipped, whole, "cut at {at}");
+                let mut m = bytes.to_vec();
+                m.insert(at, b'x');
+                let (skipped, whole) = both(&m);
+                assert_eq!(skipped, whole, "x inserted at {at}");
+            }
+        }
+        assert!(compared > 2_000);
+    }
 }

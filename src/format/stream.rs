@@ -28,8 +28,15 @@ pub(super) enum MetadataAt {
     /// No `vitrine` key in a top-level `__metadata__` object.
     Missing,
     /// The (last) `vitrine` value is a string; its content (between the quotes, still
-    /// escaped) is `begin..end` of the source.
-    String { begin: u64, end: u64 },
+    /// escaped) is `begin..end` of the source. `skippable`: every `\u` escape in it has
+    /// four hex digits, so (with the checks the scan makes) a JSON parser skips it
+    /// without error, and the header's parse may read it as `""`
+    /// ([`SourceReader::skipping`]).
+    String {
+        begin: u64,
+        end: u64,
+        skippable: bool,
+    },
     /// The (last) `vitrine` value is not a string.
     NotString,
 }
@@ -71,6 +78,9 @@ pub(super) fn locate_metadata<S: ByteSource + ?Sized>(
     let mut key_too_long = false;
     // The string being read is the metadata value: where its content starts.
     let mut value_start: Option<u64> = None;
+    // Hex digits still due after a `\u` in the metadata value, and whether one was not.
+    let mut hex_left = 0u8;
+    let mut bad_hex = false;
     // UTF-8 check across pieces: the bytes of a character cut by a piece's end.
     let mut carry: Vec<u8> = Vec::with_capacity(4);
     let mut checked: Vec<u8> = Vec::new();
@@ -101,8 +111,20 @@ pub(super) fn locate_metadata<S: ByteSource + ?Sized>(
             }
             let pos = at + i as u64;
             if in_string {
+                if hex_left > 0 {
+                    if b.is_ascii_hexdigit() {
+                        hex_left -= 1;
+                        continue;
+                    }
+                    // The parser reports this; the byte is read on as usual here.
+                    hex_left = 0;
+                    bad_hex = true;
+                }
                 if escape {
                     escape = false;
+                    if value_start.is_some() && b == b'u' {
+                        hex_left = 4;
+                    }
                     if value_start.is_some() && !b"\"\\/bfnrtu".contains(&b) {
                         return Err(format!(
                             "invalid escape `\\{}` in the metadata string at byte {pos}",
@@ -123,6 +145,7 @@ pub(super) fn locate_metadata<S: ByteSource + ?Sized>(
                         found = MetadataAt::String {
                             begin: start,
                             end: pos,
+                            skippable: !bad_hex,
                         };
                     }
                     if let Some(k) = key.take() {
@@ -139,7 +162,7 @@ pub(super) fn locate_metadata<S: ByteSource + ?Sized>(
                 } else if let Some(k) = key.as_mut() {
                     push_key(k, &mut key_too_long, b);
                 }
-                if in_string && !escape && key.is_none() {
+                if in_string && !escape && key.is_none() && hex_left == 0 {
                     skip_to = plain_run_end(piece, i + 1);
                 }
                 continue;
@@ -156,6 +179,7 @@ pub(super) fn locate_metadata<S: ByteSource + ?Sized>(
                             }
                             Some(f) if frames.len() == 2 && f.key_matches => {
                                 value_start = Some(pos + 1);
+                                bad_hex = false;
                             }
                             _ => {}
                         }
@@ -279,11 +303,14 @@ fn check_utf8(bytes: &[u8], carry: &mut Vec<u8>, offset: u64) -> Result<(), Stri
     }
 }
 
-/// `src[begin..end)` as an [`io::Read`], copied out a piece at a time.
+/// `src[begin..end)` as an [`io::Read`], copied out a piece at a time, less an
+/// optional hole.
 pub(super) struct SourceReader<'s, S: ?Sized> {
     src: &'s S,
     at: u64,
     end: u64,
+    /// Bytes left out: reading jumps from `hole.start` to `hole.end`.
+    hole: std::ops::Range<u64>,
 }
 
 impl<'s, S: ByteSource + ?Sized> SourceReader<'s, S> {
@@ -293,13 +320,32 @@ impl<'s, S: ByteSource + ?Sized> SourceReader<'s, S> {
             src,
             at: begin,
             end,
+            hole: end..end,
         }
+    }
+
+    /// The same without the bytes of `hole` (a range inside the one read): the header
+    /// with the metadata string's content left out reads as if that string were `""`,
+    /// so its parse does not go through tens of MiB it does not keep.
+    pub(super) fn skipping(mut self, hole: std::ops::Range<u64>) -> Self {
+        if self.at <= hole.start && hole.start <= hole.end && hole.end <= self.end {
+            self.hole = hole;
+        }
+        self
     }
 }
 
 impl<S: ByteSource + ?Sized> io::Read for SourceReader<'_, S> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let len = (self.end - self.at).min(out.len() as u64) as usize;
+        if self.at == self.hole.start {
+            self.at = self.hole.end;
+        }
+        let stop = if self.at < self.hole.start {
+            self.hole.start
+        } else {
+            self.end
+        };
+        let len = (stop - self.at).min(out.len() as u64) as usize;
         self.src.read_at(self.at, &mut out[..len]);
         self.at += len as u64;
         Ok(len)
@@ -531,7 +577,7 @@ mod tests {
 
     fn content(header: &str) -> &str {
         match locate(header).unwrap() {
-            MetadataAt::String { begin, end } => &header[begin as usize..end as usize],
+            MetadataAt::String { begin, end, .. } => &header[begin as usize..end as usize],
             other => panic!("{header}: {other:?}"),
         }
     }
