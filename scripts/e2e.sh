@@ -4,7 +4,7 @@
 # when missing or older than the sources, trains the test's own quick model
 # (www/models/e2e-quick.vitrine, never the main command's www/models/online-retail.vitrine)
 # when it is missing or older than the sources or data, serves the repository on a free port,
-# runs tests/e2e/storefront.mjs and tests/e2e/history.mjs against it, then
+# runs tests/e2e/storefront.mjs, history.mjs and loader.mjs against it, then
 # tests/e2e/engines.mjs (vitrine, ONNX Runtime Web and TF.js agree on a tiny synthetic
 # catalogue; npm ci in bench/engines only when its packages are missing).
 # Screenshots land in artifacts/. Usage: scripts/e2e.sh
@@ -47,6 +47,7 @@ serve_local
 log "serving on $URL"
 BASE_URL="$URL" MODEL_URL="models/$(basename "$MODEL")" node tests/e2e/storefront.mjs
 BASE_URL="$URL" MODEL_URL="models/$(basename "$MODEL")" node tests/e2e/history.mjs
+BASE_URL="$URL" MODEL_URL="models/$(basename "$MODEL")" node tests/e2e/loader.mjs
 
 # 5. The engine comparison's smoke test: a 300-item synthetic model (once) and its ONNX
 #    export (every run, well under a second), then one call per engine, checked to agree.

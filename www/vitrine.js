@@ -165,8 +165,15 @@ export async function importPackage(urls) {
  *             suggestions: NoResults|null }} SearchResponse
  */
 
+/** Longest announced download `fetchBytes` allocates up front (1 GiB); a longer one is
+ * gathered chunk by chunk. */
+const MAX_PREALLOCATED = 1 << 30;
+
 /**
- * Downloads a URL as bytes, reporting progress.
+ * Downloads a URL as bytes, reporting progress. With a `content-length`, the chunks are
+ * copied into one buffer of that length as they arrive (no second whole copy at the end,
+ * and half the peak memory); a body longer than announced (a compressed transfer
+ * announces its compressed length) goes on in a list of chunks joined at the end.
  * @param {string} url
  * @param {(loaded: number, total: number|null) => void} [onProgress]
  * @returns {Promise<Uint8Array>}
@@ -182,16 +189,24 @@ export async function fetchBytes(url, onProgress) {
     return buf;
   }
   const reader = res.body.getReader();
+  let whole = Number.isSafeInteger(total) && total > 0 && total <= MAX_PREALLOCATED ? new Uint8Array(total) : null;
   const chunks = [];
   let loaded = 0;
   onProgress?.(0, total);
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
-    chunks.push(value);
+    if (whole && loaded + value.length <= whole.length) {
+      whole.set(value, loaded);
+    } else {
+      if (whole) chunks.push(whole.subarray(0, loaded));
+      whole = null;
+      chunks.push(value);
+    }
     loaded += value.length;
     onProgress?.(loaded, total);
   }
+  if (whole) return loaded === whole.length ? whole : whole.slice(0, loaded);
   const out = new Uint8Array(loaded);
   let off = 0;
   for (const c of chunks) {
@@ -502,9 +517,17 @@ for (const m of METHODS) {
   }
 }
 
+/** Main-thread mode, started before the download: the package imported and its wasm
+ * compiled while the weights arrive. */
+function startMainThread(pkgUrls) {
+  const mod = importPackage(pkgUrls);
+  mod.catch(() => {}); // reported by mainThreadImpl, or moot if the download fails
+  return { mod, cancel() {} };
+}
+
 /** Main-thread mode: the wasm object itself, using localStorage directly. */
-async function mainThreadImpl(bytes, options, pkgUrls) {
-  const mod = await importPackage(pkgUrls);
+async function mainThreadImpl(started, bytes, options) {
+  const mod = await started.mod;
   const rec = await mod.Recommender.fromBytes(bytes, options);
   const storage = pageStorage();
   const key = rec.storageKey;
@@ -617,8 +640,9 @@ function workerHistory(storage, key, call, setBackend) {
   return { sync, migrate, dispose: () => repair.dispose() };
 }
 
-/** Worker mode: postMessage RPC; history mirrored from this page's localStorage. */
-async function workerImpl(bytes, options, pkgUrls, workerUrl) {
+/** Worker mode, started before the download: the worker imports the package and
+ * compiles its wasm ('init') while the weights arrive. */
+function startWorker(pkgUrls, workerUrl) {
   const worker = new Worker(workerUrl, { type: 'module' });
   let nextId = 1;
   const pending = new Map();
@@ -641,7 +665,14 @@ async function workerImpl(bytes, options, pkgUrls, workerUrl) {
       pending.set(id, { resolve, reject });
       worker.postMessage({ id, op, ...payload }, transfer);
     });
+  // Its failure is the load's (the 'load' op awaits the same import).
+  call('init', { pkgUrls }).catch(() => {});
+  return { worker, call, pkgUrls, cancel: () => worker.terminate() };
+}
 
+/** Worker mode: postMessage RPC; history mirrored from this page's localStorage. */
+async function workerImpl(started, bytes, options) {
+  const { worker, call, pkgUrls } = started;
   let info;
   try {
     info = await call(
@@ -717,15 +748,25 @@ export async function load(url, opts = {}) {
     pkgUrl,
   } = opts;
   const pkgUrls = packageUrls(simd, pkgUrl);
-  const bytes = await fetchBytes(url, onProgress);
   const options = {};
   if (integrity !== undefined) options.integrity = integrity;
   if (backend !== undefined) options.backend = backend;
   if (namespace !== undefined) options.namespace = namespace;
   if (historyLimits !== undefined) options.historyLimits = historyLimits;
   const useWorker = worker && typeof Worker !== 'undefined';
+  // The package (and the worker) start now, so its wasm compiles during the download.
+  const started = useWorker
+    ? startWorker(pkgUrls, new URL('./worker.js', import.meta.url))
+    : startMainThread(pkgUrls);
+  let bytes;
+  try {
+    bytes = await fetchBytes(url, onProgress);
+  } catch (e) {
+    started.cancel();
+    throw e;
+  }
   const impl = useWorker
-    ? await workerImpl(bytes, options, pkgUrls, new URL('./worker.js', import.meta.url))
-    : await mainThreadImpl(bytes, options, pkgUrls);
+    ? await workerImpl(started, bytes, options)
+    : await mainThreadImpl(started, bytes, options);
   return new Vitrine(impl);
 }

@@ -1,8 +1,10 @@
 // worker.js — runs vitrine's wasm Recommender off the main thread (module worker).
 //
-// Protocol (from vitrine.js): { id, op: 'load', bytes: ArrayBuffer, options, pkgUrls }
-// (wasm builds to try in order) answers { backend, nItems, storageKey, modelInfo, catalog,
-// adapterInfo, build };
+// Protocol (from vitrine.js): { id, op: 'init', pkgUrls } (wasm builds to try in order;
+// sent when the worker starts, so the package compiles while the page downloads the
+// weights) answers {} once a build is loaded; { id, op: 'load', bytes: ArrayBuffer,
+// options, pkgUrls } (awaits the same import, or starts it) answers { backend, nItems,
+// storageKey, modelInfo, catalog, adapterInfo, build };
 // { id, op: 'call', method, arg, stored } first hands over the page's stored history
 // string (workers have no localStorage), runs the method, and answers
 // { result, stored, backend } where `stored` is the history string after the call;
@@ -17,6 +19,8 @@ import { invoke, method } from './api.js';
 import { importPackage } from './vitrine.js';
 
 let rec = null;
+// The package import ('init', or the first 'load' without one).
+let pkg = null;
 
 function reply(id, ok, payload) {
   if (ok) self.postMessage({ id, ok: true, result: payload });
@@ -33,8 +37,13 @@ function reply(id, ok, payload) {
 self.onmessage = async (ev) => {
   const { id, op } = ev.data;
   try {
-    if (op === 'load') {
-      const mod = await importPackage(ev.data.pkgUrls);
+    if (op === 'init') {
+      pkg ??= importPackage(ev.data.pkgUrls);
+      await pkg;
+      reply(id, true, {});
+    } else if (op === 'load') {
+      pkg ??= importPackage(ev.data.pkgUrls);
+      const mod = await pkg;
       rec = await mod.Recommender.fromBytes(new Uint8Array(ev.data.bytes), ev.data.options);
       reply(id, true, {
         backend: rec.backend,

@@ -1,0 +1,141 @@
+// loader.mjs — www/vitrine.js's loading path in headless Chromium: fetchBytes over
+// bodies whose announced length is right, missing, shorter than the body (a compressed
+// transfer announces its compressed length) or longer (the body ended early), with the
+// progress it reports; and load() in both modes, which starts the package (and the
+// worker) before the download: a model loads and answers, and a failed download rejects
+// with its error and leaves no worker behind.
+//
+// Usage: BASE_URL=http://127.0.0.1:PORT/ MODEL_URL=models/x.vitrine node tests/e2e/loader.mjs
+// (scripts/e2e.sh runs it against its local server).
+import { chromium } from 'playwright-core';
+
+const BASE = process.env.BASE_URL || 'http://127.0.0.1:8080/';
+const MODEL = new URL(`www/${process.env.MODEL_URL || 'models/e2e-quick.vitrine'}`, BASE).href;
+// A blank page on the server's origin (fulfilled here: the server has no such file).
+const BLANK = new URL('e2e-loader-blank.html', BASE).href;
+const LOAD_TIMEOUT = Number(process.env.LOAD_TIMEOUT_MS || '180000');
+
+let failures = 0;
+function check(ok, what, detail = '') {
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}${detail ? ` — ${detail}` : ''}`);
+  if (!ok) failures++;
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+});
+try {
+  const context = await browser.newContext();
+  await context.route(BLANK, (route) =>
+    route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>vitrine loader test</title>' }),
+  );
+  const page = await context.newPage();
+  page.on('pageerror', (e) => check(false, 'no page error', e.message));
+  page.setDefaultTimeout(LOAD_TIMEOUT);
+  await page.goto(BLANK);
+
+  // fetchBytes against a fetch that answers a stream of known chunks with a chosen
+  // content-length (the Response constructor lets a page set it).
+  const cases = await page.evaluate(async () => {
+    const { fetchBytes } = await import('/www/vitrine.js');
+    const realFetch = window.fetch;
+    const body = Uint8Array.from({ length: 10_000 }, (_, i) => (i * 7 + 3) % 251);
+    const sizes = [1, 999, 4096, 0, 3000, 1904]; // sums to 10,000 (an empty chunk too)
+    const out = {};
+    for (const [name, length] of [
+      ['exact', String(body.length)],
+      ['missing', null],
+      ['shorter than the body', '4000'],
+      ['longer than the body', '25000'],
+      ['zero', '0'],
+      ['not a number', 'many'],
+    ]) {
+      window.fetch = async () => {
+        let at = 0;
+        let k = 0;
+        const stream = new ReadableStream({
+          pull(c) {
+            if (k === sizes.length) return c.close();
+            const n = sizes[k++];
+            c.enqueue(body.slice(at, at + n));
+            at += n;
+          },
+        });
+        const headers = length === null ? {} : { 'content-length': length };
+        return new Response(stream, { headers });
+      };
+      const progress = [];
+      try {
+        const got = await fetchBytes('/any', (loaded, total) => progress.push([loaded, total]));
+        const same = got.length === body.length && got.every((b, i) => b === body[i]);
+        const last = progress[progress.length - 1];
+        out[name] = { same, length: got.length, bufferLength: got.buffer.byteLength, last, calls: progress.length };
+      } catch (e) {
+        out[name] = { error: e.message };
+      } finally {
+        window.fetch = realFetch;
+      }
+    }
+    return out;
+  });
+  for (const [name, r] of Object.entries(cases)) {
+    check(
+      r.same === true && r.bufferLength === r.length && r.last?.[0] === 10_000,
+      `fetchBytes: content-length ${name}: every byte once, a buffer of exactly the body, progress to the end`,
+      JSON.stringify(r),
+    );
+  }
+
+  for (const worker of [true, false]) {
+    const mode = worker ? 'worker' : 'main thread';
+    const loaded = await page.evaluate(
+      async ({ model, worker }) => {
+        const { load } = await import('/www/vitrine.js');
+        const progress = [];
+        const v = await load(model, {
+          worker,
+          backend: 'simd',
+          namespace: `e2e-loader-${worker}`,
+          onProgress: (l, t) => progress.push([l, t]),
+        });
+        const recs = await v.recommend({ k: 5 });
+        const n = v.nItems;
+        v.dispose();
+        const last = progress[progress.length - 1];
+        return { n, recs: recs.length, done: last[0] === last[1] && last[0] > 0 };
+      },
+      { model: MODEL, worker },
+    );
+    check(loaded.n > 0 && loaded.recs === 5 && loaded.done, `load() (${mode}): the model loads and recommends; progress reaches the file's length`, JSON.stringify(loaded));
+
+    // Workers leave page.workers() when they close (give that a moment).
+    const settle = async () => {
+      for (let i = 0; i < 50 && page.workers().length > 0; i++) await page.waitForTimeout(100);
+      return page.workers().length;
+    };
+    const before = await settle();
+    const failed = await page.evaluate(
+      async ({ worker }) => {
+        const { load } = await import('/www/vitrine.js');
+        try {
+          await load('/www/models/no-such-model.vitrine', { worker });
+          return 'loaded';
+        } catch (e) {
+          return e.message;
+        }
+      },
+      { worker },
+    );
+    check(/cannot download .*no-such-model\.vitrine: HTTP 404/.test(failed), `load() (${mode}): a failed download rejects with its error`, failed);
+    const left = await settle();
+    check(before === 0 && left === 0, `load() (${mode}): no worker left behind (after dispose(), and by the failed load)`, `${before} before, ${left} after`);
+  }
+} catch (e) {
+  check(false, 'loader test ran to the end', e.stack || String(e));
+} finally {
+  await browser.close();
+}
+console.log(failures ? `${failures} check(s) failed` : 'all loader checks passed');
+process.exit(failures ? 1 : 0);
