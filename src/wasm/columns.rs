@@ -5,17 +5,18 @@
 //! items, a quarter of that catalogue's cold start (0.65 s this way). Here a string
 //! column goes over in batches of about [`BATCH_BYTES`]: the batch's strings joined with
 //! NUL become one JavaScript string (one decode), which JavaScript splits at the NULs; a
-//! batch in which some string holds a NUL itself goes string by string. Prices go over as
-//! one JSON array per batch (`JSON.parse`; each `f32` written as the shortest decimal of
-//! its `f64`, so the numbers are the ones a value-by-value conversion gives). The batches
+//! batch in which some string holds a NUL itself goes string by string. The batches
 //! bound the transient text in wasm memory (it never shrinks) to about [`BATCH_BYTES`].
+//! The per-item category names are references to the few name strings, made once (no
+//! string per item); prices cross one `f64` at a time (`null` where unknown), the same
+//! numbers as the `f32`s' conversion to `f64`.
 //!
 //! The result has [`CatalogView`]'s JSON shape; `tests/web.rs` checks every column
 //! against the file's values.
 use js_sys::{Array, JsString, Object, Reflect};
 use wasm_bindgen::{JsCast, JsError, JsValue};
 
-use super::types::CatalogView;
+use super::types::{CatalogView, CategoryColumn};
 
 /// Text (or JSON) bytes converted to JavaScript at a time.
 const BATCH_BYTES: usize = 1 << 20;
@@ -26,15 +27,13 @@ const SEP: &str = "\0";
 /// The catalogue `view` as a JavaScript object of [`CatalogView`]'s shape.
 pub fn catalog_to_js(view: &CatalogView<'_>) -> Result<JsValue, JsError> {
     let out = Object::new();
-    let n = view.categories.index.len();
     let names = view.category_names.iter().map(String::as_str);
-    let categories = (0..n).map(|i| view.categories.name(i));
     let prices_of = (0..view.prices.len()).map(|i| view.prices.get(i));
     let fields: [(&str, JsValue); 5] = [
         ("ids", strings(view.ids.iter())?.into()),
         ("titles", strings(view.titles.iter())?.into()),
-        ("categories", strings(categories)?.into()),
-        ("prices", prices(prices_of)?.into()),
+        ("categories", categories(&view.categories).into()),
+        ("prices", prices(prices_of).into()),
         ("categoryNames", strings(names)?.into()),
     ];
     for (key, value) in fields {
@@ -84,32 +83,33 @@ fn string_batch(batch: &[&str]) -> Array {
     JsString::from(batch.join(SEP).as_str()).split(SEP)
 }
 
+/// Each item's category name: the few names become JavaScript strings once, and the
+/// array holds references to them (no string per item).
+fn categories(column: &CategoryColumn<'_>) -> Array {
+    let names: Vec<JsValue> = (column.names.iter())
+        .map(|s| JsValue::from_str(s))
+        .collect();
+    let unknown = JsValue::from_str("unknown");
+    let out = Array::new_with_length(column.index.len() as u32);
+    for (i, &k) in column.index.iter().enumerate() {
+        let name = names.get(k as usize).unwrap_or(&unknown);
+        // Setting an index of an array cannot fail.
+        let _ = Reflect::set_u32(&out, i as u32, name);
+    }
+    out
+}
+
 /// `values` (a price or none per item) as a JavaScript array of numbers and `null`s, one
-/// JSON array per batch, concatenated at the end.
-fn prices(values: impl Iterator<Item = Option<f32>>) -> Result<Array, JsError> {
-    let mut out = Array::new();
-    let mut json = String::new();
-    let flush = |json: &mut String, out: &mut Array| -> Result<(), JsError> {
-        json.push(']');
-        let batch = js_sys::JSON::parse(json)
-            .map_err(|_| JsError::new("internal: cannot convert the prices"))?;
-        out.push(&batch);
-        json.clear();
-        Ok(())
-    };
-    for v in values {
-        json.push(if json.is_empty() { '[' } else { ',' });
-        match v {
-            // Finite (checked at load): the shortest decimal that reads back as this f64.
-            Some(p) if p.is_finite() => json.push_str(&(p as f64).to_string()),
-            _ => json.push_str("null"),
-        }
-        if json.len() >= BATCH_BYTES {
-            flush(&mut json, &mut out)?;
-        }
+/// value at a time (a number crosses as an `f64`, no text).
+fn prices(values: impl ExactSizeIterator<Item = Option<f32>>) -> Array {
+    let out = Array::new_with_length(values.len() as u32);
+    for (i, v) in values.enumerate() {
+        let v = match v {
+            // Finite (checked at load).
+            Some(p) if p.is_finite() => JsValue::from_f64(f64::from(p)),
+            _ => JsValue::NULL,
+        };
+        out.set(i as u32, v);
     }
-    if !json.is_empty() {
-        flush(&mut json, &mut out)?;
-    }
-    concat(&out)
+    out
 }
