@@ -163,7 +163,11 @@ pub(super) fn locate_metadata<S: ByteSource + ?Sized>(
                     push_key(k, &mut key_too_long, b);
                 }
                 if in_string && !escape && key.is_none() && hex_left == 0 {
-                    skip_to = plain_run_end(piece, i + 1);
+                    skip_to = if value_start.is_some() {
+                        value_run_end(piece, i + 1)
+                    } else {
+                        plain_run_end(piece, i + 1)
+                    };
                 }
                 continue;
             }
@@ -184,7 +188,9 @@ pub(super) fn locate_metadata<S: ByteSource + ?Sized>(
                             _ => {}
                         }
                     }
-                    if key.is_none() {
+                    if value_start.is_some() {
+                        skip_to = value_run_end(piece, i + 1);
+                    } else if key.is_none() {
                         skip_to = plain_run_end(piece, i + 1);
                     }
                 }
@@ -257,6 +263,33 @@ fn plain_run_end(piece: &[u8], from: usize) -> usize {
         .iter()
         .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
         .unwrap_or(rest.len())
+}
+
+/// Inside the metadata string, where the run of bytes starting at `from` that need no
+/// look one by one ends: plain bytes and whole escapes the scan accepts (a backslash and
+/// one of `"\\/bfnrt`, or `\u` and four hex digits) are passed over; it stops at a
+/// quote, a control byte, any other escape, or an escape the piece's end cuts (the scan
+/// reads those a byte at a time). Tens of MiB of metadata are mostly such runs.
+fn value_run_end(piece: &[u8], from: usize) -> usize {
+    let mut i = from;
+    while let Some(&b) = piece.get(i) {
+        match b {
+            b'"' => return i,
+            b'\\' => match piece.get(i + 1) {
+                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
+                Some(b'u')
+                    if (piece.get(i + 2..i + 6))
+                        .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) =>
+                {
+                    i += 6
+                }
+                _ => return i,
+            },
+            _ if b < 0x20 => return i,
+            _ => i += 1,
+        }
+    }
+    i
 }
 
 /// The innermost followed frame is the `__metadata__` object, reading the value of its
@@ -640,6 +673,60 @@ mod tests {
         bad[2 * READ_CHUNK + 11] = b'\n';
         let e = locate_metadata(&bad[..], 0, bad.len() as u64).unwrap_err();
         assert!(e.contains("control character"), "{e}");
+        // Every alignment of the escapes against the pieces' ends (a run stops before an
+        // escape a piece cuts): found whole and skippable; a `\u` with a bad digit, an
+        // unknown escape or a control byte placed across a piece's end is still seen.
+        for pad in 0..16 {
+            let p = "p".repeat(pad);
+            let h = format!(r#"{{"q":"{p}","__metadata__":{{"vitrine":"{long}"}}}}"#);
+            let start = h.find(r#"ab\"c"#).unwrap();
+            assert_eq!(
+                locate(&h).unwrap(),
+                MetadataAt::String {
+                    begin: start as u64,
+                    end: (start + long.len()) as u64,
+                    skippable: true
+                },
+                "pad {pad}"
+            );
+            // At a copy of the 15-byte pattern's start, the last that begins before the
+            // second piece's end (over the pads, every distance from it).
+            let at = start + (2 * READ_CHUNK - 1 - start) / 15 * 15;
+            for (bad, what) in [
+                (&b"\\u00z"[..], "bad hex"),
+                (b"\\q", "escape"),
+                (b"\x01", "control"),
+            ] {
+                let mut b = h.clone().into_bytes();
+                b[at..at + bad.len()].copy_from_slice(bad);
+                let found = locate_metadata(&b[..], 0, b.len() as u64);
+                match what {
+                    "bad hex" => assert!(
+                        matches!(
+                            found,
+                            Ok(MetadataAt::String {
+                                skippable: false,
+                                ..
+                            })
+                        ),
+                        "pad {pad}: {found:?}"
+                    ),
+                    "escape" => assert_eq!(
+                        found.unwrap_err(),
+                        format!(
+                            "invalid escape `\\q` in the metadata string at byte {}",
+                            at + 1
+                        ),
+                        "pad {pad}"
+                    ),
+                    _ => assert_eq!(
+                        found.unwrap_err(),
+                        format!("control character 0x01 in the metadata string at byte {at}"),
+                        "pad {pad}"
+                    ),
+                }
+            }
+        }
         let raw_control = "{\"__metadata__\":{\"vitrine\":\"a\nb\"}}";
         assert!(locate(raw_control)
             .unwrap_err()
