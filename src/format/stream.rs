@@ -519,6 +519,24 @@ impl<S: ByteSource + ?Sized> io::Read for Unescape<'_, S> {
                     n += run;
                     continue;
                 }
+                // A one-letter escape whole in the buffer: its byte straight out.
+                let simple = match raw.get(1) {
+                    Some(b'"') => Some(b'"'),
+                    Some(b'\\') => Some(b'\\'),
+                    Some(b'/') => Some(b'/'),
+                    Some(b'b') => Some(8),
+                    Some(b'f') => Some(12),
+                    Some(b'n') => Some(b'\n'),
+                    Some(b'r') => Some(b'\r'),
+                    Some(b't') => Some(b'\t'),
+                    _ => None,
+                };
+                if let Some(b) = simple {
+                    out[n] = b;
+                    n += 1;
+                    self.lo += 2;
+                    continue;
+                }
             }
             match self.next_raw() {
                 None => break,
