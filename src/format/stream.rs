@@ -11,7 +11,9 @@
 //!   structure (the last `vitrine` key of the top-level `__metadata__` object, as a
 //!   JSON map would keep it), without storing any string longer than a key it compares;
 //! - [`SourceReader`] hands a byte range of the source to `serde_json::from_reader`
-//!   (the tensor entries are parsed from it, the metadata string skipped in place);
+//!   (the tensor entries are parsed from it), less the metadata string's content when
+//!   the scan found nothing there the parser would reject
+//!   ([`SourceReader::skipping`]: the string reads as `""`, one pass less over it);
 //! - [`Unescape`] reads the string's content as the text it stands for (JSON escapes
 //!   decoded, surrogate pairs joined), so the metadata document is parsed from it
 //!   directly.
