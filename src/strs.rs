@@ -34,7 +34,7 @@
 //! items) hold the same bits of the string's hash, a tag: a probe reads the list's
 //! string (a cache miss, most of a build's time) only when the tags agree, so building
 //! and unsuccessful lookups rarely touch the text. A slot is `tag << b | position`; a
-//! position never has all `b` bits set (`position < n < 2^b`), so no slot is [`EMPTY`].
+//! position never has all `b` bits set (`position < n < 2^b`), so no slot is `EMPTY`.
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 use std::ops::Index;
