@@ -11,30 +11,14 @@
 // asynchronously). Rounds: worker mode with Web Locks, worker mode without Web Locks (the
 // merge-on-conflict path), main-thread mode. Then the load-time migration of an old
 // per-model key through the worker path, and importHistory's size cap.
-import { chromium } from 'playwright-core';
+import { BASE, MODEL, LOAD_TIMEOUT, blankPage, check, finish, launchBrowser } from './harness.mjs';
 
-const BASE = process.env.BASE_URL || 'http://127.0.0.1:8080/';
-const MODEL = new URL(`www/${process.env.MODEL_URL || 'models/e2e-quick.vitrine'}`, BASE).href;
-// A blank page on the server's origin (fulfilled here: the server has no such file).
-const BLANK = new URL('e2e-history-blank.html', BASE).href;
 const PER_TAB = Number(process.env.PER_TAB || '40');
-const LOAD_TIMEOUT = Number(process.env.LOAD_TIMEOUT_MS || '180000');
 
-let failures = 0;
-function check(ok, what, detail = '') {
-  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}${detail ? ` — ${detail}` : ''}`);
-  if (!ok) failures++;
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-});
+const browser = await launchBrowser();
 const context = await browser.newContext();
-await context.route(BLANK, (route) =>
-  route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>vitrine history test</title>' }),
-);
+// A blank page on the server's origin.
+const BLANK = await blankPage(context, 'e2e-history-blank.html', 'vitrine history test');
 context.on('console', (m) => {
   if (m.type() === 'error') console.log(`  [console.error] ${m.text()}`);
 });
@@ -173,5 +157,4 @@ try {
 } finally {
   await browser.close();
 }
-console.log(failures ? `${failures} check(s) failed` : 'all history checks passed');
-process.exit(failures ? 1 : 0);
+finish('history');

@@ -7,30 +7,13 @@
 //
 // Usage: BASE_URL=http://127.0.0.1:PORT/ MODEL_URL=models/x.vitrine node tests/e2e/loader.mjs
 // (scripts/e2e.sh runs it against its local server).
-import { chromium } from 'playwright-core';
+import { MODEL, LOAD_TIMEOUT, blankPage, check, finish, launchBrowser } from './harness.mjs';
 
-const BASE = process.env.BASE_URL || 'http://127.0.0.1:8080/';
-const MODEL = new URL(`www/${process.env.MODEL_URL || 'models/e2e-quick.vitrine'}`, BASE).href;
-// A blank page on the server's origin (fulfilled here: the server has no such file).
-const BLANK = new URL('e2e-loader-blank.html', BASE).href;
-const LOAD_TIMEOUT = Number(process.env.LOAD_TIMEOUT_MS || '180000');
-
-let failures = 0;
-function check(ok, what, detail = '') {
-  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}${detail ? ` — ${detail}` : ''}`);
-  if (!ok) failures++;
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-});
+const browser = await launchBrowser();
 try {
   const context = await browser.newContext();
-  await context.route(BLANK, (route) =>
-    route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>vitrine loader test</title>' }),
-  );
+  // A blank page on the server's origin.
+  const BLANK = await blankPage(context, 'e2e-loader-blank.html', 'vitrine loader test');
   const page = await context.newPage();
   page.on('pageerror', (e) => check(false, 'no page error', e.message));
   page.setDefaultTimeout(LOAD_TIMEOUT);
@@ -137,5 +120,4 @@ try {
 } finally {
   await browser.close();
 }
-console.log(failures ? `${failures} check(s) failed` : 'all loader checks passed');
-process.exit(failures ? 1 : 0);
+finish('loader');
