@@ -38,6 +38,26 @@ pub const MAX_HEADS: usize = 64;
 /// feed-forward layer `L·f` and the attention table `heads·L²`, with `L = max_len`.
 pub const MAX_ENCODER_SCRATCH: usize = 1 << 25;
 
+#[cfg(test)]
+impl ModelConfig {
+    /// A tiny valid configuration for unit tests: `n_items` items, `n_categories`
+    /// categories, `dim` wide, one block of one head, one hidden head layer of 4.
+    pub(crate) fn tiny(n_items: usize, n_categories: usize, dim: usize) -> ModelConfig {
+        ModelConfig {
+            n_items,
+            n_categories,
+            n_token_buckets: 8,
+            dim,
+            n_blocks: 1,
+            n_heads: 1,
+            max_len: 8,
+            ffn_dim: 8,
+            mlp_hidden: vec![4],
+            n_recency_buckets: 4,
+        }
+    }
+}
+
 impl ModelConfig {
     /// The default shape for a catalog: `d = 64`, two blocks of two heads, histories of
     /// up to 50 events, a `[64, 32]` scoring MLP.

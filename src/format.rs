@@ -899,24 +899,25 @@ impl WeightFile {
     /// a reader that decodes them straight from the source — the search index section,
     /// which would otherwise be held whole while its index is built from it. A named
     /// tensor of another dtype is decoded as usual.
-    #[allow(clippy::type_complexity)]
     pub fn from_source_leaving<S: ByteSource + ?Sized>(
         src: &S,
         keep_int8: &[&str],
         leave: &[&str],
-    ) -> Result<
-        (
-            WeightFile,
-            BTreeMap<String, Int8Tensor>,
-            BTreeMap<String, std::ops::Range<u64>>,
-        ),
-        FormatError,
-    > {
+    ) -> Result<Decoded, FormatError> {
         let open = OpenFile::open(src)?;
         open.check_hash()?;
         open.decode(keep_int8, leave)
     }
 }
+
+/// What [`WeightFile::from_source_leaving`] and [`OpenFile::decode`] return: the file
+/// (less the tensors below), the `I8` tensors kept quantised, and the byte ranges of the
+/// `U8` tensors left where they lie, by name.
+pub type Decoded = (
+    WeightFile,
+    BTreeMap<String, Int8Tensor>,
+    BTreeMap<String, std::ops::Range<u64>>,
+);
 
 /// A weight file read up to its content hash: the header, the metadata, the tensor
 /// table, the layout, the dtypes and the int8 scales are checked (every error
@@ -1013,19 +1014,7 @@ impl<'s, S: ByteSource + ?Sized> OpenFile<'s, S> {
     /// Decodes the tensors (see [`WeightFile::from_source_leaving`] for `keep_int8` and
     /// `leave`). Does not look at the hash: call [`OpenFile::check_hash`] first, or compare
     /// through [`OpenFile::hash_check`] before using what this returns.
-    #[allow(clippy::type_complexity)]
-    pub fn decode(
-        self,
-        keep_int8: &[&str],
-        leave: &[&str],
-    ) -> Result<
-        (
-            WeightFile,
-            BTreeMap<String, Int8Tensor>,
-            BTreeMap<String, std::ops::Range<u64>>,
-        ),
-        FormatError,
-    > {
+    pub fn decode(self, keep_int8: &[&str], leave: &[&str]) -> Result<Decoded, FormatError> {
         let OpenFile {
             src,
             metadata,
@@ -1902,6 +1891,30 @@ fn quantize_rows(v: &[f32], cols: usize) -> (Vec<u8>, Vec<f32>) {
 }
 
 #[cfg(test)]
+impl Metadata {
+    /// Unit tests' metadata: this format version, f32, no features, training, metrics,
+    /// hash or trained kinds.
+    pub(crate) fn for_tests(
+        model: ModelConfig,
+        categories: Vec<String>,
+        items: ItemCatalog,
+    ) -> Metadata {
+        Metadata {
+            format_version: FORMAT_VERSION,
+            model,
+            categories,
+            items,
+            features: serde_json::Value::Null,
+            training: serde_json::Value::Null,
+            metrics: serde_json::Value::Null,
+            quantization: Quantization::F32,
+            content_hash: String::new(),
+            trained_kinds: None,
+        }
+    }
+}
+
+#[cfg(test)]
 mod header_tests {
     use super::*;
 
@@ -1922,35 +1935,17 @@ mod header_tests {
     #[test]
     fn skipping_the_metadata_string_changes_no_result_and_no_error() {
         const N: usize = 3;
-        let metadata = serde_json::to_string(&Metadata {
-            format_version: FORMAT_VERSION,
-            model: ModelConfig {
-                n_items: N,
-                n_categories: 2,
-                n_token_buckets: 8,
-                dim: 4,
-                n_blocks: 1,
-                n_heads: 1,
-                max_len: 8,
-                ffn_dim: 8,
-                mlp_hidden: vec![4],
-                n_recency_buckets: 4,
-            },
-            categories: ["unknown", "a"].map(String::from).to_vec(),
-            items: ItemCatalog {
+        let metadata = serde_json::to_string(&Metadata::for_tests(
+            ModelConfig::tiny(N, 2, 4),
+            ["unknown", "a"].map(String::from).to_vec(),
+            ItemCatalog {
                 ids: (0..N).map(|i| format!("I{i}")).collect(),
                 titles: ["Tasse \"à café\"", "", "x\ny"].iter().collect(),
                 category: vec![1; N],
                 price: (0..N).map(|i| Some(i as f32)).collect(),
                 added: (0..N).map(|_| None).collect(),
             },
-            features: serde_json::Value::Null,
-            training: serde_json::Value::Null,
-            metrics: serde_json::Value::Null,
-            quantization: Quantization::F32,
-            content_hash: String::new(),
-            trained_kinds: None,
-        })
+        ))
         .unwrap()
         .replacen('{', "{\"note\":\"caf\\u00e9 \\ud83d\\ude00 \\n\\\"\",", 1);
         let header = serde_json::json!({

@@ -992,7 +992,6 @@ mod tests {
     //! forward pass); `tests/recommend.rs` covers the whole path on a real model.
     use super::*;
     use crate::features::ItemFeatureTable;
-    use crate::format::Quantization;
     use crate::model::ModelConfig;
     use std::collections::BTreeMap;
     use std::collections::HashSet;
@@ -1001,18 +1000,7 @@ mod tests {
     const D: usize = 4;
 
     fn fake() -> Recommender {
-        let config = ModelConfig {
-            n_items: N,
-            n_categories: 5,
-            n_token_buckets: 8,
-            dim: D,
-            n_blocks: 1,
-            n_heads: 1,
-            max_len: 8,
-            ffn_dim: 8,
-            mlp_hidden: vec![4],
-            n_recency_buckets: 4,
-        };
+        let config = ModelConfig::tiny(N, 5, D);
         let items = ItemCatalog {
             ids: (0..N).map(|i| format!("I{i}")).collect(),
             titles: (0..N).map(|i| format!("Item {i}")).collect(),
@@ -1020,18 +1008,11 @@ mod tests {
             price: (0..N).map(|i| Some(i as f32)).collect(),
             added: (0..N).map(|i| Some(i as f64)).collect(),
         };
-        let metadata = Metadata {
-            format_version: 1,
-            model: config.clone(),
-            categories: ["unknown", "a", "b", "c", "d"].map(String::from).to_vec(),
+        let metadata = Metadata::for_tests(
+            config.clone(),
+            ["unknown", "a", "b", "c", "d"].map(String::from).to_vec(),
             items,
-            features: serde_json::Value::Null,
-            training: serde_json::Value::Null,
-            metrics: serde_json::Value::Null,
-            quantization: Quantization::F32,
-            content_hash: String::new(),
-            trained_kinds: None,
-        };
+        );
         let mut tensors = BTreeMap::new();
         tensors.insert(
             POPULARITY_TENSOR.to_string(),
