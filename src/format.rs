@@ -773,11 +773,6 @@ pub fn sha256_of_range<S: ByteSource + ?Sized>(src: &S, range: std::ops::Range<u
     hasher.finalize().into()
 }
 
-/// SHA-256 of a whole source ([`sha256_of_range`] over all of it).
-pub fn sha256_of<S: ByteSource + ?Sized>(src: &S) -> [u8; 32] {
-    sha256_of_range(src, 0..src.byte_len())
-}
-
 /// Bytes as lowercase hex digits, two per byte (digests, integrity strings).
 pub fn to_hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -984,11 +979,6 @@ impl<'s, S: ByteSource + ?Sized> OpenFile<'s, S> {
     /// The source the file is read from.
     pub fn source(&self) -> &'s S {
         self.src
-    }
-
-    /// The metadata (checked, as [`WeightFile::from_source`] returns it).
-    pub fn metadata(&self) -> &Metadata {
-        &self.metadata
     }
 
     /// The data section's byte range in the source: what `content_hash` covers.
