@@ -34,8 +34,19 @@
 //! and everything after the head in `recommend()` (filters, boosts, exclusions,
 //! explanations); [`Export::has_memory`] says when the model has a memory term the
 //! graph leaves out.
+//!
+//! **Over the int8 item table** ([`Catalogue::Int8`]): both graphs again, with the
+//! catalogue as vitrine's int8 files keep it at run time ([`Int8Items`]: int8 values, one
+//! scale per item), for ONNX Runtime's quantised path. The head runs transposed, as ONNX
+//! Runtime's dynamic quantisation lays out a quantised `MatMul`: `Mᵀ` is quantised per
+//! request (`DynamicQuantizeLinear`: uint8, one scale and zero point), `MatMulInteger`
+//! multiplies it by the int8 items (`[d × N]`) into int32, `Cast` and `Mul` by
+//! `scale_M · scale_i` dequantise — the pattern its optimizer fuses into one quantised
+//! GEMM — and every further layer is `Wᵀ·X`. The encoder gathers its history's item
+//! vectors from the same int8 table (`Gather` on axis 1, `Cast`, `Mul` by the scales).
+//! Only the catalogue-sized product is integer.
 use crate::history::{EventKind, HistoryEvent};
-use crate::kernels::CpuKernel;
+use crate::kernels::{CpuKernel, Int8Items};
 use crate::model::params::flat;
 use crate::model::Model;
 
@@ -117,6 +128,7 @@ impl Pb {
 
 /// `TensorProto.DataType` values used here.
 const FLOAT: i64 = 1;
+const INT8: i64 = 3;
 const INT64: i64 = 7;
 
 /// Data of a constant tensor.
@@ -126,6 +138,8 @@ pub enum Data {
     F32(Vec<f32>),
     /// `int64` values.
     I64(Vec<i64>),
+    /// `int8` values.
+    I8(Vec<i8>),
 }
 
 /// A named constant tensor (an initializer, or an attribute's value).
@@ -153,6 +167,10 @@ impl Tensor {
             Data::I64(v) => {
                 t.int(2, INT64);
                 v.iter().flat_map(|x| x.to_le_bytes()).collect()
+            }
+            Data::I8(v) => {
+                t.int(2, INT8);
+                v.iter().map(|&x| x as u8).collect()
             }
         };
         if raw.len() >= (1 << 31) {
@@ -282,8 +300,17 @@ impl Graph {
         name.to_string()
     }
 
-    /// Adds an `int64` initializer and returns its name.
+    /// Adds an `int64` initializer (once: a second call with the same name and data
+    /// reuses it) and returns its name.
     fn i64(&mut self, name: &str, dims: &[usize], data: Vec<i64>) -> String {
+        if let Some(t) = self.inits.iter().find(|t| t.name == name) {
+            assert_eq!(
+                t.data,
+                Data::I64(data),
+                "initializer {name} added twice, unequal"
+            );
+            return name.to_string();
+        }
         self.inits.push(Tensor {
             name: name.to_string(),
             dims: dims.to_vec(),
@@ -292,17 +319,44 @@ impl Graph {
         name.to_string()
     }
 
+    /// Adds an `int8` initializer and returns its name.
+    fn i8(&mut self, name: &str, dims: &[usize], data: Vec<i8>) -> String {
+        debug_assert_eq!(dims.iter().product::<usize>(), data.len(), "{name}");
+        self.inits.push(Tensor {
+            name: name.to_string(),
+            dims: dims.to_vec(),
+            data: Data::I8(data),
+        });
+        name.to_string()
+    }
+
     /// Adds a node with one output and returns the output's (generated) name.
     fn op(&mut self, op: &'static str, inputs: &[&str], attrs: Vec<Attr>) -> String {
+        self.ops(op, inputs, attrs, 1).remove(0)
+    }
+
+    /// Adds a node with `n` outputs and returns their (generated) names.
+    fn ops(
+        &mut self,
+        op: &'static str,
+        inputs: &[&str],
+        attrs: Vec<Attr>,
+        n: usize,
+    ) -> Vec<String> {
         self.next += 1;
-        let out = format!("{}_{}", op.to_lowercase(), self.next);
+        let outs: Vec<String> = (0..n)
+            .map(|j| match j {
+                0 => format!("{}_{}", op.to_lowercase(), self.next),
+                _ => format!("{}_{}_{j}", op.to_lowercase(), self.next),
+            })
+            .collect();
         self.nodes.push(Node {
             op,
             inputs: inputs.iter().map(|s| s.to_string()).collect(),
-            outputs: vec![out.clone()],
+            outputs: outs.clone(),
             attrs,
         });
-        out
+        outs
     }
 
     /// The initializers (the weights every engine gets), in the order added.
@@ -362,20 +416,60 @@ impl Graph {
 // ---------------------------------------------------------------------------------------
 // The model's graphs.
 
+/// The catalogue operand of a graph: the item vectors in `f32` (`items`, `[N × d]`), or
+/// quantised as vitrine's int8 files keep them at run time ([`Int8Items`]: `items.qt`,
+/// the int8 values transposed to `[d × N]`, and `items.scale`, `[N]`).
+#[derive(Clone, Copy)]
+pub enum Catalogue<'a> {
+    /// Row-major `[N × d]` item vectors.
+    F32(&'a [f32]),
+    /// The int8 item vectors with their per-row scales.
+    Int8(&'a Int8Items),
+}
+
+impl Catalogue<'_> {
+    /// Adds the catalogue's initializers (see [`Catalogue`]).
+    fn add_to(&self, g: &mut Graph, n: usize, d: usize) {
+        match self {
+            Catalogue::F32(v) => {
+                g.f32("items", &[n, d], v.to_vec());
+            }
+            Catalogue::Int8(q) => {
+                let mut qt = vec![0i8; d * n];
+                for i in 0..n {
+                    for (k, &x) in q.row(i)[..d].iter().enumerate() {
+                        qt[k * n + i] = x;
+                    }
+                }
+                g.i8("items.qt", &[d, n], qt);
+                g.f32("items.scale", &[n], q.scale.clone());
+            }
+        }
+    }
+
+    fn is_int8(&self) -> bool {
+        matches!(self, Catalogue::Int8(_))
+    }
+}
+
 /// Adds the head's initializers and nodes reading the user vector `u` (`[d]`) and
-/// returns the name of the logits (`[N]`). See the module docs for the math. The item
-/// vectors are the initializer `items`, added here when `item_vectors` is given (the
-/// whole-model graph adds it before, for its encoder).
-fn add_head(g: &mut Graph, model: &Model, item_vectors: Option<&[f32]>, u: &str) -> String {
+/// returns the name of the logits (`[N]`). See the module docs for the math. The
+/// catalogue's initializers ([`Catalogue::add_to`]) are added by the caller.
+///
+/// With an int8 catalogue the head runs transposed, as ONNX Runtime's dynamic
+/// quantisation lays out a quantised `MatMul` (the constant int8 operand on the right,
+/// one scale per output column): `Mᵀ` (`[(h+2) × d]`) is quantised per request by
+/// `DynamicQuantizeLinear` (uint8, one scale and zero point), `MatMulInteger` with
+/// `items.qt` gives `[(h+2) × N]` in int32, `Cast` and `Mul` by `scale_M · items.scale`
+/// dequantise it, and every further layer is `Wᵀ·X` (`[out × N]`). Only the
+/// catalogue-sized product is integer; the small per-request matrices stay `f32`, as
+/// in vitrine's int8 kernels.
+fn add_head(g: &mut Graph, model: &Model, int8: bool, u: &str) -> String {
     let c = &model.config;
-    let (d, n) = (c.dim, c.n_items);
+    let d = c.dim;
     let p = model.view();
     let head = &p.head;
     let h = c.mlp_hidden[0];
-    let v = match item_vectors {
-        Some(iv) => g.f32("items", &[n, d], iv.to_vec()),
-        None => "items".to_string(),
-    };
     let w1u = g.f32("head.w1u", &[d, h], flat(&head.w1u).to_vec());
     let w1v = g.f32("head.w1v", &[d, h], flat(&head.w1v).to_vec());
     let w1p = g.f32("head.w1p", &[d, h], flat(&head.w1p).to_vec());
@@ -391,36 +485,71 @@ fn add_head(g: &mut Graph, model: &Model, item_vectors: Option<&[f32]>, u: &str)
     let ua = g.op("MatMul", &[u, &w1u], vec![]);
     let a0 = g.op("Add", &[&ua, &b1], vec![]);
     let a = g.op("Concat", &[&a0, &zeros2], vec![Attr::Int("axis", 0)]);
-    let z = g.op("MatMul", &[&v, &m], vec![]);
-    let z = g.op("Add", &[&z, &a], vec![]);
+    let z = if int8 {
+        let mt = g.op("Transpose", &[&m], vec![Attr::Ints("perm", vec![1, 0])]);
+        let q = g.ops("DynamicQuantizeLinear", &[&mt], vec![], 3);
+        let zi = g.op("MatMulInteger", &[&q[0], "items.qt", &q[2]], vec![]);
+        let zf = g.op("Cast", &[&zi], vec![Attr::Int("to", FLOAT)]);
+        let sc = g.op("Mul", &[&q[1], "items.scale"], vec![]);
+        let z = g.op("Mul", &[&zf, &sc], vec![]);
+        let ac = g.op("Reshape", &[&a, &col_shape], vec![]);
+        g.op("Add", &[&z, &ac], vec![])
+    } else {
+        let z = g.op("MatMul", &["items", &m], vec![]);
+        g.op("Add", &[&z, &a], vec![])
+    };
     let mut x = g.op("Relu", &[&z], vec![]);
     // Further layers carry the two extra columns with an identity block.
     let mut width = h;
     for (j, l) in head.layers.iter().enumerate() {
         let out_w = l.b.len();
         let w = flat(&l.w);
-        let mut we = vec![0.0f32; (width + 2) * (out_w + 2)];
+        let (rows, cols) = (width + 2, out_w + 2);
+        let mut we = vec![0.0f32; rows * cols];
         for r in 0..width {
-            we[r * (out_w + 2)..r * (out_w + 2) + out_w]
-                .copy_from_slice(&w[r * out_w..(r + 1) * out_w]);
+            we[r * cols..r * cols + out_w].copy_from_slice(&w[r * out_w..(r + 1) * out_w]);
         }
-        we[width * (out_w + 2) + out_w] = 1.0;
-        we[(width + 1) * (out_w + 2) + out_w + 1] = 1.0;
+        we[width * cols + out_w] = 1.0;
+        we[(width + 1) * cols + out_w + 1] = 1.0;
         let mut be = l.b.to_vec();
         be.extend([0.0, 0.0]);
-        let wn = g.f32(&format!("head.l{}.w", j + 2), &[width + 2, out_w + 2], we);
-        let bn = g.f32(&format!("head.l{}.b", j + 2), &[out_w + 2], be);
-        let z = g.op("MatMul", &[&x, &wn], vec![]);
-        let z = g.op("Add", &[&z, &bn], vec![]);
+        let (wname, bname) = (format!("head.l{}.w", j + 2), format!("head.l{}.b", j + 2));
+        let z = if int8 {
+            let wt = transpose(&we, rows, cols);
+            let wn = g.f32(&wname, &[cols, rows], wt);
+            let bn = g.f32(&bname, &[cols, 1], be);
+            let z = g.op("MatMul", &[&wn, &x], vec![]);
+            g.op("Add", &[&z, &bn], vec![])
+        } else {
+            let wn = g.f32(&wname, &[rows, cols], we);
+            let bn = g.f32(&bname, &[cols], be);
+            let z = g.op("MatMul", &[&x, &wn], vec![]);
+            g.op("Add", &[&z, &bn], vec![])
+        };
         x = g.op("Relu", &[&z], vec![]);
         width = out_w;
     }
     let mut wo = head.out.w[..width].to_vec();
     wo.extend([1.0, -1.0]);
-    let wo = g.f32("head.out.w", &[width + 2], wo);
     let bo = g.f32("head.out.b", &[], vec![head.out.b[0]]);
-    let o = g.op("MatMul", &[&x, &wo], vec![]);
-    g.op("Add", &[&o, &bo], vec![])
+    if int8 {
+        let wo = g.f32("head.out.w", &[1, width + 2], wo);
+        let o = g.op("MatMul", &[&wo, &x], vec![]);
+        let o = g.op("Add", &[&o, &bo], vec![]);
+        let flat_shape = g.i64("shape.flat", &[1], vec![-1]);
+        g.op("Reshape", &[&o, &flat_shape], vec![])
+    } else {
+        let wo = g.f32("head.out.w", &[width + 2], wo);
+        let o = g.op("MatMul", &[&x, &wo], vec![]);
+        g.op("Add", &[&o, &bo], vec![])
+    }
+}
+
+/// `[rows × cols]` row-major → `[cols × rows]`.
+fn transpose(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    (0..cols * rows)
+        .map(|f| w[(f % rows) * cols + f / rows])
+        .collect()
 }
 
 /// Renames a node output (the last node's) to a graph output name.
@@ -432,7 +561,7 @@ fn rename_last(g: &mut Graph, to: &str) {
 
 /// The scoring head over the whole catalogue as a graph: input `u` `[d]`, output
 /// `logits` `[N]`.
-pub fn head_graph(model: &Model, item_vectors: &[f32]) -> Graph {
+pub fn head_graph(model: &Model, items: Catalogue<'_>) -> Graph {
     let mut g = Graph::new("vitrine_head");
     let d = model.config.dim;
     g.inputs.push(ValueInfo {
@@ -440,7 +569,8 @@ pub fn head_graph(model: &Model, item_vectors: &[f32]) -> Graph {
         elem: FLOAT,
         dims: vec![Some(d)],
     });
-    add_head(&mut g, model, Some(item_vectors), "u");
+    items.add_to(&mut g, model.config.n_items, d);
+    add_head(&mut g, model, items.is_int8(), "u");
     rename_last(&mut g, "logits");
     g.outputs.push(ValueInfo {
         name: "logits".into(),
@@ -451,7 +581,7 @@ pub fn head_graph(model: &Model, item_vectors: &[f32]) -> Graph {
 }
 
 /// The whole model (user encoder, head, top-`k`) as a graph; see the module docs.
-pub fn full_graph(model: &Model, item_vectors: &[f32], k: usize) -> Result<Graph, OnnxError> {
+pub fn full_graph(model: &Model, items: Catalogue<'_>, k: usize) -> Result<Graph, OnnxError> {
     let c = &model.config;
     if k == 0 || k > c.n_items {
         return Err(OnnxError::BadK {
@@ -482,8 +612,27 @@ pub fn full_graph(model: &Model, item_vectors: &[f32], k: usize) -> Result<Graph
         &[c.n_recency_buckets, d],
         flat(&user.gap).to_vec(),
     );
-    let v = g.f32("items", &[c.n_items, d], item_vectors.to_vec());
-    let x0 = g.op("Gather", &[&v, "in.items"], vec![Attr::Int("axis", 0)]);
+    items.add_to(&mut g, c.n_items, d);
+    let x0 = if items.is_int8() {
+        // The history's item vectors dequantised: columns of `items.qt` times their scales.
+        let col_shape = g.i64("shape.col", &[2], vec![-1, 1]);
+        let qc = g.op(
+            "Gather",
+            &["items.qt", "in.items"],
+            vec![Attr::Int("axis", 1)],
+        );
+        let qr = g.op("Transpose", &[&qc], vec![Attr::Ints("perm", vec![1, 0])]);
+        let qf = g.op("Cast", &[&qr], vec![Attr::Int("to", FLOAT)]);
+        let sc = g.op(
+            "Gather",
+            &["items.scale", "in.items"],
+            vec![Attr::Int("axis", 0)],
+        );
+        let sc = g.op("Reshape", &[&sc, &col_shape], vec![]);
+        g.op("Mul", &[&qf, &sc], vec![])
+    } else {
+        g.op("Gather", &["items", "in.items"], vec![Attr::Int("axis", 0)])
+    };
     let x1 = g.op("Gather", &[&pos, "in.pos"], vec![Attr::Int("axis", 0)]);
     let x2 = g.op("Gather", &[&kind, "in.kinds"], vec![Attr::Int("axis", 0)]);
     let x3 = g.op("Gather", &[&gap, "in.gaps"], vec![Attr::Int("axis", 0)]);
@@ -589,7 +738,7 @@ pub fn full_graph(model: &Model, item_vectors: &[f32], k: usize) -> Result<Graph
     let y = ln(&mut g, &hcur, &lnfg, &lnfb);
     let last = g.i64("last", &[], vec![-1]);
     let u = g.op("Gather", &[&y, &last], vec![Attr::Int("axis", 0)]);
-    let logits = add_head(&mut g, model, None, &u);
+    let logits = add_head(&mut g, model, items.is_int8(), &u);
     let kk = g.i64("k", &[1], vec![k as i64]);
     g.nodes.push(Node {
         op: "TopK",
@@ -636,6 +785,10 @@ pub struct Export {
     pub head: Graph,
     /// The whole model ([`full_graph`]).
     pub full: Graph,
+    /// The head over the int8 item vectors ([`Catalogue::Int8`]).
+    pub head_int8: Graph,
+    /// The whole model over the int8 item vectors.
+    pub full_int8: Graph,
     /// Whether the model has a transition memory, which the graphs leave out (then
     /// vitrine's `recommend()` ranks by more than the graphs compute).
     pub has_memory: bool,
@@ -670,8 +823,11 @@ impl Export {
 pub fn export(model: &Model, k: usize) -> Result<Export, OnnxError> {
     let c = &model.config;
     let item_vectors = model.item_vectors();
-    let head = head_graph(model, &item_vectors);
-    let full = full_graph(model, &item_vectors, k)?;
+    let head = head_graph(model, Catalogue::F32(&item_vectors));
+    let full = full_graph(model, Catalogue::F32(&item_vectors), k)?;
+    let int8 = model.item_vectors_int8();
+    let head_int8 = head_graph(model, Catalogue::Int8(&int8));
+    let full_int8 = full_graph(model, Catalogue::Int8(&int8), k)?;
     let now = 1.7e9;
     let history = bench_history(c.n_items, 20, now);
     let (input, _) = model.seq_input(&history);
@@ -708,6 +864,8 @@ pub fn export(model: &Model, k: usize) -> Result<Export, OnnxError> {
     Ok(Export {
         head,
         full,
+        head_int8,
+        full_int8,
         has_memory: model.memory.is_some(),
         reference,
     })

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use common::fixtures::tiny_weight_file;
 use vitrine::model::Model;
-use vitrine::onnx::{export, full_graph, head_graph, OnnxError, OPSET};
+use vitrine::onnx::{export, full_graph, head_graph, Catalogue, OnnxError, OPSET};
 
 // ------------------------------------------------------------------ protobuf reader
 
@@ -105,6 +105,7 @@ fn tensor(b: &[u8]) -> (String, T) {
             .chunks_exact(8)
             .map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f64)
             .collect(),
+        3 => raw.iter().map(|&b| b as i8 as f64).collect(),
         t => panic!("unexpected data type {t}"),
     };
     assert_eq!(data.len(), shape.iter().product::<usize>(), "{name}");
@@ -310,6 +311,49 @@ fn run(g: &Decoded, feeds: Vec<(&str, T)>) -> HashMap<String, T> {
                 data: x(0).data.iter().map(|v| v.max(0.0)).collect(),
             }],
             "MatMul" => vec![matmul(x(0), x(1))],
+            // ONNX's definition: uint8 with the range widened to hold 0, round half to even.
+            "DynamicQuantizeLinear" => {
+                let t = x(0);
+                let lo = t.data.iter().cloned().fold(0.0, f64::min) as f32;
+                let hi = t.data.iter().cloned().fold(0.0, f64::max) as f32;
+                let scale = (hi - lo) / 255.0;
+                let zp = (-lo / scale).round_ties_even().clamp(0.0, 255.0);
+                let data = t
+                    .data
+                    .iter()
+                    .map(|&v| ((v as f32 / scale).round_ties_even() + zp).clamp(0.0, 255.0) as f64)
+                    .collect();
+                let scalar = |v: f64| T {
+                    shape: vec![],
+                    data: vec![v],
+                };
+                vec![
+                    T {
+                        shape: t.shape.clone(),
+                        data,
+                    },
+                    scalar(scale as f64),
+                    scalar(zp as f64),
+                ]
+            }
+            "MatMulInteger" => {
+                assert_eq!(node.inputs.len(), 3, "a zero point, none for the int8 side");
+                let (a, zp) = (x(0), x(2).data[0]);
+                assert!(a
+                    .data
+                    .iter()
+                    .all(|&v| (0.0..=255.0).contains(&v) && v.fract() == 0.0));
+                assert!(x(1).data.iter().all(|&v| (-128.0..=127.0).contains(&v)));
+                let shifted = T {
+                    shape: a.shape.clone(),
+                    data: a.data.iter().map(|&v| v - zp).collect(),
+                };
+                vec![matmul(&shifted, x(1))]
+            }
+            "Cast" => {
+                assert_eq!(iattr("to"), Some(1), "to float");
+                vec![x(0).clone()]
+            }
             "Reshape" => {
                 let (src, spec) = (x(0), x(1));
                 let total: usize = src.shape.iter().product();
@@ -351,6 +395,21 @@ fn run(g: &Decoded, feeds: Vec<(&str, T)>) -> HashMap<String, T> {
                     }
                 }
                 vec![T { shape, data }]
+            }
+            "Gather" if iattr("axis") == Some(1) => {
+                let (src, idx) = (x(0), x(1));
+                assert_eq!((src.shape.len(), idx.shape.len()), (2, 1));
+                let (rows, cols) = (src.shape[0], src.shape[1]);
+                let mut data = Vec::new();
+                for r in 0..rows {
+                    for &i in &idx.data {
+                        data.push(src.data[r * cols + i as usize]);
+                    }
+                }
+                vec![T {
+                    shape: vec![rows, idx.data.len()],
+                    data,
+                }]
             }
             "Gather" => {
                 assert_eq!(iattr("axis"), Some(0));
@@ -490,7 +549,7 @@ fn tiny_model(n: usize) -> Model {
 fn the_head_graph_computes_vitrines_logits_for_every_item() {
     let model = tiny_model(37);
     let v = model.item_vectors();
-    let bytes = head_graph(&model, &v).to_bytes().unwrap();
+    let bytes = head_graph(&model, Catalogue::F32(&v)).to_bytes().unwrap();
     let g = decode(&bytes);
     assert_eq!(g.ir_version, 8);
     assert_eq!(g.opset, vec![(String::new(), OPSET as i64)]);
@@ -636,12 +695,169 @@ fn a_k_outside_the_catalogue_is_an_error() {
     let model = tiny_model(10);
     let v = model.item_vectors();
     assert!(matches!(
-        full_graph(&model, &v, 0),
+        full_graph(&model, Catalogue::F32(&v), 0),
         Err(OnnxError::BadK { k: 0, n_items: 10 })
     ));
     assert!(matches!(
-        full_graph(&model, &v, 11),
+        full_graph(&model, Catalogue::F32(&v), 11),
         Err(OnnxError::BadK { k: 11, .. })
     ));
-    assert!(full_graph(&model, &v, 10).is_ok());
+    assert!(full_graph(&model, Catalogue::F32(&v), 10).is_ok());
+}
+
+/// The int8 graphs' catalogue is vitrine's own int8 item table, transposed.
+fn assert_int8_catalogue(g: &Decoded, model: &Model) {
+    let (n, d) = (model.config.n_items, model.config.dim);
+    let q = model.item_vectors_int8();
+    let init = |name: &str| &g.inits.iter().find(|(n, _)| n == name).unwrap().1;
+    let (qt, scale) = (init("items.qt"), init("items.scale"));
+    assert_eq!(
+        (qt.shape.as_slice(), scale.shape.as_slice()),
+        (&[d, n][..], &[n][..])
+    );
+    for i in 0..n {
+        for k in 0..d {
+            assert_eq!(
+                qt.data[k * n + i],
+                q.row(i)[k] as f64,
+                "item {i} column {k}"
+            );
+        }
+        assert_eq!(scale.data[i], q.scale[i] as f64, "scale {i}");
+    }
+    assert!(
+        !g.inits.iter().any(|(n, _)| n == "items"),
+        "no f32 copy of the catalogue"
+    );
+}
+
+/// How far an int8 logit may be from the f32 one: the item vectors and the per-request
+/// matrix are each rounded to 8 bits (relative steps of 1/127 and 1/255 of their
+/// largest value), through a small MLP.
+const INT8_LOGIT_TOL: f64 = 0.01;
+
+#[test]
+fn the_int8_head_graph_scores_vitrines_int8_catalogue_close_to_f32() {
+    let model = tiny_model(41);
+    let v = model.item_vectors();
+    let q = model.item_vectors_int8();
+    let g = decode(&head_graph(&model, Catalogue::Int8(&q)).to_bytes().unwrap());
+    assert_eq!(
+        (g.inputs.as_slice(), g.outputs.as_slice()),
+        (&["u".to_string()][..], &["logits".to_string()][..])
+    );
+    assert_int8_catalogue(&g, &model);
+    let ops: Vec<&str> = g.nodes.iter().map(|n| n.op.as_str()).collect();
+    for op in ["DynamicQuantizeLinear", "MatMulInteger", "Cast"] {
+        assert_eq!(
+            ops.iter().filter(|&&o| o == op).count(),
+            1,
+            "one {op}: {ops:?}"
+        );
+    }
+    let d = model.config.dim;
+    let mut worst = 0.0f64;
+    for u in [
+        (0..d)
+            .map(|i| ((i * 7 % 11) as f32 - 5.0) * 0.2)
+            .collect::<Vec<f32>>(),
+        (0..d).map(|i| (i as f32 * 0.37).sin()).collect(),
+    ] {
+        let env = run(
+            &g,
+            vec![(
+                "u",
+                T {
+                    shape: vec![d],
+                    data: u.iter().map(|&x| x as f64).collect(),
+                },
+            )],
+        );
+        let logits = &env["logits"];
+        assert_eq!(logits.shape, vec![41]);
+        let want: Vec<f64> = (0..41)
+            .map(|i| model.score_reference(&v, &u, i) as f64)
+            .collect();
+        let spread = want
+            .iter()
+            .cloned()
+            .fold(0.0, |m: f64, x| m.max(x.abs()))
+            .max(1.0);
+        for i in 0..41 {
+            let err = (logits.data[i] - want[i]).abs() / spread;
+            worst = worst.max(err);
+            assert!(
+                err <= INT8_LOGIT_TOL,
+                "item {i}: graph {}, vitrine f32 {}",
+                logits.data[i],
+                want[i]
+            );
+        }
+        // Not the f32 graph by accident: quantisation moves every logit a little.
+        assert!(logits.data.iter().zip(&want).any(|(a, b)| a != b));
+    }
+    eprintln!("int8 head: worst logit error {worst:.4} of the largest |logit|");
+}
+
+#[test]
+fn the_int8_whole_model_graph_gathers_the_history_from_the_int8_catalogue() {
+    let model = tiny_model(50);
+    let ex = export(&model, 7).unwrap();
+    let g = decode(&ex.full_int8.to_bytes().unwrap());
+    assert_eq!(g.inputs, ["in.items", "in.kinds", "in.gaps", "in.pos"]);
+    assert_eq!(g.outputs, ["scores", "indices"]);
+    assert_int8_catalogue(&g, &model);
+    let names: Vec<&str> = g.inits.iter().map(|(n, _)| n.as_str()).collect();
+    for (i, n) in names.iter().enumerate() {
+        assert!(!names[..i].contains(n), "initializer {n} twice");
+    }
+    let r = &ex.reference;
+    let seq = |k: &str| {
+        let xs: Vec<f64> = r["seq"][k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        T {
+            shape: vec![xs.len()],
+            data: xs,
+        }
+    };
+    let env = run(
+        &g,
+        vec![
+            ("in.items", seq("items")),
+            ("in.kinds", seq("kinds")),
+            ("in.gaps", seq("gaps")),
+            ("in.pos", seq("pos")),
+        ],
+    );
+    let top: Vec<(f64, f64)> = r["top"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["index"].as_f64().unwrap(), t["logit"].as_f64().unwrap()))
+        .collect();
+    let spread = top.iter().fold(1.0f64, |m, t| m.max(t.1.abs()));
+    let got = &env["indices"].data;
+    assert_eq!(got.len(), 7);
+    let shared = got
+        .iter()
+        .filter(|i| top.iter().any(|t| t.0 == **i))
+        .count();
+    assert!(
+        shared >= 5,
+        "int8 top-7 {got:?} shares {shared} with f32's {top:?}"
+    );
+    for (j, &s) in env["scores"].data.iter().enumerate() {
+        let i = got[j];
+        if let Some(t) = top.iter().find(|t| t.0 == i) {
+            assert!(
+                (s - t.1).abs() / spread <= INT8_LOGIT_TOL,
+                "item {i}: int8 {s}, f32 {}",
+                t.1
+            );
+        }
+    }
 }

@@ -2,7 +2,7 @@
 // nothing is cached): from navigation start (performance.now() = 0) to the first
 // recommendation for the reference history, with the moments on the way: engine code
 // imported, model ready, first result. Resource timing lists what was downloaded.
-// Query: ?engine=vitrine|vitrine-main|ort|tfjs|none&dir=artifacts/engines/4000/&model=www/models/synthetic-4000.vitrine
+// Query: ?engine=vitrine|vitrine-main|ort|ort-int8|tfjs|none&dir=artifacts/engines/4000/&model=www/models/synthetic-4000.vitrine
 // `vitrine` is the public loader (www/vitrine.js load(): Web Worker, default options);
 // `vitrine-main` the same without the Worker; `vitrine-steps` the main-thread path
 // step by step (&backend=simd skips the load-time backend measurement); `none` no engine
@@ -31,8 +31,8 @@ try {
     await Promise.all(events.map((e) => v.record({ item: ids[e.index], type: kindName[e.kind], at: e.at })));
     const res = await v.recommend({ k: ref.k, excludeSeen: false });
     top = res.map((r) => r.index);
-  } else if (engine === 'ort' || engine === 'tfjs') {
-    const e = engine === 'ort' ? await loadOrt(dir, ref, { threads: 1, head: false }) : await loadTf(dir, ref);
+  } else if (engine === 'ort' || engine === 'ort-int8' || engine === 'tfjs') {
+    const e = engine === 'tfjs' ? await loadTf(dir, ref) : await loadOrt(dir, ref, { threads: 1, head: false, int8: engine === 'ort-int8' });
     marks.ready = performance.now();
     top = (await e.recommend(events)).indices;
   } else if (engine === 'vitrine-steps') {
@@ -58,7 +58,7 @@ try {
   } else throw new Error(`unknown engine ${engine}`);
   marks.first = performance.now();
   const want = ref.top.map((t) => t.index);
-  const quantised = params.get('int8') === '1' && engine.startsWith('vitrine');
+  const quantised = (params.get('int8') === '1' && engine.startsWith('vitrine')) || engine === 'ort-int8';
   const shared = top.filter((i) => want.includes(i)).length / want.length;
   if (quantised ? !(top.length === want.length && shared >= 0.8) : top.length !== want.length || top.some((i, j) => i !== want[j])) {
     throw new Error(`${engine}: first recommendation differs from the reference (shared ${shared})`);

@@ -55,18 +55,23 @@ export function seqInput(events, cfg) {
  * ONNX Runtime Web (wasm execution provider). `threads`: 1, or 0 for its default;
  * `head: false` skips the head-only session (a cold start needs only the whole model).
  */
-export async function loadOrt(dir, ref, { threads = 1, head: withHead = true } = {}) {
+export async function loadOrt(dir, ref, { threads = 1, head: withHead = true, int8 = false } = {}) {
   const ort = await import(`${ORT_DIST}ort.wasm.min.mjs`);
   ort.env.wasm.wasmPaths = ORT_DIST;
   ort.env.wasm.numThreads = threads;
   const opts = { executionProviders: ['wasm'], graphOptimizationLevel: 'all' };
+  // int8: the graphs over vitrine's int8 item table (`head-int8.onnx`, `model-int8.onnx`:
+  // DynamicQuantizeLinear + MatMulInteger, the pattern ORT's dynamic quantisation
+  // writes and its optimizer fuses into one quantised GEMM).
+  const sfx = int8 ? '-int8' : '';
   const [head, full] = await Promise.all([
-    withHead ? ort.InferenceSession.create(`${dir}head.onnx`, opts) : null,
-    ort.InferenceSession.create(`${dir}model.onnx`, opts),
+    withHead ? ort.InferenceSession.create(`${dir}head${sfx}.onnx`, opts) : null,
+    ort.InferenceSession.create(`${dir}model${sfx}.onnx`, opts),
   ]);
   const d = ref.dim;
   return {
-    name: threads === 1 ? 'onnxruntime-web' : 'onnxruntime-web (threads)',
+    name: `onnxruntime-web${int8 ? ' int8' : ''}${threads === 1 ? '' : ' (threads)'}`,
+    quantised: int8,
     version: ort.env.versions?.web ?? ort.env.versions?.common ?? '?',
     head: head && (async (u) => {
       const out = await head.run({ u: new ort.Tensor('float32', u, [d]) });

@@ -5,8 +5,9 @@
 // rounds, for the head alone (a) and recommend() end to end (b), with the wasm SIMD
 // ceilings of this page (vitrine's mul+add and FMA probes).
 // Query: ?dir=artifacts/engines/4000/&model=www/models/synthetic-4000.vitrine
-//        &engines=vitrine-relaxed,vitrine-plain,ort,tfjs (ort-threads: ORT's default
-//        thread count; needs a cross-origin-isolated page) &runs=25&warmup=5&smoke=1
+//        &engines=vitrine-relaxed,vitrine-plain,ort,ort-int8,tfjs (ort-threads: ORT's
+//        default thread count, needs a cross-origin-isolated page; ort-int8: ORT over
+//        the int8 item table, checked like an int8 file) &runs=25&warmup=5&smoke=1
 //        &int8=1 (an int8 file: vitrine scores it with its int8 kernels, so it is checked
 //        against the f32 reference within INT8_TOL and INT8_OVERLAP; the rivals, which
 //        run the dequantised weights in f32, still within TOL and the same top-k)
@@ -20,7 +21,7 @@ const modelUrl = new URL(params.get('model') || 'www/models/synthetic-4000.vitri
 const smoke = params.get('smoke') === '1';
 const runs = smoke ? 1 : Math.max(20, Number(params.get('runs') || 25));
 const warmup = smoke ? 0 : Math.max(1, Number(params.get('warmup') || 5));
-const wanted = (params.get('engines') || 'vitrine-relaxed,vitrine-plain,ort,tfjs').split(',');
+const wanted = (params.get('engines') || 'vitrine-relaxed,vitrine-plain,ort,ort-int8,tfjs').split(',');
 const TOL = 1e-4;
 const int8 = params.get('int8') === '1';
 // int8 scoring against f32 (README, "At run time"): the top-k scores within 2% (relative,
@@ -42,6 +43,7 @@ try {
       if (build === 'relaxed' && !hasRelaxedSimd()) continue; // not in this browser
       e = await loadVitrine(modelUrl, ref, { build });
     } else if (name === 'ort') e = await loadOrt(dir, ref, { threads: 1 });
+    else if (name === 'ort-int8') e = await loadOrt(dir, ref, { threads: 1, int8: true });
     else if (name === 'ort-threads') {
       if (!crossOriginIsolated) throw new Error('ort-threads needs a cross-origin-isolated page (COOP/COEP headers)');
       e = await loadOrt(dir, ref, { threads: 0 });
@@ -58,7 +60,7 @@ try {
     const a = await agreement(e, ref, events);
     agree[e.key] = a;
     const bad = [];
-    const quantised = int8 && e.mod;
+    const quantised = (int8 && e.mod) || e.quantised;
     const tol = quantised ? INT8_TOL : TOL;
     if (a.headErr !== undefined && !(a.headErr <= tol)) bad.push(`head logits differ by ${a.headErr}`);
     if (quantised ? !(a.topOverlap >= INT8_OVERLAP) : !a.topSame) bad.push(`top-k items differ (shared ${a.topOverlap})`);
@@ -98,7 +100,7 @@ try {
   const flops = 2 * macs * ref.nItems;
   const stat = (xs) => ({ medianMs: quantile(xs, 0.5), bestMs: Math.min(...xs), p95Ms: quantile(xs, 0.95), n: xs.length });
   const results = engines.map((e) => ({
-    engine: e.key, name: e.name, version: e.version, loadMs: loadMs[e.key], agreement: agree[e.key],
+    engine: e.key, name: e.name, version: e.version, quantised: Boolean((int8 && e.mod) || e.quantised), loadMs: loadMs[e.key], agreement: agree[e.key],
     head: { ...stat(t[e.key].head), gflops: flops / quantile(t[e.key].head, 0.5) / 1e6, timedBy: e.head ? 'js' : 'vitrine stats().scoreMs' },
     recommend: stat(t[e.key].recommend),
     wasmMemoryBytes: e.wasmBytes ? e.wasmBytes() : null,

@@ -6,7 +6,8 @@
 // Writes JSON, an SVG chart and a Markdown table (stdout and README-ready).
 // Usage: BASE_URL=http://127.0.0.1:PORT/ node bench/engines/run.mjs [--sizes 4000,100000]
 //   [--runs 25] [--warmup 5] [--cold-runs 7] [--no-threads] [--out artifacts/engine-bench.json]
-//   [--engines vitrine-relaxed,vitrine-plain,ort,tfjs] (the warm page's engines)
+//   [--engines vitrine-relaxed,vitrine-plain,ort,ort-int8,tfjs] (the warm page's engines;
+//   ort-int8: ONNX Runtime Web over the int8 item table, a rival like the others)
 //   [--parts warm,threads,cold] (which measurements)
 //   [--int8] (the int8 files and exports of `scripts/engine-bench.sh --int8`)
 import fs from 'node:fs';
@@ -29,7 +30,7 @@ const warmup = Number(arg('--warmup', '5'));
 const coldRuns = Number(arg('--cold-runs', '7'));
 const parts = arg('--parts', 'warm,threads,cold').split(',');
 const threads = !args.includes('--no-threads') && parts.includes('threads');
-const warmEngines = arg('--engines', 'vitrine-relaxed,vitrine-plain,ort,tfjs');
+const warmEngines = arg('--engines', 'vitrine-relaxed,vitrine-plain,ort,ort-int8,tfjs');
 const out = path.resolve(root, arg('--out', 'artifacts/engine-bench.json'));
 const log = (m) => process.stderr.write(`[engine-bench] ${m}\n`);
 const int8 = args.includes('--int8');
@@ -115,7 +116,7 @@ try {
     }
     if (!parts.includes('cold')) continue;
     log(`${n} items: ${coldRuns} cold starts per engine, interleaved`);
-    const engines = ['none', 'vitrine', 'vitrine-main', 'vitrine-steps', 'ort', 'tfjs'];
+    const engines = ['none', 'vitrine', 'vitrine-main', 'vitrine-steps', 'ort', 'ort-int8', 'tfjs'];
     const cold = Object.fromEntries(engines.map((e) => [e, { firstMs: [], readyMs: [], peakBytes: [], resources: null, marks: [] }]));
     for (let i = 0; i < coldRuns; i++) {
       for (const e of engines) {
@@ -167,19 +168,19 @@ lines.push(`Versions: ${Object.entries(versions).map(([k, v]) => `${k} ${v}`).jo
 lines.push('');
 lines.push('Median (best) ms; ratios vitrine relaxed / the faster single-threaded rival, lower is better: of the medians (of the best calls).');
 lines.push('');
-lines.push('| items | workload | vitrine relaxed | vitrine plain | ORT-web | TF.js | ORT-web threads¹ | relaxed / faster rival | relaxed / ORT threads¹ |');
-lines.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|');
+lines.push('| items | workload | vitrine relaxed | vitrine plain | ORT-web | ORT-web int8 | TF.js | ORT-web threads¹ | relaxed / faster rival | relaxed / ORT threads¹ |');
+lines.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const [i, w] of report.warm.entries()) {
   const t = report.threaded[i];
   for (const wl of ['head', 'recommend']) {
     const get = (res, k, st) => (res ? eng(res, k)?.[wl][st] : undefined);
     const cell = (res, k) => (get(res, k, 'medianMs') == null ? '–' : `${fmt(get(res, k, 'medianMs'))} (${fmt(get(res, k, 'bestMs'))})`);
     const ratio = (st) => {
-      const rival = Math.min(get(w, 'ort', st) ?? Infinity, get(w, 'tfjs', st) ?? Infinity);
+      const rival = Math.min(...['ort', 'ort-int8', 'tfjs'].map((k) => get(w, k, st) ?? Infinity));
       return fmt(get(w, 'vitrine-relaxed', st) / rival);
     };
     const tr = (st) => fmt(get(t, 'vitrine-relaxed', st) / get(t, 'ort-threads', st));
-    lines.push(`| ${w.nItems.toLocaleString('en')} | ${wl === 'head' ? '(a) head from u' : '(b) recommend() top-20'} | ${cell(w, 'vitrine-relaxed')} | ${cell(w, 'vitrine-plain')} | ${cell(w, 'ort')} | ${cell(w, 'tfjs')} | ${cell(t, 'ort-threads')} | **${ratio('medianMs')}×** (${ratio('bestMs')}×) | ${t ? `${tr('medianMs')}× (${tr('bestMs')}×)` : '–'} |`);
+    lines.push(`| ${w.nItems.toLocaleString('en')} | ${wl === 'head' ? '(a) head from u' : '(b) recommend() top-20'} | ${cell(w, 'vitrine-relaxed')} | ${cell(w, 'vitrine-plain')} | ${cell(w, 'ort')} | ${cell(w, 'ort-int8')} | ${cell(w, 'tfjs')} | ${cell(t, 'ort-threads')} | **${ratio('medianMs')}×** (${ratio('bestMs')}×) | ${t ? `${tr('medianMs')}× (${tr('bestMs')}×)` : '–'} |`);
   }
 }
 lines.push('');
@@ -201,7 +202,8 @@ for (const c of report.cold) {
     lines.push(`${c.nItems.toLocaleString('en')} items, vitrine's main-thread cold start step by step (median ms since navigation): package JS imported ${m('pkgImported')}, weights fetched ${m('weightsFetched')}, wasm compiled and instantiated ${m('wasmInstantiated')}, \`Recommender.fromBytes\` done ${m('ready')}, first recommendation ${m('first')}.`);
     lines.push('');
   }
-  lines.push(`${c.nItems.toLocaleString('en')} items, vitrine / rival (lower is better): cold start (median) with the Worker ${r('vitrine', 'ort', first)}× ORT-web, ${r('vitrine', 'tfjs', first)}× TF.js; without it ${r('vitrine-main', 'ort', first)}× ORT-web, ${r('vitrine-main', 'tfjs', first)}× TF.js. JS + wasm gzip: ${r('vitrine', 'ort', gz)}× ORT-web, ${r('vitrine', 'tfjs', gz)}× TF.js.`);
+  const int8Ort = e['ort-int8'] ? ` (ORT-web int8: ${r('vitrine', 'ort-int8', first)}× with the Worker, ${r('vitrine-main', 'ort-int8', first)}× without)` : '';
+  lines.push(`${c.nItems.toLocaleString('en')} items, vitrine / rival (lower is better): cold start (median) with the Worker ${r('vitrine', 'ort', first)}× ORT-web, ${r('vitrine', 'tfjs', first)}× TF.js; without it ${r('vitrine-main', 'ort', first)}× ORT-web, ${r('vitrine-main', 'tfjs', first)}× TF.js${int8Ort}. JS + wasm gzip: ${r('vitrine', 'ort', gz)}× ORT-web, ${r('vitrine', 'tfjs', gz)}× TF.js.`);
   lines.push('');
 }
 lines.push(`¹ A separate cross-origin-isolated page (COOP/COEP) with ORT's default thread count (navigator.hardwareConcurrency = ${report.threaded[0]?.hardwareConcurrency ?? '?'}), beside vitrine relaxed (one thread) in the same page; the ratio is from that page.`);
@@ -214,7 +216,7 @@ console.log(md);
 function chart(rep) {
   const W = 640, H = 400, L = 60, R = 170, T = 20, B = 50;
   const series = [
-    ['vitrine-relaxed', '#1b7f3b'], ['vitrine-plain', '#7fbf7f'], ['ort', '#1f5fbf'], ['tfjs', '#d9822b'],
+    ['vitrine-relaxed', '#1b7f3b'], ['vitrine-plain', '#7fbf7f'], ['ort', '#1f5fbf'], ['ort-int8', '#7f9fdf'], ['tfjs', '#d9822b'],
   ];
   const pts = [];
   for (const w of rep.warm) for (const [k] of series) {

@@ -17,7 +17,9 @@ pub struct ExportOnnxArgs {
     model: PathBuf,
     /// Output directory: `head.onnx` (input `u`, output `logits`), `model.onnx` (inputs
     /// `in.items`, `in.kinds`, `in.gaps`, `in.pos`; outputs `scores`, `indices`),
-    /// `tensors.json` + `tensors.bin` (every f32 initializer, for TF.js) and
+    /// `head-int8.onnx` and `model-int8.onnx` (the same over the int8 item vectors,
+    /// ONNX Runtime's quantised `MatMulInteger` path), `tensors.json` + `tensors.bin`
+    /// (every f32 initializer of `model.onnx`, for TF.js) and
     /// `reference.json` (vitrine's own results on a fixed history).
     #[arg(long)]
     out: PathBuf,
@@ -42,6 +44,8 @@ pub fn cmd_export_onnx(a: ExportOnnxArgs) -> Result<()> {
     let files = [
         ("head.onnx", ex.head.to_bytes()?),
         ("model.onnx", ex.full.to_bytes()?),
+        ("head-int8.onnx", ex.head_int8.to_bytes()?),
+        ("model-int8.onnx", ex.full_int8.to_bytes()?),
         ("tensors.json", serde_json::to_vec(&manifest)?),
         ("tensors.bin", blob),
         ("reference.json", serde_json::to_vec(&ex.reference)?),
