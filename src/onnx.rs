@@ -531,15 +531,17 @@ fn add_head(g: &mut Graph, model: &Model, int8: bool, u: &str) -> String {
     }
     let mut wo = head.out.w[..width].to_vec();
     wo.extend([1.0, -1.0]);
+    let wo = match int8 {
+        true => g.f32("head.out.w", &[1, width + 2], wo),
+        false => g.f32("head.out.w", &[width + 2], wo),
+    };
     let bo = g.f32("head.out.b", &[], vec![head.out.b[0]]);
     if int8 {
-        let wo = g.f32("head.out.w", &[1, width + 2], wo);
         let o = g.op("MatMul", &[&wo, &x], vec![]);
         let o = g.op("Add", &[&o, &bo], vec![]);
         let flat_shape = g.i64("shape.flat", &[1], vec![-1]);
         g.op("Reshape", &[&o, &flat_shape], vec![])
     } else {
-        let wo = g.f32("head.out.w", &[width + 2], wo);
         let o = g.op("MatMul", &[&x, &wo], vec![]);
         g.op("Add", &[&o, &bo], vec![])
     }
