@@ -2,7 +2,8 @@
 // Where a cold load's time goes, in headless Chromium (/usr/bin/chromium): a V8 CPU
 // profile (DevTools protocol, 200 µs sampling) of `Recommender.fromBytes` on MODEL_FILE,
 // then of `catalog()`, recording 10 viewed items and the first `recommend()`. Prints each
-// step's milliseconds and the functions with the most self time (TOP, default 22). For
+// step's milliseconds and the functions with the most self time (TOP, default 22); with
+// WARM=N, then N warm `recommend()` calls the same way. For
 // function names, PKG_DIR must be a package built without wasm-opt (which drops them):
 //   cargo build --release --target wasm32-unknown-unknown --lib   (relaxed build: with
 //     RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd" CARGO_TARGET_DIR=target/wasm-relaxed)
@@ -30,9 +31,9 @@ await tab.evaluate(async () => {
 const cdp = await tab.context().newCDPSession(tab);
 await cdp.send('Profiler.enable');
 await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
-const report = async (label, fn) => {
+const report = async (label, fn, arg) => {
   await cdp.send('Profiler.start');
-  const ms = await tab.evaluate(fn);
+  const ms = await tab.evaluate(fn, arg);
   const { profile } = await cdp.send('Profiler.stop');
   const self = new Map(); const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   let total = 0;
@@ -42,5 +43,15 @@ const report = async (label, fn) => {
 };
 await report('fromBytes', async () => { const t = performance.now(); window.r = await window.mod.Recommender.fromBytes(window.bytes, { backend: 'simd', storage: 'memory', namespace: 'p' }); return performance.now() - t; });
 await report('catalog+record+first recommend', async () => { const t = performance.now(); const ids = window.r.catalog().ids; const t1 = performance.now(); for (let i = 0; i < 10; i++) window.r.record({ item: ids[(i * 7919) % ids.length], type: 'view' }); const t2 = performance.now(); await window.r.recommend({ k: 20 }); return [t1 - t, t2 - t1, performance.now() - t2]; });
+// WARM=N: then N warm recommend() calls (the same history, k = 20, as the engine bench's
+// workload (b) asks), profiled together: where a request's time goes besides the head.
+const warm = +(process.env.WARM || 0);
+if (warm > 0) {
+  await report(`${warm} warm recommend() calls (ms each, median)`, async (n) => {
+    const ts = [];
+    for (let i = 0; i < n; i++) { const t = performance.now(); await window.r.recommend({ k: 20, excludeSeen: false }); ts.push(performance.now() - t); }
+    return ts.sort((a, b) => a - b)[n >> 1];
+  }, warm);
+}
 await browser.close();
 server.close();
