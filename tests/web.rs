@@ -846,11 +846,19 @@ async fn page_fills_distinct_shelves_like_the_native_engine() {
     }
 }
 
+#[wasm_bindgen(module = "/www/catalog.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = unpackCatalog, catch)]
+    fn unpack_catalog(packed: JsValue) -> Result<JsValue, JsValue>;
+}
+
 /// `catalog()` hands its columns over a batch at a time (strings joined with NUL and
 /// split in JavaScript, prices as JSON): the values are the file's, for strings a split
 /// could get wrong too (empty, non-ASCII, a NUL inside a title: that batch goes string by
-/// string) and across batches (about 1.2 MB of titles, so more than one), with unknown
-/// prices as `null`.
+/// string; a leading U+FEFF, which a UTF-8 decoder may take for a byte order mark) and
+/// across batches (about 1.2 MB of titles, so more than one), with unknown prices as
+/// `null`. `catalogPacked()`, unpacked by `www/catalog.js` (the Worker's route), gives
+/// the same object, over more than one segment too.
 #[wasm_bindgen_test]
 async fn catalog_columns_are_the_files() {
     let mut file = tiny_weight_file(N, 5);
@@ -865,6 +873,7 @@ async fn catalog_columns_are_the_files() {
     }
     items.titles = titles.into();
     let mut ids: Vec<String> = items.ids.iter().map(str::to_string).collect();
+    ids[0] = "\u{feff}0".into();
     ids[4] = "ü-4".into();
     ids[5] = "🎁5".into();
     items.ids = ids.into();
@@ -903,4 +912,19 @@ async fn catalog_columns_are_the_files() {
     assert_eq!(cat["prices"][6], serde_json::Value::Null);
     assert_eq!(got[8], Some(0.1f32 as f64));
     assert_eq!(cat["categoryNames"], json!(names));
+    assert_eq!(cat["ids"][0], json!("\u{feff}0"));
+    // The packed route: the same object.
+    let packed = r.catalog_packed().unwrap();
+    let segments = |col: &str| {
+        let seg = js_sys::Reflect::get(
+            &js_sys::Reflect::get(&packed, &col.into()).unwrap(),
+            &"segments".into(),
+        )
+        .unwrap();
+        js_sys::Uint32Array::from(seg).length() / 2
+    };
+    assert!(segments("titles") >= 2, "titles over more than one segment");
+    let unpacked = unpack_catalog(packed).unwrap();
+    let unpacked: serde_json::Value = serde_wasm_bindgen::from_value(unpacked).unwrap();
+    assert_eq!(unpacked, cat);
 }

@@ -37,6 +37,7 @@
 // wrapper and for worker.js.
 
 import { METHODS, invoke, method } from './api.js';
+import { unpackCatalog } from './catalog.js';
 
 /** The wasm-pack (`--target web`) builds, relative to this file: plain SIMD128 (every
  * current browser) and SIMD128 + relaxed SIMD (fused multiply-add in the scoring GEMM). */
@@ -705,7 +706,7 @@ async function workerImpl(started, bytes, options) {
     nItems: info.nItems,
     storageKey: key,
     modelInfo: info.modelInfo,
-    catalog: info.catalog,
+    catalog: unpackCatalog(info.catalog),
     adapterInfo: info.adapterInfo,
     build: info.build,
     async call(m, arg) {

@@ -4,7 +4,7 @@
 // sent when the worker starts, so the package compiles while the page downloads the
 // weights) answers {} once a build is loaded; { id, op: 'load', bytes: ArrayBuffer,
 // options, pkgUrls } (awaits the same import, or starts it) answers { backend, nItems,
-// storageKey, modelInfo, catalog, adapterInfo, build };
+// storageKey, modelInfo, catalog (packed: catalog.js), adapterInfo, build };
 // { id, op: 'call', method, arg, stored } first hands over the page's stored history
 // string (workers have no localStorage), runs the method, and answers
 // { result, stored, backend } where `stored` is the history string after the call;
@@ -16,6 +16,7 @@
 // are api.js's METHODS.
 
 import { invoke, method } from './api.js';
+import { packedBuffers } from './catalog.js';
 import { importPackage } from './vitrine.js';
 
 let rec = null;
@@ -45,15 +46,18 @@ self.onmessage = async (ev) => {
       pkg ??= importPackage(ev.data.pkgUrls);
       const mod = await pkg;
       rec = await mod.Recommender.fromBytes(new Uint8Array(ev.data.bytes), ev.data.options);
-      reply(id, true, {
+      // The catalogue as typed arrays, transferred (catalog.js): no clone of its strings.
+      const catalog = rec.catalogPacked();
+      const result = {
         backend: rec.backend,
         nItems: rec.nItems,
         storageKey: rec.storageKey,
         modelInfo: rec.modelInfo(),
-        catalog: rec.catalog(),
+        catalog,
         adapterInfo: rec.adapterInfo ?? null,
         build: mod.buildInfo(),
-      });
+      };
+      self.postMessage({ id, ok: true, result }, packedBuffers(catalog));
     } else if (op === 'call') {
       if (!rec) throw new Error('vitrine worker: no model loaded');
       const { arg, stored } = ev.data;

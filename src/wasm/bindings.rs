@@ -211,22 +211,21 @@ impl WasmRecommender {
     /// The catalog for display: `{ ids, titles, categories (name per item), prices (number
     /// or null per item), categoryNames }`.
     pub fn catalog(&self) -> Result<JsValue, JsError> {
-        let m = &self.engine.metadata;
-        let c = &m.items;
-        let view = CatalogView {
-            ids: &c.ids,
-            titles: &c.titles,
-            categories: CategoryColumn {
-                index: &c.category,
-                names: &m.categories,
-            },
-            prices: &c.price,
-            category_names: &m.categories,
-        };
+        let view = self.catalog_view();
         // Straight to JS values in batches: no JSON tree of the whole catalogue in wasm
         // memory (it took 105 MiB at 1,000,000 items, kept as the heap's high-water
         // mark), and no UTF-8 decode per string (`super::columns`).
         super::columns::catalog_to_js(&view)
+    }
+
+    /// The same catalog as typed arrays, for a Worker to transfer to its page: `{ ids,
+    /// titles, categoryIndex, prices, categoryNames }`, each string column `{ text (UTF-8
+    /// bytes), lens (UTF-16 length per string), segments (byte length, string count
+    /// pairs) }`, prices `NaN` where unknown. `www/catalog.js` `unpackCatalog` turns it
+    /// into `catalog()`'s object.
+    #[wasm_bindgen(js_name = catalogPacked)]
+    pub fn catalog_packed(&self) -> Result<JsValue, JsError> {
+        super::columns::catalog_packed_to_js(&self.catalog_view())
     }
 
     /// Records an event `{ item, type: 'view'|'cart'|'purchase', at? }` (`at` in Unix
@@ -510,6 +509,22 @@ impl WasmRecommender {
 }
 
 impl WasmRecommender {
+    /// The catalogue's columns as `catalog()` and `catalogPacked()` hand them over.
+    fn catalog_view(&self) -> CatalogView<'_> {
+        let m = &self.engine.metadata;
+        let c = &m.items;
+        CatalogView {
+            ids: &c.ids,
+            titles: &c.titles,
+            categories: CategoryColumn {
+                index: &c.category,
+                names: &m.categories,
+            },
+            prices: &c.price,
+            category_names: &m.categories,
+        }
+    }
+
     /// Whether the history is kept in memory (workers).
     fn is_memory(&self) -> bool {
         self.storage.is_memory()

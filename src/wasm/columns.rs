@@ -13,7 +13,18 @@
 //!
 //! The result has [`CatalogView`]'s JSON shape; `tests/web.rs` checks every column
 //! against the file's values.
-use js_sys::{Array, JsString, Object, Reflect};
+//!
+//! [`catalog_packed_to_js`] hands the same columns over as typed arrays instead, with no
+//! JavaScript string made here: each string column as its UTF-8 text in one `Uint8Array`,
+//! each string's length in UTF-16 units (`lens`, a `Uint32Array`) and the text's
+//! segments (`segments`: pairs of byte length and string count, each segment at most
+//! [`SEGMENT_BYTES`] unless one string is longer); the category index per item; prices
+//! as a `Float64Array` with NaN where unknown. A Worker transfers these buffers to the
+//! page (no structured clone of a million strings), where `www/catalog.js` makes the
+//! strings: one UTF-8 decode per segment, then a slice per string. The copies from wasm
+//! go a segment at a time, so the transient text in wasm memory stays below about
+//! [`SEGMENT_BYTES`].
+use js_sys::{Array, Float64Array, JsString, Object, Reflect, Uint32Array, Uint8Array};
 use wasm_bindgen::{JsCast, JsError, JsValue};
 
 use super::types::{CatalogView, CategoryColumn};
@@ -23,6 +34,9 @@ const BATCH_BYTES: usize = 1 << 20;
 
 /// The separator of a joined batch.
 const SEP: &str = "\0";
+
+/// Text bytes per segment of a packed string column (module docs).
+const SEGMENT_BYTES: usize = 1 << 20;
 
 /// The catalogue `view` as a JavaScript object of [`CatalogView`]'s shape.
 pub fn catalog_to_js(view: &CatalogView<'_>) -> Result<JsValue, JsError> {
@@ -112,4 +126,119 @@ fn prices(values: impl ExactSizeIterator<Item = Option<f32>>) -> Array {
         out.set(i as u32, v);
     }
     out
+}
+
+/// The catalogue `view` as typed arrays (module docs): `{ ids, titles, categoryIndex,
+/// prices, categoryNames }`, each string column `{ text, lens, segments }`.
+pub fn catalog_packed_to_js(view: &CatalogView<'_>) -> Result<JsValue, JsError> {
+    let out = Object::new();
+    let n = view.ids.len();
+    let prices = Float64Array::new_with_length(js_len(n, "prices")?);
+    let mut batch: Vec<f64> = Vec::with_capacity(n.min(1 << 16));
+    let mut at = 0;
+    for i in 0..n {
+        batch.push(match view.prices.get(i) {
+            Some(p) if p.is_finite() => f64::from(p),
+            _ => f64::NAN,
+        });
+        if batch.len() == batch.capacity() || i + 1 == n {
+            prices
+                .subarray(at as u32, (at + batch.len()) as u32)
+                .copy_from(&batch);
+            at += batch.len();
+            batch.clear();
+        }
+    }
+    let index = Uint32Array::new_with_length(js_len(view.categories.index.len(), "categories")?);
+    index.copy_from(view.categories.index);
+    let names = view.category_names.iter().map(String::as_str);
+    let fields: [(&str, JsValue); 5] = [
+        ("ids", packed_strings(view.ids.iter(), n, "ids")?.into()),
+        (
+            "titles",
+            packed_strings(view.titles.iter(), view.titles.len(), "titles")?.into(),
+        ),
+        ("categoryIndex", index.into()),
+        ("prices", prices.into()),
+        ("categoryNames", strings(names)?.into()),
+    ];
+    for (key, value) in fields {
+        Reflect::set(&out, &key.into(), &value)
+            .map_err(|_| JsError::new("internal: cannot build the packed catalog object"))?;
+    }
+    Ok(out.into())
+}
+
+/// `n` as a typed array's length, or an error past `u32`.
+fn js_len(n: usize, what: &str) -> Result<u32, JsError> {
+    u32::try_from(n).map_err(|_| {
+        JsError::new(&format!(
+            "catalog {what}: {n} is too long for a typed array"
+        ))
+    })
+}
+
+/// Length of `s` in UTF-16 code units (JavaScript's `length`): one per character, two for
+/// a character above U+FFFF (a four-byte UTF-8 sequence).
+fn utf16_len(s: &str) -> usize {
+    if s.is_ascii() {
+        return s.len();
+    }
+    s.bytes()
+        .map(|b| usize::from(b & 0xC0 != 0x80) + usize::from(b >= 0xF0))
+        .sum()
+}
+
+/// The `n` strings of `values` as `{ text, lens, segments }` (module docs).
+fn packed_strings<'a>(
+    values: impl Iterator<Item = &'a str> + Clone,
+    n: usize,
+    what: &str,
+) -> Result<Object, JsError> {
+    let total: usize = values.clone().map(str::len).sum();
+    let text = Uint8Array::new_with_length(js_len(total, what)?);
+    let lens = Uint32Array::new_with_length(js_len(n, what)?);
+    let mut segments: Vec<u32> = Vec::new();
+    let mut buf: Vec<u8> = Vec::with_capacity(SEGMENT_BYTES.min(total));
+    let mut buf_lens: Vec<u32> = Vec::new();
+    // Bytes and strings copied out so far.
+    let (mut bytes_at, mut strings_at) = (0u32, 0u32);
+    let mut flush = |buf: &mut Vec<u8>, buf_lens: &mut Vec<u32>, segments: &mut Vec<u32>| {
+        if buf_lens.is_empty() {
+            return;
+        }
+        let (b, k) = (buf.len() as u32, buf_lens.len() as u32);
+        text.subarray(bytes_at, bytes_at + b).copy_from(buf);
+        lens.subarray(strings_at, strings_at + k)
+            .copy_from(buf_lens);
+        segments.extend([b, k]);
+        (bytes_at, strings_at) = (bytes_at + b, strings_at + k);
+        buf.clear();
+        buf_lens.clear();
+    };
+    for s in values {
+        if !buf_lens.is_empty() && buf.len() + s.len() > SEGMENT_BYTES {
+            flush(&mut buf, &mut buf_lens, &mut segments);
+        }
+        buf.extend_from_slice(s.as_bytes());
+        // A string's UTF-16 length is at most its UTF-8 length, which fits (`total` does).
+        buf_lens.push(utf16_len(s) as u32);
+    }
+    flush(&mut buf, &mut buf_lens, &mut segments);
+    if strings_at as usize != n {
+        return Err(JsError::new(&format!(
+            "internal: catalog {what}: {strings_at} strings packed, {n} expected"
+        )));
+    }
+    let out = Object::new();
+    let segments = Uint32Array::from(segments.as_slice());
+    for (key, value) in [
+        ("text", JsValue::from(text)),
+        ("lens", lens.into()),
+        ("segments", segments.into()),
+    ] {
+        Reflect::set(&out, &key.into(), &value)
+            .map_err(|_| JsError::new("internal: cannot build the packed catalog object"))?;
+    }
+    Ok(out)
 }
