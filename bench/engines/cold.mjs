@@ -49,7 +49,8 @@ try {
     const rec = await mod.Recommender.fromBytes(bytes, { storage: 'memory', ...(backend ? { backend } : {}) });
     marks.ready = performance.now();
     marks.activeBackend = rec.backend;
-    const ids = rec.catalog().ids;
+    const { unpackCatalog } = await import('../../www/catalog.js');
+    const ids = unpackCatalog(rec.catalogPacked()).ids; // as load() does
     const kindName = Object.fromEntries(Object.entries(ref.kinds).map(([n, i]) => [i, n]));
     for (const e of events) rec.record({ item: ids[e.index], type: kindName[e.kind], at: e.at });
     top = (await rec.recommend({ k: ref.k, excludeSeen: false })).map((r) => r.index);
