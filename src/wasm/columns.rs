@@ -40,7 +40,6 @@ const SEGMENT_BYTES: usize = 1 << 20;
 
 /// The catalogue `view` as a JavaScript object of [`CatalogView`]'s shape.
 pub fn catalog_to_js(view: &CatalogView<'_>) -> Result<JsValue, JsError> {
-    let out = Object::new();
     let names = view.category_names.iter().map(String::as_str);
     let prices_of = (0..view.prices.len()).map(|i| view.prices.get(i));
     let fields: [(&str, JsValue); 5] = [
@@ -50,11 +49,17 @@ pub fn catalog_to_js(view: &CatalogView<'_>) -> Result<JsValue, JsError> {
         ("prices", prices(prices_of).into()),
         ("categoryNames", strings(names)?.into()),
     ];
+    object(fields).map(Into::into)
+}
+
+/// A JavaScript object with `fields`, in order.
+fn object<const N: usize>(fields: [(&str, JsValue); N]) -> Result<Object, JsError> {
+    let out = Object::new();
     for (key, value) in fields {
         Reflect::set(&out, &key.into(), &value)
             .map_err(|_| JsError::new("internal: cannot build the catalog object"))?;
     }
-    Ok(out.into())
+    Ok(out)
 }
 
 /// `values` as a JavaScript array of strings, in order, in batches (module docs).
@@ -131,7 +136,6 @@ fn prices(values: impl ExactSizeIterator<Item = Option<f32>>) -> Array {
 /// The catalogue `view` as typed arrays (module docs): `{ ids, titles, categoryIndex,
 /// prices, categoryNames }`, each string column `{ text, lens, segments }`.
 pub fn catalog_packed_to_js(view: &CatalogView<'_>) -> Result<JsValue, JsError> {
-    let out = Object::new();
     let n = view.ids.len();
     let prices = Float64Array::new_with_length(js_len(n, "prices")?);
     let mut batch: Vec<f64> = Vec::with_capacity(n.min(1 << 16));
@@ -162,11 +166,7 @@ pub fn catalog_packed_to_js(view: &CatalogView<'_>) -> Result<JsValue, JsError> 
         ("prices", prices.into()),
         ("categoryNames", strings(names)?.into()),
     ];
-    for (key, value) in fields {
-        Reflect::set(&out, &key.into(), &value)
-            .map_err(|_| JsError::new("internal: cannot build the packed catalog object"))?;
-    }
-    Ok(out.into())
+    object(fields).map(Into::into)
 }
 
 /// `n` as a typed array's length, or an error past `u32`.
@@ -230,15 +230,10 @@ fn packed_strings<'a>(
             "internal: catalog {what}: {strings_at} strings packed, {n} expected"
         )));
     }
-    let out = Object::new();
     let segments = Uint32Array::from(segments.as_slice());
-    for (key, value) in [
+    object([
         ("text", JsValue::from(text)),
         ("lens", lens.into()),
         ("segments", segments.into()),
-    ] {
-        Reflect::set(&out, &key.into(), &value)
-            .map_err(|_| JsError::new("internal: cannot build the packed catalog object"))?;
-    }
-    Ok(out)
+    ])
 }
