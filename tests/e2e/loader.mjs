@@ -2,8 +2,9 @@
 // bodies whose announced length is right, missing, shorter than the body (a compressed
 // transfer announces its compressed length) or longer (the body ended early), with the
 // progress it reports; and load() in both modes, which starts the package (and the
-// worker) before the download: a model loads and answers, and a failed download rejects
-// with its error and leaves no worker behind.
+// worker) before the download: a model loads and answers, its catalogue (made from the
+// packed typed arrays) is the package's catalog(), and a failed download rejects with
+// its error and leaves no worker behind.
 //
 // Usage: BASE_URL=http://127.0.0.1:PORT/ MODEL_URL=models/x.vitrine node tests/e2e/loader.mjs
 // (scripts/e2e.sh runs it against its local server).
@@ -85,13 +86,22 @@ try {
         });
         const recs = await v.recommend({ k: 5 });
         const n = v.nItems;
+        // The catalogue load() made (from catalogPacked(), transferred from the worker in
+        // worker mode) against the raw package's catalog() on the same file.
+        const { importPackage, packageUrls } = await import('/www/vitrine.js');
+        const mod = await importPackage(packageUrls());
+        const bytes = new Uint8Array(await (await fetch(model)).arrayBuffer());
+        const raw = await mod.Recommender.fromBytes(bytes, { backend: 'simd', storage: 'memory', namespace: 'e2e-loader-raw' });
+        const sameCatalog = JSON.stringify(v.catalog) === JSON.stringify(raw.catalog());
+        raw.free();
         v.dispose();
         const last = progress[progress.length - 1];
-        return { n, recs: recs.length, done: last[0] === last[1] && last[0] > 0 };
+        return { n, items: v.catalog.ids.length, sameCatalog, recs: recs.length, done: last[0] === last[1] && last[0] > 0 };
       },
       { model: MODEL, worker },
     );
     check(loaded.n > 0 && loaded.recs === 5 && loaded.done, `load() (${mode}): the model loads and recommends; progress reaches the file's length`, JSON.stringify(loaded));
+    check(loaded.sameCatalog === true && loaded.items === loaded.n, `load() (${mode}): its catalogue is the package's catalog(), every column`, JSON.stringify(loaded));
 
     // Workers leave page.workers() when they close (give that a moment).
     const settle = async () => {
