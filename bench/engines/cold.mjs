@@ -8,7 +8,9 @@
 // step by step (&backend=simd skips the load-time backend measurement); `none` no engine
 // (the page's own cost). &int8=1: an int8 file, which vitrine scores with its int8
 // kernels: its first recommendation must share 80% of the reference's top-k (page.mjs's
-// INT8_OVERLAP) instead of equalling it; the rivals' must still equal it.
+// INT8_OVERLAP) instead of equalling it; the rivals' must still equal it. vitrine records
+// the reference history by the store's item ids (reference.json's), as a page does: the
+// catalogue, which load() makes on first read, is not read here.
 import { ROOT, jsonOf, refEvents, loadOrt, loadTf } from './engines.mjs';
 
 const params = new URLSearchParams(location.search);
@@ -20,15 +22,17 @@ try {
   const marks = { moduleStart: performance.now() };
   const ref = await jsonOf(`${dir}reference.json`);
   const events = refEvents(ref);
+  if (events.some((e) => typeof e.id !== 'string')) throw new Error('reference.json has no item ids: export it again (vitrine export-onnx)');
   let top;
   if (engine === 'vitrine' || engine === 'vitrine-main') {
     const { load } = await import('../../www/vitrine.js');
     marks.imported = performance.now();
     const v = await load(modelUrl, { worker: engine === 'vitrine' });
     marks.ready = performance.now();
-    const ids = v.catalog.ids;
+    // By the store's ids, as a page records them (the catalogue, made on first read, is
+    // not needed for a recommendation).
     const kindName = Object.fromEntries(Object.entries(ref.kinds).map(([n, i]) => [i, n]));
-    await Promise.all(events.map((e) => v.record({ item: ids[e.index], type: kindName[e.kind], at: e.at })));
+    await Promise.all(events.map((e) => v.record({ item: e.id, type: kindName[e.kind], at: e.at })));
     const res = await v.recommend({ k: ref.k, excludeSeen: false });
     top = res.map((r) => r.index);
   } else if (engine === 'ort' || engine === 'ort-int8' || engine === 'tfjs') {
@@ -49,10 +53,9 @@ try {
     const rec = await mod.Recommender.fromBytes(bytes, { storage: 'memory', ...(backend ? { backend } : {}) });
     marks.ready = performance.now();
     marks.activeBackend = rec.backend;
-    const { unpackCatalog } = await import('../../www/catalog.js');
-    const ids = unpackCatalog(rec.catalogPacked()).ids; // as load() does
+    rec.catalogPacked(); // as load() does (the strings are made on first read: not here)
     const kindName = Object.fromEntries(Object.entries(ref.kinds).map(([n, i]) => [i, n]));
-    for (const e of events) rec.record({ item: ids[e.index], type: kindName[e.kind], at: e.at });
+    for (const e of events) rec.record({ item: e.id, type: kindName[e.kind], at: e.at });
     top = (await rec.recommend({ k: ref.k, excludeSeen: false })).map((r) => r.index);
   } else if (engine === 'none') {
     top = ref.top.map((t) => t.index); // the page itself, no engine: the baseline

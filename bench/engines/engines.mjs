@@ -223,7 +223,7 @@ export function maxRelErr(a, b) {
 
 /** The reference history with absolute times (the reference stores offsets from "now"). */
 export function refEvents(ref, now = Math.floor(Date.now() / 1000)) {
-  return ref.history.map((e) => ({ index: e.index, kind: ref.kinds[e.kind], at: now + e.atOffset }));
+  return ref.history.map((e) => ({ index: e.index, id: e.id, kind: ref.kinds[e.kind], at: now + e.atOffset }));
 }
 
 /**

@@ -20,7 +20,8 @@ pub struct ExportOnnxArgs {
     /// `head-int8.onnx` and `model-int8.onnx` (the same over the int8 item vectors,
     /// ONNX Runtime's quantised `MatMulInteger` path), `tensors.json` + `tensors.bin`
     /// (every f32 initializer of `model.onnx`, for TF.js) and
-    /// `reference.json` (vitrine's own results on a fixed history).
+    /// `reference.json` (vitrine's own results on a fixed history, its items by index and
+    /// by id).
     #[arg(long)]
     out: PathBuf,
     /// How many items the whole model's `TopK` node returns.
@@ -30,10 +31,20 @@ pub struct ExportOnnxArgs {
 
 /// Runs `vitrine export-onnx`.
 pub fn cmd_export_onnx(a: ExportOnnxArgs) -> Result<()> {
-    let model = Model::from_weights(&read_weights(&a.model)?).context("building the model")?;
-    let ex = with_spinner("building the graphs and the reference", || {
+    let file = read_weights(&a.model)?;
+    let model = Model::from_weights(&file).context("building the model")?;
+    let mut ex = with_spinner("building the graphs and the reference", || {
         vitrine::onnx::export(&model, a.k)
     })?;
+    // The reference history's items by their store ids too, as a page records them.
+    if let Some(events) = ex.reference["history"].as_array_mut() {
+        for e in events {
+            let id = (e["index"].as_u64())
+                .and_then(|i| file.metadata.items.ids.get(i as usize))
+                .context("reference history: an item outside the catalogue")?;
+            e["id"] = id.into();
+        }
+    }
     if ex.has_memory {
         eprintln!(
             "note: the model has a transition memory; the ONNX graphs leave it out \

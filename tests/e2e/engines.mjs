@@ -7,7 +7,9 @@
 // any disagreement or load failure.
 // Env: BASE_URL (the served repository), SMOKE_DIR (default artifacts/engines-smoke/),
 // SMOKE_MODEL (default www/models/engines-smoke.vitrine), CHROMIUM.
+import fs from 'node:fs';
 import { chromium } from 'playwright-core';
+import { readCatalog } from './catalog.mjs';
 
 const base = process.env.BASE_URL;
 if (!base) throw new Error('BASE_URL is not set');
@@ -21,6 +23,12 @@ const browser = await chromium.launch({
 });
 let failed = null;
 try {
+  // The reference history names its items by index and by store id (the cold page records
+  // them by id, as a store would): the ids are the catalogue's.
+  const ref = JSON.parse(fs.readFileSync(`${dir}reference.json`, 'utf8'));
+  const { items } = readCatalog(model);
+  const wrong = ref.history.filter((e) => e.id !== items[e.index]?.id);
+  if (!ref.history.length || wrong.length) throw new Error(`reference history ids: ${JSON.stringify(wrong.slice(0, 3))}`);
   const page = await browser.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
