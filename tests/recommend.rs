@@ -1624,3 +1624,19 @@ fn requests_a_shortlist_cannot_serve_say_why() {
     );
     assert_eq!(plan(RecommendOptions::default(), &history), None);
 }
+
+/// `warm_up` (the browser binding's first-call warm-up) scores up to
+/// `WARM_UP_ITEMS` items of a smaller catalogue too, and keeps nothing: the
+/// recommendations and their scores are the same, bit for bit, after it.
+#[test]
+fn warm_up_changes_no_recommendation() {
+    for kernel in [CpuKernel::Scalar, CpuKernel::best()] {
+        let mut rec = recommender();
+        rec.kernel = kernel;
+        assert!(rec.n_items() < vitrine::recommend::WARM_UP_ITEMS);
+        let before = rec.recommend(&history(), &opts(10)).unwrap();
+        rec.warm_up();
+        let after = rec.recommend(&history(), &opts(10)).unwrap();
+        assert_eq!(before, after, "{kernel:?}");
+    }
+}

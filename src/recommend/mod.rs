@@ -571,6 +571,23 @@ impl Recommender {
         self.plan.n_items
     }
 
+    /// Runs the scoring head [`WARM_UP_CALLS`] times over the first [`WARM_UP_ITEMS`]
+    /// items for a zero user vector and discards the logits: nothing changes. In the
+    /// browser a module's functions start in the engine's baseline compiler, and a long
+    /// call (the first request over the whole catalogue) stays in that code until it
+    /// returns; these short calls get the kernel's functions optimised first. The browser
+    /// binding runs it while WebCrypto hashes the file.
+    pub fn warm_up(&self) {
+        let m = self.n_items().min(WARM_UP_ITEMS);
+        let items: Vec<u32> = (0..m as u32).collect();
+        let query = self.model.user_query(&vec![0.0; self.plan.dim]);
+        let mut out = vec![0.0; m];
+        for _ in 0..WARM_UP_CALLS {
+            // Discarded; a shape error would be the first request's to report.
+            let _ = score::head_logits_for(self.kernel, &self.plan, &query, &items, &mut out);
+        }
+    }
+
     /// The catalog (ids, titles, attributes).
     pub fn catalog(&self) -> &ItemCatalog {
         &self.metadata.items
@@ -897,6 +914,11 @@ fn n_real(prepared: &Prepared, r: &request::Resolved) -> usize {
     let appended = usize::from(r.context.is_some()) + r.basket.len();
     prepared.history.len().saturating_sub(appended)
 }
+
+/// Items [`Recommender::warm_up`] scores per call.
+pub const WARM_UP_ITEMS: usize = 4096;
+/// Calls [`Recommender::warm_up`] makes.
+pub const WARM_UP_CALLS: usize = 3;
 
 /// Drops the file's tensors the model has read: only the ones a [`Recommender`] reads
 /// after building its model remain (popularity, search index, basket section).

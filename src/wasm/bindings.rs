@@ -54,12 +54,20 @@ impl crate::format::ByteSource for JsBytes {
 async fn load_hashed(bytes: &JsBytes) -> Result<Recommender, RecommendError> {
     let open = OpenFile::open(bytes)?;
     let range = open.data_section();
+    // The kernel's first calls, short ones, before the first request (`warm_up`): while
+    // WebCrypto hashes, where it does.
+    let warmed = |built: Result<Recommender, RecommendError>| {
+        if let Ok(engine) = &built {
+            engine.warm_up();
+        }
+        built
+    };
     let Some(job) = start_sha256(&bytes.0, range.start as u32..range.end as u32) else {
         open.check_hash()?;
-        return Recommender::from_open(open);
+        return warmed(Recommender::from_open(open));
     };
     let check = open.hash_check();
-    let built = Recommender::from_open(open);
+    let built = warmed(Recommender::from_open(open));
     let found = finish_digest(Some(job), bytes, range).await;
     check.compare(to_hex(&found))?;
     built
