@@ -10,7 +10,13 @@
 # binaryen 108 is too old for rustc's reference-types output (the optimised module fails at
 # instantiation). Instead each fresh build goes through a current wasm-opt, the npm package
 # `binaryen` (pinned below), installed once under target/tools/ (WASM_OPT=0 skips it;
-# WASM_OPT_FLAGS overrides the optimisation level).
+# WASM_OPT_FLAGS overrides the optimisation level). The default is -O3 with functions
+# that have one caller inlined only when small (`-ocimfs 20`): V8 runs a module's first
+# calls in baseline code and a long call stays there until it returns, so a loop's
+# per-chunk function kept apart is optimised during the first load and request instead
+# of staying inlined in one long call (the first `fromBytes` at 100,000 items: 293–318
+# against 330–380 ms; warm requests unchanged; 15 KB less gzipped; README "The first
+# request after a load").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { printf '\033[1m[wasm]\033[0m %s\n' "$*" >&2; }
@@ -30,13 +36,13 @@ optimise() {
   local before after
   before=$(stat -c %s "$1")
   # shellcheck disable=SC2086
-  "$TOOLS/node_modules/.bin/wasm-opt" ${WASM_OPT_FLAGS:--O3} "$@" \
+  "$TOOLS/node_modules/.bin/wasm-opt" ${WASM_OPT_FLAGS:--O3 -ocimfs 20} "$@" \
     --enable-simd --enable-relaxed-simd --enable-bulk-memory --enable-sign-ext \
     --enable-mutable-globals --enable-nontrapping-float-to-int --enable-reference-types \
     --enable-multivalue -o "$1.opt"
   mv "$1.opt" "$1"
   after=$(stat -c %s "$1")
-  log "wasm-opt ${WASM_OPT_FLAGS:--O3} $1: $before → $after bytes"
+  log "wasm-opt ${WASM_OPT_FLAGS:--O3 -ocimfs 20} $1: $before → $after bytes"
 }
 if stale pkg/vitrine_bg.wasm; then
   log "wasm-pack build --target web --release (SIMD128) → pkg/"
