@@ -289,15 +289,20 @@ impl Graph {
         }
     }
 
-    /// Adds an `f32` initializer and returns its name.
-    fn f32(&mut self, name: &str, dims: &[usize], data: Vec<f32>) -> String {
-        debug_assert_eq!(dims.iter().product::<usize>(), data.len(), "{name}");
+    /// Adds an initializer and returns its name.
+    fn init(&mut self, name: &str, dims: &[usize], data: Data) -> String {
         self.inits.push(Tensor {
             name: name.to_string(),
             dims: dims.to_vec(),
-            data: Data::F32(data),
+            data,
         });
         name.to_string()
+    }
+
+    /// Adds an `f32` initializer and returns its name.
+    fn f32(&mut self, name: &str, dims: &[usize], data: Vec<f32>) -> String {
+        debug_assert_eq!(dims.iter().product::<usize>(), data.len(), "{name}");
+        self.init(name, dims, Data::F32(data))
     }
 
     /// Adds an `int64` initializer (once: a second call with the same name and data
@@ -311,23 +316,13 @@ impl Graph {
             );
             return name.to_string();
         }
-        self.inits.push(Tensor {
-            name: name.to_string(),
-            dims: dims.to_vec(),
-            data: Data::I64(data),
-        });
-        name.to_string()
+        self.init(name, dims, Data::I64(data))
     }
 
     /// Adds an `int8` initializer and returns its name.
     fn i8(&mut self, name: &str, dims: &[usize], data: Vec<i8>) -> String {
         debug_assert_eq!(dims.iter().product::<usize>(), data.len(), "{name}");
-        self.inits.push(Tensor {
-            name: name.to_string(),
-            dims: dims.to_vec(),
-            data: Data::I8(data),
-        });
-        name.to_string()
+        self.init(name, dims, Data::I8(data))
     }
 
     /// Adds a node with one output and returns the output's (generated) name.

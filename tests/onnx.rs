@@ -543,6 +543,58 @@ fn tiny_model(n: usize) -> Model {
     Model::from_weights(&tiny_weight_file(n, 3)).unwrap()
 }
 
+/// Two user vectors, one with negative components (the u·v term goes through
+/// relu(x) - relu(-x)).
+fn test_users(d: usize) -> [Vec<f32>; 2] {
+    [
+        (0..d).map(|i| ((i * 7 % 11) as f32 - 5.0) * 0.2).collect(),
+        (0..d).map(|i| (i as f32 * 0.37).sin()).collect(),
+    ]
+}
+
+/// A head graph's logits for user vector `u`.
+fn run_head(g: &Decoded, u: &[f32]) -> T {
+    let feed = T {
+        shape: vec![u.len()],
+        data: u.iter().map(|&x| x as f64).collect(),
+    };
+    run(g, vec![("u", feed)]).remove("logits").unwrap()
+}
+
+/// Encoder input `k` (`items`, `kinds`, `gaps`, `pos`) of the export's reference.
+fn reference_seq(r: &serde_json::Value, k: &str) -> T {
+    let xs: Vec<f64> = r["seq"][k]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    T {
+        shape: vec![xs.len()],
+        data: xs,
+    }
+}
+
+/// A whole-model graph run on the reference's encoder input, and the reference's top-k
+/// as `(index, logit)`.
+fn run_reference(g: &Decoded, r: &serde_json::Value) -> (HashMap<String, T>, Vec<(f64, f64)>) {
+    let feeds = [
+        ("in.items", "items"),
+        ("in.kinds", "kinds"),
+        ("in.gaps", "gaps"),
+        ("in.pos", "pos"),
+    ]
+    .map(|(name, k)| (name, reference_seq(r, k)))
+    .into();
+    let top = r["top"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["index"].as_f64().unwrap(), t["logit"].as_f64().unwrap()))
+        .collect();
+    (run(g, feeds), top)
+}
+
 // ------------------------------------------------------------------ tests
 
 #[test]
@@ -563,25 +615,9 @@ fn the_head_graph_computes_vitrines_logits_for_every_item() {
         items.data.iter().zip(&v).all(|(a, &b)| *a == b as f64),
         "item vectors copied exactly"
     );
-    // Two users, one with negative components (the u·v term goes through relu(x) - relu(-x)).
     let d = model.config.dim;
-    for u in [
-        (0..d)
-            .map(|i| ((i * 7 % 11) as f32 - 5.0) * 0.2)
-            .collect::<Vec<f32>>(),
-        (0..d).map(|i| (i as f32 * 0.37).sin()).collect(),
-    ] {
-        let env = run(
-            &g,
-            vec![(
-                "u",
-                T {
-                    shape: vec![d],
-                    data: u.iter().map(|&x| x as f64).collect(),
-                },
-            )],
-        );
-        let logits = &env["logits"];
+    for u in test_users(d) {
+        let logits = &run_head(&g, &u);
         assert_eq!(logits.shape, vec![37]);
         for i in 0..37 {
             close(
@@ -606,18 +642,7 @@ fn the_whole_model_graph_matches_vitrines_encoder_and_top_k() {
         "one copy of the item vectors"
     );
     let r = &ex.reference;
-    let seq = |k: &str| {
-        let xs: Vec<f64> = r["seq"][k]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap())
-            .collect();
-        T {
-            shape: vec![xs.len()],
-            data: xs,
-        }
-    };
+    let seq = |k: &str| reference_seq(r, k);
     assert_eq!(seq("items").data.len(), 20);
     assert!(
         seq("gaps").data[1..]
@@ -625,21 +650,7 @@ fn the_whole_model_graph_matches_vitrines_encoder_and_top_k() {
             .all(|&gp| gp == seq("gaps").data[1]),
         "one-hour gaps"
     );
-    let env = run(
-        &g,
-        vec![
-            ("in.items", seq("items")),
-            ("in.kinds", seq("kinds")),
-            ("in.gaps", seq("gaps")),
-            ("in.pos", seq("pos")),
-        ],
-    );
-    let top: Vec<(f64, f64)> = r["top"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| (t["index"].as_f64().unwrap(), t["logit"].as_f64().unwrap()))
-        .collect();
+    let (env, top) = run_reference(&g, r);
     assert_eq!(top.len(), 7);
     assert_eq!(
         env["indices"].data,
@@ -757,23 +768,8 @@ fn the_int8_head_graph_scores_vitrines_int8_catalogue_close_to_f32() {
     }
     let d = model.config.dim;
     let mut worst = 0.0f64;
-    for u in [
-        (0..d)
-            .map(|i| ((i * 7 % 11) as f32 - 5.0) * 0.2)
-            .collect::<Vec<f32>>(),
-        (0..d).map(|i| (i as f32 * 0.37).sin()).collect(),
-    ] {
-        let env = run(
-            &g,
-            vec![(
-                "u",
-                T {
-                    shape: vec![d],
-                    data: u.iter().map(|&x| x as f64).collect(),
-                },
-            )],
-        );
-        let logits = &env["logits"];
+    for u in test_users(d) {
+        let logits = &run_head(&g, &u);
         assert_eq!(logits.shape, vec![41]);
         let want: Vec<f64> = (0..41)
             .map(|i| model.score_reference(&v, &u, i) as f64)
@@ -812,33 +808,7 @@ fn the_int8_whole_model_graph_gathers_the_history_from_the_int8_catalogue() {
         assert!(!names[..i].contains(n), "initializer {n} twice");
     }
     let r = &ex.reference;
-    let seq = |k: &str| {
-        let xs: Vec<f64> = r["seq"][k]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap())
-            .collect();
-        T {
-            shape: vec![xs.len()],
-            data: xs,
-        }
-    };
-    let env = run(
-        &g,
-        vec![
-            ("in.items", seq("items")),
-            ("in.kinds", seq("kinds")),
-            ("in.gaps", seq("gaps")),
-            ("in.pos", seq("pos")),
-        ],
-    );
-    let top: Vec<(f64, f64)> = r["top"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| (t["index"].as_f64().unwrap(), t["logit"].as_f64().unwrap()))
-        .collect();
+    let (env, top) = run_reference(&g, r);
     let spread = top.iter().fold(1.0f64, |m, t| m.max(t.1.abs()));
     let got = &env["indices"].data;
     assert_eq!(got.len(), 7);
