@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use vitrine::format::{
-    peek_tensors, Dtype, Quantization, TensorData, WeightFile, SEARCH_INDEX_TENSOR,
+    peek_tensors, Dtype, FormatError, Quantization, TensorData, WeightFile, SEARCH_INDEX_TENSOR,
 };
 use vitrine::history::{EventKind, HistoryEvent};
 use vitrine::kernels::CpuKernel;
@@ -84,19 +84,52 @@ fn index_section_round_trips_in_every_quantization() {
 
 #[test]
 fn corrupt_index_section_is_a_typed_error_at_load() {
+    // A byte of the section changed after writing: the file's content hash, which covers
+    // the section, catches it (the loader does not hash the section a second time).
+    let written = file_with_index().to_bytes(Quantization::F32).unwrap();
+    let entry = peek_tensors(&written)
+        .unwrap()
+        .into_iter()
+        .find(|t| t.name == SEARCH_INDEX_TENSOR)
+        .expect("stored");
+    let data = 8 + u64::from_le_bytes(written[..8].try_into().unwrap());
+    let mut tampered = written.clone();
+    tampered[(data + entry.data_offsets[1] - 1) as usize] ^= 0x5a;
+    let err = Recommender::from_bytes(&tampered).err().expect("rejected");
+    assert!(
+        matches!(
+            err,
+            RecommendError::Format(FormatError::HashMismatch { .. })
+        ),
+        "{err:?}"
+    );
+
+    // A section that fails only its own SHA-256, sealed into the file by its writer:
+    // the file's hash vouches for it, and it loads as the index it encodes.
     let mut file = file_with_index();
     let TensorData::U8(bytes) = &mut file.tensors.get_mut(SEARCH_INDEX_TENSOR).unwrap().data else {
         panic!("U8");
     };
-    let last = bytes.len() - 1;
-    bytes[last] ^= 0x5a; // payload byte: the section's own SHA-256 no longer matches
-                         // The writer re-seals the file's content hash, so only the section's hash catches it.
-    let written = file.to_bytes(Quantization::F32).unwrap();
-    let err = Recommender::from_bytes(&written).err().expect("rejected");
+    let original = bytes.clone();
+    bytes[12] ^= 0x5a; // the first byte of the section's stored SHA-256
+    let rec = Recommender::from_bytes(&file.to_bytes(Quantization::F32).unwrap()).expect("loads");
+    assert_eq!(rec.search_index().expect("index").to_bytes(), original);
+
+    // A malformed section sealed the same way: the decoder's checks still reject it.
+    let mut file = file_with_index();
+    let TensorData::U8(bytes) = &mut file.tensors.get_mut(SEARCH_INDEX_TENSOR).unwrap().data else {
+        panic!("U8");
+    };
+    bytes.pop();
+    let n = bytes.len();
+    file.tensors.get_mut(SEARCH_INDEX_TENSOR).unwrap().shape = vec![n];
+    let err = Recommender::from_bytes(&file.to_bytes(Quantization::F32).unwrap())
+        .err()
+        .expect("rejected");
     assert!(
         matches!(
             err,
-            RecommendError::SearchIndex(SearchIndexError::HashMismatch)
+            RecommendError::SearchIndex(SearchIndexError::Truncated { .. })
         ),
         "{err:?}"
     );

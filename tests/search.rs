@@ -601,6 +601,47 @@ fn loading_from_a_source_reads_windows_and_matches_the_slice() {
     }
 }
 
+/// A section inside a weight file whose content hash covers it skips its own SHA-256
+/// and nothing else: a wrong inner hash loads the same index, and a flipped payload
+/// byte gives what the resealed payload gives the checked decoder.
+#[test]
+fn a_section_covered_by_the_files_hash_skips_only_its_own() {
+    let titles: Vec<String> = (0..400)
+        .map(|i| format!("vintage lamp{} colour{}", i % 17, i % 29))
+        .collect();
+    let docs: Vec<Doc<'_>> = titles.iter().map(|t| doc(t, "Home")).collect();
+    let bytes = index(&docs).to_bytes();
+    let list: StrList = titles.iter().collect();
+    let hashed = |b: &[u8]| SearchIndex::from_hashed_source_sharing_titles(b, &list);
+    assert_eq!(hashed(&bytes).unwrap().to_bytes(), bytes);
+    let mut wrong = bytes.clone();
+    wrong[12] ^= 1; // the stored SHA-256
+    assert_eq!(
+        SearchIndex::from_source_sharing_titles(&wrong[..], &list).unwrap_err(),
+        SearchIndexError::HashMismatch
+    );
+    assert_eq!(hashed(&wrong).unwrap().to_bytes(), bytes);
+    let mut rng = SplitMix64::new(11);
+    for _ in 0..50 {
+        let mut b = bytes.clone();
+        let i = 44 + rng.below((b.len() - 44) as u64) as usize;
+        b[i] ^= 1 + rng.below(255) as u8;
+        let want = SearchIndex::from_bytes_sharing_titles(&seal(&b[44..]), &list);
+        match (hashed(&b), want) {
+            (Ok(a), Ok(w)) => assert_eq!(a.to_bytes(), w.to_bytes()),
+            (a, w) => assert_eq!(a.err(), w.err(), "flip at {i}"),
+        }
+    }
+    // The header's other checks still run.
+    let mut bad = bytes.clone();
+    bad[0] = b'X';
+    assert_eq!(hashed(&bad).unwrap_err(), SearchIndexError::BadMagic);
+    assert!(matches!(
+        hashed(&bytes[..bytes.len() - 1]),
+        Err(SearchIndexError::Truncated { .. })
+    ));
+}
+
 #[test]
 fn corrupt_bytes_are_typed_errors() {
     let bytes = shop().to_bytes();

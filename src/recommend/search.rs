@@ -285,17 +285,20 @@ pub(super) fn load_index(
 }
 
 /// Loads the `search.index` section from where it lies, `range` of the weight file
-/// `src` ([`WeightFile::from_source_leaving`] checked it and its hash), a 64 KiB window
-/// at a time: the section's bytes are never held whole (at 1,000,000 items, 35 MiB of
-/// wasm memory the index would otherwise be built beside). The same checks and index as
-/// [`load_index`].
+/// `src` ([`WeightFile::from_source_leaving`] checked its place), a 64 KiB window at a
+/// time: the section's bytes are never held whole (at 1,000,000 items, 35 MiB of wasm
+/// memory the index would otherwise be built beside). The same checks and index as
+/// [`load_index`], but for the section's own SHA-256: the file's content hash covers
+/// the section, and [`Recommender::from_open`](super::Recommender::from_open)'s caller
+/// compares it before the index is used
+/// ([`SearchIndex::from_hashed_source_sharing_titles`]).
 pub(super) fn load_index_from<S: ByteSource + ?Sized>(
     src: &S,
     range: Range<u64>,
     metadata: &Metadata,
 ) -> Result<SearchIndex, RecommendError> {
     let section = Section { src, range };
-    let index = SearchIndex::from_source_sharing_titles(&section, &metadata.items.titles)?;
+    let index = SearchIndex::from_hashed_source_sharing_titles(&section, &metadata.items.titles)?;
     check_docs(index, metadata.model.n_items)
 }
 

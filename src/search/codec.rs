@@ -87,7 +87,7 @@ impl SearchIndex {
     /// failure is a [`SearchIndexError`], never a panic, and no allocation exceeds a
     /// small multiple of `bytes.len()`.
     pub fn from_bytes(bytes: &[u8]) -> Result<SearchIndex, SearchIndexError> {
-        SearchIndex::decode::<[u8]>(bytes, None)
+        SearchIndex::decode::<[u8]>(bytes, None, true)
     }
 
     /// [`SearchIndex::from_bytes`] for an index of `titles`' catalogue: when the stored
@@ -99,7 +99,7 @@ impl SearchIndex {
         bytes: &[u8],
         titles: &StrList,
     ) -> Result<SearchIndex, SearchIndexError> {
-        SearchIndex::decode::<[u8]>(bytes, Some(titles))
+        SearchIndex::decode::<[u8]>(bytes, Some(titles), true)
     }
 
     /// [`SearchIndex::from_bytes_sharing_titles`] reading the index's bytes where they
@@ -110,14 +110,27 @@ impl SearchIndex {
         bytes: &S,
         titles: &StrList,
     ) -> Result<SearchIndex, SearchIndexError> {
-        SearchIndex::decode(bytes, Some(titles))
+        SearchIndex::decode(bytes, Some(titles), true)
+    }
+
+    /// [`SearchIndex::from_source_sharing_titles`] for a section that lies in a weight
+    /// file whose content hash covers it, and whose caller compares that hash before it
+    /// uses the index (as [`crate::recommend::Recommender::from_open`]'s does): the
+    /// section's own SHA-256 is not taken again (0.14 s of a load at 1,000,000 items).
+    /// Every other check is made, so a section that fails only its own hash loads.
+    pub fn from_hashed_source_sharing_titles<S: IndexSource + ?Sized>(
+        bytes: &S,
+        titles: &StrList,
+    ) -> Result<SearchIndex, SearchIndexError> {
+        SearchIndex::decode(bytes, Some(titles), false)
     }
 
     fn decode<S: IndexSource + ?Sized>(
         bytes: &S,
         share: Option<&StrList>,
+        check_hash: bool,
     ) -> Result<SearchIndex, SearchIndexError> {
-        let mut r = check_header(bytes)?;
+        let mut r = check_header(bytes, check_hash)?;
         let n_docs = r.count("documents", MAX_DOCS, 2)?;
         let n_cats = r.count("categories", MAX_CATEGORIES, 1)?;
         let n_terms = r.count("terms", MAX_TERMS, 3)?;
@@ -135,22 +148,29 @@ impl SearchIndex {
         let mut doc_cat = Vec::with_capacity(n_docs);
         // The payload is at most 256 MiB, so its titles fit a StrList.
         let full = |_| SearchIndexError::Truncated { what: "title" };
-        for i in 0..n_docs {
-            doc_cat.push(r.varint()?.wrapping_sub(1));
-            let title = r.str("title", MAX_TITLE_BYTES)?;
-            if let (Some(list), Some(next)) = (shared, shared_titles.as_mut()) {
-                if next.next() == Some(title) {
-                    continue;
+        // Each document (and below, each term) in a call of its own, not inlined: V8 runs
+        // a wasm call in baseline code until it returns, and one call over a million
+        // documents would never leave it.
+        each(
+            n_docs,
+            #[inline(never)]
+            |i| {
+                doc_cat.push(r.varint()?.wrapping_sub(1));
+                let title = r.str("title", MAX_TITLE_BYTES)?;
+                if let (Some(list), Some(next)) = (shared, shared_titles.as_mut()) {
+                    if next.next() == Some(title) {
+                        return Ok(());
+                    }
+                    titles = StrList::with_capacity(n_docs, 0);
+                    for earlier in list.iter().take(i) {
+                        titles.push(earlier).map_err(full)?;
+                    }
+                    shared = None;
+                    shared_titles = None;
                 }
-                titles = StrList::with_capacity(n_docs, 0);
-                for earlier in list.iter().take(i) {
-                    titles.push(earlier).map_err(full)?;
-                }
-                shared = None;
-                shared_titles = None;
-            }
-            titles.push(title).map_err(full)?;
-        }
+                titles.push(title).map_err(full)
+            },
+        )?;
         let titles_shared = shared.is_some();
         if let Some(list) = shared {
             titles = list.clone();
@@ -167,28 +187,33 @@ impl SearchIndex {
         let mut terms = StrList::with_capacity(n_terms, term_bytes);
         let mut lists = PostingLists::with_capacity(n_terms, total);
         let mut prev = String::new();
-        for id in 0..n_terms {
-            let term = r.term(&prev, id as u32)?;
-            let df = r.count("postings", n_docs, 3)?;
-            let mut doc = 0u32;
-            for i in 0..df {
-                let delta = r.varint()?;
-                doc = if i == 0 {
-                    delta
-                } else {
-                    doc.checked_add(delta)
-                        .ok_or(SearchIndexError::BadPostings { term: id as u32 })?
-                };
-                let title_tf = r.tf(id as u32)?;
-                let other_tf = r.tf(id as u32)?;
-                lists.append(doc, title_tf, other_tf)?;
-            }
-            lists.close()?;
-            terms
-                .push(&term)
-                .map_err(|_| SearchIndexError::Truncated { what: "term" })?;
-            prev = term;
-        }
+        each(
+            n_terms,
+            #[inline(never)]
+            |id| {
+                let term = r.term(&prev, id as u32)?;
+                let df = r.count("postings", n_docs, 3)?;
+                let mut doc = 0u32;
+                for i in 0..df {
+                    let delta = r.varint()?;
+                    doc = if i == 0 {
+                        delta
+                    } else {
+                        doc.checked_add(delta)
+                            .ok_or(SearchIndexError::BadPostings { term: id as u32 })?
+                    };
+                    let title_tf = r.tf(id as u32)?;
+                    let other_tf = r.tf(id as u32)?;
+                    lists.append(doc, title_tf, other_tf)?;
+                }
+                lists.close()?;
+                terms
+                    .push(&term)
+                    .map_err(|_| SearchIndexError::Truncated { what: "term" })?;
+                prev = term;
+                Ok(())
+            },
+        )?;
         if r.left() != 0 {
             return Err(SearchIndexError::TrailingBytes {
                 extra: r.left() as u64,
@@ -203,6 +228,11 @@ impl SearchIndex {
             lists,
         })
     }
+}
+
+/// Calls `f(i)` for `i` in `0..n`, up to the first error.
+fn each<E>(n: usize, mut f: impl FnMut(usize) -> Result<(), E>) -> Result<(), E> {
+    (0..n).try_for_each(&mut f)
 }
 
 /// The total term bytes and postings of the `n_terms` terms at `r`, for sizing the
@@ -233,9 +263,12 @@ fn skim_terms<S: IndexSource + ?Sized>(mut r: Reader<'_, S>, n_terms: usize) -> 
     (bytes, postings)
 }
 
-/// Checks magic, version, length and hash (the payload streamed through SHA-256 a
-/// window at a time); returns a reader at the payload's start.
-fn check_header<S: IndexSource + ?Sized>(bytes: &S) -> Result<Reader<'_, S>, SearchIndexError> {
+/// Checks magic, version, length and, when `check_hash`, the hash (the payload streamed
+/// through SHA-256 a window at a time); returns a reader at the payload's start.
+fn check_header<S: IndexSource + ?Sized>(
+    bytes: &S,
+    check_hash: bool,
+) -> Result<Reader<'_, S>, SearchIndexError> {
     if bytes.byte_len() < HEADER_BYTES as u64 {
         return Err(SearchIndexError::Truncated { what: "header" });
     }
@@ -269,17 +302,19 @@ fn check_header<S: IndexSource + ?Sized>(bytes: &S) -> Result<Reader<'_, S>, Sea
             extra: rest - len as u64,
         });
     }
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; WINDOW.min(len)];
-    let mut at = 0usize;
-    while at < len {
-        let n = (len - at).min(WINDOW);
-        bytes.read_at((HEADER_BYTES + at) as u64, &mut buf[..n]);
-        hasher.update(&buf[..n]);
-        at += n;
-    }
-    if hasher.finalize()[..] != head[12..HEADER_BYTES] {
-        return Err(SearchIndexError::HashMismatch);
+    if check_hash {
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; WINDOW.min(len)];
+        let mut at = 0usize;
+        while at < len {
+            let n = (len - at).min(WINDOW);
+            bytes.read_at((HEADER_BYTES + at) as u64, &mut buf[..n]);
+            hasher.update(&buf[..n]);
+            at += n;
+        }
+        if hasher.finalize()[..] != head[12..HEADER_BYTES] {
+            return Err(SearchIndexError::HashMismatch);
+        }
     }
     Ok(Reader {
         src: bytes,
@@ -375,8 +410,37 @@ impl<S: IndexSource + ?Sized> Reader<'_, S> {
         self.win_at = self.at;
     }
 
-    /// One LEB128 u32 (at most 5 bytes, no bits past 32).
+    /// One LEB128 u32 (at most 5 bytes, no bits past 32): read from the window in one
+    /// step when its five bytes are there, else a byte at a time
+    /// ([`Reader::varint_bytewise`], the reference it is tested against).
     fn varint(&mut self) -> Result<u32, SearchIndexError> {
+        let s = self.at.wrapping_sub(self.win_at);
+        let Some(w) = self
+            .win
+            .get(s..s.wrapping_add(5))
+            .filter(|_| self.at >= self.win_at)
+        else {
+            return self.varint_bytewise();
+        };
+        // The window never extends past the payload, so these bytes are all in it.
+        let mut v: u32 = 0;
+        for (i, &byte) in w.iter().enumerate() {
+            if i == 4 && byte > 0x0f {
+                self.at += 5;
+                return Err(SearchIndexError::BadVarint);
+            }
+            v |= u32::from(byte & 0x7f) << (7 * i);
+            if byte & 0x80 == 0 {
+                self.at += i + 1;
+                return Ok(v);
+            }
+        }
+        self.at += 5;
+        Err(SearchIndexError::BadVarint)
+    }
+
+    /// [`Reader::varint`] a byte at a time, filling the window for each.
+    fn varint_bytewise(&mut self) -> Result<u32, SearchIndexError> {
         let mut v: u32 = 0;
         for i in 0..5 {
             if self.at == self.end {
@@ -457,5 +521,85 @@ impl<S: IndexSource + ?Sized> Reader<'_, S> {
 
     fn tf(&mut self, term: u32) -> Result<u16, SearchIndexError> {
         u16::try_from(self.varint()?).map_err(|_| SearchIndexError::BadPostings { term })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reader(payload: &[u8]) -> Reader<'_, [u8]> {
+        Reader {
+            src: payload,
+            base: 0,
+            end: payload.len(),
+            at: 0,
+            win: Vec::new(),
+            win_at: 0,
+        }
+    }
+
+    /// Reads varints until the end or the first error: each result and position.
+    fn read_all(payload: &[u8], bytewise: bool) -> Vec<(Result<u32, SearchIndexError>, usize)> {
+        let mut r = reader(payload);
+        if !bytewise {
+            r.fill(r.left()); // the whole payload in the window: the one-step path
+        }
+        let mut out = Vec::new();
+        while r.left() > 0 {
+            let v = if bytewise {
+                r.varint_bytewise()
+            } else {
+                r.varint()
+            };
+            let stop = v.is_err();
+            out.push((v, r.at));
+            if stop {
+                break;
+            }
+        }
+        out
+    }
+
+    /// The one-step varint reads the values, errors and positions the byte-at-a-time
+    /// reference reads: every length, the largest values, bits past 32, an encoding
+    /// longer than five bytes, and a varint cut by the payload's end.
+    #[test]
+    fn varint_in_one_step_matches_the_bytewise_reference() {
+        let mut good = Vec::new();
+        for v in [
+            0u32,
+            1,
+            127,
+            128,
+            300,
+            16_383,
+            16_384,
+            1 << 21,
+            (1 << 28) - 1,
+            1 << 28,
+        ] {
+            put(&mut good, v);
+        }
+        put(&mut good, u32::MAX);
+        let tails: [&[u8]; 5] = [
+            &[],
+            &[0x80, 0x80, 0x80, 0x80, 0x10],
+            &[0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+            &[0x80, 0x80, 0x80],
+            &[0x81, 0x01, 0x85],
+        ];
+        for tail in tails {
+            for cut in 0..good.len() {
+                let mut p = good[cut..].to_vec();
+                p.extend_from_slice(tail);
+                let fast = read_all(&p, false);
+                assert_eq!(fast, read_all(&p, true), "{p:?}");
+                if tail.is_empty() && cut == 0 {
+                    assert_eq!(fast.len(), 11);
+                    assert_eq!(fast[10].0, Ok(u32::MAX));
+                }
+            }
+        }
     }
 }
