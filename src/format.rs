@@ -183,9 +183,7 @@ impl<'de, T: NanNone> Deserialize<'de> for OptColumn<T> {
                 mut seq: A,
             ) -> Result<Self::Value, A::Error> {
                 let mut v = Vec::with_capacity(column::capacity(seq.size_hint()));
-                while let Some(x) = seq.next_element::<Option<T>>()? {
-                    v.push(x.unwrap_or(T::NONE));
-                }
+                while column::read_some(&mut seq, &mut v, |x: Option<T>| x.unwrap_or(T::NONE))? {}
                 v.shrink_to_fit();
                 Ok(OptColumn(v))
             }
@@ -267,6 +265,25 @@ mod column {
         Ok(model)
     }
 
+    /// Reads at most 4,096 more elements of `seq` into `v` (each through `map`); `false`
+    /// once the sequence has ended. A function of its own, called once per 4,096
+    /// elements rather than inlined into one loop over them all: V8 runs a wasm function
+    /// in baseline code until that call returns (`crate::strs` reads its strings so too).
+    #[inline(never)]
+    pub(super) fn read_some<'de, A: SeqAccess<'de>, T: serde::Deserialize<'de>, U>(
+        seq: &mut A,
+        v: &mut Vec<U>,
+        map: impl Fn(T) -> U,
+    ) -> Result<bool, A::Error> {
+        for _ in 0..4096 {
+            match seq.next_element()? {
+                Some(x) => v.push(map(x)),
+                None => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+
     /// A string column, reserving [`capacity`] strings.
     pub(super) fn strs<'de, D: Deserializer<'de>>(d: D) -> Result<StrList, D::Error> {
         StrList::deserialize_reserving(d, capacity)
@@ -282,9 +299,7 @@ mod column {
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u32>, A::Error> {
                 let mut v = Vec::with_capacity(capacity(seq.size_hint()));
-                while let Some(x) = seq.next_element()? {
-                    v.push(x);
-                }
+                while read_some(&mut seq, &mut v, |x: u32| x)? {}
                 v.shrink_to_fit();
                 Ok(v)
             }

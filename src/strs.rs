@@ -40,7 +40,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::ops::Index;
 use std::sync::Arc;
 
-use serde::de::{Deserialize, Deserializer, SeqAccess, Visitor};
+use serde::de::{Deserialize, DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeSeq, Serializer};
 
 /// Largest chunk of text whose strings' ends are stored (`u16` offsets within it); a
@@ -449,29 +449,47 @@ impl StrList {
 /// Reads a sequence of strings into one list, reserving what its function says.
 struct StrListVisitor<F>(F);
 
-/// One element, borrowed from the input where the format allows (no `String` each).
-struct Element<'a>(std::borrow::Cow<'a, str>);
+/// Pushes one element straight into the list: the string the format hands over
+/// (borrowed from the input, or from its scratch buffer when it had to unescape or read
+/// it from a stream) is copied into the list's text once, with no `String` of its own.
+struct PushElement<'l>(&'l mut StrList);
 
-impl<'de> Deserialize<'de> for Element<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Element<'de>, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Element<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Element<'de>, E> {
-                Ok(Element(std::borrow::Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Element<'de>, E> {
-                Ok(Element(std::borrow::Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Element<'de>, E> {
-                Ok(Element(std::borrow::Cow::Owned(v)))
-            }
-        }
-        deserializer.deserialize_str(V)
+impl<'de> DeserializeSeed<'de> for PushElement<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_str(self)
     }
+}
+
+impl Visitor<'_> for PushElement<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
+        self.0.push(v).map_err(E::custom)
+    }
+}
+
+/// Reads at most `max` more elements of `seq` into `list`; `false` once the sequence has
+/// ended. A function of its own, called once per `max` strings rather than inlined into
+/// one loop over them all: V8 runs a wasm function in baseline code until that call
+/// returns, so a million strings read in one call would all be read by baseline code.
+#[inline(never)]
+fn read_some<'de, A: SeqAccess<'de>>(
+    seq: &mut A,
+    list: &mut StrList,
+    max: usize,
+) -> Result<bool, A::Error> {
+    for _ in 0..max {
+        if seq.next_element_seed(PushElement(list))?.is_none() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 impl<'de, F: FnOnce(Option<usize>) -> usize> Visitor<'de> for StrListVisitor<F> {
@@ -483,9 +501,7 @@ impl<'de, F: FnOnce(Option<usize>) -> usize> Visitor<'de> for StrListVisitor<F> 
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StrList, A::Error> {
         let mut list = StrList::with_capacity((self.0)(seq.size_hint()), 0);
-        while let Some(Element(s)) = seq.next_element::<Element<'de>>()? {
-            list.push(&s).map_err(serde::de::Error::custom)?;
-        }
+        while read_some(&mut seq, &mut list, 4096)? {}
         list.shrink_to_fit();
         Ok(list)
     }
@@ -542,30 +558,49 @@ impl StrIndex {
             tag_mask: u32::MAX.checked_shl(bits).unwrap_or(0),
             hasher: RandomState::new(),
         };
-        for (i, s) in list.iter().enumerate() {
-            let (mut slot, tag) = index.home(s);
+        let mut strings = Some(list.iter().enumerate());
+        while let Some(rest) = strings {
+            strings = index.insert_some(list, rest, unique)?;
+        }
+        Ok(Some(index))
+    }
+
+    /// Inserts at most 4,096 more of `strings` (positions in `list`); the rest, or `None`
+    /// once they are all in (the iterator is moved, not borrowed, so that it stays in
+    /// locals here). A function of its own, not inlined: V8 runs a wasm call in baseline
+    /// code until it returns, and one call over a million ids would never leave it.
+    #[inline(never)]
+    fn insert_some<'a>(
+        &mut self,
+        list: &'a StrList,
+        mut strings: std::iter::Enumerate<Iter<'a>>,
+        unique: bool,
+    ) -> Result<Option<std::iter::Enumerate<Iter<'a>>>, Duplicate> {
+        for _ in 0..4096 {
+            let Some((i, s)) = strings.next() else {
+                return Ok(None);
+            };
+            let (mut slot, tag) = self.home(s);
             loop {
-                match index.slots[slot] {
+                match self.slots[slot] {
                     EMPTY => {
-                        index.slots[slot] = tag | i as u32;
+                        self.slots[slot] = tag | i as u32;
                         break;
                     }
-                    v if v & index.tag_mask == tag
-                        && &list[(v & !index.tag_mask) as usize] == s =>
-                    {
+                    v if v & self.tag_mask == tag && &list[(v & !self.tag_mask) as usize] == s => {
                         if unique {
                             return Err(Duplicate {
-                                first: (v & !index.tag_mask) as usize,
+                                first: (v & !self.tag_mask) as usize,
                                 second: i,
                             });
                         }
                         break;
                     }
-                    _ => slot = index.next(slot),
+                    _ => slot = self.next(slot),
                 }
             }
         }
-        Ok(Some(index))
+        Ok(Some(strings))
     }
 
     /// The slot a probe for `s` starts at, the hash mapped onto the slots by

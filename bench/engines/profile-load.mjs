@@ -3,7 +3,8 @@
 // profile (DevTools protocol, 200 µs sampling) of `Recommender.fromBytes` on MODEL_FILE,
 // then of `catalog()`, recording 10 viewed items and the first `recommend()`. Prints each
 // step's milliseconds and the functions with the most self time (TOP, default 22); with
-// WARM=N, then N warm `recommend()` calls the same way. For
+// WARM=N, then N warm `recommend()` calls the same way; with AGAIN=1, a second `fromBytes`
+// first (the same page: compiled code, no baseline code). For
 // function names, PKG_DIR must be a package built without wasm-opt (which drops them):
 //   cargo build --release --target wasm32-unknown-unknown --lib   (relaxed build: with
 //     RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd" CARGO_TARGET_DIR=target/wasm-relaxed)
@@ -42,6 +43,9 @@ const report = async (label, fn, arg) => {
   for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, +(process.env.TOP || 22))) console.log((v / 1000).toFixed(1).padStart(8) + ' ms', k.slice(0, 110));
 };
 await report('fromBytes', async () => { const t = performance.now(); window.r = await window.mod.Recommender.fromBytes(window.bytes, { backend: 'simd', storage: 'memory', namespace: 'p' }); return performance.now() - t; });
+// AGAIN=1: then a second `fromBytes` of the same file in the same page, profiled the same
+// way: what the first load spends in V8's baseline code (a call stays in it until it returns).
+if (process.env.AGAIN) await report('fromBytes again', async () => { window.r.free(); const t = performance.now(); window.r = await window.mod.Recommender.fromBytes(window.bytes, { backend: 'simd', storage: 'memory', namespace: 'p' }); return performance.now() - t; });
 await report('catalog+record+first recommend', async () => { const t = performance.now(); const ids = window.r.catalog().ids; const t1 = performance.now(); for (let i = 0; i < 10; i++) window.r.record({ item: ids[(i * 7919) % ids.length], type: 'view' }); const t2 = performance.now(); await window.r.recommend({ k: 20 }); return [t1 - t, t2 - t1, performance.now() - t2]; });
 // WARM=N: then N warm recommend() calls (the same history, k = 20, as the engine bench's
 // workload (b) asks), profiled together: where a request's time goes besides the head.
