@@ -629,13 +629,19 @@ fn the_head_graph_computes_vitrines_logits_for_every_item() {
     }
 }
 
+/// A whole-model graph, decoded, with its inputs and outputs checked.
+fn whole_model_graph(graph: &vitrine::onnx::Graph) -> Decoded {
+    let g = decode(&graph.to_bytes().unwrap());
+    assert_eq!(g.inputs, ["in.items", "in.kinds", "in.gaps", "in.pos"]);
+    assert_eq!(g.outputs, ["scores", "indices"]);
+    g
+}
+
 #[test]
 fn the_whole_model_graph_matches_vitrines_encoder_and_top_k() {
     let model = tiny_model(50);
     let ex = export(&model, 7).unwrap();
-    let g = decode(&ex.full.to_bytes().unwrap());
-    assert_eq!(g.inputs, ["in.items", "in.kinds", "in.gaps", "in.pos"]);
-    assert_eq!(g.outputs, ["scores", "indices"]);
+    let g = whole_model_graph(&ex.full);
     assert_eq!(
         g.inits.iter().filter(|(n, _)| n == "items").count(),
         1,
@@ -799,9 +805,7 @@ fn the_int8_head_graph_scores_vitrines_int8_catalogue_close_to_f32() {
 fn the_int8_whole_model_graph_gathers_the_history_from_the_int8_catalogue() {
     let model = tiny_model(50);
     let ex = export(&model, 7).unwrap();
-    let g = decode(&ex.full_int8.to_bytes().unwrap());
-    assert_eq!(g.inputs, ["in.items", "in.kinds", "in.gaps", "in.pos"]);
-    assert_eq!(g.outputs, ["scores", "indices"]);
+    let g = whole_model_graph(&ex.full_int8);
     assert_int8_catalogue(&g, &model);
     let names: Vec<&str> = g.inits.iter().map(|(n, _)| n.as_str()).collect();
     for (i, n) in names.iter().enumerate() {

@@ -82,6 +82,11 @@ fn index_section_round_trips_in_every_quantization() {
     }
 }
 
+/// The error loading `bytes` gives.
+fn load_err(bytes: &[u8]) -> RecommendError {
+    Recommender::from_bytes(bytes).err().expect("rejected")
+}
+
 #[test]
 fn corrupt_index_section_is_a_typed_error_at_load() {
     // A byte of the section changed after writing: the file's content hash, which covers
@@ -95,7 +100,7 @@ fn corrupt_index_section_is_a_typed_error_at_load() {
     let data = 8 + u64::from_le_bytes(written[..8].try_into().unwrap());
     let mut tampered = written.clone();
     tampered[(data + entry.data_offsets[1] - 1) as usize] ^= 0x5a;
-    let err = Recommender::from_bytes(&tampered).err().expect("rejected");
+    let err = load_err(&tampered);
     assert!(
         matches!(
             err,
@@ -123,9 +128,7 @@ fn corrupt_index_section_is_a_typed_error_at_load() {
     bytes.pop();
     let n = bytes.len();
     file.tensors.get_mut(SEARCH_INDEX_TENSOR).unwrap().shape = vec![n];
-    let err = Recommender::from_bytes(&file.to_bytes(Quantization::F32).unwrap())
-        .err()
-        .expect("rejected");
+    let err = load_err(&file.to_bytes(Quantization::F32).unwrap());
     assert!(
         matches!(
             err,
