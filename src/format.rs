@@ -451,13 +451,20 @@ fn for_each_chunk<S: ByteSource + ?Sized, E>(
     end: u64,
     mut f: impl FnMut(&[u8]) -> Result<(), E>,
 ) -> Result<(), E> {
+    /// `f` on one piece, in a function of its own (not inlined into the loop): V8 runs a
+    /// wasm call in baseline code until it returns, and one call over a header of tens
+    /// of MiB would never leave it.
+    #[inline(never)]
+    fn piece<E>(f: &mut impl FnMut(&[u8]) -> Result<(), E>, bytes: &[u8]) -> Result<(), E> {
+        f(bytes)
+    }
     let mut buf = vec![0u8; READ_CHUNK.min(end.saturating_sub(begin) as usize)];
     let mut at = begin;
     while at < end {
         let len = (end - at).min(READ_CHUNK as u64) as usize;
-        let piece = &mut buf[..len];
-        src.read_at(at, piece);
-        f(piece)?;
+        let bytes = &mut buf[..len];
+        src.read_at(at, bytes);
+        piece(&mut f, bytes)?;
         at += len as u64;
     }
     Ok(())

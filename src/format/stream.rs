@@ -88,174 +88,166 @@ pub(super) fn locate_metadata<S: ByteSource + ?Sized>(
     let mut checked: Vec<u8> = Vec::new();
 
     let mut at = begin;
-    // A function per piece (not inlined): V8 runs a wasm call in baseline code until it
-    // returns, and one call over the whole header would never leave it.
-    for_each_chunk(
-        src,
-        begin,
-        end,
-        #[inline(never)]
-        |piece| {
-            let len = piece.len();
-            // UTF-8, with the previous piece's unfinished character in front.
-            if carry.is_empty() {
-                check_utf8(piece, &mut carry, at)?;
-            } else {
-                checked.clear();
-                checked.extend_from_slice(&carry);
-                checked.extend_from_slice(piece);
-                carry.clear();
-                check_utf8(
-                    &checked,
-                    &mut carry,
-                    at - checked.len().saturating_sub(len) as u64,
-                )?;
+    for_each_chunk(src, begin, end, |piece| {
+        let len = piece.len();
+        // UTF-8, with the previous piece's unfinished character in front.
+        if carry.is_empty() {
+            check_utf8(piece, &mut carry, at)?;
+        } else {
+            checked.clear();
+            checked.extend_from_slice(&carry);
+            checked.extend_from_slice(piece);
+            carry.clear();
+            check_utf8(
+                &checked,
+                &mut carry,
+                at - checked.len().saturating_sub(len) as u64,
+            )?;
+        }
+        // Inside a string that is not a key, the bytes up to the next quote, backslash or
+        // control byte need no look: they are skipped in one search.
+        let mut skip_to = 0;
+        for (i, &b) in piece.iter().enumerate() {
+            if i < skip_to {
+                continue;
             }
-            // Inside a string that is not a key, the bytes up to the next quote, backslash or
-            // control byte need no look: they are skipped in one search.
-            let mut skip_to = 0;
-            for (i, &b) in piece.iter().enumerate() {
-                if i < skip_to {
-                    continue;
-                }
-                let pos = at + i as u64;
-                if in_string {
-                    if hex_left > 0 {
-                        if b.is_ascii_hexdigit() {
-                            hex_left -= 1;
-                            continue;
-                        }
-                        // The parser reports this; the byte is read on as usual here.
-                        hex_left = 0;
-                        bad_hex = true;
+            let pos = at + i as u64;
+            if in_string {
+                if hex_left > 0 {
+                    if b.is_ascii_hexdigit() {
+                        hex_left -= 1;
+                        continue;
                     }
-                    if escape {
-                        escape = false;
-                        if value_start.is_some() && b == b'u' {
-                            hex_left = 4;
-                        }
-                        if value_start.is_some() && !b"\"\\/bfnrtu".contains(&b) {
-                            return Err(format!(
-                                "invalid escape `\\{}` in the metadata string at byte {pos}",
-                                char::from(b).escape_default()
-                            ));
-                        }
-                        if let Some(k) = key.as_mut() {
-                            push_key(k, &mut key_too_long, b);
-                        }
-                    } else if b == b'\\' {
-                        escape = true;
-                        if let Some(k) = key.as_mut() {
-                            push_key(k, &mut key_too_long, b);
-                        }
-                    } else if b == b'"' {
-                        in_string = false;
-                        if let Some(start) = value_start.take() {
-                            found = MetadataAt::String {
-                                begin: start,
-                                end: pos,
-                                skippable: !bad_hex,
-                            };
-                        }
-                        if let Some(k) = key.take() {
-                            let want = if frames.len() == 1 { TOP_KEY } else { META_KEY };
-                            let matches = !key_too_long && key_equals(&k, want);
-                            if let Some(f) = frames.last_mut() {
-                                f.key_matches = matches;
-                            }
-                        }
-                    } else if b < 0x20 && value_start.is_some() {
+                    // The parser reports this; the byte is read on as usual here.
+                    hex_left = 0;
+                    bad_hex = true;
+                }
+                if escape {
+                    escape = false;
+                    if value_start.is_some() && b == b'u' {
+                        hex_left = 4;
+                    }
+                    if value_start.is_some() && !b"\"\\/bfnrtu".contains(&b) {
                         return Err(format!(
-                            "control character {b:#04x} in the metadata string at byte {pos}"
+                            "invalid escape `\\{}` in the metadata string at byte {pos}",
+                            char::from(b).escape_default()
                         ));
-                    } else if let Some(k) = key.as_mut() {
+                    }
+                    if let Some(k) = key.as_mut() {
                         push_key(k, &mut key_too_long, b);
                     }
-                    if in_string && !escape && key.is_none() && hex_left == 0 {
-                        skip_to = if value_start.is_some() {
-                            value_run_end(piece, i + 1)
-                        } else {
-                            plain_run_end(piece, i + 1)
+                } else if b == b'\\' {
+                    escape = true;
+                    if let Some(k) = key.as_mut() {
+                        push_key(k, &mut key_too_long, b);
+                    }
+                } else if b == b'"' {
+                    in_string = false;
+                    if let Some(start) = value_start.take() {
+                        found = MetadataAt::String {
+                            begin: start,
+                            end: pos,
+                            skippable: !bad_hex,
                         };
                     }
-                    continue;
+                    if let Some(k) = key.take() {
+                        let want = if frames.len() == 1 { TOP_KEY } else { META_KEY };
+                        let matches = !key_too_long && key_equals(&k, want);
+                        if let Some(f) = frames.last_mut() {
+                            f.key_matches = matches;
+                        }
+                    }
+                } else if b < 0x20 && value_start.is_some() {
+                    return Err(format!(
+                        "control character {b:#04x} in the metadata string at byte {pos}"
+                    ));
+                } else if let Some(k) = key.as_mut() {
+                    push_key(k, &mut key_too_long, b);
                 }
-                match b {
-                    b' ' | b'\t' | b'\n' | b'\r' => {}
-                    b'"' => {
-                        in_string = true;
-                        if deep == 0 {
-                            match frames.last() {
-                                Some(f) if f.expect_key => {
-                                    key = Some(Vec::new());
-                                    key_too_long = false;
-                                }
-                                Some(f) if frames.len() == 2 && f.key_matches => {
-                                    value_start = Some(pos + 1);
-                                    bad_hex = false;
-                                }
-                                _ => {}
+                if in_string && !escape && key.is_none() && hex_left == 0 {
+                    skip_to = if value_start.is_some() {
+                        value_run_end(piece, i + 1)
+                    } else {
+                        plain_run_end(piece, i + 1)
+                    };
+                }
+                continue;
+            }
+            match b {
+                b' ' | b'\t' | b'\n' | b'\r' => {}
+                b'"' => {
+                    in_string = true;
+                    if deep == 0 {
+                        match frames.last() {
+                            Some(f) if f.expect_key => {
+                                key = Some(Vec::new());
+                                key_too_long = false;
                             }
-                        }
-                        if value_start.is_some() {
-                            skip_to = value_run_end(piece, i + 1);
-                        } else if key.is_none() {
-                            skip_to = plain_run_end(piece, i + 1);
-                        }
-                    }
-                    b'{' | b'[' => {
-                        let follow = deep == 0
-                            && b == b'{'
-                            && match frames.last() {
-                                None => true,
-                                Some(f) => frames.len() == 1 && !f.expect_key && f.key_matches,
-                            };
-                        if deep == 0 && frames.len() == 2 && is_meta_value(&frames) {
-                            found = MetadataAt::NotString;
-                        }
-                        if follow {
-                            frames.push(Frame {
-                                expect_key: true,
-                                key_matches: false,
-                            });
-                        } else {
-                            deep += 1;
-                        }
-                    }
-                    b'}' | b']' => {
-                        if deep > 0 {
-                            deep -= 1;
-                        } else {
-                            frames.pop();
-                        }
-                    }
-                    b':' => {
-                        if deep == 0 {
-                            if let Some(f) = frames.last_mut() {
-                                f.expect_key = false;
+                            Some(f) if frames.len() == 2 && f.key_matches => {
+                                value_start = Some(pos + 1);
+                                bad_hex = false;
                             }
+                            _ => {}
                         }
                     }
-                    b',' => {
-                        if deep == 0 {
-                            if let Some(f) = frames.last_mut() {
-                                f.expect_key = true;
-                                f.key_matches = false;
-                            }
+                    if value_start.is_some() {
+                        skip_to = value_run_end(piece, i + 1);
+                    } else if key.is_none() {
+                        skip_to = plain_run_end(piece, i + 1);
+                    }
+                }
+                b'{' | b'[' => {
+                    let follow = deep == 0
+                        && b == b'{'
+                        && match frames.last() {
+                            None => true,
+                            Some(f) => frames.len() == 1 && !f.expect_key && f.key_matches,
+                        };
+                    if deep == 0 && frames.len() == 2 && is_meta_value(&frames) {
+                        found = MetadataAt::NotString;
+                    }
+                    if follow {
+                        frames.push(Frame {
+                            expect_key: true,
+                            key_matches: false,
+                        });
+                    } else {
+                        deep += 1;
+                    }
+                }
+                b'}' | b']' => {
+                    if deep > 0 {
+                        deep -= 1;
+                    } else {
+                        frames.pop();
+                    }
+                }
+                b':' => {
+                    if deep == 0 {
+                        if let Some(f) = frames.last_mut() {
+                            f.expect_key = false;
                         }
                     }
-                    _ => {
-                        // A number or literal: the metadata value, if it is where one is read.
-                        if deep == 0 && frames.len() == 2 && is_meta_value(&frames) {
-                            found = MetadataAt::NotString;
+                }
+                b',' => {
+                    if deep == 0 {
+                        if let Some(f) = frames.last_mut() {
+                            f.expect_key = true;
+                            f.key_matches = false;
                         }
+                    }
+                }
+                _ => {
+                    // A number or literal: the metadata value, if it is where one is read.
+                    if deep == 0 && frames.len() == 2 && is_meta_value(&frames) {
+                        found = MetadataAt::NotString;
                     }
                 }
             }
-            at += len as u64;
-            Ok(())
-        },
-    )?;
+        }
+        at += len as u64;
+        Ok(())
+    })?;
     if !carry.is_empty() {
         return Err(format!(
             "not UTF-8: incomplete character at byte {}",
