@@ -82,6 +82,19 @@ fn index_section_round_trips_in_every_quantization() {
     }
 }
 
+/// The test file with its search section edited by `edit`, written (f32) by the writer,
+/// which seals the file's content hash over the edited section.
+fn written_with_section(edit: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut file = file_with_index();
+    let section = file.tensors.get_mut(SEARCH_INDEX_TENSOR).unwrap();
+    let TensorData::U8(bytes) = &mut section.data else {
+        panic!("U8");
+    };
+    edit(bytes);
+    section.shape = vec![bytes.len()];
+    file.to_bytes(Quantization::F32).unwrap()
+}
+
 /// The error loading `bytes` gives.
 fn load_err(bytes: &[u8]) -> RecommendError {
     Recommender::from_bytes(bytes).err().expect("rejected")
@@ -111,24 +124,18 @@ fn corrupt_index_section_is_a_typed_error_at_load() {
 
     // A section that fails only its own SHA-256, sealed into the file by its writer:
     // the file's hash vouches for it, and it loads as the index it encodes.
-    let mut file = file_with_index();
-    let TensorData::U8(bytes) = &mut file.tensors.get_mut(SEARCH_INDEX_TENSOR).unwrap().data else {
-        panic!("U8");
-    };
-    let original = bytes.clone();
-    bytes[12] ^= 0x5a; // the first byte of the section's stored SHA-256
-    let rec = Recommender::from_bytes(&file.to_bytes(Quantization::F32).unwrap()).expect("loads");
+    let mut original = Vec::new();
+    let written = written_with_section(|bytes| {
+        original = bytes.clone();
+        bytes[12] ^= 0x5a; // the first byte of the section's stored SHA-256
+    });
+    let rec = Recommender::from_bytes(&written).expect("loads");
     assert_eq!(rec.search_index().expect("index").to_bytes(), original);
 
     // A malformed section sealed the same way: the decoder's checks still reject it.
-    let mut file = file_with_index();
-    let TensorData::U8(bytes) = &mut file.tensors.get_mut(SEARCH_INDEX_TENSOR).unwrap().data else {
-        panic!("U8");
-    };
-    bytes.pop();
-    let n = bytes.len();
-    file.tensors.get_mut(SEARCH_INDEX_TENSOR).unwrap().shape = vec![n];
-    let err = load_err(&file.to_bytes(Quantization::F32).unwrap());
+    let err = load_err(&written_with_section(|bytes| {
+        bytes.pop();
+    }));
     assert!(
         matches!(
             err,

@@ -260,7 +260,13 @@ pub(super) fn locate_metadata<S: ByteSource + ?Sized>(
 /// Where the run of plain string bytes starting at `from` ends: the next quote,
 /// backslash or control byte, or the piece's end.
 fn plain_run_end(piece: &[u8], from: usize) -> usize {
-    let from = skip_plain_words(piece, from);
+    plain_run_end_skipping(piece, from, skip_plain_words)
+}
+
+/// [`plain_run_end`], passing over plain bytes first with `skip` (one that returns its
+/// `from` leaves every byte to the byte loop: the reference the tests compare with).
+fn plain_run_end_skipping(piece: &[u8], from: usize, skip: fn(&[u8], usize) -> usize) -> usize {
+    let from = skip(piece, from);
     let rest = piece.get(from..).unwrap_or(&[]);
     from + rest
         .iter()
@@ -316,7 +322,13 @@ fn skip_words(piece: &[u8], from: usize, may_stop: impl Fn(u64) -> bool) -> usiz
 /// quote, a control byte, any other escape, or an escape the piece's end cuts (the scan
 /// reads those a byte at a time). Tens of MiB of metadata are mostly such runs.
 fn value_run_end(piece: &[u8], from: usize) -> usize {
-    let mut i = skip_plain_words(piece, from);
+    value_run_end_skipping(piece, from, skip_plain_words)
+}
+
+/// [`value_run_end`], passing over plain bytes with `skip` (one that returns its `from`
+/// steps a byte at a time: the reference the tests compare with).
+fn value_run_end_skipping(piece: &[u8], from: usize, skip: fn(&[u8], usize) -> usize) -> usize {
+    let mut i = skip(piece, from);
     while let Some(&b) = piece.get(i) {
         match b {
             b'"' => return i,
@@ -331,7 +343,7 @@ fn value_run_end(piece: &[u8], from: usize) -> usize {
                 _ => return i,
             },
             _ if b < 0x20 => return i,
-            _ => i = skip_plain_words(piece, i + 1),
+            _ => i = skip(piece, i + 1),
         }
     }
     i
@@ -609,34 +621,12 @@ mod tests {
 
     /// [`plain_run_end`] a byte at a time: the reference for the eight-byte steps.
     fn plain_run_end_bytewise(piece: &[u8], from: usize) -> usize {
-        let rest = piece.get(from..).unwrap_or(&[]);
-        from + rest
-            .iter()
-            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-            .unwrap_or(rest.len())
+        plain_run_end_skipping(piece, from, |_, i| i)
     }
 
     /// [`value_run_end`] a byte at a time: the reference for the eight-byte steps.
     fn value_run_end_bytewise(piece: &[u8], from: usize) -> usize {
-        let mut i = from;
-        while let Some(&b) = piece.get(i) {
-            match b {
-                b'"' => return i,
-                b'\\' => match piece.get(i + 1) {
-                    Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
-                    Some(b'u')
-                        if (piece.get(i + 2..i + 6))
-                            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) =>
-                    {
-                        i += 6
-                    }
-                    _ => return i,
-                },
-                _ if b < 0x20 => return i,
-                _ => i += 1,
-            }
-        }
-        i
+        value_run_end_skipping(piece, from, |_, i| i)
     }
 
     /// The runs found eight bytes at a time end where the byte-at-a-time references say,
