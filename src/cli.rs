@@ -107,6 +107,10 @@ enum Command {
         /// Output weight file.
         #[arg(long)]
         out: PathBuf,
+        /// Weight-file format version to write: 2 (the catalogue as a binary section) or
+        /// 1 (the catalogue in the metadata JSON, for a runtime from before version 2).
+        #[arg(long, default_value_t = vitrine::format::FORMAT_VERSION)]
+        format_version: u32,
     },
     /// Benchmark training throughput and native scoring latency.
     Bench(BenchArgs),
@@ -397,7 +401,12 @@ pub fn run() -> Result<()> {
         Command::ExportOnnx(a) => onnx::cmd_export_onnx(a),
         Command::Inspect { model } => cmd_inspect(&model),
         Command::Memory { model } => cmd_memory(&model),
-        Command::Quantize { model, to, out } => cmd_quantize(&model, to.into(), &out),
+        Command::Quantize {
+            model,
+            to,
+            out,
+            format_version,
+        } => cmd_quantize(&model, to.into(), &out, format_version),
         Command::Bench(a) => cmd_bench(a),
         Command::Ingest { data } => cmd_ingest(&data),
         Command::SynthLog { events, out, seed } => cmd_synth_log(events, &out, seed),
@@ -1167,7 +1176,7 @@ fn write_results(artifacts: &Path, results: &TestResults) -> Result<()> {
     )
 }
 
-fn cmd_quantize(model: &Path, to: Quantization, out: &Path) -> Result<()> {
+fn cmd_quantize(model: &Path, to: Quantization, out: &Path, format_version: u32) -> Result<()> {
     // Every tensor is re-written, the `search.index` byte section (U8) as it is.
     let wf = read_weights(model)?;
     let search = if wf.tensors.contains_key(SEARCH_INDEX_TENSOR) {
@@ -1175,10 +1184,10 @@ fn cmd_quantize(model: &Path, to: Quantization, out: &Path) -> Result<()> {
     } else {
         "no search index"
     };
-    let bytes = wf.to_bytes(to)?;
+    let bytes = wf.to_bytes_as(to, format_version)?;
     write_file(out, &bytes)?;
     println!(
-        "wrote {} ({} bytes, {to:?}, {search})",
+        "wrote {} ({} bytes, {to:?}, format version {format_version}, {search})",
         out.display(),
         bytes.len()
     );

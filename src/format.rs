@@ -15,10 +15,20 @@ use crate::config::ModelConfig;
 use crate::history::EventKind;
 use crate::strs::{StrIndex, StrList};
 
+mod catalog;
 mod stream;
 
-/// Format version written by this build.
-pub const FORMAT_VERSION: u32 = 1;
+/// Format version written by this build: 2, the item catalogue in the [`CATALOG_TENSOR`]
+/// section. This build also reads version 1 (the catalogue in the metadata's `items`),
+/// and writes it on request ([`WeightFile::to_bytes_as`]).
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The oldest format version this build reads.
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
+
+/// The `U8` tensor holding the item catalogue in a version 2 file (layout: the
+/// `catalog` module, `docs/weight-format.md`).
+pub const CATALOG_TENSOR: &str = "catalog";
 
 /// A tensor held in memory (quantised tensors are dequantised to `F32` on load).
 #[derive(Debug, Clone, PartialEq)]
@@ -70,6 +80,18 @@ pub struct ItemCatalog {
     pub price: OptColumn<f32>,
     /// When the item was first seen/added (Unix seconds), when known.
     pub added: OptColumn<f64>,
+}
+
+impl ItemCatalog {
+    /// Whether every column is empty (a version 2 metadata document's, before the
+    /// reader fills it from the [`CATALOG_TENSOR`] section).
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+            && self.titles.is_empty()
+            && self.category.is_empty()
+            && self.price.is_empty()
+            && self.added.is_empty()
+    }
 }
 
 /// A float that stands for "none" by NaN, so an [`OptColumn`] of it stores no tag.
@@ -366,7 +388,10 @@ pub struct Metadata {
     pub model: ModelConfig,
     /// Category names, index 0 = "unknown".
     pub categories: Vec<String>,
-    /// Item ids, titles and attributes.
+    /// Item ids, titles and attributes. In a version 2 file they are stored in the
+    /// [`CATALOG_TENSOR`] section, not in the metadata JSON: absent from it (so empty
+    /// when read by [`peek_metadata`]) and filled in by the reader.
+    #[serde(default, skip_serializing_if = "ItemCatalog::is_empty")]
     pub items: ItemCatalog,
     /// Feature-extraction settings (hashing, price normalisation), free-form JSON.
     pub features: serde_json::Value,
@@ -580,14 +605,21 @@ pub enum FormatError {
     /// The vitrine metadata is not JSON or not the structure of [`Metadata`].
     #[error("weight file metadata is invalid: {0}")]
     BadMetadata(String),
-    /// The metadata's `format_version` is not the one this build reads.
-    #[error("weight file format version {found} is not supported (this build reads version {supported})")]
+    /// The metadata's `format_version` is not one this build reads.
+    #[error("weight file format version {found} is not supported (this build reads versions {OLDEST_FORMAT_VERSION} to {supported})")]
     UnsupportedVersion {
         /// Version in the file.
         found: u64,
-        /// Version this build reads ([`FORMAT_VERSION`]).
+        /// The newest version this build reads ([`FORMAT_VERSION`]; it reads every
+        /// version from [`OLDEST_FORMAT_VERSION`] up).
         supported: u32,
     },
+    /// A version 2 file's item catalogue: no [`CATALOG_TENSOR`] `U8` tensor, an `items`
+    /// object in the metadata beside it, or a section that does not hold `model.n_items`
+    /// items in the layout of `docs/weight-format.md` (cut short, trailing bytes, a
+    /// string that is not UTF-8 or whose length is over 32 bits).
+    #[error("weight file catalog section is invalid: {0}")]
+    BadCatalog(String),
     /// An `items` array does not have `model.n_items` entries.
     #[error("catalog array items.{field} has {len} entries, but model.n_items is {expected}")]
     CatalogLength {
@@ -738,9 +770,10 @@ pub enum FormatError {
         /// The value.
         value: f32,
     },
-    /// (Writer) A tensor name the format reserves: `__metadata__`, or with `int8` the
-    /// `.scale` companion name of a quantised tensor.
-    #[error("cannot write tensor {tensor:?}: the name {reserved:?} is reserved by the format (`__metadata__`, or an int8 `.scale` companion)")]
+    /// (Writer) A tensor name the format reserves: `__metadata__`, [`CATALOG_TENSOR`]
+    /// in a version 2 file, or with `int8` the `.scale` companion name of a quantised
+    /// tensor.
+    #[error("cannot write tensor {tensor:?}: the name {reserved:?} is reserved by the format (`__metadata__`, `catalog`, or an int8 `.scale` companion)")]
     ReservedName {
         /// The model tensor being written.
         tensor: String,
@@ -807,7 +840,8 @@ pub fn to_hex(bytes: &[u8]) -> String {
 }
 
 /// Reads and validates only the header's metadata (cheap: no tensor decoding, no hash).
-/// `bytes` may be just the file's first `8 + header_len` bytes.
+/// `bytes` may be just the file's first `8 + header_len` bytes. The catalogue of a
+/// version 2 file lies in its data section: its `items` come back empty (and unchecked).
 pub fn peek_metadata(bytes: &[u8]) -> Result<Metadata, FormatError> {
     let (header, _) = split_header(bytes)?;
     Ok(read_header(header, 0, header.len() as u64)?.0)
@@ -837,8 +871,41 @@ impl WeightFile {
     ///
     /// Deterministic: tensors are laid out contiguously in name order.
     pub fn to_bytes(&self, quantization: Quantization) -> Result<Vec<u8>, FormatError> {
+        self.to_bytes_as(quantization, FORMAT_VERSION)
+    }
+
+    /// [`WeightFile::to_bytes`] in format version `format_version`: 2 (the current one:
+    /// the item catalogue in the [`CATALOG_TENSOR`] section) or 1 (the catalogue in the
+    /// metadata's `items`, for a runtime older than version 2); any other is
+    /// [`FormatError::UnsupportedVersion`].
+    pub fn to_bytes_as(
+        &self,
+        quantization: Quantization,
+        format_version: u32,
+    ) -> Result<Vec<u8>, FormatError> {
+        if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&format_version) {
+            return Err(FormatError::UnsupportedVersion {
+                found: u64::from(format_version),
+                supported: FORMAT_VERSION,
+            });
+        }
         validate_metadata(&self.metadata)?;
-        let stored = encode_tensors(&self.tensors, quantization)?;
+        let mut stored = encode_tensors(&self.tensors, quantization)?;
+        let mut metadata = self.metadata.clone();
+        if format_version >= 2 {
+            if self.tensors.contains_key(CATALOG_TENSOR) {
+                return Err(FormatError::ReservedName {
+                    tensor: CATALOG_TENSOR.to_owned(),
+                    reserved: CATALOG_TENSOR.to_owned(),
+                });
+            }
+            let bytes = catalog::encode(&metadata.items);
+            stored.insert(
+                CATALOG_TENSOR.to_owned(),
+                (Dtype::U8, vec![bytes.len()], bytes),
+            );
+            metadata.items = ItemCatalog::default();
+        }
 
         let mut header = serde_json::Map::new();
         let mut data: Vec<u8> = Vec::new();
@@ -855,8 +922,7 @@ impl WeightFile {
             );
         }
 
-        let mut metadata = self.metadata.clone();
-        metadata.format_version = FORMAT_VERSION;
+        metadata.format_version = format_version;
         metadata.quantization = quantization;
         metadata.content_hash = content_hash(&data);
         let meta_json = serde_json::to_string(&metadata)
@@ -989,6 +1055,24 @@ impl<'s, S: ByteSource + ?Sized> OpenFile<'s, S> {
             start: data_start,
         };
         let scales = check_dtypes(&entries, &metadata, &section)?;
+        if metadata.format_version >= 2 {
+            match entries.iter().find(|e| e.name == CATALOG_TENSOR) {
+                Some(e) if e.dtype == Dtype::U8 && e.shape.len() == 1 => {}
+                Some(e) => {
+                    return Err(FormatError::BadCatalog(format!(
+                        "`{CATALOG_TENSOR}` must be a 1-D U8 tensor, found {} of shape {:?}",
+                        e.dtype.name(),
+                        e.shape
+                    )))
+                }
+                None => {
+                    return Err(FormatError::BadCatalog(format!(
+                        "a version {} file needs the `{CATALOG_TENSOR}` tensor",
+                        metadata.format_version
+                    )))
+                }
+            }
+        }
         Ok(OpenFile {
             src,
             metadata,
@@ -1029,7 +1113,7 @@ impl<'s, S: ByteSource + ?Sized> OpenFile<'s, S> {
     pub fn decode(self, keep_int8: &[&str], leave: &[&str]) -> Result<Decoded, FormatError> {
         let OpenFile {
             src,
-            metadata,
+            mut metadata,
             entries,
             scales,
             data_start,
@@ -1038,11 +1122,25 @@ impl<'s, S: ByteSource + ?Sized> OpenFile<'s, S> {
             src,
             start: data_start,
         };
+        // A version 2 file's catalogue first (where version 1's is built, before the
+        // tensors), checked by version 1's rules.
+        let catalog = (metadata.format_version >= 2)
+            .then(|| entries.iter().find(|e| e.name == CATALOG_TENSOR))
+            .flatten();
+        if let Some(e) = catalog {
+            metadata.items = catalog::decode(
+                src,
+                data_start + e.begin,
+                data_start + e.end,
+                metadata.model.n_items,
+            )?;
+            validate_catalog(&metadata)?;
+        }
         let mut tensors = BTreeMap::new();
         let mut kept = BTreeMap::new();
         let mut left = BTreeMap::new();
         for e in &entries {
-            if scales.contains_key(e.name.as_str()) {
+            if scales.contains_key(e.name.as_str()) || catalog.is_some_and(|c| std::ptr::eq(c, e)) {
                 continue;
             }
             if e.dtype == Dtype::I8 && keep_int8.contains(&e.name.as_str()) {
@@ -1525,7 +1623,7 @@ fn parse_metadata<S: ByteSource + ?Sized>(
                     "format_version must be a non-negative integer, found {version}"
                 )));
             };
-            if version != u64::from(FORMAT_VERSION) {
+            if !(u64::from(OLDEST_FORMAT_VERSION)..=u64::from(FORMAT_VERSION)).contains(&version) {
                 return Err(FormatError::UnsupportedVersion {
                     found: version,
                     supported: FORMAT_VERSION,
@@ -1534,13 +1632,24 @@ fn parse_metadata<S: ByteSource + ?Sized>(
             return Err(FormatError::BadMetadata(full.to_string()));
         }
     };
-    if metadata.format_version != FORMAT_VERSION {
+    if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&metadata.format_version) {
         return Err(FormatError::UnsupportedVersion {
             found: u64::from(metadata.format_version),
             supported: FORMAT_VERSION,
         });
     }
-    validate_metadata(&metadata)?;
+    if metadata.format_version == 1 {
+        validate_metadata(&metadata)?;
+    } else {
+        // The catalogue is the data section's; it is checked once decoded from there.
+        if !metadata.items.is_empty() {
+            return Err(FormatError::BadCatalog(format!(
+                "a version {} file keeps its catalogue in the `{CATALOG_TENSOR}` section, but its metadata has `items`",
+                metadata.format_version
+            )));
+        }
+        validate_trained_kinds(&metadata)?;
+    }
     Ok(metadata)
 }
 
@@ -1556,6 +1665,12 @@ pub fn validate_metadata(m: &Metadata) -> Result<(), FormatError> {
 /// (`None` only past [`StrIndex`]'s `u32` positions), so a loader that needs one does
 /// not build it twice.
 pub fn validate_metadata_indexed(m: &Metadata) -> Result<Option<StrIndex>, FormatError> {
+    validate_trained_kinds(m)?;
+    validate_catalog(m)
+}
+
+/// `trained_kinds`, when present, lists at least one kind and none twice.
+fn validate_trained_kinds(m: &Metadata) -> Result<(), FormatError> {
     if let Some(kinds) = &m.trained_kinds {
         if kinds.is_empty() {
             return Err(FormatError::BadTrainedKinds("no kind listed".into()));
@@ -1569,6 +1684,12 @@ pub fn validate_metadata_indexed(m: &Metadata) -> Result<Option<StrIndex>, Forma
             }
         }
     }
+    Ok(())
+}
+
+/// [`validate_metadata`]'s catalogue rules: lengths, unique ids (returning their
+/// index), category range, attribute values.
+fn validate_catalog(m: &Metadata) -> Result<Option<StrIndex>, FormatError> {
     let n = m.model.n_items;
     let items = &m.items;
     for (field, len) in [
@@ -1947,17 +2068,21 @@ mod header_tests {
     #[test]
     fn skipping_the_metadata_string_changes_no_result_and_no_error() {
         const N: usize = 3;
-        let metadata = serde_json::to_string(&Metadata::for_tests(
-            ModelConfig::tiny(N, 2, 4),
-            ["unknown", "a"].map(String::from).to_vec(),
-            ItemCatalog {
-                ids: (0..N).map(|i| format!("I{i}")).collect(),
-                titles: ["Tasse \"à café\"", "", "x\ny"].iter().collect(),
-                category: vec![1; N],
-                price: (0..N).map(|i| Some(i as f32)).collect(),
-                added: (0..N).map(|_| None).collect(),
-            },
-        ))
+        // Version 1: the catalogue in the metadata string, the text this test scans.
+        let metadata = serde_json::to_string(&Metadata {
+            format_version: 1,
+            ..Metadata::for_tests(
+                ModelConfig::tiny(N, 2, 4),
+                ["unknown", "a"].map(String::from).to_vec(),
+                ItemCatalog {
+                    ids: (0..N).map(|i| format!("I{i}")).collect(),
+                    titles: ["Tasse \"à café\"", "", "x\ny"].iter().collect(),
+                    category: vec![1; N],
+                    price: (0..N).map(|i| Some(i as f32)).collect(),
+                    added: (0..N).map(|_| None).collect(),
+                },
+            )
+        })
         .unwrap()
         .replacen('{', "{\"note\":\"caf\\u00e9 \\ud83d\\ude00 \\n\\\"\",", 1);
         let header = serde_json::json!({

@@ -427,7 +427,8 @@ fn duplicate_tensor_key_is_reported() {
 
 #[test]
 fn metadata_errors() {
-    let bytes = sample(5, 8).to_bytes(Quantization::F32).unwrap();
+    // Version 1: the catalogue in the metadata.
+    let bytes = sample(5, 8).to_bytes_as(Quantization::F32, 1).unwrap();
 
     let (mut h, data) = split(&bytes);
     h.as_object_mut().unwrap().remove("__metadata__");
@@ -446,7 +447,36 @@ fn metadata_errors() {
     let b = mutate(&bytes, |_, m, _| {
         m.as_object_mut().unwrap().remove("items");
     });
-    assert!(matches!(err(&b), FormatError::BadMetadata(m) if m.contains("items")));
+    assert_eq!(
+        err(&b),
+        FormatError::CatalogLength {
+            field: "ids",
+            len: 0,
+            expected: 5
+        }
+    );
+    // Version 2 keeps it in its section only.
+    let v2 = sample(5, 8).to_bytes(Quantization::F32).unwrap();
+    let b = mutate(&v2, |_, m, _| {
+        m["items"] = json!({"ids": ["a"], "titles": [], "category": [], "price": [], "added": []});
+    });
+    assert!(matches!(err(&b), FormatError::BadCatalog(m) if m.contains("has `items`")));
+    let b = mutate(&v2, |h, _, _| {
+        let entry = h.as_object_mut().unwrap().remove("catalog").unwrap();
+        h["catalogue"] = entry;
+    });
+    assert!(
+        matches!(err(&b), FormatError::BadCatalog(m) if m.contains("needs the `catalog` tensor"))
+    );
+    // A version 1 file's tensor named `catalog` is one like any other.
+    let b = mutate(&bytes, |h, _, _| {
+        let entry = h.as_object_mut().unwrap().remove("head.bias").unwrap();
+        h["catalog"] = entry;
+    });
+    assert!(WeightFile::from_bytes(&b)
+        .unwrap()
+        .tensors
+        .contains_key("catalog"));
     let b = mutate(&bytes, |_, m, _| {
         m.as_object_mut().unwrap().remove("format_version");
     });
@@ -467,7 +497,8 @@ fn metadata_errors() {
 
 #[test]
 fn catalog_errors() {
-    let bytes = sample(5, 8).to_bytes(Quantization::F32).unwrap();
+    // Version 1: the catalogue in the metadata.
+    let bytes = sample(5, 8).to_bytes_as(Quantization::F32, 1).unwrap();
     let b = mutate(&bytes, |_, m, _| {
         m["items"]["ids"][3] = m["items"]["ids"][1].clone()
     });
@@ -745,6 +776,134 @@ fn writer_rejects_data_not_matching_shape() {
     ));
 }
 
+/// The `catalog` section's bytes of a version 2 file, for `f` to edit (content hash
+/// recomputed).
+fn edit_catalog(bytes: &[u8], f: impl FnOnce(&mut [u8])) -> Vec<u8> {
+    mutate(bytes, |h, _, data| {
+        let (b, e) = offsets(h, "catalog");
+        f(&mut data[b..e]);
+    })
+}
+
+#[test]
+fn catalog_section_is_checked_by_the_catalog_rules() {
+    // Version 2: the same rules as the metadata's catalogue, on the decoded section
+    // (ids, titles: length-prefixed UTF-8; then category u32, price f32, added f64).
+    let n = 5;
+    let bytes = sample(n, 8).to_bytes(Quantization::F32).unwrap();
+    let (h, _) = split(&bytes);
+    assert_eq!(h["catalog"]["dtype"], "U8");
+    assert!(meta_of(&h).get("items").is_none());
+    assert_eq!(meta_of(&h)["format_version"], 2);
+    let back = WeightFile::from_bytes(&bytes).unwrap();
+    assert_eq!(back.metadata.items, sample(n, 8).metadata.items);
+    assert!(!back.tensors.contains_key("catalog"));
+    let find = |s: &[u8], what: &[u8]| s.windows(what.len()).position(|w| w == what).unwrap();
+    let b = edit_catalog(&bytes, |c| {
+        let at = find(c, b"SKU-3");
+        c[at..at + 5].copy_from_slice(b"SKU-1");
+    });
+    assert_eq!(
+        err(&b),
+        FormatError::DuplicateItemId {
+            id: "SKU-1".into(),
+            first: 1,
+            second: 3
+        }
+    );
+    let b = edit_catalog(&bytes, |c| {
+        let at = c.len() - 16 * n + 4 * 2;
+        c[at..at + 4].copy_from_slice(&3u32.to_le_bytes());
+    });
+    assert_eq!(
+        err(&b),
+        FormatError::CategoryOutOfRange {
+            item: 2,
+            category: 3,
+            categories: 3
+        }
+    );
+    let b = edit_catalog(&bytes, |c| {
+        let at = c.len() - 12 * n + 4 * 4;
+        c[at..at + 4].copy_from_slice(&(-1.0f32).to_le_bytes());
+    });
+    assert!(matches!(
+        err(&b),
+        FormatError::BadItemAttribute {
+            item: 4,
+            field: "price",
+            ..
+        }
+    ));
+    let b = edit_catalog(&bytes, |c| {
+        let at = find(c, b"Item number 2");
+        c[at] = 0xff;
+    });
+    assert!(
+        matches!(err(&b), FormatError::BadCatalog(m) if m.contains("item 2's title") && m.contains("not UTF-8"))
+    );
+    // A file edited without its hash: the hash is reported first (step 7 before the
+    // decode), whatever the catalogue holds.
+    let (hb, db) = split(&bytes);
+    let mut data = db.clone();
+    let (b0, _) = offsets(&hb, "catalog");
+    data[b0] = 0xff;
+    assert!(matches!(
+        err(&assemble(&hb, &data)),
+        FormatError::HashMismatch { .. }
+    ));
+    // The section must be a 1-D U8 tensor.
+    let b = mutate(&bytes, |h, _, _| h["catalog"]["dtype"] = json!("I8"));
+    assert!(matches!(
+        err(&b),
+        FormatError::QuantizationMismatch { .. } | FormatError::BadCatalog(_)
+    ));
+    let b = mutate(&bytes, |h, _, _| {
+        let len = h["catalog"]["shape"][0].as_u64().unwrap();
+        h["catalog"]["shape"] = json!([1, len]);
+    });
+    assert!(matches!(err(&b), FormatError::BadCatalog(m) if m.contains("1-D U8")));
+    // The writer reserves the name in version 2 only.
+    let mut wf = sample(n, 8);
+    wf.tensors
+        .insert("catalog".into(), wf.tensors["head.bias"].clone());
+    assert!(matches!(
+        wf.to_bytes(Quantization::F32),
+        Err(FormatError::ReservedName { .. })
+    ));
+    assert!(wf.to_bytes_as(Quantization::F32, 1).is_ok());
+    assert!(matches!(
+        wf.to_bytes_as(Quantization::F32, 3),
+        Err(FormatError::UnsupportedVersion { found: 3, .. })
+    ));
+}
+
+#[test]
+fn both_versions_read_the_same_file() {
+    for q in [Quantization::F32, Quantization::F16, Quantization::Int8] {
+        let wf = sample(7, 8);
+        let v1 = WeightFile::from_bytes(&wf.to_bytes_as(q, 1).unwrap()).unwrap();
+        let v2 = WeightFile::from_bytes(&wf.to_bytes(q).unwrap()).unwrap();
+        assert_eq!(
+            (v1.metadata.format_version, v2.metadata.format_version),
+            (1, 2)
+        );
+        assert_eq!(v1.tensors, v2.tensors);
+        assert_eq!(v1.metadata.items, v2.metadata.items);
+        assert_eq!(
+            Metadata {
+                format_version: 2,
+                content_hash: String::new(),
+                ..v1.metadata
+            },
+            Metadata {
+                content_hash: String::new(),
+                ..v2.metadata
+            }
+        );
+    }
+}
+
 #[test]
 fn hand_written_safetensors_file_is_read() {
     // Written with the plain safetensors rules and nothing from vitrine's writer: keys in
@@ -790,7 +949,7 @@ fn written_file_follows_safetensors_layout_rules() {
             assert!(entry.as_object().unwrap().values().all(Value::is_string));
             continue;
         }
-        assert!(["F32", "I32", "F16", "I8"].contains(&entry["dtype"].as_str().unwrap()));
+        assert!(["F32", "I32", "F16", "I8", "U8"].contains(&entry["dtype"].as_str().unwrap()));
         ranges.push((offsets(&header, name), name.clone()));
     }
     ranges.sort();
@@ -809,15 +968,31 @@ fn written_file_follows_safetensors_layout_rules() {
 
 #[test]
 fn peek_metadata_reads_only_the_header() {
+    // Version 2: everything but the catalogue, which lies in the data section.
     let bytes = sample(5, 8).to_bytes(Quantization::F16).unwrap();
     let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
     let full = WeightFile::from_bytes(&bytes).unwrap();
-    assert_eq!(peek_metadata(&bytes[..8 + n]).unwrap(), full.metadata);
-    assert_eq!(peek_tensors(&bytes[..8 + n]).unwrap().len(), 8);
+    let peeked = peek_metadata(&bytes[..8 + n]).unwrap();
+    assert!(peeked.items.is_empty());
+    assert_eq!(
+        peeked,
+        Metadata {
+            items: ItemCatalog::default(),
+            ..full.metadata.clone()
+        }
+    );
+    assert_eq!(peek_tensors(&bytes[..8 + n]).unwrap().len(), 9);
     assert!(matches!(
         peek_metadata(&bytes[..8 + n - 1]),
         Err(FormatError::Truncated { .. })
     ));
+    // Version 1: the whole metadata, catalogue included.
+    let v1 = sample(5, 8).to_bytes_as(Quantization::F16, 1).unwrap();
+    let n = u64::from_le_bytes(v1[..8].try_into().unwrap()) as usize;
+    let full = WeightFile::from_bytes(&v1).unwrap();
+    assert_eq!(full.metadata.format_version, 1);
+    assert_eq!(peek_metadata(&v1[..8 + n]).unwrap(), full.metadata);
+    assert_eq!(peek_tensors(&v1[..8 + n]).unwrap().len(), 8);
 }
 
 #[test]

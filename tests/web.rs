@@ -276,6 +276,13 @@ async fn load_hashes_alike_with_and_without_webcrypto() {
     let flipped = with_data_word(&bytes, f32_at, [1, 2, 3, 4], false);
     let nan_rehashed = with_data_word(&bytes, f32_at, nan, true);
     let nan_stale = with_data_word(&bytes, f32_at, nan, false);
+    // The catalogue section (format version 2): the first id's bytes made invalid UTF-8.
+    let catalog_at = (vitrine::format::peek_tensors(&bytes).unwrap().into_iter())
+        .find(|t| t.name == vitrine::format::CATALOG_TENSOR)
+        .expect("a version 2 file's catalog section")
+        .data_offsets[0];
+    let bad_id = with_data_word(&bytes, catalog_at + 1, [0xff; 4], true);
+    let bad_id_stale = with_data_word(&bytes, catalog_at + 1, [0xff; 4], false);
     let native = |b: &[u8]| match Recommender::from_bytes(b) {
         Ok(_) => panic!("the native load should fail"),
         Err(e) => format!("cannot load the weight file: {e}"),
@@ -283,6 +290,8 @@ async fn load_hashes_alike_with_and_without_webcrypto() {
     assert!(native(&flipped).contains("content hash mismatch"));
     assert!(native(&nan_rehashed).contains("non-finite value at element 0"));
     assert!(native(&nan_stale).contains("content hash mismatch"));
+    assert!(native(&bad_id).contains("catalog section is invalid: item 0's id"));
+    assert!(native(&bad_id_stale).contains("content hash mismatch"));
     let hex: String = (Sha256::digest(&bytes).iter())
         .map(|b| format!("{b:02x}"))
         .collect();
@@ -323,6 +332,8 @@ async fn load_hashes_alike_with_and_without_webcrypto() {
             ("flipped", &flipped),
             ("nan", &nan_rehashed),
             ("nan, stale hash", &nan_stale),
+            ("catalog", &bad_id),
+            ("catalog, stale hash", &bad_id_stale),
         ] {
             assert_eq!(load_err(b, json!({})).await, native(b), "{mode}: {name}");
         }

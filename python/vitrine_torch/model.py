@@ -142,7 +142,7 @@ class VitrineModel(nn.Module):
     def from_weight_file(cls, wf: WeightFile, table) -> "VitrineModel":
         """The model of a weight file, given its parameter table (``vitrine param-table``):
         every tensor of the table must be in the file with the table's shape."""
-        from .weights import param_specs, WeightFileError
+        from .weights import catalog_ids, param_specs, WeightFileError
 
         specs = param_specs(table)
         feats = {k: v for k, v in wf.tensors.items() if k.startswith("features.")}
@@ -158,7 +158,7 @@ class VitrineModel(nn.Module):
         tk = wf.metadata.get("trained_kinds")
         if tk:
             m.set_trained_kinds(sorted(KINDS.index(k) for k in tk))
-        if m.n_items != len(wf.metadata["items"]["ids"]):
+        if m.n_items != len(catalog_ids(wf)):
             raise WeightFileError("catalog length differs from model.n_items")
         return m
 

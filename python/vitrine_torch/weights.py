@@ -26,7 +26,10 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import save as st_save
 
-FORMAT_VERSION = 1
+# Versions read. 1 keeps the item catalogue in the metadata's ``items``; 2 in the ``catalog``
+# U8 tensor (docs/weight-format.md), which this package passes through unchanged.
+FORMAT_VERSIONS = (1, 2)
+CATALOG_TENSOR = "catalog"
 KINDS = ("view", "cart", "purchase")
 
 
@@ -68,8 +71,10 @@ def read(path: str | os.PathLike) -> WeightFile:
     if "vitrine" not in meta:
         raise WeightFileError(f"{path}: no vitrine metadata")
     md = json.loads(meta["vitrine"])
-    if md.get("format_version") != FORMAT_VERSION:
-        raise WeightFileError(f"{path}: format_version {md.get('format_version')!r}, expected 1")
+    if md.get("format_version") not in FORMAT_VERSIONS:
+        raise WeightFileError(f"{path}: format_version {md.get('format_version')!r}, expected one of {FORMAT_VERSIONS}")
+    if md["format_version"] >= 2 and CATALOG_TENSOR not in raw:
+        raise WeightFileError(f"{path}: a version 2 file without its `{CATALOG_TENSOR}` tensor")
     tensors: Dict[str, np.ndarray] = {}
     for name, arr in raw.items():
         if arr.dtype == np.int8:
@@ -103,7 +108,8 @@ def to_bytes(wf: WeightFile) -> bytes:
             raise WeightFileError(f"tensor {name} holds a non-finite value")
         tensors[name] = a
     md = dict(wf.metadata)
-    md["format_version"] = FORMAT_VERSION
+    # The version the catalogue's place says: its section (2), else the metadata (1).
+    md["format_version"] = 2 if CATALOG_TENSOR in tensors else 1
     md["quantization"] = "f32"
     md["content_hash"] = ""
     first = st_save(tensors, metadata={**wf.extra_metadata, "vitrine": json.dumps(md)})
@@ -112,6 +118,33 @@ def to_bytes(wf: WeightFile) -> bytes:
     if _data_section(blob) != _data_section(first):
         raise WeightFileError("safetensors laid the data out differently twice")
     return blob
+
+
+def catalog_ids(wf: WeightFile) -> List[str]:
+    """The store's item ids, in catalogue order: the metadata's ``items.ids`` (version 1)
+    or the first column of the ``catalog`` section (version 2: ``n_items`` strings, each a
+    LEB128 length and that many bytes of UTF-8)."""
+    if CATALOG_TENSOR not in wf.tensors:
+        return list(wf.metadata["items"]["ids"])
+    data = bytes(np.asarray(wf.tensors[CATALOG_TENSOR], dtype=np.uint8))
+    n = int(wf.metadata["model"]["n_items"])
+    ids, at = [], 0
+    for i in range(n):
+        length, shift = 0, 0
+        while True:
+            if at >= len(data) or shift > 28:
+                raise WeightFileError(f"catalog section: item {i}'s id length is cut short")
+            b = data[at]
+            at += 1
+            length |= (b & 0x7F) << shift
+            shift += 7
+            if b < 0x80:
+                break
+        if at + length > len(data):
+            raise WeightFileError(f"catalog section: item {i}'s id is cut short")
+        ids.append(data[at : at + length].decode("utf-8"))
+        at += length
+    return ids
 
 
 def write(path: str | os.PathLike, wf: WeightFile) -> str:
