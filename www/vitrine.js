@@ -394,7 +394,9 @@ export class Vitrine {
   }
 
   /** @type {Catalog} item ids, titles, categories, prices: made on first read (about
-   *  0.25 s at 1,000,000 items) from the typed arrays the load kept, then the same object */
+   *  0.25 s at 1,000,000 items) from the typed arrays the load kept (worker mode) or
+   *  takes then from the model (main-thread mode: read it before `dispose()`), then the
+   *  same object */
   get catalog() {
     return this._impl.catalog;
   }
@@ -546,7 +548,9 @@ async function mainThreadImpl(started, bytes, options) {
     else repair.note(base, storage.getItem(key));
     return result;
   }
-  const catalog = lazyCatalog(rec.catalogPacked());
+  // Packed on first read too: a page that never reads it never pays (0.1 s at 1,000,000
+  // items, before the first recommendation).
+  const catalog = lazyCatalog(() => rec.catalogPacked());
   const impl = {
     mode: 'main',
     get backend() {
@@ -650,15 +654,15 @@ function workerHistory(storage, key, call, setBackend) {
   return { sync, migrate, dispose: () => repair.dispose() };
 }
 
-/** The catalogue from `catalogPacked()`'s typed arrays, made on the first `get()` (a
- * page that never reads it never pays for a million strings), then kept; the typed
- * arrays are let go once made. */
+/** The catalogue from `catalogPacked()`'s typed arrays (or a function returning them,
+ * called then), made on the first `get()` (a page that never reads it never pays for a
+ * million strings), then kept; the typed arrays are let go once made. */
 function lazyCatalog(packed) {
   let made = null;
   return {
     get() {
       if (made === null) {
-        made = unpackCatalog(packed);
+        made = unpackCatalog(typeof packed === 'function' ? packed() : packed);
         packed = null;
       }
       return made;

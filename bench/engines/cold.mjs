@@ -53,7 +53,7 @@ try {
     const rec = await mod.Recommender.fromBytes(bytes, { storage: 'memory', ...(backend ? { backend } : {}) });
     marks.ready = performance.now();
     marks.activeBackend = rec.backend;
-    rec.catalogPacked(); // as load() does (the strings are made on first read: not here)
+    // load()'s main-thread mode packs the catalogue on first read only: not here.
     const kindName = Object.fromEntries(Object.entries(ref.kinds).map(([n, i]) => [i, n]));
     for (const e of events) rec.record({ item: e.id, type: kindName[e.kind], at: e.at });
     top = (await rec.recommend({ k: ref.k, excludeSeen: false })).map((r) => r.index);
