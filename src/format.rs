@@ -1017,6 +1017,9 @@ pub struct OpenFile<'s, S: ?Sized> {
     entries: Vec<Entry>,
     scales: BTreeMap<String, Vec<f32>>,
     data_start: u64,
+    /// What decoding and checking a version 2 file's catalogue section found wrong,
+    /// reported by [`OpenFile::decode`] (after the hash, as a defect of the data).
+    catalog_error: Option<FormatError>,
 }
 
 impl<'s, S: ByteSource + ?Sized> OpenFile<'s, S> {
@@ -1054,6 +1057,28 @@ impl<'s, S: ByteSource + ?Sized> OpenFile<'s, S> {
             src,
             start: data_start,
         };
+        // A version 2 file's catalogue is decoded here, where version 1's is parsed
+        // (before the int8 scales and every tensor: allocated in that order, the load's
+        // wasm memory peaks no higher), and its defects are kept for `decode` to report.
+        let mut metadata = metadata;
+        let mut catalog_error = None;
+        if metadata.format_version >= 2 {
+            if let Some(e) = (entries.iter())
+                .find(|e| e.name == CATALOG_TENSOR && e.dtype == Dtype::U8 && e.shape.len() == 1)
+            {
+                let (begin, end) = (data_start + e.begin, data_start + e.end);
+                match catalog::decode(src, begin, end, metadata.model.n_items) {
+                    Ok(items) => {
+                        metadata.items = items;
+                        catalog_error = validate_catalog(&metadata).err();
+                    }
+                    Err(e) => catalog_error = Some(e),
+                }
+                if catalog_error.is_some() {
+                    metadata.items = ItemCatalog::default();
+                }
+            }
+        }
         let scales = check_dtypes(&entries, &metadata, &section)?;
         if metadata.format_version >= 2 {
             match entries.iter().find(|e| e.name == CATALOG_TENSOR) {
@@ -1079,6 +1104,7 @@ impl<'s, S: ByteSource + ?Sized> OpenFile<'s, S> {
             entries,
             scales,
             data_start,
+            catalog_error,
         })
     }
 
@@ -1113,29 +1139,23 @@ impl<'s, S: ByteSource + ?Sized> OpenFile<'s, S> {
     pub fn decode(self, keep_int8: &[&str], leave: &[&str]) -> Result<Decoded, FormatError> {
         let OpenFile {
             src,
-            mut metadata,
+            metadata,
             entries,
             scales,
             data_start,
+            catalog_error,
         } = self;
         let section = Section {
             src,
             start: data_start,
         };
-        // A version 2 file's catalogue first (where version 1's is built, before the
-        // tensors), checked by version 1's rules.
+        // A version 2 file's catalogue, decoded and checked by `open`.
+        if let Some(e) = catalog_error {
+            return Err(e);
+        }
         let catalog = (metadata.format_version >= 2)
             .then(|| entries.iter().find(|e| e.name == CATALOG_TENSOR))
             .flatten();
-        if let Some(e) = catalog {
-            metadata.items = catalog::decode(
-                src,
-                data_start + e.begin,
-                data_start + e.end,
-                metadata.model.n_items,
-            )?;
-            validate_catalog(&metadata)?;
-        }
         let mut tensors = BTreeMap::new();
         let mut kept = BTreeMap::new();
         let mut left = BTreeMap::new();
