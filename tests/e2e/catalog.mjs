@@ -29,9 +29,10 @@ function split(bytes) {
  * category names (index 0, "unknown", is not indexed for search).
  */
 export function readCatalog(file) {
-  const { header } = split(fs.readFileSync(file));
+  const { header, data } = split(fs.readFileSync(file));
   const meta = JSON.parse(header.__metadata__.vitrine);
-  const { ids, titles, category, added = [] } = meta.items;
+  const { ids, titles, category, added = [] } =
+    meta.format_version >= 2 ? catalogSection(header, data, meta.model.n_items) : meta.items;
   const items = ids.map((id, i) => ({
     id,
     title: titles[i],
@@ -39,6 +40,45 @@ export function readCatalog(file) {
     added: added[i] ?? null,
   }));
   return { items, categories: meta.categories, hasSearch: 'search.index' in header };
+}
+
+/**
+ * A version 2 file's catalogue from its `catalog` section (docs/weight-format.md, "The
+ * catalogue section"): `n` ids and `n` titles (each a LEB128 byte length and UTF-8), then
+ * `n` u32 categories, `n` f32 prices and `n` f64 dates (NaN: unknown).
+ */
+function catalogSection(header, data, n) {
+  const entry = header.catalog;
+  if (!entry || entry.dtype !== 'U8') throw new Error('weight file: version 2 without its catalog section');
+  const [begin, end] = entry.data_offsets;
+  const bytes = data.subarray(begin, end);
+  let at = 0;
+  const strings = () => {
+    const out = [];
+    for (let i = 0; i < n; i++) {
+      let len = 0;
+      for (let shift = 0; ; shift += 7) {
+        if (at >= bytes.length || shift > 28) throw new Error(`catalog section: item ${i}'s length is cut short`);
+        const b = bytes[at++];
+        len += (b & 0x7f) * 2 ** shift;
+        if (b < 0x80) break;
+      }
+      if (at + len > bytes.length) throw new Error(`catalog section: item ${i} is cut short`);
+      out.push(bytes.toString('utf8', at, at + len));
+      at += len;
+    }
+    return out;
+  };
+  const ids = strings();
+  const titles = strings();
+  if (at + 16 * n !== bytes.length) throw new Error('catalog section: its number columns do not fit');
+  const category = Array.from({ length: n }, (_, i) => bytes.readUInt32LE(at + 4 * i));
+  const datesAt = at + 8 * n;
+  const added = Array.from({ length: n }, (_, i) => {
+    const v = bytes.readDoubleLE(datesAt + 8 * i);
+    return Number.isNaN(v) ? null : v;
+  });
+  return { ids, titles, category, added };
 }
 
 /**
