@@ -495,6 +495,30 @@ fn metadata_errors() {
     assert_eq!(peek_metadata(&b).unwrap_err(), expected);
 }
 
+/// The error of a file whose catalogue has item 3's id equal to item 1's (`SKU-1`).
+fn assert_sku_1_repeated_at_3(bytes: &[u8]) {
+    assert_eq!(
+        err(bytes),
+        FormatError::DuplicateItemId {
+            id: "SKU-1".into(),
+            first: 1,
+            second: 3
+        }
+    );
+}
+
+/// The error of a file whose item 2 has category index 3 (of 3 categories).
+fn assert_category_3_at_item_2(bytes: &[u8]) {
+    assert_eq!(
+        err(bytes),
+        FormatError::CategoryOutOfRange {
+            item: 2,
+            category: 3,
+            categories: 3
+        }
+    );
+}
+
 #[test]
 fn catalog_errors() {
     // Version 1: the catalogue in the metadata.
@@ -502,14 +526,7 @@ fn catalog_errors() {
     let b = mutate(&bytes, |_, m, _| {
         m["items"]["ids"][3] = m["items"]["ids"][1].clone()
     });
-    assert_eq!(
-        err(&b),
-        FormatError::DuplicateItemId {
-            id: "SKU-1".into(),
-            first: 1,
-            second: 3
-        }
-    );
+    assert_sku_1_repeated_at_3(&b);
     let b = mutate(&bytes, |_, m, _| {
         m["items"]["titles"].as_array_mut().unwrap().pop();
     });
@@ -527,14 +544,7 @@ fn catalog_errors() {
         FormatError::CatalogLength { field: "ids", .. }
     ));
     let b = mutate(&bytes, |_, m, _| m["items"]["category"][2] = json!(3));
-    assert_eq!(
-        err(&b),
-        FormatError::CategoryOutOfRange {
-            item: 2,
-            category: 3,
-            categories: 3
-        }
-    );
+    assert_category_3_at_item_2(&b);
     let b = mutate(&bytes, |_, m, _| m["items"]["price"][4] = json!(-1.0));
     assert!(matches!(
         err(&b),
@@ -803,26 +813,12 @@ fn catalog_section_is_checked_by_the_catalog_rules() {
         let at = find(c, b"SKU-3");
         c[at..at + 5].copy_from_slice(b"SKU-1");
     });
-    assert_eq!(
-        err(&b),
-        FormatError::DuplicateItemId {
-            id: "SKU-1".into(),
-            first: 1,
-            second: 3
-        }
-    );
+    assert_sku_1_repeated_at_3(&b);
     let b = edit_catalog(&bytes, |c| {
         let at = c.len() - 16 * n + 4 * 2;
         c[at..at + 4].copy_from_slice(&3u32.to_le_bytes());
     });
-    assert_eq!(
-        err(&b),
-        FormatError::CategoryOutOfRange {
-            item: 2,
-            category: 3,
-            categories: 3
-        }
-    );
+    assert_category_3_at_item_2(&b);
     let b = edit_catalog(&bytes, |c| {
         let at = c.len() - 12 * n + 4 * 4;
         c[at..at + 4].copy_from_slice(&(-1.0f32).to_le_bytes());
