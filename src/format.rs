@@ -1017,8 +1017,11 @@ pub struct OpenFile<'s, S: ?Sized> {
     entries: Vec<Entry>,
     scales: BTreeMap<String, Vec<f32>>,
     data_start: u64,
-    /// What decoding and checking a version 2 file's catalogue section found wrong,
-    /// reported by [`OpenFile::decode`] (after the hash, as a defect of the data).
+    /// A version 2 file's catalogue section: its position in `entries` (decoded into
+    /// the metadata by `open`, so not a tensor).
+    catalog_at: Option<usize>,
+    /// What decoding and checking that section found wrong, reported by
+    /// [`OpenFile::decode`] (after the hash, as a defect of the data).
     catalog_error: Option<FormatError>,
 }
 
@@ -1046,7 +1049,7 @@ impl<'s, S: ByteSource + ?Sized> OpenFile<'s, S> {
                 found,
             });
         }
-        let (metadata, raw) = read_header(src, 8, data_start)?;
+        let (mut metadata, raw) = read_header(src, 8, data_start)?;
         let data_len = found - data_start;
         let entries = raw
             .into_iter()
@@ -1060,29 +1063,28 @@ impl<'s, S: ByteSource + ?Sized> OpenFile<'s, S> {
         // A version 2 file's catalogue is decoded here, where version 1's is parsed
         // (before the int8 scales and every tensor: allocated in that order, the load's
         // wasm memory peaks no higher), and its defects are kept for `decode` to report.
-        let mut metadata = metadata;
+        let catalog_at = (metadata.format_version >= 2)
+            .then(|| entries.iter().position(|e| e.name == CATALOG_TENSOR))
+            .flatten();
+        let well_formed = |e: &Entry| e.dtype == Dtype::U8 && e.shape.len() == 1;
         let mut catalog_error = None;
-        if metadata.format_version >= 2 {
-            if let Some(e) = (entries.iter())
-                .find(|e| e.name == CATALOG_TENSOR && e.dtype == Dtype::U8 && e.shape.len() == 1)
-            {
-                let (begin, end) = (data_start + e.begin, data_start + e.end);
-                match catalog::decode(src, begin, end, metadata.model.n_items) {
-                    Ok(items) => {
-                        metadata.items = items;
-                        catalog_error = validate_catalog(&metadata).err();
-                    }
-                    Err(e) => catalog_error = Some(e),
+        if let Some(e) = catalog_at.map(|i| &entries[i]).filter(|e| well_formed(e)) {
+            let (begin, end) = (data_start + e.begin, data_start + e.end);
+            match catalog::decode(src, begin, end, metadata.model.n_items) {
+                Ok(items) => {
+                    metadata.items = items;
+                    catalog_error = validate_catalog(&metadata).err();
                 }
-                if catalog_error.is_some() {
-                    metadata.items = ItemCatalog::default();
-                }
+                Err(e) => catalog_error = Some(e),
+            }
+            if catalog_error.is_some() {
+                metadata.items = ItemCatalog::default();
             }
         }
         let scales = check_dtypes(&entries, &metadata, &section)?;
         if metadata.format_version >= 2 {
-            match entries.iter().find(|e| e.name == CATALOG_TENSOR) {
-                Some(e) if e.dtype == Dtype::U8 && e.shape.len() == 1 => {}
+            match catalog_at.map(|i| &entries[i]) {
+                Some(e) if well_formed(e) => {}
                 Some(e) => {
                     return Err(FormatError::BadCatalog(format!(
                         "`{CATALOG_TENSOR}` must be a 1-D U8 tensor, found {} of shape {:?}",
@@ -1104,6 +1106,7 @@ impl<'s, S: ByteSource + ?Sized> OpenFile<'s, S> {
             entries,
             scales,
             data_start,
+            catalog_at,
             catalog_error,
         })
     }
@@ -1143,6 +1146,7 @@ impl<'s, S: ByteSource + ?Sized> OpenFile<'s, S> {
             entries,
             scales,
             data_start,
+            catalog_at,
             catalog_error,
         } = self;
         let section = Section {
@@ -1153,14 +1157,11 @@ impl<'s, S: ByteSource + ?Sized> OpenFile<'s, S> {
         if let Some(e) = catalog_error {
             return Err(e);
         }
-        let catalog = (metadata.format_version >= 2)
-            .then(|| entries.iter().find(|e| e.name == CATALOG_TENSOR))
-            .flatten();
         let mut tensors = BTreeMap::new();
         let mut kept = BTreeMap::new();
         let mut left = BTreeMap::new();
-        for e in &entries {
-            if scales.contains_key(e.name.as_str()) || catalog.is_some_and(|c| std::ptr::eq(c, e)) {
+        for (i, e) in entries.iter().enumerate() {
+            if scales.contains_key(e.name.as_str()) || catalog_at == Some(i) {
                 continue;
             }
             if e.dtype == Dtype::I8 && keep_int8.contains(&e.name.as_str()) {
