@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use vitrine::format::{
-    peek_tensors, Dtype, FormatError, Quantization, TensorData, WeightFile, SEARCH_INDEX_TENSOR,
+    peek_tensors, Dtype, FormatError, OpenFile, Quantization, TensorData, WeightFile,
+    SEARCH_INDEX_TENSOR,
 };
 use vitrine::history::{EventKind, HistoryEvent};
 use vitrine::kernels::CpuKernel;
@@ -159,6 +160,100 @@ fn corrupt_index_section_is_a_typed_error_at_load() {
     file.tensors.insert(SEARCH_INDEX_TENSOR.into(), other);
     let err = Recommender::from_weight_file(file).err().expect("rejected");
     assert!(matches!(err, RecommendError::Inconsistent(_)), "{err:?}");
+}
+
+/// The engine the browser loads: the index left in its section until
+/// `load_search_index`, which decodes the same index with the same checks as a load.
+#[test]
+fn a_left_index_is_decoded_by_load_search_index_alike() {
+    let leaving = |bytes: &[u8]| {
+        let open = OpenFile::open(bytes).expect("opens");
+        open.check_hash().expect("hash");
+        let mut rec = Recommender::from_open_leaving_search(open).expect("loads");
+        rec.kernel = CpuKernel::Scalar;
+        rec
+    };
+    for q in [Quantization::F32, Quantization::Int8] {
+        let bytes = file_with_index().to_bytes(q).unwrap();
+        let eager = Recommender::from_bytes(&bytes).expect("loads");
+        let mut rec = leaving(&bytes);
+        let entry = (peek_tensors(&bytes).unwrap().into_iter())
+            .find(|t| t.name == SEARCH_INDEX_TENSOR)
+            .expect("stored");
+        let data = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap());
+        let range = rec.search_section().expect("left in the file");
+        assert_eq!(
+            range,
+            data + entry.data_offsets[0]..data + entry.data_offsets[1]
+        );
+        assert!(rec.search_index().is_none());
+        let bytes_of = |r: &Recommender| {
+            (r.memory_report().into_iter())
+                .find(|(part, _)| *part == "search index")
+                .map(|(_, b)| b)
+        };
+        assert_eq!(bytes_of(&rec), Some(0));
+        let err = rec.search(&[], "red", &req(5)).expect_err("not loaded");
+        assert!(matches!(err, RecommendError::SearchNotLoaded), "{err:?}");
+        let got = rec
+            .recommend(&[], &RecommendOptions::default())
+            .expect("recommends");
+        assert_eq!(got.len(), RecommendOptions::default().k);
+
+        // A source too short for the section: an error, and the section stays left.
+        let err = rec.load_search_index(&bytes[..range.end as usize - 1]);
+        assert!(
+            matches!(err, Err(RecommendError::Inconsistent(_))),
+            "{err:?}"
+        );
+        assert_eq!(rec.search_section(), Some(range.clone()));
+
+        rec.load_search_index(&bytes[..]).expect("decodes");
+        assert_eq!(rec.search_section(), None);
+        rec.load_search_index(&[][..])
+            .expect("nothing left to decode");
+        assert_eq!(
+            rec.search_index().expect("decoded").to_bytes(),
+            eager.search_index().expect("decoded").to_bytes()
+        );
+        assert_eq!(bytes_of(&rec), bytes_of(&eager));
+        assert!(bytes_of(&rec).unwrap() > 0);
+        for query in ["red candle", "vintag", "zzzzqqq"] {
+            let a = rec.search(&[], query, &req(8)).expect("search");
+            let b = eager.search(&[], query, &req(8)).expect("search");
+            let idx = |r: &vitrine::recommend::search::SearchResponse| {
+                r.results.iter().map(|h| h.index).collect::<Vec<_>>()
+            };
+            assert_eq!(idx(&a), idx(&b), "{query}");
+        }
+    }
+
+    // A malformed section sealed into the file: it loads, and the decode fails as a
+    // load does.
+    let sealed = written_with_section(|bytes| {
+        bytes.pop();
+    });
+    let mut rec = leaving(&sealed);
+    let err = rec.load_search_index(&sealed[..]).expect_err("rejected");
+    assert!(
+        matches!(
+            err,
+            RecommendError::SearchIndex(SearchIndexError::Truncated { .. })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.to_string(), load_err(&sealed).to_string());
+    assert!(rec.search_section().is_some(), "left as it was");
+    assert!(rec.recommend(&[], &RecommendOptions::default()).is_ok());
+
+    // Without a section there is nothing to leave.
+    let bytes = tiny_weight_file(N, 11).to_bytes(Quantization::F32).unwrap();
+    let mut rec = leaving(&bytes);
+    assert_eq!(rec.search_section(), None);
+    rec.load_search_index(&bytes[..])
+        .expect("nothing to decode");
+    let err = rec.search(&[], "red", &req(5)).expect_err("no index");
+    assert!(matches!(err, RecommendError::SearchUnavailable), "{err:?}");
 }
 
 #[test]

@@ -754,7 +754,7 @@ async fn search_matches_the_native_engine() {
     attach_index(&mut file).expect("index builds");
     let bytes = file.to_bytes(Quantization::F32).unwrap();
     let engine = Recommender::from_bytes(&bytes).expect("engine loads");
-    let r = load(&bytes, "t-search", json!({ "backend": "scalar" })).await;
+    let mut r = load(&bytes, "t-search", json!({ "backend": "scalar" })).await;
     let t = now() - 86_400.0;
     let mut hist = Vec::new();
     for (i, id) in ["I3", "I8", "I21"].iter().enumerate() {
@@ -791,12 +791,81 @@ async fn search_matches_the_native_engine() {
         .search(JsValue::from_f64(3.0), JsValue::UNDEFINED)
         .unwrap_err();
     assert!(message(e).contains("query"));
-    let plain = load(&model_bytes(12), "t-search-none", json!({})).await;
+    let mut plain = load(&model_bytes(12), "t-search-none", json!({})).await;
+    plain.prepare_search().expect("nothing to decode");
     let e = plain
         .search(JsValue::from_str("red"), JsValue::UNDEFINED)
         .unwrap_err();
     let m = message(e);
     assert!(m.contains("search") && m.contains("no search index"), "{m}");
+}
+
+/// The load leaves the search index in its section, copied out of the page's array: a
+/// page that zeroes its array after the load still searches the file it loaded, the
+/// first `search()` or `prepareSearch()` decodes the index, and a corrupt index (sealed
+/// into the file by its writer, so the content hash vouches for it) loads, recommends,
+/// and fails every search and `prepareSearch()` with the decoder's error.
+#[wasm_bindgen_test]
+async fn search_index_is_decoded_on_first_use_from_the_loads_copy() {
+    use vitrine::format::TensorData;
+    use vitrine::recommend::search::{attach_index, SearchRequest, SearchResponse};
+    let mut file = tiny_weight_file(N, 13);
+    attach_index(&mut file).expect("index builds");
+    let bytes = file.to_bytes(Quantization::F32).unwrap();
+    let engine = Recommender::from_bytes(&bytes).expect("engine loads");
+    storage().remove_item(&key("t-lazy")).unwrap();
+    let array = js_sys::Uint8Array::from(&bytes[..]);
+    let opts = json!({ "namespace": "t-lazy", "backend": "scalar" });
+    let mut r = WasmRecommender::from_bytes(array.clone(), js(opts))
+        .await
+        .map_err(message)
+        .expect("loads");
+    array.fill(0, 0, array.length());
+    let req = json!({ "k": 6 });
+    let want = engine
+        .search(
+            &[],
+            "candle",
+            &serde_json::from_value::<SearchRequest>(req.clone()).unwrap(),
+        )
+        .expect("native search");
+    assert!(!want.results.is_empty(), "the query matches some titles");
+    let idx = |x: &SearchResponse| x.results.iter().map(|h| h.index).collect::<Vec<_>>();
+    for round in 0..2 {
+        let got = r.search(JsValue::from_str("candle"), js(req.clone()));
+        let got: SearchResponse =
+            serde_wasm_bindgen::from_value(got.map_err(message).unwrap()).unwrap();
+        assert_eq!(idx(&got), idx(&want), "round {round}");
+        r.prepare_search().expect("decoded already");
+    }
+
+    let mut file = tiny_weight_file(N, 13);
+    attach_index(&mut file).expect("index builds");
+    let section = file.tensors.get_mut("search.index").unwrap();
+    let TensorData::U8(index_bytes) = &mut section.data else {
+        panic!("the index is a U8 section");
+    };
+    index_bytes.pop();
+    section.shape = vec![index_bytes.len()];
+    let sealed = file.to_bytes(Quantization::F32).unwrap();
+    let native = Recommender::from_bytes(&sealed)
+        .err()
+        .expect("rejected natively");
+    let mut r = load(&sealed, "t-lazy-bad", json!({})).await;
+    assert_eq!(recs(&r, json!({ "k": 5 })).await.len(), 5, "recommends");
+    let e = message(r.prepare_search().unwrap_err());
+    assert!(e.starts_with("search: "), "{e}");
+    assert!(e.contains(&native.to_string()), "{e} / {native}");
+    for _ in 0..2 {
+        let again = r.search(JsValue::from_str("candle"), JsValue::UNDEFINED);
+        assert_eq!(message(again.unwrap_err()), e);
+    }
+    assert_eq!(message(r.prepare_search().unwrap_err()), e);
+    assert_eq!(
+        recs(&r, json!({ "k": 5 })).await.len(),
+        5,
+        "still recommends"
+    );
 }
 
 /// `page()` through the binding: the native engine's shelves (no product twice), and a

@@ -20,6 +20,7 @@ export const METHODS = Object.freeze([
   { name: 'recommend', arg: true, write: false, clears: false },
   { name: 'page', arg: true, write: false, clears: false },
   { name: 'search', arg: true, spread: true, write: false, clears: false },
+  { name: 'prepareSearch', arg: false, write: false, clears: false },
   { name: 'history', arg: false, write: false, clears: false },
   { name: 'clearHistory', arg: false, write: true, clears: true },
   { name: 'exportHistory', arg: false, write: false, clears: false },

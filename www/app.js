@@ -1047,6 +1047,10 @@ async function main() {
   });
   await route();
   document.body.dataset.state = 'ready';
+  // load() leaves the search index for the first search(): decode it once the first
+  // shelves are asked for, while the shopper looks at them.
+  const idle = window.requestIdleCallback ?? ((f) => setTimeout(f, 200));
+  idle(() => vitrine.prepareSearch().catch((e) => console.warn(`vitrine: ${e.message}`)));
 }
 
 main();

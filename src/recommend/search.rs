@@ -292,7 +292,7 @@ pub(super) fn load_index(
 /// the section, and [`Recommender::from_open`](super::Recommender::from_open)'s caller
 /// compares it before the index is used
 /// ([`SearchIndex::from_hashed_source_sharing_titles`]).
-pub(super) fn load_index_from<S: ByteSource + ?Sized>(
+fn load_index_from<S: ByteSource + ?Sized>(
     src: &S,
     range: Range<u64>,
     metadata: &Metadata,
@@ -352,6 +352,17 @@ impl Searchable {
     }
 }
 
+/// Where a loaded engine's search index is.
+pub(super) enum SearchState {
+    /// The weight file has no `search.index` section.
+    Absent,
+    /// The section's byte range in the weight file, not decoded yet
+    /// ([`Recommender::from_open_leaving_search`]).
+    Left(Range<u64>),
+    /// Decoded.
+    Ready(Box<Searchable>),
+}
+
 /// A validated request: the eligibility mask (`None`: no filter and no exclusions, every
 /// item is eligible — no catalogue-sized mask to build per call) and the re-rank weight.
 struct Checked {
@@ -368,14 +379,53 @@ impl Checked {
 }
 
 impl Recommender {
-    /// The search index, when the weight file has one.
+    /// The search index, when the weight file has one and it is decoded.
     pub fn search_index(&self) -> Option<&SearchIndex> {
-        self.search_index.as_ref().map(|s| &s.index)
+        match &self.search_index {
+            SearchState::Ready(s) => Some(&s.index),
+            _ => None,
+        }
+    }
+
+    /// The byte range of the weight file's `search.index` section while it waits for
+    /// [`Recommender::load_search_index`] (`None` once decoded, or without a section).
+    pub fn search_section(&self) -> Option<Range<u64>> {
+        match &self.search_index {
+            SearchState::Left(range) => Some(range.clone()),
+            _ => None,
+        }
+    }
+
+    /// Decodes the search index left in the weight file by
+    /// [`Recommender::from_open_leaving_search`] from `src`, the same file's bytes (or
+    /// a source that holds at least [`Recommender::search_section`]'s range at the same
+    /// offsets), with the checks [`Recommender::from_source`] makes at load. Nothing to
+    /// do when the index is decoded or the file has none. On an error the section stays
+    /// left, so the engine recommends as before and a later call fails the same way.
+    pub fn load_search_index<S: ByteSource + ?Sized>(
+        &mut self,
+        src: &S,
+    ) -> Result<(), RecommendError> {
+        let SearchState::Left(range) = &self.search_index else {
+            return Ok(());
+        };
+        if range.end > src.byte_len() {
+            return Err(RecommendError::Inconsistent(format!(
+                "{SEARCH_INDEX_TENSOR} ends at byte {}, past the {} bytes given",
+                range.end,
+                src.byte_len()
+            )));
+        }
+        let index = load_index_from(src, range.clone(), &self.metadata)?;
+        self.search_index = SearchState::Ready(Box::new(Searchable::new(index, &self.metadata)));
+        Ok(())
     }
 
     /// Searches the catalogue for `query` (untrusted: any string gives results or an
     /// empty list, never an error), filtered and personalised by `history` (see the
-    /// module docs). Errors: [`RecommendError::SearchUnavailable`] without an index;
+    /// module docs). Errors: [`RecommendError::SearchUnavailable`] without an index,
+    /// [`RecommendError::SearchNotLoaded`] before [`Recommender::load_search_index`] on
+    /// an engine that left it in the file;
     /// invalid options and history as for [`Recommender::recommend`].
     pub fn search(
         &self,
@@ -383,7 +433,11 @@ impl Recommender {
         query: &str,
         request: &SearchRequest,
     ) -> Result<SearchResponse, RecommendError> {
-        let s = (self.search_index.as_ref()).ok_or(RecommendError::SearchUnavailable)?;
+        let s = match &self.search_index {
+            SearchState::Ready(s) => s,
+            SearchState::Left(_) => return Err(RecommendError::SearchNotLoaded),
+            SearchState::Absent => return Err(RecommendError::SearchUnavailable),
+        };
         let c = self.check_search(request)?;
         let personal = !history.is_empty() && c.weight > 0.0;
         let opts = SearchOptions {

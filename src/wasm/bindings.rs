@@ -48,26 +48,63 @@ impl crate::format::ByteSource for JsBytes {
     }
 }
 
+/// The weight file's `search.index` section, copied out of the page's `Uint8Array` at
+/// load (so a page that changes its array afterwards cannot change what the content hash
+/// vouched for) and read at the file's offsets: `start` is the section's.
+struct JsSection {
+    bytes: js_sys::Uint8Array,
+    start: u64,
+}
+
+impl JsSection {
+    /// The section `range` of `file`, copied (the copy's own buffer, in JavaScript).
+    fn copy(file: &JsBytes, range: std::ops::Range<u64>) -> JsSection {
+        // Inside the file (the reader checked the range), so both ends fit u32.
+        let bytes = file.0.slice(range.start as u32, range.end as u32);
+        JsSection {
+            bytes,
+            start: range.start,
+        }
+    }
+}
+
+impl ByteSource for JsSection {
+    fn byte_len(&self) -> u64 {
+        self.start + u64::from(self.bytes.length())
+    }
+
+    fn read_at(&self, offset: u64, out: &mut [u8]) {
+        // The reader asks only inside the section: `offset ≥ start`, and the end within
+        // the copy.
+        let begin = (offset - self.start) as u32;
+        self.bytes
+            .subarray(begin, begin + out.len() as u32)
+            .copy_to(out);
+    }
+}
+
 /// [`Recommender::from_source`] with the content hash taken by WebCrypto while the
 /// model is built ([`start_sha256`]); hashed here first where WebCrypto is missing. A
-/// hash mismatch is the error whatever the build reports, as natively.
-async fn load_hashed(bytes: &JsBytes) -> Result<Recommender, RecommendError> {
+/// hash mismatch is the error whatever the build reports, as natively. The search index
+/// is left in its section ([`Recommender::from_open_leaving_search`]), copied out
+/// before the first `await`: [`WasmRecommender::prepare_search`] decodes it.
+async fn load_hashed(bytes: &JsBytes) -> Result<(Recommender, Option<JsSection>), RecommendError> {
     let open = OpenFile::open(bytes)?;
     let range = open.data_section();
     // The kernel's first calls, short ones, before the first request (`warm_up`): while
     // WebCrypto hashes, where it does.
     let warmed = |built: Result<Recommender, RecommendError>| {
-        if let Ok(engine) = &built {
-            engine.warm_up();
-        }
-        built
+        let engine = built?;
+        engine.warm_up();
+        let section = engine.search_section().map(|r| JsSection::copy(bytes, r));
+        Ok((engine, section))
     };
     let Some(job) = start_sha256(&bytes.0, range.start as u32..range.end as u32) else {
         open.check_hash()?;
-        return warmed(Recommender::from_open(open));
+        return warmed(Recommender::from_open_leaving_search(open));
     };
     let check = open.hash_check();
-    let built = warmed(Recommender::from_open(open));
+    let built = warmed(Recommender::from_open_leaving_search(open));
     let found = finish_digest(Some(job), bytes, range).await;
     check.compare(to_hex(&found))?;
     built
@@ -107,6 +144,9 @@ pub struct WasmRecommender {
     storage: HistoryStorage,
     size_bytes: usize,
     stats: RefCell<Stats>,
+    /// The search index's section until the first `search()` or `prepareSearch()`
+    /// decodes it; after a failed decode, that error's message (the copy dropped).
+    search_section: Option<Result<JsSection, String>>,
 }
 
 #[wasm_bindgen(js_class = Recommender)]
@@ -146,7 +186,7 @@ impl WasmRecommender {
             let actual = finish_digest(job, &bytes, 0..bytes.byte_len()).await;
             js_options::compare_integrity(to_hex(&actual), expected).map_err(js_err)?;
         }
-        let engine =
+        let (engine, search_section) =
             loaded.map_err(|e| JsError::new(&format!("cannot load the weight file: {e}")))?;
         let size_bytes = bytes.0.length() as usize;
         drop(bytes);
@@ -176,6 +216,7 @@ impl WasmRecommender {
             storage,
             size_bytes,
             stats: RefCell::new(stats),
+            search_section: search_section.map(Ok),
         })
     }
 
@@ -366,15 +407,44 @@ impl WasmRecommender {
     /// and personalised by the stored history (as `recommend()` reads it). Returns
     /// `{ words, results: [{ item, index, title, category, price, score, textScore,
     /// reasons }], total, personalized, facets, suggestions }`. Throws an `Error` naming
-    /// search when the weight file has no search index, or for invalid options.
-    pub fn search(&self, query: JsValue, options: JsValue) -> Result<JsValue, JsError> {
+    /// search when the weight file has no search index or a corrupt one, or for invalid
+    /// options. The first call decodes the index ([`WasmRecommender::prepare_search`]).
+    pub fn search(&mut self, query: JsValue, options: JsValue) -> Result<JsValue, JsError> {
         let query = js_options::parse_query(&query).map_err(js_err)?;
         let req: SearchRequest = parse_options(&options, "search options").map_err(js_err)?;
+        self.prepare_search()?;
         let stored = self.storage.read(unix_now()).entries();
         let (history, _unknown) = self.engine.resolve_history(&stored);
         let res = (self.engine.search(&history, &query, &req))
             .map_err(|e| JsError::new(&format!("search: {e}")))?;
         to_js(&res)
+    }
+
+    /// Decodes the search index now (at 1,000,000 items about 0.3 s and 26 MiB of wasm
+    /// memory), which the load leaves for the first `search()`: a page calls it when
+    /// idle so that its first search answers at once. Does nothing once decoded, or for
+    /// a file without an index. Throws an `Error` naming search when the index is
+    /// corrupt (then `search()` throws the same; recommendations keep working).
+    #[wasm_bindgen(js_name = prepareSearch)]
+    pub fn prepare_search(&mut self) -> Result<(), JsError> {
+        let failed = |m: &str| JsError::new(&format!("search: {m}"));
+        match self.search_section.take() {
+            None => Ok(()),
+            Some(Err(message)) => {
+                let e = failed(&message);
+                self.search_section = Some(Err(message));
+                Err(e)
+            }
+            Some(Ok(section)) => match self.engine.load_search_index(&section) {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    let message = e.to_string();
+                    let e = failed(&message);
+                    self.search_section = Some(Err(message));
+                    Err(e)
+                }
+            },
+        }
     }
 
     /// The stored history, oldest first: `[{ item, type, at, title }]` (`title` is null
