@@ -460,10 +460,10 @@ export class Vitrine {
 
   /**
    * Decodes the search index now. `load()` leaves it for the first `search()` (at
-   * 1,000,000 items it takes about 0.3 s and 26 MiB of wasm memory), so recommendations
-   * come first; a page calls this when it is idle, after its first shelves, so that the
-   * shopper's first search answers at once. Does nothing once decoded or without an
-   * index. Rejects with an Error naming search when the index is corrupt (as `search()`
+   * 1,000,000 items it takes about 0.25 s and a 26 MiB index in wasm memory), so
+   * recommendations come first; a page calls this when it is idle, after its first
+   * shelves, so that the shopper's first search answers at once. Does nothing once
+   * decoded or without an index. Rejects with an Error naming search when the index is corrupt (as `search()`
    * then does; recommendations keep working).
    * @returns {Promise<void>}
    */

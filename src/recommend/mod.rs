@@ -369,7 +369,7 @@ impl Recommender {
     /// the engine recommends at once, and [`Recommender::search`] answers
     /// [`RecommendError::SearchNotLoaded`] until [`Recommender::load_search_index`] has
     /// decoded the section from the same bytes ([`Recommender::search_section`] names
-    /// its range). The browser loads this way, so that the index (0.3 s and 26 MiB at
+    /// its range). The browser loads this way, so that the index (0.25 s and 26 MiB at
     /// 1,000,000 items) costs nothing before the first `search()`.
     pub fn from_open_leaving_search<S: ByteSource + ?Sized>(
         open: OpenFile<'_, S>,

@@ -420,9 +420,9 @@ impl WasmRecommender {
         to_js(&res)
     }
 
-    /// Decodes the search index now (at 1,000,000 items about 0.3 s and 26 MiB of wasm
-    /// memory), which the load leaves for the first `search()`: a page calls it when
-    /// idle so that its first search answers at once. Does nothing once decoded, or for
+    /// Decodes the search index now (at 1,000,000 items about 0.25 s and a 26 MiB index
+    /// in wasm memory), which the load leaves for the first `search()`: a page calls it
+    /// when idle so that its first search answers at once. Does nothing once decoded, or for
     /// a file without an index. Throws an `Error` naming search when the index is
     /// corrupt (then `search()` throws the same; recommendations keep working).
     #[wasm_bindgen(js_name = prepareSearch)]
