@@ -18,7 +18,7 @@ use vitrine::eval::{
     self, EvalCase, EvalOptions, MetricReport, ModelRanker, Protocol, Ranker, Split,
 };
 use vitrine::features::{self, FeatureConfig};
-use vitrine::format::{Quantization, WeightFile, SEARCH_INDEX_TENSOR};
+use vitrine::format::{Quantization, WeightFile, FORMAT_VERSION, SEARCH_INDEX_TENSOR};
 use vitrine::history::{EventKind, HistoryEvent};
 use vitrine::kernels::scorer::{BackendChoice, Hooks, Scorer};
 use vitrine::kernels::{CpuKernel, ItemRows, ItemVectors};
@@ -809,7 +809,7 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
         wf.metadata.items.titles.len()
     );
     let quant: Quantization = a.quantize.into();
-    let bytes = wf.to_bytes(quant)?;
+    let bytes = weight_file_bytes(wf, quant, FORMAT_VERSION)?;
     write_file(&a.out, &bytes)?;
     println!(
         "\nwrote {} ({:.1} MiB, {:?}); curve {}; results {}; {:.0}s in all",
@@ -1176,6 +1176,16 @@ fn write_results(artifacts: &Path, results: &TestResults) -> Result<()> {
     )
 }
 
+/// A weight file's bytes at `quant` and format `version`; for int8 with the item content
+/// folded into the `item.id` rows first ([`Model::fold_item_content`]: one rounding of
+/// each item vector, and a browser load that keeps the rows as stored).
+fn weight_file_bytes(mut wf: WeightFile, quant: Quantization, version: u32) -> Result<Vec<u8>> {
+    if quant == Quantization::Int8 {
+        Model::fold_item_content(&mut wf).context("folding the item content into item.id")?;
+    }
+    Ok(wf.to_bytes_as(quant, version)?)
+}
+
 fn cmd_quantize(model: &Path, to: Quantization, out: &Path, format_version: u32) -> Result<()> {
     // Every tensor is re-written, the `search.index` byte section (U8) as it is.
     let wf = read_weights(model)?;
@@ -1184,7 +1194,7 @@ fn cmd_quantize(model: &Path, to: Quantization, out: &Path, format_version: u32)
     } else {
         "no search index"
     };
-    let bytes = wf.to_bytes_as(to, format_version)?;
+    let bytes = weight_file_bytes(wf, to, format_version)?;
     write_file(out, &bytes)?;
     println!(
         "wrote {} ({} bytes, {to:?}, format version {format_version}, {search})",
@@ -1754,7 +1764,7 @@ fn cmd_synth(n: usize, out: &Path, quant: Quantization) -> Result<()> {
         serde_json::json!({}),
     );
     let index_bytes = attach_index(&mut wf).context("building the search index")?;
-    let bytes = wf.to_bytes(quant)?;
+    let bytes = weight_file_bytes(wf, quant, FORMAT_VERSION)?;
     write_file(out, &bytes)?;
     println!(
         "wrote {} ({n} synthetic items, {quant:?}, {} bytes; search index {index_bytes} bytes)",

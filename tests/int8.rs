@@ -258,3 +258,83 @@ fn int8_context_term_is_the_dequantised_rows_cosine() {
     assert!(moved > N / 2, "{moved} of {N} logits moved");
     assert_eq!(logit[5], f32::NEG_INFINITY);
 }
+
+/// Folding the item content into `item.id` (what `vitrine` does before writing int8)
+/// changes no f32 item vector or score; a folded int8 file's rows load as stored (the
+/// int8 path keeps them, bit for bit what dequantising the file and re-quantising gives),
+/// and its ranking agrees with f32 at least as well as the unfolded int8 file's.
+#[test]
+fn folded_content_changes_no_f32_score_and_loads_int8_rows_as_stored() {
+    use vitrine::format::{Int8Tensor, TensorData, WeightFile};
+    use vitrine::model::CONTENT_TENSORS;
+    let file = tiny_weight_file(N, 7);
+    let mut folded = file.clone();
+    Model::fold_item_content(&mut folded).expect("folds");
+    assert!(!Model::from_weights(&file).unwrap().content_is_zero());
+    assert!(Model::from_weights(&folded).unwrap().content_is_zero());
+    for name in CONTENT_TENSORS {
+        let TensorData::F32(v) = &folded.tensors[name].data else {
+            panic!("{name} is f32");
+        };
+        assert!(!v.is_empty() && v.iter().all(|&x| x == 0.0), "{name}");
+    }
+    let f32_of = |wf: &WeightFile| {
+        let bytes = wf.to_bytes(Quantization::F32).unwrap();
+        Recommender::from_bytes(&bytes).expect("loads")
+    };
+    let (plain, fold) = (f32_of(&file), f32_of(&folded));
+    assert_eq!(plain.item_vectors(), fold.item_vectors());
+    let h = history(&[3, 141, 59]);
+    let logits = |rec: &Recommender| {
+        let mut out = vec![0.0; N];
+        score::logits(&rec.model, &rec.plan, CpuKernel::best(), &h, true, &mut out).unwrap();
+        out
+    };
+    assert_eq!(logits(&plain), logits(&fold));
+
+    // The folded int8 file: its stored rows are the plan's rows, and the dequantised
+    // file re-quantises to the same engine.
+    let bytes = folded.to_bytes(Quantization::Int8).unwrap();
+    let kept = Recommender::from_bytes(&bytes).expect("int8 path loads");
+    let dequantised =
+        Recommender::from_weight_file(WeightFile::from_bytes(&bytes).unwrap()).expect("loads");
+    assert_eq!(kept.item_vectors(), dequantised.item_vectors());
+    assert_eq!(logits(&kept), logits(&dequantised));
+    let stored: Int8Tensor = vitrine::format::OpenFile::open(&bytes[..])
+        .unwrap()
+        .decode(&["item.id"], &[])
+        .unwrap()
+        .1
+        .remove("item.id")
+        .expect("kept int8");
+    let vitrine::kernels::ItemVectors::Int8(rows) = kept.item_vectors() else {
+        panic!("int8 rows");
+    };
+    let d = kept.plan.dim;
+    for i in 0..N {
+        assert_eq!(&rows.row(i)[..d], &stored.q[i * d..(i + 1) * d], "row {i}");
+    }
+
+    // Ranking against f32: one rounding instead of two.
+    let overlap = |rec: &Recommender| {
+        let mut shared = 0;
+        for s in 0..30u32 {
+            let h = history(&[(s * 7) % N as u32, (s * 13 + 1) % N as u32]);
+            let top = |r: &Recommender| {
+                let mut out = vec![0.0; N];
+                score::logits(&r.model, &r.plan, CpuKernel::best(), &h, true, &mut out).unwrap();
+                top_k(&out, 20)
+                    .into_iter()
+                    .map(|(i, _)| i)
+                    .collect::<Vec<u32>>()
+            };
+            let (a, b) = (top(&plain), top(rec));
+            shared += b.iter().filter(|i| a.contains(i)).count();
+        }
+        shared
+    };
+    let unfolded = load(Quantization::Int8);
+    let (f, u) = (overlap(&kept), overlap(&unfolded));
+    eprintln!("top-20 shared with f32 over 30 histories: folded int8 {f}, unfolded {u}");
+    assert!(f >= u, "folded {f} < unfolded {u}");
+}

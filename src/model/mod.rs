@@ -45,6 +45,7 @@ use memory::Memory;
 use params::{flat, flat_mut, param_table, row, Block, ParamsMut, ParamsRef};
 
 pub use crate::config::{ConfigError, ModelConfig};
+pub use weights::CONTENT_TENSORS;
 
 /// Errors building a model from a weight file.
 #[derive(Debug, thiserror::Error)]
@@ -383,13 +384,31 @@ impl Model {
     /// ([`Int8Items::rebuild_in_place`]), so the int8 table never exists twice while an
     /// int8 file loads (64 MiB at 1,000,000 items, d = 64). `None` when `ids` is not
     /// `[n_items × dim]` (callers check the shape first).
+    ///
+    /// When the content tables are zero (a file whose `item.id` rows already hold the
+    /// whole item vectors: [`Model::fold_item_content`]), adding the content changes
+    /// no value (every price feature is finite, so each term is a zero), and the rows
+    /// take [`Int8Items::requantized`], which equals that rebuild bit for bit.
     pub(crate) fn item_vectors_int8_from(&self, ids: Int8Tensor) -> Option<Int8Items> {
         let d = self.config.dim;
         if ids.scale.len() != self.config.n_items {
             return None;
         }
+        if self.content_is_zero() {
+            return Int8Items::requantized(ids.q, ids.scale, d);
+        }
         let p = self.view();
         Int8Items::rebuild_in_place(ids.q, ids.scale, d, |i, row| self.add_content(&p, i, row))
+    }
+
+    /// Whether the category, title-token and price tables are all zero, so that an item
+    /// vector is its ID row ([`Model::add_content`] adds only zeros).
+    pub fn content_is_zero(&self) -> bool {
+        let p = self.view();
+        let it = &p.item;
+        [flat(&it.cat), flat(&it.tok), flat(&it.price)]
+            .iter()
+            .all(|t| t.iter().all(|&x| x == 0.0))
     }
 
     /// Item `i`'s vector into `row` (`d` long): its ID row, then the category, title
