@@ -176,7 +176,7 @@ fn a_left_index_is_decoded_by_load_search_index_alike() {
     for q in [Quantization::F32, Quantization::Int8] {
         let bytes = file_with_index().to_bytes(q).unwrap();
         let eager = Recommender::from_bytes(&bytes).expect("loads");
-        let mut rec = leaving(&bytes);
+        let rec = leaving(&bytes);
         let entry = (peek_tensors(&bytes).unwrap().into_iter())
             .find(|t| t.name == SEARCH_INDEX_TENSOR)
             .expect("stored");
@@ -233,7 +233,7 @@ fn a_left_index_is_decoded_by_load_search_index_alike() {
     let sealed = written_with_section(|bytes| {
         bytes.pop();
     });
-    let mut rec = leaving(&sealed);
+    let rec = leaving(&sealed);
     let err = rec.load_search_index(&sealed[..]).expect_err("rejected");
     assert!(
         matches!(
@@ -248,7 +248,7 @@ fn a_left_index_is_decoded_by_load_search_index_alike() {
 
     // Without a section there is nothing to leave.
     let bytes = tiny_weight_file(N, 11).to_bytes(Quantization::F32).unwrap();
-    let mut rec = leaving(&bytes);
+    let rec = leaving(&bytes);
     assert_eq!(rec.search_section(), None);
     rec.load_search_index(&bytes[..])
         .expect("nothing to decode");

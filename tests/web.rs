@@ -754,7 +754,7 @@ async fn search_matches_the_native_engine() {
     attach_index(&mut file).expect("index builds");
     let bytes = file.to_bytes(Quantization::F32).unwrap();
     let engine = Recommender::from_bytes(&bytes).expect("engine loads");
-    let mut r = load(&bytes, "t-search", json!({ "backend": "scalar" })).await;
+    let r = load(&bytes, "t-search", json!({ "backend": "scalar" })).await;
     let t = now() - 86_400.0;
     let mut hist = Vec::new();
     for (i, id) in ["I3", "I8", "I21"].iter().enumerate() {
@@ -791,7 +791,7 @@ async fn search_matches_the_native_engine() {
         .search(JsValue::from_f64(3.0), JsValue::UNDEFINED)
         .unwrap_err();
     assert!(message(e).contains("query"));
-    let mut plain = load(&model_bytes(12), "t-search-none", json!({})).await;
+    let plain = load(&model_bytes(12), "t-search-none", json!({})).await;
     plain.prepare_search().expect("nothing to decode");
     let e = plain
         .search(JsValue::from_str("red"), JsValue::UNDEFINED)
@@ -816,7 +816,7 @@ async fn search_index_is_decoded_on_first_use_from_the_loads_copy() {
     storage().remove_item(&key("t-lazy")).unwrap();
     let array = js_sys::Uint8Array::from(&bytes[..]);
     let opts = json!({ "namespace": "t-lazy", "backend": "scalar" });
-    let mut r = WasmRecommender::from_bytes(array.clone(), js(opts))
+    let r = WasmRecommender::from_bytes(array.clone(), js(opts))
         .await
         .map_err(message)
         .expect("loads");
@@ -851,7 +851,7 @@ async fn search_index_is_decoded_on_first_use_from_the_loads_copy() {
     let native = Recommender::from_bytes(&sealed)
         .err()
         .expect("rejected natively");
-    let mut r = load(&sealed, "t-lazy-bad", json!({})).await;
+    let r = load(&sealed, "t-lazy-bad", json!({})).await;
     assert_eq!(recs(&r, json!({ "k": 5 })).await.len(), 5, "recommends");
     let e = message(r.prepare_search().unwrap_err());
     assert!(e.starts_with("search: "), "{e}");

@@ -360,7 +360,7 @@ impl Recommender {
         open: OpenFile<'_, S>,
     ) -> Result<Recommender, RecommendError> {
         let src = open.source();
-        let mut engine = Recommender::from_open_leaving_search(open)?;
+        let engine = Recommender::from_open_leaving_search(open)?;
         engine.load_search_index(src)?;
         Ok(engine)
     }
@@ -378,8 +378,8 @@ impl Recommender {
         let (mut file, mut kept, left) =
             open.decode(&[id_name.as_str()], &[SEARCH_INDEX_TENSOR])?;
         let search = match left.get(SEARCH_INDEX_TENSOR) {
-            Some(range) => SearchState::Left(range.clone()),
-            None => SearchState::Absent,
+            Some(range) => SearchState::left(range.clone()),
+            None => SearchState::absent(),
         };
         let Some(ids) = kept.remove(&id_name) else {
             return Recommender::from_parsed(file, search);
@@ -397,11 +397,11 @@ impl Recommender {
     /// vectors move into the scoring plan, and the model's own `item.id` rows are freed
     /// ([`Model::drop_id_rows`]: nothing reads them after the plan is built).
     pub fn from_weight_file(file: WeightFile) -> Result<Recommender, RecommendError> {
-        Recommender::from_parsed(file, SearchState::Absent)
+        Recommender::from_parsed(file, SearchState::absent())
     }
 
     /// [`Recommender::from_weight_file`] with the search index left in the source
-    /// ([`SearchState::Left`]) or, when [`SearchState::Absent`], taken from the file's
+    /// ([`SearchState::left`]) or, when [`SearchState::absent`], taken from the file's
     /// `search.index` tensor, when it has one.
     fn from_parsed(
         mut file: WeightFile,
@@ -417,7 +417,7 @@ impl Recommender {
     /// Checks the popularity prior and the scoring head against the catalog and builds
     /// the lookups. The catalog itself is checked by [`validate_metadata`], the weight
     /// format's one rule (lengths, unique ids, category range, attribute values).
-    /// `search`: the index's section left in the source, or [`SearchState::Absent`] to
+    /// `search`: the index's section left in the source, or [`SearchState::absent`] to
     /// take the index from the file's `search.index` tensor, when there is one.
     fn assemble(
         mut file: WeightFile,
@@ -444,14 +444,15 @@ impl Recommender {
         }
         let popularity = popularity_prior(&mut file, n)?;
         let popularity_logit = popularity_logits(&popularity);
-        let loaded = match search {
-            SearchState::Absent => search::load_index(&mut file, n)?,
-            _ => None,
+        let loaded = if search.is_left() {
+            None
+        } else {
+            search::load_index(&mut file, n)?
         };
         let basket = Basket::from_weight_file(&file, n)?;
         let metadata = file.metadata;
         let search_index = match loaded {
-            Some(index) => SearchState::Ready(Box::new(search::Searchable::new(index, &metadata))),
+            Some(index) => SearchState::ready(search::Searchable::new(index, &metadata)),
             None => search,
         };
         // At most MAX_ITEMS items (validated), far below the index's u32 limit.
@@ -544,10 +545,9 @@ impl Recommender {
             ("new-item flags", self.is_new.capacity() * 8),
             (
                 "search index",
-                match &self.search_index {
-                    SearchState::Ready(s) => s.heap_bytes(),
-                    _ => 0,
-                },
+                self.search_index
+                    .get()
+                    .map_or(0, search::Searchable::heap_bytes),
             ),
             (
                 "basket section",
@@ -1089,7 +1089,7 @@ mod tests {
             w_out: vec![0.0],
             b_out: 0.0,
         };
-        Recommender::assemble(file, model, plan, SearchState::Absent).unwrap()
+        Recommender::assemble(file, model, plan, SearchState::absent()).unwrap()
     }
 
     fn prepared(o: RecommendOptions, history: Vec<HistoryEvent>, attention: Vec<f32>) -> Prepared {

@@ -31,6 +31,7 @@
 //!    the category of the best hit for `didYouMean` (all categories when there is none)
 //!    — flagged `popular`.
 use std::ops::Range;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -352,15 +353,49 @@ impl Searchable {
     }
 }
 
-/// Where a loaded engine's search index is.
-pub(super) enum SearchState {
-    /// The weight file has no `search.index` section.
-    Absent,
-    /// The section's byte range in the weight file, not decoded yet
-    /// ([`Recommender::from_open_leaving_search`]).
-    Left(Range<u64>),
-    /// Decoded.
-    Ready(Box<Searchable>),
+/// Where a loaded engine's search index is: decoded, or its section still in the weight
+/// file ([`Recommender::from_open_leaving_search`]), or absent. Decoding needs only
+/// `&self` ([`Recommender::load_search_index`]), so the browser binding can decode on a
+/// `search()` while a `recommend()` of the same engine awaits the GPU.
+#[derive(Default)]
+pub(super) struct SearchState {
+    /// The section's byte range in the weight file, until it is decoded.
+    left: Option<Range<u64>>,
+    /// The decoded index.
+    ready: OnceLock<Box<Searchable>>,
+}
+
+impl SearchState {
+    /// The file has no `search.index` section.
+    pub(super) fn absent() -> SearchState {
+        SearchState::default()
+    }
+
+    /// The section at `range` of the weight file, not decoded yet.
+    pub(super) fn left(range: Range<u64>) -> SearchState {
+        SearchState {
+            left: Some(range),
+            ..SearchState::default()
+        }
+    }
+
+    /// A decoded index.
+    pub(super) fn ready(index: Searchable) -> SearchState {
+        let state = SearchState::default();
+        // Freshly made: the cell is empty.
+        let _ = state.ready.set(Box::new(index));
+        state
+    }
+
+    /// Whether the index is still in the weight file ([`SearchState::left`], not decoded).
+    pub(super) fn is_left(&self) -> bool {
+        self.left.is_some() && self.ready.get().is_none()
+    }
+
+    /// The decoded index, if any.
+    pub(super) fn get(&self) -> Option<&Searchable> {
+        self.ready.get().map(|b| &**b)
+    }
 }
 
 /// A validated request: the eligibility mask (`None`: no filter and no exclusions, every
@@ -381,19 +416,14 @@ impl Checked {
 impl Recommender {
     /// The search index, when the weight file has one and it is decoded.
     pub fn search_index(&self) -> Option<&SearchIndex> {
-        match &self.search_index {
-            SearchState::Ready(s) => Some(&s.index),
-            _ => None,
-        }
+        self.search_index.get().map(|s| &s.index)
     }
 
     /// The byte range of the weight file's `search.index` section while it waits for
     /// [`Recommender::load_search_index`] (`None` once decoded, or without a section).
     pub fn search_section(&self) -> Option<Range<u64>> {
-        match &self.search_index {
-            SearchState::Left(range) => Some(range.clone()),
-            _ => None,
-        }
+        let state = &self.search_index;
+        state.left.clone().filter(|_| state.is_left())
     }
 
     /// Decodes the search index left in the weight file by
@@ -402,11 +432,8 @@ impl Recommender {
     /// offsets), with the checks [`Recommender::from_source`] makes at load. Nothing to
     /// do when the index is decoded or the file has none. On an error the section stays
     /// left, so the engine recommends as before and a later call fails the same way.
-    pub fn load_search_index<S: ByteSource + ?Sized>(
-        &mut self,
-        src: &S,
-    ) -> Result<(), RecommendError> {
-        let SearchState::Left(range) = &self.search_index else {
+    pub fn load_search_index<S: ByteSource + ?Sized>(&self, src: &S) -> Result<(), RecommendError> {
+        let Some(range) = self.search_section() else {
             return Ok(());
         };
         if range.end > src.byte_len() {
@@ -416,8 +443,9 @@ impl Recommender {
                 src.byte_len()
             )));
         }
-        let index = load_index_from(src, range.clone(), &self.metadata)?;
-        self.search_index = SearchState::Ready(Box::new(Searchable::new(index, &self.metadata)));
+        let index = load_index_from(src, range, &self.metadata)?;
+        // Another caller may have decoded the same index meanwhile: either is kept.
+        let _ = (self.search_index.ready).set(Box::new(Searchable::new(index, &self.metadata)));
         Ok(())
     }
 
@@ -433,10 +461,10 @@ impl Recommender {
         query: &str,
         request: &SearchRequest,
     ) -> Result<SearchResponse, RecommendError> {
-        let s = match &self.search_index {
-            SearchState::Ready(s) => s,
-            SearchState::Left(_) => return Err(RecommendError::SearchNotLoaded),
-            SearchState::Absent => return Err(RecommendError::SearchUnavailable),
+        let s = match self.search_index.get() {
+            Some(s) => s,
+            None if self.search_index.is_left() => return Err(RecommendError::SearchNotLoaded),
+            None => return Err(RecommendError::SearchUnavailable),
         };
         let c = self.check_search(request)?;
         let personal = !history.is_empty() && c.weight > 0.0;

@@ -145,8 +145,10 @@ pub struct WasmRecommender {
     size_bytes: usize,
     stats: RefCell<Stats>,
     /// The search index's section until the first `search()` or `prepareSearch()`
-    /// decodes it; after a failed decode, that error's message (the copy dropped).
-    search_section: Option<Result<JsSection, String>>,
+    /// decodes it; after a failed decode, that error's message (the copy dropped). A
+    /// cell, so that neither needs `&mut self`: a `recommend()` awaiting the GPU holds
+    /// `&self`, and a search meanwhile must not fail on the borrow.
+    search_section: RefCell<Option<Result<JsSection, String>>>,
 }
 
 #[wasm_bindgen(js_class = Recommender)]
@@ -216,7 +218,7 @@ impl WasmRecommender {
             storage,
             size_bytes,
             stats: RefCell::new(stats),
-            search_section: search_section.map(Ok),
+            search_section: RefCell::new(search_section.map(Ok)),
         })
     }
 
@@ -409,7 +411,7 @@ impl WasmRecommender {
     /// reasons }], total, personalized, facets, suggestions }`. Throws an `Error` naming
     /// search when the weight file has no search index or a corrupt one, or for invalid
     /// options. The first call decodes the index ([`WasmRecommender::prepare_search`]).
-    pub fn search(&mut self, query: JsValue, options: JsValue) -> Result<JsValue, JsError> {
+    pub fn search(&self, query: JsValue, options: JsValue) -> Result<JsValue, JsError> {
         let query = js_options::parse_query(&query).map_err(js_err)?;
         let req: SearchRequest = parse_options(&options, "search options").map_err(js_err)?;
         self.prepare_search()?;
@@ -426,24 +428,25 @@ impl WasmRecommender {
     /// a file without an index. Throws an `Error` naming search when the index is
     /// corrupt (then `search()` throws the same; recommendations keep working).
     #[wasm_bindgen(js_name = prepareSearch)]
-    pub fn prepare_search(&mut self) -> Result<(), JsError> {
+    pub fn prepare_search(&self) -> Result<(), JsError> {
         let failed = |m: &str| JsError::new(&format!("search: {m}"));
-        match self.search_section.take() {
-            None => Ok(()),
-            Some(Err(message)) => {
+        let mut slot = self.search_section.borrow_mut();
+        let outcome = match slot.as_ref() {
+            None => return Ok(()),
+            Some(Err(message)) => return Err(failed(message)),
+            Some(Ok(section)) => self.engine.load_search_index(section),
+        };
+        match outcome {
+            Ok(()) => {
+                *slot = None;
+                Ok(())
+            }
+            Err(e) => {
+                let message = e.to_string();
                 let e = failed(&message);
-                self.search_section = Some(Err(message));
+                *slot = Some(Err(message));
                 Err(e)
             }
-            Some(Ok(section)) => match self.engine.load_search_index(&section) {
-                Ok(()) => Ok(()),
-                Err(e) => {
-                    let message = e.to_string();
-                    let e = failed(&message);
-                    self.search_section = Some(Err(message));
-                    Err(e)
-                }
-            },
         }
     }
 
