@@ -498,6 +498,19 @@ fn for_each_chunk<S: ByteSource + ?Sized, E>(
 /// Longest JSON header the reader accepts (256 MiB).
 pub const MAX_HEADER_LEN: u64 = 256 * 1024 * 1024;
 
+/// Where the header of the weight file in `src` ends (`8 + N`, read from its first 8
+/// bytes, which must be there): what [`OpenFile::open_header`] reads. `None` when the
+/// source is shorter than 8 bytes or the length is one `open_header` rejects.
+pub fn header_end<S: ByteSource + ?Sized>(src: &S) -> Option<u64> {
+    if src.byte_len() < 8 {
+        return None;
+    }
+    let mut len = [0u8; 8];
+    src.read_at(0, &mut len);
+    let n = u64::from_le_bytes(len);
+    (n <= MAX_HEADER_LEN).then_some(8 + n)
+}
+
 /// Key of vitrine's metadata inside the safetensors `__metadata__` map.
 pub const METADATA_KEY: &str = "vitrine";
 
@@ -869,7 +882,8 @@ impl WeightFile {
     /// Serialises the file (tensors stored as `quantization` says; the content hash and
     /// format version in the metadata are filled in by the writer).
     ///
-    /// Deterministic: tensors are laid out contiguously in name order.
+    /// Deterministic: tensors are laid out contiguously, the int8 scales and the
+    /// catalogue first, the rest in name order.
     pub fn to_bytes(&self, quantization: Quantization) -> Result<Vec<u8>, FormatError> {
         self.to_bytes_as(quantization, FORMAT_VERSION)
     }
@@ -909,7 +923,7 @@ impl WeightFile {
 
         let mut header = serde_json::Map::new();
         let mut data: Vec<u8> = Vec::new();
-        for (name, (dtype, shape, bytes)) in &stored {
+        for (name, (dtype, shape, bytes)) in data_order(&stored) {
             let begin = data.len();
             data.extend_from_slice(bytes);
             header.insert(
@@ -1025,9 +1039,114 @@ pub struct OpenFile<'s, S: ?Sized> {
     catalog_error: Option<FormatError>,
 }
 
+/// A weight file whose header and layout are read and checked ([`OpenFile::open_header`]),
+/// before the catalogue section and the int8 scales ([`OpenHeader::finish`]).
+pub struct OpenHeader<'s, S: ?Sized> {
+    src: &'s S,
+    metadata: Metadata,
+    entries: Vec<Entry>,
+    data_start: u64,
+}
+
+impl<'s, S: ByteSource + ?Sized> OpenHeader<'s, S> {
+    /// A version 2 file's catalogue entry, when it is one [`OpenHeader::finish`] decodes
+    /// (a 1-D `U8` tensor).
+    fn catalog_entry(&self) -> Option<(usize, &Entry)> {
+        if self.metadata.format_version < 2 {
+            return None;
+        }
+        let i = self.entries.iter().position(|e| e.name == CATALOG_TENSOR)?;
+        let e = &self.entries[i];
+        (e.dtype == Dtype::U8 && e.shape.len() == 1).then_some((i, e))
+    }
+
+    /// The end (an offset in the source) of the bytes [`OpenHeader::finish`] reads: the
+    /// header, a version 2 file's catalogue section and the `.scale` companions of the
+    /// `I8` tensors. `vitrine` writes those first in the data section (see
+    /// `docs/weight-format.md`), so a loader can open the file once they have arrived.
+    pub fn needs(&self) -> u64 {
+        let by_name: BTreeMap<&str, &Entry> = (self.entries.iter())
+            .map(|e| (e.name.as_str(), e))
+            .collect();
+        let scales = (self.entries.iter())
+            .filter(|e| e.dtype == Dtype::I8)
+            .filter_map(|e| by_name.get(format!("{}{SCALE_SUFFIX}", e.name).as_str()))
+            .map(|s| s.end);
+        let catalog = self.catalog_entry().map(|(_, e)| e.end);
+        let data = scales.chain(catalog).max().unwrap_or(0);
+        self.data_start + data
+    }
+
+    /// The rest of [`OpenFile::open`]: decodes a version 2 file's catalogue (its defects
+    /// kept for [`OpenFile::decode`]), then checks the dtypes and reads the int8 scales.
+    pub fn finish(self) -> Result<OpenFile<'s, S>, FormatError> {
+        let catalog_at = self.catalog_entry().map(|(i, _)| i);
+        let OpenHeader {
+            src,
+            mut metadata,
+            entries,
+            data_start,
+        } = self;
+        let section = Section {
+            src,
+            start: data_start,
+        };
+        // A version 2 file's catalogue is decoded here, where version 1's is parsed
+        // (before the int8 scales and every tensor: allocated in that order, the load's
+        // wasm memory peaks no higher), and its defects are kept for `decode` to report.
+        let mut catalog_error = None;
+        if let Some(e) = catalog_at.map(|i| &entries[i]) {
+            let (begin, end) = (data_start + e.begin, data_start + e.end);
+            match catalog::decode(src, begin, end, metadata.model.n_items) {
+                Ok(items) => {
+                    metadata.items = items;
+                    catalog_error = validate_catalog(&metadata).err();
+                }
+                Err(e) => catalog_error = Some(e),
+            }
+            if catalog_error.is_some() {
+                metadata.items = ItemCatalog::default();
+            }
+        }
+        let scales = check_dtypes(&entries, &metadata, &section)?;
+        if metadata.format_version >= 2 && catalog_at.is_none() {
+            let found = entries.iter().find(|e| e.name == CATALOG_TENSOR);
+            return Err(FormatError::BadCatalog(match found {
+                Some(e) => format!(
+                    "`{CATALOG_TENSOR}` must be a 1-D U8 tensor, found {} of shape {:?}",
+                    e.dtype.name(),
+                    e.shape
+                ),
+                None => format!(
+                    "a version {} file needs the `{CATALOG_TENSOR}` tensor",
+                    metadata.format_version
+                ),
+            }));
+        }
+        Ok(OpenFile {
+            src,
+            metadata,
+            entries,
+            scales,
+            data_start,
+            catalog_at,
+            catalog_error,
+        })
+    }
+}
+
 impl<'s, S: ByteSource + ?Sized> OpenFile<'s, S> {
-    /// Reads and checks everything before the content hash (see [`OpenFile`]).
+    /// Reads and checks everything before the content hash (see [`OpenFile`]):
+    /// [`OpenFile::open_header`], then [`OpenHeader::finish`].
     pub fn open(src: &'s S) -> Result<Self, FormatError> {
+        OpenFile::open_header(src)?.finish()
+    }
+
+    /// The first part of [`OpenFile::open`]: the header's length, the header (metadata
+    /// and tensor table) and the layout, which read only the first
+    /// [`header_end`] bytes of `src`. [`OpenHeader::needs`] says how far the rest of
+    /// `open` reads, for a loader that opens the file while it downloads.
+    pub fn open_header(src: &'s S) -> Result<OpenHeader<'s, S>, FormatError> {
         let found = src.byte_len();
         if found < 8 {
             return Err(FormatError::Truncated { needed: 8, found });
@@ -1049,65 +1168,18 @@ impl<'s, S: ByteSource + ?Sized> OpenFile<'s, S> {
                 found,
             });
         }
-        let (mut metadata, raw) = read_header(src, 8, data_start)?;
+        let (metadata, raw) = read_header(src, 8, data_start)?;
         let data_len = found - data_start;
         let entries = raw
             .into_iter()
             .map(|(name, e)| check_entry(name, e, data_len))
             .collect::<Result<Vec<_>, _>>()?;
         check_layout(&entries, data_len, data_start)?;
-        let section = Section {
-            src,
-            start: data_start,
-        };
-        // A version 2 file's catalogue is decoded here, where version 1's is parsed
-        // (before the int8 scales and every tensor: allocated in that order, the load's
-        // wasm memory peaks no higher), and its defects are kept for `decode` to report.
-        let catalog_at = (metadata.format_version >= 2)
-            .then(|| entries.iter().position(|e| e.name == CATALOG_TENSOR))
-            .flatten();
-        let well_formed = |e: &Entry| e.dtype == Dtype::U8 && e.shape.len() == 1;
-        let mut catalog_error = None;
-        if let Some(e) = catalog_at.map(|i| &entries[i]).filter(|e| well_formed(e)) {
-            let (begin, end) = (data_start + e.begin, data_start + e.end);
-            match catalog::decode(src, begin, end, metadata.model.n_items) {
-                Ok(items) => {
-                    metadata.items = items;
-                    catalog_error = validate_catalog(&metadata).err();
-                }
-                Err(e) => catalog_error = Some(e),
-            }
-            if catalog_error.is_some() {
-                metadata.items = ItemCatalog::default();
-            }
-        }
-        let scales = check_dtypes(&entries, &metadata, &section)?;
-        if metadata.format_version >= 2 {
-            match catalog_at.map(|i| &entries[i]) {
-                Some(e) if well_formed(e) => {}
-                Some(e) => {
-                    return Err(FormatError::BadCatalog(format!(
-                        "`{CATALOG_TENSOR}` must be a 1-D U8 tensor, found {} of shape {:?}",
-                        e.dtype.name(),
-                        e.shape
-                    )))
-                }
-                None => {
-                    return Err(FormatError::BadCatalog(format!(
-                        "a version {} file needs the `{CATALOG_TENSOR}` tensor",
-                        metadata.format_version
-                    )))
-                }
-            }
-        }
-        Ok(OpenFile {
+        Ok(OpenHeader {
             src,
             metadata,
             entries,
-            scales,
             data_start,
-            catalog_at,
-            catalog_error,
         })
     }
 
@@ -1140,48 +1212,101 @@ impl<'s, S: ByteSource + ?Sized> OpenFile<'s, S> {
     /// `leave`). Does not look at the hash: call [`OpenFile::check_hash`] first, or compare
     /// through [`OpenFile::hash_check`] before using what this returns.
     pub fn decode(self, keep_int8: &[&str], leave: &[&str]) -> Result<Decoded, FormatError> {
-        let OpenFile {
-            src,
-            metadata,
-            entries,
-            scales,
-            data_start,
-            catalog_at,
-            catalog_error,
-        } = self;
-        let section = Section {
-            src,
-            start: data_start,
-        };
-        // A version 2 file's catalogue, decoded and checked by `open`.
-        if let Some(e) = catalog_error {
+        let mut decoding = self.decoding(keep_int8, leave);
+        while decoding.needs().is_some() {
+            decoding.step()?;
+        }
+        decoding.finish()
+    }
+
+    /// [`OpenFile::decode`] a tensor at a time, for a loader that decodes while the file
+    /// downloads: [`Decoding::needs`] says how far the next [`Decoding::step`] reads.
+    pub fn decoding(self, keep_int8: &[&str], leave: &[&str]) -> Decoding<'s, S> {
+        let owned = |names: &[&str]| names.iter().map(|n| n.to_string()).collect();
+        Decoding {
+            keep_int8: owned(keep_int8),
+            leave: owned(leave),
+            next: 0,
+            tensors: BTreeMap::new(),
+            kept: BTreeMap::new(),
+            left: BTreeMap::new(),
+            open: self,
+        }
+    }
+}
+
+/// [`OpenFile::decode`] in steps of one tensor ([`OpenFile::decoding`]), in the header's
+/// order (the tensors' names), so the first defect found is the one `decode` reports.
+pub struct Decoding<'s, S: ?Sized> {
+    open: OpenFile<'s, S>,
+    keep_int8: Vec<String>,
+    leave: Vec<String>,
+    /// The next entry to look at.
+    next: usize,
+    tensors: BTreeMap<String, Tensor>,
+    kept: BTreeMap<String, Int8Tensor>,
+    left: BTreeMap<String, std::ops::Range<u64>>,
+}
+
+impl<'s, S: ByteSource + ?Sized> Decoding<'s, S> {
+    /// The end (an offset in the source) of the bytes the next [`Decoding::step`] reads,
+    /// or `None` when every tensor is decoded (then [`Decoding::finish`]). A version 2
+    /// file's catalogue defect is the first step's error (it reads nothing).
+    pub fn needs(&self) -> Option<u64> {
+        if self.open.catalog_error.is_some() {
+            return Some(0);
+        }
+        let e = self.open.entries.get(self.pending()?)?;
+        Some(self.open.data_start + e.end)
+    }
+
+    /// The next entry that is decoded or left (scales and the catalogue are `open`'s).
+    fn pending(&self) -> Option<usize> {
+        let o = &self.open;
+        (self.next..o.entries.len()).find(|&i| {
+            !(o.scales.contains_key(o.entries[i].name.as_str()) || o.catalog_at == Some(i))
+        })
+    }
+
+    /// Decodes (or keeps quantised, or leaves) the next tensor.
+    pub fn step(&mut self) -> Result<(), FormatError> {
+        if let Some(e) = self.open.catalog_error.take() {
             return Err(e);
         }
-        let mut tensors = BTreeMap::new();
-        let mut kept = BTreeMap::new();
-        let mut left = BTreeMap::new();
-        for (i, e) in entries.iter().enumerate() {
-            if scales.contains_key(e.name.as_str()) || catalog_at == Some(i) {
-                continue;
-            }
-            if e.dtype == Dtype::I8 && keep_int8.contains(&e.name.as_str()) {
-                kept.insert(e.name.clone(), decode_int8(e, &section, &scales)?);
-                continue;
-            }
-            if e.dtype == Dtype::U8 && leave.contains(&e.name.as_str()) {
-                left.insert(e.name.clone(), data_start + e.begin..data_start + e.end);
-                continue;
-            }
-            let values = decode_entry(e, &section, &scales)?;
-            tensors.insert(
-                e.name.clone(),
-                Tensor {
-                    shape: e.shape.clone(),
-                    data: values,
-                },
-            );
+        let Some(i) = self.pending() else {
+            return Ok(());
+        };
+        self.next = i + 1;
+        let o = &self.open;
+        let e = &o.entries[i];
+        let section = Section {
+            src: o.src,
+            start: o.data_start,
+        };
+        if e.dtype == Dtype::I8 && self.keep_int8.contains(&e.name) {
+            let q = decode_int8(e, &section, &o.scales)?;
+            self.kept.insert(e.name.clone(), q);
+        } else if e.dtype == Dtype::U8 && self.leave.contains(&e.name) {
+            (self.left).insert(e.name.clone(), o.data_start + e.begin..o.data_start + e.end);
+        } else {
+            let data = decode_entry(e, &section, &o.scales)?;
+            let shape = e.shape.clone();
+            self.tensors.insert(e.name.clone(), Tensor { shape, data });
         }
-        Ok((WeightFile { metadata, tensors }, kept, left))
+        Ok(())
+    }
+
+    /// The file, the tensors kept quantised and the ranges left, once
+    /// [`Decoding::needs`] is `None` (tensors not stepped to yet are not in them).
+    pub fn finish(self) -> Result<Decoded, FormatError> {
+        if let Some(e) = self.open.catalog_error {
+            return Err(e);
+        }
+        let file = WeightFile {
+            metadata: self.open.metadata,
+            tensors: self.tensors,
+        };
+        Ok((file, self.kept, self.left))
     }
 }
 
@@ -1910,8 +2035,33 @@ fn check_scale<S: ByteSource + ?Sized>(
     Ok(values)
 }
 
-/// Stored form of every tensor (dtype, shape, little-endian bytes), by name.
-type Stored = BTreeMap<String, (Dtype, Vec<usize>, Vec<u8>)>;
+/// Stored form of one tensor: dtype, shape, little-endian bytes.
+type StoredEntry = (Dtype, Vec<usize>, Vec<u8>);
+
+/// Stored form of every tensor, by name.
+type Stored = BTreeMap<String, StoredEntry>;
+
+/// The order of the data section: the `.scale` companions of the `I8` tensors, then the
+/// catalogue, then every other tensor, each group in order of name. What
+/// [`OpenFile::open`] reads (scales and catalogue, [`OpenHeader::needs`]) comes first,
+/// so a loader can open the file while the rest downloads; the order of the rest is the
+/// order [`OpenFile::decode`] reads it in (the header's, by name).
+fn data_order(stored: &Stored) -> Vec<(&String, &StoredEntry)> {
+    let is_scale = |name: &str| {
+        (name.strip_suffix(SCALE_SUFFIX))
+            .and_then(|base| stored.get(base))
+            .is_some_and(|(dtype, _, _)| *dtype == Dtype::I8)
+    };
+    let group = |name: &str| match name {
+        _ if is_scale(name) => 0,
+        CATALOG_TENSOR => 1,
+        _ => 2,
+    };
+    let mut order: Vec<_> = stored.iter().collect();
+    // Stable: each group keeps the map's name order.
+    order.sort_by_key(|(name, _)| group(name));
+    order
+}
 
 /// The writer's shape check: the data holds exactly `product(shape)` elements.
 fn check_tensor_len(name: &str, t: &Tensor) -> Result<(), FormatError> {

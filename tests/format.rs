@@ -955,11 +955,19 @@ fn written_file_follows_safetensors_layout_rules() {
         cursor = *e;
     }
     assert_eq!(cursor, data.len());
-    // Laid out in name order.
+    // Laid out as the format doc says: the int8 scales, the catalogue, the rest, each
+    // group in name order.
     let names: Vec<_> = ranges.iter().map(|(_, n)| n.clone()).collect();
+    let group = |n: &String| match n.as_str() {
+        _ if n.ends_with(".scale") => 0,
+        "catalog" => 1,
+        _ => 2,
+    };
     let mut sorted = names.clone();
-    sorted.sort();
+    sorted.sort_by_key(|n| (group(n), n.clone()));
     assert_eq!(names, sorted);
+    assert!(names[0].ends_with(".scale"), "{names:?}");
+    assert!(names.iter().any(|n| group(n) == 2), "{names:?}");
 }
 
 #[test]
