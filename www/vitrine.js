@@ -180,41 +180,132 @@ const MAX_PREALLOCATED = 1 << 30;
  * @returns {Promise<Uint8Array>}
  */
 export async function fetchBytes(url, onProgress) {
+  return (await streamBytes(url, onProgress)).done;
+}
+
+/**
+ * Starts downloading a URL (see `fetchBytes`) and hands out the buffer as it fills, for
+ * `Recommender.fromStream`, which loads while the file arrives.
+ * - `bytes`: the buffer of the announced length the body is written into, in order; null
+ *   when there is none (no or an unusable `content-length`, no streaming body).
+ * - `arrived(end)`: resolves once the first `end` bytes are in `bytes`; rejects once they
+ *   never will be there as announced (the body is longer or shorter than its
+ *   `content-length`: `done` then gives the body as `fetchBytes` does) or the download
+ *   failed (its error).
+ * - `done`: the whole body, as `fetchBytes` returns it (`bytes` itself when the body was
+ *   as announced).
+ * @param {string} url
+ * @param {(loaded: number, total: number|null) => void} [onProgress]
+ * @returns {Promise<{ bytes: Uint8Array|null, arrived: (end: number) => Promise<void>,
+ *                     done: Promise<Uint8Array> }>}
+ */
+export async function streamBytes(url, onProgress) {
   const res = await fetch(url, { credentials: 'same-origin' });
   if (!res.ok) throw new Error(`vitrine: cannot download ${url}: HTTP ${res.status}`);
   const lengthHeader = res.headers.get('content-length');
   const total = lengthHeader ? Number(lengthHeader) : null;
   if (!res.body || !res.body.getReader) {
-    const buf = new Uint8Array(await res.arrayBuffer());
-    onProgress?.(buf.length, total ?? buf.length);
-    return buf;
+    const done = res.arrayBuffer().then((b) => {
+      const buf = new Uint8Array(b);
+      onProgress?.(buf.length, total ?? buf.length);
+      return buf;
+    });
+    return noStream(done);
   }
   const reader = res.body.getReader();
   let whole = Number.isSafeInteger(total) && total > 0 && total <= MAX_PREALLOCATED ? new Uint8Array(total) : null;
+  const bytes = whole;
   const chunks = [];
   let loaded = 0;
-  onProgress?.(0, total);
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    if (whole && loaded + value.length <= whole.length) {
-      whole.set(value, loaded);
-    } else {
-      if (whole) chunks.push(whole.subarray(0, loaded));
-      whole = null;
-      chunks.push(value);
+  // Waiting `arrived` calls, and why the rest never will resolve (once it is known).
+  let waiters = [];
+  let failure = null;
+  const wake = () => {
+    waiters = waiters.filter((w) => {
+      if (whole && w.end <= loaded) w.resolve();
+      else if (failure) w.reject(failure);
+      else return true;
+      return false;
+    });
+  };
+  const fail = (e) => {
+    failure ??= e;
+    wake();
+  };
+  const mismatch = (what) =>
+    fail(new Error(`vitrine: ${url} is ${what} its announced ${total} bytes; loaded after the download instead`));
+  const done = (async () => {
+    try {
+      onProgress?.(0, total);
+      for (;;) {
+        const { done: end, value } = await reader.read();
+        if (end) break;
+        if (whole && loaded + value.length <= whole.length) {
+          whole.set(value, loaded);
+        } else {
+          if (whole) chunks.push(whole.subarray(0, loaded));
+          whole = null;
+          chunks.push(value);
+          mismatch('longer than');
+        }
+        loaded += value.length;
+        onProgress?.(loaded, total);
+        wake();
+      }
+    } catch (e) {
+      fail(e);
+      throw e;
     }
-    loaded += value.length;
-    onProgress?.(loaded, total);
+    if (whole) {
+      if (loaded === whole.length) return whole;
+      mismatch('shorter than');
+      return whole.slice(0, loaded);
+    }
+    const out = new Uint8Array(loaded);
+    let off = 0;
+    for (const c of chunks) {
+      out.set(c, off);
+      off += c.length;
+    }
+    return out;
+  })();
+  done.catch(() => {}); // reported to whoever awaits it
+  const arrived = (end) => {
+    if (whole && end <= loaded) return Promise.resolve();
+    if (failure) return Promise.reject(failure);
+    return new Promise((resolve, reject) => waiters.push({ end, resolve, reject }));
+  };
+  return { bytes, arrived, done };
+}
+
+/** `streamBytes`'s answer for a body had only whole. */
+function noStream(done) {
+  done.catch(() => {}); // reported to whoever awaits it
+  return { bytes: null, arrived: () => Promise.reject(new Error('vitrine: no streamed body')), done };
+}
+
+/**
+ * Loads a weight file from a download started by `streamBytes`: while it arrives
+ * (`Recommender.fromStream`) when its length is announced, else once it is in
+ * (`fromBytes`). A body longer or shorter than announced, whose load stopped, is loaded
+ * whole instead, so the result or error is the one `fromBytes` gives for what arrived.
+ * @param {any} mod the wasm package
+ * @param {{ bytes: Uint8Array|null, arrived: (end: number) => Promise<void>, done: Promise<Uint8Array> }} stream
+ * @param {object} options `fromBytes` options
+ */
+export async function loadStream(mod, stream, options) {
+  // (A package from before `fromStream`, named by `pkgUrl`, loads the whole file.)
+  if (!stream.bytes || typeof mod.Recommender.fromStream !== 'function') {
+    return mod.Recommender.fromBytes(await stream.done, options);
   }
-  if (whole) return loaded === whole.length ? whole : whole.slice(0, loaded);
-  const out = new Uint8Array(loaded);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
+  try {
+    return await mod.Recommender.fromStream(stream.bytes, stream.arrived, options);
+  } catch (e) {
+    // The download's own error, if it failed.
+    const bytes = await stream.done;
+    if (bytes === stream.bytes) throw e;
+    return mod.Recommender.fromBytes(bytes, options);
   }
-  return out;
 }
 
 /** Largest export `importHistory` accepts, in characters (checked before anything is
@@ -546,9 +637,9 @@ function startMainThread(pkgUrls) {
 }
 
 /** Main-thread mode: the wasm object itself, using localStorage directly. */
-async function mainThreadImpl(started, bytes, options) {
+async function mainThreadImpl(started, stream, options) {
   const mod = await started.mod;
-  const rec = await mod.Recommender.fromBytes(bytes, options);
+  const rec = await loadStream(mod, stream, options);
   const storage = pageStorage();
   const key = rec.storageKey;
   const repair = crossTabRepair(storage, key, async (b, m, t) => rec.mergeStoredHistory(b, m, t) ?? null);
@@ -690,9 +781,13 @@ function startWorker(pkgUrls, workerUrl) {
   let nextId = 1;
   const pending = new Map();
   worker.onmessage = (ev) => {
-    const { id, ok, result, error } = ev.data;
+    const { id, ok, result, error, progress } = ev.data;
     const p = pending.get(id);
     if (!p) return;
+    if (progress) {
+      p.onProgress?.(progress[0], progress[1]);
+      return;
+    }
     pending.delete(id);
     if (ok) p.resolve(result);
     else p.reject(asError(error));
@@ -702,10 +797,11 @@ function startWorker(pkgUrls, workerUrl) {
     for (const p of pending.values()) p.reject(err);
     pending.clear();
   };
-  const call = (op, payload, transfer = []) =>
+  // `onProgress` gets the op's progress messages ('load': the download's).
+  const call = (op, payload, transfer = [], onProgress = undefined) =>
     new Promise((resolve, reject) => {
       const id = nextId++;
-      pending.set(id, { resolve, reject });
+      pending.set(id, { resolve, reject, onProgress });
       worker.postMessage({ id, op, ...payload }, transfer);
     });
   // Its failure is the load's (the 'load' op awaits the same import).
@@ -714,15 +810,12 @@ function startWorker(pkgUrls, workerUrl) {
 }
 
 /** Worker mode: postMessage RPC; history mirrored from this page's localStorage. */
-async function workerImpl(started, bytes, options) {
+async function workerImpl(started, url, onProgress, options) {
   const { worker, call, pkgUrls } = started;
   let info;
   try {
-    info = await call(
-      'load',
-      { bytes: bytes.buffer, options: { ...options, storage: 'memory' }, pkgUrls },
-      [bytes.buffer],
-    );
+    // The worker downloads the file itself and loads it as it arrives.
+    info = await call('load', { url, options: { ...options, storage: 'memory' }, pkgUrls }, [], onProgress);
   } catch (e) {
     worker.terminate();
     throw e;
@@ -800,19 +893,21 @@ export async function load(url, opts = {}) {
   if (namespace !== undefined) options.namespace = namespace;
   if (historyLimits !== undefined) options.historyLimits = historyLimits;
   const useWorker = worker && typeof Worker !== 'undefined';
+  // The worker downloads the file itself: the URL resolved against the page (the
+  // worker's own URL is another base).
+  const absolute = useWorker ? new URL(url, globalThis.document?.baseURI ?? globalThis.location?.href).href : url;
   // The package (and the worker) start now, so its wasm compiles during the download.
   const started = useWorker
     ? startWorker(pkgUrls, new URL('./worker.js', import.meta.url))
     : startMainThread(pkgUrls);
-  let bytes;
+  if (useWorker) return new Vitrine(await workerImpl(started, absolute, onProgress, options));
+  let stream;
   try {
-    bytes = await fetchBytes(url, onProgress);
+    stream = await streamBytes(url, onProgress);
   } catch (e) {
     started.cancel();
     throw e;
   }
-  const impl = useWorker
-    ? await workerImpl(started, bytes, options)
-    : await mainThreadImpl(started, bytes, options);
+  const impl = await mainThreadImpl(started, stream, options);
   return new Vitrine(impl);
 }

@@ -1,10 +1,12 @@
 // worker.js — runs vitrine's wasm Recommender off the main thread (module worker).
 //
 // Protocol (from vitrine.js): { id, op: 'init', pkgUrls } (wasm builds to try in order;
-// sent when the worker starts, so the package compiles while the page downloads the
-// weights) answers {} once a build is loaded; { id, op: 'load', bytes: ArrayBuffer,
-// options, pkgUrls } (awaits the same import, or starts it) answers { backend, nItems,
-// storageKey, modelInfo, catalog (packed: catalog.js), adapterInfo, build };
+// sent when the worker starts, so the package compiles while the weights download)
+// answers {} once a build is loaded; { id, op: 'load', url, options, pkgUrls } (downloads
+// the weight file and loads it as it arrives, posting { id, progress: [loaded, total] }
+// as it goes, while the same import runs or starts; `bytes: ArrayBuffer` in place of
+// `url`: a file already downloaded) answers { backend, nItems, storageKey, modelInfo,
+// catalog (packed: catalog.js), adapterInfo, build };
 // { id, op: 'call', method, arg, stored } first hands over the page's stored history
 // string (workers have no localStorage), runs the method, and answers
 // { result, stored, backend } where `stored` is the history string after the call;
@@ -17,7 +19,7 @@
 
 import { invoke, method } from './api.js';
 import { packedBuffers } from './catalog.js';
-import { importPackage } from './vitrine.js';
+import { importPackage, loadStream, streamBytes } from './vitrine.js';
 
 let rec = null;
 // The package import ('init', or the first 'load' without one).
@@ -44,8 +46,18 @@ self.onmessage = async (ev) => {
       reply(id, true, {});
     } else if (op === 'load') {
       pkg ??= importPackage(ev.data.pkgUrls);
+      const { url, options } = ev.data;
+      let stream;
+      if (url !== undefined) {
+        // The download starts now, beside the package's import; the file is loaded as
+        // it arrives.
+        const progress = (loaded, total) => self.postMessage({ id, progress: [loaded, total] });
+        stream = await streamBytes(url, progress);
+      }
       const mod = await pkg;
-      rec = await mod.Recommender.fromBytes(new Uint8Array(ev.data.bytes), ev.data.options);
+      rec = stream
+        ? await loadStream(mod, stream, options)
+        : await mod.Recommender.fromBytes(new Uint8Array(ev.data.bytes), options);
       // The catalogue as typed arrays, transferred (catalog.js): no clone of its strings.
       const catalog = rec.catalogPacked();
       const result = {

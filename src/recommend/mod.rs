@@ -40,16 +40,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::basket::{Basket, BasketError};
 use crate::format::{
-    validate_metadata_indexed, ByteSource, FormatError, ItemCatalog, Metadata, OpenFile, OptColumn,
-    TensorData, WeightFile, SEARCH_INDEX_TENSOR,
+    validate_metadata_indexed, ByteSource, Decoded, FormatError, ItemCatalog, Metadata, OpenFile,
+    OptColumn, TensorData, WeightFile, SEARCH_INDEX_TENSOR,
 };
 use crate::history::{EventKind, HistoryEvent};
 use crate::kernels::{CpuKernel, HeadPlan, ItemVectors, UserQuery};
 use crate::model::layers::sigmoid;
-use crate::model::params::ID_TENSOR;
+use crate::model::params::{TensorName, ID_TENSOR};
 use crate::model::{Model, ModelError};
 use crate::strs::StrIndex;
 
+pub mod arriving;
 pub mod blend;
 pub mod eligibility;
 pub mod explain;
@@ -331,6 +332,14 @@ pub const NEW_ITEM_FRACTION: f64 = 0.1;
 /// Name of the popularity-prior tensor in the weight file.
 pub const POPULARITY_TENSOR: &str = "stats.popularity";
 
+/// The `I8` tensors a load keeps quantised: the item ID rows.
+const LOAD_KEEPS_INT8: [&str; 1] = [match ID_TENSOR {
+    TensorName::Top(name) => name,
+    _ => panic!("item.id is a top-level tensor"),
+}];
+/// The `U8` sections a load leaves where they lie: the search index.
+const LOAD_LEAVES: [&str; 1] = [SEARCH_INDEX_TENSOR];
+
 impl Recommender {
     /// Parses, validates and loads a weight file.
     pub fn from_bytes(bytes: &[u8]) -> Result<Recommender, RecommendError> {
@@ -374,14 +383,20 @@ impl Recommender {
     pub fn from_open_leaving_search<S: ByteSource + ?Sized>(
         open: OpenFile<'_, S>,
     ) -> Result<Recommender, RecommendError> {
-        let id_name = ID_TENSOR.to_string();
-        let (mut file, mut kept, left) =
-            open.decode(&[id_name.as_str()], &[SEARCH_INDEX_TENSOR])?;
+        let decoded = open.decode(&LOAD_KEEPS_INT8, &LOAD_LEAVES)?;
+        Recommender::from_decoded(decoded)
+    }
+
+    /// [`Recommender::from_open_leaving_search`] from the tensors it decodes (the int8
+    /// `item.id` kept quantised, the search index left): [`arriving::ArrivingLoad`]
+    /// decodes them while the file downloads.
+    pub fn from_decoded(decoded: Decoded) -> Result<Recommender, RecommendError> {
+        let (mut file, mut kept, left) = decoded;
         let search = match left.get(SEARCH_INDEX_TENSOR) {
             Some(range) => SearchState::left(range.clone()),
             None => SearchState::absent(),
         };
-        let Some(ids) = kept.remove(&id_name) else {
+        let Some(ids) = kept.remove(LOAD_KEEPS_INT8[0]) else {
             return Recommender::from_parsed(file, search);
         };
         let (model, plan) = Model::from_weights_int8(&mut file, ids)?;

@@ -20,6 +20,7 @@ use crate::history::{
 };
 use crate::kernels::scorer::{BackendChoice, Scorer};
 use crate::kernels::CpuKernel;
+use crate::recommend::arriving::ArrivingLoad;
 use crate::recommend::page::{PageCache, PageRequest};
 use crate::recommend::search::SearchRequest;
 use crate::recommend::{RecommendError, RecommendOptions, Recommender};
@@ -110,6 +111,65 @@ async fn load_hashed(bytes: &JsBytes) -> Result<(Recommender, Option<JsSection>)
     built
 }
 
+/// Why a load from a downloading file stopped: the file's error, or the download's
+/// (the `arrived` promise's rejection, passed on as it is).
+enum StreamFailure {
+    File(RecommendError),
+    Download(JsValue),
+}
+
+impl From<RecommendError> for StreamFailure {
+    fn from(e: RecommendError) -> Self {
+        StreamFailure::File(e)
+    }
+}
+
+/// Waits for `arrived(end)`: the promise the page resolves once the file's first `end`
+/// bytes are in the array (see [`WasmRecommender::from_stream`]).
+async fn wait_for(arrived: &js_sys::Function, end: u64) -> Result<(), StreamFailure> {
+    let promise = arrived
+        .call1(&JsValue::NULL, &JsValue::from_f64(end as f64))
+        .map_err(StreamFailure::Download)?;
+    let promise = js_sys::Promise::resolve(&promise);
+    wasm_bindgen_futures::JsFuture::from(promise)
+        .await
+        .map(drop)
+        .map_err(StreamFailure::Download)
+}
+
+/// [`load_hashed`] while the file downloads ([`ArrivingLoad`]): each step waits for the
+/// bytes it reads; the hash is taken (WebCrypto, on another thread) once the last byte
+/// is in, while the model is built.
+async fn load_arriving(
+    bytes: &JsBytes,
+    arrived: &js_sys::Function,
+) -> Result<(Recommender, Option<JsSection>), StreamFailure> {
+    let mut load = ArrivingLoad::new(bytes);
+    let mut have = 0;
+    while let Some(end) = load.needs() {
+        if end > have {
+            wait_for(arrived, end).await?;
+            have = end;
+        }
+        load.advance();
+    }
+    let done = load.finish()?;
+    wait_for(arrived, bytes.byte_len()).await?;
+    let range = done.data_section();
+    let check = done.check();
+    let job = start_sha256(&bytes.0, range.start as u32..range.end as u32);
+    let built = done.build().map(|engine| {
+        engine.warm_up();
+        let section = engine.search_section().map(|r| JsSection::copy(bytes, r));
+        (engine, section)
+    });
+    let found = finish_digest(job, bytes, range).await;
+    check
+        .compare(to_hex(&found))
+        .map_err(RecommendError::from)?;
+    Ok(built?)
+}
+
 /// The SHA-256 a [`start_sha256`] job resolves to, or (no job, or a rejected one) the
 /// one taken here in wasm: the same digest.
 async fn finish_digest(
@@ -123,6 +183,32 @@ async fn finish_digest(
         }
     }
     sha256_of_range(bytes, range)
+}
+
+/// A load's options, checked, and the digest its `integrity` option names.
+fn load_options(options: &JsValue) -> Result<(LoadOptions, Option<String>), JsError> {
+    let opts: LoadOptions = parse_options(options, "options").map_err(js_err)?;
+    opts.history_limits
+        .validate()
+        .map_err(|e| js_err(OptionsError::HistoryLimits(e.to_string())))?;
+    let integrity = (opts.integrity.as_deref())
+        .map(js_options::integrity_digest)
+        .transpose()
+        .map_err(js_err)?;
+    Ok((opts, integrity))
+}
+
+/// A weight file's error as the `Error` a load throws.
+fn load_error(e: RecommendError) -> JsError {
+    JsError::new(&format!("cannot load the weight file: {e}"))
+}
+
+/// [`load_error`], or the download's rejection as it is.
+fn stream_error(e: StreamFailure) -> JsValue {
+    match e {
+        StreamFailure::File(e) => load_error(e).into(),
+        StreamFailure::Download(e) => e,
+    }
 }
 
 /// Any error as the `Error` JavaScript sees.
@@ -168,18 +254,11 @@ impl WasmRecommender {
         bytes: js_sys::Uint8Array,
         options: JsValue,
     ) -> Result<WasmRecommender, JsError> {
-        let opts: LoadOptions = parse_options(&options, "options").map_err(js_err)?;
-        opts.history_limits
-            .validate()
-            .map_err(|e| js_err(OptionsError::HistoryLimits(e.to_string())))?;
+        let (opts, integrity) = load_options(&options)?;
         let bytes = JsBytes(bytes);
         // The integrity digest (the whole file) and the content hash (the data section)
         // are taken by WebCrypto on another thread while the file is parsed here; the
         // errors keep their order: the integrity option, then the file.
-        let integrity = (opts.integrity.as_deref())
-            .map(js_options::integrity_digest)
-            .transpose()
-            .map_err(js_err)?;
         let whole = integrity
             .as_ref()
             .map(|_| start_sha256(&bytes.0, 0..bytes.0.length()));
@@ -188,8 +267,53 @@ impl WasmRecommender {
             let actual = finish_digest(job, &bytes, 0..bytes.byte_len()).await;
             js_options::compare_integrity(to_hex(&actual), expected).map_err(js_err)?;
         }
-        let (engine, search_section) =
-            loaded.map_err(|e| JsError::new(&format!("cannot load the weight file: {e}")))?;
+        let (engine, search_section) = loaded.map_err(load_error)?;
+        Self::serve(engine, search_section, bytes, opts).await
+    }
+
+    /// [`WasmRecommender::from_bytes`] while the file downloads: the same result, and
+    /// the same errors in the same order, with each step of the load run as soon as the
+    /// bytes it reads are in (the header, then the catalogue and int8 scales, then one
+    /// tensor at a time: [`ArrivingLoad`]); the model is built once the last byte is in.
+    ///
+    /// `bytes` has the file's final length from the start and is filled in order by the
+    /// page; `arrived(end)` returns a promise that resolves once its first `end` bytes
+    /// are in (it may resolve later than that, never earlier). A rejection (the download
+    /// failed, or turned out longer or shorter than announced) ends the load with that
+    /// rejection's value as it is.
+    #[wasm_bindgen(js_name = fromStream)]
+    pub async fn from_stream(
+        bytes: js_sys::Uint8Array,
+        arrived: js_sys::Function,
+        options: JsValue,
+    ) -> Result<WasmRecommender, JsValue> {
+        let (opts, integrity) = load_options(&options)?;
+        let bytes = JsBytes(bytes);
+        let loaded = load_arriving(&bytes, &arrived).await;
+        if let Some(expected) = integrity {
+            // Before the file's own errors, as in `fromBytes`: so the whole file first.
+            if let Err(StreamFailure::Download(e)) = &loaded {
+                return Err(e.clone());
+            }
+            wait_for(&arrived, bytes.byte_len())
+                .await
+                .map_err(stream_error)?;
+            let job = start_sha256(&bytes.0, 0..bytes.0.length());
+            let actual = finish_digest(job, &bytes, 0..bytes.byte_len()).await;
+            js_options::compare_integrity(to_hex(&actual), expected).map_err(js_err)?;
+        }
+        let (engine, search_section) = loaded.map_err(stream_error)?;
+        Ok(Self::serve(engine, search_section, bytes, opts).await?)
+    }
+
+    /// The rest of a load, once the engine is built: the scorer (backend probe), the
+    /// history storage (migrated), the stats.
+    async fn serve(
+        engine: Recommender,
+        search_section: Option<JsSection>,
+        bytes: JsBytes,
+        opts: LoadOptions,
+    ) -> Result<WasmRecommender, JsError> {
         let size_bytes = bytes.0.length() as usize;
         drop(bytes);
         let namespace = js_options::namespace(opts.namespace.as_deref()).map_err(js_err)?;

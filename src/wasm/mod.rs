@@ -4,8 +4,10 @@
 //! (optionally checking its SHA-256 `integrity`), picks a scoring backend (WebGPU through
 //! wgpu or wasm SIMD128, whichever is faster here; scalar as the reference — same
 //! ranking), and serves `recommend(options)` from a browsing history kept on the device
-//! (`localStorage`, never sent anywhere). `www/vitrine.js` wraps this class with a
-//! fetch-with-progress loader and an optional Web Worker; the worker cannot see
+//! (`localStorage`, never sent anywhere). `Recommender.fromStream(bytes, arrived,
+//! options)` loads the same file while it downloads. `www/vitrine.js` wraps this class
+//! with a fetch-with-progress loader that loads as the file arrives and an optional Web
+//! Worker; the worker cannot see
 //! `localStorage`, so there the class runs with `storage: 'memory'` and the main thread
 //! hands the stored history over per call (`setStoredHistory`, `storedHistory`). The
 //! methods a page may call are listed once, in `www/api.js`.

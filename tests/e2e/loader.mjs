@@ -4,7 +4,8 @@
 // progress it reports; and load() in both modes, which starts the package (and the
 // worker) before the download: a model loads and answers, its catalogue (made from the
 // packed typed arrays) is the package's catalog(), and a failed download rejects with
-// its error and leaves no worker behind.
+// its error and leaves no worker behind; Recommender.fromStream and loadStream (the load
+// while the file arrives) give what fromBytes gives, over bodies as announced or not.
 //
 // Usage: BASE_URL=http://127.0.0.1:PORT/ MODEL_URL=models/x.vitrine node tests/e2e/loader.mjs
 // (scripts/e2e.sh runs it against its local server).
@@ -70,6 +71,122 @@ try {
       `fetchBytes: content-length ${name}: every byte once, a buffer of exactly the body, progress to the end`,
       JSON.stringify(r),
     );
+  }
+
+  // Recommender.fromStream: the same engine or the same error as fromBytes, reading only
+  // the bytes that have arrived; loadStream (what load() runs) over bodies as announced,
+  // longer, shorter, corrupt, or failing midway.
+  const streamed = await page.evaluate(
+    async ({ model }) => {
+      const { importPackage, packageUrls, streamBytes, loadStream } = await import('/www/vitrine.js');
+      const mod = await importPackage(packageUrls());
+      const file = new Uint8Array(await (await fetch(model)).arrayBuffer());
+      const opts = (ns) => ({ backend: 'simd', storage: 'memory', namespace: `e2e-stream-${ns}` });
+      // What a model answers (its content hash and a few recommendations), or its error.
+      const answer = async (loading) => {
+        try {
+          const rec = await loading;
+          const recs = await rec.recommend({ k: 5 });
+          const out = { hash: rec.modelInfo().contentHash, recs: JSON.stringify(recs) };
+          rec.free();
+          return out;
+        } catch (e) {
+          return { error: e?.message ?? String(e) };
+        }
+      };
+      const out = {};
+      // 1. The array filled only as the load asks: garbage past what has "arrived".
+      {
+        const bytes = new Uint8Array(file.length).fill(0xee);
+        const asked = [];
+        let have = 0;
+        const arrived = async (end) => {
+          asked.push(end);
+          await new Promise((r) => setTimeout(r, 0));
+          if (end > have) {
+            bytes.set(file.subarray(have, end), have);
+            have = end;
+          }
+        };
+        out.paced = await answer(mod.Recommender.fromStream(bytes, arrived, opts('paced')));
+        out.asked = asked;
+        out.length = file.length;
+      }
+      out.whole = await answer(mod.Recommender.fromBytes(file, opts('whole')));
+
+      // 2. loadStream over a stubbed download.
+      const realFetch = window.fetch;
+      const serve = (body, length, { failAt = null } = {}) => {
+        window.fetch = async () => {
+          let at = 0;
+          const stream = new ReadableStream({
+            async pull(c) {
+              if (failAt !== null && at >= failAt) return c.error(new Error('network gone'));
+              if (at >= body.length) return c.close();
+              const n = Math.min(65_536 + 17, body.length - at);
+              await new Promise((r) => setTimeout(r, 0));
+              c.enqueue(body.slice(at, at + n));
+              at += n;
+            },
+          });
+          return new Response(stream, { headers: { 'content-length': String(length) } });
+        };
+      };
+      const flipped = file.slice();
+      flipped[file.length - 3] ^= 0x40;
+      const cases = {
+        exact: [file, file.length],
+        'announced shorter (compressed)': [file, Math.floor(file.length / 3)],
+        'announced longer (ended early)': [file.subarray(0, file.length - 1000), file.length],
+        'a flipped byte': [flipped, file.length],
+      };
+      try {
+        for (const [name, [body, length]] of Object.entries(cases)) {
+          serve(body, length);
+          const stream = await streamBytes('/any');
+          out[name] = {
+            streamed: await answer(loadStream(mod, stream, opts(name))),
+            whole: await answer(mod.Recommender.fromBytes(body.slice(), opts(`${name}-whole`))),
+          };
+        }
+        serve(file, file.length, { failAt: Math.floor(file.length / 2) });
+        out.failing = await answer(loadStream(mod, await streamBytes('/any'), opts('failing')));
+        serve(file, file.length);
+        const integrity = 'sha256-' + '0'.repeat(64);
+        out.integrity = {
+          streamed: await answer(loadStream(mod, await streamBytes('/any'), { ...opts('i'), integrity })),
+          whole: await answer(mod.Recommender.fromBytes(file, { ...opts('iw'), integrity })),
+        };
+      } finally {
+        window.fetch = realFetch;
+      }
+      return out;
+    },
+    { model: MODEL },
+  );
+  {
+    const { paced, whole, asked, length } = streamed;
+    const distinct = new Set(asked).size;
+    check(
+      typeof whole.hash === 'string' && paced.hash === whole.hash && paced.recs === whole.recs,
+      'fromStream: the engine fromBytes builds, though the array holds garbage past what has arrived',
+      JSON.stringify({ paced, whole }),
+    );
+    check(
+      asked.every((e, i) => i === 0 || e >= asked[i - 1]) && asked[asked.length - 1] === length && distinct > 5 && asked[2] < length / 2,
+      'fromStream: asks for the bytes in order, opening the file before half of it is in, then a tensor at a time',
+      JSON.stringify(asked),
+    );
+    for (const name of ['exact', 'announced shorter (compressed)', 'announced longer (ended early)', 'a flipped byte', 'integrity']) {
+      const r = streamed[name];
+      check(JSON.stringify(r.streamed) === JSON.stringify(r.whole), `loadStream: ${name}: what fromBytes gives for the body`, JSON.stringify(r));
+    }
+    for (const name of ['exact', 'announced shorter (compressed)']) {
+      const r = streamed[name].streamed;
+      check(typeof r.hash === 'string' && r.hash === whole.hash && r.recs === whole.recs, `loadStream: ${name}: loads`, JSON.stringify(r));
+    }
+    check(/flipped|hash/i.test(streamed['a flipped byte'].whole.error ?? ''), 'loadStream: a flipped byte is a content-hash error', JSON.stringify(streamed['a flipped byte']));
+    check(/network gone/.test(streamed.failing.error ?? ''), 'loadStream: a download failing midway rejects with its error', JSON.stringify(streamed.failing));
   }
 
   for (const worker of [true, false]) {

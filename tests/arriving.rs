@@ -1,0 +1,271 @@
+//! Loading a weight file while it downloads (`recommend::arriving`): no step reads a
+//! byte before it has arrived, the engine is the one a load of the whole file builds,
+//! and every defect gives the error a whole-file load gives, in the same order.
+use std::cell::Cell;
+
+use vitrine::format::{
+    content_hash, peek_tensors, ByteSource, OpenFile, Quantization, WeightFile, CATALOG_TENSOR,
+    SCALE_SUFFIX,
+};
+use vitrine::kernels::CpuKernel;
+use vitrine::recommend::arriving::ArrivingLoad;
+use vitrine::recommend::search::{attach_index, SearchRequest};
+use vitrine::recommend::{RecommendOptions, Recommender};
+mod common;
+use common::fixtures::{history, tiny_weight_file, with_popularity};
+
+const N: usize = 96;
+
+/// A file with every kind of section: int8 (or f32) tensors, the catalogue, the search
+/// index and a popularity prior.
+fn file() -> WeightFile {
+    let mut file = tiny_weight_file(N, 11);
+    with_popularity(&mut file);
+    attach_index(&mut file).expect("index builds");
+    file
+}
+
+/// The bytes of a download in progress: reading past what has arrived is a test failure.
+struct Arriving<'a> {
+    bytes: &'a [u8],
+    arrived: Cell<u64>,
+}
+
+impl ByteSource for Arriving<'_> {
+    fn byte_len(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
+    fn read_at(&self, offset: u64, out: &mut [u8]) {
+        let end = offset + out.len() as u64;
+        assert!(
+            end <= self.arrived.get(),
+            "read of {offset}..{end} with {} bytes arrived",
+            self.arrived.get()
+        );
+        self.bytes.read_at(offset, out);
+    }
+}
+
+/// A load as the browser runs it: each step once the bytes it reads are in, the hash
+/// once all are, then the build. Returns the engine (its search index decoded, as a
+/// whole-file load leaves it) or the error's text, and the `needs` of every step.
+fn load_arriving(bytes: &[u8]) -> (Result<Recommender, String>, Vec<u64>) {
+    let src = Arriving {
+        bytes,
+        arrived: Cell::new(0),
+    };
+    let mut load = ArrivingLoad::new(&src);
+    let mut steps = Vec::new();
+    while let Some(end) = load.needs() {
+        assert!(end <= bytes.len() as u64, "needs {end} of {}", bytes.len());
+        assert!(
+            end >= src.arrived.get(),
+            "needs went back: {steps:?}, then {end}"
+        );
+        src.arrived.set(end);
+        steps.push(end);
+        load.advance();
+    }
+    let done = match load.finish() {
+        Ok(done) => done,
+        Err(e) => return (Err(e.to_string()), steps),
+    };
+    src.arrived.set(bytes.len() as u64);
+    let range = done.data_section();
+    let digest = content_hash(&bytes[range.start as usize..range.end as usize]);
+    if let Err(e) = done.check().compare(digest) {
+        return (Err(e.to_string()), steps);
+    }
+    let built = done.build().and_then(|rec| {
+        rec.load_search_index(bytes)?;
+        Ok(rec)
+    });
+    (built.map_err(|e| e.to_string()), steps)
+}
+
+/// The whole-file load the browser made before (`from_open_leaving_search` after the
+/// hash), with its search index decoded after it, as `load_arriving` does.
+fn load_whole(bytes: &[u8]) -> Result<Recommender, String> {
+    let load = || -> Result<Recommender, vitrine::recommend::RecommendError> {
+        let open = OpenFile::open(bytes)?;
+        open.check_hash()?;
+        let rec = Recommender::from_open_leaving_search(open)?;
+        rec.load_search_index(bytes)?;
+        Ok(rec)
+    };
+    load().map_err(|e| e.to_string())
+}
+
+/// Recommendations and search results of `rec` on a few fixed histories.
+fn answers(mut rec: Recommender) -> Vec<String> {
+    rec.kernel = CpuKernel::Scalar;
+    let mut out = Vec::new();
+    for items in [&[][..], &[3][..], &[5, 17, 40, 2][..]] {
+        let h = history(items);
+        let recs = rec.recommend(&h, &RecommendOptions::default()).unwrap();
+        out.push(format!("{recs:?}"));
+        let found = rec.search(&h, "red candle", &SearchRequest::default());
+        out.push(format!("{:?}", found.map(|r| r.results)));
+    }
+    out
+}
+
+/// `bytes` with its content hash recomputed (the header's hash replaced in place: the
+/// same length), so a defect in the data section is seen by the decoder, not the hash.
+fn resealed(bytes: &[u8], old_hash: &str) -> Vec<u8> {
+    let start = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let new_hash = content_hash(&bytes[start..]);
+    let at = (bytes.windows(old_hash.len()))
+        .position(|w| w == old_hash.as_bytes())
+        .expect("the header holds the hash");
+    let mut out = bytes.to_vec();
+    out[at..at + new_hash.len()].copy_from_slice(new_hash.as_bytes());
+    out
+}
+
+#[test]
+fn vitrine_writes_the_scales_and_the_catalogue_first() {
+    for q in [Quantization::F32, Quantization::Int8] {
+        let bytes = file().to_bytes(q).unwrap();
+        let mut stored = peek_tensors(&bytes).unwrap();
+        stored.sort_by_key(|t| t.data_offsets[0]);
+        let names: Vec<&str> = stored.iter().map(|t| t.name.as_str()).collect();
+        let scales = names.iter().filter(|n| n.ends_with(SCALE_SUFFIX)).count();
+        assert_eq!(q == Quantization::Int8, scales > 0, "{names:?}");
+        assert!(
+            names[..scales].iter().all(|n| n.ends_with(SCALE_SUFFIX)),
+            "{names:?}"
+        );
+        assert_eq!(names[scales], CATALOG_TENSOR, "{names:?}");
+        let mut rest = names[scales + 1..].to_vec();
+        rest.sort_unstable();
+        assert_eq!(rest, names[scales + 1..], "the rest by name");
+        // The same file as the one in name order, whatever the layout: every tensor
+        // decodes to the same values.
+        let again = WeightFile::from_bytes(&bytes).unwrap().to_bytes(q).unwrap();
+        assert_eq!(again, bytes, "deterministic");
+    }
+}
+
+#[test]
+fn a_load_reads_each_byte_after_it_arrives_and_builds_the_same_engine() {
+    for q in [Quantization::F32, Quantization::Int8] {
+        let bytes = file().to_bytes(q).unwrap();
+        let (got, steps) = load_arriving(&bytes);
+        let got = got.expect("loads");
+        let want = load_whole(&bytes).expect("loads");
+        assert_eq!(answers(got), answers(want), "{q:?}");
+
+        // Opened once the scales and the catalogue are in, well before the end; then
+        // a tensor at a time.
+        let data = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap());
+        let catalog = (peek_tensors(&bytes).unwrap().into_iter())
+            .find(|t| t.name == CATALOG_TENSOR)
+            .unwrap();
+        assert_eq!(steps[..2], [8, data], "{q:?}: {steps:?}");
+        assert_eq!(steps[2], data + catalog.data_offsets[1], "{q:?}: {steps:?}");
+        assert!(steps[2] < bytes.len() as u64 / 2, "{q:?}: {steps:?}");
+        let tensors = peek_tensors(&bytes).unwrap().len();
+        assert!(steps.len() > tensors / 2, "{q:?}: {steps:?}");
+        assert_eq!(steps.last(), Some(&(bytes.len() as u64)), "{q:?}");
+    }
+}
+
+/// A file written in name order (as `vitrine` wrote before the scales moved first)
+/// loads the same, opened later (its scales sit after their tensors).
+#[test]
+fn a_file_in_name_order_loads_alike() {
+    let bytes = file().to_bytes(Quantization::Int8).unwrap();
+    let hash = vitrine::format::peek_metadata(&bytes).unwrap().content_hash;
+    let reordered = resealed(&in_name_order(&bytes), &hash);
+    assert_ne!(reordered, bytes);
+    let (got, steps) = load_arriving(&reordered);
+    let want = load_whole(&bytes).expect("loads");
+    assert_eq!(answers(got.expect("loads")), answers(want));
+    let (_, new_steps) = load_arriving(&bytes);
+    assert!(steps[2] > new_steps[2], "{steps:?} against {new_steps:?}");
+}
+
+/// `bytes` rewritten with the data section in name order (the header rebuilt with the
+/// new offsets; the content hash is the old one until [`resealed`]).
+fn in_name_order(bytes: &[u8]) -> Vec<u8> {
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let data_start = 8 + header_len;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..data_start]).unwrap();
+    let mut data = Vec::new();
+    let mut out_header = serde_json::Map::new();
+    for (name, entry) in &header {
+        let mut entry = entry.clone();
+        if let Some(offsets) = entry.get_mut("data_offsets") {
+            let [b, e] = [0, 1].map(|i| offsets[i].as_u64().unwrap() as usize);
+            let begin = data.len();
+            data.extend_from_slice(&bytes[data_start + b..data_start + e]);
+            *offsets = serde_json::json!([begin, data.len()]);
+        }
+        out_header.insert(name.clone(), entry);
+    }
+    let mut text = serde_json::to_string(&out_header).unwrap();
+    while !text.len().is_multiple_of(8) {
+        text.push(' ');
+    }
+    let mut out = (text.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(&data);
+    out
+}
+
+/// Every defect, in the header or in the data, sealed by the hash or not: the same
+/// error as the whole-file load, or both load.
+#[test]
+fn every_defect_gives_the_whole_file_loads_error() {
+    for q in [Quantization::F32, Quantization::Int8] {
+        let bytes = file().to_bytes(q).unwrap();
+        let hash = vitrine::format::peek_metadata(&bytes).unwrap().content_hash;
+        let data_start = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let mut errors = std::collections::BTreeSet::new();
+        let step = (bytes.len() / 300).max(1);
+        for at in (0..bytes.len())
+            .step_by(step)
+            .chain([0, 3, 7, 8, data_start])
+        {
+            for flip in [0x01u8, 0x80] {
+                let mut bad = bytes.clone();
+                bad[at] ^= flip;
+                let cases = if at >= data_start {
+                    vec![resealed(&bad, &hash), bad]
+                } else {
+                    vec![bad]
+                };
+                for bad in cases {
+                    let want = load_whole(&bad).map(answers);
+                    let got = load_arriving(&bad).0.map(answers);
+                    assert_eq!(got, want, "{q:?}: byte {at} ^ {flip:#x}");
+                    if let Err(e) = want {
+                        errors.insert(e.split(':').next().unwrap_or("").to_string());
+                    }
+                }
+            }
+        }
+        // Header, hash and decoding errors were all among them.
+        assert!(errors.len() >= 4, "{q:?}: {errors:?}");
+    }
+}
+
+/// Shorter and longer sources than the header announces: the same errors.
+#[test]
+fn truncated_and_padded_files_give_the_same_errors() {
+    let bytes = file().to_bytes(Quantization::Int8).unwrap();
+    for len in [0, 5, 8, 9, 100, bytes.len() / 2, bytes.len() - 1] {
+        let cut = &bytes[..len];
+        let want = load_whole(cut).map(answers);
+        assert!(want.is_err(), "{len}");
+        assert_eq!(load_arriving(cut).0.map(answers), want, "{len} bytes");
+    }
+    let mut padded = bytes.clone();
+    padded.extend_from_slice(&[0; 9]);
+    let want = load_whole(&padded).map(answers);
+    assert!(want.is_err());
+    assert_eq!(load_arriving(&padded).0.map(answers), want);
+}
