@@ -129,6 +129,15 @@ impl<'s, S: ByteSource + ?Sized> ArrivingLoad<'s, S> {
         }
     }
 
+    /// The data section's byte range (what the content hash covers), once the file is
+    /// opened (`None` before, and after `open` failed).
+    pub fn data_section(&self) -> Option<Range<u64>> {
+        match &self.stage {
+            Stage::Decoding(_, seal) | Stage::DecodeFailed(_, seal) => Some(seal.data.clone()),
+            _ => None,
+        }
+    }
+
     /// Runs the steps left ([`ArrivingLoad::advance`] until [`ArrivingLoad::needs`] is
     /// `None`: every byte must be there) and ends the load: `open`'s error, or what the
     /// hash check and the build need.

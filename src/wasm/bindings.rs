@@ -14,7 +14,7 @@ use super::types::{
     BackendOption, BuildInfo, CatalogView, CategoryColumn, HistoryRow, LoadOptions, ModelInfo,
     Stats, StorageOption,
 };
-use crate::format::{sha256_of_range, to_hex, ByteSource, OpenFile};
+use crate::format::{sha256_of_range, to_hex, ByteSource};
 use crate::history::{
     HistoryLimits, HistoryStore, ImportReport, StoredEvent, MAX_BYTES_CEILING, MAX_EVENTS_CEILING,
 };
@@ -84,33 +84,6 @@ impl ByteSource for JsSection {
     }
 }
 
-/// [`Recommender::from_source`] with the content hash taken by WebCrypto while the
-/// model is built ([`start_sha256`]); hashed here first where WebCrypto is missing. A
-/// hash mismatch is the error whatever the build reports, as natively. The search index
-/// is left in its section ([`Recommender::from_open_leaving_search`]), copied out
-/// before the first `await`: [`WasmRecommender::prepare_search`] decodes it.
-async fn load_hashed(bytes: &JsBytes) -> Result<(Recommender, Option<JsSection>), RecommendError> {
-    let open = OpenFile::open(bytes)?;
-    let range = open.data_section();
-    // The kernel's first calls, short ones, before the first request (`warm_up`): while
-    // WebCrypto hashes, where it does.
-    let warmed = |built: Result<Recommender, RecommendError>| {
-        let engine = built?;
-        engine.warm_up();
-        let section = engine.search_section().map(|r| JsSection::copy(bytes, r));
-        Ok((engine, section))
-    };
-    let Some(job) = start_sha256(&bytes.0, range.start as u32..range.end as u32) else {
-        open.check_hash()?;
-        return warmed(Recommender::from_open_leaving_search(open));
-    };
-    let check = open.hash_check();
-    let built = warmed(Recommender::from_open_leaving_search(open));
-    let found = finish_digest(Some(job), bytes, range).await;
-    check.compare(to_hex(&found))?;
-    built
-}
-
 /// Why a load from a downloading file stopped: the file's error, or the download's
 /// (the `arrived` promise's rejection, passed on as it is).
 enum StreamFailure {
@@ -137,27 +110,41 @@ async fn wait_for(arrived: &js_sys::Function, end: u64) -> Result<(), StreamFail
         .map_err(StreamFailure::Download)
 }
 
-/// [`load_hashed`] while the file downloads ([`ArrivingLoad`]): each step waits for the
-/// bytes it reads; the hash is taken (WebCrypto, on another thread) once the last byte
-/// is in, while the model is built.
+/// [`Recommender::from_source`] with the search index left in its section
+/// ([`Recommender::from_open_leaving_search`]), copied out before the first `await`
+/// after the build ([`WasmRecommender::prepare_search`] decodes it), and the content
+/// hash taken by WebCrypto on another thread while the model is built (hashed here
+/// where WebCrypto is missing); a hash mismatch is the error whatever the build reports,
+/// as natively. The load runs in the steps of [`ArrivingLoad`]: with `arrived` (the
+/// file still downloading, [`WasmRecommender::from_stream`]) each step first waits for
+/// the bytes it reads, and the hash for the last byte; without it the file is whole,
+/// and the hash starts as soon as the file is opened.
 async fn load_arriving(
     bytes: &JsBytes,
-    arrived: &js_sys::Function,
+    arrived: Option<&js_sys::Function>,
 ) -> Result<(Recommender, Option<JsSection>), StreamFailure> {
     let mut load = ArrivingLoad::new(bytes);
     let mut have = 0;
+    let mut job = None;
     while let Some(end) = load.needs() {
-        if end > have {
+        if let Some(arrived) = arrived.filter(|_| end > have) {
             wait_for(arrived, end).await?;
             have = end;
         }
         load.advance();
+        if let (None, None, Some(range)) = (arrived, &job, load.data_section()) {
+            job = Some(start_sha256(&bytes.0, range.start as u32..range.end as u32));
+        }
     }
     let done = load.finish()?;
-    wait_for(arrived, bytes.byte_len()).await?;
+    if let Some(arrived) = arrived {
+        wait_for(arrived, bytes.byte_len()).await?;
+    }
     let range = done.data_section();
     let check = done.check();
-    let job = start_sha256(&bytes.0, range.start as u32..range.end as u32);
+    let job = job.unwrap_or_else(|| start_sha256(&bytes.0, range.start as u32..range.end as u32));
+    // The kernel's first calls, short ones, before the first request (`warm_up`): while
+    // WebCrypto hashes, where it does.
     let built = done.build().map(|engine| {
         engine.warm_up();
         let section = engine.search_section().map(|r| JsSection::copy(bytes, r));
@@ -262,12 +249,16 @@ impl WasmRecommender {
         let whole = integrity
             .as_ref()
             .map(|_| start_sha256(&bytes.0, 0..bytes.0.length()));
-        let loaded = load_hashed(&bytes).await;
+        let loaded = load_arriving(&bytes, None).await;
         if let (Some(expected), Some(job)) = (integrity, whole) {
             let actual = finish_digest(job, &bytes, 0..bytes.byte_len()).await;
             js_options::compare_integrity(to_hex(&actual), expected).map_err(js_err)?;
         }
-        let (engine, search_section) = loaded.map_err(load_error)?;
+        // Without `arrived` there is no download to fail: only the file's errors.
+        let (engine, search_section) = loaded.map_err(|e| match e {
+            StreamFailure::File(e) => load_error(e),
+            StreamFailure::Download(_) => JsError::new("the weight file's download failed"),
+        })?;
         Self::serve(engine, search_section, bytes, opts).await
     }
 
@@ -289,7 +280,7 @@ impl WasmRecommender {
     ) -> Result<WasmRecommender, JsValue> {
         let (opts, integrity) = load_options(&options)?;
         let bytes = JsBytes(bytes);
-        let loaded = load_arriving(&bytes, &arrived).await;
+        let loaded = load_arriving(&bytes, Some(&arrived)).await;
         if let Some(expected) = integrity {
             // Before the file's own errors, as in `fromBytes`: so the whole file first.
             if let Err(StreamFailure::Download(e)) = &loaded {
