@@ -212,7 +212,35 @@ export async function streamBytes(url, onProgress) {
     });
     return noStream(done);
   }
+  const feed = arrivingBytes(url, total);
   const reader = res.body.getReader();
+  (async () => {
+    try {
+      onProgress?.(0, total);
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        feed.push(value);
+        onProgress?.(feed.loaded, total);
+      }
+      feed.end();
+    } catch (e) {
+      feed.fail(e);
+    }
+  })();
+  return feed;
+}
+
+/**
+ * The receiving end of a download of `url` announced as `total` bytes (`content-length`,
+ * or null): `push(chunk)` each chunk in order, then `end()`, or `fail(error)`. Hands out
+ * `bytes`, `arrived` and `done` as `streamBytes` describes them, and `loaded`, the bytes
+ * pushed so far. A chunk past the announced length moves the rest to a list of chunks,
+ * joined at the end (`bytes` is then never complete: `arrived` rejects).
+ * @param {string} url
+ * @param {number|null} total
+ */
+export function arrivingBytes(url, total) {
   let whole = Number.isSafeInteger(total) && total > 0 && total <= MAX_PREALLOCATED ? new Uint8Array(total) : null;
   const bytes = whole;
   const chunks = [];
@@ -234,48 +262,53 @@ export async function streamBytes(url, onProgress) {
   };
   const mismatch = (what) =>
     fail(new Error(`vitrine: ${url} is ${what} its announced ${total} bytes; loaded after the download instead`));
-  const done = (async () => {
-    try {
-      onProgress?.(0, total);
-      for (;;) {
-        const { done: end, value } = await reader.read();
-        if (end) break;
-        if (whole && loaded + value.length <= whole.length) {
-          whole.set(value, loaded);
-        } else {
-          if (whole) chunks.push(whole.subarray(0, loaded));
-          whole = null;
-          chunks.push(value);
-          mismatch('longer than');
-        }
-        loaded += value.length;
-        onProgress?.(loaded, total);
-        wake();
-      }
-    } catch (e) {
-      fail(e);
-      throw e;
-    }
-    if (whole) {
-      if (loaded === whole.length) return whole;
-      mismatch('shorter than');
-      return whole.slice(0, loaded);
-    }
-    const out = new Uint8Array(loaded);
-    let off = 0;
-    for (const c of chunks) {
-      out.set(c, off);
-      off += c.length;
-    }
-    return out;
-  })();
+  let settle;
+  const done = new Promise((resolve, reject) => {
+    settle = { resolve, reject };
+  });
   done.catch(() => {}); // reported to whoever awaits it
-  const arrived = (end) => {
-    if (whole && end <= loaded) return Promise.resolve();
-    if (failure) return Promise.reject(failure);
-    return new Promise((resolve, reject) => waiters.push({ end, resolve, reject }));
+  return {
+    bytes,
+    get loaded() {
+      return loaded;
+    },
+    arrived(end) {
+      if (whole && end <= loaded) return Promise.resolve();
+      if (failure) return Promise.reject(failure);
+      return new Promise((resolve, reject) => waiters.push({ end, resolve, reject }));
+    },
+    done,
+    push(value) {
+      if (whole && loaded + value.length <= whole.length) {
+        whole.set(value, loaded);
+      } else {
+        if (whole) chunks.push(whole.subarray(0, loaded));
+        whole = null;
+        chunks.push(value);
+        mismatch('longer than');
+      }
+      loaded += value.length;
+      wake();
+    },
+    end() {
+      if (whole) {
+        if (loaded === whole.length) return settle.resolve(whole);
+        mismatch('shorter than');
+        return settle.resolve(whole.slice(0, loaded));
+      }
+      const out = new Uint8Array(loaded);
+      let off = 0;
+      for (const c of chunks) {
+        out.set(c, off);
+        off += c.length;
+      }
+      settle.resolve(out);
+    },
+    fail(e) {
+      fail(e);
+      settle.reject(e);
+    },
   };
-  return { bytes, arrived, done };
 }
 
 /** `streamBytes`'s answer for a body had only whole. */
@@ -781,13 +814,9 @@ function startWorker(pkgUrls, workerUrl) {
   let nextId = 1;
   const pending = new Map();
   worker.onmessage = (ev) => {
-    const { id, ok, result, error, progress } = ev.data;
+    const { id, ok, result, error } = ev.data;
     const p = pending.get(id);
     if (!p) return;
-    if (progress) {
-      p.onProgress?.(progress[0], progress[1]);
-      return;
-    }
     pending.delete(id);
     if (ok) p.resolve(result);
     else p.reject(asError(error));
@@ -797,11 +826,10 @@ function startWorker(pkgUrls, workerUrl) {
     for (const p of pending.values()) p.reject(err);
     pending.clear();
   };
-  // `onProgress` gets the op's progress messages ('load': the download's).
-  const call = (op, payload, transfer = [], onProgress = undefined) =>
+  const call = (op, payload, transfer = []) =>
     new Promise((resolve, reject) => {
       const id = nextId++;
-      pending.set(id, { resolve, reject, onProgress });
+      pending.set(id, { resolve, reject });
       worker.postMessage({ id, op, ...payload }, transfer);
     });
   // Its failure is the load's (the 'load' op awaits the same import).
@@ -809,13 +837,52 @@ function startWorker(pkgUrls, workerUrl) {
   return { worker, call, pkgUrls, cancel: () => worker.terminate() };
 }
 
+/**
+ * The worker's 'load': this page downloads the file and posts each chunk to the worker
+ * as it arrives ('bytes', transferred), where `loadStream` loads it as it arrives. The
+ * page's thread only moves bytes, so the download never waits for the worker's decoding;
+ * a body without a streaming reader goes over whole.
+ */
+async function loadInWorker(started, url, onProgress, options) {
+  const { worker, call, pkgUrls } = started;
+  const res = await fetch(url, { credentials: 'same-origin' });
+  if (!res.ok) throw new Error(`vitrine: cannot download ${url}: HTTP ${res.status}`);
+  const lengthHeader = res.headers.get('content-length');
+  const total = lengthHeader ? Number(lengthHeader) : null;
+  if (!res.body || !res.body.getReader) {
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    onProgress?.(bytes.length, total ?? bytes.length);
+    return call('load', { bytes: bytes.buffer, options, pkgUrls }, [bytes.buffer]);
+  }
+  const loading = call('load', { url, total, options, pkgUrls });
+  const reader = res.body.getReader();
+  let loaded = 0;
+  try {
+    onProgress?.(0, total);
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      // Its own buffer, transferred; a view into a larger one is copied first.
+      const chunk = value.byteOffset === 0 && value.byteLength === value.buffer.byteLength ? value : value.slice();
+      loaded += chunk.length; // (before the transfer empties it)
+      worker.postMessage({ op: 'bytes', chunk }, [chunk.buffer]);
+      onProgress?.(loaded, total);
+    }
+    worker.postMessage({ op: 'bytes-end' });
+  } catch (e) {
+    worker.postMessage({ op: 'bytes-failed', message: e?.message ?? String(e), name: e?.name });
+    loading.catch(() => {});
+    throw e;
+  }
+  return loading;
+}
+
 /** Worker mode: postMessage RPC; history mirrored from this page's localStorage. */
 async function workerImpl(started, url, onProgress, options) {
   const { worker, call, pkgUrls } = started;
   let info;
   try {
-    // The worker downloads the file itself and loads it as it arrives.
-    info = await call('load', { url, options: { ...options, storage: 'memory' }, pkgUrls }, [], onProgress);
+    info = await loadInWorker(started, url, onProgress, { ...options, storage: 'memory' });
   } catch (e) {
     worker.terminate();
     throw e;
@@ -893,14 +960,11 @@ export async function load(url, opts = {}) {
   if (namespace !== undefined) options.namespace = namespace;
   if (historyLimits !== undefined) options.historyLimits = historyLimits;
   const useWorker = worker && typeof Worker !== 'undefined';
-  // The worker downloads the file itself: the URL resolved against the page (the
-  // worker's own URL is another base).
-  const absolute = useWorker ? new URL(url, globalThis.document?.baseURI ?? globalThis.location?.href).href : url;
   // The package (and the worker) start now, so its wasm compiles during the download.
   const started = useWorker
     ? startWorker(pkgUrls, new URL('./worker.js', import.meta.url))
     : startMainThread(pkgUrls);
-  if (useWorker) return new Vitrine(await workerImpl(started, absolute, onProgress, options));
+  if (useWorker) return new Vitrine(await workerImpl(started, url, onProgress, options));
   let stream;
   try {
     stream = await streamBytes(url, onProgress);

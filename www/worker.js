@@ -2,11 +2,12 @@
 //
 // Protocol (from vitrine.js): { id, op: 'init', pkgUrls } (wasm builds to try in order;
 // sent when the worker starts, so the package compiles while the weights download)
-// answers {} once a build is loaded; { id, op: 'load', url, options, pkgUrls } (downloads
-// the weight file and loads it as it arrives, posting { id, progress: [loaded, total] }
-// as it goes, while the same import runs or starts; `bytes: ArrayBuffer` in place of
-// `url`: a file already downloaded) answers { backend, nItems, storageKey, modelInfo,
-// catalog (packed: catalog.js), adapterInfo, build };
+// answers {} once a build is loaded; { id, op: 'load', url, total, options, pkgUrls }
+// (the page's download of `url`, announced as `total` bytes, whose chunks follow as
+// { op: 'bytes', chunk: ArrayBuffer } then { op: 'bytes-end' } or { op: 'bytes-failed',
+// message, name }: loaded as they arrive, while the same import runs or starts;
+// `bytes: ArrayBuffer` in place of `url`: a file already downloaded) answers { backend,
+// nItems, storageKey, modelInfo, catalog (packed: catalog.js), adapterInfo, build };
 // { id, op: 'call', method, arg, stored } first hands over the page's stored history
 // string (workers have no localStorage), runs the method, and answers
 // { result, stored, backend } where `stored` is the history string after the call;
@@ -19,9 +20,11 @@
 
 import { invoke, method } from './api.js';
 import { packedBuffers } from './catalog.js';
-import { importPackage, loadStream, streamBytes } from './vitrine.js';
+import { arrivingBytes, importPackage, loadStream } from './vitrine.js';
 
 let rec = null;
+// The download being loaded ('load' with a url; fed by 'bytes' messages).
+let feed = null;
 // The package import ('init', or the first 'load' without one).
 let pkg = null;
 
@@ -44,16 +47,21 @@ self.onmessage = async (ev) => {
       pkg ??= importPackage(ev.data.pkgUrls);
       await pkg;
       reply(id, true, {});
+    } else if (op === 'bytes') {
+      // A chunk of the download (before any await: in order, into the load's array).
+      feed?.push(ev.data.chunk);
+    } else if (op === 'bytes-end') {
+      feed?.end();
+    } else if (op === 'bytes-failed') {
+      const e = new Error(ev.data.message);
+      if (ev.data.name) e.name = ev.data.name;
+      feed?.fail(e);
     } else if (op === 'load') {
       pkg ??= importPackage(ev.data.pkgUrls);
-      const { url, options } = ev.data;
-      let stream;
-      if (url !== undefined) {
-        // The download starts now, beside the package's import; the file is loaded as
-        // it arrives.
-        const progress = (loaded, total) => self.postMessage({ id, progress: [loaded, total] });
-        stream = await streamBytes(url, progress);
-      }
+      const { url, total, options } = ev.data;
+      // The page posts the download's chunks ('bytes') as they arrive: the file is
+      // loaded as they do.
+      const stream = url !== undefined ? (feed = arrivingBytes(url, total)) : null;
       const mod = await pkg;
       rec = stream
         ? await loadStream(mod, stream, options)

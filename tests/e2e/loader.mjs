@@ -218,6 +218,51 @@ try {
       { model: MODEL, worker },
     );
     check(loaded.n > 0 && loaded.recs === 5 && loaded.done, `load() (${mode}): the model loads and recommends; progress reaches the file's length`, JSON.stringify(loaded));
+
+    // Over downloads that are not as announced (the page's fetch, which both modes use).
+    const odd = await page.evaluate(
+      async ({ model, worker }) => {
+        const { load } = await import('/www/vitrine.js');
+        const file = new Uint8Array(await (await fetch(model)).arrayBuffer());
+        const realFetch = window.fetch;
+        const serve = (length, failAt = null) => {
+          window.fetch = async () => {
+            let at = 0;
+            const stream = new ReadableStream({
+              async pull(c) {
+                if (failAt !== null && at >= failAt) return c.error(new Error('network gone'));
+                if (at >= file.length) return c.close();
+                const n = Math.min(50_000, file.length - at);
+                await new Promise((r) => setTimeout(r, 0));
+                c.enqueue(file.slice(at, at + n));
+                at += n;
+              },
+            });
+            return new Response(stream, { headers: { 'content-length': String(length) } });
+          };
+        };
+        const out = {};
+        try {
+          serve(Math.floor(file.length / 3));
+          const v = await load('/any', { worker, backend: 'simd', namespace: `e2e-odd-${worker}` });
+          out.compressed = { n: v.nItems, hash: v.modelInfo.contentHash, recs: (await v.recommend({ k: 3 })).length };
+          v.dispose();
+          serve(file.length, Math.floor(file.length / 2));
+          try {
+            await load('/any', { worker, backend: 'simd', namespace: `e2e-odd2-${worker}` });
+            out.failing = 'loaded';
+          } catch (e) {
+            out.failing = e.message;
+          }
+        } finally {
+          window.fetch = realFetch;
+        }
+        return out;
+      },
+      { model: MODEL, worker },
+    );
+    check(odd.compressed?.n === loaded.n && odd.compressed.recs === 3, `load() (${mode}): a body longer than announced (compressed) loads once whole`, JSON.stringify(odd));
+    check(/network gone/.test(odd.failing), `load() (${mode}): a download failing midway rejects with its error`, JSON.stringify(odd));
     check(loaded.sameCatalog === true && loaded.items === loaded.n, `load() (${mode}): its catalogue is the package's catalog(), every column`, JSON.stringify(loaded));
 
     // Workers leave page.workers() when they close (give that a moment).
