@@ -841,6 +841,53 @@ pub fn sha256_of_range<S: ByteSource + ?Sized>(src: &S, range: std::ops::Range<u
     hasher.finalize().into()
 }
 
+/// SHA-256 of a range of a source taken as its bytes arrive: [`RangeHasher::feed_to`]
+/// hashes up to an offset (from where the last call stopped), [`RangeHasher::finish`]
+/// gives the digest. The same digest as [`sha256_of_range`] over the whole range.
+pub struct RangeHasher {
+    hasher: Sha256,
+    at: u64,
+}
+
+impl RangeHasher {
+    /// A hash of the bytes from offset `start` on.
+    pub fn new(start: u64) -> RangeHasher {
+        RangeHasher {
+            hasher: Sha256::new(),
+            at: start,
+        }
+    }
+
+    /// Hashes `src[at..end)`, where `at` is where the last call stopped (nothing when
+    /// `end` is not past it; never past the source's end).
+    pub fn feed_to<S: ByteSource + ?Sized>(&mut self, src: &S, end: u64) {
+        #[inline(never)]
+        fn feed(hasher: &mut Sha256, chunk: &[u8]) {
+            hasher.update(chunk);
+        }
+        let end = end.min(src.byte_len());
+        if end <= self.at {
+            return;
+        }
+        let hasher = &mut self.hasher;
+        let _ = for_each_chunk(src, self.at, end, |chunk| {
+            feed(hasher, chunk);
+            Ok::<(), ()>(())
+        });
+        self.at = end;
+    }
+
+    /// The offset hashed up to.
+    pub fn position(&self) -> u64 {
+        self.at
+    }
+
+    /// The digest of every byte fed.
+    pub fn finish(self) -> [u8; 32] {
+        self.hasher.finalize().into()
+    }
+}
+
 /// Bytes as lowercase hex digits, two per byte (digests, integrity strings).
 pub fn to_hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -1075,6 +1122,11 @@ impl<'s, S: ByteSource + ?Sized> OpenHeader<'s, S> {
         let catalog = self.catalog_entry().map(|(_, e)| e.end);
         let data = scales.chain(catalog).max().unwrap_or(0);
         self.data_start + data
+    }
+
+    /// The data section's byte range in the source: what `content_hash` covers.
+    pub fn data_section(&self) -> std::ops::Range<u64> {
+        self.data_start..self.src.byte_len()
     }
 
     /// The rest of [`OpenFile::open`]: decodes a version 2 file's catalogue (its defects

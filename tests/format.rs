@@ -1143,3 +1143,31 @@ fn optional_columns_have_the_json_of_a_vec_of_options() {
         );
     }
 }
+
+/// The content hash taken as the bytes arrive (the browser's streamed load): fed up to
+/// any sequence of offsets, the digest of the whole range.
+#[test]
+fn a_hash_fed_in_pieces_is_the_ranges_digest() {
+    let mut rng = SplitMix64::new(5);
+    let bytes: Vec<u8> = (0..300_000).map(|_| rng.next_u64() as u8).collect();
+    for start in [0u64, 1, 8, 4_099] {
+        let whole = vitrine::format::sha256_of_range(&bytes[..], start..bytes.len() as u64);
+        for step in [1usize, 7, 65_536, 65_537, 300_000] {
+            let mut h = vitrine::format::RangeHasher::new(start);
+            // Offsets before the start and repeats hash nothing; past the end, up to it.
+            h.feed_to(&bytes[..], 0);
+            let mut at = 0;
+            while at < bytes.len() + step {
+                at += step.min(20_000);
+                h.feed_to(&bytes[..], at as u64);
+                h.feed_to(&bytes[..], at as u64 / 2);
+            }
+            assert_eq!(h.position(), bytes.len() as u64);
+            assert_eq!(h.finish(), whole, "start {start}, step {step}");
+        }
+        assert_eq!(
+            vitrine::format::to_hex(&whole),
+            content_hash(&bytes[start as usize..])
+        );
+    }
+}

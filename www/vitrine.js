@@ -188,7 +188,8 @@ export async function fetchBytes(url, onProgress) {
  * `Recommender.fromStream`, which loads while the file arrives.
  * - `bytes`: the buffer of the announced length the body is written into, in order; null
  *   when there is none (no or an unusable `content-length`, no streaming body).
- * - `arrived(end)`: resolves once the first `end` bytes are in `bytes`; rejects once they
+ * - `arrived(end)`: resolves once the first `end` bytes are in `bytes` (to the number of
+ *   bytes in by then); rejects once they
  *   never will be there as announced (the body is longer or shorter than its
  *   `content-length`: `done` then gives the body as `fetchBytes` does) or the download
  *   failed (its error).
@@ -250,7 +251,7 @@ export function arrivingBytes(url, total) {
   let failure = null;
   const wake = () => {
     waiters = waiters.filter((w) => {
-      if (whole && w.end <= loaded) w.resolve();
+      if (whole && w.end <= loaded) w.resolve(loaded);
       else if (failure) w.reject(failure);
       else return true;
       return false;
@@ -273,7 +274,7 @@ export function arrivingBytes(url, total) {
       return loaded;
     },
     arrived(end) {
-      if (whole && end <= loaded) return Promise.resolve();
+      if (whole && end <= loaded) return Promise.resolve(loaded);
       if (failure) return Promise.reject(failure);
       return new Promise((resolve, reject) => waiters.push({ end, resolve, reject }));
     },

@@ -129,13 +129,20 @@ impl<'s, S: ByteSource + ?Sized> ArrivingLoad<'s, S> {
         }
     }
 
-    /// The data section's byte range (what the content hash covers), once the file is
-    /// opened (`None` before, and after `open` failed).
+    /// The data section's byte range (what the content hash covers), once the header is
+    /// read (`None` before, and after `open` failed).
     pub fn data_section(&self) -> Option<Range<u64>> {
         match &self.stage {
+            Stage::Opening(header) => Some(header.data_section()),
             Stage::Decoding(_, seal) | Stage::DecodeFailed(_, seal) => Some(seal.data.clone()),
             _ => None,
         }
+    }
+
+    /// Whether the file is opened (everything before the content hash is read and
+    /// checked; tensors may still be decoding).
+    pub fn is_open(&self) -> bool {
+        matches!(self.stage, Stage::Decoding(..) | Stage::DecodeFailed(..))
     }
 
     /// Runs the steps left ([`ArrivingLoad::advance`] until [`ArrivingLoad::needs`] is
