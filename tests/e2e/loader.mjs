@@ -73,6 +73,32 @@ try {
     );
   }
 
+  // A stand-in for fetch() in the page: `stubDownload(body, length, { failAt, chunk })`
+  // answers every request with `body` in chunks of `chunk` bytes, one per task, announced
+  // as `length` bytes, failing at `failAt` when given; `restoreFetch()` undoes it.
+  await page.evaluate(() => {
+    const realFetch = window.fetch;
+    window.stubDownload = (body, length, { failAt = null, chunk = 65_536 } = {}) => {
+      window.fetch = async () => {
+        let at = 0;
+        const stream = new ReadableStream({
+          async pull(c) {
+            if (failAt !== null && at >= failAt) return c.error(new Error('network gone'));
+            if (at >= body.length) return c.close();
+            const n = Math.min(chunk, body.length - at);
+            await new Promise((r) => setTimeout(r, 0));
+            c.enqueue(body.slice(at, at + n));
+            at += n;
+          },
+        });
+        return new Response(stream, { headers: { 'content-length': String(length) } });
+      };
+    };
+    window.restoreFetch = () => {
+      window.fetch = realFetch;
+    };
+  });
+
   // Recommender.fromStream: the same engine or the same error as fromBytes, reading only
   // the bytes that have arrived; loadStream (what load() runs) over bodies as announced,
   // longer, shorter, corrupt, or failing midway.
@@ -115,23 +141,7 @@ try {
       out.whole = await answer(mod.Recommender.fromBytes(file, opts('whole')));
 
       // 2. loadStream over a stubbed download.
-      const realFetch = window.fetch;
-      const serve = (body, length, { failAt = null } = {}) => {
-        window.fetch = async () => {
-          let at = 0;
-          const stream = new ReadableStream({
-            async pull(c) {
-              if (failAt !== null && at >= failAt) return c.error(new Error('network gone'));
-              if (at >= body.length) return c.close();
-              const n = Math.min(65_536 + 17, body.length - at);
-              await new Promise((r) => setTimeout(r, 0));
-              c.enqueue(body.slice(at, at + n));
-              at += n;
-            },
-          });
-          return new Response(stream, { headers: { 'content-length': String(length) } });
-        };
-      };
+      const serve = (body, length, { failAt = null } = {}) => stubDownload(body, length, { failAt, chunk: 65_536 + 17 });
       const flipped = file.slice();
       flipped[file.length - 3] ^= 0x40;
       const cases = {
@@ -158,7 +168,7 @@ try {
           whole: await answer(mod.Recommender.fromBytes(file, { ...opts('iw'), integrity })),
         };
       } finally {
-        window.fetch = realFetch;
+        restoreFetch();
       }
       return out;
     },
@@ -224,23 +234,7 @@ try {
       async ({ model, worker }) => {
         const { load } = await import('/www/vitrine.js');
         const file = new Uint8Array(await (await fetch(model)).arrayBuffer());
-        const realFetch = window.fetch;
-        const serve = (length, failAt = null) => {
-          window.fetch = async () => {
-            let at = 0;
-            const stream = new ReadableStream({
-              async pull(c) {
-                if (failAt !== null && at >= failAt) return c.error(new Error('network gone'));
-                if (at >= file.length) return c.close();
-                const n = Math.min(50_000, file.length - at);
-                await new Promise((r) => setTimeout(r, 0));
-                c.enqueue(file.slice(at, at + n));
-                at += n;
-              },
-            });
-            return new Response(stream, { headers: { 'content-length': String(length) } });
-          };
-        };
+        const serve = (length, failAt = null) => stubDownload(file, length, { failAt, chunk: 50_000 });
         const out = {};
         try {
           serve(Math.floor(file.length / 3));
@@ -255,7 +249,7 @@ try {
             out.failing = e.message;
           }
         } finally {
-          window.fetch = realFetch;
+          restoreFetch();
         }
         return out;
       },
