@@ -201,10 +201,7 @@ export async function fetchBytes(url, onProgress) {
  *                     done: Promise<Uint8Array> }>}
  */
 export async function streamBytes(url, onProgress) {
-  const res = await fetch(url, { credentials: 'same-origin' });
-  if (!res.ok) throw new Error(`vitrine: cannot download ${url}: HTTP ${res.status}`);
-  const lengthHeader = res.headers.get('content-length');
-  const total = lengthHeader ? Number(lengthHeader) : null;
+  const { res, total } = await startDownload(url);
   if (!res.body || !res.body.getReader) {
     const done = res.arrayBuffer().then((b) => {
       const buf = new Uint8Array(b);
@@ -214,22 +211,39 @@ export async function streamBytes(url, onProgress) {
     return noStream(done);
   }
   const feed = arrivingBytes(url, total);
-  const reader = res.body.getReader();
-  (async () => {
-    try {
-      onProgress?.(0, total);
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        feed.push(value);
-        onProgress?.(feed.loaded, total);
-      }
-      feed.end();
-    } catch (e) {
-      feed.fail(e);
-    }
-  })();
+  pump(res, total, onProgress, feed).catch(() => {}); // its failure is the feed's
   return feed;
+}
+
+/** `fetch(url)`, checked: the response and its announced length (null when none). */
+async function startDownload(url) {
+  const res = await fetch(url, { credentials: 'same-origin' });
+  if (!res.ok) throw new Error(`vitrine: cannot download ${url}: HTTP ${res.status}`);
+  const lengthHeader = res.headers.get('content-length');
+  return { res, total: lengthHeader ? Number(lengthHeader) : null };
+}
+
+/**
+ * Reads `res`'s body into `sink` (`push(chunk)` each chunk in order, then `end()`, or
+ * `fail(error)` and the returned promise rejects), reporting progress.
+ */
+async function pump(res, total, onProgress, sink) {
+  const reader = res.body.getReader();
+  let loaded = 0;
+  try {
+    onProgress?.(0, total);
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      loaded += value.length; // (before a sink that transfers the chunk empties it)
+      sink.push(value);
+      onProgress?.(loaded, total);
+    }
+    sink.end();
+  } catch (e) {
+    sink.fail(e);
+    throw e;
+  }
 }
 
 /**
@@ -846,35 +860,23 @@ function startWorker(pkgUrls, workerUrl) {
  */
 async function loadInWorker(started, url, onProgress, options) {
   const { worker, call, pkgUrls } = started;
-  const res = await fetch(url, { credentials: 'same-origin' });
-  if (!res.ok) throw new Error(`vitrine: cannot download ${url}: HTTP ${res.status}`);
-  const lengthHeader = res.headers.get('content-length');
-  const total = lengthHeader ? Number(lengthHeader) : null;
+  const { res, total } = await startDownload(url);
   if (!res.body || !res.body.getReader) {
     const bytes = new Uint8Array(await res.arrayBuffer());
     onProgress?.(bytes.length, total ?? bytes.length);
     return call('load', { bytes: bytes.buffer, options, pkgUrls }, [bytes.buffer]);
   }
   const loading = call('load', { url, total, options, pkgUrls });
-  const reader = res.body.getReader();
-  let loaded = 0;
-  try {
-    onProgress?.(0, total);
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
+  loading.catch(() => {}); // awaited below, unless the download fails first
+  await pump(res, total, onProgress, {
+    push(value) {
       // Its own buffer, transferred; a view into a larger one is copied first.
       const chunk = value.byteOffset === 0 && value.byteLength === value.buffer.byteLength ? value : value.slice();
-      loaded += chunk.length; // (before the transfer empties it)
       worker.postMessage({ op: 'bytes', chunk }, [chunk.buffer]);
-      onProgress?.(loaded, total);
-    }
-    worker.postMessage({ op: 'bytes-end' });
-  } catch (e) {
-    worker.postMessage({ op: 'bytes-failed', message: e?.message ?? String(e), name: e?.name });
-    loading.catch(() => {});
-    throw e;
-  }
+    },
+    end: () => worker.postMessage({ op: 'bytes-end' }),
+    fail: (e) => worker.postMessage({ op: 'bytes-failed', message: e?.message ?? String(e), name: e?.name }),
+  });
   return loading;
 }
 

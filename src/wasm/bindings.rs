@@ -205,10 +205,11 @@ impl Arrival<'_> {
 /// Without `arrived` the file is whole: the content hash is taken by WebCrypto on
 /// another thread (started as soon as the file is opened) while the model is built, or
 /// here where WebCrypto is missing. With `arrived` (the file still downloading,
-/// [`WasmRecommender::from_stream`]) each step first waits for the bytes it reads, and
-/// the hash is taken here as the bytes arrive, so that only the model's build is left
-/// after the last byte: WebCrypto could only start once every byte is in, and its copy
-/// and hash then took about 0.4 s of a 1,000,000-item load.
+/// [`WasmRecommender::from_stream`]) each step first waits for the bytes it reads; on a
+/// download slower than [`FAST_DOWNLOAD`] the hash is taken here as the bytes arrive
+/// ([`Arrival`]), so that only the model's build is left after the last byte (WebCrypto
+/// can only start once every byte is in, and its copy and hash then took about 0.4 s of
+/// a 1,000,000-item load); on a faster one, by WebCrypto after the last byte.
 async fn load_arriving(
     bytes: &JsBytes,
     arrived: Option<&js_sys::Function>,
