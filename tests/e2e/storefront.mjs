@@ -134,8 +134,13 @@ try {
   const kinds = (await page.textContent(tid('panel-kinds'))).trim();
   check(kinds === 'purchases (views read as purchases, carts read as purchases)', 'the panel says what the model learned from and what views and carts read', kinds);
   await page.evaluate(() => localStorage.clear());
+  // The shelves the click renders are new elements: wait for the new "for you" shelf,
+  // not the one the page showed before the click (already ready).
+  await page.$eval(tid('shelf-for-you'), (el) => {
+    el.dataset.beforeClear = '1';
+  });
   await page.click(tid('clear-history'));
-  await page.waitForSelector(`${tid('shelf-for-you')}[data-state="ready"]`);
+  await page.waitForSelector(`${tid('shelf-for-you')}[data-state="ready"]:not([data-before-clear])`);
 
   const before = await shelfIds('shelf-for-you');
   check(before.length > 0, 'for-you shelf shows items for a new visitor', `${before.length} items`);
