@@ -8,7 +8,9 @@ use vitrine::format::{
     SCALE_SUFFIX,
 };
 use vitrine::kernels::CpuKernel;
-use vitrine::recommend::arriving::ArrivingLoad;
+use vitrine::recommend::arriving::{
+    ArrivingLoad, StreamHash, FAST_DOWNLOAD, HASH_LAG, HASH_STEP, RATE_WINDOW,
+};
 use vitrine::recommend::search::{attach_index, SearchRequest};
 use vitrine::recommend::{RecommendOptions, Recommender};
 mod common;
@@ -268,4 +270,61 @@ fn truncated_and_padded_files_give_the_same_errors() {
     let want = load_whole(&padded).map(answers);
     assert!(want.is_err());
     assert_eq!(load_arriving(&padded).0.map(answers), want);
+}
+
+/// The content hash of a streamed load: taken as the bytes arrive when the download is
+/// slow, left to the caller (WebCrypto) when it is fast or when the hash falls behind.
+#[test]
+fn a_stream_hash_follows_slow_downloads_and_leaves_fast_ones() {
+    let mut rng = vitrine::rng::SplitMix64::new(9);
+    let len = RATE_WINDOW as usize * 3 + 12_345;
+    let bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+    let data_start = 4_096u64;
+    let digest = vitrine::format::sha256_of_range(&bytes[..], data_start..len as u64);
+    // Arrival at `rate` bytes per ms, waiting as the hash asks; the digest, if taken.
+    let stream = |rate: f64, first: u64| {
+        let mut h = StreamHash::default();
+        assert!(!h.is_started());
+        h.start(data_start, first, 0.0);
+        assert!(h.is_started());
+        let mut have = first;
+        h.arrived(&bytes[..], have, 0.0);
+        let mut waits = 0;
+        while have < len as u64 {
+            let next = h.next_wait(have, len as u64);
+            assert!(next > have && next <= len as u64);
+            waits += 1;
+            have = next;
+            h.arrived(&bytes[..], have, (have - first) as f64 / rate);
+        }
+        (h.finish(), waits)
+    };
+    // 10 MB/s: hashed as it arrives, a step at a time.
+    let (got, waits) = stream(FAST_DOWNLOAD / 10.0, data_start);
+    assert_eq!(got, Some(digest));
+    assert_eq!(
+        waits,
+        (len as u64 - data_start).div_ceil(HASH_STEP) as usize
+    );
+    // Just under the threshold: still here.
+    assert_eq!(stream(FAST_DOWNLOAD * 0.9, data_start).0, Some(digest));
+    // 10× the threshold: left to the caller, who then waits for the end in one go.
+    let (got, waits) = stream(FAST_DOWNLOAD * 10.0, data_start);
+    assert_eq!(got, None);
+    assert!(waits < (len as u64 - data_start).div_ceil(HASH_STEP) as usize);
+    // Bytes already in, far ahead of the hash (more than HASH_LAG): left to the caller.
+    let mut h = StreamHash::default();
+    h.start(data_start, data_start, 0.0);
+    h.arrived(&bytes[..], data_start + HASH_LAG + 1, 1e9);
+    assert_eq!(h.next_wait(data_start, len as u64), len as u64);
+    assert_eq!(h.finish(), None);
+    // A file under the rate's window: hashed here whatever the speed.
+    let mut h = StreamHash::default();
+    h.start(data_start, data_start, 0.0);
+    h.arrived(&bytes[..], RATE_WINDOW, 1e-9);
+    let small =
+        vitrine::format::sha256_of_range(&bytes[..RATE_WINDOW as usize], data_start..RATE_WINDOW);
+    assert_eq!(h.finish(), Some(small));
+    // Never started: nothing taken.
+    assert_eq!(StreamHash::default().finish(), None);
 }

@@ -14,13 +14,13 @@ use super::types::{
     BackendOption, BuildInfo, CatalogView, CategoryColumn, HistoryRow, LoadOptions, ModelInfo,
     Stats, StorageOption,
 };
-use crate::format::{sha256_of_range, to_hex, ByteSource, RangeHasher};
+use crate::format::{sha256_of_range, to_hex, ByteSource};
 use crate::history::{
     HistoryLimits, HistoryStore, ImportReport, StoredEvent, MAX_BYTES_CEILING, MAX_EVENTS_CEILING,
 };
 use crate::kernels::scorer::{BackendChoice, Scorer};
 use crate::kernels::CpuKernel;
-use crate::recommend::arriving::ArrivingLoad;
+use crate::recommend::arriving::{ArrivingLoad, StreamHash};
 use crate::recommend::page::{PageCache, PageRequest};
 use crate::recommend::search::SearchRequest;
 use crate::recommend::{RecommendError, RecommendOptions, Recommender};
@@ -115,84 +115,26 @@ async fn wait_for(arrived: &js_sys::Function, end: u64) -> Result<u64, StreamFai
         .map_or(end, |n| (n as u64).max(end)))
 }
 
-/// How far behind the download a streamed load's own hash may fall (32 MiB) before it
-/// leaves the hash to WebCrypto after the last byte: behind by more, the download is
-/// faster than hashing here (about 0.3 GB/s on one core beside the decoding), and
-/// WebCrypto, on its own thread, is then the faster way.
-const HASH_LAG: u64 = 32 << 20;
-
-/// The download rate (bytes per millisecond: 100 MB/s) above which a streamed load
-/// leaves the hash to WebCrypto, measured over the first [`RATE_WINDOW`] bytes after
-/// the header. One thread hashes (about 0.3 GB/s in wasm) and decodes; on the main
-/// thread the download itself slows while they run, so the lag alone
-/// ([`HASH_LAG`]) would not show that they are the bottleneck. Slower downloads (the
-/// internet's) are hashed here as they arrive, so that only the model's build is left
-/// after the last byte (0.2 s instead of 0.55 s at 1,000,000 items).
-const FAST_DOWNLOAD: f64 = 100_000.0;
-
-/// Bytes over which the download rate is measured (8 MiB).
-const RATE_WINDOW: u64 = 8 << 20;
-
-/// Where a streamed load's content hash is.
-enum Hashing {
-    /// The header (which says where the data section starts) is not read yet.
-    NotYet,
-    /// Taken here as the bytes arrive; the byte count and time (ms) when it started, until
-    /// the rate is known.
-    Here(RangeHasher, Option<(u64, f64)>),
-    /// Left to WebCrypto once every byte is in (the download outran it).
-    AtTheEnd,
-}
-
-/// How far a streamed load that hashes as the bytes arrive waits at a time (4 MiB).
-const HASH_STEP: u64 = 4 << 20;
-
-/// The bytes known to have arrived, and the content hash taken as they do.
+/// The bytes known to have arrived, and the content hash taken as they do
+/// ([`StreamHash`]).
 struct Arrival<'a> {
     arrived: &'a js_sys::Function,
     have: u64,
-    hash: Hashing,
+    hash: StreamHash,
 }
 
 impl Arrival<'_> {
-    /// Waits until the first `end` bytes are in, hashing the data section's bytes that
-    /// have arrived meanwhile (while the hash keeps up with the download).
+    /// Waits until the first `end` bytes are in, hashing the data section's bytes as
+    /// they arrive (while [`StreamHash`] keeps to it).
     async fn wait(&mut self, bytes: &JsBytes, end: u64) -> Result<(), StreamFailure> {
-        self.hash_arrived(bytes);
+        self.hash.arrived(bytes, self.have, now_ms());
         while self.have < end {
-            // While hashing here, a step at a time, so the hash follows the download.
-            let next = match &self.hash {
-                Hashing::Here(..) => end.min(self.have + HASH_STEP),
-                Hashing::NotYet | Hashing::AtTheEnd => end,
-            };
+            let next = self.hash.next_wait(self.have, end);
             let got = wait_for(self.arrived, next).await?;
             self.have = got.clamp(next, bytes.byte_len());
-            self.hash_arrived(bytes);
+            self.hash.arrived(bytes, self.have, now_ms());
         }
         Ok(())
-    }
-
-    /// Hashes what has arrived, or gives the hash up to WebCrypto when it lags.
-    fn hash_arrived(&mut self, bytes: &JsBytes) {
-        let Hashing::Here(h, window) = &mut self.hash else {
-            return;
-        };
-        if let Some((from, t0)) = *window {
-            if self.have >= from + RATE_WINDOW {
-                let ms = now_ms() - t0;
-                let fast = ms <= 0.0 || (self.have - from) as f64 / ms > FAST_DOWNLOAD;
-                if fast {
-                    self.hash = Hashing::AtTheEnd;
-                    return;
-                }
-                *window = None;
-            }
-        }
-        if self.have.saturating_sub(h.position()) > HASH_LAG {
-            self.hash = Hashing::AtTheEnd;
-        } else {
-            h.feed_to(bytes, self.have);
-        }
     }
 }
 
@@ -206,8 +148,8 @@ impl Arrival<'_> {
 /// another thread (started as soon as the file is opened) while the model is built, or
 /// here where WebCrypto is missing. With `arrived` (the file still downloading,
 /// [`WasmRecommender::from_stream`]) each step first waits for the bytes it reads; on a
-/// download slower than [`FAST_DOWNLOAD`] the hash is taken here as the bytes arrive
-/// ([`Arrival`]), so that only the model's build is left after the last byte (WebCrypto
+/// download slower than [`FAST_DOWNLOAD`](crate::recommend::arriving::FAST_DOWNLOAD) the hash is taken here as the bytes arrive
+/// ([`StreamHash`]), so that only the model's build is left after the last byte (WebCrypto
 /// can only start once every byte is in, and its copy and hash then took about 0.4 s of
 /// a 1,000,000-item load); on a faster one, by WebCrypto after the last byte.
 async fn load_arriving(
@@ -218,7 +160,7 @@ async fn load_arriving(
     let mut arrival = arrived.map(|arrived| Arrival {
         arrived,
         have: 0,
-        hash: Hashing::NotYet,
+        hash: StreamHash::default(),
     });
     let mut job = None;
     while let Some(end) = load.needs() {
@@ -228,10 +170,9 @@ async fn load_arriving(
         load.advance();
         let data = load.data_section();
         match (&mut arrival, data) {
-            (Some(a), Some(range)) if matches!(a.hash, Hashing::NotYet) => {
-                let window = Some((a.have, now_ms()));
-                a.hash = Hashing::Here(RangeHasher::new(range.start), window);
-                a.hash_arrived(bytes);
+            (Some(a), Some(range)) if !a.hash.is_started() => {
+                a.hash.start(range.start, a.have, now_ms());
+                a.hash.arrived(bytes, a.have, now_ms());
             }
             (None, Some(range)) if job.is_none() && load.is_open() => {
                 job = Some(start_sha256(&bytes.0, range.start as u32..range.end as u32));
@@ -245,10 +186,7 @@ async fn load_arriving(
     let found = match &mut arrival {
         Some(a) => {
             a.wait(bytes, bytes.byte_len()).await?;
-            match std::mem::replace(&mut a.hash, Hashing::AtTheEnd) {
-                Hashing::Here(h, _) => Some(h.finish()),
-                Hashing::NotYet | Hashing::AtTheEnd => None,
-            }
+            std::mem::take(&mut a.hash).finish()
         }
         None => None,
     };
