@@ -296,8 +296,8 @@ impl Int8Items {
     }
 
     /// [`Int8Items::rebuild_in_place`] with an `edit` that changes nothing, bit for bit,
-    /// in a fraction of its time: every row that [`quantize_row`] stored keeps its values
-    /// and only its scale is recomputed ([`Rows::requantize`]; at 1,000,000 items of 64
+    /// in a fraction of its time: every row that `quantize_row` stored keeps its values
+    /// and only its scale is recomputed (`Rows::requantize`; at 1,000,000 items of 64
     /// values the rebuild with the content features took about 0.2 s of the browser's
     /// load). The loader's path for item rows that already hold the whole item vector
     /// (an int8 file whose content tables are zero: `Model::fold_item_content`).

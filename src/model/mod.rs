@@ -402,7 +402,7 @@ impl Model {
     }
 
     /// Whether the category, title-token and price tables are all zero, so that an item
-    /// vector is its ID row ([`Model::add_content`] adds only zeros).
+    /// vector is its ID row (`Model::add_content` adds only zeros).
     pub fn content_is_zero(&self) -> bool {
         let p = self.view();
         let it = &p.item;

@@ -399,7 +399,7 @@ impl Model {
     /// vectors, bit for bit in f32 (it adds zeros to `v_i`). What changes is a quantised
     /// file: an int8 file stores one rounding of `v_i` (instead of one of the ID row and,
     /// at load, another of the sum), and the int8 loader keeps its rows as stored
-    /// ([`Model::item_vectors_int8_from`]: about 0.2 s less at 1,000,000 items in the
+    /// (`Model::item_vectors_int8_from`: about 0.2 s less at 1,000,000 items in the
     /// browser). `vitrine train`, `quantize` and `synth` fold before writing int8.
     pub fn fold_item_content(file: &mut WeightFile) -> Result<(), ModelError> {
         let mut vectors = Some(Model::from_weights(file)?.item_vectors());
