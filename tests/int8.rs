@@ -17,6 +17,13 @@ fn load(q: Quantization) -> Recommender {
     Recommender::from_bytes(&bytes).expect("load")
 }
 
+/// Every item's logit for history `h` with the best CPU kernel.
+fn logits_of(rec: &Recommender, h: &[vitrine::history::HistoryEvent]) -> Vec<f32> {
+    let mut out = vec![0.0; N];
+    score::logits(&rec.model, &rec.plan, CpuKernel::best(), h, true, &mut out).unwrap();
+    out
+}
+
 #[test]
 fn only_an_int8_file_keeps_its_item_vectors_int8() {
     let f32_rec = load(Quantization::F32);
@@ -128,11 +135,7 @@ fn int8_load_keeps_the_id_table_int8_and_changes_nothing() {
     assert_eq!(kept.model.params.len() + N * d, full.params.len());
     assert_eq!(kept.model.params[..], full.params[N * d..]);
     let h = history(&[3, 141, 59]);
-    let logits = |rec: &Recommender| {
-        let mut out = vec![0.0; N];
-        score::logits(&rec.model, &rec.plan, CpuKernel::best(), &h, true, &mut out).unwrap();
-        out
-    };
+    let logits = |rec: &Recommender| logits_of(rec, &h);
     assert_eq!(logits(&kept), logits(&dequantised));
     let o = RecommendOptions::default();
     assert_eq!(
@@ -285,11 +288,7 @@ fn folded_content_changes_no_f32_score_and_loads_int8_rows_as_stored() {
     let (plain, fold) = (f32_of(&file), f32_of(&folded));
     assert_eq!(plain.item_vectors(), fold.item_vectors());
     let h = history(&[3, 141, 59]);
-    let logits = |rec: &Recommender| {
-        let mut out = vec![0.0; N];
-        score::logits(&rec.model, &rec.plan, CpuKernel::best(), &h, true, &mut out).unwrap();
-        out
-    };
+    let logits = |rec: &Recommender| logits_of(rec, &h);
     assert_eq!(logits(&plain), logits(&fold));
 
     // The folded int8 file: its stored rows are the plan's rows, and the dequantised

@@ -91,6 +91,16 @@ fn history(r: &WasmRecommender) -> Vec<Row> {
     serde_wasm_bindgen::from_value(r.history().expect("history")).expect("rows")
 }
 
+/// A tiny f32 weight file with a search index (fixture seed `seed`), and the native
+/// engine loaded from it.
+fn indexed_file(seed: u64) -> (Vec<u8>, Recommender) {
+    let mut file = tiny_weight_file(N, seed);
+    vitrine::recommend::search::attach_index(&mut file).expect("index builds");
+    let bytes = file.to_bytes(Quantization::F32).unwrap();
+    let engine = Recommender::from_bytes(&bytes).expect("engine loads");
+    (bytes, engine)
+}
+
 fn now() -> f64 {
     js_sys::Date::now() / 1000.0
 }
@@ -749,11 +759,8 @@ fn assert_same_ranking_up_to_ties(what: &str, got: &[Recommendation], want: &[Re
 /// search, and a non-string query a clear `Error`.
 #[wasm_bindgen_test]
 async fn search_matches_the_native_engine() {
-    use vitrine::recommend::search::{attach_index, SearchRequest, SearchResponse};
-    let mut file = tiny_weight_file(N, 12);
-    attach_index(&mut file).expect("index builds");
-    let bytes = file.to_bytes(Quantization::F32).unwrap();
-    let engine = Recommender::from_bytes(&bytes).expect("engine loads");
+    use vitrine::recommend::search::{SearchRequest, SearchResponse};
+    let (bytes, engine) = indexed_file(12);
     let r = load(&bytes, "t-search", json!({ "backend": "scalar" })).await;
     let t = now() - 86_400.0;
     let mut hist = Vec::new();
@@ -809,10 +816,7 @@ async fn search_matches_the_native_engine() {
 async fn search_index_is_decoded_on_first_use_from_the_loads_copy() {
     use vitrine::format::TensorData;
     use vitrine::recommend::search::{attach_index, SearchRequest, SearchResponse};
-    let mut file = tiny_weight_file(N, 13);
-    attach_index(&mut file).expect("index builds");
-    let bytes = file.to_bytes(Quantization::F32).unwrap();
-    let engine = Recommender::from_bytes(&bytes).expect("engine loads");
+    let (bytes, engine) = indexed_file(13);
     storage().remove_item(&key("t-lazy")).unwrap();
     let array = js_sys::Uint8Array::from(&bytes[..]);
     let opts = json!({ "namespace": "t-lazy", "backend": "scalar" });
