@@ -34,6 +34,7 @@ fn plan_and_query(n: usize) -> (HeadPlan, UserQuery) {
         layers: vec![],
         w_out: (0..H).map(|_| rnd()).collect(),
         b_out: 0.1,
+        gpu_f16: false,
     };
     let query = UserQuery {
         m: (0..D * (H + 1)).map(|_| rnd()).collect(),

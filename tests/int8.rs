@@ -33,6 +33,9 @@ fn only_an_int8_file_keeps_its_item_vectors_int8() {
     assert!(!f16_rec.item_vectors().is_int8());
     assert!(int8_rec.item_vectors().is_int8());
     assert!(int8_rec.model.int8_runtime && !f32_rec.model.int8_runtime);
+    // Only an f16 file's vectors go to a GPU as f16 (the CPU scores them as f32).
+    assert!(f16_rec.plan.gpu_f16);
+    assert!(!f32_rec.plan.gpu_f16 && !int8_rec.plan.gpu_f16);
     // d int8 values + a scale and a row sum per item, against 4·d bytes.
     let d = f32_rec.plan.dim;
     assert_eq!(f32_rec.item_vectors().heap_bytes(), N * d * 4);

@@ -139,6 +139,7 @@ fn scalar_follows_the_documented_math() {
         layers: vec![(vec![2.0, 3.0], vec![0.25])],
         w_out: vec![4.0],
         b_out: 1.0,
+        gpu_f16: false,
     };
     // M = [[1, 0, 1], [0, 1, 1]]: h1 = relu([1, 2] + a).
     let query = UserQuery {
@@ -394,6 +395,54 @@ mod gpu {
         }
     }
 
+    /// An f16 plan's vectors are held as f16 on the GPU (half the f32 bytes), and its
+    /// scores are bit for bit those of the f32 plan with the vectors rounded to f16 (the
+    /// shaders widen each half exactly; values past f16's range saturate). The CPU
+    /// kernels ignore the flag.
+    #[test]
+    fn gpu_f16_plans_hold_halves_and_score_as_their_rounded_f32() {
+        let Some((device, queue, _)) = device() else {
+            return;
+        };
+        let mut rng = SplitMix64::new(0xf16);
+        // Every size, odd n·d among them (halves that share a word across rows).
+        for (n, d, h, extra) in shapes(2).into_iter().filter(|c| c.0 != 37) {
+            let (f16, rounded) = f16_plans(&random_plan(&mut rng, n, d, h, &extra));
+            let query = random_query(&mut rng, &f16);
+            let what = format!("gpu f16 n={n} d={d} h={h} extra={extra:?}");
+            let on_gpu = |plan: &HeadPlan| {
+                let gpu =
+                    GpuScorer::with_device(device.clone(), queue.clone(), plan).expect("plan fits");
+                let got = pollster::block_on(gpu.scores(&query)).expect("gpu scores");
+                (got, gpu.item_vector_bytes())
+            };
+            let (halves, f16_bytes) = on_gpu(&f16);
+            let (f32s, f32_bytes) = on_gpu(&rounded);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&halves), bits(&f32s), "{what}");
+            assert_close(&what, &scores(CpuKernel::Scalar, &rounded, &query), &halves);
+            let halves_held = (2 * (n * d) as u64).next_multiple_of(4).max(16) + 16;
+            assert_eq!(f16_bytes, halves_held, "{what}: f16 rows");
+            assert_eq!(
+                f32_bytes,
+                (4 * (n * d) as u64).max(16) + 16,
+                "{what}: f32 rows"
+            );
+            assert_eq!(
+                scores(CpuKernel::best(), &f16, &query),
+                scores(
+                    CpuKernel::best(),
+                    &HeadPlan {
+                        gpu_f16: false,
+                        ..f16.clone()
+                    },
+                    &query
+                ),
+                "{what}: the CPU ignores gpu_f16"
+            );
+        }
+    }
+
     #[test]
     fn gpu_top_k_handles_ties_nan_and_large_k() {
         let Some((device, queue, _)) = device() else {
@@ -412,6 +461,7 @@ mod gpu {
             layers: vec![],
             w_out: vec![1.0],
             b_out: 0.0,
+            gpu_f16: false,
         };
         let query = UserQuery {
             m: vec![1.0, 0.0],

@@ -123,6 +123,46 @@ async fn webgpu_matches_scalar() {
     }
 }
 
+/// An f16 plan is held as f16 on WebGPU and scores bit for bit as its vectors rounded
+/// to f16, in f32, on the same device (`tests/kernels.rs` runs more shapes on lavapipe).
+#[cfg(feature = "gpu")]
+#[wasm_bindgen_test]
+async fn webgpu_f16_plans_score_as_their_rounded_f32() {
+    use vitrine::kernels::gpu::GpuScorer;
+    assert!(
+        navigator_has_gpu(),
+        "navigator.gpu is absent: this test needs WebGPU"
+    );
+    let mut rng = SplitMix64::new(0xf16b);
+    let cases: Vec<_> = (shapes(1).into_iter())
+        .filter(|c| c.0 > 0)
+        .step_by(3)
+        .take(3)
+        .collect();
+    let mut first: Option<GpuScorer> = None;
+    for (n, d, h, extra) in cases {
+        let (f16, rounded) = f16_plans(&random_plan(&mut rng, n, d, h, &extra));
+        let query = random_query(&mut rng, &f16);
+        let what = format!("webgpu f16 n={n} d={d} h={h} extra={extra:?}");
+        console_log!("{what}");
+        let g16 = match &first {
+            None => first.insert(GpuScorer::new(&f16).await.expect("a WebGPU device")),
+            Some(f) => &f.for_plan(&f16).expect("plan fits the device"),
+        };
+        let halves = g16.scores(&query).await.expect("gpu scores");
+        let held = (2 * (n * d) as u64).next_multiple_of(4).max(16) + 16;
+        assert_eq!(g16.item_vector_bytes(), held, "{what}: f16 rows");
+        let gf = first
+            .as_ref()
+            .map(|f| f.for_plan(&rounded).expect("plan fits"))
+            .expect("set above");
+        let f32s = gf.scores(&query).await.expect("gpu scores");
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&halves), bits(&f32s), "{what}");
+        assert_close(&what, &scores(CpuKernel::Scalar, &rounded, &query), &halves);
+    }
+}
+
 /// An int8 plan stays int8 on WebGPU and scores bit for bit as its dequantised f32
 /// plan on the same device (`tests/kernels.rs` runs more shapes on lavapipe).
 #[cfg(feature = "gpu")]

@@ -11,14 +11,17 @@
 // tests/kernels.rs checks these declarations against it):
 //   0  HEAD_PARAMS     uniform             Params  shapes and strides (see struct)
 //   1  HEAD_A          storage, read       A       [rows x k], row stride lda: f32 bits,
-//                                                  or (a_int8) int8 bytes packed 4 a word
+//                                                  or int8 bytes packed 4 a word
+//                                                  (a_format 1), or f16 halves packed 2
+//                                                  a word (a_format 2)
 //   2  HEAD_B          storage, read       B       [k x ncols], row stride ldb
 //   3  HEAD_COLBIAS    storage, read       colbias [ncols]
 //   4  HEAD_C          storage, read_write C       [rows x ncols], row stride ldc
-//   5  HEAD_A_SCALE    storage, read       a_scale [rows] (a_int8: A[r, k] = a_scale[r] * q)
+//   5  HEAD_A_SCALE    storage, read       a_scale [rows] (int8: A[r, k] = a_scale[r] * q)
 //
 // An int8 plan's item vectors stay int8 on the GPU: each A element is dequantised as it
 // is staged, a_scale[r] * f32(q), the same product the CPU's dequantisation computes.
+// An f16 plan's stay f16: each element is widened to f32 (exactly) as it is staged.
 //
 // Dispatch: x * y workgroups cover ceil(rows / TILE_M) row tiles (2-D for large
 // catalogs: tile = wg.y * groups_x + wg.x); z covers ceil(ncols / TILE_N) column tiles.
@@ -34,7 +37,7 @@ struct Params {
     ldc: u32,
     relu: u32,
     groups_x: u32,
-    a_int8: u32,
+    a_format: u32,
     pad0: u32,
     pad1: u32,
     pad2: u32,
@@ -47,12 +50,16 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> C: array<f32>; // HEAD_C
 @group(0) @binding(5) var<storage, read> a_scale: array<f32>; // HEAD_A_SCALE
 
-// Element e (= r * lda + k) of A, of row r: f32 bits, or byte e of the packed int8 rows
-// (little-endian, sign-extended) times the row's scale.
+// Element e (= r * lda + k) of A, of row r: f32 bits; or byte e of the packed int8 rows
+// (little-endian, sign-extended) times the row's scale; or half e of the packed f16 rows
+// (low half first).
 fn load_a(r: u32, e: u32) -> f32 {
-    if (p.a_int8 != 0u) {
+    if (p.a_format == 1u) {
         let q = extractBits(bitcast<i32>(A[e >> 2u]), (e & 3u) * 8u, 8u);
         return a_scale[r] * f32(q);
+    }
+    if (p.a_format == 2u) {
+        return unpack2x16float(A[e >> 1u])[e & 1u];
     }
     return bitcast<f32>(A[e]);
 }

@@ -73,6 +73,10 @@ pub struct HeadPlan {
     pub w_out: Vec<f32>,
     /// Output bias.
     pub b_out: f32,
+    /// The GPU holds f32 item vectors as f16, two to a word (an f16 weight file): half
+    /// the GPU memory and bandwidth, each element widened back to f32 as it is read. The
+    /// CPU kernels ignore it (they score the f32 vectors); int8 vectors ignore it too.
+    pub gpu_f16: bool,
 }
 
 /// The per-request, user-side inputs of the scoring head.

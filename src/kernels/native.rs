@@ -467,6 +467,7 @@ mod tests {
                 layers,
                 w_out: random(&mut rng, width, 0.3),
                 b_out: 0.25,
+                gpu_f16: false,
             };
             let query = UserQuery {
                 m: random(&mut rng, d * (h + 1), 0.3),

@@ -14,10 +14,12 @@
 //   1  OUTPUT_H        storage, read       H       [n x width], row stride ldh
 //   2  OUTPUT_W_OUT    storage, read       w_out   [width]
 //   3  OUTPUT_V        storage, read       V       [n x d] item vectors, row stride ldv:
-//                                                  f32 bits, or (v_int8) int8 bytes
+//                                                  f32 bits, or int8 bytes packed 4 a
+//                                                  word (v_format 1), or f16 halves
+//                                                  packed 2 a word (v_format 2)
 //   4  OUTPUT_M        storage, read       M       [d x (h + 1)] user query matrix
 //   5  OUTPUT_LOGITS   storage, read_write logits  [n]
-//   6  OUTPUT_V_SCALE  storage, read       v_scale [n] (v_int8: V[i, k] = v_scale[i] * q)
+//   6  OUTPUT_V_SCALE  storage, read       v_scale [n] (int8: V[i, k] = v_scale[i] * q)
 //
 // Dispatch: x * y workgroups of OUT_WG threads, OUT_WG / OUT_LANES items each;
 // item = (wg.y * groups_x + wg.x) * (OUT_WG / OUT_LANES) + local index / OUT_LANES.
@@ -32,7 +34,7 @@ struct Params {
     groups_x: u32,
     b_out: f32,
     ldv: u32,
-    v_int8: u32,
+    v_format: u32,
     pad0: u32,
     pad1: u32,
 }
@@ -45,12 +47,16 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> logits: array<f32>; // OUTPUT_LOGITS
 @group(0) @binding(6) var<storage, read> v_scale: array<f32>; // OUTPUT_V_SCALE
 
-// Element e (= i * ldv + k) of V, of item i: f32 bits, or byte e of the packed int8
-// rows (little-endian, sign-extended) times the item's scale (as head.wgsl's load_a).
+// Element e (= i * ldv + k) of V, of item i: f32 bits; or byte e of the packed int8
+// rows (little-endian, sign-extended) times the item's scale; or half e of the packed
+// f16 rows (low half first), widened exactly (as head.wgsl's load_a).
 fn load_v(i: u32, e: u32) -> f32 {
-    if (p.v_int8 != 0u) {
+    if (p.v_format == 1u) {
         let q = extractBits(bitcast<i32>(V[e >> 2u]), (e & 3u) * 8u, 8u);
         return v_scale[i] * f32(q);
+    }
+    if (p.v_format == 2u) {
+        return unpack2x16float(V[e >> 1u])[e & 1u];
     }
     return bitcast<f32>(V[e]);
 }

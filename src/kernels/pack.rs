@@ -280,6 +280,7 @@ mod tests {
             layers: vec![(vec![0.5; 34], vec![0.0; 17])],
             w_out: vec![0.0; 17],
             b_out: 0.0,
+            gpu_f16: false,
         };
         let query = UserQuery {
             m: vec![1.0, 2.0, 7.0, 3.0, 4.0, 8.0],

@@ -321,6 +321,7 @@ mod tests {
             layers: vec![(v(h * l), v(l))],
             w_out: v(l),
             b_out: 0.25,
+            gpu_f16: false,
         };
         let query = UserQuery {
             m: v(d * (h + 1)),

@@ -242,6 +242,9 @@ pub struct Model {
     /// ([`Model::runtime_plan`]): set by [`Model::from_weights`] for an int8 weight file;
     /// f32 and f16 files (and trained models) score with f32 vectors.
     pub int8_runtime: bool,
+    /// Whether the GPU keeps the item vectors as f16 ([`HeadPlan::gpu_f16`]): set by
+    /// [`Model::from_weights`] for an f16 weight file.
+    pub f16_storage: bool,
 }
 
 impl Model {
@@ -288,6 +291,7 @@ impl Model {
             memory: None,
             trained_kinds: None,
             int8_runtime: false,
+            f16_storage: false,
             id_rows: true,
         })
     }
@@ -629,6 +633,7 @@ impl Model {
                 .collect(),
             w_out: head.out.w.to_vec(),
             b_out: head.out.b[0],
+            gpu_f16: self.f16_storage,
         }
     }
 

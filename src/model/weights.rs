@@ -253,6 +253,7 @@ impl Model {
             memory,
             trained_kinds: None,
             int8_runtime: metadata.quantization == Quantization::Int8,
+            f16_storage: metadata.quantization == Quantization::F16,
             id_rows: !skip_ids,
         };
         if let Some(kinds) = &metadata.trained_kinds {

@@ -1087,6 +1087,7 @@ mod tests {
             memory: None,
             trained_kinds: None,
             int8_runtime: false,
+            f16_storage: false,
             id_rows: true,
         };
         // Item i points along axis i % D with a little of axis (i + 1) % D.
@@ -1103,6 +1104,7 @@ mod tests {
             layers: Vec::new(),
             w_out: vec![0.0],
             b_out: 0.0,
+            gpu_f16: false,
         };
         Recommender::assemble(file, model, plan, SearchState::absent()).unwrap()
     }

@@ -41,6 +41,7 @@ pub fn random_plan(
         layers,
         w_out: random_vec(rng, width, 1.0 / (width as f32).sqrt()),
         b_out: unit(rng),
+        gpu_f16: false,
     }
 }
 
@@ -177,6 +178,31 @@ pub fn int8_plan(plan: &HeadPlan) -> HeadPlan {
         item_vectors: ItemVectors::Int8(Int8Items::from_f32(&v, plan.dim)),
         ..plan.clone()
     }
+}
+
+/// `plan` held as f16 on the GPU ([`HeadPlan::gpu_f16`]), with one element of
+/// item 0 set past f16's range (1e6, which the upload saturates to 65504) when `n ≥ 1`,
+/// and the f32 plan it must score as: those vectors rounded to f16 and back.
+pub fn f16_plans(plan: &HeadPlan) -> (HeadPlan, HeadPlan) {
+    let mut v = plan.item_vectors.to_f32().into_owned();
+    if let Some(x) = v.first_mut() {
+        *x = 1e6;
+    }
+    let rounded = v
+        .iter()
+        .map(|&x| half::f16::from_f32(x.clamp(-65504.0, 65504.0)).to_f32())
+        .collect::<Vec<f32>>();
+    let f16 = HeadPlan {
+        item_vectors: ItemVectors::F32(v),
+        gpu_f16: true,
+        ..plan.clone()
+    };
+    let f32s = HeadPlan {
+        item_vectors: ItemVectors::F32(rounded),
+        gpu_f16: false,
+        ..plan.clone()
+    };
+    (f16, f32s)
 }
 
 /// Random int8 rows: mostly from random vectors, with the extremes mixed in (rows of

@@ -107,6 +107,13 @@ pub enum GpuError {
     Shortlist(String),
 }
 
+/// The shaders' `a_format` / `v_format`: f32 bits.
+const FORMAT_F32: u32 = 0;
+/// int8 bytes packed four to a word, each row scaled.
+const FORMAT_INT8: u32 = 1;
+/// f16 halves packed two to a word (low half first).
+const FORMAT_F16: u32 = 2;
+
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct GemmParams {
@@ -118,8 +125,9 @@ struct GemmParams {
     ldc: u32,
     relu: u32,
     groups_x: u32,
-    /// 1: `A` holds int8 rows (packed, row stride `lda` bytes) scaled by `a_scale`.
-    a_int8: u32,
+    /// How `A` is stored: [`FORMAT_F32`], [`FORMAT_INT8`] (packed, row stride `lda`
+    /// bytes, scaled by `a_scale`) or [`FORMAT_F16`] (packed two to a word).
+    a_format: u32,
     pad: [u32; 3],
 }
 
@@ -134,10 +142,11 @@ struct OutputParams {
     ldm: u32,
     groups_x: u32,
     b_out: f32,
-    /// Row stride of `V` (elements: floats, or int8 bytes).
+    /// Row stride of `V` (elements: floats, int8 bytes or halves).
     ldv: u32,
-    /// 1: `V` holds int8 rows scaled by `v_scale`.
-    v_int8: u32,
+    /// How `V` is stored ([`GemmParams::a_format`]'s values; int8 rows scaled by
+    /// `v_scale`).
+    v_format: u32,
     pad: [u32; 2],
 }
 
@@ -403,7 +412,8 @@ impl GpuScorer {
     }
 
     /// Bytes the item vectors take on the GPU (rows and, for an int8 plan, their
-    /// scales): an int8 plan's stay int8 (about a quarter of the f32 size).
+    /// scales): an int8 plan's stay int8 (about a quarter of the f32 size), an f16
+    /// plan's ([`HeadPlan::gpu_f16`]) are halves (half of it).
     pub fn item_vector_bytes(&self) -> u64 {
         self.resident.item_vector_bytes
     }

@@ -6,6 +6,7 @@ use wgpu::util::DeviceExt;
 
 use super::bindings::{self as bind, Kernel, Pipelines};
 use super::{GemmParams, GpuError, OutputParams, Pass, TopkParams};
+use super::{FORMAT_F16, FORMAT_F32, FORMAT_INT8};
 use super::{OUT_LANES, OUT_WG, TILE_M, TILE_N, TOPK_CHUNK, TOPK_MAX};
 use crate::kernels::{HeadPlan, ItemVectors};
 
@@ -140,12 +141,12 @@ pub(super) struct Resident {
     pub(super) item_vector_bytes: u64,
 }
 
-/// How the item vectors lie in their buffer: row stride (floats or bytes) and whether
-/// they are int8 (the shaders' `a_int8` / `v_int8`).
+/// How the item vectors lie in their buffer: row stride (elements: floats, bytes or
+/// halves) and their format (the shaders' `a_format` / `v_format`).
 #[derive(Clone, Copy)]
 struct VectorLayout {
     stride: u32,
-    int8: u32,
+    format: u32,
 }
 
 /// The buffers every pass of the head shares.
@@ -160,6 +161,20 @@ struct HeadBuffers {
     w_out: wgpu::Buffer,
     hidden: [wgpu::Buffer; 2],
     logits: wgpu::Buffer,
+}
+
+/// `v` as f16 bits, little-endian, two to a word: each value rounded to the nearest f16
+/// (ties to even), saturated to ±65504 (f16's largest finite value) rather than
+/// overflowing to infinity; NaN stays NaN.
+fn f16_bytes(v: &[f32]) -> Vec<u8> {
+    const MAX: f32 = 65504.0;
+    v.iter()
+        .flat_map(|&x| {
+            half::f16::from_f32(x.clamp(-MAX, MAX))
+                .to_bits()
+                .to_le_bytes()
+        })
+        .collect()
 }
 
 /// Uploads a validated plan and records its passes.
@@ -182,14 +197,23 @@ pub(super) fn upload(
         .ok_or_else(|| GpuError::TooLarge("hidden activations overflow".into()))?;
     let none = wgpu::BufferUsages::empty();
     // An int8 plan's vectors go up as they are held: int8 rows (padded stride) and
-    // their scales, dequantised by the shaders as they read them.
+    // their scales, dequantised by the shaders as they read them. An f16 plan's f32
+    // vectors go up as f16 (`gpu_f16`), widened by the shaders as they read them.
     let (v, v_scale, v_layout) = match &plan.item_vectors {
+        ItemVectors::F32(v) if plan.gpu_f16 => (
+            b.storage_bytes("vitrine.V", &f16_bytes(v))?,
+            b.scratch("vitrine.V.scale", 0, none)?,
+            VectorLayout {
+                stride: to_u32(d, "dim")?,
+                format: FORMAT_F16,
+            },
+        ),
         ItemVectors::F32(v) => (
             b.storage("vitrine.V", v)?,
             b.scratch("vitrine.V.scale", 0, none)?,
             VectorLayout {
                 stride: to_u32(d, "dim")?,
-                int8: 0,
+                format: FORMAT_F32,
             },
         ),
         ItemVectors::Int8(q) => (
@@ -197,7 +221,7 @@ pub(super) fn upload(
             b.storage("vitrine.V.scale", &q.scale)?,
             VectorLayout {
                 stride: to_u32(q.stride, "stride")?,
-                int8: 1,
+                format: FORMAT_INT8,
             },
         ),
     };
@@ -296,7 +320,7 @@ fn head_passes(
             ldc: to_u32(h, "hidden")?,
             relu: 1,
             groups_x: gx,
-            a_int8: bufs.v_layout.int8,
+            a_format: bufs.v_layout.format,
             pad: [0; 3],
         },
     );
@@ -330,7 +354,7 @@ fn head_passes(
                 ldc: to_u32(wout, "width")?,
                 relu: 1,
                 groups_x: gx,
-                a_int8: 0,
+                a_format: FORMAT_F32,
                 pad: [0; 3],
             },
         );
@@ -381,7 +405,7 @@ fn output_pass(
             groups_x: ox,
             b_out: plan.b_out,
             ldv: bufs.v_layout.stride,
-            v_int8: bufs.v_layout.int8,
+            v_format: bufs.v_layout.format,
             pad: [0; 2],
         },
     );
