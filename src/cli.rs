@@ -273,6 +273,17 @@ struct TrainArgs {
     /// L2 weight decay on the dense weights (not embeddings, norms or biases), ≥ 0
     #[arg(long, value_parser = parse_weight_decay)]
     weight_decay: Option<f32>,
+    /// Decay of the moving average of the parameters that validation reads and the run
+    /// keeps, in [0, 1); 0 = off
+    #[arg(long, value_parser = parse_ema)]
+    ema: Option<f32>,
+    /// Decoupled weight decay of the item ID embeddings (per step, times the learning
+    /// rate), ≥ 0
+    #[arg(long, value_parser = parse_weight_decay)]
+    id_decay: Option<f32>,
+    /// Also train on every training sequence reversed
+    #[arg(long)]
+    reverse: bool,
     /// Keep only the first this many users of the dataset (training, validation and
     /// test; for quick experiments).
     #[arg(long)]
@@ -988,6 +999,16 @@ fn parse_weight_decay(s: &str) -> Result<f32, String> {
     }
 }
 
+/// `--ema`: a number in [0, 1).
+fn parse_ema(s: &str) -> Result<f32, String> {
+    let d: f32 = s.parse().map_err(|e| format!("{s:?}: {e}"))?;
+    if (0.0..1.0).contains(&d) {
+        Ok(d)
+    } else {
+        Err(format!("{d} is not in [0, 1)"))
+    }
+}
+
 fn train_plan(a: &TrainArgs, n_items: usize, feats: &features::Features) -> TrainPlan {
     let buckets = FeatureConfig::default().token_buckets;
     let mut config = ModelConfig::default_for(n_items, feats.categories.len(), buckets);
@@ -1012,6 +1033,9 @@ fn train_plan(a: &TrainArgs, n_items: usize, feats: &features::Features) -> Trai
     tcfg.patience = a.patience.unwrap_or(tcfg.patience);
     tcfg.dropout = a.dropout.unwrap_or(tcfg.dropout);
     tcfg.weight_decay = a.weight_decay.unwrap_or(tcfg.weight_decay);
+    tcfg.ema = a.ema.unwrap_or(tcfg.ema);
+    tcfg.id_decay = a.id_decay.unwrap_or(tcfg.id_decay);
+    tcfg.reverse |= a.reverse;
     TrainPlan {
         config,
         tcfg,

@@ -27,13 +27,18 @@ fn sequences() -> Vec<Vec<HistoryEvent>> {
         .collect()
 }
 
+/// The 40-item fixture's file and a fresh `Model::new` of its shape and features (seed 5).
+fn fresh_model() -> (vitrine::format::WeightFile, Model) {
+    let file = tiny_weight_file(40, 7);
+    let loaded = Model::from_weights(&file).expect("fixture loads");
+    let model = Model::new(file.metadata.model.clone(), loaded.features.clone(), 5).expect("valid");
+    (file, model)
+}
+
 /// Trains a fresh `Model::new` under a fixed seed and returns the weight file's bytes
 /// (f32 and int8) and the reference scores of every item for one history.
 fn trained(negatives: usize) -> (Vec<u8>, Vec<u8>, Vec<f32>) {
-    let file = tiny_weight_file(40, 7);
-    let loaded = Model::from_weights(&file).expect("fixture loads");
-    let mut model =
-        Model::new(file.metadata.model.clone(), loaded.features.clone(), 5).expect("valid");
+    let (file, mut model) = fresh_model();
     let cfg = TrainConfig {
         epochs: 3,
         batch_size: 8,
@@ -47,6 +52,9 @@ fn trained(negatives: usize) -> (Vec<u8>, Vec<u8>, Vec<f32>) {
         clip: 1.0,
         weight_decay: 1e-4,
         kind_weights: [1.0; 3],
+        ema: 0.0,
+        id_decay: 0.0,
+        reverse: false,
     };
     // Epoch 2 validates best, so its parameters are restored at the end.
     let vals = [0.1, 0.3, 0.2];
@@ -74,6 +82,65 @@ fn trained(negatives: usize) -> (Vec<u8>, Vec<u8>, Vec<f32>) {
     let u = model.encode_user(&v, &history(&[10, 11, 12, 3])).u;
     let scores = (0..40).map(|i| model.score_reference(&v, &u, i)).collect();
     (f32_bytes, int8_bytes, scores)
+}
+
+/// The moving average of the parameters (`ema`) is what validation reads and what the
+/// run keeps, while training goes on from the parameters themselves: the same seed with
+/// and without it gives the same per-epoch losses, different validated parameters, and
+/// the kept model is the average validated at the best epoch (cold rows zeroed after).
+#[test]
+fn moving_average_is_validated_and_kept_while_training_follows_the_parameters() {
+    let run = |ema: f32| {
+        let (_, mut model) = fresh_model();
+        let cfg = TrainConfig {
+            epochs: 3,
+            batch_size: 8,
+            lr: 5e-3,
+            seed: 9,
+            negatives: 16,
+            head_negatives: 7,
+            head_positions: 4,
+            patience: 5,
+            ema,
+            ..TrainConfig::default()
+        };
+        let vals = [0.1, 0.3, 0.2];
+        let mut seen: Vec<Vec<f32>> = Vec::new();
+        let mut validate = |m: &Model| {
+            seen.push(m.params.clone());
+            vals[seen.len() - 1]
+        };
+        let rep = train(&mut model, &sequences(), &cfg, &mut validate, &mut |_| {});
+        (rep, seen, model)
+    };
+    let (plain, plain_seen, _) = run(0.0);
+    let (avg, avg_seen, kept) = run(0.9);
+    let losses =
+        |r: &vitrine::train::TrainReport| r.epochs.iter().map(|e| e.loss).collect::<Vec<_>>();
+    assert_eq!(
+        losses(&plain),
+        losses(&avg),
+        "training follows the parameters"
+    );
+    assert_eq!(avg.best_epoch, 2);
+    for (e, (p, a)) in plain_seen.iter().zip(&avg_seen).enumerate() {
+        assert_ne!(p, a, "epoch {}: validation reads the average", e + 1);
+    }
+    // The kept model is epoch 2's average, but for the cold items' zeroed ID rows.
+    let id = param_table(&kept.config)
+        .into_iter()
+        .find(|s| s.name == "item.id")
+        .expect("an item.id tensor")
+        .range();
+    let d = kept.config.dim;
+    let cold = id.start + 36 * d..id.start + 40 * d;
+    for (i, (k, v)) in kept.params.iter().zip(&avg_seen[1]).enumerate() {
+        if cold.contains(&i) {
+            assert_eq!(*k, 0.0);
+        } else {
+            assert_eq!(k.to_bits(), v.to_bits(), "parameter {i}");
+        }
+    }
 }
 
 fn sha(bytes: &[u8]) -> String {

@@ -70,6 +70,21 @@ pub struct TrainConfig {
     /// that kind's targets (its events stay inputs). Default: all 1.
     #[serde(default = "unit_kind_weights")]
     pub kind_weights: [f32; 3],
+    /// Decay of the exponential moving average of the parameters that validation reads
+    /// and the run keeps (Polyak averaging): after step `t` the average moves towards
+    /// the parameters by `1 - min(ema, (1 + t) / (10 + t))`. 0 turns it off (validation
+    /// and the result read the parameters themselves).
+    #[serde(default)]
+    pub ema: f32,
+    /// Decoupled weight decay of the item ID embeddings (`item.id`): after every Adam
+    /// step each row shrinks by the factor `1 - lr · id_decay`, so a rarely seen item's
+    /// vector falls back towards its content part. 0 = off.
+    #[serde(default)]
+    pub id_decay: f32,
+    /// Also train on every sequence reversed (times mirrored, so gaps keep their
+    /// lengths): "A then B" also teaches "B then A".
+    #[serde(default)]
+    pub reverse: bool,
 }
 
 /// Every kind's target counts 1 ([`TrainConfig::kind_weights`]'s default).
@@ -92,6 +107,9 @@ impl Default for TrainConfig {
             clip: 5.0,
             weight_decay: 0.0,
             kind_weights: unit_kind_weights(),
+            ema: 0.0,
+            id_decay: 0.0,
+            reverse: false,
         }
     }
 }
@@ -192,6 +210,10 @@ impl Adam {
                 v[i] = b2 * v[i] + (1.0 - b2) * gi * gi;
                 w[i] -= lr * (m[i] / c1) / ((v[i] / c2).sqrt() + eps);
             }
+            if name == "item.id" && cfg.id_decay > 0.0 {
+                let keep = 1.0 - lr * cfg.id_decay;
+                w.iter_mut().for_each(|x| *x *= keep);
+            }
         }
     }
 }
@@ -225,6 +247,17 @@ pub fn train(
     validate: &mut dyn FnMut(&Model) -> f64,
     progress: &mut dyn FnMut(&TrainProgress),
 ) -> TrainReport {
+    let augmented: Vec<Vec<HistoryEvent>>;
+    let sequences = if cfg.reverse {
+        augmented = sequences
+            .iter()
+            .cloned()
+            .chain(sequences.iter().map(|s| reversed(s)))
+            .collect();
+        &augmented[..]
+    } else {
+        sequences
+    };
     let users = trainable_users(sequences, model.config.n_items);
     let mut run = Trainer {
         sequences,
@@ -234,6 +267,7 @@ pub fn train(
         batches: users.len().div_ceil(cfg.batch_size.max(1)),
         works: (0..CHUNKS).map(|_| Work::new(model)).collect(),
         total: Work::new(model),
+        average: Average::new(&model.params, cfg.ema),
     };
     let mut report = TrainReport {
         epochs: Vec::new(),
@@ -255,6 +289,11 @@ pub fn train(
         let secs = t0.elapsed().as_secs_f64();
         total_secs += secs;
         total_examples += examples;
+        // Validation (and early stopping's copy) read the average when there is one;
+        // training goes on from the parameters themselves.
+        if let Some(avg) = &mut run.average {
+            std::mem::swap(&mut model.params, &mut avg.params);
+        }
         report.epochs.push(EpochReport {
             epoch,
             loss: loss / run.batches.max(1) as f64,
@@ -262,7 +301,11 @@ pub fn train(
             seconds: secs,
             examples,
         });
-        if stop.should_stop(&mut report, model, cfg.patience) {
+        let halt = stop.should_stop(&mut report, model, cfg.patience);
+        if let Some(avg) = &mut run.average {
+            std::mem::swap(&mut model.params, &mut avg.params);
+        }
+        if halt {
             break;
         }
     }
@@ -276,6 +319,21 @@ pub fn train(
     };
     report.cold_items = zero_cold_items(model, sequences);
     report
+}
+
+/// `seq` in reverse order, its times mirrored (`first + last - at`).
+fn reversed(seq: &[HistoryEvent]) -> Vec<HistoryEvent> {
+    let (Some(first), Some(last)) = (seq.first(), seq.last()) else {
+        return Vec::new();
+    };
+    let mirror = first.at + last.at;
+    seq.iter()
+        .rev()
+        .map(|e| HistoryEvent {
+            at: mirror - e.at,
+            ..*e
+        })
+        .collect()
 }
 
 /// The event kinds the encoder reads as inputs while training on `sequences`: the kinds
@@ -368,6 +426,36 @@ struct Trainer<'a> {
     works: Vec<Work>,
     /// The batch's summed accumulators.
     total: Work,
+    /// The moving average of the parameters ([`TrainConfig::ema`]), when on.
+    average: Option<Average>,
+}
+
+/// An exponential moving average of the parameters, updated after every Adam step.
+struct Average {
+    params: Vec<f32>,
+    decay: f32,
+    steps: u64,
+}
+
+impl Average {
+    /// Starts at `params`; `None` when `decay` is not in (0, 1).
+    fn new(params: &[f32], decay: f32) -> Option<Average> {
+        (decay > 0.0 && decay < 1.0).then(|| Average {
+            params: params.to_vec(),
+            decay,
+            steps: 0,
+        })
+    }
+
+    /// Moves the average towards `params` by `1 - min(decay, (1 + t) / (10 + t))`.
+    fn update(&mut self, params: &[f32]) {
+        self.steps += 1;
+        let t = self.steps as f32;
+        let d = self.decay.min((1.0 + t) / (10.0 + t));
+        for (a, &p) in self.params.iter_mut().zip(params) {
+            *a = d * *a + (1.0 - d) * p;
+        }
+    }
 }
 
 /// The negatives sampled for one batch.
@@ -540,6 +628,9 @@ impl Trainer<'_> {
         }
         if norm.is_finite() {
             self.adam.step(model, &total.grads, cfg, lr);
+            if let Some(avg) = &mut self.average {
+                avg.update(&model.params);
+            }
         }
         total.grads.g.fill(0.0);
         total.clear_rows();
