@@ -277,13 +277,6 @@ struct TrainArgs {
     /// keeps, in [0, 1); 0 = off
     #[arg(long, value_parser = parse_ema)]
     ema: Option<f32>,
-    /// Decoupled weight decay of the item ID embeddings (per step, times the learning
-    /// rate), ≥ 0
-    #[arg(long, value_parser = parse_weight_decay)]
-    id_decay: Option<f32>,
-    /// Also train on every training sequence reversed
-    #[arg(long)]
-    reverse: bool,
     /// Keep only the first this many users of the dataset (training, validation and
     /// test; for quick experiments).
     #[arg(long)]
@@ -1034,8 +1027,6 @@ fn train_plan(a: &TrainArgs, n_items: usize, feats: &features::Features) -> Trai
     tcfg.dropout = a.dropout.unwrap_or(tcfg.dropout);
     tcfg.weight_decay = a.weight_decay.unwrap_or(tcfg.weight_decay);
     tcfg.ema = a.ema.unwrap_or(tcfg.ema);
-    tcfg.id_decay = a.id_decay.unwrap_or(tcfg.id_decay);
-    tcfg.reverse |= a.reverse;
     TrainPlan {
         config,
         tcfg,

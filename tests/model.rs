@@ -53,8 +53,6 @@ fn trained(negatives: usize) -> (Vec<u8>, Vec<u8>, Vec<f32>) {
         weight_decay: 1e-4,
         kind_weights: [1.0; 3],
         ema: 0.0,
-        id_decay: 0.0,
-        reverse: false,
     };
     // Epoch 2 validates best, so its parameters are restored at the end.
     let vals = [0.1, 0.3, 0.2];

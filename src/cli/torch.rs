@@ -97,8 +97,6 @@ impl PrepareArgs {
             dropout: None,
             weight_decay: None,
             ema: None,
-            id_decay: None,
-            reverse: false,
             max_users: self.max_users,
             kind_weight_grid: kinds::DEFAULT_GRID.to_vec(),
         }

@@ -76,15 +76,6 @@ pub struct TrainConfig {
     /// and the result read the parameters themselves).
     #[serde(default)]
     pub ema: f32,
-    /// Decoupled weight decay of the item ID embeddings (`item.id`): after every Adam
-    /// step each row shrinks by the factor `1 - lr · id_decay`, so a rarely seen item's
-    /// vector falls back towards its content part. 0 = off.
-    #[serde(default)]
-    pub id_decay: f32,
-    /// Also train on every sequence reversed (times mirrored, so gaps keep their
-    /// lengths): "A then B" also teaches "B then A".
-    #[serde(default)]
-    pub reverse: bool,
 }
 
 /// Every kind's target counts 1 ([`TrainConfig::kind_weights`]'s default).
@@ -108,8 +99,6 @@ impl Default for TrainConfig {
             weight_decay: 0.0,
             kind_weights: unit_kind_weights(),
             ema: 0.0,
-            id_decay: 0.0,
-            reverse: false,
         }
     }
 }
@@ -210,10 +199,6 @@ impl Adam {
                 v[i] = b2 * v[i] + (1.0 - b2) * gi * gi;
                 w[i] -= lr * (m[i] / c1) / ((v[i] / c2).sqrt() + eps);
             }
-            if name == "item.id" && cfg.id_decay > 0.0 {
-                let keep = 1.0 - lr * cfg.id_decay;
-                w.iter_mut().for_each(|x| *x *= keep);
-            }
         }
     }
 }
@@ -247,17 +232,6 @@ pub fn train(
     validate: &mut dyn FnMut(&Model) -> f64,
     progress: &mut dyn FnMut(&TrainProgress),
 ) -> TrainReport {
-    let augmented: Vec<Vec<HistoryEvent>>;
-    let sequences = if cfg.reverse {
-        augmented = sequences
-            .iter()
-            .cloned()
-            .chain(sequences.iter().map(|s| reversed(s)))
-            .collect();
-        &augmented[..]
-    } else {
-        sequences
-    };
     let users = trainable_users(sequences, model.config.n_items);
     let mut run = Trainer {
         sequences,
@@ -319,21 +293,6 @@ pub fn train(
     };
     report.cold_items = zero_cold_items(model, sequences);
     report
-}
-
-/// `seq` in reverse order, its times mirrored (`first + last - at`).
-fn reversed(seq: &[HistoryEvent]) -> Vec<HistoryEvent> {
-    let (Some(first), Some(last)) = (seq.first(), seq.last()) else {
-        return Vec::new();
-    };
-    let mirror = first.at + last.at;
-    seq.iter()
-        .rev()
-        .map(|e| HistoryEvent {
-            at: mirror - e.at,
-            ..*e
-        })
-        .collect()
 }
 
 /// The event kinds the encoder reads as inputs while training on `sequences`: the kinds
