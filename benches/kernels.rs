@@ -161,6 +161,39 @@ fn gpu(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("gpu_kernels_only", n), |b| {
             b.iter(|| pollster::block_on(gpu.run_repeated(&query, GPU_REPEATS)).expect("gpu run"))
         });
+        // The same head with the item vectors held as f16 and as int8 on the GPU (what
+        // f16 and int8 weight files upload): half and a quarter of the f32 reads.
+        let v = plan.item_vectors.to_f32().into_owned();
+        let held = [
+            (
+                "gpu_kernels_only_f16",
+                HeadPlan {
+                    gpu_f16: true,
+                    ..plan.clone()
+                },
+            ),
+            (
+                "gpu_kernels_only_int8",
+                HeadPlan {
+                    item_vectors: ItemVectors::Int8(Int8Items::from_f32(&v, D)),
+                    ..plan.clone()
+                },
+            ),
+        ];
+        for (name, held_plan) in held {
+            match gpu.for_plan(&held_plan) {
+                Ok(other) => g.bench_function(BenchmarkId::new(name, n), |b| {
+                    b.iter(|| {
+                        pollster::block_on(other.run_repeated(&query, GPU_REPEATS))
+                            .expect("gpu run")
+                    })
+                }),
+                Err(e) => {
+                    eprintln!("{name} n={n} skipped: {e}");
+                    continue;
+                }
+            };
+        }
         g.throughput(Throughput::Elements(flops));
         g.bench_function(BenchmarkId::new("gpu_top10", n), |b| {
             b.iter(|| pollster::block_on(gpu.top_k(&query, 10)).expect("gpu top_k"))

@@ -3,6 +3,7 @@
 # wgpu over Vulkan. Prints the GPU rows of benches/kernels.rs as GFLOP/s:
 #   gpu_scores        one request: upload the query, run the head, read all logits back
 #   gpu_kernels_only  20 head evaluations per submission, one logit read back
+#                     (_f16, _int8: the item vectors held as f16 / int8 on the GPU)
 #   gpu_top10         one request with the GPU top-k (10 candidates per chunk come back)
 # n = 4,000 / 100,000 / 1,000,000 (VITRINE_BENCH_LARGE=0 drops the last), d = h = 64.
 #
