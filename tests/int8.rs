@@ -279,7 +279,7 @@ fn folded_content_changes_no_f32_score_and_loads_int8_rows_as_stored() {
     assert!(!Model::from_weights(&file).unwrap().content_is_zero());
     assert!(Model::from_weights(&folded).unwrap().content_is_zero());
     for name in CONTENT_TENSORS {
-        let TensorData::F32(v) = &folded.tensors[name].data else {
+        let TensorData::F32(v) = &folded.tensors[&name.to_string()].data else {
             panic!("{name} is f32");
         };
         assert!(!v.is_empty() && v.iter().all(|&x| x == 0.0), "{name}");

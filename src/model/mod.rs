@@ -45,7 +45,7 @@ use memory::Memory;
 use params::{flat, flat_mut, param_table, row, Block, ParamsMut, ParamsRef};
 
 pub use crate::config::{ConfigError, ModelConfig};
-pub use weights::CONTENT_TENSORS;
+pub use params::CONTENT_TENSORS;
 
 /// Errors building a model from a weight file.
 #[derive(Debug, thiserror::Error)]

@@ -223,10 +223,10 @@ pub fn walk<T: Visitor>(c: &ModelConfig, v: &mut T) -> Params<T::V, T::M> {
     use TensorName::Top;
     let d = c.dim;
     let item = ItemEncoder {
-        id: v.mat(Top("item.id"), c.n_items, d),
-        cat: v.mat(Top("item.cat"), c.n_categories, d),
-        tok: v.mat(Top("item.tok"), c.n_token_buckets, d),
-        price: v.mat(Top("item.price"), 2, d),
+        id: v.mat(ID_TENSOR, c.n_items, d),
+        cat: v.mat(CONTENT_TENSORS[0], c.n_categories, d),
+        tok: v.mat(CONTENT_TENSORS[1], c.n_token_buckets, d),
+        price: v.mat(CONTENT_TENSORS[2], 2, d),
     };
     let pos = v.mat(Top("user.pos"), c.max_len, d);
     let kind = v.mat(Top("user.kind"), EventKind::ALL.len(), d);
@@ -372,6 +372,14 @@ pub fn param_count(c: &ModelConfig) -> usize {
 /// ID table, first in the table (offset 0), kept only inside the item vectors once they
 /// are built (see [`ParamsRef::view_without_ids`]).
 pub const ID_TENSOR: TensorName = TensorName::Top("item.id");
+
+/// The item content tables an item vector adds to its ID row, in that order: category,
+/// title tokens, price (`[missing, value]` rows).
+pub const CONTENT_TENSORS: [TensorName; 3] = [
+    TensorName::Top("item.cat"),
+    TensorName::Top("item.tok"),
+    TensorName::Top("item.price"),
+];
 
 /// Splits a shared slice in table order; with `.1` set, [`ID_TENSOR`] is not in the
 /// slice and gets a view with no rows.

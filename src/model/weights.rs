@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::memory::Memory;
-use super::params::{param_table, ID_TENSOR};
+use super::params::{param_table, CONTENT_TENSORS, ID_TENSOR};
 use super::{Model, ModelConfig, ModelError};
 use crate::features::ItemFeatureTable;
 use crate::format::{
@@ -387,10 +387,6 @@ pub(super) fn check_features(config: &ModelConfig, f: &ItemFeatureTable) -> Resu
     Ok(())
 }
 
-/// The content tables [`Model::fold_item_content`] zeroes: the category, title-token
-/// and price rows an item vector adds to its ID row.
-pub const CONTENT_TENSORS: [&str; 3] = ["item.cat", "item.tok", "item.price"];
-
 impl Model {
     /// Folds the item content into `file`'s `item.id` rows (float tensors, as
     /// [`WeightFile::from_bytes`] or a trainer gives them): row `i` becomes the item's
@@ -404,11 +400,11 @@ impl Model {
     /// browser). `vitrine train`, `quantize` and `synth` fold before writing int8.
     pub fn fold_item_content(file: &mut WeightFile) -> Result<(), ModelError> {
         let mut vectors = Some(Model::from_weights(file)?.item_vectors());
-        let id = ID_TENSOR.to_string();
         // `from_weights` checked every name, shape and dtype: `item.id` is `[n_items ×
         // dim]`, like the vectors, and the content tables are f32.
-        for name in [id.as_str()].into_iter().chain(CONTENT_TENSORS) {
-            let t = (file.tensors.get_mut(name))
+        for name in [ID_TENSOR].into_iter().chain(CONTENT_TENSORS) {
+            let name = name.to_string();
+            let t = (file.tensors.get_mut(&name))
                 .ok_or_else(|| ModelError::MissingTensor(name.to_string()))?;
             let TensorData::F32(v) = &mut t.data else {
                 return Err(ModelError::WrongDtype(name.to_string()));
