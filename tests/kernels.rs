@@ -371,28 +371,45 @@ mod gpu {
             };
             let query = random_query(&mut rng, &q8);
             let what = format!("gpu int8 n={n} d={d} h={h} extra={extra:?}");
-            let on_gpu = |plan: &HeadPlan| {
-                let gpu =
-                    GpuScorer::with_device(device.clone(), queue.clone(), plan).expect("plan fits");
-                let got = pollster::block_on(gpu.scores(&query)).expect("gpu scores");
-                (got, gpu.item_vector_bytes())
-            };
-            let (int8, int8_bytes) = on_gpu(&q8);
-            let (f32s, f32_bytes) = on_gpu(&deq);
-            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&int8), bits(&f32s), "{what}");
-            assert_close(&what, &scores(CpuKernel::Scalar, &deq, &query), &int8);
+            let int8_bytes = held_scores_as_reference(&device, &queue, &q8, &deq, &query, &what);
             let kernels::ItemVectors::Int8(q) = &q8.item_vectors else {
                 panic!("int8_plan gave an f32 plan");
             };
             let held = (q.q.len() as u64).next_multiple_of(4).max(16) + (4 * n as u64).max(16);
             assert_eq!(int8_bytes, held, "{what}: int8 rows and scales");
-            assert_eq!(
-                f32_bytes,
-                (4 * (n * d) as u64).max(16) + 16,
-                "{what}: f32 rows"
-            );
         }
+    }
+
+    /// Scores `held` (item vectors stored int8 or f16 on the GPU) and `reference` (the
+    /// f32 plan of the values the shaders widen them to) on the GPU: bit for bit the
+    /// same, close to the scalar scores of `reference`, and `reference` held as f32
+    /// rows. Returns the bytes `held`'s item vectors take on the GPU.
+    fn held_scores_as_reference(
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        held: &HeadPlan,
+        reference: &HeadPlan,
+        query: &UserQuery,
+        what: &str,
+    ) -> u64 {
+        let on_gpu = |plan: &HeadPlan| {
+            let gpu =
+                GpuScorer::with_device(device.clone(), queue.clone(), plan).expect("plan fits");
+            let got = pollster::block_on(gpu.scores(query)).expect("gpu scores");
+            (got, gpu.item_vector_bytes())
+        };
+        let (got, held_bytes) = on_gpu(held);
+        let (want, f32_bytes) = on_gpu(reference);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got), bits(&want), "{what}");
+        assert_close(what, &scores(CpuKernel::Scalar, reference, query), &got);
+        let (n, d) = (reference.n_items, reference.dim);
+        assert_eq!(
+            f32_bytes,
+            (4 * (n * d) as u64).max(16) + 16,
+            "{what}: f32 rows"
+        );
+        held_bytes
     }
 
     /// An f16 plan's vectors are held as f16 on the GPU (half the f32 bytes), and its
@@ -410,24 +427,10 @@ mod gpu {
             let (f16, rounded) = f16_plans(&random_plan(&mut rng, n, d, h, &extra));
             let query = random_query(&mut rng, &f16);
             let what = format!("gpu f16 n={n} d={d} h={h} extra={extra:?}");
-            let on_gpu = |plan: &HeadPlan| {
-                let gpu =
-                    GpuScorer::with_device(device.clone(), queue.clone(), plan).expect("plan fits");
-                let got = pollster::block_on(gpu.scores(&query)).expect("gpu scores");
-                (got, gpu.item_vector_bytes())
-            };
-            let (halves, f16_bytes) = on_gpu(&f16);
-            let (f32s, f32_bytes) = on_gpu(&rounded);
-            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&halves), bits(&f32s), "{what}");
-            assert_close(&what, &scores(CpuKernel::Scalar, &rounded, &query), &halves);
+            let f16_bytes =
+                held_scores_as_reference(&device, &queue, &f16, &rounded, &query, &what);
             let halves_held = (2 * (n * d) as u64).next_multiple_of(4).max(16) + 16;
             assert_eq!(f16_bytes, halves_held, "{what}: f16 rows");
-            assert_eq!(
-                f32_bytes,
-                (4 * (n * d) as u64).max(16) + 16,
-                "{what}: f32 rows"
-            );
             assert_eq!(
                 scores(CpuKernel::best(), &f16, &query),
                 scores(

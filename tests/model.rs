@@ -35,11 +35,9 @@ fn fresh_model() -> (vitrine::format::WeightFile, Model) {
     (file, model)
 }
 
-/// Trains a fresh `Model::new` under a fixed seed and returns the weight file's bytes
-/// (f32 and int8) and the reference scores of every item for one history.
-fn trained(negatives: usize) -> (Vec<u8>, Vec<u8>, Vec<f32>) {
-    let (file, mut model) = fresh_model();
-    let cfg = TrainConfig {
+/// The recorded run's training settings: 3 epochs of batches of 8 under seed 9.
+fn tiny_train_config(negatives: usize) -> TrainConfig {
+    TrainConfig {
         epochs: 3,
         batch_size: 8,
         lr: 5e-3,
@@ -53,7 +51,14 @@ fn trained(negatives: usize) -> (Vec<u8>, Vec<u8>, Vec<f32>) {
         weight_decay: 1e-4,
         kind_weights: [1.0; 3],
         ema: 0.0,
-    };
+    }
+}
+
+/// Trains a fresh `Model::new` under a fixed seed and returns the weight file's bytes
+/// (f32 and int8) and the reference scores of every item for one history.
+fn trained(negatives: usize) -> (Vec<u8>, Vec<u8>, Vec<f32>) {
+    let (file, mut model) = fresh_model();
+    let cfg = tiny_train_config(negatives);
     // Epoch 2 validates best, so its parameters are restored at the end.
     let vals = [0.1, 0.3, 0.2];
     let mut epoch = 0;
@@ -91,16 +96,8 @@ fn moving_average_is_validated_and_kept_while_training_follows_the_parameters() 
     let run = |ema: f32| {
         let (_, mut model) = fresh_model();
         let cfg = TrainConfig {
-            epochs: 3,
-            batch_size: 8,
-            lr: 5e-3,
-            seed: 9,
-            negatives: 16,
-            head_negatives: 7,
-            head_positions: 4,
-            patience: 5,
             ema,
-            ..TrainConfig::default()
+            ..tiny_train_config(16)
         };
         let vals = [0.1, 0.3, 0.2];
         let mut seen: Vec<Vec<f32>> = Vec::new();

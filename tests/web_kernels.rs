@@ -123,43 +123,65 @@ async fn webgpu_matches_scalar() {
     }
 }
 
-/// An f16 plan is held as f16 on WebGPU and scores bit for bit as its vectors rounded
-/// to f16, in f32, on the same device (`tests/kernels.rs` runs more shapes on lavapipe).
+/// Three of the odd shapes, none empty, for the WebGPU storage tests.
 #[cfg(feature = "gpu")]
-#[wasm_bindgen_test]
-async fn webgpu_f16_plans_score_as_their_rounded_f32() {
+fn webgpu_cases() -> Vec<(usize, usize, usize, Vec<usize>)> {
+    (shapes(1).into_iter())
+        .filter(|c| c.0 > 0)
+        .step_by(3)
+        .take(3)
+        .collect()
+}
+
+/// Scores `held` (item vectors stored int8 or f16 on the GPU) and `reference` (the f32
+/// plan of the values the shaders widen them to) on one WebGPU device (`first`, made the
+/// first time): bit for bit the same, close to the scalar scores of `reference`, and
+/// `reference` held as f32 rows. Returns the bytes `held`'s item vectors take.
+#[cfg(feature = "gpu")]
+async fn webgpu_held_as_reference(
+    first: &mut Option<vitrine::kernels::gpu::GpuScorer>,
+    held: &kernels::HeadPlan,
+    reference: &kernels::HeadPlan,
+    query: &kernels::UserQuery,
+    what: &str,
+) -> u64 {
     use vitrine::kernels::gpu::GpuScorer;
     assert!(
         navigator_has_gpu(),
         "navigator.gpu is absent: this test needs WebGPU"
     );
+    console_log!("{what}");
+    if first.is_none() {
+        *first = Some(GpuScorer::new(held).await.expect("a WebGPU device"));
+    }
+    let device = first.as_ref().expect("set above");
+    let g = device.for_plan(held).expect("plan fits the device");
+    let got = g.scores(query).await.expect("gpu scores");
+    let gf = device.for_plan(reference).expect("plan fits the device");
+    let want = gf.scores(query).await.expect("gpu scores");
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&got), bits(&want), "{what}");
+    assert_close(what, &scores(CpuKernel::Scalar, reference, query), &got);
+    let (n, d) = (reference.n_items, reference.dim);
+    let f32_bytes = (4 * (n * d) as u64).max(16) + 16;
+    assert_eq!(gf.item_vector_bytes(), f32_bytes, "{what}: f32 rows");
+    g.item_vector_bytes()
+}
+
+/// An f16 plan is held as f16 on WebGPU and scores bit for bit as its vectors rounded
+/// to f16, in f32, on the same device (`tests/kernels.rs` runs more shapes on lavapipe).
+#[cfg(feature = "gpu")]
+#[wasm_bindgen_test]
+async fn webgpu_f16_plans_score_as_their_rounded_f32() {
     let mut rng = SplitMix64::new(0xf16b);
-    let cases: Vec<_> = (shapes(1).into_iter())
-        .filter(|c| c.0 > 0)
-        .step_by(3)
-        .take(3)
-        .collect();
-    let mut first: Option<GpuScorer> = None;
-    for (n, d, h, extra) in cases {
+    let mut first = None;
+    for (n, d, h, extra) in webgpu_cases() {
         let (f16, rounded) = f16_plans(&random_plan(&mut rng, n, d, h, &extra));
         let query = random_query(&mut rng, &f16);
         let what = format!("webgpu f16 n={n} d={d} h={h} extra={extra:?}");
-        console_log!("{what}");
-        let g16 = match &first {
-            None => first.insert(GpuScorer::new(&f16).await.expect("a WebGPU device")),
-            Some(f) => &f.for_plan(&f16).expect("plan fits the device"),
-        };
-        let halves = g16.scores(&query).await.expect("gpu scores");
+        let bytes = webgpu_held_as_reference(&mut first, &f16, &rounded, &query, &what).await;
         let held = (2 * (n * d) as u64).next_multiple_of(4).max(16) + 16;
-        assert_eq!(g16.item_vector_bytes(), held, "{what}: f16 rows");
-        let gf = first
-            .as_ref()
-            .map(|f| f.for_plan(&rounded).expect("plan fits"))
-            .expect("set above");
-        let f32s = gf.scores(&query).await.expect("gpu scores");
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&halves), bits(&f32s), "{what}");
-        assert_close(&what, &scores(CpuKernel::Scalar, &rounded, &query), &halves);
+        assert_eq!(bytes, held, "{what}: f16 rows");
     }
 }
 
@@ -168,19 +190,9 @@ async fn webgpu_f16_plans_score_as_their_rounded_f32() {
 #[cfg(feature = "gpu")]
 #[wasm_bindgen_test]
 async fn webgpu_int8_plans_score_as_their_dequantised_f32() {
-    use vitrine::kernels::gpu::GpuScorer;
-    assert!(
-        navigator_has_gpu(),
-        "navigator.gpu is absent: this test needs WebGPU"
-    );
     let mut rng = SplitMix64::new(0x1_8b);
-    let cases: Vec<_> = (shapes(1).into_iter())
-        .filter(|c| c.0 > 0)
-        .step_by(3)
-        .take(3)
-        .collect();
-    let mut first: Option<GpuScorer> = None;
-    for (n, d, h, extra) in cases {
+    let mut first = None;
+    for (n, d, h, extra) in webgpu_cases() {
         let q8 = int8_plan(&random_plan(&mut rng, n, d, h, &extra));
         let deq = kernels::HeadPlan {
             item_vectors: kernels::ItemVectors::F32(q8.item_vectors.to_f32().into_owned()),
@@ -188,29 +200,13 @@ async fn webgpu_int8_plans_score_as_their_dequantised_f32() {
         };
         let query = random_query(&mut rng, &q8);
         let what = format!("webgpu int8 n={n} d={d} h={h} extra={extra:?}");
-        console_log!("{what}");
-        let g8 = match &first {
-            None => first.insert(GpuScorer::new(&q8).await.expect("a WebGPU device")),
-            Some(f) => &f.for_plan(&q8).expect("plan fits the device"),
-        };
-        let int8 = g8.scores(&query).await.expect("gpu scores");
-        let int8_bytes = g8.item_vector_bytes();
-        let gf = first
-            .as_ref()
-            .map(|f| f.for_plan(&deq).expect("plan fits"))
-            .expect("set above");
-        let f32s = gf.scores(&query).await.expect("gpu scores");
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&int8), bits(&f32s), "{what}");
+        let bytes = webgpu_held_as_reference(&mut first, &q8, &deq, &query, &what).await;
         // Held as int8: the padded rows and the scales (f32: 4 bytes a value).
         let kernels::ItemVectors::Int8(q) = &q8.item_vectors else {
             panic!("int8_plan gave an f32 plan");
         };
         let held = (q.q.len() as u64).next_multiple_of(4).max(16) + (4 * n as u64).max(16);
-        assert_eq!(int8_bytes, held, "{what}: int8 rows and scales");
-        let f32_bytes = (4 * (n * d) as u64).max(16) + 16;
-        assert_eq!(gf.item_vector_bytes(), f32_bytes, "{what}: f32 rows");
-        assert_close(&what, &scores(CpuKernel::Scalar, &deq, &query), &int8);
+        assert_eq!(bytes, held, "{what}: int8 rows and scales");
     }
 }
 
