@@ -422,8 +422,11 @@ mod gpu {
             return;
         };
         let mut rng = SplitMix64::new(0xf16);
-        // Every size, odd n·d among them (halves that share a word across rows).
-        for (n, d, h, extra) in shapes(2).into_iter().filter(|c| c.0 != 37) {
+        // Every size, odd n·d among them (halves that share a word across rows), and
+        // one past the upload's 2^18-value range (two ranges, the second odd).
+        let mut cases: Vec<_> = shapes(2).into_iter().filter(|c| c.0 != 37).collect();
+        cases.push((4099, 65, 8, vec![]));
+        for (n, d, h, extra) in cases {
             let (f16, rounded) = f16_plans(&random_plan(&mut rng, n, d, h, &extra));
             let query = random_query(&mut rng, &f16);
             let what = format!("gpu f16 n={n} d={d} h={h} extra={extra:?}");

@@ -75,6 +75,41 @@ impl Builder<'_> {
             }))
     }
 
+    /// A storage buffer holding `v` as f16 halves, little-endian, two to a word: each
+    /// value rounded to the nearest f16 (ties to even) and saturated to ±65504 (f16's
+    /// largest finite value) rather than overflowing to infinity; NaN stays NaN. Written
+    /// into the buffer mapped at creation a range at a time through one 512 KiB staging
+    /// vector, so no catalogue-sized copy is made.
+    fn storage_f16(&self, label: &str, v: &[f32]) -> Result<wgpu::Buffer, GpuError> {
+        const MAX: f32 = 65504.0;
+        // Values per mapped range: 512 KiB of halves, a multiple of wgpu's MAP_ALIGNMENT.
+        const CHUNK: usize = 1 << 18;
+        let halves = (v.len() as u64).saturating_mul(2);
+        let bytes = self.check_size(label, halves.next_multiple_of(4))?;
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: true,
+        });
+        let mut staged: Vec<u8> = Vec::with_capacity(2 * CHUNK.min(v.len()) + 2);
+        for (c, part) in v.chunks(CHUNK).enumerate() {
+            let start = (c * CHUNK * 2) as u64;
+            let end = (start + 2 * part.len() as u64).next_multiple_of(4);
+            staged.clear();
+            staged.extend(part.iter().flat_map(|&x| {
+                let h = half::f16::from_f32(x.clamp(-MAX, MAX));
+                h.to_bits().to_le_bytes()
+            }));
+            staged.resize((end - start) as usize, 0);
+            let mut range = (buffer.slice(start..end).get_mapped_range_mut())
+                .map_err(|e| GpuError::Device(format!("{label}: mapping at creation: {e}")))?;
+            range.copy_from_slice(&staged);
+        }
+        buffer.unmap();
+        Ok(buffer)
+    }
+
     fn scratch(
         &self,
         label: &str,
@@ -163,20 +198,6 @@ struct HeadBuffers {
     logits: wgpu::Buffer,
 }
 
-/// `v` as f16 bits, little-endian, two to a word: each value rounded to the nearest f16
-/// (ties to even), saturated to ±65504 (f16's largest finite value) rather than
-/// overflowing to infinity; NaN stays NaN.
-fn f16_bytes(v: &[f32]) -> Vec<u8> {
-    const MAX: f32 = 65504.0;
-    v.iter()
-        .flat_map(|&x| {
-            half::f16::from_f32(x.clamp(-MAX, MAX))
-                .to_bits()
-                .to_le_bytes()
-        })
-        .collect()
-}
-
 /// Uploads a validated plan and records its passes.
 pub(super) fn upload(
     device: &wgpu::Device,
@@ -201,7 +222,7 @@ pub(super) fn upload(
     // vectors go up as f16 (`gpu_f16`), widened by the shaders as they read them.
     let (v, v_scale, v_layout) = match &plan.item_vectors {
         ItemVectors::F32(v) if plan.gpu_f16 => (
-            b.storage_bytes("vitrine.V", &f16_bytes(v))?,
+            b.storage_f16("vitrine.V", v)?,
             b.scratch("vitrine.V.scale", 0, none)?,
             VectorLayout {
                 stride: to_u32(d, "dim")?,
