@@ -32,7 +32,9 @@ fn only_an_int8_file_keeps_its_item_vectors_int8() {
     assert!(!f32_rec.item_vectors().is_int8());
     assert!(!f16_rec.item_vectors().is_int8());
     assert!(int8_rec.item_vectors().is_int8());
-    assert!(int8_rec.model.int8_runtime && !f32_rec.model.int8_runtime);
+    assert!(
+        int8_rec.model.storage == Quantization::Int8 && f32_rec.model.storage != Quantization::Int8
+    );
     // Only an f16 file's vectors go to a GPU as f16 (the CPU scores them as f32).
     assert!(f16_rec.plan.gpu_f16);
     assert!(!f32_rec.plan.gpu_f16 && !int8_rec.plan.gpu_f16);

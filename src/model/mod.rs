@@ -35,7 +35,7 @@ pub mod params;
 mod weights;
 
 use crate::features::ItemFeatureTable;
-use crate::format::Int8Tensor;
+use crate::format::{Int8Tensor, Quantization};
 use crate::history::{EventKind, HistoryEvent};
 use crate::kernels::{HeadPlan, Int8Items, ItemRows, ItemVectors, UserQuery};
 use crate::rng::SplitMix64;
@@ -238,13 +238,11 @@ pub struct Model {
     /// recorded (a fresh model, or a file without the field). Set it with
     /// [`Model::set_trained_kinds`], which also maps the untrained rows ([`kinds`]).
     pub trained_kinds: Option<Vec<EventKind>>,
-    /// Whether the scoring head keeps the item vectors int8 in memory
-    /// ([`Model::runtime_plan`]): set by [`Model::from_weights`] for an int8 weight file;
-    /// f32 and f16 files (and trained models) score with f32 vectors.
-    pub int8_runtime: bool,
-    /// Whether the GPU keeps the item vectors as f16 ([`HeadPlan::gpu_f16`]): set by
-    /// [`Model::from_weights`] for an f16 weight file.
-    pub f16_storage: bool,
+    /// How the weight file stored its floats (set by [`Model::from_weights`]; `F32` for a
+    /// trained model), which decides how the scoring plan holds the item vectors
+    /// ([`Model::runtime_plan`]): `Int8` keeps them int8 in memory, `F16` keeps them f32
+    /// on the CPU and f16 on the GPU ([`HeadPlan::gpu_f16`]), `F32` keeps them f32.
+    pub storage: Quantization,
 }
 
 impl Model {
@@ -290,8 +288,7 @@ impl Model {
             params,
             memory: None,
             trained_kinds: None,
-            int8_runtime: false,
-            f16_storage: false,
+            storage: Quantization::F32,
             id_rows: true,
         })
     }
@@ -633,14 +630,14 @@ impl Model {
                 .collect(),
             w_out: head.out.w.to_vec(),
             b_out: head.out.b[0],
-            gpu_f16: self.f16_storage,
+            gpu_f16: self.storage == Quantization::F16,
         }
     }
 
     /// The scoring plan the model runs with: int8 item vectors when
-    /// [`Model::int8_runtime`] is set (an int8 weight file), else f32.
+    /// [`Model::storage`] is `Int8` (an int8 weight file), else f32.
     pub fn runtime_plan(&self) -> HeadPlan {
-        if self.int8_runtime {
+        if self.storage == Quantization::Int8 {
             self.head_plan(self.item_vectors_int8())
         } else {
             self.head_plan(self.item_vectors())

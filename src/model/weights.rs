@@ -218,7 +218,7 @@ impl Model {
                 found: ids.shape,
             });
         }
-        model.int8_runtime = true;
+        model.storage = Quantization::Int8;
         let shape = ids.shape.clone();
         let Some(vectors) = model.item_vectors_int8_from(ids) else {
             return Err(ModelError::ShapeMismatch {
@@ -252,8 +252,7 @@ impl Model {
             params,
             memory,
             trained_kinds: None,
-            int8_runtime: metadata.quantization == Quantization::Int8,
-            f16_storage: metadata.quantization == Quantization::F16,
+            storage: metadata.quantization,
             id_rows: !skip_ids,
         };
         if let Some(kinds) = &metadata.trained_kinds {

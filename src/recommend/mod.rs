@@ -1086,8 +1086,7 @@ mod tests {
             params: Vec::new(),
             memory: None,
             trained_kinds: None,
-            int8_runtime: false,
-            f16_storage: false,
+            storage: crate::format::Quantization::F32,
             id_rows: true,
         };
         // Item i points along axis i % D with a little of axis (i + 1) % D.
