@@ -18,6 +18,9 @@ const engine = params.get('engine') || 'vitrine';
 const dir = new URL(params.get('dir') || 'artifacts/engines/4000/', ROOT).href;
 const modelUrl = new URL(params.get('model') || 'www/models/synthetic-4000.vitrine', ROOT).href;
 const status = document.querySelector('[data-testid="bench-status"]');
+// &pkg=DIR/: vitrine's package from DIR (relative to the repository root) instead of the
+// default build, for an A/B of two builds in one run (run.mjs --cold-pkg-b).
+const pkgUrl = params.get('pkg') ? new URL(`${params.get('pkg')}vitrine.js`, ROOT).href : undefined;
 try {
   const marks = { moduleStart: performance.now() };
   const ref = await jsonOf(`${dir}reference.json`);
@@ -27,12 +30,13 @@ try {
   if (engine === 'vitrine' || engine === 'vitrine-main') {
     const { load } = await import('../../www/vitrine.js');
     marks.imported = performance.now();
-    const v = await load(modelUrl, { worker: engine === 'vitrine' });
+    const v = await load(modelUrl, { worker: engine === 'vitrine', ...(pkgUrl ? { pkgUrl } : {}) });
     marks.ready = performance.now();
     // By the store's ids, as a page records them (the catalogue, made on first read, is
     // not needed for a recommendation).
     const kindName = Object.fromEntries(Object.entries(ref.kinds).map(([n, i]) => [i, n]));
     await Promise.all(events.map((e) => v.record({ item: e.id, type: kindName[e.kind], at: e.at })));
+    marks.recorded = performance.now();
     const res = await v.recommend({ k: ref.k, excludeSeen: false });
     top = res.map((r) => r.index);
   } else if (engine === 'ort' || engine === 'ort-int8' || engine === 'tfjs') {
@@ -42,9 +46,8 @@ try {
   } else if (engine === 'vitrine-steps') {
     // Where vitrine's cold start goes: the main-thread path of load(), step by step.
     const { packageUrls } = await import('../../www/vitrine.js');
-    const pkgUrl = packageUrls(params.get('simd') || 'auto')[0];
     const [mod, bytes] = await Promise.all([
-      import(pkgUrl).then((m) => { marks.pkgImported = performance.now(); return m; }),
+      import(packageUrls(params.get('simd') || 'auto', pkgUrl)[0]).then((m) => { marks.pkgImported = performance.now(); return m; }),
       fetch(modelUrl).then((r) => r.arrayBuffer()).then((b) => { marks.weightsFetched = performance.now(); return new Uint8Array(b); }),
     ]);
     await mod.default();
@@ -56,6 +59,7 @@ try {
     // load()'s main-thread mode packs the catalogue on first read only: not here.
     const kindName = Object.fromEntries(Object.entries(ref.kinds).map(([n, i]) => [i, n]));
     for (const e of events) rec.record({ item: e.id, type: kindName[e.kind], at: e.at });
+    marks.recorded = performance.now();
     top = (await rec.recommend({ k: ref.k, excludeSeen: false })).map((r) => r.index);
   } else if (engine === 'none') {
     top = ref.top.map((t) => t.index); // the page itself, no engine: the baseline

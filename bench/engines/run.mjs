@@ -9,6 +9,9 @@
 //   [--engines vitrine-relaxed,vitrine-plain,ort,ort-int8,tfjs] (the warm page's engines;
 //   ort-int8: ONNX Runtime Web over the int8 item table, a rival like the others)
 //   [--parts warm,threads,cold] (which measurements)
+//   [--cold-engines none,vitrine,vitrine-main,vitrine-steps,ort,ort-int8,tfjs] (cold starts;
+//   a vitrine engine with the suffix `:b`, e.g. vitrine-main:b, loads the package in
+//   --cold-pkg-b DIR/ (relative to the repository root): an A/B of two builds in one run)
 //   [--int8] (the int8 files and exports of `scripts/engine-bench.sh --int8`)
 import fs from 'node:fs';
 import path from 'node:path';
@@ -34,6 +37,7 @@ const warmEngines = arg('--engines', 'vitrine-relaxed,vitrine-plain,ort,ort-int8
 const out = path.resolve(root, arg('--out', 'artifacts/engine-bench.json'));
 const log = (m) => process.stderr.write(`[engine-bench] ${m}\n`);
 const int8 = args.includes('--int8');
+const pkgB = arg('--cold-pkg-b', null);
 // Above 200,000 items the file is int8 anyway (scripts/engine-bench.sh).
 const int8At = (n) => int8 || n > 200000;
 const tagOf = (n) => (int8 ? `${n}-int8` : `${n}`);
@@ -116,7 +120,7 @@ try {
     }
     if (!parts.includes('cold')) continue;
     log(`${n} items: ${coldRuns} cold starts per engine, interleaved`);
-    const engines = ['none', 'vitrine', 'vitrine-main', 'vitrine-steps', 'ort', 'ort-int8', 'tfjs'];
+    const engines = arg('--cold-engines', 'none,vitrine,vitrine-main,vitrine-steps,ort,ort-int8,tfjs').split(',');
     const cold = Object.fromEntries(engines.map((e) => [e, { firstMs: [], readyMs: [], peakBytes: [], resources: null, marks: [] }]));
     for (let i = 0; i < coldRuns; i++) {
       for (const e of engines) {
@@ -125,7 +129,10 @@ try {
         // timing does not see a Worker's fetches).
         const fetched = [];
         c.on('response', (resp) => { if (resp.status() === 200) fetched.push(resp.url()); });
-        const { r: rc } = await runPage(c, `${base}bench/engines/cold.html?engine=${e}&dir=${dirOf(n)}&model=${modelOf(n)}&int8=${int8At(n) ? 1 : 0}`, 600000);
+        const [name, variant] = e.split(':');
+        if (variant && !pkgB) throw new Error(`${e}: --cold-pkg-b is not set`);
+        const pkgParam = variant ? `&pkg=${encodeURIComponent(pkgB)}` : '';
+        const { r: rc } = await runPage(c, `${base}bench/engines/cold.html?engine=${name}${pkgParam}&dir=${dirOf(n)}&model=${modelOf(n)}&int8=${int8At(n) ? 1 : 0}`, 600000);
         cold[e].peakBytes.push(await rendererPeak());
         cold[e].firstMs.push(rc.marks.first);
         cold[e].readyMs.push(rc.marks.ready ?? rc.marks.first);
@@ -194,12 +201,20 @@ for (const c of report.cold) {
 lines.push('');
 for (const c of report.cold) {
   const e = c.engines;
-  const r = (a, b, k) => fmt(k(e[a]) / k(e[b]));
+  const r = (a, b, k) => (e[a] && e[b] ? fmt(k(e[a]) / k(e[b])) : '–');
   const first = (x) => x.firstMedianMs, gz = (x) => x.code.gzip;
   const st = e['vitrine-steps']?.marks;
   if (st?.length) {
     const m = (k) => fmt(median(st.map((x) => x[k])), 0);
-    lines.push(`${c.nItems.toLocaleString('en')} items, vitrine's main-thread cold start step by step (median ms since navigation): package JS imported ${m('pkgImported')}, weights fetched ${m('weightsFetched')}, wasm compiled and instantiated ${m('wasmInstantiated')}, \`Recommender.fromBytes\` done ${m('ready')}, first recommendation ${m('first')}.`);
+    lines.push(`${c.nItems.toLocaleString('en')} items, vitrine's main-thread cold start step by step (median ms since navigation): package JS imported ${m('pkgImported')}, weights fetched ${m('weightsFetched')}, wasm compiled and instantiated ${m('wasmInstantiated')}, \`Recommender.fromBytes\` done ${m('ready')}, history recorded ${m('recorded')}, first recommendation ${m('first')}.`);
+    lines.push('');
+  }
+  for (const name of Object.keys(e).filter((k) => /^vitrine(-main)?(:b)?$/.test(k))) {
+    const how = `${name.startsWith('vitrine-main') ? 'on the main thread' : 'with the Worker'}${name.endsWith(':b') ? ` (package ${pkgB})` : ''}`;
+    const ms = e[name].marks;
+    if (!ms?.length) continue;
+    const m = (k) => fmt(median(ms.map((x) => x[k])), 0);
+    lines.push(`${c.nItems.toLocaleString('en')} items, \`load()\` ${how} (median ms since navigation): done ${m('ready')}, history recorded ${m('recorded')}, first recommendation ${m('first')}.`);
     lines.push('');
   }
   const int8Ort = e['ort-int8'] ? ` (ORT-web int8: ${r('vitrine', 'ort-int8', first)}× with the Worker, ${r('vitrine-main', 'ort-int8', first)}× without)` : '';
