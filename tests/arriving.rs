@@ -272,8 +272,27 @@ fn truncated_and_padded_files_give_the_same_errors() {
     assert_eq!(load_arriving(&padded).0.map(answers), want);
 }
 
-/// The content hash of a streamed load: taken as the bytes arrive when the download is
-/// slow, left to the caller (WebCrypto) when it is fast or when the hash falls behind.
+/// A [`vitrine::format::ByteSource`] over bytes that counts the bytes read.
+struct Counting<'a> {
+    bytes: &'a [u8],
+    read: std::cell::Cell<u64>,
+}
+
+impl vitrine::format::ByteSource for Counting<'_> {
+    fn byte_len(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
+    fn read_at(&self, offset: u64, out: &mut [u8]) {
+        self.read.set(self.read.get() + out.len() as u64);
+        self.bytes.read_at(offset, out);
+    }
+}
+
+/// The content hash of a streamed load: nothing is read while the download rate is
+/// measured over the first window; then taken as the bytes arrive (the window's bytes
+/// first) when the download is slow, left to the caller (WebCrypto) when it is fast,
+/// when the hash falls behind, or when the file ends within the window.
 #[test]
 fn a_stream_hash_follows_slow_downloads_and_leaves_fast_ones() {
     let mut rng = vitrine::rng::SplitMix64::new(9);
@@ -281,50 +300,61 @@ fn a_stream_hash_follows_slow_downloads_and_leaves_fast_ones() {
     let bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
     let data_start = 4_096u64;
     let digest = vitrine::format::sha256_of_range(&bytes[..], data_start..len as u64);
-    // Arrival at `rate` bytes per ms, waiting as the hash asks; the digest, if taken.
+    // Arrival at `rate` bytes per ms, waiting as the hash asks; the digest, if taken,
+    // the waits, and the bytes read when the window's end arrived.
     let stream = |rate: f64, first: u64| {
+        let src = Counting {
+            bytes: &bytes,
+            read: std::cell::Cell::new(0),
+        };
         let mut h = StreamHash::default();
         assert!(!h.is_started());
         h.start(data_start, first, 0.0);
         assert!(h.is_started());
         let mut have = first;
-        h.arrived(&bytes[..], have, 0.0);
-        let mut waits = 0;
+        h.arrived(&src, have, 0.0);
+        let (mut waits, mut read_in_window) = (0, None);
         while have < len as u64 {
             let next = h.next_wait(have, len as u64);
             assert!(next > have && next <= len as u64);
             waits += 1;
+            if have < first + RATE_WINDOW && next >= first + RATE_WINDOW {
+                read_in_window = Some(src.read.get());
+            }
             have = next;
-            h.arrived(&bytes[..], have, (have - first) as f64 / rate);
+            h.arrived(&src, have, (have - first) as f64 / rate);
         }
-        (h.finish(), waits)
+        (h.finish(), waits, read_in_window)
     };
-    // 10 MB/s: hashed as it arrives, a step at a time.
-    let (got, waits) = stream(FAST_DOWNLOAD / 10.0, data_start);
+    // 10 MB/s: one wait for the window (nothing read meanwhile), then hashed as it
+    // arrives, a step at a time.
+    let (got, waits, read) = stream(FAST_DOWNLOAD / 10.0, data_start);
     assert_eq!(got, Some(digest));
-    assert_eq!(
-        waits,
-        (len as u64 - data_start).div_ceil(HASH_STEP) as usize
-    );
-    // Just under the threshold: still here.
+    assert_eq!(read, Some(0));
+    let after_window = len as u64 - data_start - RATE_WINDOW;
+    assert_eq!(waits, 1 + after_window.div_ceil(HASH_STEP) as usize);
+    // Just under the threshold: still here; and from bytes already past the header.
     assert_eq!(stream(FAST_DOWNLOAD * 0.9, data_start).0, Some(digest));
-    // 10× the threshold: left to the caller, who then waits for the end in one go.
-    let (got, waits) = stream(FAST_DOWNLOAD * 10.0, data_start);
-    assert_eq!(got, None);
-    assert!(waits < (len as u64 - data_start).div_ceil(HASH_STEP) as usize);
+    assert_eq!(
+        stream(FAST_DOWNLOAD * 0.9, data_start + 5_000).0,
+        Some(digest)
+    );
+    // 10× the threshold: left to the caller, who then waits for the end in one go;
+    // nothing was read.
+    let (got, waits, read) = stream(FAST_DOWNLOAD * 10.0, data_start);
+    assert_eq!((got, waits, read), (None, 2, Some(0)));
     // Bytes already in, far ahead of the hash (more than HASH_LAG): left to the caller.
     let mut h = StreamHash::default();
     h.start(data_start, data_start, 0.0);
     h.arrived(&bytes[..], data_start + HASH_LAG + 1, 1e9);
     assert_eq!(h.next_wait(data_start, len as u64), len as u64);
     assert_eq!(h.finish(), None);
-    // A file under the rate's window: hashed here whatever the speed.
+    // A file that ends within the rate's window: left to the caller, whatever the speed.
     let mut h = StreamHash::default();
     h.start(data_start, data_start, 0.0);
     h.arrived(&bytes[..], RATE_WINDOW, 1e-9);
-    let small =
-        vitrine::format::sha256_of_range(&bytes[..RATE_WINDOW as usize], data_start..RATE_WINDOW);
-    assert_eq!(h.finish(), Some(small));
+    assert_eq!(h.next_wait(RATE_WINDOW, RATE_WINDOW + 10), RATE_WINDOW + 10);
+    assert_eq!(h.finish(), None);
     // Never started: nothing taken.
     assert_eq!(StreamHash::default().finish(), None);
 }

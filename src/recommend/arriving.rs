@@ -19,8 +19,8 @@
 //! building report. The model is built after the last byte (it needs every tensor).
 //!
 //! [`StreamHash`] decides where the content hash of a file still downloading is taken:
-//! as the bytes arrive while the download is slower than [`FAST_DOWNLOAD`], else by the
-//! caller once the last byte is in.
+//! as the bytes arrive when the download, measured over its first [`RATE_WINDOW`] bytes,
+//! is slower than [`FAST_DOWNLOAD`], else by the caller once the last byte is in.
 use std::ops::Range;
 
 use crate::format::{
@@ -194,10 +194,12 @@ pub const HASH_LAG: u64 = 32 << 20;
 
 /// The download rate (bytes per millisecond: 100 MB/s) above which a streamed load
 /// leaves the hash to WebCrypto, measured over the first [`RATE_WINDOW`] bytes after
-/// the header. One thread hashes and decodes; on the browser's main thread the download
-/// itself slows while they run, so the lag alone ([`HASH_LAG`]) would not show that
-/// they are the bottleneck. Slower downloads (the internet's) are hashed as they
-/// arrive, so that only the model's build is left after the last byte (0.2 s instead of
+/// the header. Nothing is hashed while the rate is measured: hashing beside the
+/// decoding on one thread slowed a fast download's load (on the browser's main thread
+/// the download itself slows while they run) by 50–100 ms at 100,000 items on loopback,
+/// for a hash WebCrypto then takes on another thread anyway. Slower downloads (the
+/// internet's) are hashed as they arrive once the window is past, the window's bytes
+/// first, so that only the model's build is left after the last byte (0.2 s instead of
 /// 0.55 s at 1,000,000 items).
 pub const FAST_DOWNLOAD: f64 = 100_000.0;
 
@@ -209,9 +211,10 @@ pub const RATE_WINDOW: u64 = 8 << 20;
 pub const HASH_STEP: u64 = 4 << 20;
 
 /// Where a streamed load's content hash is taken: as the bytes arrive, or (the
-/// download outran it: [`FAST_DOWNLOAD`], [`HASH_LAG`]) by the caller after the last
-/// byte. The caller says when the header is read ([`StreamHash::start`]) and, after
-/// each wait, how many bytes are in and the time ([`StreamHash::arrived`]).
+/// download outran it: [`FAST_DOWNLOAD`], [`HASH_LAG`]; or the file ended within the
+/// rate's window) by the caller after the last byte. The caller says when the header
+/// is read ([`StreamHash::start`]) and, after each wait, how many bytes are in and the
+/// time ([`StreamHash::arrived`]).
 #[derive(Default)]
 pub struct StreamHash {
     state: Hashing,
@@ -223,9 +226,11 @@ enum Hashing {
     /// The header (which says where the data section starts) is not read yet.
     #[default]
     NotYet,
-    /// Taken as the bytes arrive; the byte count and time (ms) when it started, until
-    /// the rate is known.
-    Here(RangeHasher, Option<(u64, f64)>),
+    /// The download rate is being measured from `from` bytes in at `t0` (ms); nothing
+    /// is hashed yet. The data section starts at `data_start`.
+    Measuring { data_start: u64, from: u64, t0: f64 },
+    /// Taken as the bytes arrive.
+    Here(RangeHasher),
     /// Left to the caller once every byte is in.
     AtTheEnd,
 }
@@ -236,37 +241,51 @@ impl StreamHash {
         !matches!(self.state, Hashing::NotYet)
     }
 
-    /// Starts hashing the data section, from `data_start`, with `have` bytes in at time
-    /// `now_ms` (the start of the rate's window).
+    /// Starts measuring the download rate, with `have` bytes in at time `now_ms`; the
+    /// data section (what the hash covers) starts at `data_start`.
     pub fn start(&mut self, data_start: u64, have: u64, now_ms: f64) {
-        self.state = Hashing::Here(RangeHasher::new(data_start), Some((have, now_ms)));
+        self.state = Hashing::Measuring {
+            data_start,
+            from: have,
+            t0: now_ms,
+        };
     }
 
-    /// The next offset to wait for on the way to `end` with `have` bytes in: a
-    /// [`HASH_STEP`] at a time while hashing as the bytes arrive, else `end`.
+    /// The next offset to wait for on the way to `end` with `have` bytes in: the end of
+    /// the rate's window while measuring, a [`HASH_STEP`] at a time while hashing as
+    /// the bytes arrive, else `end`.
     pub fn next_wait(&self, have: u64, end: u64) -> u64 {
         match self.state {
+            Hashing::Measuring { from, .. } => end.min((from + RATE_WINDOW).max(have + 1)),
             Hashing::Here(..) => end.min(have + HASH_STEP),
             Hashing::NotYet | Hashing::AtTheEnd => end,
         }
     }
 
-    /// The first `have` bytes of `src` are in at time `now_ms`: hashes them, or leaves
-    /// the hash to the caller when the download is fast or the hash lags.
+    /// The first `have` bytes of `src` are in at time `now_ms`: once the rate's window
+    /// is past, hashes them (from the data section's start) on a slow download, or
+    /// leaves the hash to the caller on a fast one or when the hash lags by more than
+    /// [`HASH_LAG`].
     pub fn arrived<S: ByteSource + ?Sized>(&mut self, src: &S, have: u64, now_ms: f64) {
-        let Hashing::Here(h, window) = &mut self.state else {
+        if let Hashing::Measuring {
+            data_start,
+            from,
+            t0,
+        } = self.state
+        {
+            if have < from + RATE_WINDOW {
+                return;
+            }
+            let ms = now_ms - t0;
+            self.state = if ms <= 0.0 || (have - from) as f64 / ms > FAST_DOWNLOAD {
+                Hashing::AtTheEnd
+            } else {
+                Hashing::Here(RangeHasher::new(data_start))
+            };
+        }
+        let Hashing::Here(h) = &mut self.state else {
             return;
         };
-        if let Some((from, t0)) = *window {
-            if have >= from + RATE_WINDOW {
-                let ms = now_ms - t0;
-                if ms <= 0.0 || (have - from) as f64 / ms > FAST_DOWNLOAD {
-                    self.state = Hashing::AtTheEnd;
-                    return;
-                }
-                *window = None;
-            }
-        }
         if have.saturating_sub(h.position()) > HASH_LAG {
             self.state = Hashing::AtTheEnd;
         } else {
@@ -278,8 +297,8 @@ impl StreamHash {
     /// must have been fed), or `None`: the caller hashes.
     pub fn finish(self) -> Option<[u8; 32]> {
         match self.state {
-            Hashing::Here(h, _) => Some(h.finish()),
-            Hashing::NotYet | Hashing::AtTheEnd => None,
+            Hashing::Here(h) => Some(h.finish()),
+            Hashing::NotYet | Hashing::Measuring { .. } | Hashing::AtTheEnd => None,
         }
     }
 }
