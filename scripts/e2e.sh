@@ -39,6 +39,15 @@ if [ ! -f "$MODEL" ] || [ -n "$(find src Cargo.toml Cargo.lock data -newer "$MOD
   nice cargo run --release -- train ${TRAIN_ARGS:---quick} --out "$MODEL" --artifacts artifacts/e2e-model
 fi
 
+# 3b. A file larger than the streamed load's 8 MiB rate window (tests/e2e/loader.mjs: the
+#     hash taken as the bytes arrive on a slow download, by WebCrypto on a fast one): a
+#     40,000-item synthetic model, 16 MB, written in a fraction of a second when missing
+#     or older than the sources.
+STREAM_MODEL=www/models/e2e-stream.vitrine
+if [ ! -f "$STREAM_MODEL" ] || [ -n "$(find src Cargo.toml Cargo.lock -newer "$STREAM_MODEL" -print -quit 2>/dev/null)" ]; then
+  cargo run --release --quiet -- synth --items 40000 --out "$STREAM_MODEL"
+fi
+
 # 4. Serve on a free port and run the test.
 mkdir -p artifacts
 # shellcheck source=scripts/serve-local.sh
@@ -47,7 +56,7 @@ serve_local
 log "serving on $URL"
 BASE_URL="$URL" MODEL_URL="models/$(basename "$MODEL")" node tests/e2e/storefront.mjs
 BASE_URL="$URL" MODEL_URL="models/$(basename "$MODEL")" node tests/e2e/history.mjs
-BASE_URL="$URL" MODEL_URL="models/$(basename "$MODEL")" node tests/e2e/loader.mjs
+BASE_URL="$URL" MODEL_URL="models/$(basename "$MODEL")" STREAM_MODEL_URL="models/$(basename "$STREAM_MODEL")" node tests/e2e/loader.mjs
 
 # 5. The engine comparison's smoke test: a 300-item synthetic model (once) and its ONNX
 #    export (every run, well under a second), then one call per engine, checked to agree.

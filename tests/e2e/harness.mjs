@@ -6,6 +6,8 @@ import { chromium } from 'playwright-core';
 
 export const BASE = process.env.BASE_URL || 'http://127.0.0.1:8080/';
 export const MODEL = new URL(`www/${process.env.MODEL_URL || 'models/e2e-quick.vitrine'}`, BASE).href;
+/** A model file larger than the streamed load's 8 MiB rate window (scripts/e2e.sh). */
+export const STREAM_MODEL = new URL(`www/${process.env.STREAM_MODEL_URL || 'models/e2e-stream.vitrine'}`, BASE).href;
 export const LOAD_TIMEOUT = Number(process.env.LOAD_TIMEOUT_MS || '180000');
 
 let failures = 0;

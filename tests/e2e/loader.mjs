@@ -5,11 +5,14 @@
 // worker) before the download: a model loads and answers, its catalogue (made from the
 // packed typed arrays) is the package's catalog(), and a failed download rejects with
 // its error and leaves no worker behind; Recommender.fromStream and loadStream (the load
-// while the file arrives) give what fromBytes gives, over bodies as announced or not.
+// while the file arrives) give what fromBytes gives, over bodies as announced or not; and
+// over a file larger than the 8 MiB window on which the download rate is measured
+// (STREAM_MODEL), the content hash is taken as the bytes arrive on a slow download and
+// after the last byte (WebCrypto) on a fast one, and a flipped byte fails either way.
 //
 // Usage: BASE_URL=http://127.0.0.1:PORT/ MODEL_URL=models/x.vitrine node tests/e2e/loader.mjs
 // (scripts/e2e.sh runs it against its local server).
-import { MODEL, LOAD_TIMEOUT, blankPage, check, finish, launchBrowser } from './harness.mjs';
+import { MODEL, STREAM_MODEL, LOAD_TIMEOUT, blankPage, check, finish, launchBrowser } from './harness.mjs';
 
 const browser = await launchBrowser();
 try {
@@ -197,6 +200,76 @@ try {
     }
     check(/flipped|hash/i.test(streamed['a flipped byte'].whole.error ?? ''), 'loadStream: a flipped byte is a content-hash error', JSON.stringify(streamed['a flipped byte']));
     check(/network gone/.test(streamed.failing.error ?? ''), 'loadStream: a download failing midway rejects with its error', JSON.stringify(streamed.failing));
+  }
+
+  // Over a file larger than the rate's window: paced at 20 MB/s (under the 100 MB/s
+  // threshold: hashed in wasm as the bytes arrive, so the load asks for them at most a
+  // 4 MiB hash step apart once the window is past), and with every byte in from the start
+  // (left to WebCrypto after the last byte); the same engine as fromBytes, and a flipped
+  // byte near the end a content-hash error, both ways.
+  const big = await page.evaluate(
+    async ({ model }) => {
+      const { importPackage, packageUrls } = await import('/www/vitrine.js');
+      const mod = await importPackage(packageUrls());
+      const file = new Uint8Array(await (await fetch(model)).arrayBuffer());
+      const opts = (ns) => ({ backend: 'simd', storage: 'memory', namespace: `e2e-big-${ns}` });
+      const answer = async (loading) => {
+        try {
+          const rec = await loading;
+          const out = { hash: rec.modelInfo().contentHash, recs: JSON.stringify(await rec.recommend({ k: 5 })) };
+          rec.free();
+          return out;
+        } catch (e) {
+          return { error: e?.message ?? String(e) };
+        }
+      };
+      const paced = async (body, ns) => {
+        const bytes = new Uint8Array(body.length);
+        const asked = [];
+        let have = 0;
+        const arrived = async (end) => {
+          asked.push(end);
+          if (end > have) {
+            await new Promise((r) => setTimeout(r, (end - have) / 20_000));
+            bytes.set(body.subarray(have, end), have);
+            have = end;
+          }
+        };
+        return { ...(await answer(mod.Recommender.fromStream(bytes, arrived, opts(ns)))), asked };
+      };
+      const allIn = async (body, ns) => {
+        const asked = [];
+        const arrived = async (end) => {
+          asked.push(end);
+          return body.length;
+        };
+        return { ...(await answer(mod.Recommender.fromStream(body.slice(), arrived, opts(ns)))), asked };
+      };
+      const flipped = file.slice();
+      flipped[file.length - 5] ^= 0x10;
+      return {
+        length: file.length,
+        whole: await answer(mod.Recommender.fromBytes(file, opts('whole'))),
+        slow: await paced(file, 'slow'),
+        fast: await allIn(file, 'fast'),
+        slowFlipped: await paced(flipped, 'slow-flipped'),
+        fastFlipped: await allIn(flipped, 'fast-flipped'),
+      };
+    },
+    { model: STREAM_MODEL },
+  );
+  {
+    const MiB = 1 << 20;
+    const { length, whole, slow, fast } = big;
+    const same = (r) => typeof whole.hash === 'string' && r.hash === whole.hash && r.recs === whole.recs;
+    check(length > 12 * MiB && same(slow) && same(fast), 'fromStream over a file past the rate window: the engine fromBytes builds, slow or all in', JSON.stringify({ length, whole: whole.hash ?? whole.error, slow: slow.hash ?? slow.error, fast: fast.hash ?? fast.error }));
+    const past = slow.asked.filter((e) => e > 8 * MiB);
+    const steps = past.slice(1).map((e, i) => e - past[i]);
+    check(past.length > 2 && steps.every((d) => d <= 4 * MiB) && past[past.length - 1] === length, 'fromStream at 20 MB/s: hashed as the bytes arrive (asks at most 4 MiB apart past the window)', JSON.stringify(slow.asked));
+    check(fast.asked.length > 0 && fast.asked.length < 20, 'fromStream with every byte in: few waits (hash left to WebCrypto)', JSON.stringify(fast.asked));
+    for (const [name, r] of [['at 20 MB/s', big.slowFlipped], ['with every byte in', big.fastFlipped]]) {
+      check(/hash/i.test(r.error ?? ''), `fromStream ${name}: a flipped byte is a content-hash error`, JSON.stringify(r.error ?? r.hash));
+    }
   }
 
   for (const worker of [true, false]) {
