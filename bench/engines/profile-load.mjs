@@ -38,7 +38,7 @@ const report = async (label, fn, arg) => {
   const { profile } = await cdp.send('Profiler.stop');
   const self = new Map(); const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   let total = 0;
-  profile.samples.forEach((id, i) => { const n = byId.get(id); const k = n.callFrame.functionName || n.callFrame.url || '(anon)'; self.set(k, (self.get(k) || 0) + profile.timeDeltas[i]); total += profile.timeDeltas[i]; });
+  profile.samples.forEach((id, i) => { const n = byId.get(id); const k = n.callFrame.functionName || (n.callFrame.url ? `${n.callFrame.url}:${n.callFrame.lineNumber + 1}` : '(anon)'); self.set(k, (self.get(k) || 0) + profile.timeDeltas[i]); total += profile.timeDeltas[i]; });
   console.log(`== ${label}: ${JSON.stringify(ms)}`);
   for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, +(process.env.TOP || 22))) console.log((v / 1000).toFixed(1).padStart(8) + ' ms', k.slice(0, 110));
 };
