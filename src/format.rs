@@ -1033,7 +1033,7 @@ impl WeightFile {
         src: &S,
         keep_int8: &[&str],
     ) -> Result<(WeightFile, BTreeMap<String, Int8Tensor>), FormatError> {
-        let (file, kept, _) = WeightFile::from_source_leaving(src, keep_int8, &[])?;
+        let (file, kept, _, _) = WeightFile::from_source_leaving(src, keep_int8, &[])?;
         Ok((file, kept))
     }
 
@@ -1055,12 +1055,16 @@ impl WeightFile {
 }
 
 /// What [`WeightFile::from_source_leaving`] and [`OpenFile::decode`] return: the file
-/// (less the tensors below), the `I8` tensors kept quantised, and the byte ranges of the
-/// `U8` tensors left where they lie, by name.
+/// (less the tensors below), the `I8` tensors kept quantised, the byte ranges of the
+/// `U8` tensors left where they lie, by name, and the id index that checking a version
+/// 2 file's catalogue built ([`validate_metadata_indexed`]'s, over the file's ids; `None`
+/// for a version 1 file, whose catalogue is checked later), so that a loader does not
+/// build it again.
 pub type Decoded = (
     WeightFile,
     BTreeMap<String, Int8Tensor>,
     BTreeMap<String, std::ops::Range<u64>>,
+    Option<StrIndex>,
 );
 
 /// A weight file read up to its content hash: the header, the metadata, the tensor
@@ -1084,6 +1088,8 @@ pub struct OpenFile<'s, S: ?Sized> {
     /// What decoding and checking that section found wrong, reported by
     /// [`OpenFile::decode`] (after the hash, as a defect of the data).
     catalog_error: Option<FormatError>,
+    /// The id index that checking that section built (see [`Decoded`]).
+    id_index: Option<StrIndex>,
 }
 
 /// A weight file whose header and layout are read and checked ([`OpenFile::open_header`]),
@@ -1146,13 +1152,16 @@ impl<'s, S: ByteSource + ?Sized> OpenHeader<'s, S> {
         // A version 2 file's catalogue is decoded here, where version 1's is parsed
         // (before the int8 scales and every tensor: allocated in that order, the load's
         // wasm memory peaks no higher), and its defects are kept for `decode` to report.
-        let mut catalog_error = None;
+        let (mut catalog_error, mut id_index) = (None, None);
         if let Some(e) = catalog_at.map(|i| &entries[i]) {
             let (begin, end) = (data_start + e.begin, data_start + e.end);
             match catalog::decode(src, begin, end, metadata.model.n_items) {
                 Ok(items) => {
                     metadata.items = items;
-                    catalog_error = validate_catalog(&metadata).err();
+                    match validate_catalog(&metadata) {
+                        Ok(index) => id_index = index,
+                        Err(e) => catalog_error = Some(e),
+                    }
                 }
                 Err(e) => catalog_error = Some(e),
             }
@@ -1183,6 +1192,7 @@ impl<'s, S: ByteSource + ?Sized> OpenHeader<'s, S> {
             data_start,
             catalog_at,
             catalog_error,
+            id_index,
         })
     }
 }
@@ -1358,7 +1368,7 @@ impl<'s, S: ByteSource + ?Sized> Decoding<'s, S> {
             metadata: self.open.metadata,
             tensors: self.tensors,
         };
-        Ok((file, self.kept, self.left))
+        Ok((file, self.kept, self.left, self.open.id_index))
     }
 }
 
@@ -1868,7 +1878,7 @@ pub fn validate_metadata_indexed(m: &Metadata) -> Result<Option<StrIndex>, Forma
 }
 
 /// `trained_kinds`, when present, lists at least one kind and none twice.
-fn validate_trained_kinds(m: &Metadata) -> Result<(), FormatError> {
+pub fn validate_trained_kinds(m: &Metadata) -> Result<(), FormatError> {
     if let Some(kinds) = &m.trained_kinds {
         if kinds.is_empty() {
             return Err(FormatError::BadTrainedKinds("no kind listed".into()));
