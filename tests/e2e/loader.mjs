@@ -79,7 +79,20 @@ try {
   // A stand-in for fetch() in the page: `stubDownload(body, length, { failAt, chunk })`
   // answers every request with `body` in chunks of `chunk` bytes, one per task, announced
   // as `length` bytes, failing at `failAt` when given; `restoreFetch()` undoes it.
+  // `answerOf(loading)`: what a loading model answers (its content hash and five
+  // recommendations, the model freed after), or its error's message.
   await page.evaluate(() => {
+    window.answerOf = async (loading) => {
+      try {
+        const rec = await loading;
+        const recs = await rec.recommend({ k: 5 });
+        const out = { hash: rec.modelInfo().contentHash, recs: JSON.stringify(recs) };
+        rec.free();
+        return out;
+      } catch (e) {
+        return { error: e?.message ?? String(e) };
+      }
+    };
     const realFetch = window.fetch;
     window.stubDownload = (body, length, { failAt = null, chunk = 65_536 } = {}) => {
       window.fetch = async () => {
@@ -111,18 +124,7 @@ try {
       const mod = await importPackage(packageUrls());
       const file = new Uint8Array(await (await fetch(model)).arrayBuffer());
       const opts = (ns) => ({ backend: 'simd', storage: 'memory', namespace: `e2e-stream-${ns}` });
-      // What a model answers (its content hash and a few recommendations), or its error.
-      const answer = async (loading) => {
-        try {
-          const rec = await loading;
-          const recs = await rec.recommend({ k: 5 });
-          const out = { hash: rec.modelInfo().contentHash, recs: JSON.stringify(recs) };
-          rec.free();
-          return out;
-        } catch (e) {
-          return { error: e?.message ?? String(e) };
-        }
-      };
+      const answer = window.answerOf;
       const out = {};
       // 1. The array filled only as the load asks: garbage past what has "arrived".
       {
@@ -213,16 +215,7 @@ try {
       const mod = await importPackage(packageUrls());
       const file = new Uint8Array(await (await fetch(model)).arrayBuffer());
       const opts = (ns) => ({ backend: 'simd', storage: 'memory', namespace: `e2e-big-${ns}` });
-      const answer = async (loading) => {
-        try {
-          const rec = await loading;
-          const out = { hash: rec.modelInfo().contentHash, recs: JSON.stringify(await rec.recommend({ k: 5 })) };
-          rec.free();
-          return out;
-        } catch (e) {
-          return { error: e?.message ?? String(e) };
-        }
-      };
+      const answer = window.answerOf;
       const paced = async (body, ns) => {
         const bytes = new Uint8Array(body.length);
         const asked = [];
