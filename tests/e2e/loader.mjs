@@ -206,61 +206,76 @@ try {
 
   // Over a file larger than the rate's window: paced at 20 MB/s (under the 100 MB/s
   // threshold: hashed in wasm as the bytes arrive, so the load asks for them at most a
-  // 4 MiB hash step apart once the window is past), and with every byte in from the start
-  // (left to WebCrypto after the last byte); the same engine as fromBytes, and a flipped
-  // byte near the end a content-hash error, both ways.
+  // 4 MiB hash step apart once the window is past, and never calls WebCrypto), with every
+  // byte in from the start (left to WebCrypto after the last byte: one digest of the data
+  // section), and so with WebCrypto rejecting (hashed in wasm instead); the same engine
+  // as fromBytes each way, and a flipped byte near the end a content-hash error each way.
+  // `crypto.subtle.digest` is wrapped to count its calls (the load looks it up per call).
   const big = await page.evaluate(
     async ({ model }) => {
       const { importPackage, packageUrls } = await import('/www/vitrine.js');
       const mod = await importPackage(packageUrls());
       const file = new Uint8Array(await (await fetch(model)).arrayBuffer());
+      const dataLength = file.length - 8 - Number(new DataView(file.buffer).getBigUint64(0, true));
       const opts = (ns) => ({ backend: 'simd', storage: 'memory', namespace: `e2e-big-${ns}` });
       const answer = window.answerOf;
-      const paced = async (body, ns) => {
-        const bytes = new Uint8Array(body.length);
+      const whole = await answer(mod.Recommender.fromBytes(file, opts('whole')));
+      const subtle = crypto.subtle;
+      const realDigest = subtle.digest;
+      let digests = [];
+      let refuse = false;
+      subtle.digest = function (algorithm, data) {
+        digests.push(data.byteLength);
+        return refuse ? Promise.reject(new Error('no WebCrypto here')) : realDigest.call(this, algorithm, data);
+      };
+      // One streamed load: `arrived` paced at 20 MB/s, or every byte in at once.
+      const stream = async (body, ns, slow) => {
+        digests = [];
+        const bytes = slow ? new Uint8Array(body.length) : body.slice();
         const asked = [];
         let have = 0;
         const arrived = async (end) => {
           asked.push(end);
+          if (!slow) return body.length;
           if (end > have) {
             await new Promise((r) => setTimeout(r, (end - have) / 20_000));
             bytes.set(body.subarray(have, end), have);
             have = end;
           }
         };
-        return { ...(await answer(mod.Recommender.fromStream(bytes, arrived, opts(ns)))), asked };
-      };
-      const allIn = async (body, ns) => {
-        const asked = [];
-        const arrived = async (end) => {
-          asked.push(end);
-          return body.length;
-        };
-        return { ...(await answer(mod.Recommender.fromStream(body.slice(), arrived, opts(ns)))), asked };
+        const r = await answer(mod.Recommender.fromStream(bytes, arrived, opts(ns)));
+        return { ...r, asked, digests };
       };
       const flipped = file.slice();
       flipped[file.length - 5] ^= 0x10;
-      return {
-        length: file.length,
-        whole: await answer(mod.Recommender.fromBytes(file, opts('whole'))),
-        slow: await paced(file, 'slow'),
-        fast: await allIn(file, 'fast'),
-        slowFlipped: await paced(flipped, 'slow-flipped'),
-        fastFlipped: await allIn(flipped, 'fast-flipped'),
-      };
+      try {
+        const out = { length: file.length, dataLength, whole };
+        out.slow = await stream(file, 'slow', true);
+        out.fast = await stream(file, 'fast', false);
+        out.slowFlipped = await stream(flipped, 'slow-flipped', true);
+        out.fastFlipped = await stream(flipped, 'fast-flipped', false);
+        refuse = true;
+        out.refused = await stream(file, 'refused', false);
+        out.refusedFlipped = await stream(flipped, 'refused-flipped', false);
+        return out;
+      } finally {
+        delete subtle.digest;
+      }
     },
     { model: STREAM_MODEL },
   );
   {
     const MiB = 1 << 20;
-    const { length, whole, slow, fast } = big;
+    const { length, dataLength, whole, slow, fast, refused } = big;
     const same = (r) => typeof whole.hash === 'string' && r.hash === whole.hash && r.recs === whole.recs;
-    check(length > 12 * MiB && same(slow) && same(fast), 'fromStream over a file past the rate window: the engine fromBytes builds, slow or all in', JSON.stringify({ length, whole: whole.hash ?? whole.error, slow: slow.hash ?? slow.error, fast: fast.hash ?? fast.error }));
+    const brief = (r) => ({ hash: r.hash ?? r.error, digests: r.digests });
+    check(length > 12 * MiB && same(slow) && same(fast) && same(refused), 'fromStream over a file past the rate window: the engine fromBytes builds, paced, all in, or with WebCrypto refusing', JSON.stringify({ length, whole: whole.hash ?? whole.error, slow: brief(slow), fast: brief(fast), refused: brief(refused) }));
     const past = slow.asked.filter((e) => e > 8 * MiB);
     const steps = past.slice(1).map((e, i) => e - past[i]);
-    check(past.length > 2 && steps.every((d) => d <= 4 * MiB) && past[past.length - 1] === length, 'fromStream at 20 MB/s: hashed as the bytes arrive (asks at most 4 MiB apart past the window)', JSON.stringify(slow.asked));
-    check(fast.asked.length > 0 && fast.asked.length < 20, 'fromStream with every byte in: few waits (hash left to WebCrypto)', JSON.stringify(fast.asked));
-    for (const [name, r] of [['at 20 MB/s', big.slowFlipped], ['with every byte in', big.fastFlipped]]) {
+    check(past.length > 2 && steps.every((d) => d <= 4 * MiB) && past[past.length - 1] === length && slow.digests.length === 0, 'fromStream at 20 MB/s: hashed in wasm as the bytes arrive (asks at most 4 MiB apart past the window, no WebCrypto call)', JSON.stringify({ asked: slow.asked, digests: slow.digests }));
+    check(JSON.stringify(fast.digests) === JSON.stringify([dataLength]), 'fromStream with every byte in: left to WebCrypto (one digest, of the data section)', JSON.stringify({ dataLength, digests: fast.digests }));
+    check(JSON.stringify(refused.digests) === JSON.stringify([dataLength]), 'fromStream with WebCrypto refusing: asked once, then hashed in wasm', JSON.stringify({ dataLength, digests: refused.digests }));
+    for (const [name, r] of [['at 20 MB/s', big.slowFlipped], ['with every byte in', big.fastFlipped], ['with WebCrypto refusing', big.refusedFlipped]]) {
       check(/hash/i.test(r.error ?? ''), `fromStream ${name}: a flipped byte is a content-hash error`, JSON.stringify(r.error ?? r.hash));
     }
   }
