@@ -277,12 +277,6 @@ struct TrainArgs {
     /// keeps, in [0, 1); 0 = off
     #[arg(long, value_parser = parse_ema)]
     ema: Option<f32>,
-    /// Further targets per position besides the next item (0 = the next item only)
-    #[arg(long)]
-    future: Option<usize>,
-    /// Weight decay per step of the further targets, in (0, 1]
-    #[arg(long)]
-    future_decay: Option<f32>,
     /// Keep only the first this many users of the dataset (training, validation and
     /// test; for quick experiments).
     #[arg(long)]
@@ -1033,8 +1027,6 @@ fn train_plan(a: &TrainArgs, n_items: usize, feats: &features::Features) -> Trai
     tcfg.dropout = a.dropout.unwrap_or(tcfg.dropout);
     tcfg.weight_decay = a.weight_decay.unwrap_or(tcfg.weight_decay);
     tcfg.ema = a.ema.unwrap_or(tcfg.ema);
-    tcfg.future = a.future.unwrap_or(tcfg.future);
-    tcfg.future_decay = a.future_decay.unwrap_or(tcfg.future_decay);
     TrainPlan {
         config,
         tcfg,

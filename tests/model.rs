@@ -51,8 +51,6 @@ fn tiny_train_config(negatives: usize) -> TrainConfig {
         weight_decay: 1e-4,
         kind_weights: [1.0; 3],
         ema: 0.0,
-        future: 0,
-        future_decay: 0.5,
     }
 }
 

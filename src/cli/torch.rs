@@ -97,8 +97,6 @@ impl PrepareArgs {
             dropout: None,
             weight_decay: None,
             ema: None,
-            future: None,
-            future_decay: None,
             max_users: self.max_users,
             kind_weight_grid: kinds::DEFAULT_GRID.to_vec(),
         }

@@ -177,7 +177,6 @@ pub(super) fn run_window(ctx: &BatchCtx<'_>, w: Window, drop: &mut Dropout, work
     let (y, cache) = model.encode_sequence(ctx.v, &input, Some(drop));
     let mut dy = vec![0.0; len * model.config.dim];
     dot_loss(ctx, &y, targets, &mut dy, work);
-    future_loss(ctx, &y, &seq[w.end - len..], &mut dy, work);
     head_loss(ctx, &y, targets, &mut dy, work);
     encoder_backward(model, &cache, &dy, &mut work.grads, &mut work.dv);
     for &it in &input.items {
@@ -286,129 +285,6 @@ fn dot_loss(
     }
     work.logits = logits;
     work.grad = grad;
-}
-
-/// The further-target loss ([`TrainConfig::future`]): at position `t`, for each of the
-/// `future` items after its target, `after[t + k]` (`k ≥ 1`, within the training
-/// sequence), softmax cross-entropy of `y_t · v` over that item and the batch's sampled
-/// candidates (or the catalogue), weighted `future_decay^k` times its kind's weight and
-/// the batch's scale. `after` is the window's targets followed by the rest of the
-/// sequence.
-fn future_loss(
-    ctx: &BatchCtx<'_>,
-    y: &[f32],
-    after: &[HistoryEvent],
-    dy: &mut [f32],
-    work: &mut Work,
-) {
-    let k_max = ctx.cfg.future;
-    if k_max == 0 {
-        return;
-    }
-    let d = ctx.model.config.dim;
-    let len = y.len() / d;
-    let full = ctx.cands.is_empty();
-    let n = ctx.model.config.n_items;
-    let nc = if full { n } else { ctx.cands.len() + 1 };
-    let mut row = vec![0.0f32; nc];
-    let mut g = vec![0.0f32; nc];
-    let mut grad = vec![0.0f32; len * nc];
-    let mut own: Vec<(usize, usize, f32)> = Vec::new();
-    let mut loss = 0.0f64;
-    for t in 0..len {
-        let yt = &y[t * d..(t + 1) * d];
-        let mut computed = false;
-        let mut decay = 1.0f32;
-        for k in 1..=k_max {
-            decay *= ctx.cfg.future_decay;
-            let Some(ev) = after.get(t + k) else { break };
-            let w = ctx.weight(ev.kind) * decay;
-            if w == 0.0 {
-                continue;
-            }
-            let scale = ctx.scale_dot * w;
-            let item = ev.item as usize;
-            if !computed {
-                if full {
-                    for (j, z) in row.iter_mut().enumerate() {
-                        *z = dot(yt, &ctx.v[j * d..(j + 1) * d]);
-                    }
-                } else {
-                    for (j, z) in row[1..].iter_mut().enumerate() {
-                        *z = dot(yt, &ctx.cands_v[j * d..(j + 1) * d]);
-                    }
-                }
-                computed = true;
-            }
-            let col = if full {
-                item
-            } else {
-                row[0] = dot(yt, &ctx.v[item * d..(item + 1) * d]);
-                0
-            };
-            let mut masked = None;
-            if !full {
-                if let Ok(i) = ctx.cand_slots.binary_search_by_key(&ev.item, |s| s.0) {
-                    let slot = 1 + ctx.cand_slots[i].1 as usize;
-                    masked = Some((slot, row[slot]));
-                    row[slot] = f32::NEG_INFINITY;
-                }
-            }
-            loss += (softmax_xent(&row, col, &mut g) * scale) as f64;
-            if let Some((slot, z)) = masked {
-                row[slot] = z;
-            }
-            let gt = &mut grad[t * nc..(t + 1) * nc];
-            if full {
-                for (a, &b) in gt.iter_mut().zip(&g) {
-                    *a += b * scale;
-                }
-            } else {
-                for (a, &b) in gt[1..].iter_mut().zip(&g[1..]) {
-                    *a += b * scale;
-                }
-                own.push((t, item, g[0] * scale));
-            }
-        }
-    }
-    work.loss += loss;
-    if full {
-        gemm(len, d, n, Mat::n(&grad, nc), Mat::n(ctx.v, d), dy, d);
-        gemm(n, d, len, Mat::t(&grad, nc), Mat::n(y, d), &mut work.dv, d);
-        return;
-    }
-    for &(t, item, g0) in &own {
-        axpy(
-            g0,
-            &ctx.v[item * d..(item + 1) * d],
-            &mut dy[t * d..(t + 1) * d],
-        );
-        axpy(
-            g0,
-            &y[t * d..(t + 1) * d],
-            &mut work.dv[item * d..(item + 1) * d],
-        );
-        work.touch(item);
-    }
-    let k = ctx.cands.len();
-    gemm(
-        len,
-        d,
-        k,
-        Mat::n(&grad[1..], nc),
-        Mat::n(ctx.cands_v, d),
-        dy,
-        d,
-    );
-    gemm(
-        k,
-        d,
-        len,
-        Mat::t(&grad[1..], nc),
-        Mat::n(y, d),
-        &mut work.dcand,
-        d,
-    );
 }
 
 /// The head loss at a window's last `head_positions` positions: softmax cross-entropy of

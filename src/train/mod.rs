@@ -76,19 +76,6 @@ pub struct TrainConfig {
     /// and the result read the parameters themselves).
     #[serde(default)]
     pub ema: f32,
-    /// Further targets per position: besides its next item, position `t` also learns to
-    /// rank each of the `future` items after it (within the training sequence) above the
-    /// sampled candidates, the `k`-th weighted `future_decay^k`. 0 = the next item only.
-    #[serde(default)]
-    pub future: usize,
-    /// Weight decay per step of [`TrainConfig::future`]'s further targets, in (0, 1].
-    #[serde(default = "half")]
-    pub future_decay: f32,
-}
-
-/// 0.5 ([`TrainConfig::future_decay`]'s default).
-fn half() -> f32 {
-    0.5
 }
 
 /// Every kind's target counts 1 ([`TrainConfig::kind_weights`]'s default).
@@ -112,8 +99,6 @@ impl Default for TrainConfig {
             weight_decay: 0.0,
             kind_weights: unit_kind_weights(),
             ema: 0.0,
-            future: 0,
-            future_decay: half(),
         }
     }
 }
