@@ -17,9 +17,8 @@ cargo clippy --all-targets -- -D warnings
 cargo clippy --target wasm32-unknown-unknown --lib -- -D warnings
 cargo clippy --target wasm32-unknown-unknown --lib --no-default-features -- -D warnings
 
-step "wasm32 library builds (lean: with and without the GPU path)"
-cargo build --target wasm32-unknown-unknown --lib --release
-cargo build --target wasm32-unknown-unknown --lib --release --no-default-features
+step "wasm32 builds: the two browser packages, and the library without the GPU path"
+bash scripts/build-wasm.sh --lean-check
 
 step "native tests (GPU parity on lavapipe required)"
 VITRINE_REQUIRE_GPU=1 cargo test

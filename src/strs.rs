@@ -608,6 +608,7 @@ impl StrIndex {
 
     /// Inserts position `i` of `list`, whose home is `slot` and tag `tag`; with
     /// `unique`, a string already in the table is a [`Duplicate`].
+    #[inline]
     fn insert_one(
         &mut self,
         list: &StrList,
@@ -641,6 +642,7 @@ impl StrIndex {
     /// The slot a probe for `s` starts at, the hash mapped onto the slots by
     /// multiplication (`hash · slots / 2^64`, every slot equally likely), and its tag
     /// (the hash's low bits under the tag mask).
+    #[inline]
     fn home(&self, s: &str) -> (usize, u32) {
         let hash = self.hasher.hash_one(s);
         // < slots.len(): the product is below slots.len() · 2^64.
@@ -649,6 +651,7 @@ impl StrIndex {
     }
 
     /// The slot after `slot`, wrapping around.
+    #[inline]
     fn next(&self, slot: usize) -> usize {
         if slot + 1 == self.slots.len() {
             0

@@ -6,9 +6,10 @@
 // WARM=N, then N warm `recommend()` calls the same way; with AGAIN=1, a second `fromBytes`
 // first (the same page: compiled code, no baseline code). For
 // function names, PKG_DIR must be a package built without wasm-opt (which drops them):
-//   cargo build --release --target wasm32-unknown-unknown --lib   (relaxed build: with
-//     RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd" CARGO_TARGET_DIR=target/wasm-relaxed)
-//   wasm-bindgen --target web --out-dir PKG_DIR target/…/release/vitrine.wasm
+//   scripts/build-wasm.sh leaves the relaxed package's module, names and all, at
+//   target/wasm-relaxed/wasm32-unknown-unknown/wasm/vitrine.wasm (the plain one's at
+//   target/wasm32-unknown-unknown/wasm/vitrine.wasm); then
+//   wasm-bindgen --target web --out-dir PKG_DIR target/…/wasm/vitrine.wasm
 // Needs playwright-core (npm install at the repository root).
 import { basename, join, resolve } from 'path';
 import { launchChromium, serveFiles } from './serve.mjs';

@@ -121,6 +121,7 @@ pub struct Shortlist {
 
 /// `clean(clean(base) + boost + β·new)` with `-0.0` made `+0.0`: the engine's blend of
 /// one item (`crate::recommend::blend::blend` computes the same, in the same order).
+#[inline]
 pub fn blended(base: f32, boost: f32, new_boost: f32, is_new: bool) -> f32 {
     let base = if base.is_nan() {
         f32::NEG_INFINITY

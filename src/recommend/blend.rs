@@ -166,6 +166,7 @@ impl ResolvedBoost {
 
 /// `boost_i` of item `i`: the weights of the boosts naming it or its category, summed
 /// in request order from `0.0` (non-finite weights are skipped).
+#[inline]
 pub fn boost_of(rec: &Recommender, boosts: &[ResolvedBoost], i: usize) -> f32 {
     let c = rec.category_of(i);
     sum_boosts(boosts, |b| {
@@ -175,11 +176,13 @@ pub fn boost_of(rec: &Recommender, boosts: &[ResolvedBoost], i: usize) -> f32 {
 
 /// `boost_i` of an item of category `c` that no boost names by id: what the GPU
 /// shortlist adds per category ([`crate::kernels::shortlist::CategoryRule::boost`]).
+#[inline]
 pub fn category_boost(boosts: &[ResolvedBoost], c: u32) -> f32 {
     sum_boosts(boosts, |b| b.category == Some(c))
 }
 
 /// The finite weights of the boosts that `hit`, summed in request order from `0.0`.
+#[inline]
 fn sum_boosts(boosts: &[ResolvedBoost], hit: impl Fn(&ResolvedBoost) -> bool) -> f32 {
     let mut x = 0.0f32;
     for b in boosts {

@@ -77,6 +77,7 @@ impl ResolvedFilter {
     }
 
     /// Whether items of category `c` pass the category rules.
+    #[inline]
     pub fn allows_category(&self, c: u32) -> bool {
         if let Some(mask) = &self.only_categories {
             if !mask.get(c as usize).copied().unwrap_or(false) {
@@ -96,7 +97,17 @@ impl ResolvedFilter {
         (self.price_min, self.price_max)
     }
 
+    /// Whether the filter has no rule: every item passes it.
+    pub fn admits_every_item(&self) -> bool {
+        self.only_categories.is_none()
+            && self.exclude_categories.is_empty()
+            && self.price_min.is_none()
+            && self.price_max.is_none()
+            && !self.new_only
+    }
+
     /// Whether item `i` passes the category and price rules.
+    #[inline]
     pub fn admits(&self, rec: &Recommender, i: usize) -> bool {
         let c = rec.category_of(i);
         if !self.allows_category(c) || (self.new_only && !rec.is_new(i)) {
@@ -148,6 +159,16 @@ impl Eligibility {
     /// As [`Eligibility::new`] with an already resolved filter.
     pub fn with_filter(rec: &Recommender, filter: &ResolvedFilter, exclude: &[u32]) -> Eligibility {
         let n = rec.n_items();
+        if filter.admits_every_item() {
+            // No rule (the usual request): every bit below `n` set, none above.
+            let mut bits = vec![u64::MAX; n.div_ceil(64)];
+            if let (Some(last), 1..) = (bits.last_mut(), n % 64) {
+                *last = (1 << (n % 64)) - 1;
+            }
+            let mut e = Eligibility { bits, n };
+            exclude.iter().for_each(|&i| e.ban(i));
+            return e;
+        }
         let mut bits = vec![0u64; n.div_ceil(64)];
         for (w, word) in bits.iter_mut().enumerate() {
             for b in 0..64 {

@@ -656,6 +656,7 @@ impl Recommender {
 
     /// Whether item `i` counts as new: its `added` date is in the newest tenth of the
     /// catalog's known dates (and strictly later than the oldest one).
+    #[inline]
     pub fn is_new(&self, i: usize) -> bool {
         self.is_new
             .get(i / 64)
@@ -673,6 +674,7 @@ impl Recommender {
     }
 
     /// Category index of item `i`.
+    #[inline]
     fn category_of(&self, i: usize) -> u32 {
         self.metadata.items.category.get(i).copied().unwrap_or(0)
     }
@@ -681,6 +683,7 @@ impl Recommender {
         self.metadata.items.titles.get(i).unwrap_or("")
     }
 
+    #[inline]
     fn price(&self, i: usize) -> Option<f32> {
         self.metadata.items.price.get(i)
     }
