@@ -1118,9 +1118,7 @@ impl<'s, S: ByteSource + ?Sized> OpenHeader<'s, S> {
     /// `I8` tensors. `vitrine` writes those first in the data section (see
     /// `docs/weight-format.md`), so a loader can open the file once they have arrived.
     pub fn needs(&self) -> u64 {
-        let by_name: BTreeMap<&str, &Entry> = (self.entries.iter())
-            .map(|e| (e.name.as_str(), e))
-            .collect();
+        let by_name = entries_by_name(&self.entries);
         let scales = (self.entries.iter())
             .filter(|e| e.dtype == Dtype::I8)
             .filter_map(|e| by_name.get(format!("{}{SCALE_SUFFIX}", e.name).as_str()))
@@ -1413,7 +1411,7 @@ fn check_dtypes<S: ByteSource + ?Sized>(
     metadata: &Metadata,
     data: &Section<'_, S>,
 ) -> Result<BTreeMap<String, Vec<f32>>, FormatError> {
-    let by_name: BTreeMap<&str, &Entry> = entries.iter().map(|e| (e.name.as_str(), e)).collect();
+    let by_name = entries_by_name(entries);
     let mut scales = BTreeMap::new();
     for e in entries {
         let allowed = match e.dtype {
@@ -2002,11 +2000,24 @@ fn check_entry(name: String, raw: RawEntry, data_len: u64) -> Result<Entry, Form
     }
 }
 
+/// The entries by name (a later entry of the same name wins, as `collect` would
+/// have it). Inserted one by one: collecting into a map sorts its input first, one more
+/// copy of the standard stable sort in the browser package (`crate::sort`).
+fn entries_by_name(entries: &[Entry]) -> BTreeMap<&str, &Entry> {
+    let mut by_name = BTreeMap::new();
+    for e in entries {
+        by_name.insert(e.name.as_str(), e);
+    }
+    by_name
+}
+
 /// Checks that the entries tile the data section exactly (no overlap, no gap, nothing
 /// past the end). `data_start` is the data section's offset in the file.
 fn check_layout(entries: &[Entry], data_len: u64, data_start: u64) -> Result<(), FormatError> {
     let mut order: Vec<&Entry> = entries.iter().collect();
-    order.sort_by(|a, b| (a.begin, a.end, &a.name).cmp(&(b.begin, b.end, &b.name)));
+    crate::sort::sort_by(&mut order, |a, b| {
+        (a.begin, a.end, &a.name).cmp(&(b.begin, b.end, &b.name))
+    });
 
     let max_end = order.iter().map(|e| e.end).max().unwrap_or(0);
     if max_end > data_len {
@@ -2121,7 +2132,7 @@ fn data_order(stored: &Stored) -> Vec<(&String, &StoredEntry)> {
     };
     let mut order: Vec<_> = stored.iter().collect();
     // Stable: each group keeps the map's name order.
-    order.sort_by_key(|(name, _)| group(name));
+    crate::sort::sort_by_key(&mut order, |(name, _)| group(name));
     order
 }
 

@@ -322,7 +322,7 @@ impl HistoryStore {
 
     /// Sorts by time (stable) and removes exact duplicates `(item, kind, at)`.
     fn normalise(&mut self) {
-        self.events.sort_by(|a, b| a.at.total_cmp(&b.at));
+        crate::sort::sort_by(&mut self.events, |a, b| a.at.total_cmp(&b.at));
         let mut seen = std::collections::HashSet::new();
         self.events
             .retain(|e| seen.insert((e.item.clone(), e.kind, e.at.to_bits())));

@@ -38,6 +38,7 @@ pub mod recommend;
 pub mod rng;
 pub mod search;
 pub mod select;
+pub mod sort;
 pub mod strs;
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -218,7 +218,7 @@ impl<'a> Explainer<'a> {
                 None => per_item.push((e.item, w, e.kind, w)),
             }
         }
-        per_item.sort_by(|a, b| b.1.total_cmp(&a.1));
+        crate::sort::sort_by(&mut per_item, |a, b| b.1.total_cmp(&a.1));
         per_item
             .iter()
             .enumerate()

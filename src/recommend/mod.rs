@@ -779,7 +779,7 @@ impl Recommender {
             }
         }
         let mut hist = history.to_vec();
-        hist.sort_by(|a, b| a.at.total_cmp(&b.at));
+        crate::sort::sort_by(&mut hist, |a, b| a.at.total_cmp(&b.at));
         let now = options
             .now
             .or_else(|| hist.last().map(|e| e.at))

@@ -154,9 +154,9 @@ impl<'i, 'p> Counter<'i, 'p> {
                 count,
             })
             .collect();
-        facets
-            .categories
-            .sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+        crate::sort::sort_by(&mut facets.categories, |a, b| {
+            b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name))
+        });
         if let Some(pc) = self.price {
             facets.no_price = pc.no_price;
             facets.price_bands = (pc.counts.into_iter().enumerate())
@@ -179,7 +179,7 @@ fn band_edges(pf: &PriceFacet<'_>) -> Vec<f32> {
     } else {
         pf.edges.iter().copied().filter(|x| x.is_finite()).collect()
     };
-    edges.sort_by(f32::total_cmp);
+    crate::sort::sort_by(&mut edges, f32::total_cmp);
     edges.dedup();
     edges.truncate(MAX_PRICE_EDGES);
     edges

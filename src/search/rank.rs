@@ -50,6 +50,6 @@ pub fn personalize_hits(mut hits: Vec<Hit>, hit_scores: Option<&[f32]>, weight: 
         };
         h.score = (1.0 - w) * h.text_score + w * norm;
     }
-    hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+    crate::sort::sort_by(&mut hits, |a, b| b.score.total_cmp(&a.score));
     hits
 }

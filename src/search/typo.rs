@@ -148,7 +148,7 @@ pub fn expand(index: &SearchIndex, word: &str, prefix: bool, typos: bool) -> Vec
 
 /// Sorts by distance, then document frequency descending, then term id.
 pub fn rank_terms<T>(index: &SearchIndex, v: &mut [T], key: impl Fn(&T) -> (u8, u32)) {
-    v.sort_by(|a, b| {
+    crate::sort::sort_by(v, |a, b| {
         let (da, ta) = key(a);
         let (db, tb) = key(b);
         da.cmp(&db)

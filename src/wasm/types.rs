@@ -226,9 +226,15 @@ pub struct ModelKinds {
 impl ModelKinds {
     /// The kinds of a model's [`KindMap`].
     pub fn new(map: &KindMap) -> ModelKinds {
+        // Inserted one by one: `collect` into a map sorts its input first, one more
+        // copy of the standard stable sort in the package (see `crate::sort`).
+        let mut mapped = BTreeMap::new();
+        for (kind, reads) in map.mapped() {
+            mapped.insert(kind, reads);
+        }
         ModelKinds {
             trained: map.trained.clone(),
-            mapped: map.mapped().into_iter().collect(),
+            mapped,
         }
     }
 }
