@@ -70,7 +70,7 @@ mod tests {
             let v: Vec<(u32, usize)> = (0..n).map(|i| (rng.below(5) as u32, i)).collect();
             let (mut got, mut want) = (v.clone(), v.clone());
             sort_by(&mut got, |a, b| a.0.cmp(&b.0));
-            want.sort_by(|a, b| a.0.cmp(&b.0));
+            want.sort_by_key(|a| a.0);
             assert_eq!(got, want, "n = {n}");
             let (mut got, mut want) = (v.clone(), v);
             sort_by_key(&mut got, |x| std::cmp::Reverse(x.0));
