@@ -7,7 +7,7 @@
 # Each is rebuilt only when a source file is newer than it (FORCE=1 rebuilds both), with
 # Cargo.toml's `wasm` profile (fat LTO, one code unit, dependencies at opt-level "s") and
 # LLVM's inline threshold lowered to 25 (SIZE_FLAGS): a smaller download at the same
-# scoring speed (README "Where the download goes").
+# scoring speed (README "A smaller module at the same speed").
 # The relaxed build has its own cargo target directory (different RUSTFLAGS).
 # wasm-pack's own wasm-opt is off in Cargo.toml ([package.metadata.wasm-pack]): Debian's
 # binaryen 108 is too old for rustc's reference-types output (the optimised module fails at
