@@ -515,6 +515,18 @@ fn no_match_gives_corrections_then_popular_items() {
             .map(|p| rec.popularity[p.index as usize])
             .collect();
         assert!(pops.windows(2).all(|w| w[0] >= w[1]));
+        // Exactly the definition: every item of the category by popularity, ties to the
+        // lower index, the first five.
+        let mut want: Vec<u32> = (0..rec.n_items() as u32)
+            .filter(|&i| rec.category_name(i as usize) == cat)
+            .collect();
+        want.sort_by(|&a, &b| {
+            let (pa, pb) = (rec.popularity[a as usize], rec.popularity[b as usize]);
+            pb.total_cmp(&pa).then(a.cmp(&b))
+        });
+        want.truncate(5);
+        let got: Vec<u32> = s.popular.iter().map(|p| p.index).collect();
+        assert_eq!(got, want);
     } else {
         panic!("two edits in a 6-letter word must not match");
     }

@@ -643,15 +643,14 @@ impl Recommender {
                 .doc;
             Some(self.category_of(best as usize))
         });
-        let mut items: Vec<u32> = (0..self.n_items() as u32)
+        // The `k` most popular, ties to the lower index: the popularity prior is finite
+        // (checked at load), where the top-k's order is `total_cmp`'s. A bounded buffer,
+        // not a sort of every eligible item (a whole catalogue when no category is found).
+        let candidates = (0..self.n_items() as u32)
             .filter(|&i| is_eligible(i))
-            .filter(|&i| category.is_none_or(|cat| self.category_of(i as usize) == cat))
-            .collect();
-        items.sort_by(|&a, &b| {
-            let (pa, pb) = (self.popularity[a as usize], self.popularity[b as usize]);
-            pb.total_cmp(&pa).then(a.cmp(&b))
-        });
-        let popular = (items.iter().take(c.k))
+            .filter(|&i| category.is_none_or(|cat| self.category_of(i as usize) == cat));
+        let items = crate::kernels::topk::top_k_among(&self.popularity, candidates, c.k);
+        let popular = (items.iter())
             .map(|&i| {
                 let i = i as usize;
                 SearchResult {
