@@ -451,8 +451,10 @@ impl HistoryStore {
                 max: limits.max_bytes,
             });
         }
-        let header: Header =
-            serde_json::from_str(s).map_err(|e| HistoryError::Corrupt(e.to_string()))?;
+        // `from_slice`, not `from_str`: the same parse of valid UTF-8, and the wasm package
+        // keeps one JSON reader for slices instead of two (README "A smaller module at the same speed").
+        let header: Header = serde_json::from_slice(s.as_bytes())
+            .map_err(|e| HistoryError::Corrupt(e.to_string()))?;
         if header.schema != HISTORY_SCHEMA {
             return Err(HistoryError::WrongSchema {
                 found: header.schema,
@@ -465,8 +467,8 @@ impl HistoryStore {
                 expected: expected.to_string(),
             });
         }
-        let mut store: HistoryStore =
-            serde_json::from_str(s).map_err(|e| HistoryError::Corrupt(e.to_string()))?;
+        let mut store: HistoryStore = serde_json::from_slice(s.as_bytes())
+            .map_err(|e| HistoryError::Corrupt(e.to_string()))?;
         for (i, ev) in store.events.iter().enumerate() {
             check_event(i, ev, now)?;
         }

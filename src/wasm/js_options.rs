@@ -87,7 +87,8 @@ fn js_to_json(value: &JsValue, what: &str) -> Result<Option<Value>, OptionsError
     };
     let text = js_sys::JSON::stringify(value).map_err(|_| not_json())?;
     let text: String = text.into();
-    serde_json::from_str(&text)
+    // `from_slice` (the history's reader too): one JSON reader in the package.
+    serde_json::from_slice(text.as_bytes())
         .map(Some)
         .map_err(|e| OptionsError::Invalid {
             what: what.to_string(),
