@@ -451,8 +451,8 @@ impl HistoryStore {
                 max: limits.max_bytes,
             });
         }
-        // `from_slice`, not `from_str`: the same parse of valid UTF-8, and the wasm package
-        // keeps one JSON reader for slices instead of two (README "A smaller module at the same speed").
+        // `from_slice`, not `from_str`: the same parse of valid UTF-8, and one JSON reader
+        // fewer in the wasm package (README "A smaller module at the same speed").
         let header: Header = serde_json::from_slice(s.as_bytes())
             .map_err(|e| HistoryError::Corrupt(e.to_string()))?;
         if header.schema != HISTORY_SCHEMA {
