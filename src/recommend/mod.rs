@@ -1073,13 +1073,18 @@ mod tests {
     const D: usize = 4;
 
     fn fake() -> Recommender {
-        let config = ModelConfig::tiny(N, 5, D);
+        fake_n(N)
+    }
+
+    /// [`fake`] with `n` items.
+    fn fake_n(n: usize) -> Recommender {
+        let config = ModelConfig::tiny(n, 5, D);
         let items = ItemCatalog {
-            ids: (0..N).map(|i| format!("I{i}")).collect(),
-            titles: (0..N).map(|i| format!("Item {i}")).collect(),
-            category: (0..N).map(|i| 1 + (i % 4) as u32).collect(),
-            price: (0..N).map(|i| Some(i as f32)).collect(),
-            added: (0..N).map(|i| Some(i as f64)).collect(),
+            ids: (0..n).map(|i| format!("I{i}")).collect(),
+            titles: (0..n).map(|i| format!("Item {i}")).collect(),
+            category: (0..n).map(|i| 1 + (i % 4) as u32).collect(),
+            price: (0..n).map(|i| Some(i as f32)).collect(),
+            added: (0..n).map(|i| Some(i as f64)).collect(),
         };
         let metadata = Metadata::for_tests(
             config.clone(),
@@ -1090,8 +1095,8 @@ mod tests {
         tensors.insert(
             POPULARITY_TENSOR.to_string(),
             crate::format::Tensor {
-                shape: vec![N],
-                data: TensorData::F32((0..N).map(|i| ((i * 7) % N) as f32).collect()),
+                shape: vec![n],
+                data: TensorData::F32((0..n).map(|i| ((i * 7) % n) as f32).collect()),
             },
         );
         let file = WeightFile { metadata, tensors };
@@ -1105,13 +1110,13 @@ mod tests {
             id_rows: true,
         };
         // Item i points along axis i % D with a little of axis (i + 1) % D.
-        let mut v = vec![0.0; N * D];
-        for i in 0..N {
+        let mut v = vec![0.0; n * D];
+        for i in 0..n {
             v[i * D + i % D] = 1.0;
             v[i * D + (i + 1) % D] = 0.25;
         }
         let plan = HeadPlan {
-            n_items: N,
+            n_items: n,
             dim: D,
             hidden: 1,
             item_vectors: v.into(),
@@ -1303,6 +1308,29 @@ mod tests {
         assert!(!e.is_eligible(N as u32) && !e.is_eligible(u32::MAX));
         e.ban(N as u32 + 70);
         assert_eq!((0..N as u32).filter(|&i| e.is_eligible(i)).count(), N - 1);
+    }
+
+    #[test]
+    fn a_filter_without_rules_admits_exactly_the_catalogue() {
+        for n in [1, 40, 63, 64, 65, 128] {
+            let r = fake_n(n);
+            let all = Eligibility::new(&r, &Filter::default(), &[]);
+            assert_eq!(
+                (0..n as u32).filter(|&i| all.is_eligible(i)).count(),
+                n,
+                "n = {n}"
+            );
+            assert!(
+                !all.is_eligible(n as u32) && !all.is_eligible(u32::MAX),
+                "n = {n}"
+            );
+            // A bound every item passes goes item by item: the same mask.
+            let filter = Filter {
+                price_max: Some(1e9),
+                ..Filter::default()
+            };
+            assert_eq!(Eligibility::new(&r, &filter, &[]), all, "n = {n}");
+        }
     }
 
     #[test]
