@@ -159,22 +159,21 @@ impl Eligibility {
     /// As [`Eligibility::new`] with an already resolved filter.
     pub fn with_filter(rec: &Recommender, filter: &ResolvedFilter, exclude: &[u32]) -> Eligibility {
         let n = rec.n_items();
+        let mut bits;
         if filter.admits_every_item() {
             // No rule (the usual request): every bit below `n` set, none above.
-            let mut bits = vec![u64::MAX; n.div_ceil(64)];
+            bits = vec![u64::MAX; n.div_ceil(64)];
             if let (Some(last), 1..) = (bits.last_mut(), n % 64) {
                 *last = (1 << (n % 64)) - 1;
             }
-            let mut e = Eligibility { bits, n };
-            exclude.iter().for_each(|&i| e.ban(i));
-            return e;
-        }
-        let mut bits = vec![0u64; n.div_ceil(64)];
-        for (w, word) in bits.iter_mut().enumerate() {
-            for b in 0..64 {
-                let i = w * 64 + b;
-                if i < n && filter.admits(rec, i) {
-                    *word |= 1 << b;
+        } else {
+            bits = vec![0u64; n.div_ceil(64)];
+            for (w, word) in bits.iter_mut().enumerate() {
+                for b in 0..64 {
+                    let i = w * 64 + b;
+                    if i < n && filter.admits(rec, i) {
+                        *word |= 1 << b;
+                    }
                 }
             }
         }
