@@ -21,6 +21,9 @@ const status = document.querySelector('[data-testid="bench-status"]');
 // &pkg=DIR/: vitrine's package from DIR (relative to the repository root) instead of the
 // default build, for an A/B of two builds in one run (run.mjs --cold-pkg-b).
 const pkgUrl = params.get('pkg') ? new URL(`${params.get('pkg')}vitrine.js`, ROOT).href : undefined;
+// &www=DIR/: the loader (vitrine.js, worker.js, ...) from DIR, a copy of www/ (run.mjs
+// --cold-www-b): an A/B of two loaders.
+const loaderUrl = new URL(`${params.get('www') || 'www/'}vitrine.js`, ROOT).href;
 try {
   const marks = { moduleStart: performance.now() };
   const ref = await jsonOf(`${dir}reference.json`);
@@ -28,7 +31,7 @@ try {
   if (events.some((e) => typeof e.id !== 'string')) throw new Error('reference.json has no item ids: export it again (vitrine export-onnx)');
   let top;
   if (engine === 'vitrine' || engine === 'vitrine-main') {
-    const { load } = await import('../../www/vitrine.js');
+    const { load } = await import(loaderUrl);
     marks.imported = performance.now();
     const v = await load(modelUrl, { worker: engine === 'vitrine', ...(pkgUrl ? { pkgUrl } : {}) });
     marks.ready = performance.now();

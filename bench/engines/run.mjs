@@ -11,7 +11,9 @@
 //   [--parts warm,threads,cold] (which measurements)
 //   [--cold-engines none,vitrine,vitrine-main,vitrine-steps,ort,ort-int8,tfjs] (cold starts;
 //   a vitrine engine with the suffix `:b`, e.g. vitrine-main:b, loads the package in
-//   --cold-pkg-b DIR/ (relative to the repository root): an A/B of two builds in one run)
+//   --cold-pkg-b DIR/ (relative to the repository root): an A/B of two builds in one run;
+//   and/or the loader, www/'s vitrine.js and worker.js, from --cold-www-b DIR/, a copy of
+//   www/ with a change: an A/B of two loaders with the same package)
 //   [--int8] (the int8 files and exports of `scripts/engine-bench.sh --int8`)
 import fs from 'node:fs';
 import path from 'node:path';
@@ -38,6 +40,7 @@ const out = path.resolve(root, arg('--out', 'artifacts/engine-bench.json'));
 const log = (m) => process.stderr.write(`[engine-bench] ${m}\n`);
 const int8 = args.includes('--int8');
 const pkgB = arg('--cold-pkg-b', null);
+const wwwB = arg('--cold-www-b', null);
 // Above 200,000 items the file is int8 anyway (scripts/engine-bench.sh).
 const int8At = (n) => int8 || n > 200000;
 const tagOf = (n) => (int8 ? `${n}-int8` : `${n}`);
@@ -119,19 +122,23 @@ try {
       await ctx.close();
     }
     if (!parts.includes('cold')) continue;
-    log(`${n} items: ${coldRuns} cold starts per engine, interleaved`);
+    log(`${n} items: ${coldRuns} cold starts per engine, interleaved (every other round in reverse order)`);
     const engines = arg('--cold-engines', 'none,vitrine,vitrine-main,vitrine-steps,ort,ort-int8,tfjs').split(',');
     const cold = Object.fromEntries(engines.map((e) => [e, { firstMs: [], readyMs: [], peakBytes: [], resources: null, marks: [] }]));
     for (let i = 0; i < coldRuns; i++) {
-      for (const e of engines) {
+      // Every other round in reverse order: the place in a round moves a load by up to
+      // 0.1 s on this VM (the first of two A/B engines was the slower one in three runs
+      // of 11 rounds, whichever build it was), so each engine takes each place as often.
+      for (const e of i % 2 ? [...engines].reverse() : engines) {
         const c = await browser.newContext();
         // Every response of the context, the Worker's included (the page's resource
         // timing does not see a Worker's fetches).
         const fetched = [];
         c.on('response', (resp) => { if (resp.status() === 200) fetched.push(resp.url()); });
         const [name, variant] = e.split(':');
-        if (variant && !pkgB) throw new Error(`${e}: --cold-pkg-b is not set`);
-        const pkgParam = variant ? `&pkg=${encodeURIComponent(pkgB)}` : '';
+        if (variant && !pkgB && !wwwB) throw new Error(`${e}: neither --cold-pkg-b nor --cold-www-b is set`);
+        // A loader from another directory keeps the default package unless one is named.
+        const pkgParam = variant ? `&pkg=${encodeURIComponent(pkgB ?? 'pkg/relaxed/')}${wwwB ? `&www=${encodeURIComponent(wwwB)}` : ''}` : '';
         const { r: rc } = await runPage(c, `${base}bench/engines/cold.html?engine=${name}${pkgParam}&dir=${dirOf(n)}&model=${modelOf(n)}&int8=${int8At(n) ? 1 : 0}`, 600000);
         cold[e].peakBytes.push(await rendererPeak());
         cold[e].firstMs.push(rc.marks.first);
@@ -210,7 +217,7 @@ for (const c of report.cold) {
     lines.push('');
   }
   for (const name of Object.keys(e).filter((k) => /^vitrine(-main)?(:b)?$/.test(k))) {
-    const how = `${name.startsWith('vitrine-main') ? 'on the main thread' : 'with the Worker'}${name.endsWith(':b') ? ` (package ${pkgB})` : ''}`;
+    const how = `${name.startsWith('vitrine-main') ? 'on the main thread' : 'with the Worker'}${name.endsWith(':b') ? ` (${[pkgB && `package ${pkgB}`, wwwB && `loader ${wwwB}`].filter(Boolean).join(', ')})` : ''}`;
     const ms = e[name].marks;
     if (!ms?.length) continue;
     const m = (k) => fmt(median(ms.map((x) => x[k])), 0);
