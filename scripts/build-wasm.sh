@@ -7,7 +7,7 @@
 # Each is rebuilt only when a source file is newer than it (FORCE=1 rebuilds both), with
 # Cargo.toml's `wasm` profile (fat LTO, one code unit, dependencies at opt-level "s") and
 # LLVM's inline threshold lowered to 25 (SIZE_FLAGS): a smaller download at the same
-# scoring speed (README "A smaller module at the same speed").
+# scoring speed (docs/benchmarks/engines-log.md, "A smaller module at the same speed").
 # The relaxed build has its own cargo target directory (different RUSTFLAGS).
 # wasm-pack's own wasm-opt is off in Cargo.toml ([package.metadata.wasm-pack]): Debian's
 # binaryen 108 is too old for rustc's reference-types output (the optimised module fails at
@@ -18,8 +18,8 @@
 # calls in baseline code and a long call stays there until it returns, so a loop's
 # per-chunk function kept apart is optimised during the first load and request instead
 # of staying inlined in one long call (the first `fromBytes` at 100,000 items: 293–318
-# against 330–380 ms; warm requests unchanged; 15 KB less gzipped; README "The first
-# request after a load").
+# against 330–380 ms; warm requests unchanged; 15 KB less gzipped;
+# docs/benchmarks/engines-log.md, "The first request after a load").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { printf '\033[1m[wasm]\033[0m %s\n' "$*" >&2; }

@@ -452,7 +452,8 @@ impl HistoryStore {
             });
         }
         // `from_slice`, not `from_str`: the same parse of valid UTF-8, and one JSON reader
-        // fewer in the wasm package (README "A smaller module at the same speed").
+        // fewer in the wasm package (docs/benchmarks/engines-log.md, "A smaller module at
+        // the same speed").
         let header: Header = serde_json::from_slice(s.as_bytes())
             .map_err(|e| HistoryError::Corrupt(e.to_string()))?;
         if header.schema != HISTORY_SCHEMA {
