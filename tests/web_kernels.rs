@@ -13,7 +13,8 @@
 //! Tolerance: `|y - x| <= 1e-4 · (1 + |x|)` against the scalar score `x`.
 #![cfg(target_arch = "wasm32")]
 
-use vitrine::kernels::{self, CpuKernel};
+use vitrine::kernels::scorer::{Hooks, Scorer};
+use vitrine::kernels::{self, CpuKernel, DotForm};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -50,19 +51,111 @@ fn subset_scores_equal_the_full_catalogue_scores() {
     check_subset_parity(&mut rng, CpuKernel::ALL);
 }
 
-/// The SIMD128 int8 first layer (`i32x4.dot_i16x8_s` in the plain build,
-/// `i32x4.relaxed_dot_i8x16_i7x16_add_s` in the relaxed one) gives the scalar
-/// reference's integers bit for bit, extremes included.
+/// Runs `f` in each int8 multiply form this build has: the relaxed build's two
+/// (`DotForm::choices()`, each selected in turn, then the default again), or the plain
+/// build's one (`None`). Fails if the build does not have the forms it should.
+fn each_dot_form(mut f: impl FnMut(Option<DotForm>)) {
+    let expected = option_env!("VITRINE_EXPECT_SIMD").unwrap_or("simd128");
+    let forms = DotForm::choices();
+    assert_eq!(forms.len(), if expected == "relaxed-simd" { 2 } else { 0 });
+    if forms.is_empty() {
+        assert_eq!(DotForm::current(), None);
+        return f(None);
+    }
+    for &form in forms {
+        assert!(form.select());
+        assert_eq!(DotForm::current(), Some(form));
+        f(Some(form));
+    }
+    assert!(DotForm::Fused.select());
+}
+
+/// The SIMD128 int8 first layer (`i32x4.dot_i16x8_s` in the plain build; in the
+/// relaxed one `i32x4.relaxed_dot_i8x16_i7x16_add_s`, or the i16 relaxed dot widened by
+/// a dot with ones: both `DotForm`s) gives the scalar reference's integers bit for bit,
+/// extremes included.
 #[wasm_bindgen_test]
 fn int8_products_are_the_scalar_integers_bit_for_bit() {
-    let mut rng = SplitMix64::new(0x1_2345);
-    check_int8_products_exact(&mut rng, &fast_kernels(CpuKernel::Simd128));
+    each_dot_form(|_| {
+        let mut rng = SplitMix64::new(0x1_2345);
+        check_int8_products_exact(&mut rng, &fast_kernels(CpuKernel::Simd128));
+    });
 }
 
 #[wasm_bindgen_test]
 fn int8_plans_score_like_the_scalar_int8_reference() {
-    let mut rng = SplitMix64::new(0x1_2346);
-    check_int8_parity(&mut rng, &fast_kernels(CpuKernel::Simd128));
+    each_dot_form(|_| {
+        let mut rng = SplitMix64::new(0x1_2346);
+        check_int8_parity(&mut rng, &fast_kernels(CpuKernel::Simd128));
+    });
+}
+
+/// The two forms give the same scores bit for bit (the same integers, then the same f32
+/// tail), on a plan with further layers (their activations take the second form too).
+#[wasm_bindgen_test]
+fn int8_scores_are_the_same_bits_in_either_form() {
+    let mut rng = SplitMix64::new(0x1_2347);
+    let plan = int8_plan(&random_plan(&mut rng, 301, 24, 20, &[12, 8]));
+    let query = random_query(&mut rng, &plan);
+    let mut seen: Vec<Vec<u32>> = Vec::new();
+    each_dot_form(|_| {
+        let got = scores(CpuKernel::Simd128, &plan, &query);
+        seen.push(got.iter().map(|x| x.to_bits()).collect());
+    });
+    assert!(
+        seen.windows(2).all(|w| w[0] == w[1]),
+        "the forms' scores differ"
+    );
+}
+
+// A clock for `the_scorer_keeps_the_form_its_clock_says_is_faster`: each reading is 10
+// ms after the last in the fused form and 5 in the split one, so each request "takes"
+// its form's step.
+static TICKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+fn form_clock() -> f64 {
+    let step = if DotForm::current() == Some(DotForm::Split) {
+        5
+    } else {
+        10
+    };
+    TICKS.fetch_add(step, std::sync::atomic::Ordering::Relaxed) as f64
+}
+
+/// `Scorer` times its first int8 requests in each form and keeps the faster (the split
+/// form, by this clock); every request's scores are the same bits. In the plain build
+/// there is nothing to choose: it stays undecided.
+#[wasm_bindgen_test]
+async fn the_scorer_keeps_the_form_its_clock_says_is_faster() {
+    let mut rng = SplitMix64::new(0x1_2348);
+    let plan = int8_plan(&random_plan(&mut rng, 200, 16, 12, &[8]));
+    let query = random_query(&mut rng, &plan);
+    let want: Vec<u32> = scores(CpuKernel::Simd128, &plan, &query)
+        .iter()
+        .map(|x| x.to_bits())
+        .collect();
+    let hooks = Hooks {
+        now_ms: form_clock,
+        warn: |_| {},
+        info: |_| {},
+        gpu_present: || false,
+    };
+    let s = Scorer::cpu(CpuKernel::Simd128, hooks);
+    let relaxed = !DotForm::choices().is_empty();
+    for call in 1..=20 {
+        let got = s.scores(&plan, &query).await.unwrap();
+        assert_eq!(
+            got.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            want,
+            "call {call}"
+        );
+        if relaxed && call >= 14 {
+            assert_eq!(s.dot_form(), Some(DotForm::Split), "call {call}");
+            assert_eq!(DotForm::current(), Some(DotForm::Split));
+        } else {
+            assert_eq!(s.dot_form(), None, "call {call}");
+        }
+    }
+    assert!(!relaxed || DotForm::Fused.select());
 }
 
 #[cfg(feature = "gpu")]

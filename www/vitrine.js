@@ -120,7 +120,7 @@ export async function importPackage(urls) {
  *             prices: (number|null)[], categoryNames: string[] }} Catalog
  * @typedef {{ encodeMs: number, scoreMs: number, finishMs: number, totalMs: number,
  *             backend: string, historyLen: number, calls: number,
- *             readBackBytes: number }} Stats
+ *             readBackBytes: number, dotForm: 'fused'|'split'|null }} Stats
  * @typedef {{ simd: 'relaxed-simd'|'simd128', gpu: boolean, version: string }} BuildInfo
  * @typedef {{ trained: ('view'|'cart'|'purchase')[]|null,
  *             mapped: Object<string, string> }} ModelKinds

@@ -195,6 +195,7 @@ export async function loadVitrine(modelUrl, ref, { build = 'relaxed' } = {}) {
     build: mod.buildInfo(),
     mod, wasm,
     lastHeadMs: null,
+    dotForm: null,
     sigmoidScores: true,
     ids,
     /** vitrine has no "score from a user vector" call: the head's time comes from
@@ -206,7 +207,10 @@ export async function loadVitrine(modelUrl, ref, { build = 'relaxed' } = {}) {
         last = events;
       }
       const res = await rec.recommend({ k, excludeSeen: false });
-      this.lastHeadMs = rec.stats().scoreMs;
+      const stats = rec.stats();
+      this.lastHeadMs = stats.scoreMs;
+      // The int8 multiply form its first requests chose (null: none to choose, or not yet).
+      this.dotForm = stats.dotForm ?? null;
       return { indices: res.map((r) => r.index), scores: res.map((r) => r.score) };
     },
     wasmBytes() { return wasm.memory.buffer.byteLength; },

@@ -104,6 +104,7 @@ try {
     head: { ...stat(t[e.key].head), gflops: flops / quantile(t[e.key].head, 0.5) / 1e6, timedBy: e.head ? 'js' : 'vitrine stats().scoreMs' },
     recommend: stat(t[e.key].recommend),
     wasmMemoryBytes: e.wasmBytes ? e.wasmBytes() : null,
+    dotForm: e.dotForm ?? null,
   }));
   document.querySelector('[data-testid="bench-result"]').textContent = JSON.stringify({
     nItems: ref.nItems, k: ref.k, runs, warmup, crossOriginIsolated, hardwareConcurrency: navigator.hardwareConcurrency,

@@ -197,6 +197,9 @@ for (const [i, w] of report.warm.entries()) {
     lines.push(`| ${w.nItems.toLocaleString('en')} | ${wl === 'head' ? '(a) head from u' : '(b) recommend() top-20'} | ${cell(w, 'vitrine-relaxed')} | ${cell(w, 'vitrine-plain')} | ${cell(w, 'ort')} | ${cell(w, 'ort-int8')} | ${cell(w, 'tfjs')} | ${cell(t, 'ort-threads')} | **${ratio('medianMs')}×** (${ratio('bestMs')}×) | ${t ? `${tr('medianMs')}× (${tr('bestMs')}×)` : '–'} |`);
   }
 }
+// The int8 multiply form each vitrine build's first requests chose (stats().dotForm).
+const forms = report.warm.map((w) => `${w.nItems.toLocaleString('en')} items: ${['vitrine-relaxed', 'vitrine-plain'].map((k) => `${k.slice(8)} ${eng(w, k)?.dotForm ?? '–'}`).join(', ')}`);
+if (report.warm.length) lines.push('', `vitrine's int8 multiply form (stats().dotForm; – where there is none to choose): ${forms.join('; ')}.`);
 lines.push('');
 lines.push('| items | engine | cold start to first recommendation, median (best) ms | JS + wasm raw / gzip KB | weights raw MB | renderer peak RSS MiB |');
 lines.push('|---:|---|---:|---:|---:|---:|');

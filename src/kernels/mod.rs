@@ -178,6 +178,64 @@ impl HeadPlan {
     }
 }
 
+/// How the relaxed-SIMD build's int8 kernels multiply four int8 pairs into an i32 lane.
+/// The two forms give the same integers (`simd128::dot_add`), so the choice changes
+/// speed, never a score; which is faster depends on how the browser's engine lowers
+/// them on the processor at hand. An x86 engine can run the fused instruction as one
+/// VNNI `vpdpbusd`; without one it takes three instructions and a rebuilt constant
+/// (`vpmaddubsw`, `vpmaddwd` with ones, `vpaddd`), and the split form, whose constant
+/// stays in a register, ran 13–17% faster on an AMD EPYC core without AVX-VNNI
+/// (README, "The host changed"). [`scorer::Scorer`] times both on the first requests
+/// and keeps the faster ([`scorer::DotTuner`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DotForm {
+    /// `i32x4.relaxed_dot_i8x16_i7x16_add_s`: the default.
+    Fused,
+    /// `i16x8.relaxed_dot_i8x16_i7x16_s`, then `i32x4.dot_i16x8_s` with ones and
+    /// `i32x4.add`.
+    Split,
+}
+
+impl DotForm {
+    /// The forms this build can run: both in the relaxed-SIMD wasm build, none in the
+    /// others (one int8 multiply each, nothing to choose).
+    pub fn choices() -> &'static [DotForm] {
+        if cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd")) {
+            &[DotForm::Fused, DotForm::Split]
+        } else {
+            &[]
+        }
+    }
+
+    /// The form the int8 kernels run now; `None` where there is no choice.
+    pub fn current() -> Option<DotForm> {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        return simd128::dot_form();
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        None
+    }
+
+    /// Makes the int8 kernels run in this form from the next request on (for the whole
+    /// wasm instance); `false`, with nothing changed, where there is no choice.
+    pub fn select(self) -> bool {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        return simd128::set_dot_form(self);
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        {
+            let _ = self;
+            false
+        }
+    }
+
+    /// `fused` or `split`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DotForm::Fused => "fused",
+            DotForm::Split => "split",
+        }
+    }
+}
+
 /// The CPU compute paths that exist on this target: a variant is compiled in only where
 /// its code runs, so a kernel that cannot run can be neither constructed nor listed.
 /// [`CpuKernel::Scalar`] is the reference every other path is tested against.

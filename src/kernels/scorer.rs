@@ -20,12 +20,17 @@
 //! differs); every CPU kernel matches [`CpuKernel::Scalar`] as tested in `tests/kernels.rs`.
 //! The environment (clock, console, whether a GPU API exists at all) comes in through
 //! [`Hooks`], so this module needs no browser bindings.
+//!
+//! On the CPU, an int8 plan's first requests also choose the int8 multiply form where the
+//! build has two ([`DotForm`]; the relaxed-SIMD wasm build): they alternate between the
+//! forms, timing each call, and the faster is kept ([`DotTuner`]). The forms give the
+//! same integers, so the choice changes no score.
 use std::cell::RefCell;
 #[cfg(feature = "gpu")]
 use std::rc::Rc;
 
 use super::shortlist::{ItemAttributes, Shortlist, ShortlistRequest};
-use super::{CpuKernel, HeadPlan, ShapeError, UserQuery};
+use super::{CpuKernel, DotForm, HeadPlan, ItemVectors, ShapeError, UserQuery};
 
 /// Which backend to ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +93,8 @@ enum Backend {
 /// Not `Send`: one per thread (a browser page or worker, the CLI's main thread).
 pub struct Scorer {
     backend: RefCell<Backend>,
+    /// The int8 multiply form's choice from this scorer's first int8 requests.
+    tuner: RefCell<DotTuner>,
     #[cfg_attr(not(feature = "gpu"), allow(dead_code))] // read by the GPU fall-back
     hooks: Hooks,
 }
@@ -97,6 +104,7 @@ impl Scorer {
     pub fn cpu(kernel: CpuKernel, hooks: Hooks) -> Scorer {
         Scorer {
             backend: RefCell::new(Backend::Cpu(kernel)),
+            tuner: RefCell::new(DotTuner::new(DotForm::choices())),
             hooks,
         }
     }
@@ -118,6 +126,7 @@ impl Scorer {
         };
         Scorer {
             backend: RefCell::new(backend),
+            tuner: RefCell::new(DotTuner::new(DotForm::choices())),
             hooks,
         }
     }
@@ -178,8 +187,30 @@ impl Scorer {
             Backend::Cpu(k) => k,
         };
         let mut out = vec![0.0; plan.n_items];
+        let tune = kernel != CpuKernel::Scalar && matches!(plan.item_vectors, ItemVectors::Int8(_));
+        let form = if tune {
+            self.tuner.borrow_mut().next_form()
+        } else {
+            None
+        };
+        if let Some(f) = form {
+            f.select();
+        }
+        let t0 = (self.hooks.now_ms)();
         kernel.try_scores(plan, query, &mut out)?;
+        if let Some(f) = form {
+            let ms = (self.hooks.now_ms)() - t0;
+            if let Some(best) = self.tuner.borrow_mut().record(f, ms) {
+                best.select();
+            }
+        }
         Ok(out)
+    }
+
+    /// The int8 multiply form this scorer's requests chose ([`DotTuner`]); `None` while
+    /// it is still timing them, or where the build has one form.
+    pub fn dot_form(&self) -> Option<DotForm> {
+        self.tuner.borrow().decided()
     }
 
     /// Uploads the catalogue's item attributes for [`Scorer::shortlist`] (the GPU only;
@@ -239,6 +270,109 @@ impl Scorer {
         *self.backend.borrow_mut() = Backend::Cpu(k);
         k
     }
+}
+
+/// Calls of each form run before its timings count (V8 runs a function's first calls
+/// in baseline code).
+const TUNE_WARM: u32 = 2;
+/// Timings kept of each form before the choice.
+const TUNE_KEEP: usize = 5;
+/// The second form is chosen only when its median time is below this fraction of the
+/// first's (the first, [`DotForm::Fused`], is the default): no switch on a tie.
+const TUNE_MARGIN: f64 = 0.97;
+
+/// Chooses the faster of the build's [`DotForm`]s from the scorer's own first int8
+/// requests: they alternate between the forms ([`DotTuner::next_form`]); each form's first
+/// [`TUNE_WARM`] calls are not counted, then [`TUNE_KEEP`] timings of each are kept
+/// ([`DotTuner::record`]) and the form with the lower median wins, the default
+/// ([`DotForm::Fused`], the first of [`DotForm::choices`]) unless the other's median is
+/// below [`TUNE_MARGIN`] of its own. About 14 requests decide it; a request costs no
+/// more than in either form. With fewer than two forms there is nothing to choose.
+#[derive(Debug, Clone)]
+pub struct DotTuner {
+    forms: [DotForm; 2],
+    /// Calls run in each form.
+    runs: [u32; 2],
+    /// Counted timings (ms) of each form.
+    kept: [Vec<f64>; 2],
+    /// The next form's index in `forms`.
+    turn: usize,
+    decided: Option<DotForm>,
+    /// Whether there are two forms to choose from.
+    active: bool,
+}
+
+impl DotTuner {
+    /// A tuner over `forms` ([`DotForm::choices`]); inactive unless there are two.
+    pub fn new(forms: &[DotForm]) -> DotTuner {
+        let (a, b) = match forms {
+            [a, b] => (*a, *b),
+            _ => (DotForm::Fused, DotForm::Split),
+        };
+        DotTuner {
+            forms: [a, b],
+            runs: [0; 2],
+            kept: [Vec::new(), Vec::new()],
+            turn: 0,
+            decided: None,
+            active: forms.len() == 2,
+        }
+    }
+
+    /// The form the next int8 request runs in while timing; `None` once decided or
+    /// where there is nothing to choose.
+    pub fn next_form(&mut self) -> Option<DotForm> {
+        if !self.active || self.decided.is_some() {
+            return None;
+        }
+        let form = self.forms[self.turn];
+        self.turn = 1 - self.turn;
+        Some(form)
+    }
+
+    /// Records that a request run in `form` took `ms`. Returns the chosen form when this
+    /// timing completes the choice (the caller selects it), else `None`. A timing that
+    /// is not a finite, non-negative number is not counted.
+    pub fn record(&mut self, form: DotForm, ms: f64) -> Option<DotForm> {
+        if !self.active || self.decided.is_some() {
+            return None;
+        }
+        let i = self.forms.iter().position(|&f| f == form)?;
+        self.runs[i] += 1;
+        if self.runs[i] > TUNE_WARM && ms.is_finite() && ms >= 0.0 && self.kept[i].len() < TUNE_KEEP
+        {
+            self.kept[i].push(ms);
+        }
+        if self.kept.iter().any(|k| k.len() < TUNE_KEEP) {
+            return None;
+        }
+        let [m0, m1] = [median(&self.kept[0]), median(&self.kept[1])];
+        let best = if m1 < TUNE_MARGIN * m0 {
+            self.forms[1]
+        } else {
+            self.forms[0]
+        };
+        self.decided = Some(best);
+        Some(best)
+    }
+
+    /// The chosen form, once chosen.
+    pub fn decided(&self) -> Option<DotForm> {
+        self.decided
+    }
+}
+
+/// The median of a non-empty list of numbers (the upper one of an even count): the
+/// value with at most `n / 2` values below it and at most `n - 1 - n / 2` above. By
+/// counting, not sorting (five timings; no sort instance in the wasm package for it).
+fn median(xs: &[f64]) -> f64 {
+    let n = xs.len();
+    let fits = |x: f64| {
+        let below = xs.iter().filter(|&&y| y < x).count();
+        let above = xs.iter().filter(|&&y| y > x).count();
+        below <= n / 2 && above < n - n / 2
+    };
+    xs.iter().copied().find(|&x| fits(x)).unwrap_or(f64::NAN)
 }
 
 impl Backend {
@@ -422,5 +556,126 @@ mod tests {
             CpuKernel::best().scores(&big, &q, &mut out);
             out
         });
+    }
+
+    /// Feeds `tuner` alternating timings, as `Scorer::scores` does: each call runs the
+    /// form `next_form()` hands out and records `time(form, call of that form)`. Returns the
+    /// record call (1-based) that decided, and the decision.
+    fn run_tuner(
+        tuner: &mut DotTuner,
+        calls: usize,
+        time: impl Fn(DotForm, u32) -> f64,
+    ) -> Option<(usize, DotForm)> {
+        let mut seen = [0u32; 2];
+        for call in 1..=calls {
+            let form = tuner.next_form()?;
+            let i = usize::from(form == DotForm::Split);
+            seen[i] += 1;
+            if let Some(best) = tuner.record(form, time(form, seen[i])) {
+                assert_eq!(tuner.decided(), Some(best));
+                assert_eq!(tuner.next_form(), None, "no more timing once decided");
+                return Some((call, best));
+            }
+            assert_eq!(tuner.decided(), None);
+        }
+        None
+    }
+
+    const BOTH: [DotForm; 2] = [DotForm::Fused, DotForm::Split];
+
+    #[test]
+    fn the_tuner_keeps_the_faster_form_after_its_warm_up_calls() {
+        // Split is faster once warm; its first two calls (baseline code) are the slowest
+        // of all and must not count.
+        let mut t = DotTuner::new(&BOTH);
+        let split_wins = |f: DotForm, nth: u32| match (f, nth) {
+            (DotForm::Split, 1 | 2) => 100.0,
+            (DotForm::Split, _) => 8.0,
+            (DotForm::Fused, _) => 10.0,
+        };
+        let want = 2 * (TUNE_WARM as usize + TUNE_KEEP);
+        assert_eq!(
+            run_tuner(&mut t, 40, split_wins),
+            Some((want, DotForm::Split))
+        );
+        // The forms alternate from the default.
+        let mut t = DotTuner::new(&BOTH);
+        assert_eq!(t.next_form(), Some(DotForm::Fused));
+        assert_eq!(t.next_form(), Some(DotForm::Split));
+        assert_eq!(t.next_form(), Some(DotForm::Fused));
+        // Fused faster: fused.
+        let mut t = DotTuner::new(&BOTH);
+        let fused_wins = |f: DotForm, _: u32| if f == DotForm::Fused { 6.0 } else { 9.0 };
+        assert_eq!(
+            run_tuner(&mut t, 40, fused_wins),
+            Some((want, DotForm::Fused))
+        );
+    }
+
+    #[test]
+    fn the_tuner_switches_only_past_its_margin() {
+        for (split_ms, want) in [
+            (10.0, DotForm::Fused),
+            (9.8, DotForm::Fused),
+            (9.6, DotForm::Split),
+        ] {
+            let mut t = DotTuner::new(&BOTH);
+            let time = |f: DotForm, _: u32| if f == DotForm::Fused { 10.0 } else { split_ms };
+            assert_eq!(
+                run_tuner(&mut t, 40, time).map(|d| d.1),
+                Some(want),
+                "{split_ms}"
+            );
+        }
+        // Medians, not means: one slow outlier of the faster form does not flip it.
+        let mut t = DotTuner::new(&BOTH);
+        let time = |f: DotForm, nth: u32| match (f, nth) {
+            (DotForm::Split, 5) => 50.0,
+            (DotForm::Split, _) => 8.0,
+            (DotForm::Fused, _) => 10.0,
+        };
+        assert_eq!(
+            run_tuner(&mut t, 40, time).map(|d| d.1),
+            Some(DotForm::Split)
+        );
+    }
+
+    #[test]
+    fn the_tuner_counts_only_usable_timings_and_idles_without_a_choice() {
+        // A NaN or negative timing is not counted: the decision waits for usable ones.
+        let mut t = DotTuner::new(&BOTH);
+        let time = |f: DotForm, nth: u32| match (f, nth) {
+            (DotForm::Split, 3) => f64::NAN,
+            (DotForm::Split, 4) => -1.0,
+            (DotForm::Split, _) => 8.0,
+            (DotForm::Fused, _) => 10.0,
+        };
+        // (Split's two lost timings take two more calls of it, and the forms alternate.)
+        let want = 2 * (TUNE_WARM as usize + TUNE_KEEP + 2);
+        assert_eq!(run_tuner(&mut t, 40, time), Some((want, DotForm::Split)));
+        // One form or none (every build but the relaxed one): nothing to time.
+        for forms in [&[][..], &[DotForm::Fused][..]] {
+            let mut t = DotTuner::new(forms);
+            assert_eq!(t.next_form(), None);
+            assert_eq!(t.record(DotForm::Split, 1.0), None);
+            assert_eq!(t.decided(), None);
+        }
+        // This build's choices: two only in the relaxed-SIMD wasm build.
+        assert_eq!(
+            DotForm::choices().len(),
+            if cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd")) {
+                2
+            } else {
+                0
+            }
+        );
+    }
+
+    #[test]
+    fn median_is_the_middle_value_ties_included() {
+        assert_eq!(median(&[5.0, 1.0, 3.0, 2.0, 4.0]), 3.0);
+        assert_eq!(median(&[2.0, 2.0, 9.0, 2.0, 1.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 3.0);
+        assert_eq!(median(&[7.0]), 7.0);
     }
 }

@@ -18,7 +18,9 @@ use super::pack::{Int8Request, PackI8};
 use super::quant::QUERY_OFFSET;
 use super::quant::{activation_max, quantize_activation, Int8Items, QueryI8, ACT_MAX, K_MULTIPLE};
 use super::scalar::dequant;
-use super::{HeadPlan, UserQuery};
+use super::{DotForm, HeadPlan, UserQuery};
+#[cfg(target_feature = "relaxed-simd")]
+use core::sync::atomic::{AtomicBool, Ordering};
 
 /// Rows of the register block (items).
 const MR: usize = 4;
@@ -196,7 +198,8 @@ impl Request<'_> {
     fn run(&self, rows: Rows<'_>, out: &mut [f32]) {
         match &self.int8 {
             None => run(&self.ops, rows, out),
-            Some(int8) => run_i8(&self.ops, int8, rows, out),
+            Some(int8) if split_dot() => run_i8::<true>(&self.ops, int8, rows, out),
+            Some(int8) => run_i8::<false>(&self.ops, int8, rows, out),
         }
     }
 }
@@ -377,6 +380,76 @@ impl PackedI8 {
     }
 }
 
+/// The relaxed build's int8 multiply form: `false` for [`DotForm::Fused`] (the
+/// default), `true` for [`DotForm::Split`]. Set by [`set_dot_form`]; read once per
+/// request. (wasm32 has one thread per instance here: a relaxed load and store.)
+#[cfg(target_feature = "relaxed-simd")]
+static SPLIT_DOT: AtomicBool = AtomicBool::new(false);
+
+/// Whether the int8 kernels run in [`DotForm::Split`] (always `false` in the plain
+/// build, which has one form).
+#[inline(always)]
+fn split_dot() -> bool {
+    #[cfg(target_feature = "relaxed-simd")]
+    return SPLIT_DOT.load(Ordering::Relaxed);
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    false
+}
+
+/// Selects the form of the relaxed build's int8 multiplies; `false` in the plain build
+/// (which has one form: `i32x4.dot_i16x8_s` on sign-extended pairs), where nothing
+/// changes. The two forms give the same integers (see [`dot_add`]), so this changes
+/// speed, never a score.
+pub fn set_dot_form(form: DotForm) -> bool {
+    #[cfg(target_feature = "relaxed-simd")]
+    {
+        SPLIT_DOT.store(form == DotForm::Split, Ordering::Relaxed);
+        true
+    }
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    {
+        let _ = form;
+        false
+    }
+}
+
+/// The selected form in the relaxed build; `None` in the plain build.
+pub fn dot_form() -> Option<DotForm> {
+    if cfg!(target_feature = "relaxed-simd") {
+        Some(if split_dot() {
+            DotForm::Split
+        } else {
+            DotForm::Fused
+        })
+    } else {
+        None
+    }
+}
+
+/// `c + Σ` of the four products `s_i · u_i` in each i32 lane (`s` signed bytes, `u`
+/// bytes in `[0, 127]`), in one of the two [`DotForm`]s: `SPLIT` false,
+/// `i32x4.relaxed_dot_i8x16_i7x16_add_s`; true, `i16x8.relaxed_dot_i8x16_i7x16_s` (the
+/// pairs' sums in i16 lanes), `i32x4.dot_i16x8_s` with ones (adjacent i16 lanes summed
+/// into i32) and `i32x4.add`. Both are exact: a pair's sum is at most `2 · 128 · 127 =
+/// 32,512` in magnitude, so the i16 step neither wraps nor saturates (the freedom the
+/// relaxed instructions leave an engine is only what happens when it would), and the
+/// i32 sums cannot overflow for the row lengths the kernels see. LLVM fuses
+/// `i32x4.extadd_pairwise_i16x8_s` of the i16 dot back into the first form, which is
+/// why the split one widens through a dot with ones. `ones` is `i16x8.splat(1)`,
+/// hoisted by the caller.
+#[cfg(target_feature = "relaxed-simd")]
+#[inline(always)]
+fn dot_add<const SPLIT: bool>(s: v128, u: v128, c: v128, ones: v128) -> v128 {
+    if SPLIT {
+        i32x4_add(
+            c,
+            i32x4_dot_i16x8(i16x8_relaxed_dot_i8x16_i7x16(s, u), ones),
+        )
+    } else {
+        i32x4_relaxed_dot_i8x16_i7x16_add(s, u, c)
+    }
+}
+
 /// The int8 register block: `MR` item rows × [`NR_I8`] columns, exact i32 sums over
 /// `groups` steps of [`KSTEP`] values of `k`, each added to its row's `init` (for the
 /// first layer the caller passes `-64 · Σ_k a_rk`, which removes the shifted query's
@@ -390,7 +463,7 @@ impl PackedI8 {
 /// `NR_I8 · KSTEP` elements at `b + g · ldb` for every `g < groups`.
 #[cfg(target_feature = "relaxed-simd")]
 #[inline(always)]
-unsafe fn block_i8<const ACT: bool>(
+unsafe fn block_i8<const ACT: bool, const SPLIT: bool>(
     a: [*const i8; MR],
     b: *const u8,
     ldb: usize,
@@ -402,6 +475,7 @@ unsafe fn block_i8<const ACT: bool>(
     let (mut c20, mut c21, mut c30, mut c31) = (i2, i2, i3, i3);
     let [a0, a1, a2, a3] = a;
     let mut bp = b;
+    let ones = i16x8_splat(1);
     for g in 0..groups {
         let k = g * KSTEP;
         // Safety: `g < groups`, so `bp = b + g · ldb` covers 32 readable bytes and
@@ -419,11 +493,8 @@ unsafe fn block_i8<const ACT: bool>(
         };
         // `dot(s, u, c)`: `s` the signed operand, `u` the 7-bit one.
         let dot = |x: v128, y: v128, c: v128| {
-            if ACT {
-                i32x4_relaxed_dot_i8x16_i7x16_add(y, x, c)
-            } else {
-                i32x4_relaxed_dot_i8x16_i7x16_add(x, y, c)
-            }
+            let (s, u) = if ACT { (y, x) } else { (x, y) };
+            dot_add::<SPLIT>(s, u, c, ones)
         };
         c00 = dot(x0, b0, c00);
         c01 = dot(x0, b1, c01);
@@ -449,7 +520,7 @@ unsafe fn block_i8<const ACT: bool>(
 /// `NR_I8 · KSTEP` elements at `b + g · ldb` for every `g < groups`.
 #[cfg(not(target_feature = "relaxed-simd"))]
 #[inline(always)]
-unsafe fn block_i8<const ACT: bool>(
+unsafe fn block_i8<const ACT: bool, const SPLIT: bool>(
     a: [*const i8; MR],
     b: *const i16,
     ldb: usize,
@@ -501,7 +572,7 @@ unsafe fn block_i8<const ACT: bool>(
 // Not inlined, for V8's tier-up between calls: see `gemm`.
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
-fn gemm_i8<const ACT: bool>(
+fn gemm_i8<const ACT: bool, const SPLIT: bool>(
     a: &[i8],
     k_len: usize,
     rows: usize,
@@ -551,7 +622,7 @@ fn gemm_i8<const ACT: bool>(
             // of `ldb = padded · KSTEP ≥ (j0 + NR_I8) · KSTEP` elements (asserted
             // above), so every read of `block_i8` is in bounds.
             let acc = unsafe {
-                block_i8::<ACT>(ptrs, b.data.as_ptr().add(j0 * KSTEP), ldb, b.groups, init)
+                block_i8::<ACT, SPLIT>(ptrs, b.data.as_ptr().add(j0 * KSTEP), ldb, b.groups, init)
             };
             for (r, &[lo, hi]) in acc.iter().enumerate().take(live) {
                 sink(r0 + r, j0, lo, hi);
@@ -564,7 +635,7 @@ fn gemm_i8<const ACT: bool>(
 
 /// [`gemm_i8`] into `c[r · ldc + j]`.
 #[allow(clippy::too_many_arguments)]
-fn gemm_i8_into(
+fn gemm_i8_into<const SPLIT: bool>(
     a: &[i8],
     k_len: usize,
     rows: usize,
@@ -578,7 +649,7 @@ fn gemm_i8_into(
         c.len() >= rows.saturating_sub(1) * ldc + b.padded && ldc >= b.padded,
         "simd128::gemm_i8_into: output shape"
     );
-    gemm_i8::<false>(a, k_len, rows, sums, b, zeros, |r, j0, lo, hi| {
+    gemm_i8::<false, SPLIT>(a, k_len, rows, sums, b, zeros, |r, j0, lo, hi| {
         let dst = &mut c[r * ldc + j0..r * ldc + j0 + NR_I8];
         store_i32x4(dst, lo);
         store_i32x4(&mut dst[4..], hi);
@@ -591,9 +662,11 @@ fn gemm_i8_into(
 /// query's shift with it).
 // Not inlined, for V8's tier-up between calls: see `gemm`.
 #[inline(never)]
-fn row_dot_i8(a: &[i8], b: &PackedI8, sum: i32) -> i32 {
+fn row_dot_i8<const SPLIT: bool>(a: &[i8], b: &PackedI8, sum: i32) -> i32 {
     let u = &b.dot[..a.len()];
     let mut acc = i32x4_splat(0);
+    #[cfg(target_feature = "relaxed-simd")]
+    let ones = i16x8_splat(1);
     let mut k = 0;
     while k + 16 <= a.len() {
         // Safety: `k + 16 ≤ a.len() = u.len()`: 16 bytes of `a` and 16 elements of `u`
@@ -602,7 +675,7 @@ fn row_dot_i8(a: &[i8], b: &PackedI8, sum: i32) -> i32 {
         unsafe {
             let x = v128_load(a.as_ptr().add(k) as *const v128);
             let y = v128_load(u.as_ptr().add(k) as *const v128);
-            acc = i32x4_relaxed_dot_i8x16_i7x16_add(x, y, acc);
+            acc = dot_add::<SPLIT>(x, y, acc, ones);
         }
         #[cfg(not(target_feature = "relaxed-simd"))]
         unsafe {
@@ -726,7 +799,12 @@ fn fold_max(m: v128, rest: &[f32]) -> f32 {
 /// from the last whole block below `h` on (hidden columns sharing a block with padding)
 /// go through an i32 row and the scalar [`dequant`]; the dot-product column is
 /// [`row_dot_i8`].
-fn run_i8(ops: &Operands<'_>, req: &Int8Request<'_, PackedI8>, rows: Rows<'_>, out: &mut [f32]) {
+fn run_i8<const SPLIT: bool>(
+    ops: &Operands<'_>,
+    req: &Int8Request<'_, PackedI8>,
+    rows: Rows<'_>,
+    out: &mut [f32],
+) {
     let (items, qi, packed) = (req.items, &req.query, &req.packed);
     let h = ops.plan.hidden;
     let stride = ops.max_padded;
@@ -755,7 +833,7 @@ fn run_i8(ops: &Operands<'_>, req: &Int8Request<'_, PackedI8>, rows: Rows<'_>, o
             "simd128::run_i8: block shapes"
         );
         let (cur_p, acc_p, maxv_p) = (cur.as_mut_ptr(), acc.as_mut_ptr(), maxv.as_mut_ptr());
-        gemm_i8::<false>(
+        gemm_i8::<false, SPLIT>(
             q,
             items.stride,
             n_rows,
@@ -792,10 +870,10 @@ fn run_i8(ops: &Operands<'_>, req: &Int8Request<'_, PackedI8>, rows: Rows<'_>, o
                 cur[r * stride + j] = (dequant(accr[j - fused], scale[r], t[j]) + a[j]).max(0.0);
             }
             layers.row_max[r] = fold_max(maxv[r], &cur[r * stride + fused..r * stride + h]);
-            let dot = row_dot_i8(&q[r * st..(r + 1) * st], packed, sums[r]);
+            let dot = row_dot_i8::<SPLIT>(&q[r * st..(r + 1) * st], packed, sums[r]);
             dots[r] = dequant(dot, scale[r], t[h]);
         }
-        layers.run(ops, req, &zeros, &mut cur, &mut next, n_rows);
+        layers.run::<SPLIT>(ops, req, &zeros, &mut cur, &mut next, n_rows);
         output(ops, &cur, layers.width, &dots, out_b);
     }
 }
@@ -850,7 +928,7 @@ impl LayersI8 {
     /// layer after; then `cur` and `next` swap.
     // Not inlined, for V8's tier-up between calls: see `gemm`.
     #[inline(never)]
-    fn run(
+    fn run<const SPLIT: bool>(
         &mut self,
         ops: &Operands<'_>,
         req: &Int8Request<'_, PackedI8>,
@@ -879,7 +957,7 @@ impl LayersI8 {
             let mut maxv = [f32x4_splat(0.0); BLOCK];
             let (next_p, row_scale) = (next.as_mut_ptr(), &self.row_scale);
             let maxv_p = maxv.as_mut_ptr();
-            gemm_i8::<true>(&self.p, ks, n_rows, &[], lp, zeros, |r, j0, lo, hi| {
+            gemm_i8::<true, SPLIT>(&self.p, ks, n_rows, &[], lp, zeros, |r, j0, lo, hi| {
                 // Safety: `gemm_i8` hands over `r < n_rows ≤ BLOCK` and `j0 + NR_I8 ≤
                 // lp.padded`; `t` and `b` are `lp.padded` long, `next` holds `n_rows`
                 // rows of `stride ≥ lp.padded` and `maxv` `BLOCK` vectors (asserted
@@ -1003,6 +1081,15 @@ fn quantize_row_with<const RELU: bool>(h: &[f32], max: f32, out: &mut [i8]) -> f
 /// The exact i32 products of every row of `items` with `q` (`out[r · cols + j]`), as
 /// [`scores`] computes them for an int8 plan.
 pub fn products_i8(items: &Int8Items, q: &QueryI8, out: &mut [i32]) {
+    if split_dot() {
+        products_i8_as::<true>(items, q, out)
+    } else {
+        products_i8_as::<false>(items, q, out)
+    }
+}
+
+/// [`products_i8`] in one [`DotForm`] (`SPLIT`).
+fn products_i8_as<const SPLIT: bool>(items: &Int8Items, q: &QueryI8, out: &mut [i32]) {
     let packed = PackedI8::query(q);
     let cols = q.cols.max(1);
     let hidden = q.cols.saturating_sub(1);
@@ -1014,7 +1101,7 @@ pub fn products_i8(items: &Int8Items, q: &QueryI8, out: &mut [i32]) {
         let first = bi * BLOCK;
         let a = &items.q[first * st..(first + n_rows) * st];
         let sums = &items.row_sum[first..first + n_rows];
-        gemm_i8_into(
+        gemm_i8_into::<SPLIT>(
             a,
             st,
             n_rows,
@@ -1028,7 +1115,7 @@ pub fn products_i8(items: &Int8Items, q: &QueryI8, out: &mut [i32]) {
             let row = &mut chunk[r * cols..(r + 1) * cols];
             row[..hidden].copy_from_slice(&acc[r * packed.padded..r * packed.padded + hidden]);
             if q.cols > 0 {
-                row[hidden] = row_dot_i8(&a[r * st..(r + 1) * st], &packed, sums[r]);
+                row[hidden] = row_dot_i8::<SPLIT>(&a[r * st..(r + 1) * st], &packed, sums[r]);
             }
         }
     }

@@ -19,7 +19,7 @@ use crate::history::{
     HistoryLimits, HistoryStore, ImportReport, StoredEvent, MAX_BYTES_CEILING, MAX_EVENTS_CEILING,
 };
 use crate::kernels::scorer::{BackendChoice, Scorer};
-use crate::kernels::CpuKernel;
+use crate::kernels::{CpuKernel, DotForm};
 use crate::recommend::arriving::{ArrivingLoad, StreamHash};
 use crate::recommend::page::{PageCache, PageRequest};
 use crate::recommend::search::SearchRequest;
@@ -524,6 +524,7 @@ impl WasmRecommender {
             s.history_len = history.len();
             s.calls += 1;
             s.read_back_bytes = self.scorer.bytes_read_back().saturating_sub(read0);
+            s.dot_form = self.scorer.dot_form().map(DotForm::name);
         }
         to_js(&recs)
     }
@@ -572,6 +573,7 @@ impl WasmRecommender {
             s.backend = self.backend();
             s.history_len = history.len();
             s.calls += 1;
+            s.dot_form = self.scorer.dot_form().map(DotForm::name);
         }
         to_js(&shelves)
     }

@@ -151,6 +151,11 @@ pub struct Stats {
     /// Bytes the last call read back from the GPU (0 on the CPU): a GPU shortlist's
     /// candidates, or every logit where the request needs them all.
     pub read_back_bytes: u64,
+    /// The int8 multiply form the CPU kernel chose (`"fused"` or `"split"`,
+    /// `kernels::DotForm`), once its first int8 requests have timed both; `None` (null)
+    /// before, and where there is nothing to choose (an f32 file, the GPU, the plain
+    /// build).
+    pub dot_form: Option<&'static str>,
 }
 
 /// What this wasm build contains (`buildInfo()`).
