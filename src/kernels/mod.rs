@@ -26,7 +26,8 @@
 //! the f32 tail; [`quant`] says which operations stay f32 and why. Scalar: plain i32
 //! loops; native: an auto-vectorised i32 loop (AVX2 where present); SIMD128:
 //! `i32x4.dot_i16x8_s` on sign-extended pairs, or in the relaxed build
-//! `i32x4.relaxed_dot_i8x16_i7x16_add_s` on the query shifted to `[1, 127]`.
+//! `i32x4.relaxed_dot_i8x16_i7x16_add_s` on the query shifted to `[1, 127]` — or the same
+//! integers in two steps, whichever [`DotForm`] the scorer timed as faster.
 //!
 //! [`shortlist`] is the recommendation's filtered, blended top-`m` per chunk (run on the
 //! GPU so a recommendation reads back a few candidates, not every logit), with its
