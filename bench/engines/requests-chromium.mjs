@@ -63,7 +63,7 @@ for (let round = 0; round < rounds; round++) {
 await browser.close();
 server.close();
 for (let p = 0; p < pkgs.length; p++) {
-  const row = { pkg: pkgs[p], dotForm: [...new Set(results[p].map((r) => r.dotForm))].join('/') };
+  const row = { pkg: pkgs[p], dotForm: [...new Set(results[p].map((r) => r.dotForm ?? 'none'))].join('/') };
   for (const kind of ['fallback', 'context', 'personal']) {
     const ms = results[p].flatMap((r) => r[kind].ms), score = results[p].flatMap((r) => r[kind].score);
     row[kind] = { ms: +median(ms).toFixed(1), scoreMs: +median(score).toFixed(1) };
