@@ -296,3 +296,53 @@ fn catalog_categories_serialise_one_name_per_item() {
     assert_eq!(column.name(3), "unknown");
     assert_eq!(column.name(99), "unknown");
 }
+
+/// The per-request results cross into JavaScript as JSON text
+/// (`vitrine::wasm::js_options::result_json`, then `JSON.parse`): every `f32` must come
+/// out as the double it converts to (what the field-by-field conversion gives), not as
+/// the shortest `f32` digits, which parse to a different double. Checked over awkward
+/// floats (subnormal, huge, many digits) in a recommendation and its reasons; the text
+/// must also hold the same JSON as `serde_json::to_value` (which stores `f32 as f64`).
+#[test]
+fn result_json_writes_each_f32_as_its_f64() {
+    use vitrine::wasm::js_options::result_json;
+    let floats = [
+        0.813_847_4f32,
+        0.1,
+        1.0 / 3.0,
+        f32::MIN_POSITIVE,
+        1e-45,
+        f32::MAX,
+        -2.5e-7,
+        16_777_217.0,
+        0.0,
+    ];
+    for (i, &x) in floats.iter().enumerate() {
+        let rec = Recommendation {
+            item: format!("I{i} \"quoted\" é"),
+            index: i as u32,
+            title: "T\n".into(),
+            category: "C".into(),
+            price: Some(x),
+            score: x,
+            reasons: vec![Reason::History {
+                item: "I1".into(),
+                title: "T".into(),
+                event: EventKind::Cart,
+                weight: x,
+            }],
+        };
+        let text = result_json(&vec![rec.clone()]).expect("serialises");
+        let parsed: Value = serde_json::from_str(&text).expect("valid JSON");
+        assert_eq!(parsed, serde_json::to_value(vec![&rec]).unwrap(), "{text}");
+        let score = parsed[0]["score"].as_f64().expect("a number");
+        assert_eq!(score.to_bits(), f64::from(x).to_bits(), "{x}: {text}");
+        if x != 0.0 && x != 16_777_217.0 {
+            assert_ne!(
+                format!("{x}").parse::<f64>().unwrap().to_bits(),
+                score.to_bits(),
+                "{x}: the shortest f32 digits would give the same double (a weak case)"
+            );
+        }
+    }
+}

@@ -263,6 +263,11 @@ fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsError> {
     js_options::to_js(value).map_err(|e| JsError::new(&e))
 }
 
+/// [`js_options::to_js_json`] with a thrown `Error` on failure: the per-request results.
+fn to_js_json<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsError> {
+    js_options::to_js_json(value).map_err(|e| JsError::new(&e))
+}
+
 /// A loaded model serving recommendations in the browser (JavaScript name
 /// `Recommender`).
 #[wasm_bindgen(js_name = Recommender)]
@@ -526,7 +531,7 @@ impl WasmRecommender {
             s.read_back_bytes = self.scorer.bytes_read_back().saturating_sub(read0);
             s.dot_form = self.scorer.dot_form().map(DotForm::name);
         }
-        to_js(&recs)
+        to_js_json(&recs)
     }
 
     /// Fills several shelves of one page in one call: `{ shelves: RecommendOptions[]
@@ -575,7 +580,7 @@ impl WasmRecommender {
             s.calls += 1;
             s.dot_form = self.scorer.dot_form().map(DotForm::name);
         }
-        to_js(&shelves)
+        to_js_json(&shelves)
     }
 
     /// Searches the catalogue for `query` (a string; any text is safe), filtered by
@@ -593,7 +598,7 @@ impl WasmRecommender {
         let (history, _unknown) = self.engine.resolve_history(&stored);
         let res = (self.engine.search(&history, &query, &req))
             .map_err(|e| JsError::new(&format!("search: {e}")))?;
-        to_js(&res)
+        to_js_json(&res)
     }
 
     /// Decodes the search index now (at 1,000,000 items about 0.25 s and a 26 MiB index
