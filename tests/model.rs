@@ -218,6 +218,57 @@ fn head_forward_matches_reference() {
     }
 }
 
+/// `encode_user` runs the last block for the last position only: its user vector and
+/// attention must be bit for bit the last row of the full training-mode forward pass
+/// (no dropout), for histories shorter than, equal to and longer than `max_len` (20),
+/// with events outside the catalogue skipped.
+#[test]
+fn inference_encoder_is_the_full_forward_last_row() {
+    let m = tiny_model(30);
+    let v = m.item_vectors();
+    let (d, heads) = (m.config.dim, m.config.n_heads);
+    for n in [1usize, 2, 7, 19, 20, 21, 26] {
+        let items: Vec<u32> = (0..n as u32)
+            .map(|i| {
+                if i % 9 == 4 {
+                    77
+                } else {
+                    (i * 7 + n as u32) % 30
+                }
+            })
+            .collect();
+        let hist = history(&items);
+        let enc = m.encode_user(&v, &hist);
+        let (input, _) = m.seq_input(&hist);
+        let len = input.len();
+        assert!(len > 0, "history of {n}: nothing read");
+        let (y, cache) = m.encode_sequence(&v, &input, None);
+        let last = &y[(len - 1) * d..len * d];
+        let bits = |x: &[f32]| x.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&enc.u), bits(last), "history of {n}: u differs");
+        let probs = &cache.blocks[m.config.n_blocks - 1].probs;
+        let mut per_pos = vec![0.0f32; len];
+        for h in 0..heads {
+            let row = &probs[(h * len + len - 1) * len..(h * len + len) * len];
+            for (p, r) in per_pos.iter_mut().zip(row) {
+                *p += r / heads as f32;
+            }
+        }
+        let read: Vec<f32> = enc
+            .attention
+            .iter()
+            .zip(&hist)
+            .filter(|(_, e)| e.item < 30)
+            .map(|(a, _)| *a)
+            .collect();
+        assert_eq!(
+            bits(&read[read.len() - len..]),
+            bits(&per_pos),
+            "history of {n}: attention differs"
+        );
+    }
+}
+
 #[test]
 fn attention_covers_the_events_read() {
     let m = tiny_model(30);

@@ -102,34 +102,95 @@ pub fn causal_attention(
     heads: usize,
 ) -> (Vec<f32>, Vec<f32>) {
     let dh = dim / heads;
-    let scale = 1.0 / (dh as f32).sqrt();
     let mut out = vec![0.0; len * dim];
     let mut probs = vec![0.0; heads * len * len];
     for h in 0..heads {
         let off = h * dh;
         for t in 0..len {
-            let qt = &q[t * dim + off..t * dim + off + dh];
             let prow = &mut probs[(h * len + t) * len..(h * len + t + 1) * len];
-            let mut mx = f32::NEG_INFINITY;
-            for s in 0..=t {
-                let z = dot(qt, &k[s * dim + off..s * dim + off + dh]) * scale;
-                prow[s] = z;
-                mx = mx.max(z);
-            }
-            let mut sum = 0.0;
-            for p in prow[..=t].iter_mut() {
-                *p = (*p - mx).exp();
-                sum += *p;
-            }
-            let inv = 1.0 / sum;
             let orow = &mut out[t * dim + off..t * dim + off + dh];
-            for s in 0..=t {
-                prow[s] *= inv;
-                axpy(prow[s], &v[s * dim + off..s * dim + off + dh], orow);
-            }
+            attend(
+                &q[t * dim + off..t * dim + off + dh],
+                k,
+                v,
+                t,
+                dim,
+                off,
+                prow,
+                orow,
+            );
         }
     }
     (out, probs)
+}
+
+/// [`causal_attention`]'s row `len - 1` alone (the inference encoder's last block needs
+/// only the last position): `q_last` is that position's query `[dim]`; returns its head
+/// outputs `[dim]` and its probabilities `[heads × len]`, bit for bit the same numbers.
+pub fn causal_attention_last(
+    q_last: &[f32],
+    k: &[f32],
+    v: &[f32],
+    len: usize,
+    dim: usize,
+    heads: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    let dh = dim / heads;
+    let mut out = vec![0.0; dim];
+    let mut probs = vec![0.0; heads * len];
+    if len == 0 {
+        return (out, probs);
+    }
+    for h in 0..heads {
+        let off = h * dh;
+        let prow = &mut probs[h * len..(h + 1) * len];
+        attend(
+            &q_last[off..off + dh],
+            k,
+            v,
+            len - 1,
+            dim,
+            off,
+            prow,
+            &mut out[off..off + dh],
+        );
+    }
+    (out, probs)
+}
+
+/// One query row of one head: `prow[s] = softmax_s(q·k_s / √dh)` over `s ∈ 0..=t` and
+/// `orow = Σ_s prow[s] · v_s` (`orow` starts at zero; `k`, `v` rows `dim` apart, the head
+/// at column `off`).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn attend(
+    qt: &[f32],
+    k: &[f32],
+    v: &[f32],
+    t: usize,
+    dim: usize,
+    off: usize,
+    prow: &mut [f32],
+    orow: &mut [f32],
+) {
+    let dh = qt.len();
+    let scale = 1.0 / (dh as f32).sqrt();
+    let mut mx = f32::NEG_INFINITY;
+    for s in 0..=t {
+        let z = dot(qt, &k[s * dim + off..s * dim + off + dh]) * scale;
+        prow[s] = z;
+        mx = mx.max(z);
+    }
+    let mut sum = 0.0;
+    for p in prow[..=t].iter_mut() {
+        *p = (*p - mx).exp();
+        sum += *p;
+    }
+    let inv = 1.0 / sum;
+    for s in 0..=t {
+        prow[s] *= inv;
+        axpy(prow[s], &v[s * dim + off..s * dim + off + dh], orow);
+    }
 }
 
 /// Numerically stable log-softmax cross-entropy of one row of logits against `target`;

@@ -560,6 +560,61 @@ impl Model {
         bc
     }
 
+    /// The encoder in inference mode, for the last position only: its final hidden
+    /// state `u` `[d]` and the last block's attention probabilities of that position
+    /// `[n_heads × L]` — bit for bit the last row of [`Model::encode_sequence`] (no
+    /// dropout) and of its last block's `probs`. Blocks before the last run over every
+    /// position (the last block's keys and values need them); the last block computes
+    /// keys and values for every position but the query, the attention, the output
+    /// projection, the feed-forward layer and the final layer norm for the last position
+    /// alone, and nothing is kept for a backward pass. `input` must not be empty.
+    fn encode_last<V: ItemRows + ?Sized>(
+        &self,
+        item_vectors: &V,
+        input: &SeqInput,
+    ) -> (Vec<f32>, Vec<f32>) {
+        let c = &self.config;
+        let (d, len) = (c.dim, input.len());
+        let p = self.view();
+        let user = &p.user;
+        let mut h = vec![0.0; len * d];
+        for t in 0..len {
+            let r = &mut h[t * d..(t + 1) * d];
+            item_vectors.copy_row(input.items[t] as usize, r);
+            layers::axpy(1.0, row(&user.pos, len - 1 - t), r);
+            layers::axpy(1.0, row(&user.kind, input.kinds[t] as usize), r);
+            layers::axpy(1.0, row(&user.gap, input.gaps[t] as usize), r);
+        }
+        let Some((last, before)) = user.blocks.split_last() else {
+            let (y, _) = layer_norm(&h[(len - 1) * d..], user.lnf.g, user.lnf.b, 1, d);
+            return (y, vec![0.0; c.n_heads * len]);
+        };
+        for blk in before {
+            self.block_forward(blk, &mut h, len, None);
+        }
+        let at = &last.attn;
+        let (a, _) = layer_norm(&h, last.ln1.g, last.ln1.b, len, d);
+        let q = linear(&a[(len - 1) * d..], flat(&at.wq), at.bq, 1, d, d);
+        let k = linear(&a, flat(&at.wk), at.bk, len, d, d);
+        let v = linear(&a, flat(&at.wv), at.bv, len, d, d);
+        let (att, probs) = layers::causal_attention_last(&q, &k, &v, len, d, c.n_heads);
+        let o = linear(&att, flat(&at.wo), at.bo, 1, d, d);
+        let mut m = h[(len - 1) * d..].to_vec();
+        for (mv, ov) in m.iter_mut().zip(&o) {
+            *mv += ov;
+        }
+        let ff = &last.ffn;
+        let (bn, _) = layer_norm(&m, last.ln2.g, last.ln2.b, 1, d);
+        let mut f = linear(&bn, flat(&ff.w1), ff.b1, 1, d, c.ffn_dim);
+        relu(&mut f);
+        let g = linear(&f, flat(&ff.w2), ff.b2, 1, c.ffn_dim, d);
+        for (mv, gv) in m.iter_mut().zip(&g) {
+            *mv += gv;
+        }
+        let (y, _) = layer_norm(&m, user.lnf.g, user.lnf.b, 1, d);
+        (y, probs)
+    }
+
     /// Encodes a history (oldest first; only the last `max_len` events are read) as the
     /// user vector, in inference mode. Recency is read from the gaps between events. An
     /// empty history gives a zero vector.
@@ -577,16 +632,13 @@ impl Model {
                 attention,
             };
         }
-        let (y, cache) = self.encode_sequence(item_vectors, &input, None);
+        let (u, probs) = self.encode_last(item_vectors, &input);
         let len = input.len();
-        let u = y[(len - 1) * d..].to_vec();
         // Map the last block's attention (last row, mean over heads) back onto the
         // input history (skipping events outside the catalog, as seq_input does).
         let heads = self.config.n_heads;
-        let probs = &cache.blocks[self.config.n_blocks - 1].probs;
         let mut per_pos = vec![0.0; len];
-        for h in 0..heads {
-            let row = &probs[(h * len + len - 1) * len..(h * len + len) * len];
+        for row in probs.chunks_exact(len) {
             for (p, r) in per_pos.iter_mut().zip(row) {
                 *p += r / heads as f32;
             }
