@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Builds the browser package: two wasm-pack (`--target web`) builds of the same crate with
+# Builds the browser package: four wasm-pack (`--target web`) builds of the same crate with
 # the same JS API, chosen at load time by www/vitrine.js:
-#   pkg/          wasm SIMD128 (every current browser; the fallback)
-#   pkg/relaxed/  SIMD128 + relaxed SIMD (fused multiply-add in the scoring GEMM), loaded
-#                 where WebAssembly.validate accepts a relaxed-SIMD instruction
-# Each is rebuilt only when a source file is newer than it (FORCE=1 rebuilds both), with
+#   pkg/               wasm SIMD128 (every current browser; the fallback)
+#   pkg/relaxed/       SIMD128 + relaxed SIMD (fused multiply-add in the scoring GEMM),
+#                      loaded where WebAssembly.validate accepts a relaxed-SIMD instruction
+#   pkg/lean/          pkg/ without the GPU path (`--no-default-features`: no wgpu), and
+#   pkg/lean-relaxed/  pkg/relaxed/ without it: loaded where the page has no WebGPU
+#                      (`navigator.gpu` absent) or asks for the `simd`/`scalar` backend,
+#                      about 50 KB gzip smaller
+# Each is rebuilt only when a source file is newer than it (FORCE=1 rebuilds all), with
 # Cargo.toml's `wasm` profile (fat LTO, one code unit, dependencies at opt-level "s") and
 # LLVM's inline threshold lowered to 25 (SIZE_FLAGS): a smaller download at the same
 # scoring speed (docs/benchmarks/engines-log.md, "A smaller module at the same speed").
-# The relaxed build has its own cargo target directory (different RUSTFLAGS).
+# The relaxed builds have their own cargo target directory (different RUSTFLAGS); a lean
+# build shares its full build's directory (its dependencies but wgpu's are the same).
 # wasm-pack's own wasm-opt is off in Cargo.toml ([package.metadata.wasm-pack]): Debian's
 # binaryen 108 is too old for rustc's reference-types output (the optimised module fails at
 # instantiation). Instead each fresh build goes through a current wasm-opt, the npm package
@@ -61,11 +66,18 @@ if stale pkg/relaxed/vitrine_bg.wasm; then
   rm -f pkg/relaxed/.gitignore pkg/relaxed/package.json pkg/relaxed/README.md
   optimise pkg/relaxed/vitrine_bg.wasm
 fi
-# --lean-check (scripts/test.sh): also builds the library without the GPU path
-# (`--no-default-features`) with the plain package's profile and flags, so the two share
-# their compiled dependencies. A build check: no package is written.
-if [ "${1:-}" = --lean-check ]; then
-  log "cargo build --profile wasm --no-default-features (the lean library, a build check)"
-  RUSTFLAGS="$PLAIN_FLAGS" nice cargo build --target wasm32-unknown-unknown --lib --profile wasm \
-    --no-default-features
+if stale pkg/lean/vitrine_bg.wasm; then
+  log "wasm-pack build --target web --profile wasm --no-default-features (SIMD128, no GPU path) → pkg/lean/"
+  RUSTFLAGS="$PLAIN_FLAGS" nice wasm-pack build --target web --profile wasm --out-dir pkg/lean --out-name vitrine \
+    -- --no-default-features
+  rm -f pkg/lean/.gitignore pkg/lean/package.json pkg/lean/README.md
+  optimise pkg/lean/vitrine_bg.wasm
+fi
+if stale pkg/lean-relaxed/vitrine_bg.wasm; then
+  log "wasm-pack build --target web --profile wasm --no-default-features (SIMD128 + relaxed SIMD, no GPU path) → pkg/lean-relaxed/"
+  RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd $SIZE_FLAGS" CARGO_TARGET_DIR="$CARGO_TARGET_DIR/wasm-relaxed" \
+    nice wasm-pack build --target web --profile wasm --out-dir pkg/lean-relaxed --out-name vitrine \
+    -- --no-default-features
+  rm -f pkg/lean-relaxed/.gitignore pkg/lean-relaxed/package.json pkg/lean-relaxed/README.md
+  optimise pkg/lean-relaxed/vitrine_bg.wasm
 fi

@@ -24,7 +24,8 @@ if [ ! -d node_modules/playwright-core ]; then
   fi
 fi
 
-# 2. The wasm packages (pkg/ and pkg/relaxed/), rebuilt when a source file is newer.
+# 2. The wasm packages (pkg/, pkg/relaxed/ and their lean twins without the GPU path),
+#    rebuilt when a source file is newer.
 bash scripts/build-wasm.sh
 
 # 3. The test's own model (TRAIN_ARGS overrides the training options). --quick (d = 32,

@@ -18,7 +18,7 @@ if [ ! -f "$MODEL" ] || [ "$status" != 0 ]; then
 else
   echo "[run] reusing $MODEL (delete it to retrain)" >&2
 fi
-echo "[run] building the wasm packages (pkg/, pkg/relaxed/)" >&2
+echo "[run] building the wasm packages (pkg/, pkg/relaxed/, pkg/lean/, pkg/lean-relaxed/)" >&2
 bash scripts/build-wasm.sh
 echo "[run] storefront: http://127.0.0.1:$PORT/www/" >&2
 exec node scripts/serve.mjs --port "$PORT"

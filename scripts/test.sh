@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every test: formatting and lints, native tests (GPU parity on lavapipe included), the
-# lean wasm32 build, browser tests in headless Chromium (WebGPU on SwiftShader), and the
+# four browser packages (with and without the GPU path), browser tests in headless Chromium (WebGPU on SwiftShader), and the
 # storefront end-to-end test with Playwright. Installs what is missing first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,8 +17,8 @@ cargo clippy --all-targets -- -D warnings
 cargo clippy --target wasm32-unknown-unknown --lib -- -D warnings
 cargo clippy --target wasm32-unknown-unknown --lib --no-default-features -- -D warnings
 
-step "wasm32 builds: the two browser packages, and the library without the GPU path"
-bash scripts/build-wasm.sh --lean-check
+step "wasm32 builds: the four browser packages (plain and relaxed SIMD, with and without the GPU path)"
+bash scripts/build-wasm.sh
 
 step "native tests (GPU parity on lavapipe required)"
 VITRINE_REQUIRE_GPU=1 cargo test

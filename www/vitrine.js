@@ -40,9 +40,12 @@ import { METHODS, invoke, method } from './api.js';
 import { unpackCatalog } from './catalog.js';
 
 /** The wasm-pack (`--target web`) builds, relative to this file: plain SIMD128 (every
- * current browser) and SIMD128 + relaxed SIMD (fused multiply-add in the scoring GEMM). */
+ * current browser) and SIMD128 + relaxed SIMD (fused multiply-add in the scoring GEMM),
+ * each with the WebGPU path and without it ("lean": no wgpu, about 50 KB gzip less). */
 const PLAIN_PKG = new URL('../pkg/vitrine.js', import.meta.url).href;
 const RELAXED_PKG = new URL('../pkg/relaxed/vitrine.js', import.meta.url).href;
+const LEAN_PKG = new URL('../pkg/lean/vitrine.js', import.meta.url).href;
+const LEAN_RELAXED_PKG = new URL('../pkg/lean-relaxed/vitrine.js', import.meta.url).href;
 
 /** A 36-byte module whose one function uses `i8x16.relaxed_swizzle`: it validates
  * exactly where the engine supports relaxed SIMD. */
@@ -64,21 +67,41 @@ export function hasRelaxedSimd() {
 }
 
 /**
+ * Whether a load with this `backend` option may score on WebGPU: the page has
+ * `navigator.gpu` and the backend is not 'simd' or 'scalar'. Where it may not, load()
+ * fetches a build without the GPU path. (A browser with `navigator.gpu` but no adapter
+ * still gets the GPU build: asking for an adapter first would delay the package's
+ * download; the build then scores with SIMD.)
+ * @param {Backend} [backend]
+ * @returns {boolean}
+ */
+export function mayUseWebGpu(backend) {
+  if (backend === 'simd' || backend === 'scalar') return false;
+  return typeof navigator !== 'undefined' && Boolean(navigator.gpu);
+}
+
+/**
  * The wasm package URLs to try, in order, for a `simd` choice: 'auto' (default) tries
  * the relaxed-SIMD build where the browser supports it, then the plain build; 'relaxed'
  * and 'plain' force one (a forced relaxed build still falls back to plain if it fails
- * to load). An explicit `pkgUrl` is used alone.
+ * to load). With `gpu` false the builds without the GPU path come first (the same
+ * order), then the full ones in case those are missing. An explicit `pkgUrl` is used
+ * alone.
  * @param {'auto'|'relaxed'|'plain'} [simd]
  * @param {string} [pkgUrl]
+ * @param {boolean} [gpu=true] whether the GPU path is wanted (load() passes
+ *   {@link mayUseWebGpu} of its backend)
  * @returns {string[]}
  */
-export function packageUrls(simd = 'auto', pkgUrl) {
+export function packageUrls(simd = 'auto', pkgUrl, gpu = true) {
   if (pkgUrl) return [new URL(pkgUrl, globalThis.location?.href).href];
   if (!['auto', 'relaxed', 'plain'].includes(simd)) {
     throw new Error(`vitrine: simd must be 'auto', 'relaxed' or 'plain', got ${JSON.stringify(simd)}`);
   }
-  if (simd === 'plain' || (simd === 'auto' && !hasRelaxedSimd())) return [PLAIN_PKG];
-  return [RELAXED_PKG, PLAIN_PKG];
+  const relaxed = simd === 'relaxed' || (simd === 'auto' && hasRelaxedSimd());
+  const full = relaxed ? [RELAXED_PKG, PLAIN_PKG] : [PLAIN_PKG];
+  if (gpu) return full;
+  return [...(relaxed ? [LEAN_RELAXED_PKG, LEAN_PKG] : [LEAN_PKG]), ...full];
 }
 
 /**
@@ -942,6 +965,8 @@ async function workerImpl(started, url, onProgress, options) {
  * @param {(loaded: number, total: number|null) => void} [opts.onProgress] download progress
  * @param {boolean} [opts.worker=true] run the model in a Web Worker
  * @param {'auto'|'relaxed'|'plain'} [opts.simd='auto'] which wasm build: relaxed SIMD where supported, else plain SIMD128
+ *   (without the GPU path, about 50 KB gzip less, where the page has no `navigator.gpu`
+ *   or `backend` is 'simd' or 'scalar': {@link mayUseWebGpu})
  * @param {string} [opts.pkgUrl] URL of one wasm-pack `vitrine.js` to use instead (overrides `simd`)
  * @returns {Promise<Vitrine>}
  */
@@ -956,7 +981,7 @@ export async function load(url, opts = {}) {
     simd = 'auto',
     pkgUrl,
   } = opts;
-  const pkgUrls = packageUrls(simd, pkgUrl);
+  const pkgUrls = packageUrls(simd, pkgUrl, mayUseWebGpu(backend));
   const options = {};
   if (integrity !== undefined) options.integrity = integrity;
   if (backend !== undefined) options.backend = backend;

@@ -8,7 +8,9 @@
 // while the file arrives) give what fromBytes gives, over bodies as announced or not; and
 // over a file larger than the 8 MiB window on which the download rate is measured
 // (STREAM_MODEL), the content hash is taken as the bytes arrive on a slow download and
-// after the last byte (WebCrypto) on a fast one, and a flipped byte fails either way.
+// after the last byte (WebCrypto) on a fast one, and a flipped byte fails either way;
+// and which build load() fetches: the GPU path only where the page may use WebGPU, the
+// lean builds (pkg/lean*) otherwise, ranking exactly as the full build's SIMD path.
 //
 // Usage: BASE_URL=http://127.0.0.1:PORT/ MODEL_URL=models/x.vitrine node tests/e2e/loader.mjs
 // (scripts/e2e.sh runs it against its local server).
@@ -362,6 +364,80 @@ try {
     const left = await settle();
     check(before === 0 && left === 0, `load() (${mode}): no worker left behind (after dispose(), and by the failed load)`, `${before} before, ${left} after`);
   }
+
+  // Which build load() fetches: the one with the GPU path only where the page may score
+  // on WebGPU (`navigator.gpu`, a backend other than 'simd'/'scalar'), else the lean one
+  // (pkg/lean*, no wgpu), which must rank exactly as the full build's SIMD path does.
+  const builds = await page.evaluate(async (model) => {
+    const { load, packageUrls, hasRelaxedSimd } = await import('/www/vitrine.js');
+    const out = { hasGpu: Boolean(navigator.gpu), relaxed: hasRelaxedSimd() };
+    const tail = (u) => new URL(u).pathname;
+    out.urls = {
+      full: packageUrls('plain').map(tail),
+      lean: packageUrls('plain', undefined, false).map(tail),
+      leanRelaxed: packageUrls('relaxed', undefined, false).map(tail),
+    };
+    const run = async (opts) => {
+      const v = await load(model, { namespace: 'e2e-builds', ...opts });
+      // A history, so that the scoring head ranks (not the empty history's fallback).
+      await v.clearHistory();
+      const ids = v.catalog.ids;
+      for (const i of [3, 40, 41, 500]) await v.record({ item: ids[i], type: i === 41 ? 'cart' : 'view' });
+      const recs = await v.recommend({ k: 8 });
+      const build = v.build;
+      v.dispose();
+      return { build, recs: recs.map((r) => [r.item, r.score]) };
+    };
+    out.auto = await run({ worker: false });
+    out.simd = await run({ worker: true, backend: 'simd' });
+    out.scalarPlain = await run({ worker: false, backend: 'scalar', simd: 'plain' });
+    out.fullSimd = await run({ worker: false, backend: 'simd', pkgUrl: '/pkg/relaxed/vitrine.js' });
+    return out;
+  }, MODEL);
+  check(builds.hasGpu && builds.relaxed, 'the test browser has navigator.gpu and relaxed SIMD (the cases below need both)', JSON.stringify(builds));
+  check(
+    JSON.stringify(builds.urls) === JSON.stringify({
+      full: ['/pkg/vitrine.js'],
+      lean: ['/pkg/lean/vitrine.js', '/pkg/vitrine.js'],
+      leanRelaxed: ['/pkg/lean-relaxed/vitrine.js', '/pkg/lean/vitrine.js', '/pkg/relaxed/vitrine.js', '/pkg/vitrine.js'],
+    }),
+    'packageUrls: the lean builds first when no GPU path is wanted, the full ones after them',
+    JSON.stringify(builds.urls),
+  );
+  check(builds.auto.build.gpu === true && builds.auto.build.simd === 'relaxed-simd', "load(): the default backend with navigator.gpu gets the relaxed build with the GPU path", JSON.stringify(builds.auto.build));
+  check(builds.simd.build.gpu === false && builds.simd.build.simd === 'relaxed-simd', "load() (worker): backend 'simd' gets the relaxed build without the GPU path", JSON.stringify(builds.simd.build));
+  check(builds.scalarPlain.build.gpu === false && builds.scalarPlain.build.simd === 'simd128', "load(): backend 'scalar' with simd 'plain' gets pkg/lean/", JSON.stringify(builds.scalarPlain.build));
+  check(
+    builds.simd.recs.length === 8 && JSON.stringify(builds.simd.recs) === JSON.stringify(builds.fullSimd.recs),
+    'the lean relaxed build recommends exactly what the full relaxed build does on SIMD (items and scores)',
+    JSON.stringify([builds.simd.recs, builds.fullSimd.recs]),
+  );
+
+  // A page without WebGPU (navigator.gpu removed before any script runs) gets the lean
+  // build with the default backend, in the worker too.
+  const noGpu = await context.newPage();
+  noGpu.on('pageerror', (e) => check(false, 'no page error (no WebGPU)', e.message));
+  noGpu.setDefaultTimeout(LOAD_TIMEOUT);
+  await noGpu.addInitScript(() => {
+    delete Navigator.prototype.gpu;
+  });
+  await noGpu.goto(BLANK);
+  const lean = await noGpu.evaluate(async (model) => {
+    const { load } = await import('/www/vitrine.js');
+    const out = { hasGpu: 'gpu' in navigator };
+    for (const worker of [true, false]) {
+      const v = await load(model, { worker, namespace: 'e2e-no-gpu' });
+      out[worker ? 'worker' : 'main'] = { build: v.build, backend: v.backend, recs: (await v.recommend({ k: 5 })).length };
+      v.dispose();
+    }
+    return out;
+  }, MODEL);
+  check(
+    lean.hasGpu === false && lean.worker.build.gpu === false && lean.main.build.gpu === false && lean.worker.recs === 5 && lean.main.recs === 5,
+    'load() in a page without navigator.gpu: the lean build, in the worker and on the main thread, and it recommends',
+    JSON.stringify(lean),
+  );
+  await noGpu.close();
 } catch (e) {
   check(false, 'loader test ran to the end', e.stack || String(e));
 } finally {
