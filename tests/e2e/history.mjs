@@ -82,6 +82,17 @@ async function round(label, opts, ids) {
     const hasLocks = await a.evaluate(() => !!navigator.locks?.request);
     check(hasLocks === (opts.locks !== false), `${label}: Web Locks ${hasLocks ? 'present' : 'hidden'}`);
     await a.evaluate(() => window.v.clearHistory());
+    // Both tabs start from the cleared history. localStorage reaches another tab
+    // asynchronously: without Web Locks, a tab that records before it has seen the other
+    // tab's clear merges against the history it last read and writes those events back
+    // (the earlier round's, under the same ids). This round is about concurrent records,
+    // so it waits until the second tab reads the clear too.
+    let seen = -1;
+    for (let i = 0; i < 100 && seen !== 0; i++) {
+      seen = (await historyIds(b)).length;
+      if (seen !== 0) await new Promise((r) => setTimeout(r, 100));
+    }
+    check(seen === 0, `${label}: the second tab sees the first tab's clearHistory()`, `${seen} events in the second tab (waited up to 10 s)`);
     const mineA = ids.slice(0, PER_TAB);
     const mineB = ids.slice(PER_TAB, 2 * PER_TAB);
     await Promise.all([recordAll(a, mineA), recordAll(b, mineB)]);
