@@ -537,7 +537,9 @@ export class Vitrine {
   /** @param {object} impl internal */
   constructor(impl) {
     this._impl = impl;
-    this._queue = Promise.resolve();
+    /** Calls waiting their turn: `{ m, arg, resolve, reject }` (see `_pump`). */
+    this._pending = [];
+    this._pumping = false;
     /** @type {string} active backend: 'webgpu' | 'simd' | 'scalar' */
     this.backend = impl.backend;
     /** @type {number} number of catalog items */
@@ -563,19 +565,53 @@ export class Vitrine {
     return this._impl.catalog;
   }
 
-  _run(fn) {
-    const p = this._queue.then(fn, fn);
-    this._queue = p.catch(() => {});
+  /** Runs API method `name` (an api.js entry) after the calls before it. */
+  _call(name, arg) {
+    const m = method(name, 'vitrine');
+    const p = new Promise((resolve, reject) => this._pending.push({ m, arg, resolve, reject }));
+    if (!this._pumping) this._pump();
     return p.then((r) => {
       this.backend = this._impl.backend;
       return r;
     });
   }
 
-  /** Runs API method `name` (an api.js entry) after the calls before it. */
-  _call(name, arg) {
-    const m = method(name, 'vitrine');
-    return this._run(() => this._impl.call(m, arg));
+  /**
+   * Runs the queued calls one after the other, in call order, each settling on its own.
+   * Consecutive history writes run under one hold of the storage key's Web Lock (the
+   * impl's `runWrites`, which takes them off the queue one at a time, those queued
+   * meanwhile too): a page recording a burst of events asks for the lock once, not once
+   * per event (each grant is a round trip through the browser). Every write is still its
+   * own read-modify-write.
+   */
+  async _pump() {
+    this._pumping = true;
+    try {
+      while (this._pending.length) {
+        const head = this._pending[0];
+        if (!head.m.write) {
+          this._pending.shift();
+          try {
+            head.resolve(await this._impl.call(head.m, head.arg));
+          } catch (e) {
+            head.reject(e);
+          }
+          continue;
+        }
+        const next = () => (this._pending.length && this._pending[0].m.write ? this._pending.shift() : null);
+        try {
+          await this._impl.runWrites(next);
+        } catch (e) {
+          // The lock itself failed before the write at the head ran.
+          if (this._pending[0] === head) {
+            this._pending.shift();
+            head.reject(e);
+          }
+        }
+      }
+    } finally {
+      this._pumping = false;
+    }
   }
 
   /**
@@ -742,9 +778,20 @@ async function mainThreadImpl(started, stream, options) {
     adapterInfo: rec.adapterInfo,
     build: mod.buildInfo(),
     async call(m, arg) {
-      // The wasm reads and writes localStorage in one synchronous step; the lock keeps
-      // other tabs' writes out of it.
       return m.write ? withLock(key, () => write(m, arg)) : invoke(rec, m, arg);
+    },
+    // The wasm reads and writes localStorage in one synchronous step; the lock keeps
+    // other tabs' writes out of it. `next()` hands over the queued writes one by one.
+    runWrites(next) {
+      return withLock(key, async () => {
+        for (let op = next(); op; op = next()) {
+          try {
+            op.resolve(await write(op.m, op.arg));
+          } catch (e) {
+            op.reject(e);
+          }
+        }
+      });
     },
     dispose() {
       repair.dispose();
@@ -793,18 +840,34 @@ function workerHistory(storage, key, call, setBackend) {
       if (r.stored !== sent && storage.getItem(key) === sent) put(r.stored);
       return r.result;
     }
+    return withLock(key, () => write(m, arg));
+  }
+
+  // One write, the lock held by the caller.
+  async function write(m, arg) {
+    const sent = storage.getItem(key);
+    const r = await call('call', { method: m.name, arg, stored: sent });
+    setBackend(r.backend);
+    if (m.clears) {
+      for (const k of storageKeys(storage)) if (k.startsWith('vitrine:')) storage.removeItem(k);
+      repair.forget();
+    } else {
+      await commit(sent, r.stored);
+      repair.note(sent, r.stored);
+    }
+    return r.result;
+  }
+
+  // The queued writes `next()` hands over, one by one, under one hold of the lock.
+  function runWrites(next) {
     return withLock(key, async () => {
-      const sent = storage.getItem(key);
-      const r = await call('call', { method: m.name, arg, stored: sent });
-      setBackend(r.backend);
-      if (m.clears) {
-        for (const k of storageKeys(storage)) if (k.startsWith('vitrine:')) storage.removeItem(k);
-        repair.forget();
-      } else {
-        await commit(sent, r.stored);
-        repair.note(sent, r.stored);
+      for (let op = next(); op; op = next()) {
+        try {
+          op.resolve(await write(op.m, op.arg));
+        } catch (e) {
+          op.reject(e);
+        }
       }
-      return r.result;
     });
   }
 
@@ -826,7 +889,7 @@ function workerHistory(storage, key, call, setBackend) {
       for (const k of r.removed) storage.removeItem(k);
     });
 
-  return { sync, migrate, dispose: () => repair.dispose() };
+  return { sync, runWrites, migrate, dispose: () => repair.dispose() };
 }
 
 /** The catalogue from `catalogPacked()`'s typed arrays (or a function returning them,
@@ -943,6 +1006,7 @@ async function workerImpl(started, url, onProgress, options) {
     async call(m, arg) {
       return history.sync(m, arg);
     },
+    runWrites: (next) => history.runWrites(next),
     dispose() {
       history.dispose();
       worker.terminate();

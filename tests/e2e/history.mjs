@@ -10,7 +10,8 @@
 // unchanged for a second; Chromium delivers another tab's localStorage writes
 // asynchronously). Rounds: worker mode with Web Locks, worker mode without Web Locks (the
 // merge-on-conflict path), main-thread mode. Then the load-time migration of an old
-// per-model key through the worker path, and importHistory's size cap.
+// per-model key through the worker path, importHistory's size cap, and a burst of calls
+// in one tab (consecutive writes under one hold of the lock, call order kept).
 import { BASE, MODEL, LOAD_TIMEOUT, blankPage, check, finish, launchBrowser } from './harness.mjs';
 
 const PER_TAB = Number(process.env.PER_TAB || '40');
@@ -159,6 +160,53 @@ try {
   const left = await m.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('vitrine:')));
   check(left.length === 0, 'clearHistory removes every vitrine key', left.join());
   await m.close();
+
+  // A burst of calls in one tab: consecutive writes share one hold of the Web Lock (one
+  // request for the burst, not one per event), calls still run in call order (a read
+  // queued between writes sees exactly the writes before it), and a bad event in the
+  // middle rejects alone.
+  for (const worker of [true, false]) {
+    const mode = worker ? 'worker' : 'main thread';
+    const t = await openTab({ worker, namespace: `e2e-burst-${worker}` });
+    const burst = await t.evaluate(async (ids) => {
+      const v = window.v;
+      await v.clearHistory();
+      const locks = navigator.locks;
+      const request = locks.request.bind(locks);
+      let requests = 0;
+      locks.request = (...a) => {
+        requests += 1;
+        return request(...a);
+      };
+      const calls = [];
+      for (let i = 0; i < 10; i++) calls.push(v.record({ item: ids[i], type: 'view' }));
+      calls.push(v.record({ item: 'no-such-item', type: 'view' }));
+      const between = v.history();
+      for (let i = 10; i < 20; i++) calls.push(v.record({ item: ids[i], type: 'view' }));
+      const settled = await Promise.allSettled(calls);
+      const seen = (await between).map((r) => r.item);
+      const after = (await v.history()).map((r) => r.item);
+      locks.request = request;
+      return {
+        requests,
+        rejected: settled.flatMap((r, i) => (r.status === 'rejected' ? [[i, r.reason.message]] : [])),
+        seen,
+        after,
+      };
+    }, ids);
+    check(
+      burst.rejected.length === 1 && burst.rejected[0][0] === 10 && /no-such-item/.test(burst.rejected[0][1]),
+      `${mode}: a burst of 21 records: only the unknown item's rejects`,
+      JSON.stringify(burst.rejected),
+    );
+    check(
+      JSON.stringify(burst.seen) === JSON.stringify(ids.slice(0, 10)) && JSON.stringify(burst.after) === JSON.stringify(ids.slice(0, 20)),
+      `${mode}: calls run in call order (history() between the writes sees the 10 before it; all 20 kept)`,
+      JSON.stringify(burst),
+    );
+    check(burst.requests === 2, `${mode}: the two runs of consecutive writes take the Web Lock once each`, `${burst.requests} lock requests`);
+    await t.close();
+  }
 
   await round('worker + Web Locks', { worker: true, locks: true }, ids);
   await round('worker, no Web Locks (merge on conflict)', { worker: true, locks: false }, ids);
