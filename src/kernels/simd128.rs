@@ -873,8 +873,9 @@ fn run_i8<const SPLIT: bool>(
             let dot = row_dot_i8::<SPLIT>(&q[r * st..(r + 1) * st], packed, sums[r]);
             dots[r] = dequant(dot, scale[r], t[h]);
         }
-        layers.run::<SPLIT>(ops, req, &zeros, &mut cur, &mut next, n_rows);
-        output(ops, &cur, layers.width, &dots, out_b);
+        if !layers.run::<SPLIT>(ops, req, &zeros, &mut cur, &mut next, &dots, out_b) {
+            output(ops, &cur, layers.width, &dots, out_b);
+        }
     }
 }
 
@@ -926,7 +927,16 @@ impl LayersI8 {
     /// integer GEMM with the layer's weights, and `relu(acc as f32 * (s_r * t_j) +
     /// b_j)` straight from the registers into `next`, each row's maximum kept for the
     /// layer after; then `cur` and `next` swap.
+    ///
+    /// The last layer, when its width is a multiple of [`NR_I8`], also does the output
+    /// layer: its activations go from the registers straight into each row's two
+    /// running `f32x4` sums with `w_out` (nothing stored), column block by column block
+    /// in increasing order — the order and operations of [`dot`] over the stored row,
+    /// which has no scalar tail at such a width — and `out_b[r] = (hsum + 0) + b_out +
+    /// dots[r]` as [`output`] computes it: the same bits. Returns whether it wrote
+    /// `out_b` (otherwise the caller runs [`output`] over `cur`).
     // Not inlined, for V8's tier-up between calls: see `gemm`.
+    #[allow(clippy::too_many_arguments)]
     #[inline(never)]
     fn run<const SPLIT: bool>(
         &mut self,
@@ -935,11 +945,14 @@ impl LayersI8 {
         zeros: &[i8],
         cur: &mut Vec<f32>,
         next: &mut Vec<f32>,
-        n_rows: usize,
-    ) {
+        dots: &[f32],
+        out_b: &mut [f32],
+    ) -> bool {
+        let n_rows = out_b.len();
         let stride = ops.max_padded;
         let mut width = ops.plan.hidden;
-        for ((layer, lp), (t, b)) in req.layers.iter().zip(&self.padded) {
+        let n_layers = req.layers.len();
+        for (li, ((layer, lp), (t, b))) in req.layers.iter().zip(&self.padded).enumerate() {
             let ks = layer.stride;
             for r in 0..n_rows {
                 let row = &cur[r * stride..r * stride + width];
@@ -954,6 +967,51 @@ impl LayersI8 {
                     && n_rows <= BLOCK,
                 "simd128::LayersI8::run: block shapes"
             );
+            let w_out = &ops.plan.w_out;
+            if li + 1 == n_layers
+                && layer.cols.is_multiple_of(NR_I8)
+                && lp.padded == layer.cols
+                && w_out.len() == layer.cols
+                && dots.len() >= n_rows
+            {
+                let mut sums = [[f32x4_splat(0.0); 2]; BLOCK];
+                let (row_scale, sums_p) = (&self.row_scale, sums.as_mut_ptr());
+                gemm_i8::<true, SPLIT>(&self.p, ks, n_rows, &[], lp, zeros, |r, j0, lo, hi| {
+                    // Safety: `gemm_i8` hands over `r < n_rows ≤ BLOCK` and `j0 + NR_I8 ≤
+                    // lp.padded = layer.cols`; `t` and `b` are `lp.padded` long, `w_out`
+                    // `layer.cols` long and `sums` holds `BLOCK` rows (checked above); the
+                    // loads need no alignment.
+                    unsafe {
+                        let sv = f32x4_splat(row_scale[r]);
+                        let (tp, bp, wp) = (
+                            t.as_ptr().add(j0),
+                            b.as_ptr().add(j0),
+                            w_out.as_ptr().add(j0),
+                        );
+                        let x0 = dequant_bias_relu4(
+                            lo,
+                            sv,
+                            v128_load(tp as *const v128),
+                            v128_load(bp as *const v128),
+                        );
+                        let x1 = dequant_bias_relu4(
+                            hi,
+                            sv,
+                            v128_load(tp.add(4) as *const v128),
+                            v128_load(bp.add(4) as *const v128),
+                        );
+                        let acc = &mut *sums_p.add(r);
+                        acc[0] = fmadd(x0, v128_load(wp as *const v128), acc[0]);
+                        acc[1] = fmadd(x1, v128_load(wp.add(4) as *const v128), acc[1]);
+                    }
+                });
+                for (r, o) in out_b.iter_mut().enumerate() {
+                    let [s0, s1] = sums[r];
+                    *o = (hsum(f32x4_add(s0, s1)) + 0.0) + ops.plan.b_out + dots[r];
+                }
+                self.width = layer.cols;
+                return true;
+            }
             let mut maxv = [f32x4_splat(0.0); BLOCK];
             let (next_p, row_scale) = (next.as_mut_ptr(), &self.row_scale);
             let maxv_p = maxv.as_mut_ptr();
@@ -977,6 +1035,7 @@ impl LayersI8 {
             width = layer.cols;
         }
         self.width = width;
+        false
     }
 }
 

@@ -83,13 +83,15 @@ pub fn fast_kernels(fast: CpuKernel) -> Vec<CpuKernel> {
     rest
 }
 
-/// Shapes: every n with a rotating (d, h), plus every (d, h) at a middling n with the
-/// first `extras_at_37` extra-layer settings.
+/// Shapes: every n with a rotating (d, h) and each extra-layer setting, plus every (d, h)
+/// at a middling n with the first `extras_at_37` extra-layer settings.
 pub fn shapes(extras_at_37: usize) -> Vec<(usize, usize, usize, Vec<usize>)> {
     let ns = [0usize, 1, 7, 33, 1000, 4099];
     let ds = [1usize, 3, 16, 33, 64];
     let hs = [1usize, 5, 32, 64];
-    let extras: [&[usize]; 3] = [&[], &[17], &[32, 5]];
+    // The last two end on a width that is a multiple of 8 (the SIMD128 int8 path then
+    // folds the output layer into the last layer's GEMM) and one that is not.
+    let extras: [&[usize]; 4] = [&[], &[17], &[32, 5], &[24, 16]];
     let mut out = Vec::new();
     for (i, &n) in ns.iter().enumerate() {
         for (e, extra) in extras.iter().enumerate() {
