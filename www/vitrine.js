@@ -435,7 +435,10 @@ const MAX_PENDING = 64;
  * whenever another tab changes the stored value (`storage` event), re-applies them to it
  * with the three-way merge (`merge(base, mine, theirs)`, in Rust) and stores the result
  * if anything of its own was missing. A clear anywhere (the value removed) wins: the
- * pairs are forgotten.
+ * pairs are forgotten. This tab's own clear is remembered the same way, as the pair
+ * (value before, nothing): a tab that had not yet seen the clear and writes back the
+ * events it last read gets them removed again (the merge drops what the clear removed and
+ * keeps that tab's new events).
  * @param {Storage} storage
  * @param {string} key
  * @param {(base: string|null, mine: string|null, theirs: string|null) => Promise<string|null>} merge
@@ -457,6 +460,12 @@ function crossTabRepair(storage, key, merge) {
   };
   const forget = () => {
     pending = [];
+  };
+  // This tab cleared the history, which held `base`: earlier pairs are moot, and the
+  // clear itself is re-applied to a stale write from another tab.
+  const cleared = (base) => {
+    pending = [];
+    note(base, null);
   };
   // Re-applies the pending writes to the stored value; false when the value changed
   // while the merge ran (this tab's own write, which fires no `storage` event here), so
@@ -504,6 +513,7 @@ function crossTabRepair(storage, key, merge) {
   return {
     note,
     forget,
+    cleared,
     dispose: () => globalThis.removeEventListener?.('storage', onStorage),
   };
 }
@@ -755,7 +765,7 @@ async function mainThreadImpl(started, stream, options) {
   async function write(m, arg) {
     const base = storage.getItem(key);
     const result = await invoke(rec, m, arg);
-    if (m.clears) repair.forget();
+    if (m.clears) repair.cleared(base);
     else repair.note(base, storage.getItem(key));
     return result;
   }
@@ -850,7 +860,7 @@ function workerHistory(storage, key, call, setBackend) {
     setBackend(r.backend);
     if (m.clears) {
       for (const k of storageKeys(storage)) if (k.startsWith('vitrine:')) storage.removeItem(k);
-      repair.forget();
+      repair.cleared(sent);
     } else {
       await commit(sent, r.stored);
       repair.note(sent, r.stored);

@@ -10,8 +10,9 @@
 // unchanged for a second; Chromium delivers another tab's localStorage writes
 // asynchronously). Rounds: worker mode with Web Locks, worker mode without Web Locks (the
 // merge-on-conflict path), main-thread mode. Then the load-time migration of an old
-// per-model key through the worker path, importHistory's size cap, and a burst of calls
-// in one tab (consecutive writes under one hold of the lock, call order kept).
+// per-model key through the worker path, importHistory's size cap, a burst of calls in
+// one tab (consecutive writes under one hold of the lock, call order kept), and a clear
+// that another tab writes over before it has seen it (the clear is re-applied).
 import { BASE, MODEL, LOAD_TIMEOUT, blankPage, check, finish, launchBrowser } from './harness.mjs';
 
 const PER_TAB = Number(process.env.PER_TAB || '40');
@@ -206,6 +207,52 @@ try {
     );
     check(burst.requests === 2, `${mode}: the two runs of consecutive writes take the Web Lock once each`, `${burst.requests} lock requests`);
     await t.close();
+  }
+
+  // A clear that another tab had not yet seen: that tab writes back the events it last
+  // read (the stale value) plus a new one. The clearing tab re-applies its clear to that
+  // write: the cleared events go again, the new one stays, in both tabs.
+  for (const worker of [true, false]) {
+    const mode = worker ? 'worker' : 'main thread';
+    const namespace = `e2e-clear-race-${worker}`;
+    const a = await openTab({ worker, namespace });
+    const b = await openTab({ worker, namespace });
+    try {
+      await a.evaluate(() => window.v.clearHistory());
+      await a.evaluate((items) => Promise.all(items.map((item) => window.v.record({ item, type: 'view' }))), ids.slice(100, 102));
+      const before = await settle(a, b);
+      const stale = await a.evaluate(() => localStorage.getItem(window.v.storageKey));
+      await a.evaluate(() => window.v.clearHistory());
+      let seen = -1;
+      for (let i = 0; i < 100 && seen !== 0; i++) {
+        seen = (await historyIds(b)).length;
+        if (seen !== 0) await new Promise((r) => setTimeout(r, 100));
+      }
+      // Tab B's late write: the value it read before the clear, with its new event.
+      await b.evaluate(
+        ({ stale, item }) => {
+          const value = JSON.parse(stale);
+          const last = value.events[value.events.length - 1];
+          value.events.push({ ...last, item, at: last.at + 60 });
+          localStorage.setItem(window.v.storageKey, JSON.stringify(value));
+        },
+        { stale, item: ids[102] },
+      );
+      const after = await settle(a, b);
+      check(
+        JSON.stringify(before.fromA) === JSON.stringify(ids.slice(100, 102)) && seen === 0,
+        `${mode}: two events recorded, then cleared, and the other tab saw both`,
+        JSON.stringify({ before, seen }),
+      );
+      check(
+        JSON.stringify(after.fromA) === JSON.stringify([ids[102]]) && JSON.stringify(after.fromB) === JSON.stringify([ids[102]]),
+        `${mode}: a stale write after a clear: the cleared events stay cleared, the new event is kept (both tabs)`,
+        JSON.stringify(after),
+      );
+    } finally {
+      await a.close();
+      await b.close();
+    }
   }
 
   await round('worker + Web Locks', { worker: true, locks: true }, ids);
