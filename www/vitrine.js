@@ -425,6 +425,9 @@ function storageKeys(storage) {
 /** How long this tab re-applies its own recent writes when another tab overwrites them. */
 const REPAIR_WINDOW_MS = 30000;
 
+/** How long a tab re-applies its own clear to another tab's write (see crossTabRepair). */
+const CLEAR_REPAIR_MS = 5000;
+
 /** Most recent writes remembered for that. */
 const MAX_PENDING = 64;
 
@@ -435,10 +438,10 @@ const MAX_PENDING = 64;
  * whenever another tab changes the stored value (`storage` event), re-applies them to it
  * with the three-way merge (`merge(base, mine, theirs)`, in Rust) and stores the result
  * if anything of its own was missing. A clear anywhere (the value removed) wins: the
- * pairs are forgotten. This tab's own clear is remembered the same way, as the pair
- * (value before, nothing): a tab that had not yet seen the clear and writes back the
- * events it last read gets them removed again (the merge drops what the clear removed and
- * keeps that tab's new events).
+ * pairs are forgotten. This tab's own clear is remembered the same way for
+ * CLEAR_REPAIR_MS, as the pair (value before, nothing): a tab that had not yet seen the
+ * clear and writes back the events it last read gets them removed again (the merge drops
+ * what the clear removed and keeps that tab's new events).
  * @param {Storage} storage
  * @param {string} key
  * @param {(base: string|null, mine: string|null, theirs: string|null) => Promise<string|null>} merge
@@ -450,7 +453,7 @@ function crossTabRepair(storage, key, merge) {
   const note = (base, mine) => {
     if (base === mine) return;
     const last = pending[pending.length - 1];
-    if (last && last.mine === base) {
+    if (last && last.mine === base && !last.clear) {
       last.mine = mine;
       last.at = Date.now();
     } else {
@@ -461,18 +464,21 @@ function crossTabRepair(storage, key, merge) {
   const forget = () => {
     pending = [];
   };
-  // This tab cleared the history, which held `base`: earlier pairs are moot, and the
-  // clear itself is re-applied to a stale write from another tab.
+  // This tab cleared the history, which held `base`: earlier pairs are moot, and for
+  // CLEAR_REPAIR_MS the clear itself is re-applied to a stale write from another tab (one
+  // that had not yet seen it). Only that long: a tab that has seen the clear and brings
+  // events back on purpose (an import) must not lose them to it, and another tab's clear
+  // arrives within milliseconds.
   const cleared = (base) => {
     pending = [];
-    note(base, null);
+    if (base !== null) pending.push({ base, mine: null, at: Date.now(), clear: true });
   };
   // Re-applies the pending writes to the stored value; false when the value changed
   // while the merge ran (this tab's own write, which fires no `storage` event here), so
   // the caller tries again.
   async function repairOnce() {
     const now = Date.now();
-    pending = pending.filter((p) => now - p.at < REPAIR_WINDOW_MS);
+    pending = pending.filter((p) => now - p.at < (p.clear ? CLEAR_REPAIR_MS : REPAIR_WINDOW_MS));
     if (!pending.length) return true;
     return withLock(key, async () => {
       const cur = storage.getItem(key);
