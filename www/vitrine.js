@@ -537,6 +537,27 @@ function withLock(name, fn) {
   return locks?.request ? locks.request(name, () => fn()) : fn();
 }
 
+/**
+ * The queued writes `next()` hands over (`{ m, arg, resolve, reject }`, see
+ * `Vitrine._pump`), one by one, each through `write(m, arg)` and settling on its own,
+ * under one hold of the Web Lock `name`.
+ * @param {string} name
+ * @param {() => ({ m: object, arg: any, resolve: Function, reject: Function }|null)} next
+ * @param {(m: object, arg: any) => Promise<any>} write
+ * @returns {Promise<void>}
+ */
+function writeQueued(name, next, write) {
+  return withLock(name, async () => {
+    for (let op = next(); op; op = next()) {
+      try {
+        op.resolve(await write(op.m, op.arg));
+      } catch (e) {
+        op.reject(e);
+      }
+    }
+  });
+}
+
 /** Turns whatever the worker/wasm threw into an Error with its message. */
 function asError(e) {
   if (e instanceof Error) return e;
@@ -797,18 +818,8 @@ async function mainThreadImpl(started, stream, options) {
       return m.write ? withLock(key, () => write(m, arg)) : invoke(rec, m, arg);
     },
     // The wasm reads and writes localStorage in one synchronous step; the lock keeps
-    // other tabs' writes out of it. `next()` hands over the queued writes one by one.
-    runWrites(next) {
-      return withLock(key, async () => {
-        for (let op = next(); op; op = next()) {
-          try {
-            op.resolve(await write(op.m, op.arg));
-          } catch (e) {
-            op.reject(e);
-          }
-        }
-      });
-    },
+    // other tabs' writes out of it.
+    runWrites: (next) => writeQueued(key, next, write),
     dispose() {
       repair.dispose();
       rec.free();
@@ -874,19 +885,6 @@ function workerHistory(storage, key, call, setBackend) {
     return r.result;
   }
 
-  // The queued writes `next()` hands over, one by one, under one hold of the lock.
-  function runWrites(next) {
-    return withLock(key, async () => {
-      for (let op = next(); op; op = next()) {
-        try {
-          op.resolve(await write(op.m, op.arg));
-        } catch (e) {
-          op.reject(e);
-        }
-      }
-    });
-  }
-
   // Load-time migration (the worker cannot see localStorage): hand over this store's
   // value and the old per-model keys, store the result, remove the keys consumed.
   const migrate = () =>
@@ -905,6 +903,7 @@ function workerHistory(storage, key, call, setBackend) {
       for (const k of r.removed) storage.removeItem(k);
     });
 
+  const runWrites = (next) => writeQueued(key, next, write);
   return { sync, runWrites, migrate, dispose: () => repair.dispose() };
 }
 

@@ -101,27 +101,7 @@ pub fn causal_attention(
     dim: usize,
     heads: usize,
 ) -> (Vec<f32>, Vec<f32>) {
-    let dh = dim / heads;
-    let mut out = vec![0.0; len * dim];
-    let mut probs = vec![0.0; heads * len * len];
-    for h in 0..heads {
-        let off = h * dh;
-        for t in 0..len {
-            let prow = &mut probs[(h * len + t) * len..(h * len + t + 1) * len];
-            let orow = &mut out[t * dim + off..t * dim + off + dh];
-            attend(
-                &q[t * dim + off..t * dim + off + dh],
-                k,
-                v,
-                t,
-                dim,
-                off,
-                prow,
-                orow,
-            );
-        }
-    }
-    (out, probs)
+    attention_rows(q, k, v, len, dim, heads, 0)
 }
 
 /// [`causal_attention`]'s row `len - 1` alone (the inference encoder's last block needs
@@ -135,25 +115,31 @@ pub fn causal_attention_last(
     dim: usize,
     heads: usize,
 ) -> (Vec<f32>, Vec<f32>) {
-    let dh = dim / heads;
-    let mut out = vec![0.0; dim];
-    let mut probs = vec![0.0; heads * len];
-    if len == 0 {
-        return (out, probs);
-    }
+    attention_rows(q_last, k, v, len, dim, heads, len.saturating_sub(1))
+}
+
+/// Rows `first..len` of [`causal_attention`], `q` holding those rows' queries: head
+/// outputs `[(len - first) × dim]` and probabilities `[heads × (len - first) × len]`.
+fn attention_rows(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    len: usize,
+    dim: usize,
+    heads: usize,
+    first: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    let (dh, rows) = (dim / heads, len - first.min(len));
+    let mut out = vec![0.0; rows * dim];
+    let mut probs = vec![0.0; heads * rows * len];
     for h in 0..heads {
         let off = h * dh;
-        let prow = &mut probs[h * len..(h + 1) * len];
-        attend(
-            &q_last[off..off + dh],
-            k,
-            v,
-            len - 1,
-            dim,
-            off,
-            prow,
-            &mut out[off..off + dh],
-        );
+        for r in 0..rows {
+            let prow = &mut probs[(h * rows + r) * len..(h * rows + r + 1) * len];
+            let orow = &mut out[r * dim + off..r * dim + off + dh];
+            let qt = &q[r * dim + off..r * dim + off + dh];
+            attend(qt, k, v, first + r, dim, off, prow, orow);
+        }
     }
     (out, probs)
 }

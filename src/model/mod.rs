@@ -465,6 +465,23 @@ impl Model {
         (s, start)
     }
 
+    /// The encoder's input rows `[L × d]`: `x_t = v_{item_t} + pos[L-1-t] + kind[k_t] +
+    /// gap[g_t]` (module docs).
+    fn embed_input<V: ItemRows + ?Sized>(&self, item_vectors: &V, input: &SeqInput) -> Vec<f32> {
+        let (d, len) = (self.config.dim, input.len());
+        let p = self.view();
+        let user = &p.user;
+        let mut x = vec![0.0; len * d];
+        for t in 0..len {
+            let r = &mut x[t * d..(t + 1) * d];
+            item_vectors.copy_row(input.items[t] as usize, r);
+            layers::axpy(1.0, row(&user.pos, len - 1 - t), r);
+            layers::axpy(1.0, row(&user.kind, input.kinds[t] as usize), r);
+            layers::axpy(1.0, row(&user.gap, input.gaps[t] as usize), r);
+        }
+        x
+    }
+
     /// The encoder over one input: the final hidden states `[L × d]` and the cache the
     /// backward pass needs. `dropout` is `Some` at training time only.
     pub fn encode_sequence<V: ItemRows + ?Sized>(
@@ -477,15 +494,7 @@ impl Model {
         let (d, len) = (c.dim, input.len());
         let p = self.view();
         let user = &p.user;
-        let mut x = vec![0.0; len * d];
-        for t in 0..len {
-            let r = &mut x[t * d..(t + 1) * d];
-            let it = input.items[t] as usize;
-            item_vectors.copy_row(it, r);
-            layers::axpy(1.0, row(&user.pos, len - 1 - t), r);
-            layers::axpy(1.0, row(&user.kind, input.kinds[t] as usize), r);
-            layers::axpy(1.0, row(&user.gap, input.gaps[t] as usize), r);
-        }
+        let mut x = self.embed_input(item_vectors, input);
         let mut cache = EncoderCache {
             input: input.clone(),
             ..Default::default()
@@ -577,14 +586,7 @@ impl Model {
         let (d, len) = (c.dim, input.len());
         let p = self.view();
         let user = &p.user;
-        let mut h = vec![0.0; len * d];
-        for t in 0..len {
-            let r = &mut h[t * d..(t + 1) * d];
-            item_vectors.copy_row(input.items[t] as usize, r);
-            layers::axpy(1.0, row(&user.pos, len - 1 - t), r);
-            layers::axpy(1.0, row(&user.kind, input.kinds[t] as usize), r);
-            layers::axpy(1.0, row(&user.gap, input.gaps[t] as usize), r);
-        }
+        let mut h = self.embed_input(item_vectors, input);
         let Some((last, before)) = user.blocks.split_last() else {
             let (y, _) = layer_norm(&h[(len - 1) * d..], user.lnf.g, user.lnf.b, 1, d);
             return (y, vec![0.0; c.n_heads * len]);
