@@ -518,7 +518,6 @@ function crossTabRepair(storage, key, merge) {
   globalThis.addEventListener?.('storage', onStorage);
   return {
     note,
-    forget,
     cleared,
     dispose: () => globalThis.removeEventListener?.('storage', onStorage),
   };
@@ -814,8 +813,9 @@ async function mainThreadImpl(started, stream, options) {
     },
     adapterInfo: rec.adapterInfo,
     build: mod.buildInfo(),
+    // Reads; the writes go through runWrites.
     async call(m, arg) {
-      return m.write ? withLock(key, () => write(m, arg)) : invoke(rec, m, arg);
+      return invoke(rec, m, arg);
     },
     // The wasm reads and writes localStorage in one synchronous step; the lock keeps
     // other tabs' writes out of it.
@@ -857,20 +857,17 @@ function workerHistory(storage, key, call, setBackend) {
     }
   }
 
-  // Reads hand the stored value over and write back what the worker pruned or reset,
-  // unless another tab wrote meanwhile. Writes run under the lock, read-merge-write.
-  async function sync(m, arg) {
-    if (!m.write) {
-      const sent = storage.getItem(key);
-      const r = await call('call', { method: m.name, arg, stored: sent });
-      setBackend(r.backend);
-      if (r.stored !== sent && storage.getItem(key) === sent) put(r.stored);
-      return r.result;
-    }
-    return withLock(key, () => write(m, arg));
+  // A read hands the stored value over and writes back what the worker pruned or
+  // reset, unless another tab wrote meanwhile.
+  async function read(m, arg) {
+    const sent = storage.getItem(key);
+    const r = await call('call', { method: m.name, arg, stored: sent });
+    setBackend(r.backend);
+    if (r.stored !== sent && storage.getItem(key) === sent) put(r.stored);
+    return r.result;
   }
 
-  // One write, the lock held by the caller.
+  // One write, read-merge-write, the lock held by the caller (runWrites).
   async function write(m, arg) {
     const sent = storage.getItem(key);
     const r = await call('call', { method: m.name, arg, stored: sent });
@@ -904,7 +901,7 @@ function workerHistory(storage, key, call, setBackend) {
     });
 
   const runWrites = (next) => writeQueued(key, next, write);
-  return { sync, runWrites, migrate, dispose: () => repair.dispose() };
+  return { read, runWrites, migrate, dispose: () => repair.dispose() };
 }
 
 /** The catalogue from `catalogPacked()`'s typed arrays (or a function returning them,
@@ -1018,8 +1015,9 @@ async function workerImpl(started, url, onProgress, options) {
     },
     adapterInfo: info.adapterInfo,
     build: info.build,
+    // Reads; the writes go through runWrites.
     async call(m, arg) {
-      return history.sync(m, arg);
+      return history.read(m, arg);
     },
     runWrites: (next) => history.runWrites(next),
     dispose() {
