@@ -277,6 +277,11 @@ struct TrainArgs {
     /// keeps, in [0, 1); 0 = off
     #[arg(long, value_parser = parse_ema)]
     ema: Option<f32>,
+    /// Probability, per item and batch, that the item's ID embedding is left out of its
+    /// vector (content part alone), in [0, 1); trains the content-only vectors of new
+    /// items at some cost to the others (README "Scenarios"); 0 = off
+    #[arg(long, value_parser = parse_id_dropout)]
+    id_dropout: Option<f32>,
     /// Keep only the first this many users of the dataset (training, validation and
     /// test; for quick experiments).
     #[arg(long)]
@@ -1002,6 +1007,10 @@ fn parse_ema(s: &str) -> Result<f32, String> {
     }
 }
 
+pub(crate) fn parse_id_dropout(s: &str) -> Result<f32, String> {
+    parse_ema(s)
+}
+
 fn train_plan(a: &TrainArgs, n_items: usize, feats: &features::Features) -> TrainPlan {
     let buckets = FeatureConfig::default().token_buckets;
     let mut config = ModelConfig::default_for(n_items, feats.categories.len(), buckets);
@@ -1027,6 +1036,7 @@ fn train_plan(a: &TrainArgs, n_items: usize, feats: &features::Features) -> Trai
     tcfg.dropout = a.dropout.unwrap_or(tcfg.dropout);
     tcfg.weight_decay = a.weight_decay.unwrap_or(tcfg.weight_decay);
     tcfg.ema = a.ema.unwrap_or(tcfg.ema);
+    tcfg.id_dropout = a.id_dropout.unwrap_or(tcfg.id_dropout);
     TrainPlan {
         config,
         tcfg,

@@ -966,10 +966,16 @@ pub struct ColdTraining {
     /// Items whose ID row was zeroed (the held-out ones and any other item without a
     /// training event).
     pub cold_items: usize,
+    /// ID dropout of the training (`vitrine train --id-dropout`; 0 = off).
+    #[serde(default)]
+    pub id_dropout: f32,
 }
 
 impl std::fmt::Display for ColdTraining {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.id_dropout > 0.0 {
+            write!(f, "ID dropout {}, ", self.id_dropout)?;
+        }
         write!(
             f,
             "d = {}, {} of at most {} epochs (kept epoch {}, warm validation NDCG@10 {:.4}), trained in {:.0} s; {} items with a zeroed ID row",

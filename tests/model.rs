@@ -51,6 +51,7 @@ fn tiny_train_config(negatives: usize) -> TrainConfig {
         weight_decay: 1e-4,
         kind_weights: [1.0; 3],
         ema: 0.0,
+        id_dropout: 0.0,
     }
 }
 
@@ -136,6 +137,65 @@ fn moving_average_is_validated_and_kept_while_training_follows_the_parameters() 
             assert_eq!(k.to_bits(), v.to_bits(), "parameter {i}");
         }
     }
+}
+
+/// ID dropout (`id_dropout`): a batch leaves each item's ID row out of its vector with
+/// probability `p`, and a row left out takes no step from that batch. With `p = 1` every
+/// row is left out of every batch: the ID rows end exactly as initialised (but the cold
+/// items', zeroed) while the content tables train. With `p = 0.5` the run differs from
+/// `p = 0` and repeats itself bit for bit under the same seed.
+#[test]
+fn id_dropout_leaves_dropped_id_rows_alone_and_repeats_under_its_seed() {
+    let run = |p: f32| {
+        let (_, mut model) = fresh_model();
+        let start = model.params.clone();
+        let cfg = TrainConfig {
+            id_dropout: p,
+            ..tiny_train_config(16)
+        };
+        let rep = train(&mut model, &sequences(), &cfg, &mut |_| 0.5, &mut |_| {});
+        (start, model, rep)
+    };
+    let range = |m: &Model, name: &str| {
+        param_table(&m.config)
+            .into_iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("a {name} tensor"))
+            .range()
+    };
+    let (start, all, _) = run(1.0);
+    let d = all.config.dim;
+    let id = range(&all, "item.id");
+    let warm = id.start..id.start + 36 * d;
+    assert_eq!(
+        &all.params[warm.clone()],
+        &start[warm],
+        "ID rows left out take no step"
+    );
+    assert!(
+        all.params[id.start + 36 * d..id.end]
+            .iter()
+            .all(|&x| x == 0.0),
+        "cold rows zeroed"
+    );
+    for name in ["item.cat", "item.tok"] {
+        let r = range(&all, name);
+        assert_ne!(
+            &all.params[r.clone()],
+            &start[r],
+            "{name} trains from the content-only vectors"
+        );
+    }
+    let (_, off, off_rep) = run(0.0);
+    let (_, half, half_rep) = run(0.5);
+    let (_, again, again_rep) = run(0.5);
+    assert_ne!(off.params, half.params, "p = 0.5 changes the run");
+    let bits = |m: &Model| m.params.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&half), bits(&again), "the same seed repeats the run");
+    let losses =
+        |r: &vitrine::train::TrainReport| r.epochs.iter().map(|e| e.loss).collect::<Vec<_>>();
+    assert_eq!(losses(&half_rep), losses(&again_rep));
+    assert_ne!(losses(&off_rep), losses(&half_rep));
 }
 
 fn sha(bytes: &[u8]) -> String {

@@ -68,6 +68,10 @@ pub(super) struct ScenarioArgs {
     /// Embedding width of the cold model (default: as `vitrine train`).
     #[arg(long)]
     dim: Option<usize>,
+    /// ID dropout of the cold model, in [0, 1) (`vitrine train --id-dropout`; default:
+    /// as `vitrine train`, off).
+    #[arg(long, value_parser = super::parse_id_dropout)]
+    id_dropout: Option<f32>,
     /// Small and fast, for smoke tests: the cold model as `vitrine train --quick` (d = 32,
     /// 4 epochs) and at most 500 test cases in the cross-category and diversity parts.
     #[arg(long)]
@@ -184,6 +188,7 @@ fn cold_part(
     }
     config.dim = a.dim.unwrap_or(config.dim);
     tcfg.epochs = a.epochs.unwrap_or(tcfg.epochs);
+    tcfg.id_dropout = a.id_dropout.unwrap_or(tcfg.id_dropout);
     let mut model =
         Model::new(config, feats.table.clone(), a.seed).context("building the model")?;
     let valid = sample_cases(&cs.valid_warm, 1500, a.seed);
@@ -202,6 +207,7 @@ fn cold_part(
         best_val_ndcg10: tr.best_val_ndcg10,
         seconds: t.elapsed().as_secs_f64(),
         cold_items: tr.cold_items,
+        id_dropout: tcfg.id_dropout,
     };
     eprintln!("cold model: {training}");
 

@@ -97,6 +97,7 @@ impl PrepareArgs {
             dropout: None,
             weight_decay: None,
             ema: None,
+            id_dropout: None,
             max_users: self.max_users,
             kind_weight_grid: kinds::DEFAULT_GRID.to_vec(),
         }

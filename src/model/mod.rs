@@ -358,6 +358,26 @@ impl Model {
         out
     }
 
+    /// [`Model::item_vectors`], with the rows of the items marked in `dropped` made of
+    /// their content parts alone (no ID row): the trainer's ID dropout. `None` gives
+    /// [`Model::item_vectors`] bit for bit.
+    pub fn item_vectors_without_ids(&self, dropped: Option<&[bool]>) -> Vec<f32> {
+        let Some(dropped) = dropped else {
+            return self.item_vectors();
+        };
+        let d = self.config.dim;
+        let mut out = vec![0.0; self.config.n_items * d];
+        let p = self.view();
+        for (i, row) in out.chunks_exact_mut(d.max(1)).enumerate() {
+            if dropped.get(i).copied().unwrap_or(false) {
+                self.add_content(&p, i, row);
+            } else {
+                self.item_vector_into(&p, i, row);
+            }
+        }
+        out
+    }
+
     /// The item vectors quantised to int8 with a per-row scale, computed row by row:
     /// no catalogue-sized f32 buffer (the int8 weight file's run-time form, see
     /// [`crate::kernels::quant`]).

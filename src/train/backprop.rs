@@ -140,6 +140,21 @@ impl Grads {
         self.g.iter_mut().for_each(|x| *x *= s);
     }
 
+    /// Zeroes the `item.id` rows of the items marked in `dropped` (the rows an ID
+    /// dropout left out of the batch's vectors: they take no step from it).
+    pub fn zero_id_rows(&mut self, model: &Model, dropped: &[bool]) {
+        let d = model.config.dim;
+        let mut g = self.view_mut(&model.config);
+        let gid = flat_mut(&mut g.item.id);
+        for (row, _) in gid
+            .chunks_exact_mut(d.max(1))
+            .zip(dropped)
+            .filter(|(_, &x)| x)
+        {
+            row.fill(0.0);
+        }
+    }
+
     /// Global L2 norm.
     pub fn norm(&self) -> f32 {
         self.g.iter().map(|x| x * x).sum::<f32>().sqrt()

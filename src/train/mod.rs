@@ -18,6 +18,10 @@
 //! weight 0 only removes that kind's targets. On a log of several kinds, `vitrine train`
 //! chooses the weights on validation ([`kinds`]).
 //!
+//! With ID dropout ([`TrainConfig::id_dropout`] `= p`), each batch leaves every item's
+//! ID row out of its vector with probability `p` (`v_i = c_i`, the content part alone,
+//! wherever the item appears in the batch), and those rows take no step from it.
+//!
 //! Batches are split into a fixed number of chunks whose gradients are summed in order,
 //! so results do not depend on the number of threads.
 pub mod backprop;
@@ -76,6 +80,13 @@ pub struct TrainConfig {
     /// and the result read the parameters themselves).
     #[serde(default)]
     pub ema: f32,
+    /// Probability that an item's ID embedding is left out of its vector for one batch
+    /// (everywhere it appears in that batch: history, target, negatives), so the
+    /// vector is its content part alone and only the content tables learn from it
+    /// (DropoutNet, Volkovs et al., NeurIPS 2017): trains the content-only vectors
+    /// that new items get. 0 turns it off.
+    #[serde(default)]
+    pub id_dropout: f32,
 }
 
 /// Every kind's target counts 1 ([`TrainConfig::kind_weights`]'s default).
@@ -99,6 +110,7 @@ impl Default for TrainConfig {
             weight_decay: 0.0,
             kind_weights: unit_kind_weights(),
             ema: 0.0,
+            id_dropout: 0.0,
         }
     }
 }
@@ -291,7 +303,8 @@ pub fn train(
     } else {
         0.0
     };
-    report.cold_items = zero_cold_items(model, sequences);
+    let seen = seen_items(sequences, model.config.n_items);
+    report.cold_items = zero_cold_items(model, &seen);
     report
 }
 
@@ -349,10 +362,8 @@ impl EarlyStop {
     }
 }
 
-/// Zeroes the ID embedding of every item that no sequence contains (their vectors become
-/// content-only); returns how many.
-fn zero_cold_items(model: &mut Model, sequences: &[Vec<HistoryEvent>]) -> usize {
-    let (n, d) = (model.config.n_items, model.config.dim);
+/// Which of the `n` items some sequence contains.
+fn seen_items(sequences: &[Vec<HistoryEvent>], n: usize) -> Vec<bool> {
     let mut seen = vec![false; n];
     for s in sequences {
         for e in s {
@@ -361,6 +372,13 @@ fn zero_cold_items(model: &mut Model, sequences: &[Vec<HistoryEvent>]) -> usize 
             }
         }
     }
+    seen
+}
+
+/// Zeroes the ID embedding of every item that `seen` marks false (their vectors become
+/// content-only); returns how many.
+fn zero_cold_items(model: &mut Model, seen: &[bool]) -> usize {
+    let d = model.config.dim;
     let mut params = ParamsMut::view_mut(&model.config, &mut model.params);
     let id = flat_mut(&mut params.item.id);
     let mut cold = 0;
@@ -547,7 +565,8 @@ impl Trainer<'_> {
         lr: f32,
     ) -> Option<(f64, usize)> {
         let cfg = self.cfg;
-        let v = model.item_vectors();
+        let dropped = id_dropout_mask(model.config.n_items, cfg.id_dropout, drop_seed);
+        let v = model.item_vectors_without_ids(dropped.as_deref());
         let s = self.sample(model, &v);
         let lens: Vec<usize> = batch
             .iter()
@@ -581,6 +600,9 @@ impl Trainer<'_> {
             (!total.all_rows).then_some(&total.rows[..]),
             &mut total.grads,
         );
+        if let Some(dropped) = &dropped {
+            total.grads.zero_id_rows(model, dropped);
+        }
         let norm = total.grads.norm();
         if norm.is_finite() && norm > cfg.clip {
             total.grads.scale(cfg.clip / norm);
@@ -595,6 +617,17 @@ impl Trainer<'_> {
         total.clear_rows();
         Some((loss, n_pos))
     }
+}
+
+/// The items whose ID embedding a batch leaves out ([`TrainConfig::id_dropout`]), each
+/// with probability `p`, from a generator of the batch's own (seeded by its dropout
+/// seed), so the run's other draws do not depend on `p`. `None` when `p` is 0.
+fn id_dropout_mask(n_items: usize, p: f32, drop_seed: u64) -> Option<Vec<bool>> {
+    if p <= 0.0 {
+        return None;
+    }
+    let mut rng = SplitMix64::new(drop_seed ^ 0x1D_D20F_0F7E_5EED);
+    Some((0..n_items).map(|_| rng.next_f32() < p).collect())
 }
 
 /// `1 / w`, or 0 for a batch without weighted targets.
