@@ -282,6 +282,11 @@ struct TrainArgs {
     /// items at some cost to the others (README "Scenarios"); 0 = off
     #[arg(long, value_parser = parse_id_dropout)]
     id_dropout: Option<f32>,
+    /// Neighbour mixing of the ID rows while training, ≥ 0: each item's ID part adds
+    /// this times the weighted mean of its 20 strongest co-occurring items' rows
+    /// (README "Public benchmarks"); folded into the rows at the end; 0 = off
+    #[arg(long, value_parser = parse_weight_decay)]
+    neighbour_mix: Option<f32>,
     /// Keep only the first this many users of the dataset (training, validation and
     /// test; for quick experiments).
     #[arg(long)]
@@ -1037,6 +1042,7 @@ fn train_plan(a: &TrainArgs, n_items: usize, feats: &features::Features) -> Trai
     tcfg.weight_decay = a.weight_decay.unwrap_or(tcfg.weight_decay);
     tcfg.ema = a.ema.unwrap_or(tcfg.ema);
     tcfg.id_dropout = a.id_dropout.unwrap_or(tcfg.id_dropout);
+    tcfg.neighbour_mix = a.neighbour_mix.unwrap_or(tcfg.neighbour_mix);
     TrainPlan {
         config,
         tcfg,

@@ -7,6 +7,7 @@ mod common;
 use common::fixtures::{history, tiny_weight_file};
 use vitrine::history::HistoryEvent;
 use vitrine::model::layers::{causal_attention, layer_norm, linear, softmax_xent};
+use vitrine::model::memory::Memory;
 use vitrine::model::params::{flat, param_table, ParamSpec};
 use vitrine::model::{Dropout, Model};
 use vitrine::rng::SplitMix64;
@@ -259,7 +260,7 @@ fn item_encoder_all_parameters() {
     let mut g = Xs::new(7);
     let r = g.vec(model.config.n_items * model.config.dim);
     let mut grads = Grads::zeros(&model);
-    item_encoder_backward(&model, &r, None, &mut grads);
+    item_encoder_backward(&model, &r, None, None, &mut grads);
     let item = param_table(&model.config)
         .into_iter()
         .filter(|p| p.name.starts_with("item."));
@@ -269,6 +270,48 @@ fn item_encoder_all_parameters() {
             weighted(&with_param(&model, &p, x).item_vectors(), &r)
         });
     }
+}
+
+/// The item encoder with the trainer's neighbour mixing of the ID rows
+/// (`id_i + Σ_j w_ij · id_j`, some lists empty, an item its neighbour's neighbour) and
+/// with ID dropout (the marked items' vectors are their content parts alone), against
+/// its four tables; then folding the mix into the rows leaves every vector bit for bit.
+#[test]
+fn item_encoder_with_neighbour_mixing_and_id_dropout() {
+    let mut model = tiny();
+    let n = model.config.n_items;
+    model.id_mix = Some(Memory::from_lists((0..n as u32).map(|i| match i % 3 {
+        0 => vec![],
+        1 => vec![((i + 1) % n as u32, 0.7), ((i + 5) % n as u32, 0.2)],
+        _ => vec![((i + n as u32 - 1) % n as u32, 0.4)],
+    })));
+    let dropped: Vec<bool> = (0..n).map(|i| i % 4 == 1).collect();
+    let mut g = Xs::new(11);
+    let r = g.vec(n * model.config.dim);
+    let mut grads = Grads::zeros(&model);
+    item_encoder_backward(&model, &r, None, Some(&dropped), &mut grads);
+    let item = param_table(&model.config)
+        .into_iter()
+        .filter(|p| p.name.starts_with("item."));
+    for p in item {
+        let x = model.params[p.range()].to_vec();
+        check(&p.name, &x, &grads.g[p.range()], |x| {
+            weighted(
+                &with_param(&model, &p, x).item_vectors_without_ids(Some(&dropped)),
+                &r,
+            )
+        });
+    }
+    let before = model.item_vectors();
+    assert_ne!(before, tiny().item_vectors(), "the mix moves the vectors");
+    model.fold_id_mix();
+    assert!(model.id_mix.is_none());
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(
+        bits(&model.item_vectors()),
+        bits(&before),
+        "folding keeps every vector"
+    );
 }
 
 /// Synthetic sequences with a learnable rule: after item i comes item (i + 1) mod n.

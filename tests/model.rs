@@ -52,6 +52,7 @@ fn tiny_train_config(negatives: usize) -> TrainConfig {
         kind_weights: [1.0; 3],
         ema: 0.0,
         id_dropout: 0.0,
+        neighbour_mix: 0.0,
     }
 }
 

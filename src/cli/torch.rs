@@ -98,6 +98,7 @@ impl PrepareArgs {
             weight_decay: None,
             ema: None,
             id_dropout: None,
+            neighbour_mix: None,
             max_users: self.max_users,
             kind_weight_grid: kinds::DEFAULT_GRID.to_vec(),
         }

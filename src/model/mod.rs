@@ -243,6 +243,12 @@ pub struct Model {
     /// ([`Model::runtime_plan`]): `Int8` keeps them int8 in memory, `F16` keeps them f32
     /// on the CPU and f16 on the GPU ([`HeadPlan::gpu_f16`]), `F32` keeps them f32.
     pub storage: Quantization,
+    /// While training with neighbour mixing ([`crate::train::TrainConfig::neighbour_mix`]):
+    /// per item, its neighbours `j` and weights `w_ij` (already scaled by the mix), so
+    /// that the item's ID part is `id_i + Σ_j w_ij · id_j`. `None` otherwise: at the end
+    /// of training the trainer folds the mix into the ID rows ([`Model::fold_id_mix`]),
+    /// so a weight file holds plain rows and no reader knows of it.
+    pub id_mix: Option<Memory>,
 }
 
 impl Model {
@@ -290,6 +296,7 @@ impl Model {
             trained_kinds: None,
             storage: Quantization::F32,
             id_rows: true,
+            id_mix: None,
         })
     }
 
@@ -437,8 +444,34 @@ impl Model {
     fn item_vector_into(&self, p: &ParamsRef<'_>, i: usize, row: &mut [f32]) {
         assert!(self.id_rows, "the model's item.id rows were dropped");
         let d = self.config.dim;
-        row.copy_from_slice(&flat(&p.item.id)[i * d..(i + 1) * d]);
+        let id = flat(&p.item.id);
+        row.copy_from_slice(&id[i * d..(i + 1) * d]);
+        if let Some(mix) = &self.id_mix {
+            for (j, w) in mix.neighbours(i) {
+                let j = j as usize;
+                layers::axpy(w, &id[j * d..(j + 1) * d], row);
+            }
+        }
         self.add_content(p, i, row);
+    }
+
+    /// Folds the neighbour mixing into the ID rows (`id_i ← id_i + Σ_j w_ij · id_j`, all
+    /// from the rows before the fold) and drops it: every item vector stays what it was
+    /// (the same sums in the same order, so bit for bit).
+    pub fn fold_id_mix(&mut self) {
+        let Some(mix) = self.id_mix.take() else {
+            return;
+        };
+        let d = self.config.dim;
+        let old = flat(&self.view().item.id).to_vec();
+        let mut p = ParamsMut::view_mut(&self.config, &mut self.params);
+        let id = flat_mut(&mut p.item.id);
+        for (i, row) in id.chunks_exact_mut(d.max(1)).enumerate() {
+            for (j, w) in mix.neighbours(i) {
+                let j = j as usize;
+                layers::axpy(w, &old[j * d..(j + 1) * d], row);
+            }
+        }
     }
 
     /// Adds item `i`'s content parts to `row` (its ID row): the category, title token

@@ -254,6 +254,7 @@ impl Model {
             trained_kinds: None,
             storage: metadata.quantization,
             id_rows: !skip_ids,
+            id_mix: None,
         };
         if let Some(kinds) = &metadata.trained_kinds {
             model.set_trained_kinds(kinds);

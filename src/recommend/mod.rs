@@ -1108,6 +1108,7 @@ mod tests {
             trained_kinds: None,
             storage: crate::format::Quantization::F32,
             id_rows: true,
+            id_mix: None,
         };
         // Item i points along axis i % D with a little of axis (i + 1) % D.
         let mut v = vec![0.0; n * D];

@@ -140,21 +140,6 @@ impl Grads {
         self.g.iter_mut().for_each(|x| *x *= s);
     }
 
-    /// Zeroes the `item.id` rows of the items marked in `dropped` (the rows an ID
-    /// dropout left out of the batch's vectors: they take no step from it).
-    pub fn zero_id_rows(&mut self, model: &Model, dropped: &[bool]) {
-        let d = model.config.dim;
-        let mut g = self.view_mut(&model.config);
-        let gid = flat_mut(&mut g.item.id);
-        for (row, _) in gid
-            .chunks_exact_mut(d.max(1))
-            .zip(dropped)
-            .filter(|(_, &x)| x)
-        {
-            row.fill(0.0);
-        }
-    }
-
     /// Global L2 norm.
     pub fn norm(&self) -> f32 {
         self.g.iter().map(|x| x * x).sum::<f32>().sqrt()
@@ -408,7 +393,13 @@ pub fn item_part_backward(
 /// Backward pass of [`Model::item_vectors`]: `dv` `[n_items × d]` into `item.id`,
 /// `item.cat`, `item.tok` and `item.price`. With `rows` (sorted, distinct), only those
 /// rows of `dv` are read (the others must be zero); the result is the same.
-pub fn item_encoder_backward(model: &Model, dv: &[f32], rows: Option<&[u32]>, grads: &mut Grads) {
+pub fn item_encoder_backward(
+    model: &Model,
+    dv: &[f32],
+    rows: Option<&[u32]>,
+    dropped: Option<&[bool]>,
+    grads: &mut Grads,
+) {
     let d = model.config.dim;
     let f = &model.features;
     let mut g = grads.view_mut(&model.config);
@@ -424,7 +415,17 @@ pub fn item_encoder_backward(model: &Model, dv: &[f32], rows: Option<&[u32]>, gr
     let gid = flat_mut(&mut gi.id);
     for &i in rows {
         let i = i as usize;
-        axpy(1.0, &dv[i * d..(i + 1) * d], &mut gid[i * d..(i + 1) * d]);
+        if dropped.is_some_and(|m| m.get(i).copied().unwrap_or(false)) {
+            continue;
+        }
+        let r = &dv[i * d..(i + 1) * d];
+        axpy(1.0, r, &mut gid[i * d..(i + 1) * d]);
+        if let Some(mix) = &model.id_mix {
+            for (j, w) in mix.neighbours(i) {
+                let j = j as usize;
+                axpy(w, r, &mut gid[j * d..(j + 1) * d]);
+            }
+        }
     }
     for &i in rows {
         let i = i as usize;

@@ -38,6 +38,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::history::{EventKind, HistoryEvent};
 use crate::model::layers::linear;
+use crate::model::memory::{Memory, MemoryParams};
 use crate::model::params::{flat, flat_mut, param_table, ParamsMut};
 use crate::model::{Dropout, Model};
 use crate::rng::SplitMix64;
@@ -87,7 +88,17 @@ pub struct TrainConfig {
     /// that new items get. 0 turns it off.
     #[serde(default)]
     pub id_dropout: f32,
+    /// Neighbour mixing of the ID rows while training: each item's ID part is
+    /// `id_i + m · Σ_j w_ij · id_j` over its [`MIX_NEIGHBOURS`] strongest co-occurring
+    /// items in the training sequences (transition counts within 2 events, both
+    /// directions, the weights `w_ij` summing to 1), so an item's vector moves with its
+    /// neighbours' rows; folded into the rows at the end ([`Model::fold_id_mix`]). 0 = off.
+    #[serde(default)]
+    pub neighbour_mix: f32,
 }
+
+/// Neighbours per item of [`TrainConfig::neighbour_mix`].
+pub const MIX_NEIGHBOURS: usize = 20;
 
 /// Every kind's target counts 1 ([`TrainConfig::kind_weights`]'s default).
 fn unit_kind_weights() -> [f32; 3] {
@@ -111,6 +122,7 @@ impl Default for TrainConfig {
             kind_weights: unit_kind_weights(),
             ema: 0.0,
             id_dropout: 0.0,
+            neighbour_mix: 0.0,
         }
     }
 }
@@ -245,6 +257,7 @@ pub fn train(
     progress: &mut dyn FnMut(&TrainProgress),
 ) -> TrainReport {
     let users = trainable_users(sequences, model.config.n_items);
+    model.id_mix = neighbour_mix(sequences, model.config.n_items, cfg.neighbour_mix);
     let mut run = Trainer {
         sequences,
         cfg,
@@ -305,6 +318,7 @@ pub fn train(
     };
     let seen = seen_items(sequences, model.config.n_items);
     report.cold_items = zero_cold_items(model, &seen);
+    model.fold_id_mix();
     report
 }
 
@@ -360,6 +374,27 @@ impl EarlyStop {
             self.since_best >= patience
         }
     }
+}
+
+/// The neighbour lists of [`TrainConfig::neighbour_mix`] `= m` over `n` items (`None`
+/// when `m` is 0): [`MIX_NEIGHBOURS`] per item from [`Memory::build`]'s transition
+/// counts (window 2, no shrinkage), each list's weights scaled to sum to `m`.
+fn neighbour_mix(sequences: &[Vec<HistoryEvent>], n: usize, m: f32) -> Option<Memory> {
+    if m == 0.0 {
+        return None;
+    }
+    let params = MemoryParams {
+        window: 2,
+        top_k: MIX_NEIGHBOURS,
+        shrink: 0.0,
+    };
+    let counts = Memory::build(sequences, n, params);
+    Some(Memory::from_lists((0..n).map(|i| {
+        let total: f32 = counts.neighbours(i).map(|(_, w)| w).sum();
+        counts
+            .neighbours(i)
+            .map(move |(j, w)| (j, if total > 0.0 { m * w / total } else { 0.0 }))
+    })))
 }
 
 /// Which of the `n` items some sequence contains.
@@ -598,11 +633,9 @@ impl Trainer<'_> {
             model,
             &total.dv,
             (!total.all_rows).then_some(&total.rows[..]),
+            dropped.as_deref(),
             &mut total.grads,
         );
-        if let Some(dropped) = &dropped {
-            total.grads.zero_id_rows(model, dropped);
-        }
         let norm = total.grads.norm();
         if norm.is_finite() && norm > cfg.clip {
             total.grads.scale(cfg.clip / norm);
