@@ -256,18 +256,27 @@ fn scoring_head_all_parameters() {
 /// The item encoder (ID + category + title tokens + price) against its four tables.
 #[test]
 fn item_encoder_all_parameters() {
-    let model = tiny();
-    let mut g = Xs::new(7);
+    check_item_encoder(&tiny(), None, 7);
+}
+
+/// [`item_encoder_backward`] against finite differences of
+/// [`Model::item_vectors_without_ids`] in each `item.*` table, for a random upstream
+/// gradient drawn from `seed`.
+fn check_item_encoder(model: &Model, dropped: Option<&[bool]>, seed: u64) {
+    let mut g = Xs::new(seed);
     let r = g.vec(model.config.n_items * model.config.dim);
-    let mut grads = Grads::zeros(&model);
-    item_encoder_backward(&model, &r, None, None, &mut grads);
+    let mut grads = Grads::zeros(model);
+    item_encoder_backward(model, &r, None, dropped, &mut grads);
     let item = param_table(&model.config)
         .into_iter()
         .filter(|p| p.name.starts_with("item."));
     for p in item {
         let x = model.params[p.range()].to_vec();
         check(&p.name, &x, &grads.g[p.range()], |x| {
-            weighted(&with_param(&model, &p, x).item_vectors(), &r)
+            weighted(
+                &with_param(model, &p, x).item_vectors_without_ids(dropped),
+                &r,
+            )
         });
     }
 }
@@ -286,22 +295,7 @@ fn item_encoder_with_neighbour_mixing_and_id_dropout() {
         _ => vec![((i + n as u32 - 1) % n as u32, 0.4)],
     })));
     let dropped: Vec<bool> = (0..n).map(|i| i % 4 == 1).collect();
-    let mut g = Xs::new(11);
-    let r = g.vec(n * model.config.dim);
-    let mut grads = Grads::zeros(&model);
-    item_encoder_backward(&model, &r, None, Some(&dropped), &mut grads);
-    let item = param_table(&model.config)
-        .into_iter()
-        .filter(|p| p.name.starts_with("item."));
-    for p in item {
-        let x = model.params[p.range()].to_vec();
-        check(&p.name, &x, &grads.g[p.range()], |x| {
-            weighted(
-                &with_param(&model, &p, x).item_vectors_without_ids(Some(&dropped)),
-                &r,
-            )
-        });
-    }
+    check_item_encoder(&model, Some(&dropped), 11);
     let before = model.item_vectors();
     assert_ne!(before, tiny().item_vectors(), "the mix moves the vectors");
     model.fold_id_mix();
