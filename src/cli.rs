@@ -250,6 +250,14 @@ struct TrainArgs {
     /// Evaluate on a deterministic sample of at most this many test users (default: all).
     #[arg(long)]
     max_eval_users: Option<usize>,
+    /// Validation cases that early stopping reads (a deterministic sample of the
+    /// validation split; README "Public benchmarks" on why more can matter).
+    #[arg(long, default_value_t = 1500, value_parser = parse_val_cases)]
+    val_cases: usize,
+    /// Early stopping's validation NDCG@10 excludes the history's items from the ranking
+    /// (the protocol of benchmarks without repeat interactions); the default keeps them.
+    #[arg(long)]
+    val_exclude_seen: bool,
     /// A small, fast model (d = 32, 4 epochs, no baselines, 500 test users): for smoke
     /// tests and the end-to-end browser test, not for the README's numbers.
     #[arg(long)]
@@ -768,7 +776,7 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
     let n_items = prep.ds.items.len();
     let plan = train_plan(&a, n_items, &prep.feats);
     // Validation: NDCG@10 on (a sample of) the validation cases, full ranking.
-    let valid: Vec<EvalCase> = sample_cases(&prep.split.valid, 1500, a.seed);
+    let valid: Vec<EvalCase> = sample_cases(&prep.split.valid, a.val_cases, a.seed);
     let (mut model, report, kind_choice) = train_kinds(&a, &plan, &prep, &valid)?;
     let Prepared { ds, feats, split } = prep;
     model.set_trained_kinds(&report.trained_kinds);
@@ -847,7 +855,7 @@ fn train_kinds(
     prep: &Prepared,
     valid: &[EvalCase],
 ) -> Result<(Model, train::TrainReport, KindChoice)> {
-    let (split, n_items) = (&prep.split, prep.ds.items.len());
+    let split = &prep.split;
     let target = target_kind_of(&prep.ds);
     let in_training = kinds::kinds_in(&split.train);
     let fresh = || {
@@ -863,7 +871,7 @@ fn train_kinds(
     }
     if in_training.len() <= 1 {
         let mut model = fresh()?;
-        let report = train_deep(&mut model, split, &plan.tcfg, valid, n_items);
+        let report = train_deep(&mut model, split, &plan.tcfg, valid, a.val_exclude_seen);
         let choice = KindChoice {
             target,
             weights: plan.tcfg.kind_weights,
@@ -883,7 +891,7 @@ fn train_kinds(
             ..plan.tcfg.clone()
         };
         let mut model = fresh()?;
-        let report = train_deep(&mut model, split, &tcfg, valid, n_items);
+        let report = train_deep(&mut model, split, &tcfg, valid, a.val_exclude_seen);
         eprintln!(
             "  kind weights view {} cart {} purchase {}: val NDCG@10 {:.4} (epoch {})",
             weights[0], weights[1], weights[2], report.best_val_ndcg10, report.best_epoch
@@ -1012,6 +1020,14 @@ fn parse_ema(s: &str) -> Result<f32, String> {
     }
 }
 
+fn parse_val_cases(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        Ok(_) => Err("at least 1 validation case".into()),
+        Err(e) => Err(format!("{s:?}: {e}")),
+    }
+}
+
 pub(crate) fn parse_id_dropout(s: &str) -> Result<f32, String> {
     parse_ema(s)
 }
@@ -1057,9 +1073,10 @@ fn train_deep(
     split: &Split,
     tcfg: &TrainConfig,
     valid: &[EvalCase],
-    n_items: usize,
+    exclude_seen: bool,
 ) -> train::TrainReport {
-    let mut validate = |m: &Model| val_ndcg10(m, valid, n_items);
+    let n_items = model.config.n_items;
+    let mut validate = |m: &Model| val_ndcg10(m, valid, n_items, exclude_seen);
     let n_batches = train::batches_per_epoch(&split.train, tcfg) as u64;
     let pb = bar(n_batches * tcfg.epochs as u64, "training");
     let mut progress = |p: &train::TrainProgress| {
@@ -1332,11 +1349,9 @@ fn kinds_summary(model: &Model) -> String {
 }
 
 /// Full-ranking NDCG@10 of the model on validation cases.
-fn val_ndcg10(m: &Model, valid: &[EvalCase], n_items: usize) -> f64 {
+fn val_ndcg10(m: &Model, valid: &[EvalCase], n_items: usize, exclude_seen: bool) -> f64 {
     let ranker = ModelRanker::new(m);
-    let full = Protocol::Full {
-        exclude_seen: false,
-    };
+    let full = Protocol::Full { exclude_seen };
     let r = eval::evaluate(&ranker, valid, n_items, full, &EvalOptions::default());
     r.get("NDCG@10").unwrap_or(0.0)
 }

@@ -198,7 +198,7 @@ fn cold_part(
         test: Vec::new(),
     };
     let t = Instant::now();
-    let tr = train_deep(&mut model, &train_split, &tcfg, &valid, n_items);
+    let tr = train_deep(&mut model, &train_split, &tcfg, &valid, false);
     let training = ColdTraining {
         dim: model.config.dim,
         max_epochs: tcfg.epochs,

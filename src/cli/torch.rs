@@ -89,6 +89,8 @@ impl PrepareArgs {
             quantize: QuantArg::F32,
             no_baselines: self.no_baselines,
             max_eval_users: None,
+            val_cases: 1500,
+            val_exclude_seen: false,
             quick: self.quick,
             negatives: None,
             lr: None,
