@@ -45,6 +45,16 @@ use memory::Memory;
 use params::{flat, flat_mut, param_table, row, Block, ParamsMut, ParamsRef};
 
 pub use crate::config::{ConfigError, ModelConfig};
+
+/// Adds item `i`'s neighbour mix `Σ_j w_ij · id_j` ([`Model::id_mix`]) to `row`, the
+/// rows read from `id` (`[n_items × d]`, `d = row.len()`), in list order.
+fn add_id_mix(mix: &Memory, id: &[f32], i: usize, row: &mut [f32]) {
+    let d = row.len();
+    for (j, w) in mix.neighbours(i) {
+        let j = j as usize;
+        layers::axpy(w, &id[j * d..(j + 1) * d], row);
+    }
+}
 pub use params::CONTENT_TENSORS;
 
 /// Errors building a model from a weight file.
@@ -356,27 +366,18 @@ impl Model {
     /// # Panics
     /// If the ID rows were dropped ([`Model::id_rows`]).
     pub fn item_vectors(&self) -> Vec<f32> {
-        let d = self.config.dim;
-        let mut out = vec![0.0; self.config.n_items * d];
-        let p = self.view();
-        for (i, row) in out.chunks_exact_mut(d.max(1)).enumerate() {
-            self.item_vector_into(&p, i, row);
-        }
-        out
+        self.item_vectors_without_ids(None)
     }
 
     /// [`Model::item_vectors`], with the rows of the items marked in `dropped` made of
-    /// their content parts alone (no ID row): the trainer's ID dropout. `None` gives
-    /// [`Model::item_vectors`] bit for bit.
+    /// their content parts alone (no ID row): the trainer's ID dropout. `None` is
+    /// [`Model::item_vectors`].
     pub fn item_vectors_without_ids(&self, dropped: Option<&[bool]>) -> Vec<f32> {
-        let Some(dropped) = dropped else {
-            return self.item_vectors();
-        };
         let d = self.config.dim;
         let mut out = vec![0.0; self.config.n_items * d];
         let p = self.view();
         for (i, row) in out.chunks_exact_mut(d.max(1)).enumerate() {
-            if dropped.get(i).copied().unwrap_or(false) {
+            if dropped.is_some_and(|m| m.get(i).copied().unwrap_or(false)) {
                 self.add_content(&p, i, row);
             } else {
                 self.item_vector_into(&p, i, row);
@@ -447,10 +448,7 @@ impl Model {
         let id = flat(&p.item.id);
         row.copy_from_slice(&id[i * d..(i + 1) * d]);
         if let Some(mix) = &self.id_mix {
-            for (j, w) in mix.neighbours(i) {
-                let j = j as usize;
-                layers::axpy(w, &id[j * d..(j + 1) * d], row);
-            }
+            add_id_mix(mix, id, i, row);
         }
         self.add_content(p, i, row);
     }
@@ -467,10 +465,7 @@ impl Model {
         let mut p = ParamsMut::view_mut(&self.config, &mut self.params);
         let id = flat_mut(&mut p.item.id);
         for (i, row) in id.chunks_exact_mut(d.max(1)).enumerate() {
-            for (j, w) in mix.neighbours(i) {
-                let j = j as usize;
-                layers::axpy(w, &old[j * d..(j + 1) * d], row);
-            }
+            add_id_mix(&mix, &old, i, row);
         }
     }
 
