@@ -201,6 +201,46 @@ enum SplitArg {
     Time,
 }
 
+/// Validation cases `vitrine train` reads by default (`--val-cases`).
+pub(crate) const VAL_CASES: usize = 5000;
+
+/// `--val-seen`: the history's items in validation's ranking.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ValSeen {
+    /// Chosen from the training data (their repeat rate).
+    #[default]
+    Auto,
+    /// Kept as candidates.
+    Keep,
+    /// Excluded.
+    Exclude,
+}
+
+impl ValSeen {
+    /// The full-ranking protocol validation reads for these training sequences; says
+    /// which on stderr, with the repeat rate behind an `auto` choice.
+    pub(crate) fn protocol(self, train: &[Vec<HistoryEvent>]) -> Protocol {
+        let rate = eval::repeat_rate(train);
+        let exclude_seen = match self {
+            ValSeen::Auto => {
+                eval::validation_protocol(train) == Protocol::Full { exclude_seen: true }
+            }
+            ValSeen::Keep => false,
+            ValSeen::Exclude => true,
+        };
+        eprintln!(
+            "validation: full ranking, seen items {} ({:.2}% of training events return to an earlier item of the same user{})",
+            if exclude_seen { "excluded" } else { "kept" },
+            100.0 * rate,
+            match self {
+                ValSeen::Auto => format!("; --val-seen auto: excluded below {}%", 100.0 * eval::REPEAT_RATE_KEEP_SEEN),
+                _ => String::new(),
+            }
+        );
+        Protocol::Full { exclude_seen }
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum QuantArg {
     F32,
@@ -250,14 +290,16 @@ struct TrainArgs {
     /// Evaluate on a deterministic sample of at most this many test users (default: all).
     #[arg(long)]
     max_eval_users: Option<usize>,
-    /// Validation cases that early stopping reads (a deterministic sample of the
-    /// validation split; README "Public benchmarks" on why more can matter).
-    #[arg(long, default_value_t = 1500, value_parser = parse_val_cases)]
+    /// Validation cases that every choice reads (early stopping, the blend, the
+    /// baselines' tuning: a deterministic sample of the validation split; README "Public
+    /// benchmarks" on why more matter).
+    #[arg(long, default_value_t = VAL_CASES, value_parser = parse_val_cases)]
     val_cases: usize,
-    /// Early stopping's validation NDCG@10 excludes the history's items from the ranking
-    /// (the protocol of benchmarks without repeat interactions); the default keeps them.
-    #[arg(long)]
-    val_exclude_seen: bool,
+    /// Whether validation's full ranking keeps the history's items as candidates: `auto`
+    /// excludes them when under 1% of training events return to an earlier item of the
+    /// same user (reviews, the Amazon benchmarks) and keeps them otherwise (rebuys).
+    #[arg(long, value_enum, default_value_t = ValSeen::Auto)]
+    val_seen: ValSeen,
     /// A small, fast model (d = 32, 4 epochs, no baselines, 500 test users): for smoke
     /// tests and the end-to-end browser test, not for the README's numbers.
     #[arg(long)]
@@ -293,6 +335,7 @@ struct TrainArgs {
     /// Neighbour mixing of the ID rows while training, ≥ 0: each item's ID part adds
     /// this times the weighted mean of its 20 strongest co-occurring items' rows
     /// (README "Public benchmarks"); folded into the rows at the end; 0 = off
+    /// [default: 0.3]
     #[arg(long, value_parser = parse_weight_decay)]
     neighbour_mix: Option<f32>,
     /// Keep only the first this many users of the dataset (training, validation and
@@ -633,10 +676,7 @@ impl Ranker for DotRanker<'_> {
 }
 
 /// Item-kNN tuned on validation NDCG@10 (full ranking), with a spinner and a summary line.
-fn tune_knn_logged(split: &Split, n_items: usize) -> KnnTuned {
-    let proto = Protocol::Full {
-        exclude_seen: false,
-    };
+fn tune_knn_logged(split: &Split, n_items: usize, proto: Protocol) -> KnnTuned {
     let t = Instant::now();
     let knn = with_spinner("tuning item-kNN on validation", || {
         baselines::tune_knn(&split.train, &split.valid, n_items, proto)
@@ -654,16 +694,14 @@ fn tune_knn_logged(split: &Split, n_items: usize) -> KnnTuned {
 /// A tuned item-kNN.
 type KnnTuned = baselines::Tuned<baselines::ItemKnn, baselines::KnnParams>;
 
-/// The tuned baselines (on validation NDCG@10, full ranking).
+/// The tuned baselines (on validation NDCG@10 under `proto`, full ranking).
 fn tune_baselines(
     split: &Split,
     n_items: usize,
     seed: u64,
     knn: Option<KnnTuned>,
+    proto: Protocol,
 ) -> Vec<Box<dyn Ranker>> {
-    let proto = Protocol::Full {
-        exclude_seen: false,
-    };
     let t = Instant::now();
     let pop = with_spinner("tuning popularity on validation", || {
         baselines::tune_popularity(&split.train, &split.valid, n_items, proto)
@@ -674,7 +712,7 @@ fn tune_baselines(
         pop.valid_ndcg10,
         t.elapsed().as_secs_f64()
     );
-    let knn = knn.unwrap_or_else(|| tune_knn_logged(split, n_items));
+    let knn = knn.unwrap_or_else(|| tune_knn_logged(split, n_items, proto));
     let t = Instant::now();
     let bpr = with_spinner("tuning BPR on validation", || {
         baselines::tune_bpr(&split.train, &split.valid, n_items, proto, seed)
@@ -777,12 +815,13 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
     let plan = train_plan(&a, n_items, &prep.feats);
     // Validation: NDCG@10 on (a sample of) the validation cases, full ranking.
     let valid: Vec<EvalCase> = sample_cases(&prep.split.valid, a.val_cases, a.seed);
-    let (mut model, report, kind_choice) = train_kinds(&a, &plan, &prep, &valid)?;
+    let val_proto = a.val_seen.protocol(&prep.split.train);
+    let (mut model, report, kind_choice) = train_kinds(&a, &plan, &prep, &valid, val_proto)?;
     let Prepared { ds, feats, split } = prep;
     model.set_trained_kinds(&report.trained_kinds);
     print_kinds(&model, &kind_choice);
-    let knn = (!plan.no_baselines).then(|| tune_knn_logged(&split, n_items));
-    tune_memory_blend(&mut model, &split, knn.as_ref(), &valid, n_items);
+    let knn = (!plan.no_baselines).then(|| tune_knn_logged(&split, n_items, val_proto));
+    tune_memory_blend(&mut model, &split, knn.as_ref(), &valid, n_items, val_proto);
     let basket = basket::tune_basket_logged(&model, &split, n_items);
     let curve_path = write_curve(&a.artifacts, &report)?;
 
@@ -794,7 +833,7 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
     let baselines = if plan.no_baselines {
         Vec::new()
     } else {
-        tune_baselines(&split, n_items, a.seed, knn)
+        tune_baselines(&split, n_items, a.seed, knn, val_proto)
     };
     let metrics = evaluate_on_test(&model, &baselines, &test, n_items, a.seed)?;
     write_results(&a.artifacts, &metrics)?;
@@ -854,7 +893,9 @@ fn train_kinds(
     plan: &TrainPlan,
     prep: &Prepared,
     valid: &[EvalCase],
+    val_proto: Protocol,
 ) -> Result<(Model, train::TrainReport, KindChoice)> {
+    let exclude_seen = val_proto == Protocol::Full { exclude_seen: true };
     let split = &prep.split;
     let target = target_kind_of(&prep.ds);
     let in_training = kinds::kinds_in(&split.train);
@@ -871,7 +912,7 @@ fn train_kinds(
     }
     if in_training.len() <= 1 {
         let mut model = fresh()?;
-        let report = train_deep(&mut model, split, &plan.tcfg, valid, a.val_exclude_seen);
+        let report = train_deep(&mut model, split, &plan.tcfg, valid, exclude_seen);
         let choice = KindChoice {
             target,
             weights: plan.tcfg.kind_weights,
@@ -891,7 +932,7 @@ fn train_kinds(
             ..plan.tcfg.clone()
         };
         let mut model = fresh()?;
-        let report = train_deep(&mut model, split, &tcfg, valid, a.val_exclude_seen);
+        let report = train_deep(&mut model, split, &tcfg, valid, exclude_seen);
         eprintln!(
             "  kind weights view {} cart {} purchase {}: val NDCG@10 {:.4} (epoch {})",
             weights[0], weights[1], weights[2], report.best_val_ndcg10, report.best_epoch
@@ -1104,35 +1145,61 @@ fn train_deep(
 
 /// The wide part: a transition memory, blended into the logit with a weight tuned on
 /// validation NDCG@10 ([`blend::search_blend`]; no memory stays the choice unless a blend
-/// beats it). With baselines, the memory is the neighbour lists of the item-kNN tuned on
-/// validation; without (quick runs), plain transition counts.
+/// beats it). Its lists: with baselines, the tuned item-kNN's neighbour lists or plain
+/// transition counts, whichever validates better; without (quick runs), the counts.
 fn tune_memory_blend(
     model: &mut Model,
     split: &Split,
     knn: Option<&KnnTuned>,
     valid: &[EvalCase],
     n_items: usize,
+    proto: Protocol,
 ) {
-    let grid = match knn {
-        Some(k) => BlendGrid {
+    let counts = BlendGrid {
+        base: Memory::build(&split.train, n_items, MemoryParams::default()),
+        last_ls: vec![1, 2, 3],
+        decay: 0.5,
+    };
+    let mut grids = Vec::new();
+    let mut names = Vec::new();
+    if let Some(k) = knn {
+        grids.push(BlendGrid {
             base: Memory::from_lists((0..n_items as u32).map(|i| k.ranker.neighbors(i).to_vec())),
             last_ls: vec![1, k.params.last_l.max(1), 3],
             decay: k.params.decay,
-        },
-        None => BlendGrid {
-            base: Memory::build(&split.train, n_items, MemoryParams::default()),
-            last_ls: vec![1, 2, 3],
-            decay: 0.5,
-        },
-    };
+        });
+        names.push("the tuned item-kNN's lists");
+    }
+    grids.push(counts);
+    names.push("transition counts");
     let choice = with_spinner("tuning the memory blend on validation", || {
-        blend::search_blend(model, &grid, valid, n_items)
+        blend::search_blend(model, &grids, valid, n_items, proto)
     });
     model.memory = choice.memory;
     let deep_val = choice.deep_val_ndcg10;
+    let best_of = |g: usize| {
+        choice
+            .trials
+            .iter()
+            .filter(|t| t.grid == g)
+            .map(|t| t.val_ndcg10)
+            .fold(f64::NEG_INFINITY, f64::max)
+    };
+    if grids.len() > 1 {
+        let tried: Vec<String> = names
+            .iter()
+            .enumerate()
+            .map(|(g, n)| format!("{n} {:.4}", best_of(g)))
+            .collect();
+        eprintln!(
+            "memory blend, best val NDCG@10 per memory: {}",
+            tried.join(", ")
+        );
+    }
     match choice.best {
         Some(b) => eprintln!(
-            "transition memory: {} entries, blend alpha {} over the last {} event(s): val NDCG@10 {:.4} (deep part alone {deep_val:.4})",
+            "transition memory ({}): {} entries, blend alpha {} over the last {} event(s): val NDCG@10 {:.4} (deep part alone {deep_val:.4})",
+            names[b.grid],
             model.memory.as_ref().map_or(0, |m| m.items.len()),
             b.alpha,
             b.last_l,
@@ -1388,7 +1455,8 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
         item_vectors: deep_ranker.item_vectors(),
     };
     let boxed: Vec<Box<dyn Ranker>> = if a.baselines {
-        tune_baselines(&split, n_items, a.seed, None)
+        let proto = ValSeen::Auto.protocol(&split.train);
+        tune_baselines(&split, n_items, a.seed, None, proto)
     } else {
         Vec::new()
     };

@@ -329,6 +329,9 @@ fn training_is_deterministic_and_learns() {
         dropout: 0.1,
         seed: 3,
         patience: 10,
+        // The exact successor: neighbour mixing (the default) pulls 13's row towards
+        // its neighbours 11, 12, 14 and 15, which this 40-item rule punishes.
+        neighbour_mix: 0.0,
         ..TrainConfig::default()
     };
     let run = || {
@@ -365,32 +368,56 @@ fn training_is_deterministic_and_learns() {
     assert_eq!(best, 13, "model did not learn the successor rule");
 }
 
+/// With and without the default's neighbour mixing: the run stops two epochs after the
+/// best and keeps the best epoch's model. Without the mix, its parameters bit for bit;
+/// with it, the mix is folded into the `item.id` rows at the end, so the item vectors
+/// (what every score reads) are the best epoch's bit for bit, and so is every parameter
+/// outside `item.id`.
 #[test]
 fn early_stopping_keeps_the_best_epoch() {
     let seqs = cyclic_sequences(40, 40);
-    let cfg = TrainConfig {
-        epochs: 10,
-        batch_size: 16,
-        patience: 2,
-        ..TrainConfig::default()
-    };
-    let mut m = tiny();
-    let vals = [0.1, 0.3, 0.2, 0.25, 0.9];
-    let mut i = 0;
-    let mut snapshots = Vec::new();
-    let rep = train(
-        &mut m,
-        &seqs,
-        &cfg,
-        &mut |m| {
-            snapshots.push(m.params.clone());
-            i += 1;
-            vals[i - 1]
-        },
-        &mut |_| {},
-    );
-    assert_eq!(rep.epochs.len(), 4, "should stop 2 epochs after the best");
-    assert_eq!(rep.best_epoch, 2);
-    // Parameters are those of epoch 2 (except zeroed cold-item IDs: none here).
-    assert_eq!(m.params, snapshots[1]);
+    assert!(TrainConfig::default().neighbour_mix > 0.0, "the default mixes");
+    for neighbour_mix in [0.0, TrainConfig::default().neighbour_mix] {
+        let cfg = TrainConfig {
+            epochs: 10,
+            batch_size: 16,
+            patience: 2,
+            neighbour_mix,
+            ..TrainConfig::default()
+        };
+        let mut m = tiny();
+        let vals = [0.1, 0.3, 0.2, 0.25, 0.9];
+        let mut i = 0;
+        let mut snapshots = Vec::new();
+        let rep = train(
+            &mut m,
+            &seqs,
+            &cfg,
+            &mut |m| {
+                snapshots.push((m.params.clone(), m.item_vectors()));
+                i += 1;
+                vals[i - 1]
+            },
+            &mut |_| {},
+        );
+        assert_eq!(rep.epochs.len(), 4, "should stop 2 epochs after the best");
+        assert_eq!(rep.best_epoch, 2);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let (params, vectors) = &snapshots[1];
+        assert_eq!(bits(&m.item_vectors()), bits(vectors), "mix {neighbour_mix}");
+        assert!(m.id_mix.is_none(), "the mix is folded at the end");
+        // Parameters are those of epoch 2 (except zeroed cold-item IDs: none here).
+        let id = param_table(&m.config)
+            .into_iter()
+            .find(|s| s.name == "item.id")
+            .expect("an item.id tensor")
+            .range();
+        if neighbour_mix == 0.0 {
+            assert_eq!(&m.params, params);
+        } else {
+            assert_ne!(m.params[id.clone()], params[id.clone()], "folded rows");
+            assert_eq!(m.params[..id.start], params[..id.start]);
+            assert_eq!(m.params[id.end..], params[id.end..]);
+        }
+    }
 }

@@ -12,6 +12,7 @@ import torch
 
 from vitrine_torch import VitrineModel, read, write
 from vitrine_torch.model import gap_bucket
+from vitrine_torch.train import ndcg10_of_logits
 
 from conftest import as_tuples, histories, param_table, run, rust_scores
 
@@ -60,6 +61,19 @@ def test_gap_buckets_follow_the_rust_definition():
     assert gap_bucket(0.0, 3600.0 * 24, 16) > gap_bucket(0.0, 3600.0, 16)
     assert gap_bucket(0.0, 1e12, 16) == 15
     assert gap_bucket(10.0, 0.0, 16) == 1
+
+
+def test_ndcg_leaves_the_history_out_when_asked():
+    """Hand-counted ranks, as `Protocol::Full { exclude_seen }` in src/eval.rs."""
+    lg = np.array([[3.0, 2.0, 1.0, 0.0], [np.nan, -np.inf, 5.0, 5.0]], dtype=np.float32)
+    targets = np.array([2, 1])
+    # Kept: ranks 3 (items 0 and 1 above) and 4 (the tied 5s and −∞ itself; NaN is −∞).
+    kept = 1 / np.log2(4) + 1 / np.log2(5)
+    assert ndcg10_of_logits(lg, targets) == pytest.approx(kept)
+    # Excluded: row 0's history [0, 2] leaves item 0 out (2 is its target): rank 2; row
+    # 1's [2, 3, 1] leaves both 5s out: rank 2 (the NaN item, −∞, ties it).
+    seen = [[(0, 2, 0.0), (2, 2, 1.0)], [(2, 2, 0.0), (3, 2, 1.0), (1, 2, 2.0)]]
+    assert ndcg10_of_logits(lg, targets, seen) == pytest.approx(2 / np.log2(3))
 
 
 @pytest.fixture(scope="module")

@@ -164,9 +164,17 @@ class TrainStep(nn.Module):
 
 # -- validation ------------------------------------------------------------------------
 @torch.no_grad()
-def ndcg10_sum(model: VitrineModel, cases, memory: Optional[Memory] = None, batch: int = 128, device=None):
-    """Sum over ``cases`` of full-ranking NDCG@10 (seen items kept; pessimistic ties:
-    ``r = 1 + #{c ≠ target : s_c ≥ s_target}``, NaN as −∞), as ``vitrine eval``."""
+def ndcg10_sum(
+    model: VitrineModel,
+    cases,
+    memory: Optional[Memory] = None,
+    batch: int = 128,
+    device=None,
+    exclude_seen: bool = False,
+):
+    """Sum over ``cases`` of full-ranking NDCG@10 (pessimistic ties:
+    ``r = 1 + #{c ≠ target : s_c ≥ s_target}``, NaN as −∞; with ``exclude_seen`` the
+    history's items other than the target are not candidates), as ``vitrine eval``."""
     model.eval()
     v = model.item_vectors()
     total = 0.0
@@ -177,19 +185,27 @@ def ndcg10_sum(model: VitrineModel, cases, memory: Optional[Memory] = None, batc
         if memory is not None:
             for b, (h, _) in enumerate(chunk):
                 lg[b] += memory.term([e[0] for e in h], model.n_items)
-        total += ndcg10_of_logits(lg, np.array([t for _, t in chunk]))
+        seen = [h for h, _ in chunk] if exclude_seen else None
+        total += ndcg10_of_logits(lg, np.array([t for _, t in chunk]), seen)
     return total
 
 
-def ndcg10_of_logits(lg: np.ndarray, targets: np.ndarray) -> float:
-    """Summed NDCG@10 of rows of logits against their targets (pessimistic ties)."""
+def ndcg10_of_logits(lg: np.ndarray, targets: np.ndarray, seen=None) -> float:
+    """Summed NDCG@10 of rows of logits against their targets (pessimistic ties); with
+    ``seen`` (each row's history, ``[(item, kind, at)]``), the history's items other than
+    the row's target are left out of the ranking (``Protocol::Full { exclude_seen }``)."""
     lg = np.where(np.isnan(lg), -np.inf, lg)
     st = lg[np.arange(len(targets)), targets]
-    r = (lg >= st[:, None]).sum(1)  # counts the target itself: r = 1 + others ≥
+    others = lg >= st[:, None]
+    if seen is not None:
+        for b, h in enumerate(seen):
+            items = np.array([e[0] for e in h if e[0] != targets[b]], dtype=np.int64)
+            others[b, items] = False
+    r = others.sum(1)  # counts the target itself: r = 1 + others ≥
     return float(np.where(r <= 10, 1.0 / np.log2(r + 1.0), 0.0).sum())
 
 
-def search_blend(model: VitrineModel, base: Memory, grid: dict, cases):
+def search_blend(model: VitrineModel, base: Memory, grid: dict, cases, exclude_seen: bool = False):
     """The blend search of ``src/train/blend.rs``: every ``last_l`` of the grid (repeats in
     a row tried once), every alpha; the chosen trial is the first strictly above both the
     deep part alone and every earlier trial. Returns ``(memory or None, trials, deep)``."""
@@ -203,7 +219,8 @@ def search_blend(model: VitrineModel, base: Memory, grid: dict, cases):
     deep = np.concatenate(deep) if deep else np.zeros((0, n), np.float32)
     targets = np.array([t for _, t in cases])
     N = max(len(cases), 1)
-    deep_val = ndcg10_of_logits(deep, targets) / N
+    seen = [h for h, _ in cases] if exclude_seen else None
+    deep_val = ndcg10_of_logits(deep, targets, seen) / N
     last_ls = []
     for l in grid["last_ls"]:
         if not last_ls or last_ls[-1] != l:
@@ -216,7 +233,7 @@ def search_blend(model: VitrineModel, base: Memory, grid: dict, cases):
         coef = np.array([decay**j for j in range(last_l)], dtype=np.float32)
         term = np.einsum("j,cjn->cn", coef, lists[:, :last_l]) if cases else 0
         for alpha in grid["alphas"]:
-            val = ndcg10_of_logits(deep + np.float32(alpha) * term, targets) / N
+            val = ndcg10_of_logits(deep + np.float32(alpha) * term, targets, seen) / N
             trials.append({"alpha": float(alpha), "last_l": last_l, "val_ndcg10": val})
             if val > cur:
                 cur, best = val, (float(alpha), last_l)
@@ -279,6 +296,7 @@ def run(args, d: Dist):
           f"({d.backend}, {d.device})", file=sys.stderr, flush=True)
     valid = read_valid(os.path.join(args.prepared, "valid.json"))
     my_valid = valid[d.rank :: d.world]
+    exclude_seen = bool(plan.get("valid_exclude_seen", False))  # plans before it: kept
 
     # Global facts: items seen in training (cold items) and the kinds that were inputs.
     seen = torch.zeros(n, dtype=torch.int32)
@@ -360,7 +378,7 @@ def run(args, d: Dist):
             pos += int(sums[2])
         secs = time.time() - t0
         total_pos, total_secs = total_pos + pos, total_secs + secs
-        val = float(d.sum(torch.tensor([ndcg10_sum(model, my_valid)], dtype=torch.float64))[0]) / max(len(valid), 1)
+        val = float(d.sum(torch.tensor([ndcg10_sum(model, my_valid, exclude_seen=exclude_seen)], dtype=torch.float64))[0]) / max(len(valid), 1)
         report["epochs"].append(
             {"epoch": epoch, "loss": loss_sum / max(steps, 1), "val_ndcg10": val, "seconds": secs, "examples": pos}
         )
@@ -399,7 +417,7 @@ def finish(args, plan, cfg, init, model, base_memory, seen, trained_kinds, valid
     model.set_trained_kinds(trained_kinds)
     mem, trials, deep_val = (None, [], None)
     if base_memory is not None:
-        mem, trials, deep_val = search_blend(model, base_memory, plan["blend"], valid)
+        mem, trials, deep_val = search_blend(model, base_memory, plan["blend"], valid, bool(plan.get("valid_exclude_seen", False)))
         if mem:
             print(f"transition memory: alpha {mem.alpha} over the last {mem.last_l} event(s) "
                   f"(deep part alone {deep_val:.4f})", file=sys.stderr)

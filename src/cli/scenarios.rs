@@ -12,9 +12,9 @@ use clap::{Args, ValueEnum};
 
 use super::{
     bar, load_data, make_split, read_weights, sample_cases, train_deep, with_spinner, write_file,
-    DataArgs,
+    DataArgs, ValSeen, VAL_CASES,
 };
-use vitrine::eval::{EvalCase, ModelRanker, Split};
+use vitrine::eval::{EvalCase, ModelRanker, Protocol, Split};
 use vitrine::features::{self, FeatureConfig};
 use vitrine::model::{Model, ModelConfig};
 use vitrine::recommend::{RecommendOptions, Recommender};
@@ -191,14 +191,15 @@ fn cold_part(
     tcfg.id_dropout = a.id_dropout.unwrap_or(tcfg.id_dropout);
     let mut model =
         Model::new(config, feats.table.clone(), a.seed).context("building the model")?;
-    let valid = sample_cases(&cs.valid_warm, 1500, a.seed);
+    let valid = sample_cases(&cs.valid_warm, VAL_CASES, a.seed);
+    let exclude_seen = ValSeen::Auto.protocol(&cs.train) == Protocol::Full { exclude_seen: true };
     let train_split = Split {
         train: cs.train.clone(),
         valid: valid.clone(),
         test: Vec::new(),
     };
     let t = Instant::now();
-    let tr = train_deep(&mut model, &train_split, &tcfg, &valid, false);
+    let tr = train_deep(&mut model, &train_split, &tcfg, &valid, exclude_seen);
     let training = ColdTraining {
         dim: model.config.dim,
         max_epochs: tcfg.epochs,

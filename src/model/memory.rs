@@ -12,8 +12,8 @@
 //! weights are `w(a → b) = c(a, b) / (c(a) + shrink)` where `c(a, b)` counts `b` within
 //! `window` events after `a` (weight `1/gap`) plus, at half weight, `b` within `window`
 //! events before `a`; `c(a)` is the row total ([`Memory::build`]), or the neighbour lists
-//! of the item-kNN tuned on validation ([`Memory::from_lists`], what `vitrine train` uses
-//! when it tunes baselines). After the deep part is trained, `alpha` and `last_l` are
+//! of the item-kNN tuned on validation ([`Memory::from_lists`]; when `vitrine train` tunes
+//! baselines it tries both and keeps whichever blend validates better). After the deep part is trained, `alpha` and `last_l` are
 //! chosen on validation NDCG@10 by the native trainer's blend search
 //! (`crate::train::blend::search_blend`, not compiled to wasm), over a grid whose `decay`
 //! is given (the tuned item-kNN's, else 0.5); no memory is kept unless a blend beats the

@@ -3,10 +3,13 @@
 //!
 //! The model's logit is `deep_i + alpha · m_i(history)` with
 //! `m_i = Σ_{j < last_l} decay^j · w(h_j → i)` over the most recent history events `h_j`.
-//! The memory's neighbour lists (`w`) and `decay` are given ([`BlendGrid`]); the search
-//! tries every `last_l` of the grid (in order, consecutive repeats skipped) and, for each,
-//! every `alpha` in [`ALPHAS`] (1, 2, 4, …, 4096), and measures each trial's full-ranking
-//! NDCG@10 (seen items kept) on the validation cases. The chosen blend is the first trial
+//! The memory's neighbour lists (`w`) and `decay` are given ([`BlendGrid`]; `vitrine
+//! train` offers two: the tuned item-kNN's lists and plain transition counts, and keeps
+//! whichever validates better). For each grid in turn the search tries every `last_l`
+//! (in order, consecutive repeats skipped) and, for each, every `alpha` in [`ALPHAS`]
+//! (1, 2, 4, …, 4096), and measures each trial's full-ranking NDCG@10 on the validation
+//! cases under the protocol given (seen items kept or excluded, as the rest of training
+//! validates: [`crate::eval::validation_protocol`]). The chosen blend is the first trial
 //! whose NDCG@10 is strictly above both the deep part alone and every earlier trial; when
 //! none beats the deep part alone, no memory is used.
 //!
@@ -53,6 +56,8 @@ pub struct BlendGrid {
 /// One trial of the search.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BlendTrial {
+    /// Index of the grid (the neighbour lists) in the slice searched.
+    pub grid: usize,
     /// Blend weight.
     pub alpha: f32,
     /// History events that read the memory.
@@ -75,13 +80,16 @@ pub struct BlendChoice {
     pub trials: Vec<BlendTrial>,
 }
 
-/// Searches the blend of `grid` for `model` (whose own memory is ignored) on the
-/// validation cases `valid` over a catalog of `n_items` items; see the module doc.
+/// Searches the blends of `grids` (in order; the deep logits computed once for all) for
+/// `model` (whose own memory is ignored) on the validation cases `valid` over a catalog
+/// of `n_items` items, NDCG@10 read under the full-ranking protocol `proto`; see the
+/// module doc. A later grid's trial is chosen only when strictly better, as within a grid.
 pub fn search_blend(
     model: &Model,
-    grid: &BlendGrid,
+    grids: &[BlendGrid],
     valid: &[EvalCase],
     n_items: usize,
+    proto: Protocol,
 ) -> BlendChoice {
     let ranker = BlendRanker::new(model, valid, n_items);
     // Cases keyed by their position, the row of their cached deep logits.
@@ -93,28 +101,34 @@ pub fn search_blend(
             ..c.clone()
         })
         .collect();
-    let deep_val_ndcg10 = ranker.ndcg10(None, &cases, n_items);
-    let mut last_ls = grid.last_ls.clone();
-    last_ls.dedup();
-    let mut trials = Vec::with_capacity(last_ls.len() * ALPHAS.len());
+    let deep_val_ndcg10 = ranker.ndcg10(None, &cases, n_items, proto);
+    let mut trials = Vec::new();
     let mut best: Option<BlendTrial> = None;
-    for &last_l in &last_ls {
-        for alpha in ALPHAS {
-            let memory = blended(&grid.base, alpha, last_l, grid.decay);
-            let val_ndcg10 = ranker.ndcg10(Some(&memory), &cases, n_items);
-            let trial = BlendTrial {
-                alpha,
-                last_l,
-                val_ndcg10,
-            };
-            if val_ndcg10 > best.map_or(deep_val_ndcg10, |b| b.val_ndcg10) {
-                best = Some(trial);
+    for (g, grid) in grids.iter().enumerate() {
+        let mut last_ls = grid.last_ls.clone();
+        last_ls.dedup();
+        for &last_l in &last_ls {
+            for alpha in ALPHAS {
+                let memory = blended(&grid.base, alpha, last_l, grid.decay);
+                let val_ndcg10 = ranker.ndcg10(Some(&memory), &cases, n_items, proto);
+                let trial = BlendTrial {
+                    grid: g,
+                    alpha,
+                    last_l,
+                    val_ndcg10,
+                };
+                if val_ndcg10 > best.map_or(deep_val_ndcg10, |b| b.val_ndcg10) {
+                    best = Some(trial);
+                }
+                trials.push(trial);
             }
-            trials.push(trial);
         }
     }
     BlendChoice {
-        memory: best.map(|b| blended(&grid.base, b.alpha, b.last_l, grid.decay)),
+        memory: best.map(|b| {
+            let grid = &grids[b.grid];
+            blended(&grid.base, b.alpha, b.last_l, grid.decay)
+        }),
         best,
         deep_val_ndcg10,
         trials,
@@ -162,15 +176,18 @@ impl<'a> BlendRanker<'a> {
     }
 
     /// Full-ranking NDCG@10 on `cases` (keyed by position) with `memory` added.
-    fn ndcg10(&self, memory: Option<&Memory>, cases: &[EvalCase], n_items: usize) -> f64 {
+    fn ndcg10(
+        &self,
+        memory: Option<&Memory>,
+        cases: &[EvalCase],
+        n_items: usize,
+        proto: Protocol,
+    ) -> f64 {
         let trial = Trial {
             ranker: self,
             memory,
         };
-        let full = Protocol::Full {
-            exclude_seen: false,
-        };
-        let r = eval::evaluate(&trial, cases, n_items, full, &EvalOptions::default());
+        let r = eval::evaluate(&trial, cases, n_items, proto, &EvalOptions::default());
         r.get("NDCG@10").unwrap_or(0.0)
     }
 }
@@ -258,21 +275,29 @@ mod tests {
             .collect()
     }
 
+    const KEEP: Protocol = Protocol::Full {
+        exclude_seen: false,
+    };
+    const EXCLUDE: Protocol = Protocol::Full { exclude_seen: true };
+
     fn lists(n: usize, step: u32) -> Memory {
         Memory::from_lists((0..n as u32).map(|i| vec![((i + step) % n as u32, 1.0)]))
     }
 
-    /// The NDCG@10 of the model with `memory`, scored from scratch.
-    fn from_scratch(model: &Model, memory: Option<Memory>, cases: &[EvalCase]) -> f64 {
+    /// The NDCG@10 of the model with `memory`, scored from scratch under `proto`.
+    fn from_scratch(
+        model: &Model,
+        memory: Option<Memory>,
+        cases: &[EvalCase],
+        proto: Protocol,
+    ) -> f64 {
         let mut m = model.clone();
         m.memory = memory;
         let r = eval::evaluate(
             &ModelRanker::new(&m),
             cases,
             m.config.n_items,
-            Protocol::Full {
-                exclude_seen: false,
-            },
+            proto,
             &EvalOptions::default(),
         );
         r.get("NDCG@10").unwrap()
@@ -288,7 +313,7 @@ mod tests {
             last_ls: vec![1, 1, 2],
             decay: 0.5,
         };
-        let choice = search_blend(&model, &good, &cases, n);
+        let choice = search_blend(&model, std::slice::from_ref(&good), &cases, n, KEEP);
         assert_eq!(choice.trials.len(), 2 * ALPHAS.len(), "repeats tried once");
         let best = choice.best.expect("the right lists beat the deep part");
         assert_eq!(best.last_l, 1, "the older event's lists only add noise");
@@ -297,10 +322,20 @@ mod tests {
         // Lists pointing to the wrong items never beat the deep part alone.
         let bad = BlendGrid {
             base: lists(n, 11),
-            ..good
+            ..good.clone()
         };
-        let choice = search_blend(&model, &bad, &cases, n);
+        let choice = search_blend(&model, std::slice::from_ref(&bad), &cases, n, KEEP);
         assert!(choice.memory.is_none() && choice.best.is_none());
+        // Two grids: the one whose lists predict wins wherever it stands, with the same
+        // trial as alone.
+        for (grids, g) in [([bad.clone(), good.clone()], 1), ([good.clone(), bad], 0)] {
+            let both = search_blend(&model, &grids, &cases, n, KEEP);
+            let b = both.best.expect("the right lists win");
+            assert_eq!((b.grid, b.alpha, b.last_l), (g, best.alpha, best.last_l));
+            assert_eq!(b.val_ndcg10, best.val_ndcg10);
+            assert_eq!(both.memory.map(|m| m.items), Some(good.base.items.clone()));
+            assert_eq!(both.trials.len(), 4 * ALPHAS.len());
+        }
     }
 
     #[test]
@@ -313,11 +348,43 @@ mod tests {
             last_ls: vec![2],
             decay: 0.5,
         };
-        let choice = search_blend(&model, &grid, &cases, n);
-        assert_eq!(choice.deep_val_ndcg10, from_scratch(&model, None, &cases));
-        for t in &choice.trials {
-            let m = blended(&grid.base, t.alpha, t.last_l, grid.decay);
-            assert_eq!(t.val_ndcg10, from_scratch(&model, Some(m), &cases));
+        for proto in [KEEP, EXCLUDE] {
+            let choice = search_blend(&model, std::slice::from_ref(&grid), &cases, n, proto);
+            assert_eq!(
+                choice.deep_val_ndcg10,
+                from_scratch(&model, None, &cases, proto)
+            );
+            for t in &choice.trials {
+                let m = blended(&grid.base, t.alpha, t.last_l, grid.decay);
+                assert_eq!(t.val_ndcg10, from_scratch(&model, Some(m), &cases, proto));
+            }
         }
+    }
+
+    /// Lists that point first to the history's other item (`a + 5`), then to the target
+    /// (`a + 7`): with seen items kept the seen item ranks first at a large alpha (target
+    /// second: NDCG@10 = 1/log2(3)); excluded, the target ranks first (1).
+    #[test]
+    fn reads_ndcg_under_the_protocol_given() {
+        let n = 50;
+        let model = toy_model(n);
+        let cases = toy_cases(n);
+        let grid = BlendGrid {
+            base: Memory::from_lists(
+                (0..n as u32).map(|i| vec![((i + 5) % n as u32, 1.0), ((i + 7) % n as u32, 0.5)]),
+            ),
+            last_ls: vec![1],
+            decay: 0.5,
+        };
+        let best = |proto| {
+            let c = search_blend(&model, std::slice::from_ref(&grid), &cases, n, proto);
+            c.trials.iter().map(|t| t.val_ndcg10).fold(0.0, f64::max)
+        };
+        assert!(
+            (best(KEEP) - 1.0 / 3f64.log2()).abs() < 1e-9,
+            "{}",
+            best(KEEP)
+        );
+        assert_eq!(best(EXCLUDE), 1.0);
     }
 }
