@@ -376,7 +376,10 @@ fn training_is_deterministic_and_learns() {
 #[test]
 fn early_stopping_keeps_the_best_epoch() {
     let seqs = cyclic_sequences(40, 40);
-    assert!(TrainConfig::default().neighbour_mix > 0.0, "the default mixes");
+    assert!(
+        TrainConfig::default().neighbour_mix > 0.0,
+        "the default mixes"
+    );
     for neighbour_mix in [0.0, TrainConfig::default().neighbour_mix] {
         let cfg = TrainConfig {
             epochs: 10,
@@ -404,7 +407,11 @@ fn early_stopping_keeps_the_best_epoch() {
         assert_eq!(rep.best_epoch, 2);
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         let (params, vectors) = &snapshots[1];
-        assert_eq!(bits(&m.item_vectors()), bits(vectors), "mix {neighbour_mix}");
+        assert_eq!(
+            bits(&m.item_vectors()),
+            bits(vectors),
+            "mix {neighbour_mix}"
+        );
         assert!(m.id_mix.is_none(), "the mix is folded at the end");
         // Parameters are those of epoch 2 (except zeroed cold-item IDs: none here).
         let id = param_table(&m.config)
