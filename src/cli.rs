@@ -335,7 +335,7 @@ struct TrainArgs {
     /// Neighbour mixing of the ID rows while training, ≥ 0: each item's ID part adds
     /// this times the weighted mean of its 20 strongest co-occurring items' rows
     /// (README "Public benchmarks"); folded into the rows at the end; 0 = off
-    /// [default: 0.3]
+    /// [default: 0.5]
     #[arg(long, value_parser = parse_weight_decay)]
     neighbour_mix: Option<f32>,
     /// Keep only the first this many users of the dataset (training, validation and

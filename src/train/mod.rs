@@ -93,7 +93,7 @@ pub struct TrainConfig {
     /// items in the training sequences (transition counts within 2 events, both
     /// directions, the weights `w_ij` summing to 1), so an item's vector moves with its
     /// neighbours' rows; folded into the rows at the end ([`Model::fold_id_mix`]). 0 = off;
-    /// the default 0.3 was chosen on validation (README "Public benchmarks"). Missing from
+    /// the default 0.5 was chosen on validation (README "Public benchmarks"). Missing from
     /// a serialised config (older files' training metadata): 0, what those runs used.
     #[serde(default)]
     pub neighbour_mix: f32,
@@ -124,7 +124,7 @@ impl Default for TrainConfig {
             kind_weights: unit_kind_weights(),
             ema: 0.0,
             id_dropout: 0.0,
-            neighbour_mix: 0.3,
+            neighbour_mix: 0.5,
         }
     }
 }
