@@ -223,7 +223,7 @@ impl ValSeen {
         let rate = eval::repeat_rate(train);
         let exclude_seen = match self {
             ValSeen::Auto => {
-                eval::validation_protocol(train) == Protocol::Full { exclude_seen: true }
+                eval::validation_protocol(rate) == Protocol::Full { exclude_seen: true }
             }
             ValSeen::Keep => false,
             ValSeen::Exclude => true,

@@ -250,14 +250,14 @@ pub fn repeat_rate(train: &[Vec<HistoryEvent>]) -> f64 {
     }
 }
 
-/// The full-ranking protocol validation reads, chosen from the training data alone:
-/// where users almost never return to an item (repeat rate below
+/// The full-ranking protocol validation reads, chosen from the training data alone (its
+/// [`repeat_rate`]): where users almost never return to an item (below
 /// [`REPEAT_RATE_KEEP_SEEN`]), ranking the history's items can only push the target down,
 /// a storefront would filter them (`excludeSeen`) and the benchmarks report that way, so
 /// they are excluded; otherwise (rebuys) they stay candidates.
-pub fn validation_protocol(train: &[Vec<HistoryEvent>]) -> Protocol {
+pub fn validation_protocol(repeat_rate: f64) -> Protocol {
     Protocol::Full {
-        exclude_seen: repeat_rate(train) < REPEAT_RATE_KEEP_SEEN,
+        exclude_seen: repeat_rate < REPEAT_RATE_KEEP_SEEN,
     }
 }
 
@@ -1080,13 +1080,13 @@ mod tests {
         // Validation excludes seen items only below the threshold.
         let never = vec![purchases(&(0..200).collect::<Vec<_>>())];
         assert_eq!(
-            validation_protocol(&never),
+            validation_protocol(repeat_rate(&never)),
             Protocol::Full { exclude_seen: true }
         );
         let mut once = (0..99).collect::<Vec<u32>>();
         once.push(0); // 1 repeat in 99 events: 1.01% ≥ 1%
         assert_eq!(
-            validation_protocol(&[purchases(&once)]),
+            validation_protocol(repeat_rate(&[purchases(&once)])),
             Protocol::Full {
                 exclude_seen: false
             }
