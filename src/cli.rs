@@ -895,7 +895,6 @@ fn train_kinds(
     valid: &[EvalCase],
     val_proto: Protocol,
 ) -> Result<(Model, train::TrainReport, KindChoice)> {
-    let exclude_seen = val_proto == Protocol::Full { exclude_seen: true };
     let split = &prep.split;
     let target = target_kind_of(&prep.ds);
     let in_training = kinds::kinds_in(&split.train);
@@ -912,7 +911,7 @@ fn train_kinds(
     }
     if in_training.len() <= 1 {
         let mut model = fresh()?;
-        let report = train_deep(&mut model, split, &plan.tcfg, valid, exclude_seen);
+        let report = train_deep(&mut model, split, &plan.tcfg, valid, val_proto);
         let choice = KindChoice {
             target,
             weights: plan.tcfg.kind_weights,
@@ -932,7 +931,7 @@ fn train_kinds(
             ..plan.tcfg.clone()
         };
         let mut model = fresh()?;
-        let report = train_deep(&mut model, split, &tcfg, valid, exclude_seen);
+        let report = train_deep(&mut model, split, &tcfg, valid, val_proto);
         eprintln!(
             "  kind weights view {} cart {} purchase {}: val NDCG@10 {:.4} (epoch {})",
             weights[0], weights[1], weights[2], report.best_val_ndcg10, report.best_epoch
@@ -1114,10 +1113,10 @@ fn train_deep(
     split: &Split,
     tcfg: &TrainConfig,
     valid: &[EvalCase],
-    exclude_seen: bool,
+    proto: Protocol,
 ) -> train::TrainReport {
     let n_items = model.config.n_items;
-    let mut validate = |m: &Model| val_ndcg10(m, valid, n_items, exclude_seen);
+    let mut validate = |m: &Model| val_ndcg10(m, valid, n_items, proto);
     let n_batches = train::batches_per_epoch(&split.train, tcfg) as u64;
     let pb = bar(n_batches * tcfg.epochs as u64, "training");
     let mut progress = |p: &train::TrainProgress| {
@@ -1415,11 +1414,10 @@ fn kinds_summary(model: &Model) -> String {
     )
 }
 
-/// Full-ranking NDCG@10 of the model on validation cases.
-fn val_ndcg10(m: &Model, valid: &[EvalCase], n_items: usize, exclude_seen: bool) -> f64 {
+/// NDCG@10 of the model on validation cases under the full-ranking protocol `proto`.
+fn val_ndcg10(m: &Model, valid: &[EvalCase], n_items: usize, proto: Protocol) -> f64 {
     let ranker = ModelRanker::new(m);
-    let full = Protocol::Full { exclude_seen };
-    let r = eval::evaluate(&ranker, valid, n_items, full, &EvalOptions::default());
+    let r = eval::evaluate(&ranker, valid, n_items, proto, &EvalOptions::default());
     r.get("NDCG@10").unwrap_or(0.0)
 }
 

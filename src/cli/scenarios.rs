@@ -14,7 +14,7 @@ use super::{
     bar, load_data, make_split, read_weights, sample_cases, train_deep, with_spinner, write_file,
     DataArgs, ValSeen, VAL_CASES,
 };
-use vitrine::eval::{EvalCase, ModelRanker, Protocol, Split};
+use vitrine::eval::{EvalCase, ModelRanker, Split};
 use vitrine::features::{self, FeatureConfig};
 use vitrine::model::{Model, ModelConfig};
 use vitrine::recommend::{RecommendOptions, Recommender};
@@ -192,14 +192,14 @@ fn cold_part(
     let mut model =
         Model::new(config, feats.table.clone(), a.seed).context("building the model")?;
     let valid = sample_cases(&cs.valid_warm, VAL_CASES, a.seed);
-    let exclude_seen = ValSeen::Auto.protocol(&cs.train) == Protocol::Full { exclude_seen: true };
+    let val_proto = ValSeen::Auto.protocol(&cs.train);
     let train_split = Split {
         train: cs.train.clone(),
         valid: valid.clone(),
         test: Vec::new(),
     };
     let t = Instant::now();
-    let tr = train_deep(&mut model, &train_split, &tcfg, &valid, exclude_seen);
+    let tr = train_deep(&mut model, &train_split, &tcfg, &valid, val_proto);
     let training = ColdTraining {
         dim: model.config.dim,
         max_epochs: tcfg.epochs,
