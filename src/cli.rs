@@ -281,6 +281,12 @@ struct TrainArgs {
     /// Embedding width.
     #[arg(long)]
     dim: Option<usize>,
+    /// Hidden widths of the scoring head's MLP, comma-separated, each in 1..=4096
+    /// [default: 64,32]. The browser's work per item is `dim·(h₁+1)` plus the further
+    /// layers' products: `--mlp-hidden 32` is a third of the default's (README "Public
+    /// benchmarks": equal on validation, 1–4% lower on the benchmarks' test).
+    #[arg(long, value_delimiter = ',', value_parser = parse_width)]
+    mlp_hidden: Option<Vec<usize>>,
     /// Storage type of float matrices in the weight file.
     #[arg(long, value_enum, default_value_t = QuantArg::F32)]
     quantize: QuantArg,
@@ -1060,6 +1066,15 @@ fn parse_ema(s: &str) -> Result<f32, String> {
     }
 }
 
+/// `--mlp-hidden`: one width, in 1..=4096 (the model config's limit).
+fn parse_width(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=4096).contains(&n) => Ok(n),
+        Ok(n) => Err(format!("{n} is not a width in 1..=4096")),
+        Err(e) => Err(format!("{s:?}: {e}")),
+    }
+}
+
 fn parse_val_cases(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if n >= 1 => Ok(n),
@@ -1089,6 +1104,9 @@ fn train_plan(a: &TrainArgs, n_items: usize, feats: &features::Features) -> Trai
         max_eval = Some(max_eval.unwrap_or(500));
     }
     config.dim = a.dim.unwrap_or(config.dim);
+    if let Some(widths) = &a.mlp_hidden {
+        config.mlp_hidden = widths.clone();
+    }
     tcfg.epochs = a.epochs.unwrap_or(tcfg.epochs);
     tcfg.negatives = a.negatives.unwrap_or(tcfg.negatives);
     tcfg.lr = a.lr.unwrap_or(tcfg.lr);

@@ -177,3 +177,46 @@ fn a_closed_stdout_ends_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(141), "{stderr}");
 }
+
+/// `--mlp-hidden` sets the scoring head's widths (one layer or several), and the weight
+/// file records them; a width of 0 is refused with the flag named.
+#[test]
+fn mlp_hidden_sets_the_head_widths() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("user_id,item_id,timestamp,event_type\n");
+    for u in 0..30u32 {
+        for s in 0..5u32 {
+            let t = 1_300_000_000 + u * 100_000 + s * 86_400;
+            csv.push_str(&format!("u{u},I{},{t},purchase\n", (u * 7 + s * 3) % 20));
+        }
+    }
+    std::fs::write(dir.path().join("events.csv"), csv).unwrap();
+    let args = |widths: &'static str| {
+        [
+            "train",
+            "--events",
+            "events.csv",
+            "--out",
+            "m.vitrine",
+            "--artifacts",
+            "art",
+            "--quick",
+            "--epochs",
+            "1",
+            "--mlp-hidden",
+            widths,
+        ]
+    };
+    let (ok, err) = vitrine(&args("8,0"), dir.path());
+    assert!(
+        !ok && err.contains("--mlp-hidden") && err.contains("0 is not a width"),
+        "{err}"
+    );
+    for (widths, want) in [("12,6", vec![12, 6]), ("8", vec![8])] {
+        let (ok, err) = vitrine(&args(widths), dir.path());
+        assert!(ok, "training with --mlp-hidden {widths} fails: {err}");
+        let bytes = std::fs::read(dir.path().join("m.vitrine")).unwrap();
+        let meta = vitrine::format::peek_metadata(&bytes).unwrap();
+        assert_eq!(meta.model.mlp_hidden, want);
+    }
+}

@@ -90,6 +90,7 @@ impl PrepareArgs {
             seed: self.seed,
             epochs: self.epochs,
             dim: self.dim,
+            mlp_hidden: None,
             quantize: QuantArg::F32,
             no_baselines: self.no_baselines,
             max_eval_users: None,
