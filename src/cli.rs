@@ -1067,7 +1067,7 @@ fn parse_ema(s: &str) -> Result<f32, String> {
 }
 
 /// `--mlp-hidden`: one width, in 1..=4096 (the model config's limit).
-fn parse_width(s: &str) -> Result<usize, String> {
+pub(crate) fn parse_width(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if (1..=4096).contains(&n) => Ok(n),
         Ok(n) => Err(format!("{n} is not a width in 1..=4096")),

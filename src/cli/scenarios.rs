@@ -72,6 +72,9 @@ pub(super) struct ScenarioArgs {
     /// as `vitrine train`, off).
     #[arg(long, value_parser = super::parse_id_dropout)]
     id_dropout: Option<f32>,
+    /// The cold model's scoring-head widths, as `vitrine train --mlp-hidden`.
+    #[arg(long, value_delimiter = ',', value_parser = super::parse_width)]
+    mlp_hidden: Option<Vec<usize>>,
     /// Small and fast, for smoke tests: the cold model as `vitrine train --quick` (d = 32,
     /// 4 epochs) and at most 500 test cases in the cross-category and diversity parts.
     #[arg(long)]
@@ -187,6 +190,9 @@ fn cold_part(
         tcfg.epochs = 4;
     }
     config.dim = a.dim.unwrap_or(config.dim);
+    if let Some(widths) = &a.mlp_hidden {
+        config.mlp_hidden = widths.clone();
+    }
     tcfg.epochs = a.epochs.unwrap_or(tcfg.epochs);
     tcfg.id_dropout = a.id_dropout.unwrap_or(tcfg.id_dropout);
     let mut model =
