@@ -99,6 +99,25 @@ fn split_minimums_name_what_is_short() {
     assert_eq!((e.found, e.min), (3, MIN_TRAIN_ITEMS));
 }
 
+/// `vitrine train --quick --epochs 1` on `events.csv` into `m.vitrine` and `art/`, with
+/// one more flag and its value.
+fn quick_train_args<'a>(flag: &'a str, value: &'a str) -> [&'a str; 12] {
+    [
+        "train",
+        "--events",
+        "events.csv",
+        "--out",
+        "m.vitrine",
+        "--artifacts",
+        "art",
+        "--quick",
+        "--epochs",
+        "1",
+        flag,
+        value,
+    ]
+}
+
 /// A log of views and purchases: `vitrine train` runs its kind-weight grid, records the
 /// trained kinds and the grid in the weight file, and refuses a weight outside [0, 1].
 #[test]
@@ -119,22 +138,7 @@ fn a_multi_kind_log_trains_with_a_weight_grid_and_records_its_kinds() {
         }
     }
     std::fs::write(dir.path().join("events.csv"), csv).unwrap();
-    let args = |grid: &'static str| {
-        [
-            "train",
-            "--events",
-            "events.csv",
-            "--out",
-            "m.vitrine",
-            "--artifacts",
-            "art",
-            "--quick",
-            "--epochs",
-            "1",
-            "--kind-weight-grid",
-            grid,
-        ]
-    };
+    let args = |grid: &'static str| quick_train_args("--kind-weight-grid", grid);
     let (ok, err) = vitrine(&args("2"), dir.path());
     assert!(!ok && err.contains("--kind-weight-grid: 2"), "{err}");
     let (ok, err) = vitrine(&args("0,1"), dir.path());
@@ -191,22 +195,7 @@ fn mlp_hidden_sets_the_head_widths() {
         }
     }
     std::fs::write(dir.path().join("events.csv"), csv).unwrap();
-    let args = |widths: &'static str| {
-        [
-            "train",
-            "--events",
-            "events.csv",
-            "--out",
-            "m.vitrine",
-            "--artifacts",
-            "art",
-            "--quick",
-            "--epochs",
-            "1",
-            "--mlp-hidden",
-            widths,
-        ]
-    };
+    let args = |widths: &'static str| quick_train_args("--mlp-hidden", widths);
     let (ok, err) = vitrine(&args("8,0"), dir.path());
     assert!(
         !ok && err.contains("--mlp-hidden") && err.contains("0 is not a width"),
