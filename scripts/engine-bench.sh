@@ -14,6 +14,8 @@
 #   artifacts/engines/N-int8/: vitrine scores it with its int8 kernels, the rivals run the
 #   same dequantised weights in f32; vitrine's agreement is then checked within the
 #   quantisation's tolerance, the rivals' still at 1e-4)
+#   [--mlp-hidden W1,W2] (the synthetic models' head widths, `vitrine synth --mlp-hidden`;
+#   their files and exports are tagged -hW1-W2)
 # Env: CHROMIUM (default /usr/bin/chromium).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,9 +23,11 @@ log() { printf '\033[1m[engine-bench]\033[0m %s\n' "$*" >&2; }
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 sizes=4000,100000
 int8=
+mlp=
 prev=
 for a in "$@"; do
   [ "$prev" = --sizes ] && sizes=$a
+  [ "$prev" = --mlp-hidden ] && mlp=$a
   [ "$a" = --int8 ] && int8=1
   prev=$a
 done
@@ -36,11 +40,11 @@ bash scripts/build-wasm.sh
 cargo build --release --quiet
 bin="$CARGO_TARGET_DIR/release/vitrine"
 for n in ${sizes//,/ }; do
-  tag=$n${int8:+-int8}
+  tag=$n${int8:+-int8}${mlp:+-h${mlp//,/-}}
   f=www/models/synthetic-$tag.vitrine
   # int8 above 200,000 items (as browser-bench.sh) or with --int8; the rivals get f32.
   q=f32; { [ "$n" -gt 200000 ] || [ -n "$int8" ]; } && q=int8
-  [ -f "$f" ] || "$bin" synth --items "$n" --quantize "$q" --out "$f" >&2
+  [ -f "$f" ] || "$bin" synth --items "$n" --quantize "$q" ${mlp:+--mlp-hidden "$mlp"} --out "$f" >&2
   d=artifacts/engines/$tag
   if [ ! -f "$d/reference.json" ] || [ "$f" -nt "$d/reference.json" ] || [ "$bin" -nt "$d/reference.json" ]; then
     log "exporting $f to $d (vitrine export-onnx)"

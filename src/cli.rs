@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use vitrine::baselines;
+use vitrine::config::MAX_DIM;
 use vitrine::data::{self, Dataset, ItemRecord, LoadOptions};
 use vitrine::eval::{
     self, EvalCase, EvalOptions, MetricReport, ModelRanker, Protocol, Ranker, Split,
@@ -145,6 +146,10 @@ enum Command {
         /// Storage type of float matrices (int8 keeps a 1,000,000-item file near 100 MB).
         #[arg(long, value_enum, default_value = "f32")]
         quantize: QuantArg,
+        /// The scoring head's hidden widths, as `vitrine train --mlp-hidden` (default:
+        /// `vitrine train`'s).
+        #[arg(long, value_delimiter = ',', value_parser = parse_width)]
+        mlp_hidden: Option<Vec<usize>>,
     },
 }
 
@@ -485,7 +490,8 @@ pub fn run() -> Result<()> {
             items,
             out,
             quantize,
-        } => cmd_synth(items, &out, quantize.into()),
+            mlp_hidden,
+        } => cmd_synth(items, &out, quantize.into(), mlp_hidden),
     }
 }
 
@@ -1066,11 +1072,11 @@ fn parse_ema(s: &str) -> Result<f32, String> {
     }
 }
 
-/// `--mlp-hidden`: one width, in 1..=4096 (the model config's limit).
+/// `--mlp-hidden`: one width, in 1..=[`MAX_DIM`] (the model config's limit).
 pub(crate) fn parse_width(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
-        Ok(n) if (1..=4096).contains(&n) => Ok(n),
-        Ok(n) => Err(format!("{n} is not a width in 1..=4096")),
+        Ok(n) if (1..=MAX_DIM).contains(&n) => Ok(n),
+        Ok(n) => Err(format!("{n} is not a width in 1..={MAX_DIM}")),
         Err(e) => Err(format!("{s:?}: {e}")),
     }
 }
@@ -1868,12 +1874,20 @@ fn synthetic_table(n: usize, config: &ModelConfig) -> vitrine::features::ItemFea
     }
 }
 
-fn cmd_synth(n: usize, out: &Path, quant: Quantization) -> Result<()> {
+fn cmd_synth(
+    n: usize,
+    out: &Path,
+    quant: Quantization,
+    mlp_hidden: Option<Vec<usize>>,
+) -> Result<()> {
     if n == 0 {
         bail!("--items must be at least 1");
     }
     let categories: Vec<String> = SYNTH_CATEGORIES.iter().map(|c| c.to_string()).collect();
-    let config = ModelConfig::default_for(n, categories.len(), 4096);
+    let mut config = ModelConfig::default_for(n, categories.len(), 4096);
+    if let Some(widths) = mlp_hidden {
+        config.mlp_hidden = widths;
+    }
     let model = Model::new(config.clone(), synthetic_table(n, &config), 7)?;
     let items: Vec<ItemRecord> = (0..n)
         .map(|i| ItemRecord {

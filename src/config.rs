@@ -30,7 +30,8 @@ pub struct ModelConfig {
 
 /// Largest sizes a weight file may declare (guards allocations on untrusted input).
 const MAX_ITEMS: usize = 20_000_000;
-const MAX_DIM: usize = 4096;
+/// Largest width (`dim`, each of `mlp_hidden`) a weight file may declare.
+pub const MAX_DIM: usize = 4096;
 /// Most attention heads per block.
 pub const MAX_HEADS: usize = 64;
 /// Most floats one inference call's user encoder may hold (128 MiB): per block the

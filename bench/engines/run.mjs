@@ -43,7 +43,9 @@ const pkgB = arg('--cold-pkg-b', null);
 const wwwB = arg('--cold-www-b', null);
 // Above 200,000 items the file is int8 anyway (scripts/engine-bench.sh).
 const int8At = (n) => int8 || n > 200000;
-const tagOf = (n) => (int8 ? `${n}-int8` : `${n}`);
+// `--mlp-hidden W` (scripts/engine-bench.sh): synthetic models with that head, their own files.
+const mlpHidden = arg('--mlp-hidden', null);
+const tagOf = (n) => (int8 ? `${n}-int8` : `${n}`) + (mlpHidden ? `-h${mlpHidden.replaceAll(',', '-')}` : '');
 const dirOf = (n) => `artifacts/engines/${tagOf(n)}/`;
 const modelOf = (n) => `www/models/synthetic-${tagOf(n)}.vitrine`;
 const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
