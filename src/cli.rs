@@ -1110,9 +1110,7 @@ fn train_plan(a: &TrainArgs, n_items: usize, feats: &features::Features) -> Trai
         max_eval = Some(max_eval.unwrap_or(500));
     }
     config.dim = a.dim.unwrap_or(config.dim);
-    if let Some(widths) = &a.mlp_hidden {
-        config.mlp_hidden = widths.clone();
-    }
+    config.mlp_hidden = a.mlp_hidden.clone().unwrap_or(config.mlp_hidden);
     tcfg.epochs = a.epochs.unwrap_or(tcfg.epochs);
     tcfg.negatives = a.negatives.unwrap_or(tcfg.negatives);
     tcfg.lr = a.lr.unwrap_or(tcfg.lr);
@@ -1885,9 +1883,7 @@ fn cmd_synth(
     }
     let categories: Vec<String> = SYNTH_CATEGORIES.iter().map(|c| c.to_string()).collect();
     let mut config = ModelConfig::default_for(n, categories.len(), 4096);
-    if let Some(widths) = mlp_hidden {
-        config.mlp_hidden = widths;
-    }
+    config.mlp_hidden = mlp_hidden.unwrap_or(config.mlp_hidden);
     let model = Model::new(config.clone(), synthetic_table(n, &config), 7)?;
     let items: Vec<ItemRecord> = (0..n)
         .map(|i| ItemRecord {

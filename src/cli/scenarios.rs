@@ -190,9 +190,7 @@ fn cold_part(
         tcfg.epochs = 4;
     }
     config.dim = a.dim.unwrap_or(config.dim);
-    if let Some(widths) = &a.mlp_hidden {
-        config.mlp_hidden = widths.clone();
-    }
+    config.mlp_hidden = a.mlp_hidden.clone().unwrap_or(config.mlp_hidden);
     tcfg.epochs = a.epochs.unwrap_or(tcfg.epochs);
     tcfg.id_dropout = a.id_dropout.unwrap_or(tcfg.id_dropout);
     let mut model =
