@@ -16,7 +16,8 @@ use vitrine::baselines;
 use vitrine::config::MAX_DIM;
 use vitrine::data::{self, Dataset, ItemRecord, LoadOptions};
 use vitrine::eval::{
-    self, EvalCase, EvalOptions, MetricReport, ModelRanker, Protocol, Ranker, Split,
+    self, EvalCase, EvalOptions, MetricReport, ModelRanker, Protocol, Ranker, Segments, Split,
+    FREQUENCY_EDGES,
 };
 use vitrine::features::{self, FeatureConfig};
 use vitrine::format::{Quantization, WeightFile, FORMAT_VERSION, SEARCH_INDEX_TENSOR};
@@ -643,11 +644,13 @@ fn evaluate_with_bar(
     cases: &[EvalCase],
     n_items: usize,
     protocols: &[Protocol],
+    segments: Option<&Segments>,
 ) -> Vec<MetricReport> {
     let pb = bar(cases.len() as u64, &ranker.name());
     let inc = |n: usize| pb.inc(n as u64);
     let opts = EvalOptions {
         progress: Some(&inc),
+        segments,
         ..EvalOptions::default()
     };
     let reports = eval::evaluate_protocols(ranker, cases, n_items, protocols, &opts);
@@ -760,6 +763,36 @@ impl Comparison {
         )
     }
 
+    /// The markdown table of NDCG@10 per segment ([`MetricReport::segments`]): one row
+    /// per ranker, one column per segment with its number of cases; empty when the
+    /// reports have no segments.
+    fn segment_table(&self) -> String {
+        let Some((_, first)) = self.rows.first() else {
+            return String::new();
+        };
+        if first.segments.is_empty() {
+            return String::new();
+        }
+        let mut s = String::from("| ranker |");
+        for (name, r) in &first.segments {
+            s.push_str(&format!(" {name} ({} cases) |", r.n_cases));
+        }
+        s.push_str("\n|---|");
+        s.push_str(&"---:|".repeat(first.segments.len()));
+        s.push('\n');
+        for (name, r) in &self.rows {
+            s.push_str(&format!("| {name} |"));
+            for (_, seg) in &r.segments {
+                match seg.get("NDCG@10") {
+                    Some(v) if seg.n_cases > 0 => s.push_str(&format!(" {v:.4} |")),
+                    _ => s.push_str(" – |"),
+                }
+            }
+            s.push('\n');
+        }
+        s
+    }
+
     /// Prints the model's NDCG@10 against every other ranker's; returns the lines as a
     /// markdown list.
     fn versus_model(&self) -> String {
@@ -791,13 +824,14 @@ fn compare(
     cases: &[EvalCase],
     n_items: usize,
     protocols: &[Protocol],
+    segments: Option<&Segments>,
 ) -> Vec<Comparison> {
     let mut cmps: Vec<Comparison> = protocols
         .iter()
         .map(|_| Comparison { rows: Vec::new() })
         .collect();
     for r in rankers {
-        let reports = evaluate_with_bar(*r, cases, n_items, protocols);
+        let reports = evaluate_with_bar(*r, cases, n_items, protocols, segments);
         for (cmp, report) in cmps.iter_mut().zip(reports) {
             cmp.rows.push((r.name(), report));
         }
@@ -847,7 +881,7 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
     } else {
         tune_baselines(&split, n_items, a.seed, knn, val_proto)
     };
-    let metrics = evaluate_on_test(&model, &baselines, &test, n_items, a.seed)?;
+    let metrics = evaluate_on_test(&model, &baselines, &split.train, &test, n_items, a.seed)?;
     write_results(&a.artifacts, &metrics)?;
 
     let training = serde_json::json!({
@@ -1251,6 +1285,7 @@ struct TestResults {
 fn evaluate_on_test(
     model: &Model,
     baselines: &[Box<dyn Ranker>],
+    train: &[Vec<HistoryEvent>],
     test: &[EvalCase],
     n_items: usize,
     seed: u64,
@@ -1285,14 +1320,26 @@ fn evaluate_on_test(
         json: BTreeMap::new(),
         md: String::new(),
     };
-    let cmps = compare(&all, test, n_items, &protocols.map(|(_, p)| p));
-    for ((title, _), cmp) in protocols.iter().zip(&cmps) {
+    let segments = Segments::by_target_frequency(train, test, n_items, &FREQUENCY_EDGES);
+    let cmps = compare(
+        &all,
+        test,
+        n_items,
+        &protocols.map(|(_, p)| p),
+        Some(&segments),
+    );
+    for ((title, protocol), cmp) in protocols.iter().zip(&cmps) {
         let table = cmp.table();
         println!("\n## {title} ({} test users)\n\n{table}", test.len());
         results.md.push_str(&format!(
             "### {title} ({} test users)\n\n{table}\n",
             test.len()
         ));
+        if *protocol == (Protocol::Full { exclude_seen: true }) {
+            let md = segment_section(title, cmp);
+            print!("\n{md}");
+            results.md.push_str(&md);
+        }
         if *title == "full ranking" {
             results.md.push_str(&cmp.versus_model());
         }
@@ -1301,6 +1348,16 @@ fn evaluate_on_test(
             .insert(title.to_string(), serde_json::to_value(&cmp.rows)?);
     }
     Ok(results)
+}
+
+/// The markdown section of [`Comparison::segment_table`] for the comparison titled
+/// `title`: NDCG@10 by how often the test target occurs in the training sequences
+/// ([`Segments::by_target_frequency`] with [`FREQUENCY_EDGES`]).
+fn segment_section(title: &str, cmp: &Comparison) -> String {
+    format!(
+        "### {title}: NDCG@10 by the target's events in training\n\n{}\n",
+        cmp.segment_table()
+    )
 }
 
 /// Writes `results.md` and `metrics.json` into the artifacts directory.
@@ -1486,7 +1543,11 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
     let sampled_title;
     if a.protocol != ProtocolArg::Sampled {
         protocols.push((
-            "full ranking",
+            if a.exclude_seen {
+                "full ranking, seen items excluded"
+            } else {
+                "full ranking"
+            },
             Protocol::Full {
                 exclude_seen: a.exclude_seen,
             },
@@ -1503,10 +1564,15 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
         ));
     }
     let only: Vec<Protocol> = protocols.iter().map(|(_, p)| *p).collect();
-    let cmps = compare(&all, &split.test, n_items, &only);
-    for ((title, _), cmp) in protocols.iter().zip(&cmps) {
+    let segments =
+        Segments::by_target_frequency(&split.train, &split.test, n_items, &FREQUENCY_EDGES);
+    let cmps = compare(&all, &split.test, n_items, &only, Some(&segments));
+    for ((title, protocol), cmp) in protocols.iter().zip(&cmps) {
         let table = cmp.table();
         println!("\n## {title} ({} test users)\n\n{table}", split.test.len());
+        if matches!(protocol, Protocol::Full { .. }) {
+            print!("\n{}", segment_section(title, cmp));
+        }
     }
     if let Some(path) = &a.dump {
         let f = fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;

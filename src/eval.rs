@@ -487,6 +487,63 @@ pub struct EvalOptions<'a> {
     /// Called with `1` each time a case is finished (from worker threads), so a caller
     /// can advance a progress bar.
     pub progress: Option<&'a (dyn Fn(usize) + Sync)>,
+    /// A partition of the cases into segments, each also summarised on its own
+    /// ([`MetricReport::segments`]); `None` for none.
+    pub segments: Option<&'a Segments>,
+}
+
+/// A partition of the evaluated cases into named segments ([`MetricReport::segments`]):
+/// `of_case[c]` is the index in `names` of case `c`'s segment, aligned with the cases
+/// handed to [`evaluate`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segments {
+    /// Segment names, in report order.
+    pub names: Vec<String>,
+    /// Each case's segment.
+    pub of_case: Vec<usize>,
+}
+
+/// Bucket edges of [`Segments::by_target_frequency`]: targets with 0, 1–4, 5–19, 20–99
+/// and at least 100 events in training.
+pub const FREQUENCY_EDGES: [usize; 4] = [1, 5, 20, 100];
+
+impl Segments {
+    /// The cases by how often their target occurs in `train` (events of any kind): the
+    /// buckets `[0, e₀)`, `[e₀, e₁)`, …, `[e_last, ∞)` of the increasing `edges`, named
+    /// `"0"`, `"1-4"`, …, `"100+"` (a bucket of one value is named by it). A target
+    /// outside the catalog (`>= n_items`) counts as never seen.
+    pub fn by_target_frequency(
+        train: &[Vec<HistoryEvent>],
+        cases: &[EvalCase],
+        n_items: usize,
+        edges: &[usize],
+    ) -> Segments {
+        let mut count = vec![0usize; n_items];
+        for e in train.iter().flatten() {
+            if let Some(c) = count.get_mut(e.item as usize) {
+                *c += 1;
+            }
+        }
+        let mut names = Vec::with_capacity(edges.len() + 1);
+        let mut lo = 0usize;
+        for &hi in edges {
+            names.push(if hi == lo + 1 {
+                lo.to_string()
+            } else {
+                format!("{lo}-{}", hi.saturating_sub(1))
+            });
+            lo = hi;
+        }
+        names.push(format!("{lo}+"));
+        let of_case = cases
+            .iter()
+            .map(|c| {
+                let n = count.get(c.target as usize).copied().unwrap_or(0);
+                edges.iter().take_while(|&&e| n >= e).count()
+            })
+            .collect();
+        Segments { names, of_case }
+    }
 }
 
 impl Default for EvalOptions<'_> {
@@ -495,6 +552,7 @@ impl Default for EvalOptions<'_> {
             ks: vec![5, 10, 20],
             coverage_k: 10,
             progress: None,
+            segments: None,
         }
     }
 }
@@ -505,6 +563,7 @@ impl std::fmt::Debug for EvalOptions<'_> {
             .field("ks", &self.ks)
             .field("coverage_k", &self.coverage_k)
             .field("progress", &self.progress.is_some())
+            .field("segments", &self.segments)
             .finish()
     }
 }
@@ -549,6 +608,10 @@ pub struct MetricReport {
     pub coverage_k: usize,
     /// Distinct items in any top-`coverage_k` list, over the catalog size.
     pub coverage: f64,
+    /// With [`EvalOptions::segments`], each segment's name and its own report (that
+    /// segment's cases alone), in the segments' order; empty otherwise. Not serialised.
+    #[serde(skip)]
+    pub segments: Vec<(String, MetricReport)>,
 }
 
 impl MetricReport {
@@ -830,6 +893,7 @@ fn rank_case<'s>(
     score_case_into(ranker, case, n_items, buf).then(|| ranking(case, protocol, buf))
 }
 
+#[derive(Clone)]
 struct CaseResult {
     rank: usize,
     n_candidates: usize,
@@ -897,7 +961,31 @@ pub fn evaluate_protocols(
     protocols
         .iter()
         .zip(&per_protocol)
-        .map(|(protocol, list)| summarise(list, n_items, protocol, opts))
+        .map(|(protocol, list)| {
+            let mut report = summarise(list, n_items, protocol, opts);
+            if let Some(seg) = opts.segments {
+                assert_eq!(
+                    seg.of_case.len(),
+                    cases.len(),
+                    "EvalOptions::segments must give one segment per case"
+                );
+                report.segments = (0..seg.names.len())
+                    .map(|s| {
+                        let part: Vec<Option<CaseResult>> = list
+                            .iter()
+                            .zip(&seg.of_case)
+                            .filter(|(_, &c)| c == s)
+                            .map(|(r, _)| r.clone())
+                            .collect();
+                        (
+                            seg.names[s].clone(),
+                            summarise(&part, n_items, protocol, opts),
+                        )
+                    })
+                    .collect();
+            }
+            report
+        })
         .collect()
 }
 
@@ -967,6 +1055,7 @@ fn summarise(
         } else {
             n_covered as f64 / n_items as f64
         },
+        segments: Vec::new(),
     }
 }
 

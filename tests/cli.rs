@@ -208,4 +208,41 @@ fn mlp_hidden_sets_the_head_widths() {
         let meta = vitrine::format::peek_metadata(&bytes).unwrap();
         assert_eq!(meta.model.mlp_hidden, want);
     }
+    let results = std::fs::read_to_string(dir.path().join("art/results.md")).unwrap();
+    segment_counts_add_up(&results);
+}
+
+/// `results.md` breaks the seen-excluded full ranking down by the target's events in
+/// training: its five buckets' case counts add up to that table's test users, and every
+/// ranker of the table has a row.
+fn segment_counts_add_up(results: &str) {
+    let title = "### full ranking, seen items excluded (";
+    let at = results.find(title).expect("no seen-excluded table");
+    let users: usize = results[at + title.len()..]
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("no test user count");
+    let section =
+        "### full ranking, seen items excluded: NDCG@10 by the target's events in training";
+    let at = results
+        .find(section)
+        .unwrap_or_else(|| panic!("no segment table in {results}"));
+    let mut lines = results[at..].lines().skip(2);
+    let header = lines.next().unwrap();
+    let counts: Vec<usize> = header
+        .split(" cases)")
+        .filter_map(|c| c.rsplit('(').next()?.parse().ok())
+        .collect();
+    assert_eq!(counts.len(), 5, "{header}");
+    assert_eq!(counts.iter().sum::<usize>(), users, "{header}");
+    assert!(
+        header.contains("| 0 (") && header.contains("| 100+ ("),
+        "{header}"
+    );
+    let rows = lines.skip(1).take_while(|l| l.starts_with("| ")).count();
+    assert!(
+        rows >= 3,
+        "the model, its deep part and its dot product: {rows} rows"
+    );
 }

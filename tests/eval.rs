@@ -3,7 +3,8 @@
 //! pessimistic tie rule, NaN handling, the two protocols and the splits.
 use vitrine::eval::{
     dump_rankings, evaluate, evaluate_protocols, leave_last_out, sample_negatives, time_split,
-    DumpLine, EvalCase, EvalOptions, MetricReport, ModelRanker, Protocol, Ranker,
+    DumpLine, EvalCase, EvalOptions, MetricReport, ModelRanker, Protocol, Ranker, Segments,
+    FREQUENCY_EDGES,
 };
 use vitrine::history::{EventKind, HistoryEvent};
 use vitrine::kernels::CpuKernel;
@@ -52,9 +53,85 @@ fn report(protocol: Protocol, cases: &[EvalCase]) -> MetricReport {
     let opts = EvalOptions {
         ks: vec![1, 2, 5],
         coverage_k: 2,
-        progress: None,
+        ..EvalOptions::default()
     };
     evaluate(&r, cases, 5, protocol, &opts)
+}
+
+/// Training counts: item 0 six times, item 1 once, item 2 twice, items 3 and 4 never.
+fn segment_train() -> Vec<Vec<HistoryEvent>> {
+    let seq = |items: &[u32]| items.iter().map(|&i| ev(i, 0.0)).collect::<Vec<_>>();
+    vec![seq(&[0, 0, 0, 1]), seq(&[0, 2, 0, 0, 2])]
+}
+
+#[test]
+fn frequency_segments_bucket_targets_by_training_count() {
+    // Targets 2 (count 2), 1 (1), 3 (0), 0 (6), and 9, outside the catalog (read as 0).
+    let cases = [
+        case(2, &[]),
+        case(1, &[]),
+        case(3, &[]),
+        case(0, &[]),
+        case(9, &[]),
+    ];
+    let seg = Segments::by_target_frequency(&segment_train(), &cases, 5, &[1, 2, 5]);
+    assert_eq!(seg.names, ["0", "1", "2-4", "5+"]);
+    assert_eq!(seg.of_case, [2, 1, 0, 3, 0]);
+    let seg = Segments::by_target_frequency(&segment_train(), &cases, 5, &FREQUENCY_EDGES);
+    assert_eq!(seg.names, ["0", "1-4", "5-19", "20-99", "100+"]);
+    assert_eq!(seg.of_case, [1, 1, 0, 2, 0]);
+}
+
+#[test]
+fn segment_reports_equal_the_report_of_their_cases_alone() {
+    // Ranks as `report` documents: target 2 → 2, 1 → 4, 3 → 5, 0 → 1.
+    let cases = [case(2, &[]), case(1, &[]), case(3, &[]), case(0, &[])];
+    let seg = Segments::by_target_frequency(&segment_train(), &cases, 5, &[1, 2, 5]);
+    let r = Fixed(vec![0.9, 0.5, 0.7, 0.1, 0.5]);
+    let opts = |segments| EvalOptions {
+        ks: vec![1, 2, 5],
+        coverage_k: 2,
+        segments,
+        ..EvalOptions::default()
+    };
+    let full = Protocol::Full {
+        exclude_seen: false,
+    };
+    let m = evaluate(&r, &cases, 5, full, &opts(Some(&seg)));
+    let names: Vec<&str> = m.segments.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["0", "1", "2-4", "5+"]);
+    // The whole report is unchanged by the segments.
+    let plain = evaluate(&r, &cases, 5, full, &opts(None));
+    assert!(plain.segments.is_empty());
+    assert_eq!(m.get("NDCG@5"), plain.get("NDCG@5"));
+    assert_eq!(m.mrr, plain.mrr);
+    // Segment "0" is target 3 alone (rank 5), "1" target 1 (rank 4), "2-4" target 2
+    // (rank 2), "5+" target 0 (rank 1).
+    let l2 = |r: f64| 1.0 / (r + 1.0).log2();
+    for ((name, s), (target, rank)) in
+        m.segments
+            .iter()
+            .zip([(3, 5.0), (1, 4.0), (2, 2.0), (0, 1.0)])
+    {
+        assert_eq!(s.n_cases, 1, "segment {name}");
+        close(s.mrr, 1.0 / rank, name);
+        close(s.get("NDCG@5").unwrap(), l2(rank), name);
+        close(
+            s.get("HR@2").unwrap(),
+            if rank <= 2.0 { 1.0 } else { 0.0 },
+            name,
+        );
+        let alone = evaluate(&r, &[case(target, &[])], 5, full, &opts(None));
+        assert_eq!(s.get("NDCG@5"), alone.get("NDCG@5"), "segment {name}");
+    }
+    // Two cases in one segment average over that segment only.
+    let two = Segments {
+        names: vec!["a".into(), "b".into()],
+        of_case: vec![0, 1, 1, 0],
+    };
+    let m = evaluate(&r, &cases, 5, full, &opts(Some(&two)));
+    close(m.segments[0].1.mrr, (1.0 / 2.0 + 1.0) / 2.0, "a");
+    close(m.segments[1].1.mrr, (1.0 / 4.0 + 1.0 / 5.0) / 2.0, "b");
 }
 
 #[test]
@@ -335,7 +412,7 @@ fn several_protocols_in_one_pass_equal_one_pass_per_protocol() {
     let opts = EvalOptions {
         ks: vec![1, 3, 10],
         coverage_k: 3,
-        progress: None,
+        ..EvalOptions::default()
     };
     let ranker = HistoryScored(Default::default());
     let together = evaluate_protocols(&ranker, &cases, n_items, &protocols, &opts);

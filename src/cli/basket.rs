@@ -204,7 +204,7 @@ pub(super) fn cmd_basket_eval(a: BasketEvalArgs) -> Result<()> {
     let reports: Vec<(String, MetricReport, Option<f64>)> = rows
         .iter()
         .map(|(name, r, v)| {
-            let mut rep = evaluate_with_bar(*r, &test, n_items, &[Protocol::Basket]);
+            let mut rep = evaluate_with_bar(*r, &test, n_items, &[Protocol::Basket], None);
             (name.clone(), rep.remove(0), *v)
         })
         .collect();
