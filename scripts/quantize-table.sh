@@ -20,6 +20,8 @@ for q in f32 f16 int8; do
   f="$T/$q.vitrine"
   raw=$(stat -c %s "$f")
   gz=$(gzip -9 -c "$f" | wc -c)
-  ndcg=$("$B" eval --model "$f" --protocol full 2>/dev/null | grep -m1 '^| model (deep' | awk -F'|' '{print $6}')
+  # The first model row (the per-bucket table below it has one too); awk reads to the
+  # end, so the pipe never closes early under pipefail.
+  ndcg=$("$B" eval --model "$f" --protocol full 2>/dev/null | awk -F'|' '/^\| model \(deep/ && !n++ {print $6}')
   echo "| $q | $raw B | $gz B | $ndcg |"
 done
