@@ -213,8 +213,8 @@ fn mlp_hidden_sets_the_head_widths() {
 }
 
 /// `results.md` breaks the seen-excluded full ranking down by the target's events in
-/// training: its five buckets' case counts add up to that table's test users, and every
-/// ranker of the table has a row.
+/// training: its five buckets' case counts add up to that table's test users, and the
+/// model, its deep part and its dot product (at least) have rows.
 fn segment_counts_add_up(results: &str) {
     let title = "### full ranking, seen items excluded (";
     let at = results.find(title).expect("no seen-excluded table");
