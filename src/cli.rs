@@ -350,6 +350,11 @@ struct TrainArgs {
     /// [default: 0.5]
     #[arg(long, value_parser = parse_weight_decay)]
     neighbour_mix: Option<f32>,
+    /// Zero the ID rows of items without training events after every epoch, so early
+    /// stopping validates the model as shipped (README "Public benchmarks"; off by
+    /// default until measured on every dataset)
+    #[arg(long)]
+    zero_cold_rows: bool,
     /// Keep only the first this many users of the dataset (training, validation and
     /// test; for quick experiments).
     #[arg(long)]
@@ -1155,6 +1160,7 @@ fn train_plan(a: &TrainArgs, n_items: usize, feats: &features::Features) -> Trai
     tcfg.ema = a.ema.unwrap_or(tcfg.ema);
     tcfg.id_dropout = a.id_dropout.unwrap_or(tcfg.id_dropout);
     tcfg.neighbour_mix = a.neighbour_mix.unwrap_or(tcfg.neighbour_mix);
+    tcfg.zero_cold_rows = a.zero_cold_rows;
     TrainPlan {
         config,
         tcfg,

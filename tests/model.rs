@@ -53,6 +53,7 @@ fn tiny_train_config(negatives: usize) -> TrainConfig {
         ema: 0.0,
         id_dropout: 0.0,
         neighbour_mix: 0.0,
+        zero_cold_rows: false,
     }
 }
 
@@ -500,4 +501,52 @@ fn a_header_asking_for_huge_per_call_scratch_is_refused_before_allocating() {
     // The default shape is far below it.
     let d = vitrine::config::ModelConfig::default_for(100_000, 100, 4096);
     assert!(d.encoder_scratch() * 100 < vitrine::config::MAX_ENCODER_SCRATCH);
+}
+
+/// `zero_cold_rows`: every model validated has the cold items' ID rows at zero (the
+/// model as shipped), and the kept model is the best epoch's validated one bit for bit;
+/// without it, validation reads cold rows that training moved.
+#[test]
+fn zero_cold_rows_validates_the_model_as_shipped() {
+    let run = |zero_cold_rows: bool| {
+        let (_, mut model) = fresh_model();
+        let cfg = TrainConfig {
+            zero_cold_rows,
+            ..tiny_train_config(16)
+        };
+        let vals = [0.1, 0.3, 0.2];
+        let mut seen: Vec<Vec<f32>> = Vec::new();
+        let mut validate = |m: &Model| {
+            seen.push(m.params.clone());
+            vals[seen.len() - 1]
+        };
+        let rep = train(&mut model, &sequences(), &cfg, &mut validate, &mut |_| {});
+        (rep, seen, model)
+    };
+    let id = |m: &Model| {
+        param_table(&m.config)
+            .into_iter()
+            .find(|s| s.name == "item.id")
+            .expect("an item.id tensor")
+            .range()
+    };
+    let (rep, seen, kept) = run(true);
+    assert_eq!((rep.best_epoch, rep.cold_items), (2, 4));
+    let d = kept.config.dim;
+    let cold = id(&kept).start + 36 * d..id(&kept).start + 40 * d;
+    for (e, params) in seen.iter().enumerate() {
+        assert!(
+            params[cold.clone()].iter().all(|&x| x == 0.0),
+            "epoch {}: cold rows validated non-zero",
+            e + 1
+        );
+    }
+    for (i, (k, v)) in kept.params.iter().zip(&seen[1]).enumerate() {
+        assert_eq!(k.to_bits(), v.to_bits(), "parameter {i}");
+    }
+    let (_, seen_off, _) = run(false);
+    assert!(
+        seen_off[0][cold].iter().any(|&x| x != 0.0),
+        "without the flag the first validation reads the cold rows as trained"
+    );
 }
