@@ -90,6 +90,32 @@ fn trained(negatives: usize) -> (Vec<u8>, Vec<u8>, Vec<f32>) {
     (f32_bytes, int8_bytes, scores)
 }
 
+/// Trains a fresh model under `cfg` with validation scores 0.1, 0.3, 0.2 (epoch 2
+/// best); returns the report, a copy of the parameters each validation read, and the
+/// kept model.
+fn run_recording(cfg: TrainConfig) -> (vitrine::train::TrainReport, Vec<Vec<f32>>, Model) {
+    let (_, mut model) = fresh_model();
+    let vals = [0.1, 0.3, 0.2];
+    let mut seen: Vec<Vec<f32>> = Vec::new();
+    let mut validate = |m: &Model| {
+        seen.push(m.params.clone());
+        vals[seen.len() - 1]
+    };
+    let rep = train(&mut model, &sequences(), &cfg, &mut validate, &mut |_| {});
+    (rep, seen, model)
+}
+
+/// The flat-vector range of the cold items' (36..40) ID rows in the fixture's model.
+fn cold_rows(m: &Model) -> std::ops::Range<usize> {
+    let id = param_table(&m.config)
+        .into_iter()
+        .find(|s| s.name == "item.id")
+        .expect("an item.id tensor")
+        .range();
+    let d = m.config.dim;
+    id.start + 36 * d..id.start + 40 * d
+}
+
 /// The moving average of the parameters (`ema`) is what validation reads and what the
 /// run keeps, while training goes on from the parameters themselves: the same seed with
 /// and without it gives the same per-epoch losses, different validated parameters, and
@@ -97,19 +123,10 @@ fn trained(negatives: usize) -> (Vec<u8>, Vec<u8>, Vec<f32>) {
 #[test]
 fn moving_average_is_validated_and_kept_while_training_follows_the_parameters() {
     let run = |ema: f32| {
-        let (_, mut model) = fresh_model();
-        let cfg = TrainConfig {
+        run_recording(TrainConfig {
             ema,
             ..tiny_train_config(16)
-        };
-        let vals = [0.1, 0.3, 0.2];
-        let mut seen: Vec<Vec<f32>> = Vec::new();
-        let mut validate = |m: &Model| {
-            seen.push(m.params.clone());
-            vals[seen.len() - 1]
-        };
-        let rep = train(&mut model, &sequences(), &cfg, &mut validate, &mut |_| {});
-        (rep, seen, model)
+        })
     };
     let (plain, plain_seen, _) = run(0.0);
     let (avg, avg_seen, kept) = run(0.9);
@@ -125,13 +142,7 @@ fn moving_average_is_validated_and_kept_while_training_follows_the_parameters() 
         assert_ne!(p, a, "epoch {}: validation reads the average", e + 1);
     }
     // The kept model is epoch 2's average, but for the cold items' zeroed ID rows.
-    let id = param_table(&kept.config)
-        .into_iter()
-        .find(|s| s.name == "item.id")
-        .expect("an item.id tensor")
-        .range();
-    let d = kept.config.dim;
-    let cold = id.start + 36 * d..id.start + 40 * d;
+    let cold = cold_rows(&kept);
     for (i, (k, v)) in kept.params.iter().zip(&avg_seen[1]).enumerate() {
         if cold.contains(&i) {
             assert_eq!(*k, 0.0);
@@ -509,31 +520,14 @@ fn a_header_asking_for_huge_per_call_scratch_is_refused_before_allocating() {
 #[test]
 fn zero_cold_rows_validates_the_model_as_shipped() {
     let run = |zero_cold_rows: bool| {
-        let (_, mut model) = fresh_model();
-        let cfg = TrainConfig {
+        run_recording(TrainConfig {
             zero_cold_rows,
             ..tiny_train_config(16)
-        };
-        let vals = [0.1, 0.3, 0.2];
-        let mut seen: Vec<Vec<f32>> = Vec::new();
-        let mut validate = |m: &Model| {
-            seen.push(m.params.clone());
-            vals[seen.len() - 1]
-        };
-        let rep = train(&mut model, &sequences(), &cfg, &mut validate, &mut |_| {});
-        (rep, seen, model)
-    };
-    let id = |m: &Model| {
-        param_table(&m.config)
-            .into_iter()
-            .find(|s| s.name == "item.id")
-            .expect("an item.id tensor")
-            .range()
+        })
     };
     let (rep, seen, kept) = run(true);
     assert_eq!((rep.best_epoch, rep.cold_items), (2, 4));
-    let d = kept.config.dim;
-    let cold = id(&kept).start + 36 * d..id(&kept).start + 40 * d;
+    let cold = cold_rows(&kept);
     for (e, params) in seen.iter().enumerate() {
         assert!(
             params[cold.clone()].iter().all(|&x| x == 0.0),
