@@ -106,7 +106,7 @@ impl PrepareArgs {
             ema: None,
             id_dropout: None,
             neighbour_mix: None,
-            zero_cold_rows: false,
+            zero_cold_rows: true,
             max_users: self.max_users,
             kind_weight_grid: kinds::DEFAULT_GRID.to_vec(),
         }
