@@ -65,7 +65,11 @@ if [ ! -d bench/engines/node_modules/onnxruntime-web ] || [ ! -d bench/engines/n
   log "npm ci in bench/engines (onnxruntime-web, tfjs)"
   (cd bench/engines && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
 fi
-SMOKE_MODEL=www/models/engines-smoke.vitrine
-[ -f "$SMOKE_MODEL" ] || cargo run --release --quiet -- synth --items 300 --out "$SMOKE_MODEL"
-cargo run --release --quiet -- export-onnx --model "$SMOKE_MODEL" --out artifacts/engines-smoke
-BASE_URL="$URL" SMOKE_MODEL="$SMOKE_MODEL" SMOKE_DIR=artifacts/engines-smoke/ node tests/e2e/engines.mjs
+#    Twice: the default blocks, and LiGR's (`--blocks ligr`: gated residuals, SwiGLU),
+#    which the ONNX graph and the TF.js layers build with their own operations.
+for blocks in plain ligr; do
+  SMOKE_MODEL=www/models/engines-smoke-$blocks.vitrine
+  [ -f "$SMOKE_MODEL" ] || cargo run --release --quiet -- synth --items 300 --blocks "$blocks" --out "$SMOKE_MODEL"
+  cargo run --release --quiet -- export-onnx --model "$SMOKE_MODEL" --out "artifacts/engines-smoke-$blocks"
+  BASE_URL="$URL" SMOKE_MODEL="$SMOKE_MODEL" SMOKE_DIR="artifacts/engines-smoke-$blocks/" node tests/e2e/engines.mjs
+done

@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use vitrine::baselines;
-use vitrine::config::MAX_DIM;
+use vitrine::config::{BlockKind, MAX_DIM};
 use vitrine::data::{self, Dataset, ItemRecord, LoadOptions};
 use vitrine::eval::{
     self, EvalCase, EvalOptions, MetricReport, ModelRanker, Protocol, Ranker, Segments, Split,
@@ -151,6 +151,9 @@ enum Command {
         /// `vitrine train`'s).
         #[arg(long, value_delimiter = ',', value_parser = parse_width)]
         mlp_hidden: Option<Vec<usize>>,
+        /// The encoder's blocks, as `vitrine train --blocks` (default: `vitrine train`'s).
+        #[arg(long, value_enum)]
+        blocks: Option<BlocksArg>,
     },
 }
 
@@ -247,6 +250,27 @@ impl ValSeen {
     }
 }
 
+/// `--blocks`: the user encoder's block variant ([`BlockKind`]).
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum BlocksArg {
+    /// SASRec's blocks: plain residuals, ReLU feed-forward layers.
+    Plain,
+    /// Gated residuals, ReLU feed-forward layers.
+    Gated,
+    /// eSASRec's LiGR layers: gated residuals, SwiGLU feed-forward layers.
+    Ligr,
+}
+
+impl From<BlocksArg> for BlockKind {
+    fn from(b: BlocksArg) -> Self {
+        match b {
+            BlocksArg::Plain => BlockKind::Plain,
+            BlocksArg::Gated => BlockKind::Gated,
+            BlocksArg::Ligr => BlockKind::Ligr,
+        }
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum QuantArg {
     F32,
@@ -293,6 +317,11 @@ struct TrainArgs {
     /// benchmarks": equal on validation, 1–4% lower on the benchmarks' test).
     #[arg(long, value_delimiter = ',', value_parser = parse_width)]
     mlp_hidden: Option<Vec<usize>>,
+    /// The user encoder's blocks: `plain` (SASRec's), `gated` (gated residuals) or
+    /// `ligr` (eSASRec's: gated residuals, SwiGLU feed-forward layers) [default: plain]
+    /// (README "Public benchmarks", "LiGR blocks")
+    #[arg(long, value_enum)]
+    blocks: Option<BlocksArg>,
     /// Storage type of float matrices in the weight file.
     #[arg(long, value_enum, default_value_t = QuantArg::F32)]
     quantize: QuantArg,
@@ -497,7 +526,8 @@ pub fn run() -> Result<()> {
             out,
             quantize,
             mlp_hidden,
-        } => cmd_synth(items, &out, quantize.into(), mlp_hidden),
+            blocks,
+        } => cmd_synth(items, &out, quantize.into(), mlp_hidden, blocks),
     }
 }
 
@@ -1150,6 +1180,9 @@ fn train_plan(a: &TrainArgs, n_items: usize, feats: &features::Features) -> Trai
     }
     config.dim = a.dim.unwrap_or(config.dim);
     config.mlp_hidden = a.mlp_hidden.clone().unwrap_or(config.mlp_hidden);
+    if let Some(b) = a.blocks {
+        config.set_blocks(b.into());
+    }
     tcfg.epochs = a.epochs.unwrap_or(tcfg.epochs);
     tcfg.negatives = a.negatives.unwrap_or(tcfg.negatives);
     tcfg.lr = a.lr.unwrap_or(tcfg.lr);
@@ -1949,6 +1982,7 @@ fn cmd_synth(
     out: &Path,
     quant: Quantization,
     mlp_hidden: Option<Vec<usize>>,
+    blocks: Option<BlocksArg>,
 ) -> Result<()> {
     if n == 0 {
         bail!("--items must be at least 1");
@@ -1956,6 +1990,9 @@ fn cmd_synth(
     let categories: Vec<String> = SYNTH_CATEGORIES.iter().map(|c| c.to_string()).collect();
     let mut config = ModelConfig::default_for(n, categories.len(), 4096);
     config.mlp_hidden = mlp_hidden.unwrap_or(config.mlp_hidden);
+    if let Some(b) = blocks {
+        config.set_blocks(b.into());
+    }
     let model = Model::new(config.clone(), synthetic_table(n, &config), 7)?;
     let items: Vec<ItemRecord> = (0..n)
         .map(|i| ItemRecord {

@@ -26,7 +26,47 @@ pub struct ModelConfig {
     pub mlp_hidden: Vec<usize>,
     /// Number of recency buckets (log2 of hours since the previous event).
     pub n_recency_buckets: usize,
+    /// Gated residuals (LiGR, as in eSASRec): each block branch is added to the residual
+    /// stream times `σ(x·G + g)` of the stream entering it. Missing: false (and not
+    /// written when false, so a plain model's metadata is what it was before).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub gated: bool,
+    /// SwiGLU feed-forward layers: `(silu(x·W₁ + b₁) ⊙ (x·W₃ + b₃))·W₂ + b₂` instead of
+    /// `relu(x·W₁ + b₁)·W₂ + b₂`. Missing: false (not written when false).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub swiglu: bool,
 }
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The user encoder's block variant ([`ModelConfig::gated`], [`ModelConfig::swiglu`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockKind {
+    /// SASRec's pre-layer-norm blocks: plain residuals, a ReLU feed-forward layer.
+    Plain,
+    /// Residual gates, a ReLU feed-forward layer.
+    Gated,
+    /// LiGR layers as in eSASRec: residual gates and a SwiGLU feed-forward layer.
+    Ligr,
+}
+
+impl BlockKind {
+    /// Whether the blocks' residuals are gated.
+    pub fn gated(self) -> bool {
+        matches!(self, BlockKind::Gated | BlockKind::Ligr)
+    }
+
+    /// Whether the feed-forward layers are SwiGLU.
+    pub fn swiglu(self) -> bool {
+        self == BlockKind::Ligr
+    }
+}
+
+/// The block variant of [`ModelConfig::default_for`]: SASRec's, which LiGR's did not
+/// beat on validation on all three datasets (README "Public benchmarks", "LiGR blocks").
+pub const DEFAULT_BLOCKS: BlockKind = BlockKind::Plain;
 
 /// Largest sizes a weight file may declare (guards allocations on untrusted input).
 const MAX_ITEMS: usize = 20_000_000;
@@ -55,6 +95,8 @@ impl ModelConfig {
             ffn_dim: 8,
             mlp_hidden: vec![4],
             n_recency_buckets: 4,
+            gated: false,
+            swiglu: false,
         }
     }
 }
@@ -74,7 +116,15 @@ impl ModelConfig {
             ffn_dim: 128,
             mlp_hidden: vec![64, 32],
             n_recency_buckets: 16,
+            gated: DEFAULT_BLOCKS.gated(),
+            swiglu: DEFAULT_BLOCKS.swiglu(),
         }
+    }
+
+    /// Sets the encoder blocks' variant.
+    pub fn set_blocks(&mut self, blocks: BlockKind) {
+        self.gated = blocks.gated();
+        self.swiglu = blocks.swiglu();
     }
 
     /// Checks the sizes are usable.
@@ -116,7 +166,8 @@ impl ModelConfig {
         if self.encoder_scratch() > MAX_ENCODER_SCRATCH {
             return bad(
                 "the user encoder would need more than 2^25 floats (128 MiB) per call: \
-                 n_blocks·(8·max_len·dim + max_len·ffn_dim + n_heads·max_len²) is too large",
+                 n_blocks·((8 + 2·gated)·max_len·dim + (1 + swiglu)·max_len·ffn_dim + \
+                 n_heads·max_len²) is too large",
             );
         }
         Ok(())
@@ -129,7 +180,10 @@ impl ModelConfig {
     /// through before it (each factor is already bounded).
     pub fn encoder_scratch(&self) -> usize {
         let (l, d) = (self.max_len, self.dim);
-        let per_block = 8 * l * d + l * self.ffn_dim + self.n_heads * l * l;
+        // Gates: two `[L × d]` gate values; SwiGLU: its second projection `[L × ffn]`.
+        let gates = if self.gated { 2 * l * d } else { 0 };
+        let ffn = if self.swiglu { 2 } else { 1 } * l * self.ffn_dim;
+        let per_block = 8 * l * d + gates + ffn + self.n_heads * l * l;
         self.n_blocks.saturating_mul(per_block)
     }
 }

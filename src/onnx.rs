@@ -714,6 +714,23 @@ pub fn full_graph(model: &Model, items: Catalogue<'_>, k: usize) -> Result<Graph
         let bo = t(&mut g, "bo", &[d], at.bo);
         let o = g.op("MatMul", &[&o, &wo], vec![]);
         let o = g.op("Add", &[&o, &bo], vec![]);
+        // A gated block's branch is added times `σ(x·G + g)` of the stream entering it.
+        let gate = |g: &mut Graph,
+                    x: &str,
+                    n: &str,
+                    gate: &crate::model::params::Dense<&[f32], ndarray::ArrayView2<'_, f32>>,
+                    y: &str| {
+            let w = g.f32(&format!("{pre}.{n}.w"), &[d, d], flat(&gate.w).to_vec());
+            let b = g.f32(&format!("{pre}.{n}.b"), &[d], gate.b.to_vec());
+            let z = g.op("MatMul", &[x, &w], vec![]);
+            let z = g.op("Add", &[&z, &b], vec![]);
+            let s = g.op("Sigmoid", &[&z], vec![]);
+            g.op("Mul", &[&s, y], vec![])
+        };
+        let o = match &blk.gates {
+            Some(gates) => gate(&mut g, &hcur, "gate_attn", &gates[0], &o),
+            None => o,
+        };
         let mid = g.op("Add", &[&hcur, &o], vec![]);
         let ff = &blk.ffn;
         let ln2g = t(&mut g, "ln2.g", &[d], blk.ln2.g);
@@ -725,9 +742,25 @@ pub fn full_graph(model: &Model, items: Catalogue<'_>, k: usize) -> Result<Graph
         let b2 = t(&mut g, "ffn.b2", &[d], ff.b2);
         let f = g.op("MatMul", &[&b, &w1], vec![]);
         let f = g.op("Add", &[&f, &b1], vec![]);
-        let f = g.op("Relu", &[&f], vec![]);
+        let f = match &ff.up {
+            // SwiGLU: silu(b·W₁ + b₁) ⊙ (b·W₃ + b₃).
+            Some(up) => {
+                let w3 = t(&mut g, "ffn.w3", &[d, c.ffn_dim], flat(&up.w));
+                let b3 = t(&mut g, "ffn.b3", &[c.ffn_dim], up.b);
+                let f3 = g.op("MatMul", &[&b, &w3], vec![]);
+                let f3 = g.op("Add", &[&f3, &b3], vec![]);
+                let s = g.op("Sigmoid", &[&f], vec![]);
+                let f = g.op("Mul", &[&f, &s], vec![]);
+                g.op("Mul", &[&f, &f3], vec![])
+            }
+            None => g.op("Relu", &[&f], vec![]),
+        };
         let f = g.op("MatMul", &[&f, &w2], vec![]);
         let f = g.op("Add", &[&f, &b2], vec![]);
+        let f = match &blk.gates {
+            Some(gates) => gate(&mut g, &mid, "gate_ffn", &gates[1], &f),
+            None => f,
+        };
         hcur = g.op("Add", &[&mid, &f], vec![]);
     }
     let lnfg = g.f32("user.lnf.g", &[d], user.lnf.g.to_vec());

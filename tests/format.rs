@@ -38,6 +38,8 @@ fn config(n_items: usize) -> ModelConfig {
         ffn_dim: 16,
         mlp_hidden: vec![8],
         n_recency_buckets: 4,
+        gated: false,
+        swiglu: false,
     }
 }
 

@@ -9,7 +9,7 @@ use vitrine::history::HistoryEvent;
 use vitrine::model::layers::{causal_attention, layer_norm, linear, softmax_xent};
 use vitrine::model::memory::Memory;
 use vitrine::model::params::{flat, param_table, ParamSpec};
-use vitrine::model::{Dropout, Model};
+use vitrine::model::{Dropout, Model, ModelConfig};
 use vitrine::rng::SplitMix64;
 use vitrine::train::backprop::{
     attention_backward, encoder_backward, head_backward, item_encoder_backward, item_part_backward,
@@ -169,7 +169,32 @@ fn with_param(model: &Model, p: &ParamSpec, vals: &[f32]) -> Model {
 /// the input item vectors.
 #[test]
 fn encoder_all_parameters() {
-    let mut model = tiny();
+    check_encoder(tiny());
+}
+
+/// The same with gated residuals and SwiGLU feed-forward layers (LiGR blocks).
+#[test]
+fn gated_encoder_all_parameters() {
+    let base = tiny();
+    let config = ModelConfig {
+        gated: true,
+        swiglu: true,
+        ..base.config.clone()
+    };
+    let mut model = Model::new(config, base.features.clone(), 3).unwrap();
+    // Gates away from 0.5 and their weights non-trivial.
+    let mut g = Xs::new(8);
+    for p in param_table(&model.config) {
+        if p.name.contains("gate_") {
+            model.params[p.range()]
+                .iter_mut()
+                .for_each(|x| *x += 0.2 * g.f());
+        }
+    }
+    check_encoder(model);
+}
+
+fn check_encoder(mut model: Model) {
     // Non-trivial layer-norm gains/biases, and embeddings of unit scale so the finite
     // differences stay in the locally linear range of the first layer norm.
     let mut g = Xs::new(5);
@@ -212,8 +237,9 @@ fn encoder_all_parameters() {
         let x = model.params[p.range()].to_vec();
         check(name, &x, gp, |x| fwd(&with_param(&model, &p, x), &iv));
     }
-    // pos, kind, gap, 16 per block, final layer norm.
-    assert_eq!(checked, 3 + 16 * model.config.n_blocks + 2);
+    // pos, kind, gap, 16 per block (20 gated), final layer norm.
+    let per_block = 16 + 4 * model.config.gated as usize + 2 * model.config.swiglu as usize;
+    assert_eq!(checked, 3 + per_block * model.config.n_blocks + 2);
 }
 
 /// The scoring head (dot product + MLP) against u, the candidates and every head weight.

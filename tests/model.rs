@@ -297,7 +297,31 @@ fn head_forward_matches_reference() {
 /// with events outside the catalogue skipped.
 #[test]
 fn inference_encoder_is_the_full_forward_last_row() {
-    let m = tiny_model(30);
+    check_inference_last_row(tiny_model(30));
+}
+
+/// The same with gated residuals (LiGR blocks).
+#[test]
+fn gated_inference_encoder_is_the_full_forward_last_row() {
+    let base = tiny_model(30);
+    let config = vitrine::model::ModelConfig {
+        gated: true,
+        swiglu: true,
+        ..base.config.clone()
+    };
+    let mut m = Model::new(config, base.features.clone(), 4).unwrap();
+    let mut g = vitrine::rng::SplitMix64::new(3);
+    for p in vitrine::model::params::param_table(&m.config) {
+        if p.name.contains("gate_") {
+            m.params[p.range()]
+                .iter_mut()
+                .for_each(|x| *x += g.next_f32() - 0.5);
+        }
+    }
+    check_inference_last_row(m);
+}
+
+fn check_inference_last_row(m: Model) {
     let v = m.item_vectors();
     let (d, heads) = (m.config.dim, m.config.n_heads);
     for n in [1usize, 2, 7, 19, 20, 21, 26] {
@@ -473,10 +497,15 @@ fn weight_format_doc_lists_the_generated_names() {
         .map(|l| l.split('`').nth(1).unwrap_or("").to_string())
         .collect();
     // Generated names with the block and layer numbers turned back into placeholders.
-    let m = tiny_model(5);
-    assert!(m.config.n_blocks >= 2 && m.config.mlp_hidden.len() >= 2);
+    // Every optional tensor too: gated SwiGLU blocks.
+    let config = vitrine::model::ModelConfig {
+        gated: true,
+        swiglu: true,
+        ..tiny_model(5).config
+    };
+    assert!(config.n_blocks >= 2 && config.mlp_hidden.len() >= 2);
     let mut generated: Vec<String> = Vec::new();
-    for spec in param_table(&m.config) {
+    for spec in param_table(&config) {
         let mut name = spec.name.clone();
         if let Some(rest) = name.strip_prefix("block") {
             let dot = rest.find('.').expect("block{b}.x");

@@ -310,6 +310,10 @@ fn run(g: &Decoded, feeds: Vec<(&str, T)>) -> HashMap<String, T> {
                 shape: x(0).shape.clone(),
                 data: x(0).data.iter().map(|v| v.max(0.0)).collect(),
             }],
+            "Sigmoid" => vec![T {
+                shape: x(0).shape.clone(),
+                data: x(0).data.iter().map(|v| 1.0 / (1.0 + (-v).exp())).collect(),
+            }],
             "MatMul" => vec![matmul(x(0), x(1))],
             // ONNX's definition: uint8 with the range widened to hold 0, round half to even.
             "DynamicQuantizeLinear" => {
@@ -639,7 +643,38 @@ fn whole_model_graph(graph: &vitrine::onnx::Graph) -> Decoded {
 
 #[test]
 fn the_whole_model_graph_matches_vitrines_encoder_and_top_k() {
-    let model = tiny_model(50);
+    check_whole_model_graph(tiny_model(50));
+}
+
+/// The same with gated residuals and SwiGLU feed-forward layers (LiGR blocks), their
+/// gates moved off their initial values.
+#[test]
+fn the_whole_model_graph_of_gated_swiglu_blocks_matches_vitrines() {
+    let base = tiny_model(50);
+    let config = vitrine::model::ModelConfig {
+        gated: true,
+        swiglu: true,
+        ..base.config.clone()
+    };
+    let mut model = Model::new(config, base.features.clone(), 5).unwrap();
+    let mut g = vitrine::rng::SplitMix64::new(2);
+    for p in vitrine::model::params::param_table(&model.config) {
+        if p.name.contains("gate_") || p.name.contains("ffn.") {
+            model.params[p.range()]
+                .iter_mut()
+                .for_each(|x| *x += g.next_f32() - 0.5);
+        }
+    }
+    let g = whole_model_graph(&export(&model, 7).unwrap().full);
+    assert_eq!(
+        g.nodes.iter().filter(|n| n.op == "Sigmoid").count(),
+        3 * model.config.n_blocks,
+        "two gates and one SwiGLU per block"
+    );
+    check_whole_model_graph(model);
+}
+
+fn check_whole_model_graph(model: Model) {
     let ex = export(&model, 7).unwrap();
     let g = whole_model_graph(&ex.full);
     assert_eq!(

@@ -150,10 +150,17 @@ export async function loadTf(dir, ref) {
       const q = proj('wq', 'bq'), k = proj('wk', 'bk'), v = proj('wv', 'bv');
       const pr = tf.softmax(tf.add(tf.mul(tf.matMul(q, k, false, true), scale), mk));
       const o = tf.reshape(tf.transpose(tf.matMul(pr, v), [1, 0, 2]), [L, d]);
-      const mid = tf.add(h, tf.add(tf.matMul(o, p('wo')), p('bo')));
+      // Gated blocks (config.gated): each branch times σ(x·G + g) of the stream entering it.
+      const gate = (x, n, y) => (cfg.gated ? tf.mul(tf.sigmoid(tf.add(tf.matMul(x, p(`${n}.w`)), p(`${n}.b`))), y) : y);
+      const mid = tf.add(h, gate(h, 'gate_attn', tf.add(tf.matMul(o, p('wo')), p('bo'))));
       const bn = ln(mid, p('ln2.g'), p('ln2.b'));
-      const f = tf.fused.matMul({ a: bn, b: p('ffn.w1'), bias: p('ffn.b1'), activation: 'relu' });
-      h = tf.add(mid, tf.fused.matMul({ a: f, b: p('ffn.w2'), bias: p('ffn.b2') }));
+      let f;
+      if (cfg.swiglu) {
+        // SwiGLU: silu(bn·W1 + b1) ⊙ (bn·W3 + b3).
+        const f1 = tf.add(tf.matMul(bn, p('ffn.w1')), p('ffn.b1'));
+        f = tf.mul(tf.mul(f1, tf.sigmoid(f1)), tf.add(tf.matMul(bn, p('ffn.w3')), p('ffn.b3')));
+      } else f = tf.fused.matMul({ a: bn, b: p('ffn.w1'), bias: p('ffn.b1'), activation: 'relu' });
+      h = tf.add(mid, gate(mid, 'gate_ffn', tf.fused.matMul({ a: f, b: p('ffn.w2'), bias: p('ffn.b2') })));
     }
     const y = ln(h, W['user.lnf.g'], W['user.lnf.b']);
     return tf.reshape(tf.slice(y, [L - 1, 0], [1, d]), [d]);

@@ -90,6 +90,19 @@ def test_rust_trained_file_scores_the_same_in_pytorch(rust_file, vitrine_bin, tm
     assert any(np.abs(r["u"]).max() > 0 for r in rust), "every user vector is zero"
 
 
+def test_ligr_blocks_score_the_same_in_pytorch(tiny, vitrine_bin, tmp_path):
+    """`vitrine train --blocks ligr` (gated residuals, SwiGLU feed-forward layers): the
+    file's extra tensors load by name and PyTorch's encoder matches Rust's."""
+    out = tmp_path / "ligr.vitrine"
+    run([vitrine_bin, "train", *tiny["data"], "--quick", "--epochs", "2", "--force", "--blocks", "ligr",
+         "--out", str(out), "--artifacts", str(tmp_path / "ligr-artifacts")])
+    wf, model = load(vitrine_bin, out)
+    assert wf.metadata["model"]["gated"] and wf.metadata["model"]["swiglu"]
+    assert model.gated and model.swiglu
+    assert "block0.gate_attn.w" in wf.tensors and "block0.ffn.w3" in wf.tensors
+    check_parity(vitrine_bin, model, out, str(tmp_path))
+
+
 def test_memory_blend_and_python_writer(rust_file, tiny, vitrine_bin, tmp_path):
     """The transition memory term: the Rust file with init.vitrine's neighbour lists and a
     blend set, written by the Python writer, loads in Rust and scores the same."""

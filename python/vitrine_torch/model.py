@@ -114,6 +114,9 @@ class VitrineModel(nn.Module):
         self.max_len = int(config["max_len"])
         self.mlp_hidden = [int(h) for h in config["mlp_hidden"]]
         self.n_recency = int(config["n_recency_buckets"])
+        # Gated residuals and SwiGLU feed-forward layers (LiGR blocks); absent: off.
+        self.gated = bool(config.get("gated", False))
+        self.swiglu = bool(config.get("swiglu", False))
         self.params = nn.ParameterDict(
             {self._key(s.name): nn.Parameter(torch.zeros(s.shape, dtype=torch.float32)) for s in self.specs}
         )
@@ -250,13 +253,20 @@ class VitrineModel(nn.Module):
             o = att @ self.p(pre + "attn.wo") + self.p(pre + "attn.bo")
             if train:
                 o = F.dropout(o, dropout, True)
+            if self.gated:
+                o = torch.sigmoid(h @ self.p(pre + "gate_attn.w") + self.p(pre + "gate_attn.b")) * o
             h = h + o
             bn = F.layer_norm(h, (d,), self.p(pre + "ln2.g"), self.p(pre + "ln2.b"), LN_EPS)
-            g = torch.relu(bn @ self.p(pre + "ffn.w1") + self.p(pre + "ffn.b1")) @ self.p(pre + "ffn.w2") + self.p(
-                pre + "ffn.b2"
-            )
+            f = bn @ self.p(pre + "ffn.w1") + self.p(pre + "ffn.b1")
+            if self.swiglu:
+                f = F.silu(f) * (bn @ self.p(pre + "ffn.w3") + self.p(pre + "ffn.b3"))
+            else:
+                f = torch.relu(f)
+            g = f @ self.p(pre + "ffn.w2") + self.p(pre + "ffn.b2")
             if train:
                 g = F.dropout(g, dropout, True)
+            if self.gated:
+                g = torch.sigmoid(h @ self.p(pre + "gate_ffn.w") + self.p(pre + "gate_ffn.b")) * g
             h = h + g
         return F.layer_norm(h, (d,), self.p("user.lnf.g"), self.p("user.lnf.b"), LN_EPS)
 

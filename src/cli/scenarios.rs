@@ -75,6 +75,9 @@ pub(super) struct ScenarioArgs {
     /// The cold model's scoring-head widths, as `vitrine train --mlp-hidden`.
     #[arg(long, value_delimiter = ',', value_parser = super::parse_width)]
     mlp_hidden: Option<Vec<usize>>,
+    /// The cold model's encoder blocks, as `vitrine train --blocks`.
+    #[arg(long, value_enum)]
+    blocks: Option<super::BlocksArg>,
     /// Small and fast, for smoke tests: the cold model as `vitrine train --quick` (d = 32,
     /// 4 epochs) and at most 500 test cases in the cross-category and diversity parts.
     #[arg(long)]
@@ -191,6 +194,9 @@ fn cold_part(
     }
     config.dim = a.dim.unwrap_or(config.dim);
     config.mlp_hidden = a.mlp_hidden.clone().unwrap_or(config.mlp_hidden);
+    if let Some(b) = a.blocks {
+        config.set_blocks(b.into());
+    }
     tcfg.epochs = a.epochs.unwrap_or(tcfg.epochs);
     tcfg.id_dropout = a.id_dropout.unwrap_or(tcfg.id_dropout);
     let mut model =

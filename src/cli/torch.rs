@@ -91,6 +91,7 @@ impl PrepareArgs {
             epochs: self.epochs,
             dim: self.dim,
             mlp_hidden: None,
+            blocks: None,
             quantize: QuantArg::F32,
             no_baselines: self.no_baselines,
             max_eval_users: None,

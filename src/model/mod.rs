@@ -11,7 +11,10 @@
 //!   the hours since the previous event — the recency signal), `n_blocks` pre-layer-norm
 //!   blocks of multi-head causal self-attention and a ReLU feed-forward layer, with
 //!   residuals (dropout at training time only), then a final layer norm. The user vector
-//!   `u` is the output at the last position.
+//!   `u` is the output at the last position. The block variant of eSASRec (LiGR layers)
+//!   is two switches of [`ModelConfig`]: `gated` adds each branch `y` to the stream `x`
+//!   entering it as `x + σ(x·G + g) ⊙ y`, and `swiglu` makes the feed-forward layer
+//!   `(silu(a·W₁ + b₁) ⊙ (a·W₃ + b₃))·W₂ + b₂`, `silu(z) = z·σ(z)`.
 //! - Scoring head: `logit_i = u · v_i + MLP([u, v_i, u ⊙ v_i])` (Dense→ReLU per entry of
 //!   `mlp_hidden`, then Dense→1), `score = sigmoid(logit)`. The first Dense layer's
 //!   weight `W₁` is `[3d × h]`, stacked as `W₁ᵤ; W₁ᵥ; W₁ₚ`, so
@@ -170,6 +173,38 @@ pub struct BlockCache {
     pub f: Vec<f32>,
     /// Dropout mask on the feed-forward branch (empty = none).
     pub mask_ffn: Vec<f32>,
+    /// Gated blocks: the gates `σ(x·G + g)` of the attention and feed-forward branches
+    /// `[L × d]` each, and the branches' outputs before gating (after dropout).
+    pub gate_attn: Vec<f32>,
+    /// The feed-forward branch's gate.
+    pub gate_ffn: Vec<f32>,
+    /// The attention branch's output `[L × d]` (gated blocks only).
+    pub o: Vec<f32>,
+    /// The feed-forward branch's output `[L × d]` (gated blocks only).
+    pub g: Vec<f32>,
+    /// SwiGLU: the two projections before the product, `x·W₁ + b₁` and `x·W₃ + b₃`.
+    pub f1: Vec<f32>,
+    /// The second projection.
+    pub f3: Vec<f32>,
+}
+
+/// SwiGLU's product `silu(a) ⊙ b`, into `a`.
+fn swiglu(a: &mut [f32], b: &[f32]) {
+    for (x, y) in a.iter_mut().zip(b) {
+        *x = *x * layers::sigmoid(*x) * y;
+    }
+}
+
+/// `σ(x·w + b)` over `m` rows of `d`: a residual gate.
+fn gate(
+    x: &[f32],
+    gate: &params::Dense<&[f32], ndarray::ArrayView2<'_, f32>>,
+    m: usize,
+    d: usize,
+) -> Vec<f32> {
+    let mut z = linear(x, flat(&gate.w), gate.b, m, d, d);
+    z.iter_mut().for_each(|v| *v = layers::sigmoid(*v));
+    z
 }
 
 /// Saved values of the encoder for its backward pass.
@@ -588,21 +623,44 @@ impl Model {
             bc.mask_attn = dr.mask(len * d);
             o.iter_mut().zip(&bc.mask_attn).for_each(|(v, m)| *v *= m);
         }
-        for (hv, ov) in h.iter_mut().zip(&o) {
-            *hv += ov;
+        if let Some(gates) = &blk.gates {
+            bc.gate_attn = gate(h, &gates[0], len, d);
+            for ((hv, ov), gv) in h.iter_mut().zip(&o).zip(&bc.gate_attn) {
+                *hv += gv * ov;
+            }
+            bc.o = o;
+        } else {
+            for (hv, ov) in h.iter_mut().zip(&o) {
+                *hv += ov;
+            }
         }
         bc.mid = h.to_vec();
         let ff = &blk.ffn;
         let (bn, ln2) = layer_norm(h, blk.ln2.g, blk.ln2.b, len, d);
         let mut f = linear(&bn, flat(&ff.w1), ff.b1, len, d, c.ffn_dim);
-        relu(&mut f);
+        if let Some(up) = &ff.up {
+            let f3 = linear(&bn, flat(&up.w), up.b, len, d, c.ffn_dim);
+            bc.f1 = f.clone();
+            swiglu(&mut f, &f3);
+            bc.f3 = f3;
+        } else {
+            relu(&mut f);
+        }
         let mut g = linear(&f, flat(&ff.w2), ff.b2, len, c.ffn_dim, d);
         if let Some(dr) = dropout {
             bc.mask_ffn = dr.mask(len * d);
             g.iter_mut().zip(&bc.mask_ffn).for_each(|(v, m)| *v *= m);
         }
-        for (hv, gv) in h.iter_mut().zip(&g) {
-            *hv += gv;
+        if let Some(gates) = &blk.gates {
+            bc.gate_ffn = gate(h, &gates[1], len, d);
+            for ((hv, gv), sv) in h.iter_mut().zip(&g).zip(&bc.gate_ffn) {
+                *hv += sv * gv;
+            }
+            bc.g = g;
+        } else {
+            for (hv, gv) in h.iter_mut().zip(&g) {
+                *hv += gv;
+            }
         }
         bc.ln1 = ln1;
         bc.a = a;
@@ -650,16 +708,35 @@ impl Model {
         let (att, probs) = layers::causal_attention_last(&q, &k, &v, len, d, c.n_heads);
         let o = linear(&att, flat(&at.wo), at.bo, 1, d, d);
         let mut m = h[(len - 1) * d..].to_vec();
-        for (mv, ov) in m.iter_mut().zip(&o) {
-            *mv += ov;
+        if let Some(gates) = &last.gates {
+            let s = gate(&m, &gates[0], 1, d);
+            for ((mv, ov), sv) in m.iter_mut().zip(&o).zip(&s) {
+                *mv += sv * ov;
+            }
+        } else {
+            for (mv, ov) in m.iter_mut().zip(&o) {
+                *mv += ov;
+            }
         }
         let ff = &last.ffn;
         let (bn, _) = layer_norm(&m, last.ln2.g, last.ln2.b, 1, d);
         let mut f = linear(&bn, flat(&ff.w1), ff.b1, 1, d, c.ffn_dim);
-        relu(&mut f);
+        if let Some(up) = &ff.up {
+            let f3 = linear(&bn, flat(&up.w), up.b, 1, d, c.ffn_dim);
+            swiglu(&mut f, &f3);
+        } else {
+            relu(&mut f);
+        }
         let g = linear(&f, flat(&ff.w2), ff.b2, 1, c.ffn_dim, d);
-        for (mv, gv) in m.iter_mut().zip(&g) {
-            *mv += gv;
+        if let Some(gates) = &last.gates {
+            let s = gate(&m, &gates[1], 1, d);
+            for ((mv, gv), sv) in m.iter_mut().zip(&g).zip(&s) {
+                *mv += sv * gv;
+            }
+        } else {
+            for (mv, gv) in m.iter_mut().zip(&g) {
+                *mv += gv;
+            }
         }
         let (y, _) = layer_norm(&m, user.lnf.g, user.lnf.b, 1, d);
         (y, probs)

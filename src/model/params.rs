@@ -103,6 +103,9 @@ pub struct FeedForward<V, M> {
     pub w2: M,
     /// `[d]`.
     pub b2: V,
+    /// SwiGLU's second input projection `x·W₃ + b₃` (`[d × ffn]`, `[ffn]`; `swiglu`
+    /// configs only).
+    pub up: Option<Dense<V, M>>,
 }
 
 /// One pre-layer-norm encoder block.
@@ -116,6 +119,8 @@ pub struct Block<V, M> {
     pub ln2: LayerNorm<V>,
     /// Feed-forward layer.
     pub ffn: FeedForward<V, M>,
+    /// Residual gates of the attention and feed-forward branches (`gated` configs).
+    pub gates: Option<[Dense<V, M>; 2]>,
 }
 
 /// The item encoder's tables.
@@ -301,12 +306,23 @@ fn walk_block<T: Visitor>(c: &ModelConfig, b: usize, v: &mut T) -> Block<T::V, T
         b1: v.vec(p("ffn.b1"), f),
         w2: v.mat(p("ffn.w2"), f, d),
         b2: v.vec(p("ffn.b2"), d),
+        up: c.swiglu.then(|| Dense {
+            w: v.mat(p("ffn.w3"), d, f),
+            b: v.vec(p("ffn.b3"), f),
+        }),
     };
+    let gates = c.gated.then(|| {
+        [("gate_attn.w", "gate_attn.b"), ("gate_ffn.w", "gate_ffn.b")].map(|(w, bn)| Dense {
+            w: v.mat(p(w), d, d),
+            b: v.vec(p(bn), d),
+        })
+    });
     Block {
         ln1,
         attn,
         ln2,
         ffn,
+        gates,
     }
 }
 

@@ -192,8 +192,22 @@ fn block_backward(
     dh: &mut [f32],
 ) {
     let (d, len, f) = (c.dim, bc.x.len() / c.dim, c.ffn_dim);
-    // Feed-forward branch: h_out = mid + drop(relu(ln2(mid)·W1 + b1)·W2 + b2).
+    // Feed-forward branch: h_out = mid + drop(relu(ln2(mid)·W1 + b1)·W2 + b2), times the
+    // gate s = σ(mid·G + g) in a gated block.
     let mut dg_out = dh.to_vec();
+    let mut dgate_in = None;
+    if let (Some(gates), Some(ggates)) = (&blk.gates, gb.gates.as_mut()) {
+        dgate_in = Some(gate_backward(
+            &bc.mid,
+            &bc.g,
+            &bc.gate_ffn,
+            &gates[1],
+            &mut ggates[1],
+            &mut dg_out,
+            len,
+            d,
+        ));
+    }
     if !bc.mask_ffn.is_empty() {
         dg_out
             .iter_mut()
@@ -203,13 +217,46 @@ fn block_backward(
     let (ff, gff) = (&blk.ffn, &mut gb.ffn);
     let gw2 = flat_mut(&mut gff.w2);
     let mut df = linear_backward(&bc.f, flat(&ff.w2), &dg_out, len, f, d, gw2, Some(gff.b2));
-    relu_mask(&mut df, &bc.f);
+    let mut dbn = match (&ff.up, gff.up.as_mut()) {
+        (Some(up), Some(gup)) => {
+            // f = silu(f1) ⊙ f3: d f3 = df ⊙ silu(f1), d f1 = df ⊙ f3 ⊙ silu'(f1).
+            let mut df3 = df.clone();
+            for (((g1, g3), a), b) in df.iter_mut().zip(df3.iter_mut()).zip(&bc.f1).zip(&bc.f3) {
+                let s = crate::model::layers::sigmoid(*a);
+                *g3 *= a * s;
+                *g1 *= b * s * (1.0 + a * (1.0 - s));
+            }
+            let gw3 = flat_mut(&mut gup.w);
+            linear_backward(&bc.b, flat(&up.w), &df3, len, d, f, gw3, Some(gup.b))
+        }
+        _ => {
+            relu_mask(&mut df, &bc.f);
+            vec![0.0; len * d]
+        }
+    };
     let gw1 = flat_mut(&mut gff.w1);
-    let dbn = linear_backward(&bc.b, flat(&ff.w1), &df, len, d, f, gw1, Some(gff.b1));
+    let dbn1 = linear_backward(&bc.b, flat(&ff.w1), &df, len, d, f, gw1, Some(gff.b1));
+    axpy(1.0, &dbn1, &mut dbn);
     let dmid = layer_norm_backward(&bc.ln2, blk.ln2.g, &dbn, len, d, gb.ln2.g, gb.ln2.b);
     axpy(1.0, &dmid, dh);
-    // Attention branch: mid = x + drop(attn(ln1(x))·Wo + bo).
+    if let Some(dx) = dgate_in {
+        axpy(1.0, &dx, dh);
+    }
+    // Attention branch: mid = x + drop(attn(ln1(x))·Wo + bo) (times its gate).
     let mut do_ = dh.to_vec();
+    let mut dgate_in = None;
+    if let (Some(gates), Some(ggates)) = (&blk.gates, gb.gates.as_mut()) {
+        dgate_in = Some(gate_backward(
+            &bc.x,
+            &bc.o,
+            &bc.gate_attn,
+            &gates[0],
+            &mut ggates[0],
+            &mut do_,
+            len,
+            d,
+        ));
+    }
     if !bc.mask_attn.is_empty() {
         do_.iter_mut().zip(&bc.mask_attn).for_each(|(x, m)| *x *= m);
     }
@@ -229,6 +276,42 @@ fn block_backward(
     }
     let dx = layer_norm_backward(&bc.ln1, blk.ln1.g, &da, len, d, gb.ln1.g, gb.ln1.b);
     axpy(1.0, &dx, dh);
+    if let Some(dx) = dgate_in {
+        axpy(1.0, &dx, dh);
+    }
+}
+
+/// A gated residual `out = x + s ⊙ y`, `s = σ(x·G + g)`, `[m × d]`: `dy` holds
+/// `∂L/∂out` and becomes `∂L/∂y = dout ⊙ s`; the gate's parameter gradients are
+/// accumulated and its share of `∂L/∂x` (besides the identity path) returned.
+#[allow(clippy::too_many_arguments)]
+fn gate_backward(
+    x: &[f32],
+    y: &[f32],
+    s: &[f32],
+    gate: &crate::model::params::Dense<&[f32], ArrayView2<'_, f32>>,
+    ggate: &mut crate::model::params::Dense<&mut [f32], ArrayViewMut2<'_, f32>>,
+    dy: &mut [f32],
+    m: usize,
+    d: usize,
+) -> Vec<f32> {
+    let dz: Vec<f32> = dy
+        .iter()
+        .zip(y)
+        .zip(s)
+        .map(|((g, y), s)| g * y * s * (1.0 - s))
+        .collect();
+    dy.iter_mut().zip(s).for_each(|(g, s)| *g *= s);
+    linear_backward(
+        x,
+        flat(&gate.w),
+        &dz,
+        m,
+        d,
+        d,
+        flat_mut(&mut ggate.w),
+        Some(ggate.b),
+    )
 }
 
 /// Backward pass of [`Model::head_forward`] for one user vector `u` and `C` candidates.

@@ -70,6 +70,8 @@ pub fn tiny_weight_file(n_items: usize, seed: u64) -> WeightFile {
         ffn_dim: 32,
         mlp_hidden: vec![16, 8],
         n_recency_buckets: 8,
+        gated: false,
+        swiglu: false,
     };
     let model = Model::new(config, feats.table.clone(), seed).expect("tiny config is valid");
     let items = ItemCatalog {
