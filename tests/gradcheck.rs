@@ -9,7 +9,7 @@ use vitrine::history::HistoryEvent;
 use vitrine::model::layers::{causal_attention, layer_norm, linear, softmax_xent};
 use vitrine::model::memory::Memory;
 use vitrine::model::params::{flat, param_table, ParamSpec};
-use vitrine::model::{Dropout, Model, ModelConfig};
+use vitrine::model::{Dropout, Model};
 use vitrine::rng::SplitMix64;
 use vitrine::train::backprop::{
     attention_backward, encoder_backward, head_backward, item_encoder_backward, item_part_backward,
@@ -175,22 +175,7 @@ fn encoder_all_parameters() {
 /// The same with gated residuals and SwiGLU feed-forward layers (LiGR blocks).
 #[test]
 fn gated_encoder_all_parameters() {
-    let base = tiny();
-    let config = ModelConfig {
-        gated: true,
-        swiglu: true,
-        ..base.config.clone()
-    };
-    let mut model = Model::new(config, base.features.clone(), 3).unwrap();
-    // Gates away from 0.5 and their weights non-trivial.
-    let mut g = Xs::new(8);
-    for p in param_table(&model.config) {
-        if p.name.contains("gate_") {
-            model.params[p.range()]
-                .iter_mut()
-                .for_each(|x| *x += 0.2 * g.f());
-        }
-    }
+    let model = common::fixtures::ligr_model(&tiny(), 3, 0.4);
     check_encoder(model);
 }
 

@@ -303,22 +303,7 @@ fn inference_encoder_is_the_full_forward_last_row() {
 /// The same with gated residuals (LiGR blocks).
 #[test]
 fn gated_inference_encoder_is_the_full_forward_last_row() {
-    let base = tiny_model(30);
-    let config = vitrine::model::ModelConfig {
-        gated: true,
-        swiglu: true,
-        ..base.config.clone()
-    };
-    let mut m = Model::new(config, base.features.clone(), 4).unwrap();
-    let mut g = vitrine::rng::SplitMix64::new(3);
-    for p in vitrine::model::params::param_table(&m.config) {
-        if p.name.contains("gate_") {
-            m.params[p.range()]
-                .iter_mut()
-                .for_each(|x| *x += g.next_f32() - 0.5);
-        }
-    }
-    check_inference_last_row(m);
+    check_inference_last_row(common::fixtures::ligr_model(&tiny_model(30), 4, 1.0));
 }
 
 fn check_inference_last_row(m: Model) {

@@ -650,21 +650,7 @@ fn the_whole_model_graph_matches_vitrines_encoder_and_top_k() {
 /// gates moved off their initial values.
 #[test]
 fn the_whole_model_graph_of_gated_swiglu_blocks_matches_vitrines() {
-    let base = tiny_model(50);
-    let config = vitrine::model::ModelConfig {
-        gated: true,
-        swiglu: true,
-        ..base.config.clone()
-    };
-    let mut model = Model::new(config, base.features.clone(), 5).unwrap();
-    let mut g = vitrine::rng::SplitMix64::new(2);
-    for p in vitrine::model::params::param_table(&model.config) {
-        if p.name.contains("gate_") || p.name.contains("ffn.") {
-            model.params[p.range()]
-                .iter_mut()
-                .for_each(|x| *x += g.next_f32() - 0.5);
-        }
-    }
+    let model = common::fixtures::ligr_model(&tiny_model(50), 5, 1.0);
     let g = whole_model_graph(&export(&model, 7).unwrap().full);
     assert_eq!(
         g.nodes.iter().filter(|n| n.op == "Sigmoid").count(),

@@ -121,3 +121,24 @@ pub fn with_popularity(file: &mut WeightFile) {
         },
     );
 }
+
+/// `base`'s shape and item features with LiGR blocks (gated residuals, SwiGLU), freshly
+/// initialised under `seed`, each gate tensor moved by uniform noise in
+/// `[-spread/2, spread/2)` so the gates differ from their initial σ(≈0) = 0.5.
+pub fn ligr_model(base: &Model, seed: u64, spread: f32) -> Model {
+    let config = ModelConfig {
+        gated: true,
+        swiglu: true,
+        ..base.config.clone()
+    };
+    let mut m = Model::new(config, base.features.clone(), seed).expect("valid config");
+    let mut g = vitrine::rng::SplitMix64::new(seed ^ 0x5eed);
+    for p in vitrine::model::params::param_table(&m.config) {
+        if p.name.contains("gate_") {
+            for x in &mut m.params[p.range()] {
+                *x += spread * (g.next_f32() - 0.5);
+            }
+        }
+    }
+    m
+}
