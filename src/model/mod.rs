@@ -195,6 +195,22 @@ fn swiglu(a: &mut [f32], b: &[f32]) {
     }
 }
 
+/// A block's residual add: `h += y`, or `h += s ⊙ y` with the gate `s` of a gated block.
+fn add_branch(h: &mut [f32], y: &[f32], s: Option<&[f32]>) {
+    match s {
+        Some(s) => {
+            for ((hv, yv), sv) in h.iter_mut().zip(y).zip(s) {
+                *hv += sv * yv;
+            }
+        }
+        None => {
+            for (hv, yv) in h.iter_mut().zip(y) {
+                *hv += yv;
+            }
+        }
+    }
+}
+
 /// `σ(x·w + b)` over `m` rows of `d`: a residual gate.
 fn gate(
     x: &[f32],
@@ -623,16 +639,11 @@ impl Model {
             bc.mask_attn = dr.mask(len * d);
             o.iter_mut().zip(&bc.mask_attn).for_each(|(v, m)| *v *= m);
         }
-        if let Some(gates) = &blk.gates {
-            bc.gate_attn = gate(h, &gates[0], len, d);
-            for ((hv, ov), gv) in h.iter_mut().zip(&o).zip(&bc.gate_attn) {
-                *hv += gv * ov;
-            }
+        let s = blk.gates.as_ref().map(|g| gate(h, &g[0], len, d));
+        add_branch(h, &o, s.as_deref());
+        if let Some(s) = s {
+            bc.gate_attn = s;
             bc.o = o;
-        } else {
-            for (hv, ov) in h.iter_mut().zip(&o) {
-                *hv += ov;
-            }
         }
         bc.mid = h.to_vec();
         let ff = &blk.ffn;
@@ -651,16 +662,11 @@ impl Model {
             bc.mask_ffn = dr.mask(len * d);
             g.iter_mut().zip(&bc.mask_ffn).for_each(|(v, m)| *v *= m);
         }
-        if let Some(gates) = &blk.gates {
-            bc.gate_ffn = gate(h, &gates[1], len, d);
-            for ((hv, gv), sv) in h.iter_mut().zip(&g).zip(&bc.gate_ffn) {
-                *hv += sv * gv;
-            }
+        let s = blk.gates.as_ref().map(|gt| gate(h, &gt[1], len, d));
+        add_branch(h, &g, s.as_deref());
+        if let Some(s) = s {
+            bc.gate_ffn = s;
             bc.g = g;
-        } else {
-            for (hv, gv) in h.iter_mut().zip(&g) {
-                *hv += gv;
-            }
         }
         bc.ln1 = ln1;
         bc.a = a;
@@ -708,16 +714,8 @@ impl Model {
         let (att, probs) = layers::causal_attention_last(&q, &k, &v, len, d, c.n_heads);
         let o = linear(&att, flat(&at.wo), at.bo, 1, d, d);
         let mut m = h[(len - 1) * d..].to_vec();
-        if let Some(gates) = &last.gates {
-            let s = gate(&m, &gates[0], 1, d);
-            for ((mv, ov), sv) in m.iter_mut().zip(&o).zip(&s) {
-                *mv += sv * ov;
-            }
-        } else {
-            for (mv, ov) in m.iter_mut().zip(&o) {
-                *mv += ov;
-            }
-        }
+        let s = last.gates.as_ref().map(|g| gate(&m, &g[0], 1, d));
+        add_branch(&mut m, &o, s.as_deref());
         let ff = &last.ffn;
         let (bn, _) = layer_norm(&m, last.ln2.g, last.ln2.b, 1, d);
         let mut f = linear(&bn, flat(&ff.w1), ff.b1, 1, d, c.ffn_dim);
@@ -728,16 +726,8 @@ impl Model {
             relu(&mut f);
         }
         let g = linear(&f, flat(&ff.w2), ff.b2, 1, c.ffn_dim, d);
-        if let Some(gates) = &last.gates {
-            let s = gate(&m, &gates[1], 1, d);
-            for ((mv, gv), sv) in m.iter_mut().zip(&g).zip(&s) {
-                *mv += sv * gv;
-            }
-        } else {
-            for (mv, gv) in m.iter_mut().zip(&g) {
-                *mv += gv;
-            }
-        }
+        let s = last.gates.as_ref().map(|gt| gate(&m, &gt[1], 1, d));
+        add_branch(&mut m, &g, s.as_deref());
         let (y, _) = layer_norm(&m, user.lnf.g, user.lnf.b, 1, d);
         (y, probs)
     }

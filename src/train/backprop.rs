@@ -217,26 +217,27 @@ fn block_backward(
     let (ff, gff) = (&blk.ffn, &mut gb.ffn);
     let gw2 = flat_mut(&mut gff.w2);
     let mut df = linear_backward(&bc.f, flat(&ff.w2), &dg_out, len, f, d, gw2, Some(gff.b2));
-    let mut dbn = match (&ff.up, gff.up.as_mut()) {
-        (Some(up), Some(gup)) => {
-            // f = silu(f1) ⊙ f3: d f3 = df ⊙ silu(f1), d f1 = df ⊙ f3 ⊙ silu'(f1).
-            let mut df3 = df.clone();
-            for (((g1, g3), a), b) in df.iter_mut().zip(df3.iter_mut()).zip(&bc.f1).zip(&bc.f3) {
-                let s = crate::model::layers::sigmoid(*a);
-                *g3 *= a * s;
-                *g1 *= b * s * (1.0 + a * (1.0 - s));
-            }
-            let gw3 = flat_mut(&mut gup.w);
-            linear_backward(&bc.b, flat(&up.w), &df3, len, d, f, gw3, Some(gup.b))
+    // SwiGLU, f = silu(f1) ⊙ f3: d f3 = df ⊙ silu(f1), d f1 = df ⊙ f3 ⊙ silu'(f1);
+    // else f = relu(f1).
+    let df3 = ff.up.as_ref().map(|_| {
+        let mut df3 = df.clone();
+        for (((g1, g3), a), b) in df.iter_mut().zip(df3.iter_mut()).zip(&bc.f1).zip(&bc.f3) {
+            let s = crate::model::layers::sigmoid(*a);
+            *g3 *= a * s;
+            *g1 *= b * s * (1.0 + a * (1.0 - s));
         }
-        _ => {
-            relu_mask(&mut df, &bc.f);
-            vec![0.0; len * d]
-        }
-    };
+        df3
+    });
+    if df3.is_none() {
+        relu_mask(&mut df, &bc.f);
+    }
     let gw1 = flat_mut(&mut gff.w1);
-    let dbn1 = linear_backward(&bc.b, flat(&ff.w1), &df, len, d, f, gw1, Some(gff.b1));
-    axpy(1.0, &dbn1, &mut dbn);
+    let mut dbn = linear_backward(&bc.b, flat(&ff.w1), &df, len, d, f, gw1, Some(gff.b1));
+    if let (Some(df3), Some(up), Some(gup)) = (df3, &ff.up, gff.up.as_mut()) {
+        let gw3 = flat_mut(&mut gup.w);
+        let dbn3 = linear_backward(&bc.b, flat(&up.w), &df3, len, d, f, gw3, Some(gup.b));
+        axpy(1.0, &dbn3, &mut dbn);
+    }
     let dmid = layer_norm_backward(&bc.ln2, blk.ln2.g, &dbn, len, d, gb.ln2.g, gb.ln2.b);
     axpy(1.0, &dmid, dh);
     if let Some(dx) = dgate_in {
