@@ -718,10 +718,10 @@ pub fn full_graph(model: &Model, items: Catalogue<'_>, k: usize) -> Result<Graph
         let gate = |g: &mut Graph,
                     x: &str,
                     n: &str,
-                    gate: &crate::model::params::Dense<&[f32], ndarray::ArrayView2<'_, f32>>,
+                    dense: &crate::model::params::Dense<&[f32], ndarray::ArrayView2<'_, f32>>,
                     y: &str| {
-            let w = g.f32(&format!("{pre}.{n}.w"), &[d, d], flat(&gate.w).to_vec());
-            let b = g.f32(&format!("{pre}.{n}.b"), &[d], gate.b.to_vec());
+            let w = t(g, &format!("{n}.w"), &[d, d], flat(&dense.w));
+            let b = t(g, &format!("{n}.b"), &[d], dense.b);
             let z = g.op("MatMul", &[x, &w], vec![]);
             let z = g.op("Add", &[&z, &b], vec![]);
             let s = g.op("Sigmoid", &[&z], vec![]);
