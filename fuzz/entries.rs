@@ -32,7 +32,8 @@ use vitrine::data::{
     LoadOptions,
 };
 use vitrine::format::{
-    validate_metadata, Metadata, Quantization, WeightFile, FORMAT_VERSION, SEARCH_INDEX_TENSOR,
+    data_crc32, validate_metadata, Metadata, Quantization, WeightFile, FORMAT_VERSION,
+    SEARCH_INDEX_TENSOR,
 };
 use vitrine::history::{EventKind, HistoryEvent};
 use vitrine::kernels::CpuKernel;
@@ -133,8 +134,8 @@ fn check_reencodes(file: &WeightFile) {
     );
 }
 
-/// The weight file `body` with its content hash and its `search.index` SHA-256 fixed for
-/// its current bytes; `None` when the container does not parse far enough.
+/// The weight file `body` with its content hash, its checksum (where it has one) and its
+/// `search.index` SHA-256 fixed for its current bytes; `None` when the container does not parse far enough.
 pub fn rehash(body: &[u8]) -> Option<Vec<u8>> {
     let n = usize::try_from(u64::from_le_bytes(body.get(..8)?.try_into().ok()?)).ok()?;
     let header_end = n.checked_add(8)?;
@@ -148,7 +149,11 @@ pub fn rehash(body: &[u8]) -> Option<Vec<u8>> {
     }
     let meta = header.get_mut("__metadata__")?.get_mut("vitrine")?;
     let mut metadata: Value = serde_json::from_str(meta.as_str()?).ok()?;
-    *metadata.get_mut("content_hash")? = Value::String(hex(&Sha256::digest(&tensors)));
+    let hash = hex(&Sha256::digest(&tensors));
+    if let Some(crc) = metadata.get_mut("data_crc32") {
+        *crc = Value::String(format!("{:08x}", data_crc32(&hash, &tensors)));
+    }
+    *metadata.get_mut("content_hash")? = Value::String(hash);
     *meta = Value::String(metadata.to_string());
     let header = header.to_string();
     let mut out = Vec::with_capacity(8 + header.len() + tensors.len());
@@ -256,6 +261,7 @@ fn check_dataset(result: Result<(Dataset, IngestReport), data::DataError>) {
         metrics: Value::Null,
         quantization: Quantization::F32,
         content_hash: String::new(),
+        data_crc32: None,
         trained_kinds: None,
     };
     if let Err(e) = validate_metadata(&metadata) {

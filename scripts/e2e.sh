@@ -40,8 +40,9 @@ if [ ! -f "$MODEL" ] || [ -n "$(find src Cargo.toml Cargo.lock data -newer "$MOD
   nice cargo run --release -- train ${TRAIN_ARGS:---quick} --out "$MODEL" --artifacts artifacts/e2e-model
 fi
 
-# 3b. A file larger than the streamed load's 8 MiB rate window (tests/e2e/loader.mjs: the
-#     hash taken as the bytes arrive on a slow download, by WebCrypto on a fast one): a
+# 3b. A file larger than the streamed load's 8 MiB rate window (tests/e2e/loader.mjs: its
+#     checksum taken as the bytes arrive; stripped of it, its SHA-256 taken as the bytes
+#     arrive on a slow download, by WebCrypto on a fast one): a
 #     40,000-item synthetic model, 16 MB, written in a fraction of a second when missing
 #     or older than the sources.
 STREAM_MODEL=www/models/e2e-stream.vitrine

@@ -16,6 +16,7 @@ use crate::history::EventKind;
 use crate::strs::{StrIndex, StrList};
 
 mod catalog;
+pub mod crc32;
 mod stream;
 
 /// Format version written by this build: 2, the item catalogue in the [`CATALOG_TENSOR`]
@@ -401,8 +402,15 @@ pub struct Metadata {
     pub metrics: serde_json::Value,
     /// How float tensors are stored.
     pub quantization: Quantization,
-    /// SHA-256 (hex) of the tensor data section; checked on load.
+    /// SHA-256 (hex) of the tensor data section: the model's identity (the browser's
+    /// default history namespace, reports); checked on load where `data_crc32` is absent.
     pub content_hash: String,
+    /// CRC-32 of `content_hash`'s 64 digits followed by the data section, 8 lowercase
+    /// hex digits ([`crc32`]); checked on load instead of the SHA-256 (the same guard
+    /// against a damaged file, several times faster: see [`crc32`]'s module docs).
+    /// `None` (absent, as in files written before it existed): the SHA-256 is checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_crc32: Option<String>,
     /// The event kinds whose `user.kind` row was trained (they occurred as encoder inputs
     /// in training), in funnel order. `None` (the field absent, as in files written
     /// before it existed): not recorded, and every kind reads its own row as before. The
@@ -765,6 +773,15 @@ pub enum FormatError {
         /// Hash of the data section.
         found: String,
     },
+    /// The CRC-32 of the `content_hash` digits and the data section differs from the
+    /// metadata's `data_crc32`: the file was damaged (or edited) after it was written.
+    #[error("weight file checksum mismatch: metadata says data_crc32 {expected}, the file gives {found} (damaged or changed since it was written)")]
+    ChecksumMismatch {
+        /// `data_crc32` from the metadata.
+        expected: String,
+        /// The checksum of the file's `content_hash` and data section.
+        found: String,
+    },
     /// A float value (after dequantisation) is NaN or infinite.
     #[error("tensor {tensor:?} has a non-finite value at element {index}")]
     NonFinite {
@@ -814,6 +831,17 @@ pub fn content_hash(data: &[u8]) -> String {
         feed(&mut hasher, chunk);
     }
     to_hex(&hasher.finalize())
+}
+
+/// The metadata's `data_crc32` of a data section `data` whose SHA-256 is `content_hash`
+/// (its 64 hex digits as written): CRC-32 of those digits, then of `data`.
+pub fn data_crc32(content_hash: &str, data: &[u8]) -> u32 {
+    let mut c = crc32::Crc32::new();
+    c.update(content_hash.as_bytes());
+    for chunk in data.chunks(HASH_CHUNK) {
+        c.update(chunk);
+    }
+    c.finish()
 }
 
 /// Bytes per call into the hasher in [`content_hash`].
@@ -885,6 +913,50 @@ impl RangeHasher {
     /// The digest of every byte fed.
     pub fn finish(self) -> [u8; 32] {
         self.hasher.finalize().into()
+    }
+}
+
+/// The metadata's `data_crc32` taken as the data section's bytes arrive:
+/// [`RangeCrc::feed_to`] adds the bytes up to an offset (from where the last call
+/// stopped), [`RangeCrc::finish`] gives the checksum — the same as [`data_crc32`] over
+/// the whole section.
+#[derive(Debug, Clone)]
+pub struct RangeCrc {
+    crc: crc32::Crc32,
+    at: u64,
+}
+
+impl RangeCrc {
+    /// The checksum of `content_hash`'s digits, then of the bytes from offset `start` on.
+    pub fn new(content_hash: &str, start: u64) -> RangeCrc {
+        let mut crc = crc32::Crc32::new();
+        crc.update(content_hash.as_bytes());
+        RangeCrc { crc, at: start }
+    }
+
+    /// Adds `src[at..end)`, where `at` is where the last call stopped (nothing when `end`
+    /// is not past it; never past the source's end).
+    pub fn feed_to<S: ByteSource + ?Sized>(&mut self, src: &S, end: u64) {
+        let end = end.min(src.byte_len());
+        if end <= self.at {
+            return;
+        }
+        let crc = &mut self.crc;
+        let _ = for_each_chunk(src, self.at, end, |chunk| {
+            crc.update(chunk);
+            Ok::<(), ()>(())
+        });
+        self.at = end;
+    }
+
+    /// The offset added up to.
+    pub fn position(&self) -> u64 {
+        self.at
+    }
+
+    /// The checksum of everything added.
+    pub fn finish(&self) -> u32 {
+        self.crc.finish()
     }
 }
 
@@ -986,6 +1058,7 @@ impl WeightFile {
         metadata.format_version = format_version;
         metadata.quantization = quantization;
         metadata.content_hash = content_hash(&data);
+        metadata.data_crc32 = Some(crc32::to_hex8(data_crc32(&metadata.content_hash, &data)));
         let meta_json = serde_json::to_string(&metadata)
             .map_err(|e| FormatError::BadMetadata(e.to_string()))?;
         let mut meta_map = serde_json::Map::new();
@@ -1072,10 +1145,11 @@ pub type Decoded = (
 /// [`WeightFile::from_source`] reports before the hash), no tensor is decoded yet.
 ///
 /// [`WeightFile::from_source_leaving`] is [`OpenFile::open`], [`OpenFile::check_hash`],
-/// [`OpenFile::decode`]. A caller that can hash the data section faster elsewhere (the
-/// browser's WebCrypto, on another thread) compares that digest through
-/// [`OpenFile::hash_check`] instead, and keeps the error order: what `open` reports
-/// first, then a hash mismatch, then what `decode` (and anything built from it) reports.
+/// [`OpenFile::decode`]. A caller that takes the check elsewhere or otherwise (the
+/// browser: the `data_crc32` as the bytes arrive, an older file's SHA-256 by WebCrypto)
+/// compares it through [`OpenFile::hash_check`] instead, and keeps the error order:
+/// what `open` reports first, then a checksum or hash mismatch, then what `decode` (and
+/// anything built from it) reports.
 pub struct OpenFile<'s, S: ?Sized> {
     src: &'s S,
     metadata: Metadata,
@@ -1131,6 +1205,11 @@ impl<'s, S: ByteSource + ?Sized> OpenHeader<'s, S> {
     /// The data section's byte range in the source: what `content_hash` covers.
     pub fn data_section(&self) -> std::ops::Range<u64> {
         self.data_start..self.src.byte_len()
+    }
+
+    /// What the metadata declares of the data section ([`OpenFile::hash_check`]).
+    pub fn hash_check(&self) -> HashCheck {
+        HashCheck::of(&self.metadata)
     }
 
     /// The rest of [`OpenFile::open`]: decodes a version 2 file's catalogue (its defects
@@ -1253,19 +1332,22 @@ impl<'s, S: ByteSource + ?Sized> OpenFile<'s, S> {
         self.data_start..self.src.byte_len()
     }
 
-    /// Hashes the data section here ([`content_hash`]) and compares.
+    /// Checks the data section here as the metadata declares: its `data_crc32` where
+    /// present ([`data_crc32`]), else its SHA-256 ([`content_hash`]).
     pub fn check_hash(&self) -> Result<(), FormatError> {
         let range = self.data_section();
-        self.hash_check()
-            .compare(content_hash_of(self.src, range.start, range.end))
+        let check = self.hash_check();
+        if check.has_crc() {
+            let found = check.crc_of(self.src, range);
+            return check.compare_crc(found);
+        }
+        check.compare(content_hash_of(self.src, range.start, range.end))
     }
 
-    /// The metadata's `content_hash`, to compare with a digest of
-    /// [`OpenFile::data_section`] taken elsewhere.
+    /// What the metadata declares of the data section, to compare with a checksum or
+    /// digest of [`OpenFile::data_section`] taken elsewhere.
     pub fn hash_check(&self) -> HashCheck {
-        HashCheck {
-            expected: self.metadata.content_hash.clone(),
-        }
+        HashCheck::of(&self.metadata)
     }
 
     /// Decodes the tensors (see [`WeightFile::from_source_leaving`] for `keep_int8` and
@@ -1370,13 +1452,56 @@ impl<'s, S: ByteSource + ?Sized> Decoding<'s, S> {
     }
 }
 
-/// A weight file's declared `content_hash` ([`OpenFile::hash_check`]).
+/// A weight file's declared `content_hash` and `data_crc32` ([`OpenFile::hash_check`]):
+/// the load checks the CRC where the file has one ([`HashCheck::has_crc`]), else the
+/// SHA-256.
 #[derive(Debug, Clone)]
 pub struct HashCheck {
     expected: String,
+    crc: Option<String>,
 }
 
 impl HashCheck {
+    /// What `metadata` declares.
+    pub fn of(metadata: &Metadata) -> HashCheck {
+        HashCheck {
+            expected: metadata.content_hash.clone(),
+            crc: metadata.data_crc32.clone(),
+        }
+    }
+
+    /// Whether the file declares a `data_crc32` (checked instead of the SHA-256).
+    pub fn has_crc(&self) -> bool {
+        self.crc.is_some()
+    }
+
+    /// The running checksum of a data section starting at `start`: `content_hash`'s
+    /// digits already added ([`RangeCrc`]).
+    pub fn range_crc(&self, start: u64) -> RangeCrc {
+        RangeCrc::new(&self.expected, start)
+    }
+
+    /// The `data_crc32` of `src[range]` with this file's `content_hash`, taken here.
+    pub fn crc_of<S: ByteSource + ?Sized>(&self, src: &S, range: std::ops::Range<u64>) -> u32 {
+        let mut crc = self.range_crc(range.start);
+        crc.feed_to(src, range.end);
+        crc.finish()
+    }
+
+    /// Compares `found`, the data section's `data_crc32`: a
+    /// [`FormatError::ChecksumMismatch`] when it is not the declared one (or the file
+    /// declares none, which [`HashCheck::has_crc`] tells beforehand).
+    pub fn compare_crc(self, found: u32) -> Result<(), FormatError> {
+        let found = crc32::to_hex8(found);
+        match self.crc {
+            Some(expected) if expected == found => Ok(()),
+            expected => Err(FormatError::ChecksumMismatch {
+                expected: expected.unwrap_or_default(),
+                found,
+            }),
+        }
+    }
+
     /// Compares `found`, the data section's SHA-256 in lowercase hex: a
     /// [`FormatError::HashMismatch`] when it is not the declared one.
     pub fn compare(self, found: String) -> Result<(), FormatError> {
@@ -1844,6 +1969,7 @@ fn parse_metadata<S: ByteSource + ?Sized>(
             supported: FORMAT_VERSION,
         });
     }
+    validate_checksum_fields(&metadata)?;
     if metadata.format_version == 1 {
         validate_metadata(&metadata)?;
     } else {
@@ -1857,6 +1983,30 @@ fn parse_metadata<S: ByteSource + ?Sized>(
         validate_trained_kinds(&metadata)?;
     }
     Ok(metadata)
+}
+
+/// A file that declares `data_crc32` declares it as 8 lowercase hex digits, beside a
+/// `content_hash` of 64 (which it covers: a file whose SHA-256 is no longer checked on
+/// load still has its identity checked through the CRC).
+fn validate_checksum_fields(m: &Metadata) -> Result<(), FormatError> {
+    let Some(crc) = &m.data_crc32 else {
+        return Ok(());
+    };
+    let hex64 = m.content_hash.len() == 64
+        && (m.content_hash.bytes()).all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !crc32::is_hex8(crc) || !hex64 {
+        return Err(FormatError::BadMetadata(format!(
+            "data_crc32 must be 8 lowercase hex digits beside a content_hash of 64, found {:?} and a content_hash of {} characters",
+            truncate_chars(crc, 16),
+            m.content_hash.chars().count()
+        )));
+    }
+    Ok(())
+}
+
+/// The first `n` characters of `s`, for error messages about untrusted text.
+fn truncate_chars(s: &str, n: usize) -> &str {
+    s.char_indices().nth(n).map_or(s, |(i, _)| &s[..i])
 }
 
 /// The catalog rules shared by reader, writer and loader (the one catalog check of the
@@ -2286,6 +2436,7 @@ impl Metadata {
             metrics: serde_json::Value::Null,
             quantization: Quantization::F32,
             content_hash: String::new(),
+            data_crc32: None,
             trained_kinds: None,
         }
     }

@@ -4,17 +4,17 @@
 use std::cell::Cell;
 
 use vitrine::format::{
-    content_hash, peek_tensors, ByteSource, OpenFile, Quantization, WeightFile, CATALOG_TENSOR,
-    SCALE_SUFFIX,
+    content_hash, peek_tensors, ByteSource, HashCheck, OpenFile, Quantization, WeightFile,
+    CATALOG_TENSOR, SCALE_SUFFIX,
 };
 use vitrine::kernels::CpuKernel;
 use vitrine::recommend::arriving::{
-    ArrivingLoad, StreamHash, FAST_DOWNLOAD, HASH_LAG, HASH_STEP, RATE_WINDOW,
+    ArrivingLoad, StreamHash, Taken, FAST_DOWNLOAD, HASH_LAG, HASH_STEP, RATE_WINDOW,
 };
 use vitrine::recommend::search::{attach_index, SearchRequest};
 use vitrine::recommend::{RecommendOptions, Recommender};
 mod common;
-use common::fixtures::{history, tiny_weight_file, with_popularity};
+use common::fixtures::{history, resealed, tiny_weight_file, with_popularity, without_crc};
 
 const N: usize = 96;
 
@@ -75,8 +75,16 @@ fn load_arriving(bytes: &[u8]) -> (Result<Recommender, String>, Vec<u64>) {
     };
     src.arrived.set(bytes.len() as u64);
     let range = done.data_section();
-    let digest = content_hash(&bytes[range.start as usize..range.end as usize]);
-    if let Err(e) = done.check().compare(digest) {
+    let check = done.check();
+    let checked = if check.has_crc() {
+        let found = check.crc_of(bytes, range);
+        check.compare_crc(found)
+    } else {
+        check.compare(content_hash(
+            &bytes[range.start as usize..range.end as usize],
+        ))
+    };
+    if let Err(e) = checked {
         return (Err(e.to_string()), steps);
     }
     let built = done.build().and_then(|rec| {
@@ -110,19 +118,6 @@ fn answers(mut rec: Recommender) -> Vec<String> {
         let found = rec.search(&h, "red candle", &SearchRequest::default());
         out.push(format!("{:?}", found.map(|r| r.results)));
     }
-    out
-}
-
-/// `bytes` with its content hash recomputed (the header's hash replaced in place: the
-/// same length), so a defect in the data section is seen by the decoder, not the hash.
-fn resealed(bytes: &[u8], old_hash: &str) -> Vec<u8> {
-    let start = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let new_hash = content_hash(&bytes[start..]);
-    let at = (bytes.windows(old_hash.len()))
-        .position(|w| w == old_hash.as_bytes())
-        .expect("the header holds the hash");
-    let mut out = bytes.to_vec();
-    out[at..at + new_hash.len()].copy_from_slice(new_hash.as_bytes());
     out
 }
 
@@ -179,8 +174,7 @@ fn a_load_reads_each_byte_after_it_arrives_and_builds_the_same_engine() {
 #[test]
 fn a_file_in_name_order_loads_alike() {
     let bytes = file().to_bytes(Quantization::Int8).unwrap();
-    let hash = vitrine::format::peek_metadata(&bytes).unwrap().content_hash;
-    let reordered = resealed(&in_name_order(&bytes), &hash);
+    let reordered = resealed(&in_name_order(&bytes));
     assert_ne!(reordered, bytes);
     let (got, steps) = load_arriving(&reordered);
     let want = load_whole(&bytes).expect("loads");
@@ -190,7 +184,7 @@ fn a_file_in_name_order_loads_alike() {
 }
 
 /// `bytes` rewritten with the data section in name order (the header rebuilt with the
-/// new offsets; the content hash is the old one until [`resealed`]).
+/// new offsets; the content hash and checksum are the old ones until [`resealed`]).
 fn in_name_order(bytes: &[u8]) -> Vec<u8> {
     let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
     let data_start = 8 + header_len;
@@ -218,13 +212,17 @@ fn in_name_order(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Every defect, in the header or in the data, sealed by the hash or not: the same
-/// error as the whole-file load, or both load.
+/// Every defect, in the header or in the data, sealed by the checksum and hash or not:
+/// the same error as the whole-file load, or both load; in files with a `data_crc32` and
+/// in files without one (their SHA-256 checked).
 #[test]
 fn every_defect_gives_the_whole_file_loads_error() {
-    for q in [Quantization::F32, Quantization::Int8] {
+    for (q, legacy) in [Quantization::F32, Quantization::Int8]
+        .into_iter()
+        .flat_map(|q| [(q, false), (q, true)])
+    {
         let bytes = file().to_bytes(q).unwrap();
-        let hash = vitrine::format::peek_metadata(&bytes).unwrap().content_hash;
+        let bytes = if legacy { without_crc(&bytes) } else { bytes };
         let data_start = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
         let mut errors = std::collections::BTreeSet::new();
         let step = (bytes.len() / 300).max(1);
@@ -236,22 +234,28 @@ fn every_defect_gives_the_whole_file_loads_error() {
                 let mut bad = bytes.clone();
                 bad[at] ^= flip;
                 let cases = if at >= data_start {
-                    vec![resealed(&bad, &hash), bad]
+                    vec![resealed(&bad), bad]
                 } else {
                     vec![bad]
                 };
                 for bad in cases {
                     let want = load_whole(&bad).map(answers);
                     let got = load_arriving(&bad).0.map(answers);
-                    assert_eq!(got, want, "{q:?}: byte {at} ^ {flip:#x}");
+                    assert_eq!(got, want, "{q:?}, legacy {legacy}: byte {at} ^ {flip:#x}");
                     if let Err(e) = want {
                         errors.insert(e.split(':').next().unwrap_or("").to_string());
                     }
                 }
             }
         }
-        // Header, hash and decoding errors were all among them.
+        // Header, checksum (or hash) and decoding errors were all among them.
         assert!(errors.len() >= 4, "{q:?}: {errors:?}");
+        let mismatch = if legacy {
+            "weight file content hash mismatch"
+        } else {
+            "weight file checksum mismatch"
+        };
+        assert!(errors.contains(mismatch), "{q:?}: {errors:?}");
     }
 }
 
@@ -300,6 +304,8 @@ fn a_stream_hash_follows_slow_downloads_and_leaves_fast_ones() {
     let bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
     let data_start = 4_096u64;
     let digest = vitrine::format::sha256_of_range(&bytes[..], data_start..len as u64);
+    let digest = Some(Taken::Sha256(digest));
+    let sha = sha_check();
     // Arrival at `rate` bytes per ms, waiting as the hash asks; the digest, if taken,
     // the waits, and the bytes read when the window's end arrived.
     let stream = |rate: f64, first: u64| {
@@ -309,7 +315,7 @@ fn a_stream_hash_follows_slow_downloads_and_leaves_fast_ones() {
         };
         let mut h = StreamHash::default();
         assert!(!h.is_started());
-        h.start(data_start, first, 0.0);
+        h.start(&sha, data_start, first, 0.0);
         assert!(h.is_started());
         let mut have = first;
         h.arrived(&src, have, 0.0);
@@ -329,32 +335,87 @@ fn a_stream_hash_follows_slow_downloads_and_leaves_fast_ones() {
     // 10 MB/s: one wait for the window (nothing read meanwhile), then hashed as it
     // arrives, a step at a time.
     let (got, waits, read) = stream(FAST_DOWNLOAD / 10.0, data_start);
-    assert_eq!(got, Some(digest));
+    assert_eq!(got, digest);
     assert_eq!(read, Some(0));
     let after_window = len as u64 - data_start - RATE_WINDOW;
     assert_eq!(waits, 1 + after_window.div_ceil(HASH_STEP) as usize);
     // Just under the threshold: still here; and from bytes already past the header.
-    assert_eq!(stream(FAST_DOWNLOAD * 0.9, data_start).0, Some(digest));
-    assert_eq!(
-        stream(FAST_DOWNLOAD * 0.9, data_start + 5_000).0,
-        Some(digest)
-    );
+    assert_eq!(stream(FAST_DOWNLOAD * 0.9, data_start).0, digest);
+    assert_eq!(stream(FAST_DOWNLOAD * 0.9, data_start + 5_000).0, digest);
     // 10× the threshold: left to the caller, who then waits for the end in one go;
     // nothing was read.
     let (got, waits, read) = stream(FAST_DOWNLOAD * 10.0, data_start);
     assert_eq!((got, waits, read), (None, 2, Some(0)));
     // Bytes already in, far ahead of the hash (more than HASH_LAG): left to the caller.
     let mut h = StreamHash::default();
-    h.start(data_start, data_start, 0.0);
+    h.start(&sha, data_start, data_start, 0.0);
     h.arrived(&bytes[..], data_start + HASH_LAG + 1, 1e9);
     assert_eq!(h.next_wait(data_start, len as u64), len as u64);
     assert_eq!(h.finish(), None);
     // A file that ends within the rate's window: left to the caller, whatever the speed.
     let mut h = StreamHash::default();
-    h.start(data_start, data_start, 0.0);
+    h.start(&sha, data_start, data_start, 0.0);
     h.arrived(&bytes[..], RATE_WINDOW, 1e-9);
     assert_eq!(h.next_wait(RATE_WINDOW, RATE_WINDOW + 10), RATE_WINDOW + 10);
     assert_eq!(h.finish(), None);
     // Never started: nothing taken.
     assert_eq!(StreamHash::default().finish(), None);
+}
+
+/// What a file without `data_crc32` declares: its SHA-256 only.
+fn sha_check() -> HashCheck {
+    let mut m =
+        vitrine::format::peek_metadata(&file().to_bytes(Quantization::F32).unwrap()).unwrap();
+    assert!(m.data_crc32.is_some(), "vitrine writes data_crc32");
+    m.data_crc32 = None;
+    HashCheck::of(&m)
+}
+
+/// A file with a `data_crc32` has it taken as the bytes arrive at any rate (no window,
+/// no lag limit: a step at a time from the data section's start), over the
+/// `content_hash` digits and the data section: [`vitrine::format::data_crc32`].
+#[test]
+fn a_stream_takes_the_checksum_as_the_bytes_arrive_at_any_rate() {
+    let mut rng = vitrine::rng::SplitMix64::new(11);
+    let len = RATE_WINDOW as usize * 3 + 777;
+    let bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+    let data_start = 4_096u64;
+    let mut m =
+        vitrine::format::peek_metadata(&file().to_bytes(Quantization::F32).unwrap()).unwrap();
+    let hash = m.content_hash.clone();
+    m.data_crc32 = Some("00000000".into());
+    let check = HashCheck::of(&m);
+    assert!(check.has_crc() && !sha_check().has_crc());
+    let want = vitrine::format::data_crc32(&hash, &bytes[data_start as usize..]);
+    assert_eq!(check.crc_of(&bytes[..], data_start..len as u64), want);
+    for rate in [FAST_DOWNLOAD * 100.0, FAST_DOWNLOAD / 10.0] {
+        let src = Counting {
+            bytes: &bytes,
+            read: std::cell::Cell::new(0),
+        };
+        let mut h = StreamHash::default();
+        h.start(&check, data_start, data_start, 0.0);
+        let mut have = data_start;
+        h.arrived(&src, have, 0.0);
+        let mut waits = 0;
+        while have < len as u64 {
+            let next = h.next_wait(have, len as u64);
+            assert!(next > have && next <= len as u64);
+            waits += 1;
+            have = next;
+            h.arrived(&src, have, (have - data_start) as f64 / rate);
+            // Nothing is left behind: every byte in is taken.
+            assert_eq!(src.read.get(), have - data_start, "rate {rate}");
+        }
+        assert_eq!(h.finish(), Some(Taken::Crc32(want)), "rate {rate}");
+        assert_eq!(
+            waits,
+            (len as u64 - data_start).div_ceil(HASH_STEP) as usize
+        );
+    }
+    // Bytes far ahead (past HASH_LAG, which stops a SHA-256 here): still taken here.
+    let mut h = StreamHash::default();
+    h.start(&check, data_start, data_start, 0.0);
+    h.arrived(&bytes[..], len as u64, 1e-9);
+    assert_eq!(h.finish(), Some(Taken::Crc32(want)));
 }

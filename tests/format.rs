@@ -4,14 +4,17 @@
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
+use vitrine::format::crc32::{crc32, crc32_bitwise, Crc32};
 use vitrine::format::{
-    content_hash, peek_metadata, peek_tensors, Dtype, FormatError, ItemCatalog, Metadata,
-    OptColumn, Quantization, Tensor, TensorData, WeightFile, FORMAT_VERSION, MAX_HEADER_LEN,
+    content_hash, data_crc32, peek_metadata, peek_tensors, Dtype, FormatError, ItemCatalog,
+    Metadata, OptColumn, Quantization, Tensor, TensorData, WeightFile, FORMAT_VERSION,
+    MAX_HEADER_LEN,
 };
 use vitrine::model::ModelConfig;
 use vitrine::rng::SplitMix64;
 
 mod common;
+use common::fixtures::without_crc;
 
 /// Deterministic pseudo-random numbers for test data and fuzzing (the crate's SplitMix64).
 struct Rng(SplitMix64);
@@ -64,6 +67,7 @@ fn metadata(n_items: usize) -> Metadata {
         metrics: json!({"hr@10": 0.25}),
         quantization: Quantization::F32,
         content_hash: String::new(),
+        data_crc32: None,
         trained_kinds: None,
     }
 }
@@ -146,12 +150,17 @@ fn set_meta(header: &mut Value, meta: &Value) {
 }
 
 /// Rewrites a valid file: `f` may change the header, the vitrine metadata and the data;
-/// the content hash is then recomputed so that only the intended defect remains.
+/// the content hash and the checksum (where the metadata has one) are then recomputed so
+/// that only the intended defect remains.
 fn mutate(bytes: &[u8], f: impl FnOnce(&mut Value, &mut Value, &mut Vec<u8>)) -> Vec<u8> {
     let (mut header, mut data) = split(bytes);
     let mut meta = meta_of(&header);
     f(&mut header, &mut meta, &mut data);
-    meta["content_hash"] = Value::String(content_hash(&data));
+    let hash = content_hash(&data);
+    if meta.get("data_crc32").is_some() {
+        meta["data_crc32"] = json!(format!("{:08x}", data_crc32(&hash, &data)));
+    }
+    meta["content_hash"] = Value::String(hash);
     set_meta(&mut header, &meta);
     assemble(&header, &data)
 }
@@ -183,6 +192,11 @@ fn f32_round_trip_is_exact_and_fills_in_metadata() {
     expected.format_version = FORMAT_VERSION;
     expected.quantization = Quantization::F32;
     expected.content_hash = content_hash(&data);
+    // The checksum: CRC-32 of the hash's digits, then of the data section, here by the
+    // one-bit-at-a-time definition.
+    let mut sealed = expected.content_hash.as_bytes().to_vec();
+    sealed.extend_from_slice(&data);
+    expected.data_crc32 = Some(format!("{:08x}", crc32_bitwise(&sealed)));
     assert_eq!(back.metadata, expected);
     assert_eq!(back.metadata.content_hash.len(), 64);
     assert!(back
@@ -305,8 +319,11 @@ fn int8_smaller_than_f16_smaller_than_f32() {
 
 #[test]
 fn content_hash_changes_with_any_byte_and_loader_reports_mismatch() {
+    // A file written before `data_crc32`: its SHA-256 is what the loader checks.
     let wf = sample(5, 8);
-    let bytes = wf.to_bytes(Quantization::F32).unwrap();
+    let bytes = without_crc(&wf.to_bytes(Quantization::F32).unwrap());
+    assert_eq!(peek_metadata(&bytes).unwrap().data_crc32, None);
+    assert!(WeightFile::from_bytes(&bytes).is_ok());
     let (_, data) = split(&bytes);
     let original = content_hash(&data);
     let data_start = bytes.len() - data.len();
@@ -323,6 +340,75 @@ fn content_hash_changes_with_any_byte_and_loader_reports_mismatch() {
             }
             e => panic!("expected HashMismatch, got {e:?}"),
         }
+    }
+}
+
+/// A file with `data_crc32` (every file the writer makes): any changed byte of the data
+/// section, or of the `content_hash` digits it covers, is a `ChecksumMismatch` naming
+/// both checksums; a malformed `data_crc32`, or one beside a `content_hash` that is not
+/// 64 hex digits, is `BadMetadata`.
+#[test]
+fn the_checksum_covers_the_data_and_the_content_hash() {
+    let wf = sample(5, 8);
+    let bytes = wf.to_bytes(Quantization::F32).unwrap();
+    let meta = peek_metadata(&bytes).unwrap();
+    let declared = meta.data_crc32.clone().expect("the writer sets data_crc32");
+    let (_, data) = split(&bytes);
+    let data_start = bytes.len() - data.len();
+    let sealed = |hash: &str, data: &[u8]| {
+        let mut all = hash.as_bytes().to_vec();
+        all.extend_from_slice(data);
+        format!("{:08x}", crc32_bitwise(&all))
+    };
+    assert_eq!(declared, sealed(&meta.content_hash, &data));
+    for pos in [0, 1, data.len() / 2, data.len() - 1] {
+        for flip in [0x01u8, 0x80] {
+            let mut b = bytes.clone();
+            b[data_start + pos] ^= flip;
+            let mut d = data.clone();
+            d[pos] ^= flip;
+            match err(&b) {
+                FormatError::ChecksumMismatch { expected, found } => {
+                    assert_eq!(expected, declared);
+                    assert_eq!(found, sealed(&meta.content_hash, &d));
+                }
+                e => panic!("byte {pos} ^ {flip:#x}: expected ChecksumMismatch, got {e:?}"),
+            }
+        }
+    }
+    // One digit of the content hash (the model's identity) changed in the header.
+    let at = (bytes.windows(64))
+        .position(|w| w == meta.content_hash.as_bytes())
+        .unwrap();
+    let mut b = bytes.clone();
+    b[at + 10] = if b[at + 10] == b'0' { b'1' } else { b'0' };
+    assert!(
+        matches!(err(&b), FormatError::ChecksumMismatch { ref expected, .. } if *expected == declared)
+    );
+    // Malformed fields.
+    for (crc, hash) in [
+        (json!("ABCDEF12"), None),
+        (json!("abcdef1"), None),
+        (json!("abcdef123"), None),
+        (json!(12345678), None),
+        (json!("abcdef12"), Some(json!("abc"))),
+        (
+            json!("abcdef12"),
+            Some(json!(meta.content_hash.to_uppercase())),
+        ),
+    ] {
+        let (mut header, data) = split(&bytes);
+        let mut m = meta_of(&header);
+        m["data_crc32"] = crc.clone();
+        if let Some(h) = hash.clone() {
+            m["content_hash"] = h;
+        }
+        set_meta(&mut header, &m);
+        let e = err(&assemble(&header, &data));
+        assert!(
+            matches!(&e, FormatError::BadMetadata(_)),
+            "{crc} / {hash:?}: {e:?}"
+        );
     }
 }
 
@@ -840,11 +926,20 @@ fn catalog_section_is_checked_by_the_catalog_rules() {
     assert!(
         matches!(err(&b), FormatError::BadCatalog(m) if m.contains("item 2's title") && m.contains("not UTF-8"))
     );
-    // A file edited without its hash: the hash is reported first (step 7 before the
-    // decode), whatever the catalogue holds.
+    // A file edited without its checksum: the checksum (in a file written before it,
+    // the hash) is reported first (step 7 before the decode), whatever the catalogue
+    // holds.
     let (hb, db) = split(&bytes);
     let mut data = db.clone();
     let (b0, _) = offsets(&hb, "catalog");
+    data[b0] = 0xff;
+    assert!(matches!(
+        err(&assemble(&hb, &data)),
+        FormatError::ChecksumMismatch { .. }
+    ));
+    let legacy = without_crc(&bytes);
+    let (hb, db) = split(&legacy);
+    let mut data = db.clone();
     data[b0] = 0xff;
     assert!(matches!(
         err(&assemble(&hb, &data)),
@@ -892,10 +987,12 @@ fn both_versions_read_the_same_file() {
             Metadata {
                 format_version: 2,
                 content_hash: String::new(),
+                data_crc32: None,
                 ..v1.metadata
             },
             Metadata {
                 content_hash: String::new(),
+                data_crc32: None,
                 ..v2.metadata
             }
         );
@@ -1171,5 +1268,65 @@ fn a_hash_fed_in_pieces_is_the_ranges_digest() {
             vitrine::format::to_hex(&whole),
             content_hash(&bytes[start as usize..])
         );
+    }
+}
+
+/// CRC-32: the published check values (zlib's `crc32`), the sliced method against the
+/// one-bit-at-a-time definition on every length up to 100 and every alignment, and
+/// pieces of any size giving the one-shot value.
+#[test]
+fn crc32_is_zlibs_by_any_method_and_any_pieces() {
+    assert_eq!(crc32(b""), 0);
+    assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    assert_eq!(
+        crc32(b"The quick brown fox jumps over the lazy dog"),
+        0x414F_A339
+    );
+    assert_eq!(crc32(&[0u8; 32]), 0x190A_55AD);
+    assert_eq!(crc32(&[0xFFu8; 32]), 0xFF6C_AB0B);
+    let mut rng = SplitMix64::new(77);
+    let bytes: Vec<u8> = (0..4_000).map(|_| rng.next_u64() as u8).collect();
+    for start in 0..16 {
+        for len in 0..100 {
+            let s = &bytes[start..start + len];
+            assert_eq!(crc32(s), crc32_bitwise(s), "start {start}, len {len}");
+        }
+    }
+    let whole = crc32_bitwise(&bytes);
+    for piece in [1usize, 3, 15, 16, 17, 64, 1_000, 4_000] {
+        let mut c = Crc32::new();
+        for chunk in bytes.chunks(piece) {
+            c.update(chunk);
+        }
+        assert_eq!(c.finish(), whole, "pieces of {piece}");
+    }
+    // `data_crc32` is the CRC of the digits, then the data.
+    let hash = content_hash(&bytes);
+    let mut sealed = hash.as_bytes().to_vec();
+    sealed.extend_from_slice(&bytes);
+    assert_eq!(data_crc32(&hash, &bytes), crc32_bitwise(&sealed));
+}
+
+/// `RangeCrc` fed in steps of any size, with repeats and offsets before its start, gives
+/// `data_crc32` of the whole range.
+#[test]
+fn range_crc_fed_in_any_steps_is_the_whole_ranges() {
+    let mut rng = SplitMix64::new(5);
+    let bytes: Vec<u8> = (0..150_000).map(|_| rng.next_u64() as u8).collect();
+    let hash = "ab".repeat(32);
+    for start in [0u64, 1, 4_099] {
+        let whole = data_crc32(&hash, &bytes[start as usize..]);
+        for step in [1usize, 7, 65_536, 65_537, 300_000] {
+            let mut c = vitrine::format::RangeCrc::new(&hash, start);
+            c.feed_to(&bytes[..], 0);
+            let mut at = 0;
+            while at < bytes.len() + step {
+                at += step.min(20_000);
+                c.feed_to(&bytes[..], at as u64);
+                c.feed_to(&bytes[..], at as u64 / 2);
+            }
+            assert_eq!(c.position(), bytes.len() as u64);
+            assert_eq!(c.finish(), whole, "start {start}, step {step}");
+        }
     }
 }

@@ -66,7 +66,7 @@ fn fixture_weight_files_run_without_a_panic() {
     run_all(entries::weight_file, &seeds);
 }
 
-/// The re-hashing mode works: a file with one tensor byte changed fails its hash check
+/// The re-hashing mode works: a file with one tensor byte changed fails its checksum
 /// as it is, and loads once re-hashed, so mutated files reach model construction.
 #[test]
 fn rehash_mode_lets_mutated_tensors_through_the_hash_check() {
@@ -76,7 +76,7 @@ fn rehash_mode_lets_mutated_tensors_through_the_hash_check() {
     bytes[last] ^= 0x01;
     assert!(matches!(
         WeightFile::from_bytes(&bytes),
-        Err(FormatError::HashMismatch { .. })
+        Err(FormatError::ChecksumMismatch { .. })
     ));
     let fixed = entries::rehash(&bytes).expect("the container parses");
     WeightFile::from_bytes(&fixed).expect("the re-hashed file loads");

@@ -103,7 +103,7 @@ fn load_err(bytes: &[u8]) -> RecommendError {
 
 #[test]
 fn corrupt_index_section_is_a_typed_error_at_load() {
-    // A byte of the section changed after writing: the file's content hash, which covers
+    // A byte of the section changed after writing: the file's checksum, which covers
     // the section, catches it (the loader does not hash the section a second time).
     let written = file_with_index().to_bytes(Quantization::F32).unwrap();
     let entry = peek_tensors(&written)
@@ -118,13 +118,13 @@ fn corrupt_index_section_is_a_typed_error_at_load() {
     assert!(
         matches!(
             err,
-            RecommendError::Format(FormatError::HashMismatch { .. })
+            RecommendError::Format(FormatError::ChecksumMismatch { .. })
         ),
         "{err:?}"
     );
 
     // A section that fails only its own SHA-256, sealed into the file by its writer:
-    // the file's hash vouches for it, and it loads as the index it encodes.
+    // the file's checksum vouches for it, and it loads as the index it encodes.
     let mut original = Vec::new();
     let written = written_with_section(|bytes| {
         original = bytes.clone();

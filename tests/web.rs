@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use vitrine::format::{Quantization, WeightFile};
 use vitrine::history::{EventKind, HistoryEvent};
 mod common;
-use common::fixtures::tiny_weight_file;
+use common::fixtures::{data_start, resealed, tiny_weight_file, without_crc};
 use common::js::{js, message, storage};
 use vitrine::recommend::{RecommendOptions, Recommendation, Recommender};
 use vitrine::wasm::WasmRecommender;
@@ -228,23 +228,18 @@ async fn empty_history_falls_back_to_popular() {
     assert!(out.iter().all(|x| !x.reasons.is_empty()));
 }
 
-/// `bytes` with the 4 bytes at `at` in the data section set to `value` and, when `rehash`,
-/// the metadata's `content_hash` updated to match (same length, so the header's does
-/// not change).
-fn with_data_word(bytes: &[u8], at: u64, value: [u8; 4], rehash: bool) -> Vec<u8> {
-    let header = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let old = Sha256::digest(&bytes[header..]);
+/// `bytes` with the 4 bytes at `at` in the data section set to `value` and, when
+/// `reseal`, the metadata's `content_hash` and `data_crc32` updated to match (same
+/// length, so the header's does not change).
+fn with_data_word(bytes: &[u8], at: u64, value: [u8; 4], reseal: bool) -> Vec<u8> {
+    let header = data_start(bytes);
     let mut out = bytes.to_vec();
     out[header + at as usize..][..4].copy_from_slice(&value);
-    if rehash {
-        let hex = |d: &[u8]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
-        let (old, new) = (hex(&old), hex(&Sha256::digest(&out[header..])));
-        let pos = (out[..header].windows(64))
-            .position(|w| w == old.as_bytes())
-            .expect("the header holds the content hash");
-        out[pos..pos + 64].copy_from_slice(new.as_bytes());
+    if reseal {
+        resealed(&out)
+    } else {
+        out
     }
-    out
 }
 
 /// Replaces `SubtleCrypto.prototype.digest` with `with` (`None`: removes it) and returns
@@ -266,11 +261,21 @@ fn restore_digest(original: JsValue) {
     assert!(js_sys::Reflect::set(&proto, &"digest".into(), &original).unwrap());
 }
 
-/// The load hashes with WebCrypto (on another thread, while it parses) or, where that is
-/// missing or fails, in wasm: the same errors as the native reader in the same order
-/// (integrity option, then the content hash, then a bad value), and the same model.
+/// The load checks a file's `data_crc32` in wasm, and a file without one (written before
+/// it) by its SHA-256, with WebCrypto or, where that is missing or fails, in wasm: the
+/// same errors as the native reader in the same order (integrity option, then the
+/// checksum or content hash, then a bad value), and the same model; WebCrypto is called
+/// for the integrity option only, and for the content hash only in a file without
+/// `data_crc32`.
 #[wasm_bindgen_test]
 async fn load_hashes_alike_with_and_without_webcrypto() {
+    load_hashes_alike(false).await;
+    load_hashes_alike(true).await;
+}
+
+/// [`load_hashes_alike_with_and_without_webcrypto`] on a file with `data_crc32`, or
+/// (`legacy`) without.
+async fn load_hashes_alike(legacy: bool) {
     let subtle = js_sys::Reflect::get(&js_sys::global(), &"crypto".into())
         .and_then(|c| js_sys::Reflect::get(&c, &"subtle".into()))
         .expect("crypto.subtle");
@@ -280,6 +285,7 @@ async fn load_hashes_alike_with_and_without_webcrypto() {
          WebCrypto path is tested"
     );
     let bytes = model_bytes(11);
+    let bytes = if legacy { without_crc(&bytes) } else { bytes };
     let f32_at = (vitrine::format::peek_tensors(&bytes).unwrap().into_iter())
         .find(|t| t.dtype == vitrine::format::Dtype::F32 && t.data_offsets[1] > t.data_offsets[0])
         .expect("an F32 tensor")
@@ -299,11 +305,16 @@ async fn load_hashes_alike_with_and_without_webcrypto() {
         Ok(_) => panic!("the native load should fail"),
         Err(e) => format!("cannot load the weight file: {e}"),
     };
-    assert!(native(&flipped).contains("content hash mismatch"));
+    let mismatch = if legacy {
+        "content hash mismatch"
+    } else {
+        "checksum mismatch"
+    };
+    assert!(native(&flipped).contains(mismatch));
     assert!(native(&nan_rehashed).contains("non-finite value at element 0"));
-    assert!(native(&nan_stale).contains("content hash mismatch"));
+    assert!(native(&nan_stale).contains(mismatch));
     assert!(native(&bad_id).contains("catalog section is invalid: item 0's id"));
-    assert!(native(&bad_id_stale).contains("content hash mismatch"));
+    assert!(native(&bad_id_stale).contains(mismatch));
     let hex: String = (Sha256::digest(&bytes).iter())
         .map(|b| format!("{b:02x}"))
         .collect();
@@ -347,7 +358,11 @@ async fn load_hashes_alike_with_and_without_webcrypto() {
             ("catalog", &bad_id),
             ("catalog, stale hash", &bad_id_stale),
         ] {
-            assert_eq!(load_err(b, json!({})).await, native(b), "{mode}: {name}");
+            assert_eq!(
+                load_err(b, json!({})).await,
+                native(b),
+                "{mode}, legacy {legacy}: {name}"
+            );
         }
         let wrong = format!("sha256-{}", "0".repeat(64));
         let m = load_err(&flipped, json!({ "integrity": wrong })).await;
@@ -369,8 +384,14 @@ async fn load_hashes_alike_with_and_without_webcrypto() {
             let calls = js_sys::Reflect::get(&js_sys::global(), &"vitrineDigests".into())
                 .unwrap()
                 .as_f64();
-            // Two per load that reaches the hash (content, and the integrity option's).
-            assert_eq!(calls, Some(11.0), "every hash taken by WebCrypto");
+            // A file without `data_crc32`: one per load that reaches the hash, and one per
+            // integrity option (5 + 2 · 2 + 2); with it, the integrity options' only.
+            let want = if legacy { 11.0 } else { 3.0 };
+            assert_eq!(
+                calls,
+                Some(want),
+                "legacy {legacy}: every SHA-256 by WebCrypto"
+            );
         }
         r.record(js(json!({ "item": "I7", "type": "view", "at": at })))
             .map_err(message)

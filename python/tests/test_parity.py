@@ -107,6 +107,7 @@ def test_memory_blend_and_python_writer(rust_file, tiny, vitrine_bin, tmp_path):
     """The transition memory term: the Rust file with init.vitrine's neighbour lists and a
     blend set, written by the Python writer, loads in Rust and scores the same."""
     wf = read(rust_file)
+    wf_crc = wf.metadata["data_crc32"]
     init = read(tiny["prepared"] / "init.vitrine")
     assert "memory.offsets" in init.tensors, "vitrine prepare wrote no memory lists"
     assert len(init.tensors["memory.items"]) > 0
@@ -123,6 +124,24 @@ def test_memory_blend_and_python_writer(rust_file, tiny, vitrine_bin, tmp_path):
     moved = np.abs(model.logits(hs) - base.logits(hs)).max()
     assert moved > 1e-3, "the memory term changed nothing: the test would not see it"
     check_parity(vitrine_bin, model, path, str(tmp_path))
+    # The writer's checksum (docs/weight-format.md: CRC-32 of the content hash's digits,
+    # then the data section) is what the Rust loader checks: the file above loaded; one
+    # byte changed in its data section is refused as a checksum mismatch.
+    md = read(path).metadata
+    assert len(md["data_crc32"]) == 8 and md["data_crc32"] != wf_crc, "the writer re-sealed nothing"
+    bad = bytearray(path.read_bytes())
+    bad[-3] ^= 0x40
+    flipped = tmp_path / "flipped.vitrine"
+    flipped.write_bytes(bytes(bad))
+    hs = histories(model.n_items)[:1]
+    with open(tmp_path / "one.json", "w") as f:
+        json.dump(hs, f)
+    p = subprocess.run(
+        [vitrine_bin, "score", "--model", str(flipped), "--histories", str(tmp_path / "one.json")],
+        capture_output=True,
+        text=True,
+    )
+    assert p.returncode != 0 and "checksum mismatch" in p.stderr, p.stderr[-2000:]
 
 
 def test_pytorch_trained_file_serves_the_same_top10_in_rust(tiny, vitrine_bin, tmp_path):

@@ -16,6 +16,7 @@ docs/weight-format.md.
 from __future__ import annotations
 
 import hashlib
+import zlib
 import json
 import os
 import struct
@@ -98,7 +99,8 @@ def _data_section(blob: bytes) -> bytes:
 
 
 def to_bytes(wf: WeightFile) -> bytes:
-    """Serialises ``wf`` as an ``f32`` vitrine weight file with its ``content_hash``."""
+    """Serialises ``wf`` as an ``f32`` vitrine weight file with its ``content_hash`` and
+    ``data_crc32``."""
     tensors = {}
     for name, arr in wf.tensors.items():
         a = np.ascontiguousarray(arr)
@@ -113,7 +115,11 @@ def to_bytes(wf: WeightFile) -> bytes:
     md["quantization"] = "f32"
     md["content_hash"] = ""
     first = st_save(tensors, metadata={**wf.extra_metadata, "vitrine": json.dumps(md)})
-    md["content_hash"] = hashlib.sha256(_data_section(first)).hexdigest()
+    data = _data_section(first)
+    md["content_hash"] = hashlib.sha256(data).hexdigest()
+    # What readers check on load (docs/weight-format.md): CRC-32 of the hash's digits,
+    # then of the data section.
+    md["data_crc32"] = f"{zlib.crc32(data, zlib.crc32(md['content_hash'].encode('ascii'))):08x}"
     blob = st_save(tensors, metadata={**wf.extra_metadata, "vitrine": json.dumps(md)})
     if _data_section(blob) != _data_section(first):
         raise WeightFileError("safetensors laid the data out differently twice")

@@ -328,6 +328,7 @@ impl Model {
                 metrics,
                 quantization: Quantization::F32,
                 content_hash: String::new(),
+                data_crc32: None,
                 trained_kinds: self.trained_kinds.clone(),
             },
             tensors,

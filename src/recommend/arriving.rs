@@ -18,13 +18,16 @@
 //! whatever the rest of the file holds), then a hash mismatch, then what decoding and
 //! building report. The model is built after the last byte (it needs every tensor).
 //!
-//! [`StreamHash`] decides where the content hash of a file still downloading is taken:
-//! as the bytes arrive when the download, measured over its first [`RATE_WINDOW`] bytes,
-//! is slower than [`FAST_DOWNLOAD`], else by the caller once the last byte is in.
+//! [`StreamHash`] decides where the check of a file still downloading is taken: a
+//! `data_crc32` (files written since it exists) always as the bytes arrive; an older
+//! file's SHA-256 as the bytes arrive when the download, measured over its first
+//! [`RATE_WINDOW`] bytes, is slower than [`FAST_DOWNLOAD`], else by the caller once the
+//! last byte is in.
 use std::ops::Range;
 
 use crate::format::{
-    header_end, ByteSource, Decoding, FormatError, HashCheck, OpenFile, OpenHeader, RangeHasher,
+    header_end, ByteSource, Decoding, FormatError, HashCheck, OpenFile, OpenHeader, RangeCrc,
+    RangeHasher,
 };
 
 use super::{RecommendError, Recommender, LOAD_KEEPS_INT8, LOAD_LEAVES};
@@ -143,6 +146,16 @@ impl<'s, S: ByteSource + ?Sized> ArrivingLoad<'s, S> {
         }
     }
 
+    /// What the metadata declares of the data section (its `data_crc32`, else its
+    /// SHA-256), once the header is read (`None` before, and after `open` failed).
+    pub fn hash_check(&self) -> Option<HashCheck> {
+        match &self.stage {
+            Stage::Opening(header) => Some(header.hash_check()),
+            Stage::Decoding(_, seal) | Stage::DecodeFailed(_, seal) => Some(seal.check.clone()),
+            _ => None,
+        }
+    }
+
     /// Whether the file is opened (everything before the content hash is read and
     /// checked; tensors may still be decoding).
     pub fn is_open(&self) -> bool {
@@ -186,10 +199,11 @@ impl<S: ByteSource + ?Sized> Arrived<'_, S> {
     }
 }
 
-/// How far behind the download a streamed load's own hash may fall (32 MiB) before it
-/// leaves the hash to WebCrypto after the last byte: behind by more, the download is
+/// How far behind the download a streamed load's own SHA-256 may fall (32 MiB) before
+/// it leaves the hash to WebCrypto after the last byte: behind by more, the download is
 /// faster than hashing here (about 0.3 GB/s in wasm on one core beside the decoding),
-/// and WebCrypto, on its own thread, is then the faster way.
+/// and WebCrypto's faster SHA-256 is then the quicker way. (Files with a `data_crc32`
+/// take that checksum as the bytes arrive instead, whatever the rate.)
 pub const HASH_LAG: u64 = 32 << 20;
 
 /// The download rate (bytes per millisecond: 100 MB/s) above which a streamed load
@@ -197,7 +211,7 @@ pub const HASH_LAG: u64 = 32 << 20;
 /// the header. Nothing is hashed while the rate is measured: hashing beside the
 /// decoding on one thread slowed a fast download's load (on the browser's main thread
 /// the download itself slows while they run) by 50–100 ms at 100,000 items on loopback,
-/// for a hash WebCrypto then takes on another thread anyway. Slower downloads (the
+/// for a hash WebCrypto then takes anyway. Slower downloads (the
 /// internet's) are hashed as they arrive once the window is past, the window's bytes
 /// first, so that only the model's build is left after the last byte (0.2 s instead of
 /// 0.55 s at 1,000,000 items).
@@ -231,6 +245,10 @@ enum Hashing {
     Measuring { data_start: u64, from: u64, t0: f64 },
     /// Taken as the bytes arrive.
     Here(RangeHasher),
+    /// The file declares a `data_crc32`: that checksum, taken as the bytes arrive from
+    /// the data section's start (several GB/s: it keeps up with any download, so no
+    /// rate is measured).
+    Crc(RangeCrc),
     /// Left to the caller once every byte is in.
     AtTheEnd,
 }
@@ -241,13 +259,19 @@ impl StreamHash {
         !matches!(self.state, Hashing::NotYet)
     }
 
-    /// Starts measuring the download rate, with `have` bytes in at time `now_ms`; the
-    /// data section (what the hash covers) starts at `data_start`.
-    pub fn start(&mut self, data_start: u64, have: u64, now_ms: f64) {
-        self.state = Hashing::Measuring {
-            data_start,
-            from: have,
-            t0: now_ms,
+    /// Starts, with `have` bytes in at time `now_ms`; the data section (what the hash
+    /// covers) starts at `data_start`. A file with a `data_crc32` (`check`) has that
+    /// checksum taken as the bytes arrive; any other file's SHA-256 waits for the
+    /// download's rate to be measured.
+    pub fn start(&mut self, check: &HashCheck, data_start: u64, have: u64, now_ms: f64) {
+        self.state = if check.has_crc() {
+            Hashing::Crc(check.range_crc(data_start))
+        } else {
+            Hashing::Measuring {
+                data_start,
+                from: have,
+                t0: now_ms,
+            }
         };
     }
 
@@ -257,7 +281,7 @@ impl StreamHash {
     pub fn next_wait(&self, have: u64, end: u64) -> u64 {
         match self.state {
             Hashing::Measuring { from, .. } => end.min((from + RATE_WINDOW).max(have + 1)),
-            Hashing::Here(..) => end.min(have + HASH_STEP),
+            Hashing::Here(..) | Hashing::Crc(..) => end.min(have + HASH_STEP),
             Hashing::NotYet | Hashing::AtTheEnd => end,
         }
     }
@@ -283,6 +307,10 @@ impl StreamHash {
                 Hashing::Here(RangeHasher::new(data_start))
             };
         }
+        if let Hashing::Crc(c) = &mut self.state {
+            c.feed_to(src, have);
+            return;
+        }
         let Hashing::Here(h) = &mut self.state else {
             return;
         };
@@ -293,12 +321,22 @@ impl StreamHash {
         }
     }
 
-    /// The data section's digest when it was taken as the bytes arrived (every byte
-    /// must have been fed), or `None`: the caller hashes.
-    pub fn finish(self) -> Option<[u8; 32]> {
+    /// The data section's digest or checksum when it was taken as the bytes arrived
+    /// (every byte must have been fed), or `None`: the caller takes it.
+    pub fn finish(self) -> Option<Taken> {
         match self.state {
-            Hashing::Here(h) => Some(h.finish()),
+            Hashing::Here(h) => Some(Taken::Sha256(h.finish())),
+            Hashing::Crc(c) => Some(Taken::Crc32(c.finish())),
             Hashing::NotYet | Hashing::Measuring { .. } | Hashing::AtTheEnd => None,
         }
     }
+}
+
+/// What a [`StreamHash`] took as the bytes arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    /// The data section's SHA-256 (a file without `data_crc32`).
+    Sha256([u8; 32]),
+    /// The file's `data_crc32` ([`crate::format::data_crc32`]).
+    Crc32(u32),
 }

@@ -20,7 +20,7 @@ use crate::history::{
 };
 use crate::kernels::scorer::{BackendChoice, Scorer};
 use crate::kernels::{CpuKernel, DotForm};
-use crate::recommend::arriving::{ArrivingLoad, StreamHash};
+use crate::recommend::arriving::{ArrivingLoad, StreamHash, Taken};
 use crate::recommend::page::{PageCache, PageRequest};
 use crate::recommend::search::SearchRequest;
 use crate::recommend::{RecommendError, RecommendOptions, Recommender};
@@ -140,18 +140,21 @@ impl Arrival<'_> {
 
 /// [`Recommender::from_source`] with the search index left in its section
 /// ([`Recommender::from_open_leaving_search`]), copied out after the build
-/// ([`WasmRecommender::prepare_search`] decodes it); a hash mismatch is the error
-/// whatever the build reports, as natively. The load runs in the steps of
+/// ([`WasmRecommender::prepare_search`] decodes it); a checksum or hash mismatch is the
+/// error whatever the build reports, as natively. The load runs in the steps of
 /// [`ArrivingLoad`].
 ///
-/// Without `arrived` the file is whole: the content hash is taken by WebCrypto on
-/// another thread (started as soon as the file is opened) while the model is built, or
-/// here where WebCrypto is missing. With `arrived` (the file still downloading,
-/// [`WasmRecommender::from_stream`]) each step first waits for the bytes it reads; on a
-/// download slower than [`FAST_DOWNLOAD`](crate::recommend::arriving::FAST_DOWNLOAD) the hash is taken here as the bytes arrive
-/// ([`StreamHash`]), so that only the model's build is left after the last byte (WebCrypto
-/// can only start once every byte is in, and its copy and hash then took about 0.4 s of
-/// a 1,000,000-item load); on a faster one, by WebCrypto after the last byte.
+/// A file with a `data_crc32` (every file `vitrine` and the PyTorch trainer write since
+/// it exists) has that checksum taken here: as the bytes arrive with `arrived` (the file
+/// still downloading, [`WasmRecommender::from_stream`]), else once the file is open.
+/// An older file's SHA-256 is taken by WebCrypto (started as soon as the file is opened,
+/// or, on a streamed load, after the last byte), or here where WebCrypto is missing; on
+/// a download slower than [`FAST_DOWNLOAD`](crate::recommend::arriving::FAST_DOWNLOAD)
+/// here as the bytes arrive ([`StreamHash`]). Chromium's `crypto.subtle.digest` copies
+/// and hashes on the calling thread before it returns (measured: 38–45 ms for 18 MiB,
+/// 182 ms for 64 MiB), so the SHA-256 adds to the load wherever it is taken; the CRC-32
+/// costs a fraction of it (`docs/benchmarks/engines-log.md`, "A checksum instead of the
+/// SHA-256 on load").
 async fn load_arriving(
     bytes: &JsBytes,
     arrived: Option<&js_sys::Function>,
@@ -168,13 +171,15 @@ async fn load_arriving(
             a.wait(bytes, end).await?;
         }
         load.advance();
-        let data = load.data_section();
-        match (&mut arrival, data) {
-            (Some(a), Some(range)) if !a.hash.is_started() => {
-                a.hash.start(range.start, a.have, now_ms());
+        let (data, check) = (load.data_section(), load.hash_check());
+        match (&mut arrival, data, check) {
+            (Some(a), Some(range), Some(check)) if !a.hash.is_started() => {
+                a.hash.start(&check, range.start, a.have, now_ms());
                 a.hash.arrived(bytes, a.have, now_ms());
             }
-            (None, Some(range)) if job.is_none() && load.is_open() => {
+            (None, Some(range), Some(check))
+                if job.is_none() && load.is_open() && !check.has_crc() =>
+            {
                 job = Some(start_sha256(&bytes.0, range.start as u32..range.end as u32));
             }
             _ => {}
@@ -183,32 +188,38 @@ async fn load_arriving(
     let done = load.finish()?;
     let range = done.data_section();
     let check = done.check();
-    let found = match &mut arrival {
+    let taken = match &mut arrival {
         Some(a) => {
             a.wait(bytes, bytes.byte_len()).await?;
             std::mem::take(&mut a.hash).finish()
         }
         None => None,
     };
-    let job = match (found, job) {
-        (Some(_), _) => None,
-        (None, Some(job)) => Some(job),
-        (None, None) => Some(start_sha256(&bytes.0, range.start as u32..range.end as u32)),
+    let job = match (check.has_crc(), taken, job) {
+        (true, _, _) | (false, Some(_), _) => None,
+        (false, None, Some(job)) => Some(job),
+        (false, None, None) => Some(start_sha256(&bytes.0, range.start as u32..range.end as u32)),
     };
-    // The kernel's first calls, short ones, before the first request (`warm_up`): while
-    // WebCrypto hashes, where it does.
+    // The kernel's first calls, short ones, before the first request (`warm_up`).
     let built = done.build().map(|engine| {
         engine.warm_up();
         let section = engine.search_section().map(|r| JsSection::copy(bytes, r));
         (engine, section)
     });
-    let found = match (found, job) {
-        (Some(found), _) => found,
-        (None, job) => finish_digest(job.flatten(), bytes, range).await,
+    let checked = if check.has_crc() {
+        let found = match taken {
+            Some(Taken::Crc32(found)) => found,
+            _ => check.crc_of(bytes, range),
+        };
+        check.compare_crc(found)
+    } else {
+        let found = match (taken, job) {
+            (Some(Taken::Sha256(found)), _) => found,
+            (_, job) => finish_digest(job.flatten(), bytes, range).await,
+        };
+        check.compare(to_hex(&found))
     };
-    check
-        .compare(to_hex(&found))
-        .map_err(RecommendError::from)?;
+    checked.map_err(RecommendError::from)?;
     Ok(built?)
 }
 
@@ -303,9 +314,9 @@ impl WasmRecommender {
     ) -> Result<WasmRecommender, JsError> {
         let (opts, integrity) = load_options(&options)?;
         let bytes = JsBytes(bytes);
-        // The integrity digest (the whole file) and the content hash (the data section)
-        // are taken by WebCrypto on another thread while the file is parsed here; the
-        // errors keep their order: the integrity option, then the file.
+        // The integrity digest (the whole file) is WebCrypto's, started before the parse
+        // (Chromium's takes it within this call, on this thread); the errors keep their
+        // order: the integrity option, then the file.
         let whole = integrity
             .as_ref()
             .map(|_| start_sha256(&bytes.0, 0..bytes.0.length()));

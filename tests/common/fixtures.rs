@@ -142,3 +142,54 @@ pub fn ligr_model(base: &Model, seed: u64, spread: f32) -> Model {
     }
     m
 }
+
+/// Where the data section of a weight file's `bytes` starts (`8 + header length`).
+pub fn data_start(bytes: &[u8]) -> usize {
+    8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize
+}
+
+/// `bytes` with the metadata's `content_hash` and `data_crc32` (where it has one)
+/// recomputed for its data section, each replaced in place (the same length, so the
+/// header's length and every offset stay): a change made to the data section is then
+/// seen by the decoder, not by the load's check.
+pub fn resealed(bytes: &[u8]) -> Vec<u8> {
+    let start = data_start(bytes);
+    let meta = vitrine::format::peek_metadata(bytes).expect("a readable header");
+    let new_hash = vitrine::format::content_hash(&bytes[start..]);
+    let mut out = bytes.to_vec();
+    let at = (out[..start].windows(64))
+        .position(|w| w == meta.content_hash.as_bytes())
+        .expect("the header holds the content hash");
+    out[at..at + 64].copy_from_slice(new_hash.as_bytes());
+    if let Some(old) = meta.data_crc32 {
+        let crc = vitrine::format::data_crc32(&new_hash, &bytes[start..]);
+        let key = format!("data_crc32\\\":\\\"{old}");
+        let at = (out[..start].windows(key.len()))
+            .position(|w| w == key.as_bytes())
+            .expect("the header holds data_crc32")
+            + key.len()
+            - 8;
+        out[at..at + 8].copy_from_slice(format!("{crc:08x}").as_bytes());
+    }
+    out
+}
+
+/// `bytes` as a file written before `data_crc32` existed: the field removed from its
+/// metadata (the header re-serialised, the data section as it was), so that a load
+/// checks its SHA-256 (`content_hash`) instead.
+pub fn without_crc(bytes: &[u8]) -> Vec<u8> {
+    let start = data_start(bytes);
+    let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..start]).unwrap();
+    let text = header["__metadata__"]["vitrine"].as_str().unwrap();
+    let mut meta: serde_json::Value = serde_json::from_str(text).unwrap();
+    assert!(
+        meta.as_object_mut().unwrap().remove("data_crc32").is_some(),
+        "the file has no data_crc32 to remove"
+    );
+    header["__metadata__"]["vitrine"] = serde_json::Value::String(meta.to_string());
+    let header = serde_json::to_vec(&header).unwrap();
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&header);
+    out.extend_from_slice(&bytes[start..]);
+    out
+}

@@ -14,6 +14,7 @@
 // the typo budget at all), so the test does not depend on tie-breaking details.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import zlib from 'node:zlib';
 
 /** Splits a safetensors file into its header object and data section. */
 function split(bytes) {
@@ -83,7 +84,8 @@ function catalogSection(header, data, n) {
 
 /**
  * The same weight file without its `search.index` tensor: later tensors move down, the
- * content hash (SHA-256 of the data section) is recomputed, the header re-padded to a
+ * content hash (SHA-256 of the data section) and the checksum (`data_crc32`, where the
+ * file has one) are recomputed, the header re-padded to a
  * multiple of 8 bytes. Such a file loads; its search() throws "search is unavailable".
  */
 export function withoutSearchSection(bytes) {
@@ -105,8 +107,11 @@ export function withoutSearchSection(bytes) {
   const newData = Buffer.concat([data.subarray(0, b0), data.subarray(e0)]);
   const hash = crypto.createHash('sha256').update(newData).digest('hex');
   const meta = out.__metadata__.vitrine;
-  const replaced = meta.replace(/"content_hash":"[0-9a-f]{64}"/, `"content_hash":"${hash}"`);
+  let replaced = meta.replace(/"content_hash":"[0-9a-f]{64}"/, `"content_hash":"${hash}"`);
   if (replaced === meta) throw new Error('weight file: metadata has no content_hash to update');
+  // The checksum, where the file has one: CRC-32 of the hash's digits, then the data.
+  const crc = zlib.crc32(newData, zlib.crc32(hash)).toString(16).padStart(8, '0');
+  replaced = replaced.replace(/"data_crc32":"[0-9a-f]{8}"/, `"data_crc32":"${crc}"`);
   out.__metadata__ = { ...out.__metadata__, vitrine: replaced };
   let json = JSON.stringify(out);
   json += ' '.repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8);

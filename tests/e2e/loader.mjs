@@ -7,8 +7,10 @@
 // its error and leaves no worker behind; Recommender.fromStream and loadStream (the load
 // while the file arrives) give what fromBytes gives, over bodies as announced or not; and
 // over a file larger than the 8 MiB window on which the download rate is measured
-// (STREAM_MODEL), the content hash is taken as the bytes arrive on a slow download and
-// after the last byte (WebCrypto) on a fast one, and a flipped byte fails either way;
+// (STREAM_MODEL), its checksum (`data_crc32`) is taken as the bytes arrive at any rate
+// without WebCrypto, or, with the field stripped (a file from before it), the content
+// hash as the bytes arrive on a slow download and after the last byte (WebCrypto) on a
+// fast one, and a flipped byte fails each way;
 // and which build load() fetches: the GPU path only where the page may use WebGPU, the
 // lean builds (pkg/lean*) otherwise, ranking exactly as the full build's SIMD path.
 //
@@ -202,83 +204,113 @@ try {
       const r = streamed[name].streamed;
       check(typeof r.hash === 'string' && r.hash === whole.hash && r.recs === whole.recs, `loadStream: ${name}: loads`, JSON.stringify(r));
     }
-    check(/flipped|hash/i.test(streamed['a flipped byte'].whole.error ?? ''), 'loadStream: a flipped byte is a content-hash error', JSON.stringify(streamed['a flipped byte']));
+    check(/checksum mismatch/.test(streamed['a flipped byte'].whole.error ?? ''), 'loadStream: a flipped byte is a checksum error', JSON.stringify(streamed['a flipped byte']));
     check(/network gone/.test(streamed.failing.error ?? ''), 'loadStream: a download failing midway rejects with its error', JSON.stringify(streamed.failing));
   }
 
-  // Over a file larger than the rate's window: paced at 20 MB/s (under the 100 MB/s
-  // threshold: hashed in wasm as the bytes arrive, so the load asks for them at most a
-  // 4 MiB hash step apart once the window is past, and never calls WebCrypto), with every
-  // byte in from the start (left to WebCrypto after the last byte: one digest of the data
-  // section), and so with WebCrypto rejecting (hashed in wasm instead); the same engine
-  // as fromBytes each way, and a flipped byte near the end a content-hash error each way.
-  // `crypto.subtle.digest` is wrapped to count its calls (the load looks it up per call).
-  const big = await page.evaluate(
-    async ({ model }) => {
-      const { importPackage, packageUrls } = await import('/www/vitrine.js');
-      const mod = await importPackage(packageUrls());
-      const file = new Uint8Array(await (await fetch(model)).arrayBuffer());
-      const dataLength = file.length - 8 - Number(new DataView(file.buffer).getBigUint64(0, true));
-      const opts = (ns) => ({ backend: 'simd', storage: 'memory', namespace: `e2e-big-${ns}` });
-      const answer = window.answerOf;
-      const whole = await answer(mod.Recommender.fromBytes(file, opts('whole')));
-      const subtle = crypto.subtle;
-      const realDigest = subtle.digest;
-      let digests = [];
-      let refuse = false;
-      subtle.digest = function (algorithm, data) {
-        digests.push(data.byteLength);
-        return refuse ? Promise.reject(new Error('no WebCrypto here')) : realDigest.call(this, algorithm, data);
-      };
-      // One streamed load: `arrived` paced at 20 MB/s, or every byte in at once.
-      const stream = async (body, ns, slow) => {
-        digests = [];
-        const bytes = slow ? new Uint8Array(body.length) : body.slice();
-        const asked = [];
-        let have = 0;
-        const arrived = async (end) => {
-          asked.push(end);
-          if (!slow) return body.length;
-          if (end > have) {
-            await new Promise((r) => setTimeout(r, (end - have) / 20_000));
-            bytes.set(body.subarray(have, end), have);
-            have = end;
-          }
+  // Over a file larger than the rate's window, as `vitrine` writes it (with `data_crc32`)
+  // and as written before that field (stripped here: its SHA-256 is checked instead):
+  // paced at 20 MB/s, with every byte in from the start, and with WebCrypto rejecting;
+  // the same engine as fromBytes each way, and a flipped byte near the end a checksum
+  // (or content-hash) error each way. With `data_crc32` the checksum is taken in wasm as
+  // the bytes arrive, whatever the rate (the load asks for them at most a 4 MiB step
+  // apart), and WebCrypto is never called. Without it: at 20 MB/s (under the 100 MB/s
+  // threshold) hashed in wasm as the bytes arrive (at most a 4 MiB hash step apart once
+  // the window is past, no WebCrypto call); with every byte in, left to WebCrypto after
+  // the last byte (one digest of the data section); with WebCrypto rejecting, hashed in
+  // wasm instead. `crypto.subtle.digest` is wrapped to count its calls (the load looks
+  // it up per call).
+  for (const legacy of [false, true]) {
+    const big = await page.evaluate(
+      async ({ model, legacy }) => {
+        const { importPackage, packageUrls } = await import('/www/vitrine.js');
+        const mod = await importPackage(packageUrls());
+        let file = new Uint8Array(await (await fetch(model)).arrayBuffer());
+        const headerOf = (f) => Number(new DataView(f.buffer).getBigUint64(0, true));
+        const n = headerOf(file);
+        const header = JSON.parse(new TextDecoder().decode(file.subarray(8, 8 + n)));
+        const meta = JSON.parse(header.__metadata__.vitrine);
+        const hadCrc = typeof meta.data_crc32 === 'string';
+        if (legacy && hadCrc) {
+          delete meta.data_crc32;
+          header.__metadata__.vitrine = JSON.stringify(meta);
+          const text = new TextEncoder().encode(JSON.stringify(header));
+          const out = new Uint8Array(8 + text.length + file.length - 8 - n);
+          new DataView(out.buffer).setBigUint64(0, BigInt(text.length), true);
+          out.set(text, 8);
+          out.set(file.subarray(8 + n), 8 + text.length);
+          file = out;
+        }
+        const dataLength = file.length - 8 - headerOf(file);
+        const opts = (ns) => ({ backend: 'simd', storage: 'memory', namespace: `e2e-big-${ns}` });
+        const answer = window.answerOf;
+        const whole = await answer(mod.Recommender.fromBytes(file, opts('whole')));
+        const subtle = crypto.subtle;
+        const realDigest = subtle.digest;
+        let digests = [];
+        let refuse = false;
+        subtle.digest = function (algorithm, data) {
+          digests.push(data.byteLength);
+          return refuse ? Promise.reject(new Error('no WebCrypto here')) : realDigest.call(this, algorithm, data);
         };
-        const r = await answer(mod.Recommender.fromStream(bytes, arrived, opts(ns)));
-        return { ...r, asked, digests };
-      };
-      const flipped = file.slice();
-      flipped[file.length - 5] ^= 0x10;
-      try {
-        const out = { length: file.length, dataLength, whole };
-        out.slow = await stream(file, 'slow', true);
-        out.fast = await stream(file, 'fast', false);
-        out.slowFlipped = await stream(flipped, 'slow-flipped', true);
-        out.fastFlipped = await stream(flipped, 'fast-flipped', false);
-        refuse = true;
-        out.refused = await stream(file, 'refused', false);
-        out.refusedFlipped = await stream(flipped, 'refused-flipped', false);
-        return out;
-      } finally {
-        delete subtle.digest;
-      }
-    },
-    { model: STREAM_MODEL },
-  );
-  {
+        // One streamed load: `arrived` paced at 20 MB/s, or every byte in at once.
+        const stream = async (body, ns, slow) => {
+          digests = [];
+          const bytes = slow ? new Uint8Array(body.length) : body.slice();
+          const asked = [];
+          let have = 0;
+          const arrived = async (end) => {
+            asked.push(end);
+            if (!slow) return body.length;
+            if (end > have) {
+              await new Promise((r) => setTimeout(r, (end - have) / 20_000));
+              bytes.set(body.subarray(have, end), have);
+              have = end;
+            }
+          };
+          const r = await answer(mod.Recommender.fromStream(bytes, arrived, opts(ns)));
+          return { ...r, asked, digests };
+        };
+        const flipped = file.slice();
+        flipped[file.length - 5] ^= 0x10;
+        try {
+          const out = { length: file.length, dataLength, whole, hadCrc };
+          out.slow = await stream(file, 'slow', true);
+          out.fast = await stream(file, 'fast', false);
+          out.slowFlipped = await stream(flipped, 'slow-flipped', true);
+          out.fastFlipped = await stream(flipped, 'fast-flipped', false);
+          refuse = true;
+          out.refused = await stream(file, 'refused', false);
+          out.refusedFlipped = await stream(flipped, 'refused-flipped', false);
+          return out;
+        } finally {
+          delete subtle.digest;
+        }
+      },
+      { model: STREAM_MODEL, legacy },
+    );
     const MiB = 1 << 20;
-    const { length, dataLength, whole, slow, fast, refused } = big;
+    const { length, dataLength, whole, slow, fast, refused, hadCrc } = big;
+    const kind = legacy ? 'without data_crc32' : 'with data_crc32';
+    check(hadCrc, `the streamed test file (${STREAM_MODEL}) has a data_crc32: written by today's vitrine`, JSON.stringify({ hadCrc }));
     const same = (r) => typeof whole.hash === 'string' && r.hash === whole.hash && r.recs === whole.recs;
     const brief = (r) => ({ hash: r.hash ?? r.error, digests: r.digests });
-    check(length > 12 * MiB && same(slow) && same(fast) && same(refused), 'fromStream over a file past the rate window: the engine fromBytes builds, paced, all in, or with WebCrypto refusing', JSON.stringify({ length, whole: whole.hash ?? whole.error, slow: brief(slow), fast: brief(fast), refused: brief(refused) }));
-    const past = slow.asked.filter((e) => e > 8 * MiB);
-    const steps = past.slice(1).map((e, i) => e - past[i]);
-    check(past.length > 2 && steps.every((d) => d <= 4 * MiB) && past[past.length - 1] === length && slow.digests.length === 0, 'fromStream at 20 MB/s: hashed in wasm as the bytes arrive (asks at most 4 MiB apart past the window, no WebCrypto call)', JSON.stringify({ asked: slow.asked, digests: slow.digests }));
-    check(JSON.stringify(fast.digests) === JSON.stringify([dataLength]), 'fromStream with every byte in: left to WebCrypto (one digest, of the data section)', JSON.stringify({ dataLength, digests: fast.digests }));
-    check(JSON.stringify(refused.digests) === JSON.stringify([dataLength]), 'fromStream with WebCrypto refusing: asked once, then hashed in wasm', JSON.stringify({ dataLength, digests: refused.digests }));
+    check(length > 12 * MiB && same(slow) && same(fast) && same(refused), `fromStream over a file past the rate window, ${kind}: the engine fromBytes builds, paced, all in, or with WebCrypto refusing`, JSON.stringify({ length, whole: whole.hash ?? whole.error, slow: brief(slow), fast: brief(fast), refused: brief(refused) }));
+    if (legacy) {
+      const past = slow.asked.filter((e) => e > 8 * MiB);
+      const steps = past.slice(1).map((e, i) => e - past[i]);
+      check(past.length > 2 && steps.every((d) => d <= 4 * MiB) && past[past.length - 1] === length && slow.digests.length === 0, `fromStream at 20 MB/s, ${kind}: hashed in wasm as the bytes arrive (asks at most 4 MiB apart past the window, no WebCrypto call)`, JSON.stringify({ asked: slow.asked, digests: slow.digests }));
+      check(JSON.stringify(fast.digests) === JSON.stringify([dataLength]), `fromStream with every byte in, ${kind}: left to WebCrypto (one digest, of the data section)`, JSON.stringify({ dataLength, digests: fast.digests }));
+      check(JSON.stringify(refused.digests) === JSON.stringify([dataLength]), `fromStream with WebCrypto refusing, ${kind}: asked once, then hashed in wasm`, JSON.stringify({ dataLength, digests: refused.digests }));
+    } else {
+      const past = slow.asked.filter((e) => e > length - dataLength);
+      const steps = past.slice(1).map((e, i) => e - past[i]);
+      check(past.length > 3 && steps.every((d) => d <= 4 * MiB) && past[past.length - 1] === length, `fromStream at 20 MB/s, ${kind}: the checksum taken as the bytes arrive (asks at most 4 MiB apart through the data section)`, JSON.stringify({ asked: slow.asked }));
+      check([slow, fast, refused, big.slowFlipped, big.fastFlipped].every((r) => r.digests.length === 0), `fromStream, ${kind}: WebCrypto never called`, JSON.stringify([slow, fast, refused].map((r) => r.digests)));
+    }
+    const error = legacy ? /content hash mismatch/ : /checksum mismatch/;
     for (const [name, r] of [['at 20 MB/s', big.slowFlipped], ['with every byte in', big.fastFlipped], ['with WebCrypto refusing', big.refusedFlipped]]) {
-      check(/hash/i.test(r.error ?? ''), `fromStream ${name}: a flipped byte is a content-hash error`, JSON.stringify(r.error ?? r.hash));
+      check(error.test(r.error ?? ''), `fromStream ${name}, ${kind}: a flipped byte is a ${legacy ? 'content-hash' : 'checksum'} error`, JSON.stringify(r.error ?? r.hash));
     }
   }
 
