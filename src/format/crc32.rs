@@ -123,14 +123,8 @@ pub fn crc32_bitwise(bytes: &[u8]) -> u32 {
     !c
 }
 
-/// A checksum as the metadata writes it: 8 lowercase hex digits.
+/// A checksum as the metadata writes it: 8 lowercase hex digits (most significant
+/// first, as `format!("{c:08x}")` writes them).
 pub fn to_hex8(c: u32) -> String {
-    format!("{c:08x}")
-}
-
-/// Whether `s` is a checksum as the metadata writes it ([`to_hex8`]).
-pub fn is_hex8(s: &str) -> bool {
-    s.len() == 8
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    super::to_hex(&c.to_be_bytes())
 }
