@@ -893,16 +893,8 @@ impl RangeHasher {
         fn feed(hasher: &mut Sha256, chunk: &[u8]) {
             hasher.update(chunk);
         }
-        let end = end.min(src.byte_len());
-        if end <= self.at {
-            return;
-        }
         let hasher = &mut self.hasher;
-        let _ = for_each_chunk(src, self.at, end, |chunk| {
-            feed(hasher, chunk);
-            Ok::<(), ()>(())
-        });
-        self.at = end;
+        feed_range(src, &mut self.at, end, |chunk| feed(hasher, chunk));
     }
 
     /// The offset hashed up to.
@@ -914,6 +906,20 @@ impl RangeHasher {
     pub fn finish(self) -> [u8; 32] {
         self.hasher.finalize().into()
     }
+}
+
+/// `f` on `src[*at..end)` a piece at a time, then `*at = end` (nothing when `end` is not
+/// past `*at`; never past the source's end): [`RangeHasher`]'s and [`RangeCrc`]'s step.
+fn feed_range<S: ByteSource + ?Sized>(src: &S, at: &mut u64, end: u64, mut f: impl FnMut(&[u8])) {
+    let end = end.min(src.byte_len());
+    if end <= *at {
+        return;
+    }
+    let _ = for_each_chunk(src, *at, end, |chunk| {
+        f(chunk);
+        Ok::<(), ()>(())
+    });
+    *at = end;
 }
 
 /// The metadata's `data_crc32` taken as the data section's bytes arrive:
@@ -937,16 +943,8 @@ impl RangeCrc {
     /// Adds `src[at..end)`, where `at` is where the last call stopped (nothing when `end`
     /// is not past it; never past the source's end).
     pub fn feed_to<S: ByteSource + ?Sized>(&mut self, src: &S, end: u64) {
-        let end = end.min(src.byte_len());
-        if end <= self.at {
-            return;
-        }
         let crc = &mut self.crc;
-        let _ = for_each_chunk(src, self.at, end, |chunk| {
-            crc.update(chunk);
-            Ok::<(), ()>(())
-        });
-        self.at = end;
+        feed_range(src, &mut self.at, end, |chunk| crc.update(chunk));
     }
 
     /// The offset added up to.

@@ -166,23 +166,33 @@ async fn load_arriving(
         hash: StreamHash::default(),
     });
     let mut job = None;
+    // Whether the check has been set going (once the header, or for a whole file's
+    // WebCrypto job the opening, says what it covers).
+    let mut started = false;
     while let Some(end) = load.needs() {
         if let Some(a) = &mut arrival {
             a.wait(bytes, end).await?;
         }
         load.advance();
-        let (data, check) = (load.data_section(), load.hash_check());
-        match (&mut arrival, data, check) {
-            (Some(a), Some(range), Some(check)) if !a.hash.is_started() => {
+        if started {
+            continue;
+        }
+        let (Some(range), Some(check)) = (load.data_section(), load.hash_check()) else {
+            continue;
+        };
+        match &mut arrival {
+            Some(a) => {
                 a.hash.start(&check, range.start, a.have, now_ms());
                 a.hash.arrived(bytes, a.have, now_ms());
+                started = true;
             }
-            (None, Some(range), Some(check))
-                if job.is_none() && load.is_open() && !check.has_crc() =>
-            {
-                job = Some(start_sha256(&bytes.0, range.start as u32..range.end as u32));
+            None if load.is_open() => {
+                if !check.has_crc() {
+                    job = Some(start_sha256(&bytes.0, range.start as u32..range.end as u32));
+                }
+                started = true;
             }
-            _ => {}
+            None => {}
         }
     }
     let done = load.finish()?;
