@@ -194,26 +194,14 @@ fn block_backward(
     let (d, len, f) = (c.dim, bc.x.len() / c.dim, c.ffn_dim);
     // Feed-forward branch: h_out = mid + drop(relu(ln2(mid)·W1 + b1)·W2 + b2), times the
     // gate s = σ(mid·G + g) in a gated block.
-    let mut dg_out = dh.to_vec();
-    let mut dgate_in = None;
-    if let (Some(gates), Some(ggates)) = (&blk.gates, gb.gates.as_mut()) {
-        dgate_in = Some(gate_backward(
-            &bc.mid,
-            &bc.g,
-            &bc.gate_ffn,
-            &gates[1],
-            &mut ggates[1],
-            &mut dg_out,
-            len,
-            d,
-        ));
-    }
-    if !bc.mask_ffn.is_empty() {
-        dg_out
-            .iter_mut()
-            .zip(&bc.mask_ffn)
-            .for_each(|(x, m)| *x *= m);
-    }
+    let gates = blk.gates.as_ref().zip(gb.gates.as_mut());
+    let (dg_out, dgate_in) = branch_backward(
+        dh,
+        gates.map(|(g, gg)| (&g[1], &mut gg[1])),
+        [&bc.mid, &bc.g, &bc.gate_ffn],
+        &bc.mask_ffn,
+        d,
+    );
     let (ff, gff) = (&blk.ffn, &mut gb.ffn);
     let gw2 = flat_mut(&mut gff.w2);
     let mut df = linear_backward(&bc.f, flat(&ff.w2), &dg_out, len, f, d, gw2, Some(gff.b2));
@@ -244,23 +232,14 @@ fn block_backward(
         axpy(1.0, &dx, dh);
     }
     // Attention branch: mid = x + drop(attn(ln1(x))·Wo + bo) (times its gate).
-    let mut do_ = dh.to_vec();
-    let mut dgate_in = None;
-    if let (Some(gates), Some(ggates)) = (&blk.gates, gb.gates.as_mut()) {
-        dgate_in = Some(gate_backward(
-            &bc.x,
-            &bc.o,
-            &bc.gate_attn,
-            &gates[0],
-            &mut ggates[0],
-            &mut do_,
-            len,
-            d,
-        ));
-    }
-    if !bc.mask_attn.is_empty() {
-        do_.iter_mut().zip(&bc.mask_attn).for_each(|(x, m)| *x *= m);
-    }
+    let gates = blk.gates.as_ref().zip(gb.gates.as_mut());
+    let (do_, dgate_in) = branch_backward(
+        dh,
+        gates.map(|(g, gg)| (&g[0], &mut gg[0])),
+        [&bc.x, &bc.o, &bc.gate_attn],
+        &bc.mask_attn,
+        d,
+    );
     let (at, ga) = (&blk.attn, &mut gb.attn);
     let gwo = flat_mut(&mut ga.wo);
     let datt = linear_backward(&bc.att, flat(&at.wo), &do_, len, d, d, gwo, Some(ga.bo));
@@ -313,6 +292,30 @@ fn gate_backward(
         flat_mut(&mut ggate.w),
         Some(ggate.b),
     )
+}
+
+/// The gradient reaching a residual branch's output from `dh` (the stream's): through
+/// its gate where the block has one (`gate`: the gate's parameters and their gradients;
+/// `[x, y, s]` the branch's input, its output before gating and the gate's values, as
+/// [`gate_backward`] takes them), then its dropout mask (`mask`, empty for none). Returns
+/// it, and the gate's share of `∂L/∂x` in a gated block.
+#[allow(clippy::type_complexity)]
+fn branch_backward(
+    dh: &[f32],
+    gate: Option<(
+        &crate::model::params::Dense<&[f32], ArrayView2<'_, f32>>,
+        &mut crate::model::params::Dense<&mut [f32], ArrayViewMut2<'_, f32>>,
+    )>,
+    [x, y, s]: [&[f32]; 3],
+    mask: &[f32],
+    d: usize,
+) -> (Vec<f32>, Option<Vec<f32>>) {
+    let mut dout = dh.to_vec();
+    let dgate_in = gate.map(|(g, gg)| gate_backward(x, y, s, g, gg, &mut dout, dh.len() / d, d));
+    if !mask.is_empty() {
+        dout.iter_mut().zip(mask).for_each(|(x, m)| *x *= m);
+    }
+    (dout, dgate_in)
 }
 
 /// Backward pass of [`Model::head_forward`] for one user vector `u` and `C` candidates.
