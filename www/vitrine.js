@@ -112,10 +112,13 @@ export function packageUrls(simd = 'auto', pkgUrl, gpu = true) {
  */
 export async function importPackage(urls) {
   let last;
-  for (const url of urls) {
+  for (const [i, url] of urls.entries()) {
+    // The first build's wasm is requested as its glue is imported, not once the glue has
+    // run (its init would fetch it only then): the two downloads overlap.
+    const wasm = i === 0 ? prefetchWasm(url) : null;
     try {
       const mod = await import(url);
-      await mod.default();
+      await mod.default(wasm ? { module_or_path: wasm } : undefined);
       return mod;
     } catch (e) {
       last = e;
@@ -123,6 +126,30 @@ export async function importPackage(urls) {
     }
   }
   throw new Error(`vitrine: no wasm build could be loaded: ${last?.message ?? last}`);
+}
+
+/**
+ * The wasm file of a wasm-pack build (`--target web --out-name vitrine`, as
+ * scripts/build-wasm.sh builds them) whose glue is `url`: `vitrine_bg.wasm` beside a
+ * `vitrine.js`, the file the glue's init fetches by default; null for a glue of another
+ * name (its wasm's name is not known here).
+ * @param {string} url
+ * @returns {string|null}
+ */
+export function wasmUrlOf(url) {
+  const glue = new URL(url, globalThis.location?.href);
+  if (!glue.pathname.endsWith('/vitrine.js')) return null;
+  return new URL('vitrine_bg.wasm', glue).href;
+}
+
+/** `fetch` of {@link wasmUrlOf}(url), its failure left to the init that awaits it (or
+ * dropped with the import's); null where the wasm's URL is not known. */
+function prefetchWasm(url) {
+  const wasmUrl = wasmUrlOf(url);
+  if (wasmUrl === null || typeof fetch !== 'function') return null;
+  const res = fetch(wasmUrl);
+  res.catch(() => {});
+  return res;
 }
 
 // Types of the API's JSON. Each object typedef lists exactly the serde field names of

@@ -12,7 +12,8 @@
 // hash as the bytes arrive on a slow download and after the last byte (WebCrypto) on a
 // fast one, and a flipped byte fails each way;
 // and which build load() fetches: the GPU path only where the page may use WebGPU, the
-// lean builds (pkg/lean*) otherwise, ranking exactly as the full build's SIMD path.
+// lean builds (pkg/lean*) otherwise, ranking exactly as the full build's SIMD path; its
+// wasm requested once, while its glue is imported.
 //
 // Usage: BASE_URL=http://127.0.0.1:PORT/ MODEL_URL=models/x.vitrine node tests/e2e/loader.mjs
 // (scripts/e2e.sh runs it against its local server).
@@ -462,8 +463,32 @@ try {
       out[worker ? 'worker' : 'main'] = { build: v.build, backend: v.backend, recs: (await v.recommend({ k: 5 })).length };
       v.dispose();
     }
+    // The main-thread load's requests (the worker's are in its own timeline): the
+    // package's glue and its wasm, the wasm requested once, before the glue had arrived.
+    const mine = (end) => performance.getEntriesByType('resource').filter((r) => new URL(r.name).pathname.endsWith(end));
+    const glue = mine('/pkg/lean-relaxed/vitrine.js');
+    const wasm = mine('/pkg/lean-relaxed/vitrine_bg.wasm');
+    out.requests = {
+      glue: glue.map((r) => [r.startTime, r.responseEnd]),
+      wasm: wasm.map((r) => [r.startTime, r.responseEnd]),
+    };
+    const { wasmUrlOf } = await import('/www/vitrine.js');
+    out.wasmUrls = ['/pkg/vitrine.js', '/pkg/lean/vitrine.js?v=2', '/x/other.js', '/x/vitrine.mjs'].map((u) => {
+      const w = wasmUrlOf(u);
+      return w === null ? null : new URL(w).pathname;
+    });
     return out;
   }, MODEL);
+  check(
+    lean.requests.glue.length === 1 && lean.requests.wasm.length === 1 && lean.requests.wasm[0][0] <= lean.requests.glue[0][1],
+    "load() (main thread): the package's wasm is requested once, and as its glue is imported, not after",
+    JSON.stringify(lean.requests),
+  );
+  check(
+    JSON.stringify(lean.wasmUrls) === JSON.stringify(['/pkg/vitrine_bg.wasm', '/pkg/lean/vitrine_bg.wasm', null, null]),
+    'wasmUrlOf: vitrine_bg.wasm beside a vitrine.js glue, null for a glue of another name',
+    JSON.stringify(lean.wasmUrls),
+  );
   check(
     lean.hasGpu === false && lean.worker.build.gpu === false && lean.main.build.gpu === false && lean.worker.recs === 5 && lean.main.recs === 5,
     'load() in a page without navigator.gpu: the lean build, in the worker and on the main thread, and it recommends',
