@@ -1,11 +1,17 @@
 #!/usr/bin/env node
 // Tiny static file server for the demo storefront and the e2e test (node built-ins only).
 // Serves the repository root on 127.0.0.1: open http://127.0.0.1:<port>/www/ .
-// Usage: node scripts/serve.mjs [--port 8080] [--root <dir>]   (--port 0 = any free port)
+// Usage: node scripts/serve.mjs [--port 8080] [--root <dir>] [--gzip]   (--port 0 = any free port)
 // Prints "listening on http://127.0.0.1:<port>/" once ready. GET and HEAD only.
+// --gzip: code and text (.js, .mjs, .wasm, .json, .html, .css) go out gzip-encoded
+// (level 9, each file compressed once per modification) to a client that accepts it, as
+// a production host would send them; weight files (.vitrine, .onnx, .bin, ...) stay as
+// they are. For benchmarks over an emulated link (bench/engines/cold-latency.mjs), where
+// the bytes on the wire are what the link's throughput limits.
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 
 const args = process.argv.slice(2);
@@ -14,6 +20,10 @@ function arg(name, fallback) {
   return i >= 0 && i + 1 < args.length ? args[i + 1] : fallback;
 }
 const port = Number(arg('--port', process.env.PORT || '8080'));
+const gzip = args.includes('--gzip');
+const COMPRESSED = new Set(['.js', '.mjs', '.wasm', '.json', '.html', '.css']);
+// path -> { mtimeMs, body }: each file's gzip, made on first request.
+const gzipped = new Map();
 const root = path.resolve(arg('--root', path.join(path.dirname(fileURLToPath(import.meta.url)), '..')));
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
   console.error(`serve.mjs: bad --port ${arg('--port')}`);
@@ -80,13 +90,28 @@ const server = http.createServer((req, res) => {
     stream(file, st);
   });
   function stream(f, st) {
-    res.writeHead(200, {
-      'content-type': MIME[path.extname(f).toLowerCase()] || 'application/octet-stream',
+    const ext = path.extname(f).toLowerCase();
+    const headers = {
+      'content-type': MIME[ext] || 'application/octet-stream',
       'content-length': st.size,
       'cache-control': 'no-cache',
       'x-content-type-options': 'nosniff',
       ...(rel.startsWith('/www/') ? { 'content-security-policy': CSP } : {}),
-    });
+    };
+    if (gzip && COMPRESSED.has(ext) && /\bgzip\b/.test(req.headers['accept-encoding'] || '')) {
+      let z = gzipped.get(f);
+      if (!z || z.mtimeMs !== st.mtimeMs) {
+        try {
+          z = { mtimeMs: st.mtimeMs, body: zlib.gzipSync(fs.readFileSync(f), { level: 9 }) };
+        } catch {
+          return send(500, 'cannot read the file\n');
+        }
+        gzipped.set(f, z);
+      }
+      res.writeHead(200, { ...headers, 'content-length': z.body.length, 'content-encoding': 'gzip', vary: 'accept-encoding' });
+      return res.end(req.method === 'HEAD' ? undefined : z.body);
+    }
+    res.writeHead(200, headers);
     if (req.method === 'HEAD') return res.end();
     fs.createReadStream(f).on('error', () => res.destroy()).pipe(res);
   }
