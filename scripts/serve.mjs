@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 // Tiny static file server for the demo storefront and the e2e test (node built-ins only).
 // Serves the repository root on 127.0.0.1: open http://127.0.0.1:<port>/www/ .
-// Usage: node scripts/serve.mjs [--port 8080] [--root <dir>] [--gzip]   (--port 0 = any free port)
+// Usage: node scripts/serve.mjs [--port 8080] [--root <dir>] [--gzip] [--gzip-weights]
+//   (--port 0 = any free port)
 // Prints "listening on http://127.0.0.1:<port>/" once ready. GET and HEAD only.
 // --gzip: code and text (.js, .mjs, .wasm, .json, .html, .css) go out gzip-encoded
 // (level 9, each file compressed once per modification) to a client that accepts it, as
 // a production host would send them; weight files (.vitrine, .onnx, .bin, ...) stay as
-// they are. For benchmarks over an emulated link (bench/engines/cold-latency.mjs), where
-// the bytes on the wire are what the link's throughput limits.
+// they are; --gzip-weights: the weight files too (.vitrine, .onnx, .bin, .safetensors:
+// every engine's), as a host configured to compress them would send them. For benchmarks
+// over an emulated link (bench/engines/cold-latency.mjs), where the bytes on the wire are
+// what the link's throughput limits.
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -20,8 +23,12 @@ function arg(name, fallback) {
   return i >= 0 && i + 1 < args.length ? args[i + 1] : fallback;
 }
 const port = Number(arg('--port', process.env.PORT || '8080'));
-const gzip = args.includes('--gzip');
-const COMPRESSED = new Set(['.js', '.mjs', '.wasm', '.json', '.html', '.css']);
+const gzipWeights = args.includes('--gzip-weights');
+const gzip = gzipWeights || args.includes('--gzip');
+const COMPRESSED = new Set([
+  '.js', '.mjs', '.wasm', '.json', '.html', '.css',
+  ...(gzipWeights ? ['.vitrine', '.onnx', '.bin', '.safetensors'] : []),
+]);
 // path -> { mtimeMs, body }: each file's gzip, made on first request.
 const gzipped = new Map();
 const root = path.resolve(arg('--root', path.join(path.dirname(fileURLToPath(import.meta.url)), '..')));
