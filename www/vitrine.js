@@ -236,19 +236,23 @@ export async function fetchBytes(url, onProgress) {
 /**
  * Starts downloading a URL (see `fetchBytes`) and hands out the buffer as it fills, for
  * `Recommender.fromStream`, which loads while the file arrives.
- * - `bytes`: the buffer of the announced length the body is written into, in order; null
- *   when there is none (no or an unusable `content-length`, no streaming body).
+ * - `bytes`: the buffer of the announced length the body is written into, in order;
+ *   without a usable `content-length` (none, or a compressed transfer's encoded length),
+ *   the buffer of the length the file's header gives, once `sized` has resolved (the
+ *   header is in; `weightFileLength`); null when there is none (a header the loader
+ *   cannot size from, no streaming body).
+ * - `sized`: resolves once `bytes` is final (at once when the length was announced).
  * - `arrived(end)`: resolves once the first `end` bytes are in `bytes` (to the number of
  *   bytes in by then); rejects once they
  *   never will be there as announced (the body is longer or shorter than its
- *   `content-length`: `done` then gives the body as `fetchBytes` does) or the download
- *   failed (its error).
+ *   `content-length` or its header's length: `done` then gives the body as `fetchBytes`
+ *   does) or the download failed (its error).
  * - `done`: the whole body, as `fetchBytes` returns it (`bytes` itself when the body was
  *   as announced).
  * @param {string} url
  * @param {(loaded: number, total: number|null) => void} [onProgress]
- * @returns {Promise<{ bytes: Uint8Array|null, arrived: (end: number) => Promise<void>,
- *                     done: Promise<Uint8Array> }>}
+ * @returns {Promise<{ bytes: Uint8Array|null, sized?: Promise<void>,
+ *                     arrived: (end: number) => Promise<void>, done: Promise<Uint8Array> }>}
  */
 export async function streamBytes(url, onProgress) {
   const { res, total } = await startDownload(url);
@@ -270,7 +274,13 @@ async function startDownload(url) {
   const res = await fetch(url, { credentials: 'same-origin' });
   if (!res.ok) throw new Error(`vitrine: cannot download ${url}: HTTP ${res.status}`);
   const lengthHeader = res.headers.get('content-length');
-  return { res, total: lengthHeader ? Number(lengthHeader) : null };
+  // A compressed transfer announces its encoded length, not the body's: none then (the
+  // load sizes its buffer from the file's header). Where the page cannot see the
+  // encoding (a cross-origin response that does not expose it), the body overruns the
+  // announced length and is loaded once whole.
+  const encoding = (res.headers.get('content-encoding') ?? '').trim().toLowerCase();
+  const encoded = encoding !== '' && encoding !== 'identity';
+  return { res, total: lengthHeader && !encoded ? Number(lengthHeader) : null };
 }
 
 /**
@@ -296,20 +306,109 @@ async function pump(res, total, onProgress, sink) {
   }
 }
 
+/** Longest weight-file header {@link weightFileLength} reads (256 MiB, the wasm
+ * reader's `MAX_HEADER_LEN`). */
+const MAX_HEADER_BYTES = 256 * 1024 * 1024;
+
+/**
+ * The length of the weight file whose first bytes are `head` (at least 8): the file's
+ * header length (8 bytes, little-endian), the header (JSON), then the data section, whose
+ * end is the largest `data_offsets` end of a tensor. Undefined while `head` holds less
+ * than the header; null where the header is not one the loader can size a buffer from
+ * (too long, not JSON, offsets missing, or a length over 1 GiB): the load then sees the
+ * body as it comes, and the wasm reader reports what is wrong with it.
+ * @param {Uint8Array} head
+ * @returns {number|null|undefined}
+ */
+export function weightFileLength(head) {
+  if (head.length < 8) return undefined;
+  const n = new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true);
+  if (n > BigInt(MAX_HEADER_BYTES)) return null;
+  const end = 8 + Number(n);
+  if (head.length < end) return undefined;
+  let header;
+  try {
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(head.subarray(8, end)));
+  } catch {
+    return null;
+  }
+  if (header === null || typeof header !== 'object' || Array.isArray(header)) return null;
+  let data = 0;
+  for (const [name, t] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    const o = t?.data_offsets;
+    if (!Array.isArray(o) || o.length !== 2 || !Number.isSafeInteger(o[1]) || o[1] < 0) return null;
+    data = Math.max(data, o[1]);
+  }
+  const total = end + data;
+  return total <= MAX_PREALLOCATED ? total : null;
+}
+
 /**
  * The receiving end of a download of `url` announced as `total` bytes (`content-length`,
  * or null): `push(chunk)` each chunk in order, then `end()`, or `fail(error)`. Hands out
- * `bytes`, `arrived` and `done` as `streamBytes` describes them, and `loaded`, the bytes
- * pushed so far. A chunk past the announced length moves the rest to a list of chunks,
- * joined at the end (`bytes` is then never complete: `arrived` rejects).
+ * `bytes`, `arrived` and `done` as `streamBytes` describes them, `loaded`, the bytes
+ * pushed so far, and `sized`, a promise that resolves once `bytes` is final: when the
+ * file's header is in, which says the file's length ({@link weightFileLength}). Where
+ * that differs from the announced length (a compressed transfer announces its encoded
+ * length; `content-length` may be missing), `bytes` becomes a buffer of the header's
+ * length, with what has arrived copied in, and the load goes on as the rest arrives. A
+ * chunk past that length moves the rest to a list of chunks, joined at the end (`bytes`
+ * is then never complete: `arrived` rejects); so does a header the loader cannot size
+ * from, where nothing plausible was announced.
  * @param {string} url
  * @param {number|null} total
  */
 export function arrivingBytes(url, total) {
   let whole = Number.isSafeInteger(total) && total > 0 && total <= MAX_PREALLOCATED ? new Uint8Array(total) : null;
-  const bytes = whole;
-  const chunks = [];
+  let bytes = whole;
+  let chunks = [];
   let loaded = 0;
+  // Without an announced length to trust, until the file's header has said its length
+  // (or cannot): `sized` waits.
+  let sizing = whole === null;
+  let sizedResolve;
+  const sized = new Promise((resolve) => {
+    sizedResolve = resolve;
+  });
+  if (!sizing) sizedResolve();
+  // The bytes needed before the header can be read: 8, then 8 + its length.
+  let need = 8;
+  let sizedFromHeader = false;
+  // Every byte so far, in one array (chunks joined; at most twice while sizing).
+  const head = () => {
+    const out = new Uint8Array(loaded);
+    let off = 0;
+    for (const c of chunks) {
+      out.set(c, off);
+      off += c.length;
+    }
+    chunks = [out];
+    return out;
+  };
+  const settleSize = () => {
+    sizing = false;
+    sizedResolve();
+  };
+  // Once the header is in: a buffer of the file's length, the bytes so far copied in.
+  const trySize = () => {
+    if (loaded < need) return;
+    const h = head();
+    const length = weightFileLength(h);
+    if (length === undefined) {
+      need = 8 + Number(new DataView(h.buffer, h.byteOffset, 8).getBigUint64(0, true));
+      return;
+    }
+    if (length !== null && length >= loaded) {
+      whole = new Uint8Array(length);
+      whole.set(h);
+      bytes = whole;
+      chunks = [];
+      total = length;
+      sizedFromHeader = true;
+    }
+    settleSize();
+  };
   // Waiting `arrived` calls, and why the rest never will resolve (once it is known).
   let waiters = [];
   let failure = null;
@@ -326,14 +425,13 @@ export function arrivingBytes(url, total) {
     wake();
   };
   const mismatch = (what) =>
-    fail(new Error(`vitrine: ${url} is ${what} its announced ${total} bytes; loaded after the download instead`));
+    fail(new Error(`vitrine: ${url} is ${what} ${sizedFromHeader ? "its header's" : 'its announced'} ${total} bytes; loaded after the download instead`));
   let settle;
   const done = new Promise((resolve, reject) => {
     settle = { resolve, reject };
   });
   done.catch(() => {}); // reported to whoever awaits it
   return {
-    bytes,
     get loaded() {
       return loaded;
     },
@@ -343,6 +441,10 @@ export function arrivingBytes(url, total) {
       return new Promise((resolve, reject) => waiters.push({ end, resolve, reject }));
     },
     done,
+    get bytes() {
+      return bytes;
+    },
+    sized,
     push(value) {
       if (whole && loaded + value.length <= whole.length) {
         whole.set(value, loaded);
@@ -350,12 +452,18 @@ export function arrivingBytes(url, total) {
         if (whole) chunks.push(whole.subarray(0, loaded));
         whole = null;
         chunks.push(value);
-        mismatch('longer than');
+        // Past the length announced or read from the header (not while sizing: none yet).
+        if (!sizing) mismatch('longer than');
       }
       loaded += value.length;
+      if (sizing) trySize();
       wake();
     },
     end() {
+      if (sizing) {
+        trySize();
+        if (sizing) settleSize();
+      }
       if (whole) {
         if (loaded === whole.length) return settle.resolve(whole);
         mismatch('shorter than');
@@ -371,6 +479,7 @@ export function arrivingBytes(url, total) {
     },
     fail(e) {
       fail(e);
+      if (sizing) settleSize();
       settle.reject(e);
     },
   };
@@ -384,14 +493,17 @@ function noStream(done) {
 
 /**
  * Loads a weight file from a download started by `streamBytes`: while it arrives
- * (`Recommender.fromStream`) when its length is announced, else once it is in
- * (`fromBytes`). A body longer or shorter than announced, whose load stopped, is loaded
- * whole instead, so the result or error is the one `fromBytes` gives for what arrived.
+ * (`Recommender.fromStream`) when its length is known (announced, or read from its
+ * header once that is in), else once it is in (`fromBytes`). A body longer or shorter
+ * than that, whose load stopped, is loaded whole instead, so the result or error is the
+ * one `fromBytes` gives for what arrived.
  * @param {any} mod the wasm package
- * @param {{ bytes: Uint8Array|null, arrived: (end: number) => Promise<void>, done: Promise<Uint8Array> }} stream
+ * @param {{ bytes: Uint8Array|null, sized?: Promise<void>, arrived: (end: number) => Promise<void>, done: Promise<Uint8Array> }} stream
  * @param {object} options `fromBytes` options
  */
 export async function loadStream(mod, stream, options) {
+  // The buffer is final once the file's header is in (`arrivingBytes`).
+  await stream.sized;
   // (A package from before `fromStream`, named by `pkgUrl`, loads the whole file.)
   if (!stream.bytes || typeof mod.Recommender.fromStream !== 'function') {
     return mod.Recommender.fromBytes(await stream.done, options);

@@ -81,9 +81,11 @@ try {
     );
   }
 
-  // A stand-in for fetch() in the page: `stubDownload(body, length, { failAt, chunk })`
-  // answers every request with `body` in chunks of `chunk` bytes, one per task, announced
-  // as `length` bytes, failing at `failAt` when given; `restoreFetch()` undoes it.
+  // A stand-in for fetch() in the page: `stubDownload(body, length, { failAt, chunk,
+  // encoding })` answers every request with `body` in chunks of `chunk` bytes, one per
+  // task, announced as `length` bytes (no content-length when null), with that
+  // content-encoding header when given, failing at `failAt` when given; `restoreFetch()`
+  // undoes it.
   // `answerOf(loading)`: what a loading model answers (its content hash and five
   // recommendations, the model freed after), or its error's message.
   await page.evaluate(() => {
@@ -99,7 +101,7 @@ try {
       }
     };
     const realFetch = window.fetch;
-    window.stubDownload = (body, length, { failAt = null, chunk = 65_536 } = {}) => {
+    window.stubDownload = (body, length, { failAt = null, chunk = 65_536, encoding = null } = {}) => {
       window.fetch = async () => {
         let at = 0;
         const stream = new ReadableStream({
@@ -112,7 +114,10 @@ try {
             at += n;
           },
         });
-        return new Response(stream, { headers: { 'content-length': String(length) } });
+        const headers = {};
+        if (length !== null) headers['content-length'] = String(length);
+        if (encoding !== null) headers['content-encoding'] = encoding;
+        return new Response(stream, { headers });
       };
     };
     window.restoreFetch = () => {
@@ -169,6 +174,40 @@ try {
             whole: await answer(mod.Recommender.fromBytes(body.slice(), opts(`${name}-whole`))),
           };
         }
+        // Without a usable length (a compressed transfer announces its encoded length;
+        // none announced): the buffer sized from the file's header, the load streamed.
+        const realFromStream = mod.Recommender.fromStream;
+        let fromStreamCalls = 0;
+        mod.Recommender.fromStream = (...a) => {
+          fromStreamCalls += 1;
+          return realFromStream.apply(mod.Recommender, a);
+        };
+        try {
+          for (const [name, length, encoding] of [
+            ['compressed transfer', Math.floor(file.length / 3), 'gzip'],
+            ['no content-length', null, null],
+          ]) {
+            stubDownload(file, length, { chunk: 4099, encoding });
+            fromStreamCalls = 0;
+            const stream = await streamBytes('/any');
+            await stream.sized;
+            const sizedLength = stream.bytes?.length ?? null;
+            out[name] = {
+              sizedLength,
+              streamed: await answer(loadStream(mod, stream, opts(name))),
+              fromStreamCalls,
+            };
+          }
+        } finally {
+          mod.Recommender.fromStream = realFromStream;
+        }
+        const { weightFileLength } = await import('/www/vitrine.js');
+        out.lengths = [
+          weightFileLength(file),
+          weightFileLength(file.subarray(0, 8)),
+          weightFileLength(file.subarray(0, 7)),
+          weightFileLength(Uint8Array.from({ length: 64 }, (_, i) => (i * 37 + 11) % 256)),
+        ].map((v) => (v === undefined ? 'undefined' : v));
         serve(file, file.length, { failAt: Math.floor(file.length / 2) });
         out.failing = await answer(loadStream(mod, await streamBytes('/any'), opts('failing')));
         serve(file, file.length);
@@ -205,6 +244,19 @@ try {
       const r = streamed[name].streamed;
       check(typeof r.hash === 'string' && r.hash === whole.hash && r.recs === whole.recs, `loadStream: ${name}: loads`, JSON.stringify(r));
     }
+    for (const name of ['compressed transfer', 'no content-length']) {
+      const r = streamed[name];
+      check(
+        r.sizedLength === length && r.fromStreamCalls === 1 && r.streamed.hash === whole.hash && r.streamed.recs === whole.recs,
+        `loadStream: ${name}: a buffer of the header's length, loaded as it arrives (fromStream), the same engine`,
+        JSON.stringify({ ...r, length }),
+      );
+    }
+    check(
+      JSON.stringify(streamed.lengths) === JSON.stringify([length, 'undefined', 'undefined', null]),
+      "weightFileLength: the file's length from its header; undefined before the header is in; null for bytes that are not a weight file",
+      JSON.stringify(streamed.lengths),
+    );
     check(/checksum mismatch/.test(streamed['a flipped byte'].whole.error ?? ''), 'loadStream: a flipped byte is a checksum error', JSON.stringify(streamed['a flipped byte']));
     check(/network gone/.test(streamed.failing.error ?? ''), 'loadStream: a download failing midway rejects with its error', JSON.stringify(streamed.failing));
   }
