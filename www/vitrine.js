@@ -285,17 +285,24 @@ async function startDownload(url) {
 
 /**
  * Reads `res`'s body into `sink` (`push(chunk)` each chunk in order, then `end()`, or
- * `fail(error)` and the returned promise rejects), reporting progress.
+ * `fail(error)` and the returned promise rejects), reporting progress: against the
+ * announced length, or, where there is none (not announced, or a compressed transfer),
+ * against the length the file's header gives once it is in (`weightFileLength`; null
+ * before, and for a body that is not a weight file).
  */
 async function pump(res, total, onProgress, sink) {
   const reader = res.body.getReader();
   let loaded = 0;
+  // Without a length: the first bytes, copied (a sink may transfer the chunk), until the
+  // header says the file's length or that it cannot (`sizer` null from then on).
+  const sizer = total === null ? headerSizer() : null;
   try {
     onProgress?.(0, total);
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
       loaded += value.length; // (before a sink that transfers the chunk empties it)
+      if (sizer !== null && total === null) total = sizer.add(value) ?? null;
       sink.push(value);
       onProgress?.(loaded, total);
     }
@@ -345,6 +352,55 @@ export function weightFileLength(head) {
 }
 
 /**
+ * Reads a weight file's length from its first bytes as they arrive, chunk by chunk:
+ * `add(chunk)` returns undefined until the header is in, then the file's length
+ * ({@link weightFileLength}), or null where it cannot be read (not a weight file, a
+ * header over 256 MiB), and the same from then on. Keeps a copy of the header's bytes
+ * only (the chunks may be transferred after `add`), joined twice at most.
+ */
+export function headerSizer() {
+  let parts = [];
+  let have = 0;
+  let need = 8;
+  let result;
+  const join = () => {
+    const out = new Uint8Array(have);
+    let off = 0;
+    for (const p of parts) {
+      out.set(p, off);
+      off += p.length;
+    }
+    parts = [out];
+    return out;
+  };
+  return {
+    add(chunk) {
+      let at = 0;
+      while (result === undefined && at < chunk.length) {
+        const take = Math.min(chunk.length - at, need - have);
+        parts.push(chunk.slice(at, at + take));
+        have += take;
+        at += take;
+        if (have < need) break;
+        const head = join();
+        if (need === 8) {
+          const n = new DataView(head.buffer, 0, 8).getBigUint64(0, true);
+          if (n > BigInt(MAX_HEADER_BYTES)) {
+            result = null;
+            break;
+          }
+          need = 8 + Number(n);
+          if (have < need) continue;
+        }
+        result = weightFileLength(head) ?? null;
+      }
+      if (result !== undefined) parts = [];
+      return result;
+    },
+  };
+}
+
+/**
  * The receiving end of a download of `url` announced as `total` bytes (`content-length`,
  * or null): `push(chunk)` each chunk in order, then `end()`, or `fail(error)`. Hands out
  * `bytes`, `arrived` and `done` as `streamBytes` describes them, `loaded`, the bytes
@@ -372,36 +428,22 @@ export function arrivingBytes(url, total) {
     sizedResolve = resolve;
   });
   if (!sizing) sizedResolve();
-  // The bytes needed before the header can be read: 8, then 8 + its length.
-  let need = 8;
+  const sizer = sizing ? headerSizer() : null;
   let sizedFromHeader = false;
-  // Every byte so far, in one array (chunks joined; at most twice while sizing).
-  const head = () => {
-    const out = new Uint8Array(loaded);
-    let off = 0;
-    for (const c of chunks) {
-      out.set(c, off);
-      off += c.length;
-    }
-    chunks = [out];
-    return out;
-  };
   const settleSize = () => {
     sizing = false;
     sizedResolve();
   };
-  // Once the header is in: a buffer of the file's length, the bytes so far copied in.
-  const trySize = () => {
-    if (loaded < need) return;
-    const h = head();
-    const length = weightFileLength(h);
-    if (length === undefined) {
-      need = 8 + Number(new DataView(h.buffer, h.byteOffset, 8).getBigUint64(0, true));
-      return;
-    }
+  // The header's length known (null: it cannot be read): a buffer of that length, the
+  // bytes so far copied in.
+  const resize = (length) => {
     if (length !== null && length >= loaded) {
       whole = new Uint8Array(length);
-      whole.set(h);
+      let off = 0;
+      for (const c of chunks) {
+        whole.set(c, off);
+        off += c.length;
+      }
       bytes = whole;
       chunks = [];
       total = length;
@@ -456,14 +498,15 @@ export function arrivingBytes(url, total) {
         if (!sizing) mismatch('longer than');
       }
       loaded += value.length;
-      if (sizing) trySize();
+      if (sizing) {
+        const length = sizer.add(value);
+        if (length !== undefined) resize(length);
+      }
       wake();
     },
     end() {
-      if (sizing) {
-        trySize();
-        if (sizing) settleSize();
-      }
+      // A body that ended before its header did: loaded as it is.
+      if (sizing) settleSize();
       if (whole) {
         if (loaded === whole.length) return settle.resolve(whole);
         mismatch('shorter than');

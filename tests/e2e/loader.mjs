@@ -189,19 +189,38 @@ try {
           ]) {
             stubDownload(file, length, { chunk: 4099, encoding });
             fromStreamCalls = 0;
-            const stream = await streamBytes('/any');
+            const progress = [];
+            const stream = await streamBytes('/any', (got, of) => progress.push([got, of]));
             await stream.sized;
             const sizedLength = stream.bytes?.length ?? null;
             out[name] = {
               sizedLength,
               streamed: await answer(loadStream(mod, stream, opts(name))),
               fromStreamCalls,
+              // Progress: no total before the header is in, the file's length after.
+              firstTotal: progress[0][1],
+              last: progress[progress.length - 1],
             };
           }
         } finally {
           mod.Recommender.fromStream = realFromStream;
         }
-        const { weightFileLength } = await import('/www/vitrine.js');
+        const { weightFileLength, headerSizer } = await import('/www/vitrine.js');
+        // The sizer over chunks cut inside the 8-byte length and inside the header.
+        const sizerOver = (body, cuts) => {
+          const z = headerSizer();
+          const seen = [];
+          let at = 0;
+          for (const c of [...cuts, body.length]) {
+            seen.push(z.add(body.subarray(at, c)));
+            at = c;
+          }
+          return seen.map((v) => (v === undefined ? 'undefined' : v));
+        };
+        out.sizer = {
+          file: sizerOver(file, [3, 11, 200]),
+          garbage: sizerOver(Uint8Array.from({ length: 64 }, (_, i) => (i * 37 + 11) % 256), [5]),
+        };
         out.lengths = [
           weightFileLength(file),
           weightFileLength(file.subarray(0, 8)),
@@ -251,7 +270,17 @@ try {
         `loadStream: ${name}: a buffer of the header's length, loaded as it arrives (fromStream), the same engine`,
         JSON.stringify({ ...r, length }),
       );
+      check(
+        r.firstTotal === null && r.last[0] === length && r.last[1] === length,
+        `streamBytes: ${name}: progress without a total until the header is in, then against the file's length`,
+        JSON.stringify({ firstTotal: r.firstTotal, last: r.last, length }),
+      );
     }
+    check(
+      JSON.stringify(streamed.sizer) === JSON.stringify({ file: ['undefined', 'undefined', 'undefined', length], garbage: ['undefined', null] }),
+      "headerSizer: undefined until the header is in (chunks cut inside the length and the header), then the file's length; null for bytes that are not a weight file",
+      JSON.stringify(streamed.sizer),
+    );
     check(
       JSON.stringify(streamed.lengths) === JSON.stringify([length, 'undefined', 'undefined', null]),
       "weightFileLength: the file's length from its header; undefined before the header is in; null for bytes that are not a weight file",
