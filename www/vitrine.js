@@ -223,8 +223,10 @@ const MAX_PREALLOCATED = 1 << 30;
 /**
  * Downloads a URL as bytes, reporting progress. With a `content-length`, the chunks are
  * copied into one buffer of that length as they arrive (no second whole copy at the end,
- * and half the peak memory); a body longer than announced (a compressed transfer
- * announces its compressed length) goes on in a list of chunks joined at the end.
+ * and half the peak memory); without one, or under a compressed transfer (which
+ * announces its encoded length), into a buffer of the length a weight file's header
+ * gives once it is in (`weightFileLength`); a body longer than that, or not a weight
+ * file, goes on in a list of chunks joined at the end.
  * @param {string} url
  * @param {(loaded: number, total: number|null) => void} [onProgress]
  * @returns {Promise<Uint8Array>}
