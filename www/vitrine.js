@@ -295,9 +295,10 @@ async function startDownload(url) {
 async function pump(res, total, onProgress, sink) {
   const reader = res.body.getReader();
   let loaded = 0;
-  // Without a length: the first bytes, copied (a sink may transfer the chunk), until the
-  // header says the file's length or that it cannot (`sizer` null from then on).
-  const sizer = total === null ? headerSizer() : null;
+  // Without a length: the one a sink that sizes itself from the header has found
+  // (`arrivingBytes`), or, for a sink that does not, the first bytes, copied (it may
+  // transfer the chunk), until the header says the file's length or that it cannot.
+  const sizer = total === null && !('length' in sink) ? headerSizer() : null;
   try {
     onProgress?.(0, total);
     for (;;) {
@@ -306,6 +307,7 @@ async function pump(res, total, onProgress, sink) {
       loaded += value.length; // (before a sink that transfers the chunk empties it)
       if (sizer !== null && total === null) total = sizer.add(value) ?? null;
       sink.push(value);
+      if (sizer === null && total === null) total = sink.length;
       onProgress?.(loaded, total);
     }
     sink.end();
@@ -331,9 +333,8 @@ const MAX_HEADER_BYTES = 256 * 1024 * 1024;
  */
 export function weightFileLength(head) {
   if (head.length < 8) return undefined;
-  const n = new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true);
-  if (n > BigInt(MAX_HEADER_BYTES)) return null;
-  const end = 8 + Number(n);
+  const end = headerEnd(head);
+  if (end === null) return null;
   if (head.length < end) return undefined;
   let header;
   try {
@@ -351,6 +352,13 @@ export function weightFileLength(head) {
   }
   const total = end + data;
   return total <= MAX_PREALLOCATED ? total : null;
+}
+
+/** Where a weight file's header ends: 8 + the length its first 8 bytes (little-endian)
+ * give, or null past {@link MAX_HEADER_BYTES}. */
+function headerEnd(head) {
+  const n = new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true);
+  return n > BigInt(MAX_HEADER_BYTES) ? null : 8 + Number(n);
 }
 
 /**
@@ -386,12 +394,12 @@ export function headerSizer() {
         if (have < need) break;
         const head = join();
         if (need === 8) {
-          const n = new DataView(head.buffer, 0, 8).getBigUint64(0, true);
-          if (n > BigInt(MAX_HEADER_BYTES)) {
+          const end = headerEnd(head);
+          if (end === null) {
             result = null;
             break;
           }
-          need = 8 + Number(n);
+          need = end;
           if (have < need) continue;
         }
         result = weightFileLength(head) ?? null;
@@ -487,6 +495,10 @@ export function arrivingBytes(url, total) {
     done,
     get bytes() {
       return bytes;
+    },
+    /** The file's length once known from its header (null before, and when it is not). */
+    get length() {
+      return sizedFromHeader ? total : null;
     },
     sized,
     push(value) {
