@@ -431,13 +431,24 @@ try {
       async ({ model, worker }) => {
         const { load } = await import('/www/vitrine.js');
         const file = new Uint8Array(await (await fetch(model)).arrayBuffer());
-        const serve = (length, failAt = null) => stubDownload(file, length, { failAt, chunk: 50_000 });
-        const out = {};
+        const serve = (length, failAt = null, encoding = null) => stubDownload(file, length, { failAt, chunk: 50_000, encoding });
+        const out = { length: file.length };
         try {
           serve(Math.floor(file.length / 3));
           const v = await load('/any', { worker, backend: 'simd', namespace: `e2e-odd-${worker}` });
           out.compressed = { n: v.nItems, hash: v.modelInfo.contentHash, recs: (await v.recommend({ k: 3 })).length };
           v.dispose();
+          // The same with the encoding said (Content-Encoding): sized from the header.
+          serve(Math.floor(file.length / 3), null, 'gzip');
+          const progress = [];
+          const e = await load('/any', { worker, backend: 'simd', namespace: `e2e-odd3-${worker}`, onProgress: (l, t) => progress.push([l, t]) });
+          out.encoded = {
+            n: e.nItems,
+            recs: (await e.recommend({ k: 3 })).length,
+            firstTotal: progress[0][1],
+            last: progress[progress.length - 1],
+          };
+          e.dispose();
           serve(file.length, Math.floor(file.length / 2));
           try {
             await load('/any', { worker, backend: 'simd', namespace: `e2e-odd2-${worker}` });
@@ -453,6 +464,11 @@ try {
       { model: MODEL, worker },
     );
     check(odd.compressed?.n === loaded.n && odd.compressed.recs === 3, `load() (${mode}): a body longer than announced (compressed) loads once whole`, JSON.stringify(odd));
+    check(
+      odd.encoded?.n === loaded.n && odd.encoded.recs === 3 && odd.encoded.firstTotal === null && odd.encoded.last[0] === odd.length && odd.encoded.last[1] === odd.length,
+      `load() (${mode}): a compressed transfer (Content-Encoding) loads, its progress against the file's length from its header`,
+      JSON.stringify(odd),
+    );
     check(/network gone/.test(odd.failing), `load() (${mode}): a download failing midway rejects with its error`, JSON.stringify(odd));
     check(loaded.sameCatalog === true && loaded.items === loaded.n, `load() (${mode}): its catalogue is the package's catalog(), every column`, JSON.stringify(loaded));
 
