@@ -295,10 +295,12 @@ async function startDownload(url) {
 async function pump(res, total, onProgress, sink) {
   const reader = res.body.getReader();
   let loaded = 0;
-  // Without a length: the one a sink that sizes itself from the header has found
-  // (`arrivingBytes`), or, for a sink that does not, the first bytes, copied (it may
-  // transfer the chunk), until the header says the file's length or that it cannot.
-  const sizer = total === null && !('length' in sink) ? headerSizer() : null;
+  // The length a sink that sizes itself from the header has found (`arrivingBytes`:
+  // also where one was announced), or, without one, for a sink that does not, the first
+  // bytes, copied (it may transfer the chunk), until the header says the file's length
+  // or that it cannot.
+  const sizes = 'length' in sink;
+  const sizer = total === null && !sizes ? headerSizer() : null;
   try {
     onProgress?.(0, total);
     for (;;) {
@@ -307,7 +309,7 @@ async function pump(res, total, onProgress, sink) {
       loaded += value.length; // (before a sink that transfers the chunk empties it)
       if (sizer !== null && total === null) total = sizer.add(value) ?? null;
       sink.push(value);
-      if (sizer === null && total === null) total = sink.length;
+      if (sizes) total = sink.length ?? total;
       onProgress?.(loaded, total);
     }
     sink.end();
@@ -355,20 +357,27 @@ export function weightFileLength(head) {
 }
 
 /** Where a weight file's header ends: 8 + the length its first 8 bytes (little-endian)
- * give, or null past {@link MAX_HEADER_BYTES}. */
-function headerEnd(head) {
+ * give, or null past `max` bytes of header. */
+function headerEnd(head, max = MAX_HEADER_BYTES) {
   const n = new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true);
-  return n > BigInt(MAX_HEADER_BYTES) ? null : 8 + Number(n);
+  return n > BigInt(max) ? null : 8 + Number(n);
 }
+
+/** Longest header `arrivingBytes` reads to check an announced length (1 MiB): a longer
+ * one (a file written before the catalogue left the header) is not parsed a second time
+ * here, and its announced length is trusted. */
+const CHECKED_HEADER_BYTES = 1 << 20;
 
 /**
  * Reads a weight file's length from its first bytes as they arrive, chunk by chunk:
  * `add(chunk)` returns undefined until the header is in, then the file's length
  * ({@link weightFileLength}), or null where it cannot be read (not a weight file, a
- * header over 256 MiB), and the same from then on. Keeps a copy of the header's bytes
- * only (the chunks may be transferred after `add`), joined twice at most.
+ * header over `maxHeader` bytes, 256 MiB by default), and the same from then on. Keeps a
+ * copy of the header's bytes only (the chunks may be transferred after `add`), joined
+ * twice at most.
+ * @param {number} [maxHeader]
  */
-export function headerSizer() {
+export function headerSizer(maxHeader = MAX_HEADER_BYTES) {
   let parts = [];
   let have = 0;
   let need = 8;
@@ -394,7 +403,7 @@ export function headerSizer() {
         if (have < need) break;
         const head = join();
         if (need === 8) {
-          const end = headerEnd(head);
+          const end = headerEnd(head, maxHeader);
           if (end === null) {
             result = null;
             break;
@@ -430,36 +439,44 @@ export function arrivingBytes(url, total) {
   let bytes = whole;
   let chunks = [];
   let loaded = 0;
-  // Without an announced length to trust, until the file's header has said its length
-  // (or cannot): `sized` waits.
-  let sizing = whole === null;
+  // Until the file's header has said its length (or cannot): `sized` waits. With an
+  // announced length only a header of at most CHECKED_HEADER_BYTES is read for it.
+  let sizing = true;
   let sizedResolve;
   const sized = new Promise((resolve) => {
     sizedResolve = resolve;
   });
-  if (!sizing) sizedResolve();
-  const sizer = sizing ? headerSizer() : null;
+  const announced = whole !== null;
+  const sizer = headerSizer(announced ? CHECKED_HEADER_BYTES : MAX_HEADER_BYTES);
   let sizedFromHeader = false;
   const settleSize = () => {
     sizing = false;
     sizedResolve();
   };
-  // The header's length known (null: it cannot be read): a buffer of that length, the
-  // bytes so far copied in.
+  // The header's length known (null: it cannot be read, or it was not read): where it
+  // differs from the buffer there is (a compressed transfer announces its encoded length,
+  // seen or not), a buffer of that length, the bytes so far copied in. Without a buffer
+  // then (a body past its announced length, and no length from the header), the body is
+  // loaded once whole.
   const resize = (length) => {
-    if (length !== null && length >= loaded) {
-      whole = new Uint8Array(length);
-      let off = 0;
-      for (const c of chunks) {
-        whole.set(c, off);
-        off += c.length;
+    if (length !== null && length >= loaded && length !== whole?.length) {
+      const sizedBuffer = new Uint8Array(length);
+      if (whole) sizedBuffer.set(whole.subarray(0, loaded));
+      else {
+        let off = 0;
+        for (const c of chunks) {
+          sizedBuffer.set(c, off);
+          off += c.length;
+        }
+        chunks = [];
       }
-      bytes = whole;
-      chunks = [];
+      whole = sizedBuffer;
       total = length;
       sizedFromHeader = true;
     }
+    bytes = whole;
     settleSize();
+    if (!whole && announced) mismatch('longer than');
   };
   // Waiting `arrived` calls, and why the rest never will resolve (once it is known).
   let waiters = [];
@@ -519,8 +536,8 @@ export function arrivingBytes(url, total) {
       wake();
     },
     end() {
-      // A body that ended before its header did: loaded as it is.
-      if (sizing) settleSize();
+      // A body that ended before its header did: no length from it.
+      if (sizing) resize(null);
       if (whole) {
         if (loaded === whole.length) return settle.resolve(whole);
         mismatch('shorter than');
