@@ -238,12 +238,13 @@ export async function fetchBytes(url, onProgress) {
 /**
  * Starts downloading a URL (see `fetchBytes`) and hands out the buffer as it fills, for
  * `Recommender.fromStream`, which loads while the file arrives.
- * - `bytes`: the buffer of the announced length the body is written into, in order;
- *   without a usable `content-length` (none, or a compressed transfer's encoded length),
- *   the buffer of the length the file's header gives, once `sized` has resolved (the
- *   header is in; `weightFileLength`); null when there is none (a header the loader
- *   cannot size from, no streaming body).
- * - `sized`: resolves once `bytes` is final (at once when the length was announced).
+ * - `bytes`: the buffer the body is written into, in order, final once `sized` has
+ *   resolved: of the length the file's header gives (`weightFileLength`) where that
+ *   differs from the announced `content-length` or none is announced (a compressed
+ *   transfer announces its encoded length), else of the announced length; null when
+ *   there is none (no length either way, the body past its announced length, no
+ *   streaming body).
+ * - `sized`: resolves once `bytes` is final (the header is in, or cannot say).
  * - `arrived(end)`: resolves once the first `end` bytes are in `bytes` (to the number of
  *   bytes in by then); rejects once they
  *   never will be there as announced (the body is longer or shorter than its
