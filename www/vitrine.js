@@ -223,10 +223,10 @@ const MAX_PREALLOCATED = 1 << 30;
 /**
  * Downloads a URL as bytes, reporting progress. With a `content-length`, the chunks are
  * copied into one buffer of that length as they arrive (no second whole copy at the end,
- * and half the peak memory); without one, or under a compressed transfer (which
- * announces its encoded length), into a buffer of the length a weight file's header
- * gives once it is in (`weightFileLength`); a body longer than that, or not a weight
- * file, goes on in a list of chunks joined at the end.
+ * and half the peak memory); a weight file's header, once in, gives the length where
+ * it differs or none is announced (a compressed transfer announces its encoded length;
+ * `weightFileLength`); a body longer than that, or without either, goes on in a list of
+ * chunks joined at the end.
  * @param {string} url
  * @param {(loaded: number, total: number|null) => void} [onProgress]
  * @returns {Promise<Uint8Array>}
@@ -278,9 +278,9 @@ async function startDownload(url) {
   if (!res.ok) throw new Error(`vitrine: cannot download ${url}: HTTP ${res.status}`);
   const lengthHeader = res.headers.get('content-length');
   // A compressed transfer announces its encoded length, not the body's: none then (the
-  // load sizes its buffer from the file's header). Where the page cannot see the
-  // encoding (a cross-origin response that does not expose it), the body overruns the
-  // announced length and is loaded once whole.
+  // load sizes its buffer from the file's header; where the page cannot see the
+  // encoding, a cross-origin response that does not expose it, `arrivingBytes` finds the
+  // header's length differs from the announced one and takes the header's).
   const encoding = (res.headers.get('content-encoding') ?? '').trim().toLowerCase();
   const encoded = encoding !== '' && encoding !== 'identity';
   return { res, total: lengthHeader && !encoded ? Number(lengthHeader) : null };
