@@ -289,26 +289,26 @@ async function startDownload(url) {
 /**
  * Reads `res`'s body into `sink` (`push(chunk)` each chunk in order, then `end()`, or
  * `fail(error)` and the returned promise rejects), reporting progress: against the
- * announced length, or, where there is none (not announced, or a compressed transfer),
- * against the length the file's header gives once it is in (`weightFileLength`; null
- * before, and for a body that is not a weight file).
+ * announced length (null where none is), and from the moment the file's header is in,
+ * against the length it gives (`weightFileLength`) where that differs (a compressed
+ * transfer announces its encoded length, whether or not the page sees the encoding).
  */
 async function pump(res, total, onProgress, sink) {
   const reader = res.body.getReader();
   let loaded = 0;
-  // The length a sink that sizes itself from the header has found (`arrivingBytes`:
-  // also where one was announced), or, without one, for a sink that does not, the first
-  // bytes, copied (it may transfer the chunk), until the header says the file's length
-  // or that it cannot.
+  // The length a sink that sizes itself from the header has found (`arrivingBytes`), or,
+  // for a sink that does not (the Worker's), the header's length read here from the first
+  // bytes, copied (it may transfer the chunk), where it differs from the announced one or
+  // none is announced (a header over 1 MiB is not read where a length was announced).
   const sizes = 'length' in sink;
-  const sizer = total === null && !sizes ? headerSizer() : null;
+  const sizer = sizes ? null : headerSizer(total === null ? MAX_HEADER_BYTES : CHECKED_HEADER_BYTES);
   try {
     onProgress?.(0, total);
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
       loaded += value.length; // (before a sink that transfers the chunk empties it)
-      if (sizer !== null && total === null) total = sizer.add(value) ?? null;
+      if (sizer !== null) total = sizer.add(value) ?? total;
       sink.push(value);
       if (sizes) total = sink.length ?? total;
       onProgress?.(loaded, total);

@@ -443,8 +443,15 @@ try {
         const out = { length: file.length };
         try {
           serve(Math.floor(file.length / 3));
-          const v = await load('/any', { worker, backend: 'simd', namespace: `e2e-odd-${worker}` });
-          out.compressed = { n: v.nItems, hash: v.modelInfo.contentHash, recs: (await v.recommend({ k: 3 })).length };
+          const unseen = [];
+          const v = await load('/any', { worker, backend: 'simd', namespace: `e2e-odd-${worker}`, onProgress: (l, t) => unseen.push([l, t]) });
+          out.compressed = {
+            n: v.nItems,
+            hash: v.modelInfo.contentHash,
+            recs: (await v.recommend({ k: 3 })).length,
+            firstTotal: unseen[0][1],
+            last: unseen[unseen.length - 1],
+          };
           v.dispose();
           // The same with the encoding said (Content-Encoding): sized from the header.
           serve(Math.floor(file.length / 3), null, 'gzip');
@@ -471,7 +478,11 @@ try {
       },
       { model: MODEL, worker },
     );
-    check(odd.compressed?.n === loaded.n && odd.compressed.recs === 3, `load() (${mode}): a body longer than announced (a compressed transfer whose encoding the page cannot see) loads`, JSON.stringify(odd));
+    check(
+      odd.compressed?.n === loaded.n && odd.compressed.recs === 3 && odd.compressed.firstTotal === Math.floor(odd.length / 3) && odd.compressed.last[0] === odd.length && odd.compressed.last[1] === odd.length,
+      `load() (${mode}): a body longer than announced (a compressed transfer whose encoding the page cannot see) loads, its progress against the announced length, then the header's`,
+      JSON.stringify(odd),
+    );
     check(
       odd.encoded?.n === loaded.n && odd.encoded.recs === 3 && odd.encoded.firstTotal === null && odd.encoded.last[0] === odd.length && odd.encoded.last[1] === odd.length,
       `load() (${mode}): a compressed transfer (Content-Encoding) loads, its progress against the file's length from its header`,
