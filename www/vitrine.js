@@ -224,7 +224,7 @@ const MAX_PREALLOCATED = 1 << 30;
  * Downloads a URL as bytes, reporting progress. With a `content-length`, the chunks are
  * copied into one buffer of that length as they arrive (no second whole copy at the end,
  * and half the peak memory); a weight file's header, once in, gives the length where
- * it differs or none is announced (a compressed transfer announces its encoded length;
+ * it is longer or none is announced (a compressed transfer announces its encoded length;
  * `weightFileLength`); a body longer than that, or without either, goes on in a list of
  * chunks joined at the end.
  * @param {string} url
@@ -240,7 +240,7 @@ export async function fetchBytes(url, onProgress) {
  * `Recommender.fromStream`, which loads while the file arrives.
  * - `bytes`: the buffer the body is written into, in order, final once `sized` has
  *   resolved: of the length the file's header gives (`weightFileLength`) where that
- *   differs from the announced `content-length` or none is announced (a compressed
+ *   is longer than the announced `content-length` or none is announced (a compressed
  *   transfer announces its encoded length), else of the announced length; null when
  *   there is none (no length either way, the body past its announced length, no
  *   streaming body).
@@ -280,7 +280,7 @@ async function startDownload(url) {
   // A compressed transfer announces its encoded length, not the body's: none then (the
   // load sizes its buffer from the file's header; where the page cannot see the
   // encoding, a cross-origin response that does not expose it, `arrivingBytes` finds the
-  // header's length differs from the announced one and takes the header's).
+  // header's length longer than the announced one and takes the header's).
   const encoding = (res.headers.get('content-encoding') ?? '').trim().toLowerCase();
   const encoded = encoding !== '' && encoding !== 'identity';
   return { res, total: lengthHeader && !encoded ? Number(lengthHeader) : null };
@@ -290,7 +290,7 @@ async function startDownload(url) {
  * Reads `res`'s body into `sink` (`push(chunk)` each chunk in order, then `end()`, or
  * `fail(error)` and the returned promise rejects), reporting progress: against the
  * announced length (null where none is), and from the moment the file's header is in,
- * against the length it gives (`weightFileLength`) where that differs (a compressed
+ * against the length it gives (`weightFileLength`) where that is longer (a compressed
  * transfer announces its encoded length, whether or not the page sees the encoding).
  */
 async function pump(res, total, onProgress, sink) {
@@ -298,8 +298,8 @@ async function pump(res, total, onProgress, sink) {
   let loaded = 0;
   // The length a sink that sizes itself from the header has found (`arrivingBytes`), or,
   // for a sink that does not (the Worker's), the header's length read here from the first
-  // bytes, copied (it may transfer the chunk), where it differs from the announced one or
-  // none is announced (a header over 1 MiB is not read where a length was announced).
+  // bytes, copied (it may transfer the chunk), where it is longer than the announced one
+  // or none is announced (a header over 1 MiB is not read where a length was announced).
   const sizes = 'length' in sink;
   const sizer = sizes ? null : headerSizer(total === null ? MAX_HEADER_BYTES : CHECKED_HEADER_BYTES);
   try {
@@ -308,7 +308,10 @@ async function pump(res, total, onProgress, sink) {
       const { done, value } = await reader.read();
       if (done) break;
       loaded += value.length; // (before a sink that transfers the chunk empties it)
-      if (sizer !== null) total = sizer.add(value) ?? total;
+      if (sizer !== null) {
+        const length = sizer.add(value);
+        if (length != null && (total === null || length > total)) total = length;
+      }
       sink.push(value);
       if (sizes) total = sink.length ?? total;
       onProgress?.(loaded, total);
@@ -426,7 +429,7 @@ export function headerSizer(maxHeader = MAX_HEADER_BYTES) {
  * `bytes`, `arrived` and `done` as `streamBytes` describes them, `loaded`, the bytes
  * pushed so far, and `sized`, a promise that resolves once `bytes` is final: when the
  * file's header is in, which says the file's length ({@link weightFileLength}). Where
- * that differs from the announced length (a compressed transfer announces its encoded
+ * that is longer than the announced length (a compressed transfer announces its encoded
  * length; `content-length` may be missing), `bytes` becomes a buffer of the header's
  * length, with what has arrived copied in, and the load goes on as the rest arrives. A
  * chunk past that length moves the rest to a list of chunks, joined at the end (`bytes`
@@ -455,12 +458,13 @@ export function arrivingBytes(url, total) {
     sizedResolve();
   };
   // The header's length known (null: it cannot be read, or it was not read): where it
-  // differs from the buffer there is (a compressed transfer announces its encoded length,
-  // seen or not), a buffer of that length, the bytes so far copied in. Without a buffer
-  // then (a body past its announced length, and no length from the header), the body is
-  // loaded once whole.
+  // is longer than the buffer there is, or there is none (a compressed transfer
+  // announces its encoded length, seen or not), a buffer of that length, the bytes so far
+  // copied in. (A shorter one keeps the announced buffer: bytes after the data section
+  // are the wasm reader's to judge, as before.) Without a buffer then (a body past its
+  // announced length, and no length from the header), the body is loaded once whole.
   const resize = (length) => {
-    if (length !== null && length >= loaded && length !== whole?.length) {
+    if (length !== null && length >= loaded && (whole === null || length > whole.length)) {
       const sizedBuffer = new Uint8Array(length);
       if (whole) sizedBuffer.set(whole.subarray(0, loaded));
       else {

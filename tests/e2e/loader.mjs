@@ -203,6 +203,18 @@ try {
               last: progress[progress.length - 1],
             };
           }
+          // Bytes after the data section, announced: the announced buffer is kept (the
+          // header's shorter length is not taken), and the load gives what fromBytes does.
+          const padded = new Uint8Array(file.length + 100);
+          padded.set(file);
+          stubDownload(padded, padded.length, { chunk: 4099 });
+          const stream = await streamBytes('/any');
+          await stream.sized;
+          out.padded = {
+            kept: stream.bytes?.length === padded.length,
+            streamed: await answer(loadStream(mod, stream, opts('padded'))),
+            whole: await answer(mod.Recommender.fromBytes(padded.slice(), opts('padded-whole'))),
+          };
         } finally {
           mod.Recommender.fromStream = realFromStream;
         }
@@ -288,6 +300,11 @@ try {
       JSON.stringify(streamed.sizer) === JSON.stringify({ file: ['undefined', 'undefined', 'undefined', length], capped: [null, null], garbage: ['undefined', null] }),
       "headerSizer: undefined until the header is in (chunks cut inside the length and the header), then the file's length; null for a header over its limit and for bytes that are not a weight file",
       JSON.stringify(streamed.sizer),
+    );
+    check(
+      streamed.padded.kept && JSON.stringify(streamed.padded.streamed) === JSON.stringify(streamed.padded.whole),
+      "loadStream: bytes after the data section, announced: the announced buffer kept, the result fromBytes gives",
+      JSON.stringify(streamed.padded),
     );
     check(
       JSON.stringify(streamed.lengths) === JSON.stringify([length, 'undefined', 'undefined', null]),
