@@ -372,6 +372,16 @@ function headerEnd(head, max = MAX_HEADER_BYTES) {
  * here, and its announced length is trusted. */
 const CHECKED_HEADER_BYTES = 1 << 20;
 
+/** `chunks` copied one after another into the start of `out`; returns `out`. */
+function copyChunks(chunks, out) {
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
+}
+
 /**
  * Reads a weight file's length from its first bytes as they arrive, chunk by chunk:
  * `add(chunk)` returns undefined until the header is in, then the file's length
@@ -387,12 +397,7 @@ export function headerSizer(maxHeader = MAX_HEADER_BYTES) {
   let need = 8;
   let result;
   const join = () => {
-    const out = new Uint8Array(have);
-    let off = 0;
-    for (const p of parts) {
-      out.set(p, off);
-      off += p.length;
-    }
+    const out = copyChunks(parts, new Uint8Array(have));
     parts = [out];
     return out;
   };
@@ -468,11 +473,7 @@ export function arrivingBytes(url, total) {
       const sizedBuffer = new Uint8Array(length);
       if (whole) sizedBuffer.set(whole.subarray(0, loaded));
       else {
-        let off = 0;
-        for (const c of chunks) {
-          sizedBuffer.set(c, off);
-          off += c.length;
-        }
+        copyChunks(chunks, sizedBuffer);
         chunks = [];
       }
       whole = sizedBuffer;
@@ -548,13 +549,7 @@ export function arrivingBytes(url, total) {
         mismatch('shorter than');
         return settle.resolve(whole.slice(0, loaded));
       }
-      const out = new Uint8Array(loaded);
-      let off = 0;
-      for (const c of chunks) {
-        out.set(c, off);
-        off += c.length;
-      }
-      settle.resolve(out);
+      settle.resolve(copyChunks(chunks, new Uint8Array(loaded)));
     },
     fail(e) {
       fail(e);
