@@ -16,13 +16,18 @@ pub fn info(msg: &str) {
     web_sys::console::info_1(&JsValue::from_str(msg));
 }
 
+thread_local! {
+    /// The global's `performance` object, looked up once (a request reads the clock four
+    /// times; each lookup was a property read, a string and a type check).
+    static PERFORMANCE: Option<web_sys::Performance> =
+        js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("performance"))
+            .ok()
+            .and_then(|p| p.dyn_into::<web_sys::Performance>().ok());
+}
+
 /// `performance.now()` in a window or a worker (0 where unavailable).
 pub fn now_ms() -> f64 {
-    js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("performance"))
-        .ok()
-        .and_then(|p| p.dyn_into::<web_sys::Performance>().ok())
-        .map(|p| p.now())
-        .unwrap_or(0.0)
+    PERFORMANCE.with(|p| p.as_ref().map_or(0.0, |p| p.now()))
 }
 
 /// Wall-clock time in Unix seconds.
