@@ -412,6 +412,33 @@ impl ItemVectors {
         }
     }
 
+    /// `Σ_k x_ak · x_bk` over rows `a` and `b` (`d` values each; int8 rows dequantised
+    /// value by value as [`ItemVectors::row`] gives them), in increasing `k` from the same
+    /// start as `Iterator::sum`: the same bits as the dot of the two rows `row` returns,
+    /// without copying them. `None` when either is out of range.
+    pub fn dot(&self, a: usize, b: usize, d: usize) -> Option<f32> {
+        match self {
+            ItemVectors::F32(v) => {
+                let (x, y) = (v.get(a * d..(a + 1) * d)?, v.get(b * d..(b + 1) * d)?);
+                Some(x.iter().zip(y).map(|(p, q)| p * q).sum())
+            }
+            ItemVectors::Int8(q) => {
+                if a >= q.n_rows() || b >= q.n_rows() {
+                    return None;
+                }
+                let (sa, sb) = (q.scale[a], q.scale[b]);
+                let (x, y) = (q.row(a), q.row(b));
+                Some(
+                    x.iter()
+                        .zip(y)
+                        .take(d)
+                        .map(|(&p, &r)| (sa * p as f32) * (sb * r as f32))
+                        .sum(),
+                )
+            }
+        }
+    }
+
     /// Every row dequantised (a catalogue-sized copy for int8: for uploads and tools,
     /// not the request path).
     pub fn to_f32(&self) -> Cow<'_, [f32]> {
@@ -742,6 +769,38 @@ mod tests {
         assert_eq!(nan.row(0), &[0, 127, 0, 0]);
         assert_eq!(nan.scale[1], 0.0);
         assert_eq!(nan.row(1), &[0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn row_dot_equals_the_dot_of_the_rows_bit_for_bit() {
+        let mut rng = crate::rng::SplitMix64::new(21);
+        for d in [1, 3, 8, 13] {
+            let n = 6;
+            let v: Vec<f32> = (0..n * d)
+                .map(|_| (rng.below(2001) as f32 - 1000.0) / 37.0)
+                .collect();
+            for iv in [
+                ItemVectors::F32(v.clone()),
+                ItemVectors::Int8(Int8Items::from_f32(&v, d)),
+            ] {
+                for a in 0..n + 1 {
+                    for b in 0..n + 1 {
+                        let want = match (iv.row(a, d), iv.row(b, d)) {
+                            (Some(x), Some(y)) => {
+                                Some(x.iter().zip(y.iter()).map(|(p, q)| p * q).sum::<f32>())
+                            }
+                            _ => None,
+                        };
+                        let got = iv.dot(a, b, d);
+                        assert_eq!(
+                            got.map(f32::to_bits),
+                            want.map(f32::to_bits),
+                            "d {d}, rows {a}, {b}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -694,11 +694,7 @@ impl Recommender {
 
     /// Dot product of the item vectors of `a` and `b`.
     fn item_dot(&self, a: usize, b: usize) -> f32 {
-        let d = self.plan.dim;
-        match (self.item_vectors().row(a, d), self.item_vectors().row(b, d)) {
-            (Some(x), Some(y)) => x.iter().zip(y.iter()).map(|(p, q)| p * q).sum(),
-            _ => 0.0,
-        }
+        self.item_vectors().dot(a, b, self.plan.dim).unwrap_or(0.0)
     }
 
     /// Resolves store item ids to a history the engine reads; events whose id is not in
