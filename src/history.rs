@@ -255,6 +255,16 @@ fn event_bytes(ev: &StoredEvent) -> usize {
     serde_json::to_string(ev).map_or(0, |s| s.len())
 }
 
+/// The longest JSON an event's fields other than the item id's characters can take:
+/// `{"item":"","kind":"purchase","at":}` is 35 bytes and a finite time at most 24.
+const EVENT_JSON_FIXED_MAX: usize = 64;
+
+/// An upper bound on [`event_bytes`] without writing the JSON: each byte of the item id
+/// takes at most 6 in JSON (`\u001f`).
+fn event_bytes_bound(ev: &StoredEvent) -> usize {
+    EVENT_JSON_FIXED_MAX.saturating_add(ev.item.len().saturating_mul(6))
+}
+
 impl HistoryStore {
     /// An empty history for a namespace.
     pub fn new(namespace: impl Into<String>) -> HistoryStore {
@@ -323,6 +333,12 @@ impl HistoryStore {
     /// Sorts by time (stable) and removes exact duplicates `(item, kind, at)`.
     fn normalise(&mut self) {
         crate::sort::sort_by(&mut self.events, |a, b| a.at.total_cmp(&b.at));
+        // Sorted by time, equal events are neighbours in a run of equal times: where no
+        // two neighbours share a time there is nothing to remove (the usual history,
+        // read from storage on every request), and no set of ids is built.
+        if (self.events.windows(2)).all(|w| w[0].at.to_bits() != w[1].at.to_bits()) {
+            return;
+        }
         let mut seen = std::collections::HashSet::new();
         self.events
             .retain(|e| seen.insert((e.item.clone(), e.kind, e.at.to_bits())));
@@ -495,6 +511,18 @@ impl HistoryStore {
             let drop = self.events.len() - limits.max_events;
             self.events.drain(..drop);
         }
+        // Most histories are far below the byte cap: a bound on their JSON's size, from
+        // the ids' lengths, settles it without writing every event's JSON (a read from
+        // storage on every request prunes and caps).
+        let bound = self
+            .events
+            .iter()
+            .map(event_bytes_bound)
+            .fold(self.envelope_bytes(), usize::saturating_add)
+            .saturating_add(self.events.len());
+        if bound <= limits.max_bytes {
+            return;
+        }
         let mut bytes = self.json_bytes();
         let mut drop = 0;
         while bytes > limits.max_bytes && drop < self.events.len() {
@@ -556,4 +584,116 @@ pub struct HistoryInfo {
     /// Stored values discarded as unreadable since load (corrupt, foreign, too large),
     /// with the reason; at most the first 8.
     pub discarded: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_size_bound_is_never_below_the_json() {
+        let ids = [
+            "a".to_string(),
+            "\u{1}\u{1f}\"\\".repeat(40),
+            "é✓😀".repeat(30),
+            "x".repeat(300),
+        ];
+        let times = [0.0, 5e-324, 1e-300, 1_234_567_890.123_456_7, f64::MAX];
+        for item in &ids {
+            for kind in EventKind::ALL {
+                for at in times {
+                    let ev = StoredEvent {
+                        item: item.clone(),
+                        kind,
+                        at,
+                    };
+                    assert!(
+                        event_bytes(&ev) <= event_bytes_bound(&ev),
+                        "{ev:?}: {} > {}",
+                        event_bytes(&ev),
+                        event_bytes_bound(&ev)
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn normalise_sorts_and_removes_exact_duplicates_only() {
+        let ev = |item: &str, kind, at| StoredEvent {
+            item: item.to_string(),
+            kind,
+            at,
+        };
+        let mut store = HistoryStore::new("ns");
+        store.events = vec![
+            ev("b", EventKind::View, 30.0),
+            ev("a", EventKind::View, 10.0),
+            ev("a", EventKind::Cart, 20.0),
+            ev("c", EventKind::View, 20.0),
+            ev("a", EventKind::Cart, 20.0),
+            ev("c", EventKind::Purchase, 20.0),
+            ev("b", EventKind::View, 30.0),
+            ev("b", EventKind::View, 31.0),
+        ];
+        store.normalise();
+        let got: Vec<(&str, EventKind, f64)> = (store.events.iter())
+            .map(|e| (e.item.as_str(), e.kind, e.at))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("a", EventKind::View, 10.0),
+                ("a", EventKind::Cart, 20.0),
+                ("c", EventKind::View, 20.0),
+                ("c", EventKind::Purchase, 20.0),
+                ("b", EventKind::View, 30.0),
+                ("b", EventKind::View, 31.0),
+            ]
+        );
+        // Distinct times: sorted, nothing removed, even for a repeated item and kind.
+        store.events = vec![
+            ev("a", EventKind::View, 2.0),
+            ev("a", EventKind::View, 1.0),
+            ev("a", EventKind::View, 3.0),
+        ];
+        store.normalise();
+        let times: Vec<f64> = store.events.iter().map(|e| e.at).collect();
+        assert_eq!(times, vec![1.0, 2.0, 3.0]);
+    }
+
+    #[test]
+    fn the_byte_cap_still_drops_the_oldest_events() {
+        let limits = HistoryLimits {
+            max_bytes: 2_000,
+            ..HistoryLimits::default()
+        };
+        let mut store = HistoryStore::new("ns");
+        store.events = (0..100)
+            .map(|i| StoredEvent {
+                item: format!("item-{i}"),
+                kind: EventKind::View,
+                at: 1_000.0 + i as f64,
+            })
+            .collect();
+        store.cap(&limits);
+        assert!(store.json_bytes() <= limits.max_bytes);
+        assert!(store.events.len() < 100 && !store.events.is_empty());
+        assert_eq!(
+            store.events.last().map(|e| e.item.as_str()),
+            Some("item-99")
+        );
+        // One more event would not have fitted: the fewest were dropped.
+        let first = store.events[0].at as usize - 1_000;
+        let mut wider = store.clone();
+        wider.events.insert(
+            0,
+            StoredEvent {
+                item: format!("item-{}", first - 1),
+                kind: EventKind::View,
+                at: store.events[0].at - 1.0,
+            },
+        );
+        assert!(wider.json_bytes() > limits.max_bytes);
+    }
 }
