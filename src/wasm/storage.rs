@@ -107,15 +107,17 @@ impl HistoryStorage {
         limits: HistoryLimits,
         local: bool,
     ) -> HistoryStorage {
-        let store = match (local, web_sys::window().map(|w| w.local_storage())) {
-            (true, Some(Ok(Some(s)))) => Store::Local(s),
-            (true, _) => {
+        // `localStorage` is touched only when asked for: its first access opens the
+        // origin's storage (milliseconds in Chromium), which a memory store never reads.
+        let store = match local.then(|| web_sys::window().map(|w| w.local_storage())) {
+            Some(Some(Ok(Some(s)))) => Store::Local(s),
+            Some(_) => {
                 super::env::warn(
                     "vitrine: localStorage is unavailable; history is kept in memory only",
                 );
                 Store::Memory(RefCell::new(None))
             }
-            (false, _) => Store::Memory(RefCell::new(None)),
+            None => Store::Memory(RefCell::new(None)),
         };
         let key = history_key(&namespace);
         let info = HistoryInfo {
