@@ -35,6 +35,7 @@
 //! share).
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -308,10 +309,11 @@ pub struct Recommender {
     /// Items whose `added` date is in the newest tenth of the catalog: bit `i % 64` of
     /// word `i / 64`.
     is_new: Vec<u64>,
-    /// Popularity share as a logit (the fallback ranking and its score), precomputed:
-    /// two `f64` logarithms an item would double the fallback's time at 1,000,000
-    /// items.
-    popularity_logit: Vec<f32>,
+    /// Popularity share as a logit (the fallback ranking and its score), computed by the
+    /// first request that needs it and kept: two `f64` logarithms an item would double
+    /// the fallback's time at 1,000,000 items, and would add 30 ms to every load there
+    /// whose requests all have a history.
+    popularity_logit: OnceLock<Vec<f32>>,
     /// The product-search index (`search.index`) and its price facet, when the file
     /// has one: decoded, or its section still in the file.
     search_index: SearchState,
@@ -470,7 +472,6 @@ impl Recommender {
             ));
         }
         let popularity = popularity_prior(&mut file, n)?;
-        let popularity_logit = popularity_logits(&popularity);
         let loaded = if search.is_left() {
             None
         } else {
@@ -505,7 +506,7 @@ impl Recommender {
             category_by_name,
             category_by_lower,
             is_new,
-            popularity_logit,
+            popularity_logit: OnceLock::new(),
             search_index,
             basket,
             item_norms,
@@ -566,7 +567,9 @@ impl Recommender {
             ("id → index table", self.index.heap_bytes()),
             (
                 "popularity (prior and logits)",
-                (self.popularity.capacity() + self.popularity_logit.capacity()) * 4,
+                (self.popularity.capacity()
+                    + (self.popularity_logit.get()).map_or(0, |l| l.capacity()))
+                    * 4,
             ),
             ("item norms", self.item_norms.capacity() * 4),
             ("new-item flags", self.is_new.capacity() * 8),
@@ -612,6 +615,12 @@ impl Recommender {
     /// Item vectors `[n × d]` (kept once, in the plan; int8 for an int8 weight file).
     pub fn item_vectors(&self) -> &ItemVectors {
         &self.plan.item_vectors
+    }
+
+    /// The popularity logits, computed on the first request that needs them.
+    fn popularity_logit(&self) -> &[f32] {
+        self.popularity_logit
+            .get_or_init(|| popularity_logits(&self.popularity))
     }
 
     /// Number of catalog items.
@@ -853,13 +862,14 @@ impl Recommender {
         let mut logit = match logits {
             Cow::Borrowed(l) if personal => blend::blend(n, |i| l[i], boost, is_new, new_boost),
             Cow::Borrowed(_) => {
-                let base = |i| self.popularity_logit[i];
+                let pop = self.popularity_logit();
+                let base = |i| pop[i];
                 blend::blend(n, base, boost, is_new, new_boost)
             }
             Cow::Owned(mut z) => {
                 z.resize(n, 0.0);
                 if !personal {
-                    z.copy_from_slice(&self.popularity_logit);
+                    z.copy_from_slice(self.popularity_logit());
                 }
                 blend::blend_in_place(&mut z, boost, is_new, new_boost);
                 z
@@ -1176,6 +1186,22 @@ mod tests {
             assert!(r.popularity[w[0].index as usize] >= r.popularity[w[1].index as usize]);
         }
         assert!(recs.iter().all(|x| x.reasons == vec![Reason::Popular]));
+    }
+
+    /// The popularity logits are computed by the first fallback request, not by the
+    /// load, and score it as the shares' logits: `sigmoid(score) = pop_i / Σ pop`.
+    #[test]
+    fn popularity_logits_wait_for_the_first_fallback() {
+        let r = fake();
+        assert!(r.popularity_logit.get().is_none(), "computed at load");
+        let p = r.prepare(&[], &RecommendOptions::default()).unwrap();
+        let recs = r.finish(&p, &[]);
+        assert_eq!(r.popularity_logit.get().map(Vec::len), Some(r.n_items()));
+        let sum: f32 = r.popularity.iter().sum();
+        for x in &recs {
+            let share = r.popularity[x.index as usize] / sum;
+            assert!((x.score - share).abs() < 1e-5, "{} vs {share}", x.score);
+        }
     }
 
     #[test]
