@@ -4,7 +4,8 @@
 // package loads MODEL_FILE once and records the reference history of REFERENCE_JSON
 // (artifacts/engines/N[-int8]/reference.json, from `vitrine export-onnx`; its item
 // indices and kinds, times relative to now), makes 30 untimed requests, then each round
-// times CALLS `recommend({ k: 20, excludeSeen: false })` per package. Prints each
+// times CALLS `recommend({ k: 20, excludeSeen: false })` per package, the packages taking
+// turns call by call. Prints each
 // package's median of its rounds' medians and the rounds, then whether every package's
 // first result was the same JSON (an A/B of a change that should not move a result).
 // Run it in both orders: this VM's speed drifts between runs. PKG dirs absolute.
@@ -34,17 +35,20 @@ for (const [p, dir] of pkgs.entries()) {
 const medians = pkgs.map(() => []);
 const first = pkgs.map(() => null);
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+// The packages take turns call by call (the first of each turn rotating), so that a
+// drift of the machine's speed during a round reaches them alike.
 for (let round = 0; round < +rounds; round++) {
-  for (let p = 0; p < pkgs.length; p++) {
-    const ms = [];
-    for (let i = 0; i < +calls; i++) {
+  const ms = pkgs.map(() => []);
+  for (let i = 0; i < +calls; i++) {
+    for (let j = 0; j < pkgs.length; j++) {
+      const p = (i + j) % pkgs.length;
       const t = performance.now();
       const out = await recs[p].recommend({ k: 20, excludeSeen: false });
-      ms.push(performance.now() - t);
+      ms[p].push(performance.now() - t);
       first[p] ??= JSON.stringify(out);
     }
-    medians[p].push(median(ms));
   }
+  ms.forEach((m, p) => medians[p].push(median(m)));
 }
 for (const [p, dir] of pkgs.entries()) {
   console.log(`${dir}: median of round medians ${median(medians[p]).toFixed(4)} ms; rounds ${medians[p].map((x) => x.toFixed(3)).join(' ')}`);
