@@ -469,23 +469,38 @@ impl HistoryStore {
         }
         // `from_slice`, not `from_str`: the same parse of valid UTF-8, and one JSON reader
         // fewer in the wasm package (docs/benchmarks/engines-log.md, "A smaller module at
-        // the same speed").
-        let header: Header = serde_json::from_slice(s.as_bytes())
-            .map_err(|e| HistoryError::Corrupt(e.to_string()))?;
-        if header.schema != HISTORY_SCHEMA {
-            return Err(HistoryError::WrongSchema {
-                found: header.schema,
-                expected: HISTORY_SCHEMA,
-            });
-        }
-        if let Some(expected) = expected_namespace.filter(|e| *e != header.namespace) {
-            return Err(HistoryError::ForeignNamespace {
-                found: header.namespace,
-                expected: expected.to_string(),
-            });
-        }
-        let mut store: HistoryStore = serde_json::from_slice(s.as_bytes())
-            .map_err(|e| HistoryError::Corrupt(e.to_string()))?;
+        // the same speed"). One parse of the whole value where it reads (every request
+        // reads the stored history); the header alone only to name what a value that does
+        // not read is: a newer layout or another namespace rather than a corrupt one,
+        // checked in the same order as before.
+        let check = |schema: u32, namespace: &str| {
+            if schema != HISTORY_SCHEMA {
+                return Err(HistoryError::WrongSchema {
+                    found: schema,
+                    expected: HISTORY_SCHEMA,
+                });
+            }
+            match expected_namespace.filter(|e| *e != namespace) {
+                Some(expected) => Err(HistoryError::ForeignNamespace {
+                    found: namespace.to_string(),
+                    expected: expected.to_string(),
+                }),
+                None => Ok(()),
+            }
+        };
+        let mut store: HistoryStore = match serde_json::from_slice(s.as_bytes()) {
+            Ok(store) => {
+                let store: HistoryStore = store;
+                check(store.schema, &store.namespace)?;
+                store
+            }
+            Err(whole) => {
+                let header: Header = serde_json::from_slice(s.as_bytes())
+                    .map_err(|e| HistoryError::Corrupt(e.to_string()))?;
+                check(header.schema, &header.namespace)?;
+                return Err(HistoryError::Corrupt(whole.to_string()));
+            }
+        };
         for (i, ev) in store.events.iter().enumerate() {
             check_event(i, ev, now)?;
         }

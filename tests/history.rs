@@ -269,6 +269,49 @@ fn store_json(events: &str) -> String {
     format!(r#"{{"schema":{HISTORY_SCHEMA},"namespace":"{NS}","events":[{events}]}}"#)
 }
 
+/// A value that reads as a whole and one that does not name a newer layout and another
+/// namespace alike, schema first; a good header over unreadable events is corrupt.
+#[test]
+fn the_header_names_the_error_whether_or_not_the_events_read() {
+    let limits = HistoryLimits::default();
+    let read = |s: &str| HistoryStore::from_json_at(s, NS, &limits, T0);
+    let good = r#"{"item":"A","kind":"view","at":1}"#;
+    let bad = r#"{"item":"A","kind":"teleport","at":1}"#;
+    for events in [good, bad] {
+        let newer = store_json(events).replacen(
+            &format!(r#""schema":{HISTORY_SCHEMA}"#),
+            r#""schema":7"#,
+            1,
+        );
+        assert_eq!(
+            read(&newer),
+            Err(HistoryError::WrongSchema {
+                found: 7,
+                expected: HISTORY_SCHEMA
+            }),
+            "{newer}"
+        );
+        let both = newer.replace(NS, "other");
+        assert!(
+            matches!(read(&both), Err(HistoryError::WrongSchema { found: 7, .. })),
+            "{both}"
+        );
+        let foreign = store_json(events).replace(NS, "other");
+        assert_eq!(
+            read(&foreign),
+            Err(HistoryError::ForeignNamespace {
+                found: "other".into(),
+                expected: NS.into()
+            }),
+            "{foreign}"
+        );
+    }
+    assert!(
+        matches!(read(&store_json(bad)), Err(HistoryError::Corrupt(m)) if m.contains("teleport"))
+    );
+    assert_eq!(read(&store_json(good)).map(|s| s.events.len()), Ok(1));
+}
+
 #[test]
 fn every_corrupt_input_gives_its_error() {
     let limits = HistoryLimits::default();
