@@ -488,9 +488,8 @@ impl HistoryStore {
                 None => Ok(()),
             }
         };
-        let mut store: HistoryStore = match serde_json::from_slice(s.as_bytes()) {
+        let mut store = match serde_json::from_slice::<HistoryStore>(s.as_bytes()) {
             Ok(store) => {
-                let store: HistoryStore = store;
                 check(store.schema, &store.namespace)?;
                 store
             }
