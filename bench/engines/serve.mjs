@@ -31,9 +31,9 @@ export async function serveFiles(fileOf) {
   return { base: `http://127.0.0.1:${server.address().port}`, close: () => server.close() };
 }
 
-/** Headless Chromium from /usr/bin/chromium. */
-export function launchChromium() {
+/** Headless Chromium from /usr/bin/chromium, with `extraArgs` after `--no-sandbox`. */
+export function launchChromium(extraArgs = []) {
   const require = createRequire(resolve('package.json'));
   const { chromium } = require('playwright-core');
-  return chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+  return chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', ...extraArgs] });
 }

@@ -10,14 +10,12 @@
 // tier"). PKG_DIR from `wasm-bindgen --target web` without wasm-opt keeps the names.
 import { basename, join, resolve } from 'path';
 import { writeFileSync } from 'fs';
-import { createRequire } from 'module';
-import { serveFiles } from './serve.mjs';
+import { launchChromium, serveFiles } from './serve.mjs';
 const [model, refFile, pkg, out, pre = '60', calls = '200'] = process.argv.slice(2);
 if (!model || !refFile || !pkg || !out) {
   console.error('usage: node bench/engines/tier-profile.mjs MODEL_FILE REFERENCE_JSON PKG_DIR OUT.cpuprofile [PRE] [CALLS]');
   process.exit(2);
 }
-const { chromium } = createRequire(resolve('package.json'))('playwright-core');
 const server = await serveFiles((url) => {
   if (url === '/model') return resolve(model);
   if (url === '/ref') return resolve(refFile);
@@ -25,7 +23,7 @@ const server = await serveFiles((url) => {
   return m ? join(resolve(pkg), basename(m[1])) : '';
 });
 const flags = process.env.JSF ? [`--js-flags=${process.env.JSF}`] : [];
-const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', ...flags] });
+const browser = await launchChromium(flags);
 try {
   const tab = await browser.newPage();
   tab.on('pageerror', (e) => console.error(`page error: ${e.message}`));
