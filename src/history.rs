@@ -218,8 +218,9 @@ pub struct HistoryStore {
     pub events: Vec<StoredEvent>,
 }
 
-/// Header read first so a newer layout reports [`HistoryError::WrongSchema`] rather than
-/// [`HistoryError::Corrupt`].
+/// The header alone, read when a stored value does not parse as a whole, so that a newer
+/// layout reports [`HistoryError::WrongSchema`] (and another page's history
+/// [`HistoryError::ForeignNamespace`]) rather than [`HistoryError::Corrupt`].
 #[derive(Deserialize)]
 struct Header {
     schema: u32,
