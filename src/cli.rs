@@ -201,6 +201,12 @@ struct DataArgs {
     /// which 90% of the events happened; validation: the window of the same length before).
     #[arg(long, value_enum, default_value_t = SplitArg::LeaveLastOut)]
     split: SplitArg,
+    /// Drop each user's last N events before the split: with N = 1 and leave-last-out
+    /// the test reads the validation targets of the full data and validation moves one
+    /// event back, so a choice validation cannot make (the refit's epochs) is measured
+    /// without reading a test target (README "Public benchmarks", "The refit")
+    #[arg(long, default_value_t = 0)]
+    drop_last_events: usize,
 }
 
 #[derive(Clone, Copy, Default, ValueEnum)]
@@ -379,6 +385,12 @@ struct TrainArgs {
     /// [default: 0.5]
     #[arg(long, value_parser = parse_weight_decay)]
     neighbour_mix: Option<f32>,
+    /// Epochs of the refit once early stopping has chosen its epoch: training goes on
+    /// over the training sequences with the validation targets appended, and the
+    /// memory and the baselines are fitted on those too before the test (README "Public
+    /// benchmarks"); 0 = off [default: 1]
+    #[arg(long)]
+    refit_epochs: Option<usize>,
     /// Zero the ID rows of items without training events after every epoch, so early
     /// stopping validates the model as shipped (README "Public benchmarks"); `false`
     /// lets them move as sampled negatives until the end
@@ -640,7 +652,20 @@ fn load_data(a: &DataArgs) -> Result<Dataset> {
     };
     pb.finish_and_clear();
     eprintln!("{report}");
-    if ds.items.is_empty() || ds.sequences.is_empty() {
+    let mut ds = ds;
+    if a.drop_last_events > 0 {
+        let mut dropped = 0;
+        for s in &mut ds.sequences {
+            let keep = s.len().saturating_sub(a.drop_last_events);
+            dropped += s.len() - keep;
+            s.truncate(keep);
+        }
+        eprintln!(
+            "--drop-last-events {}: {dropped} events dropped (each user's last)",
+            a.drop_last_events
+        );
+    }
+    if ds.items.is_empty() || ds.sequences.iter().all(Vec::is_empty) {
         bail!("the dataset has no usable interactions");
     }
     Ok(ds)
@@ -744,13 +769,15 @@ fn tune_knn_logged(split: &Split, n_items: usize, proto: Protocol) -> KnnTuned {
 /// A tuned item-kNN.
 type KnnTuned = baselines::Tuned<baselines::ItemKnn, baselines::KnnParams>;
 
-/// The tuned baselines (on validation NDCG@10 under `proto`, full ranking).
+/// The tuned baselines (on validation NDCG@10 under `proto`, full ranking); with
+/// `refit`, each is fitted again on those sequences with the settings chosen.
 fn tune_baselines(
     split: &Split,
     n_items: usize,
     seed: u64,
     knn: Option<KnnTuned>,
     proto: Protocol,
+    refit: Option<&[Vec<HistoryEvent>]>,
 ) -> Vec<Box<dyn Ranker>> {
     let t = Instant::now();
     let pop = with_spinner("tuning popularity on validation", || {
@@ -774,11 +801,25 @@ fn tune_baselines(
         bpr.trials.len(),
         t.elapsed().as_secs_f64()
     );
-    vec![
-        Box::new(pop.ranker),
-        Box::new(knn.ranker),
-        Box::new(bpr.ranker),
-    ]
+    let Some(seqs) = refit else {
+        return vec![
+            Box::new(pop.ranker),
+            Box::new(knn.ranker),
+            Box::new(bpr.ranker),
+        ];
+    };
+    let t = Instant::now();
+    let refitted = with_spinner("fitting the baselines again for the refit", || {
+        let pop: Box<dyn Ranker> = Box::new(baselines::Popularity::fit(seqs, n_items, pop.params));
+        let knn: Box<dyn Ranker> = Box::new(baselines::ItemKnn::fit(seqs, n_items, knn.params));
+        let bpr: Box<dyn Ranker> = Box::new(baselines::Bpr::fit(seqs, n_items, bpr.params));
+        vec![pop, knn, bpr]
+    });
+    eprintln!(
+        "baselines fitted again on the refit's sequences with the settings chosen ({:.0} s)",
+        t.elapsed().as_secs_f64()
+    );
+    refitted
 }
 
 /// Every ranker's report under one protocol, in ranker order (the model first).
@@ -897,13 +938,27 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
     // Validation: NDCG@10 on (a sample of) the validation cases, full ranking.
     let valid: Vec<EvalCase> = sample_cases(&prep.split.valid, a.val_cases, a.seed);
     let val_proto = a.val_seen.protocol(&prep.split.train);
-    let (mut model, report, kind_choice) = train_kinds(&a, &plan, &prep, &valid, val_proto)?;
+    let ((mut model, mut chosen), report, kind_choice) =
+        train_kinds(&a, &plan, &prep, &valid, val_proto)?;
     let Prepared { ds, feats, split } = prep;
     model.set_trained_kinds(&report.trained_kinds);
     print_kinds(&model, &kind_choice);
+    // With a refit, the memory's blend and the basket's are chosen with the chosen
+    // epoch's model (the refit trained on the validation targets); then everything
+    // fitted from data is fitted again on the refit's sequences: the memory's lists, the
+    // popularity prior and the baselines the test compares with.
+    let refit = chosen
+        .is_some()
+        .then(|| split.refit_sequences(target_kind_of(&ds)));
     let knn = (!plan.no_baselines).then(|| tune_knn_logged(&split, n_items, val_proto));
-    tune_memory_blend(&mut model, &split, knn.as_ref(), &valid, n_items, val_proto);
-    let basket = basket::tune_basket_logged(&model, &split, n_items);
+    let tuned = chosen.as_mut().unwrap_or(&mut model);
+    let source = tune_memory_blend(tuned, &split, knn.as_ref(), &valid, n_items, val_proto);
+    let basket = basket::tune_basket_logged(tuned, &split, n_items);
+    if let (Some(c), Some(seqs)) = (chosen, refit.as_deref()) {
+        model.memory = c
+            .memory
+            .map(|m| refit_memory(&m, source, knn.as_ref(), seqs, n_items));
+    }
     let curve_path = write_curve(&a.artifacts, &report)?;
 
     // Test evaluation: model and tuned baselines.
@@ -914,7 +969,7 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
     let baselines = if plan.no_baselines {
         Vec::new()
     } else {
-        tune_baselines(&split, n_items, a.seed, knn, val_proto)
+        tune_baselines(&split, n_items, a.seed, knn, val_proto, refit.as_deref())
     };
     let metrics = evaluate_on_test(&model, &baselines, &split.train, &test, n_items, a.seed)?;
     write_results(&a.artifacts, &metrics)?;
@@ -923,6 +978,7 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
         "users": ds.users.len(),
         "items": n_items,
         "train_events": split.train.iter().map(Vec::len).sum::<usize>(),
+        "refit_events": refit.as_ref().map(|r| r.iter().map(Vec::len).sum::<usize>()),
         "epochs": report.epochs,
         "best_epoch": report.best_epoch,
         "examples_per_sec": report.examples_per_sec,
@@ -937,7 +993,7 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
     let mut wf = model.to_weight_file(
         data::catalog(&ds.items, feats.table.category.clone()),
         feats.categories.clone(),
-        popularity(&split.train, n_items),
+        popularity(refit.as_deref().unwrap_or(&split.train), n_items),
         feats.settings.clone(),
         training,
         serde_json::to_value(&metrics.json)?,
@@ -967,18 +1023,24 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
 
 /// Trains the deep part: once with every kind weight 1 when the training sequences hold
 /// one event kind; else once per weight of `--kind-weight-grid`, keeping the best on
-/// validation ([`kinds::search_kind_weights`]). Returns the model, its report and the
-/// weights chosen.
+/// validation ([`kinds::search_kind_weights`]). Returns the model (with, when it was
+/// refit, the chosen epoch's model: [`train::train_refit`]), its report and the weights
+/// chosen.
 fn train_kinds(
     a: &TrainArgs,
     plan: &TrainPlan,
     prep: &Prepared,
     valid: &[EvalCase],
     val_proto: Protocol,
-) -> Result<(Model, train::TrainReport, KindChoice)> {
+) -> Result<((Model, Option<Model>), train::TrainReport, KindChoice)> {
     let split = &prep.split;
     let target = target_kind_of(&prep.ds);
     let in_training = kinds::kinds_in(&split.train);
+    let refit = if plan.tcfg.refit_epochs > 0 {
+        split.refit_sequences(target)
+    } else {
+        Vec::new()
+    };
     let fresh = || {
         Model::new(plan.config.clone(), prep.feats.table.clone(), a.seed)
             .context("building the model")
@@ -992,13 +1054,13 @@ fn train_kinds(
     }
     if in_training.len() <= 1 {
         let mut model = fresh()?;
-        let report = train_deep(&mut model, split, &plan.tcfg, valid, val_proto);
+        let (report, chosen) = train_deep(&mut model, split, &refit, &plan.tcfg, valid, val_proto);
         let choice = KindChoice {
             target,
             weights: plan.tcfg.kind_weights,
             trials: Vec::new(),
         };
-        return Ok((model, report, choice));
+        return Ok(((model, chosen), report, choice));
     }
     eprintln!(
         "event kinds in training: {}; validation and test targets: {}; weight of the other kinds' targets chosen on validation among {:?}",
@@ -1012,12 +1074,12 @@ fn train_kinds(
             ..plan.tcfg.clone()
         };
         let mut model = fresh()?;
-        let report = train_deep(&mut model, split, &tcfg, valid, val_proto);
+        let (report, chosen) = train_deep(&mut model, split, &refit, &tcfg, valid, val_proto);
         eprintln!(
             "  kind weights view {} cart {} purchase {}: val NDCG@10 {:.4} (epoch {})",
             weights[0], weights[1], weights[2], report.best_val_ndcg10, report.best_epoch
         );
-        Ok((model, report))
+        Ok(((model, chosen), report))
     };
     kinds::search_kind_weights(&a.kind_weight_grid, target, &mut train_one)?
         .context("--kind-weight-grid is empty")
@@ -1194,6 +1256,7 @@ fn train_plan(a: &TrainArgs, n_items: usize, feats: &features::Features) -> Trai
     tcfg.id_dropout = a.id_dropout.unwrap_or(tcfg.id_dropout);
     tcfg.neighbour_mix = a.neighbour_mix.unwrap_or(tcfg.neighbour_mix);
     tcfg.zero_cold_rows = a.zero_cold_rows;
+    tcfg.refit_epochs = a.refit_epochs.unwrap_or(tcfg.refit_epochs);
     TrainPlan {
         config,
         tcfg,
@@ -1202,23 +1265,38 @@ fn train_plan(a: &TrainArgs, n_items: usize, feats: &features::Features) -> Trai
     }
 }
 
-/// Trains the deep part with a progress bar (early stopping on `valid`) and logs the epochs.
+/// Trains the deep part with a progress bar (early stopping on `valid`), then refits it
+/// on `refit` ([`train::train_refit`]; none when empty or `tcfg.refit_epochs` is 0), and
+/// logs the epochs.
 fn train_deep(
     model: &mut Model,
     split: &Split,
+    refit: &[Vec<HistoryEvent>],
     tcfg: &TrainConfig,
     valid: &[EvalCase],
     proto: Protocol,
-) -> train::TrainReport {
+) -> (train::TrainReport, Option<Model>) {
     let n_items = model.config.n_items;
     let mut validate = |m: &Model| val_ndcg10(m, valid, n_items, proto);
+    let refits = if refit.is_empty() {
+        0
+    } else {
+        tcfg.refit_epochs
+    };
     let n_batches = train::batches_per_epoch(&split.train, tcfg) as u64;
-    let pb = bar(n_batches * tcfg.epochs as u64, "training");
+    let pb = bar(n_batches * (tcfg.epochs + refits) as u64, "training");
     let mut progress = |p: &train::TrainProgress| {
-        pb.set_position(((p.epoch - 1) * p.batches + p.batch) as u64);
+        pb.inc(1);
         pb.set_message(format!("ep {} loss {:.3}", p.epoch, p.loss));
     };
-    let report = train::train(model, &split.train, tcfg, &mut validate, &mut progress);
+    let (report, chosen) = train::train_refit(
+        model,
+        &split.train,
+        refit,
+        tcfg,
+        &mut validate,
+        &mut progress,
+    );
     pb.finish_and_clear();
     for s in &report.epochs {
         eprintln!(
@@ -1231,16 +1309,27 @@ fn train_deep(
         );
     }
     eprintln!(
-        "kept epoch {} (val NDCG@10 {:.4}); {} cold items get content-only vectors",
-        report.best_epoch, report.best_val_ndcg10, report.cold_items
+        "kept epoch {} (val NDCG@10 {:.4})",
+        report.best_epoch, report.best_val_ndcg10
     );
-    report
+    for s in &report.refit {
+        eprintln!(
+            "refit epoch {:>2} (validation targets trained on, no validation): loss {:.4}  {:.1}s  {:.0} examples/s",
+            s.epoch,
+            s.loss,
+            s.seconds,
+            s.examples as f64 / s.seconds.max(1e-9)
+        );
+    }
+    eprintln!("{} cold items get content-only vectors", report.cold_items);
+    (report, chosen)
 }
 
 /// The wide part: a transition memory, blended into the logit with a weight tuned on
 /// validation NDCG@10 ([`blend::search_blend`]; no memory stays the choice unless a blend
 /// beats it). Its lists: with baselines, the tuned item-kNN's neighbour lists or plain
 /// transition counts, whichever validates better; without (quick runs), the counts.
+/// Returns where the chosen lists came from ([`refit_memory`] builds them again).
 fn tune_memory_blend(
     model: &mut Model,
     split: &Split,
@@ -1248,7 +1337,7 @@ fn tune_memory_blend(
     valid: &[EvalCase],
     n_items: usize,
     proto: Protocol,
-) {
+) -> MemorySource {
     let counts = BlendGrid {
         base: Memory::build(&split.train, n_items, MemoryParams::default()),
         last_ls: vec![1, 2, 3],
@@ -1270,6 +1359,10 @@ fn tune_memory_blend(
         blend::search_blend(model, &grids, valid, n_items, proto)
     });
     model.memory = choice.memory;
+    let source = match choice.best {
+        Some(b) if knn.is_some() && b.grid == 0 => MemorySource::KnnLists,
+        _ => MemorySource::Counts,
+    };
     let deep_val = choice.deep_val_ndcg10;
     let best_of = |g: usize| {
         choice
@@ -1300,6 +1393,40 @@ fn tune_memory_blend(
             b.val_ndcg10
         ),
         None => eprintln!("transition memory: no blend beats the deep part alone ({deep_val:.4}); not used"),
+    }
+    source
+}
+
+/// Where the memory's neighbour lists come from ([`tune_memory_blend`]'s grids).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MemorySource {
+    /// The tuned item-kNN's lists.
+    KnnLists,
+    /// Plain transition counts ([`MemoryParams::default`]).
+    Counts,
+}
+
+/// `memory` with its lists built again from `seqs` (the refit's sequences) from the same
+/// source with the same settings; its blend (`alpha`, `last_l`, `decay`) kept.
+fn refit_memory(
+    memory: &Memory,
+    source: MemorySource,
+    knn: Option<&KnnTuned>,
+    seqs: &[Vec<HistoryEvent>],
+    n_items: usize,
+) -> Memory {
+    let lists = match (source, knn) {
+        (MemorySource::KnnLists, Some(k)) => {
+            let fitted = baselines::ItemKnn::fit(seqs, n_items, k.params);
+            Memory::from_lists((0..n_items as u32).map(|i| fitted.neighbors(i).to_vec()))
+        }
+        _ => Memory::build(seqs, n_items, MemoryParams::default()),
+    };
+    Memory {
+        alpha: memory.alpha,
+        last_l: memory.last_l,
+        decay: memory.decay,
+        ..lists
     }
 }
 
@@ -1572,7 +1699,11 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
     };
     let boxed: Vec<Box<dyn Ranker>> = if a.baselines {
         let proto = ValSeen::Auto.protocol(&split.train);
-        tune_baselines(&split, n_items, a.seed, None, proto)
+        // A refit model's baselines are refitted the same way (`vitrine train`).
+        let refit_epochs = wf.metadata.training["config"]["refit_epochs"].as_u64();
+        let refit =
+            (refit_epochs.unwrap_or(0) > 0).then(|| split.refit_sequences(target_kind_of(&ds)));
+        tune_baselines(&split, n_items, a.seed, None, proto, refit.as_deref())
     } else {
         Vec::new()
     };

@@ -189,6 +189,40 @@ pub struct TooLittleData {
 }
 
 impl Split {
+    /// Every user's events but the test target and what follows it: the test case's
+    /// history where the user has a test case, else the validation case's history with
+    /// its target appended (an event of kind `target`, at the case's time), else the
+    /// training sequence; indexed like [`Split::train`]. What a refit trains on
+    /// ([`crate::train::TrainConfig::refit_epochs`]) and the memory and the baselines are
+    /// fitted on for the test, once validation has made every choice: no test target is
+    /// in it, every validation target is.
+    pub fn refit_sequences(&self, target: EventKind) -> Vec<Vec<HistoryEvent>> {
+        let mut out = self.train.clone();
+        for c in &self.valid {
+            if let Some(s) = out.get_mut(c.user) {
+                if c.history.len() + 1 > s.len() {
+                    let mut h = c.history.clone();
+                    h.push(HistoryEvent {
+                        item: c.target,
+                        kind: target,
+                        at: c.now,
+                    });
+                    *s = h;
+                }
+            }
+        }
+        for c in &self.test {
+            if let Some(s) = out.get_mut(c.user) {
+                // At equal length the test history wins: its events are as logged
+                // (leave-last-out: the validation target is its last event).
+                if c.history.len() >= s.len() {
+                    s.clone_from(&c.history);
+                }
+            }
+        }
+        out
+    }
+
     /// Checks the split against [`MIN_TRAIN_USERS`], [`MIN_TRAIN_ITEMS`] and
     /// [`MIN_EVAL_CASES`] (validation and test each); the first shortfall is the error.
     pub fn check_minimums(&self) -> Result<(), TooLittleData> {

@@ -318,6 +318,48 @@ fn leave_last_out_and_time_split() {
     assert_eq!((t.test[0].target, t.valid[0].target), (3, 1));
 }
 
+/// The refit's sequences: per user every event but the test target (the test case's
+/// history), the validation target appended where the user has no test case, the
+/// training sequence where it has neither; checked by hand on both splits.
+#[test]
+fn refit_sequences_hold_every_event_but_the_test_targets() {
+    let seqs = vec![
+        (0..5).map(|i| ev(i, i as f64)).collect::<Vec<_>>(),
+        vec![ev(7, 0.0), ev(8, 1.0)],
+    ];
+    let items = |s: &[HistoryEvent]| s.iter().map(|e| e.item).collect::<Vec<_>>();
+    let s = leave_last_out(&seqs);
+    let r = s.refit_sequences(EventKind::View);
+    assert_eq!(r.len(), 2);
+    assert_eq!(
+        items(&r[0]),
+        [0, 1, 2, 3],
+        "the validation target in, the test target out"
+    );
+    assert_eq!(r[0], seqs[0][..4], "events as they were");
+    assert_eq!(
+        items(&r[1]),
+        [7, 8],
+        "a user with no cases keeps its training sequence"
+    );
+    // Time split, test cutoff 2.5, validation from 1.0: user 0 trains on [0], validates
+    // on 1, tests on 3 after the history [0, 1, 2]; user 1 trains on [7] and has a
+    // validation case (8 at 1.0) but no test target after 2.5.
+    let t = time_split(&seqs, 2.5);
+    let r = t.refit_sequences(EventKind::Cart);
+    assert_eq!(items(&r[0]), [0, 1, 2]);
+    assert_eq!(items(&r[1]), [7, 8]);
+    assert_eq!(
+        (r[1][1].kind, r[1][1].at),
+        (EventKind::Cart, 1.0),
+        "an appended validation target has the target kind and the case's time"
+    );
+    assert!(t
+        .test
+        .iter()
+        .all(|c| r[c.user].iter().all(|e| e.at < c.now)));
+}
+
 /// The dump's top lists order NaN like −∞ (ties among them by index), as before the
 /// crate had one top-k routine: eval ranks `key(score)` (NaN → −∞) with it.
 #[test]

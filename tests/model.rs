@@ -12,7 +12,7 @@ use vitrine::kernels::CpuKernel;
 use vitrine::model::layers::linear;
 use vitrine::model::params::{flat, param_table};
 use vitrine::model::{Model, ModelError};
-use vitrine::train::{train, TrainConfig};
+use vitrine::train::{train, train_refit, TrainConfig};
 
 /// Users walking a cycle over the first 36 of 40 items (items 36..40 stay cold), of
 /// varying lengths so that some windows are random earlier ones.
@@ -54,6 +54,7 @@ fn tiny_train_config(negatives: usize) -> TrainConfig {
         id_dropout: 0.0,
         neighbour_mix: 0.0,
         zero_cold_rows: false,
+        refit_epochs: 0,
     }
 }
 
@@ -560,4 +561,111 @@ fn zero_cold_rows_validates_the_model_as_shipped() {
         seen_off[0][cold].iter().any(|&x| x != 0.0),
         "without the flag the first validation reads the cold rows as trained"
     );
+}
+
+/// The refit (`refit_epochs`): after early stopping keeps epoch 2, training goes on for
+/// the refit's epochs over the refit sequences (numbered 3 and 4, not validated); an
+/// item that only they contain (36, as if a validation target) is no longer cold while
+/// the others stay zero; it is deterministic under the seed; the chosen epoch's model
+/// it also returns is plain `train`'s bit for bit, and so is the model itself with 0
+/// epochs or no sequences.
+#[test]
+fn refit_trains_on_the_held_back_events_after_the_chosen_epoch() {
+    let with_target = || -> Vec<Vec<HistoryEvent>> {
+        let mut seqs = sequences();
+        for (u, s) in seqs.iter_mut().enumerate().take(6) {
+            let at = s.last().expect("non-empty").at + 60.0;
+            s.push(HistoryEvent {
+                item: if u % 2 == 0 { 36 } else { 3 },
+                kind: EventKind::Purchase,
+                at,
+            });
+        }
+        seqs
+    };
+    let run = |refit_epochs: usize, refit: &[Vec<HistoryEvent>]| {
+        let (_, mut model) = fresh_model();
+        let cfg = TrainConfig {
+            refit_epochs,
+            zero_cold_rows: true,
+            ..tiny_train_config(16)
+        };
+        let vals = [0.1, 0.3, 0.2];
+        let mut validated = 0;
+        let mut validate = |_: &Model| {
+            validated += 1;
+            vals[validated - 1]
+        };
+        let mut last_epoch = 0;
+        let (rep, chosen) = train_refit(
+            &mut model,
+            &sequences(),
+            refit,
+            &cfg,
+            &mut validate,
+            &mut |p| last_epoch = p.epoch,
+        );
+        assert_eq!(validated, 3, "the refit validates nothing");
+        (rep, model, chosen, last_epoch)
+    };
+    let bits_equal = |a: &Model, b: &Model| {
+        a.params
+            .iter()
+            .zip(&b.params)
+            .all(|(x, y)| x.to_bits() == y.to_bits())
+    };
+    let refit = with_target();
+    let (rep, model, chosen, last_epoch) = run(2, &refit);
+    assert_eq!(rep.best_epoch, 2);
+    let epochs: Vec<usize> = rep.refit.iter().map(|r| r.epoch).collect();
+    assert_eq!(epochs, [3, 4]);
+    assert_eq!(last_epoch, 4, "progress reports the refit's epochs");
+    assert!(rep
+        .refit
+        .iter()
+        .all(|r| r.examples > 0 && r.loss.is_finite()));
+    assert_eq!(rep.cold_items, 3, "item 36 is in the refit's sequences");
+    let cold = cold_rows(&model);
+    let d = model.config.dim;
+    assert!(
+        model.params[cold.start..cold.start + d]
+            .iter()
+            .any(|&x| x != 0.0),
+        "item 36's ID row trained"
+    );
+    assert!(model.params[cold.start + d..cold.end]
+        .iter()
+        .all(|&x| x == 0.0));
+
+    let (_, again, _, _) = run(2, &refit);
+    assert!(
+        bits_equal(&model, &again),
+        "the refit is deterministic under the seed"
+    );
+    let (plain_rep, plain) = {
+        let (rep, seen, kept) = run_recording(TrainConfig {
+            zero_cold_rows: true,
+            ..tiny_train_config(16)
+        });
+        drop(seen);
+        (rep, kept)
+    };
+    assert!(plain_rep.refit.is_empty());
+    assert!(
+        !bits_equal(&model, &plain),
+        "the refit moved the parameters"
+    );
+    let chosen = chosen.expect("a refit returns the chosen epoch's model");
+    assert!(
+        bits_equal(&chosen, &plain),
+        "the chosen epoch's model is plain train's"
+    );
+    for (rep0, m0, chosen0, _) in [run(0, &refit), run(2, &[])] {
+        assert!(rep0.refit.is_empty() && chosen0.is_none());
+        assert_eq!(rep0.cold_items, 4);
+        assert!(
+            bits_equal(&m0, &plain),
+            "no refit: the plain run bit for bit"
+        );
+    }
 }

@@ -209,7 +209,7 @@ fn cold_part(
         test: Vec::new(),
     };
     let t = Instant::now();
-    let tr = train_deep(&mut model, &train_split, &tcfg, &valid, val_proto);
+    let (tr, _) = train_deep(&mut model, &train_split, &[], &tcfg, &valid, val_proto);
     let training = ColdTraining {
         dim: model.config.dim,
         max_epochs: tcfg.epochs,

@@ -107,6 +107,7 @@ impl PrepareArgs {
             ema: None,
             id_dropout: None,
             neighbour_mix: None,
+            refit_epochs: Some(0),
             zero_cold_rows: true,
             max_users: self.max_users,
             kind_weight_grid: kinds::DEFAULT_GRID.to_vec(),
@@ -133,8 +134,10 @@ pub fn cmd_prepare(a: PrepareArgs) -> Result<()> {
     let prep = prepare_training_data(&targs)?;
     let n_items = prep.ds.items.len();
     let mut plan = train_plan(&targs, n_items, &prep.feats);
-    // The PyTorch trainer has no neighbour mixing (docs/training-at-scale.md).
+    // The PyTorch trainer has no neighbour mixing and no refit
+    // (docs/training-at-scale.md).
     plan.tcfg.neighbour_mix = 0.0;
+    plan.tcfg.refit_epochs = 0;
     let valid = sample_cases(&prep.split.valid, VAL_CASES, a.seed);
     let val_proto = ValSeen::Auto.protocol(&prep.split.train);
     fs::create_dir_all(&a.dir).with_context(|| format!("creating {}", a.dir.display()))?;

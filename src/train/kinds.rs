@@ -32,7 +32,6 @@ use serde::Serialize;
 use super::TrainReport;
 use crate::eval::{self, EvalCase, Split};
 use crate::history::{EventKind, HistoryEvent};
-use crate::model::Model;
 
 /// The kinds present in `sequences`, in funnel order.
 pub fn kinds_in(sequences: &[Vec<HistoryEvent>]) -> Vec<EventKind> {
@@ -166,16 +165,16 @@ pub struct KindChoice {
 }
 
 /// Trains one model per auxiliary weight of `grid` (`train_one` gets the kind weights
-/// and returns the trained model and its report, or an error that stops the search)
+/// and returns the trained model, or whatever the caller keeps of a run, and its report, or an error that stops the search)
 /// and keeps the one with the best validation NDCG@10, the first in grid order on a
 /// tie. `Ok(None)` for an empty grid.
 #[allow(clippy::type_complexity)]
-pub fn search_kind_weights<E>(
+pub fn search_kind_weights<M, E>(
     grid: &[f32],
     target: EventKind,
-    train_one: &mut dyn FnMut([f32; 3]) -> Result<(Model, TrainReport), E>,
-) -> Result<Option<(Model, TrainReport, KindChoice)>, E> {
-    let mut best: Option<(Model, TrainReport, [f32; 3])> = None;
+    train_one: &mut dyn FnMut([f32; 3]) -> Result<(M, TrainReport), E>,
+) -> Result<Option<(M, TrainReport, KindChoice)>, E> {
+    let mut best: Option<(M, TrainReport, [f32; 3])> = None;
     let mut trials = Vec::with_capacity(grid.len());
     for &aux in grid {
         let weights = weights_for(target, aux);

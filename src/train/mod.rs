@@ -24,6 +24,15 @@
 //!
 //! Batches are split into a fixed number of chunks whose gradients are summed in order,
 //! so results do not depend on the number of threads.
+//!
+//! The refit ([`train_refit`], [`TrainConfig::refit_epochs`] `= R`): once early stopping
+//! has kept epoch `e*`, training goes on from those parameters (and the optimiser's
+//! state) for `R` epochs `e* + 1, …, e* + R` over the refit sequences, the training
+//! sequences with every validation target appended — the newest events, which
+//! validation had to hold back, and the ones a test or a shopper's next visit is most
+//! like —, at the learning rate the schedule gives those epochs (at least its final
+//! 10%). Nothing validates it (its targets are trained on): `R` and everything else
+//! chosen on validation are chosen before it, with the kept epoch's model.
 pub mod backprop;
 pub mod basket;
 mod batch;
@@ -108,6 +117,16 @@ pub struct TrainConfig {
     /// training metadata): off, what those runs used.
     #[serde(default)]
     pub zero_cold_rows: bool,
+    /// Epochs of the refit: once early stopping has chosen its epoch, training goes on
+    /// from those parameters for this many epochs over the refit sequences (the
+    /// training sequences with the validation targets appended: every event but the
+    /// test targets, [`crate::eval::Split::refit_sequences`]), at the learning rate the
+    /// schedule gives the epochs after the chosen one, with no validation (its targets
+    /// are trained on). So the shipped model has learned the newest events, which
+    /// validation held back. 0 = off; only [`train_refit`] refits. Missing from a
+    /// serialised config (older files' training metadata): 0, what those runs used.
+    #[serde(default)]
+    pub refit_epochs: usize,
 }
 
 /// Neighbours per item of [`TrainConfig::neighbour_mix`].
@@ -137,6 +156,7 @@ impl Default for TrainConfig {
             id_dropout: 0.0,
             neighbour_mix: 0.5,
             zero_cold_rows: true,
+            refit_epochs: 0,
         }
     }
 }
@@ -169,6 +189,19 @@ pub struct EpochReport {
     pub examples: usize,
 }
 
+/// One refit epoch's summary ([`TrainConfig::refit_epochs`]; no validation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RefitEpoch {
+    /// Epoch number in the learning-rate schedule (after the chosen epoch).
+    pub epoch: usize,
+    /// Mean training loss (dot-product + head terms).
+    pub loss: f64,
+    /// Wall time, seconds.
+    pub seconds: f64,
+    /// Training positions (examples) seen.
+    pub examples: usize,
+}
+
 /// The whole run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainReport {
@@ -186,6 +219,9 @@ pub struct TrainReport {
     /// funnel order ([`input_kinds`]). The caller records them on the model
     /// ([`Model::set_trained_kinds`]) before writing the weight file.
     pub trained_kinds: Vec<EventKind>,
+    /// The refit's epochs ([`TrainConfig::refit_epochs`]; empty when there was none).
+    #[serde(default)]
+    pub refit: Vec<RefitEpoch>,
 }
 
 const CHUNKS: usize = 8;
@@ -270,6 +306,29 @@ pub fn train(
     validate: &mut dyn FnMut(&Model) -> f64,
     progress: &mut dyn FnMut(&TrainProgress),
 ) -> TrainReport {
+    train_refit(model, sequences, &[], cfg, validate, progress).0
+}
+
+/// [`train`], then the refit ([`TrainConfig::refit_epochs`] epochs over `refit`, when
+/// both are non-empty): it starts from the chosen epoch's parameters with the
+/// optimiser's state as training left it, keeps the neighbour mix of the training
+/// sequences (folded at the end as in [`train`]), and reports its epochs in
+/// [`TrainReport::refit`] (progress too, numbered after the chosen epoch). Items are
+/// cold (their ID rows zeroed) when `refit` never contains them. Any sequences do as
+/// `refit`; [`crate::eval::Split::refit_sequences`] gives the usual ones.
+///
+/// Also returns, when a refit ran, the model as [`train`] would have returned it (the
+/// chosen epoch's, bit for bit): anything else chosen on validation (the memory's
+/// blend, the basket's) must be chosen with that one, since the refit trains on the
+/// validation targets.
+pub fn train_refit<'a>(
+    model: &mut Model,
+    sequences: &'a [Vec<HistoryEvent>],
+    refit: &'a [Vec<HistoryEvent>],
+    cfg: &TrainConfig,
+    validate: &mut dyn FnMut(&Model) -> f64,
+    progress: &mut dyn FnMut(&TrainProgress),
+) -> (TrainReport, Option<Model>) {
     let users = trainable_users(sequences, model.config.n_items);
     model.id_mix = neighbour_mix(sequences, model.config.n_items, cfg.neighbour_mix);
     let mut run = Trainer {
@@ -289,6 +348,7 @@ pub fn train(
         examples_per_sec: 0.0,
         cold_items: 0,
         trained_kinds: input_kinds(sequences, model.config.n_items),
+        refit: Vec::new(),
     };
     let mut stop = EarlyStop {
         best: model.params.clone(),
@@ -337,9 +397,19 @@ pub fn train(
     } else {
         0.0
     };
+    let mut chosen = None;
+    let seen = if cfg.refit_epochs > 0 && !refit.is_empty() {
+        let mut m = model.clone();
+        zero_cold_rows(&m.config, &mut m.params, &seen);
+        m.fold_id_mix();
+        chosen = Some(m);
+        run.refit(model, refit, report.best_epoch, &mut report, progress)
+    } else {
+        seen
+    };
     report.cold_items = zero_cold_rows(&model.config, &mut model.params, &seen);
     model.fold_id_mix();
-    report
+    (report, chosen)
 }
 
 /// The event kinds the encoder reads as inputs while training on `sequences`: the kinds
@@ -507,7 +577,48 @@ struct BatchSamples {
     head_negs_part: Vec<f32>,
 }
 
-impl Trainer<'_> {
+impl<'a> Trainer<'a> {
+    /// The refit ([`train_refit`]): `cfg.refit_epochs` epochs over `refit` from the
+    /// current parameters, numbered after epoch `chosen`; returns which items `refit`
+    /// contains (the rest are cold). With a moving average on, it restarts at the
+    /// current parameters and is what the model keeps.
+    fn refit(
+        &mut self,
+        model: &mut Model,
+        refit: &'a [Vec<HistoryEvent>],
+        chosen: usize,
+        report: &mut TrainReport,
+        progress: &mut dyn FnMut(&TrainProgress),
+    ) -> Vec<bool> {
+        let users = trainable_users(refit, model.config.n_items);
+        self.sequences = refit;
+        self.batches = users.len().div_ceil(self.cfg.batch_size.max(1));
+        self.average = Average::new(&model.params, self.cfg.ema);
+        let seen = seen_items(refit, model.config.n_items);
+        for r in 1..=self.cfg.refit_epochs {
+            let t0 = Instant::now();
+            let epoch = chosen.max(1) + r;
+            let windows = self.epoch_windows(model, &users);
+            let (loss, examples) = self.epoch(model, epoch, &windows, progress);
+            if self.cfg.zero_cold_rows {
+                zero_cold_rows(&model.config, &mut model.params, &seen);
+                if let Some(avg) = &mut self.average {
+                    zero_cold_rows(&model.config, &mut avg.params, &seen);
+                }
+            }
+            report.refit.push(RefitEpoch {
+                epoch,
+                loss: loss / self.batches.max(1) as f64,
+                seconds: t0.elapsed().as_secs_f64(),
+                examples,
+            });
+        }
+        if let Some(avg) = self.average.take() {
+            model.params = avg.params;
+        }
+        seen
+    }
+
     /// One epoch's windows, shuffled: per user the most recent `max_len + 1` events, or
     /// (half of the time, for long sequences) a random earlier window.
     fn epoch_windows(&mut self, model: &Model, users: &[usize]) -> Vec<Window> {
@@ -543,8 +654,9 @@ impl Trainer<'_> {
     ) -> (f64, usize) {
         let cfg = self.cfg;
         let (mut epoch_loss, mut epoch_examples) = (0f64, 0usize);
-        // Linear learning-rate decay to 10% over the planned epochs.
-        let lr = cfg.lr * (1.0 - 0.9 * (epoch - 1) as f32 / cfg.epochs.max(1) as f32);
+        // Linear learning-rate decay to 10% over the planned epochs (a refit's epochs
+        // past them stay at 10%).
+        let lr = cfg.lr * (1.0 - 0.9 * (epoch - 1) as f32 / cfg.epochs.max(1) as f32).max(0.1);
         for (bi, batch) in windows.chunks(cfg.batch_size.max(1)).enumerate() {
             let drop_seed = cfg.seed.wrapping_mul(0x2545_F491_4F6C_DD1D)
                 ^ ((epoch as u64) << 40)
@@ -951,6 +1063,7 @@ mod tests {
             examples_per_sec: 0.0,
             cold_items: 0,
             trained_kinds: Vec::new(),
+            refit: Vec::new(),
         }
     }
 
