@@ -942,6 +942,9 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
         train_kinds(&a, &plan, &prep, &valid, val_proto)?;
     let Prepared { ds, feats, split } = prep;
     model.set_trained_kinds(&report.trained_kinds);
+    if let Some(c) = &mut chosen {
+        c.set_trained_kinds(&report.trained_kinds);
+    }
     print_kinds(&model, &kind_choice);
     // With a refit, the memory's blend and the basket's are chosen with the chosen
     // epoch's model (the refit trained on the validation targets); then everything

@@ -330,8 +330,10 @@ impl fmt::Display for ParseKind {
 /// Errors loading a dataset.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    /// A file could not be opened or read (including corrupt gzip data).
-    #[error("{file}: {source}")]
+    /// A file could not be opened or read (including corrupt gzip data). The reason is
+    /// the source, not repeated in the message: a report of the chain (the CLI's) reads
+    /// "reading FILE: REASON" once.
+    #[error("reading {file}")]
     Io {
         /// The file, as given.
         file: String,

@@ -246,3 +246,63 @@ fn segment_counts_add_up(results: &str) {
         "the model, its deep part and its dot product: {rows} rows"
     );
 }
+
+/// The refit (`--refit-epochs`, README "The refit"): the weight file records it, and its
+/// sequences hold one event more per user than training's (the validation target, on
+/// a one-kind leave-last-out log); `--drop-last-events 1` takes each user's last event
+/// away first; `--refit-epochs 0` turns it off.
+#[test]
+fn the_refit_and_drop_last_events_are_recorded_in_the_weight_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("user_id,item_id,timestamp\n");
+    for u in 0..30u32 {
+        for s in 0..8u32 {
+            let t = 1_300_000_000 + u * 100_000 + s * 86_400;
+            csv.push_str(&format!("u{u},I{},{t}\n", (u * 3 + s * 5) % 25));
+        }
+    }
+    std::fs::write(dir.path().join("events.csv"), csv).unwrap();
+    let run = |refit_epochs: &str, extra: &[&str]| {
+        let mut args = quick_train_args("--refit-epochs", refit_epochs).to_vec();
+        args.extend_from_slice(extra);
+        let (ok, err) = vitrine(&args, dir.path());
+        assert!(ok, "training fails: {err}");
+        let bytes = std::fs::read(dir.path().join("m.vitrine")).unwrap();
+        let t = vitrine::format::peek_metadata(&bytes).unwrap().training;
+        (
+            t["config"]["refit_epochs"].as_u64(),
+            t["train_events"].as_u64(),
+            t["refit_events"].as_u64(),
+            err,
+        )
+    };
+    let (epochs, train, refit, err) = run("1", &[]);
+    assert_eq!((epochs, train, refit), (Some(1), Some(180), Some(210)));
+    assert!(err.contains("refit epoch"), "{err}");
+    let (_, train, refit, err) = run("1", &["--drop-last-events", "1"]);
+    assert_eq!((train, refit), (Some(150), Some(180)));
+    assert!(
+        err.contains("--drop-last-events 1: 30 events dropped"),
+        "{err}"
+    );
+    let (epochs, _, refit, err) = run("0", &[]);
+    assert_eq!((epochs, refit), (Some(0), None));
+    assert!(!err.contains("refit epoch"), "{err}");
+}
+
+/// A data file that cannot be read: the command fails naming the file and the reason,
+/// the reason once (the error's message and its source are not the same text twice).
+#[test]
+fn an_unreadable_data_file_names_the_file_and_the_reason_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, err) = vitrine(
+        &["train", "--events", "missing.csv", "--out", "m.vitrine"],
+        dir.path(),
+    );
+    assert!(!ok);
+    assert!(err.contains("missing.csv"), "{err}");
+    let reason = std::fs::File::open(dir.path().join("missing.csv"))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(err.matches(reason.as_str()).count(), 1, "{err}");
+}
