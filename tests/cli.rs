@@ -182,19 +182,25 @@ fn a_closed_stdout_ends_quietly() {
     assert_eq!(out.status.code(), Some(141), "{stderr}");
 }
 
+/// Writes `events.csv` into `dir`: 30 users, `per_user` purchases each a day apart, the
+/// `s`-th of user `u` of item `I{item(u, s)}`.
+fn write_purchases(dir: &Path, per_user: u32, item: impl Fn(u32, u32) -> u32) {
+    let mut csv = String::from("user_id,item_id,timestamp,event_type\n");
+    for u in 0..30u32 {
+        for s in 0..per_user {
+            let t = 1_300_000_000 + u * 100_000 + s * 86_400;
+            csv.push_str(&format!("u{u},I{},{t},purchase\n", item(u, s)));
+        }
+    }
+    std::fs::write(dir.join("events.csv"), csv).unwrap();
+}
+
 /// `--mlp-hidden` sets the scoring head's widths (one layer or several), and the weight
 /// file records them; a width of 0 is refused with the flag named.
 #[test]
 fn mlp_hidden_sets_the_head_widths() {
     let dir = tempfile::tempdir().unwrap();
-    let mut csv = String::from("user_id,item_id,timestamp,event_type\n");
-    for u in 0..30u32 {
-        for s in 0..5u32 {
-            let t = 1_300_000_000 + u * 100_000 + s * 86_400;
-            csv.push_str(&format!("u{u},I{},{t},purchase\n", (u * 7 + s * 3) % 20));
-        }
-    }
-    std::fs::write(dir.path().join("events.csv"), csv).unwrap();
+    write_purchases(dir.path(), 5, |u, s| (u * 7 + s * 3) % 20);
     let args = |widths: &'static str| quick_train_args("--mlp-hidden", widths);
     let (ok, err) = vitrine(&args("8,0"), dir.path());
     assert!(
@@ -254,14 +260,7 @@ fn segment_counts_add_up(results: &str) {
 #[test]
 fn the_refit_and_drop_last_events_are_recorded_in_the_weight_file() {
     let dir = tempfile::tempdir().unwrap();
-    let mut csv = String::from("user_id,item_id,timestamp\n");
-    for u in 0..30u32 {
-        for s in 0..8u32 {
-            let t = 1_300_000_000 + u * 100_000 + s * 86_400;
-            csv.push_str(&format!("u{u},I{},{t}\n", (u * 3 + s * 5) % 25));
-        }
-    }
-    std::fs::write(dir.path().join("events.csv"), csv).unwrap();
+    write_purchases(dir.path(), 8, |u, s| (u * 3 + s * 5) % 25);
     let run = |refit_epochs: &str, extra: &[&str]| {
         let mut args = quick_train_args("--refit-epochs", refit_epochs).to_vec();
         args.extend_from_slice(extra);
