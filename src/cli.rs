@@ -938,8 +938,14 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
     // Validation: NDCG@10 on (a sample of) the validation cases, full ranking.
     let valid: Vec<EvalCase> = sample_cases(&prep.split.valid, a.val_cases, a.seed);
     let val_proto = a.val_seen.protocol(&prep.split.train);
+    // The refit's sequences (none when it is off): every event but the test targets.
+    let refit = if plan.tcfg.refit_epochs > 0 {
+        prep.split.refit_sequences(target_kind_of(&prep.ds))
+    } else {
+        Vec::new()
+    };
     let ((mut model, mut chosen), report, kind_choice) =
-        train_kinds(&a, &plan, &prep, &valid, val_proto)?;
+        train_kinds(&a, &plan, &prep, &refit, &valid, val_proto)?;
     let Prepared { ds, feats, split } = prep;
     model.set_trained_kinds(&report.trained_kinds);
     if let Some(c) = &mut chosen {
@@ -950,9 +956,7 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
     // epoch's model (the refit trained on the validation targets); then everything
     // fitted from data is fitted again on the refit's sequences: the memory's lists, the
     // popularity prior and the baselines the test compares with.
-    let refit = chosen
-        .is_some()
-        .then(|| split.refit_sequences(target_kind_of(&ds)));
+    let refit = chosen.is_some().then_some(refit);
     let knn = (!plan.no_baselines).then(|| tune_knn_logged(&split, n_items, val_proto));
     let tuned = chosen.as_mut().unwrap_or(&mut model);
     let source = tune_memory_blend(tuned, &split, knn.as_ref(), &valid, n_items, val_proto);
@@ -1026,24 +1030,20 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
 
 /// Trains the deep part: once with every kind weight 1 when the training sequences hold
 /// one event kind; else once per weight of `--kind-weight-grid`, keeping the best on
-/// validation ([`kinds::search_kind_weights`]). Returns the model (with, when it was
-/// refit, the chosen epoch's model: [`train::train_refit`]), its report and the weights
-/// chosen.
+/// validation ([`kinds::search_kind_weights`]); each run is refit on `refit` (none when
+/// empty). Returns the model (with, when it was refit, the chosen epoch's model:
+/// [`train::train_refit`]), its report and the weights chosen.
 fn train_kinds(
     a: &TrainArgs,
     plan: &TrainPlan,
     prep: &Prepared,
+    refit: &[Vec<HistoryEvent>],
     valid: &[EvalCase],
     val_proto: Protocol,
 ) -> Result<((Model, Option<Model>), train::TrainReport, KindChoice)> {
     let split = &prep.split;
     let target = target_kind_of(&prep.ds);
     let in_training = kinds::kinds_in(&split.train);
-    let refit = if plan.tcfg.refit_epochs > 0 {
-        split.refit_sequences(target)
-    } else {
-        Vec::new()
-    };
     let fresh = || {
         Model::new(plan.config.clone(), prep.feats.table.clone(), a.seed)
             .context("building the model")
@@ -1057,7 +1057,7 @@ fn train_kinds(
     }
     if in_training.len() <= 1 {
         let mut model = fresh()?;
-        let (report, chosen) = train_deep(&mut model, split, &refit, &plan.tcfg, valid, val_proto);
+        let (report, chosen) = train_deep(&mut model, split, refit, &plan.tcfg, valid, val_proto);
         let choice = KindChoice {
             target,
             weights: plan.tcfg.kind_weights,
@@ -1077,7 +1077,7 @@ fn train_kinds(
             ..plan.tcfg.clone()
         };
         let mut model = fresh()?;
-        let (report, chosen) = train_deep(&mut model, split, &refit, &tcfg, valid, val_proto);
+        let (report, chosen) = train_deep(&mut model, split, refit, &tcfg, valid, val_proto);
         eprintln!(
             "  kind weights view {} cart {} purchase {}: val NDCG@10 {:.4} (epoch {})",
             weights[0], weights[1], weights[2], report.best_val_ndcg10, report.best_epoch
