@@ -363,12 +363,7 @@ pub fn train_refit<'a>(
         let t0 = Instant::now();
         let windows = run.epoch_windows(model, &users);
         let (loss, examples) = run.epoch(model, epoch, &windows, progress);
-        if cfg.zero_cold_rows {
-            zero_cold_rows(&model.config, &mut model.params, &seen);
-            if let Some(avg) = &mut run.average {
-                zero_cold_rows(&model.config, &mut avg.params, &seen);
-            }
-        }
+        run.zero_cold(model, &seen);
         let secs = t0.elapsed().as_secs_f64();
         total_secs += secs;
         total_examples += examples;
@@ -581,6 +576,17 @@ struct BatchSamples {
 }
 
 impl<'a> Trainer<'a> {
+    /// With [`TrainConfig::zero_cold_rows`], zeroes the ID rows of the items `seen`
+    /// marks false in the parameters and in their moving average (after each epoch).
+    fn zero_cold(&mut self, model: &mut Model, seen: &[bool]) {
+        if self.cfg.zero_cold_rows {
+            zero_cold_rows(&model.config, &mut model.params, seen);
+            if let Some(avg) = &mut self.average {
+                zero_cold_rows(&model.config, &mut avg.params, seen);
+            }
+        }
+    }
+
     /// The refit ([`train_refit`]): `cfg.refit_epochs` epochs over `refit` from the
     /// current parameters, numbered after epoch `chosen`; returns which items `refit`
     /// contains (the rest are cold). With a moving average on, it restarts at the
@@ -603,12 +609,7 @@ impl<'a> Trainer<'a> {
             let epoch = chosen.max(1) + r;
             let windows = self.epoch_windows(model, &users);
             let (loss, examples) = self.epoch(model, epoch, &windows, progress);
-            if self.cfg.zero_cold_rows {
-                zero_cold_rows(&model.config, &mut model.params, &seen);
-                if let Some(avg) = &mut self.average {
-                    zero_cold_rows(&model.config, &mut avg.params, &seen);
-                }
-            }
+            self.zero_cold(model, &seen);
             report.refit.push(RefitEpoch {
                 epoch,
                 loss: loss / self.batches.max(1) as f64,
