@@ -875,19 +875,21 @@ fn item_params_len(c: &crate::config::ModelConfig) -> usize {
 
 /// Writes the training curves (loss and validation NDCG@10 per epoch) as an SVG chart.
 pub fn write_curve_svg(report: &TrainReport, out: &mut dyn Write) -> std::io::Result<()> {
-    let c = CurveChart::new(&report.epochs);
+    let c = CurveChart::new(&report.epochs, &report.refit);
     c.write_frame(out)?;
     c.write_series(out, &report.epochs)?;
     c.write_labels(out, &report.epochs)?;
     if report.best_epoch > 0 {
         c.write_best_marker(out, report.best_epoch)?;
     }
+    c.write_refit(out, report)?;
     writeln!(out, "</svg>")
 }
 
 /// Geometry of the training-curve chart: a `w × h` canvas with `pad` margins; epochs
-/// spread evenly on x, the loss scaled to its min–max range on the left axis, NDCG@10
-/// from 0 to 1.1 × its maximum on the right axis.
+/// spread evenly on x (the refit's epochs after the validated ones), the loss scaled to
+/// its min–max range on the left axis, NDCG@10 from 0 to 1.1 × its maximum on the right
+/// axis.
 struct CurveChart {
     w: f64,
     h: f64,
@@ -900,17 +902,16 @@ struct CurveChart {
 }
 
 impl CurveChart {
-    fn new(e: &[EpochReport]) -> CurveChart {
-        let (lmin, lmax) = e
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), r| {
-                (a.min(r.loss), b.max(r.loss))
-            });
+    fn new(e: &[EpochReport], refit: &[RefitEpoch]) -> CurveChart {
+        let losses = e.iter().map(|r| r.loss).chain(refit.iter().map(|r| r.loss));
+        let (lmin, lmax) = losses.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), l| {
+            (a.min(l), b.max(l))
+        });
         CurveChart {
             w: 720.0,
             h: 360.0,
             pad: 56.0,
-            n: e.len().max(2) as f64,
+            n: (e.len() + refit.len()).max(2) as f64,
             lmin,
             lmax,
             vmax: e.iter().map(|r| r.val_ndcg10).fold(0.0, f64::max).max(1e-9),
@@ -1031,6 +1032,45 @@ impl CurveChart {
         )
     }
 
+    /// The refit's epochs (none: nothing written) after the validated ones: their loss
+    /// as circles on a dashed blue line from the chosen epoch's loss, each labelled
+    /// `R` and its epoch number under the axis, and a note of what `R` means.
+    fn write_refit(&self, out: &mut dyn Write, report: &TrainReport) -> std::io::Result<()> {
+        let refit = &report.refit;
+        if refit.is_empty() {
+            return Ok(());
+        }
+        let (h, pad) = (self.h, self.pad);
+        let after = report.epochs.len();
+        let mut points: Vec<String> = Vec::new();
+        if let Some(best) = report.best_epoch.checked_sub(1) {
+            if let Some(r) = report.epochs.get(best) {
+                points.push(format!("{:.1},{:.1}", self.x(best), self.loss_y(r.loss)));
+            }
+        }
+        for (i, r) in refit.iter().enumerate() {
+            let (x, y) = (self.x(after + i), self.loss_y(r.loss));
+            points.push(format!("{x:.1},{y:.1}"));
+            writeln!(
+                out,
+                r##"<circle cx="{x:.1}" cy="{y:.1}" r="4" fill="white" stroke="#1f77b4" stroke-width="2"/><text x="{x:.1}" y="{}" text-anchor="middle" fill="#1f77b4">R{}</text>"##,
+                h - pad + 16.0,
+                r.epoch
+            )?;
+        }
+        writeln!(
+            out,
+            r##"<polyline fill="none" stroke="#1f77b4" stroke-width="1" stroke-dasharray="4 3" points="{}"/>"##,
+            points.join(" ")
+        )?;
+        // The note goes under the title: the bottom margin holds the epochs' labels.
+        writeln!(
+            out,
+            r##"<text x="{}" y="40" text-anchor="middle" fill="#1f77b4">R: the refit from the chosen epoch, with the validation targets (its loss; no validation)</text>"##,
+            self.w / 2.0
+        )
+    }
+
     /// A dashed vertical line at the best epoch (1-based), labelled "best".
     fn write_best_marker(&self, out: &mut dyn Write, best_epoch: usize) -> std::io::Result<()> {
         let (h, pad) = (self.h, self.pad);
@@ -1069,6 +1109,41 @@ mod tests {
             trained_kinds: Vec::new(),
             refit: Vec::new(),
         }
+    }
+
+    /// The refit's epochs come after the validated ones, joined to the chosen epoch's
+    /// loss, on a loss scale that holds them; nothing of the sort without a refit.
+    #[test]
+    fn curve_svg_shows_the_refit_epochs() {
+        let mut r = report(&[(7.5, 0.10), (6.25, 0.18), (6.0, 0.21), (5.9, 0.2)], 3);
+        let text = |r: &TrainReport| {
+            let mut out = Vec::new();
+            write_curve_svg(r, &mut out).expect("writes to a Vec");
+            String::from_utf8(out).expect("UTF-8")
+        };
+        assert!(!text(&r).contains("<circle"));
+        r.refit = vec![RefitEpoch {
+            epoch: 4,
+            loss: 5.0,
+            seconds: 1.0,
+            examples: 12,
+        }];
+        let svg = text(&r);
+        assert_eq!(svg.matches("<circle").count(), 1, "{svg}");
+        // Five points on x: the refit's is the last (x = w − pad), at the bottom of the
+        // loss axis (its loss is the lowest, y = h − pad), labelled R4.
+        assert!(svg.contains(r#"<circle cx="664.0" cy="304.0""#), "{svg}");
+        assert!(svg.contains(">R4</text>"), "{svg}");
+        // The chosen epoch (3 of 5 points) starts the dashed line.
+        let third = 56.0 + 608.0 * 2.0 / 4.0;
+        assert!(
+            svg.contains(&format!(r#"stroke-dasharray="4 3" points="{third:.1},"#)),
+            "{svg}"
+        );
+        assert!(
+            svg.contains(">5.000</text>"),
+            "loss axis down to the refit's: {svg}"
+        );
     }
 
     fn svg_sha(r: &TrainReport) -> String {
