@@ -955,16 +955,20 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
     // With a refit, the memory's blend and the basket's are chosen with the chosen
     // epoch's model (the refit trained on the validation targets); then everything
     // fitted from data is fitted again on the refit's sequences: the memory's lists, the
-    // popularity prior and the baselines the test compares with.
+    // basket section's counts, the popularity prior and the baselines the test compares
+    // with.
     let refit = chosen.is_some().then_some(refit);
     let knn = (!plan.no_baselines).then(|| tune_knn_logged(&split, n_items, val_proto));
     let tuned = chosen.as_mut().unwrap_or(&mut model);
     let source = tune_memory_blend(tuned, &split, knn.as_ref(), &valid, n_items, val_proto);
-    let basket = basket::tune_basket_logged(tuned, &split, n_items);
+    let mut basket = basket::tune_basket_logged(tuned, &split, n_items);
     if let (Some(c), Some(seqs)) = (chosen, refit.as_deref()) {
         model.memory = c
             .memory
             .map(|m| refit_memory(&m, source, knn.as_ref(), seqs, n_items));
+        if let Some(t) = &mut basket {
+            basket::refit_basket_logged(t, seqs, n_items);
+        }
     }
     let curve_path = write_curve(&a.artifacts, &report)?;
 
@@ -1091,6 +1095,18 @@ fn train_kinds(
 /// The kind validation and test targets are drawn from (purchase when the log has any).
 fn target_kind_of(ds: &Dataset) -> EventKind {
     kinds::target_kind(&kinds::kinds_in(&ds.sequences))
+}
+
+/// The refit's sequences of `split` ([`Split::refit_sequences`]) when the weight file's
+/// model was refit (its recorded `refit_epochs` above 0), else `None`: what the file's
+/// data-fitted parts counted, so what a rival measured beside them is fitted on.
+fn refit_sequences_of(
+    wf: &WeightFile,
+    split: &Split,
+    ds: &Dataset,
+) -> Option<Vec<Vec<HistoryEvent>>> {
+    let refit_epochs = wf.metadata.training["config"]["refit_epochs"].as_u64();
+    (refit_epochs.unwrap_or(0) > 0).then(|| split.refit_sequences(target_kind_of(ds)))
 }
 
 /// A kind's lowercase name.
@@ -1703,9 +1719,7 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
     let boxed: Vec<Box<dyn Ranker>> = if a.baselines {
         let proto = ValSeen::Auto.protocol(&split.train);
         // A refit model's baselines are refitted the same way (`vitrine train`).
-        let refit_epochs = wf.metadata.training["config"]["refit_epochs"].as_u64();
-        let refit =
-            (refit_epochs.unwrap_or(0) > 0).then(|| split.refit_sequences(target_kind_of(&ds)));
+        let refit = refit_sequences_of(&wf, &split, &ds);
         tune_baselines(&split, n_items, a.seed, None, proto, refit.as_deref())
     } else {
         Vec::new()

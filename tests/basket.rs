@@ -589,3 +589,48 @@ fn a_trained_model_recommends_the_co_purchase_first() {
     }
     assert!(seen.contains(&true));
 }
+
+/// The refit counts the refit's orders again and keeps every tuned choice: the same
+/// parameters and `M`, the lists of a section built from those orders, the order count
+/// of those orders; the validation figures stay the tuning's.
+#[test]
+fn the_refit_counts_the_refit_sequences_with_the_tuned_choices() {
+    let seqs = paired_orders();
+    let split = leave_last_out(&seqs);
+    let model = Model::from_weights(&tiny_weight_file(40, 3)).unwrap();
+    let valid: Vec<EvalCase> = basket_cases(&split.valid);
+    let tuned = tune(&model, &split.train, &valid, 40, &GRID, &|_| {}).expect("orders to count");
+    let refit_seqs = split.refit_sequences(EventKind::Purchase);
+    let mut refitted = tuned.clone();
+    refitted.refit(&refit_seqs, 40);
+    let counts = PairCounts::build(&orders_of(&refit_seqs, 40), 40);
+    assert_eq!(
+        refitted.basket,
+        counts.basket(tuned.basket.params(), tuned.top_m.0)
+    );
+    assert_eq!(
+        refitted.alone,
+        counts.basket(tuned.alone.params(), tuned.top_m.1)
+    );
+    assert_eq!(refitted.n_orders, counts.n_orders);
+    // The validation lines are counted now (each user's last order has two of its four
+    // lines in training, three in the refit), the test lines not.
+    let lines = |b: &Basket| (0..40).map(|i| b.item_orders(i)).sum::<u32>();
+    assert_eq!(lines(&tuned.basket), 160 * 5 * 4 - 2 * 160);
+    assert_eq!(lines(&refitted.basket), 160 * 5 * 4 - 160);
+    assert_eq!(refitted.n_orders, tuned.n_orders);
+    let valid_figures = |t: &vitrine::train::basket::BasketTuning| {
+        (
+            t.valid_alone,
+            t.valid_model,
+            t.valid_blend,
+            t.top_m,
+            t.n_valid,
+        )
+    };
+    assert_eq!(valid_figures(&refitted), valid_figures(&tuned));
+    // Refitting on the training sequences gives the tuned sections back.
+    let mut same = tuned.clone();
+    same.refit(&split.train, 40);
+    assert_eq!((same.basket, same.alone), (tuned.basket, tuned.alone));
+}

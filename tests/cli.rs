@@ -289,6 +289,72 @@ fn the_refit_and_drop_last_events_are_recorded_in_the_weight_file() {
     assert!(!err.contains("refit epoch"), "{err}");
 }
 
+/// `vitrine basket-eval` on a refit model: it chooses no blend on the validation lines
+/// the model has trained on, and measures the file's own section as row (d) (counted on
+/// the refit's sequences, as its rivals then are); on a model without a refit its own
+/// tuning is the file's section.
+#[test]
+fn basket_eval_measures_a_refit_models_own_section() {
+    let dir = tempfile::tempdir().unwrap();
+    // 30 users, 6 orders each of one of ten triples {3m, 3m+1, 3m+2}, a day apart.
+    let mut csv = String::from("user_id,item_id,timestamp,event_type\n");
+    for u in 0..30u32 {
+        for k in 0..6u32 {
+            let (m, t) = (
+                (u * 7 + k * 3) % 10,
+                1_300_000_000 + u * 1_000_000 + k * 86_400,
+            );
+            for j in 0..3 {
+                csv.push_str(&format!("u{u},I{},{t},purchase\n", 3 * m + j));
+            }
+        }
+    }
+    std::fs::write(dir.path().join("events.csv"), csv).unwrap();
+    let eval = |refit_epochs: &str| {
+        let (ok, err) = vitrine(
+            &quick_train_args("--refit-epochs", refit_epochs),
+            dir.path(),
+        );
+        assert!(ok, "training fails: {err}");
+        assert!(err.contains("basket section:"), "{err}");
+        let args = [
+            "basket-eval",
+            "--events",
+            "events.csv",
+            "--model",
+            "m.vitrine",
+            "--artifacts",
+            "art",
+        ];
+        let (ok, err) = vitrine(&args, dir.path());
+        assert!(ok, "basket-eval fails: {err}");
+        (
+            std::fs::read_to_string(dir.path().join("art/basket.md")).unwrap(),
+            err,
+        )
+    };
+    let (md, err) = eval("1");
+    assert!(
+        err.contains("basket section counted again on the refit's sequences"),
+        "{err}"
+    );
+    assert!(md.contains("(d) blend: model + "), "{md}");
+    assert!(md.contains("the file's section (default)"), "{md}");
+    assert!(md.contains("Row (d) is the file's own section"), "{md}");
+    assert!(!md.contains("(e) blend"), "{md}");
+    assert!(
+        !md.contains("- (b) model"),
+        "no validation figure of the refit model: {md}"
+    );
+    let (md, err) = eval("0");
+    assert!(!err.contains("counted again"), "{err}");
+    assert!(
+        md.contains("The model file's own section is the same as this tuning"),
+        "{md}"
+    );
+    assert!(md.contains("- (b) model"), "{md}");
+}
+
 /// A data file that cannot be read: the command fails naming the file and the reason,
 /// the reason once (the error's message and its source are not the same text twice).
 #[test]

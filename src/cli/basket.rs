@@ -14,6 +14,12 @@
 //! Rows: (a) the co-occurrence model alone, (b) the model with the basket as cart events
 //! (the ranking before the section existed), (c) item-kNN tuned on the validation cases,
 //! (d) the blend (the model + `α`·evidence, what `recommend({ basket })` serves).
+//!
+//! A refit model (its file records `refit_epochs` above 0; `vitrine train` tuned its
+//! section with the epoch early stopping kept, then counted the refit's sequences) has
+//! trained on the validation lines, so no blend is chosen on them with it: row (d) is the
+//! file's own section, and (a) and (c), tuned on validation from the training orders,
+//! are counted again on the refit's sequences ([`BasketTuning::refit`]) as it was.
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -22,10 +28,11 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use super::{bar, evaluate_with_bar, load_data, make_split, read_weights, with_spinner};
-use super::{write_file, DataArgs, SplitArg};
+use super::{refit_sequences_of, write_file, DataArgs, SplitArg};
 use vitrine::baselines;
 use vitrine::basket::Basket;
 use vitrine::eval::{self, EvalCase, MetricReport, ModelRanker, Protocol, Ranker, Split};
+use vitrine::history::HistoryEvent;
 use vitrine::model::Model;
 use vitrine::train::basket::{self as tb, BasketRanker, BasketTuning, BlendRanker};
 
@@ -101,6 +108,23 @@ pub(super) fn tune_basket_logged(
     tuning
 }
 
+/// The refit's step for the section ([`BasketTuning::refit`]): counts `seqs`' orders
+/// again with the tuned choices, and logs the new counts.
+pub(super) fn refit_basket_logged(
+    t: &mut BasketTuning,
+    seqs: &[Vec<HistoryEvent>],
+    n_items: usize,
+) {
+    let before = t.n_orders;
+    t.refit(seqs, n_items);
+    eprintln!(
+        "basket section counted again on the refit's sequences with the choices above: {} orders (training {before}), {} pairs kept, {} bytes",
+        t.n_orders,
+        t.basket.n_pairs(),
+        t.basket.size_bytes()
+    );
+}
+
 /// `vitrine basket-eval` (module docs).
 pub(super) fn cmd_basket_eval(a: BasketEvalArgs) -> Result<()> {
     let t0 = Instant::now();
@@ -137,11 +161,30 @@ pub(super) fn cmd_basket_eval(a: BasketEvalArgs) -> Result<()> {
         split.valid.len(),
         split.test.len()
     );
-    let Some(tuning) = tune_basket_logged(&model, &split, n_items) else {
+    let Some(mut tuning) = tune_basket_logged(&model, &split, n_items) else {
         bail!("no training order has two items: nothing to count");
     };
+    // A refit model's file counts the refit's sequences: so do this run's sections and
+    // its item-kNN, once validation has chosen their settings (`vitrine train`).
+    let refit = refit_sequences_of(&wf, &split, &ds);
+    if let Some(seqs) = &refit {
+        refit_basket_logged(&mut tuning, seqs, n_items);
+    }
+    // A refit model has trained on the validation lines: a blend chosen on them with it
+    // leans on the model (its validation figure is inflated). Row (d) is then the file's
+    // own section, which `vitrine train` chose with the chosen epoch's model.
+    let file_section = match (&refit, &shipped) {
+        (None, _) => None,
+        (Some(_), Some(b)) => {
+            eprintln!("the model was refit on the validation lines: the blend chosen above with it is not used; row (d) is the file's own section");
+            Some(b)
+        }
+        (Some(_), None) => bail!(
+            "the model was refit on the validation lines (refit_epochs above 0) and its file has no basket section: a blend cannot be chosen on validation with this model"
+        ),
+    };
     let knn = (!a.no_knn).then(|| {
-        let k = with_spinner("tuning item-kNN on validation baskets", || {
+        let mut k = with_spinner("tuning item-kNN on validation baskets", || {
             baselines::tune_knn(&split.train, &valid, n_items, Protocol::Basket)
         });
         eprintln!(
@@ -150,6 +193,9 @@ pub(super) fn cmd_basket_eval(a: BasketEvalArgs) -> Result<()> {
             k.valid_ndcg10,
             k.trials.len()
         );
+        if let Some(seqs) = &refit {
+            k.ranker = baselines::ItemKnn::fit(seqs, n_items, k.params);
+        }
         k
     });
 
@@ -159,9 +205,10 @@ pub(super) fn cmd_basket_eval(a: BasketEvalArgs) -> Result<()> {
     };
     let blend = BlendRanker {
         model: &model_ranker,
-        basket: &tuning.basket,
+        basket: file_section.unwrap_or(&tuning.basket),
         name: "blend".into(),
     };
+    let refit_valid = |v: f64| refit.is_none().then_some(v);
     let mut rows: Vec<(String, &dyn Ranker, Option<f64>)> = vec![
         (
             "(a) basket co-occurrence alone".into(),
@@ -171,7 +218,7 @@ pub(super) fn cmd_basket_eval(a: BasketEvalArgs) -> Result<()> {
         (
             "(b) model, basket as cart events (before)".into(),
             &model_ranker,
-            Some(tuning.valid_model),
+            refit_valid(tuning.valid_model),
         ),
     ];
     if let Some(k) = &knn {
@@ -181,14 +228,19 @@ pub(super) fn cmd_basket_eval(a: BasketEvalArgs) -> Result<()> {
             Some(k.valid_ndcg10),
         ));
     }
-    let alpha = tuning.basket.params().alpha;
+    let alpha = blend.basket.params().alpha;
     rows.push((
-        format!("**(d) blend: model + {alpha}·evidence (default)**"),
+        match file_section {
+            None => format!("**(d) blend: model + {alpha}·evidence (default)**"),
+            Some(_) => {
+                format!("**(d) blend: model + {alpha}·evidence, the file's section (default)**")
+            }
+        },
         &blend,
-        Some(tuning.valid_blend.max(tuning.valid_model)),
+        refit_valid(tuning.valid_blend.max(tuning.valid_model)),
     ));
     let file_blend;
-    let same = shipped.as_ref() == Some(&tuning.basket);
+    let same = shipped.as_ref() == Some(blend.basket);
     if let (Some(b), false) = (&shipped, same) {
         file_blend = BlendRanker {
             model: &model_ranker,
@@ -218,6 +270,7 @@ pub(super) fn cmd_basket_eval(a: BasketEvalArgs) -> Result<()> {
         knn.as_ref(),
         &shipped,
         same,
+        file_section,
     );
     println!("\n{md}");
     let path = a.artifacts.join("basket.md");
@@ -242,6 +295,7 @@ fn report_markdown(
     knn: Option<&baselines::Tuned<baselines::ItemKnn, baselines::KnnParams>>,
     shipped: &Option<Basket>,
     same: bool,
+    file_section: Option<&Basket>,
 ) -> String {
     let mut md = String::new();
     let _ = writeln!(
@@ -259,7 +313,7 @@ fn report_markdown(
             let _ = writeln!(md, "- {}: {v:.4}", name.trim_matches('*'));
         }
     }
-    let p = tuning.basket.params();
+    let p = file_section.unwrap_or(&tuning.basket).params();
     let q = tuning.alone.params();
     let mean_basket = test
         .iter()
@@ -268,7 +322,7 @@ fn report_markdown(
         / test.len().max(1) as f64;
     let _ = writeln!(
         md,
-        "\nModel: `{}`. Test cases: {} (of {} test users: those whose last line shares its invoice with other lines; mean basket {:.1} lines); validation cases: {} (of {}). Training orders counted: {}.",
+        "\nModel: `{}`. Test cases: {} (of {} test users: those whose last line shares its invoice with other lines; mean basket {:.1} lines); validation cases: {} (of {}). Orders counted: {}.",
         a.model.display(),
         test.len(),
         split.test.len(),
@@ -277,9 +331,13 @@ fn report_markdown(
         split.valid.len(),
         tuning.n_orders
     );
+    let (d_from, d_m) = match file_section {
+        None => ("", format!(", M = {}", tuning.top_m.0)),
+        Some(_) => ("the file's section, ", String::new()),
+    };
     let _ = writeln!(
         md,
-        "\nTuned on validation baskets: (a) decay {}, beta {}, shrink {}, {:?}, M = {}; (d) decay {}, beta {}, shrink {}, {:?}, M = {}, alpha {}{}.",
+        "\nTuned on validation baskets: (a) decay {}, beta {}, shrink {}, {:?}, M = {}; (d) {d_from}decay {}, beta {}, shrink {}, {:?}{d_m}, alpha {}{}.",
         q.decay,
         q.beta,
         q.shrink,
@@ -289,10 +347,18 @@ fn report_markdown(
         p.beta,
         p.shrink,
         p.aggregate,
-        tuning.top_m.0,
         p.alpha,
         knn.map(|k| format!("; (c) {}", k.params)).unwrap_or_default()
     );
+    if let Some(b) = file_section {
+        let _ = writeln!(
+            md,
+            "\nThe model was refit on the validation lines (`refit_epochs` above 0), so no blend is chosen on them with it (its validation figures are left out: it has trained on those lines). Row (d) is the file's own section ({} pairs, {} bytes), chosen by `vitrine train` with the epoch early stopping kept and counted on the refit's sequences; rows (a) and (c) were tuned here on validation from the training orders, then counted again on the refit's sequences, as the file's section was.",
+            b.n_pairs(),
+            b.size_bytes()
+        );
+        return finish_markdown(md, a);
+    }
     let _ = writeln!(
         md,
         "\nThe weight file's `basket.*` section for (d): {} pairs, {} bytes ({} trials tuned it).",
@@ -309,6 +375,11 @@ fn report_markdown(
             (None, _) => "The model file has no basket section (written before it existed): `recommend({ basket })` ranks as row (b) with it.",
         }
     );
+    finish_markdown(md, a)
+}
+
+/// The protocol's paragraph, closing `basket.md`.
+fn finish_markdown(mut md: String, a: &BasketEvalArgs) -> String {
     let _ = writeln!(
         md,
         "\nProtocol: leave-last-out; a test case hides a test user's last line and gives the rest of its invoice as the basket (cart events at the invoice time) and the user's earlier lines as the history; validation cases do the same with the second-to-last line and are the only ones any choice was made on. Full ranking without the basket's items (earlier purchases stay candidates), pessimistic ties. `vitrine basket-eval --model {}`.",

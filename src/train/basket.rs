@@ -6,8 +6,10 @@
 //! [`orders_of`]: in a user's time-sorted sequence, a run of consecutive events with the
 //! same timestamp is one order (Online Retail stamps every line of an invoice with the
 //! invoice's time; `crate::data` keeps a stock code once per invoice), its items taken
-//! once each. Only the training part of the split is counted ([`crate::eval::Split`]'s
-//! `train`), so no validation or test line is ever in the counts. Orders of more than
+//! once each. [`tune`] counts only the training part of the split
+//! ([`crate::eval::Split`]'s `train`), so no validation or test line is in the counts it
+//! chooses with; [`BasketTuning::refit`] then counts the refit's sequences (the
+//! validation lines join; never a test target). Orders of more than
 //! [`MAX_ORDER_ITEMS`] distinct items count towards `c_i` but not towards pairs (a bound
 //! on the `O(|o|²)` pair work for inputs whose timestamps are coarse, e.g. dates).
 //!
@@ -338,7 +340,7 @@ pub struct BasketTuning {
     pub valid_model: f64,
     /// See [`BasketTuning::valid_alone`].
     pub valid_blend: f64,
-    /// Training orders counted.
+    /// Orders counted (the training orders; the refit's after [`BasketTuning::refit`]).
     pub n_orders: usize,
     /// Validation cases tuned on.
     pub n_valid: usize,
@@ -548,6 +550,19 @@ pub fn tune(
         n_valid: valid.len(),
         trials,
     })
+}
+
+impl BasketTuning {
+    /// Counts the orders of `sequences` again and rebuilds both sections with the
+    /// parameters and `M` tuning chose (the refit: [`crate::eval::Split::refit_sequences`]
+    /// once validation has made every choice). `n_orders` becomes the new count; the
+    /// validation figures stay those of the tuning.
+    pub fn refit(&mut self, sequences: &[Vec<HistoryEvent>], n_items: usize) {
+        let counts = PairCounts::build(&orders_of(sequences, n_items), n_items);
+        self.basket = counts.basket(self.basket.params(), self.top_m.0);
+        self.alone = counts.basket(self.alone.params(), self.top_m.1);
+        self.n_orders = counts.n_orders;
+    }
 }
 
 #[cfg(test)]
