@@ -1066,7 +1066,7 @@ impl CurveChart {
         // The note goes under the title: the bottom margin holds the epochs' labels.
         writeln!(
             out,
-            r##"<text x="{}" y="40" text-anchor="middle" fill="#1f77b4">R: the refit from the chosen epoch, with the validation targets (its loss; no validation)</text>"##,
+            r##"<text x="{}" y="36" text-anchor="middle" fill="#1f77b4">R: the refit from the chosen epoch, with the validation targets (its loss; no validation)</text>"##,
             self.w / 2.0
         )
     }
