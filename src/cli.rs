@@ -1036,7 +1036,11 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
 /// one event kind; else once per weight of `--kind-weight-grid`, keeping the best on
 /// validation ([`kinds::search_kind_weights`]); each run is refit on `refit` (none when
 /// empty). Returns the model (with, when it was refit, the chosen epoch's model:
-/// [`train::train_refit`]), its report and the weights chosen.
+/// [`train::train_refit`]), its report and the weights chosen. Every trial refits, the
+/// ones not kept too: the refit goes on from the trial's optimiser state, so refitting
+/// the winner alone would mean keeping every trial's trainer until the choice (three
+/// times the parameters each) or training it again, while a refit costs one epoch
+/// (`--refit-epochs`) against a trial's up to `--epochs`.
 fn train_kinds(
     a: &TrainArgs,
     plan: &TrainPlan,

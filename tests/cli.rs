@@ -123,21 +123,11 @@ fn quick_train_args<'a>(flag: &'a str, value: &'a str) -> [&'a str; 12] {
 #[test]
 fn a_multi_kind_log_trains_with_a_weight_grid_and_records_its_kinds() {
     let dir = tempfile::tempdir().unwrap();
-    let mut csv = String::from("user_id,item_id,timestamp,event_type\n");
-    for u in 0..30u32 {
-        for s in 0..4u32 {
-            let (a, t) = (
-                (u * 7 + s * 3) % 20,
-                1_300_000_000 + u * 100_000 + s * 86_400,
-            );
-            csv.push_str(&format!(
-                "u{u},I{a},{t},view\nu{u},I{},{},purchase\n",
-                a ^ 1,
-                t + 60
-            ));
-        }
-    }
-    std::fs::write(dir.path().join("events.csv"), csv).unwrap();
+    // Each step a view of item a, then a minute later a purchase of a ^ 1.
+    write_log(dir.path(), 4, |u, s| {
+        let a = (u * 7 + s * 3) % 20;
+        vec![(a, 0, "view"), (a ^ 1, 60, "purchase")]
+    });
     let args = |grid: &'static str| quick_train_args("--kind-weight-grid", grid);
     let (ok, err) = vitrine(&args("2"), dir.path());
     assert!(!ok && err.contains("--kind-weight-grid: 2"), "{err}");
@@ -182,17 +172,26 @@ fn a_closed_stdout_ends_quietly() {
     assert_eq!(out.status.code(), Some(141), "{stderr}");
 }
 
-/// Writes `events.csv` into `dir`: 30 users, `per_user` purchases each a day apart, the
-/// `s`-th of user `u` of item `I{item(u, s)}`.
-fn write_purchases(dir: &Path, per_user: u32, item: impl Fn(u32, u32) -> u32) {
+/// Writes `events.csv` into `dir`: 30 users, `per_user` steps each a day apart, step
+/// `s` of user `u` at `1_300_000_000 + u·100,000 + s·86,400` seconds; its events are
+/// `lines(u, s)`, each `(item, seconds after the step's time, event type)` for item
+/// `I{item}`.
+fn write_log(dir: &Path, per_user: u32, lines: impl Fn(u32, u32) -> Vec<(u32, u32, &'static str)>) {
     let mut csv = String::from("user_id,item_id,timestamp,event_type\n");
     for u in 0..30u32 {
         for s in 0..per_user {
             let t = 1_300_000_000 + u * 100_000 + s * 86_400;
-            csv.push_str(&format!("u{u},I{},{t},purchase\n", item(u, s)));
+            for (item, after, kind) in lines(u, s) {
+                csv.push_str(&format!("u{u},I{item},{},{kind}\n", t + after));
+            }
         }
     }
     std::fs::write(dir.join("events.csv"), csv).unwrap();
+}
+
+/// [`write_log`] with one purchase a step, of item `I{item(u, s)}`.
+fn write_purchases(dir: &Path, per_user: u32, item: impl Fn(u32, u32) -> u32) {
+    write_log(dir, per_user, |u, s| vec![(item(u, s), 0, "purchase")]);
 }
 
 /// `--mlp-hidden` sets the scoring head's widths (one layer or several), and the weight
@@ -297,26 +296,20 @@ fn the_refit_and_drop_last_events_are_recorded_in_the_weight_file() {
 fn basket_eval_measures_a_refit_models_own_section() {
     let dir = tempfile::tempdir().unwrap();
     // 30 users, 6 orders each of one of ten triples {3m, 3m+1, 3m+2}, a day apart.
-    let mut csv = String::from("user_id,item_id,timestamp,event_type\n");
-    for u in 0..30u32 {
-        for k in 0..6u32 {
-            let (m, t) = (
-                (u * 7 + k * 3) % 10,
-                1_300_000_000 + u * 1_000_000 + k * 86_400,
-            );
-            for j in 0..3 {
-                csv.push_str(&format!("u{u},I{},{t},purchase\n", 3 * m + j));
-            }
-        }
-    }
-    std::fs::write(dir.path().join("events.csv"), csv).unwrap();
+    write_log(dir.path(), 6, |u, k| {
+        let m = (u * 7 + k * 3) % 10;
+        (0..3).map(|j| (3 * m + j, 0, "purchase")).collect()
+    });
     let eval = |refit_epochs: &str| {
         let (ok, err) = vitrine(
             &quick_train_args("--refit-epochs", refit_epochs),
             dir.path(),
         );
         assert!(ok, "training fails: {err}");
-        assert!(err.contains("basket section:"), "{err}");
+        assert!(
+            err.contains("basket section: ") && err.contains("pairs kept"),
+            "{err}"
+        );
         let args = [
             "basket-eval",
             "--events",
