@@ -961,7 +961,7 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
     let knn = (!plan.no_baselines).then(|| tune_knn_logged(&split, n_items, val_proto));
     let tuned = chosen.as_mut().unwrap_or(&mut model);
     let source = tune_memory_blend(tuned, &split, knn.as_ref(), &valid, n_items, val_proto);
-    let mut basket = basket::tune_basket_logged(tuned, &split, n_items);
+    let mut basket = basket::tune_basket_logged(Some(tuned), &split, n_items);
     if let (Some(c), Some(seqs)) = (chosen, refit.as_deref()) {
         model.memory = c
             .memory

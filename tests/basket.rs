@@ -549,7 +549,8 @@ fn a_trained_model_recommends_the_co_purchase_first() {
     train(&mut model, &split.train, &cfg, &mut validate, &mut |_| {});
     let valid: Vec<EvalCase> = basket_cases(&split.valid);
     assert!(valid.len() > 100, "{} validation baskets", valid.len());
-    let tuning = tune(&model, &split.train, &valid, 40, &GRID, &|_| {}).expect("orders to count");
+    let tuning =
+        tune(Some(&model), &split.train, &valid, 40, &GRID, &|_| {}).expect("orders to count");
     let counts = PairCounts::build(&orders_of(&split.train, 40), 40);
     let mut file = tiny_weight_file(40, 3);
     file.tensors.extend(model.tensors());
@@ -599,7 +600,8 @@ fn the_refit_counts_the_refit_sequences_with_the_tuned_choices() {
     let split = leave_last_out(&seqs);
     let model = Model::from_weights(&tiny_weight_file(40, 3)).unwrap();
     let valid: Vec<EvalCase> = basket_cases(&split.valid);
-    let tuned = tune(&model, &split.train, &valid, 40, &GRID, &|_| {}).expect("orders to count");
+    let tuned =
+        tune(Some(&model), &split.train, &valid, 40, &GRID, &|_| {}).expect("orders to count");
     let refit_seqs = split.refit_sequences(EventKind::Purchase);
     let mut refitted = tuned.clone();
     refitted.refit(&refit_seqs, 40);
@@ -633,4 +635,42 @@ fn the_refit_counts_the_refit_sequences_with_the_tuned_choices() {
     let mut same = tuned.clone();
     same.refit(&split.train, 40);
     assert_eq!((same.basket, same.alone), (tuned.basket, tuned.alone));
+}
+
+/// Without a model, tuning makes the co-occurrence model's choices alone (the same as
+/// with one), ships them with `α = 0`, and measures no blend.
+#[test]
+fn tuning_without_a_model_chooses_the_co_occurrence_model_alone() {
+    let seqs = paired_orders();
+    let split = leave_last_out(&seqs);
+    let model = Model::from_weights(&tiny_weight_file(40, 3)).unwrap();
+    let valid: Vec<EvalCase> = basket_cases(&split.valid);
+    let with = tune(Some(&model), &split.train, &valid, 40, &GRID, &|_| {}).expect("orders");
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let count = |n: usize| {
+        calls.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    };
+    let without = tune(None, &split.train, &valid, 40, &GRID, &count).expect("orders");
+    assert_eq!(calls.into_inner(), 0, "no model pass without a model");
+    assert_eq!(
+        (&without.alone, without.top_m.1),
+        (&with.alone, with.top_m.1)
+    );
+    assert_eq!(without.valid_alone, with.valid_alone);
+    assert_eq!((without.valid_model, without.valid_blend), (None, None));
+    assert!(with.valid_model.is_some() && with.valid_blend.is_some());
+    let alone = without.alone.params();
+    assert_eq!(
+        without.basket.params(),
+        BasketParams {
+            alpha: 0.0,
+            ..alone
+        }
+    );
+    assert_eq!(without.top_m.0, without.top_m.1);
+    let counts = PairCounts::build(&orders_of(&split.train, 40), 40);
+    assert_eq!(
+        without.basket,
+        counts.basket(without.basket.params(), without.top_m.0)
+    );
 }

@@ -65,10 +65,11 @@ const COLUMNS: [&str; 8] = [
 ];
 
 /// Tunes the basket section on the validation basket cases of `split` (see
-/// [`vitrine::train::basket`]) with a progress bar, and logs what it chose; `None` (and
-/// a note) when the data has no order of two items among the validation cases.
+/// [`vitrine::train::basket`]; the blend with `model` when one is given) with a progress
+/// bar, and logs what it chose; `None` (and a note) when the data has no order of two
+/// items among the validation cases.
 pub(super) fn tune_basket_logged(
-    model: &Model,
+    model: Option<&Model>,
     split: &Split,
     n_items: usize,
 ) -> Option<BasketTuning> {
@@ -79,30 +80,38 @@ pub(super) fn tune_basket_logged(
         );
         return None;
     }
-    let pb = bar(valid.len() as u64, "basket tuning");
+    let pb = bar(model.map_or(0, |_| valid.len()) as u64, "basket tuning");
     let inc = |n: usize| pb.inc(n as u64);
     let tuning = tb::tune(model, &split.train, &valid, n_items, &tb::GRID, &inc);
     pb.finish_and_clear();
     match &tuning {
-        Some(t) => {
-            let p = t.basket.params();
-            eprintln!(
-                "basket section: {} training orders, {} pairs kept (M = {}), {} bytes; decay {} beta {} shrink {} {:?}, blend alpha {} (valid NDCG@10 {:.4}; model alone {:.4}, co-occurrence alone {:.4}; {} cases)",
-                t.n_orders,
-                t.basket.n_pairs(),
-                t.top_m.0,
-                t.basket.size_bytes(),
-                p.decay,
-                p.beta,
-                p.shrink,
-                p.aggregate,
-                p.alpha,
-                t.valid_blend.max(t.valid_model),
-                t.valid_model,
-                t.valid_alone,
-                t.n_valid
-            );
-        }
+        Some(t) => match (t.valid_model, t.valid_blend) {
+            (Some(model), Some(blend)) => {
+                let p = t.basket.params();
+                eprintln!(
+                    "basket section: {} training orders, {} pairs kept (M = {}), {} bytes; decay {} beta {} shrink {} {:?}, blend alpha {} (valid NDCG@10 {:.4}; model alone {model:.4}, co-occurrence alone {:.4}; {} cases)",
+                    t.n_orders,
+                    t.basket.n_pairs(),
+                    t.top_m.0,
+                    t.basket.size_bytes(),
+                    p.decay,
+                    p.beta,
+                    p.shrink,
+                    p.aggregate,
+                    p.alpha,
+                    blend.max(model),
+                    t.valid_alone,
+                    t.n_valid
+                );
+            }
+            _ => {
+                let q = t.alone.params();
+                eprintln!(
+                    "basket co-occurrence alone: {} training orders, M = {}; decay {} beta {} shrink {} {:?} (valid NDCG@10 {:.4}; {} cases); no blend chosen without a model",
+                    t.n_orders, t.top_m.1, q.decay, q.beta, q.shrink, q.aggregate, t.valid_alone, t.n_valid
+                );
+            }
+        },
         None => eprintln!("basket section: no training order has two items; not written"),
     }
     tuning
@@ -161,28 +170,29 @@ pub(super) fn cmd_basket_eval(a: BasketEvalArgs) -> Result<()> {
         split.valid.len(),
         split.test.len()
     );
-    let Some(mut tuning) = tune_basket_logged(&model, &split, n_items) else {
-        bail!("no training order has two items: nothing to count");
-    };
-    // A refit model's file counts the refit's sequences: so do this run's sections and
-    // its item-kNN, once validation has chosen their settings (`vitrine train`).
-    let refit = refit_sequences_of(&wf, &split, &ds);
-    if let Some(seqs) = &refit {
-        refit_basket_logged(&mut tuning, seqs, n_items);
-    }
     // A refit model has trained on the validation lines: a blend chosen on them with it
-    // leans on the model (its validation figure is inflated). Row (d) is then the file's
-    // own section, which `vitrine train` chose with the chosen epoch's model.
+    // would lean on the model (its validation figure inflated). Row (d) is then the
+    // file's own section, which `vitrine train` chose with the kept epoch's model.
+    let refit = refit_sequences_of(&wf, &split, &ds);
     let file_section = match (&refit, &shipped) {
         (None, _) => None,
         (Some(_), Some(b)) => {
-            eprintln!("the model was refit on the validation lines: the blend chosen above with it is not used; row (d) is the file's own section");
+            eprintln!("the model was refit on the validation lines: no blend is chosen on them with it; row (d) is the file's own section");
             Some(b)
         }
         (Some(_), None) => bail!(
             "the model was refit on the validation lines (refit_epochs above 0) and its file has no basket section: a blend cannot be chosen on validation with this model"
         ),
     };
+    let tuner = file_section.is_none().then_some(&model);
+    let Some(mut tuning) = tune_basket_logged(tuner, &split, n_items) else {
+        bail!("no training order has two items: nothing to count");
+    };
+    // A refit model's file counts the refit's sequences: so do this run's sections and
+    // its item-kNN, once validation has chosen their settings (`vitrine train`).
+    if let Some(seqs) = &refit {
+        refit_basket_logged(&mut tuning, seqs, n_items);
+    }
     let knn = (!a.no_knn).then(|| {
         let mut k = with_spinner("tuning item-kNN on validation baskets", || {
             baselines::tune_knn(&split.train, &valid, n_items, Protocol::Basket)
@@ -208,7 +218,6 @@ pub(super) fn cmd_basket_eval(a: BasketEvalArgs) -> Result<()> {
         basket: file_section.unwrap_or(&tuning.basket),
         name: "blend".into(),
     };
-    let refit_valid = |v: f64| refit.is_none().then_some(v);
     let mut rows: Vec<(String, &dyn Ranker, Option<f64>)> = vec![
         (
             "(a) basket co-occurrence alone".into(),
@@ -218,7 +227,7 @@ pub(super) fn cmd_basket_eval(a: BasketEvalArgs) -> Result<()> {
         (
             "(b) model, basket as cart events (before)".into(),
             &model_ranker,
-            refit_valid(tuning.valid_model),
+            tuning.valid_model,
         ),
     ];
     if let Some(k) = &knn {
@@ -237,7 +246,10 @@ pub(super) fn cmd_basket_eval(a: BasketEvalArgs) -> Result<()> {
             }
         },
         &blend,
-        refit_valid(tuning.valid_blend.max(tuning.valid_model)),
+        tuning
+            .valid_blend
+            .zip(tuning.valid_model)
+            .map(|(b, m)| b.max(m)),
     ));
     let file_blend;
     let same = shipped.as_ref() == Some(blend.basket);

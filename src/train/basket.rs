@@ -327,19 +327,20 @@ fn ndcg10(ranker: &dyn Ranker, cases: &[EvalCase], n_items: usize) -> f64 {
 #[derive(Debug, Clone)]
 pub struct BasketTuning {
     /// The section to ship: the blend's parameters and lists (`α = 0` when the blend
-    /// does not beat the model alone on validation).
+    /// does not beat the model alone on validation, or was tuned without a model).
     pub basket: Basket,
     /// The co-occurrence model tuned alone (for [`BasketRanker`]).
     pub alone: Basket,
     /// `M` of `basket` and of `alone`.
     pub top_m: (usize, usize),
     /// Validation NDCG@10: the co-occurrence model alone, the model alone (basket as
-    /// cart events), and the best blend.
+    /// cart events), and the best blend (the last two `None` when tuned without a
+    /// model).
     pub valid_alone: f64,
     /// See [`BasketTuning::valid_alone`].
-    pub valid_model: f64,
+    pub valid_model: Option<f64>,
     /// See [`BasketTuning::valid_alone`].
-    pub valid_blend: f64,
+    pub valid_blend: Option<f64>,
     /// Orders counted (the training orders; the refit's after [`BasketTuning::refit`]).
     pub n_orders: usize,
     /// Validation cases tuned on.
@@ -465,11 +466,14 @@ fn coordinate_search(
 }
 
 /// Tunes the section on `valid` (basket cases, [`crate::eval::basket_cases`] of the
-/// validation cases) from the orders of `train` (module docs). `progress(1)` is called
-/// per validation case of the model's pass over them (the first step). `None` when there
-/// is no validation basket case or no training order with two items.
+/// validation cases) from the orders of `train` (module docs): the co-occurrence model
+/// alone, then, given a `model`, the blend with it; without one the section shipped is
+/// the co-occurrence model's with `α = 0` and no blend figure is measured (a model that
+/// has trained on the validation lines must not choose: `vitrine basket-eval` on a refit
+/// model). `progress(1)` is called per validation case of the model's pass over them.
+/// `None` when there is no validation basket case or no training order with two items.
 pub fn tune(
-    model: &Model,
+    model: Option<&Model>,
     train: &[Vec<HistoryEvent>],
     valid: &[EvalCase],
     n_items: usize,
@@ -485,20 +489,6 @@ pub fn tune(
     let valid: Vec<EvalCase> = valid.iter().step_by(stride).cloned().collect();
     let mut trials = Vec::new();
 
-    // The model's logits of every validation case, computed once (for the blend).
-    let ranker = ModelRanker::new(model);
-    let mut logits = vec![0.0f32; valid.len() * n_items];
-    logits
-        .par_chunks_mut(n_items)
-        .zip(valid.par_iter())
-        .for_each(|(out, case)| {
-            ranker.score_case(case, out);
-            progress(1);
-        });
-    let row: HashMap<(usize, u32, u64), usize> = (valid.iter().enumerate())
-        .map(|(r, c)| ((c.user, c.target, c.now.to_bits()), r))
-        .collect();
-
     // 1. The co-occurrence model alone.
     let start = Point {
         params: BasketParams::default(),
@@ -511,17 +501,6 @@ pub fn tune(
     let coords = ["decay", "beta", "shrink", "aggregate", "top_m"];
     let (alone, valid_alone) =
         coordinate_search(start, &coords, grid, &mut trials, "alone", &alone_score);
-
-    // 2. The blend over the model's logits.
-    let blend_score = |p: Point| {
-        let b = counts.basket(p.params, p.top_m);
-        let r = CachedBlend {
-            logits: &logits,
-            row: &row,
-            basket: &b,
-        };
-        ndcg10(&r, &valid, n_items)
-    };
     let zero = Point {
         params: BasketParams {
             alpha: 0.0,
@@ -529,15 +508,44 @@ pub fn tune(
         },
         ..alone
     };
-    let valid_model = blend_score(zero);
-    trials.push((format!("model alone {zero}"), valid_model));
-    let coords = ["alpha", "decay", "beta", "shrink", "aggregate", "top_m"];
-    let (blend, valid_blend) =
-        coordinate_search(alone, &coords, grid, &mut trials, "blend", &blend_score);
-    let chosen = if valid_blend > valid_model {
-        blend
-    } else {
-        zero
+
+    // 2. The blend over the model's logits, computed once per validation case.
+    let (chosen, valid_model, valid_blend) = match model {
+        None => (zero, None, None),
+        Some(model) => {
+            let ranker = ModelRanker::new(model);
+            let mut logits = vec![0.0f32; valid.len() * n_items];
+            logits
+                .par_chunks_mut(n_items)
+                .zip(valid.par_iter())
+                .for_each(|(out, case)| {
+                    ranker.score_case(case, out);
+                    progress(1);
+                });
+            let row: HashMap<(usize, u32, u64), usize> = (valid.iter().enumerate())
+                .map(|(r, c)| ((c.user, c.target, c.now.to_bits()), r))
+                .collect();
+            let blend_score = |p: Point| {
+                let b = counts.basket(p.params, p.top_m);
+                let r = CachedBlend {
+                    logits: &logits,
+                    row: &row,
+                    basket: &b,
+                };
+                ndcg10(&r, &valid, n_items)
+            };
+            let valid_model = blend_score(zero);
+            trials.push((format!("model alone {zero}"), valid_model));
+            let coords = ["alpha", "decay", "beta", "shrink", "aggregate", "top_m"];
+            let (blend, valid_blend) =
+                coordinate_search(alone, &coords, grid, &mut trials, "blend", &blend_score);
+            let chosen = if valid_blend > valid_model {
+                blend
+            } else {
+                zero
+            };
+            (chosen, Some(valid_model), Some(valid_blend))
+        }
     };
     Some(BasketTuning {
         basket: counts.basket(chosen.params, chosen.top_m),
