@@ -591,15 +591,21 @@ fn a_trained_model_recommends_the_co_purchase_first() {
     assert!(seen.contains(&true));
 }
 
+/// [`paired_orders`] split leave-last-out, an untrained model of its 40 items, and the
+/// validation basket cases.
+fn paired_split() -> (eval::Split, Model, Vec<EvalCase>) {
+    let split = leave_last_out(&paired_orders());
+    let model = Model::from_weights(&tiny_weight_file(40, 3)).unwrap();
+    let valid = basket_cases(&split.valid);
+    (split, model, valid)
+}
+
 /// The refit counts the refit's orders again and keeps every tuned choice: the same
 /// parameters and `M`, the lists of a section built from those orders, the order count
 /// of those orders; the validation figures stay the tuning's.
 #[test]
 fn the_refit_counts_the_refit_sequences_with_the_tuned_choices() {
-    let seqs = paired_orders();
-    let split = leave_last_out(&seqs);
-    let model = Model::from_weights(&tiny_weight_file(40, 3)).unwrap();
-    let valid: Vec<EvalCase> = basket_cases(&split.valid);
+    let (split, model, valid) = paired_split();
     let tuned =
         tune(Some(&model), &split.train, &valid, 40, &GRID, &|_| {}).expect("orders to count");
     let refit_seqs = split.refit_sequences(EventKind::Purchase);
@@ -641,10 +647,7 @@ fn the_refit_counts_the_refit_sequences_with_the_tuned_choices() {
 /// with one), ships them with `α = 0`, and measures no blend.
 #[test]
 fn tuning_without_a_model_chooses_the_co_occurrence_model_alone() {
-    let seqs = paired_orders();
-    let split = leave_last_out(&seqs);
-    let model = Model::from_weights(&tiny_weight_file(40, 3)).unwrap();
-    let valid: Vec<EvalCase> = basket_cases(&split.valid);
+    let (split, model, valid) = paired_split();
     let with = tune(Some(&model), &split.train, &valid, 40, &GRID, &|_| {}).expect("orders");
     let calls = std::sync::atomic::AtomicUsize::new(0);
     let count = |n: usize| {
